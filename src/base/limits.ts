@@ -1,0 +1,51 @@
+/**
+ * Every limit of the server, in one place, named with its unit. Relationships between limits are
+ * asserted at load time so that derived limits cannot drift apart.
+ */
+import { assert } from './assert.ts'
+import { KiB, MiB } from './units.ts'
+
+/** Largest MessagePack frame body (spec §1.4). Larger frames get `Message too large` and a close. */
+export const frameBytesMax = 16 * MiB
+/** Longest JSON line. The spec requires at least 64 MiB (§1.3). */
+export const lineBytesMax = 64 * MiB
+/** Bytes a connection may have buffered (unparsed input) before it is closed. */
+export const connectionInputBytesMax = lineBytesMax + 64 * KiB
+/** Outbound bytes queued for a slow reader above which we stop reading from its socket. */
+export const connectionOutputBytesHigh = 4 * MiB
+/** Requests one connection may have in flight before we stop reading from it. */
+export const connectionRequestsInFlightMax = 10_000
+/** Open TCP connections; new ones above this are closed at once. */
+export const connectionsMax = 10_000
+/** Queue name length (spec §3.1). */
+export const queueNameCharsMax = 256
+/** Estimated job data size (spec §1.8). */
+export const jobDataBytesMax = 10 * MiB
+/** Jobs in one PUSHB (spec §3.1). */
+export const pushBatchJobsMax = 1000
+/** Jobs one PULLB may return. */
+export const pullBatchJobsMax = 1000
+/** Ids in one ACKB. */
+export const ackBatchIdsMax = 10_000
+/** Cron schedule length (spec §1.8). */
+export const cronScheduleCharsMax = 256
+/** KV key length (spec §3.9). */
+export const kvKeyBytesMax = 1024
+/** KV value size (spec §3.9). */
+export const kvValueBytesMax = 10 * MiB
+/** KVMGET/KVMSET entries (spec §3.9). */
+export const kvBatchEntriesMax = 1000
+/** Log entries kept per job (spec §4.16). */
+export const jobLogEntriesMax = 100
+/** Longest blocking timeout accepted for PULL/PULLB/WAITJOB: one day. */
+export const blockingTimeoutMsMax = 24 * 60 * 60 * 1000
+/** Shards per data directory. Job ids encode the shard in their low bits modulo the shard count. */
+export const shardsMax = 64
+/** Worker threads hosting shards. */
+export const workersMax = 64
+/** Jobs (in any retained state) one shard holds; pushes above it are refused. */
+export const jobsPerShardMax = 50_000_000
+
+assert(frameBytesMax >= jobDataBytesMax, 'a frame must be able to carry the largest job')
+assert(lineBytesMax >= frameBytesMax, 'JSON lines carry at least what frames carry')
+assert(connectionInputBytesMax > lineBytesMax, 'a connection must be able to buffer one whole line')

@@ -1,0 +1,62 @@
+/**
+ * What the shard host sees of its log. One log per shard: an append-only segmented file set plus
+ * checkpoints, written with group commit through an IoBackend.
+ */
+import type { IoBackend } from '../io/backend.ts'
+
+export type FsyncMode = { kind: 'always' } | { kind: 'interval'; intervalMs: number }
+
+export type ShardLogOptions = {
+  /** Directory of this shard's segments and checkpoints (created if missing). */
+  dir: string
+  io: IoBackend
+  fsync: FsyncMode
+  /** Size of each preallocated segment file. */
+  segmentBytes: number
+  /** Most bytes one flush writes, to bound latency (DESIGN §5: a few MiB). */
+  flushBytesMax: number
+  /** Start with a corrupt log anyway, dropping what is invalid (and saying what was dropped). */
+  repair: boolean
+}
+
+export type RecoveryReport = {
+  checkpointLsn: number
+  recordsReplayed: number
+  lastLsn: number
+  /** Torn tail truncated at recovery (normal after a crash), as `file@offset`, or null. */
+  truncatedTail: string | null
+  /** What --repair dropped, one line each. */
+  repaired: string[]
+}
+
+export type OpenedLog = {
+  log: ShardLog
+  /** Every record body to replay, in order: the checkpoint's, then the log tail's. */
+  bodies: Iterable<Uint8Array>
+  report: RecoveryReport
+}
+
+export interface ShardLog {
+  /** Appends one record body (UTF-8 JSON from the host); returns its LSN. Never blocks. */
+  append(body: string): number
+  /** Highest LSN appended, and highest known durable (written and synced, or written in interval mode). */
+  readonly appendedLsn: number
+  readonly durableLsn: number
+  /** Called (by the log) each time durableLsn advances. Set by the host. */
+  onDurable: (durableLsn: number) => void
+  /** Called when a flush fails for a reason other than a full disk (the host then stops the shard). */
+  onFatal: (error: Error) => void
+  /** True while the disk cannot take a new segment: the host refuses pushes, acks still work. */
+  readonly diskFull: boolean
+  /** True when enough log has accumulated since the last checkpoint that one should be written. */
+  needsCheckpoint(): boolean
+  /**
+   * Writes a checkpoint of the state as of appendedLsn (the records that recreate it), then deletes
+   * segments that only hold records at or below that LSN. Runs in the background; appends continue.
+   */
+  checkpoint(bodies: Iterable<string>): void
+  /** Bytes on disk for this shard (segments + checkpoints), for /health and the space benchmark. */
+  diskBytes(): number
+  /** Flushes what is pending and closes the files. */
+  close(): Promise<void>
+}
