@@ -1,0 +1,411 @@
+/**
+ * The TCP commands of the flashQ protocol (spec §3): one zod schema per command, keyed by its exact
+ * UPPERCASE name, and `parseCommand`, which turns a decoded request (JSON object or msgpack map) into
+ * a typed command or a client-facing error string.
+ *
+ * Owns: field names, types, defaults, null-as-absent (§1.5), the spec's validation messages for queue
+ * names, batch sizes, cron schedule length, KV keys and empty flows. Does not own: anything that needs
+ * state or size estimates (job data size, unique keys, cron expression syntax) — that is the engine's.
+ *
+ * Zod is the source of truth. The hot commands also have a hand-written fast path
+ * (commands-fast.ts) that must produce exactly the zod output; a randomized test checks it.
+ */
+import { z } from 'zod'
+import {
+  ackBatchIdsMax,
+  blockingTimeoutMsMax,
+  cronScheduleCharsMax,
+  kvBatchEntriesMax,
+  pullBatchJobsMax,
+  pushBatchJobsMax,
+} from '../base/limits.ts'
+import * as errors from './errors.ts'
+import { fastParsers } from './commands-fast.ts'
+import { validateKvKey, validateQueueName } from './validate.ts'
+
+export { validateKvKey, validateQueueName }
+
+// ---------------------------------------------------------------------------------------------------
+// Field helpers. Every optional or defaulted field goes through `absentIfNull`, because msgpack
+// clients send nil for every undefined property and JSON clients may send null (§1.5).
+
+const absentIfNull = (value: unknown): unknown => (value === null ? undefined : value)
+
+/** Optional field: absent or null ⇒ undefined. */
+function opt<T extends z.ZodType>(schema: T) {
+  return z.preprocess(absentIfNull, schema.optional())
+}
+
+/** Defaulted field: absent or null ⇒ `fallback`. */
+function def<T extends z.ZodType>(schema: T, fallback: z.util.NoUndefined<z.output<T>>) {
+  return z.preprocess(absentIfNull, schema.default(fallback as never))
+}
+
+/** Marks an issue whose message is a spec error string sent verbatim (not prefixed by `Invalid:`). */
+const specIssue = (message: string, input: unknown) =>
+  ({ code: 'custom', message, input, params: { spec: true } }) as const
+
+const i32Min = -(2 ** 31)
+const i32Max = 2 ** 31 - 1
+const u32Max = 2 ** 32 - 1
+
+/** u64 / usize: a non-negative safe integer (ids stay below 2^53 by design). */
+const u64 = () => z.int().min(0)
+const u32 = () => z.int().min(0).max(u32Max)
+const i32 = () => z.int().min(i32Min).max(i32Max)
+/** Any JSON value. Required fields still reject absence (zod treats a missing key as undefined). */
+const anyValue = () => z.unknown().refine((value) => value !== undefined, { error: 'missing' })
+
+const queueName = () =>
+  z.string().superRefine((name, ctx) => {
+    const error = validateQueueName(name)
+    if (error !== null) ctx.addIssue(specIssue(error, name))
+  })
+
+const kvKey = () =>
+  z.string().superRefine((key, ctx) => {
+    const error = validateKvKey(key)
+    if (error !== null) ctx.addIssue(specIssue(error, key))
+  })
+
+// ---------------------------------------------------------------------------------------------------
+// Shared shapes.
+
+/** Clamp for blocking timeouts: a client asking for a year waits a day, without an error. */
+const blockingTimeoutMs = (fallbackMs: number) =>
+  def(u64(), fallbackMs).transform((ms) => Math.min(ms, blockingTimeoutMsMax))
+
+/** Every PUSH field except `queue` and `data` (spec §3.1), in wire order. */
+const jobOptionsShape = {
+  priority: def(i32(), 0),
+  delay: opt(u64()),
+  ttl: opt(u64()),
+  timeout: opt(u64()),
+  max_attempts: opt(u32()),
+  backoff: opt(u64()),
+  unique_key: opt(z.string()),
+  depends_on: opt(z.array(u64())),
+  tags: opt(z.array(z.string())),
+  lifo: def(z.boolean(), false),
+  remove_on_complete: def(z.boolean(), false),
+  remove_on_fail: def(z.boolean(), false),
+  stall_timeout: opt(u64()),
+  debounce_id: opt(z.string()),
+  debounce_ttl: def(u64(), 5000),
+  job_id: opt(z.string()),
+  keep_completed_age: opt(u64()),
+  keep_completed_count: opt(u64()),
+  group_id: opt(z.string()),
+}
+
+/** A PUSHB item: every PUSH field except `queue`; `data` defaults to null. */
+const jobInput = z.object({ data: def(z.unknown(), null), ...jobOptionsShape })
+
+/** An array whose length limit answers with a spec message instead of `Invalid: …`. */
+function boundedArray<T extends z.ZodType>(item: T, itemsMax: number, tooMany: (count: number) => string) {
+  return z.preprocess((value, ctx) => {
+    // Checked before the items are parsed, so an oversized batch costs nothing.
+    if (Array.isArray(value) && value.length > itemsMax) ctx.issues.push(specIssue(tooMany(value.length), value))
+    return value
+  }, z.array(item))
+}
+
+const id = () => u64()
+const byId = <K extends string>(cmd: K) => z.object({ cmd: z.literal(cmd), id: id() })
+const byQueue = <K extends string>(cmd: K) => z.object({ cmd: z.literal(cmd), queue: queueName() })
+const bare = <K extends string>(cmd: K) => z.object({ cmd: z.literal(cmd) })
+const byKvKey = <K extends string>(cmd: K) => z.object({ cmd: z.literal(cmd), key: kvKey() })
+
+/** LOG, GETLOGS and HEARTBEAT accept `job_id` as an alias of `id` (the TypeScript client sends it). */
+function withJobIdAlias<T extends z.ZodType>(schema: T) {
+  return z.preprocess((value) => {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return value
+    const fields = value as Record<string, unknown>
+    if (fields.id !== undefined && fields.id !== null) return value
+    if (fields.job_id === undefined || fields.job_id === null) return value
+    return { ...fields, id: fields.job_id }
+  }, schema)
+}
+
+const cronSchedule = () =>
+  z.string().superRefine((schedule, ctx) => {
+    if (schedule.length > cronScheduleCharsMax) ctx.addIssue(specIssue(errors.cronScheduleTooLong(schedule.length), schedule))
+  })
+
+const flowChild = z.object({
+  queue: queueName(),
+  data: anyValue(),
+  priority: def(i32(), 0),
+  delay: opt(u64()),
+})
+
+const kvEntry = z.object({
+  // Invalid keys are skipped by KVMSET (spec §3.9), so only the type is checked here.
+  key: z.string(),
+  value: anyValue(),
+  ttl: opt(u64()),
+})
+
+// ---------------------------------------------------------------------------------------------------
+// The commands (spec §3), in spec order.
+
+export const commandSchemas = {
+  // §3.1 Core
+  PUSH: z.object({ cmd: z.literal('PUSH'), queue: queueName(), data: anyValue(), ...jobOptionsShape }),
+  PUSHB: z.object({
+    cmd: z.literal('PUSHB'),
+    queue: queueName(),
+    jobs: boundedArray(jobInput, pushBatchJobsMax, () => errors.batchTooLarge),
+  }),
+  PULL: z.object({ cmd: z.literal('PULL'), queue: queueName(), timeout: blockingTimeoutMs(60_000) }),
+  PULLB: z.object({
+    cmd: z.literal('PULLB'),
+    queue: queueName(),
+    // Larger counts are served as the maximum: a short batch is a normal PULLB answer.
+    count: u64().transform((count) => Math.min(count, pullBatchJobsMax)),
+    timeout: blockingTimeoutMs(60_000),
+  }),
+  ACK: z.object({ cmd: z.literal('ACK'), id: id(), result: opt(z.unknown()) }),
+  ACKB: z.object({ cmd: z.literal('ACKB'), ids: z.array(id()).max(ackBatchIdsMax) }),
+  FAIL: z.object({ cmd: z.literal('FAIL'), id: id(), error: opt(z.string()) }),
+  GETRESULT: byId('GETRESULT'),
+  GETJOB: byId('GETJOB'),
+  GETSTATE: byId('GETSTATE'),
+  WAITJOB: z.object({ cmd: z.literal('WAITJOB'), id: id(), timeout: blockingTimeoutMs(30_000) }),
+  GETJOBBYCUSTOMID: z.object({ cmd: z.literal('GETJOBBYCUSTOMID'), job_id: z.string() }),
+
+  // §3.2 Job management
+  CANCEL: byId('CANCEL'),
+  PROGRESS: z.object({
+    cmd: z.literal('PROGRESS'),
+    id: id(),
+    progress: u64().transform((progress) => Math.min(progress, 100)),
+    message: opt(z.string()),
+  }),
+  GETPROGRESS: byId('GETPROGRESS'),
+  DLQ: z.object({ cmd: z.literal('DLQ'), queue: queueName(), count: def(u64(), 100) }),
+  RETRYDLQ: z.object({ cmd: z.literal('RETRYDLQ'), queue: queueName(), id: opt(id()) }),
+  PURGEDLQ: byQueue('PURGEDLQ'),
+  GETJOBSBATCH: z.object({ cmd: z.literal('GETJOBSBATCH'), ids: z.array(id()).max(ackBatchIdsMax) }),
+  CHANGEPRIORITY: z.object({ cmd: z.literal('CHANGEPRIORITY'), id: id(), priority: i32() }),
+  MOVETODELAYED: z.object({ cmd: z.literal('MOVETODELAYED'), id: id(), delay: u64() }),
+  PROMOTE: byId('PROMOTE'),
+  UPDATEJOB: z.object({ cmd: z.literal('UPDATEJOB'), id: id(), data: anyValue() }),
+  DISCARD: byId('DISCARD'),
+  LOG: withJobIdAlias(
+    z.object({ cmd: z.literal('LOG'), id: id(), message: z.string(), level: def(z.string(), 'info') }),
+  ),
+  GETLOGS: withJobIdAlias(byId('GETLOGS')),
+  HEARTBEAT: withJobIdAlias(byId('HEARTBEAT')),
+  PARTIAL: z.object({ cmd: z.literal('PARTIAL'), id: id(), data: anyValue(), index: opt(u32()) }),
+
+  // §3.3 Queue control
+  PAUSE: byQueue('PAUSE'),
+  RESUME: byQueue('RESUME'),
+  ISPAUSED: byQueue('ISPAUSED'),
+  RATELIMIT: z.object({ cmd: z.literal('RATELIMIT'), queue: queueName(), limit: u32() }),
+  RATELIMITCLEAR: byQueue('RATELIMITCLEAR'),
+  SETCONCURRENCY: z.object({ cmd: z.literal('SETCONCURRENCY'), queue: queueName(), limit: u32() }),
+  CLEARCONCURRENCY: byQueue('CLEARCONCURRENCY'),
+  LISTQUEUES: bare('LISTQUEUES'),
+  COUNT: byQueue('COUNT'),
+  GETJOBCOUNTS: byQueue('GETJOBCOUNTS'),
+  GETJOBS: z.object({
+    cmd: z.literal('GETJOBS'),
+    queue: opt(queueName()),
+    state: opt(z.string()),
+    // Clamped rather than refused: asking for more is not an error, the page is just capped.
+    limit: def(u64(), 100).transform((limit) => Math.min(limit, 1000)),
+    offset: def(u64(), 0),
+  }),
+  CLEAN: z.object({
+    cmd: z.literal('CLEAN'),
+    queue: queueName(),
+    grace: u64(),
+    // Checked by the engine, which owns the `Invalid state. Use: …` answer (errors.cleanStateInvalid).
+    state: z.string(),
+    limit: opt(u64()),
+  }),
+  DRAIN: byQueue('DRAIN'),
+  OBLITERATE: byQueue('OBLITERATE'),
+
+  // §3.4 Stats
+  STATS: bare('STATS'),
+  METRICS: bare('METRICS'),
+
+  // §3.5 Cron
+  CRON: z
+    .object({
+      cmd: z.literal('CRON'),
+      name: z.string(),
+      queue: queueName(),
+      data: anyValue(),
+      schedule: opt(cronSchedule()),
+      repeat_every: opt(u64()),
+      priority: def(i32(), 0),
+      limit: opt(u64()),
+    })
+    .superRefine((cron, ctx) => {
+      if (cron.schedule === undefined && cron.repeat_every === undefined) {
+        ctx.addIssue(specIssue(errors.cronScheduleOrRepeatRequired, cron))
+      }
+    }),
+  CRONDELETE: z.object({ cmd: z.literal('CRONDELETE'), name: z.string() }),
+  CRONLIST: bare('CRONLIST'),
+
+  // §3.6 Flows
+  FLOW: z.object({
+    cmd: z.literal('FLOW'),
+    queue: queueName(),
+    data: anyValue(),
+    priority: def(i32(), 0),
+    children: z.array(flowChild).superRefine((children, ctx) => {
+      if (children.length === 0) ctx.addIssue(specIssue(errors.flowChildrenEmpty, children))
+    }),
+  }),
+  GETCHILDREN: z.object({ cmd: z.literal('GETCHILDREN'), parent_id: id() }),
+
+  // §3.7 Events over TCP (accepted, no effect)
+  SUBSCRIBE: z.object({ cmd: z.literal('SUBSCRIBE'), queue: queueName(), events: def(z.array(z.string()), []) }),
+  UNSUBSCRIBE: byQueue('UNSUBSCRIBE'),
+
+  // §3.8 AUTH and PING
+  AUTH: z.object({ cmd: z.literal('AUTH'), token: z.string() }),
+  PING: bare('PING'),
+
+  // §3.9 Key-value store
+  KVSET: z.object({ cmd: z.literal('KVSET'), key: kvKey(), value: anyValue(), ttl: opt(u64()) }),
+  KVGET: byKvKey('KVGET'),
+  KVDEL: byKvKey('KVDEL'),
+  KVMGET: z.object({
+    cmd: z.literal('KVMGET'),
+    // Only the first 1000 keys are used (spec §3.9); the rest are dropped before parsing.
+    keys: z.preprocess(
+      (keys) => (Array.isArray(keys) && keys.length > kvBatchEntriesMax ? keys.slice(0, kvBatchEntriesMax) : keys),
+      z.array(z.string()),
+    ),
+  }),
+  KVMSET: z.object({
+    cmd: z.literal('KVMSET'),
+    entries: boundedArray(kvEntry, kvBatchEntriesMax, errors.kvTooManyEntries),
+  }),
+  KVEXISTS: byKvKey('KVEXISTS'),
+  KVEXPIRE: z.object({ cmd: z.literal('KVEXPIRE'), key: kvKey(), ttl: u64() }),
+  KVTTL: byKvKey('KVTTL'),
+  KVKEYS: z.object({ cmd: z.literal('KVKEYS'), pattern: opt(z.string()) }),
+  KVINCR: z.object({ cmd: z.literal('KVINCR'), key: kvKey(), by: def(z.int(), 1) }),
+} as const
+
+export type CommandName = keyof typeof commandSchemas
+export type CommandOf<K extends CommandName> = z.output<(typeof commandSchemas)[K]>
+export type Command = { [K in CommandName]: CommandOf<K> }[CommandName]
+export type JobInput = z.output<typeof jobInput>
+
+export const commandNames = Object.keys(commandSchemas) as CommandName[]
+
+// ---------------------------------------------------------------------------------------------------
+// parseCommand
+
+export type ParseResult = { ok: true; command: Command } | { ok: false; error: string }
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+/** Validates one decoded request. Never throws. */
+export function parseCommand(input: unknown): ParseResult {
+  if (!isRecord(input)) return { ok: false, error: errors.invalid('request must be an object') }
+  const name = input.cmd
+  if (name === undefined || name === null) return { ok: false, error: errors.invalid("missing field 'cmd'") }
+  if (typeof name !== 'string') return { ok: false, error: errors.invalid("field 'cmd' must be a string") }
+  if (!hasOwn.call(commandSchemas, name)) return { ok: false, error: errors.invalid(`unknown command '${name}'`) }
+  const fast = fastParsers[name]
+  if (fast !== undefined) {
+    const command = fast(input)
+    if (command !== null) return { ok: true, command }
+  }
+  return parseWithSchema(name as CommandName, input)
+}
+
+/** The zod path alone (also used by the fast-path agreement test). */
+export function parseWithSchema(name: CommandName, input: unknown): ParseResult {
+  const result = commandSchemas[name].safeParse(input, { reportInput: true })
+  if (result.success) return { ok: true, command: result.data as Command }
+  return { ok: false, error: describeIssues(result.error.issues) }
+}
+
+/** The reqId to echo: any string `reqId` of an object request (spec §1.9). */
+export function requestIdOf(input: unknown): string | undefined {
+  if (typeof input !== 'object' || input === null) return undefined
+  const requestId = (input as Record<string, unknown>).reqId
+  return typeof requestId === 'string' ? requestId : undefined
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Error text: one zod issue ⇒ one plain sentence naming the field. Never zod's JSON dump.
+
+type Issue = z.core.$ZodIssue
+
+function describeIssues(issues: readonly Issue[]): string {
+  const spec = issues.find((issue) => issue.code === 'custom' && issue.params?.spec === true)
+  if (spec !== undefined) return spec.message
+  const first = issues[0]
+  return errors.invalid(first === undefined ? 'bad request' : describeIssue(first))
+}
+
+function fieldPath(path: readonly PropertyKey[]): string {
+  let text = ''
+  for (const key of path) text += typeof key === 'number' ? `[${key}]` : text === '' ? String(key) : `.${String(key)}`
+  return text
+}
+
+function describeIssue(issue: Issue): string {
+  const field = `field '${fieldPath(issue.path)}'`
+  if (issue.path.length === 0) return 'request must be an object'
+  if (issue.input === undefined) return `missing field '${fieldPath(issue.path)}'`
+  switch (issue.code) {
+    case 'invalid_type':
+      return `${field} ${expectedPhrase(issue.expected)}`
+    case 'too_small':
+      return `${field} ${tooSmallPhrase(issue.origin, Number(issue.minimum))}`
+    case 'too_big':
+      return `${field} ${tooBigPhrase(issue.origin, Number(issue.maximum))}`
+    case 'invalid_value':
+      return `${field} must be ${issue.values.map((value) => JSON.stringify(value)).join(' or ')}`
+    default:
+      return `${field} is invalid`
+  }
+}
+
+function expectedPhrase(expected: string): string {
+  switch (expected) {
+    // Every number in the protocol is an integer, so "number" is spelled as such.
+    case 'int':
+    case 'number':
+      return 'must be an integer'
+    case 'string':
+      return 'must be a string'
+    case 'boolean':
+      return 'must be a boolean'
+    case 'array':
+      return 'must be an array'
+    case 'object':
+      return 'must be an object'
+    default:
+      return `must be ${expected}`
+  }
+}
+
+function tooSmallPhrase(origin: string, minimum: number): string {
+  if (origin === 'array') return `must have at least ${minimum} items`
+  if (origin === 'string') return `must have at least ${minimum} characters`
+  return minimum === 0 ? 'must not be negative' : `must be at least ${minimum}`
+}
+
+function tooBigPhrase(origin: string, maximum: number): string {
+  if (origin === 'array') return `must have at most ${maximum} items`
+  if (origin === 'string') return `must have at most ${maximum} characters`
+  if (maximum === Number.MAX_SAFE_INTEGER) return 'is too large (max 2^53-1)'
+  return `must be at most ${maximum}`
+}

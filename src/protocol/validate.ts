@@ -1,0 +1,35 @@
+/**
+ * Name checks with the spec's exact messages, shared by the zod schemas (commands.ts) and the hot-path
+ * parsers (commands-fast.ts). Kept apart so neither file imports the other for values.
+ */
+import { kvKeyBytesMax, queueNameCharsMax } from '../base/limits.ts'
+import * as errors from './errors.ts'
+
+// Queue names (spec §3.1 check 1): 1–256 characters, each a Unicode alphanumeric, `_`, `-` or `.`.
+// The reference uses Rust's char::is_alphanumeric, which is Alphabetic or Numeric (Nd, Nl, No).
+
+/** The common case in one regex: ASCII names of legal length. */
+export const queueNameAscii = /^[A-Za-z0-9_.-]{1,256}$/
+const queueNameUnicode = /^[\p{Alphabetic}\p{N}_.-]+$/u
+
+/** Returns the spec error for an invalid queue name, or null when the name is fine. */
+export function validateQueueName(name: string): string | null {
+  if (queueNameAscii.test(name)) return null
+  if (name.length === 0) return errors.queueNameEmpty
+  // Counted in code points, as the spec counts characters (a UTF-16 length over-counts astral ones).
+  if (name.length > queueNameCharsMax && [...name].length > queueNameCharsMax) return errors.queueNameTooLong
+  if (!queueNameUnicode.test(name)) return errors.queueNameCharacters
+  return null
+}
+
+// KV keys (spec §3.9): 1–1024 bytes of UTF-8.
+
+const textEncoder = new TextEncoder()
+
+export function validateKvKey(key: string): string | null {
+  if (key.length === 0) return errors.kvKeyEmpty
+  // A UTF-16 unit encodes to at most 3 UTF-8 bytes, so short keys need no encoding.
+  if (key.length * 3 <= kvKeyBytesMax) return null
+  const bytes = textEncoder.encode(key).length
+  return bytes > kvKeyBytesMax ? errors.kvKeyTooLong(bytes) : null
+}
