@@ -1,0 +1,234 @@
+/**
+ * The io_uring IoBackend. A write and the fdatasync covering it go to the kernel as two linked SQEs
+ * in one io_uring_submit; the JS thread stays free while they run. Completions are found by polling
+ * the CQ tail from a setImmediate loop that runs only while something is in flight, and matched to
+ * callers by user_data. Every buffer handed to the kernel stays referenced in `#pending` until its
+ * CQE arrives (typed-array backing stores do not move, BUN-NOTES).
+ */
+import { ptr } from 'bun:ffi'
+import { closeSync, constants, openSync } from 'node:fs'
+import { assert } from '../../base/assert.ts'
+import { type IoBackend, IoError } from '../backend.ts'
+import { allocateRange } from '../allocate.ts'
+import { errnoName, ioErrorFromException, ioErrorFromResult } from '../errno.ts'
+import type { Liburing } from './ffi.ts'
+import { fsyncDatasync, opcode, Ring, sqeFlagIoLink } from './ring.ts'
+
+/** SQ size. Storage keeps one flush in flight per log, so a few dozen shards fit with room to spare. */
+const ringEntriesDefault = 64
+/** One SQE's `len` is a u32 and Linux caps a write at ~2 GiB; larger writes continue as short writes. */
+const writeChunkBytesMax = 1 << 30
+/** -ECANCELED: the linked fsync after a failed or short write. */
+const ecanceled = 125
+
+/** A caller's request; it may take several submissions when a write comes back short. */
+type Operation = {
+  kind: 'writeDurable' | 'write' | 'sync'
+  fd: number
+  bytes: Uint8Array
+  offset: number
+  /** Bytes of `bytes` known written. */
+  written: number
+  resolve: () => void
+  reject: (error: IoError) => void
+}
+
+/** One submission of an operation: a write, an fsync, or a linked write → fsync pair. */
+type Submission = {
+  operation: Operation
+  writeId: number // 0 when no write SQE
+  syncId: number // 0 when no fsync SQE
+  writeLength: number
+  writeRes: number | null
+  syncRes: number | null
+}
+
+export class UringBackend implements IoBackend {
+  readonly name: string
+  readonly fallbackReason = null
+  #ring: Ring
+  /** user_data → submission; holds the Operation, and so its buffer, until the CQE arrives. */
+  #pending = new Map<number, Submission>()
+  /** Operations waiting for ring space. */
+  #backlog: Operation[] = []
+  #cqesInFlight = 0
+  #nextId = 1
+  #pollScheduled = false
+  #submitOwed = false
+
+  constructor(lib: Liburing, entries = ringEntriesDefault) {
+    this.name = `io_uring (liburing ${lib.version})`
+    this.#ring = new Ring(lib, entries)
+  }
+
+  open(path: string, create: boolean): number {
+    try {
+      return openSync(path, constants.O_RDWR | (create ? constants.O_CREAT : 0), 0o644)
+    } catch (error) {
+      throw ioErrorFromException(error, `open ${path}`)
+    }
+  }
+
+  allocate(fd: number, offset: number, bytes: number): void {
+    allocateRange(fd, offset, bytes)
+  }
+
+  writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+    return this.#start('writeDurable', fd, bytes, offset)
+  }
+
+  write(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+    return this.#start('write', fd, bytes, offset)
+  }
+
+  sync(fd: number): Promise<void> {
+    return this.#start('sync', fd, new Uint8Array(0), 0)
+  }
+
+  close(fd: number): void {
+    try {
+      closeSync(fd)
+    } catch (error) {
+      throw ioErrorFromException(error, `close ${fd}`)
+    }
+  }
+
+  /** Waits (blocking) for in-flight operations so no buffer is freed under the kernel, then exits. */
+  shutdown(): void {
+    for (const operation of this.#backlog.splice(0)) {
+      operation.reject(new IoError('ECANCELED', 'io backend shut down'))
+    }
+    while (this.#cqesInFlight > 0) {
+      const result = this.#ring.submitAndWait(1)
+      if (result < 0 && -result !== 4 /* EINTR */) break
+      this.#complete()
+    }
+    this.#ring.exit()
+  }
+
+  #start(kind: Operation['kind'], fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+    if (!Number.isSafeInteger(offset) || offset < 0) {
+      return Promise.reject(new IoError('EINVAL', `${kind}: bad offset ${offset}`))
+    }
+    const { promise, resolve, reject } = Promise.withResolvers<void>()
+    const operation: Operation = { kind, fd, bytes, offset, written: 0, resolve, reject }
+    if (kind === 'write' && bytes.length === 0) resolve()
+    else if (this.#backlog.length > 0 || !this.#submit(operation)) this.#backlog.push(operation)
+    this.#schedulePoll()
+    return promise
+  }
+
+  /** Prepares and submits the rest of `operation`; false when the ring has no room right now. */
+  #submit(operation: Operation): boolean {
+    const remaining = operation.bytes.length - operation.written
+    const withWrite = operation.kind !== 'sync' && remaining > 0
+    const withSync = operation.kind !== 'write'
+    const cqes = (withWrite ? 1 : 0) + (withSync ? 1 : 0)
+    if (this.#cqesInFlight + cqes > this.#ring.cqEntries) return false
+    const submission: Submission = {
+      operation, writeId: 0, syncId: 0, writeLength: 0, writeRes: null, syncRes: null,
+    }
+    if (withWrite) {
+      submission.writeLength = Math.min(remaining, writeChunkBytesMax)
+      submission.writeId = this.#takeId()
+      const address = ptr(operation.bytes, operation.written)
+      const flags = withSync ? sqeFlagIoLink : 0
+      const prepared = this.#ring.prepare(opcode.write, operation.fd, address,
+        submission.writeLength, operation.offset + operation.written, flags, 0, submission.writeId)
+      if (!prepared) return false
+    }
+    if (withSync) {
+      submission.syncId = this.#takeId()
+      const prepared = this.#ring.prepare(opcode.fsync, operation.fd, 0, 0, 0, 0, fsyncDatasync,
+        submission.syncId)
+      // The SQ had room for the write, and the SQ holds more than two entries: cannot fail.
+      assert(prepared || !withWrite, 'sq full between a linked write and its fsync')
+      if (!prepared) return false
+    }
+    if (submission.writeId !== 0) this.#pending.set(submission.writeId, submission)
+    if (submission.syncId !== 0) this.#pending.set(submission.syncId, submission)
+    this.#cqesInFlight += cqes
+    this.#flush()
+    return true
+  }
+
+  /** io_uring_submit; a transient refusal (EAGAIN/EBUSY/EINTR) is retried from the poll loop. */
+  #flush(): void {
+    const result = this.#ring.submit()
+    this.#submitOwed = false
+    if (result >= 0) return
+    const code = errnoName(-result)
+    if (code === 'EAGAIN' || code === 'EBUSY' || code === 'EINTR') {
+      this.#submitOwed = true
+      return
+    }
+    // The ring itself is broken: nothing in flight will complete.
+    const failure = new IoError(code, 'io_uring_submit')
+    for (const submission of new Set(this.#pending.values())) submission.operation.reject(failure)
+    this.#pending.clear()
+    this.#cqesInFlight = 0
+  }
+
+  #takeId(): number {
+    const id = this.#nextId
+    // user_data stays below 2^32 so it is one u32 store; 0 is reserved for "no SQE".
+    this.#nextId = id >= 0xffff_fffe ? 1 : id + 1
+    return id
+  }
+
+  #schedulePoll(): void {
+    if (this.#pollScheduled || (this.#cqesInFlight === 0 && this.#backlog.length === 0)) return
+    this.#pollScheduled = true
+    setImmediate(this.#poll)
+  }
+
+  #poll = (): void => {
+    this.#pollScheduled = false
+    if (this.#submitOwed) this.#flush()
+    this.#complete()
+    while (this.#backlog.length > 0 && this.#submit(this.#backlog[0]!)) this.#backlog.shift()
+    this.#schedulePoll()
+  }
+
+  /** Reaps every visible CQE and settles the submissions whose CQEs have all arrived. */
+  #complete(): void {
+    for (const { userData, res } of this.#ring.reap()) {
+      const submission = this.#pending.get(userData)
+      assert(submission !== undefined, `cqe for unknown user_data ${userData}`)
+      this.#pending.delete(userData)
+      this.#cqesInFlight -= 1
+      if (userData === submission.writeId) submission.writeRes = res
+      else submission.syncRes = res
+      const writeDone = submission.writeId === 0 || submission.writeRes !== null
+      const syncDone = submission.syncId === 0 || submission.syncRes !== null
+      if (writeDone && syncDone) this.#settle(submission)
+    }
+  }
+
+  #settle(submission: Submission): void {
+    const { operation, writeRes, syncRes } = submission
+    const at = `fd=${operation.fd} at ${operation.offset + operation.written}`
+    if (writeRes !== null && writeRes < 0) {
+      return operation.reject(ioErrorFromResult(writeRes, `write ${at}`))
+    }
+    if (writeRes !== null && writeRes < submission.writeLength) {
+      // Short write: the linked fsync was cancelled. Continue with the rest; a full disk then
+      // reports its real error (ENOSPC) on the next write. Zero progress would loop forever.
+      if (writeRes === 0) return operation.reject(new IoError('EIO', `write ${at} wrote 0 bytes`))
+      assert(syncRes === null || syncRes === -ecanceled || syncRes >= 0, 'linked fsync ran')
+      operation.written += writeRes
+      if (!this.#submit(operation)) this.#backlog.unshift(operation)
+      return
+    }
+    if (writeRes !== null) operation.written += writeRes
+    if (operation.written < operation.bytes.length && operation.kind !== 'sync') {
+      // The chunk was complete but the buffer is larger than one SQE may carry.
+      if (!this.#submit(operation)) this.#backlog.unshift(operation)
+      return
+    }
+    if (syncRes !== null && syncRes < 0) {
+      return operation.reject(ioErrorFromResult(syncRes, `fdatasync fd=${operation.fd}`))
+    }
+    operation.resolve()
+  }
+}
