@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { ptr } from 'bun:ffi'
 import type { IoBackend } from './backend.ts'
 import { PwriteBackend } from './pwrite.ts'
-import { loadLiburing, type Liburing } from './uring/ffi.ts'
+import { liburingSoname, loadLiburing, type Liburing } from './uring/ffi.ts'
 import { UringBackend } from './uring/backend.ts'
 import { fsyncDatasync, opcode, Ring, sqeFlagIoLink } from './uring/ring.ts'
 
@@ -27,12 +27,12 @@ export function pickIo(preference: IoPreference): IoBackend {
 }
 
 /** The io_uring backend, or why it cannot run. */
-export function probeUring(): UringBackend | string {
+export function probeUring(soname = liburingSoname): UringBackend | string {
   let lib: Liburing
   try {
-    lib = loadLiburing()
+    lib = loadLiburing(soname)
   } catch (error) {
-    return `cannot load liburing.so.2 (${firstLine(error)})`
+    return `cannot load ${soname} (${firstLine(error)})`
   }
   try {
     selfTest(lib)

@@ -25,8 +25,9 @@ export type Liburing = {
   close(): void
 }
 
-export function loadLiburing(): Liburing {
-  const lib = dlopen(liburingSoname, {
+/** Throws when `soname` cannot be loaded; the parameter exists so tests can name an absent one. */
+export function loadLiburing(soname = liburingSoname): Liburing {
+  const lib = dlopen(soname, {
     io_uring_queue_init: { args: [FFIType.u32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     io_uring_queue_exit: { args: [FFIType.ptr], returns: FFIType.void },
     io_uring_get_sqe: { args: [FFIType.ptr], returns: FFIType.ptr },
