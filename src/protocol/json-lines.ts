@@ -76,13 +76,15 @@ export class JsonLinesDecoder {
 
   /** Splits chunk[start, end) (end is an LF) into lines. False on overflow. */
   #splitBlock(chunk: Uint8Array, start: number, end: number, lines: string[]): boolean {
-    // Only a block longer than the limit can hold an overlong line; then check each line's bytes.
-    if (end - start > this.lineBytesMax && !linesFit(chunk, start, end, this.lineBytesMax)) {
-      return this.#overflow()
+    // Only a block longer than the limit can hold an overlong line; then find the first one, and
+    // return the lines before it.
+    const overlongStart = end - start > this.lineBytesMax ? findOverlongLine(chunk, start, end, this.lineBytesMax) : -1
+    if (overlongStart < 0) {
+      decodeLines(chunk.subarray(start, end), lines)
+      return true
     }
-    const parts = utf8.decode(chunk.subarray(start, end)).split('\n')
-    for (let index = 0; index < parts.length; index++) addLine(parts[index] as string, lines)
-    return true
+    if (overlongStart > start) decodeLines(chunk.subarray(start, overlongStart - 1), lines)
+    return this.#overflow()
   }
 
   #keep(tail: Uint8Array): void {
@@ -112,12 +114,18 @@ function addLine(text: string, lines: string[]): void {
   lines.push(line)
 }
 
-function linesFit(chunk: Uint8Array, start: number, end: number, lineBytesMax: number): boolean {
+function decodeLines(block: Uint8Array, lines: string[]): void {
+  const parts = utf8.decode(block).split('\n')
+  for (let index = 0; index < parts.length; index++) addLine(parts[index] as string, lines)
+}
+
+/** Start offset of the first line in chunk[start, end] longer than lineBytesMax, or -1. */
+function findOverlongLine(chunk: Uint8Array, start: number, end: number, lineBytesMax: number): number {
   let lineStart = start
   while (lineStart <= end) {
     const lineEnd = chunk.indexOf(lineFeed, lineStart)
-    if (lineEnd - lineStart > lineBytesMax) return false
+    if (lineEnd - lineStart > lineBytesMax) return lineStart
     lineStart = lineEnd + 1
   }
-  return true
+  return -1
 }
