@@ -7,12 +7,11 @@
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { ptr } from 'bun:ffi'
 import type { IoBackend } from './backend.ts'
 import { PwriteBackend } from './pwrite.ts'
 import { liburingSoname, loadLiburing, type Liburing } from './uring/ffi.ts'
 import { UringBackend } from './uring/backend.ts'
-import { fsyncDatasync, opcode, Ring, sqeFlagIoLink } from './uring/ring.ts'
+import { fsyncDatasync, opcode, Ring, sqeFlagIoLink, stableAddress } from './uring/ring.ts'
 
 export type IoPreference = 'auto' | 'uring' | 'pwrite'
 
@@ -57,7 +56,7 @@ function selfTest(lib: Liburing): void {
   const fd = openSync(join(dir, 'probe'), 'w+')
   try {
     const bytes = new TextEncoder().encode('flashq io_uring self-test\n')
-    const wrote = ring.prepare(opcode.write, fd, ptr(bytes), bytes.length, 0, sqeFlagIoLink, 0, 1)
+    const wrote = ring.prepare(opcode.write, fd, stableAddress(bytes, 0), bytes.length, 0, sqeFlagIoLink, 0, 1)
     const synced = ring.prepare(opcode.fsync, fd, 0, 0, 0, 0, fsyncDatasync, 2)
     if (!wrote || !synced) throw new Error('self-test: no SQE available')
     const waited = ring.submitAndWait(2)

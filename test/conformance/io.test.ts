@@ -9,7 +9,8 @@ import { join } from 'node:path'
 import { pickIo, probeUring } from '../../src/io/pick.ts'
 import { PwriteBackend } from '../../src/io/pwrite.ts'
 import { UringBackend } from '../../src/io/uring/backend.ts'
-import { cqeLayout, fsyncDatasync, opcode, ringLayout, sqeFlagIoLink, sqeLayout }
+import { ptr } from 'bun:ffi'
+import { cqeLayout, fsyncDatasync, opcode, ringLayout, sqeFlagIoLink, sqeLayout, stableAddress }
   from '../../src/io/uring/ring.ts'
 import { ioConformance } from './io-suite.ts'
 
@@ -28,6 +29,22 @@ if (typeof uring === 'string') {
     return backend
   })
 }
+
+test('stableAddress gives an address that survives .buffer access and GC', () => {
+  // Bun 1.4.5: a small `new Uint8Array(n)` moves when `.buffer` is first read; a plain ptr() taken
+  // before that dangles. If this starts failing the other way round, Bun changed, not us.
+  const moving = new Uint8Array(64)
+  const early = ptr(moving)
+  void moving.buffer
+  const movedByBufferAccess = early !== ptr(moving)
+  const bytes = new Uint8Array(64)
+  const address = stableAddress(bytes, 8)
+  void new DataView(bytes.buffer)
+  Bun.gc(true)
+  expect(ptr(bytes, 8)).toBe(address)
+  expect(stableAddress(bytes, 8)).toBe(address)
+  if (!movedByBufferAccess) console.log('note: this Bun no longer moves small typed arrays')
+})
 
 describe('pickIo', () => {
   const saved = process.env.FLASHQ_IO

@@ -5,14 +5,13 @@
  * callers by user_data. Every buffer handed to the kernel stays referenced in `#pending` until its
  * CQE arrives (typed-array backing stores do not move, BUN-NOTES).
  */
-import { ptr } from 'bun:ffi'
 import { closeSync, constants, openSync } from 'node:fs'
 import { assert } from '../../base/assert.ts'
 import { type IoBackend, IoError } from '../backend.ts'
 import { allocateRange } from '../allocate.ts'
 import { errnoName, ioErrorFromException, ioErrorFromResult } from '../errno.ts'
 import type { Liburing } from './ffi.ts'
-import { fsyncDatasync, opcode, Ring, sqeFlagIoLink } from './ring.ts'
+import { fsyncDatasync, opcode, Ring, sqeFlagIoLink, stableAddress } from './ring.ts'
 
 /** SQ size. Storage keeps one flush in flight per log, so a few dozen shards fit with room to spare. */
 const ringEntriesDefault = 64
@@ -131,7 +130,7 @@ export class UringBackend implements IoBackend {
     if (withWrite) {
       submission.writeLength = Math.min(remaining, writeChunkBytesMax)
       submission.writeId = this.#takeId()
-      const address = ptr(operation.bytes, operation.written)
+      const address = stableAddress(operation.bytes, operation.written)
       const flags = withSync ? sqeFlagIoLink : 0
       const prepared = this.#ring.prepare(opcode.write, operation.fd, address,
         submission.writeLength, operation.offset + operation.written, flags, 0, submission.writeId)
