@@ -1,0 +1,53 @@
+/**
+ * The one configuration object. Flags and the flashQ environment variables map onto it (cli/args.ts);
+ * everything else is a preset. Two presets exist: `production`, and `testMin` with tiny segments so
+ * tests reach rotation, checkpoints and limits in milliseconds.
+ */
+import { availableParallelism } from 'node:os'
+import { KiB, MiB } from './units.ts'
+import { shardsMax } from './limits.ts'
+
+export type FsyncSetting = { kind: 'always' } | { kind: 'interval'; intervalMs: number }
+
+export type Config = {
+  host: string
+  tcpPort: number
+  /** null when NO_HTTP is set. */
+  httpPort: number | null
+  /** Serve TCP on this Unix socket instead (flashQ's UNIX_SOCKET). */
+  unixSocketPath: string | null
+  dataDir: string
+  memory: boolean
+  fsync: FsyncSetting
+  /** null = take it from the data directory's manifest, or the default for a new one. */
+  shards: number | null
+  workers: number | null
+  io: 'auto' | 'uring' | 'pwrite'
+  repair: boolean
+  authTokens: string[]
+  preset: PresetName
+}
+
+export type Preset = { segmentBytes: number; flushBytesMax: number }
+export type PresetName = 'production' | 'testMin'
+
+export const presets: Record<PresetName, Preset> = {
+  production: { segmentBytes: 64 * MiB, flushBytesMax: 4 * MiB },
+  testMin: { segmentBytes: 64 * KiB, flushBytesMax: 16 * KiB },
+}
+
+/** One shard per core (at least 2, so queues spread), at most shardsMax. */
+export function defaultShardCount(): number {
+  return Math.min(shardsMax, Math.max(2, availableParallelism()))
+}
+
+/** Shard workers: one per core, never more than shards. 0 means stores run in the main thread. */
+export function defaultWorkerCount(shardCount: number): number {
+  return Math.min(shardCount, Math.max(1, availableParallelism()))
+}
+
+export function dataModeLabel(config: Config): string {
+  if (config.memory) return 'memory (no persistence)'
+  const fsync = config.fsync.kind === 'always' ? 'fsync=always' : `fsync=interval:${config.fsync.intervalMs}ms`
+  return `durable (${config.dataDir}, ${fsync})`
+}

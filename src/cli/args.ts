@@ -1,0 +1,116 @@
+/**
+ * argv + environment → Config. Flags win over environment variables. Any bad flag or value throws
+ * UsageError with a one-line reason; main.ts prints it and exits with code 2.
+ */
+import type { Config, PresetName } from '../base/config.ts'
+import { shardsMax, workersMax } from '../base/limits.ts'
+
+export class UsageError extends Error {
+  override name = 'UsageError'
+}
+
+type Env = Record<string, string | undefined>
+
+const valueFlags = new Set([
+  '--port', '--http-port', '--host', '--shards', '--workers', '--data-dir', '--fsync', '--io',
+  '--auth-token', '--preset',
+])
+const booleanFlags = new Set(['--memory', '--repair', '--no-http'])
+
+export const usage = `usage: flashq [serve] [options]
+  --port <n>            TCP port (default 6789, env TCP_PORT; 0 = any free port)
+  --http-port <n>       HTTP port (default 6790, env HTTP_PORT; 0 = any free port)
+  --no-http             no HTTP listener (env NO_HTTP)
+  --host <addr>         bind address (default :: = all interfaces, IPv4 and IPv6)
+  --data-dir <path>     data directory (default ./flashq-data, env DATA_PATH)
+  --memory              keep everything in memory, no disk
+  --fsync <mode>        always (default) | interval:<ms>  (env SYNC_PERSISTENCE=0 → interval:10)
+  --shards <n>          shard count, fixed when the data directory is created (default: cores, min 2)
+  --workers <n>         shard worker threads (default: cores; 0 = stores in the main thread)
+  --io <backend>        auto (default) | uring | pwrite
+  --repair              start on a corrupt log, dropping what is invalid
+  --auth-token <t>      require AUTH with this token (repeatable; env AUTH_TOKENS=a,b)
+  --preset <name>       production (default) | testMin`
+
+export function parseArgs(argv: string[], env: Env): Config {
+  const flags = collectFlags(argv)
+  const config: Config = {
+    host: flags.get('--host')?.[0] ?? '::',
+    tcpPort: port('--port', flags.get('--port')?.[0] ?? env.TCP_PORT ?? '6789'),
+    httpPort: flags.has('--no-http') || env.NO_HTTP !== undefined ? null
+      : port('--http-port', flags.get('--http-port')?.[0] ?? env.HTTP_PORT ?? '6790'),
+    unixSocketPath: env.UNIX_SOCKET !== undefined ? '/tmp/flashq.sock' : null,
+    dataDir: flags.get('--data-dir')?.[0] ?? env.DATA_PATH ?? './flashq-data',
+    memory: flags.has('--memory'),
+    fsync: fsync(flags.get('--fsync')?.[0] ?? syncPersistenceDefault(env)),
+    shards: optionalCount('--shards', flags.get('--shards')?.[0], 1, shardsMax),
+    workers: optionalCount('--workers', flags.get('--workers')?.[0], 0, workersMax),
+    io: oneOf('--io', flags.get('--io')?.[0] ?? env.FLASHQ_IO ?? 'auto', ['auto', 'uring', 'pwrite'] as const),
+    repair: flags.has('--repair'),
+    authTokens: authTokens(flags.get('--auth-token') ?? [], env.AUTH_TOKENS),
+    preset: oneOf('--preset', flags.get('--preset')?.[0] ?? 'production', ['production', 'testMin'] as const) as PresetName,
+  }
+  if (config.shards !== null && config.workers !== null && config.workers > config.shards) {
+    throw new UsageError(`--workers ${config.workers} is more than --shards ${config.shards}`)
+  }
+  return config
+}
+
+function collectFlags(argv: string[]): Map<string, string[]> {
+  const flags = new Map<string, string[]>()
+  const args = argv[0] === 'serve' ? argv.slice(1) : argv
+  for (let i = 0; i < args.length; i++) {
+    const raw = args[i] as string
+    const eq = raw.indexOf('=')
+    const name = eq > 0 && raw.startsWith('--') ? raw.slice(0, eq) : raw
+    if (booleanFlags.has(name) && eq < 0) {
+      flags.set(name, [])
+      continue
+    }
+    if (!valueFlags.has(name)) throw new UsageError(`unknown argument '${raw}' (see flashq --help)`)
+    const value = eq > 0 ? raw.slice(eq + 1) : args[++i]
+    if (value === undefined) throw new UsageError(`${name} needs a value`)
+    flags.set(name, [...(flags.get(name) ?? []), value])
+  }
+  return flags
+}
+
+function integer(flag: string, text: string, min: number, max: number): number {
+  const value = Number(text)
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < min || value > max) {
+    throw new UsageError(`${flag} must be an integer from ${min} to ${max}, got '${text}'`)
+  }
+  return value
+}
+
+function port(flag: string, text: string): number {
+  return integer(flag, text, 0, 65535)
+}
+
+function optionalCount(flag: string, text: string | undefined, min: number, max: number): number | null {
+  return text === undefined ? null : integer(flag, text, min, max)
+}
+
+function oneOf<T extends string>(flag: string, text: string, choices: readonly T[]): T {
+  if (!(choices as readonly string[]).includes(text)) {
+    throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got '${text}'`)
+  }
+  return text as T
+}
+
+function syncPersistenceDefault(env: Env): string {
+  const value = env.SYNC_PERSISTENCE?.toLowerCase()
+  return value === '0' || value === 'false' ? 'interval:10' : 'always'
+}
+
+function fsync(text: string): Config['fsync'] {
+  if (text === 'always') return { kind: 'always' }
+  const match = /^interval:(\d+)$/.exec(text)
+  if (!match) throw new UsageError(`--fsync must be 'always' or 'interval:<ms>', got '${text}'`)
+  return { kind: 'interval', intervalMs: integer('--fsync interval', match[1] as string, 1, 60_000) }
+}
+
+function authTokens(fromFlags: string[], fromEnv: string | undefined): string[] {
+  const all = [...fromFlags, ...(fromEnv ?? '').split(',')]
+  return all.map((token) => token.trim()).filter((token) => token.length > 0)
+}

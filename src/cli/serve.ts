@@ -1,0 +1,53 @@
+/**
+ * `flashq [serve]`: resolves the shard count against the data directory's manifest, starts the
+ * server, prints one start-up line, and stops cleanly on SIGINT/SIGTERM (flushing every log).
+ */
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import type { Config } from '../base/config.ts'
+import { defaultShardCount, defaultWorkerCount } from '../base/config.ts'
+import { manifestFileName, openManifest } from '../storage/manifest.ts'
+import { startServer } from '../server/server.ts'
+import { UsageError } from './args.ts'
+import { version } from './version.ts'
+
+export async function serve(config: Config, workerUrl: string): Promise<void> {
+  const shardCount = resolveShardCount(config)
+  const workerCount = config.workers ?? defaultWorkerCount(shardCount)
+  if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)
+  const server = await startServer(config, { shardCount, workerCount, workerUrl, version })
+  process.stdout.write(`${server.startupLine}\n`)
+  for (const report of server.ready.shards) {
+    if (report.report?.truncatedTail) process.stdout.write(`shard ${report.shardIndex}: truncated torn tail at ${report.report.truncatedTail}\n`)
+    for (const line of report.report?.repaired ?? []) process.stdout.write(`shard ${report.shardIndex}: repair dropped ${line}\n`)
+  }
+  let stopping = false
+  const stop = async () => {
+    if (stopping) return
+    stopping = true
+    await server.stop()
+    process.exit(0)
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+}
+
+/**
+ * An explicit --shards must match the data directory (openManifest refuses otherwise); without it an
+ * existing directory keeps its own count, so moving data to a machine with more cores just works.
+ */
+function resolveShardCount(config: Config): number {
+  if (config.memory) return config.shards ?? defaultShardCount()
+  mkdirSync(config.dataDir, { recursive: true })
+  const wanted = config.shards ?? existingShardCount(config.dataDir) ?? defaultShardCount()
+  return openManifest(config.dataDir, wanted).shardCount
+}
+
+function existingShardCount(dataDir: string): number | null {
+  try {
+    const manifest = JSON.parse(readFileSync(join(dataDir, manifestFileName), 'utf8')) as { shardCount?: unknown }
+    return typeof manifest.shardCount === 'number' ? manifest.shardCount : null
+  } catch {
+    return null // no manifest yet (or unreadable: openManifest then reports it)
+  }
+}

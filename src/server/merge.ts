@@ -1,0 +1,109 @@
+/**
+ * Merges the per-shard replies of a fanned-out or split request into the one reply the client sees.
+ * Pure functions over parsed replies; any shard's error is the answer (the shards validate alike).
+ */
+import { shardOfName } from '../base/hash.ts'
+
+type Reply = { ok: boolean; error?: string; [field: string]: unknown }
+
+export function mergeReplies(request: Record<string, unknown>, replies: Reply[], shardCount: number): Reply {
+  const failed = replies.find((reply) => !reply.ok)
+  if (failed !== undefined && request.cmd !== 'CRONDELETE') return failed
+  switch (request.cmd) {
+    case 'STATS': return sumFields(replies)
+    case 'ACKB': return ackBatch(replies)
+    case 'METRICS': return metrics(replies)
+    case 'LISTQUEUES': return { ok: true, queues: concat(replies, 'queues') }
+    case 'CRONLIST': return { ok: true, crons: concat(replies, 'crons') }
+    case 'KVKEYS': return { ok: true, keys: concat(replies, 'keys').sort() }
+    case 'KVMSET': return { ok: true, count: sum(replies, 'count') }
+    case 'KVMGET': return kvMget(request, replies, shardCount)
+    case 'GETJOBS': return getJobs(request, replies)
+    case 'GETJOBSBATCH': return getJobsBatch(request, replies)
+    case 'GETJOBBYCUSTOMID': return replies.find((reply) => reply.job !== null && reply.job !== undefined) ?? (replies[0] as Reply)
+    case 'CRONDELETE': return replies.find((reply) => reply.ok) ?? (replies[0] as Reply)
+    default: return replies[0] as Reply
+  }
+}
+
+function sum(replies: Reply[], field: string): number {
+  return replies.reduce((total, reply) => total + (Number(reply[field]) || 0), 0)
+}
+
+function concat(replies: Reply[], field: string): unknown[] {
+  return replies.flatMap((reply) => (Array.isArray(reply[field]) ? (reply[field] as unknown[]) : []))
+}
+
+/** STATS: every numeric field is a count, so the total is the sum. */
+function sumFields(replies: Reply[]): Reply {
+  const merged: Reply = { ok: true }
+  for (const reply of replies) {
+    for (const [field, value] of Object.entries(reply)) {
+      if (typeof value === 'number') merged[field] = ((merged[field] as number | undefined) ?? 0) + value
+    }
+  }
+  return merged
+}
+
+function ackBatch(replies: Reply[]): Reply {
+  const count = sum(replies, 'count')
+  return { ok: true, ids: [count], count }
+}
+
+function metrics(replies: Reply[]): Reply {
+  const parts = replies.map((reply) => (reply.metrics ?? {}) as Record<string, unknown>)
+  const completed = parts.reduce((total, part) => total + (Number(part.total_completed) || 0), 0)
+  const latencyWeighted = parts.reduce(
+    (total, part) => total + (Number(part.avg_latency_ms) || 0) * (Number(part.total_completed) || 0), 0)
+  return {
+    ok: true,
+    metrics: {
+      total_pushed: parts.reduce((total, part) => total + (Number(part.total_pushed) || 0), 0),
+      total_completed: completed,
+      total_failed: parts.reduce((total, part) => total + (Number(part.total_failed) || 0), 0),
+      jobs_per_second: parts.reduce((total, part) => total + (Number(part.jobs_per_second) || 0), 0),
+      avg_latency_ms: completed > 0 ? latencyWeighted / completed : 0,
+      queues: parts.flatMap((part) => (Array.isArray(part.queues) ? part.queues : [])),
+    },
+  }
+}
+
+/** Each shard answers for every key; the owner of a key has the real value. */
+function kvMget(request: Record<string, unknown>, replies: Reply[], shardCount: number): Reply {
+  const keys = Array.isArray(request.keys) ? request.keys : []
+  const values = keys.map((key, index) => {
+    const owner = typeof key === 'string' ? shardOfName(key, shardCount) : 0
+    const ownerValues = replies[owner]?.values
+    return Array.isArray(ownerValues) ? (ownerValues[index] ?? null) : null
+  })
+  return { ok: true, values }
+}
+
+/** Each shard returned its newest offset+limit matches; merge by id descending, then page. */
+function getJobs(request: Record<string, unknown>, replies: Reply[]): Reply {
+  const offset = typeof request.offset === 'number' ? request.offset : 0
+  const limit = typeof request.limit === 'number' ? Math.min(request.limit, 1000) : 100
+  const jobs = concat(replies, 'jobs') as Array<{ id: number }>
+  jobs.sort((a, b) => b.id - a.id)
+  return { ok: true, jobs: jobs.slice(offset, offset + limit), total: sum(replies, 'total') }
+}
+
+function getJobsBatch(request: Record<string, unknown>, replies: Reply[]): Reply {
+  const byId = new Map<number, unknown>()
+  for (const item of concat(replies, 'jobs') as Array<{ id: number }>) byId.set(item.id, item)
+  const ids = Array.isArray(request.ids) ? request.ids : []
+  const jobs: unknown[] = []
+  for (const id of ids) {
+    const item = byId.get(id as number)
+    if (item !== undefined) jobs.push(item)
+  }
+  return { ok: true, jobs }
+}
+
+/** GETJOBS over all shards: each shard must return enough to fill the page after merging. */
+export function fanOutRequest(request: Record<string, unknown>): Record<string, unknown> {
+  if (request.cmd !== 'GETJOBS') return request
+  const offset = typeof request.offset === 'number' ? request.offset : 0
+  const limit = typeof request.limit === 'number' ? Math.min(request.limit, 1000) : 100
+  return { ...request, offset: 0, limit: Math.min(offset + limit, 1000) }
+}

@@ -1,0 +1,224 @@
+/**
+ * The front's side of the shard hosts: spawns the Workers (or one in-thread host with --workers 0),
+ * batches requests into one message per host per tick, and hands each reply to whoever waits for its
+ * token. Detects dead workers and answers their pending requests with an error instead of hanging.
+ */
+import type { Config } from '../base/config.ts'
+import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
+import { ShardHost } from '../shard/host.ts'
+import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+
+/** Whoever waits for a reply: a TCP request, an HTTP request, or a fan-out aggregator. */
+export interface ReplyTarget {
+  deliver(token: Token, replyJson: string): void
+}
+
+export type PoolReady = { io: string; ioFallbackReason: string | null; shards: ShardReady[] }
+
+type HostHandle = {
+  index: number
+  shardIndexes: number[]
+  post: (message: ToHost | string) => void
+  batch: string[]
+  dead: string | null
+  stopped: Promise<void>
+  onStopped: () => void
+  terminate: () => void
+}
+
+export class ShardPool {
+  private readonly hosts: HostHandle[] = []
+  private readonly hostOfShard: HostHandle[] = []
+  private readonly pending = new Map<Token, ReplyTarget>()
+  private readonly tokenHost = new Map<Token, HostHandle>()
+  private nextToken = 1
+  private flushScheduled = false
+  /** Called after each reply batch, so the transports can coalesce their writes. */
+  afterReplies: () => void = () => {}
+  onEvents: (events: JobEvent[]) => void = () => {}
+  onFatal: (message: string) => void = () => {}
+
+  constructor(
+    private readonly config: Config,
+    readonly shardCount: number,
+    private readonly workerCount: number,
+    private readonly workerUrl: string,
+  ) {}
+
+  async start(eventsWanted: boolean): Promise<PoolReady> {
+    const hostCount = Math.max(1, this.workerCount)
+    const readies: Promise<FromHost & { k: 'ready' }>[] = []
+    for (let index = 0; index < hostCount; index++) {
+      const shardIndexes = [...Array(this.shardCount).keys()].filter((shard) => shard % hostCount === index)
+      const init: HostInit = { k: 'init', config: this.config, shardCount: this.shardCount, shardIndexes, eventsWanted }
+      readies.push(this.workerCount === 0 ? this.startInThread(index, init) : this.startWorker(index, init))
+    }
+    const ready = await Promise.all(readies)
+    return {
+      io: ready[0]?.io ?? 'none',
+      ioFallbackReason: ready[0]?.ioFallbackReason ?? null,
+      shards: ready.flatMap((host) => host.shards).sort((a, b) => a.shardIndex - b.shardIndex),
+    }
+  }
+
+  private register(index: number, shardIndexes: number[], post: HostHandle['post'], terminate: () => void): HostHandle {
+    let onStopped = () => {}
+    const stopped = new Promise<void>((resolve) => (onStopped = resolve))
+    const handle: HostHandle = { index, shardIndexes, post, batch: [], dead: null, stopped, onStopped, terminate }
+    this.hosts.push(handle)
+    for (const shard of shardIndexes) this.hostOfShard[shard] = handle
+    return handle
+  }
+
+  private startWorker(index: number, init: HostInit): Promise<FromHost & { k: 'ready' }> {
+    const worker = new Worker(this.workerUrl)
+    const handle = this.register(index, init.shardIndexes, (message) => worker.postMessage(message), () => worker.terminate())
+    return new Promise((resolve, reject) => {
+      worker.onmessage = (event: MessageEvent<FromHost | string>) => {
+        const message = event.data
+        if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
+        this.receive(handle, message, reject)
+      }
+      worker.onerror = (event) => this.hostDied(handle, `shard worker ${index} crashed: ${event.message}`, reject)
+      worker.addEventListener('close', () => this.hostDied(handle, `shard worker ${index} exited`, reject))
+      worker.postMessage(init)
+    })
+  }
+
+  private startInThread(index: number, init: HostInit): Promise<FromHost & { k: 'ready' }> {
+    return new Promise((resolve, reject) => {
+      // Deliver asynchronously, as postMessage would, so re-entrancy never differs between modes.
+      const host = new ShardHost(init, (message) => queueMicrotask(() => {
+        if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
+        this.receive(handle, message, reject)
+      }))
+      const handle = this.register(index, init.shardIndexes, (message) => {
+        if (typeof message === 'string') host.handleBatch(message)
+        else host.handle(message)
+      }, () => {})
+      host.start().catch(reject)
+    })
+  }
+
+  private receive(handle: HostHandle, message: FromHost | string, reject: (error: Error) => void): void {
+    if (typeof message === 'string') return this.deliverBatch(message)
+    switch (message.k) {
+      case 'cross': return this.routeCross(message.items)
+      case 'events': return this.onEvents(message.events)
+      case 'fatal': return this.hostFatal(handle, message.error, reject)
+      case 'stopped': return handle.onStopped()
+    }
+  }
+
+  private deliverBatch(text: string): void {
+    let start = 0
+    while (start < text.length) {
+      let end = text.indexOf('\n', start)
+      if (end < 0) end = text.length
+      const tab = text.indexOf('\t', start)
+      const token = Number(text.slice(start, tab))
+      const target = this.pending.get(token)
+      if (target !== undefined) {
+        this.pending.delete(token)
+        this.tokenHost.delete(token)
+        target.deliver(token, text.slice(tab + 1, end))
+      }
+      start = end + 1
+    }
+    this.afterReplies()
+  }
+
+  private routeCross(items: CrossShardMessage[]): void {
+    const byHost = new Map<HostHandle, CrossShardMessage[]>()
+    for (const item of items) {
+      const host = this.hostOfShard[item.shardIndex]
+      if (host === undefined) continue
+      byHost.set(host, [...(byHost.get(host) ?? []), item])
+    }
+    for (const [host, hostItems] of byHost) host.post({ k: 'cross', items: hostItems })
+  }
+
+  /** Queues one request line for a shard; returns its token. */
+  send(shardIndex: number, line: string, target: ReplyTarget): Token {
+    const token = this.nextToken++
+    const host = this.hostOfShard[shardIndex] as HostHandle
+    if (host.dead !== null) {
+      queueMicrotask(() => target.deliver(token, JSON.stringify({ ok: false, error: host.dead })))
+      return token
+    }
+    this.pending.set(token, target)
+    this.tokenHost.set(token, host)
+    host.batch.push(`${token}\t${shardIndex}\t${line}`)
+    this.scheduleFlush()
+    return token
+  }
+
+  /** Forgets requests whose connection closed; blocking waiters for them are dropped by the engine. */
+  cancel(tokens: Iterable<Token>): void {
+    const byHost = new Map<HostHandle, Token[]>()
+    for (const token of tokens) {
+      const host = this.tokenHost.get(token)
+      this.pending.delete(token)
+      this.tokenHost.delete(token)
+      if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), token])
+    }
+    for (const [host, hostTokens] of byHost) if (host.dead === null) host.post({ k: 'cancel', tokens: hostTokens })
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => this.flush())
+  }
+
+  /** One message per host: every request queued since the last flush. */
+  flush(): void {
+    this.flushScheduled = false
+    for (const host of this.hosts) {
+      if (host.batch.length === 0) continue
+      const text = host.batch.join('\n')
+      host.batch = []
+      host.post(text)
+    }
+  }
+
+  /** A shard's storage failed (its host answers that shard's requests with the error from now on). */
+  private hostFatal(handle: HostHandle, error: string, reject: (error: Error) => void): void {
+    process.stderr.write(`flashq: host ${handle.index}: ${error}\n`)
+    this.onFatal(error)
+    reject(new Error(error)) // fails start() when recovery itself failed; a no-op afterwards
+  }
+
+  /** A worker that dies takes its in-memory state with it: answer its requests, refuse new ones. */
+  private hostDied(handle: HostHandle, reason: string, reject: (error: Error) => void): void {
+    if (handle.dead !== null || this.stopping) return handle.onStopped()
+    handle.dead = `${reason}; restart the server to recover its shards from the log`
+    process.stderr.write(`flashq: ${handle.dead}\n`)
+    for (const [token, host] of this.tokenHost) {
+      if (host !== handle) continue
+      const target = this.pending.get(token)
+      this.pending.delete(token)
+      this.tokenHost.delete(token)
+      target?.deliver(token, JSON.stringify({ ok: false, error: handle.dead }))
+    }
+    this.afterReplies()
+    this.onFatal(handle.dead)
+    reject(new Error(handle.dead))
+    handle.onStopped()
+  }
+
+  deadHosts(): string[] {
+    return this.hosts.flatMap((host) => (host.dead === null ? [] : [host.dead]))
+  }
+
+  private stopping = false
+
+  /** Flushes and closes every log, then ends the workers. */
+  async stop(): Promise<void> {
+    this.flush()
+    this.stopping = true
+    for (const host of this.hosts) if (host.dead === null) host.post({ k: 'stop' })
+    await Promise.race([Promise.all(this.hosts.map((host) => host.stopped)), Bun.sleep(10_000)])
+    for (const host of this.hosts) host.terminate()
+  }
+}

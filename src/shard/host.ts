@@ -1,0 +1,265 @@
+/**
+ * A shard host owns the engines and logs of some shards, in a Worker (or in the main thread with
+ * --workers 0). It turns request batches into engine calls, appends the records they produce to the
+ * shard's log, and releases each reply only once every record produced up to it is durable
+ * (DESIGN §3). It keeps one timer for the earliest engine due time (DESIGN §7).
+ *
+ * Owns: engines, logs, held replies, the wake-up timer. Does not own: sockets or reqIds (the front).
+ */
+import { join } from 'node:path'
+import { presets } from '../base/config.ts'
+import { Engine } from '../engine/engine.ts'
+import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
+import type { IoBackend } from '../io/backend.ts'
+import { pickIo } from '../io/pick.ts'
+import { parseCommand } from '../protocol/commands.ts'
+import { openShardLog } from '../storage/log.ts'
+import type { ShardLog } from '../storage/types.ts'
+import type { HostInit, HostSink, ShardReady, ToHost } from './messages.ts'
+
+/** Commands refused while the disk is full; completions (ACK, FAIL, …) keep working. */
+const refusedWhenDiskFull = new Set([
+  'PUSH', 'PUSHB', 'FLOW', 'CRON', 'KVSET', 'KVMSET', 'KVINCR', 'UPDATEJOB', 'LOG',
+])
+const diskFullError = 'Disk full: new jobs are refused until space is freed (acks still work)'
+
+type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
+
+type Shard = {
+  index: number
+  engine: Engine
+  log: ShardLog | null
+  /** Replies waiting for their records to become durable, in LSN order. */
+  held: HeldReplies[]
+  /** Replies made by the host itself (validation errors) during the current batch. */
+  staged: string[]
+  dead: string | null
+}
+
+export class ShardHost {
+  private readonly shards = new Map<number, Shard>()
+  private io: IoBackend | null = null
+  private outbound: string[] = []
+  private outboundCross: CrossShardMessage[] = []
+  private flushScheduled = false
+  private timer: ReturnType<typeof setTimeout> | null = null
+  private timerDueMs = Infinity
+
+  constructor(
+    private readonly init: HostInit,
+    private readonly sink: HostSink,
+  ) {}
+
+  async start(): Promise<void> {
+    const { config } = this.init
+    if (!config.memory) this.io = pickIo(config.io)
+    const ready: ShardReady[] = []
+    for (const index of this.init.shardIndexes) ready.push(await this.openShard(index))
+    this.sink({ k: 'ready', io: this.io?.name ?? 'none', ioFallbackReason: this.io?.fallbackReason ?? null, shards: ready })
+    this.armTimer()
+  }
+
+  private async openShard(index: number): Promise<ShardReady> {
+    const { config, shardCount } = this.init
+    const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
+    const shard: Shard = { index, engine, log: null, held: [], staged: [], dead: null }
+    this.shards.set(index, shard)
+    if (config.memory || this.io === null) return { shardIndex: index, report: null, diskBytes: 0 }
+    const preset = presets[config.preset]
+    const opened = await openShardLog({
+      dir: join(config.dataDir, `shard-${String(index).padStart(2, '0')}`),
+      io: this.io,
+      fsync: config.fsync,
+      segmentBytes: preset.segmentBytes,
+      flushBytesMax: preset.flushBytesMax,
+      repair: config.repair,
+    })
+    const decoder = new TextDecoder()
+    for (const body of opened.bodies) engine.replay(JSON.parse(decoder.decode(body)))
+    engine.finishReplay(Date.now())
+    engine.drainOutput() // replay produces no output by contract; drop anything defensive
+    shard.log = opened.log
+    opened.log.onDurable = (durableLsn) => this.releaseDurable(shard, durableLsn)
+    opened.log.onFatal = (error) => this.fail(shard, error)
+    return { shardIndex: index, report: opened.report, diskBytes: opened.log.diskBytes() }
+  }
+
+  /** A request batch from the front: `token TAB shard TAB json` records separated by LF. */
+  handleBatch(text: string): void {
+    const nowMs = Date.now()
+    const touched = new Set<Shard>()
+    let start = 0
+    while (start < text.length) {
+      let end = text.indexOf('\n', start)
+      if (end < 0) end = text.length
+      const tab1 = text.indexOf('\t', start)
+      const tab2 = text.indexOf('\t', tab1 + 1)
+      const token = Number(text.slice(start, tab1))
+      const shard = this.shards.get(Number(text.slice(tab1 + 1, tab2)))
+      if (shard !== undefined) {
+        this.execute(shard, token, text.slice(tab2 + 1, end), nowMs)
+        touched.add(shard)
+      }
+      start = end + 1
+    }
+    for (const shard of touched) this.collect(shard)
+    this.afterWork()
+  }
+
+  handle(message: ToHost): void {
+    if (message.k === 'cancel') {
+      for (const shard of this.shards.values()) shard.engine.cancelWaiters(message.tokens)
+    } else if (message.k === 'cross') {
+      this.receiveCross(message.items)
+    } else if (message.k === 'checkpoint') {
+      for (const shard of this.shards.values()) this.checkpoint(shard)
+    } else if (message.k === 'stop') {
+      void this.stop()
+    }
+  }
+
+  private execute(shard: Shard, token: Token, line: string, nowMs: number): void {
+    if (shard.dead !== null) return this.stage(shard, token, { ok: false, error: shard.dead })
+    let input: unknown
+    try {
+      input = JSON.parse(line)
+    } catch (error) {
+      return this.stage(shard, token, { ok: false, error: `Invalid: ${(error as Error).message}` })
+    }
+    const parsed = parseCommand(input)
+    if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
+    if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
+      return this.stage(shard, token, { ok: false, error: diskFullError })
+    }
+    shard.engine.execute(parsed.command, token, nowMs, line.length)
+  }
+
+  private stage(shard: Shard, token: Token, reply: object): void {
+    shard.staged.push(`${token}\t${JSON.stringify(reply)}`)
+  }
+
+  private receiveCross(items: CrossShardMessage[]): void {
+    const nowMs = Date.now()
+    for (const item of items) {
+      const shard = this.shards.get(item.shardIndex)
+      if (shard === undefined || shard.dead !== null) continue
+      shard.engine.receive(item.message, nowMs)
+      this.collect(shard)
+    }
+    this.afterWork()
+  }
+
+  /** Moves an engine's output to the log and to the held-reply queue (or out, if nothing is pending). */
+  private collect(shard: Shard): void {
+    const output: EngineOutput = shard.engine.drainOutput()
+    const { log } = shard
+    if (log !== null) for (const record of output.records) log.append(JSON.stringify(record))
+    const lines = shard.staged
+    shard.staged = []
+    for (const [token, reply] of output.replies) lines.push(`${token}\t${JSON.stringify(reply)}`)
+    if (this.init.eventsWanted && output.events.length > 0) this.sink({ k: 'events', events: output.events })
+    if (lines.length === 0 && output.messages.length === 0) return
+    const text = lines.join('\n')
+    if (log === null || (shard.held.length === 0 && log.durableLsn >= log.appendedLsn)) {
+      this.release(text, output.messages)
+    } else {
+      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages })
+    }
+  }
+
+  private releaseDurable(shard: Shard, durableLsn: number): void {
+    let released = 0
+    while (released < shard.held.length && (shard.held[released] as HeldReplies).lsn <= durableLsn) {
+      const held = shard.held[released] as HeldReplies
+      this.release(held.text, held.cross)
+      released++
+    }
+    if (released > 0) shard.held.splice(0, released)
+    this.scheduleFlush()
+  }
+
+  private release(text: string, cross: CrossShardMessage[]): void {
+    if (text.length > 0) this.outbound.push(text)
+    for (const item of cross) this.outboundCross.push(item)
+  }
+
+  private afterWork(): void {
+    this.flushOutbound()
+    for (const shard of this.shards.values()) {
+      if (shard.log?.needsCheckpoint()) this.checkpoint(shard)
+    }
+    this.armTimer()
+  }
+
+  private scheduleFlush(): void {
+    if (this.flushScheduled) return
+    this.flushScheduled = true
+    queueMicrotask(() => {
+      this.flushScheduled = false
+      this.flushOutbound()
+    })
+  }
+
+  private flushOutbound(): void {
+    if (this.outbound.length > 0) {
+      this.sink(this.outbound.join('\n'))
+      this.outbound = []
+    }
+    if (this.outboundCross.length > 0) {
+      this.sink({ k: 'cross', items: this.outboundCross })
+      this.outboundCross = []
+    }
+  }
+
+  private checkpoint(shard: Shard): void {
+    const { log, engine } = shard
+    if (log === null) return
+    log.checkpoint(mapRecords(engine.snapshot()))
+  }
+
+  /** One timer per host, armed for the earliest due time of any of its engines. */
+  private armTimer(): void {
+    let dueMs = Infinity
+    for (const shard of this.shards.values()) dueMs = Math.min(dueMs, shard.engine.nextWakeMs())
+    if (dueMs >= this.timerDueMs && this.timer !== null) return
+    if (this.timer !== null) clearTimeout(this.timer)
+    this.timer = null
+    this.timerDueMs = dueMs
+    if (dueMs === Infinity) return
+    this.timer = setTimeout(() => this.onTimer(), Math.max(0, dueMs - Date.now()))
+  }
+
+  private onTimer(): void {
+    this.timer = null
+    this.timerDueMs = Infinity
+    const nowMs = Date.now()
+    for (const shard of this.shards.values()) {
+      if (shard.dead !== null) continue
+      shard.engine.tick(nowMs)
+      this.collect(shard)
+    }
+    this.afterWork()
+  }
+
+  /** A log that cannot write must never acknowledge again: fail what waits and refuse the rest. */
+  private fail(shard: Shard, error: Error): void {
+    shard.dead = `Shard ${shard.index} stopped after a storage failure: ${error.message}`
+    const lines = shard.held.flatMap((held) => held.text.split('\n'))
+    shard.held = []
+    const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
+    if (failed.length > 0) this.outbound.push(failed.join('\n'))
+    this.flushOutbound()
+    this.sink({ k: 'fatal', error: shard.dead })
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer !== null) clearTimeout(this.timer)
+    for (const shard of this.shards.values()) await shard.log?.close()
+    this.io?.shutdown()
+    this.sink({ k: 'stopped' })
+  }
+}
+
+function* mapRecords(records: Iterable<object>): Iterable<string> {
+  for (const record of records) yield JSON.stringify(record)
+}

@@ -1,0 +1,49 @@
+/**
+ * The only messages between the front (main thread) and a shard host (a Worker, or the main thread
+ * itself with --workers 0). Hot traffic is plain strings, which postMessage moves on a fast path;
+ * structured objects are only used for rare control messages.
+ *
+ * Request batch (front → host), one string per host per tick, records separated by LF:
+ *     <token> TAB <shardIndex> TAB <request JSON line>
+ * Reply batch (host → front), one string per host per flush:
+ *     <token> TAB <reply JSON without reqId>
+ * JSON lines never contain a raw LF (spec §1.3), so LF is a safe separator.
+ */
+import type { Config } from '../base/config.ts'
+import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
+import type { RecoveryReport } from '../storage/types.ts'
+
+export type HostInit = {
+  k: 'init'
+  config: Config
+  shardCount: number
+  shardIndexes: number[]
+  /** Also send engine events (only when someone listens: SSE, WebSocket, webhooks). */
+  eventsWanted: boolean
+}
+
+export type ToHost =
+  | HostInit
+  | { k: 'cancel'; tokens: Token[] }
+  | { k: 'cross'; items: CrossShardMessage[] }
+  | { k: 'checkpoint' }
+  | { k: 'stop' }
+
+export type ShardReady = {
+  shardIndex: number
+  report: RecoveryReport | null
+  diskBytes: number
+}
+
+export type FromHost =
+  | { k: 'ready'; io: string; ioFallbackReason: string | null; shards: ShardReady[] }
+  | { k: 'cross'; items: CrossShardMessage[] }
+  | { k: 'events'; events: JobEvent[] }
+  | { k: 'fatal'; error: string }
+  | { k: 'stopped' }
+
+export const fieldSeparator = '\t'
+export const recordSeparator = '\n'
+
+/** Where a host sends things: postMessage in a Worker, a direct call with --workers 0. */
+export type HostSink = (message: FromHost | string) => void

@@ -1,0 +1,21 @@
+/**
+ * Worker entry: hosts some shards in this thread. The front sends `init` first and nothing else until
+ * the host answers `ready` (recovery may take a while on a big log).
+ */
+import { ShardHost } from './host.ts'
+import type { FromHost, ToHost } from './messages.ts'
+
+declare const self: Worker
+
+let host: ShardHost | null = null
+
+self.onmessage = (event: MessageEvent<ToHost | string>) => {
+  const message = event.data
+  if (typeof message === 'string') return host?.handleBatch(message)
+  if (message.k === 'init') {
+    host = new ShardHost(message, (out: FromHost | string) => self.postMessage(out))
+    host.start().catch((error: Error) => self.postMessage({ k: 'fatal', error: `recovery failed: ${error.message}` }))
+    return
+  }
+  host?.handle(message)
+}
