@@ -296,6 +296,9 @@ describe('KVKEYS and globs', () => {
     const started = performance.now()
     expect(globMatches(pattern, key)).toBe(false)
     expect(performance.now() - started).toBeLessThan(500)
+    expect(compileGlob(`${'*'.repeat(100_000)}a`)(key)).toBe(true)
+    expect(compileGlob(`${'?'.repeat(1025)}*`)(key)).toBe(false)
+    expect(compileGlob(`${'?'.repeat(1024)}*`)(key)).toBe(true)
   })
 })
 

@@ -304,9 +304,14 @@ function setRecord(key: string, entry: Entry): LogRecord {
 // retries only from the last `*`, O(pattern × key) in the worst case.
 
 export function compileGlob(pattern: string): (key: string) => boolean {
-  if (pattern === '*') return () => true
   if (!pattern.includes('*') && !pattern.includes('?')) return (key) => key === pattern
-  return (key) => globMatches(pattern, key)
+  // Runs of `*` match what one `*` matches; collapsing them bounds the work per key.
+  const collapsed = pattern.replace(/\*+/g, '*')
+  if (collapsed === '*') return () => true
+  // Every other token takes at least one byte of the key, so a longer pattern matches no key.
+  const tokensMin = collapsed.length - (collapsed.match(/\*/g)?.length ?? 0)
+  if (tokensMin > kvKeyBytesMax) return () => false
+  return (key) => globMatches(collapsed, key)
 }
 
 /** Code units one character takes at `index`: 2 for a surrogate pair, else 1. */
