@@ -1,0 +1,603 @@
+/**
+ * The shard's state and its transitions. Handlers (handlers-*.ts) validate a command and call these;
+ * replay (records.ts) calls the same transitions, so live and replayed state cannot drift apart.
+ * Every transition that changes durable state appends exactly one record (when recording).
+ */
+import { jobIdOf, sequenceOfJobId, shardOfJobId } from '../base/ids.ts'
+import * as errors from '../protocol/errors.ts'
+import type { EngineConfig, EngineOutput, JobEvent, LogRecord, Reply, Token } from './types.ts'
+import { IndexedHeap } from './heap.ts'
+import {
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_GONE, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED,
+  LOC_READY, expiresAt, jobToWire, setHeapIndex, setTtlIndex,
+} from './job.ts'
+import { QueueState } from './queue-state.ts'
+import { NumberRing, ObjectRing } from './ring.ts'
+import { WAIT_JOB, WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
+import {
+  backoffExponentMax, completedHistoryMax, completedIdsMax, dlqJobsMax, jobLogEntriesMax, jobsWithLogsMax,
+  resultsMax, stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
+} from './engine-limits.ts'
+
+export type JobLogEntry = { timestamp: number; message: string; level: string }
+
+/** Cross-shard message kinds (depends_on and flows whose jobs live on another shard). */
+export type EngineMessage =
+  /** Tell me (shard s, job w) when job d completes. */
+  | { t: 'watch'; d: number; s: number; w: number }
+  /** Job d, a dependency of job w, completed. */
+  | { t: 'depdone'; d: number; w: number }
+  /** Child c of flow parent p completed. */
+  | { t: 'childdone'; p: number; c: number }
+
+const emptyOutput = (): EngineOutput => ({ replies: [], records: [], events: [], messages: [] })
+
+export class Core {
+  readonly shardIndex: number
+  readonly shardCount: number
+  readonly recordsEnabled: boolean
+  /** True while replaying: transitions run, output is thrown away. */
+  replaying = false
+  /** Last sequence handed out (id = sequence × shardCount + shardIndex). */
+  sequence = 0
+
+  readonly jobs = new Map<number, Job>()
+  readonly queues = new Map<string, QueueState>()
+  readonly customIds = new Map<string, number>()
+  /** Queued jobs with a TTL, by expiry. */
+  readonly ttlHeap = new IndexedHeap<Job>((a, b) => expiresAt(a) < expiresAt(b), setTtlIndex)
+  /** Active jobs with a processing timeout, by deadline. */
+  readonly timeoutHeap = new IndexedHeap<Job>(
+    (a, b) => a.startedAt + a.timeout < b.startedAt + b.timeout,
+    setHeapIndex,
+  )
+  readonly activeJobs = new Set<Job>()
+  readonly completedIds = new NumberRing(completedIdsMax)
+  readonly history = new ObjectRing<Job>(completedHistoryMax)
+  readonly results = new Map<number, unknown>()
+  readonly resultIds = new NumberRing(resultsMax)
+  readonly logs = new Map<number, JobLogEntry[]>()
+  readonly logIds = new NumberRing(jobsWithLogsMax)
+  readonly waiters = new WaiterTable()
+  /** Local depends_on: dependency id → parked job ids (and remote watchers as `shard:job`). */
+  readonly dependents = new Map<number, number[]>()
+  readonly remoteWatchers = new Map<number, Array<{ s: number; w: number }>>()
+  /** Queues whose pull waiters may be servable now. */
+  readonly dirty = new Set<QueueState>()
+  /** Queues with at least one pull waiter. */
+  readonly waitingQueues = new Set<QueueState>()
+  nextStallCheckMs = Infinity
+
+  // Metrics (not persisted).
+  totalPushed = 0
+  totalCompleted = 0
+  totalFailed = 0
+  latencySumMs = 0
+  latencyCount = 0
+
+  out: EngineOutput = emptyOutput()
+
+  constructor(config: EngineConfig) {
+    this.shardIndex = config.shardIndex
+    this.shardCount = config.shardCount
+    this.recordsEnabled = config.recordsEnabled
+  }
+
+  get recording(): boolean {
+    return this.recordsEnabled && !this.replaying
+  }
+
+  drain(): EngineOutput {
+    const out = this.out
+    this.out = emptyOutput()
+    return out
+  }
+
+  reply(token: Token, reply: Reply): void {
+    if (token !== 0) this.out.replies.push([token, reply])
+  }
+
+  record(record: LogRecord): void {
+    this.out.records.push(record)
+  }
+
+  event(event: JobEvent): void {
+    this.out.events.push(event)
+  }
+
+  message(shardIndex: number, message: EngineMessage): void {
+    this.out.messages.push({ shardIndex, message })
+  }
+
+  nextId(): number {
+    this.sequence++
+    return jobIdOf(this.sequence, this.shardIndex, this.shardCount)
+  }
+
+  noteId(id: number): void {
+    const sequence = sequenceOfJobId(id, this.shardCount)
+    if (sequence > this.sequence) this.sequence = sequence
+  }
+
+  isLocal(id: number): boolean {
+    return shardOfJobId(id, this.shardCount) === this.shardIndex
+  }
+
+  queue(name: string): QueueState {
+    let state = this.queues.get(name)
+    if (state === undefined) {
+      state = new QueueState(name)
+      this.queues.set(name, state)
+    }
+    return state
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Placement
+
+  /** Puts a job into its queue: ready heap when due, delay heap otherwise; TTL heap when it has one. */
+  enqueue(job: Job, q: QueueState, nowMs: number): void {
+    if (job.runAt > nowMs) {
+      job.loc = LOC_DELAYED
+      q.delayed.push(job)
+    } else {
+      job.loc = LOC_READY
+      q.ready.push(job)
+    }
+    if (job.ttl > 0 && job.ttlIndex < 0) this.ttlHeap.push(job)
+    if (this.waitingQueues.has(q)) this.dirty.add(q)
+  }
+
+  /** Takes a queued job out of its heap (or group-wait list) and the TTL heap. */
+  unqueue(job: Job, q: QueueState): void {
+    if (job.loc === LOC_READY) q.ready.removeAt(job.heapIndex)
+    else if (job.loc === LOC_DELAYED) q.delayed.removeAt(job.heapIndex)
+    else if (job.loc === LOC_GROUP_WAIT) {
+      const list = q.groupWait.get(job.groupId as string) as Job[]
+      list.splice(list.indexOf(job), 1)
+      if (list.length === 0) q.groupWait.delete(job.groupId as string)
+      q.groupWaitCount--
+    }
+    if (job.ttlIndex >= 0) this.ttlHeap.removeAt(job.ttlIndex)
+    job.loc = LOC_GONE
+  }
+
+  /** Moves due delayed jobs of a queue into its ready heap. */
+  promoteDue(q: QueueState, nowMs: number): void {
+    const delayed = q.delayed
+    for (;;) {
+      const top = delayed.peek()
+      if (top === undefined || top.runAt > nowMs) return
+      delayed.pop()
+      top.loc = LOC_READY
+      q.ready.push(top)
+    }
+  }
+
+  isQueued(job: Job): boolean {
+    return job.loc === LOC_READY || job.loc === LOC_DELAYED || job.loc === LOC_GROUP_WAIT
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Delivery
+
+  /** Up to `countMax` deliverable jobs, activated, in delivery order (spec §4.1, §4.14). */
+  take(q: QueueState, countMax: number, nowMs: number): Job[] {
+    const taken: Job[] = []
+    if (q.paused) return taken
+    let limit = countMax
+    if (q.concurrencyLimit !== null) limit = Math.min(limit, q.concurrencyLimit - q.activeCount)
+    if (q.rateLimit !== null) {
+      q.refillTokens(nowMs)
+      limit = Math.min(limit, Math.floor(q.tokens))
+    }
+    if (limit <= 0) return taken
+    if (q.delayed.size > 0) this.promoteDue(q, nowMs)
+    const ready = q.ready
+    while (taken.length < limit) {
+      const job = ready.pop()
+      if (job === undefined) break
+      if (job.ttl > 0 && nowMs >= job.createdAt + job.ttl) {
+        job.loc = LOC_GONE
+        this.expire(job, q)
+        continue
+      }
+      const group = job.groupId
+      if (group !== null) {
+        if (q.busyGroups.has(group)) {
+          job.loc = LOC_GROUP_WAIT
+          const list = q.groupWait.get(group)
+          if (list === undefined) q.groupWait.set(group, [job])
+          else list.push(job)
+          q.groupWaitCount++
+          continue
+        }
+        q.busyGroups.add(group)
+      }
+      if (job.ttlIndex >= 0) this.ttlHeap.removeAt(job.ttlIndex)
+      this.activate(job, q, nowMs)
+      taken.push(job)
+    }
+    if (q.rateLimit !== null) q.tokens -= taken.length
+    return taken
+  }
+
+  private activate(job: Job, q: QueueState, nowMs: number): void {
+    job.loc = LOC_ACTIVE
+    job.startedAt = nowMs
+    job.lastHeartbeat = nowMs
+    q.activeCount++
+    this.activeJobs.add(job)
+    if (job.timeout > 0) this.timeoutHeap.push(job)
+    if (this.nextStallCheckMs === Infinity) this.nextStallCheckMs = nowMs + stallCheckIntervalMs
+  }
+
+  /** The job stops being active: frees its slot, its group and its timeout. */
+  leaveActive(job: Job, q: QueueState): void {
+    q.activeCount--
+    this.activeJobs.delete(job)
+    if (job.heapIndex >= 0) this.timeoutHeap.removeAt(job.heapIndex)
+    const group = job.groupId
+    if (group !== null && q.busyGroups.delete(group)) {
+      const parked = q.groupWait.get(group)
+      if (parked !== undefined) {
+        q.groupWait.delete(group)
+        q.groupWaitCount -= parked.length
+        for (const other of parked) {
+          other.loc = LOC_READY
+          q.ready.push(other)
+        }
+      }
+    }
+    job.loc = LOC_GONE
+    if (this.waitingQueues.has(q)) this.dirty.add(q)
+  }
+
+  /** Serves the pull waiters of a queue, FIFO, while jobs can be delivered. */
+  serveWaiters(q: QueueState, nowMs: number): void {
+    for (;;) {
+      const waiter = q.pullWaiters.first()
+      if (waiter === undefined) {
+        this.waitingQueues.delete(q)
+        return
+      }
+      const jobs = this.take(q, waiter.kind === WAIT_PULL ? 1 : waiter.count, nowMs)
+      if (jobs.length === 0) return
+      this.waiters.finish(waiter)
+      if (waiter.kind === WAIT_PULL) this.reply(waiter.token, { ok: true, job: jobToWire(jobs[0] as Job) })
+      else this.reply(waiter.token, { ok: true, jobs: jobs.map(jobToWire) })
+    }
+  }
+
+  serveDirty(nowMs: number): void {
+    if (this.dirty.size === 0) return
+    for (const q of this.dirty) this.serveWaiters(q, nowMs)
+    this.dirty.clear()
+  }
+
+  addPullWaiter(waiter: Waiter, q: QueueState): void {
+    this.waiters.add(waiter)
+    q.pullWaiters.push(waiter)
+    this.waitingQueues.add(q)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Terminal transitions (spec §4.19)
+
+  releaseKey(job: Job, q: QueueState): void {
+    if (job.holdsKey) {
+      q.uniqueKeys.delete(job.uniqueKey as string)
+      job.holdsKey = false
+    }
+  }
+
+  /** Forgets a job entirely (state `unknown`). */
+  forget(job: Job): void {
+    this.jobs.delete(job.id)
+    if (job.customId !== null && this.customIds.get(job.customId) === job.id) this.customIds.delete(job.customId)
+    job.loc = LOC_GONE
+  }
+
+  /** Removes a job in any live state (cancel, expiry, drain, clean, obliterate, remove_on_fail). */
+  remove(job: Job, q: QueueState, waitReply: string | null): void {
+    if (this.isQueued(job)) this.unqueue(job, q)
+    else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
+    else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)
+    else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) q.parkedCount--
+    this.releaseKey(job, q)
+    this.forget(job)
+    if (waitReply !== null) this.answerJobWaiters(job.id, { ok: false, error: waitReply })
+  }
+
+  /** TTL expiry of a queued job (already taken out of its heap by the caller or not). */
+  expire(job: Job, q: QueueState): void {
+    if (job.ttlIndex >= 0) this.ttlHeap.removeAt(job.ttlIndex)
+    if (this.isQueued(job)) this.unqueue(job, q)
+    this.releaseKey(job, q)
+    this.forget(job)
+    if (this.recording) this.record({ t: 'rm', i: [job.id] })
+    this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobNotFound })
+  }
+
+  answerJobWaiters(jobId: number, reply: Reply): void {
+    if (this.waiters.byJob.size === 0) return
+    const list = this.waiters.takeJobWaiters(jobId)
+    if (list !== undefined) for (const waiter of list) this.reply(waiter.token, reply)
+  }
+
+  /** ACK / ACKB of a job (active live; queued in replay). `withResult` false for ACKB. */
+  complete(job: Job, q: QueueState, result: unknown, withResult: boolean, nowMs: number): void {
+    if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
+    else if (this.isQueued(job)) this.unqueue(job, q)
+    this.releaseKey(job, q)
+    if (job.customId !== null && this.customIds.get(job.customId) === job.id) this.customIds.delete(job.customId)
+    job.completedAt = nowMs
+    const hasResult = withResult && result !== undefined && result !== null
+    if (this.recording) {
+      this.record(hasResult ? { t: 'a', i: job.id, c: nowMs, r: result } : { t: 'a', i: job.id, c: nowMs })
+    }
+    this.totalCompleted++
+    this.latencySumMs += nowMs - job.createdAt
+    this.latencyCount++
+    if (job.removeOnComplete) {
+      this.forget(job)
+    } else {
+      this.markCompleted(job, q)
+      if (hasResult) this.storeResult(job.id, result)
+    }
+    if (!this.replaying) {
+      this.event(hasResult
+        ? { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: result }
+        : { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs })
+      this.answerJobWaiters(job.id, withResult && result !== undefined ? { ok: true, result } : { ok: true })
+      this.notifyDependents(job.id, nowMs)
+      if (job.parentId !== null) this.childCompleted(job.parentId, job.id, nowMs)
+    }
+  }
+
+  /** Adds a completed job to the completed-id set and history (bounded; evictions are forgotten). */
+  markCompleted(job: Job, q: QueueState): void {
+    job.loc = LOC_COMPLETED
+    this.jobs.set(job.id, job)
+    const evictedId = this.completedIds.push(job.id)
+    if (evictedId >= 0) {
+      const old = this.jobs.get(evictedId)
+      if (old !== undefined && old.loc === LOC_COMPLETED) {
+        this.jobs.delete(evictedId)
+        old.loc = LOC_GONE
+      }
+    }
+    job.inHistory = true
+    q.completedCount++
+    const evicted = this.history.push(job)
+    if (evicted !== undefined && evicted.inHistory) {
+      evicted.inHistory = false
+      evicted.data = null
+      const evictedQueue = this.queues.get(evicted.queue)
+      if (evictedQueue !== undefined) evictedQueue.completedCount--
+    }
+  }
+
+  storeResult(id: number, result: unknown): void {
+    this.results.set(id, result)
+    const evicted = this.resultIds.push(id)
+    if (evicted >= 0) this.results.delete(evicted)
+  }
+
+  /** FAIL or timeout: attempts + 1, then retry with backoff or final failure. */
+  fail(job: Job, q: QueueState, reason: string, nowMs: number, cause: 'fail' | 'timeout'): void {
+    if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
+    else if (this.isQueued(job)) this.unqueue(job, q)
+    job.attempts++
+    if (!this.replaying && cause === 'timeout') {
+      this.event({ event_type: 'timeout', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
+    }
+    if (job.maxAttempts > 0 && job.attempts >= job.maxAttempts) {
+      this.failFinally(job, q, reason, nowMs)
+      return
+    }
+    if (job.backoff > 0) job.runAt = nowMs + job.backoff * 2 ** Math.min(job.attempts, backoffExponentMax)
+    this.retry(job, q, job.attempts, job.runAt, reason, nowMs)
+    if (!this.replaying) {
+      this.event({ event_type: 'retrying', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
+    }
+  }
+
+  /** Retry placement (shared with replay of a `f` record). */
+  retry(job: Job, q: QueueState, attempts: number, runAt: number, reason: string, nowMs: number): void {
+    job.attempts = attempts
+    job.runAt = runAt
+    job.startedAt = 0
+    job.progressMsg = reason
+    if (this.recording) this.record({ t: 'f', i: job.id, n: attempts, r: runAt, m: reason })
+    this.enqueue(job, q, nowMs)
+  }
+
+  /** Final failure: DLQ (or drop with remove_on_fail). The job has left active/queued already. */
+  failFinally(job: Job, q: QueueState, reason: string, nowMs: number): void {
+    this.releaseKey(job, q)
+    this.totalFailed++
+    job.startedAt = 0
+    if (job.removeOnFail) {
+      this.forget(job)
+      if (this.recording) this.record({ t: 'rm', i: [job.id] })
+    } else {
+      this.toDlq(job, q, reason)
+      if (this.recording) this.record({ t: 'x', i: job.id, n: job.attempts, e: reason, h: job.lastHeartbeat })
+    }
+    if (!this.replaying) {
+      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
+      this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
+    }
+  }
+
+  toDlq(job: Job, q: QueueState, reason: string): void {
+    job.loc = LOC_DLQ
+    job.failReason = reason
+    q.dlq.set(job.id, job)
+    if (q.dlq.size > dlqJobsMax) {
+      const oldest = q.dlq.values().next().value as Job
+      q.dlq.delete(oldest.id)
+      this.forget(oldest)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Dependencies and flows
+
+  notifyDependents(id: number, nowMs: number): void {
+    const local = this.dependents.get(id)
+    if (local !== undefined) {
+      this.dependents.delete(id)
+      for (const waiterId of local) this.dependencyDone(waiterId, id, nowMs)
+    }
+    const remote = this.remoteWatchers.get(id)
+    if (remote !== undefined) {
+      this.remoteWatchers.delete(id)
+      if (this.recording) this.record({ t: 'wd', d: id })
+      for (const watcher of remote) this.message(watcher.s, { t: 'depdone', d: id, w: watcher.w })
+    }
+  }
+
+  /** Dependency `dependencyId` of parked job `jobId` completed. Releases the job on its last one. */
+  dependencyDone(jobId: number, dependencyId: number, nowMs: number): void {
+    const job = this.jobs.get(jobId)
+    if (job === undefined || job.loc !== LOC_PARKED) return
+    const at = job.pendingDeps.indexOf(dependencyId)
+    if (at < 0) return
+    job.pendingDeps = job.pendingDeps.filter((dep) => dep !== dependencyId)
+    if (this.recording) this.record({ t: 'dd', i: jobId, d: dependencyId, c: nowMs })
+    if (job.pendingDeps.length === 0) {
+      const q = this.queue(job.queue)
+      q.parkedCount--
+      this.enqueue(job, q, nowMs)
+    }
+  }
+
+  childCompleted(parentId: number, childId: number, nowMs: number): void {
+    if (!this.isLocal(parentId)) {
+      this.message(shardOfJobId(parentId, this.shardCount), { t: 'childdone', p: parentId, c: childId })
+      return
+    }
+    const parent = this.jobs.get(parentId)
+    if (parent === undefined || parent.loc !== LOC_PARENT) return
+    parent.childrenCompleted++
+    if (this.recording) this.record({ t: 'cd', i: parentId, c: nowMs })
+    if (parent.childrenCompleted >= parent.childrenIds.length) {
+      const q = this.queue(parent.queue)
+      q.parkedCount--
+      this.appendLog(parent.id, { timestamp: nowMs, message: 'All children completed, parent job ready', level: 'info' })
+      this.enqueue(parent, q, nowMs)
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Logs
+
+  appendLog(id: number, entry: JobLogEntry): void {
+    let list = this.logs.get(id)
+    if (list === undefined) {
+      list = []
+      this.logs.set(id, list)
+      const evicted = this.logIds.push(id)
+      if (evicted >= 0) this.logs.delete(evicted)
+    }
+    list.push(entry)
+    if (list.length > jobLogEntriesMax) list.shift()
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Time
+
+  /** Everything due at `nowMs`. */
+  tick(nowMs: number): void {
+    const deadlines = this.waiters.deadlines
+    for (;;) {
+      const waiter = deadlines.peek()
+      if (waiter === undefined || waiter.deadline > nowMs) break
+      this.waiters.finish(waiter)
+      if (waiter.kind === WAIT_PULL) this.reply(waiter.token, { ok: true, job: null })
+      else if (waiter.kind === WAIT_JOB) {
+        this.reply(waiter.token, { ok: false, error: errors.waitJobTimeout(waiter.jobId, waiter.timeoutMs) })
+      } else this.reply(waiter.token, { ok: true, jobs: [] })
+    }
+    for (;;) {
+      const job = this.ttlHeap.peek()
+      if (job === undefined || expiresAt(job) > nowMs) break
+      this.expire(job, this.queue(job.queue))
+    }
+    for (;;) {
+      const job = this.timeoutHeap.peek()
+      if (job === undefined || nowMs - job.startedAt <= job.timeout) break
+      this.fail(job, this.queue(job.queue), 'Job timed out', nowMs, 'timeout')
+    }
+    if (nowMs >= this.nextStallCheckMs) this.checkStalls(nowMs)
+    for (const q of this.waitingQueues) this.dirty.add(q)
+    this.serveDirty(nowMs)
+  }
+
+  checkStalls(nowMs: number): void {
+    this.nextStallCheckMs = this.activeJobs.size > 0 ? nowMs + stallCheckIntervalMs : Infinity
+    let stalled: Job[] | undefined
+    for (const job of this.activeJobs) {
+      const limit = job.stallTimeout > 0 ? job.stallTimeout : stallTimeoutDefaultMs
+      if (nowMs - (job.lastHeartbeat || job.startedAt) > limit) (stalled ??= []).push(job)
+    }
+    if (stalled === undefined) return
+    for (const job of stalled) this.stallStrike(job, nowMs)
+  }
+
+  stallStrike(job: Job, nowMs: number): void {
+    job.lastHeartbeat = nowMs
+    job.stallCount++
+    const count = job.stallCount
+    this.appendLog(job.id, { timestamp: nowMs, message: `Job stall detected (count: ${count})`, level: 'warn' })
+    if (!this.replaying) this.event({ event_type: 'stalled', queue: job.queue, job_id: job.id, timestamp: nowMs })
+    if (count < stallStrikesMax) {
+      if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
+      return
+    }
+    const q = this.queue(job.queue)
+    if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
+    else if (this.isQueued(job)) this.unqueue(job, q)
+    const reason = `Job stalled ${count} times`
+    this.appendLog(job.id, { timestamp: nowMs, message: `Job moved to DLQ after ${count} stalls`, level: 'error' })
+    if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
+    this.releaseKey(job, q)
+    this.toDlq(job, q, reason)
+    this.totalFailed++
+    if (!this.replaying) {
+      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
+      this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
+    }
+  }
+
+  nextWakeMs(): number {
+    let wake = this.nextStallCheckMs
+    const waiter = this.waiters.deadlines.peek()
+    if (waiter !== undefined && waiter.deadline < wake) wake = waiter.deadline
+    const expiring = this.ttlHeap.peek()
+    if (expiring !== undefined && expiresAt(expiring) < wake) wake = expiresAt(expiring)
+    const timed = this.timeoutHeap.peek()
+    if (timed !== undefined && timed.startedAt + timed.timeout + 1 < wake) wake = timed.startedAt + timed.timeout + 1
+    for (const q of this.waitingQueues) {
+      if (q.paused) continue
+      const due = q.delayed.peek()
+      if (due !== undefined && due.runAt < wake) wake = due.runAt
+      if (q.rateLimit !== null && q.tokens < 1 && q.queuedCount > 0) {
+        const token = q.nextTokenMs()
+        if (token < wake) wake = token
+      }
+    }
+    return wake
+  }
+
+  /** Re-places every queued job at `nowMs` after replay (replay placed them at their record times). */
+  rebuildAfterReplay(nowMs: number): void {
+    for (const q of this.queues.values()) this.promoteDue(q, nowMs)
+  }
+}
+
+export function isRetrievable(job: Job): boolean {
+  return job.loc !== LOC_GONE && job.loc !== LOC_COMPLETED
+}

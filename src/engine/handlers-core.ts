@@ -1,0 +1,250 @@
+/** Core commands (spec §3.1): PUSH, PUSHB, PULL, PULLB, ACK, ACKB, FAIL and the job queries. */
+import { jobDataBytesMax } from '../base/limits.ts'
+import type { CommandOf, JobInput } from '../protocol/commands.ts'
+import * as errors from '../protocol/errors.ts'
+import type { Token } from './types.ts'
+import { type Core, isRetrievable } from './core.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, emptyNumbers, jobToWire, stateOf } from './job.ts'
+import type { QueueState } from './queue-state.ts'
+import { addDependent, addRemoteWatcher, encodeJob } from './records.ts'
+import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
+import { shardOfJobId } from '../base/ids.ts'
+import { waitersMax } from './engine-limits.ts'
+
+/** Size estimate of job data (spec §1.8), only computed when the request itself is over the limit. */
+export function estimateDataBytes(data: unknown): number {
+  if (data === undefined) return 0
+  const text = JSON.stringify(data)
+  return text === undefined ? 0 : Buffer.byteLength(text)
+}
+
+/**
+ * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `checkSize` is false
+ * when the whole request is known to be under the data limit.
+ */
+export function pushJob(core: Core, q: QueueState, input: JobInput, nowMs: number, checkSize: boolean): number | string {
+  if (checkSize) {
+    const bytes = estimateDataBytes(input.data)
+    if (bytes > jobDataBytesMax) return errors.jobDataTooLarge(bytes)
+  }
+  const debounceId = input.debounce_id
+  if (debounceId !== undefined) {
+    const until = q.debounce.get(debounceId)
+    if (until !== undefined && until > nowMs) return errors.debounced(debounceId)
+  }
+  const customId = input.job_id
+  if (customId !== undefined) {
+    const existingId = core.customIds.get(customId)
+    if (existingId !== undefined) {
+      const existing = core.jobs.get(existingId)
+      if (existing !== undefined && isRetrievable(existing)) return existingId
+    }
+  }
+  const uniqueKey = input.unique_key
+  if (uniqueKey !== undefined && q.uniqueKeys.has(uniqueKey)) return errors.duplicateUniqueKey(uniqueKey)
+
+  const job = new Job(core.nextId(), q.name)
+  job.data = input.data
+  job.priority = input.priority
+  job.createdAt = nowMs
+  job.runAt = input.delay !== undefined ? nowMs + input.delay : nowMs
+  if (input.max_attempts !== undefined) job.maxAttempts = input.max_attempts
+  if (input.backoff !== undefined) job.backoff = input.backoff
+  if (input.ttl !== undefined) job.ttl = input.ttl
+  if (input.timeout !== undefined) job.timeout = input.timeout
+  if (uniqueKey !== undefined) {
+    job.uniqueKey = uniqueKey
+    job.holdsKey = true
+    q.uniqueKeys.add(uniqueKey)
+  }
+  if (input.tags !== undefined) job.tags = input.tags
+  job.lifo = input.lifo
+  job.removeOnComplete = input.remove_on_complete
+  job.removeOnFail = input.remove_on_fail
+  if (input.stall_timeout !== undefined) job.stallTimeout = input.stall_timeout
+  if (customId !== undefined) {
+    job.customId = customId
+    core.customIds.set(customId, job.id)
+  }
+  if (input.keep_completed_age !== undefined) job.keepCompletedAge = input.keep_completed_age
+  if (input.keep_completed_count !== undefined) job.keepCompletedCount = input.keep_completed_count
+  if (input.group_id !== undefined) job.groupId = input.group_id
+  core.jobs.set(job.id, job)
+  const deps = input.depends_on
+  if (deps !== undefined && deps.length > 0) job.dependsOn = deps
+  const pending = deps !== undefined && deps.length > 0 ? pendingDependencies(core, deps) : emptyNumbers
+  if (pending.length > 0) {
+    job.pendingDeps = pending
+    job.loc = LOC_PARKED
+    q.parkedCount++
+  }
+  if (core.recording) {
+    const record = encodeJob(job)
+    if (debounceId !== undefined) {
+      record.db = debounceId
+      record.dx = nowMs + input.debounce_ttl
+    }
+    core.record(record as { t: string })
+  }
+  if (debounceId !== undefined) q.debounce.set(debounceId, nowMs + input.debounce_ttl)
+  if (pending.length > 0) watchDependencies(core, job)
+  else core.enqueue(job, q, nowMs)
+  core.totalPushed++
+  core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
+  return job.id
+}
+
+/** The dependencies not known as completed. Remote ones are always pending (their shard answers). */
+function pendingDependencies(core: Core, deps: number[]): number[] {
+  let pending: number[] | undefined
+  for (const dep of deps) {
+    const known = core.isLocal(dep) ? core.jobs.get(dep) : undefined
+    if (known !== undefined && known.loc === LOC_COMPLETED) continue
+    if (pending === undefined) pending = []
+    if (!pending.includes(dep)) pending.push(dep)
+  }
+  return pending ?? emptyNumbers
+}
+
+function watchDependencies(core: Core, job: Job): void {
+  for (const dep of job.pendingDeps) {
+    if (core.isLocal(dep)) addDependent(core, dep, job.id)
+    else core.message(shardOfJobId(dep, core.shardCount), { t: 'watch', d: dep, s: core.shardIndex, w: job.id })
+  }
+}
+
+/** Cross-shard `watch`: answers at once when the dependency already completed, else remembers. */
+export function receiveWatch(core: Core, dependencyId: number, shard: number, jobId: number): void {
+  const dependency = core.jobs.get(dependencyId)
+  if (dependency !== undefined && dependency.loc === LOC_COMPLETED) {
+    core.message(shard, { t: 'depdone', d: dependencyId, w: jobId })
+    return
+  }
+  if (core.recording) core.record({ t: 'w', d: dependencyId, s: shard, w: jobId })
+  addRemoteWatcher(core, dependencyId, shard, jobId)
+}
+
+export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {
+  const result = pushJob(core, core.queue(command.queue), command, nowMs, requestBytes > jobDataBytesMax)
+  if (typeof result === 'string') core.reply(token, { ok: false, error: result })
+  else core.reply(token, { ok: true, id: result })
+}
+
+export function handlePushBatch(core: Core, command: CommandOf<'PUSHB'>, token: Token, nowMs: number, requestBytes: number) {
+  const q = core.queue(command.queue)
+  const checkSize = requestBytes > jobDataBytesMax
+  const jobs = command.jobs
+  const ids: number[] = []
+  let failures: Array<{ index: number; error: string }> | undefined
+  for (let index = 0; index < jobs.length; index++) {
+    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, checkSize)
+    if (typeof result === 'number') ids.push(result)
+    else (failures ??= []).push({ index, error: result })
+  }
+  core.reply(token, { ok: true, ids, errors: failures ?? [] })
+}
+
+function canWait(core: Core): boolean {
+  return core.waiters.size < waitersMax
+}
+
+export function handlePull(core: Core, command: CommandOf<'PULL'>, token: Token, nowMs: number) {
+  const q = core.queue(command.queue)
+  const jobs = core.take(q, 1, nowMs)
+  if (jobs.length > 0) return core.reply(token, { ok: true, job: jobToWire(jobs[0] as Job) })
+  if (command.timeout === 0 || token === 0 || !canWait(core)) return core.reply(token, { ok: true, job: null })
+  const deadline = nowMs + command.timeout
+  core.addPullWaiter(new Waiter(token, WAIT_PULL, q.name, 0, 1, deadline, command.timeout), q)
+}
+
+export function handlePullBatch(core: Core, command: CommandOf<'PULLB'>, token: Token, nowMs: number) {
+  const q = core.queue(command.queue)
+  const jobs = command.count > 0 ? core.take(q, command.count, nowMs) : []
+  if (jobs.length > 0 || command.count === 0) return core.reply(token, { ok: true, jobs: jobs.map(jobToWire) })
+  if (command.timeout === 0 || token === 0 || !canWait(core)) return core.reply(token, { ok: true, jobs: [] })
+  const deadline = nowMs + command.timeout
+  core.addPullWaiter(new Waiter(token, WAIT_PULLB, q.name, 0, command.count, deadline, command.timeout), q)
+}
+
+function activeJob(core: Core, id: number): Job | undefined {
+  const job = core.jobs.get(id)
+  return job !== undefined && job.loc === LOC_ACTIVE ? job : undefined
+}
+
+export function handleAck(core: Core, command: CommandOf<'ACK'>, token: Token, nowMs: number) {
+  const job = activeJob(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  core.complete(job, core.queue(job.queue), command.result, true, nowMs)
+  core.reply(token, { ok: true })
+}
+
+export function handleAckBatch(core: Core, command: CommandOf<'ACKB'>, token: Token, nowMs: number) {
+  let count = 0
+  for (const id of command.ids) {
+    const job = activeJob(core, id)
+    if (job === undefined) continue
+    core.complete(job, core.queue(job.queue), undefined, false, nowMs)
+    count++
+  }
+  core.reply(token, { ok: true, ids: [count], count })
+}
+
+export function handleFail(core: Core, command: CommandOf<'FAIL'>, token: Token, nowMs: number) {
+  const job = activeJob(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  core.fail(job, core.queue(job.queue), command.error ?? 'Unknown error', nowMs, 'fail')
+  core.reply(token, { ok: true })
+}
+
+export function handleGetJob(core: Core, command: CommandOf<'GETJOB'>, token: Token, nowMs: number) {
+  const job = core.jobs.get(command.id)
+  if (job === undefined) return core.reply(token, { ok: true, job: null, state: 'unknown' })
+  if (job.loc === LOC_COMPLETED) return core.reply(token, { ok: true, job: null, state: 'completed' })
+  core.reply(token, { ok: true, job: jobToWire(job), state: stateOf(job, nowMs) })
+}
+
+export function handleGetState(core: Core, command: CommandOf<'GETSTATE'>, token: Token, nowMs: number) {
+  const job = core.jobs.get(command.id)
+  core.reply(token, { ok: true, id: command.id, state: job === undefined ? 'unknown' : stateOf(job, nowMs) })
+}
+
+export function handleGetResult(core: Core, command: CommandOf<'GETRESULT'>, token: Token) {
+  core.reply(token, { ok: true, id: command.id, result: core.results.get(command.id) ?? null })
+}
+
+export function handleWaitJob(core: Core, command: CommandOf<'WAITJOB'>, token: Token, nowMs: number) {
+  const id = command.id
+  const job = core.jobs.get(id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.waitJobNotFound })
+  if (job.loc === LOC_COMPLETED) {
+    const result = core.results.get(id)
+    return core.reply(token, result === undefined ? { ok: true } : { ok: true, result })
+  }
+  if (job.loc === LOC_DLQ) return core.reply(token, { ok: false, error: errors.waitJobFailed })
+  if (command.timeout === 0 || token === 0 || !canWait(core)) {
+    return core.reply(token, { ok: false, error: errors.waitJobTimeout(id, command.timeout) })
+  }
+  core.waiters.add(new Waiter(token, WAIT_JOB, job.queue, id, 0, nowMs + command.timeout, command.timeout))
+}
+
+export function handleGetJobByCustomId(core: Core, command: CommandOf<'GETJOBBYCUSTOMID'>, token: Token, nowMs: number) {
+  const id = core.customIds.get(command.job_id)
+  const job = id === undefined ? undefined : core.jobs.get(id)
+  if (job === undefined || !isRetrievable(job)) return core.reply(token, { ok: true, job: null, state: 'unknown' })
+  core.reply(token, { ok: true, job: jobToWire(job), state: stateOf(job, nowMs) })
+}
+
+export function handleStats(core: Core, token: Token, nowMs: number) {
+  let queued = 0
+  let processing = 0
+  let delayed = 0
+  let dlq = 0
+  for (const q of core.queues.values()) {
+    if (q.delayed.size > 0) core.promoteDue(q, nowMs)
+    queued += q.ready.size + q.groupWaitCount
+    delayed += q.delayed.size
+    processing += q.activeCount
+    dlq += q.dlq.size
+  }
+  core.reply(token, { ok: true, queued, processing, delayed, dlq, completed: core.completedIds.size })
+}

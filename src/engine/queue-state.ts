@@ -1,0 +1,64 @@
+/** Everything one queue owns: its heaps, DLQ, keys, groups, settings and pull waiters. */
+import { IndexedHeap } from './heap.ts'
+import { Job, readyBefore, runAtBefore, setHeapIndex } from './job.ts'
+import { WaiterFifo } from './waiters.ts'
+
+export class QueueState {
+  /** Ready jobs in delivery order (spec §4.1). */
+  readonly ready = new IndexedHeap<Job>(readyBefore, setHeapIndex)
+  /** Not-ready jobs by run_at; moved to `ready` when due, so they never block ready jobs. */
+  readonly delayed = new IndexedHeap<Job>(runAtBefore, setHeapIndex)
+  /** Ready jobs set aside because their group is busy, per group. */
+  readonly groupWait = new Map<string, Job[]>()
+  groupWaitCount = 0
+  /** Groups with an active job. */
+  readonly busyGroups = new Set<string>()
+  /** Dead-letter queue in arrival order (oldest first). */
+  readonly dlq = new Map<number, Job>()
+  readonly uniqueKeys = new Set<string>()
+  /** debounce id → window end (ms). */
+  readonly debounce = new Map<string, number>()
+  readonly pullWaiters = new WaiterFifo()
+  activeCount = 0
+  parkedCount = 0
+  /** Jobs of this queue in the completed history. */
+  completedCount = 0
+
+  paused = false
+  concurrencyLimit: number | null = null
+  rateLimit: number | null = null
+  /** Token bucket (spec §4.14): capacity = rateLimit, starts full. */
+  tokens = 0
+  tokensAtMs = 0
+
+  constructor(readonly name: string) {}
+
+  get queuedCount(): number {
+    return this.ready.size + this.delayed.size + this.groupWaitCount
+  }
+
+  /** True when the queue holds nothing and no setting: it can be forgotten. */
+  get isEmpty(): boolean {
+    return (
+      this.queuedCount === 0 && this.activeCount === 0 && this.parkedCount === 0 && this.dlq.size === 0 &&
+      this.completedCount === 0 && !this.paused && this.concurrencyLimit === null && this.rateLimit === null &&
+      this.debounce.size === 0 && this.pullWaiters.empty
+    )
+  }
+
+  refillTokens(nowMs: number): void {
+    if (this.rateLimit === null) return
+    const elapsed = nowMs - this.tokensAtMs
+    if (elapsed > 0) {
+      this.tokens = Math.min(this.rateLimit, this.tokens + (elapsed * this.rateLimit) / 1000)
+      this.tokensAtMs = nowMs
+    }
+  }
+
+  /** When the next whole token is available (rate-limited queues). */
+  nextTokenMs(): number {
+    if (this.rateLimit === null || this.rateLimit === 0) return Infinity
+    if (this.tokens >= 1) return this.tokensAtMs
+    return this.tokensAtMs + Math.ceil(((1 - this.tokens) * 1000) / this.rateLimit)
+  }
+}

@@ -1,0 +1,358 @@
+/**
+ * Log records: every durable state change is exactly one record, a compact JSON object with a short
+ * discriminator `t`. replay() applies them in order through the same transitions as live commands.
+ *
+ * DECISION — a pull writes NO record. After a crash every job that was active comes back as waiting
+ * (at-least-once delivery); started_at/last_heartbeat of such jobs are lost. Attempts only change
+ * through FAIL, processing timeouts and stall strikes, which are recorded. Replay therefore applies
+ * `a` (ack), `f` (retry) and `x` (DLQ) records to jobs that it sees as queued.
+ *
+ * Records (times are ms since the epoch; `i` is a job id):
+ *   j    job: full job (push, flow, snapshot). Fields in `encodeJob`; `l` = location when not queued,
+ *        `db`/`dx` = debounce id and window end (push only)
+ *   a    ack: i, c completed_at, r result (absent = none)
+ *   f    fail → retry: i, n attempts, r run_at, m reason
+ *   x    fail → DLQ: i, n attempts, e reason, h last_heartbeat
+ *   rm   removed (cancel, expiry, drain, clean, obliterate, purge, remove_on_fail): i ids[]
+ *   pr   progress: i, v progress, m message
+ *   cp   change priority: i, v
+ *   md   move to delayed: i, r run_at
+ *   pm   promote: i, r run_at
+ *   u    update data: i, d
+ *   rd   DLQ retry: i ids[], r run_at (= now)
+ *   dc   discard to DLQ: i
+ *   l    log entry: i, c timestamp, m message, v level
+ *   hb   heartbeat that reset stall strikes: i, c
+ *   st   stall strike (the 3rd moves to the DLQ): i, c
+ *   dd   a dependency of parked job i completed: i, d, c
+ *   cd   a child of flow parent i completed: i, c
+ *   w    remote shard s watches dependency d for its job w; wd: watchers of d were notified
+ *   qs   queue setting: q, p paused | r rate limit (null clears) | k concurrency (null clears)
+ *   seq  snapshot: s last sequence handed out
+ *   res  snapshot: i, r result
+ *   logs snapshot: i, e entries[]
+ *   deb  snapshot: q, k debounce id, x window end
+ */
+import type { LogRecord } from './types.ts'
+import type { Core, JobLogEntry } from './core.ts'
+import {
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
+} from './job.ts'
+
+type Fields = { [field: string]: unknown }
+
+/** The job as a `j` record; default-valued fields are left out. */
+export function encodeJob(job: Job): Fields {
+  const r: Fields = { t: 'j', i: job.id, q: job.queue, d: job.data, c: job.createdAt }
+  if (job.runAt !== job.createdAt) r.r = job.runAt
+  if (job.priority !== 0) r.p = job.priority
+  if (job.attempts !== 0) r.a = job.attempts
+  if (job.maxAttempts !== 0) r.ma = job.maxAttempts
+  if (job.backoff !== 0) r.b = job.backoff
+  if (job.ttl !== 0) r.ttl = job.ttl
+  if (job.timeout !== 0) r.to = job.timeout
+  if (job.uniqueKey !== null) r.uk = job.uniqueKey
+  if (job.holdsKey) r.hk = 1
+  if (job.dependsOn.length > 0) r.dep = job.dependsOn
+  if (job.pendingDeps.length > 0) r.pd = job.pendingDeps
+  if (job.progress !== 0) r.pg = job.progress
+  if (job.progressMsg !== null) r.pm = job.progressMsg
+  if (job.tags.length > 0) r.tg = job.tags
+  if (job.lifo) r.lf = 1
+  if (job.removeOnComplete) r.rc = 1
+  if (job.removeOnFail) r.rf = 1
+  if (job.lastHeartbeat !== 0) r.hb = job.lastHeartbeat
+  if (job.stallTimeout !== 0) r.sto = job.stallTimeout
+  if (job.stallCount !== 0) r.sc = job.stallCount
+  if (job.parentId !== null) r.par = job.parentId
+  if (job.childrenIds.length > 0) r.ch = job.childrenIds
+  if (job.childrenCompleted !== 0) r.cc = job.childrenCompleted
+  if (job.customId !== null) r.cid = job.customId
+  if (job.keepCompletedAge !== 0) r.kca = job.keepCompletedAge
+  if (job.keepCompletedCount !== 0) r.kcc = job.keepCompletedCount
+  if (job.completedAt !== 0) r.ca = job.completedAt
+  if (job.groupId !== null) r.g = job.groupId
+  if (job.failReason !== null) r.fr = job.failReason
+  const loc = job.loc === LOC_ACTIVE || job.loc === LOC_DELAYED || job.loc === LOC_GROUP_WAIT ? LOC_READY : job.loc
+  if (loc !== LOC_READY) r.l = loc
+  if (loc === LOC_COMPLETED && !job.inHistory) r.nh = 1
+  return r
+}
+
+export function decodeJob(r: Fields): Job {
+  const job = new Job(r.i as number, r.q as string)
+  job.data = r.d
+  job.createdAt = r.c as number
+  job.runAt = (r.r as number | undefined) ?? job.createdAt
+  job.priority = (r.p as number | undefined) ?? 0
+  job.attempts = (r.a as number | undefined) ?? 0
+  job.maxAttempts = (r.ma as number | undefined) ?? 0
+  job.backoff = (r.b as number | undefined) ?? 0
+  job.ttl = (r.ttl as number | undefined) ?? 0
+  job.timeout = (r.to as number | undefined) ?? 0
+  job.uniqueKey = (r.uk as string | undefined) ?? null
+  job.holdsKey = r.hk === 1
+  if (r.dep !== undefined) job.dependsOn = r.dep as number[]
+  if (r.pd !== undefined) job.pendingDeps = r.pd as number[]
+  job.progress = (r.pg as number | undefined) ?? 0
+  job.progressMsg = (r.pm as string | undefined) ?? null
+  if (r.tg !== undefined) job.tags = r.tg as string[]
+  job.lifo = r.lf === 1
+  job.removeOnComplete = r.rc === 1
+  job.removeOnFail = r.rf === 1
+  job.lastHeartbeat = (r.hb as number | undefined) ?? 0
+  job.stallTimeout = (r.sto as number | undefined) ?? 0
+  job.stallCount = (r.sc as number | undefined) ?? 0
+  job.parentId = (r.par as number | undefined) ?? null
+  if (r.ch !== undefined) job.childrenIds = r.ch as number[]
+  job.childrenCompleted = (r.cc as number | undefined) ?? 0
+  job.customId = (r.cid as string | undefined) ?? null
+  job.keepCompletedAge = (r.kca as number | undefined) ?? 0
+  job.keepCompletedCount = (r.kcc as number | undefined) ?? 0
+  job.completedAt = (r.ca as number | undefined) ?? 0
+  job.groupId = (r.g as string | undefined) ?? null
+  job.failReason = (r.fr as string | undefined) ?? null
+  return job
+}
+
+/** Applies one record (replay). Output produced meanwhile is discarded by the caller. */
+export function applyRecord(core: Core, r: LogRecord): void {
+  const apply = appliers[r.t]
+  if (apply === undefined) throw new Error(`unknown record type '${r.t}'`)
+  apply(core, r)
+}
+
+function jobOf(core: Core, r: Fields): Job | undefined {
+  return core.jobs.get(r.i as number)
+}
+
+/** Takes a job out of wherever it is (replay sees no active jobs, but be lenient). */
+function detach(core: Core, job: Job): void {
+  const q = core.queue(job.queue)
+  if (core.isQueued(job)) core.unqueue(job, q)
+  else if (job.loc === LOC_ACTIVE) core.leaveActive(job, q)
+}
+
+const appliers: Record<string, (core: Core, r: Fields) => void> = {
+  j(core, r) {
+    const job = decodeJob(r)
+    core.noteId(job.id)
+    const q = core.queue(job.queue)
+    const loc = (r.l as number | undefined) ?? LOC_READY
+    if (loc !== LOC_COMPLETED) {
+      core.jobs.set(job.id, job)
+      if (job.customId !== null) core.customIds.set(job.customId, job.id)
+    }
+    if (job.holdsKey) q.uniqueKeys.add(job.uniqueKey as string)
+    if (r.db !== undefined) q.debounce.set(r.db as string, r.dx as number)
+    if (loc === LOC_READY) core.enqueue(job, q, job.createdAt)
+    else if (loc === LOC_DLQ) core.toDlq(job, q, job.failReason ?? '')
+    else if (loc === LOC_PARKED || loc === LOC_PARENT) {
+      job.loc = loc
+      q.parkedCount++
+      for (const dep of job.pendingDeps) {
+        if (core.isLocal(dep)) addDependent(core, dep, job.id)
+      }
+    } else if (loc === LOC_COMPLETED) {
+      core.markCompleted(job, q)
+      if (r.nh === 1) {
+        job.inHistory = false
+        q.completedCount--
+      }
+    }
+  },
+  a(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined) return
+    core.complete(job, core.queue(job.queue), r.r, r.r !== undefined, r.c as number)
+  },
+  f(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined) return
+    detach(core, job)
+    core.retry(job, core.queue(job.queue), r.n as number, r.r as number, r.m as string, r.r as number)
+  },
+  x(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined) return
+    detach(core, job)
+    const q = core.queue(job.queue)
+    job.attempts = r.n as number
+    job.lastHeartbeat = r.h as number
+    job.startedAt = 0
+    core.releaseKey(job, q)
+    core.toDlq(job, q, r.e as string)
+    core.totalFailed++
+  },
+  rm(core, r) {
+    for (const id of r.i as number[]) {
+      const job = core.jobs.get(id)
+      if (job !== undefined) core.remove(job, core.queue(job.queue), null)
+    }
+  },
+  pr(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined) return
+    job.progress = r.v as number
+    job.progressMsg = (r.m as string | null | undefined) ?? null
+  },
+  cp(core, r) {
+    const job = jobOf(core, r)
+    if (job !== undefined) setPriority(core, job, r.v as number)
+  },
+  md(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined) return
+    detach(core, job)
+    moveToDelayed(core, job, r.r as number, r.r as number)
+  },
+  pm(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined || !core.isQueued(job)) return
+    const q = core.queue(job.queue)
+    core.unqueue(job, q)
+    job.runAt = r.r as number
+    core.enqueue(job, q, job.runAt)
+  },
+  u(core, r) {
+    const job = jobOf(core, r)
+    if (job !== undefined) job.data = r.d
+  },
+  rd(core, r) {
+    for (const id of r.i as number[]) {
+      const job = core.jobs.get(id)
+      if (job !== undefined && job.loc === LOC_DLQ) retryFromDlq(core, job, r.r as number)
+    }
+  },
+  dc(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined) return
+    detach(core, job)
+    const q = core.queue(job.queue)
+    core.releaseKey(job, q)
+    core.toDlq(job, q, 'Job discarded')
+    core.totalFailed++
+  },
+  l(core, r) {
+    core.appendLog(r.i as number, { timestamp: r.c as number, message: r.m as string, level: r.v as string })
+  },
+  hb(core, r) {
+    const job = jobOf(core, r)
+    if (job === undefined) return
+    job.lastHeartbeat = r.c as number
+    job.stallCount = 0
+  },
+  st(core, r) {
+    const job = jobOf(core, r)
+    if (job !== undefined) core.stallStrike(job, r.c as number)
+  },
+  dd(core, r) {
+    const deps = core.dependents.get(r.d as number)
+    if (deps !== undefined) {
+      const rest = deps.filter((id) => id !== r.i)
+      if (rest.length === 0) core.dependents.delete(r.d as number)
+      else core.dependents.set(r.d as number, rest)
+    }
+    core.dependencyDone(r.i as number, r.d as number, r.c as number)
+  },
+  cd(core, r) {
+    core.childCompleted(r.i as number, 0, r.c as number)
+  },
+  w(core, r) {
+    addRemoteWatcher(core, r.d as number, r.s as number, r.w as number)
+  },
+  wd(core, r) {
+    core.remoteWatchers.delete(r.d as number)
+  },
+  qs(core, r) {
+    const q = core.queue(r.q as string)
+    if ('p' in r) q.paused = r.p as boolean
+    if ('r' in r) {
+      q.rateLimit = r.r as number | null
+      q.tokens = q.rateLimit ?? 0
+    }
+    if ('k' in r) q.concurrencyLimit = r.k as number | null
+  },
+  seq(core, r) {
+    if ((r.s as number) > core.sequence) core.sequence = r.s as number
+  },
+  res(core, r) {
+    core.storeResult(r.i as number, r.r)
+  },
+  logs(core, r) {
+    for (const entry of r.e as JobLogEntry[]) core.appendLog(r.i as number, entry)
+  },
+  deb(core, r) {
+    core.queue(r.q as string).debounce.set(r.k as string, r.x as number)
+  },
+}
+
+export function addDependent(core: Core, dependencyId: number, jobId: number): void {
+  const list = core.dependents.get(dependencyId)
+  if (list === undefined) core.dependents.set(dependencyId, [jobId])
+  else list.push(jobId)
+}
+
+export function addRemoteWatcher(core: Core, dependencyId: number, shard: number, jobId: number): void {
+  const list = core.remoteWatchers.get(dependencyId)
+  if (list === undefined) core.remoteWatchers.set(dependencyId, [{ s: shard, w: jobId }])
+  else list.push({ s: shard, w: jobId })
+}
+
+/** CHANGEPRIORITY: re-sorts a queued job in place; other states just store the value. */
+export function setPriority(core: Core, job: Job, priority: number): void {
+  job.priority = priority
+  const q = core.queue(job.queue)
+  if (job.loc === LOC_READY) q.ready.update(job.heapIndex)
+}
+
+/** MOVETODELAYED of a (formerly) active job, already detached. */
+export function moveToDelayed(core: Core, job: Job, runAt: number, nowMs: number): void {
+  job.runAt = runAt
+  job.startedAt = 0
+  job.progress = 0
+  job.progressMsg = null
+  core.enqueue(job, core.queue(job.queue), nowMs)
+}
+
+/** RETRYDLQ of one job: attempts 0, run_at now, back to its queue; re-takes its unique key if free. */
+export function retryFromDlq(core: Core, job: Job, nowMs: number): void {
+  const q = core.queue(job.queue)
+  q.dlq.delete(job.id)
+  job.attempts = 0
+  job.runAt = nowMs
+  job.failReason = null
+  job.stallCount = 0
+  if (job.uniqueKey !== null && !q.uniqueKeys.has(job.uniqueKey)) {
+    q.uniqueKeys.add(job.uniqueKey)
+    job.holdsKey = true
+  }
+  core.enqueue(job, q, nowMs)
+}
+
+/** Records that recreate the whole state (checkpoint). */
+export function* snapshotRecords(core: Core): Iterable<LogRecord> {
+  yield { t: 'seq', s: core.sequence }
+  for (const q of core.queues.values()) {
+    if (q.paused || q.rateLimit !== null || q.concurrencyLimit !== null) {
+      yield { t: 'qs', q: q.name, p: q.paused, r: q.rateLimit, k: q.concurrencyLimit }
+    }
+    for (const [key, until] of q.debounce) yield { t: 'deb', q: q.name, k: key, x: until }
+  }
+  // Completed jobs in completion order (so the bounded rings evict the same ones after a restore).
+  for (const id of core.completedIds.values()) {
+    const job = core.jobs.get(id)
+    if (job !== undefined && job.loc === LOC_COMPLETED) yield encodeJob(job) as LogRecord
+  }
+  for (const q of core.queues.values()) for (const job of q.dlq.values()) yield encodeJob(job) as LogRecord
+  for (const job of core.jobs.values()) {
+    if (job.loc !== LOC_COMPLETED && job.loc !== LOC_DLQ) yield encodeJob(job) as LogRecord
+  }
+  for (const id of core.resultIds.values()) {
+    if (core.results.has(id)) yield { t: 'res', i: id, r: core.results.get(id) }
+  }
+  for (const [id, entries] of core.logs) yield { t: 'logs', i: id, e: entries }
+  for (const [dependencyId, watchers] of core.remoteWatchers) {
+    for (const watcher of watchers) yield { t: 'w', d: dependencyId, s: watcher.s, w: watcher.w }
+  }
+}

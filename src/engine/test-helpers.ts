@@ -1,0 +1,78 @@
+/** Test harness for the engine: commands as plain wire objects, parsed with the real schemas. */
+import { FakeClock } from '../base/clock.ts'
+import { parseCommand } from '../protocol/commands.ts'
+import { Engine } from './engine.ts'
+import type { EngineOutput, LogRecord, Reply } from './types.ts'
+
+export class Harness {
+  readonly clock = new FakeClock()
+  engine: Engine
+  private nextToken = 1
+  /** Everything drained so far. */
+  readonly records: LogRecord[] = []
+  readonly events: EngineOutput['events'] = []
+  readonly messages: EngineOutput['messages'] = []
+  /** Replies that arrived for tokens of earlier blocking calls. */
+  readonly late = new Map<number, Reply>()
+
+  constructor(shardIndex = 0, shardCount = 1) {
+    this.engine = new Engine({ shardIndex, shardCount, recordsEnabled: true })
+  }
+
+  get now(): number {
+    return this.clock.nowMs()
+  }
+
+  /** Sends a command; returns its token and its reply if it answered at once. */
+  send(request: Record<string, unknown>, requestBytes = 100): { token: number; reply: Reply | undefined } {
+    const parsed = parseCommand(request)
+    if (!parsed.ok) throw new Error(`bad test command: ${parsed.error}`)
+    const token = this.nextToken++
+    this.engine.execute(parsed.command, token, this.now, requestBytes)
+    this.collect()
+    const reply = this.late.get(token)
+    this.late.delete(token)
+    return { token, reply }
+  }
+
+  /** Sends a command that must answer at once. */
+  call(request: Record<string, unknown>): Reply {
+    const { reply } = this.send(request)
+    if (reply === undefined) throw new Error(`no immediate reply to ${JSON.stringify(request)}`)
+    return reply
+  }
+
+  advance(ms: number): void {
+    this.clock.advance(ms)
+    this.engine.tick(this.now)
+    this.collect()
+  }
+
+  take(token: number): Reply | undefined {
+    const reply = this.late.get(token)
+    this.late.delete(token)
+    return reply
+  }
+
+  collect(): void {
+    const out = this.engine.drainOutput()
+    for (const [token, reply] of out.replies) this.late.set(token, reply)
+    this.records.push(...out.records)
+    this.events.push(...out.events)
+    this.messages.push(...out.messages)
+  }
+
+  push(queue: string, fields: Record<string, unknown> = {}): number {
+    const reply = this.call({ cmd: 'PUSH', queue, data: fields.data ?? {}, ...fields })
+    if (!reply.ok) throw new Error(String(reply.error))
+    return reply.id as number
+  }
+
+  pull(queue: string): { id: number; [field: string]: unknown } | null {
+    return this.call({ cmd: 'PULL', queue, timeout: 0 }).job as { id: number } | null
+  }
+
+  state(id: number): string {
+    return this.call({ cmd: 'GETSTATE', id }).state as string
+  }
+}
