@@ -1,0 +1,102 @@
+/**
+ * The log record frame: the only on-disk unit of segments and checkpoints. Owns the byte layout and
+ * its validation on both sides of the disk (STYLE habit 11). Does not own what is inside a body: the
+ * engine encodes and decodes bodies; storage treats them as opaque bytes.
+ *
+ * Frame v1, little-endian:
+ *   off  size  field
+ *   0    4     bodyBytes   bytes of `body`, 1 … frameBodyBytesMax (0 is never written: an all-zero
+ *                          header means "no record here", the state of preallocated space)
+ *   4    4     crc32c      CRC32C over bytes 8 … 16+bodyBytes (lsn and body)
+ *   8    4     lsnLow      lsn mod 2^32
+ *   12   4     lsnHigh     floor(lsn / 2^32), < 2^21 so that lsn stays a safe integer (< 2^53)
+ *   16   n     body        opaque to storage/ (UTF-8 JSON from the host today)
+ * Frames are packed back to back with no padding. LSNs start at 1 and increase by exactly 1 within
+ * a log; within a checkpoint file the lsn field holds the frame's index (see checkpoint.ts).
+ *
+ * To change the format: bump frameVersion, keep decodeFrameV1 (and its golden fixtures under
+ * test/fixtures/log/v1/) so existing logs still replay, write the new version's fixtures with
+ * src/storage/make-fixtures.ts into test/fixtures/log/v2/, and record the version in the manifest.
+ */
+import { assert } from '../base/assert.ts'
+import { MiB } from '../base/units.ts'
+import { crc32c } from './crc32c.ts'
+
+export const frameVersion = 1
+export const frameHeaderBytes = 16
+/** Largest body: a 64 MiB JSON line (base/limits lineBytesMax) plus room for the host's envelope. */
+export const frameBodyBytesMax = 64 * MiB + 64 * 1024
+/** lsnHigh above this would make the lsn an unsafe integer. */
+const lsnHighMax = 0x1fffff
+const twoTo32 = 2 ** 32
+
+export type Frame = {
+  lsn: number
+  /** A view into the decoded buffer (not a copy). */
+  body: Uint8Array
+  /** Offset just past this frame in the decoded buffer. */
+  end: number
+}
+
+/**
+ * What decodeFrame found at an offset:
+ *  - a Frame;
+ *  - 'end': an all-zero header (preallocated space, nothing written here);
+ *  - 'torn': the header says the frame runs past the end of the buffer;
+ *  - 'invalid': a header that cannot be right, or a checksum mismatch.
+ */
+export type DecodeResult = Frame | 'end' | 'torn' | 'invalid'
+
+/** Bytes a frame of `bodyBytes` takes. */
+export function frameBytes(bodyBytes: number): number {
+  return frameHeaderBytes + bodyBytes
+}
+
+/** Writes the header for a body already placed at out[offset+16 … offset+16+bodyBytes). */
+export function sealFrame(out: Uint8Array, view: DataView, offset: number, lsn: number, bodyBytes: number): void {
+  assert(bodyBytes > 0 && bodyBytes <= frameBodyBytesMax, `frame body of ${bodyBytes} bytes`)
+  assert(Number.isSafeInteger(lsn) && lsn >= 0, `frame lsn ${lsn}`)
+  view.setUint32(offset, bodyBytes, true)
+  view.setUint32(offset + 8, lsn >>> 0, true)
+  view.setUint32(offset + 12, Math.floor(lsn / twoTo32), true)
+  view.setUint32(offset + 4, crc32c(out, offset + 8, offset + frameHeaderBytes + bodyBytes), true)
+}
+
+/** Encodes one frame into `out` at `offset` (validated before the write); returns the offset after it. */
+export function encodeFrame(lsn: number, body: Uint8Array, out: Uint8Array, offset: number): number {
+  assert(offset + frameBytes(body.length) <= out.length, 'frame does not fit the output buffer')
+  out.set(body, offset + frameHeaderBytes)
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  sealFrame(out, view, offset, lsn, body.length)
+  return offset + frameBytes(body.length)
+}
+
+/** Decodes the frame at `offset` and checks it (validated again after the read). */
+export function decodeFrame(bytes: Uint8Array, offset: number): DecodeResult {
+  return decodeFrameV1(bytes, offset)
+}
+
+export function decodeFrameV1(bytes: Uint8Array, offset: number): DecodeResult {
+  if (offset + frameHeaderBytes > bytes.length) {
+    return isZero(bytes, offset, bytes.length) ? 'end' : 'torn'
+  }
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const bodyBytes = view.getUint32(offset, true)
+  const crc = view.getUint32(offset + 4, true)
+  const lsnLow = view.getUint32(offset + 8, true)
+  const lsnHigh = view.getUint32(offset + 12, true)
+  if (bodyBytes === 0) {
+    return crc === 0 && lsnLow === 0 && lsnHigh === 0 ? 'end' : 'invalid'
+  }
+  if (bodyBytes > frameBodyBytesMax || lsnHigh > lsnHighMax) return 'invalid'
+  const end = offset + frameHeaderBytes + bodyBytes
+  if (end > bytes.length) return 'torn'
+  if (crc32c(bytes, offset + 8, end) !== crc) return 'invalid'
+  return { lsn: lsnHigh * twoTo32 + lsnLow, body: bytes.subarray(offset + frameHeaderBytes, end), end }
+}
+
+/** True when bytes[start, end) are all zero. */
+export function isZero(bytes: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) if (bytes[i] !== 0) return false
+  return true
+}

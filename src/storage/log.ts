@@ -1,0 +1,586 @@
+/**
+ * The shard log: append-only segments written with group commit, recovery at open, checkpoints that
+ * let old segments be deleted. Owns: the pending buffers, the segment files and their spare, the one
+ * flush in flight, durableLsn, and the checkpoint files. Does not own what records mean (the engine)
+ * or how bytes reach the disk (io/). Byte layouts: frame.ts, checkpoint.ts; naming: directory.ts;
+ * damage rules: recovery.ts; the whole story: docs/storage.md.
+ */
+import * as fs from 'node:fs'
+import { assert } from '../base/assert.ts'
+import { KiB } from '../base/units.ts'
+import { IoError } from '../io/backend.ts'
+import type { IoBackend } from '../io/backend.ts'
+import { encodeCheckpoint } from './checkpoint.ts'
+import {
+  checkpointFileName, fileBytes, join, listDirectory, removeFile, segmentFileName, syncDirectory,
+} from './directory.ts'
+import { frameBodyBytesMax, frameHeaderBytes, sealFrame } from './frame.ts'
+import { recoverDirectory } from './recovery.ts'
+import type { RecoveredLog } from './recovery.ts'
+import type { FsyncMode, OpenedLog, RecoveryReport, ShardLog, ShardLogOptions } from './types.ts'
+
+/** Smallest segment: a few frames plus the reserve must fit. */
+export const segmentBytesMin = 4 * KiB
+/**
+ * The last eighth of every segment is kept for records appended while the disk is full (acks,
+ * fails, …): normal appends rotate to the next segment before reaching it.
+ */
+export const reserveFraction = 1 / 8
+/** Segments of log appended since the last checkpoint below which no checkpoint is asked for. */
+export const checkpointFloorSegments = 4
+/** Pending buffers kept for reuse. */
+const pooledBuffersMax = 4
+const initialBufferBytes = 64 * KiB
+/** Largest single write of zeros or checkpoint bytes. */
+const zeroChunkBytes = 1024 * KiB
+
+type Segment = {
+  firstLsn: number
+  /** Last LSN placed in it (appended; not necessarily durable yet). */
+  lastLsn: number
+  path: string
+  /** Open descriptor, or -1 once the segment is complete and closed. */
+  fd: number
+  /** Bytes allocated (the file size). */
+  fileBytes: number
+  /** Temporary name of the spare it was made from, until the first flush renames it into place. */
+  sparePath: string | null
+}
+
+type Spare = { path: string; fd: number; fileBytes: number }
+
+/** A run of encoded frames bound for one segment, written by one flush. */
+type Chunk = {
+  buffer: Uint8Array
+  view: DataView
+  used: number
+  lastLsn: number
+  segment: Segment
+  fileOffset: number
+}
+
+type DurableWaiter = { lsn: number; resolve: () => void }
+
+export async function openShardLog(options: ShardLogOptions): Promise<OpenedLog> {
+  assert(options.segmentBytes >= segmentBytesMin, `segmentBytes must be at least ${segmentBytesMin}`)
+  assert(options.flushBytesMax >= 4 * KiB, 'flushBytesMax must be at least 4 KiB')
+  fs.mkdirSync(options.dir, { recursive: true })
+  const recovered = recoverDirectory(options.dir, options.repair)
+  const log = new SegmentedLog(options)
+  await log.start(recovered)
+  const report: RecoveryReport = {
+    checkpointLsn: recovered.checkpointLsn,
+    recordsReplayed: recovered.tailBodies.length,
+    lastLsn: recovered.lastLsn,
+    truncatedTail: recovered.truncatedTail,
+    repaired: recovered.repaired,
+  }
+  const bodies = concatIterables(recovered.checkpointBodies, recovered.tailBodies)
+  return { log, bodies, report }
+}
+
+function* concatIterables(first: Uint8Array[], second: Uint8Array[]): Iterable<Uint8Array> {
+  yield* first
+  yield* second
+}
+
+export class SegmentedLog implements ShardLog {
+  onDurable: (durableLsn: number) => void = () => {}
+  onFatal: (error: Error) => void = () => {}
+
+  readonly #io: IoBackend
+  readonly #dir: string
+  readonly #fsync: FsyncMode
+  readonly #segmentBytes: number
+  readonly #reserveBytes: number
+  readonly #flushBytesMax: number
+  readonly #encoder = new TextEncoder()
+
+  #appendedLsn = 0
+  #durableLsn = 0
+  #diskFull = false
+  #fatalError: Error | null = null
+  #closed = false
+
+  /** Segments on disk (or about to be), ascending; the last is where appends go. */
+  #segments: Segment[] = []
+  /** Byte offset in the last segment where the next frame goes. */
+  #appendOffset = 0
+  #spare: Spare | null = null
+  #spareCounter = 0
+  /** The segment the flushes currently write to (older ones are complete and closed). */
+  #writingSegment: Segment | null = null
+  #rotateBeforeNextAppend = false
+
+  #current: Chunk | null = null
+  #ready: Chunk[] = []
+  #pool: Uint8Array[] = []
+  #flushing = false
+  #flushScheduled = false
+  #waiters: DurableWaiter[] = []
+
+  /** interval mode: segments written since their last sync. */
+  #dirty = new Set<Segment>()
+  #syncTimer: ReturnType<typeof setTimeout> | null = null
+  #syncing: Promise<void> | null = null
+
+  #checkpointLsn = 0
+  #checkpointFiles = new Map<number, number>()
+  #bytesSinceCheckpoint = 0
+  #lastCheckpointBytes = 0
+  #checkpointRunning: Promise<void> | null = null
+
+  constructor(options: ShardLogOptions) {
+    this.#io = options.io
+    this.#dir = options.dir
+    this.#fsync = options.fsync
+    this.#segmentBytes = options.segmentBytes
+    this.#reserveBytes = Math.floor(options.segmentBytes * reserveFraction)
+    this.#flushBytesMax = options.flushBytesMax
+  }
+
+  get appendedLsn(): number {
+    return this.#appendedLsn
+  }
+  get durableLsn(): number {
+    return this.#durableLsn
+  }
+  get diskFull(): boolean {
+    return this.#diskFull
+  }
+
+  /** Applies what recovery decided, opens the active segment and preallocates a spare. */
+  async start(recovered: RecoveredLog): Promise<void> {
+    for (const file of recovered.removeFiles) removeFile(file)
+    this.#appendedLsn = recovered.lastLsn
+    this.#durableLsn = recovered.lastLsn
+    this.#checkpointLsn = recovered.checkpointLsn
+    this.#lastCheckpointBytes = recovered.checkpointFileBytes
+    for (const lsn of listDirectory(this.#dir).checkpoints) {
+      this.#checkpointFiles.set(lsn, fileBytes(join(this.#dir, checkpointFileName(lsn))))
+    }
+    for (const body of recovered.tailBodies) this.#bytesSinceCheckpoint += frameHeaderBytes + body.length
+    for (const kept of recovered.segments) {
+      const path = join(this.#dir, segmentFileName(kept.firstLsn))
+      this.#segments.push({ ...kept, path, fd: -1, sparePath: null })
+    }
+    for (const range of recovered.zeroRanges) await this.#zeroRange(range.firstLsn, range.start, range.end)
+    if (recovered.active !== null) {
+      const active = this.#segments[this.#segments.length - 1] as Segment
+      active.fd = this.#io.open(active.path, false)
+      this.#appendOffset = recovered.active.writeOffset
+    } else {
+      this.#createFirstSegment(recovered.lastLsn + 1)
+    }
+    if (recovered.removeFiles.length > 0 || recovered.active === null) syncDirectory(this.#dir)
+    this.#writingSegment = this.#activeSegment()
+    this.#current = this.#newChunk(this.#activeSegment(), this.#appendOffset, initialBufferBytes)
+    this.#allocateSpare()
+  }
+
+  append(body: string): number {
+    const lsn = this.#appendedLsn + 1
+    this.#appendedLsn = lsn
+    if (this.#fatalError !== null || this.#closed) return lsn
+    let chunk = this.#current as Chunk
+    const room = frameHeaderBytes + body.length * 3
+    if (chunk.used + room > chunk.buffer.length) chunk = this.#growCurrent(room)
+    const written = this.#encoder.encodeInto(body, chunk.buffer.subarray(chunk.used + frameHeaderBytes)).written
+    assert(written > 0 && written <= frameBodyBytesMax, `record body of ${written} bytes`)
+    const bytes = frameHeaderBytes + written
+    if (this.#rotateBeforeNextAppend || this.#appendOffset + bytes > this.#appendLimit()) {
+      chunk = this.#moveToNewSegment(chunk, bytes)
+      if (this.#fatalError !== null) return lsn
+    } else if (chunk.used > 0 && chunk.used + bytes > this.#flushBytesMax) {
+      chunk = this.#moveToNewChunk(chunk, bytes, this.#activeSegment())
+    }
+    sealFrame(chunk.buffer, chunk.view, chunk.used, lsn, written)
+    chunk.used += bytes
+    chunk.lastLsn = lsn
+    this.#activeSegment().lastLsn = lsn
+    this.#appendOffset += bytes
+    this.#bytesSinceCheckpoint += bytes
+    if (!this.#flushing && !this.#flushScheduled) {
+      this.#flushScheduled = true
+      queueMicrotask(() => this.#startFlush())
+    }
+    return lsn
+  }
+
+  needsCheckpoint(): boolean {
+    if (this.#checkpointRunning !== null || this.#fatalError !== null || this.#closed) return false
+    const floor = checkpointFloorSegments * this.#segmentBytes
+    return this.#bytesSinceCheckpoint > Math.max(floor, 2 * this.#lastCheckpointBytes)
+  }
+
+  checkpoint(bodies: Iterable<string>): void {
+    if (this.#checkpointRunning !== null || this.#fatalError !== null || this.#closed) return
+    const lsn = this.#appendedLsn
+    const bytes = encodeCheckpoint(lsn, bodies)
+    const countedBytes = this.#bytesSinceCheckpoint
+    this.#bytesSinceCheckpoint = 0
+    // Records after the checkpoint go to a fresh segment, so every older one becomes deletable.
+    if (this.#appendOffset > 0) this.#rotateBeforeNextAppend = true
+    this.#checkpointRunning = this.#writeCheckpoint(lsn, bytes)
+      .catch((error: unknown) => {
+        // The log itself is intact: keep the old checkpoint and segments, and ask again later.
+        this.#bytesSinceCheckpoint += countedBytes
+        this.lastCheckpointError = error as Error
+      })
+      .finally(() => {
+        this.#checkpointRunning = null
+      })
+  }
+
+  /** Why the last checkpoint attempt failed (it is retried when needsCheckpoint() says so), or null. */
+  lastCheckpointError: Error | null = null
+
+  diskBytes(): number {
+    let total = this.#spare?.fileBytes ?? 0
+    for (const segment of this.#segments) total += segment.fileBytes
+    for (const bytes of this.#checkpointFiles.values()) total += bytes
+    return total
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return
+    await this.#waitDurable(this.#appendedLsn)
+    await this.#checkpointRunning
+    this.#closed = true
+    if (this.#syncTimer !== null) clearTimeout(this.#syncTimer)
+    this.#syncTimer = null
+    if (this.#fatalError === null) await this.#syncDirty().catch((error: unknown) => this.#fail(error))
+    for (const segment of this.#segments) this.#closeSegment(segment)
+    if (this.#spare !== null) {
+      this.#io.close(this.#spare.fd)
+      removeFile(this.#spare.path)
+      this.#spare = null
+    }
+  }
+
+  /** Resolves once `lsn` is durable, or the log has failed. */
+  #waitDurable(lsn: number): Promise<void> {
+    if (this.#durableLsn >= lsn || this.#fatalError !== null) return Promise.resolve()
+    return new Promise((resolve) => this.#waiters.push({ lsn, resolve }))
+  }
+
+  // ── placement ──────────────────────────────────────────────────────────────────────────────────
+
+  #activeSegment(): Segment {
+    return this.#segments[this.#segments.length - 1] as Segment
+  }
+
+  /** Where normal appends stop in the active segment; the reserve beyond it is for a full disk. */
+  #appendLimit(): number {
+    const fileBytes = this.#activeSegment().fileBytes
+    return this.#diskFull ? fileBytes : fileBytes - this.#reserveBytes
+  }
+
+  /** The frame just encoded at chunk.used does not fit (or a checkpoint asked for a new segment). */
+  #moveToNewSegment(chunk: Chunk, bytes: number): Chunk {
+    const forced = this.#rotateBeforeNextAppend
+    this.#rotateBeforeNextAppend = false
+    if (this.#spare === null && !this.#diskFull) this.#allocateSpare()
+    const spare = this.#spare
+    if (spare === null) {
+      if (forced && this.#appendOffset + bytes <= this.#appendLimit()) return chunk
+      if (this.#appendOffset + bytes <= this.#activeSegment().fileBytes) return chunk
+      this.#fail(new IoError('ENOSPC', `log segment full and no disk for a new one in ${this.#dir}`))
+      return chunk
+    }
+    this.#spare = null
+    const firstLsn = this.#appendedLsn
+    const segment: Segment = {
+      firstLsn,
+      lastLsn: firstLsn - 1,
+      path: join(this.#dir, segmentFileName(firstLsn)),
+      fd: spare.fd,
+      fileBytes: spare.fileBytes,
+      sparePath: spare.path,
+    }
+    const needed = bytes + this.#reserveBytes
+    if (needed > segment.fileBytes) {
+      // A record larger than a segment gets a segment of its own size (records never span segments).
+      try {
+        this.#io.allocate(segment.fd, segment.fileBytes, needed - segment.fileBytes)
+        segment.fileBytes = needed
+      } catch (error) {
+        this.#segments.push(segment)
+        this.#fail(error)
+        return chunk
+      }
+    }
+    this.#segments.push(segment)
+    this.#appendOffset = 0
+    const moved = this.#moveToNewChunk(chunk, bytes, segment)
+    this.#allocateSpare()
+    return moved
+  }
+
+  /** Closes `chunk` for appends and copies the frame being built at its end into a new chunk. */
+  #moveToNewChunk(chunk: Chunk, bytes: number, segment: Segment): Chunk {
+    const next = this.#newChunk(segment, this.#appendOffset, Math.max(initialBufferBytes, bytes))
+    next.buffer.set(chunk.buffer.subarray(chunk.used, chunk.used + bytes), 0)
+    if (chunk.used > 0) this.#ready.push(chunk)
+    else this.#recycle(chunk)
+    this.#current = next
+    return next
+  }
+
+  #newChunk(segment: Segment, fileOffset: number, bytesMin: number): Chunk {
+    let buffer: Uint8Array | undefined
+    while ((buffer = this.#pool.pop()) !== undefined && buffer.length < bytesMin) {}
+    buffer ??= new Uint8Array(Math.max(bytesMin, initialBufferBytes))
+    return { buffer, view: new DataView(buffer.buffer), used: 0, lastLsn: 0, segment, fileOffset }
+  }
+
+  #growCurrent(room: number): Chunk {
+    const chunk = this.#current as Chunk
+    const bigger = new Uint8Array(Math.max(chunk.buffer.length * 2, chunk.used + room))
+    bigger.set(chunk.buffer.subarray(0, chunk.used))
+    chunk.buffer = bigger
+    chunk.view = new DataView(bigger.buffer)
+    return chunk
+  }
+
+  #recycle(chunk: Chunk): void {
+    if (this.#pool.length < pooledBuffersMax && chunk.buffer.length <= 2 * this.#flushBytesMax) {
+      this.#pool.push(chunk.buffer)
+    }
+  }
+
+  // ── files ──────────────────────────────────────────────────────────────────────────────────────
+
+  #createFirstSegment(firstLsn: number): void {
+    const path = join(this.#dir, segmentFileName(firstLsn))
+    const fd = this.#io.open(path, true)
+    const segment: Segment = { firstLsn, lastLsn: firstLsn - 1, path, fd, fileBytes: 0, sparePath: null }
+    this.#segments.push(segment)
+    this.#appendOffset = 0
+    try {
+      this.#io.allocate(fd, 0, this.#segmentBytes)
+      segment.fileBytes = this.#segmentBytes
+    } catch (error) {
+      if (!isNoSpace(error)) throw error
+      this.#diskFull = true
+    }
+  }
+
+  /** Preallocates the next segment under a temporary name; on ENOSPC the disk is full. */
+  #allocateSpare(): void {
+    if (this.#spare !== null || this.#fatalError !== null || this.#closed) return
+    const path = join(this.#dir, `spare-${++this.#spareCounter}.tmp`)
+    let fd = -1
+    try {
+      fd = this.#io.open(path, true)
+      this.#io.allocate(fd, 0, this.#segmentBytes)
+      this.#spare = { path, fd, fileBytes: this.#segmentBytes }
+      this.#diskFull = false
+    } catch (error) {
+      if (fd >= 0) this.#io.close(fd)
+      removeFile(path)
+      if (isNoSpace(error)) this.#diskFull = true
+      else this.#fail(error)
+    }
+  }
+
+  #closeSegment(segment: Segment): void {
+    if (segment.fd < 0) return
+    this.#io.close(segment.fd)
+    segment.fd = -1
+  }
+
+  async #zeroRange(firstLsn: number, start: number, end: number): Promise<void> {
+    const path = join(this.#dir, segmentFileName(firstLsn))
+    const fd = this.#io.open(path, false)
+    try {
+      const zeros = new Uint8Array(Math.min(zeroChunkBytes, end - start))
+      for (let offset = start; offset < end; offset += zeros.length) {
+        await this.#io.writeDurable(fd, zeros.subarray(0, Math.min(zeros.length, end - offset)), offset)
+      }
+    } finally {
+      this.#io.close(fd)
+    }
+  }
+
+  // ── group commit ───────────────────────────────────────────────────────────────────────────────
+
+  #takeChunk(): Chunk | null {
+    const ready = this.#ready.shift()
+    if (ready !== undefined) return ready
+    const current = this.#current as Chunk
+    if (current.used === 0) return null
+    this.#current = this.#newChunk(current.segment, this.#appendOffset, initialBufferBytes)
+    return current
+  }
+
+  #startFlush(): void {
+    this.#flushScheduled = false
+    if (this.#flushing || this.#fatalError !== null) return
+    const chunk = this.#takeChunk()
+    if (chunk === null) return
+    this.#flushing = true
+    this.#flushChunk(chunk).then(
+      () => this.#flushDone(chunk),
+      (error: unknown) => this.#fail(error),
+    )
+  }
+
+  async #flushChunk(chunk: Chunk): Promise<void> {
+    const segment = chunk.segment
+    if (segment !== this.#writingSegment) await this.#enterSegment(segment)
+    const bytes = chunk.buffer.subarray(0, chunk.used)
+    if (this.#fsync.kind === 'always') {
+      await this.#io.writeDurable(segment.fd, bytes, chunk.fileOffset)
+    } else {
+      await this.#io.write(segment.fd, bytes, chunk.fileOffset)
+      this.#markDirty(segment)
+    }
+  }
+
+  /**
+   * First write to a new segment: the previous one is complete (all its flushes are done), so it is
+   * synced (interval mode) and closed; then the spare is renamed into place and the directory synced.
+   * A segment name therefore exists on disk only once every older record is on disk.
+   */
+  async #enterSegment(segment: Segment): Promise<void> {
+    const previous = this.#writingSegment
+    if (previous !== null && previous.fd >= 0) {
+      if (this.#dirty.has(previous)) {
+        this.#dirty.delete(previous)
+        await this.#io.sync(previous.fd)
+      }
+      this.#closeSegment(previous)
+    }
+    if (segment.sparePath !== null) {
+      fs.renameSync(segment.sparePath, segment.path)
+      segment.sparePath = null
+      syncDirectory(this.#dir)
+    }
+    this.#writingSegment = segment
+  }
+
+  #flushDone(chunk: Chunk): void {
+    this.#flushing = false
+    if (this.#fatalError !== null) return
+    this.#durableLsn = chunk.lastLsn
+    this.#recycle(chunk)
+    if (this.#diskFull && this.#spare === null) this.#allocateSpare()
+    this.#startFlush()
+    if (this.#waiters.length > 0) this.#resolveWaiters()
+    this.onDurable(this.#durableLsn)
+  }
+
+  #resolveWaiters(): void {
+    const durable = this.#durableLsn
+    const failed = this.#fatalError !== null
+    const waiting: DurableWaiter[] = []
+    for (const waiter of this.#waiters) {
+      if (failed || waiter.lsn <= durable) waiter.resolve()
+      else waiting.push(waiter)
+    }
+    this.#waiters = waiting
+  }
+
+  #fail(error: unknown): void {
+    if (this.#fatalError !== null) return
+    const failure = error instanceof Error ? error : new Error(String(error))
+    this.#fatalError = failure
+    this.#flushing = false
+    this.#ready = []
+    this.#resolveWaiters()
+    this.onFatal(failure)
+  }
+
+  // ── interval fsync ─────────────────────────────────────────────────────────────────────────────
+
+  #markDirty(segment: Segment): void {
+    this.#dirty.add(segment)
+    if (this.#syncTimer !== null || this.#fsync.kind !== 'interval') return
+    this.#syncTimer = setTimeout(() => {
+      this.#syncTimer = null
+      this.#syncDirty().catch((error: unknown) => this.#fail(error))
+    }, this.#fsync.intervalMs)
+  }
+
+  async #syncDirty(): Promise<void> {
+    if (this.#syncing !== null) await this.#syncing
+    const segments = [...this.#dirty]
+    this.#dirty.clear()
+    const run = (async () => {
+      for (const segment of segments) if (segment.fd >= 0) await this.#io.sync(segment.fd)
+    })()
+    this.#syncing = run
+    try {
+      await run
+    } finally {
+      this.#syncing = null
+    }
+  }
+
+  // ── checkpoint ─────────────────────────────────────────────────────────────────────────────────
+
+  /**
+   * Writes the checkpoint under a temporary name in chunks, syncs it, waits until every record up to
+   * `lsn` is durable in the segments, renames it into place, syncs the directory, and only then
+   * deletes what it replaces. A crash at any point leaves either the old or the new checkpoint valid.
+   */
+  async #writeCheckpoint(lsn: number, bytes: Uint8Array): Promise<void> {
+    const path = join(this.#dir, checkpointFileName(lsn))
+    const temporary = `${path}.tmp`
+    const fd = this.#io.open(temporary, true)
+    try {
+      for (let offset = 0; offset < bytes.length; offset += this.#flushBytesMax) {
+        const end = Math.min(bytes.length, offset + this.#flushBytesMax)
+        await this.#io.write(fd, bytes.subarray(offset, end), offset)
+      }
+      await this.#io.sync(fd)
+    } catch (error) {
+      this.#io.close(fd)
+      removeFile(temporary)
+      throw error
+    }
+    this.#io.close(fd)
+    await this.#waitDurable(lsn)
+    if (this.#fsync.kind === 'interval') await this.#syncDirty()
+    if (this.#fatalError !== null) {
+      removeFile(temporary)
+      throw this.#fatalError
+    }
+    fs.renameSync(temporary, path)
+    syncDirectory(this.#dir)
+    this.#checkpointLsn = lsn
+    this.#lastCheckpointBytes = bytes.length
+    this.#checkpointFiles.set(lsn, bytes.length)
+    this.#deleteCovered(lsn)
+    if (this.#diskFull && this.#spare === null) this.#allocateSpare()
+  }
+
+  /** Deletes older checkpoints and every segment whose records are all ≤ lsn (never the active one). */
+  #deleteCovered(lsn: number): void {
+    for (const old of [...this.#checkpointFiles.keys()]) {
+      if (old === lsn) continue
+      removeFile(join(this.#dir, checkpointFileName(old)))
+      this.#checkpointFiles.delete(old)
+    }
+    const active = this.#activeSegment()
+    const kept: Segment[] = []
+    for (const segment of this.#segments) {
+      const writing = segment === this.#writingSegment && this.#flushing
+      if (segment === active || segment.lastLsn > lsn || segment.sparePath !== null || writing) {
+        kept.push(segment)
+        continue
+      }
+      if (segment === this.#writingSegment) this.#writingSegment = null
+      this.#dirty.delete(segment)
+      this.#closeSegment(segment)
+      removeFile(segment.path)
+    }
+    this.#segments = kept
+    syncDirectory(this.#dir)
+  }
+}
+
+function isNoSpace(error: unknown): boolean {
+  return (error as { code?: unknown } | null)?.code === 'ENOSPC'
+}

@@ -1,0 +1,224 @@
+/**
+ * Recovery: reads a shard's log directory and decides what the log holds. Owns the classification of
+ * damage (torn tail vs corruption) and --repair. Reads with node:fs and writes nothing: the changes
+ * it decides (zeroing a torn tail, deleting files) are applied by log.ts through the IoBackend.
+ *
+ * Algorithm:
+ *  1. The newest checkpoint whose trailer and checksums are valid gives checkpointLsn and its bodies
+ *     (a torn or damaged newer checkpoint is skipped: the previous one is used).
+ *  2. Segments are read in LSN order. A segment whose successor starts at or below checkpointLsn+1
+ *     holds only checkpointed records and is not read. Every frame must carry the LSN after the
+ *     previous one (the first one: the LSN in the file name); records above checkpointLsn are replayed
+ *     and must continue exactly from checkpointLsn.
+ *  3. Where a segment stops decoding:
+ *     - zeros (preallocated space) with no valid frame after them: the normal end of a segment;
+ *     - a bad frame in the LAST segment with no valid frame after it: a torn tail, normal after a
+ *       crash. The log continues writing at that offset; the garbage is zeroed; reported as file@offset;
+ *     - anything else (a bad frame followed by a valid one with a larger LSN, a bad frame in an older
+ *       segment, an LSN gap): corruption. Throws LogCorruptionError naming file and offset, unless
+ *       repair: then everything valid before that point is kept, the rest of that segment and every
+ *       later segment is dropped, and each drop is listed in `repaired`.
+ */
+import * as fs from 'node:fs'
+import { decodeCheckpoint } from './checkpoint.ts'
+import { checkpointFileName, join, listDirectory, segmentFileName } from './directory.ts'
+import { LogCorruptionError } from './errors.ts'
+import { decodeFrame, frameBodyBytesMax, frameHeaderBytes } from './frame.ts'
+import { crc32c } from './crc32c.ts'
+
+export type RecoveredSegment = { firstLsn: number; lastLsn: number; fileBytes: number }
+
+export type RecoveredLog = {
+  checkpointLsn: number
+  checkpointFileBytes: number
+  checkpointBodies: Uint8Array[]
+  tailBodies: Uint8Array[]
+  lastLsn: number
+  /** Segments kept, ascending by first LSN. */
+  segments: RecoveredSegment[]
+  /** Where appends continue: the last segment and its end of valid data; null = start a new one. */
+  active: { firstLsn: number; lastLsn: number; writeOffset: number } | null
+  /** Byte ranges of segments to overwrite with zeros (torn tail garbage, repaired damage). */
+  zeroRanges: { firstLsn: number; start: number; end: number }[]
+  /** Files to delete: leftover temporaries, an empty last segment, segments dropped by repair. */
+  removeFiles: string[]
+  truncatedTail: string | null
+  repaired: string[]
+}
+
+type Problem = { offset: number; reason: string }
+
+export function recoverDirectory(dir: string, repair: boolean): RecoveredLog {
+  const listing = listDirectory(dir)
+  const result: RecoveredLog = {
+    checkpointLsn: 0,
+    checkpointFileBytes: 0,
+    checkpointBodies: [],
+    tailBodies: [],
+    lastLsn: 0,
+    segments: [],
+    active: null,
+    zeroRanges: [],
+    removeFiles: listing.temporaries.map((name) => join(dir, name)),
+    truncatedTail: null,
+    repaired: [],
+  }
+  loadNewestCheckpoint(dir, listing.checkpoints, result)
+  const checkpointLsn = result.checkpointLsn
+  let expectedLsn = checkpointLsn + 1
+  const segments = listing.segments
+  for (let index = 0; index < segments.length; index++) {
+    const firstLsn = segments[index] as number
+    const nextFirstLsn = segments[index + 1]
+    const file = join(dir, segmentFileName(firstLsn))
+    const isLast = nextFirstLsn === undefined
+    if (!isLast && nextFirstLsn - 1 <= checkpointLsn) {
+      result.segments.push({ firstLsn, lastLsn: nextFirstLsn - 1, fileBytes: fs.statSync(file).size })
+      continue
+    }
+    const bytes = new Uint8Array(fs.readFileSync(file))
+    const scan = scanSegment(bytes, firstLsn, checkpointLsn, expectedLsn, result.tailBodies)
+    expectedLsn = Math.max(expectedLsn, scan.lastLsn + 1)
+    let problem = scan.problem
+    if (problem === null && !isLast && scan.lastLsn + 1 !== nextFirstLsn) {
+      problem = { offset: scan.endOffset, reason: `segment ends at lsn ${scan.lastLsn}, next starts at ${nextFirstLsn}` }
+    }
+    const keep = (lastLsn: number, writeOffset: number, garbageEnd: number) => {
+      result.segments.push({ firstLsn, lastLsn, fileBytes: bytes.length })
+      result.lastLsn = Math.max(result.lastLsn, lastLsn)
+      if (garbageEnd > writeOffset) result.zeroRanges.push({ firstLsn, start: writeOffset, end: garbageEnd })
+      result.active = { firstLsn, lastLsn, writeOffset }
+    }
+    if (problem === null) {
+      if (scan.torn !== null) {
+        result.truncatedTail = `${file}@${scan.torn}`
+        keep(scan.lastLsn, scan.torn, lastNonZeroEnd(bytes, scan.torn))
+      } else {
+        keep(scan.lastLsn, scan.endOffset, scan.endOffset)
+      }
+      continue
+    }
+    if (!repair) throw new LogCorruptionError(file, problem.offset, problem.reason)
+    const garbageEnd = lastNonZeroEnd(bytes, problem.offset)
+    result.repaired.push(`dropped ${file}@${problem.offset}..${garbageEnd}: ${problem.reason}`)
+    keep(scan.lastLsn, problem.offset, garbageEnd)
+    for (const later of segments.slice(index + 1)) {
+      const laterFile = join(dir, segmentFileName(later))
+      result.removeFiles.push(laterFile)
+      result.repaired.push(`deleted ${laterFile} (records from lsn ${later} on)`)
+    }
+    break
+  }
+  finishActive(dir, result)
+  return result
+}
+
+/** Decides where appends continue once every segment is read. */
+function finishActive(dir: string, result: RecoveredLog): void {
+  result.lastLsn = Math.max(result.lastLsn, result.checkpointLsn)
+  const active = result.active
+  if (active === null) return
+  if (active.writeOffset === 0) {
+    // An empty last segment (renamed into place, never written): start afresh under the right name.
+    result.segments.pop()
+    result.removeFiles.push(join(dir, segmentFileName(active.firstLsn)))
+    result.zeroRanges = result.zeroRanges.filter((range) => range.firstLsn !== active.firstLsn)
+    result.active = null
+  } else if (active.lastLsn < result.lastLsn) {
+    // The checkpoint is ahead of every segment record (their successors were deleted): continuing in
+    // this segment would leave an LSN gap inside it, so the next record starts a new segment.
+    result.active = null
+  }
+}
+
+type Scan = {
+  lastLsn: number
+  endOffset: number
+  torn: number | null
+  problem: Problem | null
+}
+
+/** Decodes one segment's frames, pushing bodies above checkpointLsn to `bodies`. */
+function scanSegment(
+  bytes: Uint8Array,
+  firstLsn: number,
+  checkpointLsn: number,
+  expectedLsn: number,
+  bodies: Uint8Array[],
+): Scan {
+  let offset = 0
+  let lastLsn = firstLsn - 1
+  for (;;) {
+    const decoded = decodeFrame(bytes, offset)
+    if (typeof decoded !== 'string') {
+      if (decoded.lsn !== lastLsn + 1) {
+        return { lastLsn, endOffset: offset, torn: null, problem: { offset, reason: `lsn ${decoded.lsn} where ${lastLsn + 1} was expected` } }
+      }
+      if (decoded.lsn > checkpointLsn) {
+        if (decoded.lsn !== expectedLsn) {
+          return { lastLsn, endOffset: offset, torn: null, problem: { offset, reason: `lsn gap: ${decoded.lsn} follows ${expectedLsn - 1}` } }
+        }
+        bodies.push(decoded.body)
+        expectedLsn++
+      }
+      lastLsn = decoded.lsn
+      offset = decoded.end
+      continue
+    }
+    const follower = findValidFrame(bytes, decoded === 'end' ? offset + frameHeaderBytes : offset + 1, lastLsn + 1)
+    if (follower >= 0) {
+      const what = decoded === 'end' ? 'zeros' : `${decoded} frame`
+      return { lastLsn, endOffset: offset, torn: null, problem: { offset, reason: `${what} followed by a valid frame at ${follower}` } }
+    }
+    if (decoded === 'end') return { lastLsn, endOffset: offset, torn: null, problem: null }
+    return { lastLsn, endOffset: offset, torn: offset, problem: null }
+  }
+}
+
+/** Offset of the first valid frame at or after `from` with lsn ≥ lsnMin, or -1. */
+export function findValidFrame(bytes: Uint8Array, from: number, lsnMin: number): number {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const length = bytes.length
+  let offset = from
+  while (offset + frameHeaderBytes <= length) {
+    if (bytes[offset] === 0 && bytes[offset + 3] === 0) {
+      // Skip a run of zeros: a header's bodyBytes is non-zero, so its first non-zero byte is
+      // at most 3 bytes after the header start.
+      let next = offset
+      while (next < length && bytes[next] === 0) next++
+      offset = Math.max(offset + 1, next - 3)
+      continue
+    }
+    const bodyBytes = view.getUint32(offset, true)
+    if (bodyBytes > 0 && bodyBytes <= frameBodyBytesMax && offset + frameHeaderBytes + bodyBytes <= length) {
+      const lsnHigh = view.getUint32(offset + 12, true)
+      const lsn = lsnHigh * 2 ** 32 + view.getUint32(offset + 8, true)
+      if (lsnHigh <= 0x1fffff && lsn >= lsnMin) {
+        const crc = crc32c(bytes, offset + 8, offset + frameHeaderBytes + bodyBytes)
+        if (crc === view.getUint32(offset + 4, true)) return offset
+      }
+    }
+    offset++
+  }
+  return -1
+}
+
+/** End of the non-zero bytes at or after `from` (so [from, end) covers all garbage), ≥ from. */
+function lastNonZeroEnd(bytes: Uint8Array, from: number): number {
+  let end = bytes.length
+  while (end > from && bytes[end - 1] === 0) end--
+  return end
+}
+
+function loadNewestCheckpoint(dir: string, checkpoints: number[], result: RecoveredLog): void {
+  for (let index = checkpoints.length - 1; index >= 0; index--) {
+    const lsn = checkpoints[index] as number
+    const bytes = new Uint8Array(fs.readFileSync(join(dir, checkpointFileName(lsn))))
+    const decoded = decodeCheckpoint(bytes)
+    if (typeof decoded === 'string' || decoded.lsn !== lsn) continue
+    result.checkpointLsn = lsn
+    result.checkpointFileBytes = bytes.length
+    result.checkpointBodies = decoded.bodies
+    return
+  }
+}

@@ -1,0 +1,150 @@
+/**
+ * A fault-injecting IoBackend wrapper (STYLE habit 16). Faults are scheduled explicitly or drawn from
+ * a seeded PRNG, so every failing run replays from its seed:
+ *  - torn write: only a prefix of one write reaches the file, then the "process dies" (crash);
+ *  - failed fsync: a writeDurable or sync rejects with EIO after the bytes were written;
+ *  - ENOSPC: allocate throws once more than `enospcAfterBytes` have been allocated in total;
+ *  - crash: all further IO stops. Operations in flight never settle (the process is gone), new
+ *    synchronous calls throw IoError('EIO'). A test then reopens the directory with a fresh backend;
+ *  - hold/release: completions wait until released, so a test can keep a flush in flight.
+ */
+import { prng } from '../../src/base/prng.ts'
+import { IoError } from '../../src/io/backend.ts'
+import type { IoBackend } from '../../src/io/backend.ts'
+
+export type FaultyIoOptions = {
+  seed?: number
+  /** Total bytes allocate() may reserve before it throws ENOSPC. */
+  enospcAfterBytes?: number
+}
+
+const never = new Promise<never>(() => {})
+
+export class FaultyIo implements IoBackend {
+  readonly name: string
+  readonly fallbackReason = null
+  crashed = false
+  /** Bytes successfully allocated so far. */
+  allocatedBytes = 0
+  /** write + writeDurable calls started so far. */
+  writeCount = 0
+  syncCount = 0
+  enospcAfterBytes: number
+  readonly random: ReturnType<typeof prng>
+
+  #tearAtWrite = -1
+  #tearPrefixBytes: number | null = null
+  #failSyncs = 0
+  #gate: Promise<void> | null = null
+  #release: (() => void) | null = null
+
+  constructor(
+    readonly inner: IoBackend,
+    options: FaultyIoOptions = {},
+  ) {
+    this.name = `faulty(${inner.name})`
+    this.random = prng(options.seed ?? 1)
+    this.enospcAfterBytes = options.enospcAfterBytes ?? Number.POSITIVE_INFINITY
+  }
+
+  /** The write `writesFromNow` writes ahead (0 = the next) is torn to `prefixBytes` (default: random), then crash. */
+  tearWrite(writesFromNow = 0, prefixBytes: number | null = null): void {
+    this.#tearAtWrite = this.writeCount + writesFromNow
+    this.#tearPrefixBytes = prefixBytes
+  }
+
+  /** The next `count` syncs (alone or inside writeDurable) fail with EIO. */
+  failSyncs(count = 1): void {
+    this.#failSyncs += count
+  }
+
+  crash(): void {
+    this.crashed = true
+    this.release()
+  }
+
+  /** Holds every completion until release(). */
+  hold(): void {
+    if (this.#gate !== null) return
+    this.#gate = new Promise((resolve) => {
+      this.#release = resolve
+    })
+  }
+
+  release(): void {
+    this.#release?.()
+    this.#gate = null
+    this.#release = null
+  }
+
+  open(path: string, create: boolean): number {
+    this.#checkAlive()
+    return this.inner.open(path, create)
+  }
+
+  allocate(fd: number, offset: number, bytes: number): void {
+    this.#checkAlive()
+    if (this.allocatedBytes + bytes > this.enospcAfterBytes) {
+      throw new IoError('ENOSPC', 'no space left on device (injected)')
+    }
+    this.inner.allocate(fd, offset, bytes)
+    this.allocatedBytes += bytes
+  }
+
+  writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+    return this.#write(fd, bytes, offset, true)
+  }
+
+  write(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+    return this.#write(fd, bytes, offset, false)
+  }
+
+  async sync(fd: number): Promise<void> {
+    if (this.crashed) return never
+    this.syncCount++
+    const fail = this.#takeSyncFailure()
+    await this.inner.sync(fd)
+    await this.#settle()
+    if (fail) throw new IoError('EIO', 'fdatasync failed (injected)')
+  }
+
+  close(fd: number): void {
+    this.inner.close(fd)
+  }
+
+  shutdown(): void {
+    this.inner.shutdown()
+  }
+
+  async #write(fd: number, bytes: Uint8Array, offset: number, durable: boolean): Promise<void> {
+    if (this.crashed) return never
+    const index = this.writeCount++
+    if (index === this.#tearAtWrite) {
+      const prefix = this.#tearPrefixBytes ?? this.random.int(bytes.length)
+      if (prefix > 0) await this.inner.write(fd, bytes.subarray(0, Math.min(prefix, bytes.length)), offset)
+      this.crash()
+      return never
+    }
+    const fail = durable && this.#takeSyncFailure()
+    if (durable) this.syncCount++
+    await (durable && !fail ? this.inner.writeDurable(fd, bytes, offset) : this.inner.write(fd, bytes, offset))
+    await this.#settle()
+    if (fail) throw new IoError('EIO', 'fdatasync failed (injected)')
+  }
+
+  #takeSyncFailure(): boolean {
+    if (this.#failSyncs === 0) return false
+    this.#failSyncs--
+    return true
+  }
+
+  /** After an operation: wait while held; never settle after a crash. */
+  async #settle(): Promise<void> {
+    while (this.#gate !== null) await this.#gate
+    if (this.crashed) await never
+  }
+
+  #checkAlive(): void {
+    if (this.crashed) throw new IoError('EIO', 'process crashed (injected)')
+  }
+}
