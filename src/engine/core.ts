@@ -137,7 +137,8 @@ export class Core {
 
   /** Puts a job into its queue: ready heap when due, delay heap otherwise; TTL heap when it has one. */
   enqueue(job: Job, q: QueueState, nowMs: number): void {
-    if (job.runAt > nowMs) {
+    // Replay parks everything in the delay heap; finishReplay promotes what is due at the real time.
+    if (job.runAt > nowMs || this.replaying) {
       job.loc = LOC_DELAYED
       q.delayed.push(job)
     } else {

@@ -36,7 +36,7 @@
 import type { LogRecord } from './types.ts'
 import type { Core, JobLogEntry } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
 } from './job.ts'
 
 type Fields = { [field: string]: unknown }
@@ -73,7 +73,11 @@ export function encodeJob(job: Job): Fields {
   if (job.completedAt !== 0) r.ca = job.completedAt
   if (job.groupId !== null) r.g = job.groupId
   if (job.failReason !== null) r.fr = job.failReason
-  const loc = job.loc === LOC_ACTIVE || job.loc === LOC_DELAYED || job.loc === LOC_GROUP_WAIT ? LOC_READY : job.loc
+  // Active jobs come back as waiting (pulls are not recorded); a job being pushed is not placed yet.
+  const loc =
+    job.loc === LOC_ACTIVE || job.loc === LOC_DELAYED || job.loc === LOC_GROUP_WAIT || job.loc === LOC_GONE
+      ? LOC_READY
+      : job.loc
   if (loc !== LOC_READY) r.l = loc
   if (loc === LOC_COMPLETED && !job.inHistory) r.nh = 1
   return r
