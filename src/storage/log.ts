@@ -63,7 +63,7 @@ type DurableWaiter = { lsn: number; resolve: () => void }
 
 export async function openShardLog(options: ShardLogOptions): Promise<OpenedLog> {
   assert(options.segmentBytes >= segmentBytesMin, `segmentBytes must be at least ${segmentBytesMin}`)
-  assert(options.flushBytesMax >= 4 * KiB, 'flushBytesMax must be at least 4 KiB')
+  assert(options.flushBytesMax >= KiB, 'flushBytesMax must be at least 1 KiB')
   fs.mkdirSync(options.dir, { recursive: true })
   const recovered = recoverDirectory(options.dir, options.repair)
   const log = new SegmentedLog(options)

@@ -1,0 +1,362 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import * as fs from 'node:fs'
+import { prng, seedFromEnv } from '../base/prng.ts'
+import { KiB } from '../base/units.ts'
+import { FaultyIo } from '../../test/harness/faulty-io.ts'
+import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
+import type { TestFsIo } from '../../test/harness/memory-io.ts'
+import { LogCorruptionError } from './errors.ts'
+import { openShardLog } from './log.ts'
+import type { FsyncMode, OpenedLog, ShardLogOptions } from './types.ts'
+
+const text = new TextDecoder()
+const backends: TestFsIo[] = []
+afterEach(() => {
+  for (const io of backends.splice(0)) io.closeAll()
+})
+
+function fsIo(): TestFsIo {
+  const io = testFsIo()
+  backends.push(io)
+  return io
+}
+
+type Setup = Partial<Omit<ShardLogOptions, 'dir' | 'io'>> & { io?: ShardLogOptions['io'] }
+
+function open(dir: string, setup: Setup = {}): Promise<OpenedLog> {
+  return openShardLog({
+    dir,
+    io: setup.io ?? fsIo(),
+    fsync: setup.fsync ?? ({ kind: 'always' } as FsyncMode),
+    segmentBytes: setup.segmentBytes ?? 64 * KiB,
+    flushBytesMax: setup.flushBytesMax ?? 64 * KiB,
+    repair: setup.repair ?? false,
+  })
+}
+
+const bodiesOf = (opened: OpenedLog): string[] => [...opened.bodies].map((body) => text.decode(body))
+const record = (lsn: number) => `{"op":"push","n":${lsn},"pad":"${'x'.repeat(lsn % 13)}"}`
+const segmentFiles = (dir: string) => fs.readdirSync(dir).filter((name) => name.endsWith('.seg')).sort()
+const nextTurn = () => new Promise((resolve) => setImmediate(resolve))
+
+async function until(condition: () => boolean): Promise<void> {
+  for (let turn = 0; turn < 10_000 && !condition(); turn++) await nextTurn()
+  expect(condition()).toBe(true)
+}
+
+describe('group commit', () => {
+  test('appends in one tick go out in one flush; appends during a flush go in the next', async () => {
+    const io = new FaultyIo(fsIo())
+    const { log } = await open(temporaryDirectory(), { io })
+    const durable: number[] = []
+    log.onDurable = (lsn) => durable.push(lsn)
+    for (let i = 1; i <= 100; i++) expect(log.append(record(i))).toBe(i)
+    expect(log.appendedLsn).toBe(100)
+    expect(log.durableLsn).toBe(0)
+    io.hold()
+    await Promise.resolve()
+    expect(io.writeCount).toBe(1)
+    for (let i = 101; i <= 150; i++) log.append(record(i))
+    await nextTurn()
+    expect(io.writeCount).toBe(1) // one flush in flight per log
+    io.release()
+    await until(() => log.durableLsn === 150)
+    expect(io.writeCount).toBe(2)
+    expect(durable).toEqual([100, 150])
+    await log.close()
+  })
+
+  test('flushBytesMax caps one flush; onDurable is called in LSN order', async () => {
+    const io = new FaultyIo(fsIo())
+    const { log } = await open(temporaryDirectory(), { io, flushBytesMax: 4 * KiB, segmentBytes: 1024 * KiB })
+    const durable: number[] = []
+    log.onDurable = (lsn) => durable.push(lsn)
+    for (let i = 1; i <= 1000; i++) log.append(record(i))
+    await until(() => log.durableLsn === 1000)
+    expect(io.writeCount).toBeGreaterThan(10)
+    expect(durable).toEqual([...durable].sort((a, b) => a - b))
+    expect(durable[durable.length - 1]).toBe(1000)
+    await log.close()
+  })
+
+  test('interval mode: durable after the write, synced on a timer', async () => {
+    const io = new FaultyIo(fsIo())
+    const dir = temporaryDirectory()
+    const { log } = await open(dir, { io, fsync: { kind: 'interval', intervalMs: 1 } })
+    for (let i = 1; i <= 10; i++) log.append(record(i))
+    await until(() => log.durableLsn === 10 && io.syncCount > 0)
+    await log.close()
+    expect(bodiesOf(await open(dir))).toEqual(Array.from({ length: 10 }, (_, i) => record(i + 1)))
+  })
+})
+
+describe('recovery', () => {
+  test('after a clean close, across many segments, LSNs continue', async () => {
+    const dir = temporaryDirectory()
+    const first = await open(dir, { segmentBytes: 4 * KiB })
+    expect(first.report).toEqual({ checkpointLsn: 0, recordsReplayed: 0, lastLsn: 0, truncatedTail: null, repaired: [] })
+    for (let i = 1; i <= 500; i++) first.log.append(record(i))
+    await first.log.close()
+    expect(segmentFiles(dir).length).toBeGreaterThan(5)
+    const second = await open(dir, { segmentBytes: 4 * KiB })
+    expect(bodiesOf(second)).toEqual(Array.from({ length: 500 }, (_, i) => record(i + 1)))
+    expect(second.report.lastLsn).toBe(500)
+    expect(second.report.truncatedTail).toBeNull()
+    expect(second.log.append(record(501))).toBe(501)
+    await second.log.close()
+    expect(bodiesOf(await open(dir, { segmentBytes: 4 * KiB })).length).toBe(501)
+  })
+
+  test('a torn last record at every byte offset is truncated, and LSNs continue', async () => {
+    const template = temporaryDirectory()
+    const writer = await open(template)
+    for (let i = 1; i <= 5; i++) writer.log.append(record(i))
+    await writer.log.close()
+    const segment = segmentFiles(template)[0] as string
+    const bytes = fs.readFileSync(`${template}/${segment}`)
+    const lastRecordBytes = 16 + Buffer.byteLength(record(5))
+    let end = bytes.length
+    while (bytes[end - 1] === 0) end--
+    const lastStart = end - lastRecordBytes
+    for (let cut = lastStart; cut < end; cut++) {
+      const dir = temporaryDirectory()
+      const torn = Buffer.from(bytes)
+      torn.fill(0, cut, end)
+      fs.writeFileSync(`${dir}/${segment}`, torn)
+      const opened = await open(dir)
+      expect(bodiesOf(opened)).toEqual([1, 2, 3, 4].map(record))
+      expect(opened.report.truncatedTail).toBe(cut === lastStart ? null : `${dir}/${segment}@${lastStart}`)
+      expect(opened.log.append('{"after":"tear"}')).toBe(5)
+      await opened.log.close()
+      const again = await open(dir)
+      expect(bodiesOf(again)).toEqual([...[1, 2, 3, 4].map(record), '{"after":"tear"}'])
+      expect(again.report.truncatedTail).toBeNull()
+      await again.log.close()
+    }
+  })
+
+  test('a flipped byte in the middle is corruption naming file and offset; --repair drops from there', async () => {
+    const dir = temporaryDirectory()
+    const writer = await open(dir)
+    for (let i = 1; i <= 20; i++) writer.log.append(record(i))
+    await writer.log.close()
+    const segment = `${dir}/${segmentFiles(dir)[0]}`
+    const bytes = fs.readFileSync(segment)
+    let offset = 0
+    for (let lsn = 1; lsn < 10; lsn++) offset += 16 + Buffer.byteLength(record(lsn))
+    bytes[offset + 20] = (bytes[offset + 20] as number) ^ 0x01 // a body byte of record 10
+    fs.writeFileSync(segment, bytes)
+    const failure = await open(dir).catch((error: unknown) => error)
+    expect(failure).toBeInstanceOf(LogCorruptionError)
+    expect((failure as LogCorruptionError).file).toBe(segment)
+    expect((failure as LogCorruptionError).offset).toBe(offset)
+    expect((failure as Error).message).toContain(`${segment}@${offset}`)
+    const repaired = await open(dir, { repair: true })
+    expect(bodiesOf(repaired)).toEqual(Array.from({ length: 9 }, (_, i) => record(i + 1)))
+    expect(repaired.report.repaired.length).toBe(1)
+    expect(repaired.report.repaired[0]).toContain(`${segment}@${offset}`)
+    expect(repaired.log.append(record(10))).toBe(10)
+    await repaired.log.close()
+    const after = await open(dir)
+    expect(bodiesOf(after).length).toBe(10)
+    expect(after.report.repaired).toEqual([])
+    await after.log.close()
+  })
+
+  test('damage in an older segment is corruption; repair deletes the later segments', async () => {
+    const dir = temporaryDirectory()
+    const writer = await open(dir, { segmentBytes: 4 * KiB })
+    for (let i = 1; i <= 300; i++) writer.log.append(record(i))
+    await writer.log.close()
+    const files = segmentFiles(dir)
+    const second = `${dir}/${files[1]}`
+    const bytes = fs.readFileSync(second)
+    bytes[100] = (bytes[100] as number) ^ 0xff
+    fs.writeFileSync(second, bytes)
+    expect(open(dir, { segmentBytes: 4 * KiB })).rejects.toThrow(LogCorruptionError)
+    const repaired = await open(dir, { segmentBytes: 4 * KiB, repair: true })
+    const kept = bodiesOf(repaired)
+    expect(kept).toEqual(Array.from({ length: kept.length }, (_, i) => record(i + 1)))
+    expect(repaired.report.repaired.length).toBe(files.length - 1)
+    await repaired.log.close()
+  })
+
+  test('a missing segment (LSN gap) is corruption', async () => {
+    const dir = temporaryDirectory()
+    const writer = await open(dir, { segmentBytes: 4 * KiB })
+    for (let i = 1; i <= 300; i++) writer.log.append(record(i))
+    await writer.log.close()
+    fs.rmSync(`${dir}/${segmentFiles(dir)[1]}`)
+    expect(open(dir, { segmentBytes: 4 * KiB })).rejects.toThrow('next starts at')
+  })
+})
+
+describe('failures', () => {
+  test('a failed fsync is fatal and nothing more is reported durable', async () => {
+    const io = new FaultyIo(fsIo())
+    const { log } = await open(temporaryDirectory(), { io })
+    const durable: number[] = []
+    const fatal: Error[] = []
+    log.onDurable = (lsn) => durable.push(lsn)
+    log.onFatal = (error) => fatal.push(error)
+    log.append(record(1))
+    await until(() => log.durableLsn === 1)
+    io.failSyncs(1)
+    log.append(record(2))
+    await until(() => fatal.length === 1)
+    expect(fatal[0]?.message).toContain('EIO')
+    log.append(record(3))
+    await nextTurn()
+    await nextTurn()
+    expect(durable).toEqual([1])
+    expect(log.durableLsn).toBe(1)
+    await log.close()
+  })
+
+  test('ENOSPC on the next segment: diskFull, and appends into the reserve still become durable', async () => {
+    const segmentBytes = 8 * KiB
+    const io = new FaultyIo(fsIo(), { enospcAfterBytes: 3 * segmentBytes })
+    const dir = temporaryDirectory()
+    const { log } = await open(dir, { io, segmentBytes })
+    const fatal: Error[] = []
+    log.onFatal = (error) => fatal.push(error)
+    let lsn = 0
+    while (!log.diskFull) lsn = log.append(record(lsn + 1))
+    await until(() => log.durableLsn === lsn)
+    // Pushes are refused by the host now; acks keep working in the reserve of the current segment.
+    const ack = (n: number) => `{"op":"ack","id":${n}}`
+    for (let i = 0; i < 20; i++) lsn = log.append(ack(i))
+    await until(() => log.durableLsn === lsn)
+    expect(fatal).toEqual([])
+    expect(log.diskFull).toBe(true)
+    await log.close()
+    const reopened = await open(dir, { segmentBytes })
+    expect(reopened.report.lastLsn).toBe(lsn)
+    await reopened.log.close()
+  })
+
+  test('diskFull clears once space comes back', async () => {
+    const segmentBytes = 8 * KiB
+    const io = new FaultyIo(fsIo(), { enospcAfterBytes: 2 * segmentBytes })
+    const { log } = await open(temporaryDirectory(), { io, segmentBytes })
+    let lsn = 0
+    while (!log.diskFull) lsn = log.append(record(lsn + 1))
+    io.enospcAfterBytes = Number.POSITIVE_INFINITY
+    lsn = log.append('{"op":"ack"}')
+    await until(() => log.durableLsn === lsn)
+    expect(log.diskFull).toBe(false)
+    await log.close()
+  })
+})
+
+describe('checkpoint', () => {
+  test('push/ack workload: disk stays bounded and recovery sees exactly the live set', async () => {
+    const segmentBytes = 8 * KiB
+    const dir = temporaryDirectory()
+    const { log } = await open(dir, { segmentBytes, flushBytesMax: 4 * KiB })
+    const live = new Map<number, string>()
+    let id = 0
+    let checkpoints = 0
+    let diskBytesMax = 0
+    for (let round = 0; round < 300; round++) {
+      for (let i = 0; i < 20; i++) {
+        id++
+        live.set(id, `{"op":"push","id":${id}}`)
+        log.append(live.get(id) as string)
+      }
+      for (const done of [...live.keys()].slice(0, 20)) {
+        live.delete(done)
+        log.append(`{"op":"ack","id":${done}}`)
+      }
+      if (log.needsCheckpoint()) {
+        log.checkpoint(live.values())
+        checkpoints++
+      }
+      await nextTurn()
+      diskBytesMax = Math.max(diskBytesMax, log.diskBytes())
+    }
+    expect(checkpoints).toBeGreaterThan(3)
+    // floor (4 segments) + the active segment + a spare + rotation slack + checkpoints
+    expect(diskBytesMax).toBeLessThan(10 * segmentBytes)
+    const state = [...live.values()]
+    log.checkpoint(state)
+    await log.close()
+    expect(log.diskBytes()).toBeLessThan(4 * segmentBytes)
+    const reopened = await open(dir, { segmentBytes })
+    expect(reopened.report.checkpointLsn).toBe(log.appendedLsn)
+    expect(reopened.report.recordsReplayed).toBe(0)
+    expect(bodiesOf(reopened)).toEqual(state)
+    expect(reopened.log.append('{"next":1}')).toBe(log.appendedLsn + 1)
+    await reopened.log.close()
+  })
+
+  test('a torn newest checkpoint falls back to the previous one', async () => {
+    const dir = temporaryDirectory()
+    const first = await open(dir, { segmentBytes: 4 * KiB })
+    for (let i = 1; i <= 10; i++) first.log.append(record(i))
+    first.log.checkpoint(['{"state":"at 10"}'])
+    for (let i = 11; i <= 20; i++) first.log.append(record(i))
+    await first.log.close()
+    // A later, damaged checkpoint (as if renamed before its bytes were on disk).
+    fs.writeFileSync(`${dir}/checkpoint-0000000000000015.ckp`, new Uint8Array(100).fill(7))
+    const reopened = await open(dir, { segmentBytes: 4 * KiB })
+    expect(reopened.report.checkpointLsn).toBe(10)
+    expect(bodiesOf(reopened)).toEqual(['{"state":"at 10"}', ...Array.from({ length: 10 }, (_, i) => record(i + 11))])
+    await reopened.log.close()
+  })
+})
+
+describe('crash simulation', () => {
+  const seed = seedFromEnv()
+  test(`torn write at a random point: every durable LSN recovered, in order (SEED=${seed})`, async () => {
+    const random = prng(seed)
+    let tornTails = 0
+    let checkpointsRecovered = 0
+    for (let run = 0; run < 25; run++) {
+      const checkpointBodies = new Map<number, string[]>([[0, []]])
+      const dir = temporaryDirectory()
+      const segmentBytes = 4 * KiB
+      const appended: string[] = []
+      let durable = 0
+      let lives = 1 + random.int(3)
+      while (lives-- > 0) {
+        const io = new FaultyIo(fsIo(), { seed: random.int(2 ** 31) })
+        const opened = await open(dir, { io, segmentBytes, flushBytesMax: 1 * KiB })
+        const recovered = bodiesOf(opened)
+        const checkpointed = opened.report.checkpointLsn
+        // Everything reported durable came back, in order, and nothing beyond what was appended.
+        expect(opened.report.lastLsn).toBeGreaterThanOrEqual(durable)
+        expect(opened.report.lastLsn).toBeLessThanOrEqual(appended.length)
+        const tail = recovered.slice(recovered.length - opened.report.recordsReplayed)
+        expect(tail).toEqual(appended.slice(checkpointed, opened.report.lastLsn))
+        expect(recovered.slice(0, recovered.length - tail.length)).toEqual(checkpointBodies.get(checkpointed) ?? ['missing'])
+        if (opened.report.truncatedTail !== null) tornTails++
+        if (checkpointed > 0) checkpointsRecovered++
+        appended.length = opened.report.lastLsn
+        durable = opened.report.lastLsn
+        const { log } = opened
+        log.onDurable = (lsn) => {
+          durable = Math.max(durable, lsn)
+        }
+        io.tearWrite(1 + random.int(30))
+        while (!io.crashed) {
+          for (let burst = random.int(20); burst >= 0; burst--) {
+            const body = `{"life":${lives},"n":${appended.length + 1},"pad":"${'y'.repeat(random.int(200))}"}`
+            appended.push(body)
+            expect(log.append(body)).toBe(appended.length)
+          }
+          if (random.int(8) === 0) {
+            checkpointBodies.set(log.appendedLsn, appended.slice(-3))
+            log.checkpoint(appended.slice(-3))
+          }
+          await nextTurn()
+        }
+      }
+      const final = await open(dir, { segmentBytes })
+      expect(final.report.lastLsn).toBeGreaterThanOrEqual(durable)
+      await final.log.close()
+    }
+    expect(tornTails).toBeGreaterThan(0)
+    expect(checkpointsRecovered).toBeGreaterThan(0)
+  })
+})
