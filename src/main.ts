@@ -6,9 +6,16 @@
  */
 import { isMainThread } from 'node:worker_threads'
 
+declare const self: Worker
+
 if (isMainThread) {
   const { run } = await import('./cli/run.ts')
   await run(process.argv.slice(2), Bun.main)
 } else {
-  await import('./shard/worker.ts')
+  // Messages that arrive while the worker module is still loading would be dropped (no handler yet):
+  // keep them and hand them over.
+  const early: MessageEvent[] = []
+  self.onmessage = (event: MessageEvent) => early.push(event)
+  const { startWorker } = await import('./shard/worker.ts')
+  startWorker(early)
 }

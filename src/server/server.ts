@@ -42,8 +42,8 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
   })
   const http = config.httpPort === null ? null
     : Bun.serve({ hostname: config.host, port: config.httpPort, fetch: createHttpApp(health).fetch })
-  const tcpWhere = config.unixSocketPath ?? `${config.host}:${tcp.port}`
-  const startupLine = `flashq ${shape.version} listening tcp=${tcpWhere} http=${http ? `${config.host}:${http.port}` : 'off'}`
+  const tcpWhere = config.unixSocketPath ?? hostPort(config.host, tcp.port)
+  const startupLine = `flashq ${shape.version} listening tcp=${tcpWhere} http=${http ? hostPort(config.host, http.port as number) : 'off'}`
     + ` data=${dataModeLabel(config)} io=${io} shards=${shape.shardCount} workers=${shape.workerCount}`
   return {
     tcpPort: tcp.port,
@@ -56,4 +56,8 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
       await pool.stop()
     },
   }
+}
+
+function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }

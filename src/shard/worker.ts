@@ -7,15 +7,18 @@ import type { FromHost, ToHost } from './messages.ts'
 
 declare const self: Worker
 
-let host: ShardHost | null = null
-
-self.onmessage = (event: MessageEvent<ToHost | string>) => {
-  const message = event.data
-  if (typeof message === 'string') return host?.handleBatch(message)
-  if (message.k === 'init') {
-    host = new ShardHost(message, (out: FromHost | string) => self.postMessage(out))
-    host.start().catch((error: Error) => self.postMessage({ k: 'fatal', error: `recovery failed: ${error.message}` }))
-    return
+export function startWorker(early: MessageEvent[]): void {
+  let host: ShardHost | null = null
+  const onMessage = (event: MessageEvent<ToHost | string>) => {
+    const message = event.data
+    if (typeof message === 'string') return host?.handleBatch(message)
+    if (message.k === 'init') {
+      host = new ShardHost(message, (out: FromHost | string) => self.postMessage(out))
+      host.start().catch((error: Error) => self.postMessage({ k: 'fatal', error: `recovery failed: ${error.message}` }))
+      return
+    }
+    host?.handle(message)
   }
-  host?.handle(message)
+  self.onmessage = onMessage
+  for (const event of early) onMessage(event)
 }

@@ -6,7 +6,9 @@
 import type { Socket } from 'bun'
 import { Packr, Unpackr } from 'msgpackr'
 
-type Reply = { ok: boolean; error?: string; reqId?: string; [field: string]: unknown }
+// Replies are loosely typed on purpose: tests assert their shape.
+// biome-ignore lint: test helper
+export type Reply = { ok: boolean; error?: string; reqId?: string; [field: string]: any }
 type Mode = 'json' | 'msgpack'
 
 const packr = new Packr({ useRecords: false, variableMapSize: true })
