@@ -244,7 +244,7 @@ describe('failures', () => {
     io.enospcAfterBytes = Number.POSITIVE_INFINITY
     lsn = log.append('{"op":"ack"}')
     await until(() => log.durableLsn === lsn)
-    expect(log.diskFull).toBe(false)
+    expect(log.diskFull as boolean).toBe(false)
     await log.close()
   })
 })

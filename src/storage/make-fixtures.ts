@@ -1,0 +1,55 @@
+/**
+ * Writes the golden files of the log format: `bun src/storage/make-fixtures.ts [--force]`.
+ * Run once per format version; the bytes are committed under test/fixtures/log/v<version>/ and
+ * fixtures.test.ts checks that today's decoders read them exactly. Never regenerate an existing
+ * version's fixtures to make a test pass: that is the silent format change they exist to catch.
+ *
+ * Contents (v1): 0000000000000001.seg, a 4 KiB segment holding LSNs 1 … 8 (then zeros), and
+ * checkpoint-0000000000000003.ckp, a checkpoint at LSN 3 with two bodies. Recovery of the directory
+ * yields the two checkpoint bodies, then LSNs 4 … 8.
+ */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
+import { encodeCheckpoint } from './checkpoint.ts'
+import { checkpointFileName, segmentFileName } from './directory.ts'
+import { encodeFrame, frameVersion } from './frame.ts'
+
+export const fixtureSegmentBytes = 4096
+export const fixtureRecords: string[] = [
+  '{"op":"push","queue":"mail","id":1}',
+  '{"op":"push","queue":"mail","id":2,"data":{"to":"ada@example.com"}}',
+  '{"op":"push","queue":"sms","id":3,"data":"é✓😀"}',
+  '{"op":"ack","id":1}',
+  '{"op":"push","queue":"mail","id":4,"priority":5}',
+  '{"op":"fail","id":2,"error":"timeout"}',
+  '{"op":"push","queue":"sms","id":5,"delay":1000}',
+  '{"op":"ack","id":3}',
+]
+export const fixtureCheckpointLsn = 3
+export const fixtureCheckpointBodies: string[] = [
+  '{"job":{"id":2,"queue":"mail","state":"waiting"}}',
+  '{"job":{"id":3,"queue":"sms","state":"waiting"}}',
+]
+
+export function fixtureDirectory(version = frameVersion): string {
+  return path.join(import.meta.dir, '..', '..', 'test', 'fixtures', 'log', `v${version}`)
+}
+
+function makeFixtures(force: boolean): void {
+  const dir = fixtureDirectory()
+  if (fs.existsSync(dir) && !force) {
+    throw new Error(`${dir} exists; fixtures of a released format are never regenerated (--force to override)`)
+  }
+  fs.mkdirSync(dir, { recursive: true })
+  const segment = new Uint8Array(fixtureSegmentBytes)
+  let offset = 0
+  fixtureRecords.forEach((body, index) => {
+    offset = encodeFrame(index + 1, new TextEncoder().encode(body), segment, offset)
+  })
+  fs.writeFileSync(path.join(dir, segmentFileName(1)), segment)
+  const checkpoint = encodeCheckpoint(fixtureCheckpointLsn, fixtureCheckpointBodies)
+  fs.writeFileSync(path.join(dir, checkpointFileName(fixtureCheckpointLsn)), checkpoint)
+  console.log(`wrote ${dir}`)
+}
+
+if (import.meta.main) makeFixtures(process.argv.includes('--force'))
