@@ -305,6 +305,14 @@ export class Core {
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)
     else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) q.parkedCount--
+    else if (job.loc === LOC_COMPLETED) {
+      // CLEAN of completed jobs: they leave the history, and their result goes.
+      if (job.inHistory) {
+        job.inHistory = false
+        q.completedCount--
+      }
+      this.results.delete(job.id)
+    }
     this.releaseKey(job, q)
     this.forget(job)
     if (waitReply !== null) this.answerJobWaiters(job.id, { ok: false, error: waitReply })

@@ -28,7 +28,7 @@ function run(recordsEnabled: boolean, batches: number): void {
   while (done < pushed) {
     engine.execute(pullb, 1, now, 100)
     const out = engine.drainOutput()
-    const reply = out.replies[0]![1] as { jobs: Array<{ id: number }> }
+    const reply = out.replies[0]![1] as unknown as { jobs: Array<{ id: number }> }
     const ids = reply.jobs.map((job) => job.id)
     engine.execute({ cmd: 'ACKB', ids } as Command, 2, now++, 100)
     engine.drainOutput()

@@ -1,4 +1,273 @@
-/** Job management commands (spec §3.2). */
+/** Job management commands (spec §3.2) and flows (§3.6). */
+import type { CommandOf } from '../protocol/commands.ts'
+import * as errors from '../protocol/errors.ts'
+import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
+import type { Core } from './core.ts'
+import {
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
+} from './job.ts'
+import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.ts'
+import { pushJob } from './handlers-core.ts'
+import { jobDataBytesMax } from '../base/limits.ts'
 
-export const jobHandlers: HandlerTable = {}
+const ok = { ok: true } as const
+
+function known(core: Core, id: number): Job | undefined {
+  const job = core.jobs.get(id)
+  return job !== undefined && job.loc !== LOC_GONE ? job : undefined
+}
+
+function active(core: Core, id: number): Job | undefined {
+  const job = core.jobs.get(id)
+  return job !== undefined && job.loc === LOC_ACTIVE ? job : undefined
+}
+
+function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token) {
+  const job = known(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  if (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ) {
+    return core.reply(token, { ok: false, error: errors.jobCannotBeCancelled(command.id) })
+  }
+  core.remove(job, core.queue(job.queue), errors.waitJobNotFound)
+  if (core.recording) core.record({ t: 'rm', i: [job.id] })
+  core.reply(token, ok)
+}
+
+function progress(core: Core, command: CommandOf<'PROGRESS'>, token: Token, nowMs: number) {
+  const job = active(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundInProcessing(command.id) })
+  job.progress = command.progress
+  job.progressMsg = command.message ?? null
+  if (core.recording) core.record({ t: 'pr', i: job.id, v: job.progress, m: job.progressMsg })
+  core.event({ event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, progress: job.progress })
+  core.reply(token, ok)
+}
+
+function getProgress(core: Core, command: CommandOf<'GETPROGRESS'>, token: Token) {
+  const job = known(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  core.reply(token, { ok: true, progress: { id: job.id, progress: job.progress, message: job.progressMsg } })
+}
+
+function getJobsBatch(core: Core, command: CommandOf<'GETJOBSBATCH'>, token: Token, nowMs: number) {
+  const jobs = []
+  for (const id of command.ids) {
+    const job = known(core, id)
+    if (job !== undefined && job.loc !== LOC_COMPLETED) jobs.push(jobToBrowserItem(job, nowMs))
+  }
+  core.reply(token, { ok: true, jobs })
+}
+
+function changePriority(core: Core, command: CommandOf<'CHANGEPRIORITY'>, token: Token) {
+  const job = known(core, command.id)
+  if (job === undefined || job.loc === LOC_COMPLETED) {
+    return core.reply(token, { ok: false, error: errors.jobCannotChangePriority(command.id) })
+  }
+  setPriority(core, job, command.priority)
+  if (core.recording) core.record({ t: 'cp', i: job.id, v: command.priority })
+  core.reply(token, ok)
+}
+
+function moveToDelayedCommand(core: Core, command: CommandOf<'MOVETODELAYED'>, token: Token, nowMs: number) {
+  const job = active(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
+  core.leaveActive(job, core.queue(job.queue))
+  const runAt = nowMs + command.delay
+  if (core.recording) core.record({ t: 'md', i: job.id, r: runAt })
+  moveToDelayed(core, job, runAt, nowMs)
+  core.reply(token, ok)
+}
+
+function promote(core: Core, command: CommandOf<'PROMOTE'>, token: Token, nowMs: number) {
+  const job = known(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundOrNotDelayed(command.id) })
+  if (!core.isQueued(job)) return core.reply(token, { ok: false, error: errors.jobNotFoundInQueue(command.id) })
+  if (job.runAt <= nowMs) return core.reply(token, { ok: false, error: errors.jobNotDelayed(command.id) })
+  const q = core.queue(job.queue)
+  core.unqueue(job, q)
+  job.runAt = nowMs
+  if (core.recording) core.record({ t: 'pm', i: job.id, r: nowMs })
+  core.enqueue(job, q, nowMs)
+  core.reply(token, ok)
+}
+
+function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _nowMs: number, requestBytes: number) {
+  const job = known(core, command.id)
+  if (job === undefined || job.loc === LOC_COMPLETED) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  if (requestBytes > jobDataBytesMax) {
+    const bytes = Buffer.byteLength(JSON.stringify(command.data) ?? '')
+    if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
+  }
+  job.data = command.data
+  if (core.recording) core.record({ t: 'u', i: job.id, d: command.data })
+  core.reply(token, ok)
+}
+
+function discard(core: Core, command: CommandOf<'DISCARD'>, token: Token, nowMs: number) {
+  const job = known(core, command.id)
+  if (job === undefined || job.loc === LOC_COMPLETED || job.loc === LOC_DLQ) {
+    return core.reply(token, { ok: false, error: errors.jobNotFoundOrAlreadyFinished(command.id) })
+  }
+  if (job.loc !== LOC_ACTIVE && !core.isQueued(job)) {
+    return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
+  }
+  const q = core.queue(job.queue)
+  if (job.loc === LOC_ACTIVE) core.leaveActive(job, q)
+  else core.unqueue(job, q)
+  core.releaseKey(job, q)
+  job.startedAt = 0
+  core.toDlq(job, q, 'Job discarded')
+  core.totalFailed++
+  if (core.recording) core.record({ t: 'dc', i: job.id })
+  core.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: 'Job discarded' })
+  core.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
+  core.reply(token, ok)
+}
+
+function log(core: Core, command: CommandOf<'LOG'>, token: Token, nowMs: number) {
+  if (known(core, command.id) === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  core.appendLog(command.id, { timestamp: nowMs, message: command.message, level: command.level })
+  if (core.recording) core.record({ t: 'l', i: command.id, c: nowMs, m: command.message, v: command.level })
+  core.reply(token, ok)
+}
+
+function getLogs(core: Core, command: CommandOf<'GETLOGS'>, token: Token) {
+  if (known(core, command.id) === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  core.reply(token, { ok: true, id: command.id, logs: core.logs.get(command.id) ?? [] })
+}
+
+function heartbeat(core: Core, command: CommandOf<'HEARTBEAT'>, token: Token, nowMs: number) {
+  const job = active(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
+  job.lastHeartbeat = nowMs
+  if (job.stallCount > 0) {
+    job.stallCount = 0
+    if (core.recording) core.record({ t: 'hb', i: job.id, c: nowMs })
+  }
+  core.reply(token, ok)
+}
+
+function partial(core: Core, command: CommandOf<'PARTIAL'>, token: Token, nowMs: number) {
+  const job = active(core, command.id)
+  if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundInProcessing(command.id) })
+  const data = command.index === undefined ? { chunk: command.data } : { chunk: command.data, index: command.index }
+  core.event({ event_type: 'partial', queue: job.queue, job_id: job.id, timestamp: nowMs, data })
+  core.reply(token, ok)
+}
+
+function dlq(core: Core, command: CommandOf<'DLQ'>, token: Token) {
+  const q = core.queues.get(command.queue)
+  const jobs = []
+  if (q !== undefined) {
+    for (const job of q.dlq.values()) {
+      if (jobs.length >= command.count) break
+      jobs.push(jobToWire(job))
+    }
+  }
+  core.reply(token, { ok: true, jobs })
+}
+
+function retryDlq(core: Core, command: CommandOf<'RETRYDLQ'>, token: Token, nowMs: number) {
+  const q = core.queues.get(command.queue)
+  const ids: number[] = []
+  if (q !== undefined) {
+    if (command.id !== undefined) {
+      if (q.dlq.has(command.id)) ids.push(command.id)
+    } else ids.push(...q.dlq.keys())
+    if (ids.length > 0 && core.recording) core.record({ t: 'rd', i: ids, r: nowMs })
+    for (const id of ids) retryFromDlq(core, q.dlq.get(id) as Job, nowMs)
+  }
+  core.reply(token, { ok: true, ids: [ids.length], count: ids.length })
+}
+
+function purgeDlq(core: Core, command: CommandOf<'PURGEDLQ'>, token: Token) {
+  const q = core.queues.get(command.queue)
+  const ids = q === undefined ? [] : [...q.dlq.keys()]
+  if (ids.length > 0 && core.recording) core.record({ t: 'rm', i: ids })
+  for (const id of ids) core.remove(q!.dlq.get(id) as Job, q!, null)
+  core.reply(token, { ok: true, count: ids.length })
+}
+
+function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: number, requestBytes: number) {
+  const checkSize = requestBytes > jobDataBytesMax
+  if (checkSize) {
+    const sizes = [command.data, ...command.children.map((child) => child.data)]
+    for (const data of sizes) {
+      const bytes = Buffer.byteLength(JSON.stringify(data) ?? '')
+      if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
+    }
+  }
+  const pq = core.queue(command.queue)
+  const parent = new Job(core.nextId(), pq.name)
+  parent.data = command.data
+  parent.priority = command.priority
+  parent.createdAt = nowMs
+  parent.runAt = nowMs
+  parent.loc = LOC_PARENT
+  const childIds: number[] = []
+  // Children in this shard's queues are created here; children of other shards' queues are not
+  // supported by the engine alone (the front must route them) — they are created locally too.
+  const children = command.children.map((child) => {
+    const id = pushJob(core, core.queue(child.queue), flowChildInput(child), nowMs, false) as number
+    childIds.push(id)
+    return id
+  })
+  parent.childrenIds = childIds
+  core.jobs.set(parent.id, parent)
+  pq.parkedCount++
+  if (core.recording) core.record(encodeJob(parent) as { t: string })
+  // Children were recorded before the parent; their parent_id is set now (and recorded via `cp`-like
+  // re-record of each child).
+  for (const id of children) {
+    const child = core.jobs.get(id) as Job
+    child.parentId = parent.id
+    if (core.recording) core.record({ t: 'par', i: id, p: parent.id })
+  }
+  core.event({ event_type: 'pushed', queue: pq.name, job_id: parent.id, timestamp: nowMs })
+  core.reply(token, { ok: true, parent_id: parent.id, children_ids: childIds })
+}
+
+function flowChildInput(child: CommandOf<'FLOW'>['children'][number]) {
+  return {
+    data: child.data, priority: child.priority, delay: child.delay, lifo: false, remove_on_complete: false,
+    remove_on_fail: false, debounce_ttl: 5000,
+  } as Parameters<typeof pushJob>[2]
+}
+
+function getChildren(core: Core, command: CommandOf<'GETCHILDREN'>, token: Token) {
+  const parent = core.jobs.get(command.parent_id)
+  if (parent === undefined || parent.loc !== LOC_PARENT) {
+    return core.reply(token, { ok: false, error: errors.parentJobNotFound(command.parent_id) })
+  }
+  const children = []
+  for (const id of parent.childrenIds) {
+    const child = core.jobs.get(id)
+    if (child !== undefined && child.loc !== LOC_COMPLETED && child.loc !== LOC_GONE) children.push(jobToWire(child))
+  }
+  core.reply(token, {
+    ok: true, parent_id: parent.id, children, children_ids: parent.childrenIds,
+    completed: parent.childrenCompleted, total: parent.childrenIds.length,
+  })
+}
+
+export const jobHandlers: HandlerTable = {
+  CANCEL: cancel,
+  PROGRESS: progress,
+  GETPROGRESS: getProgress,
+  GETJOBSBATCH: getJobsBatch,
+  CHANGEPRIORITY: changePriority,
+  MOVETODELAYED: moveToDelayedCommand,
+  PROMOTE: promote,
+  UPDATEJOB: updateJob,
+  DISCARD: discard,
+  LOG: log,
+  GETLOGS: getLogs,
+  HEARTBEAT: heartbeat,
+  PARTIAL: partial,
+  DLQ: dlq,
+  RETRYDLQ: retryDlq,
+  PURGEDLQ: purgeDlq,
+  FLOW: flow,
+  GETCHILDREN: getChildren,
+}

@@ -19,6 +19,7 @@
  *   md   move to delayed: i, r run_at
  *   pm   promote: i, r run_at
  *   u    update data: i, d
+ *   par  flow child i gets its parent p (FLOW records the children, then the parent)
  *   rd   DLQ retry: i ids[], r run_at (= now)
  *   dc   discard to DLQ: i
  *   l    log entry: i, c timestamp, m message, v level
@@ -217,6 +218,10 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     core.unqueue(job, q)
     job.runAt = r.r as number
     core.enqueue(job, q, job.runAt)
+  },
+  par(core, r) {
+    const job = jobOf(core, r)
+    if (job !== undefined) job.parentId = r.p as number
   },
   u(core, r) {
     const job = jobOf(core, r)
