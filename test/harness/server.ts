@@ -100,7 +100,7 @@ async function readStartupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>, reco
   throw new Error(`server did not start (exit ${child.exitCode}):\n${seen}\n${stderr}`)
 }
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array<ArrayBuffer>>, decoder: TextDecoder, record: (text: string) => void): Promise<void> {
+async function drain(reader: { read(): Promise<{ value?: Uint8Array; done: boolean }> }, decoder: TextDecoder, record: (text: string) => void): Promise<void> {
   for (;;) {
     const { value, done } = await reader.read().catch(() => ({ value: undefined, done: true }))
     if (done) return
