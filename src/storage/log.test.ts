@@ -360,3 +360,17 @@ describe('crash simulation', () => {
     expect(checkpointsRecovered).toBeGreaterThan(0)
   })
 })
+
+test('an empty or oversized body is refused without taking an LSN; huge records get their own segment', async () => {
+  const dir = temporaryDirectory()
+  const { log } = await open(dir, { segmentBytes: 4 * KiB, flushBytesMax: 4 * KiB })
+  expect(() => log.append('')).toThrow()
+  expect(log.append('{"a":1}')).toBe(1)
+  const big = `{"big":"${'z'.repeat(10 * KiB)}"}`
+  expect(log.append(big)).toBe(2)
+  expect(log.append('{"b":2}')).toBe(3)
+  await log.close()
+  const reopened = await open(dir, { segmentBytes: 4 * KiB })
+  expect(bodiesOf(reopened)).toEqual(['{"a":1}', big, '{"b":2}'])
+  await reopened.log.close()
+})

@@ -180,13 +180,17 @@ export class SegmentedLog implements ShardLog {
 
   append(body: string): number {
     const lsn = this.#appendedLsn + 1
-    this.#appendedLsn = lsn
-    if (this.#fatalError !== null || this.#closed) return lsn
+    if (this.#fatalError !== null || this.#closed) {
+      this.#appendedLsn = lsn
+      return lsn
+    }
     let chunk = this.#current as Chunk
     const room = frameHeaderBytes + body.length * 3
     if (chunk.used + room > chunk.buffer.length) chunk = this.#growCurrent(room)
     const written = this.#encoder.encodeInto(body, chunk.buffer.subarray(chunk.used + frameHeaderBytes)).written
+    // Checked before the LSN is taken, so a refused record leaves no gap.
     assert(written > 0 && written <= frameBodyBytesMax, `record body of ${written} bytes`)
+    this.#appendedLsn = lsn
     const bytes = frameHeaderBytes + written
     if (this.#rotateBeforeNextAppend || this.#appendOffset + bytes > this.#appendLimit()) {
       chunk = this.#moveToNewSegment(chunk, bytes)
