@@ -374,3 +374,28 @@ test('an empty or oversized body is refused without taking an LSN; huge records 
   expect(bodiesOf(reopened)).toEqual(['{"a":1}', big, '{"b":2}'])
   await reopened.log.close()
 })
+
+test('a full disk with the reserve used up fails with ENOSPC and never reports those records durable', async () => {
+  const segmentBytes = 4 * KiB
+  const io = new FaultyIo(fsIo(), { enospcAfterBytes: 2 * segmentBytes })
+  const { log } = await open(temporaryDirectory(), { io, segmentBytes })
+  const fatal: Error[] = []
+  log.onFatal = (error) => fatal.push(error)
+  let lsn = 0
+  while (fatal.length === 0 && lsn < 10_000) lsn = log.append(record(lsn + 1))
+  expect(fatal[0]?.message).toContain('ENOSPC')
+  await log.close()
+  expect(log.durableLsn).toBeLessThan(lsn)
+})
+
+test('interval mode: a failed timed sync is fatal', async () => {
+  const io = new FaultyIo(fsIo())
+  const { log } = await open(temporaryDirectory(), { io, fsync: { kind: 'interval', intervalMs: 1 } })
+  const fatal: Error[] = []
+  log.onFatal = (error) => fatal.push(error)
+  io.failSyncs(1)
+  log.append(record(1))
+  await until(() => fatal.length === 1)
+  expect(fatal[0]?.message).toContain('EIO')
+  await log.close()
+})
