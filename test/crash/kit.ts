@@ -204,3 +204,13 @@ export async function unmount(dir: string): Promise<void> {
   const child = Bun.spawn(['umount', dir], { stdout: 'ignore', stderr: 'pipe' })
   await child.exited
 }
+
+/**
+ * Waits until the server's output matches (the recovery report lines follow the start-up line, which
+ * the harness returns on, so they may arrive a moment later). Returns the output either way.
+ */
+export async function outputMatching(output: () => string, pattern: RegExp, waitMs = 5000): Promise<string> {
+  const deadline = Date.now() + waitMs
+  while (!pattern.test(output()) && Date.now() < deadline) await sleep(20)
+  return output()
+}
