@@ -1,0 +1,152 @@
+/**
+ * Starts a flashq server for benchmarks (production preset, unlike the test harness which forces
+ * testMin), and samples per-thread CPU time from /proc so a run can say where the server's time went.
+ */
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+
+export const repoRoot = join(import.meta.dir, '..', '..')
+
+export type Mode = 'memory' | 'uring' | 'pwrite'
+
+export type BenchServer = {
+  port: number
+  pid: number
+  dataDir: string | null
+  startupLine: string
+  stop(): Promise<void>
+}
+
+export async function startBenchServer(mode: Mode, options: { binary?: string; extraArgs?: string[] } = {}): Promise<BenchServer> {
+  const dataDir = mode === 'memory' ? null : mkdtempSync(join(tmpdir(), `flashq-bench-${mode}-`))
+  const command = options.binary !== undefined ? [options.binary] : [process.execPath, join(repoRoot, 'src', 'main.ts')]
+  const modeArgs = mode === 'memory' ? ['--memory'] : ['--data-dir', dataDir as string, '--io', mode]
+  const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
+    [...command, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', ...modeArgs, ...(options.extraArgs ?? [])],
+    { cwd: repoRoot, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
+  )
+  const startupLine = await readStartupLine(child)
+  const port = Number(/tcp=[^ ]*:(\d+)/.exec(startupLine)?.[1])
+  if (!Number.isFinite(port) || port <= 0) throw new Error(`no tcp port in start-up line: ${startupLine}`)
+  if (mode === 'uring' && !/io_uring/.test(startupLine)) throw new Error(`asked for io_uring, start-up line says: ${startupLine}`)
+  return {
+    port,
+    pid: child.pid,
+    dataDir,
+    startupLine,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+      const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
+      await child.exited
+      clearTimeout(timer)
+      if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function readStartupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>): Promise<string> {
+  const reader = child.stdout.getReader()
+  const decoder = new TextDecoder()
+  let seen = ''
+  const deadline = Date.now() + 30_000
+  const timeout = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  try {
+    while (Date.now() < deadline) {
+      const { value, done } = await reader.read()
+      if (done) break
+      seen += decoder.decode(value)
+      const line = seen.split('\n').find((candidate) => candidate.includes(' listening '))
+      if (line !== undefined) {
+        void (async () => { for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) return })()
+        void new Response(child.stderr).text().catch(() => '')
+        return line
+      }
+    }
+  } finally {
+    clearTimeout(timeout)
+  }
+  const stderr = await new Response(child.stderr).text()
+  throw new Error(`server did not start (exit ${child.exitCode}):\n${seen}\n${stderr}`)
+}
+
+/** CPU seconds per thread of a process, keyed by "tid:name". */
+export type ThreadCpu = Map<string, number>
+
+const clockTicks = 100 // USER_HZ on Linux
+
+export function threadCpu(pid: number): ThreadCpu {
+  const result: ThreadCpu = new Map()
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return result
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'latin1')
+      const close = stat.lastIndexOf(')')
+      const name = stat.slice(stat.indexOf('(') + 1, close)
+      const fields = stat.slice(close + 2).split(' ')
+      // fields[0] is state (field 3); utime is field 14, stime field 15 → indexes 11 and 12
+      const seconds = (Number(fields[11]) + Number(fields[12])) / clockTicks
+      result.set(`${tid}:${name}`, seconds)
+    } catch {
+      // thread exited between readdir and read
+    }
+  }
+  return result
+}
+
+/**
+ * Groups the CPU used between two samples: the front (main thread, tid = pid), shard workers (the
+ * busiest other JS threads) and everything else (GC helpers, io threads, …).
+ */
+export function cpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu, wallSeconds: number): { front: number; threads: Array<{ name: string; share: number }>; total: number } {
+  const threads: Array<{ name: string; share: number }> = []
+  let front = 0
+  let total = 0
+  for (const [key, seconds] of after) {
+    const used = seconds - (before.get(key) ?? 0)
+    if (used <= 0) continue
+    total += used
+    const [tid, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)]
+    if (Number(tid) === pid) front += used
+    else threads.push({ name, share: used / wallSeconds })
+  }
+  threads.sort((a, b) => b.share - a.share)
+  return { front: front / wallSeconds, threads, total: total / wallSeconds }
+}
+
+/** Apparent and allocated bytes of every file under a directory. */
+export function directorySize(dir: string): { apparent: number; allocated: number; files: number } {
+  let apparent = 0
+  let allocated = 0
+  let files = 0
+  const walk = (path: string) => {
+    let entries: string[]
+    try {
+      entries = readdirSync(path)
+    } catch {
+      return
+    }
+    for (const entry of entries) {
+      const full = join(path, entry)
+      try {
+        const stat = statSync(full)
+        if (stat.isDirectory()) walk(full)
+        else {
+          files++
+          apparent += stat.size
+          allocated += stat.blocks * 512
+        }
+      } catch {
+        // removed while walking (segment deletion)
+      }
+    }
+  }
+  walk(dir)
+  return { apparent, allocated, files }
+}
