@@ -12,7 +12,7 @@
  * process.cpuUsage(). The client shares the machine's cores with the server.
  */
 import { availableParallelism, cpus } from 'node:os'
-import { cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
+import { type CpuShares, cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
 import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from './workloads.ts'
 
 type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency'
@@ -68,7 +68,7 @@ function parseOptions(argv: string[]): Options {
   return options
 }
 
-type Sample = Measured & { clientCpu: number; front: number; shardThreads: number[]; serverTotal: number }
+type Sample = Measured & { clientCpu: number; cpu: CpuShares }
 
 const scale = (options: Options, n: number) => (options.quick ? Math.max(1, Math.round(n / 10)) : n)
 
@@ -120,9 +120,7 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
       sample: {
         ...measured,
         clientCpu: (clientUsed.user + clientUsed.system) / 1e6 / wall,
-        front: cpu.front,
-        shardThreads: cpu.threads.slice(0, 4).map((t) => t.share),
-        serverTotal: cpu.total,
+        cpu,
       },
     }
   } finally {
@@ -226,7 +224,7 @@ async function main(): Promise<void> {
     console.log(`| ${workloadLabel[workload]} | ${targets[workload]} | ${cells.join(' | ')} |${ratios.join('')}`)
   }
 
-  console.log('\nCPU during the measured phase of the median run (share of one core; 2 cores = 200%): client / server front (main thread) / busiest other server threads (shard workers first) / server total\n')
+  console.log('\nCPU during the measured phase of the median run (share of one core; 2 cores = 200%): cli = this client process; server threads: front = main thread, wrk = each shard Worker thread, io = io_uring io-wq (iou-wrk) + Bun pool threads, gc = collector/scavenger, jit = JIT compiler threads, srv = server total. /proc ticks are 10 ms, so short (--quick) runs are coarse\n')
   console.log(`| workload | ${options.modes.join(' | ')} |`)
   console.log(`|---|${options.modes.map(() => '---|').join('')}`)
   for (const workload of options.only) {
@@ -235,7 +233,8 @@ async function main(): Promise<void> {
       const key = workload === 'latency' ? (s: Sample) => s.p99 as number : (s: Sample) => s.rate
       const sorted = [...samples].sort((a, b) => key(a) - key(b))
       const s = sorted[Math.floor((sorted.length - 1) / 2)] as Sample
-      return `cli ${pct(s.clientCpu)} · front ${pct(s.front)} · thr ${s.shardThreads.slice(0, 3).map(pct).join('/')} · srv ${pct(s.serverTotal)}`
+      const c = s.cpu
+      return `cli ${pct(s.clientCpu)} · front ${pct(c.front)} · wrk ${c.workers.map(pct).join('+')} · io ${pct(c.io)} · gc ${pct(c.gc)} · jit ${pct(c.jit)} · srv ${pct(c.total)}`
     })
     console.log(`| ${workload} | ${cells.join(' | ')} |`)
   }

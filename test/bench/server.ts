@@ -100,24 +100,39 @@ export function threadCpu(pid: number): ThreadCpu {
   return result
 }
 
-/**
- * Groups the CPU used between two samples: the front (main thread, tid = pid), shard workers (the
- * busiest other JS threads) and everything else (GC helpers, io threads, …).
- */
-export function cpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu, wallSeconds: number): { front: number; threads: Array<{ name: string; share: number }>; total: number } {
-  const threads: Array<{ name: string; share: number }> = []
-  let front = 0
-  let total = 0
+export type CpuShares = {
+  /** Main thread (tid = pid): the front. */
+  front: number
+  /** Each Bun Worker thread (shard hosts), busiest first. */
+  workers: number[]
+  jit: number
+  /** JSC/mimalloc collector and scavenger threads. */
+  gc: number
+  /** io_uring io-wq workers (iou-wrk-*) and Bun's thread pool. */
+  io: number
+  other: number
+  total: number
+}
+
+/** Shares of one core per thread group between two samples. */
+export function cpuDelta(pid: number, before: ThreadCpu, after: ThreadCpu, wallSeconds: number): CpuShares {
+  const shares: CpuShares = { front: 0, workers: [], jit: 0, gc: 0, io: 0, other: 0, total: 0 }
   for (const [key, seconds] of after) {
-    const used = seconds - (before.get(key) ?? 0)
+    const used = (seconds - (before.get(key) ?? 0)) / wallSeconds
     if (used <= 0) continue
-    total += used
-    const [tid, name] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)]
-    if (Number(tid) === pid) front += used
-    else threads.push({ name, share: used / wallSeconds })
+    shares.total += used
+    const colon = key.indexOf(':')
+    const tid = Number(key.slice(0, colon))
+    const name = key.slice(colon + 1)
+    if (tid === pid) shares.front += used
+    else if (name === 'Worker') shares.workers.push(used)
+    else if (name.startsWith('JIT')) shares.jit += used
+    else if (name === 'HeapHelper' || name.includes('ollector') || name.includes('scavenger')) shares.gc += used
+    else if (name.startsWith('iou-') || name.startsWith('Bun Pool')) shares.io += used
+    else shares.other += used
   }
-  threads.sort((a, b) => b.share - a.share)
-  return { front: front / wallSeconds, threads, total: total / wallSeconds }
+  shares.workers.sort((a, b) => b - a)
+  return shares
 }
 
 /** Apparent and allocated bytes of every file under a directory. */
