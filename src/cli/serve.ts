@@ -16,11 +16,12 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
   const workerCount = config.workers ?? defaultWorkerCount(shardCount)
   if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)
   const server = await startServer(config, { shardCount, workerCount, workerUrl, version })
-  process.stdout.write(`${server.startupLine}\n`)
+  // Recovery notes first: whoever waits for the start-up line has seen them by then.
   for (const report of server.ready.shards) {
     if (report.report?.truncatedTail) process.stdout.write(`shard ${report.shardIndex}: truncated torn tail at ${report.report.truncatedTail}\n`)
-    for (const line of report.report?.repaired ?? []) process.stdout.write(`shard ${report.shardIndex}: repair dropped ${line}\n`)
+    for (const line of report.report?.repaired ?? []) process.stdout.write(`shard ${report.shardIndex}: --repair ${line}\n`)
   }
+  process.stdout.write(`${server.startupLine}\n`)
   let stopping = false
   const stop = async () => {
     if (stopping) return
