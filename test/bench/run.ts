@@ -283,6 +283,7 @@ async function spaceRun(options: Options): Promise<void> {
     console.log(`| after ${idleSeconds} s idle (0 live jobs) | ${mib(after.allocated)} | ${mib(after.apparent)} | ${after.files} |`)
     console.log(`\n${done} jobs pushed (PUSHB 1000) and processed (PULLB 100 + ACKB) in ${seconds.toFixed(1)} s (${fmtRate(done / seconds)} jobs/s end to end, push and process phases alternating).`)
     console.log(`\`du -sh\`: ${Bun.spawnSync(['du', '-sh', dataDir]).stdout.toString().trim()}`)
+    console.log(`\n\`\`\`\n${Bun.spawnSync(['ls', '-lsR', dataDir]).stdout.toString().trim()}\n\`\`\``)
   } finally {
     await server.stop()
   }
