@@ -54,6 +54,7 @@ export class ShardPool {
       readies.push(this.workerCount === 0 ? this.startInThread(index, init) : this.startWorker(index, init))
     }
     const ready = await Promise.all(readies)
+    this.started = true
     return {
       io: ready[0]?.io ?? 'none',
       ioFallbackReason: ready[0]?.ioFallbackReason ?? null,
@@ -184,7 +185,8 @@ export class ShardPool {
 
   /** A shard's storage failed (its host answers that shard's requests with the error from now on). */
   private hostFatal(handle: HostHandle, error: string, reject: (error: Error) => void): void {
-    process.stderr.write(`flashq: host ${handle.index}: ${error}\n`)
+    // Before start() resolved, the error fails the start and the CLI reports it once.
+    if (this.started) process.stderr.write(`flashq: host ${handle.index}: ${error}\n`)
     this.onFatal(error)
     reject(new Error(error)) // fails start() when recovery itself failed; a no-op afterwards
   }
@@ -212,6 +214,7 @@ export class ShardPool {
   }
 
   private stopping = false
+  private started = false
 
   /** Flushes and closes every log, then ends the workers. */
   async stop(): Promise<void> {
