@@ -2,12 +2,15 @@
  * Job-management commands of spec §3.2 over the real wire (JSON lines, a few in MessagePack): reply
  * shape, the state change read back with GETJOB/GETSTATE/…, and one bad-input case each.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import {
   expectError, expectInvalid, freshQueue, getJob, nameOnShard, pullNow, push, pushActive, shardArgs, shardOfId, state, unknownId,
 } from './commands-kit.ts'
+
+// A timed-out test makes bun kill the shared server, so give slow machines room.
+setDefaultTimeout(20_000)
 
 let server: TestServer
 let client: WireClient
