@@ -4,6 +4,7 @@
  * token. Detects dead workers and answers their pending requests with an error instead of hanging.
  */
 import type { Config } from '../base/config.ts'
+import { workersMax } from '../base/limits.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
@@ -12,6 +13,9 @@ import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.t
 export interface ReplyTarget {
   deliver(token: Token, replyJson: string): void
 }
+
+/** Upper bound on hosts, for the token encoding (workersMax hosts at most). */
+const hostSlots = workersMax
 
 export type PoolReady = { io: string; ioFallbackReason: string | null; shards: ShardReady[] }
 
@@ -30,8 +34,8 @@ export class ShardPool {
   private readonly hosts: HostHandle[] = []
   private readonly hostOfShard: HostHandle[] = []
   private readonly pending = new Map<Token, ReplyTarget>()
-  private readonly tokenHost = new Map<Token, HostHandle>()
-  private nextToken = 1
+  /** Tokens encode their host (token = sequence × hostSlots + host): no second map on the hot path. */
+  private nextSequence = 1
   private flushScheduled = false
   /** Called after each reply batch, so the transports can coalesce their writes. */
   afterReplies: () => void = () => {}
@@ -121,7 +125,6 @@ export class ShardPool {
       const target = this.pending.get(token)
       if (target !== undefined) {
         this.pending.delete(token)
-        this.tokenHost.delete(token)
         target.deliver(token, text.slice(tab + 1, end))
       }
       start = end + 1
@@ -141,14 +144,13 @@ export class ShardPool {
 
   /** Queues one request line for a shard; returns its token. */
   send(shardIndex: number, line: string, target: ReplyTarget): Token {
-    const token = this.nextToken++
     const host = this.hostOfShard[shardIndex] as HostHandle
+    const token = this.nextSequence++ * hostSlots + host.index
     if (host.dead !== null) {
       queueMicrotask(() => target.deliver(token, JSON.stringify({ ok: false, error: host.dead })))
       return token
     }
     this.pending.set(token, target)
-    this.tokenHost.set(token, host)
     host.batch.push(`${token}\t${shardIndex}\t${line}`)
     this.scheduleFlush()
     return token
@@ -158,9 +160,8 @@ export class ShardPool {
   cancel(tokens: Iterable<Token>): void {
     const byHost = new Map<HostHandle, Token[]>()
     for (const token of tokens) {
-      const host = this.tokenHost.get(token)
+      const host = this.hosts[token % hostSlots]
       this.pending.delete(token)
-      this.tokenHost.delete(token)
       if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), token])
     }
     for (const [host, hostTokens] of byHost) if (host.dead === null) host.post({ k: 'cancel', tokens: hostTokens })
@@ -196,12 +197,10 @@ export class ShardPool {
     if (handle.dead !== null || this.stopping) return handle.onStopped()
     handle.dead = `${reason}; restart the server to recover its shards from the log`
     process.stderr.write(`flashq: ${handle.dead}\n`)
-    for (const [token, host] of this.tokenHost) {
-      if (host !== handle) continue
-      const target = this.pending.get(token)
+    for (const [token, target] of this.pending) {
+      if (token % hostSlots !== handle.index) continue
       this.pending.delete(token)
-      this.tokenHost.delete(token)
-      target?.deliver(token, JSON.stringify({ ok: false, error: handle.dead }))
+      target.deliver(token, JSON.stringify({ ok: false, error: handle.dead }))
     }
     this.afterReplies()
     this.onFatal(handle.dead)
