@@ -33,6 +33,10 @@ const pooledBuffersMax = 4
 const initialBufferBytes = 64 * KiB
 /** Largest single write of zeros or checkpoint bytes. */
 const zeroChunkBytes = 1024 * KiB
+/** The reserve file grows and shrinks in steps of this (capped at one segment for small presets). */
+export const reserveChunkBytesMax = 1024 * KiB
+/** Name of the file that keeps disk space behind the reservation (see setReservation). */
+export const reserveFileName = 'reserve.space'
 
 type Segment = {
   firstLsn: number
@@ -86,7 +90,26 @@ function* concatIterables(first: Uint8Array[], second: Uint8Array[]): Iterable<U
 
 export class SegmentedLog implements ShardLog {
   onDurable: (durableLsn: number) => void = () => {}
-  onFatal: (error: Error) => void = () => {}
+  #onFatal: (error: Error) => void = () => {}
+
+  /**
+   * A failure that happened before the host set its handler (during start, say) is reported as soon
+   * as the handler is set, on a microtask: the host always learns of it, never silence.
+   */
+  get onFatal(): (error: Error) => void {
+    return this.#onFatal
+  }
+  set onFatal(handler: (error: Error) => void) {
+    this.#onFatal = handler
+    this.#onFatalSet = true
+    const failure = this.#fatalError
+    if (failure !== null && !this.#fatalReported) {
+      this.#fatalReported = true
+      queueMicrotask(() => handler(failure))
+    }
+  }
+  #fatalReported = false
+  #onFatalSet = false
 
   readonly #io: IoBackend
   readonly #dir: string
@@ -129,6 +152,13 @@ export class SegmentedLog implements ShardLog {
   #bytesSinceCheckpoint = 0
   #lastCheckpointBytes = 0
   #checkpointRunning: Promise<void> | null = null
+  #checkpointRetryBytes = 0
+
+  /** Bytes the host asked to keep reserved (setReservation), and the reserve file that holds them. */
+  #reservationBytes = 0
+  #reserveFd = -1
+  #reserveFileBytes = 0
+  readonly #reserveChunkBytes: number
 
   constructor(options: ShardLogOptions) {
     this.#io = options.io
@@ -137,6 +167,7 @@ export class SegmentedLog implements ShardLog {
     this.#segmentBytes = options.segmentBytes
     this.#reserveBytes = Math.floor(options.segmentBytes * reserveFraction)
     this.#flushBytesMax = options.flushBytesMax
+    this.#reserveChunkBytes = Math.min(reserveChunkBytesMax, options.segmentBytes)
   }
 
   get appendedLsn(): number {
@@ -145,8 +176,30 @@ export class SegmentedLog implements ShardLog {
   get durableLsn(): number {
     return this.#durableLsn
   }
+  /** No spare segment could be preallocated, or the reserve file is smaller than the reservation. */
   get diskFull(): boolean {
-    return this.#diskFull
+    return this.#diskFull || this.#reserveFileBytes < this.#reservationBytes
+  }
+
+  /** Bytes the reserve file holds now (for tests and diagnostics). */
+  get reserveFileBytes(): number {
+    return this.#reserveFileBytes
+  }
+
+  /**
+   * Keeps at least `bytes` of disk reserved for records the host must still be able to write on a
+   * full disk (completion records of accepted jobs, STYLE habit 12). The space is a real file,
+   * grown with io.allocate in chunks; when it cannot grow, diskFull is true (the host refuses
+   * pushes). While the disk is full, the log takes segments out of this file.
+   */
+  setReservation(bytes: number): void {
+    assert(Number.isSafeInteger(bytes) && bytes >= 0, `reservation of ${bytes} bytes`)
+    this.#reservationBytes = bytes
+    if (this.#fatalError !== null || this.#closed || this.#reserveFd < 0) return
+    if (this.#reserveFileBytes < bytes) this.#growReserve()
+    else if (!this.diskFull && this.#reserveFileBytes > this.#reserveTarget() + this.#reserveChunkBytes) {
+      this.#truncateReserve(this.#reserveTarget())
+    }
   }
 
   /** Applies what recovery decided, opens the active segment and preallocates a spare. */
@@ -175,6 +228,9 @@ export class SegmentedLog implements ShardLog {
     if (recovered.removeFiles.length > 0 || recovered.active === null) syncDirectory(this.#dir)
     this.#writingSegment = this.#activeSegment()
     this.#current = this.#newChunk(this.#activeSegment(), this.#appendOffset, initialBufferBytes)
+    // The reserve file survives restarts (it is not a .tmp), so space reserved before a crash stays ours.
+    this.#reserveFd = this.#io.open(join(this.#dir, reserveFileName), true)
+    this.#reserveFileBytes = fs.fstatSync(this.#reserveFd).size
     this.#allocateSpare()
   }
 
@@ -214,7 +270,8 @@ export class SegmentedLog implements ShardLog {
   needsCheckpoint(): boolean {
     if (this.#checkpointRunning !== null || this.#fatalError !== null || this.#closed) return false
     const floor = checkpointFloorSegments * this.#segmentBytes
-    return this.#bytesSinceCheckpoint > Math.max(floor, 2 * this.#lastCheckpointBytes)
+    const retry = this.#checkpointRetryBytes // after a failure: one more segment of log first
+    return this.#bytesSinceCheckpoint > Math.max(floor, 2 * this.#lastCheckpointBytes, retry)
   }
 
   checkpoint(bodies: Iterable<string>): void {
@@ -229,6 +286,7 @@ export class SegmentedLog implements ShardLog {
       .catch((error: unknown) => {
         // The log itself is intact: keep the old checkpoint and segments, and ask again later.
         this.#bytesSinceCheckpoint += countedBytes
+        this.#checkpointRetryBytes = this.#bytesSinceCheckpoint + this.#segmentBytes
         this.lastCheckpointError = error as Error
       })
       .finally(() => {
@@ -240,7 +298,7 @@ export class SegmentedLog implements ShardLog {
   lastCheckpointError: Error | null = null
 
   diskBytes(): number {
-    let total = this.#spare?.fileBytes ?? 0
+    let total = (this.#spare?.fileBytes ?? 0) + this.#reserveFileBytes
     for (const segment of this.#segments) total += segment.fileBytes
     for (const bytes of this.#checkpointFiles.values()) total += bytes
     return total
@@ -260,6 +318,8 @@ export class SegmentedLog implements ShardLog {
       removeFile(this.#spare.path)
       this.#spare = null
     }
+    if (this.#reserveFd >= 0) this.#io.close(this.#reserveFd)
+    this.#reserveFd = -1
   }
 
   /** Resolves once `lsn` is durable, or the log has failed. */
@@ -277,20 +337,24 @@ export class SegmentedLog implements ShardLog {
   /** Where normal appends stop in the active segment; the reserve beyond it is for a full disk. */
   #appendLimit(): number {
     const fileBytes = this.#activeSegment().fileBytes
-    return this.#diskFull ? fileBytes : fileBytes - this.#reserveBytes
+    return this.diskFull ? fileBytes : fileBytes - this.#reserveBytes
   }
 
   /** The frame just encoded at chunk.used does not fit (or a checkpoint asked for a new segment). */
   #moveToNewSegment(chunk: Chunk, bytes: number): Chunk {
     const forced = this.#rotateBeforeNextAppend
     this.#rotateBeforeNextAppend = false
-    if (this.#spare === null && !this.#diskFull) this.#allocateSpare()
-    const spare = this.#spare
+    if (this.#spare === null && !this.diskFull) this.#allocateSpare()
+    let spare = this.#spare
     if (spare === null) {
       if (forced && this.#appendOffset + bytes <= this.#appendLimit()) return chunk
       if (this.#appendOffset + bytes <= this.#activeSegment().fileBytes) return chunk
-      this.#fail(new IoError('ENOSPC', `log segment full and no disk for a new one in ${this.#dir}`))
-      return chunk
+      // Full disk: the reserve file gives up the space of one segment (STYLE habit 12).
+      spare = this.#spareFromReserve(bytes)
+      if (spare === null) {
+        this.#fail(new IoError('ENOSPC', `log segment full and no disk for a new one in ${this.#dir}`))
+        return chunk
+      }
     }
     this.#spare = null
     const firstLsn = this.#appendedLsn
@@ -302,7 +366,7 @@ export class SegmentedLog implements ShardLog {
       fileBytes: spare.fileBytes,
       sparePath: spare.path,
     }
-    const needed = bytes + this.#reserveBytes
+    const needed = bytes + (this.diskFull ? 0 : this.#reserveBytes)
     if (needed > segment.fileBytes) {
       // A record larger than a segment gets a segment of its own size (records never span segments).
       try {
@@ -317,7 +381,7 @@ export class SegmentedLog implements ShardLog {
     this.#segments.push(segment)
     this.#appendOffset = 0
     const moved = this.#moveToNewChunk(chunk, bytes, segment)
-    this.#allocateSpare()
+    this.#retrySpace()
     return moved
   }
 
@@ -386,6 +450,66 @@ export class SegmentedLog implements ShardLog {
       if (isNoSpace(error)) this.#diskFull = true
       else this.#fail(error)
     }
+  }
+
+  /** The reserve file size the current reservation asks for: whole chunks, at least the reservation. */
+  #reserveTarget(): number {
+    const chunk = this.#reserveChunkBytes
+    return Math.ceil(this.#reservationBytes / chunk) * chunk
+  }
+
+  /** Grows the reserve file to the target; on ENOSPC tries the exact reservation, else stays short. */
+  #growReserve(): void {
+    for (const target of [this.#reserveTarget(), this.#reservationBytes]) {
+      if (target <= this.#reserveFileBytes) return
+      try {
+        this.#io.allocate(this.#reserveFd, this.#reserveFileBytes, target - this.#reserveFileBytes)
+        this.#reserveFileBytes = target
+        return
+      } catch (error) {
+        // A failed fallocate may still have changed the size: believe the file, not the request.
+        this.#reserveFileBytes = fs.fstatSync(this.#reserveFd).size
+        if (!isNoSpace(error)) return this.#fail(error)
+      }
+    }
+  }
+
+  #truncateReserve(bytes: number): void {
+    fs.ftruncateSync(this.#reserveFd, bytes)
+    this.#reserveFileBytes = bytes
+  }
+
+  /**
+   * Full disk, active segment full, no spare: shrinks the reserve file by up to one segment and
+   * preallocates a segment in the space that freed. Null when even that is impossible.
+   */
+  #spareFromReserve(bytes: number): Spare | null {
+    if (this.#reserveFd < 0 || this.#reserveFileBytes === 0) return null
+    const give = Math.min(this.#reserveFileBytes, Math.max(this.#segmentBytes, bytes))
+    this.#truncateReserve(this.#reserveFileBytes - give)
+    const path = join(this.#dir, `spare-${++this.#spareCounter}.tmp`)
+    let fd = -1
+    try {
+      fd = this.#io.open(path, true)
+      const size = Math.max(give, bytes)
+      this.#io.allocate(fd, 0, size)
+      return { path, fd, fileBytes: size }
+    } catch (error) {
+      if (fd >= 0) this.#io.close(fd)
+      removeFile(path)
+      if (!isNoSpace(error)) this.#fail(error)
+      return null
+    }
+  }
+
+  /**
+   * After space may have come back (a flush, a checkpoint): the reserve is refilled first, then a
+   * spare is preallocated, so the space of accepted jobs' completions is never given to new pushes.
+   */
+  #retrySpace(): void {
+    if (this.#fatalError !== null || this.#closed) return
+    if (this.#reserveFd >= 0 && this.#reserveFileBytes < this.#reservationBytes) this.#growReserve()
+    if (this.#spare === null && this.#reserveFileBytes >= this.#reservationBytes) this.#allocateSpare()
   }
 
   #closeSegment(segment: Segment): void {
@@ -469,7 +593,7 @@ export class SegmentedLog implements ShardLog {
     if (this.#fatalError !== null) return
     this.#durableLsn = chunk.lastLsn
     this.#recycle(chunk)
-    if (this.#diskFull && this.#spare === null) this.#allocateSpare()
+    if (this.diskFull) this.#retrySpace()
     this.#startFlush()
     if (this.#waiters.length > 0) this.#resolveWaiters()
     this.onDurable(this.#durableLsn)
@@ -493,7 +617,9 @@ export class SegmentedLog implements ShardLog {
     this.#flushing = false
     this.#ready = []
     this.#resolveWaiters()
-    this.onFatal(failure)
+    if (!this.#onFatalSet) return // reported when the host sets onFatal
+    this.#fatalReported = true
+    this.#onFatal(failure)
   }
 
   // ── interval fsync ─────────────────────────────────────────────────────────────────────────────
@@ -534,6 +660,9 @@ export class SegmentedLog implements ShardLog {
     const temporary = `${path}.tmp`
     const fd = this.#io.open(temporary, true)
     try {
+      // Preallocated first: on a full disk the checkpoint fails here, before writing anything, and no
+      // write of it can take space that the reserve just gave to a segment.
+      this.#io.allocate(fd, 0, bytes.length)
       for (let offset = 0; offset < bytes.length; offset += this.#flushBytesMax) {
         const end = Math.min(bytes.length, offset + this.#flushBytesMax)
         await this.#io.write(fd, bytes.subarray(offset, end), offset)
@@ -555,9 +684,10 @@ export class SegmentedLog implements ShardLog {
     syncDirectory(this.#dir)
     this.#checkpointLsn = lsn
     this.#lastCheckpointBytes = bytes.length
+    this.#checkpointRetryBytes = 0
     this.#checkpointFiles.set(lsn, bytes.length)
     this.#deleteCovered(lsn)
-    if (this.#diskFull && this.#spare === null) this.#allocateSpare()
+    if (this.diskFull) this.#retrySpace()
   }
 
   /** Deletes older checkpoints and every segment whose records are all ≤ lsn (never the active one). */

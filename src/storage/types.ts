@@ -46,8 +46,19 @@ export interface ShardLog {
   onDurable: (durableLsn: number) => void
   /** Called when a flush fails for a reason other than a full disk (the host then stops the shard). */
   onFatal: (error: Error) => void
-  /** True while the disk cannot take a new segment: the host refuses pushes, acks still work. */
+  /**
+   * True while the disk cannot take a new segment or the reservation cannot be backed by disk: the
+   * host refuses pushes, acks still work.
+   */
   readonly diskFull: boolean
+  /**
+   * Keeps `bytes` of disk reserved for records that must get through on a full disk: the completion
+   * records of accepted jobs (DESIGN §4, STYLE habit 12). A level, not an increment: the host passes
+   * its current need each time it may have changed. Never blocks; when the space cannot be had,
+   * diskFull becomes true. While the disk is full, appends draw on this space. Default 0 (a host
+   * that never calls it gets only the in-segment slack, see docs/storage.md).
+   */
+  setReservation(bytes: number): void
   /** True when enough log has accumulated since the last checkpoint that one should be written. */
   needsCheckpoint(): boolean
   /**
