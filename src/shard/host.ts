@@ -8,6 +8,7 @@
  */
 import { join } from 'node:path'
 import { presets } from '../base/config.ts'
+import { pushBatchJobsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
 import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
@@ -22,6 +23,12 @@ const refusedWhenDiskFull = new Set([
   'PUSH', 'PUSHB', 'FLOW', 'CRON', 'KVSET', 'KVMSET', 'KVINCR', 'UPDATEJOB', 'LOG',
 ])
 const diskFullError = 'Disk full: new jobs are refused until space is freed (acks still work)'
+// [storage] Reservation for completion records (DESIGN §4, STYLE habit 12; docs/storage.md "Full
+// disk"): every job the engine holds may still need one ack/fail/cancel record. engine.core.jobs
+// also counts recently completed jobs (an over-reservation, never an under-one), and the headroom
+// covers one more push command accepted before the reservation catches up.
+const completionRecordBytesMax = 256
+const reservationHeadroomJobs = pushBatchJobsMax
 
 type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
 
@@ -81,6 +88,7 @@ export class ShardHost {
     shard.log = opened.log
     opened.log.onDurable = (durableLsn) => this.releaseDurable(shard, durableLsn)
     opened.log.onFatal = (error) => this.fail(shard, error)
+    this.reserveCompletions(shard) // [storage]
     return { shardIndex: index, report: opened.report, diskBytes: opened.log.diskBytes() }
   }
 
@@ -132,6 +140,14 @@ export class ShardHost {
       return this.stage(shard, token, { ok: false, error: diskFullError })
     }
     shard.engine.execute(parsed.command, token, nowMs, line.length)
+    // [storage] Right after each push-like command, so the next one is refused if the disk cannot back it.
+    if (refusedWhenDiskFull.has(parsed.command.cmd)) this.reserveCompletions(shard)
+  }
+
+  /** [storage] Tells the log how much room the completions of the shard's jobs need (see the constants). */
+  private reserveCompletions(shard: Shard): void {
+    const jobs = shard.engine.core.jobs.size + reservationHeadroomJobs
+    shard.log?.setReservation(jobs * completionRecordBytesMax)
   }
 
   private stage(shard: Shard, token: Token, reply: object): void {
@@ -154,12 +170,18 @@ export class ShardHost {
     const output: EngineOutput = shard.engine.drainOutput()
     const { log } = shard
     if (log !== null) for (const record of output.records) log.append(JSON.stringify(record))
+    if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     const lines = shard.staged
     shard.staged = []
-    for (const [token, reply] of output.replies) lines.push(`${token}\t${JSON.stringify(reply)}`)
+    // [storage] A log that failed (possibly during the appends just above, when onFatal already ran
+    // fail()) never makes these records durable: answer with the error now instead of holding
+    // replies that nothing would ever release.
+    const dead = shard.dead
+    for (const [token, reply] of output.replies) lines.push(`${token}\t${JSON.stringify(dead === null ? reply : { ok: false, error: dead })}`)
     if (this.init.eventsWanted && output.events.length > 0) this.sink({ k: 'events', events: output.events })
     if (lines.length === 0 && output.messages.length === 0) return
     const text = lines.join('\n')
+    if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
     if (log === null || (shard.held.length === 0 && log.durableLsn >= log.appendedLsn)) {
       this.release(text, output.messages)
     } else {
