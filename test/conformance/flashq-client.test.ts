@@ -202,9 +202,9 @@ describe.each([['json', false], ['msgpack', true]] as const)('§7.4 method mappi
     expect(await client.getJobCounts(name)).toEqual({ waiting: 1, active: 0, delayed: 1, completed: 1, failed: 0 })
     const page = await client.getJobs({ queue: name, limit: 10 })
     expect(page.total).toBe(3)
-    expect(page.jobs.map((item) => [item.job.id, item.state])).toEqual([[ids[1], 'delayed'], [ids[0], 'waiting'], [completedId, 'completed']])
+    expect(page.jobs.map((item) => [item.job.id, item.state])).toEqual([[ids[1] as number, 'delayed'], [ids[0] as number, 'waiting'], [completedId, 'completed']])
     const delayedOnly = await client.getJobs({ queue: name, state: 'delayed' })
-    expect(delayedOnly.jobs.map((item) => item.job.id)).toEqual([ids[1]])
+    expect(delayedOnly.jobs.map((item) => item.job.id)).toEqual([ids[1] as number])
     const batch = await client.getJobsBatch(ids)
     expect(batch.map((item) => item.state).sort()).toEqual(['delayed', 'waiting'])
 

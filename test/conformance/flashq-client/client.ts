@@ -552,7 +552,7 @@ export class Worker {
         }
         if (jobs.length === 0) continue
         this.counts.batches++
-        this.perConnection[index] += jobs.length
+        this.perConnection[index] = (this.perConnection[index] ?? 0) + jobs.length
         await Promise.all(jobs.map((job) => this.processJob(client, job)))
       }
     }
