@@ -4,6 +4,7 @@
  * Every transition that changes durable state appends exactly one record (when recording).
  */
 import { jobIdOf, sequenceOfJobId, shardOfJobId } from '../base/ids.ts'
+import { jobsPerShardMax } from '../base/limits.ts'
 import * as errors from '../protocol/errors.ts'
 import type { EngineConfig, EngineOutput, JobEvent, LogRecord, Reply, Token } from './types.ts'
 import { IndexedHeap } from './heap.ts'
@@ -15,13 +16,20 @@ import { QueueState } from './queue-state.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_JOB, WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
-  backoffExponentMax, completedHistoryMax, completedIdsMax, dlqJobsMax, jobLogEntriesMax, jobsWithLogsMax,
-  resultsMax, stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
+  backoffExponentMax, completedHistoryMax, completedIdsMax, dlqJobsMax, flowChildKeysMax, flowReplyTimeoutMs,
+  housekeepingIntervalMs, jobLogEntriesMax, jobsWithLogsMax, metricsPointMs, metricsPointsMax, resultsMax,
+  stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
 } from './engine-limits.ts'
+import { KvStore } from './kv.ts'
+import { CronTable } from './cron.ts'
 
 export type JobLogEntry = { timestamp: number; message: string; level: string }
 
-/** Cross-shard message kinds (depends_on and flows whose jobs live on another shard). */
+/**
+ * Cross-shard message kinds (depends_on, flows, cron and OBLITERATE whose parts live on another
+ * shard). The host releases a message only once the records of the batch that produced it are
+ * durable, so a message never refers to state that a crash could still take back.
+ */
 export type EngineMessage =
   /** Tell me (shard s, job w) when job d completes. */
   | { t: 'watch'; d: number; s: number; w: number }
@@ -29,6 +37,23 @@ export type EngineMessage =
   | { t: 'depdone'; d: number; w: number }
   /** Child c of flow parent p completed. */
   | { t: 'childdone'; p: number; c: number }
+  /** A cron entry of the sender fired for `queue`, which this shard owns: push a plain job. */
+  | { t: 'cronpush'; queue: string; data: unknown; priority: number }
+  /** OBLITERATE of `queue` on its shard: delete this shard's cron entries that push to it. */
+  | { t: 'cronobliterate'; queue: string }
+  /** Create child number `index` of flow parent p (on shard s) in `queue`, which this shard owns. */
+  | { t: 'flowchild'; p: number; s: number; index: number; queue: string; data: unknown; priority: number; delay: number | null }
+  /** Child number `index` of flow parent p was created with id `id`. */
+  | { t: 'flowchildid'; p: number; index: number; id: number }
+
+/** A child of a flow parent that lives on another shard and whose id is not known yet. */
+export type FlowChildRequest = { index: number; shard: number; queue: string; data: unknown; priority: number; delay: number | null }
+
+/** A FLOW whose reply waits for the ids of its remote children. */
+export type FlowReply = { token: Token; ids: number[]; deadline: number }
+
+/** Queue defaults (spec §3.1, `POST /settings/queue-defaults`): fill PUSH fields left absent. */
+export type QueueDefaults = { timeout?: number; max_attempts?: number; backoff?: number; ttl?: number }
 
 const emptyOutput = (): EngineOutput => ({ replies: [], records: [], events: [], messages: [] })
 
@@ -67,6 +92,31 @@ export class Core {
   /** Queues with at least one pull waiter. */
   readonly waitingQueues = new Set<QueueState>()
   nextStallCheckMs = Infinity
+  /** Jobs this shard holds at most (completed ones included); pushes above it are refused. */
+  jobsMax = jobsPerShardMax
+  /**
+   * Completed ids whose job was forgotten at ACK (remove_on_complete): they count as completed for
+   * depends_on (spec §4.11) while their state reads `unknown` (§4.17). A subset of completedIds.
+   */
+  readonly completedWithoutJob = new Set<number>()
+
+  readonly kv = new KvStore()
+  readonly cron = new CronTable()
+
+  /** Queues a command or tick touched: freed at the end of the batch when they hold nothing. */
+  readonly touched = new Set<QueueState>()
+  /** Queues with debounce entries (purged by housekeeping). */
+  readonly debounceQueues = new Set<QueueState>()
+  lastHousekeepingMs = 0
+
+  /** Flow parents of this shard → their remote children whose ids are not known yet. */
+  readonly flowRequests = new Map<number, FlowChildRequest[]>()
+  /** FLOW replies held until every remote child id is known. */
+  readonly flowReplies = new Map<number, FlowReply>()
+  /** Remote flow children created here: `parent:index` → child id (answers a repeated request). */
+  readonly flowChildKeys = new Map<string, number>()
+  /** After a restart, remote child requests still unanswered are sent again at the first tick. */
+  resendFlowRequests = false
 
   // Metrics (not persisted).
   totalPushed = 0
@@ -74,6 +124,11 @@ export class Core {
   totalFailed = 0
   latencySumMs = 0
   latencyCount = 0
+  /** Completions per metrics point (one per 5 s), oldest first, at most metricsPointsMax. */
+  readonly metricsPoints: number[] = []
+  /** Start of the point being counted, and its count so far. */
+  metricsPointStartMs = -1
+  metricsPointCount = 0
 
   out: EngineOutput = emptyOutput()
 
@@ -99,6 +154,11 @@ export class Core {
 
   record(record: LogRecord): void {
     this.out.records.push(record)
+  }
+
+  /** Where KvStore and CronTable append their records: the output, or a throwaway when not recording. */
+  get sink(): LogRecord[] {
+    return this.recording ? this.out.records : []
   }
 
   event(event: JobEvent): void {
@@ -129,7 +189,25 @@ export class Core {
       state = new QueueState(name)
       this.queues.set(name, state)
     }
+    this.touched.add(state)
     return state
+  }
+
+  /** Forgets the touched queues that hold nothing (no jobs, settings, keys or waiters). */
+  sweepQueues(): void {
+    if (this.touched.size === 0) return
+    for (const q of this.touched) {
+      if (!q.isEmpty || this.queues.get(q.name) !== q) continue
+      this.queues.delete(q.name)
+      this.waitingQueues.delete(q)
+      this.dirty.delete(q)
+    }
+    this.touched.clear()
+  }
+
+  setDebounce(q: QueueState, debounceId: string, untilMs: number): void {
+    q.debounce.set(debounceId, untilMs)
+    this.debounceQueues.add(q)
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -348,8 +426,10 @@ export class Core {
     this.totalCompleted++
     this.latencySumMs += nowMs - job.createdAt
     this.latencyCount++
+    if (!this.replaying) this.countCompletion(nowMs)
     if (job.removeOnComplete) {
       this.forget(job)
+      this.markCompletedId(job.id)
     } else {
       this.markCompleted(job, q)
       if (hasResult) this.storeResult(job.id, result)
@@ -368,14 +448,7 @@ export class Core {
   markCompleted(job: Job, q: QueueState): void {
     job.loc = LOC_COMPLETED
     this.jobs.set(job.id, job)
-    const evictedId = this.completedIds.push(job.id)
-    if (evictedId >= 0) {
-      const old = this.jobs.get(evictedId)
-      if (old !== undefined && old.loc === LOC_COMPLETED) {
-        this.jobs.delete(evictedId)
-        old.loc = LOC_GONE
-      }
-    }
+    this.evictCompletedId(this.completedIds.push(job.id))
     job.inHistory = true
     q.completedCount++
     const evicted = this.history.push(job)
@@ -385,6 +458,68 @@ export class Core {
       const evictedQueue = this.queues.get(evicted.queue)
       if (evictedQueue !== undefined) evictedQueue.completedCount--
     }
+  }
+
+  /** A completed id without its job (remove_on_complete). */
+  markCompletedId(id: number): void {
+    this.completedWithoutJob.add(id)
+    this.evictCompletedId(this.completedIds.push(id))
+  }
+
+  private evictCompletedId(evictedId: number): void {
+    if (evictedId < 0) return
+    if (this.completedWithoutJob.delete(evictedId)) return
+    const old = this.jobs.get(evictedId)
+    if (old !== undefined && old.loc === LOC_COMPLETED) {
+      this.jobs.delete(evictedId)
+      old.loc = LOC_GONE
+    }
+  }
+
+  /** True when `id` (a job of this shard) is in the completed-id set (depends_on). */
+  isCompletedId(id: number): boolean {
+    const job = this.jobs.get(id)
+    return job !== undefined ? job.loc === LOC_COMPLETED : this.completedWithoutJob.has(id)
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Metrics history (spec §4.18: one point per 5 s, the last 60 points)
+
+  countCompletion(nowMs: number): void {
+    this.rollMetrics(nowMs)
+    this.metricsPointCount++
+  }
+
+  /** Closes the points that ended before `nowMs` (empty ones included, up to the last 60). */
+  rollMetrics(nowMs: number): void {
+    const start = nowMs - (nowMs % metricsPointMs)
+    if (start === this.metricsPointStartMs) return
+    if (this.metricsPointStartMs >= 0 && start > this.metricsPointStartMs) {
+      const closed = Math.min((start - this.metricsPointStartMs) / metricsPointMs, metricsPointsMax)
+      this.metricsPoints.push(this.metricsPointCount)
+      for (let i = 1; i < closed; i++) this.metricsPoints.push(0)
+      if (this.metricsPoints.length > metricsPointsMax) this.metricsPoints.splice(0, this.metricsPoints.length - metricsPointsMax)
+    }
+    this.metricsPointStartMs = start
+    this.metricsPointCount = 0
+  }
+
+  /** Completions per second over the last closed point. */
+  jobsPerSecond(nowMs: number): number {
+    this.rollMetrics(nowMs)
+    const last = this.metricsPoints[this.metricsPoints.length - 1] ?? 0
+    return last / (metricsPointMs / 1000)
+  }
+
+  /** The closed points, oldest first, with their start time. */
+  metricsHistory(nowMs: number): Array<{ timestamp: number; completed: number; jobs_per_second: number }> {
+    this.rollMetrics(nowMs)
+    const points = this.metricsPoints
+    return points.map((completed, index) => ({
+      timestamp: this.metricsPointStartMs - (points.length - index) * metricsPointMs,
+      completed,
+      jobs_per_second: completed / (metricsPointMs / 1000),
+    }))
   }
 
   storeResult(id: number, result: unknown): void {
@@ -525,6 +660,10 @@ export class Core {
       const waiter = deadlines.peek()
       if (waiter === undefined || waiter.deadline > nowMs) break
       this.waiters.finish(waiter)
+      if (waiter.kind !== WAIT_JOB) {
+        const q = this.queues.get(waiter.queue)
+        if (q !== undefined) this.touched.add(q)
+      }
       if (waiter.kind === WAIT_PULL) this.reply(waiter.token, { ok: true, job: null })
       else if (waiter.kind === WAIT_JOB) {
         this.reply(waiter.token, { ok: false, error: errors.waitJobTimeout(waiter.jobId, waiter.timeoutMs) })
@@ -541,8 +680,99 @@ export class Core {
       this.fail(job, this.queue(job.queue), 'Job timed out', nowMs, 'timeout')
     }
     if (nowMs >= this.nextStallCheckMs) this.checkStalls(nowMs)
+    if (nowMs >= this.housekeepingDueMs()) this.housekeeping(nowMs)
+    if (this.resendFlowRequests) this.resendFlowChildRequests()
+    if (this.flowReplies.size > 0) this.expireFlowReplies(nowMs)
     for (const q of this.waitingQueues) this.dirty.add(q)
     this.serveDirty(nowMs)
+  }
+
+  /** When housekeeping must run: every 5 s while there are debounce entries or KV expiries due. */
+  housekeepingDueMs(): number {
+    const next = this.lastHousekeepingMs + housekeepingIntervalMs
+    let due = this.debounceQueues.size > 0 ? next : Infinity
+    const kvExpiry = this.kv.nextExpiryMs()
+    if (kvExpiry < due) due = Math.max(kvExpiry, next)
+    return due
+  }
+
+  /** Purges expired KV entries and debounce entries (spec §3.9, §4.9: at least every 10 s). */
+  housekeeping(nowMs: number): void {
+    this.lastHousekeepingMs = nowMs
+    this.kv.purgeExpired(nowMs)
+    for (const q of this.debounceQueues) {
+      for (const [debounceId, untilMs] of q.debounce) if (untilMs <= nowMs) q.debounce.delete(debounceId)
+      if (q.debounce.size === 0) {
+        this.debounceQueues.delete(q)
+        this.touched.add(q)
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------------------------------------
+  // Flows across shards
+
+  /** Asks the shard of a remote child to create it (recorded, so a restart can ask again). */
+  requestFlowChild(parentId: number, request: FlowChildRequest): void {
+    let list = this.flowRequests.get(parentId)
+    if (list === undefined) this.flowRequests.set(parentId, (list = []))
+    list.push(request)
+    if (this.recording) {
+      this.record({
+        t: 'fq', i: parentId, x: request.index, s: request.shard, q: request.queue, d: request.data,
+        p: request.priority, dl: request.delay,
+      })
+    }
+    if (!this.replaying) this.sendFlowChildRequest(parentId, request)
+  }
+
+  private sendFlowChildRequest(parentId: number, request: FlowChildRequest): void {
+    this.message(request.shard, {
+      t: 'flowchild', p: parentId, s: this.shardIndex, index: request.index, queue: request.queue,
+      data: request.data, priority: request.priority, delay: request.delay,
+    })
+  }
+
+  resendFlowChildRequests(): void {
+    this.resendFlowRequests = false
+    for (const [parentId, list] of this.flowRequests) for (const request of list) this.sendFlowChildRequest(parentId, request)
+  }
+
+  /** The id of remote child `index` of parent `parentId` is known (live message or replayed `fci`). */
+  flowChildCreated(parentId: number, index: number, childId: number): void {
+    const list = this.flowRequests.get(parentId)
+    const at = list === undefined ? -1 : list.findIndex((request) => request.index === index)
+    if (at < 0) return // already known (a repeated answer)
+    list!.splice(at, 1)
+    if (list!.length === 0) this.flowRequests.delete(parentId)
+    const parent = this.jobs.get(parentId)
+    if (parent !== undefined && parent.childrenIds[index] === 0) parent.childrenIds[index] = childId
+    if (this.recording) this.record({ t: 'fci', i: parentId, x: index, c: childId })
+    const pending = this.flowReplies.get(parentId)
+    if (pending === undefined) return
+    pending.ids[index] = childId
+    if (this.flowRequests.has(parentId)) return
+    this.flowReplies.delete(parentId)
+    this.reply(pending.token, { ok: true, parent_id: parentId, children_ids: pending.ids })
+  }
+
+  /** Remembers a remote flow child created here (bounded: the oldest keys are dropped). */
+  noteFlowChildKey(key: string, childId: number): void {
+    this.flowChildKeys.set(key, childId)
+    if (this.flowChildKeys.size > flowChildKeysMax) this.flowChildKeys.delete(this.flowChildKeys.keys().next().value as string)
+  }
+
+  private expireFlowReplies(nowMs: number): void {
+    for (const [parentId, pending] of this.flowReplies) {
+      if (pending.deadline > nowMs) continue
+      this.flowReplies.delete(parentId)
+      const shards = [...new Set((this.flowRequests.get(parentId) ?? []).map((request) => request.shard))]
+      this.reply(pending.token, {
+        ok: false,
+        error: `Flow ${parentId}: children on shard ${shards.join(', ')} not confirmed within ${flowReplyTimeoutMs} ms ` +
+          '(the parent exists; its children are created when their shard answers)',
+      })
+    }
   }
 
   checkStalls(nowMs: number): void {
@@ -582,7 +812,13 @@ export class Core {
   }
 
   nextWakeMs(): number {
+    if (this.resendFlowRequests) return 0
     let wake = this.nextStallCheckMs
+    const housekeeping = this.housekeepingDueMs()
+    if (housekeeping < wake) wake = housekeeping
+    const cron = this.cron.nextDueMs()
+    if (cron < wake) wake = cron
+    for (const pending of this.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
     const waiter = this.waiters.deadlines.peek()
     if (waiter !== undefined && waiter.deadline < wake) wake = waiter.deadline
     const expiring = this.ttlHeap.peek()
@@ -603,7 +839,12 @@ export class Core {
 
   /** Re-places every queued job at `nowMs` after replay (replay placed them at their record times). */
   rebuildAfterReplay(nowMs: number): void {
-    for (const q of this.queues.values()) this.promoteDue(q, nowMs)
+    for (const q of this.queues.values()) {
+      this.promoteDue(q, nowMs)
+      this.touched.add(q)
+    }
+    this.sweepQueues()
+    if (this.flowRequests.size > 0) this.resendFlowRequests = true
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Cron entries (spec §3.5, §4.15): CRON, CRONDELETE, CRONLIST, and which pushes are due at a time.
  * Owns: the entries, their next run times, execution counts and limits. Does not own: schedule
- * syntax (scheduler/cron-schedule.ts), the push itself (the engine pushes what due() returns through
+ * syntax (engine/cron-schedule.ts), the push itself (the engine pushes what due() returns through
  * its normal push path, which emits `pushed`), or timers (the host arms one for nextDueMs()).
  *
  * Synchronous and pure: time is the `nowMs` argument. Convention shared with engine/kv.ts: every
@@ -11,7 +11,8 @@
  * Records (field names are snake_case, like the wire):
  *   { t: 'cron.set',  name, queue, data, schedule, repeat_every, priority, limit, next_run, executions }
  *                      CRON (executions 0), and snapshot() (current values)
- *   { t: 'cron.del',  name }                       CRONDELETE, and deletion once the limit is reached
+ *   { t: 'cron.del',  name }                       CRONDELETE, deletion once the limit is reached, and
+ *                      OBLITERATE of the entry's queue (deleteQueue)
  *   { t: 'cron.fire', name, executions, next_run } each execution; next_run is already the following
  *                      run, so a replayed table never fires the same instant twice
  *
@@ -22,7 +23,7 @@
  */
 import { assert } from '../base/assert.ts'
 import * as errors from '../protocol/errors.ts'
-import { nextRunMs, parseSchedule, type CronSchedule } from '../scheduler/cron-schedule.ts'
+import { nextRunMs, parseSchedule, type CronSchedule } from './cron-schedule.ts'
 import type { LogRecord, Reply } from './types.ts'
 
 /**
@@ -116,6 +117,14 @@ export class CronTable {
     }
     this.#earliestMs = null
     return pushes
+  }
+
+  /** OBLITERATE: deletes every entry that pushes to `queue` (one cron.del each). Returns how many. */
+  deleteQueue(queue: string, records: LogRecord[]): number {
+    const names: string[] = []
+    for (const [name, entry] of this.#entries) if (entry.job.queue === queue) names.push(name)
+    for (const name of names) this.#delete(name, records)
+    return names.length
   }
 
   /** The earliest next_run of any entry, Infinity if the table is empty. */

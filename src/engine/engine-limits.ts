@@ -22,8 +22,16 @@ export const queuesMax = 100_000
 export const dlqJobsMax = 1_000_000
 /** Debounce entries per queue; expired entries are purged, and pushes above it are not debounced. */
 export const debounceEntriesMax = 1_000_000
-/** Metrics history points (one per 5 s). */
+/** Metrics history points (spec §4.18: one per 5 s, the last 60). */
 export const metricsPointsMax = 60
+export const metricsPointMs = 5000
+/**
+ * Remote flow children a shard remembers by `parent:index`, so that a request repeated after the
+ * parent's shard restarted gets the same child instead of a second one. Oldest dropped first.
+ */
+export const flowChildKeysMax = 100_000
+/** A FLOW whose remote children are not confirmed within this time gets an error reply. */
+export const flowReplyTimeoutMs = 30_000
 /** GETJOBS page size. */
 export const getJobsLimitMax = 1000
 /** Default stall timeout (spec §2.1: 0 = 30 000 ms). */

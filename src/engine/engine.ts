@@ -5,10 +5,11 @@
  */
 import type { Command, CommandName, CommandOf } from '../protocol/commands.ts'
 import type { EngineConfig, EngineOutput, LogRecord, Token } from './types.ts'
-import { Core, type EngineMessage } from './core.ts'
+import { Core, type EngineMessage, type QueueDefaults } from './core.ts'
 import * as coreHandlers from './handlers-core.ts'
-import { jobHandlers } from './handlers-job.ts'
+import { jobHandlers, receiveFlowChild } from './handlers-job.ts'
 import { queueHandlers } from './handlers-queue.ts'
+import { cronPush, fireCron, storeHandlers } from './handlers-store.ts'
 import { applyRecord, snapshotRecords } from './records.ts'
 import { invalid } from '../protocol/errors.ts'
 
@@ -39,6 +40,7 @@ const handlers: HandlerTable = {
   PING: (core, _command, token) => core.reply(token, { ok: true, pong: true }),
   ...jobHandlers,
   ...queueHandlers,
+  ...storeHandlers,
 }
 
 export class Engine {
@@ -56,6 +58,7 @@ export class Engine {
     if (handler === undefined) core.reply(token, { ok: false, error: invalid(`command '${command.cmd}' is not handled by the queue engine`) })
     else handler(core, command as never, token, nowMs, requestBytes)
     core.serveDirty(nowMs)
+    core.sweepQueues()
   }
 
   /** A cross-shard message (see EngineMessage in core.ts). */
@@ -65,12 +68,40 @@ export class Engine {
     if (m.t === 'watch') coreHandlers.receiveWatch(core, m.d, m.s, m.w)
     else if (m.t === 'depdone') core.dependencyDone(m.w, m.d, nowMs)
     else if (m.t === 'childdone') core.childCompleted(m.p, m.c, nowMs)
+    else if (m.t === 'cronpush') cronPush(core, m.queue, m.data, m.priority, nowMs)
+    else if (m.t === 'cronobliterate') core.cron.deleteQueue(m.queue, core.sink)
+    else if (m.t === 'flowchild') receiveFlowChild(core, m, nowMs)
+    else if (m.t === 'flowchildid') core.flowChildCreated(m.p, m.index, m.id)
     else throw new Error(`unknown engine message '${message.t}'`)
     core.serveDirty(nowMs)
+    core.sweepQueues()
   }
 
   tick(nowMs: number): void {
-    this.core.tick(nowMs)
+    const core = this.core
+    fireCron(core, nowMs)
+    core.tick(nowMs)
+    core.sweepQueues()
+  }
+
+  /**
+   * Queue defaults (spec §3.1, `POST /settings/queue-defaults`): fill `timeout`, `max_attempts`,
+   * `backoff` and `ttl` of later pushes to `queue` that leave them absent. null clears them. Recorded
+   * (`qd`); the caller routes it to the queue's shard and waits for durability like any command.
+   */
+  setQueueDefaults(queue: string, defaults: QueueDefaults | null): void {
+    const core = this.core
+    const q = core.queue(queue)
+    const kept: QueueDefaults = {}
+    if (defaults !== null) {
+      if (defaults.timeout !== undefined) kept.timeout = defaults.timeout
+      if (defaults.max_attempts !== undefined) kept.max_attempts = defaults.max_attempts
+      if (defaults.backoff !== undefined) kept.backoff = defaults.backoff
+      if (defaults.ttl !== undefined) kept.ttl = defaults.ttl
+    }
+    q.defaults = Object.keys(kept).length === 0 ? null : kept
+    if (core.recording) core.record({ t: 'qd', q: queue, d: q.defaults })
+    core.sweepQueues()
   }
 
   nextWakeMs(): number {
@@ -79,10 +110,17 @@ export class Engine {
 
   cancelWaiters(tokens: Iterable<Token>): void {
     const waiters = this.core.waiters
+    const flowReplies = this.core.flowReplies
     for (const token of tokens) {
       const waiter = waiters.byToken.get(token)
-      if (waiter !== undefined) waiters.finish(waiter)
+      if (waiter !== undefined) {
+        waiters.finish(waiter)
+        const q = this.core.queues.get(waiter.queue)
+        if (q !== undefined) this.core.touched.add(q)
+      }
+      if (flowReplies.size > 0) for (const pending of flowReplies.values()) if (pending.token === token) pending.token = 0
     }
+    this.core.sweepQueues()
   }
 
   drainOutput(): EngineOutput {

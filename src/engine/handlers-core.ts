@@ -18,11 +18,29 @@ export function estimateDataBytes(data: unknown): number {
   return text === undefined ? 0 : Buffer.byteLength(text)
 }
 
+/** The refusal of a push above Core.jobsMax (base/limits.ts jobsPerShardMax). */
+export const tooManyJobs = (jobsMax: number): string =>
+  `Too many jobs: this shard holds its maximum of ${jobsMax} jobs; ack, remove or clean some first`
+
+/** A plain job (cron pushes, flow children): data and priority, everything else default. */
+export function plainJobInput(data: unknown, priority: number, delay?: number | null): JobInput {
+  return {
+    data, priority, delay: delay ?? undefined, lifo: false, remove_on_complete: false, remove_on_fail: false,
+    debounce_ttl: 5000,
+  } as JobInput
+}
+
 /**
  * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `checkSize` is false
- * when the whole request is known to be under the data limit.
+ * when the whole request is known to be under the data limit. `parentId` makes the job a flow child
+ * (recorded with it); `flowKey` (`parent:index`) marks a child created for a parent of another shard.
  */
-export function pushJob(core: Core, q: QueueState, input: JobInput, nowMs: number, checkSize: boolean): number | string {
+export function pushJob(
+  core: Core, q: QueueState, input: JobInput, nowMs: number, checkSize: boolean,
+  parentId: number | null = null, flowKey: string | null = null,
+): number | string {
+  // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
+  if (parentId === null && core.jobs.size >= core.jobsMax) return tooManyJobs(core.jobsMax)
   if (checkSize) {
     const bytes = estimateDataBytes(input.data)
     if (bytes > jobDataBytesMax) return errors.jobDataTooLarge(bytes)
@@ -48,10 +66,16 @@ export function pushJob(core: Core, q: QueueState, input: JobInput, nowMs: numbe
   job.priority = input.priority
   job.createdAt = nowMs
   job.runAt = input.delay !== undefined ? nowMs + input.delay : nowMs
-  if (input.max_attempts !== undefined) job.maxAttempts = input.max_attempts
-  if (input.backoff !== undefined) job.backoff = input.backoff
-  if (input.ttl !== undefined) job.ttl = input.ttl
-  if (input.timeout !== undefined) job.timeout = input.timeout
+  const defaults = q.defaults
+  const maxAttempts = input.max_attempts ?? defaults?.max_attempts
+  if (maxAttempts !== undefined) job.maxAttempts = maxAttempts
+  const backoff = input.backoff ?? defaults?.backoff
+  if (backoff !== undefined) job.backoff = backoff
+  const ttl = input.ttl ?? defaults?.ttl
+  if (ttl !== undefined) job.ttl = ttl
+  const timeout = input.timeout ?? defaults?.timeout
+  if (timeout !== undefined) job.timeout = timeout
+  job.parentId = parentId
   if (uniqueKey !== undefined) {
     job.uniqueKey = uniqueKey
     job.holdsKey = true
@@ -84,9 +108,11 @@ export function pushJob(core: Core, q: QueueState, input: JobInput, nowMs: numbe
       record.db = debounceId
       record.dx = nowMs + input.debounce_ttl
     }
+    if (flowKey !== null) record.fk = flowKey
     core.record(record as { t: string })
   }
-  if (debounceId !== undefined) q.debounce.set(debounceId, nowMs + input.debounce_ttl)
+  if (flowKey !== null) core.noteFlowChildKey(flowKey, job.id)
+  if (debounceId !== undefined) core.setDebounce(q, debounceId, nowMs + input.debounce_ttl)
   if (pending.length > 0) watchDependencies(core, job)
   else core.enqueue(job, q, nowMs)
   core.totalPushed++
@@ -98,8 +124,7 @@ export function pushJob(core: Core, q: QueueState, input: JobInput, nowMs: numbe
 function pendingDependencies(core: Core, deps: number[]): number[] {
   let pending: number[] | undefined
   for (const dep of deps) {
-    const known = core.isLocal(dep) ? core.jobs.get(dep) : undefined
-    if (known !== undefined && known.loc === LOC_COMPLETED) continue
+    if (core.isLocal(dep) && core.isCompletedId(dep)) continue
     if (pending === undefined) pending = []
     if (!pending.includes(dep)) pending.push(dep)
   }
@@ -115,8 +140,7 @@ function watchDependencies(core: Core, job: Job): void {
 
 /** Cross-shard `watch`: answers at once when the dependency already completed, else remembers. */
 export function receiveWatch(core: Core, dependencyId: number, shard: number, jobId: number): void {
-  const dependency = core.jobs.get(dependencyId)
-  if (dependency !== undefined && dependency.loc === LOC_COMPLETED) {
+  if (core.isCompletedId(dependencyId)) {
     core.message(shard, { t: 'depdone', d: dependencyId, w: jobId })
     return
   }

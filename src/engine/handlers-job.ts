@@ -3,13 +3,15 @@ import type { CommandOf } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
-import type { Core } from './core.ts'
+import type { Core, EngineMessage, FlowChildRequest } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
 import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.ts'
-import { pushJob } from './handlers-core.ts'
+import { plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
+import { shardOfName } from '../base/hash.ts'
+import { flowReplyTimeoutMs } from './engine-limits.ts'
 
 const ok = { ok: true } as const
 
@@ -189,6 +191,11 @@ function purgeDlq(core: Core, command: CommandOf<'PURGEDLQ'>, token: Token) {
   core.reply(token, { ok: true, count: ids.length })
 }
 
+/**
+ * FLOW (spec §3.6, §4.12). The parent and the children of this shard's queues are created here; a
+ * child whose queue lives on another shard is created there (`flowchild` message, answered by
+ * `flowchildid`), and the reply waits until every child id is known. Crash behaviour: records.ts.
+ */
 function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: number, requestBytes: number) {
   const checkSize = requestBytes > jobDataBytesMax
   if (checkSize) {
@@ -198,6 +205,9 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
       if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
     }
   }
+  if (core.jobs.size + 1 + command.children.length > core.jobsMax) {
+    return core.reply(token, { ok: false, error: tooManyJobs(core.jobsMax) })
+  }
   const pq = core.queue(command.queue)
   const parent = new Job(core.nextId(), pq.name)
   parent.data = command.data
@@ -205,34 +215,38 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   parent.createdAt = nowMs
   parent.runAt = nowMs
   parent.loc = LOC_PARENT
+  // The parent is recorded before its children (its record is slotted in front of theirs below).
+  const recordsAt = core.out.records.length
   const childIds: number[] = []
-  // Children in this shard's queues are created here; children of other shards' queues are not
-  // supported by the engine alone (the front must route them) — they are created locally too.
-  const children = command.children.map((child) => {
-    const id = pushJob(core, core.queue(child.queue), flowChildInput(child), nowMs, false) as number
-    childIds.push(id)
-    return id
+  const remote: FlowChildRequest[] = []
+  command.children.forEach((child, index) => {
+    const shard = shardOfName(child.queue, core.shardCount)
+    if (shard === core.shardIndex) {
+      const input = plainJobInput(child.data, child.priority, child.delay)
+      childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, false, parent.id) as number)
+    } else {
+      childIds.push(0) // not known yet
+      remote.push({ index, shard, queue: child.queue, data: child.data, priority: child.priority, delay: child.delay ?? null })
+    }
   })
   parent.childrenIds = childIds
   core.jobs.set(parent.id, parent)
   pq.parkedCount++
-  if (core.recording) core.record(encodeJob(parent) as { t: string })
-  // Children were recorded before the parent; their parent_id is set now (and recorded via `cp`-like
-  // re-record of each child).
-  for (const id of children) {
-    const child = core.jobs.get(id) as Job
-    child.parentId = parent.id
-    if (core.recording) core.record({ t: 'par', i: id, p: parent.id })
-  }
+  if (core.recording) core.out.records.splice(recordsAt, 0, encodeJob(parent) as { t: string })
+  for (const request of remote) core.requestFlowChild(parent.id, request)
   core.event({ event_type: 'pushed', queue: pq.name, job_id: parent.id, timestamp: nowMs })
-  core.reply(token, { ok: true, parent_id: parent.id, children_ids: childIds })
+  if (remote.length === 0) return core.reply(token, { ok: true, parent_id: parent.id, children_ids: childIds })
+  core.flowReplies.set(parent.id, { token, ids: [...childIds], deadline: nowMs + flowReplyTimeoutMs })
 }
 
-function flowChildInput(child: CommandOf<'FLOW'>['children'][number]) {
-  return {
-    data: child.data, priority: child.priority, delay: child.delay, lifo: false, remove_on_complete: false,
-    remove_on_fail: false, debounce_ttl: 5000,
-  } as Parameters<typeof pushJob>[2]
+/** `flowchild`: creates a remote parent's child here (once per parent:index) and answers its id. */
+export function receiveFlowChild(core: Core, m: Extract<EngineMessage, { t: 'flowchild' }>, nowMs: number): void {
+  const key = `${m.p}:${m.index}`
+  let id = core.flowChildKeys.get(key)
+  if (id === undefined) {
+    id = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, false, m.p, key) as number
+  }
+  core.message(m.s, { t: 'flowchildid', p: m.p, index: m.index, id })
 }
 
 function getChildren(core: Core, command: CommandOf<'GETCHILDREN'>, token: Token) {

@@ -10,6 +10,7 @@ import {
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
+import { obliterateCron } from './handlers-store.ts'
 
 const ok = { ok: true } as const
 
@@ -163,8 +164,11 @@ function drain(core: Core, command: CommandOf<'DRAIN'>, token: Token) {
 }
 
 function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token) {
+  // Cron entries live on the shards of their names: local ones go now, the others by message.
+  obliterateCron(core, command.queue)
   const q = core.queues.get(command.queue)
   if (q === undefined) return core.reply(token, { ok: true, count: 0 })
+  core.touched.add(q)
   const victims = queuedJobs(q)
   for (const job of q.dlq.values()) victims.push(job)
   for (const job of core.jobs.values()) {
@@ -180,7 +184,7 @@ function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token) 
   core.reply(token, { ok: true, count: removed })
 }
 
-function metrics(core: Core, _command: CommandOf<'METRICS'>, token: Token) {
+function metrics(core: Core, _command: CommandOf<'METRICS'>, token: Token, nowMs: number) {
   const queues = []
   for (const q of core.queues.values()) {
     if (q.isEmpty) continue
@@ -192,7 +196,9 @@ function metrics(core: Core, _command: CommandOf<'METRICS'>, token: Token) {
       total_pushed: core.totalPushed,
       total_completed: core.totalCompleted,
       total_failed: core.totalFailed,
-      jobs_per_second: 0,
+      // Completions per second over the last closed 5-s point of the history (spec §4.18).
+      jobs_per_second: core.jobsPerSecond(nowMs),
+      // Push → ack, over every completion this shard has seen since it started.
       avg_latency_ms: core.latencyCount === 0 ? 0 : core.latencySumMs / core.latencyCount,
       queues,
     },

@@ -2,6 +2,7 @@
 import { IndexedHeap } from './heap.ts'
 import { Job, readyBefore, runAtBefore, setHeapIndex } from './job.ts'
 import { WaiterFifo } from './waiters.ts'
+import type { QueueDefaults } from './core.ts'
 
 export class QueueState {
   /** Ready jobs in delivery order (spec §4.1). */
@@ -25,6 +26,8 @@ export class QueueState {
   completedCount = 0
 
   paused = false
+  /** Filled into PUSH fields left absent (Engine.setQueueDefaults); null = none. */
+  defaults: QueueDefaults | null = null
   concurrencyLimit: number | null = null
   rateLimit: number | null = null
   /** Token bucket (spec §4.14): capacity = rateLimit, starts full. */
@@ -42,7 +45,7 @@ export class QueueState {
     return (
       this.queuedCount === 0 && this.activeCount === 0 && this.parkedCount === 0 && this.dlq.size === 0 &&
       this.completedCount === 0 && !this.paused && this.concurrencyLimit === null && this.rateLimit === null &&
-      this.debounce.size === 0 && this.pullWaiters.empty
+      this.debounce.size === 0 && this.defaults === null && this.pullWaiters.empty
     )
   }
 

@@ -9,7 +9,8 @@
  *
  * Records (times are ms since the epoch; `i` is a job id):
  *   j    job: full job (push, flow, snapshot). Fields in `encodeJob`; `l` = location when not queued,
- *        `db`/`dx` = debounce id and window end (push only)
+ *        `db`/`dx` = debounce id and window end (push only), `fk` = `parent:index` of a flow child
+ *        created here for a parent of another shard (push only)
  *   a    ack: i, c completed_at, r result (absent = none)
  *   f    fail → retry: i, n attempts, r run_at, m reason
  *   x    fail → DLQ: i, n attempts, e reason, h last_heartbeat
@@ -19,7 +20,11 @@
  *   md   move to delayed: i, r run_at
  *   pm   promote: i, r run_at
  *   u    update data: i, d
- *   par  flow child i gets its parent p (FLOW records the children, then the parent)
+ *   par  flow child i gets its parent p (older logs only: FLOW now records the parent first, then
+ *        its local children with `par` in their `j`)
+ *   fq   FLOW on this shard asked shard s to create child x of parent i: q queue, d data, p priority,
+ *        dl delay (null = none). Pending until `fci`; re-sent after a restart.
+ *   fci  child x of flow parent i was created on its shard with id c
  *   rd   DLQ retry: i ids[], r run_at (= now)
  *   dc   discard to DLQ: i
  *   l    log entry: i, c timestamp, m message, v level
@@ -33,9 +38,26 @@
  *   res  snapshot: i, r result
  *   logs snapshot: i, e entries[]
  *   deb  snapshot: q, k debounce id, x window end
+ *   ci   completed id i whose job was forgotten at ACK (remove_on_complete; snapshot only — live,
+ *        the `a` record of such a job does it)
+ *   fk   snapshot: k `parent:index` of a remote flow child created here, i its id
+ *   qd   queue defaults: q, d {timeout, max_attempts, backoff, ttl} (null clears)
+ *   kv.* KV store records, applied by KvStore (engine/kv.ts header)
+ *   cron.* cron records, applied by CronTable (engine/cron.ts header)
+ *
+ * Crash behaviour of a FLOW with children on other shards: the parent's shard records the parent
+ * (children_ids with 0 for each remote child), its local children, and one `fq` per remote child, in
+ * one batch; the `flowchild` messages leave only once that batch is durable. The child's shard
+ * records the child (`j` with `par` and `fk`) and answers `flowchildid` only once that is durable;
+ * the parent's shard then records `fci`. A crash anywhere in between leaves an `fq` without `fci`:
+ * after replay the parent's shard sends those requests again at its first tick, and the child's
+ * shard answers a repeated `parent:index` with the child it already created (flowChildKeys), so
+ * every child exists exactly once. The FLOW reply itself is lost with the crash (the client sees a
+ * dropped connection and may retry; a retry creates a new flow). A parent never misses a child
+ * completion: `childdone` counts by parent id, whether or not the child's id is known yet.
  */
 import type { LogRecord } from './types.ts'
-import type { Core, JobLogEntry } from './core.ts'
+import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
 } from './job.ts'
@@ -123,8 +145,10 @@ export function decodeJob(r: Fields): Job {
 /** Applies one record (replay). Output produced meanwhile is discarded by the caller. */
 export function applyRecord(core: Core, r: LogRecord): void {
   const apply = appliers[r.t]
-  if (apply === undefined) throw new Error(`unknown record type '${r.t}'`)
-  apply(core, r)
+  if (apply !== undefined) apply(core, r)
+  else if (r.t.startsWith('kv.')) core.kv.replay(r)
+  else if (r.t.startsWith('cron.')) core.cron.replay(r)
+  else throw new Error(`unknown record type '${r.t}'`)
 }
 
 function jobOf(core: Core, r: Fields): Job | undefined {
@@ -149,7 +173,8 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
       if (job.customId !== null) core.customIds.set(job.customId, job.id)
     }
     if (job.holdsKey) q.uniqueKeys.add(job.uniqueKey as string)
-    if (r.db !== undefined) q.debounce.set(r.db as string, r.dx as number)
+    if (r.db !== undefined) core.setDebounce(q, r.db as string, r.dx as number)
+    if (r.fk !== undefined) core.noteFlowChildKey(r.fk as string, job.id)
     if (loc === LOC_READY) core.enqueue(job, q, job.createdAt)
     else if (loc === LOC_DLQ) core.toDlq(job, q, job.failReason ?? '')
     else if (loc === LOC_PARKED || loc === LOC_PARENT) {
@@ -292,7 +317,25 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     for (const entry of r.e as JobLogEntry[]) core.appendLog(r.i as number, entry)
   },
   deb(core, r) {
-    core.queue(r.q as string).debounce.set(r.k as string, r.x as number)
+    core.setDebounce(core.queue(r.q as string), r.k as string, r.x as number)
+  },
+  ci(core, r) {
+    core.markCompletedId(r.i as number)
+  },
+  fq(core, r) {
+    core.requestFlowChild(r.i as number, {
+      index: r.x as number, shard: r.s as number, queue: r.q as string, data: r.d, priority: r.p as number,
+      delay: r.dl as number | null,
+    })
+  },
+  fci(core, r) {
+    core.flowChildCreated(r.i as number, r.x as number, r.c as number)
+  },
+  fk(core, r) {
+    core.noteFlowChildKey(r.k as string, r.i as number)
+  },
+  qd(core, r) {
+    core.queue(r.q as string).defaults = r.d as QueueDefaults | null
   },
 }
 
@@ -347,11 +390,13 @@ export function* snapshotRecords(core: Core): Iterable<LogRecord> {
       yield { t: 'qs', q: q.name, p: q.paused, r: q.rateLimit, k: q.concurrencyLimit }
     }
     for (const [key, until] of q.debounce) yield { t: 'deb', q: q.name, k: key, x: until }
+    if (q.defaults !== null) yield { t: 'qd', q: q.name, d: q.defaults }
   }
   // Completed jobs in completion order (so the bounded rings evict the same ones after a restore).
   for (const id of core.completedIds.values()) {
     const job = core.jobs.get(id)
     if (job !== undefined && job.loc === LOC_COMPLETED) yield encodeJob(job) as LogRecord
+    else if (job === undefined && core.completedWithoutJob.has(id)) yield { t: 'ci', i: id }
   }
   for (const q of core.queues.values()) for (const job of q.dlq.values()) yield encodeJob(job) as LogRecord
   for (const job of core.jobs.values()) {
@@ -364,4 +409,15 @@ export function* snapshotRecords(core: Core): Iterable<LogRecord> {
   for (const [dependencyId, watchers] of core.remoteWatchers) {
     for (const watcher of watchers) yield { t: 'w', d: dependencyId, s: watcher.s, w: watcher.w }
   }
+  for (const [parentId, requests] of core.flowRequests) {
+    for (const request of requests) {
+      yield {
+        t: 'fq', i: parentId, x: request.index, s: request.shard, q: request.queue, d: request.data,
+        p: request.priority, dl: request.delay,
+      }
+    }
+  }
+  for (const [key, id] of core.flowChildKeys) yield { t: 'fk', k: key, i: id }
+  yield* core.kv.snapshot()
+  yield* core.cron.snapshot()
 }

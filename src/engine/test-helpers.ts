@@ -1,5 +1,6 @@
 /** Test harness for the engine: commands as plain wire objects, parsed with the real schemas. */
 import { FakeClock } from '../base/clock.ts'
+import { shardOfName } from '../base/hash.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import { Engine } from './engine.ts'
 import type { EngineOutput, LogRecord, Reply } from './types.ts'
@@ -75,4 +76,63 @@ export class Harness {
   state(id: number): string {
     return this.call({ cmd: 'GETSTATE', id }).state as string
   }
+}
+
+/** A fresh engine that replayed `records` (JSON round trip, as the log does) and finished at `nowMs`. */
+export function replayed(records: LogRecord[], nowMs: number, shardIndex = 0, shardCount = 1): Engine {
+  const engine = new Engine({ shardIndex, shardCount, recordsEnabled: true })
+  for (const record of JSON.parse(JSON.stringify(records)) as LogRecord[]) engine.replay(record)
+  engine.finishReplay(nowMs)
+  return engine
+}
+
+/** Harness of a restarted shard: replays `h`'s records (or `records`) into a new engine, same clock. */
+export function restart(h: Harness, records: LogRecord[] = h.records): Harness {
+  const shardIndex = h.engine.core.shardIndex
+  const shardCount = h.engine.core.shardCount
+  const next = new Harness(shardIndex, shardCount)
+  next.clock.advance(h.now - next.now)
+  next.engine = replayed(records, h.now, shardIndex, shardCount)
+  next.records.push(...(JSON.parse(JSON.stringify(records)) as LogRecord[]))
+  return next
+}
+
+/**
+ * Several shards on one fake clock; cross-shard messages are delivered by deliver() (the front's
+ * routing), in order, until none is left. `hold` keeps messages back to simulate a crash.
+ */
+export class Cluster {
+  readonly shards: Harness[]
+  constructor(readonly shardCount: number) {
+    this.shards = Array.from({ length: shardCount }, (_, index) => new Harness(index, shardCount))
+  }
+
+  advance(ms: number): void {
+    for (const shard of this.shards) {
+      shard.clock.advance(ms)
+      shard.engine.tick(shard.now)
+      shard.collect()
+    }
+  }
+
+  /** Delivers every pending message (and the ones they cause). Returns how many were delivered. */
+  deliver(): number {
+    let delivered = 0
+    for (;;) {
+      const batch: EngineOutput['messages'] = []
+      for (const shard of this.shards) batch.push(...shard.messages.splice(0))
+      if (batch.length === 0) return delivered
+      for (const { shardIndex, message } of batch) {
+        const target = this.shards[shardIndex] as Harness
+        target.engine.receive(message, target.now)
+        target.collect()
+        delivered++
+      }
+    }
+  }
+}
+
+/** A name that hash-routes to `shard` (queues, cron names, KV keys). */
+export function nameOnShard(prefix: string, shard: number, shardCount: number): string {
+  for (let i = 0; ; i++) if (shardOfName(`${prefix}${i}`, shardCount) === shard) return `${prefix}${i}`
 }
