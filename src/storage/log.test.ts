@@ -6,7 +6,7 @@ import { FaultyIo } from '../../test/harness/faulty-io.ts'
 import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
 import type { TestFsIo } from '../../test/harness/memory-io.ts'
 import { LogCorruptionError } from './errors.ts'
-import { openShardLog } from './log.ts'
+import { openShardLog, reserveFileName } from './log.ts'
 import type { FsyncMode, OpenedLog, ShardLogOptions } from './types.ts'
 
 const text = new TextDecoder()
@@ -398,4 +398,101 @@ test('interval mode: a failed timed sync is fatal', async () => {
   await until(() => fatal.length === 1)
   expect(fatal[0]?.message).toContain('EIO')
   await log.close()
+})
+
+describe('reservation for completion records (STYLE habit 12)', () => {
+  const segmentBytes = 8 * KiB
+  const ack = (n: number) => `{"t":"a","i":${n},"c":1700000000000}` // 36 bytes + 16 of header
+
+  async function fullDisk(reservationBytes: number) {
+    const dir = temporaryDirectory()
+    const io = new FaultyIo(fsIo(), { disk: { dir, capacityBytes: 96 * KiB } })
+    const { log } = await open(dir, { io, segmentBytes })
+    const fatal: Error[] = []
+    log.onFatal = (error) => fatal.push(error)
+    log.setReservation(reservationBytes)
+    expect(log.diskFull).toBe(false)
+    let lsn = 0
+    while (!log.diskFull) lsn = log.append(record(lsn + 1)) // "pushes" until refused
+    await until(() => log.durableLsn === lsn)
+    return { dir, io, log, fatal, lsn }
+  }
+
+  test('on a full disk the reserve file gives its space to segments: every reserved ack gets through', async () => {
+    const reserved = 32 * KiB
+    const full = await fullDisk(reserved)
+    const { dir, io, log, fatal } = full
+    let lsn = full.lsn
+    expect(log.reserveFileBytes).toBe(reserved)
+    // Acks worth the whole reservation, far more than the slack of one segment.
+    const acks = Math.floor(reserved / 52)
+    for (let i = 0; i < acks; i++) {
+      lsn = log.append(ack(i))
+      if (i % 50 === 0) await until(() => log.durableLsn === lsn)
+    }
+    await until(() => log.durableLsn === lsn)
+    expect(fatal).toEqual([])
+    expect(log.reserveFileBytes).toBeLessThan(reserved)
+    expect(io.diskUsedBytes()).toBeLessThanOrEqual(96 * KiB)
+    await log.close()
+    const reopened = await open(dir, { segmentBytes })
+    expect(reopened.report.lastLsn).toBe(lsn)
+    expect(fs.existsSync(`${dir}/${reserveFileName}`)).toBe(true)
+    await reopened.log.close()
+  })
+
+  test('without a reservation the same acks run out of disk: the log fails with ENOSPC, never acks silently', async () => {
+    const { log, fatal } = await fullDisk(0)
+    for (let i = 0; i < 600 && fatal.length === 0; i++) log.append(ack(i))
+    expect(fatal[0]?.message).toContain('ENOSPC')
+    await log.close()
+  })
+
+  test('a reservation the disk cannot back sets diskFull; lowering it clears diskFull', async () => {
+    const dir = temporaryDirectory()
+    const io = new FaultyIo(fsIo(), { disk: { dir, capacityBytes: 64 * KiB } })
+    const { log } = await open(dir, { io, segmentBytes })
+    log.setReservation(40 * KiB)
+    expect(log.diskFull).toBe(false)
+    log.setReservation(80 * KiB)
+    expect(log.diskFull).toBe(true)
+    expect(log.reserveFileBytes).toBeLessThan(80 * KiB)
+    log.setReservation(8 * KiB)
+    expect(log.diskFull).toBe(false)
+    expect(log.reserveFileBytes).toBeLessThanOrEqual(40 * KiB)
+    await log.close()
+  })
+
+  test('a checkpoint that does not fit fails before writing, loses nothing, and is retried later', async () => {
+    const { dir, log, fatal } = await fullDisk(16 * KiB)
+    let lsn = log.appendedLsn
+    const state = Array.from({ length: 2000 }, (_, i) => record(i)) // far bigger than the free space
+    log.checkpoint(state)
+    await until(() => log.lastCheckpointError !== null)
+    expect(log.lastCheckpointError?.message).toContain('ENOSPC')
+    expect(log.needsCheckpoint()).toBe(false) // not retried on every request
+    lsn = log.append(ack(1))
+    await until(() => log.durableLsn === lsn)
+    expect(fatal).toEqual([])
+    expect(fs.readdirSync(dir).filter((name) => name.startsWith('checkpoint'))).toEqual([])
+    await log.close()
+    const reopened = await open(dir, { segmentBytes })
+    expect(reopened.report.lastLsn).toBe(lsn)
+    expect(reopened.report.checkpointLsn).toBe(0)
+    await reopened.log.close()
+  })
+
+  test('a failure before the host set onFatal is still reported when it does', async () => {
+    const io = new FaultyIo(fsIo())
+    const { log } = await open(temporaryDirectory(), { io })
+    io.failSyncs(1)
+    log.append(record(1))
+    await nextTurn()
+    await nextTurn()
+    const fatal: Error[] = []
+    log.onFatal = (error) => fatal.push(error)
+    await until(() => fatal.length === 1)
+    expect(fatal[0]?.message).toContain('EIO')
+    await log.close()
+  })
 })

@@ -4,10 +4,14 @@
  *  - torn write: only a prefix of one write reaches the file, then the "process dies" (crash);
  *  - failed fsync: a writeDurable or sync rejects with EIO after the bytes were written;
  *  - ENOSPC: allocate throws once more than `enospcAfterBytes` have been allocated in total;
+ *  - a small disk: with `disk`, allocate throws ENOSPC when the files in `disk.dir` would grow past
+ *    `disk.capacityBytes` (so deleting or truncating files gives space back, as on a real disk);
  *  - crash: all further IO stops. Operations in flight never settle (the process is gone), new
  *    synchronous calls throw IoError('EIO'). A test then reopens the directory with a fresh backend;
  *  - hold/release: completions wait until released, so a test can keep a flush in flight.
  */
+import * as fs from 'node:fs'
+import * as path from 'node:path'
 import { prng } from '../../src/base/prng.ts'
 import { IoError } from '../../src/io/backend.ts'
 import type { IoBackend } from '../../src/io/backend.ts'
@@ -16,6 +20,8 @@ export type FaultyIoOptions = {
   seed?: number
   /** Total bytes allocate() may reserve before it throws ENOSPC. */
   enospcAfterBytes?: number
+  /** Models a small disk holding only `dir` (not recursive). */
+  disk?: { dir: string; capacityBytes: number }
 }
 
 const never = new Promise<never>(() => {})
@@ -30,6 +36,7 @@ export class FaultyIo implements IoBackend {
   writeCount = 0
   syncCount = 0
   enospcAfterBytes: number
+  disk: { dir: string; capacityBytes: number } | null
   readonly random: ReturnType<typeof prng>
 
   #tearAtWrite = -1
@@ -45,6 +52,15 @@ export class FaultyIo implements IoBackend {
     this.name = `faulty(${inner.name})`
     this.random = prng(options.seed ?? 1)
     this.enospcAfterBytes = options.enospcAfterBytes ?? Number.POSITIVE_INFINITY
+    this.disk = options.disk ?? null
+  }
+
+  /** Bytes of the files in disk.dir (0 without a disk model). */
+  diskUsedBytes(): number {
+    if (this.disk === null) return 0
+    let used = 0
+    for (const name of fs.readdirSync(this.disk.dir)) used += fs.statSync(path.join(this.disk.dir, name)).size
+    return used
   }
 
   /** The write `writesFromNow` writes ahead (0 = the next) is torn to `prefixBytes` (default: random), then crash. */
@@ -86,6 +102,12 @@ export class FaultyIo implements IoBackend {
     this.#checkAlive()
     if (this.allocatedBytes + bytes > this.enospcAfterBytes) {
       throw new IoError('ENOSPC', 'no space left on device (injected)')
+    }
+    if (this.disk !== null) {
+      const growth = Math.max(0, offset + bytes - fs.fstatSync(fd).size)
+      if (this.diskUsedBytes() + growth > this.disk.capacityBytes) {
+        throw new IoError('ENOSPC', 'no space left on device (injected disk full)')
+      }
     }
     this.inner.allocate(fd, offset, bytes)
     this.allocatedBytes += bytes
