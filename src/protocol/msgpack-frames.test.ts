@@ -122,9 +122,15 @@ describe('decodeMsgpackRequest', () => {
     expect(request).toEqual({ ok: false, error: 'MessagePack deserialize error: binary (bin) values are not supported', reqId: 'r' })
   })
 
+  test('msgpackr\'s undefined (ext 0: d4 00 00) counts as an absent field', () => {
+    const request = decodeMsgpackRequest(Uint8Array.of(0x82, 0xa1, 0x61, 0xd4, 0x00, 0x00, 0xa5, 0x72, 0x65, 0x71, 0x49, 0x64, 0xa1, 0x78))
+    expect(request.ok).toBe(true)
+    if (request.ok) expect(JSON.parse(JSON.stringify(request.value))).toEqual({ reqId: 'x' })
+  })
+
   test('extension types are rejected', () => {
-    // fixext1 type 5, a timestamp (ext -1), and ext 0 (msgpackr's undefined).
-    for (const ext of [[0xd4, 0x05, 0x00], [0xd6, 0xff, 0, 0, 0, 1], [0xd4, 0x00, 0x00]]) {
+    // fixext1 type 5 and a timestamp (ext -1).
+    for (const ext of [[0xd4, 0x05, 0x00], [0xd6, 0xff, 0, 0, 0, 1]]) {
       const request = decodeMsgpackRequest(Uint8Array.of(0x82, 0xa1, 0x61, ...ext, 0xa5, 0x72, 0x65, 0x71, 0x49, 0x64, 0xa1, 0x78))
       expect(request.ok).toBe(false)
       if (!request.ok) expect(request.error).toStartWith('MessagePack deserialize error: ')

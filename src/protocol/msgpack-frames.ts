@@ -152,7 +152,9 @@ function jsonCompatibleProblem(value: unknown): string | null {
     case 'boolean':
       return null
     case 'undefined':
-      return 'extension types are not supported'
+      // msgpackr's default encoder writes `undefined` as the extension d4 00 00 instead of nil. A
+      // client packing `{ delay: undefined }` means "absent", so it counts as nil (spec §1.4).
+      return null
     case 'object':
       if (value === null) return null
       if (Array.isArray(value)) return arrayProblem(value)
