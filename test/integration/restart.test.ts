@@ -31,7 +31,9 @@ const q = {
 }
 const kv = { plain: nameOnShard('rs-kv', 0), withTtl: nameOnShard('rs-kv', 1), counter: nameOnShard('rs-kv', 1) }
 const cronNames = { schedule: nameOnShard('rs-cron-a', 0), repeat: nameOnShard('rs-cron-b', 1) }
-const ids: Record<string, number> = {}
+const ids = {
+  waiting: 0, delayed: 0, active: 0, dlq: 0, depSource: 0, dependent: 0, parent: 0, child1: 0, child2: 0, done: 0, paused: 0,
+}
 const before: Record<string, Reply> = {}
 let killedAtMs = 0
 
