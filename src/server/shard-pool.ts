@@ -147,7 +147,10 @@ export class ShardPool {
     const host = this.hostOfShard[shardIndex] as HostHandle
     const token = this.nextSequence++ * hostSlots + host.index
     if (host.dead !== null) {
-      queueMicrotask(() => target.deliver(token, JSON.stringify({ ok: false, error: host.dead })))
+      queueMicrotask(() => {
+        target.deliver(token, JSON.stringify({ ok: false, error: host.dead }))
+        this.afterReplies() // nothing else will flush this reply to its socket
+      })
       return token
     }
     this.pending.set(token, target)

@@ -134,6 +134,7 @@ export class ShardHost {
     } catch (error) {
       return this.stage(shard, token, { ok: false, error: `Invalid: ${(error as Error).message}` })
     }
+    if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
     const parsed = parseCommand(input)
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
@@ -280,6 +281,18 @@ export class ShardHost {
     this.io?.shutdown()
     this.sink({ k: 'stopped' })
   }
+}
+
+/**
+ * FLASHQ_TEST_HOOKS=1 adds one command, `_CRASH`, that kills the shard's thread with an uncaught
+ * exception, so tests can check that a dead worker is reported instead of hung on. Off otherwise.
+ */
+const testHooksEnabled = process.env.FLASHQ_TEST_HOOKS === '1'
+
+function injectCrash(): void {
+  setTimeout(() => {
+    throw new Error('injected shard crash (FLASHQ_TEST_HOOKS)')
+  })
 }
 
 function* mapRecords(records: Iterable<object>): Iterable<string> {
