@@ -68,8 +68,8 @@ describe('FLOW across shards', () => {
     expect(restarted.messages.map((m) => m.message.t)).toEqual(['flowchild'])
     cluster.deliver()
     expect(s1.call({ cmd: 'COUNT', queue: remote }).count).toBe(1)
-    const parentId = (s0.records[0] as { i: number }).i
-    const childId = (s1.records[0] as { i: number }).i
+    const parentId = (s0.records[0]!.i as number)
+    const childId = (s1.records[0]!.i as number)
     expect(restarted.call({ cmd: 'GETCHILDREN', parent_id: parentId }).children_ids).toEqual([childId])
     expect(restarted.engine.core.flowRequests.size).toBe(0)
     // Nothing is pending any more after another restart.
@@ -88,7 +88,7 @@ describe('FLOW across shards', () => {
     child.engine.receive(request.message, child.now)
     child.collect()
     expect(child.call({ cmd: 'COUNT', queue: remote }).count).toBe(1)
-    expect(child.messages[0]!.message).toMatchObject({ t: 'flowchildid', id: (s1.records[0] as { i: number }).i })
+    expect(child.messages[0]!.message).toMatchObject({ t: 'flowchildid', id: (s1.records[0]!.i as number) })
   })
 
   test('crash before the parent was durable: no request left, nothing to resend', () => {
