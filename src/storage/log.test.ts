@@ -6,7 +6,7 @@ import { FaultyIo } from '../../test/harness/faulty-io.ts'
 import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
 import type { TestFsIo } from '../../test/harness/memory-io.ts'
 import { LogCorruptionError } from './errors.ts'
-import { openShardLog, reserveFileName } from './log.ts'
+import { openShardLog, reserveFileName, SegmentedLog } from './log.ts'
 import type { FsyncMode, OpenedLog, ShardLogOptions } from './types.ts'
 
 const text = new TextDecoder()
@@ -407,7 +407,7 @@ describe('reservation for completion records (STYLE habit 12)', () => {
   async function fullDisk(reservationBytes: number) {
     const dir = temporaryDirectory()
     const io = new FaultyIo(fsIo(), { disk: { dir, capacityBytes: 96 * KiB } })
-    const { log } = await open(dir, { io, segmentBytes })
+    const log = (await open(dir, { io, segmentBytes })).log as SegmentedLog
     const fatal: Error[] = []
     log.onFatal = (error) => fatal.push(error)
     log.setReservation(reservationBytes)
@@ -451,7 +451,7 @@ describe('reservation for completion records (STYLE habit 12)', () => {
   test('a reservation the disk cannot back sets diskFull; lowering it clears diskFull', async () => {
     const dir = temporaryDirectory()
     const io = new FaultyIo(fsIo(), { disk: { dir, capacityBytes: 64 * KiB } })
-    const { log } = await open(dir, { io, segmentBytes })
+    const log = (await open(dir, { io, segmentBytes })).log as SegmentedLog
     log.setReservation(40 * KiB)
     expect(log.diskFull).toBe(false)
     log.setReservation(80 * KiB)

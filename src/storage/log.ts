@@ -197,8 +197,10 @@ export class SegmentedLog implements ShardLog {
     this.#reservationBytes = bytes
     if (this.#fatalError !== null || this.#closed || this.#reserveFd < 0) return
     if (this.#reserveFileBytes < bytes) this.#growReserve()
-    else if (!this.diskFull && this.#reserveFileBytes > this.#reserveTarget() + this.#reserveChunkBytes) {
+    else if (this.#reserveFileBytes > this.#reserveTarget() + this.#reserveChunkBytes) {
+      // More than the level needs: give it back (on a full disk, to a spare segment first).
       this.#truncateReserve(this.#reserveTarget())
+      if (this.diskFull) this.#retrySpace()
     }
   }
 
