@@ -6,6 +6,7 @@
 import type { Config } from '../base/config.ts'
 import { timingSafeEqual } from 'node:crypto'
 import type { Token } from '../engine/types.ts'
+import { parseCommand } from '../protocol/commands.ts'
 import { mergeReplies, fanOutRequest } from './merge.ts'
 import { routeKindOf, shardOf, splitRequest } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
@@ -68,6 +69,8 @@ export class Front {
   }
 
   private answerAtFront(request: Record<string, unknown>): object {
+    const parsed = parseCommand(request) // the same validation as every other command
+    if (!parsed.ok) return { ok: false, error: parsed.error }
     switch (request.cmd) {
       case 'PING': return { ok: true, pong: true }
       case 'AUTH': return this.checkToken(request.token) ? { ok: true } : { ok: false, error: 'Invalid token' }

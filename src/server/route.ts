@@ -8,6 +8,7 @@
  */
 import { shardOfName } from '../base/hash.ts'
 import { shardOfJobId } from '../base/ids.ts'
+import { ackBatchIdsMax, kvBatchEntriesMax } from '../base/limits.ts'
 
 export type RouteKind = 'queue' | 'job' | 'name' | 'key' | 'split' | 'all' | 'front'
 
@@ -67,13 +68,14 @@ export function idShard(id: unknown, shardCount: number): number {
 export function splitRequest(request: Record<string, unknown>, shardCount: number): Map<number, Record<string, unknown>> | null {
   const parts = new Map<number, Record<string, unknown>>()
   if (request.cmd === 'KVMSET') {
-    if (!Array.isArray(request.entries)) return null
+    // Over the limit: sent whole, so the shard's validation refuses the whole batch.
+    if (!Array.isArray(request.entries) || request.entries.length > kvBatchEntriesMax) return null
     const byShard = groupBy(request.entries, (entry) => nameShard((entry as { key?: unknown } | null)?.key, shardCount))
     for (const [shard, entries] of byShard) parts.set(shard, { ...request, entries })
     if (parts.size === 0) parts.set(0, request)
     return parts
   }
-  if (!Array.isArray(request.ids)) return null
+  if (!Array.isArray(request.ids) || request.ids.length > ackBatchIdsMax) return null
   const byShard = groupBy(request.ids, (id) => idShard(id, shardCount))
   for (const [shard, ids] of byShard) parts.set(shard, { ...request, ids })
   if (parts.size === 0) parts.set(0, request)

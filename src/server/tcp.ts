@@ -12,6 +12,7 @@ import type { Socket, TCPSocketListener, UnixSocketListener } from 'bun'
 import {
   connectionOutputBytesHigh, connectionRequestsInFlightMax, connectionsMax, frameBytesMax, lineBytesMax,
 } from '../base/limits.ts'
+import { parseCommand } from '../protocol/commands.ts'
 import { authenticationRequired, invalidToken, messageTooLarge } from '../protocol/errors.ts'
 import { JsonLinesDecoder } from '../protocol/json-lines.ts'
 import { MsgpackFrameDecoder, decodeMsgpackRequest, encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
@@ -142,6 +143,8 @@ export class TcpServer {
     const fields = request as Record<string, unknown>
     const reqId = typeof fields.reqId === 'string' || typeof fields.reqId === 'number' ? fields.reqId : undefined
     if (fields.cmd === 'AUTH') {
+      const parsed = parseCommand(fields)
+      if (!parsed.ok) return this.replyAtFront(connection, reqId, { ok: false, error: parsed.error })
       const ok = this.front.checkToken(fields.token)
       if (ok) connection.state.authenticated = true
       return this.replyAtFront(connection, reqId, ok ? { ok: true } : { ok: false, error: invalidToken })

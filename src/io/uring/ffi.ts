@@ -20,6 +20,13 @@ export type Liburing = {
   submit(ring: Pointer): number
   /** int io_uring_submit_and_wait(struct io_uring *ring, unsigned wait_nr): blocks; self-test only. */
   submitAndWait(ring: Pointer, waitCount: number): number
+  /**
+   * int io_uring_wait_cqe_timeout(struct io_uring *ring, struct io_uring_cqe **cqe_ptr,
+   * struct __kernel_timespec *ts): blocks until a CQE is visible or the timeout passes (→ -ETIME).
+   * It does not consume the CQE; ring.reap() does. Kernels with IORING_FEAT_EXT_ARG (5.11+) pass
+   * the timeout to io_uring_enter directly, so no internal timeout SQE (and no extra CQE) is made.
+   */
+  waitCqeTimeout(ring: Pointer, cqePointer: Pointer, timespec: Pointer): number
   /** `2.3`, read from the file the soname resolves to, or `2` when that cannot be seen. */
   version: string
   close(): void
@@ -33,6 +40,7 @@ export function loadLiburing(soname = liburingSoname): Liburing {
     io_uring_get_sqe: { args: [FFIType.ptr], returns: FFIType.ptr },
     io_uring_submit: { args: [FFIType.ptr], returns: FFIType.i32 },
     io_uring_submit_and_wait: { args: [FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
+    io_uring_wait_cqe_timeout: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   })
   const s = lib.symbols
   return {
@@ -42,6 +50,7 @@ export function loadLiburing(soname = liburingSoname): Liburing {
     getSqe: (ring) => Number(s.io_uring_get_sqe(ring) ?? 0),
     submit: (ring) => s.io_uring_submit(ring),
     submitAndWait: (ring, waitCount) => s.io_uring_submit_and_wait(ring, waitCount),
+    waitCqeTimeout: (ring, cqePointer, timespec) => s.io_uring_wait_cqe_timeout(ring, cqePointer, timespec),
     version: liburingVersion(),
     close: () => lib.close(),
   }

@@ -161,6 +161,24 @@ export class Ring {
     return this.lib.submitAndWait(this.#structPtr, count)
   }
 
+  /** struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } and an out-slot for the cqe pointer. */
+  readonly #waitTimespec = new Uint8Array(new ArrayBuffer(16))
+  readonly #waitCqeSlot = new Uint8Array(new ArrayBuffer(8))
+
+  /**
+   * Sleeps in the kernel until a completion is visible or `timeoutUs` passes, without consuming it
+   * (reap() does). Returns true when a completion is visible. Used instead of spinning the event
+   * loop while a flush is in flight: on 2 cores a spinning worker takes CPU from the front.
+   */
+  waitForCompletion(timeoutUs: number): boolean {
+    assert(this.#struct !== null, 'ring is shut down')
+    const timespec = new DataView(this.#waitTimespec.buffer)
+    setU64(timespec, 0, Math.floor(timeoutUs / 1_000_000))
+    setU64(timespec, 8, (timeoutUs % 1_000_000) * 1000)
+    const result = this.lib.waitCqeTimeout(this.#structPtr, stableAddress(this.#waitCqeSlot, 0), stableAddress(this.#waitTimespec, 0))
+    return result === 0
+  }
+
   /**
    * Copies out every completion visible now and releases their CQ slots. Never blocks: the tail is
    * an Atomics.load of kernel-shared memory, so the JIT cannot hoist it out of a polling loop.
