@@ -32,7 +32,7 @@ export type Preset = { segmentBytes: number; flushBytesMax: number }
 export type PresetName = 'production' | 'testMin'
 
 export const presets: Record<PresetName, Preset> = {
-  production: { segmentBytes: 64 * MiB, flushBytesMax: 4 * MiB },
+  production: { segmentBytes: 32 * MiB, flushBytesMax: 4 * MiB },
   testMin: { segmentBytes: 64 * KiB, flushBytesMax: 16 * KiB },
 }
 

@@ -27,7 +27,7 @@ export const segmentBytesMin = 4 * KiB
  */
 export const reserveFraction = 1 / 8
 /** Segments of log appended since the last checkpoint below which no checkpoint is asked for. */
-export const checkpointFloorSegments = 4
+export const checkpointFloorSegments = 2
 /** Pending buffers kept for reuse. */
 const pooledBuffersMax = 4
 const initialBufferBytes = 64 * KiB
@@ -262,10 +262,7 @@ export class SegmentedLog implements ShardLog {
     this.#activeSegment().lastLsn = lsn
     this.#appendOffset += bytes
     this.#bytesSinceCheckpoint += bytes
-    if (!this.#flushing && !this.#flushScheduled) {
-      this.#flushScheduled = true
-      queueMicrotask(() => this.#startFlush())
-    }
+    if (!this.#flushing && !this.#flushScheduled) this.#scheduleFlush()
     return lsn
   }
 
@@ -544,6 +541,19 @@ export class SegmentedLog implements ShardLog {
     return current
   }
 
+  /**
+   * Group commit: a flush takes everything appended before it starts. With a non-blocking backend a
+   * microtask is enough (requests that arrive during the flush accumulate for the next one). With a
+   * blocking one (pwrite) nothing runs during the write, so requests pile up as separate messages;
+   * starting the next flush from setImmediate lets all of them be handled first and share one flush
+   * instead of paying one fdatasync each (measured: batches of 2 replies instead of ~128).
+   */
+  #scheduleFlush(): void {
+    this.#flushScheduled = true
+    if (this.#io.blocking === true) setImmediate(() => this.#startFlush())
+    else queueMicrotask(() => this.#startFlush())
+  }
+
   #startFlush(): void {
     this.#flushScheduled = false
     if (this.#flushing || this.#fatalError !== null) return
@@ -596,7 +606,11 @@ export class SegmentedLog implements ShardLog {
     this.#durableLsn = chunk.lastLsn
     this.#recycle(chunk)
     if (this.diskFull) this.#retrySpace()
-    this.#startFlush()
+    if (this.#io.blocking === true) {
+      if (!this.#flushScheduled) this.#scheduleFlush()
+    } else {
+      this.#startFlush()
+    }
     if (this.#waiters.length > 0) this.#resolveWaiters()
     this.onDurable(this.#durableLsn)
   }
