@@ -45,12 +45,27 @@ export type EngineMessage =
   | { t: 'flowchild'; p: number; s: number; index: number; queue: string; data: unknown; priority: number; delay: number | null }
   /** Child number `index` of flow parent p was created with id `id`. */
   | { t: 'flowchildid'; p: number; index: number; id: number }
+  /** GETCHILDREN on shard s (query r): send the wire jobs of these children that are still here. */
+  | { t: 'childrenget'; s: number; r: number; ids: number[] }
+  /** Answer to `childrenget` r: the children found (wire jobs). */
+  | { t: 'childrenjobs'; r: number; jobs: Array<{ id: number; [field: string]: unknown }> }
 
 /** A child of a flow parent that lives on another shard and whose id is not known yet. */
 export type FlowChildRequest = { index: number; shard: number; queue: string; data: unknown; priority: number; delay: number | null }
 
 /** A FLOW whose reply waits for the ids of its remote children. */
 export type FlowReply = { token: Token; ids: number[]; deadline: number }
+
+/** A GETCHILDREN waiting for the children that live on other shards. */
+export type ChildQuery = {
+  token: Token
+  reply: Reply
+  /** Children found so far, by id. */
+  found: Map<number, unknown>
+  order: number[]
+  shardsPending: number
+  deadline: number
+}
 
 /** Queue defaults (spec §3.1, `POST /settings/queue-defaults`): fill PUSH fields left absent. */
 export type QueueDefaults = { timeout?: number; max_attempts?: number; backoff?: number; ttl?: number }
@@ -117,6 +132,9 @@ export class Core {
   readonly flowChildKeys = new Map<string, number>()
   /** After a restart, remote child requests still unanswered are sent again at the first tick. */
   resendFlowRequests = false
+  /** GETCHILDREN replies waiting for other shards (not persisted: a restart drops the connections). */
+  readonly childQueries = new Map<number, ChildQuery>()
+  lastChildQuery = 0
 
   // Metrics (not persisted).
   totalPushed = 0
@@ -504,11 +522,15 @@ export class Core {
     this.metricsPointCount = 0
   }
 
-  /** Completions per second over the last closed point. */
+  /**
+   * Recent completions per second: the last closed point plus the open one, over the time they span
+   * (5 s plus what has passed of the open point), so a burst shows at once and fades within 10 s.
+   */
   jobsPerSecond(nowMs: number): number {
     this.rollMetrics(nowMs)
     const last = this.metricsPoints[this.metricsPoints.length - 1] ?? 0
-    return last / (metricsPointMs / 1000)
+    const spanMs = metricsPointMs + (nowMs - this.metricsPointStartMs)
+    return ((last + this.metricsPointCount) * 1000) / spanMs
   }
 
   /** The closed points, oldest first, with their start time. */
@@ -683,6 +705,8 @@ export class Core {
     if (nowMs >= this.housekeepingDueMs()) this.housekeeping(nowMs)
     if (this.resendFlowRequests) this.resendFlowChildRequests()
     if (this.flowReplies.size > 0) this.expireFlowReplies(nowMs)
+    // A shard that never answers (stopped after a storage failure) leaves its children out.
+    for (const [queryId, query] of this.childQueries) if (query.deadline <= nowMs) this.answerChildQuery(queryId, query)
     for (const q of this.waitingQueues) this.dirty.add(q)
     this.serveDirty(nowMs)
   }
@@ -762,6 +786,21 @@ export class Core {
     if (this.flowChildKeys.size > flowChildKeysMax) this.flowChildKeys.delete(this.flowChildKeys.keys().next().value as string)
   }
 
+  /** `childrenjobs`: one shard answered a GETCHILDREN; the reply goes out after the last one. */
+  childrenFound(queryId: number, jobs: Array<{ id: number }>): void {
+    const query = this.childQueries.get(queryId)
+    if (query === undefined) return
+    for (const job of jobs) query.found.set(job.id, job)
+    if (--query.shardsPending === 0) this.answerChildQuery(queryId, query)
+  }
+
+  answerChildQuery(queryId: number, query: ChildQuery): void {
+    this.childQueries.delete(queryId)
+    const children: unknown[] = []
+    for (const id of query.order) if (query.found.has(id)) children.push(query.found.get(id))
+    this.reply(query.token, { ...query.reply, children })
+  }
+
   private expireFlowReplies(nowMs: number): void {
     for (const [parentId, pending] of this.flowReplies) {
       if (pending.deadline > nowMs) continue
@@ -819,6 +858,7 @@ export class Core {
     const cron = this.cron.nextDueMs()
     if (cron < wake) wake = cron
     for (const pending of this.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
+    for (const query of this.childQueries.values()) if (query.deadline < wake) wake = query.deadline
     const waiter = this.waiters.deadlines.peek()
     if (waiter !== undefined && waiter.deadline < wake) wake = waiter.deadline
     const expiring = this.ttlHeap.peek()

@@ -38,7 +38,18 @@ describe('FLOW across shards', () => {
     expect(localId % 2).toBe(0)
     expect(s0.records.map((r) => r.t)).toEqual(['j', 'j', 'fq', 'fci'])
     expect(s1.records[0]).toMatchObject({ t: 'j', i: remoteId, par: parentId, fk: `${parentId}:0` })
-    expect(s0.call({ cmd: 'GETCHILDREN', parent_id: parentId }).children_ids).toEqual([remoteId, localId])
+    const listing = s0.send({ cmd: 'GETCHILDREN', parent_id: parentId })
+    expect(listing.reply).toBeUndefined()
+    expect(s0.messages[0]!.message).toEqual({ t: 'childrenget', s: 0, r: 1, ids: [remoteId] })
+    cluster.deliver()
+    const listed = s0.take(listing.token)!
+    expect(listed).toMatchObject({ ok: true, parent_id: parentId, children_ids: [remoteId, localId], completed: 0, total: 2 })
+    expect((listed.children as Array<{ id: number }>).map((job) => job.id)).toEqual([remoteId, localId])
+    // A shard that never answers: the reply goes out with the local children after the timeout.
+    const stuck = s0.send({ cmd: 'GETCHILDREN', parent_id: parentId })
+    s0.messages.splice(0)
+    cluster.advance(30_000)
+    expect((s0.take(stuck.token)!.children as Array<{ id: number }>).map((job) => job.id)).toEqual([localId])
 
     // Children complete on their shards; the parent becomes ready after the last one.
     const child = s1.pull(remote)!
@@ -70,7 +81,9 @@ describe('FLOW across shards', () => {
     expect(s1.call({ cmd: 'COUNT', queue: remote }).count).toBe(1)
     const parentId = (s0.records[0]!.i as number)
     const childId = (s1.records[0]!.i as number)
-    expect(restarted.call({ cmd: 'GETCHILDREN', parent_id: parentId }).children_ids).toEqual([childId])
+    const listing = restarted.send({ cmd: 'GETCHILDREN', parent_id: parentId })
+    cluster.deliver()
+    expect(restarted.take(listing.token)).toMatchObject({ children_ids: [childId], children: [{ id: childId, parent_id: parentId }] })
     expect(restarted.engine.core.flowRequests.size).toBe(0)
     // Nothing is pending any more after another restart.
     expect(restart(restarted).engine.nextWakeMs()).toBe(Infinity)

@@ -7,7 +7,7 @@ import type { Command, CommandName, CommandOf } from '../protocol/commands.ts'
 import type { EngineConfig, EngineOutput, LogRecord, Token } from './types.ts'
 import { Core, type EngineMessage, type QueueDefaults } from './core.ts'
 import * as coreHandlers from './handlers-core.ts'
-import { jobHandlers, receiveFlowChild } from './handlers-job.ts'
+import { jobHandlers, receiveChildrenGet, receiveFlowChild } from './handlers-job.ts'
 import { queueHandlers } from './handlers-queue.ts'
 import { cronPush, fireCron, storeHandlers } from './handlers-store.ts'
 import { applyRecord, snapshotRecords } from './records.ts'
@@ -72,6 +72,8 @@ export class Engine {
     else if (m.t === 'cronobliterate') core.cron.deleteQueue(m.queue, core.sink)
     else if (m.t === 'flowchild') receiveFlowChild(core, m, nowMs)
     else if (m.t === 'flowchildid') core.flowChildCreated(m.p, m.index, m.id)
+    else if (m.t === 'childrenget') receiveChildrenGet(core, m)
+    else if (m.t === 'childrenjobs') core.childrenFound(m.r, m.jobs)
     else throw new Error(`unknown engine message '${message.t}'`)
     core.serveDirty(nowMs)
     core.sweepQueues()
@@ -119,6 +121,7 @@ export class Engine {
         if (q !== undefined) this.core.touched.add(q)
       }
       if (flowReplies.size > 0) for (const pending of flowReplies.values()) if (pending.token === token) pending.token = 0
+      for (const query of this.core.childQueries.values()) if (query.token === token) query.token = 0
     }
     this.core.sweepQueues()
   }

@@ -11,6 +11,7 @@ import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.t
 import { plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
+import { shardOfJobId } from '../base/ids.ts'
 import { flowReplyTimeoutMs } from './engine-limits.ts'
 
 const ok = { ok: true } as const
@@ -249,20 +250,50 @@ export function receiveFlowChild(core: Core, m: Extract<EngineMessage, { t: 'flo
   core.message(m.s, { t: 'flowchildid', p: m.p, index: m.index, id })
 }
 
-function getChildren(core: Core, command: CommandOf<'GETCHILDREN'>, token: Token) {
+/**
+ * GETCHILDREN. Children on this shard are read here; children in queues of other shards are asked
+ * for (`childrenget` → `childrenjobs`) and the reply waits for them (at most flowReplyTimeoutMs).
+ */
+function getChildren(core: Core, command: CommandOf<'GETCHILDREN'>, token: Token, nowMs: number) {
   const parent = core.jobs.get(command.parent_id)
   if (parent === undefined || parent.loc !== LOC_PARENT) {
     return core.reply(token, { ok: false, error: errors.parentJobNotFound(command.parent_id) })
   }
-  const children = []
+  const found = new Map<number, unknown>()
+  const remote = new Map<number, number[]>()
   for (const id of parent.childrenIds) {
+    if (id === 0) continue // a remote child whose id is not known yet
+    if (!core.isLocal(id)) {
+      const shard = shardOfJobId(id, core.shardCount)
+      const ids = remote.get(shard)
+      if (ids === undefined) remote.set(shard, [id])
+      else ids.push(id)
+      continue
+    }
     const child = core.jobs.get(id)
-    if (child !== undefined && child.loc !== LOC_COMPLETED && child.loc !== LOC_GONE) children.push(jobToWire(child))
+    if (child !== undefined && child.loc !== LOC_COMPLETED && child.loc !== LOC_GONE) found.set(id, jobToWire(child))
   }
-  core.reply(token, {
-    ok: true, parent_id: parent.id, children, children_ids: parent.childrenIds,
+  const reply = {
+    ok: true, parent_id: parent.id, children: [] as unknown[], children_ids: parent.childrenIds,
     completed: parent.childrenCompleted, total: parent.childrenIds.length,
-  })
+  }
+  const query = {
+    token, reply, found, order: [...parent.childrenIds], shardsPending: remote.size, deadline: nowMs + flowReplyTimeoutMs,
+  }
+  const queryId = ++core.lastChildQuery
+  if (remote.size === 0 || token === 0) return core.answerChildQuery(queryId, query)
+  core.childQueries.set(queryId, query)
+  for (const [shard, ids] of remote) core.message(shard, { t: 'childrenget', s: core.shardIndex, r: queryId, ids })
+}
+
+/** `childrenget`: the asked-for children that are still retrievable here, as wire jobs. */
+export function receiveChildrenGet(core: Core, m: Extract<EngineMessage, { t: 'childrenget' }>): void {
+  const jobs = []
+  for (const id of m.ids) {
+    const child = core.jobs.get(id)
+    if (child !== undefined && child.loc !== LOC_COMPLETED && child.loc !== LOC_GONE) jobs.push(jobToWire(child))
+  }
+  core.message(m.s, { t: 'childrenjobs', r: m.r, jobs })
 }
 
 export const jobHandlers: HandlerTable = {
