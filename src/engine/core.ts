@@ -397,6 +397,8 @@ export class Core {
 
   /** Removes a job in any live state (cancel, expiry, drain, clean, obliterate, remove_on_fail). */
   remove(job: Job, q: QueueState, waitReply: string | null): void {
+    // A removed flow parent stops asking for its remote children (a child already created stays).
+    if (job.loc === LOC_PARENT && this.flowRequests.size > 0) this.flowRequests.delete(job.id)
     if (this.isQueued(job)) this.unqueue(job, q)
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)

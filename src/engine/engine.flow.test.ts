@@ -124,6 +124,16 @@ describe('FLOW across shards', () => {
     expect(s0.late.has(second.token)).toBe(false)
   })
 
+  test('a cancelled parent stops asking for its remote children after a restart', () => {
+    const cluster = new Cluster(2)
+    const s0 = cluster.shards[0] as Harness
+    flow(s0, [{ queue: remote, data: 'r' }])
+    const parentId = s0.records[0]!.i as number
+    expect(s0.call({ cmd: 'CANCEL', id: parentId })).toEqual({ ok: true })
+    expect(s0.engine.core.flowRequests.size).toBe(0)
+    expect(restart(s0).engine.core.flowRequests.size).toBe(0)
+  })
+
   test('snapshot keeps the pending requests and the child keys', () => {
     const cluster = new Cluster(2)
     const [s0, s1] = cluster.shards as [Harness, Harness]

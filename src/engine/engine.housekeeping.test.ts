@@ -143,6 +143,8 @@ describe('queue defaults', () => {
     for (const again of [restart(h), restart(h, [...h.engine.snapshot()])]) {
       expect(job(again.push('q'), again)).toMatchObject({ timeout: 100, max_attempts: 3 })
     }
+    const flow = h.call({ cmd: 'FLOW', queue: 'q', data: 1, children: [{ queue: 'q', data: 2 }] })
+    expect(job((flow.children_ids as number[])[0]!)).toMatchObject({ timeout: 0, max_attempts: 0, ttl: 0 })
     h.engine.setQueueDefaults('q', null)
     expect(job(h.push('q'))).toMatchObject({ timeout: 0, max_attempts: 0 })
     expect(restart(h).engine.core.queues.get('q')!.defaults).toBeNull()

@@ -66,7 +66,9 @@ export function pushJob(
   job.priority = input.priority
   job.createdAt = nowMs
   job.runAt = input.delay !== undefined ? nowMs + input.delay : nowMs
-  const defaults = q.defaults
+  // Queue defaults fill what a push leaves absent (cron pushes included); flow children are plain
+  // jobs with no other options (spec §4.12), so they take none.
+  const defaults = parentId === null ? q.defaults : null
   const maxAttempts = input.max_attempts ?? defaults?.max_attempts
   if (maxAttempts !== undefined) job.maxAttempts = maxAttempts
   const backoff = input.backoff ?? defaults?.backoff
