@@ -20,11 +20,6 @@ export interface IoBackend {
   readonly name: string
   /** Why the fallback runs (`io_uring unavailable: …`), or null for the preferred backend. */
   readonly fallbackReason: string | null
-  /**
-   * True when writes block the calling thread (pwrite). The log then starts each flush from a
-   * macrotask, so that requests which queued up during the blocked write join the next flush.
-   */
-  readonly blocking?: boolean
   /** Opens (creating if asked) a file for reading and writing. Synchronous: opens are rare. */
   open(path: string, create: boolean): number
   /** Reserves `bytes` of disk at `offset` (fallocate), zero-filled. Throws IoError('ENOSPC') when full. */

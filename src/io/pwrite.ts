@@ -10,7 +10,6 @@ import { ioErrorFromException } from './errno.ts'
 
 export class PwriteBackend implements IoBackend {
   readonly name = 'pwrite'
-  readonly blocking = true
   constructor(readonly fallbackReason: string | null) {}
 
   open(path: string, create: boolean): number {

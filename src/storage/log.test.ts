@@ -54,7 +54,7 @@ describe('group commit', () => {
     expect(log.appendedLsn).toBe(100)
     expect(log.durableLsn).toBe(0)
     io.hold()
-    await Promise.resolve()
+    await nextTurn() // flushes start from setImmediate, after queued requests were handled
     expect(io.writeCount).toBe(1)
     for (let i = 101; i <= 150; i++) log.append(record(i))
     await nextTurn()
