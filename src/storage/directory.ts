@@ -5,7 +5,7 @@
  *
  *   <dir>/0000000000000001.seg         segment; the name is the LSN of its first record (16 digits)
  *   <dir>/checkpoint-0000000000001234.ckp   checkpoint of the state as of LSN 1234
- *   <dir>/spare-<n>.tmp                preallocated next segment, not yet named (deleted at recovery)
+ *   <dir>/spare-<id>-<n>.tmp           preallocated next segment, not yet named (deleted at recovery)
  *   <dir>/checkpoint-….ckp.tmp         checkpoint being written (deleted at recovery)
  */
 import * as fs from 'node:fs'

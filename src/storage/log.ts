@@ -433,10 +433,19 @@ export class SegmentedLog implements ShardLog {
     }
   }
 
+  /**
+   * Spare names are unique per opening of the log (a random prefix), so a file left behind by an
+   * earlier life of this directory can never be confused with ours. Recovery deletes all of them.
+   */
+  #nextSparePath(): string {
+    return join(this.#dir, `spare-${this.#spareNamePrefix}-${++this.#spareCounter}.tmp`)
+  }
+  readonly #spareNamePrefix = Math.floor(Math.random() * 2 ** 32).toString(36)
+
   /** Preallocates the next segment under a temporary name; on ENOSPC the disk is full. */
   #allocateSpare(): void {
     if (this.#spare !== null || this.#fatalError !== null || this.#closed) return
-    const path = join(this.#dir, `spare-${++this.#spareCounter}.tmp`)
+    const path = this.#nextSparePath()
     let fd = -1
     try {
       fd = this.#io.open(path, true)
@@ -486,7 +495,7 @@ export class SegmentedLog implements ShardLog {
     if (this.#reserveFd < 0 || this.#reserveFileBytes === 0) return null
     const give = Math.min(this.#reserveFileBytes, Math.max(this.#segmentBytes, bytes))
     this.#truncateReserve(this.#reserveFileBytes - give)
-    const path = join(this.#dir, `spare-${++this.#spareCounter}.tmp`)
+    const path = this.#nextSparePath()
     let fd = -1
     try {
       fd = this.#io.open(path, true)
