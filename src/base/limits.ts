@@ -3,14 +3,14 @@
  * asserted at load time so that derived limits cannot drift apart.
  */
 import { assert } from './assert.ts'
-import { KiB, MiB } from './units.ts'
+import { MiB } from './units.ts'
 
 /** Largest MessagePack frame body (spec §1.4). Larger frames get `Message too large` and a close. */
 export const frameBytesMax = 16 * MiB
 /** Longest JSON line. The spec requires at least 64 MiB (§1.3). */
 export const lineBytesMax = 64 * MiB
-/** Bytes a connection may have buffered (unparsed input) before it is closed. */
-export const connectionInputBytesMax = lineBytesMax + 64 * KiB
+// A connection's unparsed input is bounded by the frame being read: at most frameBytesMax
+// (MessagePack) or lineBytesMax (JSON lines); past that it gets `Message too large` and is closed.
 /** Outbound bytes queued for a slow reader above which we stop reading from its socket. */
 export const connectionOutputBytesHigh = 4 * MiB
 /** Requests one connection may have in flight before we stop reading from it. */
@@ -48,4 +48,3 @@ export const jobsPerShardMax = 50_000_000
 
 assert(frameBytesMax >= jobDataBytesMax, 'a frame must be able to carry the largest job')
 assert(lineBytesMax >= frameBytesMax, 'JSON lines carry at least what frames carry')
-assert(connectionInputBytesMax > lineBytesMax, 'a connection must be able to buffer one whole line')
