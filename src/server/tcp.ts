@@ -35,6 +35,8 @@ type TcpConnection = {
   backlog: Uint8Array | null
   /** Close once the backlog is written (after `Message too large`). */
   closeAfterFlush: boolean
+  /** The client half-closed (`printf … | nc`): answer what is in flight, then close. */
+  inputEnded: boolean
   paused: boolean
 }
 
@@ -65,10 +67,13 @@ export class TcpServer {
       open: (socket: TcpSocket) => this.open(socket),
       data: (socket: TcpSocket, chunk: Buffer) => this.data(socket, chunk),
       drain: (socket: TcpSocket) => this.drain(socket),
+      end: (socket: TcpSocket) => this.inputEnd(socket),
       close: (socket: TcpSocket) => this.close(socket),
       error: (socket: TcpSocket) => this.close(socket),
     }
-    const options = { socket: handlers, data: undefined as unknown as TcpConnection }
+    // Half-open: a client that sends its requests and then shuts down its write side still gets
+    // every reply (without this Bun closes the socket at the client's FIN).
+    const options = { socket: handlers, data: undefined as unknown as TcpConnection, allowHalfOpen: true }
     this.listener = unixSocketPath !== null
       ? Bun.listen<TcpConnection>({ unix: unixSocketPath, ...options })
       : Bun.listen<TcpConnection>({ hostname, port, ...options })
@@ -87,7 +92,7 @@ export class TcpServer {
     socket.setNoDelay(true)
     const connection: TcpConnection = {
       state: emptyState, mode: 'unknown', lines: null, frames: null, pendingText: '', pendingFrames: [],
-      backlog: null, closeAfterFlush: false, paused: false,
+      backlog: null, closeAfterFlush: false, inputEnded: false, paused: false,
     }
     connection.state = new ConnectionState(this.nextConnectionId++, (text) => this.emit(socket, text))
     socket.data = connection
@@ -187,7 +192,21 @@ export class TcpServer {
       if (connection.backlog !== null) connection.backlog = concat(connection.backlog, toBytes(output))
       else this.write(socket, connection, output)
     }
-    if (connection.closeAfterFlush && connection.backlog === null) socket.end()
+    this.endIfDone(socket)
+  }
+
+  private inputEnd(socket: TcpSocket): void {
+    socket.data.inputEnded = true
+    this.pool.flush()
+    this.endIfDone(socket)
+  }
+
+  /** Closes after `Message too large`, or once a half-closed client has all its replies. */
+  private endIfDone(socket: TcpSocket): void {
+    const connection = socket.data
+    if (connection.backlog !== null) return
+    const answered = connection.state.inFlight === 0 && connection.pendingText === '' && connection.pendingFrames.length === 0
+    if (connection.closeAfterFlush || (connection.inputEnded && answered)) socket.end()
   }
 
   private write(socket: TcpSocket, connection: TcpConnection, output: string | Uint8Array): void {
@@ -203,7 +222,7 @@ export class TcpServer {
       connection.backlog = null
       this.write(socket, connection, backlog)
     }
-    if (connection.closeAfterFlush && connection.backlog === null) socket.end()
+    this.endIfDone(socket)
     this.applyBackpressure(socket)
   }
 

@@ -3,6 +3,7 @@
  * 0, spoken to over raw TCP in JSON-lines and MessagePack modes.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { connect } from 'node:net'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { frame, WireClient } from '../harness/wire-client.ts'
 
@@ -232,5 +233,24 @@ describe('bad input', () => {
     expect(health).toMatchObject({ ok: true, status: 'ok', durable: true, fsync: 'always' })
     expect(health.shards as number).toBeGreaterThanOrEqual(1)
     expect(String(health.io)).toMatch(/io_uring|pwrite/)
+  })
+})
+
+describe('half-closed connections', () => {
+  // node:net, because Bun's own client socket stops reading after shutdown(); real clients (nc) do not.
+  test('a client that sends its requests and shuts down its write side still gets every reply', async () => {
+    const queue = freshQueue('halfclose')
+    const socket = connect({ host: '127.0.0.1', port: server.tcpPort, allowHalfOpen: true })
+    let received = ''
+    socket.on('data', (chunk) => (received += chunk.toString()))
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()))
+    socket.write(`{"cmd":"PUSH","queue":"${queue}","data":1}\n{"cmd":"PULL","queue":"${queue}","timeout":0}\n{"cmd":"PULL","queue":"${queue}","timeout":200}\n`)
+    socket.end() // like `printf … | nc`: FIN right after the last request
+    await closed // the server closes once all three are answered
+    const replies = received.trim().split('\n').map((line) => JSON.parse(line))
+    expect(replies).toHaveLength(3)
+    expect(replies[0]).toMatchObject({ ok: true, id: expect.any(Number) })
+    expect(replies[1]).toMatchObject({ ok: true, job: { id: replies[0].id } })
+    expect(replies[2]).toEqual({ ok: true, job: null })
   })
 })
