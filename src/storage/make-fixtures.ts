@@ -49,7 +49,7 @@ function makeFixtures(force: boolean): void {
   fs.writeFileSync(path.join(dir, segmentFileName(1)), segment)
   const checkpoint = encodeCheckpoint(fixtureCheckpointLsn, fixtureCheckpointBodies)
   fs.writeFileSync(path.join(dir, checkpointFileName(fixtureCheckpointLsn)), checkpoint)
-  console.log(`wrote ${dir}`)
+  process.stdout.write(`wrote ${dir}\n`)
 }
 
 if (import.meta.main) makeFixtures(process.argv.includes('--force'))
