@@ -10,7 +10,7 @@
 import { afterAll, expect, test } from 'bun:test'
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { runToExit, startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
-import { CrashClient, framesOf, outputMatching, segmentFiles, shardDirectories } from './kit.ts'
+import { framesOf, markerStates, outputMatching, pushMarkers, segmentFiles, shardDirectories } from './kit.ts'
 
 const jobCount = 400
 const queue = 'corrupt'
@@ -24,32 +24,6 @@ afterAll(async () => {
 
 function serverArgs(dataDir: string): string[] {
   return ['--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--preset', 'testMin']
-}
-
-async function pushAll(port: number, markers: string[]): Promise<Map<string, number>> {
-  const client = await CrashClient.connect(port, 'json')
-  const ids = new Map<string, number>()
-  for (const marker of markers) {
-    const reply = await client.must({ cmd: 'PUSH', queue, data: { m: marker, pad: 'p'.repeat(400) } })
-    expect(reply).toMatchObject({ ok: true })
-    ids.set(marker, reply.id as number)
-  }
-  client.close()
-  return ids
-}
-
-async function statesOf(port: number, ids: Map<string, number>): Promise<Map<string, string>> {
-  const client = await CrashClient.connect(port, 'msgpack')
-  const states = new Map<string, string>()
-  await Promise.all(
-    [...ids].map(async ([marker, id]) => {
-      const reply = await client.must({ cmd: 'GETJOB', id })
-      const data = (reply.job as { data?: { m?: string } } | null)?.data
-      states.set(marker, reply.state === 'waiting' && data?.m !== marker ? `waiting with payload ${data?.m}` : (reply.state as string))
-    }),
-  )
-  client.close()
-  return states
 }
 
 type Target = { file: string; offset: number; flipAt: number; marker: string }
@@ -91,7 +65,7 @@ for (const where of ['last', 'older'] as const) {
       let server = await startServer({ dataDir })
       servers.push(server)
       const markers = Array.from({ length: jobCount }, (_, i) => `${where}-${i}`)
-      const ids = await pushAll(server.tcpPort, markers)
+      const ids = await pushMarkers(server.tcpPort, queue, markers)
       await server.kill('SIGKILL')
 
       const target = pickTarget(dataDir, where)
@@ -120,19 +94,19 @@ for (const where of ['last', 'older'] as const) {
 
       const damagedIndex = markers.indexOf(target.marker)
       const before = new Map(markers.slice(0, damagedIndex).map((marker) => [marker, ids.get(marker) as number]))
-      const states = await statesOf(server.tcpPort, before)
+      const states = await markerStates(server.tcpPort, before)
       expect([...states].filter(([, state]) => state !== 'waiting')).toEqual([])
-      const after = await statesOf(server.tcpPort, new Map(markers.slice(damagedIndex).map((m) => [m, ids.get(m) as number])))
+      const after = await markerStates(server.tcpPort, new Map(markers.slice(damagedIndex).map((m) => [m, ids.get(m) as number])))
       const kept = [...after].filter(([, state]) => state === 'waiting').length
       console.log(`${where}: ${before.size} jobs before the damage all present; ${kept} of ${after.size} from the damaged record on survived`)
 
       // The repaired log is clean: new pushes survive a kill, and a plain restart works.
       const laterMarkers = Array.from({ length: 50 }, (_, i) => `${where}-later-${i}`)
-      const laterIds = await pushAll(server.tcpPort, laterMarkers)
+      const laterIds = await pushMarkers(server.tcpPort, queue, laterMarkers)
       await server.kill('SIGKILL')
       server = await startServer({ dataDir })
       servers.push(server)
-      const again = await statesOf(server.tcpPort, new Map([...before, ...laterIds]))
+      const again = await markerStates(server.tcpPort, new Map([...before, ...laterIds]))
       expect([...again].filter(([, state]) => state !== 'waiting')).toEqual([])
       await server.kill('SIGKILL')
     },

@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Socket } from 'bun'
 import { Packr, Unpackr } from 'msgpackr'
 import { decodeFrame } from '../../src/storage/frame.ts'
+import { expect } from 'bun:test'
 import { frame } from '../harness/wire-client.ts'
 
 export type Reply = { ok: boolean; error?: string; reqId?: string; [field: string]: unknown }
@@ -213,4 +214,35 @@ export async function outputMatching(output: () => string, pattern: RegExp, wait
   const deadline = Date.now() + waitMs
   while (!pattern.test(output()) && Date.now() < deadline) await sleep(20)
   return output()
+}
+
+/**
+ * Pushes one job per marker, one at a time (each job is one record, so the last record is the last
+ * job), each with a 400-byte pad so a few hundred jobs span several testMin segments.
+ */
+export async function pushMarkers(port: number, queue: string, markers: string[]): Promise<Map<string, number>> {
+  const client = await CrashClient.connect(port, 'json')
+  const ids = new Map<string, number>()
+  for (const marker of markers) {
+    const reply = await client.must({ cmd: 'PUSH', queue, data: { m: marker, pad: 'p'.repeat(400) } })
+    expect(reply).toMatchObject({ ok: true })
+    ids.set(marker, reply.id as number)
+  }
+  client.close()
+  return ids
+}
+
+/** States of the given jobs: marker → 'waiting' (with the right payload) or what was found instead. */
+export async function markerStates(port: number, ids: Map<string, number>): Promise<Map<string, string>> {
+  const client = await CrashClient.connect(port, 'msgpack')
+  const states = new Map<string, string>()
+  await Promise.all(
+    [...ids].map(async ([marker, id]) => {
+      const reply = await client.must({ cmd: 'GETJOB', id })
+      const data = (reply.job as { data?: { m?: string } } | null)?.data
+      states.set(marker, reply.state === 'waiting' && data?.m !== marker ? `waiting with payload ${data?.m}` : (reply.state as string))
+    }),
+  )
+  client.close()
+  return states
 }

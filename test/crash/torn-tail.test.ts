@@ -11,7 +11,7 @@
 import { afterAll, describe, expect, test } from 'bun:test'
 import { openSync, closeSync, ftruncateSync, rmSync, statSync, writeSync } from 'node:fs'
 import { startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
-import { CrashClient, framesOf, lastUsedSegment, outputMatching, shardDirectories } from './kit.ts'
+import { CrashClient, framesOf, lastUsedSegment, markerStates, outputMatching, pushMarkers, shardDirectories } from './kit.ts'
 
 const jobCount = 300
 const laterJobCount = 150
@@ -28,34 +28,6 @@ async function start(dataDir: string): Promise<TestServer> {
   const server = await startServer({ dataDir })
   servers.push(server)
   return server
-}
-
-async function pushAll(port: number, markers: string[]): Promise<Map<string, number>> {
-  const client = await CrashClient.connect(port, 'json')
-  const ids = new Map<string, number>()
-  for (const marker of markers) {
-    // One at a time: each job is one record, so the last record is the last job.
-    const reply = await client.must({ cmd: 'PUSH', queue, data: { m: marker, pad: 'p'.repeat(400) } })
-    expect(reply).toMatchObject({ ok: true })
-    ids.set(marker, reply.id as number)
-  }
-  client.close()
-  return ids
-}
-
-/** States of the given jobs: marker → 'waiting' (with the right payload) or what was found instead. */
-async function statesOf(port: number, ids: Map<string, number>): Promise<Map<string, string>> {
-  const client = await CrashClient.connect(port, 'msgpack')
-  const states = new Map<string, string>()
-  await Promise.all(
-    [...ids].map(async ([marker, id]) => {
-      const reply = await client.must({ cmd: 'GETJOB', id })
-      const data = (reply.job as { data?: { m?: string } } | null)?.data
-      states.set(marker, reply.state === 'waiting' && data?.m !== marker ? `waiting with payload ${data?.m}` : (reply.state as string))
-    }),
-  )
-  client.close()
-  return states
 }
 
 /** The shard directory whose last segment holds records of `queue`. */
@@ -78,7 +50,7 @@ for (const damage of ['zeroed', 'cut'] as const) {
         directories.push(dataDir)
         let server = await start(dataDir)
         const markers = Array.from({ length: jobCount }, (_, i) => `${damage}-${i}`)
-        const ids = await pushAll(server.tcpPort, markers)
+        const ids = await pushMarkers(server.tcpPort, queue, markers)
         await server.kill('SIGKILL')
 
         const { segment, frames } = shardOfQueue(dataDir)
@@ -101,7 +73,7 @@ for (const damage of ['zeroed', 'cut'] as const) {
         expect(startup).toContain('torn tail')
         expect(startup).toContain(`${segment}@${last.offset}`)
 
-        const states = await statesOf(server.tcpPort, ids)
+        const states = await markerStates(server.tcpPort, ids)
         const missing = [...states].filter(([, state]) => state !== 'waiting')
         // Only the job of the damaged record may be gone, and only as "unknown".
         for (const [marker, state] of missing) {
@@ -110,12 +82,12 @@ for (const damage of ['zeroed', 'cut'] as const) {
         expect(missing.length).toBeLessThanOrEqual(1)
 
         const laterMarkers = Array.from({ length: laterJobCount }, (_, i) => `${damage}-later-${i}`)
-        const laterIds = await pushAll(server.tcpPort, laterMarkers)
+        const laterIds = await pushMarkers(server.tcpPort, queue, laterMarkers)
         await server.kill('SIGKILL')
 
         server = await start(dataDir)
         const survivors = new Map([...ids].filter(([marker]) => !missing.some(([gone]) => gone === marker)))
-        const after = await statesOf(server.tcpPort, new Map([...survivors, ...laterIds]))
+        const after = await markerStates(server.tcpPort, new Map([...survivors, ...laterIds]))
         const wrong = [...after].filter(([, state]) => state !== 'waiting')
         expect(wrong).toEqual([])
         // (Checked after the requests above, by when the start-up report has long been printed.)

@@ -2,26 +2,18 @@
  * Job-management commands of spec §3.2 over the real wire (JSON lines, a few in MessagePack): reply
  * shape, the state change read back with GETJOB/GETSTATE/…, and one bad-input case each.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
+import { describe, expect, test } from 'bun:test'
+import type { TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import {
-  expectError, expectInvalid, freshQueue, getJob, nameOnShard, pullNow, push, pushActive, shardArgs, shardOfId, state, unknownId,
+  expectError, expectInvalid, freshQueue, getJob, nameOnShard, pullNow, push, pushActive, shardArgs, sharedServer, shardOfId, state, unknownId,
 } from './commands-kit.ts'
-
-// A timed-out test makes bun kill the shared server, so give slow machines room.
-setDefaultTimeout(20_000)
 
 let server: TestServer
 let client: WireClient
-
-beforeAll(async () => {
-  server = await startServer({ args: shardArgs })
-  client = await WireClient.connect(server.tcpPort)
-})
-afterAll(async () => {
-  client.close()
-  await server.cleanup()
+sharedServer((started, connected) => {
+  server = started
+  client = connected
 })
 
 /** Pushes a job with max_attempts 1 and fails it, so it lands in the DLQ. */

@@ -2,9 +2,11 @@
  * Shared helpers for the per-command integration tests: fresh queue names (optionally on a chosen
  * shard), polling for an eventual state, and small push/pull shortcuts over a WireClient.
  */
-import { expect } from 'bun:test'
+import { afterAll, beforeAll, expect, setDefaultTimeout } from 'bun:test'
+import { startServer, type TestServer } from '../harness/server.ts'
+import { WireClient } from '../harness/wire-client.ts'
 import { shardOfName } from '../../src/base/hash.ts'
-import type { Reply, WireClient } from '../harness/wire-client.ts'
+import type { Reply } from '../harness/wire-client.ts'
 
 /** Every test server of these files runs with this many shards, so queues spread over both. */
 export const SHARDS = 2
@@ -98,3 +100,23 @@ export function expectInvalid(reply: Reply, field: string): void {
 
 /** An id that was never handed out (ids stay far below this in tests). */
 export const unknownId = 987_654_321
+
+/**
+ * One server (SHARDS shards) and one client for a whole test file: started before the first test,
+ * handed over through `use`, stopped after the last. A timed-out test makes bun kill the shared
+ * server, so slow machines get a generous per-test timeout.
+ */
+export function sharedServer(use: (server: TestServer, client: WireClient) => void): void {
+  setDefaultTimeout(20_000)
+  let server: TestServer | undefined
+  let client: WireClient | undefined
+  beforeAll(async () => {
+    server = await startServer({ args: shardArgs })
+    client = await WireClient.connect(server.tcpPort)
+    use(server, client)
+  })
+  afterAll(async () => {
+    client?.close()
+    await server?.cleanup()
+  })
+}

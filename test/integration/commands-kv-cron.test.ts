@@ -2,26 +2,18 @@
  * Key-value (spec §3.9) and cron (§3.5, §4.15) commands over the real wire: reply shape, the state
  * read back, and the error texts of §1.8. KVMGET/KVKEYS/CRONLIST merge both shards.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
+import { describe, expect, test } from 'bun:test'
+import type { TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
-import { expectError, expectInvalid, freshQueue, nameOnShard, shardArgs, waitFor } from './commands-kit.ts'
-
-// A timed-out test makes bun kill the shared server, so give slow machines room.
-setDefaultTimeout(20_000)
+import { expectError, expectInvalid, freshQueue, nameOnShard, shardArgs, sharedServer, waitFor } from './commands-kit.ts'
 
 let server: TestServer
 let client: WireClient
+sharedServer((started, connected) => {
+  server = started
+  client = connected
+})
 const okReply = { reqId: expect.any(String), ok: true }
-
-beforeAll(async () => {
-  server = await startServer({ args: shardArgs })
-  client = await WireClient.connect(server.tcpPort)
-})
-afterAll(async () => {
-  client.close()
-  await server.cleanup()
-})
 
 describe('KVSET / KVGET / KVDEL / KVEXISTS', () => {
   test('stores any JSON value and reads it back; missing keys read null', async () => {

@@ -3,28 +3,20 @@
  * shape, the state change read back, and one bad-input case each. Cross-shard: LISTQUEUES and
  * GETJOBS without a queue merge both shards.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
+import { describe, expect, test } from 'bun:test'
+import type { TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import {
-  expectError, expectInvalid, freshQueue, nameOnShard, pullNow, push, pushActive, shardArgs, state, waitFor,
+  expectError, expectInvalid, freshQueue, nameOnShard, pullNow, push, pushActive, shardArgs, sharedServer, state, waitFor,
 } from './commands-kit.ts'
-
-// A timed-out test makes bun kill the shared server, so give slow machines room.
-setDefaultTimeout(20_000)
 
 let server: TestServer
 let client: WireClient
+sharedServer((started, connected) => {
+  server = started
+  client = connected
+})
 const okReply = { reqId: expect.any(String), ok: true }
-
-beforeAll(async () => {
-  server = await startServer({ args: shardArgs })
-  client = await WireClient.connect(server.tcpPort)
-})
-afterAll(async () => {
-  client.close()
-  await server.cleanup()
-})
 
 async function queueInfo(name: string): Promise<Record<string, any> | undefined> {
   const reply = await client.request({ cmd: 'LISTQUEUES' })

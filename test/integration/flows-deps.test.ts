@@ -2,26 +2,18 @@
  * Flows (spec §3.6, §4.12) and depends_on (§4.11) over the real wire, within one shard and across
  * the two shards: parent/child states, GETCHILDREN, release of the parent and of parked jobs.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
-import { WireClient } from '../harness/wire-client.ts'
+import { describe, expect, test } from 'bun:test'
+import type { TestServer } from '../harness/server.ts'
+import type { WireClient } from '../harness/wire-client.ts'
 import {
-  expectError, expectInvalid, getJob, nameOnShard, pullNow, push, pushActive, shardArgs, shardOfId, state, unknownId, waitForState,
+  expectError, expectInvalid, getJob, nameOnShard, pullNow, push, pushActive, shardArgs, sharedServer, shardOfId, state, unknownId, waitForState,
 } from './commands-kit.ts'
-
-// A timed-out test makes bun kill the shared server, so give slow machines room.
-setDefaultTimeout(20_000)
 
 let server: TestServer
 let client: WireClient
-
-beforeAll(async () => {
-  server = await startServer({ args: shardArgs })
-  client = await WireClient.connect(server.tcpPort)
-})
-afterAll(async () => {
-  client.close()
-  await server.cleanup()
+sharedServer((started, connected) => {
+  server = started
+  client = connected
 })
 
 /** Runs a flow whose parent is on `parentShard` and whose children are on `childShards`. */

@@ -3,26 +3,18 @@
  * remove_on_complete/remove_on_fail, ttl, timeout, group_id and lifo. Each checks the reply, the
  * resulting state, and the error text of §1.8 where there is one.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
+import { describe, expect, test } from 'bun:test'
+import type { TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import {
-  expectError, expectInvalid, freshQueue, getJob, pullNow, push, pushActive, shardArgs, state, waitFor, waitForState,
+  expectError, expectInvalid, freshQueue, getJob, pullNow, push, pushActive, shardArgs, sharedServer, state, waitFor, waitForState,
 } from './commands-kit.ts'
-
-// A timed-out test makes bun kill the shared server, so give slow machines room.
-setDefaultTimeout(20_000)
 
 let server: TestServer
 let client: WireClient
-
-beforeAll(async () => {
-  server = await startServer({ args: shardArgs })
-  client = await WireClient.connect(server.tcpPort)
-})
-afterAll(async () => {
-  client.close()
-  await server.cleanup()
+sharedServer((started, connected) => {
+  server = started
+  client = connected
 })
 
 describe('unique_key', () => {
