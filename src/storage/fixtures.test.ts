@@ -17,6 +17,8 @@ const segmentFile = path.join(dir, '0000000000000001.seg')
 const checkpointFile = path.join(dir, 'checkpoint-0000000000000003.ckp')
 const text = new TextDecoder()
 
+// Written out again on purpose rather than imported from make-fixtures.ts: the expectation must not
+// move when the generator does.
 const records = [
   '{"op":"push","queue":"mail","id":1}',
   '{"op":"push","queue":"mail","id":2,"data":{"to":"ada@example.com"}}',
