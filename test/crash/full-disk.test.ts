@@ -62,13 +62,24 @@ beforeAll(async () => {
 
 test('pushes are refused with a clear disk-full error, not a crash or a hang', async () => {
   if (skipReason !== null) return
-  // 2 MiB / ~27 KB per batch: the disk is full long before 400 batches.
+  // 2 MiB / ~27 KB per batch: the disk is full long before 400 batches. A refusal can be temporary:
+  // while a checkpoint is being written it holds space that its completion frees (old segments are
+  // deleted), and then pushes are accepted again, as they should be. So fill until a refusal
+  // survives a pause longer than a checkpoint takes.
+  const settleMs = 300
   while (refusal === null && batches < 400) {
     const jobs = Array.from({ length: 50 }, (_, i) => ({ data: { m: `b${batches}-${i}`, pad: 'f'.repeat(500) } }))
     const reply = await answered(client, { cmd: 'PUSHB', queue, jobs }, server)
     batches++
-    if (!reply.ok) refusal = reply
-    else (reply.ids as number[]).forEach((id, i) => pushed.set(id, jobs[i]!.data.m))
+    if (reply.ok) {
+      ;(reply.ids as number[]).forEach((id, i) => pushed.set(id, jobs[i]!.data.m))
+      continue
+    }
+    expect(String(reply.error)).toMatch(/disk full/i)
+    await Bun.sleep(settleMs)
+    const probe = await answered(client, { cmd: 'PUSH', queue, data: { m: `probe-${batches}` } }, server)
+    if (probe.ok) pushed.set(probe.id as number, `probe-${batches}`)
+    else refusal = probe
   }
   console.log(`full-disk: ${pushed.size} jobs accepted in ${batches - 1} batches, then: ${JSON.stringify(refusal)}`)
   expect(refusal).not.toBeNull()
