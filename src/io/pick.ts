@@ -1,6 +1,6 @@
 /**
  * Chooses the IoBackend once at start-up. The only place that asks what the machine can do:
- * can liburing be loaded, will the kernel set up a ring, and does a linked write + fdatasync really
+ * can liburing be loaded, will the kernel set up a ring, and does an RWF_DSYNC write + fdatasync really
  * land on disk. Any failure gives the pwrite backend with `io_uring unavailable: <reason>`. Never
  * throws, so the single binary starts on machines without liburing.
  */
@@ -11,7 +11,7 @@ import type { IoBackend } from './backend.ts'
 import { PwriteBackend } from './pwrite.ts'
 import { liburingSoname, loadLiburing, type Liburing } from './uring/ffi.ts'
 import { UringBackend } from './uring/backend.ts'
-import { fsyncDatasync, opcode, Ring, sqeFlagIoLink, stableAddress } from './uring/ring.ts'
+import { fsyncDatasync, opcode, Ring, rwfDsync, stableAddress } from './uring/ring.ts'
 
 export type IoPreference = 'auto' | 'uring' | 'pwrite'
 
@@ -46,9 +46,10 @@ export function probeUring(soname = liburingSoname): UringBackend | string {
 }
 
 /**
- * On a throw-away ring: a linked write → fdatasync of a temp file, waited for synchronously, must
- * report the full length, a successful sync, and the bytes must read back. This exercises the SQE
- * and CQE offsets end to end before any real data depends on them.
+ * On a throw-away ring: an RWF_DSYNC write and an fdatasync of a temp file (the two SQEs the backend
+ * uses), waited for synchronously, must report the full length, a successful sync, and the bytes must
+ * read back. This exercises the SQE and CQE offsets and the kernel's support for rw_flags end to end
+ * before any real data depends on them.
  */
 function selfTest(lib: Liburing): void {
   const ring = new Ring(lib, 4)
@@ -56,7 +57,7 @@ function selfTest(lib: Liburing): void {
   const fd = openSync(join(dir, 'probe'), 'w+')
   try {
     const bytes = new TextEncoder().encode('flashq io_uring self-test\n')
-    const wrote = ring.prepare(opcode.write, fd, stableAddress(bytes, 0), bytes.length, 0, sqeFlagIoLink, 0, 1)
+    const wrote = ring.prepare(opcode.write, fd, stableAddress(bytes, 0), bytes.length, 0, 0, rwfDsync, 1)
     const synced = ring.prepare(opcode.fsync, fd, 0, 0, 0, 0, fsyncDatasync, 2)
     if (!wrote || !synced) throw new Error('self-test: no SQE available')
     const waited = ring.submitAndWait(2)

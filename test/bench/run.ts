@@ -105,7 +105,7 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
         break
       }
       case 'latency':
-        run = () => pushLatency(server.port, { total: scale(options, 2000), warmup: 200, queues })
+        run = () => pushLatency(server.port, { total: scale(options, 20_000), warmup: scale(options, 2000), queues })
         break
     }
     const cpuBefore = threadCpu(server.pid)

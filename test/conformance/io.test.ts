@@ -10,7 +10,7 @@ import { pickIo, probeUring } from '../../src/io/pick.ts'
 import { PwriteBackend } from '../../src/io/pwrite.ts'
 import { UringBackend } from '../../src/io/uring/backend.ts'
 import { ptr } from 'bun:ffi'
-import { cqeLayout, fsyncDatasync, opcode, ringLayout, sqeFlagIoLink, sqeLayout, stableAddress }
+import { cqeLayout, fsyncDatasync, opcode, ringLayout, rwfDsync, sqeLayout, stableAddress }
   from '../../src/io/uring/ring.ts'
 import { ioConformance } from './io-suite.ts'
 
@@ -90,6 +90,7 @@ describe('pickIo', () => {
 
 /** Each line: `<name> <value>`; the names match the keys of the layout objects in ring.ts. */
 const abiProgram = `
+#include <linux/fs.h>
 #include <liburing.h>
 #include <stddef.h>
 #include <stdio.h>
@@ -138,7 +139,7 @@ int main(void) {
   P("op.nop", IORING_OP_NOP);
   P("op.fsync", IORING_OP_FSYNC);
   P("op.write", IORING_OP_WRITE);
-  P("const.ioLink", IOSQE_IO_LINK);
+  P("const.rwfDsync", RWF_DSYNC);
   P("const.fsyncDatasync", IORING_FSYNC_DATASYNC);
   return 0;
 }
@@ -177,7 +178,7 @@ if (typeof abi === 'string') {
     for (const [key, value] of Object.entries(ringLayout)) ours.set(`ring.${key}`, value)
     for (const [key, value] of Object.entries(opcode)) ours.set(`op.${key}`, value)
     ours.set('sqe.fsyncFlags', sqeLayout.rwFlags)
-    ours.set('const.ioLink', sqeFlagIoLink)
+    ours.set('const.rwfDsync', rwfDsync)
     ours.set('const.fsyncDatasync', fsyncDatasync)
     expect(Object.fromEntries(ours)).toEqual(Object.fromEntries(abi))
   })

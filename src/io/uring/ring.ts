@@ -73,10 +73,10 @@ export const ringLayout = {
 
 /** enum io_uring_op values (linux/io_uring.h; stable kernel ABI). */
 export const opcode = { nop: 0, fsync: 3, write: 23 } as const
-/** IOSQE_IO_LINK = 1 << IOSQE_IO_LINK_BIT (2): the next SQE starts only if this one succeeds fully. */
-export const sqeFlagIoLink = 1 << 2
 /** IORING_FSYNC_DATASYNC: fdatasync instead of fsync, written into fsync_flags (offset 28). */
 export const fsyncDatasync = 1 << 0
+/** RWF_DSYNC (linux/fs.h): this write completes only once it is durable, as if followed by fdatasync. */
+export const rwfDsync = 0x2
 
 /** A completion, copied out of the CQ before the head moves past it. */
 export type Completion = { userData: number; res: number }
