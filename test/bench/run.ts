@@ -105,7 +105,7 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
         break
       }
       case 'latency':
-        run = () => pushLatency(server.port, { total: scale(options, 20_000), warmup: scale(options, 2000), queues })
+        run = () => pushLatency(server.port, { total: scale(options, 20_000), warmup: scale(options, 20_000), queues })
         break
     }
     const cpuBefore = threadCpu(server.pid)
@@ -147,7 +147,7 @@ const workloadLabel: Record<WorkloadName, string> = {
   push10: 'PUSH pipelined, 10 conns × window 256 (jobs/s)',
   pushb: 'PUSHB 1000 jobs, 4 conns × 4 batches in flight (jobs/s)',
   process: 'process 100k: PULLB 100 + ACKB (jobs/s)',
-  latency: 'sequential PUSH latency p50 / p99 (ms)',
+  latency: 'sequential PUSH latency p50 / p99 (ms), 20k pushes after 20k warm-up',
 }
 
 const targets: Record<WorkloadName, string> = {
