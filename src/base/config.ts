@@ -25,6 +25,8 @@ export type Config = {
   io: 'auto' | 'uring' | 'pwrite'
   repair: boolean
   authTokens: string[]
+  /** On SIGINT/SIGTERM: how long to wait for active jobs to be acked or failed before stopping. */
+  shutdownGraceMs: number
   preset: PresetName
 }
 

@@ -45,6 +45,9 @@ export const shardsMax = 64
 export const workersMax = 64
 /** Jobs (in any retained state) one shard holds; pushes above it are refused. */
 export const jobsPerShardMax = 50_000_000
+/** Graceful shutdown: the default wait for active jobs (spec §6), and the longest one accepted. */
+export const shutdownGraceMsDefault = 30_000
+export const shutdownGraceMsMax = 60 * 60 * 1000
 
 assert(frameBytesMax >= jobDataBytesMax, 'a frame must be able to carry the largest job')
 assert(lineBytesMax >= frameBytesMax, 'JSON lines carry at least what frames carry')

@@ -3,7 +3,7 @@
  * UsageError with a one-line reason; main.ts prints it and exits with code 2.
  */
 import type { Config, PresetName } from '../base/config.ts'
-import { shardsMax, workersMax } from '../base/limits.ts'
+import { shardsMax, shutdownGraceMsDefault, shutdownGraceMsMax, workersMax } from '../base/limits.ts'
 
 export class UsageError extends Error {
   override name = 'UsageError'
@@ -13,7 +13,7 @@ type Env = Record<string, string | undefined>
 
 const valueFlags = new Set([
   '--port', '--http-port', '--host', '--shards', '--workers', '--data-dir', '--fsync', '--io',
-  '--auth-token', '--preset',
+  '--auth-token', '--preset', '--shutdown-grace-ms',
 ])
 const booleanFlags = new Set(['--memory', '--repair', '--no-http'])
 
@@ -30,6 +30,7 @@ export const usage = `usage: flashq [serve] [options]
   --io <backend>        auto (default) | uring | pwrite
   --repair              start on a corrupt log, dropping what is invalid
   --auth-token <t>      require AUTH with this token (repeatable; env AUTH_TOKENS=a,b)
+  --shutdown-grace-ms <n>  on SIGINT/SIGTERM, wait up to this long for active jobs (default 30000)
   --preset <name>       production (default) | testMin`
 
 export function parseArgs(argv: string[], env: Env): Config {
@@ -48,6 +49,7 @@ export function parseArgs(argv: string[], env: Env): Config {
     io: oneOf('--io', flags.get('--io')?.[0] ?? env.FLASHQ_IO ?? 'auto', ['auto', 'uring', 'pwrite'] as const),
     repair: flags.has('--repair'),
     authTokens: authTokens(flags.get('--auth-token') ?? [], env.AUTH_TOKENS),
+    shutdownGraceMs: integer('--shutdown-grace-ms', flags.get('--shutdown-grace-ms')?.[0] ?? String(shutdownGraceMsDefault), 0, shutdownGraceMsMax),
     preset: oneOf('--preset', flags.get('--preset')?.[0] ?? 'production', ['production', 'testMin'] as const) as PresetName,
   }
   if (config.shards !== null && config.workers !== null && config.workers > config.shards) {

@@ -22,13 +22,19 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
     for (const line of report.report?.repaired ?? []) process.stdout.write(`shard ${report.shardIndex}: --repair ${line}\n`)
   }
   process.stdout.write(`${server.startupLine}\n`)
-  let stopping = false
+  // Spec §6: stop accepting, wait up to the grace period for active jobs, then flush and stop. A
+  // second signal skips the wait (every acknowledged change is on disk either way).
+  let signals = 0
   const stop = async () => {
-    if (stopping) return
-    stopping = true
-    await server.stop()
-    process.exit(0)
+    if (++signals > 1) return finish()
+    process.stdout.write(`flashq: stopping; waiting up to ${config.shutdownGraceMs} ms for active jobs (signal again to skip)\n`)
+    const active = await server.drain(config.shutdownGraceMs)
+    const fate = config.memory ? 'lost (in-memory server)' : 'waiting again after a restart'
+    if (active > 0) process.stdout.write(`flashq: ${active} jobs still active; they will be ${fate}\n`)
+    await finish()
   }
+  let finishing: Promise<never> | null = null
+  const finish = () => (finishing ??= server.stop().then(() => process.exit(0)))
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
 }

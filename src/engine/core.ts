@@ -80,6 +80,11 @@ export class Core {
   replaying = false
   /** Last sequence handed out (id = sequence × shardCount + shardIndex). */
   sequence = 0
+  /**
+   * Set for a graceful shutdown: no job is handed out any more (as if every queue were paused, but
+   * nothing is recorded), so the active jobs can finish while pulls wait out their timeouts.
+   */
+  deliveryStopped = false
 
   readonly jobs = new Map<number, Job>()
   readonly queues = new Map<string, QueueState>()
@@ -281,7 +286,7 @@ export class Core {
   /** Up to `countMax` deliverable jobs, activated, in delivery order (spec §4.1, §4.14). */
   take(q: QueueState, countMax: number, nowMs: number): Job[] {
     const taken: Job[] = []
-    if (q.paused) return taken
+    if (q.paused || this.deliveryStopped) return taken
     let limit = countMax
     if (q.concurrencyLimit !== null) limit = Math.min(limit, q.concurrencyLimit - q.activeCount)
     if (q.rateLimit !== null) {
@@ -868,7 +873,7 @@ export class Core {
     const timed = this.timeoutHeap.peek()
     if (timed !== undefined && timed.startedAt + timed.timeout + 1 < wake) wake = timed.startedAt + timed.timeout + 1
     for (const q of this.waitingQueues) {
-      if (q.paused) continue
+      if (q.paused || this.deliveryStopped) continue
       const due = q.delayed.peek()
       if (due !== undefined && due.runAt < wake) wake = due.runAt
       if (q.rateLimit !== null && q.tokens < 1 && q.queuedCount > 0) {

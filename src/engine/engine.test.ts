@@ -115,6 +115,25 @@ describe('push and pull', () => {
     expect(h.pull('q')).not.toBeNull()
   })
 
+  test('stopDelivery (graceful shutdown): no job is handed out, waiters time out, acks still work', () => {
+    const h = new Harness()
+    const active = h.push('q')
+    expect(h.pull('q')!.id).toBe(active)
+    h.push('q', { delay: 100 })
+    const pull = h.send({ cmd: 'PULL', queue: 'q', timeout: 1000 })
+    h.engine.stopDelivery()
+    h.push('q')
+    expect(h.take(pull.token)).toBeUndefined()
+    // The due delayed job must not make the timer fire again and again: the next wake is the waiter's.
+    h.advance(200)
+    expect(h.engine.nextWakeMs()).toBe(h.now + 800)
+    h.advance(800)
+    expect(h.take(pull.token)).toMatchObject({ ok: true, job: null })
+    expect(h.send({ cmd: 'PULLB', queue: 'q', count: 5, timeout: 0 }).reply).toMatchObject({ ok: true, jobs: [] })
+    expect(h.send({ cmd: 'ACK', id: active }).reply).toMatchObject({ ok: true })
+    expect(h.state(active)).toBe('completed')
+  })
+
   test('TTL from created_at: expired jobs are never delivered and release the unique key', () => {
     const h = new Harness()
     const id = h.push('q', { ttl: 100, delay: 200, unique_key: 'u' })

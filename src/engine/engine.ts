@@ -110,6 +110,11 @@ export class Engine {
     return this.core.nextWakeMs()
   }
 
+  /** Graceful shutdown: hand out no more jobs; blocking pulls wait out their timeouts (Core.deliveryStopped). */
+  stopDelivery(): void {
+    this.core.deliveryStopped = true
+  }
+
   cancelWaiters(tokens: Iterable<Token>): void {
     const waiters = this.core.waiters
     const flowReplies = this.core.flowReplies

@@ -14,6 +14,12 @@ export type RunningServer = {
   httpPort: number | null
   ready: PoolReady
   startupLine: string
+  /**
+   * Graceful shutdown, first half: stop accepting connections and handing out jobs, then wait until
+   * no job is active (connected workers ack or fail theirs) or `graceMs` passes. Resolves with the
+   * number of jobs still active. stop() follows.
+   */
+  drain(graceMs: number): Promise<number>
   stop(): Promise<void>
 }
 
@@ -50,12 +56,41 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     httpPort: http?.port ?? null,
     ready,
     startupLine,
+    async drain(graceMs) {
+      tcp.stopAccepting()
+      void http?.stop(false)
+      pool.stopDelivery()
+      const deadlineMs = Date.now() + graceMs
+      let active = await activeJobCount(front)
+      while (active > 0 && Date.now() < deadlineMs) {
+        await Bun.sleep(Math.min(drainPollMs, Math.max(0, deadlineMs - Date.now())))
+        active = await activeJobCount(front)
+      }
+      return active
+    },
     async stop() {
       tcp.stop()
       await http?.stop(true)
       await pool.stop()
     },
   }
+}
+
+/** How often a graceful shutdown asks the shards how many jobs are still active. */
+const drainPollMs = 100
+
+/** STATS over every shard, as a client would ask it; a failed shard counts as nothing to wait for. */
+function activeJobCount(front: Front): Promise<number> {
+  const { promise, resolve } = Promise.withResolvers<number>()
+  const target = {
+    tokens: [],
+    deliver: (_token: number, replyJson: string) => {
+      const reply = JSON.parse(replyJson) as { ok: boolean; processing?: number }
+      resolve(reply.ok && typeof reply.processing === 'number' ? reply.processing : 0)
+    },
+  }
+  front.submit({ cmd: 'STATS' }, '{"cmd":"STATS"}', target)
+  return promise
 }
 
 function hostPort(host: string, port: number): string {

@@ -218,6 +218,12 @@ export class ShardPool {
   private stopping = false
   private started = false
 
+  /** Graceful shutdown begins: queued requests go first, then no host hands out another job. */
+  stopDelivery(): void {
+    this.flush()
+    for (const host of this.hosts) if (host.dead === null) host.post({ k: 'stopDelivery' })
+  }
+
   /** Flushes and closes every log, then ends the workers. */
   async stop(): Promise<void> {
     this.flush()

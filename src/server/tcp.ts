@@ -79,6 +79,11 @@ export class TcpServer {
       : Bun.listen<TcpConnection>({ hostname, port, ...options })
   }
 
+  /** No new connections; the open ones keep being served (graceful shutdown). */
+  stopAccepting(): void {
+    this.listener?.stop(false)
+  }
+
   stop(): void {
     this.listener?.stop(true)
   }

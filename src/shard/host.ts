@@ -121,6 +121,8 @@ export class ShardHost {
       this.receiveCross(message.items)
     } else if (message.k === 'checkpoint') {
       for (const shard of this.shards.values()) this.checkpoint(shard)
+    } else if (message.k === 'stopDelivery') {
+      for (const shard of this.shards.values()) shard.engine.stopDelivery()
     } else if (message.k === 'stop') {
       void this.stop()
     }

@@ -27,6 +27,8 @@ export type ToHost =
   | { k: 'cancel'; tokens: Token[] }
   | { k: 'cross'; items: CrossShardMessage[] }
   | { k: 'checkpoint' }
+  /** Graceful shutdown has begun: hand out no more jobs (acks and everything else still work). */
+  | { k: 'stopDelivery' }
   | { k: 'stop' }
 
 export type ShardReady = {
