@@ -2,6 +2,7 @@
  * Starts the whole server: shard hosts first (they recover their logs), then the TCP and HTTP
  * listeners. Returns the bound ports and a graceful stop.
  */
+import { lstatSync, rmSync } from 'node:fs'
 import type { Config } from '../base/config.ts'
 import { dataModeLabel } from '../base/config.ts'
 import { Front } from './front.ts'
@@ -31,6 +32,7 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
   const ready = await pool.start(false)
   const front = new Front(pool, config)
   const tcp = new TcpServer(front, pool)
+  if (config.unixSocketPath !== null) await removeStaleUnixSocket(config.unixSocketPath)
   tcp.listen(config.host, config.tcpPort, config.unixSocketPath)
   const io = config.memory ? 'none' : ready.io + (ready.ioFallbackReason ? ` (${ready.ioFallbackReason})` : '')
   const health = () => ({
@@ -70,10 +72,31 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     },
     async stop() {
       tcp.stop()
+      if (config.unixSocketPath !== null) rmSync(config.unixSocketPath, { force: true })
       await http?.stop(true)
       await pool.stop()
     },
   }
+}
+
+/**
+ * A socket file left by a server that was killed would make the listen fail. Remove it, but only if
+ * it is a socket that nobody answers on: never another server's live socket, never a regular file.
+ */
+async function removeStaleUnixSocket(path: string): Promise<void> {
+  let stat: ReturnType<typeof lstatSync>
+  try {
+    stat = lstatSync(path)
+  } catch {
+    return // absent: nothing to clear
+  }
+  if (!stat.isSocket()) throw new Error(`${path} exists and is not a socket; remove it or unset UNIX_SOCKET`)
+  const live = await Bun.connect({ unix: path, socket: { data() {} } }).then(
+    (socket) => (socket.end(), true),
+    () => false,
+  )
+  if (live) throw new Error(`another server is listening on ${path}`)
+  rmSync(path, { force: true })
 }
 
 /** How often a graceful shutdown asks the shards how many jobs are still active. */
