@@ -34,8 +34,6 @@ type Operation = {
 type Submission = {
   operation: Operation
   isWrite: boolean
-  /** Bytes the write SQE asked for (0 for an fsync). */
-  length: number
 }
 
 /** Non-blocking polls (event-loop turns) before sleeping in the kernel for the completion. */
@@ -130,19 +128,17 @@ export class UringBackend implements IoBackend {
     const remaining = operation.bytes.length - operation.written
     const isWrite = operation.kind !== 'sync' && remaining > 0
     const id = this.#takeId()
-    const submission: Submission = { operation, isWrite, length: 0 }
     let prepared: boolean
     if (isWrite) {
-      submission.length = Math.min(remaining, writeChunkBytesMax)
       const address = stableAddress(operation.bytes, operation.written)
       const rwFlags = operation.kind === 'writeDurable' ? rwfDsync : 0
-      prepared = this.#ring.prepare(opcode.write, operation.fd, address, submission.length,
+      prepared = this.#ring.prepare(opcode.write, operation.fd, address, Math.min(remaining, writeChunkBytesMax),
         operation.offset + operation.written, 0, rwFlags, id)
     } else {
       prepared = this.#ring.prepare(opcode.fsync, operation.fd, 0, 0, 0, 0, fsyncDatasync, id)
     }
     if (!prepared) return false
-    this.#pending.set(id, submission)
+    this.#pending.set(id, { operation, isWrite })
     this.#cqesInFlight += 1
     this.#flush()
     return true
