@@ -61,3 +61,17 @@ test('no console.log, `as any` or FIXME in src/', () => {
   }
   expect(found).toEqual([])
 })
+
+test('storage does every file operation through the IoBackend (no node:fs in src/storage)', () => {
+  // A test backend must see every create, rename, unlink, truncate and sync to model a power loss.
+  const found: string[] = []
+  for (const file of files.filter((name) => relative(srcRoot, name).startsWith('storage/'))) {
+    const lines = readFileSync(file, 'utf8').split('\n')
+    lines.forEach((line, index) => {
+      if (/from 'node:fs|require\('node:fs|from 'fs'|\bBun\.file\(|\bBun\.write\(/.test(line)) {
+        found.push(`${relative(srcRoot, file)}:${index + 1}: ${line.trim()}`)
+      }
+    })
+  }
+  expect(found).toEqual([])
+})

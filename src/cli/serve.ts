@@ -6,13 +6,14 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../base/config.ts'
 import { defaultShardCount, defaultWorkerCount } from '../base/config.ts'
+import { PwriteBackend } from '../io/pwrite.ts'
 import { manifestFileName, openManifest } from '../storage/manifest.ts'
 import { startServer } from '../server/server.ts'
 import { UsageError } from './args.ts'
 import { version } from './version.ts'
 
 export async function serve(config: Config, workerUrl: string): Promise<void> {
-  const shardCount = resolveShardCount(config)
+  const shardCount = await resolveShardCount(config)
   const workerCount = config.workers ?? defaultWorkerCount(shardCount)
   if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)
   const server = await startServer(config, { shardCount, workerCount, workerUrl, version })
@@ -43,11 +44,12 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
  * An explicit --shards must match the data directory (openManifest refuses otherwise); without it an
  * existing directory keeps its own count, so moving data to a machine with more cores just works.
  */
-function resolveShardCount(config: Config): number {
+async function resolveShardCount(config: Config): Promise<number> {
   if (config.memory) return config.shards ?? defaultShardCount()
   mkdirSync(config.dataDir, { recursive: true })
   const wanted = config.shards ?? existingShardCount(config.dataDir) ?? defaultShardCount()
-  return openManifest(config.dataDir, wanted).shardCount
+  // The manifest is written once, before any shard starts: the blocking backend is enough here.
+  return (await openManifest(new PwriteBackend(null), config.dataDir, wanted)).shardCount
 }
 
 function existingShardCount(dataDir: string): number | null {

@@ -37,4 +37,35 @@ export interface IoBackend {
   close(fd: number): void
   /** Releases rings and buffers. */
   shutdown(): void
+
+  // File and directory operations. Synchronous and rare (start-up, rotation, checkpoints); they are
+  // here, not in node:fs calls inside storage, so a test backend sees (and can lose) every one of
+  // them. Under POSIX rules a create, rename or unlink is durable only after syncDirectory(parent).
+
+  /** The whole file (recovery reads). Throws IoError('ENOENT') when it does not exist. */
+  readFile(path: string): Uint8Array
+  /** Names in a directory, unsorted. */
+  readDirectory(dir: string): string[]
+  /** Creates `dir` and missing parents; true when `dir` was created (then sync its parent). */
+  makeDirectory(dir: string): boolean
+  rename(from: string, to: string): void
+  /** Deletes a file; a missing file is not an error. */
+  remove(path: string): void
+  /** Sets the size of an open file (shrinking frees the space). */
+  truncate(fd: number, bytes: number): void
+  /** Size of an open file in bytes (fstat). */
+  fileSize(fd: number): number
+  /** fsync of a whole file (data and metadata), blocking: small files such as the manifest. */
+  syncNow(fd: number): void
+  /** fsync of a directory, so creations, renames and deletions in it survive a power loss. */
+  syncDirectory(dir: string): void
+  /** Space of the filesystem holding `path` (statfs). */
+  filesystemSpace(path: string): FilesystemSpace
+}
+
+export type FilesystemSpace = {
+  /** Bytes an unprivileged process may still allocate (f_bavail × f_bsize). */
+  availableBytes: number
+  /** Size of the filesystem (f_blocks × f_bsize). */
+  totalBytes: number
 }

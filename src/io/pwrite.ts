@@ -3,22 +3,18 @@
  * Worker, so blocking that thread is acceptable; the Promise API matches the io_uring backend so
  * storage cannot tell them apart. Errors are thrown as IoError and surface as rejections.
  */
-import { closeSync, constants, fdatasyncSync, openSync, writeSync } from 'node:fs'
-import { type IoBackend, IoError } from './backend.ts'
+import { fdatasyncSync, writeSync } from 'node:fs'
+import { type FilesystemSpace, type IoBackend, IoError } from './backend.ts'
 import { allocateRange } from './allocate.ts'
 import { ioErrorFromException } from './errno.ts'
+import * as files from './files.ts'
 
 export class PwriteBackend implements IoBackend {
   readonly name = 'pwrite'
   constructor(readonly fallbackReason: string | null) {}
 
   open(path: string, create: boolean): number {
-    const flags = constants.O_RDWR | (create ? constants.O_CREAT : 0)
-    try {
-      return openSync(path, flags, 0o644)
-    } catch (error) {
-      throw ioErrorFromException(error, `open ${path}`)
-    }
+    return files.openFile(path, create)
   }
 
   allocate(fd: number, offset: number, bytes: number): void {
@@ -39,14 +35,41 @@ export class PwriteBackend implements IoBackend {
   }
 
   close(fd: number): void {
-    try {
-      closeSync(fd)
-    } catch (error) {
-      throw ioErrorFromException(error, `close ${fd}`)
-    }
+    files.closeFile(fd)
   }
 
   shutdown(): void {}
+
+  readFile(path: string): Uint8Array {
+    return files.readWholeFile(path)
+  }
+  readDirectory(dir: string): string[] {
+    return files.listNames(dir)
+  }
+  makeDirectory(dir: string): boolean {
+    return files.makeDirectory(dir)
+  }
+  rename(from: string, to: string): void {
+    files.renameFile(from, to)
+  }
+  remove(path: string): void {
+    files.removeFile(path)
+  }
+  truncate(fd: number, bytes: number): void {
+    files.truncateFile(fd, bytes)
+  }
+  fileSize(fd: number): number {
+    return files.fileSize(fd)
+  }
+  syncNow(fd: number): void {
+    files.syncFileNow(fd)
+  }
+  syncDirectory(dir: string): void {
+    files.syncDirectory(dir)
+  }
+  filesystemSpace(path: string): FilesystemSpace {
+    return files.filesystemSpace(path)
+  }
 }
 
 /** pwrite until every byte is written; a short write is retried, so the real error (ENOSPC) shows. */

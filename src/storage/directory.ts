@@ -1,15 +1,14 @@
 /**
  * File names inside a shard's log directory, and the few directory operations storage does itself
- * (listing, renaming, deleting, fsync of the directory). File contents go through the IoBackend;
- * reads happen only at recovery and use node:fs.
+ * (listing, sizes). Every operation goes through the IoBackend, so a test backend sees all of them.
  *
  *   <dir>/0000000000000001.seg         segment; the name is the LSN of its first record (16 digits)
  *   <dir>/checkpoint-0000000000001234.ckp   checkpoint of the state as of LSN 1234
  *   <dir>/spare-<id>-<n>.tmp           preallocated next segment, not yet named (deleted at recovery)
  *   <dir>/checkpoint-….ckp.tmp         checkpoint being written (deleted at recovery)
  */
-import * as fs from 'node:fs'
 import * as path from 'node:path'
+import type { IoBackend } from '../io/backend.ts'
 
 const lsnDigits = 16
 const segmentPattern = /^(\d{16})\.seg$/
@@ -32,9 +31,9 @@ export type DirectoryListing = {
   temporaries: string[]
 }
 
-export function listDirectory(dir: string): DirectoryListing {
+export function listDirectory(io: IoBackend, dir: string): DirectoryListing {
   const listing: DirectoryListing = { segments: [], checkpoints: [], temporaries: [] }
-  for (const name of fs.readdirSync(dir)) {
+  for (const name of io.readDirectory(dir)) {
     const segment = segmentPattern.exec(name)
     const checkpoint = checkpointPattern.exec(name)
     if (segment) listing.segments.push(Number(segment[1]))
@@ -46,26 +45,19 @@ export function listDirectory(dir: string): DirectoryListing {
   return listing
 }
 
-/** fsyncs a directory so that renames, creations and deletions in it survive a crash. */
-export function syncDirectory(dir: string): void {
-  const fd = fs.openSync(dir, 'r')
+/** Size of the file at `file` in bytes, 0 when it does not exist. */
+export function fileBytes(io: IoBackend, file: string): number {
+  let fd: number
   try {
-    fs.fsyncSync(fd)
-  } finally {
-    fs.closeSync(fd)
-  }
-}
-
-export function fileBytes(file: string): number {
-  try {
-    return fs.statSync(file).size
+    fd = io.open(file, false)
   } catch {
     return 0
   }
-}
-
-export function removeFile(file: string): void {
-  fs.rmSync(file, { force: true })
+  try {
+    return io.fileSize(fd)
+  } finally {
+    io.close(fd)
+  }
 }
 
 export const join = path.join

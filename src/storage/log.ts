@@ -5,15 +5,12 @@
  * or how bytes reach the disk (io/). Byte layouts: frame.ts, checkpoint.ts; naming: directory.ts;
  * damage rules: recovery.ts; the whole story: docs/storage.md.
  */
-import * as fs from 'node:fs'
 import { assert } from '../base/assert.ts'
 import { KiB } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { encodeCheckpoint } from './checkpoint.ts'
-import {
-  checkpointFileName, fileBytes, join, listDirectory, removeFile, segmentFileName, syncDirectory,
-} from './directory.ts'
+import { checkpointFileName, fileBytes, join, listDirectory, segmentFileName } from './directory.ts'
 import { frameBodyBytesMax, frameHeaderBytes, sealFrame } from './frame.ts'
 import { recoverDirectory } from './recovery.ts'
 import type { RecoveredLog } from './recovery.ts'
@@ -68,8 +65,8 @@ type DurableWaiter = { lsn: number; resolve: () => void }
 export async function openShardLog(options: ShardLogOptions): Promise<OpenedLog> {
   assert(options.segmentBytes >= segmentBytesMin, `segmentBytes must be at least ${segmentBytesMin}`)
   assert(options.flushBytesMax >= KiB, 'flushBytesMax must be at least 1 KiB')
-  fs.mkdirSync(options.dir, { recursive: true })
-  const recovered = recoverDirectory(options.dir, options.repair)
+  options.io.makeDirectory(options.dir)
+  const recovered = recoverDirectory(options.io, options.dir, options.repair)
   const log = new SegmentedLog(options)
   await log.start(recovered)
   const report: RecoveryReport = {
@@ -206,13 +203,13 @@ export class SegmentedLog implements ShardLog {
 
   /** Applies what recovery decided, opens the active segment and preallocates a spare. */
   async start(recovered: RecoveredLog): Promise<void> {
-    for (const file of recovered.removeFiles) removeFile(file)
+    for (const file of recovered.removeFiles) this.#io.remove(file)
     this.#appendedLsn = recovered.lastLsn
     this.#durableLsn = recovered.lastLsn
     this.#checkpointLsn = recovered.checkpointLsn
     this.#lastCheckpointBytes = recovered.checkpointFileBytes
-    for (const lsn of listDirectory(this.#dir).checkpoints) {
-      this.#checkpointFiles.set(lsn, fileBytes(join(this.#dir, checkpointFileName(lsn))))
+    for (const lsn of listDirectory(this.#io, this.#dir).checkpoints) {
+      this.#checkpointFiles.set(lsn, fileBytes(this.#io, join(this.#dir, checkpointFileName(lsn))))
     }
     for (const body of recovered.tailBodies) this.#bytesSinceCheckpoint += frameHeaderBytes + body.length
     for (const kept of recovered.segments) {
@@ -227,12 +224,12 @@ export class SegmentedLog implements ShardLog {
     } else {
       this.#createFirstSegment(recovered.lastLsn + 1)
     }
-    if (recovered.removeFiles.length > 0 || recovered.active === null) syncDirectory(this.#dir)
+    if (recovered.removeFiles.length > 0 || recovered.active === null) this.#io.syncDirectory(this.#dir)
     this.#writingSegment = this.#activeSegment()
     this.#current = this.#newChunk(this.#activeSegment(), this.#appendOffset, initialBufferBytes)
     // The reserve file survives restarts (it is not a .tmp), so space reserved before a crash stays ours.
     this.#reserveFd = this.#io.open(join(this.#dir, reserveFileName), true)
-    this.#reserveFileBytes = fs.fstatSync(this.#reserveFd).size
+    this.#reserveFileBytes = this.#io.fileSize(this.#reserveFd)
     this.#allocateSpare()
   }
 
@@ -314,7 +311,7 @@ export class SegmentedLog implements ShardLog {
     for (const segment of this.#segments) this.#closeSegment(segment)
     if (this.#spare !== null) {
       this.#io.close(this.#spare.fd)
-      removeFile(this.#spare.path)
+      this.#io.remove(this.#spare.path)
       this.#spare = null
     }
     if (this.#reserveFd >= 0) this.#io.close(this.#reserveFd)
@@ -454,7 +451,7 @@ export class SegmentedLog implements ShardLog {
       this.#diskFull = false
     } catch (error) {
       if (fd >= 0) this.#io.close(fd)
-      removeFile(path)
+      this.#io.remove(path)
       if (isNoSpace(error)) this.#diskFull = true
       else this.#fail(error)
     }
@@ -476,14 +473,14 @@ export class SegmentedLog implements ShardLog {
         return
       } catch (error) {
         // A failed fallocate may still have changed the size: believe the file, not the request.
-        this.#reserveFileBytes = fs.fstatSync(this.#reserveFd).size
+        this.#reserveFileBytes = this.#io.fileSize(this.#reserveFd)
         if (!isNoSpace(error)) return this.#fail(error)
       }
     }
   }
 
   #truncateReserve(bytes: number): void {
-    fs.ftruncateSync(this.#reserveFd, bytes)
+    this.#io.truncate(this.#reserveFd, bytes)
     this.#reserveFileBytes = bytes
   }
 
@@ -504,7 +501,7 @@ export class SegmentedLog implements ShardLog {
       return { path, fd, fileBytes: size }
     } catch (error) {
       if (fd >= 0) this.#io.close(fd)
-      removeFile(path)
+      this.#io.remove(path)
       if (!isNoSpace(error)) this.#fail(error)
       return null
     }
@@ -602,9 +599,9 @@ export class SegmentedLog implements ShardLog {
       this.#closeSegment(previous)
     }
     if (segment.sparePath !== null) {
-      fs.renameSync(segment.sparePath, segment.path)
+      this.#io.rename(segment.sparePath, segment.path)
       segment.sparePath = null
-      syncDirectory(this.#dir)
+      this.#io.syncDirectory(this.#dir)
     }
     this.#writingSegment = segment
   }
@@ -691,18 +688,18 @@ export class SegmentedLog implements ShardLog {
       await this.#io.sync(fd)
     } catch (error) {
       this.#io.close(fd)
-      removeFile(temporary)
+      this.#io.remove(temporary)
       throw error
     }
     this.#io.close(fd)
     await this.#waitDurable(lsn)
     if (this.#fsync.kind === 'interval') await this.#syncDirty()
     if (this.#fatalError !== null) {
-      removeFile(temporary)
+      this.#io.remove(temporary)
       throw this.#fatalError
     }
-    fs.renameSync(temporary, path)
-    syncDirectory(this.#dir)
+    this.#io.rename(temporary, path)
+    this.#io.syncDirectory(this.#dir)
     this.#checkpointLsn = lsn
     this.#lastCheckpointBytes = bytes.length
     this.#checkpointRetryBytes = 0
@@ -715,7 +712,7 @@ export class SegmentedLog implements ShardLog {
   #deleteCovered(lsn: number): void {
     for (const old of [...this.#checkpointFiles.keys()]) {
       if (old === lsn) continue
-      removeFile(join(this.#dir, checkpointFileName(old)))
+      this.#io.remove(join(this.#dir, checkpointFileName(old)))
       this.#checkpointFiles.delete(old)
     }
     const active = this.#activeSegment()
@@ -729,10 +726,10 @@ export class SegmentedLog implements ShardLog {
       if (segment === this.#writingSegment) this.#writingSegment = null
       this.#dirty.delete(segment)
       this.#closeSegment(segment)
-      removeFile(segment.path)
+      this.#io.remove(segment.path)
     }
     this.#segments = kept
-    syncDirectory(this.#dir)
+    this.#io.syncDirectory(this.#dir)
   }
 }
 

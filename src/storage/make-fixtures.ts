@@ -8,8 +8,8 @@
  * checkpoint-0000000000000003.ckp, a checkpoint at LSN 3 with two bodies. Recovery of the directory
  * yields the two checkpoint bodies, then LSNs 4 … 8.
  */
-import * as fs from 'node:fs'
 import * as path from 'node:path'
+import { PwriteBackend } from '../io/pwrite.ts'
 import { encodeCheckpoint } from './checkpoint.ts'
 import { checkpointFileName, segmentFileName } from './directory.ts'
 import { encodeFrame, frameVersion } from './frame.ts'
@@ -35,21 +35,28 @@ export function fixtureDirectory(version = frameVersion): string {
   return path.join(import.meta.dir, '..', '..', 'test', 'fixtures', 'log', `v${version}`)
 }
 
-function makeFixtures(force: boolean): void {
+async function makeFixtures(force: boolean): Promise<void> {
+  const io = new PwriteBackend(null)
   const dir = fixtureDirectory()
-  if (fs.existsSync(dir) && !force) {
+  if (!io.makeDirectory(dir) && !force) {
     throw new Error(`${dir} exists; fixtures of a released format are never regenerated (--force to override)`)
   }
-  fs.mkdirSync(dir, { recursive: true })
   const segment = new Uint8Array(fixtureSegmentBytes)
   let offset = 0
   fixtureRecords.forEach((body, index) => {
     offset = encodeFrame(index + 1, new TextEncoder().encode(body), segment, offset)
   })
-  fs.writeFileSync(path.join(dir, segmentFileName(1)), segment)
+  await writeFile(io, path.join(dir, segmentFileName(1)), segment)
   const checkpoint = encodeCheckpoint(fixtureCheckpointLsn, fixtureCheckpointBodies)
-  fs.writeFileSync(path.join(dir, checkpointFileName(fixtureCheckpointLsn)), checkpoint)
+  await writeFile(io, path.join(dir, checkpointFileName(fixtureCheckpointLsn)), checkpoint)
   process.stdout.write(`wrote ${dir}\n`)
 }
 
-if (import.meta.main) makeFixtures(process.argv.includes('--force'))
+async function writeFile(io: PwriteBackend, file: string, bytes: Uint8Array): Promise<void> {
+  const fd = io.open(file, true)
+  io.truncate(fd, 0)
+  await io.write(fd, bytes, 0)
+  io.close(fd)
+}
+
+if (import.meta.main) await makeFixtures(process.argv.includes('--force'))

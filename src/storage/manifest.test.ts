@@ -1,29 +1,32 @@
 import { expect, test } from 'bun:test'
 import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { temporaryDirectory } from '../../test/harness/memory-io.ts'
+import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
 import { ManifestError } from './errors.ts'
+import { frameVersion } from './frame.ts'
 import { formatVersion, manifestFileName, openManifest } from './manifest.ts'
 
-test('created on first start, reopened with the same shard count', () => {
+const io = testFsIo()
+
+test('created on first start, reopened with the same shard count', async () => {
   const dir = path.join(temporaryDirectory(), 'data')
-  const created = openManifest(dir, 4, 1_700_000_000_000)
-  expect(created).toEqual({ formatVersion, shardCount: 4, createdAt: '2023-11-14T22:13:20.000Z', frameVersion: 1 })
-  expect(openManifest(dir, 4)).toEqual(created)
+  const created = await openManifest(io, dir, 4, 1_700_000_000_000)
+  expect(created).toEqual({ formatVersion, shardCount: 4, createdAt: '2023-11-14T22:13:20.000Z', frameVersion })
+  expect(await openManifest(io, dir, 4)).toEqual(created)
 })
 
-test('a different shard count is refused with a one-line reason', () => {
+test('a different shard count is refused with a one-line reason', async () => {
   const dir = temporaryDirectory()
-  openManifest(dir, 4)
-  expect(() => openManifest(dir, 8)).toThrow(ManifestError)
-  expect(() => openManifest(dir, 8)).toThrow(`data directory ${dir} was created with 4 shards; start with --shards 4`)
+  await openManifest(io, dir, 4)
+  await expect(openManifest(io, dir, 8)).rejects.toThrow(ManifestError)
+  await expect(openManifest(io, dir, 8)).rejects.toThrow(`data directory ${dir} was created with 4 shards; start with --shards 4`)
 })
 
-test('an unreadable or newer manifest is refused', () => {
+test('an unreadable or newer manifest is refused', async () => {
   const dir = temporaryDirectory()
   fs.writeFileSync(path.join(dir, manifestFileName), '{not json')
-  expect(() => openManifest(dir, 1)).toThrow(ManifestError)
+  await expect(openManifest(io, dir, 1)).rejects.toThrow(ManifestError)
   fs.writeFileSync(path.join(dir, manifestFileName), JSON.stringify({ formatVersion: 99, shardCount: 1 }))
-  expect(() => openManifest(dir, 1)).toThrow('format version 99')
-  expect(() => openManifest(temporaryDirectory(), 0)).toThrow(ManifestError)
+  await expect(openManifest(io, dir, 1)).rejects.toThrow('format version 99')
+  await expect(openManifest(io, temporaryDirectory(), 0)).rejects.toThrow(ManifestError)
 })

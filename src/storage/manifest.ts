@@ -3,9 +3,8 @@
  * is created — the format version and the shard count (job ids and queue placement depend on it).
  * Written once, atomically (temp file, fsync, rename, fsync of the directory).
  */
-import * as fs from 'node:fs'
 import * as path from 'node:path'
-import { syncDirectory } from './directory.ts'
+import type { IoBackend } from '../io/backend.ts'
 import { ManifestError } from './errors.ts'
 import { frameVersion } from './frame.ts'
 
@@ -27,17 +26,22 @@ export type Manifest = {
  * Throws ManifestError (one-line reason) when the directory was made with another shard count or
  * format, or when the manifest is unreadable.
  */
-export function openManifest(dataDir: string, shardCount: number, nowMs = Date.now()): Manifest {
+export async function openManifest(
+  io: IoBackend,
+  dataDir: string,
+  shardCount: number,
+  nowMs = Date.now(),
+): Promise<Manifest> {
   if (!Number.isInteger(shardCount) || shardCount < 1) {
     throw new ManifestError(`shard count must be a positive integer, got ${shardCount}`)
   }
-  fs.mkdirSync(dataDir, { recursive: true })
+  io.makeDirectory(dataDir)
   const file = path.join(dataDir, manifestFileName)
   let text: string | null = null
   try {
-    text = fs.readFileSync(file, 'utf8')
+    text = new TextDecoder().decode(io.readFile(file))
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') {
+    if ((error as { code?: unknown }).code !== 'ENOENT') {
       throw new ManifestError(`cannot read ${file}: ${(error as Error).message}`)
     }
   }
@@ -48,7 +52,7 @@ export function openManifest(dataDir: string, shardCount: number, nowMs = Date.n
       createdAt: new Date(nowMs).toISOString(),
       frameVersion,
     }
-    writeFileAtomic(file, `${JSON.stringify(manifest, null, 2)}\n`)
+    await writeFileAtomic(io, file, `${JSON.stringify(manifest, null, 2)}\n`)
     return manifest
   }
   const manifest = parseManifest(file, text)
@@ -90,15 +94,17 @@ function parseManifest(file: string, text: string): Manifest {
 }
 
 /** Writes a small file so that after a crash it is either absent or complete. */
-export function writeFileAtomic(file: string, text: string): void {
+export async function writeFileAtomic(io: IoBackend, file: string, text: string): Promise<void> {
   const temporary = `${file}.tmp`
-  const fd = fs.openSync(temporary, 'w')
+  const fd = io.open(temporary, true)
   try {
-    fs.writeSync(fd, text)
-    fs.fsyncSync(fd)
+    const bytes = new TextEncoder().encode(text)
+    io.truncate(fd, 0)
+    await io.write(fd, bytes, 0)
+    io.syncNow(fd)
   } finally {
-    fs.closeSync(fd)
+    io.close(fd)
   }
-  fs.renameSync(temporary, file)
-  syncDirectory(path.dirname(file))
+  io.rename(temporary, file)
+  io.syncDirectory(path.dirname(file))
 }

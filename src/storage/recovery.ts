@@ -1,7 +1,7 @@
 /**
  * Recovery: reads a shard's log directory and decides what the log holds. Owns the classification of
- * damage (torn tail vs corruption) and --repair. Reads with node:fs and writes nothing: the changes
- * it decides (zeroing a torn tail, deleting files) are applied by log.ts through the IoBackend.
+ * damage (torn tail vs corruption) and --repair. Reads through the IoBackend and writes nothing: the
+ * changes it decides (zeroing a torn tail, deleting files) are applied by log.ts.
  *
  * Algorithm:
  *  1. The newest checkpoint whose trailer and checksums are valid gives checkpointLsn and its bodies
@@ -19,9 +19,9 @@
  *       repair: then everything valid before that point is kept, the rest of that segment and every
  *       later segment is dropped, and each drop is listed in `repaired`.
  */
-import * as fs from 'node:fs'
+import type { IoBackend } from '../io/backend.ts'
 import { decodeCheckpoint } from './checkpoint.ts'
-import { checkpointFileName, join, listDirectory, segmentFileName } from './directory.ts'
+import { checkpointFileName, fileBytes, join, listDirectory, segmentFileName } from './directory.ts'
 import { LogCorruptionError } from './errors.ts'
 import { decodeFrame, frameBodyBytesMax, frameHeaderBytes } from './frame.ts'
 import { crc32c } from './crc32c.ts'
@@ -48,8 +48,8 @@ export type RecoveredLog = {
 
 type Problem = { offset: number; reason: string }
 
-export function recoverDirectory(dir: string, repair: boolean): RecoveredLog {
-  const listing = listDirectory(dir)
+export function recoverDirectory(io: IoBackend, dir: string, repair: boolean): RecoveredLog {
+  const listing = listDirectory(io, dir)
   const result: RecoveredLog = {
     checkpointLsn: 0,
     checkpointFileBytes: 0,
@@ -63,7 +63,7 @@ export function recoverDirectory(dir: string, repair: boolean): RecoveredLog {
     truncatedTail: null,
     repaired: [],
   }
-  loadNewestCheckpoint(dir, listing.checkpoints, result)
+  loadNewestCheckpoint(io, dir, listing.checkpoints, result)
   const checkpointLsn = result.checkpointLsn
   let expectedLsn = checkpointLsn + 1
   const segments = listing.segments
@@ -73,10 +73,10 @@ export function recoverDirectory(dir: string, repair: boolean): RecoveredLog {
     const file = join(dir, segmentFileName(firstLsn))
     const isLast = nextFirstLsn === undefined
     if (!isLast && nextFirstLsn - 1 <= checkpointLsn) {
-      result.segments.push({ firstLsn, lastLsn: nextFirstLsn - 1, fileBytes: fs.statSync(file).size })
+      result.segments.push({ firstLsn, lastLsn: nextFirstLsn - 1, fileBytes: fileBytes(io, file) })
       continue
     }
-    const bytes = new Uint8Array(fs.readFileSync(file))
+    const bytes = io.readFile(file)
     const scan = scanSegment(bytes, firstLsn, checkpointLsn, expectedLsn, result.tailBodies)
     expectedLsn = Math.max(expectedLsn, scan.lastLsn + 1)
     let problem = scan.problem
@@ -210,10 +210,10 @@ function lastNonZeroEnd(bytes: Uint8Array, from: number): number {
   return end
 }
 
-function loadNewestCheckpoint(dir: string, checkpoints: number[], result: RecoveredLog): void {
+function loadNewestCheckpoint(io: IoBackend, dir: string, checkpoints: number[], result: RecoveredLog): void {
   for (let index = checkpoints.length - 1; index >= 0; index--) {
     const lsn = checkpoints[index] as number
-    const bytes = new Uint8Array(fs.readFileSync(join(dir, checkpointFileName(lsn))))
+    const bytes = io.readFile(join(dir, checkpointFileName(lsn)))
     const decoded = decodeCheckpoint(bytes)
     if (typeof decoded === 'string' || decoded.lsn !== lsn) continue
     result.checkpointLsn = lsn

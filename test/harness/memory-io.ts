@@ -1,14 +1,16 @@
 /**
  * A test IoBackend over node:fs files in a temporary directory. Named memory-io for the harness
- * layout, but it uses real files: storage reads segments back with node:fs at recovery and renames
- * and lists files itself, so a test backend must put bytes where node:fs sees them. What it leaves
+ * layout, but it uses real files, so tests can look at and damage what storage wrote. What it leaves
  * out: real preallocation (allocate extends the file sparsely with zeros) and async kernel IO
  * (operations run synchronously and complete on a later macrotask, so a flush is really "in flight").
+ * The rare synchronous file operations are the production ones (io/files.ts). Power loss is modelled
+ * by faulty-io.ts on top of any backend.
  */
 import * as fs from 'node:fs'
 import * as os from 'node:os'
 import * as path from 'node:path'
 import { IoError } from '../../src/io/backend.ts'
+import * as files from '../../src/io/files.ts'
 import type { IoBackend } from '../../src/io/backend.ts'
 
 export type TestFsIo = IoBackend & {
@@ -76,6 +78,16 @@ export function testFsIo(): TestFsIo {
       openFds.clear()
     },
     shutdown(): void {},
+    readFile: files.readWholeFile,
+    readDirectory: files.listNames,
+    makeDirectory: files.makeDirectory,
+    rename: files.renameFile,
+    remove: files.removeFile,
+    truncate: files.truncateFile,
+    fileSize: files.fileSize,
+    syncNow: files.syncFileNow,
+    syncDirectory: files.syncDirectory,
+    filesystemSpace: files.filesystemSpace,
   }
 }
 

@@ -7,7 +7,8 @@
  */
 import { closeSync, constants, openSync } from 'node:fs'
 import { assert } from '../../base/assert.ts'
-import { type IoBackend, IoError } from '../backend.ts'
+import { type FilesystemSpace, type IoBackend, IoError } from '../backend.ts'
+import * as files from '../files.ts'
 import { allocateRange } from '../allocate.ts'
 import { errnoName, ioErrorFromException, ioErrorFromResult } from '../errno.ts'
 import type { Liburing } from './ffi.ts'
@@ -89,6 +90,38 @@ export class UringBackend implements IoBackend {
     } catch (error) {
       throw ioErrorFromException(error, `close ${fd}`)
     }
+  }
+
+  // Rare synchronous file operations: the same implementation as the pwrite backend (io/files.ts).
+  readFile(path: string): Uint8Array {
+    return files.readWholeFile(path)
+  }
+  readDirectory(dir: string): string[] {
+    return files.listNames(dir)
+  }
+  makeDirectory(dir: string): boolean {
+    return files.makeDirectory(dir)
+  }
+  rename(from: string, to: string): void {
+    files.renameFile(from, to)
+  }
+  remove(path: string): void {
+    files.removeFile(path)
+  }
+  truncate(fd: number, bytes: number): void {
+    files.truncateFile(fd, bytes)
+  }
+  fileSize(fd: number): number {
+    return files.fileSize(fd)
+  }
+  syncNow(fd: number): void {
+    files.syncFileNow(fd)
+  }
+  syncDirectory(dir: string): void {
+    files.syncDirectory(dir)
+  }
+  filesystemSpace(path: string): FilesystemSpace {
+    return files.filesystemSpace(path)
   }
 
   /** Waits (blocking) for in-flight operations so no buffer is freed under the kernel, then exits. */
