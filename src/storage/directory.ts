@@ -61,3 +61,12 @@ export function fileBytes(io: IoBackend, file: string): number {
 }
 
 export const join = path.join
+
+/**
+ * Creates `dir` if missing and makes its name durable: under POSIX rules only an fsync of the parent
+ * directory keeps a new directory entry across a power loss (issue 14: without it every shard lost
+ * everything after a cut soon after the first start).
+ */
+export function makeDurableDirectory(io: IoBackend, dir: string): void {
+  if (io.makeDirectory(dir)) io.syncDirectory(path.dirname(dir))
+}

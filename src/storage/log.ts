@@ -10,7 +10,9 @@ import { KiB } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { encodeCheckpoint } from './checkpoint.ts'
-import { checkpointFileName, fileBytes, join, listDirectory, segmentFileName } from './directory.ts'
+import {
+  checkpointFileName, fileBytes, join, listDirectory, makeDurableDirectory, segmentFileName,
+} from './directory.ts'
 import { frameBodyBytesMax, frameHeaderBytes, sealFrame } from './frame.ts'
 import { recoverDirectory } from './recovery.ts'
 import type { RecoveredLog } from './recovery.ts'
@@ -65,7 +67,7 @@ type DurableWaiter = { lsn: number; resolve: () => void }
 export async function openShardLog(options: ShardLogOptions): Promise<OpenedLog> {
   assert(options.segmentBytes >= segmentBytesMin, `segmentBytes must be at least ${segmentBytesMin}`)
   assert(options.flushBytesMax >= KiB, 'flushBytesMax must be at least 1 KiB')
-  options.io.makeDirectory(options.dir)
+  makeDurableDirectory(options.io, options.dir)
   const recovered = recoverDirectory(options.io, options.dir, options.repair)
   const log = new SegmentedLog(options)
   await log.start(recovered)
@@ -224,12 +226,14 @@ export class SegmentedLog implements ShardLog {
     } else {
       this.#createFirstSegment(recovered.lastLsn + 1)
     }
-    if (recovered.removeFiles.length > 0 || recovered.active === null) this.#io.syncDirectory(this.#dir)
     this.#writingSegment = this.#activeSegment()
     this.#current = this.#newChunk(this.#activeSegment(), this.#appendOffset, initialBufferBytes)
     // The reserve file survives restarts (it is not a .tmp), so space reserved before a crash stays ours.
     this.#reserveFd = this.#io.open(join(this.#dir, reserveFileName), true)
     this.#reserveFileBytes = this.#io.fileSize(this.#reserveFd)
+    // One directory fsync makes every name change above durable (deleted temporaries, a new first
+    // segment, the reserve file) before anything is appended, let alone acknowledged.
+    this.#io.syncDirectory(this.#dir)
     this.#allocateSpare()
   }
 

@@ -5,6 +5,7 @@
  */
 import * as path from 'node:path'
 import type { IoBackend } from '../io/backend.ts'
+import { makeDurableDirectory } from './directory.ts'
 import { ManifestError } from './errors.ts'
 import { frameVersion } from './frame.ts'
 
@@ -35,7 +36,7 @@ export async function openManifest(
   if (!Number.isInteger(shardCount) || shardCount < 1) {
     throw new ManifestError(`shard count must be a positive integer, got ${shardCount}`)
   }
-  io.makeDirectory(dataDir)
+  makeDurableDirectory(io, dataDir)
   const file = path.join(dataDir, manifestFileName)
   let text: string | null = null
   try {

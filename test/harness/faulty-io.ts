@@ -8,13 +8,18 @@
  *    `disk.capacityBytes` (so deleting or truncating files gives space back, as on a real disk);
  *  - crash: all further IO stops. Operations in flight never settle (the process is gone), new
  *    synchronous calls throw IoError('EIO'). A test then reopens the directory with a fresh backend;
- *  - hold/release: completions wait until released, so a test can keep a flush in flight.
+ *  - hold/release: completions wait until released, so a test can keep a flush in flight;
+ *  - power loss (with `pageCache`): see page-cache.ts. Every write, create, rename, unlink and
+ *    truncation not covered by a sync is dropped (or kept, torn and reordered, by a policy), and the
+ *    directory on disk is rewritten to what survived;
+ *  - skipped syncs: `skipSyncs` turns one category of sync into a no-op, to prove each one matters.
  */
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { prng } from '../../src/base/prng.ts'
 import { IoError } from '../../src/io/backend.ts'
-import type { IoBackend } from '../../src/io/backend.ts'
+import type { FilesystemSpace, IoBackend } from '../../src/io/backend.ts'
+import { PageCache, type PowerLossPolicy, type SyncCategory } from './page-cache.ts'
 
 export type FaultyIoOptions = {
   seed?: number
@@ -22,6 +27,12 @@ export type FaultyIoOptions = {
   enospcAfterBytes?: number
   /** Models a small disk holding only `dir` (not recursive). */
   disk?: { dir: string; capacityBytes: number }
+  /** Models the page cache of the files under `root` (on top of what `inner` writes there). */
+  pageCache?: { root: string }
+  /** Categories of sync that do nothing (the bytes stay in the modelled page cache). */
+  skipSyncs?: SyncCategory[]
+  /** Reported free space (statfs), instead of the real filesystem's. */
+  filesystemSpace?: FilesystemSpace
 }
 
 const never = new Promise<never>(() => {})
@@ -38,6 +49,10 @@ export class FaultyIo implements IoBackend {
   enospcAfterBytes: number
   disk: { dir: string; capacityBytes: number } | null
   readonly random: ReturnType<typeof prng>
+  /** The modelled page cache, when `pageCache` was given. */
+  readonly cache: PageCache | null
+  readonly skipSyncs: Set<SyncCategory>
+  readonly #options: FaultyIoOptions
 
   #tearAtWrite = -1
   #tearPrefixBytes: number | null = null
@@ -53,6 +68,23 @@ export class FaultyIo implements IoBackend {
     this.random = prng(options.seed ?? 1)
     this.enospcAfterBytes = options.enospcAfterBytes ?? Number.POSITIVE_INFINITY
     this.disk = options.disk ?? null
+    this.#options = options
+    this.cache = options.pageCache ? new PageCache(options.pageCache.root) : null
+    this.skipSyncs = new Set(options.skipSyncs ?? [])
+  }
+
+  /**
+   * A power cut: IO stops (like crash()), every open descriptor is closed, and the files under the
+   * page-cache root are rewritten to what survives under `policy`. Returns a fresh backend over the
+   * same inner one, as after a reboot.
+   */
+  powerLoss(policy: PowerLossPolicy = 'drop'): FaultyIo {
+    const cache = this.cache
+    if (cache === null) throw new Error('powerLoss needs the pageCache option')
+    this.crash()
+    for (const fd of cache.openFds()) this.inner.close(fd)
+    cache.materialize(policy, this.random)
+    return new FaultyIo(this.inner, { ...this.#options, seed: this.random.int(2 ** 31) })
   }
 
   /** Bytes of the files in disk.dir (0 without a disk model). */
@@ -95,7 +127,9 @@ export class FaultyIo implements IoBackend {
 
   open(path: string, create: boolean): number {
     this.#checkAlive()
-    return this.inner.open(path, create)
+    const fd = this.inner.open(path, create)
+    this.cache?.opened(fd, path)
+    return fd
   }
 
   allocate(fd: number, offset: number, bytes: number): void {
@@ -110,6 +144,7 @@ export class FaultyIo implements IoBackend {
       }
     }
     this.inner.allocate(fd, offset, bytes)
+    this.cache?.resized(fd, Math.max(this.inner.fileSize(fd), offset + bytes))
     this.allocatedBytes += bytes
   }
 
@@ -125,13 +160,75 @@ export class FaultyIo implements IoBackend {
     if (this.crashed) return never
     this.syncCount++
     const fail = this.#takeSyncFailure()
+    const covered = this.cache?.pendingMark(fd) ?? 0
     await this.inner.sync(fd)
     await this.#settle()
     if (fail) throw new IoError('EIO', 'fdatasync failed (injected)')
+    if (this.cache !== null && !this.skipSyncs.has(this.cache.syncCategory(fd))) this.cache.synced(fd, covered)
   }
 
   close(fd: number): void {
     this.inner.close(fd)
+    this.cache?.closed(fd)
+  }
+
+  readFile(path: string): Uint8Array {
+    this.#checkAlive()
+    return this.inner.readFile(path)
+  }
+
+  readDirectory(dir: string): string[] {
+    this.#checkAlive()
+    return this.inner.readDirectory(dir)
+  }
+
+  makeDirectory(dir: string): boolean {
+    this.#checkAlive()
+    const created = this.inner.makeDirectory(dir)
+    this.cache?.madeDirectory(dir)
+    return created
+  }
+
+  rename(from: string, to: string): void {
+    this.#checkAlive()
+    this.inner.rename(from, to)
+    this.cache?.renamed(from, to)
+  }
+
+  remove(path: string): void {
+    this.#checkAlive()
+    this.inner.remove(path)
+    this.cache?.removed(path)
+  }
+
+  truncate(fd: number, bytes: number): void {
+    this.#checkAlive()
+    this.inner.truncate(fd, bytes)
+    this.cache?.resized(fd, bytes)
+  }
+
+  fileSize(fd: number): number {
+    this.#checkAlive()
+    return this.inner.fileSize(fd)
+  }
+
+  syncNow(fd: number): void {
+    this.#checkAlive()
+    this.inner.syncNow(fd)
+    if (this.cache !== null && !this.skipSyncs.has(this.cache.syncCategory(fd))) {
+      this.cache.synced(fd, this.cache.pendingMark(fd))
+    }
+  }
+
+  syncDirectory(dir: string): void {
+    this.#checkAlive()
+    this.inner.syncDirectory(dir)
+    if (!this.skipSyncs.has('directory')) this.cache?.syncedDirectory(dir)
+  }
+
+  filesystemSpace(path: string): FilesystemSpace {
+    this.#checkAlive()
+    return this.#options.filesystemSpace ?? this.inner.filesystemSpace(path)
   }
 
   shutdown(): void {
@@ -149,9 +246,12 @@ export class FaultyIo implements IoBackend {
     }
     const fail = durable && this.#takeSyncFailure()
     if (durable) this.syncCount++
+    this.cache?.wrote(fd, bytes, offset)
+    const covered = this.cache?.pendingMark(fd) ?? 0
     await (durable && !fail ? this.inner.writeDurable(fd, bytes, offset) : this.inner.write(fd, bytes, offset))
     await this.#settle()
     if (fail) throw new IoError('EIO', 'fdatasync failed (injected)')
+    if (durable && this.cache !== null && !this.skipSyncs.has('data')) this.cache.synced(fd, covered)
   }
 
   #takeSyncFailure(): boolean {
