@@ -22,7 +22,7 @@
  */
 import { assert } from '../base/assert.ts'
 import { crc32c } from './crc32c.ts'
-import { decodeFrame, frameHeaderBytes, sealFrame } from './frame.ts'
+import { decodeFrame, frameV1HeaderBytes, sealFrameV1 } from './frame.ts'
 
 export const checkpointVersion = 1
 const headerMagic = 0x4b435146 // 'FQCK' read as little-endian u32
@@ -40,16 +40,16 @@ export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Ar
   let used = headerBytes
   let count = 0
   for (const body of bodies) {
-    const need = used + frameHeaderBytes + body.length * 3 + trailerBytes
+    const need = used + frameV1HeaderBytes + body.length * 3 + trailerBytes
     if (need > out.length) {
       const bigger = new Uint8Array(Math.max(need, out.length * 2))
       bigger.set(out.subarray(0, used))
       out = bigger
       view = new DataView(out.buffer)
     }
-    const written = encoder.encodeInto(body, out.subarray(used + frameHeaderBytes)).written
-    sealFrame(out, view, used, count, written)
-    used += frameHeaderBytes + written
+    const written = encoder.encodeInto(body, out.subarray(used + frameV1HeaderBytes)).written
+    sealFrameV1(out, view, used, count, written)
+    used += frameV1HeaderBytes + written
     count++
   }
   if (used + trailerBytes > out.length) {

@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test'
 import { decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts'
 import { crc32c } from './crc32c.ts'
-import { decodeFrame, encodeFrame, frameBytes, frameHeaderBytes } from './frame.ts'
+import { decodeFrame, encodeFrame, encodeFrameV1, frameBytes, frameHeaderBytes } from './frame.ts'
 
 const utf8 = new TextEncoder()
 const text = new TextDecoder()
@@ -34,7 +34,7 @@ describe('crc32c', () => {
   })
 })
 
-describe('frame v1', () => {
+describe('frames (v2 written, v1 still read)', () => {
   test('round trip, including multi-byte characters and a large lsn', () => {
     const out = new Uint8Array(256)
     let offset = 0
@@ -76,7 +76,19 @@ describe('frame v1', () => {
   test('an all-zero header is the end of data', () => {
     expect(decodeFrame(new Uint8Array(64), 0)).toBe('end')
     expect(decodeFrame(new Uint8Array(8), 0)).toBe('end')
-    expect(frameHeaderBytes).toBe(16)
+    expect(frameHeaderBytes).toBe(20)
+  })
+
+  test('v1 and v2 frames decode side by side; v2 carries syncedBelow, v1 reports its own offset', () => {
+    const out = new Uint8Array(256)
+    const first = encodeFrameV1(1, utf8.encode('old'), out, 0)
+    const second = encodeFrame(2, utf8.encode('new'), out, first, 7)
+    const v1 = decodeFrame(out, 0)
+    const v2 = decodeFrame(out, first)
+    if (typeof v1 === 'string' || typeof v2 === 'string') throw new Error(`decoded ${v1} / ${v2}`)
+    expect([v1.lsn, text.decode(v1.body), v1.syncedBelow, v1.end]).toEqual([1, 'old', 0, first])
+    expect([v2.lsn, text.decode(v2.body), v2.syncedBelow, v2.end]).toEqual([2, 'new', 7, second])
+    expect(decodeFrame(out, second)).toBe('end')
   })
 
   test('encodeFrame refuses an empty body or an unsafe lsn', () => {

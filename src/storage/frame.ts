@@ -3,27 +3,42 @@
  * its validation on both sides of the disk (STYLE habit 11). Does not own what is inside a body: the
  * engine encodes and decodes bodies; storage treats them as opaque bytes.
  *
- * Frame v1, little-endian:
+ * Frame v2 (segments, written since format 2), little-endian:
  *   off  size  field
  *   0    4     bodyBytes   bytes of `body`, 1 … frameBodyBytesMax (0 is never written: an all-zero
  *                          header means "no record here", the state of preallocated space)
- *   4    4     crc32c      CRC32C over bytes 8 … 16+bodyBytes (lsn and body)
+ *   4    4     crc32c      CRC32C over bytes 8 … 20+bodyBytes (lsn, syncedBelow and body)
  *   8    4     lsnLow      lsn mod 2^32
- *   12   4     lsnHigh     floor(lsn / 2^32), < 2^21 so that lsn stays a safe integer (< 2^53)
- *   16   n     body        opaque to storage/ (UTF-8 JSON from the host today)
- * Frames are packed back to back with no padding. LSNs start at 1 and increase by exactly 1 within
- * a log; within a checkpoint file the lsn field holds the frame's index (see checkpoint.ts).
+ *   12   4     lsnHigh     floor(lsn / 2^32) | 0x80000000 — bit 31 marks the v2 header
+ *   16   4     syncedBelow every byte of this segment below this offset was durable when this frame
+ *                          was written (in --fsync=always: where its flush began). Recovery uses it
+ *                          to tell a torn final flush from damage to data that was acknowledged.
+ *   20   n     body        opaque to storage/ (UTF-8 JSON from the host today)
  *
- * To change the format: bump frameVersion, keep decodeFrameV1 (and its golden fixtures under
- * test/fixtures/log/v1/) so existing logs still replay, write the new version's fixtures with
- * src/storage/make-fixtures.ts into test/fixtures/log/v2/, and record the version in the manifest.
+ * Frame v1 (segments of format 1, and every checkpoint file), little-endian:
+ *   0    4     bodyBytes
+ *   4    4     crc32c      CRC32C over bytes 8 … 16+bodyBytes (lsn and body)
+ *   8    4     lsnLow
+ *   12   4     lsnHigh     < 2^21 so that lsn stays a safe integer (< 2^53); bit 31 clear
+ *   16   n     body
+ * Frames are packed back to back with no padding; decodeFrame reads both versions (bit 31 of the
+ * word at offset 12 tells them apart). LSNs start at 1 and increase by exactly 1 within a log; within
+ * a checkpoint file the lsn field holds the frame's index (see checkpoint.ts).
+ *
+ * To change the format: bump frameVersion, keep the older decoders (and their golden fixtures under
+ * test/fixtures/log/v<n>/) so existing logs still replay, write the new version's fixtures with
+ * src/storage/make-fixtures.ts, and record the version in the manifest.
  */
 import { assert } from '../base/assert.ts'
 import { MiB } from '../base/units.ts'
 import { crc32c } from './crc32c.ts'
 
-export const frameVersion = 1
-export const frameHeaderBytes = 16
+export const frameVersion = 2
+/** Header of the frames the log writes (v2). */
+export const frameHeaderBytes = 20
+/** Header of v1 frames (checkpoints, and segments of format 1). */
+export const frameV1HeaderBytes = 16
+const v2Flag = 0x80000000
 /** Largest body: a 64 MiB JSON line (base/limits lineBytesMax) plus room for the host's envelope. */
 export const frameBodyBytesMax = 64 * MiB + 64 * 1024
 /** lsnHigh above this would make the lsn an unsafe integer. */
@@ -32,6 +47,8 @@ const twoTo32 = 2 ** 32
 
 export type Frame = {
   lsn: number
+  /** v2: the segment was durable below this offset when the frame was written; v1: the frame's own offset. */
+  syncedBelow: number
   /** A view into the decoded buffer (not a copy). */
   body: Uint8Array
   /** Offset just past this frame in the decoded buffer. */
@@ -52,32 +69,78 @@ export function frameBytes(bodyBytes: number): number {
   return frameHeaderBytes + bodyBytes
 }
 
-/** Writes the header for a body already placed at out[offset+16 … offset+16+bodyBytes). */
-export function sealFrame(out: Uint8Array, view: DataView, offset: number, lsn: number, bodyBytes: number): void {
+/** Writes a v2 header for a body already placed at out[offset+20 … offset+20+bodyBytes). */
+export function sealFrame(
+  out: Uint8Array,
+  view: DataView,
+  offset: number,
+  lsn: number,
+  bodyBytes: number,
+  syncedBelow: number,
+): void {
+  assert(bodyBytes > 0 && bodyBytes <= frameBodyBytesMax, `frame body of ${bodyBytes} bytes`)
+  assert(Number.isSafeInteger(lsn) && lsn >= 0, `frame lsn ${lsn}`)
+  assert(Number.isInteger(syncedBelow) && syncedBelow >= 0 && syncedBelow < twoTo32, `syncedBelow ${syncedBelow}`)
+  view.setUint32(offset, bodyBytes, true)
+  view.setUint32(offset + 8, lsn >>> 0, true)
+  view.setUint32(offset + 12, (Math.floor(lsn / twoTo32) | v2Flag) >>> 0, true)
+  view.setUint32(offset + 16, syncedBelow, true)
+  view.setUint32(offset + 4, crc32c(out, offset + 8, offset + frameHeaderBytes + bodyBytes), true)
+}
+
+/** Writes a v1 header (checkpoint files) for a body already placed at out[offset+16 …). */
+export function sealFrameV1(out: Uint8Array, view: DataView, offset: number, lsn: number, bodyBytes: number): void {
   assert(bodyBytes > 0 && bodyBytes <= frameBodyBytesMax, `frame body of ${bodyBytes} bytes`)
   assert(Number.isSafeInteger(lsn) && lsn >= 0, `frame lsn ${lsn}`)
   view.setUint32(offset, bodyBytes, true)
   view.setUint32(offset + 8, lsn >>> 0, true)
   view.setUint32(offset + 12, Math.floor(lsn / twoTo32), true)
-  view.setUint32(offset + 4, crc32c(out, offset + 8, offset + frameHeaderBytes + bodyBytes), true)
+  view.setUint32(offset + 4, crc32c(out, offset + 8, offset + frameV1HeaderBytes + bodyBytes), true)
 }
 
-/** Encodes one frame into `out` at `offset` (validated before the write); returns the offset after it. */
-export function encodeFrame(lsn: number, body: Uint8Array, out: Uint8Array, offset: number): number {
+/** Encodes one v2 frame into `out` at `offset` (validated before the write); returns the offset after it. */
+export function encodeFrame(lsn: number, body: Uint8Array, out: Uint8Array, offset: number, syncedBelow = offset): number {
   assert(offset + frameBytes(body.length) <= out.length, 'frame does not fit the output buffer')
   out.set(body, offset + frameHeaderBytes)
   const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
-  sealFrame(out, view, offset, lsn, body.length)
+  sealFrame(out, view, offset, lsn, body.length, syncedBelow)
   return offset + frameBytes(body.length)
 }
 
-/** Decodes the frame at `offset` and checks it (validated again after the read). */
+/** Encodes one v1 frame (checkpoints, the v1 fixtures); returns the offset after it. */
+export function encodeFrameV1(lsn: number, body: Uint8Array, out: Uint8Array, offset: number): number {
+  assert(offset + frameV1HeaderBytes + body.length <= out.length, 'frame does not fit the output buffer')
+  out.set(body, offset + frameV1HeaderBytes)
+  const view = new DataView(out.buffer, out.byteOffset, out.byteLength)
+  sealFrameV1(out, view, offset, lsn, body.length)
+  return offset + frameV1HeaderBytes + body.length
+}
+
+/** Decodes the frame (v1 or v2) at `offset` and checks it (validated again after the read). */
 export function decodeFrame(bytes: Uint8Array, offset: number): DecodeResult {
+  if (offset + frameV1HeaderBytes <= bytes.length && (bytes[offset + 15] as number) & 0x80) {
+    return decodeFrameV2(bytes, offset)
+  }
   return decodeFrameV1(bytes, offset)
 }
 
+export function decodeFrameV2(bytes: Uint8Array, offset: number): DecodeResult {
+  if (offset + frameHeaderBytes > bytes.length) return 'torn'
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+  const bodyBytes = view.getUint32(offset, true)
+  const crc = view.getUint32(offset + 4, true)
+  const lsnLow = view.getUint32(offset + 8, true)
+  const lsnHigh = (view.getUint32(offset + 12, true) & ~v2Flag) >>> 0
+  if (bodyBytes === 0 || bodyBytes > frameBodyBytesMax || lsnHigh > lsnHighMax) return 'invalid'
+  const end = offset + frameHeaderBytes + bodyBytes
+  if (end > bytes.length) return 'torn'
+  if (crc32c(bytes, offset + 8, end) !== crc) return 'invalid'
+  const syncedBelow = view.getUint32(offset + 16, true)
+  return { lsn: lsnHigh * twoTo32 + lsnLow, syncedBelow, body: bytes.subarray(offset + frameHeaderBytes, end), end }
+}
+
 export function decodeFrameV1(bytes: Uint8Array, offset: number): DecodeResult {
-  if (offset + frameHeaderBytes > bytes.length) {
+  if (offset + frameV1HeaderBytes > bytes.length) {
     return isZero(bytes, offset, bytes.length) ? 'end' : 'torn'
   }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -89,10 +152,11 @@ export function decodeFrameV1(bytes: Uint8Array, offset: number): DecodeResult {
     return crc === 0 && lsnLow === 0 && lsnHigh === 0 ? 'end' : 'invalid'
   }
   if (bodyBytes > frameBodyBytesMax || lsnHigh > lsnHighMax) return 'invalid'
-  const end = offset + frameHeaderBytes + bodyBytes
+  const end = offset + frameV1HeaderBytes + bodyBytes
   if (end > bytes.length) return 'torn'
   if (crc32c(bytes, offset + 8, end) !== crc) return 'invalid'
-  return { lsn: lsnHigh * twoTo32 + lsnLow, body: bytes.subarray(offset + frameHeaderBytes, end), end }
+  // v1 says nothing about syncs: treat everything before the frame as acknowledged (the old rule).
+  return { lsn: lsnHigh * twoTo32 + lsnLow, syncedBelow: offset, body: bytes.subarray(offset + frameV1HeaderBytes, end), end }
 }
 
 /** True when bytes[start, end) are all zero. */

@@ -48,6 +48,9 @@ type Segment = {
   fileBytes: number
   /** Temporary name of the spare it was made from, until the first flush renames it into place. */
   sparePath: string | null
+  /** interval mode: bytes written to it, and bytes known synced (frames carry the latter, frame.ts). */
+  writtenBytes: number
+  syncedBytes: number
 }
 
 type Spare = { path: string; fd: number; fileBytes: number }
@@ -216,13 +219,14 @@ export class SegmentedLog implements ShardLog {
     for (const body of recovered.tailBodies) this.#bytesSinceCheckpoint += frameHeaderBytes + body.length
     for (const kept of recovered.segments) {
       const path = join(this.#dir, segmentFileName(kept.firstLsn))
-      this.#segments.push({ ...kept, path, fd: -1, sparePath: null })
+      this.#segments.push({ ...kept, path, fd: -1, sparePath: null, writtenBytes: 0, syncedBytes: 0 })
     }
     for (const range of recovered.zeroRanges) await this.#zeroRange(range.firstLsn, range.start, range.end)
     if (recovered.active !== null) {
       const active = this.#segments[this.#segments.length - 1] as Segment
       active.fd = this.#io.open(active.path, false)
       this.#appendOffset = recovered.active.writeOffset
+      active.writtenBytes = active.syncedBytes = this.#appendOffset
     } else {
       this.#createFirstSegment(recovered.lastLsn + 1)
     }
@@ -257,7 +261,10 @@ export class SegmentedLog implements ShardLog {
     } else if (chunk.used > 0 && chunk.used + bytes > this.#flushBytesMax) {
       chunk = this.#moveToNewChunk(chunk, bytes, this.#activeSegment())
     }
-    sealFrame(chunk.buffer, chunk.view, chunk.used, lsn, written)
+    // Everything before the chunk is durable when it is written (one flush in flight); in interval
+    // mode only what the last sync covered. Recovery tells a torn last flush by it (frame.ts).
+    const syncedBelow = this.#fsync.kind === 'always' ? chunk.fileOffset : chunk.segment.syncedBytes
+    sealFrame(chunk.buffer, chunk.view, chunk.used, lsn, written, syncedBelow)
     chunk.used += bytes
     chunk.lastLsn = lsn
     this.#activeSegment().lastLsn = lsn
@@ -365,6 +372,8 @@ export class SegmentedLog implements ShardLog {
       fd: spare.fd,
       fileBytes: spare.fileBytes,
       sparePath: spare.path,
+      writtenBytes: 0,
+      syncedBytes: 0,
     }
     const needed = bytes + (this.diskFull ? 0 : this.#reserveBytes)
     if (needed > segment.fileBytes) {
@@ -422,7 +431,9 @@ export class SegmentedLog implements ShardLog {
   #createFirstSegment(firstLsn: number): void {
     const path = join(this.#dir, segmentFileName(firstLsn))
     const fd = this.#io.open(path, true)
-    const segment: Segment = { firstLsn, lastLsn: firstLsn - 1, path, fd, fileBytes: 0, sparePath: null }
+    const segment: Segment = {
+      firstLsn, lastLsn: firstLsn - 1, path, fd, fileBytes: 0, sparePath: null, writtenBytes: 0, syncedBytes: 0,
+    }
     this.#segments.push(segment)
     this.#appendOffset = 0
     try {
@@ -584,6 +595,7 @@ export class SegmentedLog implements ShardLog {
       await this.#io.writeDurable(segment.fd, bytes, chunk.fileOffset)
     } else {
       await this.#io.write(segment.fd, bytes, chunk.fileOffset)
+      segment.writtenBytes = chunk.fileOffset + chunk.used
       this.#markDirty(segment)
     }
   }
@@ -660,7 +672,12 @@ export class SegmentedLog implements ShardLog {
     const segments = [...this.#dirty]
     this.#dirty.clear()
     const run = (async () => {
-      for (const segment of segments) if (segment.fd >= 0) await this.#io.sync(segment.fd)
+      for (const segment of segments) {
+        if (segment.fd < 0) continue
+        const written = segment.writtenBytes
+        await this.#io.sync(segment.fd)
+        segment.syncedBytes = Math.max(segment.syncedBytes, written)
+      }
     })()
     this.#syncing = run
     try {

@@ -10,8 +10,8 @@ import { ManifestError } from './errors.ts'
 import { frameVersion } from './frame.ts'
 
 export const manifestFileName = 'manifest.json'
-/** Version of the data directory layout (manifest + shard directories + frame format). */
-export const formatVersion = 1
+/** Version of the data directory layout (manifest + shard directories + frame format). 2: v2 frames; format 1 is still read. */
+export const formatVersion = 2
 
 export type Manifest = {
   formatVersion: number

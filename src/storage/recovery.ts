@@ -12,10 +12,12 @@
  *     and must continue exactly from checkpointLsn.
  *  3. Where a segment stops decoding:
  *     - zeros (preallocated space) with no valid frame after them: the normal end of a segment;
- *     - a bad frame in the LAST segment with no valid frame after it: a torn tail, normal after a
- *       crash. The log continues writing at that offset; the garbage is zeroed; reported as file@offset;
- *     - anything else (a bad frame followed by a valid one with a larger LSN, a bad frame in an older
- *       segment, an LSN gap): corruption. Throws LogCorruptionError naming file and offset, unless
+ *     - a bad frame (or zeros) in the LAST segment followed by no valid frame, or only by frames
+ *       written before it was durable (v2 frames carry `syncedBelow`): a torn final flush, normal after
+ *       a power loss even when a later page of the write reached the disk and an earlier one did not.
+ *       The log continues writing at that offset; the rest is zeroed; reported as file@offset;
+ *     - anything else (a bad frame followed by a frame written after it was durable, a bad frame in an
+ *       older segment, an LSN gap): corruption. Throws LogCorruptionError naming file and offset, unless
  *       repair: then everything valid before that point is kept, the rest of that segment and every
  *       later segment is dropped, and each drop is listed in `repaired`.
  */
@@ -23,8 +25,7 @@ import type { IoBackend } from '../io/backend.ts'
 import { decodeCheckpoint } from './checkpoint.ts'
 import { checkpointFileName, fileBytes, join, listDirectory, segmentFileName } from './directory.ts'
 import { LogCorruptionError } from './errors.ts'
-import { decodeFrame, frameBodyBytesMax, frameHeaderBytes } from './frame.ts'
-import { crc32c } from './crc32c.ts'
+import { decodeFrame, frameV1HeaderBytes } from './frame.ts'
 
 export type RecoveredSegment = { firstLsn: number; lastLsn: number; fileBytes: number }
 
@@ -77,7 +78,7 @@ export function recoverDirectory(io: IoBackend, dir: string, repair: boolean): R
       continue
     }
     const bytes = io.readFile(file)
-    const scan = scanSegment(bytes, firstLsn, checkpointLsn, expectedLsn, result.tailBodies)
+    const scan = scanSegment(bytes, firstLsn, checkpointLsn, expectedLsn, result.tailBodies, isLast)
     expectedLsn = Math.max(expectedLsn, scan.lastLsn + 1)
     let problem = scan.problem
     if (problem === null && !isLast && scan.lastLsn + 1 !== nextFirstLsn) {
@@ -88,6 +89,11 @@ export function recoverDirectory(io: IoBackend, dir: string, repair: boolean): R
       result.lastLsn = Math.max(result.lastLsn, lastLsn)
       if (garbageEnd > writeOffset) result.zeroRanges.push({ firstLsn, start: writeOffset, end: garbageEnd })
       result.active = { firstLsn, lastLsn, writeOffset }
+    }
+    if (problem === null) {
+      if (scan.torn !== null && !isLast) {
+        problem = { offset: scan.torn, reason: 'damaged frame in a segment that is not the last' }
+      }
     }
     if (problem === null) {
       if (scan.torn !== null) {
@@ -145,6 +151,7 @@ function scanSegment(
   checkpointLsn: number,
   expectedLsn: number,
   bodies: Uint8Array[],
+  isLast: boolean,
 ): Scan {
   let offset = 0
   let lastLsn = firstLsn - 1
@@ -165,22 +172,23 @@ function scanSegment(
       offset = decoded.end
       continue
     }
-    const follower = findValidFrame(bytes, decoded === 'end' ? offset + frameHeaderBytes : offset + 1, lastLsn + 1)
-    if (follower >= 0) {
+    const follower = findValidFrame(bytes, decoded === 'end' ? offset + frameV1HeaderBytes : offset + 1, lastLsn + 1)
+    if (follower >= 0 && !(isLast && onlyUnsyncedFollowers(bytes, follower, offset))) {
       const what = decoded === 'end' ? 'zeros' : `${decoded} frame`
-      return { lastLsn, endOffset: offset, torn: null, problem: { offset, reason: `${what} followed by a valid frame at ${follower}` } }
+      const reason = `${what} followed by a valid frame at ${follower} written after this data was durable`
+      return { lastLsn, endOffset: offset, torn: null, problem: { offset, reason } }
     }
+    if (follower >= 0) return { lastLsn, endOffset: offset, torn: offset, problem: null }
     if (decoded === 'end') return { lastLsn, endOffset: offset, torn: null, problem: null }
     return { lastLsn, endOffset: offset, torn: offset, problem: null }
   }
 }
 
-/** Offset of the first valid frame at or after `from` with lsn ≥ lsnMin, or -1. */
+/** Offset of the first valid frame (v1 or v2) at or after `from` with lsn ≥ lsnMin, or -1. */
 export function findValidFrame(bytes: Uint8Array, from: number, lsnMin: number): number {
-  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
   const length = bytes.length
   let offset = from
-  while (offset + frameHeaderBytes <= length) {
+  while (offset + frameV1HeaderBytes <= length) {
     if (bytes[offset] === 0 && bytes[offset + 3] === 0) {
       // Skip a run of zeros: a header's bodyBytes is non-zero, so its first non-zero byte is
       // at most 3 bytes after the header start.
@@ -189,18 +197,27 @@ export function findValidFrame(bytes: Uint8Array, from: number, lsnMin: number):
       offset = Math.max(offset + 1, next - 3)
       continue
     }
-    const bodyBytes = view.getUint32(offset, true)
-    if (bodyBytes > 0 && bodyBytes <= frameBodyBytesMax && offset + frameHeaderBytes + bodyBytes <= length) {
-      const lsnHigh = view.getUint32(offset + 12, true)
-      const lsn = lsnHigh * 2 ** 32 + view.getUint32(offset + 8, true)
-      if (lsnHigh <= 0x1fffff && lsn >= lsnMin) {
-        const crc = crc32c(bytes, offset + 8, offset + frameHeaderBytes + bodyBytes)
-        if (crc === view.getUint32(offset + 4, true)) return offset
-      }
-    }
+    const frame = decodeFrame(bytes, offset)
+    if (typeof frame !== 'string' && frame.lsn >= lsnMin) return offset
     offset++
   }
   return -1
+}
+
+/**
+ * True when every valid frame after the damage at `hole` was written while `hole` was not yet
+ * durable (its syncedBelow ≤ hole): then the damage lies in the last, unacknowledged flush, torn by a
+ * power loss (pages of one write can reach the disk in any order). One frame written after the
+ * damaged bytes were durable proves they were acknowledged: that is corruption.
+ */
+function onlyUnsyncedFollowers(bytes: Uint8Array, first: number, hole: number): boolean {
+  let at = first
+  while (at >= 0) {
+    const frame = decodeFrame(bytes, at)
+    if (typeof frame === 'string' || frame.syncedBelow > hole) return false
+    at = findValidFrame(bytes, frame.end, frame.lsn + 1)
+  }
+  return true
 }
 
 /** End of the non-zero bytes at or after `from` (so [from, end) covers all garbage), ≥ from. */
