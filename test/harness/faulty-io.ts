@@ -29,8 +29,10 @@ export type FaultyIoOptions = {
   disk?: { dir: string; capacityBytes: number }
   /** Models the page cache of the files under `root` (on top of what `inner` writes there). */
   pageCache?: { root: string }
-  /** Categories of sync that do nothing (the bytes stay in the modelled page cache). */
+  /** Categories of file sync that do nothing (the bytes stay in the modelled page cache). */
   skipSyncs?: SyncCategory[]
+  /** Directory fsyncs that do nothing, by directory path. */
+  skipDirectorySync?: (dir: string) => boolean
   /** Reported free space (statfs), instead of the real filesystem's. */
   filesystemSpace?: FilesystemSpace
 }
@@ -52,6 +54,7 @@ export class FaultyIo implements IoBackend {
   /** The modelled page cache, when `pageCache` was given. */
   readonly cache: PageCache | null
   readonly skipSyncs: Set<SyncCategory>
+  skipDirectorySync: (dir: string) => boolean
   readonly #options: FaultyIoOptions
 
   #tearAtWrite = -1
@@ -71,6 +74,7 @@ export class FaultyIo implements IoBackend {
     this.#options = options
     this.cache = options.pageCache ? new PageCache(options.pageCache.root) : null
     this.skipSyncs = new Set(options.skipSyncs ?? [])
+    this.skipDirectorySync = options.skipDirectorySync ?? (() => false)
   }
 
   /**
@@ -225,7 +229,7 @@ export class FaultyIo implements IoBackend {
   syncDirectory(dir: string): void {
     this.#checkAlive()
     this.inner.syncDirectory(dir)
-    if (!this.skipSyncs.has('directory')) this.cache?.syncedDirectory(dir)
+    if (!this.skipDirectorySync(dir)) this.cache?.syncedDirectory(dir)
   }
 
   filesystemSpace(path: string): FilesystemSpace {

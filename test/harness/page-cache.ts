@@ -22,7 +22,7 @@ import type { prng } from '../../src/base/prng.ts'
 export const modelPageBytes = 4096
 
 /** What a sync is for, judged by the file's name; FaultyIo can turn one category into a no-op. */
-export type SyncCategory = 'data' | 'segment' | 'checkpoint' | 'manifest' | 'directory' | 'other'
+export type SyncCategory = 'data' | 'segment' | 'checkpoint' | 'manifest' | 'other'
 
 export type PagePolicyInput = {
   /** File name (base name) the inode has now. */
