@@ -6,6 +6,8 @@
  *   <dir>/checkpoint-0000000000001234.ckp   checkpoint of the state as of LSN 1234
  *   <dir>/spare-<id>-<n>.tmp           preallocated next segment, not yet named (deleted at recovery)
  *   <dir>/checkpoint-….ckp.tmp         checkpoint being written (deleted at recovery)
+ *   <dir>/log.state                    what must exist: newest segment and its size, checkpoint LSN
+ *   <dir>/reserve.space                disk kept for completion records (log.ts)
  */
 import * as path from 'node:path'
 import type { IoBackend } from '../io/backend.ts'
@@ -69,4 +71,23 @@ export const join = path.join
  */
 export function makeDurableDirectory(io: IoBackend, dir: string): void {
   if (io.makeDirectory(dir)) io.syncDirectory(path.dirname(dir))
+}
+
+/**
+ * Writes a small file so that after a power loss it is either the old one or complete: a temporary
+ * file, fsync, rename, fsync of the directory (the manifest, log.state).
+ */
+export async function writeFileAtomic(io: IoBackend, file: string, text: string): Promise<void> {
+  const temporary = `${file}.tmp`
+  const fd = io.open(temporary, true)
+  try {
+    const bytes = new TextEncoder().encode(text)
+    io.truncate(fd, 0)
+    await io.write(fd, bytes, 0)
+    io.syncNow(fd)
+  } finally {
+    io.close(fd)
+  }
+  io.rename(temporary, file)
+  io.syncDirectory(path.dirname(file))
 }

@@ -11,9 +11,10 @@ import { IoError } from '../io/backend.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { encodeCheckpoint } from './checkpoint.ts'
 import {
-  checkpointFileName, fileBytes, join, listDirectory, makeDurableDirectory, segmentFileName,
+  checkpointFileName, fileBytes, join, listDirectory, makeDurableDirectory, segmentFileName, writeFileAtomic,
 } from './directory.ts'
 import { frameBodyBytesMax, frameHeaderBytes, sealFrame } from './frame.ts'
+import { encodeLogState, logStateFileName } from './log-state.ts'
 import { recoverDirectory } from './recovery.ts'
 import type { RecoveredLog } from './recovery.ts'
 import type { FsyncMode, OpenedLog, RecoveryReport, ShardLog, ShardLogOptions } from './types.ts'
@@ -48,12 +49,15 @@ type Segment = {
   fileBytes: number
   /** Temporary name of the spare it was made from, until the first flush renames it into place. */
   sparePath: string | null
+  /** The spare's size sync, awaited before the rename (null once named). */
+  sized: Promise<Error | null> | null
   /** interval mode: bytes written to it, and bytes known synced (frames carry the latter, frame.ts). */
   writtenBytes: number
   syncedBytes: number
 }
 
-type Spare = { path: string; fd: number; fileBytes: number }
+/** `sized` settles once the preallocated size is durable (an error if that sync failed). */
+type Spare = { path: string; fd: number; fileBytes: number; sized: Promise<Error | null> }
 
 /** A run of encoded frames bound for one segment, written by one flush. */
 type Chunk = {
@@ -219,7 +223,7 @@ export class SegmentedLog implements ShardLog {
     for (const body of recovered.tailBodies) this.#bytesSinceCheckpoint += frameHeaderBytes + body.length
     for (const kept of recovered.segments) {
       const path = join(this.#dir, segmentFileName(kept.firstLsn))
-      this.#segments.push({ ...kept, path, fd: -1, sparePath: null, writtenBytes: 0, syncedBytes: 0 })
+      this.#segments.push({ ...kept, path, fd: -1, sparePath: null, sized: null, writtenBytes: 0, syncedBytes: 0 })
     }
     for (const range of recovered.zeroRanges) await this.#zeroRange(range.firstLsn, range.start, range.end)
     if (recovered.active !== null) {
@@ -228,7 +232,7 @@ export class SegmentedLog implements ShardLog {
       this.#appendOffset = recovered.active.writeOffset
       active.writtenBytes = active.syncedBytes = this.#appendOffset
     } else {
-      this.#createFirstSegment(recovered.lastLsn + 1)
+      await this.#createFirstSegment(recovered.lastLsn + 1)
     }
     this.#writingSegment = this.#activeSegment()
     this.#current = this.#newChunk(this.#activeSegment(), this.#appendOffset, initialBufferBytes)
@@ -238,6 +242,7 @@ export class SegmentedLog implements ShardLog {
     // One directory fsync makes every name change above durable (deleted temporaries, a new first
     // segment, the reserve file) before anything is appended, let alone acknowledged.
     this.#io.syncDirectory(this.#dir)
+    await this.#saveState()
     this.#allocateSpare()
   }
 
@@ -315,6 +320,7 @@ export class SegmentedLog implements ShardLog {
     if (this.#closed) return
     await this.#waitDurable(this.#appendedLsn)
     await this.#checkpointRunning
+    await this.#stateWrites
     this.#closed = true
     if (this.#syncTimer !== null) clearTimeout(this.#syncTimer)
     this.#syncTimer = null
@@ -372,6 +378,7 @@ export class SegmentedLog implements ShardLog {
       fd: spare.fd,
       fileBytes: spare.fileBytes,
       sparePath: spare.path,
+      sized: spare.sized,
       writtenBytes: 0,
       syncedBytes: 0,
     }
@@ -381,6 +388,7 @@ export class SegmentedLog implements ShardLog {
       try {
         this.#io.allocate(segment.fd, segment.fileBytes, needed - segment.fileBytes)
         segment.fileBytes = needed
+        segment.sized = this.#syncSize(segment.fd)
       } catch (error) {
         this.#segments.push(segment)
         this.#fail(error)
@@ -428,11 +436,17 @@ export class SegmentedLog implements ShardLog {
 
   // ── files ──────────────────────────────────────────────────────────────────────────────────────
 
-  #createFirstSegment(firstLsn: number): void {
+  /**
+   * Born as a spare like every segment: preallocated, its size synced, then renamed into place (the
+   * caller syncs the directory). log.state may then record its size (log-state.ts).
+   */
+  async #createFirstSegment(firstLsn: number): Promise<void> {
     const path = join(this.#dir, segmentFileName(firstLsn))
-    const fd = this.#io.open(path, true)
+    const sparePath = this.#nextSparePath()
+    const fd = this.#io.open(sparePath, true)
     const segment: Segment = {
-      firstLsn, lastLsn: firstLsn - 1, path, fd, fileBytes: 0, sparePath: null, writtenBytes: 0, syncedBytes: 0,
+      firstLsn, lastLsn: firstLsn - 1, path, fd, fileBytes: 0, sparePath: null, sized: null, writtenBytes: 0,
+      syncedBytes: 0,
     }
     this.#segments.push(segment)
     this.#appendOffset = 0
@@ -443,6 +457,8 @@ export class SegmentedLog implements ShardLog {
       if (!isNoSpace(error)) throw error
       this.#diskFull = true
     }
+    await this.#io.sync(fd)
+    this.#io.rename(sparePath, path)
   }
 
   /**
@@ -462,7 +478,7 @@ export class SegmentedLog implements ShardLog {
     try {
       fd = this.#io.open(path, true)
       this.#io.allocate(fd, 0, this.#segmentBytes)
-      this.#spare = { path, fd, fileBytes: this.#segmentBytes }
+      this.#spare = { path, fd, fileBytes: this.#segmentBytes, sized: this.#syncSize(fd) }
       this.#diskFull = false
     } catch (error) {
       if (fd >= 0) this.#io.close(fd)
@@ -513,7 +529,7 @@ export class SegmentedLog implements ShardLog {
       fd = this.#io.open(path, true)
       const size = Math.max(give, bytes)
       this.#io.allocate(fd, 0, size)
-      return { path, fd, fileBytes: size }
+      return { path, fd, fileBytes: size, sized: this.#syncSize(fd) }
     } catch (error) {
       if (fd >= 0) this.#io.close(fd)
       this.#io.remove(path)
@@ -615,11 +631,50 @@ export class SegmentedLog implements ShardLog {
       this.#closeSegment(previous)
     }
     if (segment.sparePath !== null) {
+      // Its preallocated size is durable before its name, so log.state can record both.
+      const failed = await segment.sized
+      if (failed !== null) throw failed
+      segment.sized = null
       this.#io.rename(segment.sparePath, segment.path)
       segment.sparePath = null
       this.#io.syncDirectory(this.#dir)
+      void this.#saveState() // a lower bound: it may lag behind the log, never run ahead of it
     }
     this.#writingSegment = segment
+  }
+
+  /**
+   * Syncs a new spare's preallocation in the background, right away, so that entering the segment
+   * later rarely waits for it.
+   */
+  #syncSize(fd: number): Promise<Error | null> {
+    return this.#io.sync(fd).then(
+      () => null,
+      (error: unknown) => (error instanceof Error ? error : new Error(String(error))),
+    )
+  }
+
+  /** Why the last log.state write failed (it is a safety net: the log goes on), or null. */
+  lastStateError: Error | null = null
+  #stateWrites: Promise<void> = Promise.resolve()
+
+  /** Rewrites log.state with today's facts; writes run one after another. */
+  #saveState(): Promise<void> {
+    this.#stateWrites = this.#stateWrites
+      .then(() => this.#writeState())
+      .catch((error: unknown) => {
+        this.lastStateError = error as Error
+      })
+    return this.#stateWrites
+  }
+
+  async #writeState(): Promise<void> {
+    if (this.#fatalError !== null) return
+    const named = this.#segments.filter((segment) => segment.sparePath === null)
+    const newest = named[named.length - 1]
+    if (newest === undefined) return
+    const state = { newestSegment: newest.firstLsn, newestSegmentBytes: newest.fileBytes, checkpointLsn: this.#checkpointLsn }
+    await writeFileAtomic(this.#io, join(this.#dir, logStateFileName), encodeLogState(state))
   }
 
   #flushDone(chunk: Chunk): void {
@@ -725,6 +780,7 @@ export class SegmentedLog implements ShardLog {
     this.#lastCheckpointBytes = bytes.length
     this.#checkpointRetryBytes = 0
     this.#checkpointFiles.set(lsn, bytes.length)
+    await this.#saveState()
     this.#deleteCovered(lsn)
     if (this.diskFull) this.#retrySpace()
   }

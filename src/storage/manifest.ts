@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path'
 import type { IoBackend } from '../io/backend.ts'
-import { makeDurableDirectory } from './directory.ts'
+import { makeDurableDirectory, writeFileAtomic } from './directory.ts'
 import { ManifestError } from './errors.ts'
 import { frameVersion } from './frame.ts'
 
@@ -92,20 +92,4 @@ function parseManifest(file: string, text: string): Manifest {
     createdAt: String(record.createdAt ?? ''),
     frameVersion: typeof record.frameVersion === 'number' ? record.frameVersion : 1,
   }
-}
-
-/** Writes a small file so that after a crash it is either absent or complete. */
-export async function writeFileAtomic(io: IoBackend, file: string, text: string): Promise<void> {
-  const temporary = `${file}.tmp`
-  const fd = io.open(temporary, true)
-  try {
-    const bytes = new TextEncoder().encode(text)
-    io.truncate(fd, 0)
-    await io.write(fd, bytes, 0)
-    io.syncNow(fd)
-  } finally {
-    io.close(fd)
-  }
-  io.rename(temporary, file)
-  io.syncDirectory(path.dirname(file))
 }

@@ -26,6 +26,7 @@ import { decodeCheckpoint } from './checkpoint.ts'
 import { checkpointFileName, fileBytes, join, listDirectory, segmentFileName } from './directory.ts'
 import { LogCorruptionError } from './errors.ts'
 import { decodeFrame, frameV1HeaderBytes } from './frame.ts'
+import { logStateFileName, readLogState } from './log-state.ts'
 
 export type RecoveredSegment = { firstLsn: number; lastLsn: number; fileBytes: number }
 
@@ -65,6 +66,7 @@ export function recoverDirectory(io: IoBackend, dir: string, repair: boolean): R
     repaired: [],
   }
   loadNewestCheckpoint(io, dir, listing.checkpoints, result)
+  checkWhatMustExist(io, dir, listing.segments, result, repair)
   const checkpointLsn = result.checkpointLsn
   let expectedLsn = checkpointLsn + 1
   const segments = listing.segments
@@ -119,13 +121,47 @@ export function recoverDirectory(io: IoBackend, dir: string, repair: boolean): R
   return result
 }
 
+/**
+ * log.state says which checkpoint and which newest segment (of which size) must exist. A file that
+ * is missing or shorter is refused by name (a deleted segment, a truncation at a record boundary —
+ * either would otherwise look like a log that ended there), unless repair: then it is noted.
+ */
+function checkWhatMustExist(io: IoBackend, dir: string, segments: number[], result: RecoveredLog, repair: boolean): void {
+  const state = readLogState(io, dir)
+  if (state === null) return
+  const refuse = (file: string, offset: number, reason: string) => {
+    if (!repair) throw new LogCorruptionError(file, offset, reason)
+    result.repaired.push(`accepted ${file}@${offset}: ${reason}`)
+  }
+  if (typeof state === 'string') return refuse(join(dir, logStateFileName), 0, `log.state is ${state}`)
+  if (result.checkpointLsn < state.checkpointLsn) {
+    const file = join(dir, checkpointFileName(state.checkpointLsn))
+    refuse(file, 0, `checkpoint at lsn ${state.checkpointLsn} is missing or damaged (log.state records it)`)
+  }
+  const newest = join(dir, segmentFileName(state.newestSegment))
+  if (!segments.includes(state.newestSegment)) {
+    // With a newer segment present, the LSN checks decide (log.state may lag behind the log).
+    if (!segments.some((first) => first > state.newestSegment)) {
+      refuse(newest, 0, `segment is missing (log.state records it as the newest: records from lsn ${state.newestSegment} on)`)
+    }
+    return
+  }
+  const bytes = fileBytes(io, newest)
+  if (bytes < state.newestSegmentBytes) {
+    refuse(newest, bytes, `segment truncated to ${bytes} bytes (log.state records ${state.newestSegmentBytes} allocated)`)
+  }
+}
+
 /** Decides where appends continue once every segment is read. */
 function finishActive(dir: string, result: RecoveredLog): void {
   result.lastLsn = Math.max(result.lastLsn, result.checkpointLsn)
   const active = result.active
   if (active === null) return
-  if (active.writeOffset === 0) {
-    // An empty last segment (renamed into place, never written): start afresh under the right name.
+  if (active.writeOffset === 0 && active.firstLsn === result.lastLsn + 1) {
+    // An empty last segment (renamed into place, never written) under the right name: appends
+    // continue in it (deleting and recreating it would let log.state name a missing file).
+  } else if (active.writeOffset === 0) {
+    // An empty last segment behind the checkpoint: start afresh under the right name.
     result.segments.pop()
     result.removeFiles.push(join(dir, segmentFileName(active.firstLsn)))
     result.zeroRanges = result.zeroRanges.filter((range) => range.firstLsn !== active.firstLsn)

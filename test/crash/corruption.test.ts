@@ -9,6 +9,7 @@
  */
 import { afterAll, expect, test } from 'bun:test'
 import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { frameHeaderBytes } from '../../src/storage/frame.ts'
 import { runToExit, startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
 import { framesOf, markerStates, outputMatching, pushMarkers, segmentFiles, shardDirectories } from './kit.ts'
 
@@ -51,7 +52,7 @@ function pickTarget(dataDir: string, where: 'last' | 'older'): Target | null {
     if (frame === undefined) return null
     const marker = /"m":"([^"]+)"/.exec(frame.body)?.[1]
     if (marker === undefined) throw new Error(`frame at ${file}@${frame.offset} is not a job record: ${frame.body.slice(0, 100)}`)
-    return { file, offset: frame.offset, flipAt: frame.offset + 16 + Math.floor((frame.end - frame.offset - 16) / 2), marker }
+    return { file, offset: frame.offset, flipAt: frame.offset + frameHeaderBytes + Math.floor((frame.end - frame.offset - frameHeaderBytes) / 2), marker }
   }
   return null
 }

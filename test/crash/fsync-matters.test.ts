@@ -77,6 +77,18 @@ const scenarios: Scenario[] = [
     segmentBytes: 8 * KiB,
   },
   {
+    sync: 'segment creation: the preallocated size is synced before the name (log.state records it)',
+    when: 'before-open',
+    off: (io) => io.skipSyncs.add('segment'),
+    run: async () => 0, // a power cut right after the first start, before any write
+  },
+  {
+    sync: 'log.state fsync before its rename',
+    when: 'before-open',
+    off: (io) => io.skipSyncs.add('state'),
+    run: ({ log }) => appendAcknowledged(log, 10),
+  },
+  {
     sync: 'manifest file fsync before its rename',
     when: 'before-open',
     off: (io) => io.skipSyncs.add('manifest'),

@@ -173,7 +173,7 @@ export class FaultyIo implements IoBackend {
 
   close(fd: number): void {
     // After a crash the descriptor numbers may already belong to the next life of the process.
-    if (this.crashed && this.cache !== null) return
+    if (this.crashed) return
     this.inner.close(fd)
     this.cache?.closed(fd)
   }

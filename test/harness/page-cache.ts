@@ -22,7 +22,7 @@ import type { prng } from '../../src/base/prng.ts'
 export const modelPageBytes = 4096
 
 /** What a sync is for, judged by the file's name; FaultyIo can turn one category into a no-op. */
-export type SyncCategory = 'data' | 'segment' | 'checkpoint' | 'manifest' | 'other'
+export type SyncCategory = 'data' | 'segment' | 'checkpoint' | 'manifest' | 'state' | 'other'
 
 export type PagePolicyInput = {
   /** File name (base name) the inode has now. */
@@ -107,7 +107,8 @@ export class PageCache {
     if (name.endsWith('.seg')) return 'data'
     if (name.startsWith('spare-')) return 'segment'
     if (name.startsWith('checkpoint-')) return 'checkpoint'
-    if (name.startsWith('manifest') || name.startsWith('log.state')) return 'manifest'
+    if (name.startsWith('manifest')) return 'manifest'
+    if (name.startsWith('log.state')) return 'state'
     return 'other'
   }
 
