@@ -21,6 +21,7 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
   for (const report of server.ready.shards) {
     if (report.report?.truncatedTail) process.stdout.write(`shard ${report.shardIndex}: truncated torn tail at ${report.report.truncatedTail}\n`)
     for (const line of report.report?.repaired ?? []) process.stdout.write(`shard ${report.shardIndex}: --repair ${line}\n`)
+    for (const line of report.report?.notes ?? []) process.stdout.write(`shard ${report.shardIndex}: ${line}\n`)
   }
   process.stdout.write(`${server.startupLine}\n`)
   // Spec §6: stop accepting, wait up to the grace period for active jobs, then flush and stop. A

@@ -80,6 +80,7 @@ export class ShardHost {
       segmentBytes: preset.segmentBytes,
       flushBytesMax: preset.flushBytesMax,
       repair: config.repair,
+      shardsOnFilesystem: shardCount, // [storage] segments sized to fit the filesystem
     })
     const decoder = new TextDecoder()
     for (const body of opened.bodies) engine.replay(JSON.parse(decoder.decode(body)))

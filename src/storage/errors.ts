@@ -18,3 +18,8 @@ export class LogCorruptionError extends Error {
 export class ManifestError extends Error {
   override name = 'ManifestError'
 }
+
+/** The filesystem of the data directory cannot hold a shard's log (too small for two segments). */
+export class DiskSpaceError extends Error {
+  override name = 'DiskSpaceError'
+}

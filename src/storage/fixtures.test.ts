@@ -72,7 +72,7 @@ test('recovering the fixture directory yields checkpoint bodies then LSNs 4 â€¦ 
     dir: copy, io, fsync: { kind: 'always' }, segmentBytes: 4096, flushBytesMax: 4096, repair: false,
   })
   expect([...opened.bodies].map((body) => text.decode(body))).toEqual([...checkpointBodies, ...records.slice(3)])
-  expect(opened.report).toEqual({ checkpointLsn: 3, recordsReplayed: 5, lastLsn: 8, truncatedTail: null, repaired: [] })
+  expect(opened.report).toEqual({ checkpointLsn: 3, recordsReplayed: 5, lastLsn: 8, truncatedTail: null, repaired: [], notes: [] })
   expect(opened.log.append('{"op":"ack","id":4}')).toBe(9)
   await opened.log.close()
   io.closeAll()
@@ -113,7 +113,7 @@ test('recovering the v2 fixture directory yields checkpoint bodies then LSNs 4 â
     dir: copy, io, fsync: { kind: 'always' }, segmentBytes: 4096, flushBytesMax: 4096, repair: false,
   })
   expect([...opened.bodies].map((body) => text.decode(body))).toEqual([...checkpointBodies, ...records.slice(3)])
-  expect(opened.report).toEqual({ checkpointLsn: 3, recordsReplayed: 5, lastLsn: 8, truncatedTail: null, repaired: [] })
+  expect(opened.report).toEqual({ checkpointLsn: 3, recordsReplayed: 5, lastLsn: 8, truncatedTail: null, repaired: [], notes: [] })
   await opened.log.close()
   io.closeAll()
 })

@@ -96,7 +96,7 @@ describe('recovery', () => {
   test('after a clean close, across many segments, LSNs continue', async () => {
     const dir = temporaryDirectory()
     const first = await open(dir, { segmentBytes: 4 * KiB })
-    expect(first.report).toEqual({ checkpointLsn: 0, recordsReplayed: 0, lastLsn: 0, truncatedTail: null, repaired: [] })
+    expect(first.report).toEqual({ checkpointLsn: 0, recordsReplayed: 0, lastLsn: 0, truncatedTail: null, repaired: [], notes: [] })
     for (let i = 1; i <= 500; i++) first.log.append(record(i))
     await first.log.close()
     expect(segmentFiles(dir).length).toBeGreaterThan(5)
@@ -533,5 +533,38 @@ describe('reservation for completion records (STYLE habit 12)', () => {
     await until(() => fatal.length === 1)
     expect(fatal[0]?.message).toContain('EIO')
     await log.close()
+  })
+})
+
+describe('segments sized to the filesystem (issue 8, item 10)', () => {
+  const fsSpace = (totalBytes: number) => ({ totalBytes, availableBytes: totalBytes })
+
+  test('an 8 MiB filesystem gets 512 KiB segments instead of 32 MiB, and says so', async () => {
+    const dir = temporaryDirectory()
+    const io = new FaultyIo(fsIo(), { filesystemSpace: fsSpace(8 * 1024 * KiB) })
+    const opened = await open(dir, { io, segmentBytes: 32 * 1024 * KiB })
+    expect(opened.report.notes).toEqual(['segments of 512 KiB instead of 32 MiB: the filesystem holds 8 MiB'])
+    expect(fs.statSync(`${dir}/${segmentFiles(dir)[0]}`).size).toBe(512 * KiB)
+    await opened.log.close()
+  })
+
+  test('two shards on it share it; a big filesystem keeps the configured size', async () => {
+    const dir = temporaryDirectory()
+    const opened = await openShardLog({
+      dir, io: new FaultyIo(fsIo(), { filesystemSpace: fsSpace(8 * 1024 * KiB) }), fsync: { kind: 'always' },
+      segmentBytes: 32 * 1024 * KiB, flushBytesMax: 64 * KiB, repair: false, shardsOnFilesystem: 2,
+    })
+    expect(fs.statSync(`${dir}/${segmentFiles(dir)[0]}`).size).toBe(256 * KiB)
+    await opened.log.close()
+    const big = await open(temporaryDirectory(), { io: new FaultyIo(fsIo(), { filesystemSpace: fsSpace(2 ** 40) }) })
+    expect(big.report.notes).toEqual([])
+    await big.log.close()
+  })
+
+  test('a filesystem too small for two minimal segments per shard is refused with the reason', async () => {
+    const dir = temporaryDirectory()
+    const io = new FaultyIo(fsIo(), { filesystemSpace: fsSpace(32 * KiB) })
+    await expect(open(dir, { io })).rejects.toThrow('the filesystem holding the data directory is 32 KiB; 1 shard(s) need at least 64 KiB')
+    expect(segmentFiles(dir)).toEqual([])
   })
 })

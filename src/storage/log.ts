@@ -14,8 +14,10 @@ import {
   checkpointFileName, fileBytes, join, listDirectory, makeDurableDirectory, segmentFileName, writeFileAtomic,
 } from './directory.ts'
 import { frameBodyBytesMax, frameHeaderBytes, sealFrame } from './frame.ts'
+import { DiskSpaceError } from './errors.ts'
 import { encodeLogState, logStateFileName } from './log-state.ts'
 import { recoverDirectory } from './recovery.ts'
+import { fitSegmentBytes } from './space.ts'
 import type { RecoveredLog } from './recovery.ts'
 import type { FsyncMode, OpenedLog, RecoveryReport, ShardLog, ShardLogOptions } from './types.ts'
 
@@ -75,8 +77,13 @@ export async function openShardLog(options: ShardLogOptions): Promise<OpenedLog>
   assert(options.segmentBytes >= segmentBytesMin, `segmentBytes must be at least ${segmentBytesMin}`)
   assert(options.flushBytesMax >= KiB, 'flushBytesMax must be at least 1 KiB')
   makeDurableDirectory(options.io, options.dir)
+  const notes: string[] = []
+  const space = options.io.filesystemSpace(options.dir)
+  const fit = fitSegmentBytes(space, options.segmentBytes, options.shardsOnFilesystem ?? 1, segmentBytesMin)
+  if ('refused' in fit) throw new DiskSpaceError(`${options.dir}: ${fit.refused}`)
+  if (fit.note !== null) notes.push(fit.note)
   const recovered = recoverDirectory(options.io, options.dir, options.repair)
-  const log = new SegmentedLog(options)
+  const log = new SegmentedLog({ ...options, segmentBytes: fit.segmentBytes })
   await log.start(recovered)
   const report: RecoveryReport = {
     checkpointLsn: recovered.checkpointLsn,
@@ -84,6 +91,7 @@ export async function openShardLog(options: ShardLogOptions): Promise<OpenedLog>
     lastLsn: recovered.lastLsn,
     truncatedTail: recovered.truncatedTail,
     repaired: recovered.repaired,
+    notes,
   }
   const bodies = concatIterables(recovered.checkpointBodies, recovered.tailBodies)
   return { log, bodies, report }

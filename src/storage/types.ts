@@ -17,6 +17,8 @@ export type ShardLogOptions = {
   flushBytesMax: number
   /** Start with a corrupt log anyway, dropping what is invalid (and saying what was dropped). */
   repair: boolean
+  /** Shards whose logs share this filesystem (segments are sized to fit it, space.ts). Default 1. */
+  shardsOnFilesystem?: number
 }
 
 export type RecoveryReport = {
@@ -27,6 +29,8 @@ export type RecoveryReport = {
   truncatedTail: string | null
   /** What --repair dropped, one line each. */
   repaired: string[]
+  /** Other things the operator should know, one line each (segments sized down to the filesystem). */
+  notes: string[]
 }
 
 export type OpenedLog = {
