@@ -3,14 +3,17 @@
  * (every push acknowledged), kill -9, then damage the last record of the last segment in two ways:
  *  - zeroed: the second half of the frame is overwritten with zeros (file size unchanged, as a torn
  *    write into preallocated space leaves it);
- *  - cut: the file is truncated in the middle of the frame (a shorter file).
+ *  - cut: the file is truncated in the middle of the frame (a shorter file). A power loss cannot do
+ *    that (segments are preallocated and their size is synced before their name), so since format
+ *    2 this is damage: the server refuses to start naming the file (log.state records the size), and
+ *    the rest of the test runs with --repair.
  * The server must start, report the truncated tail (file@offset) on its start-up output, keep every
  * job but at most the one in the damaged record, accept new pushes, and keep those across another
  * kill -9 and restart (so appending after a torn tail writes valid, replayable frames).
  */
 import { afterAll, describe, expect, test } from 'bun:test'
 import { openSync, closeSync, ftruncateSync, rmSync, statSync, writeSync } from 'node:fs'
-import { startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
+import { runToExit, startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
 import { CrashClient, framesOf, lastUsedSegment, markerStates, outputMatching, pushMarkers, shardDirectories } from './kit.ts'
 
 const jobCount = 300
@@ -24,8 +27,8 @@ afterAll(async () => {
   for (const dir of directories) rmSync(dir, { recursive: true, force: true })
 })
 
-async function start(dataDir: string): Promise<TestServer> {
-  const server = await startServer({ dataDir })
+async function start(dataDir: string, args: string[] = []): Promise<TestServer> {
+  const server = await startServer({ dataDir, args })
   servers.push(server)
   return server
 }
@@ -67,7 +70,13 @@ for (const damage of ['zeroed', 'cut'] as const) {
             `${last.offset}..${last.end} from ${middle}; it held job ${tornMarker ?? '(not a job record)'}`,
         )
 
-        server = await start(dataDir)
+        if (damage === 'cut') {
+          const refused = await runToExit(['--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--preset', 'testMin'])
+          const said = `${refused.stdout}\n${refused.stderr}`
+          expect(refused.code).not.toBe(0)
+          expect(said).toContain(`${segment}@${middle}: segment truncated to ${middle} bytes`)
+        }
+        server = await start(dataDir, damage === 'cut' ? ['--repair'] : [])
         const startup = await outputMatching(server.output, /torn tail/)
         console.log(`${damage}: start-up output:\n${startup.trim()}`)
         expect(startup).toContain('torn tail')
