@@ -73,6 +73,11 @@ export class Job {
   failReason: string | null = null
   /** True while the job is in the completed history (its body is kept). */
   inHistory = false
+  /**
+   * UTF-8 bytes of the request that created the job, an upper bound of everything it took from it
+   * (reply-size.ts); -1 when unknown (replayed, cron, flow child), measured when first needed.
+   */
+  requestBytes = -1
 
   constructor(
     readonly id: number,

@@ -10,6 +10,7 @@ import { parseCommand } from '../protocol/commands.ts'
 import { mergeReplies, fanOutRequest } from './merge.ts'
 import { routeKindOf, shardOf, splitRequest } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
+import { deliveriesOf } from './undelivered.ts'
 
 /** Something that gets exactly one reply (JSON without reqId) and remembers its shard tokens. */
 export interface Answerable extends ReplyTarget {
@@ -48,7 +49,7 @@ export class Front {
     const kind = routeKindOf(request)
     if (kind === undefined || kind === 'front') {
       // Unknown commands go to a shard too: its validation produces the `Invalid: …` text.
-      if (kind === undefined) return this.toShard(0, line, target)
+      if (kind === undefined) return this.toShard(0, line, target, false)
       return target.deliver(0, JSON.stringify(this.answerAtFront(request)))
     }
     const shardCount = this.pool.shardCount
@@ -57,15 +58,25 @@ export class Front {
       const parts = splitRequest(request, shardCount)
       if (parts === null || parts.size === 1) {
         const [shard] = parts?.keys() ?? [0]
-        return this.toShard(shard ?? 0, line, target)
+        return this.toShard(shard ?? 0, line, target, false)
       }
       return this.fanOut(request, parts, target)
     }
-    this.toShard(shardOf(kind, request, shardCount), line, target)
+    const pull = request.cmd === 'PULL' || request.cmd === 'PULLB'
+    this.toShard(shardOf(kind, request, shardCount), line, target, pull)
   }
 
-  private toShard(shard: number, line: string, target: Answerable): void {
-    target.tokens.push(this.pool.send(shard, line, target))
+  private toShard(shard: number, line: string, target: Answerable, pull: boolean): void {
+    target.tokens.push(this.pool.send(shard, line, target, pull))
+  }
+
+  /**
+   * A PULL or PULLB reply that never reached its client (TCP connection gone, HTTP client gone):
+   * its jobs go back to waiting, without counting an attempt (see undelivered.ts).
+   */
+  returnUndelivered(replyJson: string): void {
+    const deliveries = deliveriesOf(replyJson)
+    if (deliveries.length > 0) this.pool.requeue(deliveries)
   }
 
   private answerAtFront(request: Record<string, unknown>): object {

@@ -8,7 +8,7 @@ import { dataModeLabel } from '../base/config.ts'
 import { Front } from './front.ts'
 import { createHttpApp } from './http/app.ts'
 import { ShardPool, type PoolReady } from './shard-pool.ts'
-import { TcpServer } from './tcp.ts'
+import { TcpServer, hostPort, listenFailure } from './tcp.ts'
 
 export type RunningServer = {
   tcpPort: number
@@ -48,8 +48,7 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     workers: shape.workerCount,
     errors: pool.deadHosts(),
   })
-  const http = config.httpPort === null ? null
-    : Bun.serve({ hostname: config.host, port: config.httpPort, fetch: createHttpApp(health).fetch })
+  const http = config.httpPort === null ? null : serveHttp(config.host, config.httpPort, createHttpApp(health).fetch)
   const tcpWhere = config.unixSocketPath ?? hostPort(config.host, tcp.port)
   const startupLine = `flashq ${shape.version} listening tcp=${tcpWhere} http=${http ? hostPort(config.host, http.port as number) : 'off'}`
     + ` data=${dataModeLabel(config)} io=${io} shards=${shape.shardCount} workers=${shape.workerCount}`
@@ -116,6 +115,10 @@ function activeJobCount(front: Front): Promise<number> {
   return promise
 }
 
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+function serveHttp(hostname: string, port: number, fetch: (request: Request) => Response | Promise<Response>) {
+  try {
+    return Bun.serve({ hostname, port, fetch })
+  } catch (error) {
+    throw listenFailure('HTTP', hostPort(hostname, port), error)
+  }
 }

@@ -4,10 +4,12 @@
  * token. Detects dead workers and answers their pending requests with an error instead of hanging.
  */
 import type { Config } from '../base/config.ts'
+import { shardOfJobId } from '../base/ids.ts'
 import { workersMax } from '../base/limits.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import { deliveriesOf, type Delivery } from './undelivered.ts'
 
 /** Whoever waits for a reply: a TCP request, an HTTP request, or a fan-out aggregator. */
 export interface ReplyTarget {
@@ -16,6 +18,11 @@ export interface ReplyTarget {
 
 /** Upper bound on hosts, for the token encoding (workersMax hosts at most). */
 const hostSlots = workersMax
+/**
+ * How long a cancelled pull's token is remembered: its reply may still come (held for a flush, at
+ * most an fsync interval) and then carries jobs to give back.
+ */
+const cancelledPullMemoryMs = 120_000
 
 export type PoolReady = { io: string; ioFallbackReason: string | null; shards: ShardReady[] }
 
@@ -34,6 +41,9 @@ export class ShardPool {
   private readonly hosts: HostHandle[] = []
   private readonly hostOfShard: HostHandle[] = []
   private readonly pending = new Map<Token, ReplyTarget>()
+  /** Pulls in flight, and cancelled pulls (with the time of the cancel) whose reply may still come. */
+  private readonly pullTokens = new Set<Token>()
+  private readonly cancelledPulls = new Map<Token, number>()
   /** Tokens encode their host (token = sequence × hostSlots + host): no second map on the hot path. */
   private nextSequence = 1
   private flushScheduled = false
@@ -125,7 +135,10 @@ export class ShardPool {
       const target = this.pending.get(token)
       if (target !== undefined) {
         this.pending.delete(token)
+        if (this.pullTokens.size > 0) this.pullTokens.delete(token)
         target.deliver(token, text.slice(tab + 1, end))
+      } else if (this.cancelledPulls.delete(token)) {
+        this.requeue(deliveriesOf(text.slice(tab + 1, end)))
       }
       start = end + 1
     }
@@ -142,8 +155,11 @@ export class ShardPool {
     for (const [host, hostItems] of byHost) host.post({ k: 'cross', items: hostItems })
   }
 
-  /** Queues one request line for a shard; returns its token. */
-  send(shardIndex: number, line: string, target: ReplyTarget): Token {
+  /**
+   * Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB, whose
+   * reply, when it arrives after a cancel, gives its jobs back to waiting.
+   */
+  send(shardIndex: number, line: string, target: ReplyTarget, pull = false): Token {
     const host = this.hostOfShard[shardIndex] as HostHandle
     const token = this.nextSequence++ * hostSlots + host.index
     if (host.dead !== null) {
@@ -154,6 +170,7 @@ export class ShardPool {
       return token
     }
     this.pending.set(token, target)
+    if (pull) this.pullTokens.add(token)
     host.batch.push(`${token}\t${shardIndex}\t${line}`)
     this.scheduleFlush()
     return token
@@ -162,12 +179,30 @@ export class ShardPool {
   /** Forgets requests whose connection closed; blocking waiters for them are dropped by the engine. */
   cancel(tokens: Iterable<Token>): void {
     const byHost = new Map<HostHandle, Token[]>()
+    const nowMs = Date.now()
     for (const token of tokens) {
       const host = this.hosts[token % hostSlots]
       this.pending.delete(token)
+      if (this.pullTokens.delete(token)) this.cancelledPulls.set(token, nowMs)
       if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), token])
     }
     for (const [host, hostTokens] of byHost) if (host.dead === null) host.post({ k: 'cancel', tokens: hostTokens })
+    // Forget cancelled pulls whose reply never came (their waiter was dropped): oldest first.
+    for (const [token, cancelledAtMs] of this.cancelledPulls) {
+      if (nowMs - cancelledAtMs < cancelledPullMemoryMs) break
+      this.cancelledPulls.delete(token)
+    }
+  }
+
+  /** Gives delivered-but-unsent jobs back to waiting, on the shards that own them (undelivered.ts). */
+  requeue(deliveries: Delivery[]): void {
+    const byHost = new Map<HostHandle, Delivery[]>()
+    for (const delivery of deliveries) {
+      const host = this.hostOfShard[shardOfJobId(delivery[0], this.shardCount)]
+      if (host === undefined || host.dead !== null) continue
+      byHost.set(host, [...(byHost.get(host) ?? []), delivery])
+    }
+    for (const [host, hostDeliveries] of byHost) host.post({ k: 'requeue', deliveries: hostDeliveries })
   }
 
   private scheduleFlush(): void {
@@ -203,6 +238,7 @@ export class ShardPool {
     for (const [token, target] of this.pending) {
       if (token % hostSlots !== handle.index) continue
       this.pending.delete(token)
+      this.pullTokens.delete(token)
       target.deliver(token, JSON.stringify({ ok: false, error: handle.dead }))
     }
     this.afterReplies()

@@ -25,6 +25,8 @@ export type HostInit = {
 export type ToHost =
   | HostInit
   | { k: 'cancel'; tokens: Token[] }
+  /** Jobs delivered but never written to their worker: back to waiting if still active from that delivery. */
+  | { k: 'requeue'; deliveries: Array<[id: number, startedAtMs: number]> }
   | { k: 'cross'; items: CrossShardMessage[] }
   | { k: 'checkpoint' }
   /** Graceful shutdown has begun: hand out no more jobs (acks and everything else still work). */
