@@ -5,18 +5,18 @@
  * Owns: the socket, request framing (JSON lines, or MessagePack frames with `useBinary`), reqId
  * matching, per-request timeouts, AUTH after every connect, and reconnection with backoff.
  *
- * - Pipelining: requests are written without waiting for replies; all requests issued in one turn of
- *   the event loop go out in one socket write (the server coalesces its replies the same way).
+ * - Pipelining: requests are written without waiting for replies; requests issued together (in one
+ *   synchronous run and its promise callbacks) go out in one socket write.
  * - Reconnect: when the socket drops, requests in flight fail with `ConnectionClosedError` unless they
  *   were marked idempotent, in which case they are sent again once the connection is back.
  *   Requests issued while disconnected wait for the reconnect (bounded by their own timeout).
- * - Uses node:net only, so the same file runs in Bun and Node.
+ * - The socket is node:net, or Bun's native socket in Bun (socket.ts says why).
  */
-import * as net from 'node:net'
 import { Unpackr } from 'msgpackr'
 import { frameBytesMax, lineBytesMax } from '../base/limits.ts'
 import { encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
 import { AuthenticationError, ConnectionClosedError, RequestTimeoutError, errorFromReply } from './errors.ts'
+import { type ByteSocket, defaultSocketKind, dial, type SocketKind } from './socket.ts'
 
 export type ConnectionOptions = {
   /** Default '127.0.0.1'. */
@@ -36,6 +36,8 @@ export type ConnectionOptions = {
   /** First reconnect delay (ms), doubled per attempt up to maxReconnectDelay, plus 0–30 % jitter. */
   reconnectDelay?: number
   maxReconnectDelay?: number
+  /** Socket implementation: 'bun' (default in Bun) or 'node' (node:net, default elsewhere). */
+  socket?: SocketKind
 }
 
 /** A reply object: `ok`, the echoed `reqId` and the command's fields. */
@@ -72,9 +74,12 @@ export class Connection {
   readonly #maxReconnectAttempts: number
   readonly #reconnectDelayMs: number
   readonly #maxReconnectDelayMs: number
+  readonly #socketKind: SocketKind
 
   #state: State = 'idle'
-  #socket: net.Socket | null = null
+  #socket: ByteSocket | null = null
+  /** Resolves when the current socket has closed. */
+  #socketClosed: Promise<void> = Promise.resolve()
   #opening: Promise<void> | null = null
   #reconnectAttempts = 0
   #lastConnectError: Error | null = null
@@ -107,6 +112,7 @@ export class Connection {
     this.#maxReconnectAttempts = options.maxReconnectAttempts ?? 10
     this.#reconnectDelayMs = options.reconnectDelay ?? 1000
     this.#maxReconnectDelayMs = options.maxReconnectDelay ?? 30_000
+    this.#socketKind = options.socket ?? defaultSocketKind()
   }
 
   get connected(): boolean {
@@ -159,41 +165,46 @@ export class Connection {
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer)
     this.#flush()
     const socket = this.#socket
-    this.#socket = null
+    const socketClosed = this.#socketClosed
     this.#failAll(new ConnectionClosedError('connection closed by the client'), false)
-    if (socket === null || socket.destroyed) return
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        socket.destroy()
-        resolve()
-      }, 1000)
-      socket.once('close', () => {
-        clearTimeout(timer)
-        resolve()
-      })
-      socket.end()
-    })
+    if (socket === null) return
+    socket.end()
+    let timer: ReturnType<typeof setTimeout> | undefined
+    await Promise.race([socketClosed, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1000)))])
+    clearTimeout(timer)
+    socket.destroy()
+    this.#socket = null
   }
 
   async #open(): Promise<void> {
     this.#state = 'connecting'
-    let socket: net.Socket
+    const attempt: { socket: ByteSocket | null; closed: () => void } = { socket: null, closed: () => {} }
+    const socketClosed = new Promise<void>((resolve) => (attempt.closed = resolve))
+    let socket: ByteSocket
     try {
-      socket = await this.#dial()
+      socket = await dial(this.#socketKind, this.host, this.port, this.timeoutMs, {
+        onData: (chunk) => {
+          if (this.#socket === attempt.socket) this.#onData(chunk)
+        },
+        onClose: () => {
+          attempt.closed()
+          this.#onClose(attempt.socket)
+        },
+        onError: (error) => this.onError?.(error),
+      })
     } catch (error) {
       if (!this.closed) this.#state = 'idle'
-      throw error
+      throw new ConnectionClosedError((error as Error).message)
     }
+    attempt.socket = socket
     if (this.closed) {
       socket.destroy()
       throw new ConnectionClosedError('connection is closed')
     }
     this.#socket = socket
+    this.#socketClosed = socketClosed
     this.#tail = []
     this.#tailBytes = 0
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk))
-    socket.on('close', () => this.#onClose(socket))
-    socket.on('error', (error) => this.onError?.(error))
     if (this.#token !== '') {
       try {
         await this.#authenticate()
@@ -224,26 +235,6 @@ export class Connection {
     } else this.#failAll(error, false)
   }
 
-  #dial(): Promise<net.Socket> {
-    return new Promise<net.Socket>((resolve, reject) => {
-      const socket = net.createConnection({ host: this.host, port: this.port })
-      socket.setNoDelay(true)
-      const timer = setTimeout(() => {
-        socket.destroy()
-        reject(new ConnectionClosedError(`connect to ${this.host}:${this.port} timed out after ${this.timeoutMs} ms`))
-      }, this.timeoutMs)
-      socket.once('connect', () => {
-        clearTimeout(timer)
-        socket.removeAllListeners('error')
-        resolve(socket)
-      })
-      socket.once('error', (error) => {
-        clearTimeout(timer)
-        reject(new ConnectionClosedError(`cannot connect to ${this.host}:${this.port}: ${error.message}`))
-      })
-    })
-  }
-
   /** AUTH goes out first, ahead of the requests queued while connecting (spec §1.10). */
   #authenticate(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
@@ -259,15 +250,17 @@ export class Connection {
     const command = { ...pending.command, reqId }
     this.#outbox.push(this.useBinary ? encodeMsgpackFrame(command) : `${JSON.stringify(command)}\n`)
     if (!this.#flushScheduled) {
+      // A microtask runs after the caller's synchronous code and the promise callbacks queued
+      // before it, so requests issued together (a worker's ACKB and next PULLB) share one write.
       this.#flushScheduled = true
-      setImmediate(() => this.#flush())
+      queueMicrotask(() => this.#flush())
     }
   }
 
   #flush(): void {
     this.#flushScheduled = false
     const socket = this.#socket
-    if (this.#outbox.length === 0 || socket === null || socket.destroyed) return
+    if (this.#outbox.length === 0 || socket === null) return
     const parts = this.#outbox
     this.#outbox = []
     if (this.useBinary) socket.write(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts as Uint8Array[]))
@@ -340,7 +333,7 @@ export class Connection {
 
   #keep(bytes: Buffer, limitBytes: number): void {
     if (this.#tailBytes + bytes.length > limitBytes) return this.#protocolError(`reply larger than ${limitBytes} bytes`)
-    this.#tail.push(bytes)
+    this.#tail.push(Buffer.from(bytes)) // copied: the socket may reuse the chunk's memory
     this.#tailBytes += bytes.length
   }
 
@@ -367,7 +360,7 @@ export class Connection {
     pending.reject(new RequestTimeoutError(`${String(pending.command.cmd)} got no reply within ${timeoutMs} ms${why}`))
   }
 
-  #onClose(socket: net.Socket): void {
+  #onClose(socket: ByteSocket | null): void {
     if (this.#socket !== socket) return
     this.#socket = null
     if (this.#state === 'closed') return

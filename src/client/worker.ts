@@ -171,7 +171,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #scheduleFill(): void {
     if (this.#fillScheduled) return
     this.#fillScheduled = true
-    setImmediate(() => {
+    // After the completions already queued as promise callbacks: slots freed together share a PULLB.
+    queueMicrotask(() => {
       this.#fillScheduled = false
       this.#fill()
     })
@@ -272,7 +273,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       this.#ackQueue.push(settled)
       if (!this.#ackScheduled) {
         this.#ackScheduled = true
-        setImmediate(() => this.#flushAcks())
+        queueMicrotask(() => this.#flushAcks())
       }
     } else this.#track(this.client.ack(wire.id, result), [settled])
     this.#scheduleFill()
