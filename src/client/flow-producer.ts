@@ -1,0 +1,69 @@
+/**
+ * `FlowProducer`: BullMQ flows (a parent that runs after all its children complete, to any depth).
+ *
+ * Each node is a normal job with its full options. The tree is added bottom-up: leaves first, then
+ * each parent with `depends_on` = its children's ids, so the server parks it (waiting-children) until
+ * they have all completed. The parent lists its children in its tags (`flashq:child=<queue>:<id>`),
+ * which job.getChildrenValues() reads. A child that fails finally leaves its parent waiting, as in
+ * BullMQ's default.
+ */
+import { EventEmitter } from 'node:events'
+import { FlashQ, checkQueue } from './flashq.ts'
+import { childTagPrefix, Job } from './job.ts'
+import { encodeJobData, type JobsOptions, type QueueOptions, toPushOptions } from './options.ts'
+
+export type FlowJob = {
+  name: string
+  queueName: string
+  data?: any
+  opts?: Omit<JobsOptions, 'repeat'>
+  children?: FlowJob[]
+}
+
+export type JobNode = { job: Job; children?: JobNode[] }
+
+export class FlowProducer extends EventEmitter {
+  readonly client: FlashQ
+
+  constructor(readonly opts: QueueOptions = {}) {
+    super()
+    this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
+    this.client.connection.onError = (error) => this.emit('error', error)
+  }
+
+  async waitUntilReady(): Promise<FlashQ> {
+    await this.client.connect()
+    return this.client
+  }
+
+  /** Adds a tree of jobs; resolves with the same tree of Job objects. */
+  async add(flow: FlowJob): Promise<JobNode> {
+    return this.#addNode(flow)
+  }
+
+  async addBulk(flows: FlowJob[]): Promise<JobNode[]> {
+    return Promise.all(flows.map((flow) => this.#addNode(flow)))
+  }
+
+  async #addNode(node: FlowJob): Promise<JobNode> {
+    checkQueue(node.queueName)
+    const children = node.children && node.children.length > 0 ? await Promise.all(node.children.map((child) => this.#addNode(child))) : undefined
+    const opts: JobsOptions = { ...this.opts.defaultJobOptions, ...node.opts }
+    const push = toPushOptions(opts)
+    if (children !== undefined) {
+      push.depends_on = [...(push.depends_on ?? []), ...children.map((child) => child.job.numericId)]
+      push.tags = [...(push.tags ?? []), ...children.map((child) => `${childTagPrefix}${child.job.queueName}:${child.job.id}`)]
+    }
+    const pushed = await this.client.push(node.queueName, encodeJobData(node.name, node.data ?? {}), push)
+    const job = new Job({ name: node.queueName, client: this.client }, node.name, node.data ?? {}, { ...opts, tags: push.tags }, String(pushed.id))
+    return children === undefined ? { job } : { job, children }
+  }
+
+  close(): Promise<void> {
+    return this.client.close()
+  }
+
+  disconnect(): Promise<void> {
+    return this.close()
+  }
+}

@@ -1,0 +1,15 @@
+/**
+ * The flashq SDK: `import { Queue, Worker, … } from 'flashq'`. BullMQ's API (Queue, Worker, Job,
+ * QueueEvents, FlowProducer) and flashQ's own client (FlashQ), over the flashQ wire protocol.
+ * Runs in Bun and Node (node:net only); it never loads the server.
+ */
+export { FlashQ, type ClientOptions } from './flashq.ts'
+export { Connection, type ConnectionOptions as TransportOptions, type Reply, type RequestOptions } from './connection.ts'
+export { Queue, type JobType, type JobSchedulerJson, type JobCountsResult } from './queue.ts'
+export { Worker, type Processor, type WorkerListener } from './worker.ts'
+export { Job, type JobState, type JobProgress, type FinishedStatus } from './job.ts'
+export { QueueEvents } from './queue-events.ts'
+export { FlowProducer, type FlowJob, type JobNode } from './flow-producer.ts'
+export type { BackoffOptions, ConnectionOptions, JobsOptions, KeepJobs, QueueEventsOptions, QueueOptions, RateLimiterOptions, RepeatOptions, WorkerOptions } from './options.ts'
+export * from './errors.ts'
+export type * from './wire-types.ts'

@@ -1,0 +1,252 @@
+/**
+ * `Job`: BullMQ's job object over flashQ job records. Ids are the server's numeric ids as strings; a
+ * custom `jobId` deduplicates and is kept in `opts.jobId` (Queue.getJob accepts either).
+ */
+import { DelayedError } from './errors.ts'
+import type { FlashQ } from './flashq.ts'
+import { decodeJobData, encodeJobData, type JobsOptions, optionsFromWire } from './options.ts'
+import type { JobState as WireState, WireJob } from './wire-types.ts'
+
+export type JobState = 'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children'
+export type FinishedStatus = 'completed' | 'failed'
+export type JobProgress = number | object | string | boolean
+
+/** What a job needs from its owner: the queue's name and a client to talk to the server. */
+export type JobScope = { readonly name: string; readonly client: FlashQ }
+
+/** Tag prefix under which a flow parent lists its children (`queue:id`), for getChildrenValues. */
+export const childTagPrefix = 'flashq:child='
+/** Job waiting (WAITJOB) is done in slices of this length, so "wait forever" needs no huge timeout. */
+const waitSliceMs = 30_000
+
+export class Job<DataType = any, ReturnType = any, NameType extends string = string> {
+  id: string | undefined
+  name: NameType
+  data: DataType
+  opts: JobsOptions
+  queueName: string
+  progress: JobProgress = 0
+  returnvalue: ReturnType = null as ReturnType
+  failedReason: string = undefined as unknown as string
+  stacktrace: string[] = []
+  attemptsMade = 0
+  attemptsStarted = 0
+  timestamp: number
+  processedOn?: number
+  finishedOn?: number
+  delay = 0
+  priority = 0
+  /** Set while a Worker processes the job. */
+  token?: string
+  /** The server's job record, when this job was read from the server. */
+  wire?: WireJob
+
+  constructor(readonly queue: JobScope, name: NameType, data: DataType, opts: JobsOptions = {}, id?: string) {
+    this.queueName = queue.name
+    this.name = name
+    this.data = data
+    this.opts = opts
+    this.id = id
+    this.timestamp = opts.timestamp ?? Date.now()
+    this.delay = opts.delay ?? 0
+    this.priority = opts.priority ?? 0
+  }
+
+  /** A job from a server record (PULL, GETJOB, GETJOBS…). */
+  static fromWire<D = any, R = any, N extends string = string>(scope: JobScope, wire: WireJob, state?: WireState): Job<D, R, N> {
+    const { name, data } = decodeJobData(wire.data)
+    const job = new Job<D, R, N>(scope, name as N, data as D, optionsFromWire(wire), String(wire.id))
+    job.wire = wire
+    job.timestamp = wire.created_at
+    job.attemptsMade = wire.attempts
+    job.attemptsStarted = wire.attempts + (wire.started_at > 0 ? 1 : 0)
+    job.progress = wire.progress
+    if (wire.started_at > 0) job.processedOn = wire.started_at
+    if (wire.completed_at > 0) job.finishedOn = wire.completed_at
+    if (wire.attempts > 0 && wire.progress_msg !== null) job.failedReason = wire.progress_msg
+    if (state === 'failed' && job.finishedOn === undefined) job.finishedOn = wire.last_heartbeat || wire.started_at || undefined
+    return job
+  }
+
+  get numericId(): number {
+    return Number(this.id)
+  }
+
+  /** The custom id given at add time, else the server id. */
+  get jobId(): string | undefined {
+    return this.opts.jobId ?? this.id
+  }
+
+  /** Progress: numbers go to the server (0–100); other values are kept here and sent as the progress message. */
+  async updateProgress(progress: JobProgress): Promise<void> {
+    this.progress = progress
+    if (typeof progress === 'number') await this.queue.client.progress(this.numericId, progress)
+    else await this.queue.client.progress(this.numericId, this.wire?.progress ?? 0, JSON.stringify(progress))
+    this.onProgress?.(progress)
+  }
+
+  /** Set by the Worker to emit its 'progress' event. */
+  onProgress?: (progress: JobProgress) => void
+
+  /** Appends a log line; resolves with the number of log lines the job has. */
+  async log(logRow: string): Promise<number> {
+    const [, logs] = await Promise.all([this.queue.client.log(this.numericId, logRow), this.queue.client.getLogs(this.numericId)])
+    return logs.length
+  }
+
+  async getState(): Promise<JobState | 'unknown'> {
+    return bullState(await this.queue.client.getState(this.numericId))
+  }
+
+  async isCompleted(): Promise<boolean> {
+    return (await this.getState()) === 'completed'
+  }
+
+  async isFailed(): Promise<boolean> {
+    return (await this.getState()) === 'failed'
+  }
+
+  async isActive(): Promise<boolean> {
+    return (await this.getState()) === 'active'
+  }
+
+  async isDelayed(): Promise<boolean> {
+    return (await this.getState()) === 'delayed'
+  }
+
+  async isWaiting(): Promise<boolean> {
+    return (await this.getState()) === 'waiting'
+  }
+
+  /**
+   * Resolves with the job's return value once it completes, rejects with its failure reason when it
+   * fails. Uses WAITJOB on the queue's connection; `queueEvents` is accepted for BullMQ compatibility.
+   */
+  async waitUntilFinished(_queueEvents?: unknown, ttl?: number): Promise<ReturnType> {
+    const deadline = ttl === undefined ? Infinity : Date.now() + ttl
+    for (;;) {
+      const sliceMs = Math.max(1, Math.min(waitSliceMs, deadline - Date.now()))
+      try {
+        const result = await this.queue.client.finished<ReturnType>(this.numericId, sliceMs)
+        this.returnvalue = (result ?? null) as ReturnType
+        return this.returnvalue
+      } catch (error) {
+        const message = (error as Error).message
+        if (message.includes('Job failed')) throw new Error(await failedReasonOf(this.queue.client, this.numericId))
+        if (!message.includes('Timeout waiting')) throw error
+        if (Date.now() >= deadline) throw new Error(`Job wait ${this.name} timed out before finishing, no finish notification arrived after ${ttl}ms (id=${this.id})`)
+      }
+    }
+  }
+
+  /** Removes a waiting, delayed or active job (CANCEL). */
+  async remove(): Promise<void> {
+    await this.queue.client.cancel(this.numericId)
+  }
+
+  /** Moves a failed job back to waiting with its attempts reset (RETRYDLQ). */
+  async retry(_state: FinishedStatus = 'failed'): Promise<void> {
+    await this.queue.client.retryDlq(this.queueName, this.numericId)
+    this.failedReason = undefined as unknown as string
+    this.attemptsMade = 0
+  }
+
+  /** Makes a delayed job run now. */
+  async promote(): Promise<void> {
+    await this.queue.client.promote(this.numericId)
+    this.delay = 0
+  }
+
+  async changePriority(options: { priority?: number; lifo?: boolean }): Promise<void> {
+    const priority = options.priority ?? 0
+    await this.queue.client.changePriority(this.numericId, -priority)
+    this.priority = priority
+    this.opts.priority = priority
+  }
+
+  async updateData(data: DataType): Promise<void> {
+    await this.queue.client.update(this.numericId, encodeJobData(this.name, data))
+    this.data = data
+  }
+
+  /**
+   * Moves the active job back to the queue until `timestamp` (ms since the epoch), without counting
+   * an attempt. In a processor, throw `DelayedError` afterwards so the worker does not complete it.
+   */
+  async moveToDelayed(timestamp: number, _token?: string): Promise<void> {
+    const delayMs = Math.max(0, Math.round(timestamp - Date.now()))
+    await this.queue.client.moveToDelayed(this.numericId, delayMs)
+    this.delay = delayMs
+    this.movedToDelayed = true
+  }
+
+  /** True after moveToDelayed: the worker leaves the job alone even if the processor returns. */
+  movedToDelayed = false
+
+  /** The results of this flow parent's children, keyed `bull:<queue>:<id>` as BullMQ keys them. */
+  async getChildrenValues<ChildType = unknown>(): Promise<Record<string, ChildType>> {
+    const children = this.childRefs()
+    const results = await Promise.all(children.map((child) => this.queue.client.getResult<ChildType>(child.id)))
+    const values: Record<string, ChildType> = {}
+    children.forEach((child, index) => {
+      values[`bull:${child.queue}:${child.id}`] = results[index] as ChildType
+    })
+    return values
+  }
+
+  /** Children of a flow parent: from FlowProducer's tags, or a FLOW command's children_ids. */
+  childRefs(): Array<{ queue: string; id: number }> {
+    const tags = this.wire?.tags ?? this.opts.tags ?? []
+    const tagged = tags.filter((tag) => tag.startsWith(childTagPrefix)).map((tag) => {
+      const ref = tag.slice(childTagPrefix.length)
+      const colon = ref.lastIndexOf(':')
+      return { queue: ref.slice(0, colon), id: Number(ref.slice(colon + 1)) }
+    })
+    if (tagged.length > 0) return tagged
+    return (this.wire?.children_ids ?? []).map((id) => ({ queue: this.queueName, id }))
+  }
+
+  toJSON() {
+    return {
+      id: this.id,
+      name: this.name,
+      data: this.data,
+      opts: this.opts,
+      progress: this.progress,
+      returnvalue: this.returnvalue,
+      failedReason: this.failedReason,
+      attemptsMade: this.attemptsMade,
+      timestamp: this.timestamp,
+      processedOn: this.processedOn,
+      finishedOn: this.finishedOn,
+      delay: this.delay,
+      priority: this.priority,
+      queueName: this.queueName,
+    }
+  }
+}
+
+/** flashQ state names → BullMQ's. */
+export function bullState(state: WireState | null): JobState | 'unknown' {
+  switch (state) {
+    case 'waiting':
+    case 'delayed':
+    case 'active':
+    case 'completed':
+    case 'failed':
+      return state
+    case 'waitingchildren':
+    case 'waitingparent':
+      return 'waiting-children'
+    default:
+      return 'unknown'
+  }
+}
+
+/** The reason a failed job failed: the last error log line the worker wrote, else the last retry reason. */
+export async function failedReasonOf(client: FlashQ, id: number): Promise<string> {
+  const [logs, found] = await Promise.all([client.getLogs(id).catch(() => []), client.getJob(id).catch(() => null)])
+  const lastError = [...logs].reverse().find((entry) => entry.level === 'error')
+  return lastError?.message ?? found?.job.progress_msg ?? 'Job failed'
+}
+

@@ -1,0 +1,174 @@
+/**
+ * BullMQ's option shapes, and how they map onto flashQ's PUSH fields and job objects.
+ *
+ * Mapping decisions (also in README "Migrating from BullMQ"):
+ * - priority: BullMQ runs 1 before 2 and unprioritised (0) jobs first; flashQ runs higher first, so
+ *   BullMQ priority p is sent as -p.
+ * - attempts: BullMQ's default is 1 (no retry); flashQ's absent max_attempts means unlimited, so the
+ *   SDK always sends `max_attempts = attempts ?? 1`.
+ * - backoff: the server's backoff is exponential, `base × 2^failures`. BullMQ's exponential is
+ *   `delay × 2^(failures-1)`, so base = delay / 2 gives BullMQ's exact schedule. 'fixed' (and a bare
+ *   number) cannot be expressed: it is served as exponential starting at `delay`.
+ * - the job name travels inside `data` (see encodeJobData), so jobs from flashQ's own Queue wrapper,
+ *   which sends `{name, ...data}`, read back with the right name.
+ */
+import type { ConnectionOptions as TransportOptions } from './connection.ts'
+import type { PushOptions, WireJob } from './wire-types.ts'
+
+/** BullMQ's `connection` shape: `{host, port}`, plus flashQ's token and HTTP port. */
+export type ConnectionOptions = TransportOptions & {
+  /** HTTP port for QueueEvents (default: port + 1, i.e. 6790). */
+  httpPort?: number
+}
+
+export type BackoffOptions = { type: 'fixed' | 'exponential' | (string & {}); delay?: number }
+
+export type KeepJobs = { age?: number; count?: number }
+
+export type RepeatOptions = {
+  /** Milliseconds between runs. */
+  every?: number
+  /** Cron expression (5 or 6 fields), evaluated in UTC. */
+  pattern?: string
+  /** Maximum number of runs. */
+  limit?: number
+  immediately?: boolean
+  tz?: string
+  key?: string
+}
+
+export type JobsOptions = {
+  delay?: number
+  priority?: number
+  attempts?: number
+  backoff?: number | BackoffOptions
+  lifo?: boolean
+  /** Custom id: adding a job whose jobId is still known returns the existing job. */
+  jobId?: string
+  removeOnComplete?: boolean | number | KeepJobs
+  removeOnFail?: boolean | number | KeepJobs
+  repeat?: RepeatOptions
+  timestamp?: number
+  // flashQ extensions
+  /** Expire the job this many ms after it was added. */
+  ttl?: number
+  /** Processing timeout (ms): an active job older than this fails. */
+  timeout?: number
+  /** A job without heartbeat for this long gets a stall strike (default 30 000 ms). */
+  stallTimeout?: number
+  /** At most one active job per group. */
+  groupId?: string
+  /** A second add with the same key fails with a DuplicateJobError while the first job is live. */
+  uniqueKey?: string
+  tags?: string[]
+  /** Wait for these job ids to complete first. */
+  dependsOn?: Array<string | number>
+}
+
+export type QueueOptions = {
+  connection?: ConnectionOptions
+  defaultJobOptions?: JobsOptions
+  /** Accepted for BullMQ compatibility; flashQ has no key prefix. */
+  prefix?: string
+}
+
+export type RateLimiterOptions = { max: number; duration: number }
+
+export type WorkerOptions = {
+  connection?: ConnectionOptions
+  /** Jobs processed at once (default 1). */
+  concurrency?: number
+  /** At most `max` jobs started per `duration` ms. */
+  limiter?: RateLimiterOptions
+  /** Start at construction (default true); otherwise call run(). */
+  autorun?: boolean
+  /** How long one blocking pull waits for jobs (ms, default 5000); the worker re-pulls after it. */
+  drainDelay?: number
+  /** Heartbeats keep active jobs alive; they are sent every lockDuration / 2 (default 30 000). */
+  lockDuration?: number
+  /** Jobs per ACKB at most (default 1000). */
+  ackBatchMax?: number
+  name?: string
+  prefix?: string
+}
+
+export type QueueEventsOptions = {
+  connection?: ConnectionOptions
+  autorun?: boolean
+  prefix?: string
+}
+
+/** Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would lose something. */
+export function encodeJobData(name: string, data: unknown): Record<string, unknown> {
+  if (isPlainObject(data) && !('name' in data) && !('$data' in data)) return { name, ...data }
+  return { name, $data: data }
+}
+
+export function decodeJobData(wire: unknown): { name: string; data: unknown } {
+  if (!isPlainObject(wire)) return { name: '', data: wire }
+  if ('$data' in wire && typeof wire.name === 'string') return { name: wire.name, data: wire.$data }
+  if (typeof wire.name !== 'string') return { name: '', data: wire }
+  const { name, ...data } = wire
+  return { name, data }
+}
+
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const prototype = Object.getPrototypeOf(value)
+  return prototype === Object.prototype || prototype === null
+}
+
+export function toPushOptions(opts: JobsOptions): PushOptions {
+  const keepCompleted = keepOf(opts.removeOnComplete)
+  const keepFailed = keepOf(opts.removeOnFail)
+  return {
+    priority: opts.priority ? -opts.priority : 0,
+    delay: opts.delay && opts.delay > 0 ? Math.round(opts.delay) : undefined,
+    max_attempts: Math.max(1, opts.attempts ?? 1),
+    backoff: backoffBaseMs(opts.backoff),
+    lifo: opts.lifo ?? false,
+    jobId: opts.jobId,
+    remove_on_complete: keepCompleted.remove,
+    keep_completed_age: keepCompleted.age,
+    keep_completed_count: keepCompleted.count,
+    remove_on_fail: keepFailed.remove,
+    ttl: opts.ttl,
+    timeout: opts.timeout,
+    stall_timeout: opts.stallTimeout,
+    group_id: opts.groupId,
+    unique_key: opts.uniqueKey,
+    tags: opts.tags,
+    depends_on: opts.dependsOn?.map(Number),
+  }
+}
+
+function keepOf(option: JobsOptions['removeOnComplete']): { remove: boolean; age?: number; count?: number } {
+  if (option === undefined || option === false) return { remove: false }
+  if (option === true) return { remove: true }
+  if (typeof option === 'number') return option <= 0 ? { remove: true } : { remove: false, count: option }
+  return { remove: false, age: option.age, count: option.count }
+}
+
+function backoffBaseMs(backoff: JobsOptions['backoff']): number | undefined {
+  const delayMs = typeof backoff === 'number' ? backoff : backoff?.delay
+  if (delayMs === undefined || delayMs <= 0) return undefined
+  return Math.max(1, Math.round(delayMs / 2))
+}
+
+/** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
+export function optionsFromWire(job: WireJob): JobsOptions {
+  const opts: JobsOptions = { attempts: job.max_attempts, lifo: job.lifo }
+  if (job.priority !== 0) opts.priority = -job.priority
+  if (job.run_at > job.created_at && job.attempts === 0) opts.delay = job.run_at - job.created_at
+  if (job.backoff > 0) opts.backoff = { type: 'exponential', delay: job.backoff * 2 }
+  if (job.custom_id !== null) opts.jobId = job.custom_id
+  if (job.remove_on_complete) opts.removeOnComplete = true
+  else if (job.keep_completed_count > 0 || job.keep_completed_age > 0) opts.removeOnComplete = { count: job.keep_completed_count || undefined, age: job.keep_completed_age || undefined }
+  if (job.remove_on_fail) opts.removeOnFail = true
+  if (job.ttl > 0) opts.ttl = job.ttl
+  if (job.timeout > 0) opts.timeout = job.timeout
+  if (job.group_id !== null) opts.groupId = job.group_id
+  if (job.unique_key !== null) opts.uniqueKey = job.unique_key
+  if (job.tags.length > 0) opts.tags = job.tags
+  return opts
+}

@@ -1,0 +1,436 @@
+/**
+ * `Queue`: BullMQ's producer and queue-admin API over one flashQ connection.
+ */
+import { EventEmitter } from 'node:events'
+import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
+import { FlashQ, checkQueue } from './flashq.ts'
+import { bullState, failedReasonOf, Job, type JobState } from './job.ts'
+import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
+import type { CronJob, JobState as WireState, WireJob } from './wire-types.ts'
+
+export type JobType = JobState | 'wait' | 'paused' | 'repeat' | 'waiting-children'
+
+export type JobSchedulerJson<D = any> = {
+  key: string
+  name: string
+  id?: string | null
+  iterationCount?: number
+  limit?: number
+  pattern?: string
+  every?: number
+  next?: number
+  template?: { data?: D; opts?: JobsOptions }
+}
+
+export type JobCountsResult = Partial<Record<JobType, number>> & Record<string, number>
+
+const allCountTypes: JobType[] = ['active', 'completed', 'delayed', 'failed', 'paused', 'prioritized', 'waiting', 'waiting-children']
+
+export class Queue<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
+  readonly client: FlashQ
+  readonly opts: QueueOptions
+  closing: Promise<void> | undefined
+
+  constructor(readonly name: string, opts: QueueOptions = {}) {
+    super()
+    checkQueue(name)
+    this.opts = opts
+    this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
+    this.client.connection.onError = (error) => this.emit('error', error)
+  }
+
+  get defaultJobOptions(): JobsOptions {
+    return this.opts.defaultJobOptions ?? {}
+  }
+
+  /** Resolves once connected (and authenticated). */
+  async waitUntilReady(): Promise<FlashQ> {
+    await this.client.connect()
+    return this.client
+  }
+
+  async add(name: NameType, data: DataType, opts: JobsOptions = {}): Promise<Job<DataType, ResultType, NameType>> {
+    const merged = { ...this.defaultJobOptions, ...opts }
+    if (merged.repeat !== undefined) return this.#addRepeatable(name, data, merged, merged.repeat)
+    const pushed = await this.client.push(this.name, encodeJobData(name, data), toPushOptions(merged))
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, merged, String(pushed.id))
+    this.emit('waiting', job)
+    return job
+  }
+
+  /**
+   * Adds many jobs: PUSHB batches of 1000, pipelined on the one connection. Not atomic across batches:
+   * if the server rejects an item, the others stay added and the error names the rejected ones.
+   */
+  async addBulk(jobs: Array<{ name: NameType; data: DataType; opts?: JobsOptions }>): Promise<Job<DataType, ResultType, NameType>[]> {
+    const batches: Array<Array<{ name: NameType; data: DataType; opts?: JobsOptions }>> = []
+    for (let start = 0; start < jobs.length; start += pushBatchJobsMax) batches.push(jobs.slice(start, start + pushBatchJobsMax))
+    const defaults = this.defaultJobOptions
+    const results = await Promise.all(
+      batches.map((batch) =>
+        this.client.pushBatchSafe(
+          this.name,
+          batch.map((job) => ({ data: encodeJobData(job.name, job.data), ...toPushOptions(job.opts ? { ...defaults, ...job.opts } : defaults) })),
+        ),
+      ),
+    )
+    const added: Job<DataType, ResultType, NameType>[] = []
+    const rejected: string[] = []
+    results.forEach((result, batchIndex) => {
+      const batch = batches[batchIndex] as Array<{ name: NameType; data: DataType; opts?: JobsOptions }>
+      const failedAt = new Map(result.errors.map((error) => [error.index, error.error]))
+      let next = 0
+      batch.forEach((input, index) => {
+        const error = failedAt.get(index)
+        if (error !== undefined) return void rejected.push(`#${batchIndex * pushBatchJobsMax + index}: ${error}`)
+        added.push(new Job(this, input.name, input.data, { ...defaults, ...input.opts }, String(result.ids[next++])))
+      })
+    })
+    if (rejected.length > 0) throw new Error(`addBulk: ${rejected.length} of ${jobs.length} jobs rejected (${rejected.slice(0, 5).join('; ')})`)
+    return added
+  }
+
+  // ---- job schedulers (flashQ cron entries named `<queue>:<schedulerId>`) ----
+
+  /**
+   * Creates or replaces a scheduler. `every` runs every N ms (the first job is added at once, as
+   * BullMQ does); `pattern` is a cron expression in UTC. Template options other than `priority` are
+   * not applied to scheduled jobs (flashQ cron pushes data and priority only).
+   */
+  async upsertJobScheduler(schedulerId: NameType, repeat: Omit<RepeatOptions, 'key'>, template: { name?: NameType; data?: DataType; opts?: JobsOptions } = {}): Promise<Job<DataType, ResultType, NameType> | undefined> {
+    const name = (template.name ?? schedulerId) as NameType
+    const data = (template.data ?? {}) as DataType
+    const runNow = repeat.every !== undefined ? repeat.immediately !== false : repeat.immediately === true
+    const limit = repeat.limit !== undefined && runNow ? repeat.limit - 1 : repeat.limit
+    let first: Job<DataType, ResultType, NameType> | undefined
+    if (runNow) first = await this.add(name, data, { ...template.opts, repeat: undefined })
+    if (limit === undefined || limit > 0) {
+      await this.client.addCron(this.#cronName(schedulerId), {
+        queue: this.name,
+        data: encodeJobData(name, data),
+        schedule: repeat.every === undefined ? repeat.pattern : undefined,
+        repeat_every: repeat.every,
+        priority: template.opts?.priority ? -template.opts.priority : 0,
+        limit,
+      })
+    }
+    return first
+  }
+
+  async removeJobScheduler(schedulerId: string): Promise<boolean> {
+    try {
+      return await this.client.deleteCron(this.#cronName(schedulerId))
+    } catch (error) {
+      if ((error as Error).message.includes('Cron job not found')) return false
+      throw error
+    }
+  }
+
+  async getJobSchedulers(start = 0, end = -1, asc = false): Promise<JobSchedulerJson<DataType>[]> {
+    const prefix = this.#cronName('')
+    const mine = (await this.client.listCrons()).filter((cron) => cron.queue === this.name && cron.name.startsWith(prefix))
+    mine.sort((a, b) => (asc ? a.next_run - b.next_run : b.next_run - a.next_run))
+    return mine.slice(start, end < 0 ? undefined : end + 1).map((cron) => this.#schedulerJson(cron))
+  }
+
+  async getJobScheduler(schedulerId: string): Promise<JobSchedulerJson<DataType> | undefined> {
+    return (await this.getJobSchedulers()).find((scheduler) => scheduler.key === schedulerId)
+  }
+
+  async getJobSchedulersCount(): Promise<number> {
+    return (await this.getJobSchedulers()).length
+  }
+
+  #cronName(schedulerId: string): string {
+    return `${this.name}:${schedulerId}`
+  }
+
+  #schedulerJson(cron: CronJob): JobSchedulerJson<DataType> {
+    const key = cron.name.slice(this.name.length + 1)
+    const template = cron.data as { name?: string; $data?: unknown } | null
+    const { name: _name, $data, ...rest } = template ?? {}
+    return {
+      key,
+      id: key,
+      name: typeof template?.name === 'string' ? template.name : key,
+      every: cron.repeat_every ?? undefined,
+      pattern: cron.schedule ?? undefined,
+      next: cron.next_run,
+      iterationCount: cron.executions,
+      limit: cron.limit ?? undefined,
+      template: { data: ($data ?? rest) as DataType },
+    }
+  }
+
+  async #addRepeatable(name: NameType, data: DataType, opts: JobsOptions, repeat: RepeatOptions): Promise<Job<DataType, ResultType, NameType>> {
+    const key = repeat.key ?? `${name}:${repeat.every ?? repeat.pattern}`
+    const first = await this.upsertJobScheduler(key as NameType, repeat, { name, data, opts: { ...opts, repeat: undefined } })
+    return first ?? new Job<DataType, ResultType, NameType>(this, name, data, opts, `repeat:${key}`)
+  }
+
+  // ---- reading jobs ----
+
+  /** By server id, or by the custom `jobId` given at add time. */
+  async getJob(jobId: string): Promise<Job<DataType, ResultType, NameType> | undefined> {
+    if (!/^\d+$/.test(jobId)) {
+      const found = await this.client.getJobByCustomId(jobId)
+      return found ? this.#fromWire(found.job, found.state) : undefined
+    }
+    const id = Number(jobId)
+    const found = await this.client.getJob(id)
+    if (found !== null) return this.#fromWire(found.job, found.state)
+    if ((await this.client.getState(id)) !== 'completed') return undefined
+    return this.#completedJob(id)
+  }
+
+  /** A completed job's record comes from the completed history (GETJOB returns no body for it). */
+  async #completedJob(id: number): Promise<Job<DataType, ResultType, NameType>> {
+    const [history, result] = await Promise.all([this.client.getJobs({ queue: this.name, state: 'completed', limit: pullBatchJobsMax }), this.client.getResult<ResultType>(id)])
+    const item = history.jobs.find((entry) => entry.job.id === id)
+    const job = item ? await this.#fromWire(item.job, 'completed') : new Job<DataType, ResultType, NameType>(this, '' as NameType, undefined as DataType, {}, String(id))
+    job.returnvalue = result as ResultType
+    return job
+  }
+
+  async #fromWire(wire: WireJob, state: WireState): Promise<Job<DataType, ResultType, NameType>> {
+    const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, state)
+    if (state === 'failed') job.failedReason = await failedReasonOf(this.client, wire.id)
+    if (state === 'completed') job.returnvalue = (await this.client.getResult<ResultType>(wire.id)) as ResultType
+    return job
+  }
+
+  async getJobState(jobId: string): Promise<JobState | 'unknown'> {
+    const job = /^\d+$/.test(jobId) ? null : await this.client.getJobByCustomId(jobId)
+    if (job !== null) return bullState(job.state)
+    return bullState(await this.client.getState(Number(jobId)))
+  }
+
+  /** Jobs in the given states, newest first (or oldest first with `asc`), from index start to end inclusive. */
+  async getJobs(types: JobType | JobType[] = [], start = 0, end = -1, asc = false): Promise<Job<DataType, ResultType, NameType>[]> {
+    const wanted = [...new Set((Array.isArray(types) ? types : [types]).map(wireStateOf).filter((state) => state !== null))]
+    const states = wanted.length > 0 ? wanted : ['waiting', 'active', 'delayed', 'completed', 'failed', 'waitingchildren']
+    const limit = end < 0 ? pullBatchJobsMax : Math.min(pullBatchJobsMax, end + 1)
+    const lists = await Promise.all(states.map((state) => this.client.getJobs({ queue: this.name, state, limit, offset: 0 })))
+    const items = lists.flatMap((list) => list.jobs)
+    items.sort((a, b) => (asc ? a.job.id - b.job.id : b.job.id - a.job.id))
+    const page = items.slice(start, end < 0 ? undefined : end + 1)
+    return Promise.all(page.map((item) => this.#fromWire(item.job, item.state)))
+  }
+
+  getWaiting(start = 0, end = -1) {
+    return this.getJobs(['waiting'], start, end, true)
+  }
+
+  getActive(start = 0, end = -1) {
+    return this.getJobs(['active'], start, end, true)
+  }
+
+  getDelayed(start = 0, end = -1) {
+    return this.getJobs(['delayed'], start, end, true)
+  }
+
+  getCompleted(start = 0, end = -1) {
+    return this.getJobs(['completed'], start, end, false)
+  }
+
+  getFailed(start = 0, end = -1) {
+    return this.getJobs(['failed'], start, end, false)
+  }
+
+  getWaitingChildren(start = 0, end = -1) {
+    return this.getJobs(['waiting-children'], start, end, true)
+  }
+
+  getPrioritized(start = 0, end = -1) {
+    return this.getJobs(['prioritized'], start, end, true)
+  }
+
+  /** Counts per state; with no states given, all of BullMQ's. */
+  async getJobCounts(...types: JobType[]): Promise<JobCountsResult> {
+    const wanted = types.length > 0 ? types : allCountTypes
+    const needsChildren = wanted.includes('waiting-children')
+    const needsPaused = wanted.includes('paused') || wanted.includes('wait') || wanted.includes('waiting')
+    const [counts, children, paused] = await Promise.all([
+      this.client.getJobCounts(this.name),
+      needsChildren ? this.client.getJobs({ queue: this.name, state: 'waitingchildren', limit: 1 }) : null,
+      needsPaused ? this.client.isPaused(this.name) : false,
+    ])
+    const result: JobCountsResult = {}
+    for (const type of wanted) {
+      if (type === 'waiting' || type === 'wait') result[type] = paused ? 0 : counts.waiting
+      else if (type === 'paused') result[type] = paused ? counts.waiting : 0
+      else if (type === 'waiting-children') result[type] = children?.total ?? 0
+      else if (type === 'active' || type === 'completed' || type === 'delayed' || type === 'failed') result[type] = counts[type]
+      else result[type] = 0
+    }
+    return result
+  }
+
+  async getJobCountByTypes(...types: JobType[]): Promise<number> {
+    const counts = await this.getJobCounts(...types)
+    return Object.values(counts).reduce((sum, value) => sum + value, 0)
+  }
+
+  /** Waiting + delayed jobs. */
+  count(): Promise<number> {
+    return this.client.count(this.name)
+  }
+
+  getWaitingCount() {
+    return this.getJobCountByTypes('waiting')
+  }
+
+  getActiveCount() {
+    return this.getJobCountByTypes('active')
+  }
+
+  getDelayedCount() {
+    return this.getJobCountByTypes('delayed')
+  }
+
+  getCompletedCount() {
+    return this.getJobCountByTypes('completed')
+  }
+
+  getFailedCount() {
+    return this.getJobCountByTypes('failed')
+  }
+
+  getWaitingChildrenCount() {
+    return this.getJobCountByTypes('waiting-children')
+  }
+
+  getPrioritizedCount() {
+    return this.getJobCountByTypes('prioritized')
+  }
+
+  async getJobLogs(jobId: string, start = 0, end = -1, asc = true): Promise<{ logs: string[]; count: number }> {
+    const logs = (await this.client.getLogs(Number(jobId))).map((entry) => entry.message)
+    const ordered = asc ? logs : logs.reverse()
+    return { logs: ordered.slice(start, end < 0 ? undefined : end + 1), count: logs.length }
+  }
+
+  // ---- queue control ----
+
+  async pause(): Promise<void> {
+    await this.client.pause(this.name)
+    this.emit('paused')
+  }
+
+  async resume(): Promise<void> {
+    await this.client.resume(this.name)
+    this.emit('resumed')
+  }
+
+  isPaused(): Promise<boolean> {
+    return this.client.isPaused(this.name)
+  }
+
+  /** Removes waiting and delayed jobs (flashQ's DRAIN always includes delayed ones). */
+  async drain(_delayed = false): Promise<void> {
+    await this.client.drain(this.name)
+  }
+
+  /**
+   * Removes up to `limit` (0 = no limit) jobs of `type` older than `grace` ms; resolves with their ids.
+   * Types: completed, failed, waiting (wait), delayed.
+   */
+  async clean(grace: number, limit: number, type: 'completed' | 'wait' | 'waiting' | 'active' | 'paused' | 'prioritized' | 'delayed' | 'failed' = 'completed'): Promise<string[]> {
+    const state = type === 'wait' || type === 'paused' || type === 'prioritized' ? 'waiting' : type
+    if (state === 'active') throw new Error('clean: flashQ cannot clean active jobs (cancel them with job.remove())')
+    const cutoff = Date.now() - grace
+    const candidates = await this.client.getJobs({ queue: this.name, state, limit: pullBatchJobsMax })
+    const old = candidates.jobs.filter((item) => item.job.created_at <= cutoff).sort((a, b) => a.job.id - b.job.id)
+    const removed = await this.client.clean(this.name, grace, state, limit > 0 ? limit : undefined)
+    const ids = old.slice(0, removed).map((item) => String(item.job.id))
+    this.emit('cleaned', ids, type)
+    return ids
+  }
+
+  /** Removes the queue's jobs in every state but completed history, and its settings and schedulers. */
+  async obliterate(_opts: { force?: boolean; count?: number } = {}): Promise<void> {
+    await this.client.obliterate(this.name)
+  }
+
+  async remove(jobId: string): Promise<number> {
+    try {
+      await this.client.cancel(Number(jobId))
+      this.emit('removed', jobId)
+      return 1
+    } catch {
+      return 0
+    }
+  }
+
+  /** Moves every failed job back to waiting. */
+  async retryJobs(_opts: { state?: 'failed' | 'completed'; count?: number } = {}): Promise<void> {
+    await this.client.retryDlq(this.name)
+  }
+
+  /** Makes every delayed job run now. */
+  async promoteJobs(_opts: { count?: number } = {}): Promise<void> {
+    const delayed = await this.client.getJobs({ queue: this.name, state: 'delayed', limit: pullBatchJobsMax })
+    await Promise.all(delayed.jobs.map((item) => this.client.promote(item.job.id).catch(() => {})))
+  }
+
+  async updateJobProgress(jobId: string, progress: number): Promise<void> {
+    await this.client.progress(Number(jobId), progress)
+  }
+
+  async addJobLog(jobId: string, logRow: string): Promise<number> {
+    await this.client.log(Number(jobId), logRow)
+    return (await this.client.getLogs(Number(jobId))).length
+  }
+
+  /** At most `concurrency` active jobs in this queue across all workers. */
+  async setGlobalConcurrency(concurrency: number): Promise<void> {
+    await this.client.setConcurrency(this.name, concurrency)
+  }
+
+  async removeGlobalConcurrency(): Promise<void> {
+    await this.client.clearConcurrency(this.name)
+  }
+
+  /** At most `max` jobs per `duration` ms across all workers (the server's limit is in jobs per second). */
+  async setGlobalRateLimit(max: number, duration: number): Promise<void> {
+    await this.client.setRateLimit(this.name, Math.max(1, Math.round((max * 1000) / duration)))
+  }
+
+  async removeGlobalRateLimit(): Promise<void> {
+    await this.client.clearRateLimit(this.name)
+  }
+
+  /** Events are not stored, so there is nothing to trim. */
+  async trimEvents(_maxLength: number): Promise<number> {
+    return 0
+  }
+
+  async close(): Promise<void> {
+    this.closing ??= this.client.close()
+    return this.closing
+  }
+
+  disconnect(): Promise<void> {
+    return this.close()
+  }
+}
+
+/** BullMQ state names → the flashQ state filter of GETJOBS. */
+function wireStateOf(type: JobType): string | null {
+  switch (type) {
+    case 'wait':
+    case 'waiting':
+    case 'paused':
+    case 'prioritized':
+      return 'waiting'
+    case 'waiting-children':
+      return 'waitingchildren'
+    case 'active':
+    case 'delayed':
+    case 'completed':
+    case 'failed':
+      return type
+    default:
+      return null
+  }
+}

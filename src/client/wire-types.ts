@@ -1,0 +1,133 @@
+/**
+ * Shapes on the wire as the flashQ TypeScript client exposes them (spec §2, §7.4): snake_case job
+ * fields, push options, and the objects the info commands return.
+ */
+
+export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'waitingchildren' | 'waitingparent' | 'stalled' | 'unknown'
+
+/** The job object of PULL, GETJOB, … (spec §2.1): all 31 fields, absent ones null. */
+export type WireJob<Data = unknown> = {
+  id: number
+  queue: string
+  data: Data
+  priority: number
+  created_at: number
+  run_at: number
+  started_at: number
+  attempts: number
+  max_attempts: number
+  backoff: number
+  ttl: number
+  timeout: number
+  unique_key: string | null
+  depends_on: number[]
+  progress: number
+  progress_msg: string | null
+  tags: string[]
+  lifo: boolean
+  remove_on_complete: boolean
+  remove_on_fail: boolean
+  last_heartbeat: number
+  stall_timeout: number
+  stall_count: number
+  parent_id: number | null
+  children_ids: number[]
+  children_completed: number
+  custom_id: string | null
+  keep_completed_age: number
+  keep_completed_count: number
+  completed_at: number
+  group_id: string | null
+}
+
+/** PUSH options (spec §3.1), named as the flashQ client names them. */
+export type PushOptions = {
+  priority?: number
+  delay?: number
+  ttl?: number
+  timeout?: number
+  max_attempts?: number
+  backoff?: number
+  unique_key?: string
+  depends_on?: number[]
+  tags?: string[]
+  lifo?: boolean
+  remove_on_complete?: boolean
+  remove_on_fail?: boolean
+  stall_timeout?: number
+  debounce_id?: string
+  debounce_ttl?: number
+  /** Custom id: a second push with the same id returns the existing job (spec §4.10). */
+  jobId?: string
+  keep_completed_age?: number
+  keep_completed_count?: number
+  group_id?: string
+}
+
+export type JobWithState<Data = unknown> = { job: WireJob<Data>; state: JobState }
+
+export type QueueInfo = {
+  name: string
+  pending: number
+  processing: number
+  completed: number
+  delayed: number
+  dlq: number
+  paused: boolean
+  rate_limit: number | null
+  concurrency_limit: number | null
+}
+
+export type JobCounts = { waiting: number; active: number; delayed: number; completed: number; failed: number }
+
+export type CronJob = {
+  name: string
+  queue: string
+  data: unknown
+  schedule: string | null
+  repeat_every: number | null
+  priority: number
+  next_run: number
+  executions: number
+  limit: number | null
+}
+
+export type CronOptions = {
+  queue: string
+  data?: unknown
+  /** Cron expression (5 or 6 fields, UTC) or `*\/N` seconds. */
+  schedule?: string
+  /** Milliseconds between runs; wins over `schedule`. */
+  repeat_every?: number
+  priority?: number
+  /** Maximum number of executions. */
+  limit?: number
+}
+
+export type JobLogEntry = { timestamp: number; message: string; level: string }
+
+export type FlowChild = { queue: string; data: unknown; priority?: number; delay?: number }
+
+export type FlowResult = { parent_id: number; children_ids: number[] }
+
+export type Stats = { queued: number; processing: number; delayed: number; dlq: number; completed: number }
+
+export type Metrics = {
+  total_pushed: number
+  total_completed: number
+  total_failed: number
+  jobs_per_second: number
+  avg_latency_ms: number
+  queues: Array<{ name: string; pending: number; processing: number; dlq: number; rate_limit: number | null }>
+}
+
+/** A server event (spec §5.4) with the flashQ client's renaming of `event_type`/`job_id`. */
+export type JobEvent = {
+  eventType: string
+  queue: string
+  jobId: number
+  timestamp: number
+  data?: unknown
+  error?: string
+  progress?: number
+}

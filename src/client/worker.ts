@@ -1,0 +1,422 @@
+/**
+ * `Worker`: BullMQ's consumer over one flashQ connection.
+ *
+ * Flow control: a slot is free when it holds no job and no job was asked for it. Free slots are
+ * filled with PULLB (count = free slots) as soon as they free up, so several pulls may be in flight.
+ * Acknowledgements never hold a slot: results-less completions are gathered into one ACKB per event-
+ * loop turn, completions with a result go out as ACK, and all of them are pipelined with the pulls.
+ * 'completed' is emitted once the server confirmed the acknowledgement (it is durable then).
+ *
+ * After a reconnect, acknowledgements that got no reply are re-sent only for jobs that are still
+ * active with the same start time (this delivery); a job the server re-queued (a restart) or gave to
+ * another worker is not acknowledged twice.
+ */
+import { EventEmitter } from 'node:events'
+import { ackBatchIdsMax } from '../base/limits.ts'
+import { ConnectionClosedError, DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import { FlashQ, checkQueue } from './flashq.ts'
+import { Job } from './job.ts'
+import type { WorkerOptions } from './options.ts'
+import type { WireJob } from './wire-types.ts'
+
+export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (job: Job<DataType, ResultType, NameType>, token?: string, signal?: AbortSignal) => Promise<ResultType>
+
+/** Long-poll time of one PULLB when the queue is empty (BullMQ's drainDelay, in seconds). */
+const drainDelaySecondsDefault = 1
+const lockDurationMsDefault = 30_000
+/** How often active jobs are checked for a due heartbeat. */
+const heartbeatTickMs = 1000
+/** Pause after a failed pull before asking again, so a broken server is not hammered. */
+const pullRetryDelayMs = 200
+
+type Active = { job: Job<any, any, any>; wire: WireJob; lastBeatMs: number }
+type Settled = { job: Job<any, any, any>; wire: WireJob; result: unknown }
+
+export class Worker<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
+  readonly client: FlashQ
+  readonly opts: WorkerOptions
+  readonly id = `${Date.now().toString(36)}${Math.random().toString(36).slice(2, 8)}`
+  #concurrency: number
+  readonly #processor: Processor<DataType, ResultType, NameType> | null
+  #running = false
+  #paused = false
+  #closing: Promise<void> | null = null
+  #forced = false
+  /** Jobs being processed, by id. */
+  readonly #active = new Map<number, Active>()
+  /** Slots asked for in PULLBs without a reply yet. */
+  #requested = 0
+  readonly #pulls = new Set<Promise<void>>()
+  #fillScheduled = false
+  /** Completions waiting for the next ACKB. */
+  #ackQueue: Settled[] = []
+  #ackScheduled = false
+  /** Acks sent and not yet confirmed, so close() can wait for them. */
+  readonly #acksInFlight = new Set<Promise<void>>()
+  /** Acks whose connection dropped, re-checked after the reconnect. */
+  #unconfirmed: Settled[] = []
+  #heartbeatTimer: ReturnType<typeof setInterval> | null = null
+  #limiterWindowStartMs = 0
+  #limiterCount = 0
+  #limiterTimer: ReturnType<typeof setTimeout> | null = null
+  #receivedSinceDrained = false
+  #runPromise: Promise<void> | null = null
+  #resolveRun: (() => void) | null = null
+
+  constructor(readonly name: string, processor?: Processor<DataType, ResultType, NameType> | null, opts: WorkerOptions = {}) {
+    super()
+    checkQueue(name)
+    this.opts = opts
+    this.#processor = processor ?? null
+    this.#concurrency = Math.max(1, opts.concurrency ?? 1)
+    this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
+    this.client.connection.onError = (error) => this.emit('error', error)
+    this.client.connection.onReconnected = () => this.#afterReconnect()
+    if (opts.autorun !== false && this.#processor !== null) this.run().catch((error) => this.emit('error', error))
+  }
+
+  get concurrency(): number {
+    return this.#concurrency
+  }
+
+  set concurrency(value: number) {
+    this.#concurrency = Math.max(1, Math.floor(value))
+    this.#scheduleFill()
+  }
+
+  /** Starts processing; resolves when the worker is closed. */
+  run(): Promise<void> {
+    if (this.#processor === null) return Promise.reject(new Error('Worker: no processor was given'))
+    if (this.#running) return Promise.reject(new Error('Worker is already running.'))
+    if (this.#closing !== null) return Promise.reject(new Error('Worker is closed.'))
+    this.#running = true
+    this.#runPromise = new Promise<void>((resolve) => (this.#resolveRun = resolve))
+    this.client.connect().then(
+      () => this.emit('ready'),
+      (error: Error) => this.emit('error', error),
+    )
+    this.#heartbeatTimer = setInterval(() => this.#heartbeat(), heartbeatTickMs)
+    this.#heartbeatTimer.unref?.()
+    this.#fill()
+    return this.#runPromise
+  }
+
+  async waitUntilReady(): Promise<FlashQ> {
+    await this.client.connect()
+    return this.client
+  }
+
+  isRunning(): boolean {
+    return this.#running && this.#closing === null
+  }
+
+  isPaused(): boolean {
+    return this.#paused
+  }
+
+  /** Stops taking new jobs; waits for the active ones unless `doNotWaitActive`. */
+  async pause(doNotWaitActive = false): Promise<void> {
+    if (this.#paused) return
+    this.#paused = true
+    if (!doNotWaitActive) await this.#whenIdle()
+    this.emit('paused')
+  }
+
+  resume(): void {
+    if (!this.#paused) return
+    this.#paused = false
+    this.emit('resumed')
+    this.#scheduleFill()
+  }
+
+  /**
+   * Stops the worker. Without `force` it waits for the active jobs and their acknowledgements. With
+   * `force` it does not wait: active jobs are handed back to the queue (MOVETODELAYED 0, no attempt
+   * counted) so another worker can take them.
+   */
+  close(force = false): Promise<void> {
+    this.#forced ||= force
+    this.#closing ??= this.#close()
+    return this.#closing
+  }
+
+  async #close(): Promise<void> {
+    this.emit('closing', 'closing worker')
+    if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
+    // Pulls in flight may still deliver jobs; they are processed (or released when forced).
+    await Promise.allSettled([...this.#pulls])
+    if (this.#forced) await this.#releaseActive()
+    else await this.#whenIdle()
+    if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer)
+    await this.client.close()
+    this.#running = false
+    this.emit('closed')
+    this.#resolveRun?.()
+  }
+
+  async #releaseActive(): Promise<void> {
+    const ids = [...this.#active.keys()]
+    this.#active.clear()
+    await Promise.allSettled(ids.map((id) => this.client.moveToDelayed(id, 0)))
+  }
+
+  async #whenIdle(): Promise<void> {
+    while (this.#active.size > 0 || this.#ackQueue.length > 0 || this.#acksInFlight.size > 0 || (this.#paused && this.#pulls.size > 0)) {
+      await new Promise<void>((resolve) => this.once('_settled', resolve))
+    }
+  }
+
+  // ---- pulling ----
+
+  #scheduleFill(): void {
+    if (this.#fillScheduled) return
+    this.#fillScheduled = true
+    // After the completions already queued as promise callbacks: slots freed together share a PULLB.
+    queueMicrotask(() => {
+      this.#fillScheduled = false
+      this.#fill()
+    })
+  }
+
+  #fill(): void {
+    if (!this.#running || this.#paused || this.#closing !== null) return
+    let free = this.#concurrency - this.#active.size - this.#requested
+    if (free <= 0) return
+    free = this.#limit(free)
+    if (free <= 0) return
+    this.#requested += free
+    const pull = this.#pull(free)
+    this.#pulls.add(pull)
+    void pull.finally(() => {
+      this.#pulls.delete(pull)
+      this.emit('_settled')
+    })
+  }
+
+  /** The client-side limiter: at most `max` jobs asked for per `duration` window. */
+  #limit(free: number): number {
+    const limiter = this.opts.limiter
+    if (limiter === undefined) return free
+    const nowMs = Date.now()
+    if (nowMs - this.#limiterWindowStartMs >= limiter.duration) {
+      this.#limiterWindowStartMs = nowMs
+      this.#limiterCount = 0
+    }
+    const allowed = Math.min(free, limiter.max - this.#limiterCount)
+    if (allowed <= 0) {
+      if (this.#limiterTimer === null) {
+        this.#limiterTimer = setTimeout(() => {
+          this.#limiterTimer = null
+          this.#fill()
+        }, this.#limiterWindowStartMs + limiter.duration - nowMs)
+      }
+      return 0
+    }
+    this.#limiterCount += allowed
+    return allowed
+  }
+
+  async #pull(count: number): Promise<void> {
+    const timeoutMs = Math.round((this.opts.drainDelay ?? drainDelaySecondsDefault) * 1000)
+    let jobs: WireJob[]
+    try {
+      jobs = await this.client.pullBatch(this.name, count, timeoutMs)
+    } catch (error) {
+      this.#requested -= count
+      if (this.#closing === null) {
+        if (!(error instanceof ConnectionClosedError)) this.emit('error', error as Error)
+        setTimeout(() => this.#fill(), pullRetryDelayMs)
+      }
+      return
+    }
+    this.#requested -= count
+    if (this.opts.limiter !== undefined) this.#limiterCount -= count - jobs.length
+    if (jobs.length > 0) this.#receivedSinceDrained = true
+    if (jobs.length < count && this.#receivedSinceDrained) {
+      this.#receivedSinceDrained = false
+      this.emit('drained')
+    }
+    if (this.#forced) {
+      await Promise.allSettled(jobs.map((wire) => this.client.moveToDelayed(wire.id, 0)))
+      return
+    }
+    for (const wire of jobs) this.#process(wire)
+    this.#fill()
+  }
+
+  // ---- processing ----
+
+  #process(wire: WireJob): void {
+    const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, 'active')
+    const token = `${this.id}:${wire.id}:${wire.started_at}`
+    job.token = token
+    job.onProgress = (progress) => this.emit('progress', job, progress)
+    this.#active.set(wire.id, { job, wire, lastBeatMs: Date.now() })
+    this.emit('active', job, 'waiting')
+    let outcome: Promise<ResultType>
+    try {
+      outcome = (this.#processor as Processor<DataType, ResultType, NameType>)(job, token)
+    } catch (error) {
+      outcome = Promise.reject(error)
+    }
+    Promise.resolve(outcome).then(
+      (result) => this.#completed(job, wire, result),
+      (error: unknown) => this.#failed(job, wire, error),
+    )
+  }
+
+  #completed(job: Job<any, any, any>, wire: WireJob, result: unknown): void {
+    if (!this.#release(wire.id)) return
+    if (job.movedToDelayed) return this.#settled()
+    const settled: Settled = { job, wire, result }
+    if (result === undefined || result === null) {
+      this.#ackQueue.push(settled)
+      if (!this.#ackScheduled) {
+        this.#ackScheduled = true
+        queueMicrotask(() => this.#flushAcks())
+      }
+    } else this.#track(this.client.ack(wire.id, result), [settled])
+    this.#scheduleFill()
+  }
+
+  #flushAcks(): void {
+    this.#ackScheduled = false
+    const batchMax = Math.min(ackBatchIdsMax, this.opts.ackBatchMax ?? ackBatchIdsMax)
+    while (this.#ackQueue.length > 0) {
+      const batch = this.#ackQueue.splice(0, batchMax)
+      this.#track(this.client.ackBatch(batch.map((settled) => settled.wire.id)), batch)
+    }
+  }
+
+  #track(ack: Promise<unknown>, batch: Settled[]): void {
+    const confirmed = ack.then(
+      () => {
+        for (const settled of batch) this.#emitCompleted(settled)
+      },
+      (error: Error) => {
+        if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
+        else this.emit('error', new Error(`acknowledging ${batch.length} job(s) failed: ${error.message}`))
+      },
+    )
+    this.#acksInFlight.add(confirmed)
+    void confirmed.finally(() => {
+      this.#acksInFlight.delete(confirmed)
+      this.#settled()
+    })
+  }
+
+  #emitCompleted(settled: Settled): void {
+    const job = settled.job
+    job.returnvalue = settled.result
+    job.finishedOn = Date.now()
+    job.attemptsMade = settled.wire.attempts + 1
+    this.emit('completed', job, settled.result, 'active')
+  }
+
+  #failed(job: Job<any, any, any>, wire: WireJob, thrown: unknown): void {
+    if (!this.#release(wire.id)) return
+    if (thrown instanceof DelayedError || thrown instanceof WaitingChildrenError || job.movedToDelayed) return this.#settled()
+    const error = thrown instanceof Error ? thrown : new Error(typeof thrown === 'string' ? thrown : `non-Error thrown: ${safeString(thrown)}`)
+    const reason = error.message || error.name || 'Error'
+    const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError'
+    const final = unrecoverable || (wire.max_attempts > 0 && wire.attempts + 1 >= wire.max_attempts)
+    // The server keeps no reason for a final failure; the error log line is where getJob finds it.
+    const logged = final ? this.client.log(wire.id, reason, 'error').catch(() => {}) : Promise.resolve()
+    const failing = unrecoverable ? this.client.discard(wire.id) : this.client.fail(wire.id, reason)
+    const done = Promise.all([logged, failing]).then(
+      () => {
+        job.failedReason = reason
+        job.stacktrace = error.stack ? [error.stack] : []
+        job.attemptsMade = wire.attempts + 1
+        if (final) job.finishedOn = Date.now()
+        this.emit('failed', job, error, 'active')
+      },
+      (failure: Error) => {
+        this.emit('error', new Error(`failing job ${wire.id} failed: ${failure.message}`))
+      },
+    )
+    this.#acksInFlight.add(done)
+    void done.finally(() => {
+      this.#acksInFlight.delete(done)
+      this.#settled()
+    })
+    this.#scheduleFill()
+  }
+
+  /** Frees the job's slot; false when the job was already released (forced close). */
+  #release(id: number): boolean {
+    return this.#active.delete(id)
+  }
+
+  #settled(): void {
+    this.emit('_settled')
+    this.#scheduleFill()
+  }
+
+  // ---- liveness ----
+
+  /** HEARTBEAT for active jobs whose last one is older than a third of their stall timeout. */
+  #heartbeat(): void {
+    const nowMs = Date.now()
+    const lockMs = this.opts.lockDuration ?? lockDurationMsDefault
+    for (const [id, active] of this.#active) {
+      const intervalMs = Math.min(lockMs / 2, (active.wire.stall_timeout || lockDurationMsDefault) / 3)
+      if (nowMs - active.lastBeatMs < intervalMs) continue
+      active.lastBeatMs = nowMs
+      this.client.heartbeat(id).catch(() => {})
+    }
+  }
+
+  /** Re-sends the acknowledgements lost with the connection, for deliveries that are still ours. */
+  async #afterReconnect(): Promise<void> {
+    const lost = this.#unconfirmed
+    this.#unconfirmed = []
+    if (lost.length > 0) {
+      try {
+        const current = await this.client.getJobsBatch(lost.map((settled) => settled.wire.id))
+        const stillOurs = new Set(current.filter((entry) => entry.state === 'active').map((entry) => `${entry.job.id}:${entry.job.started_at}`))
+        const resend = lost.filter((settled) => stillOurs.has(`${settled.wire.id}:${settled.wire.started_at}`))
+        for (const settled of resend) this.#track(this.client.ack(settled.wire.id, settled.result ?? undefined), [settled])
+      } catch (error) {
+        this.emit('error', error as Error)
+      }
+    }
+    this.#scheduleFill()
+  }
+
+  // ---- typed events ----
+
+  override on<U extends keyof WorkerListener<DataType, ResultType, NameType>>(event: U, listener: WorkerListener<DataType, ResultType, NameType>[U]): this
+  override on(event: string | symbol, listener: (...args: any[]) => void): this
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener)
+  }
+
+  override once<U extends keyof WorkerListener<DataType, ResultType, NameType>>(event: U, listener: WorkerListener<DataType, ResultType, NameType>[U]): this
+  override once(event: string | symbol, listener: (...args: any[]) => void): this
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener)
+  }
+}
+
+export type WorkerListener<DataType = any, ResultType = any, NameType extends string = string> = {
+  active: (job: Job<DataType, ResultType, NameType>, prev: string) => void
+  completed: (job: Job<DataType, ResultType, NameType>, result: ResultType, prev: string) => void
+  failed: (job: Job<DataType, ResultType, NameType> | undefined, error: Error, prev: string) => void
+  progress: (job: Job<DataType, ResultType, NameType>, progress: number | object | string | boolean) => void
+  drained: () => void
+  error: (failedReason: Error) => void
+  closing: (msg: string) => void
+  closed: () => void
+  ready: () => void
+  paused: () => void
+  resumed: () => void
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}

@@ -1,0 +1,51 @@
+/**
+ * Typed use of the SDK. `tsc --noEmit` checks it in place (root tsconfig), and test/sdk/package.test.ts
+ * checks a copy that imports 'flashq' against the built declarations in dist/sdk (strict, nodenext).
+ * Each @ts-expect-error line must stay an error: if the generics collapsed to `any`, tsc would
+ * report the directive as unused.
+ */
+import { FlashQ, FlowProducer, type Job, Queue, QueueEvents, UnrecoverableError, Worker } from '../../src/client/index.ts'
+
+type Email = { to: string; subject: string }
+type Sent = { messageId: string }
+type Names = 'welcome' | 'reset'
+
+export async function typedExample(port: number): Promise<string> {
+  const connection = { host: '127.0.0.1', port }
+  const queue = new Queue<Email, Sent, Names>('typed-mail', { connection })
+  const added: Job<Email, Sent, Names> = await queue.add('welcome', { to: 'a@b.c', subject: 'hi' }, { attempts: 3, backoff: { type: 'exponential', delay: 10 } })
+  // @ts-expect-error the data type is Email
+  void queue.add('welcome', { to: 1 })
+  // @ts-expect-error the name must be one of Names
+  void queue.add('other', { to: 'a', subject: 'b' })
+
+  const worker = new Worker<Email, Sent, Names>(
+    'typed-mail',
+    async (job) => {
+      const to: string = job.data.to
+      // @ts-expect-error data has no field `from`
+      void job.data.from
+      if (to === '') throw new UnrecoverableError('no recipient')
+      return { messageId: `${job.name}:${to}` }
+    },
+    { connection, concurrency: 2 },
+  )
+  const result = await new Promise<Sent>((resolve) => worker.on('completed', (_job, value) => resolve(value)))
+  const subject: string = added.data.subject
+  void subject
+
+  const flows = new FlowProducer({ connection })
+  const tree = await flows.add({ name: 'parent', queueName: 'typed-flow', data: {}, children: [{ name: 'child', queueName: 'typed-flow', data: { n: 1 } }] })
+  const childIds: Array<string | undefined> = (tree.children ?? []).map((node) => node.job.id)
+  void childIds
+
+  const client = new FlashQ({ host: '127.0.0.1', port })
+  const pushed = await client.push<{ n: number }>('typed-raw', { n: 1 }, { priority: 5, max_attempts: 2 })
+  const n: number = pushed.data.n
+  void n
+  const events = new QueueEvents('typed-mail', { connection, autorun: false })
+  void events
+
+  await Promise.all([worker.close(), queue.close(), flows.close(), client.close()])
+  return result.messageId
+}
