@@ -16,56 +16,18 @@ import { QueueState } from './queue-state.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_JOB, WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
-  backoffExponentMax, completedHistoryMax, completedIdsMax, dlqJobsMax, flowChildKeysMax, flowReplyTimeoutMs,
+  backoffExponentMax, completedHistoryMax, completedIdsMax, dlqJobsMax,
   housekeepingIntervalMs, jobLogEntriesMax, jobsWithLogsMax, metricsPointMs, metricsPointsMax, resultsMax,
   stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
 } from './engine-limits.ts'
 import { KvStore } from './kv.ts'
+import {
+  Links, childCompleted, expireChildQueries, expireFlowReplies, notifyDependents, resendDueLinks,
+} from './links.ts'
+import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
 
 export type JobLogEntry = { timestamp: number; message: string; level: string }
-
-/**
- * Cross-shard message kinds (depends_on, flows, cron and OBLITERATE whose parts live on another
- * shard). The host releases a message only once the records of the batch that produced it are
- * durable, so a message never refers to state that a crash could still take back.
- */
-export type EngineMessage =
-  /** Tell me (shard s, job w) when job d completes. */
-  | { t: 'watch'; d: number; s: number; w: number }
-  /** Job d, a dependency of job w, completed. */
-  | { t: 'depdone'; d: number; w: number }
-  /** Child c of flow parent p completed. */
-  | { t: 'childdone'; p: number; c: number }
-  /** A cron entry of the sender fired for `queue`, which this shard owns: push a plain job. */
-  | { t: 'cronpush'; queue: string; data: unknown; priority: number }
-  /** OBLITERATE of `queue` on its shard: delete this shard's cron entries that push to it. */
-  | { t: 'cronobliterate'; queue: string }
-  /** Create child number `index` of flow parent p (on shard s) in `queue`, which this shard owns. */
-  | { t: 'flowchild'; p: number; s: number; index: number; queue: string; data: unknown; priority: number; delay: number | null }
-  /** Child number `index` of flow parent p was created with id `id`. */
-  | { t: 'flowchildid'; p: number; index: number; id: number }
-  /** GETCHILDREN on shard s (query r): send the wire jobs of these children that are still here. */
-  | { t: 'childrenget'; s: number; r: number; ids: number[] }
-  /** Answer to `childrenget` r: the children found (wire jobs). */
-  | { t: 'childrenjobs'; r: number; jobs: Array<{ id: number; [field: string]: unknown }> }
-
-/** A child of a flow parent that lives on another shard and whose id is not known yet. */
-export type FlowChildRequest = { index: number; shard: number; queue: string; data: unknown; priority: number; delay: number | null }
-
-/** A FLOW whose reply waits for the ids of its remote children. */
-export type FlowReply = { token: Token; ids: number[]; deadline: number }
-
-/** A GETCHILDREN waiting for the children that live on other shards. */
-export type ChildQuery = {
-  token: Token
-  reply: Reply
-  /** Children found so far, by id. */
-  found: Map<number, unknown>
-  order: number[]
-  shardsPending: number
-  deadline: number
-}
 
 /** Queue defaults (spec §3.1, `POST /settings/queue-defaults`): fill PUSH fields left absent. */
 export type QueueDefaults = { timeout?: number; max_attempts?: number; backoff?: number; ttl?: number }
@@ -104,9 +66,6 @@ export class Core {
   readonly logs = new Map<number, JobLogEntry[]>()
   readonly logIds = new NumberRing(jobsWithLogsMax)
   readonly waiters = new WaiterTable()
-  /** Local depends_on: dependency id → parked job ids (and remote watchers as `shard:job`). */
-  readonly dependents = new Map<number, number[]>()
-  readonly remoteWatchers = new Map<number, Array<{ s: number; w: number }>>()
   /** Queues whose pull waiters may be servable now. */
   readonly dirty = new Set<QueueState>()
   /** Queues with at least one pull waiter. */
@@ -129,17 +88,8 @@ export class Core {
   readonly debounceQueues = new Set<QueueState>()
   lastHousekeepingMs = 0
 
-  /** Flow parents of this shard → their remote children whose ids are not known yet. */
-  readonly flowRequests = new Map<number, FlowChildRequest[]>()
-  /** FLOW replies held until every remote child id is known. */
-  readonly flowReplies = new Map<number, FlowReply>()
-  /** Remote flow children created here: `parent:index` → child id (answers a repeated request). */
-  readonly flowChildKeys = new Map<string, number>()
-  /** After a restart, remote child requests still unanswered are sent again at the first tick. */
-  resendFlowRequests = false
-  /** GETCHILDREN replies waiting for other shards (not persisted: a restart drops the connections). */
-  readonly childQueries = new Map<number, ChildQuery>()
-  lastChildQuery = 0
+  /** depends_on, flows and the cross-shard outbox (links.ts). */
+  readonly links = new Links()
 
   // Metrics (not persisted).
   totalPushed = 0
@@ -179,6 +129,20 @@ export class Core {
     this.out.records.push(record)
   }
 
+  /** Starts a group of records that must become durable together (see endGroup). */
+  beginGroup(): number {
+    return this.out.records.length
+  }
+
+  /**
+   * Puts the records appended since `mark` into one `tx` record (one log frame), so a crash keeps all
+   * of them or none: a completion and what it released (`dd`, `cd`, outbox messages), a job and its
+   * `watch`, a flow parent and its children. A single record needs no wrapper.
+   */
+  endGroup(mark: number): void {
+    if (this.recording && this.out.records.length - mark > 1) sealRecords(this.out.records, mark, (records) => ({ t: 'tx', r: records }))
+  }
+
   /** Where KvStore and CronTable append their records: the output, or a throwaway when not recording. */
   get sink(): LogRecord[] {
     return this.recording ? this.out.records : []
@@ -188,7 +152,7 @@ export class Core {
     this.out.events.push(event)
   }
 
-  message(shardIndex: number, message: EngineMessage): void {
+  message(shardIndex: number, message: ShardMessage): void {
     this.out.messages.push({ shardIndex, message })
   }
 
@@ -402,8 +366,6 @@ export class Core {
 
   /** Removes a job in any live state (cancel, expiry, drain, clean, obliterate, remove_on_fail). */
   remove(job: Job, q: QueueState, waitReply: string | null): void {
-    // A removed flow parent stops asking for its remote children (a child already created stays).
-    if (job.loc === LOC_PARENT && this.flowRequests.size > 0) this.flowRequests.delete(job.id)
     if (this.isQueued(job)) this.unqueue(job, q)
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)
@@ -445,6 +407,7 @@ export class Core {
     if (job.customId !== null && this.customIds.get(job.customId) === job.id) this.customIds.delete(job.customId)
     job.completedAt = nowMs
     const hasResult = withResult && result !== undefined && result !== null
+    const group = this.beginGroup()
     if (this.recording) {
       this.record(hasResult ? { t: 'a', i: job.id, c: nowMs, r: result } : { t: 'a', i: job.id, c: nowMs })
     }
@@ -464,9 +427,10 @@ export class Core {
         ? { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: result }
         : { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs })
       this.answerJobWaiters(job.id, withResult && result !== undefined ? { ok: true, result } : { ok: true })
-      this.notifyDependents(job.id, nowMs)
-      if (job.parentId !== null) this.childCompleted(job.parentId, job.id, nowMs)
+      notifyDependents(this, job.id, nowMs)
+      if (job.parentId !== null) childCompleted(this, job.parentId, job.id, nowMs)
     }
+    this.endGroup(group)
   }
 
   /** Adds a completed job to the completed-id set and history (bounded; evictions are forgotten). */
@@ -616,55 +580,6 @@ export class Core {
   }
 
   // ---------------------------------------------------------------------------------------------
-  // Dependencies and flows
-
-  notifyDependents(id: number, nowMs: number): void {
-    const local = this.dependents.get(id)
-    if (local !== undefined) {
-      this.dependents.delete(id)
-      for (const waiterId of local) this.dependencyDone(waiterId, id, nowMs)
-    }
-    const remote = this.remoteWatchers.get(id)
-    if (remote !== undefined) {
-      this.remoteWatchers.delete(id)
-      if (this.recording) this.record({ t: 'wd', d: id })
-      for (const watcher of remote) this.message(watcher.s, { t: 'depdone', d: id, w: watcher.w })
-    }
-  }
-
-  /** Dependency `dependencyId` of parked job `jobId` completed. Releases the job on its last one. */
-  dependencyDone(jobId: number, dependencyId: number, nowMs: number): void {
-    const job = this.jobs.get(jobId)
-    if (job === undefined || job.loc !== LOC_PARKED) return
-    const at = job.pendingDeps.indexOf(dependencyId)
-    if (at < 0) return
-    job.pendingDeps = job.pendingDeps.filter((dep) => dep !== dependencyId)
-    if (this.recording) this.record({ t: 'dd', i: jobId, d: dependencyId, c: nowMs })
-    if (job.pendingDeps.length === 0) {
-      const q = this.queue(job.queue)
-      q.parkedCount--
-      this.enqueue(job, q, nowMs)
-    }
-  }
-
-  childCompleted(parentId: number, childId: number, nowMs: number): void {
-    if (!this.isLocal(parentId)) {
-      this.message(shardOfJobId(parentId, this.shardCount), { t: 'childdone', p: parentId, c: childId })
-      return
-    }
-    const parent = this.jobs.get(parentId)
-    if (parent === undefined || parent.loc !== LOC_PARENT) return
-    parent.childrenCompleted++
-    if (this.recording) this.record({ t: 'cd', i: parentId, c: nowMs })
-    if (parent.childrenCompleted >= parent.childrenIds.length) {
-      const q = this.queue(parent.queue)
-      q.parkedCount--
-      this.appendLog(parent.id, { timestamp: nowMs, message: 'All children completed, parent job ready', level: 'info' })
-      this.enqueue(parent, q, nowMs)
-    }
-  }
-
-  // ---------------------------------------------------------------------------------------------
   // Logs
 
   appendLog(id: number, entry: JobLogEntry): void {
@@ -710,10 +625,10 @@ export class Core {
     }
     if (nowMs >= this.nextStallCheckMs) this.checkStalls(nowMs)
     if (nowMs >= this.housekeepingDueMs()) this.housekeeping(nowMs)
-    if (this.resendFlowRequests) this.resendFlowChildRequests()
-    if (this.flowReplies.size > 0) this.expireFlowReplies(nowMs)
+    resendDueLinks(this, nowMs)
+    if (this.links.flowReplies.size > 0) expireFlowReplies(this, nowMs)
     // A shard that never answers (stopped after a storage failure) leaves its children out.
-    for (const [queryId, query] of this.childQueries) if (query.deadline <= nowMs) this.answerChildQuery(queryId, query)
+    if (this.links.childQueries.size > 0) expireChildQueries(this, nowMs)
     for (const q of this.waitingQueues) this.dirty.add(q)
     this.serveDirty(nowMs)
   }
@@ -737,87 +652,6 @@ export class Core {
         this.debounceQueues.delete(q)
         this.touched.add(q)
       }
-    }
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Flows across shards
-
-  /** Asks the shard of a remote child to create it (recorded, so a restart can ask again). */
-  requestFlowChild(parentId: number, request: FlowChildRequest): void {
-    let list = this.flowRequests.get(parentId)
-    if (list === undefined) this.flowRequests.set(parentId, (list = []))
-    list.push(request)
-    if (this.recording) {
-      this.record({
-        t: 'fq', i: parentId, x: request.index, s: request.shard, q: request.queue, d: request.data,
-        p: request.priority, dl: request.delay,
-      })
-    }
-    if (!this.replaying) this.sendFlowChildRequest(parentId, request)
-  }
-
-  private sendFlowChildRequest(parentId: number, request: FlowChildRequest): void {
-    this.message(request.shard, {
-      t: 'flowchild', p: parentId, s: this.shardIndex, index: request.index, queue: request.queue,
-      data: request.data, priority: request.priority, delay: request.delay,
-    })
-  }
-
-  resendFlowChildRequests(): void {
-    this.resendFlowRequests = false
-    for (const [parentId, list] of this.flowRequests) for (const request of list) this.sendFlowChildRequest(parentId, request)
-  }
-
-  /** The id of remote child `index` of parent `parentId` is known (live message or replayed `fci`). */
-  flowChildCreated(parentId: number, index: number, childId: number): void {
-    const list = this.flowRequests.get(parentId)
-    const at = list === undefined ? -1 : list.findIndex((request) => request.index === index)
-    if (at < 0) return // already known (a repeated answer)
-    list!.splice(at, 1)
-    if (list!.length === 0) this.flowRequests.delete(parentId)
-    const parent = this.jobs.get(parentId)
-    if (parent !== undefined && parent.childrenIds[index] === 0) parent.childrenIds[index] = childId
-    if (this.recording) this.record({ t: 'fci', i: parentId, x: index, c: childId })
-    const pending = this.flowReplies.get(parentId)
-    if (pending === undefined) return
-    pending.ids[index] = childId
-    if (this.flowRequests.has(parentId)) return
-    this.flowReplies.delete(parentId)
-    this.reply(pending.token, { ok: true, parent_id: parentId, children_ids: pending.ids })
-  }
-
-  /** Remembers a remote flow child created here (bounded: the oldest keys are dropped). */
-  noteFlowChildKey(key: string, childId: number): void {
-    this.flowChildKeys.set(key, childId)
-    if (this.flowChildKeys.size > flowChildKeysMax) this.flowChildKeys.delete(this.flowChildKeys.keys().next().value as string)
-  }
-
-  /** `childrenjobs`: one shard answered a GETCHILDREN; the reply goes out after the last one. */
-  childrenFound(queryId: number, jobs: Array<{ id: number }>): void {
-    const query = this.childQueries.get(queryId)
-    if (query === undefined) return
-    for (const job of jobs) query.found.set(job.id, job)
-    if (--query.shardsPending === 0) this.answerChildQuery(queryId, query)
-  }
-
-  answerChildQuery(queryId: number, query: ChildQuery): void {
-    this.childQueries.delete(queryId)
-    const children: unknown[] = []
-    for (const id of query.order) if (query.found.has(id)) children.push(query.found.get(id))
-    this.reply(query.token, { ...query.reply, children })
-  }
-
-  private expireFlowReplies(nowMs: number): void {
-    for (const [parentId, pending] of this.flowReplies) {
-      if (pending.deadline > nowMs) continue
-      this.flowReplies.delete(parentId)
-      const shards = [...new Set((this.flowRequests.get(parentId) ?? []).map((request) => request.shard))]
-      this.reply(pending.token, {
-        ok: false,
-        error: `Flow ${parentId}: children on shard ${shards.join(', ')} not confirmed within ${flowReplyTimeoutMs} ms ` +
-          '(the parent exists; its children are created when their shard answers)',
-      })
     }
   }
 
@@ -858,14 +692,13 @@ export class Core {
   }
 
   nextWakeMs(): number {
-    if (this.resendFlowRequests) return 0
-    let wake = this.nextStallCheckMs
+    let wake = Math.min(this.nextStallCheckMs, this.links.outbox.nextDueMs())
     const housekeeping = this.housekeepingDueMs()
     if (housekeeping < wake) wake = housekeeping
     const cron = this.cron.nextDueMs()
     if (cron < wake) wake = cron
-    for (const pending of this.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
-    for (const query of this.childQueries.values()) if (query.deadline < wake) wake = query.deadline
+    for (const pending of this.links.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
+    for (const query of this.links.childQueries.values()) if (query.deadline < wake) wake = query.deadline
     const waiter = this.waiters.deadlines.peek()
     if (waiter !== undefined && waiter.deadline < wake) wake = waiter.deadline
     const expiring = this.ttlHeap.peek()
@@ -891,7 +724,7 @@ export class Core {
       this.touched.add(q)
     }
     this.sweepQueues()
-    if (this.flowRequests.size > 0) this.resendFlowRequests = true
+    this.links.outbox.resendAll()
   }
 }
 

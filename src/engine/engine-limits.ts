@@ -30,6 +30,8 @@ export const metricsPointMs = 5000
  * parent's shard restarted gets the same child instead of a second one. Oldest dropped first.
  */
 export const flowChildKeysMax = 100_000
+/** An outbox lane unacknowledged this long is sent again (a lost message or a restarted target). */
+export const outboxResendIntervalMs = 1000
 /** A FLOW whose remote children are not confirmed within this time gets an error reply. */
 export const flowReplyTimeoutMs = 30_000
 /** GETJOBS page size. */

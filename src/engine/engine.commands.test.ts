@@ -199,8 +199,8 @@ describe('dependencies and flows', () => {
     two.collect()
     two.pull('q')
     two.call({ cmd: 'ACK', id: dep })
-    const done = two.messages.shift()!
-    expect(done.shardIndex).toBe(0)
+    const done = two.messages.find((m) => m.message.t === 'outbox')!
+    expect(done).toMatchObject({ shardIndex: 0, message: { body: { type: 'dependencyDone', dependencyId: dep, jobId: parked } } })
     one.engine.receive(done.message, one.now)
     one.collect()
     expect(one.state(parked)).toBe('waiting')

@@ -6,9 +6,9 @@ import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, emptyNumbers, jobToWire, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
-import { addDependent, addRemoteWatcher, encodeJob } from './records.ts'
+import { encodeJob } from './records.ts'
+import { watchDependencies } from './links.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
-import { shardOfJobId } from '../base/ids.ts'
 import { waitersMax } from './engine-limits.ts'
 
 /** Size estimate of job data (spec §1.8), only computed when the request itself is over the limit. */
@@ -33,11 +33,10 @@ export function plainJobInput(data: unknown, priority: number, delay?: number | 
 /**
  * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `checkSize` is false
  * when the whole request is known to be under the data limit. `parentId` makes the job a flow child
- * (recorded with it); `flowKey` (`parent:index`) marks a child created for a parent of another shard.
+ * (recorded with it).
  */
 export function pushJob(
-  core: Core, q: QueueState, input: JobInput, nowMs: number, checkSize: boolean,
-  parentId: number | null = null, flowKey: string | null = null,
+  core: Core, q: QueueState, input: JobInput, nowMs: number, checkSize: boolean, parentId: number | null = null,
 ): number | string {
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
   if (parentId === null && core.jobs.size >= core.jobsMax) return tooManyJobs(core.jobsMax)
@@ -104,19 +103,19 @@ export function pushJob(
     job.loc = LOC_PARKED
     q.parkedCount++
   }
+  const group = core.beginGroup()
   if (core.recording) {
     const record = encodeJob(job)
     if (debounceId !== undefined) {
       record.db = debounceId
       record.dx = nowMs + input.debounce_ttl
     }
-    if (flowKey !== null) record.fk = flowKey
     core.record(record as { t: string })
   }
-  if (flowKey !== null) core.noteFlowChildKey(flowKey, job.id)
   if (debounceId !== undefined) core.setDebounce(q, debounceId, nowMs + input.debounce_ttl)
-  if (pending.length > 0) watchDependencies(core, job)
+  if (pending.length > 0) watchDependencies(core, job.id, pending, nowMs)
   else core.enqueue(job, q, nowMs)
+  core.endGroup(group)
   core.totalPushed++
   core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
   return job.id
@@ -131,23 +130,6 @@ function pendingDependencies(core: Core, deps: number[]): number[] {
     if (!pending.includes(dep)) pending.push(dep)
   }
   return pending ?? emptyNumbers
-}
-
-function watchDependencies(core: Core, job: Job): void {
-  for (const dep of job.pendingDeps) {
-    if (core.isLocal(dep)) addDependent(core, dep, job.id)
-    else core.message(shardOfJobId(dep, core.shardCount), { t: 'watch', d: dep, s: core.shardIndex, w: job.id })
-  }
-}
-
-/** Cross-shard `watch`: answers at once when the dependency already completed, else remembers. */
-export function receiveWatch(core: Core, dependencyId: number, shard: number, jobId: number): void {
-  if (core.isCompletedId(dependencyId)) {
-    core.message(shard, { t: 'depdone', d: dependencyId, w: jobId })
-    return
-  }
-  if (core.recording) core.record({ t: 'w', d: dependencyId, s: shard, w: jobId })
-  addRemoteWatcher(core, dependencyId, shard, jobId)
 }
 
 export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {

@@ -10,7 +10,7 @@ import {
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
-import { obliterateCron } from './handlers-store.ts'
+import { obliterateCron } from './links.ts'
 
 const ok = { ok: true } as const
 
@@ -163,9 +163,11 @@ function drain(core: Core, command: CommandOf<'DRAIN'>, token: Token) {
   core.reply(token, { ok: true, count: q === undefined ? 0 : removeAll(core, q, queuedJobs(q)) })
 }
 
-function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token) {
+function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, nowMs: number) {
   // Cron entries live on the shards of their names: local ones go now, the others by message.
-  obliterateCron(core, command.queue)
+  const group = core.beginGroup()
+  obliterateCron(core, command.queue, nowMs)
+  core.endGroup(group)
   const q = core.queues.get(command.queue)
   if (q === undefined) return core.reply(token, { ok: true, count: 0 })
   core.touched.add(q)
