@@ -13,6 +13,7 @@ import {
   LOC_READY, expiresAt, jobToWire, setHeapIndex, setTtlIndex,
 } from './job.ts'
 import { QueueState } from './queue-state.ts'
+import { IdOrderedJobs } from './job-index.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_JOB, WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
@@ -49,6 +50,8 @@ export class Core {
   deliveryStopped = false
 
   readonly jobs = new Map<number, Job>()
+  /** Every job of the shard in id order (GETJOBS without a queue). */
+  readonly byId = new IdOrderedJobs()
   readonly queues = new Map<string, QueueState>()
   readonly customIds = new Map<string, number>()
   /** Queued jobs with a TTL, by expiry. */
@@ -154,6 +157,15 @@ export class Core {
 
   message(shardIndex: number, message: ShardMessage): void {
     this.out.messages.push({ shardIndex, message })
+  }
+
+  /** A new job (or one replayed) joins the shard: the job table and the id-ordered lists. */
+  addJob(job: Job, q: QueueState): void {
+    this.jobs.set(job.id, job)
+    this.byId.add(job)
+    this.byId.compactIfStale(this.jobs.size)
+    q.byId.add(job)
+    q.byId.compactIfStale(q.listedCount)
   }
 
   nextId(): number {
@@ -369,7 +381,10 @@ export class Core {
     if (this.isQueued(job)) this.unqueue(job, q)
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)
-    else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) q.parkedCount--
+    else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) {
+      q.parkedCount--
+      if (job.loc === LOC_PARENT) q.parentCount--
+    }
     else if (job.loc === LOC_COMPLETED) {
       // CLEAN of completed jobs: they leave the history, and their result goes.
       if (job.inHistory) {

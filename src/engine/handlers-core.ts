@@ -94,7 +94,7 @@ export function pushJob(
   if (input.keep_completed_age !== undefined) job.keepCompletedAge = input.keep_completed_age
   if (input.keep_completed_count !== undefined) job.keepCompletedCount = input.keep_completed_count
   if (input.group_id !== undefined) job.groupId = input.group_id
-  core.jobs.set(job.id, job)
+  core.addJob(job, q)
   const deps = input.depends_on
   if (deps !== undefined && deps.length > 0) job.dependsOn = deps
   const pending = deps !== undefined && deps.length > 0 ? pendingDependencies(core, deps) : emptyNumbers

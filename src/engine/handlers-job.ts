@@ -232,8 +232,9 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
     }
   })
   parent.childrenIds = childIds
-  core.jobs.set(parent.id, parent)
+  core.addJob(parent, pq)
   pq.parkedCount++
+  pq.parentCount++
   if (core.recording) core.out.records.splice(recordsAt, 0, encodeJob(parent) as { t: string })
   if (remote.length > 0) requestFlowChildren(core, parent.id, childIds, remote, token, nowMs)
   // The parent, its children and the outbox messages for the remote ones are durable together.

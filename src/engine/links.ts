@@ -203,6 +203,7 @@ export function childCompleted(core: Core, parentId: number, childId: number, no
   if (parent.childrenCompleted >= parent.childrenIds.length) {
     const q = core.queue(parent.queue)
     q.parkedCount--
+    q.parentCount--
     core.appendLog(parent.id, { timestamp: nowMs, message: 'All children completed, parent job ready', level: 'info' })
     core.enqueue(parent, q, nowMs)
   }

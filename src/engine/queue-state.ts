@@ -2,6 +2,7 @@
 import { IndexedHeap } from './heap.ts'
 import { Job, readyBefore, runAtBefore, setHeapIndex } from './job.ts'
 import { WaiterFifo } from './waiters.ts'
+import { IdOrderedJobs } from './job-index.ts'
 import type { QueueDefaults } from './core.ts'
 
 export class QueueState {
@@ -21,7 +22,12 @@ export class QueueState {
   readonly debounce = new Map<string, number>()
   readonly pullWaiters = new WaiterFifo()
   activeCount = 0
+  /** Jobs waiting for dependencies or children (waitingchildren + waitingparent). */
   parkedCount = 0
+  /** Of parkedCount: flow parents (waitingparent). */
+  parentCount = 0
+  /** Every job of the queue in id order (GETJOBS pages). */
+  readonly byId = new IdOrderedJobs()
   /** Jobs of this queue in the completed history. */
   completedCount = 0
 
@@ -38,6 +44,11 @@ export class QueueState {
 
   get queuedCount(): number {
     return this.ready.size + this.delayed.size + this.groupWaitCount
+  }
+
+  /** Jobs GETJOBS lists in this queue. */
+  get listedCount(): number {
+    return this.queuedCount + this.activeCount + this.parkedCount + this.dlq.size + this.completedCount
   }
 
   /** True when the queue holds nothing and no setting: it can be forgotten. */

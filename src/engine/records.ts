@@ -169,8 +169,11 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     const q = core.queue(job.queue)
     const loc = (r.l as number | undefined) ?? LOC_READY
     if (loc !== LOC_COMPLETED) {
-      core.jobs.set(job.id, job)
+      core.addJob(job, q)
       if (job.customId !== null) core.customIds.set(job.customId, job.id)
+    } else {
+      core.byId.add(job)
+      q.byId.add(job)
     }
     if (job.holdsKey) q.uniqueKeys.add(job.uniqueKey as string)
     if (r.db !== undefined) core.setDebounce(q, r.db as string, r.dx as number)
@@ -180,6 +183,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     else if (loc === LOC_PARKED || loc === LOC_PARENT) {
       job.loc = loc
       q.parkedCount++
+      if (loc === LOC_PARENT) q.parentCount++
       for (const dep of job.pendingDeps) {
         if (core.isLocal(dep)) core.links.addDependent(dep, job.id)
       }
