@@ -28,6 +28,9 @@ import {
 import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
 
+/** The DLQ reason of a DISCARD. */
+export const discardReason = 'Job discarded'
+
 export type JobLogEntry = { timestamp: number; message: string; level: string }
 
 /** Queue defaults (spec §3.1, `POST /settings/queue-defaults`): fill PUSH fields left absent. */
@@ -386,7 +389,8 @@ export class Core {
       if (job.loc === LOC_PARENT) q.parentCount--
     }
     else if (job.loc === LOC_COMPLETED) {
-      // CLEAN of completed jobs: they leave the history, and their result goes.
+      // CLEAN of completed jobs: they leave the history, and their result goes. Their id still
+      // counts as completed (depends_on, STATS), like a job removed at ACK (remove_on_complete).
       if (job.inHistory) {
         job.inHistory = false
         q.completedCount--
@@ -394,7 +398,9 @@ export class Core {
       this.results.delete(job.id)
     }
     this.releaseKey(job, q)
+    const wasCompleted = job.loc === LOC_COMPLETED
     this.forget(job)
+    if (wasCompleted) this.completedWithoutJob.add(job.id)
     if (waitReply !== null) this.answerJobWaiters(job.id, { ok: false, error: waitReply })
   }
 
@@ -565,18 +571,28 @@ export class Core {
     this.enqueue(job, q, nowMs)
   }
 
-  /** Final failure: DLQ (or drop with remove_on_fail). The job has left active/queued already. */
+  /** Final failure of FAIL or a timeout: DLQ, or dropped with remove_on_fail (`x` / `rm`). */
   failFinally(job: Job, q: QueueState, reason: string, nowMs: number): void {
+    if (this.recording) {
+      this.record(job.removeOnFail ? { t: 'rm', i: [job.id] } : { t: 'x', i: job.id, n: job.attempts, e: reason, h: job.lastHeartbeat })
+    }
+    this.deadLetter(job, q, reason, nowMs, true)
+  }
+
+  /**
+   * The one transition to "failed for good" (final FAIL, processing timeout, last stall strike,
+   * DISCARD), live and in replay: the job leaves active or its queue, frees its unique key and goes
+   * to the DLQ, or is dropped when `mayDrop` and it has remove_on_fail. Callers record the cause
+   * (`x`, `rm`, `st`, `dc`); replay of those records lands here too.
+   */
+  deadLetter(job: Job, q: QueueState, reason: string, nowMs: number, mayDrop: boolean): void {
+    if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
+    else if (this.isQueued(job)) this.unqueue(job, q)
     this.releaseKey(job, q)
     this.totalFailed++
     job.startedAt = 0
-    if (job.removeOnFail) {
-      this.forget(job)
-      if (this.recording) this.record({ t: 'rm', i: [job.id] })
-    } else {
-      this.toDlq(job, q, reason)
-      if (this.recording) this.record({ t: 'x', i: job.id, n: job.attempts, e: reason, h: job.lastHeartbeat })
-    }
+    if (mayDrop && job.removeOnFail) this.forget(job)
+    else this.toDlq(job, q, reason)
     if (!this.replaying) {
       this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
       this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
@@ -691,19 +707,9 @@ export class Core {
       if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
       return
     }
-    const q = this.queue(job.queue)
-    if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
-    else if (this.isQueued(job)) this.unqueue(job, q)
-    const reason = `Job stalled ${count} times`
     this.appendLog(job.id, { timestamp: nowMs, message: `Job moved to DLQ after ${count} stalls`, level: 'error' })
     if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
-    this.releaseKey(job, q)
-    this.toDlq(job, q, reason)
-    this.totalFailed++
-    if (!this.replaying) {
-      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
-      this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
-    }
+    this.deadLetter(job, this.queue(job.queue), `Job stalled ${count} times`, nowMs, false)
   }
 
   nextWakeMs(): number {

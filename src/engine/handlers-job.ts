@@ -3,7 +3,7 @@ import type { CommandOf } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
-import type { Core } from './core.ts'
+import { type Core, discardReason } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
@@ -116,16 +116,8 @@ function discard(core: Core, command: CommandOf<'DISCARD'>, token: Token, nowMs:
   if (job.loc !== LOC_ACTIVE && !core.isQueued(job)) {
     return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
   }
-  const q = core.queue(job.queue)
-  if (job.loc === LOC_ACTIVE) core.leaveActive(job, q)
-  else core.unqueue(job, q)
-  core.releaseKey(job, q)
-  job.startedAt = 0
-  core.toDlq(job, q, 'Job discarded')
-  core.totalFailed++
   if (core.recording) core.record({ t: 'dc', i: job.id })
-  core.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: 'Job discarded' })
-  core.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
+  core.deadLetter(job, core.queue(job.queue), discardReason, nowMs, false)
   core.reply(token, ok)
 }
 

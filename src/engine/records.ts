@@ -55,7 +55,7 @@
  * `fci` becomes a pending outbox message, and `fk` still maps a repeated request to its child.
  */
 import type { LogRecord } from './types.ts'
-import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
+import { type Core, type JobLogEntry, type QueueDefaults, discardReason } from './core.ts'
 import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
 import type { LinkMessage } from './outbox.ts'
 import {
@@ -209,14 +209,9 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   x(core, r) {
     const job = jobOf(core, r)
     if (job === undefined) return
-    detach(core, job)
-    const q = core.queue(job.queue)
     job.attempts = r.n as number
     job.lastHeartbeat = r.h as number
-    job.startedAt = 0
-    core.releaseKey(job, q)
-    core.toDlq(job, q, r.e as string)
-    core.totalFailed++
+    core.deadLetter(job, core.queue(job.queue), r.e as string, r.h as number, false)
   },
   rm(core, r) {
     for (const id of r.i as number[]) {
@@ -264,12 +259,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   dc(core, r) {
     const job = jobOf(core, r)
-    if (job === undefined) return
-    detach(core, job)
-    const q = core.queue(job.queue)
-    core.releaseKey(job, q)
-    core.toDlq(job, q, 'Job discarded')
-    core.totalFailed++
+    if (job !== undefined) core.deadLetter(job, core.queue(job.queue), discardReason, 0, false)
   },
   l(core, r) {
     core.appendLog(r.i as number, { timestamp: r.c as number, message: r.m as string, level: r.v as string })
