@@ -4,7 +4,8 @@
  * Every transition that changes durable state appends exactly one record (when recording).
  */
 import { jobIdOf, sequenceOfJobId, shardOfJobId } from '../base/ids.ts'
-import { jobsPerShardMax } from '../base/limits.ts'
+import { jobLogEntriesMax, jobsPerShardMax } from '../base/limits.ts'
+import { msPerSecond } from '../base/units.ts'
 import * as errors from '../protocol/errors.ts'
 import type { EngineConfig, EngineOutput, JobEvent, LogRecord, Reply, Token } from './types.ts'
 import { IndexedHeap } from './heap.ts'
@@ -17,8 +18,8 @@ import { IdOrderedJobs } from './job-index.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_JOB, WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
-  backoffExponentMax, completedHistoryMax, completedIdsMax, dlqJobsMax,
-  housekeepingIntervalMs, jobLogEntriesMax, jobsWithLogsMax, metricsPointMs, metricsPointsMax, resultsMax,
+  backoffExponentMax, completedHistoryMax, completedIdsMax, debounceEntriesMax, dlqJobsMax, queuesMax,
+  housekeepingIntervalMs, jobsWithLogsMax, metricsPointMs, metricsPointsMax, resultsMax,
   stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
 } from './engine-limits.ts'
 import { KvStore } from './kv.ts'
@@ -27,9 +28,6 @@ import {
 } from './links.ts'
 import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
-
-/** The DLQ reason of a DISCARD. */
-export const discardReason = 'Job discarded'
 
 export type JobLogEntry = { timestamp: number; message: string; level: string }
 
@@ -79,6 +77,10 @@ export class Core {
   nextStallCheckMs = Infinity
   /** Jobs this shard holds at most (completed ones included); pushes above it are refused. */
   jobsMax = jobsPerShardMax
+  /** Queues this shard holds at most; commands that would create another are refused (engine.ts). */
+  queuesMax = queuesMax
+  /** Debounce windows one queue holds at most; a push with a new debounce_id above it is refused. */
+  debounceEntriesMax = debounceEntriesMax
   /**
    * Completed ids whose job was forgotten at ACK (remove_on_complete): they count as completed for
    * depends_on (spec §4.11) while their state reads `unknown` (§4.17). A subset of completedIds.
@@ -522,7 +524,7 @@ export class Core {
     this.rollMetrics(nowMs)
     const last = this.metricsPoints[this.metricsPoints.length - 1] ?? 0
     const spanMs = metricsPointMs + (nowMs - this.metricsPointStartMs)
-    return ((last + this.metricsPointCount) * 1000) / spanMs
+    return ((last + this.metricsPointCount) * msPerSecond) / spanMs
   }
 
   /** The closed points, oldest first, with their start time. */
@@ -532,7 +534,7 @@ export class Core {
     return points.map((completed, index) => ({
       timestamp: this.metricsPointStartMs - (points.length - index) * metricsPointMs,
       completed,
-      jobs_per_second: completed / (metricsPointMs / 1000),
+      jobs_per_second: completed / (metricsPointMs / msPerSecond),
     }))
   }
 

@@ -41,7 +41,7 @@ function observe(engine: Engine, ids: number[], nowMs: number) {
   })
   const listed = (h.call({ cmd: 'LISTQUEUES' }).queues as Array<Record<string, unknown>>).map((q) => ({
     ...q, pending: (q.pending as number) + (q.processing as number), processing: 0,
-  })).sort((x, y) => String(x.name).localeCompare(String(y.name)))
+  })).sort((x, y) => String((x as { name?: string }).name).localeCompare(String((y as { name?: string }).name)))
   const stats = h.call({ cmd: 'STATS' })
   return { jobs, perQueue, listed, stats: { ...stats, queued: (stats.queued as number) + (stats.processing as number), processing: 0 } }
 }

@@ -13,7 +13,8 @@ import { fireCron, storeHandlers } from './handlers-store.ts'
 import { receiveShardMessage } from './links.ts'
 import type { ShardMessage } from './outbox.ts'
 import { applyRecord, snapshotRecords } from './records.ts'
-import { invalid } from '../protocol/errors.ts'
+import * as errors from '../protocol/errors.ts'
+import { shardOfName } from '../base/hash.ts'
 
 export type Handler<K extends CommandName> = (
   core: Core,
@@ -24,6 +25,19 @@ export type Handler<K extends CommandName> = (
 ) => void
 
 export type HandlerTable = { [K in CommandName]?: Handler<K> }
+
+/** Commands that may create a queue that stays (jobs, settings, blocking pulls): refused above queuesMax. */
+const createsQueue = new Set<CommandName>(['PUSH', 'PUSHB', 'FLOW', 'PULL', 'PULLB', 'PAUSE', 'RATELIMIT', 'SETCONCURRENCY'])
+
+/** The refusal of a command that would create a queue past Core.queuesMax, or null. */
+function queueLimitRefusal(core: Core, command: Command): string | null {
+  if (!createsQueue.has(command.cmd) || core.queues.size < core.queuesMax) return null
+  const names = [(command as { queue: string }).queue]
+  if (command.cmd === 'FLOW') for (const child of command.children) names.push(child.queue)
+  const created = names.filter((name) => !core.queues.has(name) && shardOfName(name, core.shardCount) === core.shardIndex)
+  if (core.queues.size + new Set(created).size <= core.queuesMax) return null
+  return errors.tooManyQueues(created[0] as string, core.queuesMax)
+}
 
 const handlers: HandlerTable = {
   PUSH: coreHandlers.handlePush,
@@ -57,7 +71,9 @@ export class Engine {
   execute(command: Command, token: Token, nowMs: number, requestBytes: number): void {
     const core = this.core
     const handler = handlers[command.cmd] as Handler<CommandName> | undefined
-    if (handler === undefined) core.reply(token, { ok: false, error: invalid(`command '${command.cmd}' is not handled by the queue engine`) })
+    const refusal = queueLimitRefusal(core, command)
+    if (refusal !== null) core.reply(token, { ok: false, error: refusal })
+    else if (handler === undefined) core.reply(token, { ok: false, error: errors.invalid(`command '${command.cmd}' is not handled by the queue engine`) })
     else handler(core, command as never, token, nowMs, requestBytes)
     core.serveDirty(nowMs)
     core.sweepQueues()

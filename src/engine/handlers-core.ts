@@ -9,7 +9,7 @@ import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { watchDependencies } from './links.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
-import { waitersMax } from './engine-limits.ts'
+import { debounceTtlDefaultMs, waitersMax } from './engine-limits.ts'
 
 /** Size estimate of job data (spec §1.8), only computed when the request itself is over the limit. */
 export function estimateDataBytes(data: unknown): number {
@@ -18,15 +18,12 @@ export function estimateDataBytes(data: unknown): number {
   return text === undefined ? 0 : Buffer.byteLength(text)
 }
 
-/** The refusal of a push above Core.jobsMax (base/limits.ts jobsPerShardMax). */
-export const tooManyJobs = (jobsMax: number): string =>
-  `Too many jobs: this shard holds its maximum of ${jobsMax} jobs; ack, remove or clean some first`
 
 /** A plain job (cron pushes, flow children): data and priority, everything else default. */
 export function plainJobInput(data: unknown, priority: number, delay?: number | null): JobInput {
   return {
     data, priority, delay: delay ?? undefined, lifo: false, remove_on_complete: false, remove_on_fail: false,
-    debounce_ttl: 5000,
+    debounce_ttl: debounceTtlDefaultMs,
   } as JobInput
 }
 
@@ -39,7 +36,7 @@ export function pushJob(
   core: Core, q: QueueState, input: JobInput, nowMs: number, checkSize: boolean, parentId: number | null = null,
 ): number | string {
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
-  if (parentId === null && core.jobs.size >= core.jobsMax) return tooManyJobs(core.jobsMax)
+  if (parentId === null && core.jobs.size >= core.jobsMax) return errors.tooManyJobs(core.jobsMax)
   if (checkSize) {
     const bytes = estimateDataBytes(input.data)
     if (bytes > jobDataBytesMax) return errors.jobDataTooLarge(bytes)
@@ -48,6 +45,7 @@ export function pushJob(
   if (debounceId !== undefined) {
     const until = q.debounce.get(debounceId)
     if (until !== undefined && until > nowMs) return errors.debounced(debounceId)
+    if (until === undefined && q.debounce.size >= core.debounceEntriesMax) return errors.tooManyDebounceWindows(q.name, core.debounceEntriesMax)
   }
   const customId = input.job_id
   if (customId !== undefined) {

@@ -3,12 +3,12 @@ import type { CommandOf } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
-import { type Core, discardReason } from './core.ts'
+import type { Core } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
 import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.ts'
-import { plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
+import { plainJobInput, pushJob } from './handlers-core.ts'
 import { type RemoteChild, askForChildren, requestFlowChildren } from './links.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
@@ -117,7 +117,7 @@ function discard(core: Core, command: CommandOf<'DISCARD'>, token: Token, nowMs:
     return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
   }
   if (core.recording) core.record({ t: 'dc', i: job.id })
-  core.deadLetter(job, core.queue(job.queue), discardReason, nowMs, false)
+  core.deadLetter(job, core.queue(job.queue), errors.jobDiscarded, nowMs, false)
   core.reply(token, ok)
 }
 
@@ -200,7 +200,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
     }
   }
   if (core.jobs.size + 1 + command.children.length > core.jobsMax) {
-    return core.reply(token, { ok: false, error: tooManyJobs(core.jobsMax) })
+    return core.reply(token, { ok: false, error: errors.tooManyJobs(core.jobsMax) })
   }
   const pq = core.queue(command.queue)
   const parent = new Job(core.nextId(), pq.name)

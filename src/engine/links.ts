@@ -12,6 +12,7 @@
  */
 import { shardOfJobId } from '../base/ids.ts'
 import { shardOfName } from '../base/hash.ts'
+import * as errors from '../protocol/errors.ts'
 import type { Reply, Token } from './types.ts'
 import type { Core } from './core.ts'
 import { LOC_COMPLETED, LOC_GONE, LOC_PARENT, LOC_PARKED, jobToWire } from './job.ts'
@@ -255,11 +256,7 @@ export function expireFlowReplies(core: Core, nowMs: number): void {
     if (pending.deadline > nowMs) continue
     core.links.flowReplies.delete(parentId)
     const shards = [...new Set(pending.waiting.values())]
-    core.reply(pending.token, {
-      ok: false,
-      error: `Flow ${parentId}: children on shard ${shards.join(', ')} not confirmed within ${flowReplyTimeoutMs} ms ` +
-        '(the parent exists; its children are created when their shard answers)',
-    })
+    core.reply(pending.token, { ok: false, error: errors.flowChildrenNotConfirmed(parentId, shards, flowReplyTimeoutMs) })
   }
 }
 

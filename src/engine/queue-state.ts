@@ -1,4 +1,5 @@
 /** Everything one queue owns: its heaps, DLQ, keys, groups, settings and pull waiters. */
+import { msPerSecond } from '../base/units.ts'
 import { IndexedHeap } from './heap.ts'
 import { Job, readyBefore, runAtBefore, setHeapIndex } from './job.ts'
 import { WaiterFifo } from './waiters.ts'
@@ -64,7 +65,7 @@ export class QueueState {
     if (this.rateLimit === null) return
     const elapsed = nowMs - this.tokensAtMs
     if (elapsed > 0) {
-      this.tokens = Math.min(this.rateLimit, this.tokens + (elapsed * this.rateLimit) / 1000)
+      this.tokens = Math.min(this.rateLimit, this.tokens + (elapsed * this.rateLimit) / msPerSecond)
       this.tokensAtMs = nowMs
     }
   }
@@ -73,6 +74,6 @@ export class QueueState {
   nextTokenMs(): number {
     if (this.rateLimit === null || this.rateLimit === 0) return Infinity
     if (this.tokens >= 1) return this.tokensAtMs
-    return this.tokensAtMs + Math.ceil(((1 - this.tokens) * 1000) / this.rateLimit)
+    return this.tokensAtMs + Math.ceil(((1 - this.tokens) * msPerSecond) / this.rateLimit)
   }
 }

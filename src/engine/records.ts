@@ -55,7 +55,8 @@
  * `fci` becomes a pending outbox message, and `fk` still maps a repeated request to its child.
  */
 import type { LogRecord } from './types.ts'
-import { type Core, type JobLogEntry, type QueueDefaults, discardReason } from './core.ts'
+import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
+import { jobDiscarded } from '../protocol/errors.ts'
 import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
 import type { LinkMessage } from './outbox.ts'
 import {
@@ -259,7 +260,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   dc(core, r) {
     const job = jobOf(core, r)
-    if (job !== undefined) core.deadLetter(job, core.queue(job.queue), discardReason, 0, false)
+    if (job !== undefined) core.deadLetter(job, core.queue(job.queue), jobDiscarded, 0, false)
   },
   l(core, r) {
     core.appendLog(r.i as number, { timestamp: r.c as number, message: r.m as string, level: r.v as string })

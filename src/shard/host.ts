@@ -14,6 +14,7 @@ import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
 import { parseCommand } from '../protocol/commands.ts'
+import * as errors from '../protocol/errors.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import type { HostInit, HostSink, ShardReady, ToHost } from './messages.ts'
@@ -22,7 +23,6 @@ import type { HostInit, HostSink, ShardReady, ToHost } from './messages.ts'
 const refusedWhenDiskFull = new Set([
   'PUSH', 'PUSHB', 'FLOW', 'CRON', 'KVSET', 'KVMSET', 'KVINCR', 'UPDATEJOB', 'LOG',
 ])
-const diskFullError = 'Disk full: new jobs are refused until space is freed (acks still work)'
 // [storage] Reservation for completion records (DESIGN §4, STYLE habit 12; docs/storage.md "Full
 // disk"): every job the engine holds may still need one ack/fail/cancel record. engine.core.jobs
 // also counts recently completed jobs (an over-reservation, never an under-one), and the headroom
@@ -134,13 +134,13 @@ export class ShardHost {
     try {
       input = JSON.parse(line)
     } catch (error) {
-      return this.stage(shard, token, { ok: false, error: `Invalid: ${(error as Error).message}` })
+      return this.stage(shard, token, { ok: false, error: errors.invalid((error as Error).message) })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
     const parsed = parseCommand(input)
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
-      return this.stage(shard, token, { ok: false, error: diskFullError })
+      return this.stage(shard, token, { ok: false, error: errors.diskFull })
     }
     shard.engine.execute(parsed.command, token, nowMs, line.length)
     // [storage] Right after each push-like command, so the next one is refused if the disk cannot back it.
@@ -268,7 +268,7 @@ export class ShardHost {
 
   /** A log that cannot write must never acknowledge again: fail what waits and refuse the rest. */
   private fail(shard: Shard, error: Error): void {
-    shard.dead = `Shard ${shard.index} stopped after a storage failure: ${error.message}`
+    shard.dead = errors.shardStopped(shard.index, error.message)
     const lines = shard.held.flatMap((held) => held.text.split('\n'))
     shard.held = []
     const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
