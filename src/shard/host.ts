@@ -7,6 +7,7 @@
  * Owns: engines, logs, held replies, the wake-up timer. Does not own: sockets or reqIds (the front).
  */
 import { join } from 'node:path'
+import { type Clock, realClock } from '../base/clock.ts'
 import { presets } from '../base/config.ts'
 import { pushBatchJobsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
@@ -17,7 +18,7 @@ import { parseCommand } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
-import type { HostInit, HostSink, ShardReady, ToHost } from './messages.ts'
+import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
 
 /** Commands refused while the disk is full; completions (ACK, FAIL, …) keep working. */
 const refusedWhenDiskFull = new Set([
@@ -29,6 +30,22 @@ const refusedWhenDiskFull = new Set([
 // covers one more push command accepted before the reservation catches up.
 const completionRecordBytesMax = 256
 const reservationHeadroomJobs = pushBatchJobsMax
+
+/** Time and timers of a host: the real ones, or a simulation's (a fake clock it advances itself). */
+export type HostTime = {
+  clock: Clock
+  setTimer(callback: () => void, delayMs: number): unknown
+  clearTimer(timer: unknown): void
+}
+
+export const realHostTime: HostTime = {
+  clock: realClock,
+  setTimer: (callback, delayMs) => setTimeout(callback, delayMs),
+  clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+}
+
+/** Marks an event line in a reply batch (messages.ts); a reply line starts with its numeric token. */
+const eventLinePrefix = `e${fieldSeparator}`
 
 type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
 
@@ -49,12 +66,13 @@ export class ShardHost {
   private outbound: string[] = []
   private outboundCross: CrossShardMessage[] = []
   private flushScheduled = false
-  private timer: ReturnType<typeof setTimeout> | null = null
+  private timer: unknown = null
   private timerDueMs = Infinity
 
   constructor(
     private readonly init: HostInit,
     private readonly sink: HostSink,
+    private readonly time: HostTime = realHostTime,
   ) {}
 
   async start(): Promise<void> {
@@ -83,7 +101,7 @@ export class ShardHost {
     })
     const decoder = new TextDecoder()
     for (const body of opened.bodies) engine.replay(JSON.parse(decoder.decode(body)))
-    engine.finishReplay(Date.now())
+    engine.finishReplay(this.time.clock.nowMs())
     engine.drainOutput() // replay produces no output by contract; drop anything defensive
     shard.log = opened.log
     opened.log.onDurable = (durableLsn) => this.releaseDurable(shard, durableLsn)
@@ -94,7 +112,7 @@ export class ShardHost {
 
   /** A request batch from the front: `token TAB shard TAB json` records separated by LF. */
   handleBatch(text: string): void {
-    const nowMs = Date.now()
+    const nowMs = this.time.clock.nowMs()
     const touched = new Set<Shard>()
     let start = 0
     while (start < text.length) {
@@ -158,7 +176,7 @@ export class ShardHost {
   }
 
   private receiveCross(items: CrossShardMessage[]): void {
-    const nowMs = Date.now()
+    const nowMs = this.time.clock.nowMs()
     for (const item of items) {
       const shard = this.shards.get(item.shardIndex)
       if (shard === undefined || shard.dead !== null) continue
@@ -181,7 +199,9 @@ export class ShardHost {
     // replies that nothing would ever release.
     const dead = shard.dead
     for (const [token, reply] of output.replies) lines.push(`${token}\t${JSON.stringify(dead === null ? reply : { ok: false, error: dead })}`)
-    if (this.init.eventsWanted && output.events.length > 0) this.sink({ k: 'events', events: output.events })
+    // Events travel with the replies, as text, so they too leave only once their records are durable
+    // (and never from a dead shard, whose records never will be).
+    if (this.init.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + JSON.stringify(event))
     if (lines.length === 0 && output.messages.length === 0) return
     const text = lines.join('\n')
     if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
@@ -247,17 +267,17 @@ export class ShardHost {
     let dueMs = Infinity
     for (const shard of this.shards.values()) dueMs = Math.min(dueMs, shard.engine.nextWakeMs())
     if (dueMs >= this.timerDueMs && this.timer !== null) return
-    if (this.timer !== null) clearTimeout(this.timer)
+    if (this.timer !== null) this.time.clearTimer(this.timer)
     this.timer = null
     this.timerDueMs = dueMs
     if (dueMs === Infinity) return
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, dueMs - Date.now()))
+    this.timer = this.time.setTimer(() => this.onTimer(), Math.max(0, dueMs - this.time.clock.nowMs()))
   }
 
   private onTimer(): void {
     this.timer = null
     this.timerDueMs = Infinity
-    const nowMs = Date.now()
+    const nowMs = this.time.clock.nowMs()
     for (const shard of this.shards.values()) {
       if (shard.dead !== null) continue
       shard.engine.tick(nowMs)
@@ -269,7 +289,7 @@ export class ShardHost {
   /** A log that cannot write must never acknowledge again: fail what waits and refuse the rest. */
   private fail(shard: Shard, error: Error): void {
     shard.dead = errors.shardStopped(shard.index, error.message)
-    const lines = shard.held.flatMap((held) => held.text.split('\n'))
+    const lines = shard.held.flatMap((held) => held.text.split('\n')).filter((line) => !line.startsWith(eventLinePrefix))
     shard.held = []
     const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
     if (failed.length > 0) this.outbound.push(failed.join('\n'))
@@ -278,7 +298,7 @@ export class ShardHost {
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== null) clearTimeout(this.timer)
+    if (this.timer !== null) this.time.clearTimer(this.timer)
     for (const shard of this.shards.values()) await shard.log?.close()
     this.io?.shutdown()
     this.sink({ k: 'stopped' })
