@@ -75,3 +75,73 @@ test('storage does every file operation through the IoBackend (no node:fs in src
   }
   expect(found).toEqual([])
 })
+
+/** Lines that are code, not comments (good enough for these checks: no block comments mid-line). */
+function codeLines(file: string): Array<{ line: string; number: number }> {
+  return readFileSync(file, 'utf8').split('\n').map((line, index) => ({ line, number: index + 1 }))
+    .filter(({ line }) => !/^\s*(\/\/|\*|\/\*)/.test(line))
+}
+
+test('every declared limit (an exported `…Max` constant) is used somewhere besides its declaration', () => {
+  const texts = new Map(files.map((file) => [file, readFileSync(file, 'utf8')]))
+  const unused: string[] = []
+  for (const [file, text] of texts) {
+    for (const match of text.matchAll(/^export const (\w+Max)\b/gm)) {
+      const name = match[1] as string
+      const pattern = new RegExp(`\\b${name}\\b`, 'g')
+      let uses = 0
+      for (const [other, otherText] of texts) {
+        const found = otherText.match(pattern)?.length ?? 0
+        uses += other === file ? found - 1 : found
+      }
+      if (uses === 0) unused.push(`${relative(srcRoot, file)}: ${name} is declared but nothing enforces it`)
+    }
+  }
+  expect(unused).toEqual([])
+})
+
+// Constants of base/, engine/ and shard/ (protocol/, storage/ and io/ follow when their branches land).
+test('no constant of base/, engine/ or shard/ is declared twice', () => {
+  const seen = new Map<string, string>()
+  const twice: string[] = []
+  const owned = (where: string) => /^(base|engine|shard)\//.test(where)
+  for (const file of files) {
+    for (const match of readFileSync(file, 'utf8').matchAll(/^(?:export )?const (\w+) = (?!require)/gm)) {
+      const name = match[1] as string
+      if (!/^[a-z]\w*(Max|Min|Ms|Bytes|Count|Interval)$/.test(name)) continue
+      const where = relative(srcRoot, file)
+      const first = seen.get(name)
+      if (first !== undefined && first !== where && (owned(first) || owned(where))) twice.push(`${name}: ${first} and ${where}`)
+      else seen.set(name, where)
+    }
+  }
+  expect(twice).toEqual([])
+})
+
+// The engine and the shard host; server/ joins once its command table lands (issue 7).
+const checkedForLiterals = files.filter((file) => /^(engine|shard)\//.test(relative(srcRoot, file)))
+
+test('engine and shard: numbers of 3+ digits are named constants, not written in place', () => {
+  const found: string[] = []
+  for (const file of checkedForLiterals) {
+    if (file.endsWith('engine-limits.ts') || file.endsWith('test-helpers.ts') || file.endsWith('crash-points.ts')) continue
+    for (const { line, number } of codeLines(file)) {
+      if (/^(export )?const \w+ = /.test(line)) continue // a named constant
+      const code = line.replace(/'[^']*'|`[^`]*`|"[^"]*"/g, "''")
+      if (/(?<![\w.])\d[\d_]{2,}(?![\w])/.test(code)) found.push(`${relative(srcRoot, file)}:${number}: ${line.trim()}`)
+    }
+  }
+  expect(found).toEqual([])
+})
+
+test('engine and shard: error texts come from the catalogue (protocol/errors.ts)', () => {
+  const found: string[] = []
+  for (const file of checkedForLiterals) {
+    for (const { line, number } of codeLines(file)) {
+      const literalError = /\berror: ['"`]/.test(line)
+      const sentenceConstant = /^(export )?const \w+ = (\([^)]*\)(: string)? => )?['`][A-Z][a-z]+:? [a-z]/.test(line.trim())
+      if (literalError || sentenceConstant) found.push(`${relative(srcRoot, file)}:${number}: ${line.trim()}`)
+    }
+  }
+  expect(found).toEqual([])
+})

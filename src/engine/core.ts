@@ -4,7 +4,8 @@
  * Every transition that changes durable state appends exactly one record (when recording).
  */
 import { jobIdOf, sequenceOfJobId, shardOfJobId } from '../base/ids.ts'
-import { jobsPerShardMax } from '../base/limits.ts'
+import { jobLogEntriesMax, jobsPerShardMax } from '../base/limits.ts'
+import { msPerSecond } from '../base/units.ts'
 import * as errors from '../protocol/errors.ts'
 import type { EngineConfig, EngineOutput, JobEvent, LogRecord, Reply, Token } from './types.ts'
 import { IndexedHeap } from './heap.ts'
@@ -13,60 +14,23 @@ import {
   LOC_READY, expiresAt, jobToWire, setHeapIndex, setTtlIndex,
 } from './job.ts'
 import { QueueState } from './queue-state.ts'
+import { IdOrderedJobs } from './job-index.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_JOB, WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
-  backoffExponentMax, completedHistoryMax, completedIdsMax, dlqJobsMax, flowChildKeysMax, flowReplyTimeoutMs,
-  housekeepingIntervalMs, jobLogEntriesMax, jobsWithLogsMax, metricsPointMs, metricsPointsMax, resultsMax,
+  backoffExponentMax, completedHistoryMax, completedIdsMax, debounceEntriesMax, dlqJobsMax, queuesMax,
+  housekeepingIntervalMs, jobsWithLogsMax, metricsPointMs, metricsPointsMax, resultsMax,
   stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
 } from './engine-limits.ts'
 import { KvStore } from './kv.ts'
 import { JobReplyBudget } from './reply-size.ts'
+import {
+  Links, childCompleted, expireChildQueries, expireFlowReplies, notifyDependents, resendDueLinks,
+} from './links.ts'
+import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
 
 export type JobLogEntry = { timestamp: number; message: string; level: string }
-
-/**
- * Cross-shard message kinds (depends_on, flows, cron and OBLITERATE whose parts live on another
- * shard). The host releases a message only once the records of the batch that produced it are
- * durable, so a message never refers to state that a crash could still take back.
- */
-export type EngineMessage =
-  /** Tell me (shard s, job w) when job d completes. */
-  | { t: 'watch'; d: number; s: number; w: number }
-  /** Job d, a dependency of job w, completed. */
-  | { t: 'depdone'; d: number; w: number }
-  /** Child c of flow parent p completed. */
-  | { t: 'childdone'; p: number; c: number }
-  /** A cron entry of the sender fired for `queue`, which this shard owns: push a plain job. */
-  | { t: 'cronpush'; queue: string; data: unknown; priority: number }
-  /** OBLITERATE of `queue` on its shard: delete this shard's cron entries that push to it. */
-  | { t: 'cronobliterate'; queue: string }
-  /** Create child number `index` of flow parent p (on shard s) in `queue`, which this shard owns. */
-  | { t: 'flowchild'; p: number; s: number; index: number; queue: string; data: unknown; priority: number; delay: number | null }
-  /** Child number `index` of flow parent p was created with id `id`. */
-  | { t: 'flowchildid'; p: number; index: number; id: number }
-  /** GETCHILDREN on shard s (query r): send the wire jobs of these children that are still here. */
-  | { t: 'childrenget'; s: number; r: number; ids: number[] }
-  /** Answer to `childrenget` r: the children found (wire jobs). */
-  | { t: 'childrenjobs'; r: number; jobs: Array<{ id: number; [field: string]: unknown }> }
-
-/** A child of a flow parent that lives on another shard and whose id is not known yet. */
-export type FlowChildRequest = { index: number; shard: number; queue: string; data: unknown; priority: number; delay: number | null }
-
-/** A FLOW whose reply waits for the ids of its remote children. */
-export type FlowReply = { token: Token; ids: number[]; deadline: number }
-
-/** A GETCHILDREN waiting for the children that live on other shards. */
-export type ChildQuery = {
-  token: Token
-  reply: Reply
-  /** Children found so far, by id. */
-  found: Map<number, unknown>
-  order: number[]
-  shardsPending: number
-  deadline: number
-}
 
 /** Queue defaults (spec §3.1, `POST /settings/queue-defaults`): fill PUSH fields left absent. */
 export type QueueDefaults = { timeout?: number; max_attempts?: number; backoff?: number; ttl?: number }
@@ -88,6 +52,8 @@ export class Core {
   deliveryStopped = false
 
   readonly jobs = new Map<number, Job>()
+  /** Every job of the shard in id order (GETJOBS without a queue). */
+  readonly byId = new IdOrderedJobs()
   readonly queues = new Map<string, QueueState>()
   readonly customIds = new Map<string, number>()
   /** Queued jobs with a TTL, by expiry. */
@@ -105,9 +71,6 @@ export class Core {
   readonly logs = new Map<number, JobLogEntry[]>()
   readonly logIds = new NumberRing(jobsWithLogsMax)
   readonly waiters = new WaiterTable()
-  /** Local depends_on: dependency id → parked job ids (and remote watchers as `shard:job`). */
-  readonly dependents = new Map<number, number[]>()
-  readonly remoteWatchers = new Map<number, Array<{ s: number; w: number }>>()
   /** Queues whose pull waiters may be servable now. */
   readonly dirty = new Set<QueueState>()
   /** Queues with at least one pull waiter. */
@@ -115,6 +78,10 @@ export class Core {
   nextStallCheckMs = Infinity
   /** Jobs this shard holds at most (completed ones included); pushes above it are refused. */
   jobsMax = jobsPerShardMax
+  /** Queues this shard holds at most; commands that would create another are refused (engine.ts). */
+  queuesMax = queuesMax
+  /** Debounce windows one queue holds at most; a push with a new debounce_id above it is refused. */
+  debounceEntriesMax = debounceEntriesMax
   /**
    * Completed ids whose job was forgotten at ACK (remove_on_complete): they count as completed for
    * depends_on (spec §4.11) while their state reads `unknown` (§4.17). A subset of completedIds.
@@ -130,17 +97,8 @@ export class Core {
   readonly debounceQueues = new Set<QueueState>()
   lastHousekeepingMs = 0
 
-  /** Flow parents of this shard → their remote children whose ids are not known yet. */
-  readonly flowRequests = new Map<number, FlowChildRequest[]>()
-  /** FLOW replies held until every remote child id is known. */
-  readonly flowReplies = new Map<number, FlowReply>()
-  /** Remote flow children created here: `parent:index` → child id (answers a repeated request). */
-  readonly flowChildKeys = new Map<string, number>()
-  /** After a restart, remote child requests still unanswered are sent again at the first tick. */
-  resendFlowRequests = false
-  /** GETCHILDREN replies waiting for other shards (not persisted: a restart drops the connections). */
-  readonly childQueries = new Map<number, ChildQuery>()
-  lastChildQuery = 0
+  /** depends_on, flows and the cross-shard outbox (links.ts). */
+  readonly links = new Links()
 
   // Metrics (not persisted).
   totalPushed = 0
@@ -180,6 +138,20 @@ export class Core {
     this.out.records.push(record)
   }
 
+  /** Starts a group of records that must become durable together (see endGroup). */
+  beginGroup(): number {
+    return this.out.records.length
+  }
+
+  /**
+   * Puts the records appended since `mark` into one `tx` record (one log frame), so a crash keeps all
+   * of them or none: a completion and what it released (`dd`, `cd`, outbox messages), a job and its
+   * `watch`, a flow parent and its children. A single record needs no wrapper.
+   */
+  endGroup(mark: number): void {
+    if (this.recording && this.out.records.length - mark > 1) sealRecords(this.out.records, mark, (records) => ({ t: 'tx', r: records }))
+  }
+
   /** Where KvStore and CronTable append their records: the output, or a throwaway when not recording. */
   get sink(): LogRecord[] {
     return this.recording ? this.out.records : []
@@ -189,8 +161,17 @@ export class Core {
     this.out.events.push(event)
   }
 
-  message(shardIndex: number, message: EngineMessage): void {
+  message(shardIndex: number, message: ShardMessage): void {
     this.out.messages.push({ shardIndex, message })
+  }
+
+  /** A new job (or one replayed) joins the shard: the job table and the id-ordered lists. */
+  addJob(job: Job, q: QueueState): void {
+    this.jobs.set(job.id, job)
+    this.byId.add(job)
+    this.byId.compactIfStale(this.jobs.size)
+    q.byId.add(job)
+    q.byId.compactIfStale(q.listedCount)
   }
 
   nextId(): number {
@@ -407,14 +388,16 @@ export class Core {
 
   /** Removes a job in any live state (cancel, expiry, drain, clean, obliterate, remove_on_fail). */
   remove(job: Job, q: QueueState, waitReply: string | null): void {
-    // A removed flow parent stops asking for its remote children (a child already created stays).
-    if (job.loc === LOC_PARENT && this.flowRequests.size > 0) this.flowRequests.delete(job.id)
     if (this.isQueued(job)) this.unqueue(job, q)
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)
-    else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) q.parkedCount--
+    else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) {
+      q.parkedCount--
+      if (job.loc === LOC_PARENT) q.parentCount--
+    }
     else if (job.loc === LOC_COMPLETED) {
-      // CLEAN of completed jobs: they leave the history, and their result goes.
+      // CLEAN of completed jobs: they leave the history, and their result goes. Their id still
+      // counts as completed (depends_on, STATS), like a job removed at ACK (remove_on_complete).
       if (job.inHistory) {
         job.inHistory = false
         q.completedCount--
@@ -422,7 +405,9 @@ export class Core {
       this.results.delete(job.id)
     }
     this.releaseKey(job, q)
+    const wasCompleted = job.loc === LOC_COMPLETED
     this.forget(job)
+    if (wasCompleted) this.completedWithoutJob.add(job.id)
     if (waitReply !== null) this.answerJobWaiters(job.id, { ok: false, error: waitReply })
   }
 
@@ -450,6 +435,7 @@ export class Core {
     if (job.customId !== null && this.customIds.get(job.customId) === job.id) this.customIds.delete(job.customId)
     job.completedAt = nowMs
     const hasResult = withResult && result !== undefined && result !== null
+    const group = this.beginGroup()
     if (this.recording) {
       this.record(hasResult ? { t: 'a', i: job.id, c: nowMs, r: result } : { t: 'a', i: job.id, c: nowMs })
     }
@@ -469,9 +455,10 @@ export class Core {
         ? { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: result }
         : { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs })
       this.answerJobWaiters(job.id, withResult && result !== undefined ? { ok: true, result } : { ok: true })
-      this.notifyDependents(job.id, nowMs)
-      if (job.parentId !== null) this.childCompleted(job.parentId, job.id, nowMs)
+      notifyDependents(this, job.id, nowMs)
+      if (job.parentId !== null) childCompleted(this, job.parentId, job.id, nowMs)
     }
+    this.endGroup(group)
   }
 
   /** Adds a completed job to the completed-id set and history (bounded; evictions are forgotten). */
@@ -542,7 +529,7 @@ export class Core {
     this.rollMetrics(nowMs)
     const last = this.metricsPoints[this.metricsPoints.length - 1] ?? 0
     const spanMs = metricsPointMs + (nowMs - this.metricsPointStartMs)
-    return ((last + this.metricsPointCount) * 1000) / spanMs
+    return ((last + this.metricsPointCount) * msPerSecond) / spanMs
   }
 
   /** The closed points, oldest first, with their start time. */
@@ -552,7 +539,7 @@ export class Core {
     return points.map((completed, index) => ({
       timestamp: this.metricsPointStartMs - (points.length - index) * metricsPointMs,
       completed,
-      jobs_per_second: completed / (metricsPointMs / 1000),
+      jobs_per_second: completed / (metricsPointMs / msPerSecond),
     }))
   }
 
@@ -591,18 +578,28 @@ export class Core {
     this.enqueue(job, q, nowMs)
   }
 
-  /** Final failure: DLQ (or drop with remove_on_fail). The job has left active/queued already. */
+  /** Final failure of FAIL or a timeout: DLQ, or dropped with remove_on_fail (`x` / `rm`). */
   failFinally(job: Job, q: QueueState, reason: string, nowMs: number): void {
+    if (this.recording) {
+      this.record(job.removeOnFail ? { t: 'rm', i: [job.id] } : { t: 'x', i: job.id, n: job.attempts, e: reason, h: job.lastHeartbeat })
+    }
+    this.deadLetter(job, q, reason, nowMs, true)
+  }
+
+  /**
+   * The one transition to "failed for good" (final FAIL, processing timeout, last stall strike,
+   * DISCARD), live and in replay: the job leaves active or its queue, frees its unique key and goes
+   * to the DLQ, or is dropped when `mayDrop` and it has remove_on_fail. Callers record the cause
+   * (`x`, `rm`, `st`, `dc`); replay of those records lands here too.
+   */
+  deadLetter(job: Job, q: QueueState, reason: string, nowMs: number, mayDrop: boolean): void {
+    if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
+    else if (this.isQueued(job)) this.unqueue(job, q)
     this.releaseKey(job, q)
     this.totalFailed++
     job.startedAt = 0
-    if (job.removeOnFail) {
-      this.forget(job)
-      if (this.recording) this.record({ t: 'rm', i: [job.id] })
-    } else {
-      this.toDlq(job, q, reason)
-      if (this.recording) this.record({ t: 'x', i: job.id, n: job.attempts, e: reason, h: job.lastHeartbeat })
-    }
+    if (mayDrop && job.removeOnFail) this.forget(job)
+    else this.toDlq(job, q, reason)
     if (!this.replaying) {
       this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
       this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
@@ -617,55 +614,6 @@ export class Core {
       const oldest = q.dlq.values().next().value as Job
       q.dlq.delete(oldest.id)
       this.forget(oldest)
-    }
-  }
-
-  // ---------------------------------------------------------------------------------------------
-  // Dependencies and flows
-
-  notifyDependents(id: number, nowMs: number): void {
-    const local = this.dependents.get(id)
-    if (local !== undefined) {
-      this.dependents.delete(id)
-      for (const waiterId of local) this.dependencyDone(waiterId, id, nowMs)
-    }
-    const remote = this.remoteWatchers.get(id)
-    if (remote !== undefined) {
-      this.remoteWatchers.delete(id)
-      if (this.recording) this.record({ t: 'wd', d: id })
-      for (const watcher of remote) this.message(watcher.s, { t: 'depdone', d: id, w: watcher.w })
-    }
-  }
-
-  /** Dependency `dependencyId` of parked job `jobId` completed. Releases the job on its last one. */
-  dependencyDone(jobId: number, dependencyId: number, nowMs: number): void {
-    const job = this.jobs.get(jobId)
-    if (job === undefined || job.loc !== LOC_PARKED) return
-    const at = job.pendingDeps.indexOf(dependencyId)
-    if (at < 0) return
-    job.pendingDeps = job.pendingDeps.filter((dep) => dep !== dependencyId)
-    if (this.recording) this.record({ t: 'dd', i: jobId, d: dependencyId, c: nowMs })
-    if (job.pendingDeps.length === 0) {
-      const q = this.queue(job.queue)
-      q.parkedCount--
-      this.enqueue(job, q, nowMs)
-    }
-  }
-
-  childCompleted(parentId: number, childId: number, nowMs: number): void {
-    if (!this.isLocal(parentId)) {
-      this.message(shardOfJobId(parentId, this.shardCount), { t: 'childdone', p: parentId, c: childId })
-      return
-    }
-    const parent = this.jobs.get(parentId)
-    if (parent === undefined || parent.loc !== LOC_PARENT) return
-    parent.childrenCompleted++
-    if (this.recording) this.record({ t: 'cd', i: parentId, c: nowMs })
-    if (parent.childrenCompleted >= parent.childrenIds.length) {
-      const q = this.queue(parent.queue)
-      q.parkedCount--
-      this.appendLog(parent.id, { timestamp: nowMs, message: 'All children completed, parent job ready', level: 'info' })
-      this.enqueue(parent, q, nowMs)
     }
   }
 
@@ -715,10 +663,10 @@ export class Core {
     }
     if (nowMs >= this.nextStallCheckMs) this.checkStalls(nowMs)
     if (nowMs >= this.housekeepingDueMs()) this.housekeeping(nowMs)
-    if (this.resendFlowRequests) this.resendFlowChildRequests()
-    if (this.flowReplies.size > 0) this.expireFlowReplies(nowMs)
+    resendDueLinks(this, nowMs)
+    if (this.links.flowReplies.size > 0) expireFlowReplies(this, nowMs)
     // A shard that never answers (stopped after a storage failure) leaves its children out.
-    for (const [queryId, query] of this.childQueries) if (query.deadline <= nowMs) this.answerChildQuery(queryId, query)
+    if (this.links.childQueries.size > 0) expireChildQueries(this, nowMs)
     for (const q of this.waitingQueues) this.dirty.add(q)
     this.serveDirty(nowMs)
   }
@@ -745,87 +693,6 @@ export class Core {
     }
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Flows across shards
-
-  /** Asks the shard of a remote child to create it (recorded, so a restart can ask again). */
-  requestFlowChild(parentId: number, request: FlowChildRequest): void {
-    let list = this.flowRequests.get(parentId)
-    if (list === undefined) this.flowRequests.set(parentId, (list = []))
-    list.push(request)
-    if (this.recording) {
-      this.record({
-        t: 'fq', i: parentId, x: request.index, s: request.shard, q: request.queue, d: request.data,
-        p: request.priority, dl: request.delay,
-      })
-    }
-    if (!this.replaying) this.sendFlowChildRequest(parentId, request)
-  }
-
-  private sendFlowChildRequest(parentId: number, request: FlowChildRequest): void {
-    this.message(request.shard, {
-      t: 'flowchild', p: parentId, s: this.shardIndex, index: request.index, queue: request.queue,
-      data: request.data, priority: request.priority, delay: request.delay,
-    })
-  }
-
-  resendFlowChildRequests(): void {
-    this.resendFlowRequests = false
-    for (const [parentId, list] of this.flowRequests) for (const request of list) this.sendFlowChildRequest(parentId, request)
-  }
-
-  /** The id of remote child `index` of parent `parentId` is known (live message or replayed `fci`). */
-  flowChildCreated(parentId: number, index: number, childId: number): void {
-    const list = this.flowRequests.get(parentId)
-    const at = list === undefined ? -1 : list.findIndex((request) => request.index === index)
-    if (at < 0) return // already known (a repeated answer)
-    list!.splice(at, 1)
-    if (list!.length === 0) this.flowRequests.delete(parentId)
-    const parent = this.jobs.get(parentId)
-    if (parent !== undefined && parent.childrenIds[index] === 0) parent.childrenIds[index] = childId
-    if (this.recording) this.record({ t: 'fci', i: parentId, x: index, c: childId })
-    const pending = this.flowReplies.get(parentId)
-    if (pending === undefined) return
-    pending.ids[index] = childId
-    if (this.flowRequests.has(parentId)) return
-    this.flowReplies.delete(parentId)
-    this.reply(pending.token, { ok: true, parent_id: parentId, children_ids: pending.ids })
-  }
-
-  /** Remembers a remote flow child created here (bounded: the oldest keys are dropped). */
-  noteFlowChildKey(key: string, childId: number): void {
-    this.flowChildKeys.set(key, childId)
-    if (this.flowChildKeys.size > flowChildKeysMax) this.flowChildKeys.delete(this.flowChildKeys.keys().next().value as string)
-  }
-
-  /** `childrenjobs`: one shard answered a GETCHILDREN; the reply goes out after the last one. */
-  childrenFound(queryId: number, jobs: Array<{ id: number }>): void {
-    const query = this.childQueries.get(queryId)
-    if (query === undefined) return
-    for (const job of jobs) query.found.set(job.id, job)
-    if (--query.shardsPending === 0) this.answerChildQuery(queryId, query)
-  }
-
-  answerChildQuery(queryId: number, query: ChildQuery): void {
-    this.childQueries.delete(queryId)
-    const children: unknown[] = []
-    for (const id of query.order) if (query.found.has(id)) children.push(query.found.get(id))
-    this.reply(query.token, { ...query.reply, children })
-  }
-
-  private expireFlowReplies(nowMs: number): void {
-    for (const [parentId, pending] of this.flowReplies) {
-      if (pending.deadline > nowMs) continue
-      this.flowReplies.delete(parentId)
-      const shards = [...new Set((this.flowRequests.get(parentId) ?? []).map((request) => request.shard))]
-      this.reply(pending.token, {
-        ok: false,
-        error: `Flow ${parentId}: children on shard ${shards.join(', ')} not confirmed within ${flowReplyTimeoutMs} ms ` +
-          '(the parent exists; its children are created when their shard answers)',
-      })
-    }
-  }
-
   checkStalls(nowMs: number): void {
     this.nextStallCheckMs = this.activeJobs.size > 0 ? nowMs + stallCheckIntervalMs : Infinity
     let stalled: Job[] | undefined
@@ -847,30 +714,19 @@ export class Core {
       if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
       return
     }
-    const q = this.queue(job.queue)
-    if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
-    else if (this.isQueued(job)) this.unqueue(job, q)
-    const reason = `Job stalled ${count} times`
     this.appendLog(job.id, { timestamp: nowMs, message: `Job moved to DLQ after ${count} stalls`, level: 'error' })
     if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
-    this.releaseKey(job, q)
-    this.toDlq(job, q, reason)
-    this.totalFailed++
-    if (!this.replaying) {
-      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
-      this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
-    }
+    this.deadLetter(job, this.queue(job.queue), `Job stalled ${count} times`, nowMs, false)
   }
 
   nextWakeMs(): number {
-    if (this.resendFlowRequests) return 0
-    let wake = this.nextStallCheckMs
+    let wake = Math.min(this.nextStallCheckMs, this.links.outbox.nextDueMs())
     const housekeeping = this.housekeepingDueMs()
     if (housekeeping < wake) wake = housekeeping
     const cron = this.cron.nextDueMs()
     if (cron < wake) wake = cron
-    for (const pending of this.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
-    for (const query of this.childQueries.values()) if (query.deadline < wake) wake = query.deadline
+    for (const pending of this.links.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
+    for (const query of this.links.childQueries.values()) if (query.deadline < wake) wake = query.deadline
     const waiter = this.waiters.deadlines.peek()
     if (waiter !== undefined && waiter.deadline < wake) wake = waiter.deadline
     const expiring = this.ttlHeap.peek()
@@ -896,7 +752,7 @@ export class Core {
       this.touched.add(q)
     }
     this.sweepQueues()
-    if (this.flowRequests.size > 0) this.resendFlowRequests = true
+    this.links.outbox.resendAll()
   }
 }
 

@@ -12,6 +12,7 @@
  *     cron (croner's default, `domAndDow: false`).
  *   - 7 fields (croner's year field) are rejected: the spec has no year field.
  */
+import { msPerSecond } from '../base/units.ts'
 import { Cron } from 'croner'
 import { cronScheduleCharsMax } from '../base/limits.ts'
 import * as errors from '../protocol/errors.ts'
@@ -37,7 +38,7 @@ export function parseSchedule(schedule: string): ParseScheduleResult {
   const interval = intervalForm.exec(schedule)
   if (interval !== null) {
     const seconds = interval[1] ?? ''
-    const everyMs = Number(seconds) * 1000
+    const everyMs = Number(seconds) * msPerSecond
     if (!intervalSeconds.test(seconds) || !Number.isSafeInteger(everyMs)) {
       return { ok: false, error: errors.cronIntervalInvalid(schedule) }
     }

@@ -38,7 +38,6 @@ export const cronEntriesMax = 10_000
  */
 export const cronRepeatEveryMsMin = 1000
 
-export const cronTableFull = `Too many cron jobs (max ${cronEntriesMax})`
 
 // Parsed commands, structurally compatible with protocol/commands.ts.
 export type CronSetCommand = {
@@ -181,7 +180,7 @@ export class CronTable {
       compiled = parsed.schedule
     }
     if (!this.#entries.has(command.name) && this.#entries.size >= cronEntriesMax) {
-      return { ok: false, error: cronTableFull }
+      return { ok: false, error: errors.cronTableFull(cronEntriesMax) }
     }
     const job: CronJob = {
       name: command.name,

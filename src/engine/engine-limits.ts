@@ -12,15 +12,13 @@ export const resultsMax = 10_000
 export const completedHistoryMax = 5000
 /** Jobs whose logs are kept. Spec minimum: 10 000. */
 export const jobsWithLogsMax = 10_000
-/** Log entries per job (spec §4.16). */
-export const jobLogEntriesMax = 100
 /** Blocking waiters (PULL, PULLB, WAITJOB) one shard holds; more get an immediate empty answer. */
 export const waitersMax = 100_000
 /** Queues one shard holds. */
 export const queuesMax = 100_000
 /** Dead-letter jobs per queue; the oldest is dropped beyond it. */
 export const dlqJobsMax = 1_000_000
-/** Debounce entries per queue; expired entries are purged, and pushes above it are not debounced. */
+/** Debounce windows per queue; expired ones are purged, and a push with a new debounce_id above it is refused. */
 export const debounceEntriesMax = 1_000_000
 /** Metrics history points (spec §4.18: one per 5 s, the last 60). */
 export const metricsPointsMax = 60
@@ -30,6 +28,8 @@ export const metricsPointMs = 5000
  * parent's shard restarted gets the same child instead of a second one. Oldest dropped first.
  */
 export const flowChildKeysMax = 100_000
+/** An outbox lane unacknowledged this long is sent again (a lost message or a restarted target). */
+export const outboxResendIntervalMs = 1000
 /** A FLOW whose remote children are not confirmed within this time gets an error reply. */
 export const flowReplyTimeoutMs = 30_000
 /** GETJOBS page size. */

@@ -199,8 +199,8 @@ describe('dependencies and flows', () => {
     two.collect()
     two.pull('q')
     two.call({ cmd: 'ACK', id: dep })
-    const done = two.messages.shift()!
-    expect(done.shardIndex).toBe(0)
+    const done = two.messages.find((m) => m.message.t === 'outbox')!
+    expect(done).toMatchObject({ shardIndex: 0, message: { body: { type: 'dependencyDone', dependencyId: dep, jobId: parked } } })
     one.engine.receive(done.message, one.now)
     one.collect()
     expect(one.state(parked)).toBe('waiting')
@@ -228,5 +228,36 @@ describe('dependencies and flows', () => {
     check.engine = again
     check.clock.advance(h.now - check.now)
     expect(check.state(parent)).toBe('waiting')
+  })
+})
+
+describe('declared limits are enforced', () => {
+  test('queuesMax: a command that would create one more queue is refused with a clear error; existing queues work', () => {
+    const h = new Harness()
+    h.engine.core.queuesMax = 2
+    h.push('a')
+    h.push('b')
+    const refused = h.call({ cmd: 'PUSH', queue: 'c', data: 1 })
+    expect(refused.ok).toBe(false)
+    expect(refused.error).toContain("Too many queues: this shard holds its maximum of 2 queues, so queue 'c' cannot be created")
+    expect(h.call({ cmd: 'PULL', queue: 'd', timeout: 1000 }).ok).toBe(false)
+    expect(h.call({ cmd: 'FLOW', queue: 'a', data: 1, children: [{ queue: 'e', data: 1 }] }).ok).toBe(false)
+    expect(h.call({ cmd: 'PUSH', queue: 'a', data: 1 }).ok).toBe(true)
+    expect(h.call({ cmd: 'COUNT', queue: 'zzz' })).toEqual({ ok: true, count: 0 })
+    // A queue that empties is forgotten, which frees its place.
+    h.call({ cmd: 'OBLITERATE', queue: 'b' })
+    expect(h.call({ cmd: 'PUSH', queue: 'c', data: 1 }).ok).toBe(true)
+  })
+
+  test('debounceEntriesMax: a new debounce_id above it is refused; a known one is still debounced', () => {
+    const h = new Harness()
+    h.engine.core.debounceEntriesMax = 2
+    h.push('q', { debounce_id: 'x' })
+    h.push('q', { debounce_id: 'y' })
+    const refused = h.call({ cmd: 'PUSH', queue: 'q', data: 1, debounce_id: 'z' })
+    expect(refused.error).toBe("Too many debounce windows: queue 'q' holds its maximum of 2; retry when some expired")
+    expect(h.call({ cmd: 'PUSH', queue: 'q', data: 1, debounce_id: 'x' }).error).toContain('Debounced')
+    h.advance(10_000) // the windows expire and housekeeping purges them
+    expect(h.call({ cmd: 'PUSH', queue: 'q', data: 1, debounce_id: 'z' }).ok).toBe(true)
   })
 })

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'bun:test'
-import { Cluster, Harness, nameOnShard, restart } from './test-helpers.ts'
+import { Cluster, Harness, flat, nameOnShard, restart } from './test-helpers.ts'
+import { outboxResendIntervalMs } from './engine-limits.ts'
 
 const local = nameOnShard('local', 0, 2)
 const remote = nameOnShard('remote', 1, 2)
@@ -17,8 +18,10 @@ describe('FLOW across shards', () => {
     const parentId = reply!.parent_id as number
     const childIds = reply!.children_ids as number[]
     expect(s0.messages).toEqual([])
-    expect(s0.records.map((r) => [r.t, r.i])).toEqual([['j', parentId], ['j', childIds[0]], ['j', childIds[1]]])
-    expect(s0.records[1]).toMatchObject({ par: parentId })
+    // One record: the parent first, then its children (a crash keeps all of them or none).
+    expect(s0.records.map((r) => r.t)).toEqual(['tx'])
+    expect(flat(s0.records).map((r) => [r.t, r.i])).toEqual([['j', parentId], ['j', childIds[0]], ['j', childIds[1]]])
+    expect(flat(s0.records)[1]).toMatchObject({ par: parentId })
     expect(s0.state(parentId)).toBe('waitingparent')
     expect(s0.state(childIds[1] as number)).toBe('delayed')
   })
@@ -28,19 +31,22 @@ describe('FLOW across shards', () => {
     const [s0, s1] = cluster.shards as [Harness, Harness]
     const { token, reply } = flow(s0, [{ queue: remote, data: 'r', priority: 4 }, { queue: local, data: 'l' }])
     expect(reply).toBeUndefined()
-    expect(s0.messages[0]!.message).toMatchObject({ t: 'flowchild', s: 0, index: 0, queue: remote, data: 'r', priority: 4 })
-    expect(cluster.deliver()).toBe(2)
+    expect(s0.messages[0]!.message).toMatchObject({
+      t: 'outbox', v: 1, from: 0, seq: 1, body: { type: 'flowChild', index: 0, queue: remote, data: 'r', priority: 4 },
+    })
+    expect(cluster.deliver()).toBe(4) // flowChild, its ack, flowChildId, its ack
     const answer = s0.take(token)!
     expect(answer.ok).toBe(true)
     const parentId = answer.parent_id as number
     const [remoteId, localId] = answer.children_ids as [number, number]
     expect(remoteId % 2).toBe(1) // allocated by shard 1
     expect(localId % 2).toBe(0)
-    expect(s0.records.map((r) => r.t)).toEqual(['j', 'j', 'fq', 'fci'])
-    expect(s1.records[0]).toMatchObject({ t: 'j', i: remoteId, par: parentId, fk: `${parentId}:0` })
+    expect(s0.records.map((r) => r.t)).toEqual(['tx', 'in', 'oa'])
+    expect(flat(s0.records).map((r) => r.t)).toEqual(['j', 'j', 'ob', 'fci', 'oa'])
+    expect(s1.records[0]).toMatchObject({ t: 'in', from: 0, n: 1, r: [{ t: 'j', i: remoteId, par: parentId }, { t: 'ob', to: 0, n: 1 }] })
     const listing = s0.send({ cmd: 'GETCHILDREN', parent_id: parentId })
     expect(listing.reply).toBeUndefined()
-    expect(s0.messages[0]!.message).toEqual({ t: 'childrenget', s: 0, r: 1, ids: [remoteId] })
+    expect(s0.messages[0]!.message).toEqual({ t: 'childrenQuery', v: 1, from: 0, queryId: 1, ids: [remoteId] })
     cluster.deliver()
     const listed = s0.take(listing.token)!
     expect(listed).toMatchObject({ ok: true, parent_id: parentId, children_ids: [remoteId, localId], completed: 0, total: 2 })
@@ -76,20 +82,25 @@ describe('FLOW across shards', () => {
     cluster.shards[0] = restarted
     expect(restarted.engine.nextWakeMs()).toBe(0)
     cluster.advance(0)
-    expect(restarted.messages.map((m) => m.message.t)).toEqual(['flowchild'])
-    cluster.deliver()
+    expect(restarted.messages.map((m) => m.message)).toEqual([request.message])
+    cluster.deliver() // a repeat: acknowledged, not applied again
     expect(s1.call({ cmd: 'COUNT', queue: remote }).count).toBe(1)
-    const parentId = (s0.records[0]!.i as number)
-    const childId = (s1.records[0]!.i as number)
+    const parentId = flat(s0.records)[0]!.i as number
+    expect(restarted.call({ cmd: 'GETCHILDREN', parent_id: parentId }).children_ids).toEqual([0])
+    // The child shard's answer was not acknowledged either: it goes again after the resend interval.
+    cluster.advance(outboxResendIntervalMs)
+    cluster.deliver()
+    const childId = (flat(s1.records)[0]!.i as number)
     const listing = restarted.send({ cmd: 'GETCHILDREN', parent_id: parentId })
     cluster.deliver()
     expect(restarted.take(listing.token)).toMatchObject({ children_ids: [childId], children: [{ id: childId, parent_id: parentId }] })
-    expect(restarted.engine.core.flowRequests.size).toBe(0)
+    expect(restarted.engine.core.links.outbox.pendingCount()).toBe(0)
+    expect(s1.engine.core.links.outbox.pendingCount()).toBe(0)
     // Nothing is pending any more after another restart.
     expect(restart(restarted).engine.nextWakeMs()).toBe(Infinity)
   })
 
-  test('the child shard restarts too: a repeated request still maps to the same child', () => {
+  test('the child shard restarts too: a repeated request is recognised by its number', () => {
     const cluster = new Cluster(2)
     const [s0, s1] = cluster.shards as [Harness, Harness]
     flow(s0, [{ queue: remote, data: 'r' }])
@@ -98,10 +109,15 @@ describe('FLOW across shards', () => {
     s1.collect()
     s1.messages.splice(0)
     const child = restart(s1, [...s1.engine.snapshot()])
+    cluster.shards[1] = child
     child.engine.receive(request.message, child.now)
     child.collect()
     expect(child.call({ cmd: 'COUNT', queue: remote }).count).toBe(1)
-    expect(child.messages[0]!.message).toMatchObject({ t: 'flowchildid', id: (s1.records[0]!.i as number) })
+    expect(child.messages.map((m) => m.message.t)).toEqual(['outboxAck'])
+    cluster.deliver()
+    cluster.advance(0) // the restarted child shard re-sends its pending answer
+    expect(cluster.deliver()).toBe(2)
+    expect(s0.engine.core.links.outbox.pendingCount() + child.engine.core.links.outbox.pendingCount()).toBe(0)
   })
 
   test('crash before the parent was durable: no request left, nothing to resend', () => {
@@ -117,6 +133,7 @@ describe('FLOW across shards', () => {
     const first = flow(s0, [{ queue: remote, data: 'r' }])
     const second = flow(s0, [{ queue: remote, data: 'r' }])
     s0.engine.cancelWaiters([second.token])
+    s0.messages.splice(0)
     cluster.advance(30_000)
     const answer = s0.take(first.token)!
     expect(answer.ok).toBe(false)
@@ -124,28 +141,40 @@ describe('FLOW across shards', () => {
     expect(s0.late.has(second.token)).toBe(false)
   })
 
-  test('a cancelled parent stops asking for its remote children after a restart', () => {
-    const cluster = new Cluster(2)
-    const s0 = cluster.shards[0] as Harness
-    flow(s0, [{ queue: remote, data: 'r' }])
-    const parentId = s0.records[0]!.i as number
-    expect(s0.call({ cmd: 'CANCEL', id: parentId })).toEqual({ ok: true })
-    expect(s0.engine.core.flowRequests.size).toBe(0)
-    expect(restart(s0).engine.core.flowRequests.size).toBe(0)
-  })
-
-  test('snapshot keeps the pending requests and the child keys', () => {
+  test('snapshot keeps the pending messages and the numbers', () => {
     const cluster = new Cluster(2)
     const [s0, s1] = cluster.shards as [Harness, Harness]
     flow(s0, [{ queue: remote, data: 'r' }, { queue: local, data: 'l' }])
     const snapshot = [...s0.engine.snapshot()]
-    expect(snapshot.filter((r) => r.t === 'fq').length).toBe(1)
+    expect(snapshot.filter((r) => r.t === 'ob').length).toBe(1)
+    expect(snapshot.filter((r) => r.t === 'os')).toEqual([{ t: 'os', to: 1, n: 1 }])
     const restarted = restart(s0, snapshot)
     cluster.shards[0] = restarted
     s0.messages.splice(0)
     cluster.advance(0)
     cluster.deliver()
     expect(s1.call({ cmd: 'COUNT', queue: remote }).count).toBe(1)
-    expect([...s1.engine.snapshot()].filter((r) => r.t === 'fk').length).toBe(1)
+    expect([...s1.engine.snapshot()].filter((r) => r.t === 'is')).toEqual([{ t: 'is', from: 0, n: 1 }])
+    expect([...restarted.engine.snapshot()].filter((r) => r.t === 'ob')).toEqual([])
+  })
+
+  test('older logs: a flow child request without its answer (fq) is sent again as an outbox message', () => {
+    const cluster = new Cluster(2)
+    const [, s1] = cluster.shards as [Harness, Harness]
+    const parentId = 2
+    const legacy = [
+      { t: 'j', i: parentId, q: local, d: 'p', c: s1.now, ch: [0], l: 8 },
+      { t: 'fq', i: parentId, x: 0, s: 1, q: remote, d: 'r', p: 0, dl: null },
+    ]
+    const s0 = restart(cluster.shards[0] as Harness, legacy)
+    cluster.shards[0] = s0
+    cluster.advance(0)
+    cluster.deliver()
+    const childId = flat(s1.records)[0]!.i as number
+    expect(s0.engine.core.jobs.get(parentId)!.childrenIds).toEqual([childId])
+    s1.pull(remote)
+    s1.call({ cmd: 'ACK', id: childId })
+    cluster.deliver()
+    expect(s0.pull(local)!.id).toBe(parentId)
   })
 })

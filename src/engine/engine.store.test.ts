@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'bun:test'
-import { Cluster, Harness, nameOnShard, restart } from './test-helpers.ts'
+import { Cluster, Harness, flat, nameOnShard, restart } from './test-helpers.ts'
 
 describe('KV through the engine', () => {
   test('commands answer, records go to the output, replay and snapshot rebuild the store', () => {
@@ -44,7 +44,8 @@ describe('cron through the engine', () => {
     const job = h.take(pull.token)!.job as Record<string, unknown>
     expect(job).toMatchObject({ queue: 'q', data: { v: 1 }, priority: 3, max_attempts: 0 })
     expect(h.events.filter((e) => e.event_type === 'pushed').length).toBe(1)
-    expect(h.records.map((r) => r.t)).toEqual(['cron.set', 'cron.fire', 'j'])
+    expect(h.records.map((r) => r.t)).toEqual(['cron.set', 'tx'])
+    expect(flat(h.records).map((r) => r.t)).toEqual(['cron.set', 'cron.fire', 'j'])
     expect(h.call({ cmd: 'CRONDELETE', name: 'c' })).toEqual({ ok: true })
     expect(h.call({ cmd: 'CRONDELETE', name: 'c' })).toEqual({ ok: false, error: 'Cron job not found' })
     h.advance(5000)
@@ -64,14 +65,19 @@ describe('cron through the engine', () => {
     expect([...again.engine.snapshot()].filter((r) => r.t.startsWith('cron.'))).toEqual([])
   })
 
-  test('a cron entry whose queue lives on another shard pushes there through `cronpush`', () => {
+  test('a cron entry whose queue lives on another shard pushes there through a `cronPush` outbox message', () => {
     const cluster = new Cluster(2)
     const [s0, s1] = cluster.shards as [Harness, Harness]
     const queue = nameOnShard('q', 1, 2)
     s0.call({ cmd: 'CRON', name: 'c', queue, data: 'x', repeat_every: 1000 })
     const pull = s1.send({ cmd: 'PULL', queue, timeout: 5000 })
     cluster.advance(1000)
-    expect(s0.messages).toEqual([{ shardIndex: 1, message: { t: 'cronpush', queue, data: 'x', priority: 0 } }])
+    expect(s0.messages).toEqual([{
+      shardIndex: 1,
+      message: { t: 'outbox', v: 1, from: 0, seq: 1, body: { type: 'cronPush', queue, data: 'x', priority: 0 } },
+    }])
+    // The fire and its message are one record: a crash keeps both or neither.
+    expect(s0.records.at(-1)).toMatchObject({ t: 'tx', r: [{ t: 'cron.fire' }, { t: 'ob', to: 1, n: 1 }] })
     expect(s0.engine.core.queues.has(queue)).toBe(false)
     cluster.deliver()
     expect(s1.take(pull.token)!.job).toMatchObject({ queue, data: 'x' })
@@ -92,7 +98,7 @@ describe('cron through the engine', () => {
     cluster.deliver()
     expect((s1.call({ cmd: 'CRONLIST' }).crons as Array<{ name: string }>).map((c) => c.name)).toEqual(['other'])
     expect(s2.call({ cmd: 'CRONLIST' }).crons).toEqual([])
-    expect(s1.records.at(-1)).toEqual({ t: 'cron.del', name: 'a' })
+    expect(s1.records.at(-1)).toEqual({ t: 'in', from: 0, n: 1, r: [{ t: 'cron.del', name: 'a' }] })
     expect(restart(s2).call({ cmd: 'CRONLIST' }).crons).toEqual([])
   })
 })

@@ -5,13 +5,16 @@
  */
 import type { Command, CommandName, CommandOf } from '../protocol/commands.ts'
 import type { EngineConfig, EngineOutput, LogRecord, Token } from './types.ts'
-import { Core, type EngineMessage, type QueueDefaults } from './core.ts'
+import { Core, type QueueDefaults } from './core.ts'
 import * as coreHandlers from './handlers-core.ts'
-import { jobHandlers, receiveChildrenGet, receiveFlowChild } from './handlers-job.ts'
+import { jobHandlers } from './handlers-job.ts'
 import { queueHandlers } from './handlers-queue.ts'
-import { cronPush, fireCron, storeHandlers } from './handlers-store.ts'
+import { fireCron, storeHandlers } from './handlers-store.ts'
+import { receiveShardMessage } from './links.ts'
+import type { ShardMessage } from './outbox.ts'
 import { applyRecord, snapshotRecords } from './records.ts'
-import { invalid } from '../protocol/errors.ts'
+import * as errors from '../protocol/errors.ts'
+import { shardOfName } from '../base/hash.ts'
 
 export type Handler<K extends CommandName> = (
   core: Core,
@@ -22,6 +25,19 @@ export type Handler<K extends CommandName> = (
 ) => void
 
 export type HandlerTable = { [K in CommandName]?: Handler<K> }
+
+/** Commands that may create a queue that stays (jobs, settings, blocking pulls): refused above queuesMax. */
+const createsQueue = new Set<CommandName>(['PUSH', 'PUSHB', 'FLOW', 'PULL', 'PULLB', 'PAUSE', 'RATELIMIT', 'SETCONCURRENCY'])
+
+/** The refusal of a command that would create a queue past Core.queuesMax, or null. */
+function queueLimitRefusal(core: Core, command: Command): string | null {
+  if (!createsQueue.has(command.cmd) || core.queues.size < core.queuesMax) return null
+  const names = [(command as { queue: string }).queue]
+  if (command.cmd === 'FLOW') for (const child of command.children) names.push(child.queue)
+  const created = names.filter((name) => !core.queues.has(name) && shardOfName(name, core.shardCount) === core.shardIndex)
+  if (core.queues.size + new Set(created).size <= core.queuesMax) return null
+  return errors.tooManyQueues(created[0] as string, core.queuesMax)
+}
 
 const handlers: HandlerTable = {
   PUSH: coreHandlers.handlePush,
@@ -55,26 +71,18 @@ export class Engine {
   execute(command: Command, token: Token, nowMs: number, requestBytes: number): void {
     const core = this.core
     const handler = handlers[command.cmd] as Handler<CommandName> | undefined
-    if (handler === undefined) core.reply(token, { ok: false, error: invalid(`command '${command.cmd}' is not handled by the queue engine`) })
+    const refusal = queueLimitRefusal(core, command)
+    if (refusal !== null) core.reply(token, { ok: false, error: refusal })
+    else if (handler === undefined) core.reply(token, { ok: false, error: errors.invalid(`command '${command.cmd}' is not handled by the queue engine`) })
     else handler(core, command as never, token, nowMs, requestBytes)
     core.serveDirty(nowMs)
     core.sweepQueues()
   }
 
-  /** A cross-shard message (see EngineMessage in core.ts). */
+  /** A message from another shard's engine (ShardMessage in outbox.ts). */
   receive(message: { t: string; [field: string]: unknown }, nowMs: number): void {
     const core = this.core
-    const m = message as EngineMessage
-    if (m.t === 'watch') coreHandlers.receiveWatch(core, m.d, m.s, m.w)
-    else if (m.t === 'depdone') core.dependencyDone(m.w, m.d, nowMs)
-    else if (m.t === 'childdone') core.childCompleted(m.p, m.c, nowMs)
-    else if (m.t === 'cronpush') cronPush(core, m.queue, m.data, m.priority, nowMs)
-    else if (m.t === 'cronobliterate') core.cron.deleteQueue(m.queue, core.sink)
-    else if (m.t === 'flowchild') receiveFlowChild(core, m, nowMs)
-    else if (m.t === 'flowchildid') core.flowChildCreated(m.p, m.index, m.id)
-    else if (m.t === 'childrenget') receiveChildrenGet(core, m)
-    else if (m.t === 'childrenjobs') core.childrenFound(m.r, m.jobs)
-    else throw new Error(`unknown engine message '${message.t}'`)
+    receiveShardMessage(core, message as ShardMessage, nowMs)
     core.serveDirty(nowMs)
     core.sweepQueues()
   }
@@ -117,7 +125,7 @@ export class Engine {
 
   cancelWaiters(tokens: Iterable<Token>): void {
     const waiters = this.core.waiters
-    const flowReplies = this.core.flowReplies
+    const { flowReplies, childQueries } = this.core.links
     for (const token of tokens) {
       const waiter = waiters.byToken.get(token)
       if (waiter !== undefined) {
@@ -126,7 +134,7 @@ export class Engine {
         if (q !== undefined) this.core.touched.add(q)
       }
       if (flowReplies.size > 0) for (const pending of flowReplies.values()) if (pending.token === token) pending.token = 0
-      for (const query of this.core.childQueries.values()) if (query.token === token) query.token = 0
+      for (const query of childQueries.values()) if (query.token === token) query.token = 0
     }
     this.core.sweepQueues()
   }

@@ -6,10 +6,10 @@ import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, emptyNumbers, jobToWire, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
-import { addDependent, addRemoteWatcher, encodeJob } from './records.ts'
+import { encodeJob } from './records.ts'
+import { watchDependencies } from './links.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
-import { shardOfJobId } from '../base/ids.ts'
-import { waitersMax } from './engine-limits.ts'
+import { debounceTtlDefaultMs, waitersMax } from './engine-limits.ts'
 
 /** Size estimate of job data (spec §1.8), only computed when the request itself is over the limit. */
 export function estimateDataBytes(data: unknown): number {
@@ -18,15 +18,12 @@ export function estimateDataBytes(data: unknown): number {
   return text === undefined ? 0 : Buffer.byteLength(text)
 }
 
-/** The refusal of a push above Core.jobsMax (base/limits.ts jobsPerShardMax). */
-export const tooManyJobs = (jobsMax: number): string =>
-  `Too many jobs: this shard holds its maximum of ${jobsMax} jobs; ack, remove or clean some first`
 
 /** A plain job (cron pushes, flow children): data and priority, everything else default. */
 export function plainJobInput(data: unknown, priority: number, delay?: number | null): JobInput {
   return {
     data, priority, delay: delay ?? undefined, lifo: false, remove_on_complete: false, remove_on_fail: false,
-    debounce_ttl: 5000,
+    debounce_ttl: debounceTtlDefaultMs,
   } as JobInput
 }
 
@@ -34,18 +31,17 @@ export function plainJobInput(data: unknown, priority: number, delay?: number | 
 export const noRequestBytes = -1
 
 /**
+/**
  * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `requestBytes` bounds
  * the request's UTF-8 size (data sizes are checked only when it passes the data limit; noRequestBytes
- * when there is no request). `parentId` makes the job a flow child (recorded with it); `flowKey`
- * (`parent:index`) marks a child created for a parent of another shard.
+ * when there is no request). `parentId` makes the job a flow child (recorded with it).
  */
 export function pushJob(
-  core: Core, q: QueueState, input: JobInput, nowMs: number, requestBytes: number,
-  parentId: number | null = null, flowKey: string | null = null,
+  core: Core, q: QueueState, input: JobInput, nowMs: number, requestBytes: number, parentId: number | null = null,
 ): number | string {
   const checkSize = requestBytes > jobDataBytesMax
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
-  if (parentId === null && core.jobs.size >= core.jobsMax) return tooManyJobs(core.jobsMax)
+  if (parentId === null && core.jobs.size >= core.jobsMax) return errors.tooManyJobs(core.jobsMax)
   if (checkSize) {
     const bytes = estimateDataBytes(input.data)
     if (bytes > jobDataBytesMax) return errors.jobDataTooLarge(bytes)
@@ -54,6 +50,7 @@ export function pushJob(
   if (debounceId !== undefined) {
     const until = q.debounce.get(debounceId)
     if (until !== undefined && until > nowMs) return errors.debounced(debounceId)
+    if (until === undefined && q.debounce.size >= core.debounceEntriesMax) return errors.tooManyDebounceWindows(q.name, core.debounceEntriesMax)
   }
   const customId = input.job_id
   if (customId !== undefined) {
@@ -101,7 +98,7 @@ export function pushJob(
   if (input.keep_completed_age !== undefined) job.keepCompletedAge = input.keep_completed_age
   if (input.keep_completed_count !== undefined) job.keepCompletedCount = input.keep_completed_count
   if (input.group_id !== undefined) job.groupId = input.group_id
-  core.jobs.set(job.id, job)
+  core.addJob(job, q)
   const deps = input.depends_on
   if (deps !== undefined && deps.length > 0) job.dependsOn = deps
   const pending = deps !== undefined && deps.length > 0 ? pendingDependencies(core, deps) : emptyNumbers
@@ -110,19 +107,19 @@ export function pushJob(
     job.loc = LOC_PARKED
     q.parkedCount++
   }
+  const group = core.beginGroup()
   if (core.recording) {
     const record = encodeJob(job)
     if (debounceId !== undefined) {
       record.db = debounceId
       record.dx = nowMs + input.debounce_ttl
     }
-    if (flowKey !== null) record.fk = flowKey
     core.record(record as { t: string })
   }
-  if (flowKey !== null) core.noteFlowChildKey(flowKey, job.id)
   if (debounceId !== undefined) core.setDebounce(q, debounceId, nowMs + input.debounce_ttl)
-  if (pending.length > 0) watchDependencies(core, job)
+  if (pending.length > 0) watchDependencies(core, job.id, pending, nowMs)
   else core.enqueue(job, q, nowMs)
+  core.endGroup(group)
   core.totalPushed++
   core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
   return job.id
@@ -137,23 +134,6 @@ function pendingDependencies(core: Core, deps: number[]): number[] {
     if (!pending.includes(dep)) pending.push(dep)
   }
   return pending ?? emptyNumbers
-}
-
-function watchDependencies(core: Core, job: Job): void {
-  for (const dep of job.pendingDeps) {
-    if (core.isLocal(dep)) addDependent(core, dep, job.id)
-    else core.message(shardOfJobId(dep, core.shardCount), { t: 'watch', d: dep, s: core.shardIndex, w: job.id })
-  }
-}
-
-/** Cross-shard `watch`: answers at once when the dependency already completed, else remembers. */
-export function receiveWatch(core: Core, dependencyId: number, shard: number, jobId: number): void {
-  if (core.isCompletedId(dependencyId)) {
-    core.message(shard, { t: 'depdone', d: dependencyId, w: jobId })
-    return
-  }
-  if (core.recording) core.record({ t: 'w', d: dependencyId, s: shard, w: jobId })
-  addRemoteWatcher(core, dependencyId, shard, jobId)
 }
 
 export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {

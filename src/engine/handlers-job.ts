@@ -3,13 +3,14 @@ import type { CommandOf } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
-import type { Core, EngineMessage, FlowChildRequest } from './core.ts'
+import type { Core } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
 import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.ts'
-import { noRequestBytes, plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
+import { noRequestBytes, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
+import { type RemoteChild, askForChildren, requestFlowChildren } from './links.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
 import { shardOfJobId } from '../base/ids.ts'
@@ -120,16 +121,8 @@ function discard(core: Core, command: CommandOf<'DISCARD'>, token: Token, nowMs:
   if (job.loc !== LOC_ACTIVE && !core.isQueued(job)) {
     return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
   }
-  const q = core.queue(job.queue)
-  if (job.loc === LOC_ACTIVE) core.leaveActive(job, q)
-  else core.unqueue(job, q)
-  core.releaseKey(job, q)
-  job.startedAt = 0
-  core.toDlq(job, q, 'Job discarded')
-  core.totalFailed++
   if (core.recording) core.record({ t: 'dc', i: job.id })
-  core.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: 'Job discarded' })
-  core.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
+  core.deadLetter(job, core.queue(job.queue), errors.jobDiscarded, nowMs, false)
   core.reply(token, ok)
 }
 
@@ -200,8 +193,8 @@ function purgeDlq(core: Core, command: CommandOf<'PURGEDLQ'>, token: Token) {
 
 /**
  * FLOW (spec §3.6, §4.12). The parent and the children of this shard's queues are created here; a
- * child whose queue lives on another shard is created there (`flowchild` message, answered by
- * `flowchildid`), and the reply waits until every child id is known. Crash behaviour: records.ts.
+ * child whose queue lives on another shard is created there (`flowChild` outbox message, answered by
+ * `flowChildId`), and the reply waits until every child id is known (links.ts).
  */
 function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: number, requestBytes: number) {
   const checkSize = requestBytes > jobDataBytesMax
@@ -213,7 +206,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
     }
   }
   if (core.jobs.size + 1 + command.children.length > core.jobsMax) {
-    return core.reply(token, { ok: false, error: tooManyJobs(core.jobsMax) })
+    return core.reply(token, { ok: false, error: errors.tooManyJobs(core.jobsMax) })
   }
   const pq = core.queue(command.queue)
   const parent = new Job(core.nextId(), pq.name)
@@ -225,7 +218,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   // The parent is recorded before its children (its record is slotted in front of theirs below).
   const recordsAt = core.out.records.length
   const childIds: number[] = []
-  const remote: FlowChildRequest[] = []
+  const remote: RemoteChild[] = []
   command.children.forEach((child, index) => {
     const shard = shardOfName(child.queue, core.shardCount)
     if (shard === core.shardIndex) {
@@ -233,32 +226,24 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
       childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, noRequestBytes, parent.id) as number)
     } else {
       childIds.push(0) // not known yet
-      remote.push({ index, shard, queue: child.queue, data: child.data, priority: child.priority, delay: child.delay ?? null })
+      remote.push({ index, queue: child.queue, data: child.data, priority: child.priority, delay: child.delay ?? null })
     }
   })
   parent.childrenIds = childIds
-  core.jobs.set(parent.id, parent)
+  core.addJob(parent, pq)
   pq.parkedCount++
+  pq.parentCount++
   if (core.recording) core.out.records.splice(recordsAt, 0, encodeJob(parent) as { t: string })
-  for (const request of remote) core.requestFlowChild(parent.id, request)
+  if (remote.length > 0) requestFlowChildren(core, parent.id, childIds, remote, token, nowMs)
+  // The parent, its children and the outbox messages for the remote ones are durable together.
+  core.endGroup(recordsAt)
   core.event({ event_type: 'pushed', queue: pq.name, job_id: parent.id, timestamp: nowMs })
-  if (remote.length === 0) return core.reply(token, { ok: true, parent_id: parent.id, children_ids: childIds })
-  core.flowReplies.set(parent.id, { token, ids: [...childIds], deadline: nowMs + flowReplyTimeoutMs })
-}
-
-/** `flowchild`: creates a remote parent's child here (once per parent:index) and answers its id. */
-export function receiveFlowChild(core: Core, m: Extract<EngineMessage, { t: 'flowchild' }>, nowMs: number): void {
-  const key = `${m.p}:${m.index}`
-  let id = core.flowChildKeys.get(key)
-  if (id === undefined) {
-    id = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, noRequestBytes, m.p, key) as number
-  }
-  core.message(m.s, { t: 'flowchildid', p: m.p, index: m.index, id })
+  if (remote.length === 0) core.reply(token, { ok: true, parent_id: parent.id, children_ids: childIds })
 }
 
 /**
  * GETCHILDREN. Children on this shard are read here; children in queues of other shards are asked
- * for (`childrenget` → `childrenjobs`) and the reply waits for them (at most flowReplyTimeoutMs).
+ * for (`childrenQuery` → `childrenFound`) and the reply waits for them (at most flowReplyTimeoutMs).
  */
 function getChildren(core: Core, command: CommandOf<'GETCHILDREN'>, token: Token, nowMs: number) {
   const parent = core.jobs.get(command.parent_id)
@@ -286,20 +271,7 @@ function getChildren(core: Core, command: CommandOf<'GETCHILDREN'>, token: Token
   const query = {
     token, reply, found, order: [...parent.childrenIds], shardsPending: remote.size, deadline: nowMs + flowReplyTimeoutMs,
   }
-  const queryId = ++core.lastChildQuery
-  if (remote.size === 0 || token === 0) return core.answerChildQuery(queryId, query)
-  core.childQueries.set(queryId, query)
-  for (const [shard, ids] of remote) core.message(shard, { t: 'childrenget', s: core.shardIndex, r: queryId, ids })
-}
-
-/** `childrenget`: the asked-for children that are still retrievable here, as wire jobs. */
-export function receiveChildrenGet(core: Core, m: Extract<EngineMessage, { t: 'childrenget' }>): void {
-  const jobs = []
-  for (const id of m.ids) {
-    const child = core.jobs.get(id)
-    if (child !== undefined && child.loc !== LOC_COMPLETED && child.loc !== LOC_GONE) jobs.push(jobToWire(child))
-  }
-  core.message(m.s, { t: 'childrenjobs', r: m.r, jobs })
+  askForChildren(core, query, remote)
 }
 
 export const jobHandlers: HandlerTable = {

@@ -9,9 +9,10 @@ import {
   type JobState, jobToBrowserItem, stateOf,
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
+import { isListed } from './job-index.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
 import { JobReplyBudget } from './reply-size.ts'
-import { obliterateCron } from './handlers-store.ts'
+import { obliterateCron } from './links.ts'
 
 const ok = { ok: true } as const
 
@@ -111,24 +112,81 @@ export function parseStateFilter(state: string | undefined): JobState | null {
   return states.includes(name as JobState) ? (name as JobState) : null
 }
 
+/**
+ * GETJOBS (spec: sorted by id, descending; `total` counts the matches before paging). Pages come
+ * from the id-ordered lists (job-index.ts): O(offset + page) entries when the state is common in the
+ * queue. A rare state (under 1/16 of the listed jobs) is gathered from where that state lives
+ * instead (ready/delayed heaps, DLQ, active set, history) and sorted: O(m log m) for its m jobs.
+ */
 function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs: number) {
   const filter = parseStateFilter(command.state)
-  const matches: Job[] = []
-  for (const job of core.jobs.values()) {
-    if (command.queue !== undefined && job.queue !== command.queue) continue
-    if (job.loc === LOC_COMPLETED && !job.inHistory) continue
-    if (filter !== null && stateOf(job, nowMs) !== filter) continue
-    matches.push(job)
-  }
-  matches.sort((a, b) => b.id - a.id)
   const limit = Math.min(command.limit, getJobsLimitMax)
-  const page = []
-  const budget = new JobReplyBudget(2) // a browser item holds the job twice
-  for (const job of matches.slice(command.offset, command.offset + limit)) {
-    if (!budget.admit(job)) break
-    page.push(jobToBrowserItem(job, nowMs))
+  let queues: QueueState[]
+  if (command.queue === undefined) queues = [...core.queues.values()]
+  else {
+    const q = core.queues.get(command.queue)
+    queues = q === undefined ? [] : [q]
   }
-  core.reply(token, { ok: true, jobs: page, total: matches.length })
+  let total = 0
+  let listed = 0
+  for (const q of queues) {
+    if (q.delayed.size > 0) core.promoteDue(q, nowMs)
+    total += filter === null ? q.listedCount : stateCount(q, filter)
+    listed += q.listedCount
+  }
+  const index = command.queue === undefined ? core.byId : queues[0]?.byId
+  let page: Job[] = []
+  if (index !== undefined && total > 0 && command.offset < total) {
+    const gatherable = filter !== null && filter !== 'waitingchildren' && filter !== 'waitingparent'
+    if (gatherable && total * 16 < listed) page = gather(core, queues, filter, nowMs, command.offset, limit)
+    else page = index.page((job) => filter === null || stateOf(job, nowMs) === filter, command.offset, limit)
+  }
+  const items = []
+  const budget = new JobReplyBudget(2) // a browser item holds the job twice
+  for (const job of page) {
+    if (!budget.admit(job)) break
+    items.push(jobToBrowserItem(job, nowMs))
+  }
+  core.reply(token, { ok: true, jobs: items, total })
+}
+
+/** Jobs of a queue in `state` (delayed jobs due at `nowMs` promoted first). */
+function stateCount(q: QueueState, state: JobState): number {
+  switch (state) {
+    case 'waiting': return q.ready.size + q.groupWaitCount
+    case 'delayed': return q.delayed.size
+    case 'active': return q.activeCount
+    case 'completed': return q.completedCount
+    case 'failed': return q.dlq.size
+    case 'waitingchildren': return q.parkedCount - q.parentCount
+    case 'waitingparent': return q.parentCount
+    default: return 0
+  }
+}
+
+/** A page of a rare state, gathered from where the state lives and sorted by id, descending. */
+function gather(core: Core, queues: QueueState[], state: JobState, nowMs: number, offset: number, limit: number): Job[] {
+  const found: Job[] = []
+  const names = new Set(queues.map((q) => q.name))
+  const take = (job: Job) => {
+    if (isListed(job) && stateOf(job, nowMs) === state) found.push(job)
+  }
+  if (state === 'active') {
+    for (const job of core.activeJobs) if (names.has(job.queue)) take(job)
+  } else if (state === 'completed') {
+    for (const job of core.history.values()) if (names.has(job.queue)) take(job)
+  } else {
+    for (const q of queues) {
+      if (state === 'failed') for (const job of q.dlq.values()) take(job)
+      else if (state === 'delayed') for (const job of q.delayed.items) take(job)
+      else {
+        for (const job of q.ready.items) take(job)
+        for (const list of q.groupWait.values()) for (const job of list) take(job)
+      }
+    }
+  }
+  found.sort((a, b) => b.id - a.id)
+  return found.slice(offset, offset + limit)
 }
 
 function removeAll(core: Core, q: QueueState, jobs: Job[]): number {
@@ -169,9 +227,11 @@ function drain(core: Core, command: CommandOf<'DRAIN'>, token: Token) {
   core.reply(token, { ok: true, count: q === undefined ? 0 : removeAll(core, q, queuedJobs(q)) })
 }
 
-function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token) {
+function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, nowMs: number) {
   // Cron entries live on the shards of their names: local ones go now, the others by message.
-  obliterateCron(core, command.queue)
+  const group = core.beginGroup()
+  obliterateCron(core, command.queue, nowMs)
+  core.endGroup(group)
   const q = core.queues.get(command.queue)
   if (q === undefined) return core.reply(token, { ok: true, count: 0 })
   core.touched.add(q)

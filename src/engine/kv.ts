@@ -28,9 +28,6 @@ import type { LogRecord, Reply } from './types.ts'
  */
 export const kvEntriesMax = 1_000_000
 
-export const kvStoreFull = `KV store full (max ${kvEntriesMax} entries)`
-/** KVINCR results must stay exact: JavaScript numbers are exact integers only up to 2^53 - 1. */
-export const kvIncrementOverflow = 'Increment overflows (result beyond 2^53 - 1)'
 
 // Parsed commands, structurally compatible with protocol/commands.ts.
 export type KvSetCommand = { cmd: 'KVSET'; key: string; value: unknown; ttl?: number | null | undefined }
@@ -54,6 +51,8 @@ type Entry = { value: unknown; expiresAtMs: number | null }
 type Expiry = { atMs: number; key: string }
 
 const textEncoder = new TextEncoder()
+/** Stale expiry entries tolerated before a rebuild is considered (lazy deletion). */
+const expiriesStaleFloor = 1024
 
 /** The spec error for a bad key, or null. Byte length is UTF-8; short keys skip the encoding. */
 export function kvKeyError(key: string): string | null {
@@ -233,7 +232,7 @@ export class KvStore {
     if (typeof current !== 'number') return { ok: false, error: errors.kvValueNotNumber }
     if (!Number.isInteger(current)) return { ok: false, error: errors.kvValueNotInteger }
     const value = current + by
-    if (!Number.isSafeInteger(value)) return { ok: false, error: kvIncrementOverflow }
+    if (!Number.isSafeInteger(value)) return { ok: false, error: errors.kvIncrementOverflow }
     const capacityError = this.#capacityError(key, nowMs)
     if (capacityError !== null) return { ok: false, error: capacityError }
     // An existing key keeps its expiry, as Redis INCR does.
@@ -251,7 +250,7 @@ export class KvStore {
   #capacityError(key: string, nowMs: number): string | null {
     if (this.#entries.size < kvEntriesMax || this.#entries.has(key)) return null
     this.purgeExpired(nowMs)
-    return this.#entries.size < kvEntriesMax ? null : kvStoreFull
+    return this.#entries.size < kvEntriesMax ? null : errors.kvStoreFull(kvEntriesMax)
   }
 
   #store(key: string, value: unknown, expiresAtMs: number | null): LogRecord {
@@ -265,7 +264,7 @@ export class KvStore {
     entry.expiresAtMs = expiresAtMs
     heapPush(this.#expiries, { atMs: expiresAtMs, key })
     // Lazy deletion leaves stale items behind; rebuild before they outnumber the live ones.
-    if (this.#expiries.length > 2 * this.#entries.size + 1024) this.#rebuildExpiries()
+    if (this.#expiries.length > 2 * this.#entries.size + expiriesStaleFloor) this.#rebuildExpiries()
   }
 
   #rebuildExpiries(): void {

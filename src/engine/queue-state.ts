@@ -1,7 +1,9 @@
 /** Everything one queue owns: its heaps, DLQ, keys, groups, settings and pull waiters. */
+import { msPerSecond } from '../base/units.ts'
 import { IndexedHeap } from './heap.ts'
 import { Job, readyBefore, runAtBefore, setHeapIndex } from './job.ts'
 import { WaiterFifo } from './waiters.ts'
+import { IdOrderedJobs } from './job-index.ts'
 import type { QueueDefaults } from './core.ts'
 
 export class QueueState {
@@ -21,7 +23,12 @@ export class QueueState {
   readonly debounce = new Map<string, number>()
   readonly pullWaiters = new WaiterFifo()
   activeCount = 0
+  /** Jobs waiting for dependencies or children (waitingchildren + waitingparent). */
   parkedCount = 0
+  /** Of parkedCount: flow parents (waitingparent). */
+  parentCount = 0
+  /** Every job of the queue in id order (GETJOBS pages). */
+  readonly byId = new IdOrderedJobs()
   /** Jobs of this queue in the completed history. */
   completedCount = 0
 
@@ -40,6 +47,11 @@ export class QueueState {
     return this.ready.size + this.delayed.size + this.groupWaitCount
   }
 
+  /** Jobs GETJOBS lists in this queue. */
+  get listedCount(): number {
+    return this.queuedCount + this.activeCount + this.parkedCount + this.dlq.size + this.completedCount
+  }
+
   /** True when the queue holds nothing and no setting: it can be forgotten. */
   get isEmpty(): boolean {
     return (
@@ -53,7 +65,7 @@ export class QueueState {
     if (this.rateLimit === null) return
     const elapsed = nowMs - this.tokensAtMs
     if (elapsed > 0) {
-      this.tokens = Math.min(this.rateLimit, this.tokens + (elapsed * this.rateLimit) / 1000)
+      this.tokens = Math.min(this.rateLimit, this.tokens + (elapsed * this.rateLimit) / msPerSecond)
       this.tokensAtMs = nowMs
     }
   }
@@ -62,6 +74,6 @@ export class QueueState {
   nextTokenMs(): number {
     if (this.rateLimit === null || this.rateLimit === 0) return Infinity
     if (this.tokens >= 1) return this.tokensAtMs
-    return this.tokensAtMs + Math.ceil(((1 - this.tokens) * 1000) / this.rateLimit)
+    return this.tokensAtMs + Math.ceil(((1 - this.tokens) * msPerSecond) / this.rateLimit)
   }
 }

@@ -22,8 +22,6 @@
  *   u    update data: i, d
  *   par  flow child i gets its parent p (older logs only: FLOW now records the parent first, then
  *        its local children with `par` in their `j`)
- *   fq   FLOW on this shard asked shard s to create child x of parent i: q queue, d data, p priority,
- *        dl delay (null = none). Pending until `fci`; re-sent after a restart.
  *   fci  child x of flow parent i was created on its shard with id c
  *   rd   DLQ retry: i ids[], r run_at (= now)
  *   dc   discard to DLQ: i
@@ -33,6 +31,12 @@
  *   dd   a dependency of parked job i completed: i, d, c
  *   cd   a child of flow parent i completed: i, c
  *   w    remote shard s watches dependency d for its job w; wd: watchers of d were notified
+ *   ob   outbox: message n to shard `to` is pending until acknowledged; m the LinkMessage (outbox.ts)
+ *   oa   outbox: shard `to` acknowledged every message up to n
+ *   in   inbox: message n from shard `from` was applied; r the records it produced (one frame)
+ *   tx   the records r of one call that sent outbox messages (one frame: durable together)
+ *   os   snapshot: n the last message number used for shard `to`
+ *   is   snapshot: n the last message number applied from shard `from`
  *   qs   queue setting: q, p paused | r rate limit (null clears) | k concurrency (null clears)
  *   seq  snapshot: s last sequence handed out
  *   res  snapshot: i, r result
@@ -40,24 +44,21 @@
  *   deb  snapshot: q, k debounce id, x window end
  *   ci   completed id i whose job was forgotten at ACK (remove_on_complete; snapshot only — live,
  *        the `a` record of such a job does it)
- *   fk   snapshot: k `parent:index` of a remote flow child created here, i its id
+ *   fq   older logs: a flow child request (replayed as a pending `flowChild` outbox message);
+ *        fk: snapshot, k `parent:index` of a remote flow child created here by such a request, i its id
  *   qd   queue defaults: q, d {timeout, max_attempts, backoff, ttl} (null clears)
  *   kv.* KV store records, applied by KvStore (engine/kv.ts header)
  *   cron.* cron records, applied by CronTable (engine/cron.ts header)
  *
- * Crash behaviour of a FLOW with children on other shards: the parent's shard records the parent
- * (children_ids with 0 for each remote child), its local children, and one `fq` per remote child, in
- * one batch; the `flowchild` messages leave only once that batch is durable. The child's shard
- * records the child (`j` with `par` and `fk`) and answers `flowchildid` only once that is durable;
- * the parent's shard then records `fci`. A crash anywhere in between leaves an `fq` without `fci`:
- * after replay the parent's shard sends those requests again at its first tick, and the child's
- * shard answers a repeated `parent:index` with the child it already created (flowChildKeys), so
- * every child exists exactly once. The FLOW reply itself is lost with the crash (the client sees a
- * dropped connection and may retry; a retry creates a new flow). A parent never misses a child
- * completion: `childdone` counts by parent id, whether or not the child's id is known yet.
+ * Cross-shard links (depends_on, flows, cron pushes across shards) go through the outbox; its crash
+ * behaviour is described in outbox.ts. Older logs (before the outbox) stay readable: `fq` without
+ * `fci` becomes a pending outbox message, and `fk` still maps a repeated request to its child.
  */
 import type { LogRecord } from './types.ts'
 import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
+import { jobDiscarded } from '../protocol/errors.ts'
+import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
+import type { LinkMessage } from './outbox.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
 } from './job.ts'
@@ -169,19 +170,23 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     const q = core.queue(job.queue)
     const loc = (r.l as number | undefined) ?? LOC_READY
     if (loc !== LOC_COMPLETED) {
-      core.jobs.set(job.id, job)
+      core.addJob(job, q)
       if (job.customId !== null) core.customIds.set(job.customId, job.id)
+    } else {
+      core.byId.add(job)
+      q.byId.add(job)
     }
     if (job.holdsKey) q.uniqueKeys.add(job.uniqueKey as string)
     if (r.db !== undefined) core.setDebounce(q, r.db as string, r.dx as number)
-    if (r.fk !== undefined) core.noteFlowChildKey(r.fk as string, job.id)
+    if (r.fk !== undefined) core.links.noteLegacyFlowChildKey(r.fk as string, job.id)
     if (loc === LOC_READY) core.enqueue(job, q, job.createdAt)
     else if (loc === LOC_DLQ) core.toDlq(job, q, job.failReason ?? '')
     else if (loc === LOC_PARKED || loc === LOC_PARENT) {
       job.loc = loc
       q.parkedCount++
+      if (loc === LOC_PARENT) q.parentCount++
       for (const dep of job.pendingDeps) {
-        if (core.isLocal(dep)) addDependent(core, dep, job.id)
+        if (core.isLocal(dep)) core.links.addDependent(dep, job.id)
       }
     } else if (loc === LOC_COMPLETED) {
       core.markCompleted(job, q)
@@ -205,14 +210,9 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   x(core, r) {
     const job = jobOf(core, r)
     if (job === undefined) return
-    detach(core, job)
-    const q = core.queue(job.queue)
     job.attempts = r.n as number
     job.lastHeartbeat = r.h as number
-    job.startedAt = 0
-    core.releaseKey(job, q)
-    core.toDlq(job, q, r.e as string)
-    core.totalFailed++
+    core.deadLetter(job, core.queue(job.queue), r.e as string, r.h as number, false)
   },
   rm(core, r) {
     for (const id of r.i as number[]) {
@@ -260,12 +260,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   dc(core, r) {
     const job = jobOf(core, r)
-    if (job === undefined) return
-    detach(core, job)
-    const q = core.queue(job.queue)
-    core.releaseKey(job, q)
-    core.toDlq(job, q, 'Job discarded')
-    core.totalFailed++
+    if (job !== undefined) core.deadLetter(job, core.queue(job.queue), jobDiscarded, 0, false)
   },
   l(core, r) {
     core.appendLog(r.i as number, { timestamp: r.c as number, message: r.m as string, level: r.v as string })
@@ -281,22 +276,36 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     if (job !== undefined) core.stallStrike(job, r.c as number)
   },
   dd(core, r) {
-    const deps = core.dependents.get(r.d as number)
-    if (deps !== undefined) {
-      const rest = deps.filter((id) => id !== r.i)
-      if (rest.length === 0) core.dependents.delete(r.d as number)
-      else core.dependents.set(r.d as number, rest)
-    }
-    core.dependencyDone(r.i as number, r.d as number, r.c as number)
+    core.links.removeDependent(r.d as number, r.i as number)
+    dependencyDone(core, r.i as number, r.d as number, r.c as number)
   },
   cd(core, r) {
-    core.childCompleted(r.i as number, 0, r.c as number)
+    childCompleted(core, r.i as number, 0, r.c as number)
   },
   w(core, r) {
-    addRemoteWatcher(core, r.d as number, r.s as number, r.w as number)
+    core.links.addRemoteWatcher(r.d as number, r.s as number, r.w as number)
   },
   wd(core, r) {
-    core.remoteWatchers.delete(r.d as number)
+    core.links.remoteWatchers.delete(r.d as number)
+  },
+  ob(core, r) {
+    core.links.outbox.restore(r.to as number, r.n as number, r.m as LinkMessage)
+  },
+  oa(core, r) {
+    core.links.outbox.acknowledge(r.to as number, r.n as number, 0)
+  },
+  os(core, r) {
+    core.links.outbox.restoreLastSeq(r.to as number, r.n as number)
+  },
+  is(core, r) {
+    core.links.outbox.applied.set(r.from as number, r.n as number)
+  },
+  in(core, r) {
+    core.links.outbox.applied.set(r.from as number, r.n as number)
+    for (const inner of r.r as LogRecord[]) applyRecord(core, inner)
+  },
+  tx(core, r) {
+    for (const inner of r.r as LogRecord[]) applyRecord(core, inner)
   },
   qs(core, r) {
     const q = core.queue(r.q as string)
@@ -323,32 +332,24 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     core.markCompletedId(r.i as number)
   },
   fq(core, r) {
-    core.requestFlowChild(r.i as number, {
-      index: r.x as number, shard: r.s as number, queue: r.q as string, data: r.d, priority: r.p as number,
-      delay: r.dl as number | null,
+    // Older logs: the request stays pending (the child's shard maps a repeat to its child by `fk`).
+    const parent = core.jobs.get(r.i as number)
+    if (parent === undefined || parent.childrenIds[r.x as number] !== 0) return
+    const seq = core.links.outbox.lastSeqFor(r.s as number) + 1
+    core.links.outbox.restore(r.s as number, seq, {
+      type: 'flowChild', parentId: r.i as number, index: r.x as number, queue: r.q as string, data: r.d,
+      priority: r.p as number, delay: r.dl as number | null,
     })
   },
   fci(core, r) {
-    core.flowChildCreated(r.i as number, r.x as number, r.c as number)
+    flowChildCreated(core, r.i as number, r.x as number, r.c as number)
   },
   fk(core, r) {
-    core.noteFlowChildKey(r.k as string, r.i as number)
+    core.links.noteLegacyFlowChildKey(r.k as string, r.i as number)
   },
   qd(core, r) {
     core.queue(r.q as string).defaults = r.d as QueueDefaults | null
   },
-}
-
-export function addDependent(core: Core, dependencyId: number, jobId: number): void {
-  const list = core.dependents.get(dependencyId)
-  if (list === undefined) core.dependents.set(dependencyId, [jobId])
-  else list.push(jobId)
-}
-
-export function addRemoteWatcher(core: Core, dependencyId: number, shard: number, jobId: number): void {
-  const list = core.remoteWatchers.get(dependencyId)
-  if (list === undefined) core.remoteWatchers.set(dependencyId, [{ s: shard, w: jobId }])
-  else list.push({ s: shard, w: jobId })
 }
 
 /** CHANGEPRIORITY: re-sorts a queued job in place; other states just store the value. */
@@ -406,18 +407,11 @@ export function* snapshotRecords(core: Core): Iterable<LogRecord> {
     if (core.results.has(id)) yield { t: 'res', i: id, r: core.results.get(id) }
   }
   for (const [id, entries] of core.logs) yield { t: 'logs', i: id, e: entries }
-  for (const [dependencyId, watchers] of core.remoteWatchers) {
-    for (const watcher of watchers) yield { t: 'w', d: dependencyId, s: watcher.s, w: watcher.w }
+  for (const [dependencyId, watchers] of core.links.remoteWatchers) {
+    for (const watcher of watchers) yield { t: 'w', d: dependencyId, s: watcher.shard, w: watcher.jobId }
   }
-  for (const [parentId, requests] of core.flowRequests) {
-    for (const request of requests) {
-      yield {
-        t: 'fq', i: parentId, x: request.index, s: request.shard, q: request.queue, d: request.data,
-        p: request.priority, dl: request.delay,
-      }
-    }
-  }
-  for (const [key, id] of core.flowChildKeys) yield { t: 'fk', k: key, i: id }
+  yield* core.links.outbox.snapshot()
+  for (const [key, id] of core.links.legacyFlowChildKeys) yield { t: 'fk', k: key, i: id }
   yield* core.kv.snapshot()
   yield* core.cron.snapshot()
 }

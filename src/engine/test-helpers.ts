@@ -58,7 +58,8 @@ export class Harness {
   collect(): void {
     const out = this.engine.drainOutput()
     for (const [token, reply] of out.replies) this.late.set(token, reply)
-    this.records.push(...out.records)
+    // JSON round trip now, as the host encodes records at once (a record may share arrays with live state).
+    this.records.push(...(JSON.parse(JSON.stringify(out.records)) as LogRecord[]))
     this.events.push(...out.events)
     this.messages.push(...out.messages)
   }
@@ -135,4 +136,9 @@ export class Cluster {
 /** A name that hash-routes to `shard` (queues, cron names, KV keys). */
 export function nameOnShard(prefix: string, shard: number, shardCount: number): string {
   for (let i = 0; ; i++) if (shardOfName(`${prefix}${i}`, shardCount) === shard) return `${prefix}${i}`
+}
+
+/** The records with `tx` and `in` groups unwrapped, in order (what replay applies). */
+export function flat(records: LogRecord[]): LogRecord[] {
+  return records.flatMap((r) => (r.t === 'tx' || r.t === 'in' ? flat(r.r as LogRecord[]) : [r]))
 }

@@ -43,8 +43,9 @@ export type JobEvent = {
  * Work for another shard (depends_on, flows and GETCHILDREN across shards, cron pushes to a queue of
  * another shard, OBLITERATE's cron cleanup). The host routes it through the front and the target
  * shard's engine receives `message` via receive(message, nowMs). The engine defines the message kinds
- * (EngineMessage in core.ts: a plain JSON object with discriminator `t`). The host must release a
- * message only after the records of the output that carried it are durable.
+ * (ShardMessage in outbox.ts: a plain JSON object with discriminator `t` and version `v`). The host
+ * must release a message only after the records of the output that carried it are durable; the
+ * engine re-sends what was not acknowledged, so the host may lose messages in a crash.
  *
  * Some replies are deferred like a blocking pull: FLOW with children on other shards answers once
  * their ids are back, GETCHILDREN once the other shards sent their children (both bounded in time).

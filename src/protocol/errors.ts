@@ -87,3 +87,31 @@ export function clientErrorText(text: string): string {
   const firstLine = text.split('\n', 1)[0] ?? ''
   return firstLine.replace(/(?:file:\/\/)?(?:\/[^\s/:'"()]+)+\/([^\s/:'"()]+)(?::\d+)*/g, '$1')
 }
+// Shard capacity and cross-shard work (engine).
+/** A push above jobsPerShardMax (base/limits.ts). */
+export const tooManyJobs = (jobsMax: number): string =>
+  `Too many jobs: this shard holds its maximum of ${jobsMax} jobs; ack, remove or clean some first`
+/** A command that would create a queue above queuesMax (engine/engine-limits.ts). */
+export const tooManyQueues = (queue: string, queuesMax: number): string =>
+  `Too many queues: this shard holds its maximum of ${queuesMax} queues, so queue '${queue}' cannot be created; obliterate unused queues first`
+/** A push with a new debounce_id above debounceEntriesMax (engine/engine-limits.ts). */
+export const tooManyDebounceWindows = (queue: string, debounceEntriesMax: number): string =>
+  `Too many debounce windows: queue '${queue}' holds its maximum of ${debounceEntriesMax}; retry when some expired`
+/** A FLOW whose children on other shards did not confirm in time (the flow itself goes on). */
+export const flowChildrenNotConfirmed = (parentId: number, shards: number[], timeoutMs: number): string =>
+  `Flow ${parentId}: children on shard ${shards.join(', ')} not confirmed within ${timeoutMs} ms ` +
+  '(the parent exists; its children are created when their shard answers)'
+/** The DLQ reason of a DISCARD. */
+export const jobDiscarded = 'Job discarded'
+/** KVSET of a new key into a full store (engine/kv.ts kvEntriesMax). */
+export const kvStoreFull = (entriesMax: number): string => `KV store full (max ${entriesMax} entries)`
+/** KVINCR results must stay exact: JavaScript numbers are exact integers only up to 2^53 - 1. */
+export const kvIncrementOverflow = 'Increment overflows (result beyond 2^53 - 1)'
+/** CRON of a new name into a full table (engine/cron.ts cronEntriesMax). */
+export const cronTableFull = (entriesMax: number): string => `Too many cron jobs (max ${entriesMax})`
+
+// Shard host.
+export const diskFull = 'Disk full: new jobs are refused until space is freed (acks still work)'
+export const shardStopped = (shardIndex: number, detail: string): string =>
+  `Shard ${shardIndex} stopped after a storage failure: ${detail}`
+export const recoveryFailed = (detail: string): string => `recovery failed: ${detail}`

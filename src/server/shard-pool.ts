@@ -6,7 +6,7 @@
 import type { Config } from '../base/config.ts'
 import { shardOfJobId } from '../base/ids.ts'
 import { workersMax } from '../base/limits.ts'
-import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
+import type { CrossShardMessage, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
@@ -15,6 +15,9 @@ import { deliveriesOf, type Delivery } from './undelivered.ts'
 export interface ReplyTarget {
   deliver(token: Token, replyJson: string): void
 }
+
+/** First character of an event line in a reply batch (shard/messages.ts). */
+const eventLineMark = 'e'.charCodeAt(0)
 
 /** Upper bound on hosts, for the token encoding (workersMax hosts at most). */
 const hostSlots = workersMax
@@ -49,7 +52,8 @@ export class ShardPool {
   private flushScheduled = false
   /** Called after each reply batch, so the transports can coalesce their writes. */
   afterReplies: () => void = () => {}
-  onEvents: (events: JobEvent[]) => void = () => {}
+  /** Engine events (JobEvent JSON texts), in the order of the replies they came with. */
+  onEvents: (events: string[]) => void = () => {}
   onFatal: (message: string) => void = () => {}
 
   constructor(
@@ -119,18 +123,24 @@ export class ShardPool {
     if (typeof message === 'string') return this.deliverBatch(message)
     switch (message.k) {
       case 'cross': return this.routeCross(message.items)
-      case 'events': return this.onEvents(message.events)
       case 'fatal': return this.hostFatal(handle, message.error, reject)
       case 'stopped': return handle.onStopped()
     }
   }
 
   private deliverBatch(text: string): void {
+    let events: string[] | undefined
     let start = 0
     while (start < text.length) {
       let end = text.indexOf('\n', start)
       if (end < 0) end = text.length
       const tab = text.indexOf('\t', start)
+      if (text.charCodeAt(start) === eventLineMark) {
+        if (events === undefined) events = []
+        events.push(text.slice(tab + 1, end))
+        start = end + 1
+        continue
+      }
       const token = Number(text.slice(start, tab))
       const target = this.pending.get(token)
       if (target !== undefined) {
@@ -143,6 +153,7 @@ export class ShardPool {
       start = end + 1
     }
     this.afterReplies()
+    if (events !== undefined) this.onEvents(events)
   }
 
   private routeCross(items: CrossShardMessage[]): void {

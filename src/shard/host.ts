@@ -7,6 +7,7 @@
  * Owns: engines, logs, held replies, the wake-up timer. Does not own: sockets or reqIds (the front).
  */
 import { join } from 'node:path'
+import { type Clock, realClock } from '../base/clock.ts'
 import { presets } from '../base/config.ts'
 import { hostReplyBytesPerTurnMax, jobDataBytesMax, pushBatchJobsMax, timerDelayMsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
@@ -15,22 +16,37 @@ import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
 import { parseCommand } from '../protocol/commands.ts'
-import { clientErrorText } from '../protocol/errors.ts'
+import * as errors from '../protocol/errors.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
-import type { HostInit, HostSink, ShardReady, ToHost } from './messages.ts'
+import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
 
 /** Commands refused while the disk is full; completions (ACK, FAIL, …) keep working. */
 const refusedWhenDiskFull = new Set([
   'PUSH', 'PUSHB', 'FLOW', 'CRON', 'KVSET', 'KVMSET', 'KVINCR', 'UPDATEJOB', 'LOG',
 ])
-const diskFullError = 'Disk full: new jobs are refused until space is freed (acks still work)'
 // [storage] Reservation for completion records (DESIGN §4, STYLE habit 12; docs/storage.md "Full
 // disk"): every job the engine holds may still need one ack/fail/cancel record. engine.core.jobs
 // also counts recently completed jobs (an over-reservation, never an under-one), and the headroom
 // covers one more push command accepted before the reservation catches up.
 const completionRecordBytesMax = 256
 const reservationHeadroomJobs = pushBatchJobsMax
+
+/** Time and timers of a host: the real ones, or a simulation's (a fake clock it advances itself). */
+export type HostTime = {
+  clock: Clock
+  setTimer(callback: () => void, delayMs: number): unknown
+  clearTimer(timer: unknown): void
+}
+
+export const realHostTime: HostTime = {
+  clock: realClock,
+  setTimer: (callback, delayMs) => setTimeout(callback, delayMs),
+  clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
+}
+
+/** Marks an event line in a reply batch (messages.ts); a reply line starts with its numeric token. */
+const eventLinePrefix = `e${fieldSeparator}`
 
 type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
 type EngineReply = EngineOutput['replies'][number]
@@ -56,12 +72,13 @@ export class ShardHost {
   private outbound: string[] = []
   private outboundCross: CrossShardMessage[] = []
   private flushScheduled = false
-  private timer: ReturnType<typeof setTimeout> | null = null
+  private timer: unknown = null
   private timerDueMs = Infinity
 
   constructor(
     private readonly init: HostInit,
     private readonly sink: HostSink,
+    private readonly time: HostTime = realHostTime,
   ) {}
 
   async start(): Promise<void> {
@@ -91,7 +108,7 @@ export class ShardHost {
     })
     const decoder = new TextDecoder()
     for (const body of opened.bodies) engine.replay(JSON.parse(decoder.decode(body)))
-    engine.finishReplay(Date.now())
+    engine.finishReplay(this.time.clock.nowMs())
     engine.drainOutput() // replay produces no output by contract; drop anything defensive
     shard.log = opened.log
     opened.log.onDurable = (durableLsn) => this.releaseDurable(shard, durableLsn)
@@ -102,7 +119,7 @@ export class ShardHost {
 
   /** A request batch from the front: `token TAB shard TAB json` records separated by LF. */
   handleBatch(text: string): void {
-    const nowMs = Date.now()
+    const nowMs = this.time.clock.nowMs()
     const touched = new Set<Shard>()
     let start = 0
     while (start < text.length) {
@@ -172,13 +189,13 @@ export class ShardHost {
     try {
       input = JSON.parse(line)
     } catch (error) {
-      return this.stage(shard, token, { ok: false, error: `Invalid: ${(error as Error).message}` })
+      return this.stage(shard, token, { ok: false, error: errors.invalid((error as Error).message) })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
     const parsed = parseCommand(input)
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
-      return this.stage(shard, token, { ok: false, error: diskFullError })
+      return this.stage(shard, token, { ok: false, error: errors.diskFull })
     }
     shard.engine.execute(parsed.command, token, nowMs, utf8BytesBound(line))
     // [storage] Right after each push-like command, so the next one is refused if the disk cannot back it.
@@ -196,7 +213,7 @@ export class ShardHost {
   }
 
   private receiveCross(items: CrossShardMessage[]): void {
-    const nowMs = Date.now()
+    const nowMs = this.time.clock.nowMs()
     for (const item of items) {
       const shard = this.shards.get(item.shardIndex)
       if (shard === undefined || shard.dead !== null) continue
@@ -220,7 +237,7 @@ export class ShardHost {
 
   /** Jobs whose PULL reply never reached the worker go back to waiting (server/undelivered.ts). */
   private requeue(deliveries: Array<[number, number]>): void {
-    const nowMs = Date.now()
+    const nowMs = this.time.clock.nowMs()
     for (const shard of this.shards.values()) {
       if (shard.dead !== null) continue
       requeueUndelivered(shard.engine.core, deliveries, nowMs)
@@ -246,7 +263,9 @@ export class ShardHost {
     // replies that nothing would ever release.
     const dead = shard.dead
     this.serializeReplies(shard, output.replies, lines)
-    if (this.init.eventsWanted && output.events.length > 0) this.sink({ k: 'events', events: output.events })
+    // Events travel with the replies, as text, so they too leave only once their records are durable
+    // (and never from a dead shard, whose records never will be).
+    if (this.init.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + JSON.stringify(event))
     if (lines.length === 0 && output.messages.length === 0) return
     const text = lines.join('\n')
     if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
@@ -335,7 +354,7 @@ export class ShardHost {
       log.checkpoint(mapRecords(engine.snapshot()))
     } catch (error) {
       // The log keeps growing until the next attempt; serving goes on.
-      process.stderr.write(`flashq: shard ${shard.index}: checkpoint failed: ${clientErrorText(String(error))}\n`)
+      process.stderr.write(`flashq: shard ${shard.index}: checkpoint failed: ${errors.clientErrorText(String(error))}\n`)
     }
   }
 
@@ -344,19 +363,20 @@ export class ShardHost {
     let dueMs = Infinity
     for (const shard of this.shards.values()) dueMs = Math.min(dueMs, shard.engine.nextWakeMs())
     if (dueMs >= this.timerDueMs && this.timer !== null) return
-    if (this.timer !== null) clearTimeout(this.timer)
+    if (this.timer !== null) this.time.clearTimer(this.timer)
     this.timer = null
     this.timerDueMs = dueMs
     if (dueMs === Infinity) return
     // Due times can be years away (TTLs, delays): past setTimeout's range Bun would fire every
     // millisecond, so wait at most timerDelayMsMax; onTimer then finds nothing due and re-arms.
-    this.timer = setTimeout(() => this.onTimer(), Math.min(timerDelayMsMax, Math.max(0, dueMs - Date.now())))
+    const delayMs = Math.min(timerDelayMsMax, Math.max(0, dueMs - this.time.clock.nowMs()))
+    this.timer = this.time.setTimer(() => this.onTimer(), delayMs)
   }
 
   private onTimer(): void {
     this.timer = null
     this.timerDueMs = Infinity
-    const nowMs = Date.now()
+    const nowMs = this.time.clock.nowMs()
     for (const shard of this.shards.values()) {
       if (shard.dead !== null) continue
       shard.engine.tick(nowMs)
@@ -367,8 +387,8 @@ export class ShardHost {
 
   /** A log that cannot write must never acknowledge again: fail what waits and refuse the rest. */
   private fail(shard: Shard, error: Error): void {
-    shard.dead = `Shard ${shard.index} stopped after a storage failure: ${clientErrorText(error.message)}`
-    const lines = shard.held.flatMap((held) => held.text.split('\n'))
+    shard.dead = errors.shardStopped(shard.index, errors.clientErrorText(error.message))
+    const lines = shard.held.flatMap((held) => held.text.split('\n')).filter((line) => !line.startsWith(eventLinePrefix))
     shard.held = []
     const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
     if (failed.length > 0) this.outbound.push(failed.join('\n'))
@@ -377,7 +397,7 @@ export class ShardHost {
   }
 
   async stop(): Promise<void> {
-    if (this.timer !== null) clearTimeout(this.timer)
+    if (this.timer !== null) this.time.clearTimer(this.timer)
     for (const shard of this.shards.values()) await shard.log?.close()
     this.io?.shutdown()
     this.sink({ k: 'stopped' })
@@ -410,7 +430,7 @@ function utf8BytesBound(line: string): number {
 
 /** The error answer of a request whose handling threw (never a stack trace or a path). */
 function requestFailed(error: unknown): string {
-  const detail = error instanceof RangeError ? 'the request is too large or too deeply nested' : clientErrorText(String(error))
+  const detail = error instanceof RangeError ? 'the request is too large or too deeply nested' : errors.clientErrorText(String(error))
   return `Internal error while handling the request (the shard keeps serving): ${detail}`
 }
 

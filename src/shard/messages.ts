@@ -5,12 +5,14 @@
  *
  * Request batch (front → host), one string per host per tick, records separated by LF:
  *     <token> TAB <shardIndex> TAB <request JSON line>
- * Reply batch (host → front), one string per host per flush:
+ * Reply batch (host → front), one string per host per flush, each line one of:
  *     <token> TAB <reply JSON without reqId>
+ *     e TAB <JobEvent JSON>          (only when HostInit.eventsWanted)
+ * Both leave only once the records that produced them are durable.
  * JSON lines never contain a raw LF (spec §1.3), so LF is a safe separator.
  */
 import type { Config } from '../base/config.ts'
-import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
+import type { CrossShardMessage, Token } from '../engine/types.ts'
 import type { RecoveryReport } from '../storage/types.ts'
 
 export type HostInit = {
@@ -42,7 +44,6 @@ export type ShardReady = {
 export type FromHost =
   | { k: 'ready'; io: string; ioFallbackReason: string | null; shards: ShardReady[] }
   | { k: 'cross'; items: CrossShardMessage[] }
-  | { k: 'events'; events: JobEvent[] }
   | { k: 'fatal'; error: string }
   | { k: 'stopped' }
 

@@ -2,6 +2,7 @@
  * Worker entry: hosts some shards in this thread. The front sends `init` first and nothing else until
  * the host answers `ready` (recovery may take a while on a big log).
  */
+import { recoveryFailed } from '../protocol/errors.ts'
 import { ShardHost } from './host.ts'
 import type { FromHost, ToHost } from './messages.ts'
 
@@ -14,7 +15,7 @@ export function startWorker(early: MessageEvent[]): void {
     if (typeof message === 'string') return host?.handleBatch(message)
     if (message.k === 'init') {
       host = new ShardHost(message, (out: FromHost | string) => self.postMessage(out))
-      host.start().catch((error: Error) => self.postMessage({ k: 'fatal', error: `recovery failed: ${error.message}` }))
+      host.start().catch((error: Error) => self.postMessage({ k: 'fatal', error: recoveryFailed(error.message) }))
       return
     }
     host?.handle(message)

@@ -1,0 +1,108 @@
+/**
+ * The shard host with an injected clock and timers (HostTime), on a real log in a temporary
+ * directory: events leave with the replies, as text, only once their records are durable; time and
+ * the wake-up timer come from the injected clock.
+ */
+import { afterEach, describe, expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { FakeClock } from '../base/clock.ts'
+import type { Config } from '../base/config.ts'
+import { type HostTime, ShardHost } from './host.ts'
+import type { FromHost } from './messages.ts'
+
+class FakeTimers {
+  readonly pending: Array<{ callback: () => void; delayMs: number; cleared: boolean }> = []
+  readonly time: HostTime
+  constructor(readonly clock: FakeClock) {
+    this.time = {
+      clock,
+      setTimer: (callback, delayMs) => {
+        const timer = { callback, delayMs, cleared: false }
+        this.pending.push(timer)
+        return timer
+      },
+      clearTimer: (timer) => {
+        const fake = timer as { cleared: boolean }
+        fake.cleared = true
+      },
+    }
+  }
+
+  armed(): Array<{ delayMs: number }> {
+    return this.pending.filter((timer) => !timer.cleared)
+  }
+}
+
+const dirs: string[] = []
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
+})
+
+async function startHost(eventsWanted: boolean) {
+  const dataDir = mkdtempSync(join(tmpdir(), 'flashq-host-'))
+  dirs.push(dataDir)
+  const config: Config = {
+    host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir, memory: false, fsync: { kind: 'always' },
+    shards: 1, workers: 0, io: 'pwrite', repair: false, authTokens: [], shutdownGraceMs: 0, preset: 'testMin',
+  }
+  const clock = new FakeClock()
+  const timers = new FakeTimers(clock)
+  const out: Array<FromHost | string> = []
+  let wake = () => {}
+  const host = new ShardHost({ k: 'init', config, shardCount: 1, shardIndexes: [0], eventsWanted }, (message) => {
+    out.push(message)
+    wake()
+  }, timers.time)
+  await host.start()
+  /** The next reply batch (a string), waiting for the log's flush. */
+  const nextBatch = async (): Promise<string> => {
+    for (;;) {
+      const at = out.findIndex((message) => typeof message === 'string')
+      if (at >= 0) return out.splice(at, 1)[0] as string
+      await new Promise<void>((resolve) => (wake = resolve))
+    }
+  }
+  return { host, clock, timers, out, nextBatch }
+}
+
+describe('shard host', () => {
+  test('events leave with the replies, as text, once their records are durable', async () => {
+    const { host, out, nextBatch } = await startHost(true)
+    host.handleBatch('7\t0\t{"cmd":"PUSH","queue":"q","data":{"x":1}}')
+    // The push's record is not durable yet: neither the reply nor the event has left.
+    expect(out.filter((message) => typeof message === 'string')).toEqual([])
+    const lines = (await nextBatch()).split('\n')
+    expect(lines.length).toBe(2)
+    expect(lines[0]).toMatch(/^7\t\{"ok":true,"id":\d+\}$/)
+    expect(lines[1]!.startsWith('e\t')).toBe(true)
+    expect(JSON.parse(lines[1]!.slice(2))).toMatchObject({ event_type: 'pushed', queue: 'q', data: { x: 1 } })
+    expect(out.some((message) => typeof message !== 'string' && (message as { k: string }).k === 'events')).toBe(false)
+    await host.stop()
+  })
+
+  test('no event lines when nobody listens', async () => {
+    const { host, nextBatch } = await startHost(false)
+    host.handleBatch('1\t0\t{"cmd":"PUSH","queue":"q","data":1}')
+    expect((await nextBatch()).split('\n').length).toBe(1)
+    await host.stop()
+  })
+
+  test('time and the wake-up timer come from the injected clock', async () => {
+    const { host, clock, timers, nextBatch } = await startHost(false)
+    host.handleBatch('1\t0\t{"cmd":"PUSH","queue":"q","data":1,"delay":5000}')
+    const id = JSON.parse((await nextBatch()).split('\t')[1]!).id as number
+    host.handleBatch(`2\t0\t{"cmd":"GETJOB","id":${id}}`)
+    const job = JSON.parse((await nextBatch()).split('\t')[1]!).job as { created_at: number; run_at: number }
+    expect(job.created_at).toBe(clock.nowMs())
+    expect(job.run_at).toBe(clock.nowMs() + 5000)
+    // A blocking pull arms the host's one timer for its deadline, measured on the fake clock.
+    host.handleBatch('3\t0\t{"cmd":"PULL","queue":"q","timeout":2000}')
+    expect(timers.armed().map((timer) => timer.delayMs)).toEqual([2000])
+    clock.advance(2000)
+    timers.armed()[0]!.callback()
+    expect(JSON.parse((await nextBatch()).split('\t')[1]!)).toEqual({ ok: true, job: null })
+    await host.stop()
+  })
+})
