@@ -47,7 +47,7 @@ export class SseReader {
   comments: string[] = []
 
   private constructor(
-    private readonly reader: ReadableStreamDefaultReader<Uint8Array>,
+    private readonly reader: { read(): Promise<{ done: boolean; value?: Uint8Array }> },
     private readonly controller: AbortController,
   ) {}
 
