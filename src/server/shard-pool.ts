@@ -6,7 +6,7 @@
 import type { Config } from '../base/config.ts'
 import { shardOfJobId } from '../base/ids.ts'
 import { workersMax } from '../base/limits.ts'
-import type { CrossShardMessage, Token } from '../engine/types.ts'
+import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
@@ -52,8 +52,8 @@ export class ShardPool {
   private flushScheduled = false
   /** Called after each reply batch, so the transports can coalesce their writes. */
   afterReplies: () => void = () => {}
-  /** Engine events (JobEvent JSON texts), in the order of the replies they came with. */
-  onEvents: (events: string[]) => void = () => {}
+  /** Engine events, in the order of the replies they came with (only sent while events are wanted). */
+  onEvents: (events: JobEvent[]) => void = () => {}
   onFatal: (message: string) => void = () => {}
 
   constructor(
@@ -129,7 +129,7 @@ export class ShardPool {
   }
 
   private deliverBatch(text: string): void {
-    let events: string[] | undefined
+    let events: JobEvent[] | undefined
     let start = 0
     while (start < text.length) {
       let end = text.indexOf('\n', start)
@@ -137,7 +137,7 @@ export class ShardPool {
       const tab = text.indexOf('\t', start)
       if (text.charCodeAt(start) === eventLineMark) {
         if (events === undefined) events = []
-        events.push(text.slice(tab + 1, end))
+        events.push(JSON.parse(text.slice(tab + 1, end)) as JobEvent)
         start = end + 1
         continue
       }
@@ -168,9 +168,11 @@ export class ShardPool {
 
   /**
    * Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB, whose
-   * reply, when it arrives after a cancel, gives its jobs back to waiting.
+   * reply, when it arrives after a cancel, gives its jobs back to waiting. `deferred` (HTTP: one
+   * request per event-loop task) flushes after the loop's pending IO instead of at the end of this
+   * task, so requests that arrived together share one message per host.
    */
-  send(shardIndex: number, line: string, target: ReplyTarget, pull = false): Token {
+  send(shardIndex: number, line: string, target: ReplyTarget, pull = false, deferred = false): Token {
     const host = this.hostOfShard[shardIndex] as HostHandle
     const token = this.nextSequence++ * hostSlots + host.index
     if (host.dead !== null) {
@@ -183,7 +185,8 @@ export class ShardPool {
     this.pending.set(token, target)
     if (pull) this.pullTokens.add(token)
     host.batch.push(`${token}\t${shardIndex}\t${line}`)
-    this.scheduleFlush()
+    if (deferred) this.scheduleDeferredFlush()
+    else this.scheduleFlush()
     return token
   }
 
@@ -214,6 +217,17 @@ export class ShardPool {
       byHost.set(host, [...(byHost.get(host) ?? []), delivery])
     }
     for (const [host, hostDeliveries] of byHost) host.post({ k: 'requeue', deliveries: hostDeliveries })
+  }
+
+  private deferredFlushScheduled = false
+
+  private scheduleDeferredFlush(): void {
+    if (this.deferredFlushScheduled || this.flushScheduled) return
+    this.deferredFlushScheduled = true
+    setImmediate(() => {
+      this.deferredFlushScheduled = false
+      this.flush()
+    })
   }
 
   private scheduleFlush(): void {
@@ -269,6 +283,11 @@ export class ShardPool {
   stopDelivery(): void {
     this.flush()
     for (const host of this.hosts) if (host.dead === null) host.post({ k: 'stopDelivery' })
+  }
+
+  /** Engine events cost a message per batch, so hosts send them only while someone listens. */
+  setEventsWanted(on: boolean): void {
+    for (const host of this.hosts) if (host.dead === null) host.post({ k: 'eventsWanted', on })
   }
 
   /** Flushes and closes every log, then ends the workers. */

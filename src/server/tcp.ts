@@ -19,8 +19,7 @@ import {
   connectionOutputBytesHigh, connectionOutputBytesMax, connectionRequestsInFlightMax, connectionsMax, frameBytesMax,
   lineBytesMax, requestNestingDepthMax,
 } from '../base/limits.ts'
-import { parseCommand } from '../protocol/commands.ts'
-import { authenticationRequired, invalid, invalidToken, messageTooLarge } from '../protocol/errors.ts'
+import { authenticationRequired, invalid, messageTooLarge } from '../protocol/errors.ts'
 import { JsonLinesDecoder } from '../protocol/json-lines.ts'
 import { MsgpackFrameDecoder, decodeMsgpackRequest, encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
 import { nestingProblem } from '../protocol/validate.ts'
@@ -67,6 +66,11 @@ export class TcpServer {
     private readonly pool: ShardPool,
   ) {
     pool.afterReplies = () => this.flushDirty()
+  }
+
+  /** Open connections (for /system/metrics). */
+  get connections(): number {
+    return this.connectionCount
   }
 
   get port(): number {
@@ -175,11 +179,9 @@ export class TcpServer {
       if (problem !== null) return this.replyAtFront(connection, reqId, { ok: false, error: invalid(problem) })
     }
     if (fields.cmd === 'AUTH') {
-      const parsed = parseCommand(fields)
-      if (!parsed.ok) return this.replyAtFront(connection, reqId, { ok: false, error: parsed.error })
-      const ok = this.front.checkToken(fields.token)
-      if (ok) connection.state.authenticated = true
-      return this.replyAtFront(connection, reqId, ok ? { ok: true } : { ok: false, error: invalidToken })
+      const { reply, authenticated } = this.front.authenticate(fields)
+      if (authenticated) connection.state.authenticated = true
+      return this.replyAtFront(connection, reqId, reply)
     }
     if (this.front.authRequired && !connection.state.authenticated) {
       return this.replyAtFront(connection, reqId, { ok: false, error: authenticationRequired })

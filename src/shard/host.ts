@@ -17,14 +17,15 @@ import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
+import { commandTable } from '../protocol/table.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
 
-/** Commands refused while the disk is full; completions (ACK, FAIL, …) keep working. */
-const refusedWhenDiskFull = new Set([
-  'PUSH', 'PUSHB', 'FLOW', 'CRON', 'KVSET', 'KVMSET', 'KVINCR', 'UPDATEJOB', 'LOG',
-])
+/** Commands refused while the disk is full (the command table's diskFull); completions keep working. */
+const refusedWhenDiskFull = new Set(
+  Object.entries(commandTable).filter(([, spec]) => spec.diskFull === 'refuse').map(([name]) => name),
+)
 // [storage] Reservation for completion records (DESIGN §4, STYLE habit 12; docs/storage.md "Full
 // disk"): every job the engine holds may still need one ack/fail/cancel record. engine.core.jobs
 // also counts recently completed jobs (an over-reservation, never an under-one), and the headroom
@@ -74,12 +75,16 @@ export class ShardHost {
   private flushScheduled = false
   private timer: unknown = null
   private timerDueMs = Infinity
+  /** Starts from init; the front toggles it as event subscribers come and go. */
+  private eventsWanted: boolean
 
   constructor(
     private readonly init: HostInit,
     private readonly sink: HostSink,
     private readonly time: HostTime = realHostTime,
-  ) {}
+  ) {
+    this.eventsWanted = init.eventsWanted
+  }
 
   async start(): Promise<void> {
     const { config } = this.init
@@ -156,6 +161,8 @@ export class ShardHost {
       for (const shard of this.shards.values()) shard.engine.stopDelivery()
     } else if (message.k === 'stop') {
       void this.stop()
+    } else if (message.k === 'eventsWanted') {
+      this.eventsWanted = message.on
     }
   }
 
@@ -192,7 +199,8 @@ export class ShardHost {
       return this.stage(shard, token, { ok: false, error: errors.invalid((error as Error).message) })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
-    const parsed = parseCommand(input)
+    // The front lets internal commands through only from its own transports.
+    const parsed = parseCommand(input, { internal: true })
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
       return this.stage(shard, token, { ok: false, error: errors.diskFull })
@@ -265,7 +273,7 @@ export class ShardHost {
     this.serializeReplies(shard, output.replies, lines)
     // Events travel with the replies, as text, so they too leave only once their records are durable
     // (and never from a dead shard, whose records never will be).
-    if (this.init.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + JSON.stringify(event))
+    if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + JSON.stringify(event))
     if (lines.length === 0 && output.messages.length === 0) return
     const text = lines.join('\n')
     if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
@@ -415,6 +423,7 @@ function injectCrash(): void {
     throw new Error('injected shard crash (FLASHQ_TEST_HOOKS)')
   })
 }
+
 
 function* mapRecords(records: Iterable<object>): Iterable<string> {
   for (const record of records) yield JSON.stringify(record)
