@@ -51,3 +51,22 @@ export const shutdownGraceMsMax = 60 * 60 * 1000
 
 assert(frameBytesMax >= jobDataBytesMax, 'a frame must be able to carry the largest job')
 assert(lineBytesMax >= frameBytesMax, 'JSON lines carry at least what frames carry')
+
+// queued-compatible API (queued-api.md). The content and batch limits are configurable
+// (QUEUED_MAX_CONTENT_BYTES, QUEUED_MAX_BATCH) up to the caps below.
+/** Default largest `contents` of one message, in UTF-8 bytes (§5). */
+export const queuedContentBytesMaxDefault = 1 * MiB
+/** Largest value QUEUED_MAX_CONTENT_BYTES accepts: a message is a job, so the job data limit. */
+export const queuedContentBytesCap = jobDataBytesMax
+/** Default largest batch push or batch delete, in messages (§5). */
+export const queuedBatchMessagesMaxDefault = 10_000
+/** Largest value QUEUED_MAX_BATCH accepts. */
+export const queuedBatchMessagesCap = 100_000
+/** Longest visibility timeout: 7 days (§1.6). */
+export const queuedVisibilitySecondsMax = 604_800
+/** Most messages one poll returns (`count`, §3.2). */
+export const queuedPollMessagesMax = 1000
+/** Largest request body of the HTTP API (413 above it). */
+export const httpRequestBodyBytesMax = 128 * MiB
+/** Queues with a suspension or throttle set (runtime state); setting one more answers 400. */
+export const queuedSettingsQueuesMax = 10_000

@@ -11,6 +11,7 @@ import { jobHandlers, receiveChildrenGet, receiveFlowChild } from './handlers-jo
 import { queueHandlers } from './handlers-queue.ts'
 import { cronPush, fireCron, storeHandlers } from './handlers-store.ts'
 import { applyRecord, snapshotRecords } from './records.ts'
+import { queuedHandlers } from './queued-store.ts'
 import { invalid } from '../protocol/errors.ts'
 
 export type Handler<K extends CommandName> = (
@@ -41,6 +42,7 @@ const handlers: HandlerTable = {
   ...jobHandlers,
   ...queueHandlers,
   ...storeHandlers,
+  ...queuedHandlers,
 }
 
 export class Engine {

@@ -73,6 +73,10 @@ export class Job {
   failReason: string | null = null
   /** True while the job is in the completed history (its body is kept). */
   inHistory = false
+  /** queued API (engine/queued-store.ts): polls so far, -1 for a job not pushed through that API. */
+  pollCount = -1
+  /** queued API: the current poll tag (fencing token), null until the first poll. */
+  pollTag: string | null = null
 
   constructor(
     readonly id: number,

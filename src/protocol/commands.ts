@@ -21,6 +21,7 @@ import {
 } from '../base/limits.ts'
 import * as errors from './errors.ts'
 import { fastParsers } from './commands-fast.ts'
+import { queuedCommandSchemas } from './queued-commands.ts'
 import { validateKvKey, validateQueueName } from './validate.ts'
 
 export { validateKvKey, validateQueueName }
@@ -294,6 +295,9 @@ export const commandSchemas = {
   KVTTL: byKvKey('KVTTL'),
   KVKEYS: z.object({ cmd: z.literal('KVKEYS'), pattern: opt(z.string()) }),
   KVINCR: z.object({ cmd: z.literal('KVINCR'), key: kvKey(), by: def(z.int(), 1) }),
+
+  // Internal: the queued-compatible HTTP API (queued-commands.ts)
+  ...queuedCommandSchemas,
 } as const
 
 export type CommandName = keyof typeof commandSchemas

@@ -11,6 +11,7 @@ export function mergeReplies(request: Record<string, unknown>, replies: Reply[],
   if (failed !== undefined && request.cmd !== 'CRONDELETE') return failed
   switch (request.cmd) {
     case 'STATS': return sumFields(replies)
+    case 'QUEUED_STATS': return sumFields(replies)
     case 'ACKB': return ackBatch(replies)
     case 'METRICS': return metrics(replies)
     case 'LISTQUEUES': return { ok: true, queues: concat(replies, 'queues') }

@@ -27,6 +27,7 @@ const routeKinds: Record<string, RouteKind> = {
   ACKB: 'split', GETJOBSBATCH: 'split', KVMSET: 'split', KVMGET: 'all',
   STATS: 'all', METRICS: 'all', LISTQUEUES: 'all', GETJOBBYCUSTOMID: 'all', CRONLIST: 'all', KVKEYS: 'all',
   AUTH: 'front', PING: 'front', SUBSCRIBE: 'front', UNSUBSCRIBE: 'front',
+  QUEUED_PUSH: 'queue', QUEUED_POLL: 'queue', QUEUED_DELETE: 'queue', QUEUED_UPDATE: 'queue', QUEUED_STATS: 'all',
 }
 
 export function routeKindOf(request: Record<string, unknown>): RouteKind | undefined {

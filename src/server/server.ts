@@ -7,6 +7,9 @@ import type { Config } from '../base/config.ts'
 import { dataModeLabel } from '../base/config.ts'
 import { Front } from './front.ts'
 import { createHttpApp } from './http/app.ts'
+import { queuedConfigFromEnv } from './http/queued/config.ts'
+import { QueuedApi } from './http/queued/routes.ts'
+import { httpRequestBodyBytesMax } from '../base/limits.ts'
 import { ShardPool, type PoolReady } from './shard-pool.ts'
 import { TcpServer } from './tcp.ts'
 
@@ -28,6 +31,7 @@ export type ServerShape = { shardCount: number; workerCount: number; workerUrl: 
 
 export async function startServer(config: Config, shape: ServerShape): Promise<RunningServer> {
   const startedAtMs = Date.now()
+  const queuedConfig = queuedConfigFromEnv(process.env) // before anything starts: a bad value stops the start
   const pool = new ShardPool(config, shape.shardCount, shape.workerCount, shape.workerUrl)
   const ready = await pool.start(false)
   const front = new Front(pool, config)
@@ -48,8 +52,16 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     workers: shape.workerCount,
     errors: pool.deadHosts(),
   })
+  const queued = new QueuedApi({ front, pool, config: queuedConfig, version: shape.version, durable: !config.memory })
+  const mounts = { apps: [queued.app()], metrics: [() => queued.metricsText()] }
   const http = config.httpPort === null ? null
-    : Bun.serve({ hostname: config.host, port: config.httpPort, fetch: createHttpApp(health).fetch })
+    : Bun.serve({
+      hostname: config.host,
+      port: config.httpPort,
+      // Above our own limit, so the routes answer 413 with their own text.
+      maxRequestBodySize: httpRequestBodyBytesMax + 1,
+      fetch: createHttpApp(health, mounts).fetch,
+    })
   const tcpWhere = config.unixSocketPath ?? hostPort(config.host, tcp.port)
   const startupLine = `flashq ${shape.version} listening tcp=${tcpWhere} http=${http ? hostPort(config.host, http.port as number) : 'off'}`
     + ` data=${dataModeLabel(config)} io=${io} shards=${shape.shardCount} workers=${shape.workerCount}`

@@ -8,6 +8,7 @@ import { workersMax } from '../base/limits.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import type { AdminOp, ShardAdminResult } from '../shard/storage-admin.ts'
 
 /** Whoever waits for a reply: a TCP request, an HTTP request, or a fan-out aggregator. */
 export interface ReplyTarget {
@@ -112,6 +113,7 @@ export class ShardPool {
       case 'events': return this.onEvents(message.events)
       case 'fatal': return this.hostFatal(handle, message.error, reject)
       case 'stopped': return handle.onStopped()
+      case 'admin': return this.adminReplies.get(message.id)?.(message.shards)
     }
   }
 
@@ -209,6 +211,27 @@ export class ShardPool {
     this.onFatal(handle.dead)
     reject(new Error(handle.dead))
     handle.onStopped()
+  }
+
+  private readonly adminReplies = new Map<number, (shards: ShardAdminResult[]) => void>()
+  private nextAdminId = 1
+
+  /** Storage administration on every live host; resolves with one result per shard, by shard index. */
+  async admin(op: AdminOp): Promise<ShardAdminResult[]> {
+    const hosts = this.hosts.filter((host) => host.dead === null)
+    const parts = await Promise.all(hosts.map((host) => {
+      const id = this.nextAdminId++
+      const { promise, resolve } = Promise.withResolvers<ShardAdminResult[]>()
+      this.adminReplies.set(id, (shards) => {
+        this.adminReplies.delete(id)
+        resolve(shards)
+      })
+      host.post({ k: 'admin', id, op })
+      // A host that dies meanwhile answers nothing: its shards are left out.
+      void host.stopped.then(() => this.adminReplies.get(id)?.([]))
+      return promise
+    }))
+    return parts.flat().sort((a, b) => a.shardIndex - b.shardIndex)
   }
 
   deadHosts(): string[] {

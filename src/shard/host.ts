@@ -6,7 +6,6 @@
  *
  * Owns: engines, logs, held replies, the wake-up timer. Does not own: sockets or reqIds (the front).
  */
-import { join } from 'node:path'
 import { presets } from '../base/config.ts'
 import { pushBatchJobsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
@@ -17,6 +16,7 @@ import { parseCommand } from '../protocol/commands.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import type { HostInit, HostSink, ShardReady, ToHost } from './messages.ts'
+import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 
 /** Commands refused while the disk is full; completions (ACK, FAIL, …) keep working. */
 const refusedWhenDiskFull = new Set([
@@ -30,7 +30,8 @@ const diskFullError = 'Disk full: new jobs are refused until space is freed (ack
 const completionRecordBytesMax = 256
 const reservationHeadroomJobs = pushBatchJobsMax
 
-type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
+/** `count` replies held since `heldAtMs` (performance.now), for the waiter metrics (storage-admin.ts). */
+type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[]; count: number; heldAtMs: number }
 
 type Shard = {
   index: number
@@ -41,6 +42,7 @@ type Shard = {
   /** Replies made by the host itself (validation errors) during the current batch. */
   staged: string[]
   dead: string | null
+  waitStats: WaitStats
 }
 
 export class ShardHost {
@@ -69,12 +71,12 @@ export class ShardHost {
   private async openShard(index: number): Promise<ShardReady> {
     const { config, shardCount } = this.init
     const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
-    const shard: Shard = { index, engine, log: null, held: [], staged: [], dead: null }
+    const shard: Shard = { index, engine, log: null, held: [], staged: [], dead: null, waitStats: newWaitStats() }
     this.shards.set(index, shard)
     if (config.memory || this.io === null) return { shardIndex: index, report: null, diskBytes: 0 }
     const preset = presets[config.preset]
     const opened = await openShardLog({
-      dir: join(config.dataDir, `shard-${String(index).padStart(2, '0')}`),
+      dir: shardDirectory(config.dataDir, index),
       io: this.io,
       fsync: config.fsync,
       segmentBytes: preset.segmentBytes,
@@ -125,6 +127,9 @@ export class ShardHost {
       for (const shard of this.shards.values()) shard.engine.stopDelivery()
     } else if (message.k === 'stop') {
       void this.stop()
+    } else if (message.k === 'admin') {
+      void runAdmin(message.op, [...this.shards.values()], (shard) => this.checkpoint(shard as Shard))
+        .then((shards) => this.sink({ k: 'admin', id: message.id, shards }))
     }
   }
 
@@ -172,7 +177,12 @@ export class ShardHost {
   private collect(shard: Shard): void {
     const output: EngineOutput = shard.engine.drainOutput()
     const { log } = shard
-    if (log !== null) for (const record of output.records) log.append(JSON.stringify(record))
+    if (log !== null && output.records.length > 0) {
+      const startedMs = performance.now()
+      for (const record of output.records) log.append(JSON.stringify(record))
+      shard.waitStats.appendBatches++
+      shard.waitStats.appendUs += (performance.now() - startedMs) * 1000
+    }
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     const lines = shard.staged
     shard.staged = []
@@ -188,7 +198,7 @@ export class ShardHost {
     if (log === null || (shard.held.length === 0 && log.durableLsn >= log.appendedLsn)) {
       this.release(text, output.messages)
     } else {
-      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages })
+      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages, count: lines.length, heldAtMs: performance.now() })
     }
   }
 
@@ -199,7 +209,10 @@ export class ShardHost {
       this.release(held.text, held.cross)
       released++
     }
-    if (released > 0) shard.held.splice(0, released)
+    if (released > 0) {
+      noteReleased(shard.waitStats, shard.held, released, shard.log?.stats.lastFlushStartedAtMs ?? 0)
+      shard.held.splice(0, released)
+    }
     this.scheduleFlush()
   }
 

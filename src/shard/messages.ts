@@ -12,6 +12,7 @@
 import type { Config } from '../base/config.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import type { RecoveryReport } from '../storage/types.ts'
+import type { AdminOp, ShardAdminResult } from './storage-admin.ts'
 
 export type HostInit = {
   k: 'init'
@@ -30,6 +31,8 @@ export type ToHost =
   /** Graceful shutdown has begun: hand out no more jobs (acks and everything else still work). */
   | { k: 'stopDelivery' }
   | { k: 'stop' }
+  /** Storage administration (/storage/*, queued_io_* metrics); answered with an `admin` reply. */
+  | { k: 'admin'; id: number; op: AdminOp }
 
 export type ShardReady = {
   shardIndex: number
@@ -43,6 +46,7 @@ export type FromHost =
   | { k: 'events'; events: JobEvent[] }
   | { k: 'fatal'; error: string }
   | { k: 'stopped' }
+  | { k: 'admin'; id: number; shards: ShardAdminResult[] }
 
 export const fieldSeparator = '\t'
 export const recordSeparator = '\n'
