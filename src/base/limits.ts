@@ -70,3 +70,5 @@ export const queuedPollMessagesMax = 1000
 export const httpRequestBodyBytesMax = 128 * MiB
 /** Queues with a suspension or throttle set (runtime state); setting one more answers 400. */
 export const queuedSettingsQueuesMax = 10_000
+/** Longest timed-checkpoint interval (POST /storage/settings): one day. */
+export const storageCheckpointIntervalSecsMax = 24 * 60 * 60

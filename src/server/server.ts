@@ -9,6 +9,7 @@ import { Front } from './front.ts'
 import { createHttpApp } from './http/app.ts'
 import { queuedConfigFromEnv } from './http/queued/config.ts'
 import { QueuedApi } from './http/queued/routes.ts'
+import { createStorageApp } from './http/storage-routes.ts'
 import { httpRequestBodyBytesMax } from '../base/limits.ts'
 import { ShardPool, type PoolReady } from './shard-pool.ts'
 import { TcpServer } from './tcp.ts'
@@ -53,7 +54,8 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     errors: pool.deadHosts(),
   })
   const queued = new QueuedApi({ front, pool, config: queuedConfig, version: shape.version, durable: !config.memory })
-  const mounts = { apps: [queued.app()], metrics: [() => queued.metricsText()] }
+  const storage = createStorageApp({ front, pool, config, io })
+  const mounts = { apps: [queued.app(), storage], metrics: [() => queued.metricsText()] }
   const http = config.httpPort === null ? null
     : Bun.serve({
       hostname: config.host,

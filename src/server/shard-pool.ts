@@ -15,6 +15,8 @@ export interface ReplyTarget {
   deliver(token: Token, replyJson: string): void
 }
 
+const reopeningError = 'Server is restoring a backup: retry in a moment'
+
 /** Upper bound on hosts, for the token encoding (workersMax hosts at most). */
 const hostSlots = workersMax
 
@@ -26,6 +28,8 @@ type HostHandle = {
   post: (message: ToHost | string) => void
   batch: string[]
   dead: string | null
+  /** Stopped on purpose by reopen(): its late events must not touch the hosts that replaced it. */
+  retired: boolean
   stopped: Promise<void>
   onStopped: () => void
   terminate: () => void
@@ -51,6 +55,7 @@ export class ShardPool {
   ) {}
 
   async start(eventsWanted: boolean): Promise<PoolReady> {
+    this.startedWithEvents = eventsWanted
     const hostCount = Math.max(1, this.workerCount)
     const readies: Promise<FromHost & { k: 'ready' }>[] = []
     for (let index = 0; index < hostCount; index++) {
@@ -70,7 +75,7 @@ export class ShardPool {
   private register(index: number, shardIndexes: number[], post: HostHandle['post'], terminate: () => void): HostHandle {
     let onStopped = () => {}
     const stopped = new Promise<void>((resolve) => (onStopped = resolve))
-    const handle: HostHandle = { index, shardIndexes, post, batch: [], dead: null, stopped, onStopped, terminate }
+    const handle: HostHandle = { index, shardIndexes, post, batch: [], dead: null, retired: false, stopped, onStopped, terminate }
     this.hosts.push(handle)
     for (const shard of shardIndexes) this.hostOfShard[shard] = handle
     return handle
@@ -146,11 +151,12 @@ export class ShardPool {
 
   /** Queues one request line for a shard; returns its token. */
   send(shardIndex: number, line: string, target: ReplyTarget): Token {
-    const host = this.hostOfShard[shardIndex] as HostHandle
-    const token = this.nextSequence++ * hostSlots + host.index
-    if (host.dead !== null) {
+    const host = this.hostOfShard[shardIndex] as HostHandle | undefined
+    const token = this.nextSequence++ * hostSlots + (host?.index ?? 0)
+    const refusal = host === undefined || this.reopening ? reopeningError : host.dead
+    if (host === undefined || refusal !== null) {
       queueMicrotask(() => {
-        target.deliver(token, JSON.stringify({ ok: false, error: host.dead }))
+        target.deliver(token, JSON.stringify({ ok: false, error: refusal }))
         this.afterReplies() // nothing else will flush this reply to its socket
       })
       return token
@@ -199,7 +205,7 @@ export class ShardPool {
 
   /** A worker that dies takes its in-memory state with it: answer its requests, refuse new ones. */
   private hostDied(handle: HostHandle, reason: string, reject: (error: Error) => void): void {
-    if (handle.dead !== null || this.stopping) return handle.onStopped()
+    if (handle.retired || handle.dead !== null || this.stopping) return handle.onStopped()
     handle.dead = `${reason}; restart the server to recover its shards from the log`
     process.stderr.write(`flashq: ${handle.dead}\n`)
     for (const [token, target] of this.pending) {
@@ -232,6 +238,38 @@ export class ShardPool {
       return promise
     }))
     return parts.flat().sort((a, b) => a.shardIndex - b.shardIndex)
+  }
+
+  private reopening = false
+  private startedWithEvents = false
+
+  /**
+   * Stops every host (their logs are flushed and closed), runs `between` while nothing has the data
+   * directory open, then starts fresh hosts, which recover from it (POST /storage/restore). Requests
+   * meanwhile are refused with a retryable error; requests in flight get it too.
+   */
+  async reopen(between: () => Promise<void>): Promise<PoolReady> {
+    this.reopening = true
+    this.flush()
+    const old = [...this.hosts]
+    for (const host of old) host.retired = true
+    for (const host of old) if (host.dead === null) host.post({ k: 'stop' })
+    await Promise.race([Promise.all(old.map((host) => host.stopped)), Bun.sleep(10_000)])
+    for (const host of old) host.terminate()
+    for (const [token, target] of this.pending) target.deliver(token, JSON.stringify({ ok: false, error: reopeningError }))
+    this.pending.clear()
+    this.afterReplies()
+    this.hosts.length = 0
+    this.hostOfShard.length = 0
+    try {
+      await between()
+    } finally {
+      try {
+        return await this.start(this.startedWithEvents)
+      } finally {
+        this.reopening = false
+      }
+    }
   }
 
   deadHosts(): string[] {

@@ -32,6 +32,8 @@ export type ShardAdminResult = {
     durableLsn: number
     checkpointLsn: number
     diskBytes: number
+    /** The last checkpoint's size plus the log appended since: what the live state costs on disk. */
+    liveBytes: number
     diskFull: boolean
     lastCheckpointError: string | null
   }
@@ -85,6 +87,7 @@ function logFigures(log: ShardLog, wait: WaitStats): NonNullable<ShardAdminResul
     durableLsn: log.durableLsn,
     checkpointLsn: log.checkpointLsn,
     diskBytes: log.diskBytes(),
+    liveBytes: log.liveBytes,
     diskFull: log.diskFull,
     lastCheckpointError: log.lastCheckpointError?.message ?? null,
   }

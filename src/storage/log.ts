@@ -303,6 +303,10 @@ export class SegmentedLog implements ShardLog {
     while (this.#checkpointRunning !== null) await this.#checkpointRunning
   }
 
+  get liveBytes(): number {
+    return this.#lastCheckpointBytes + this.#bytesSinceCheckpoint
+  }
+
   get checkpointLsn(): number {
     return this.#checkpointLsn
   }

@@ -74,6 +74,8 @@ export interface ShardLog {
   readonly stats: LogStats
   /** Why the last checkpoint attempt failed, or null. */
   readonly lastCheckpointError: Error | null
+  /** Size of the last checkpoint plus the bytes appended since. */
+  readonly liveBytes: number
   /** LSN of the newest complete checkpoint (0 = none). */
   readonly checkpointLsn: number
   /** Resolves once no checkpoint is being written (the newest one, if any, is in place). */
