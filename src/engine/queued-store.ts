@@ -33,7 +33,7 @@ export const queuedStoreFull = 'insufficient storage'
 /** A polled message as the front needs it (it adds the tag it generated and formats `created`). */
 export type PolledMessage = { id: number; created_at: number; poll_count: number; contents: string }
 
-function push(core: Core, command: CommandOf<'QUEUED_PUSH'>, token: Token, nowMs: number): void {
+function push(core: Core, command: CommandOf<'_QPUSH'>, token: Token, nowMs: number): void {
   const messages = command.messages
   if (core.jobs.size + messages.length > core.jobsMax) return core.reply(token, { ok: false, error: queuedStoreFull })
   const q = core.queue(command.queue)
@@ -56,7 +56,7 @@ function push(core: Core, command: CommandOf<'QUEUED_PUSH'>, token: Token, nowMs
   core.reply(token, { ok: true, ids })
 }
 
-function poll(core: Core, command: CommandOf<'QUEUED_POLL'>, token: Token, nowMs: number): void {
+function poll(core: Core, command: CommandOf<'_QPOLL'>, token: Token, nowMs: number): void {
   const q = core.queues.get(command.queue)
   if (q === undefined) return core.reply(token, { ok: true, messages: [] })
   core.promoteDue(q, nowMs)
@@ -93,7 +93,7 @@ function leased(core: Core, queue: string, id: number, tag: string): { job: Job;
   return { job, q: core.queue(queue) }
 }
 
-function remove(core: Core, command: CommandOf<'QUEUED_DELETE'>, token: Token): void {
+function remove(core: Core, command: CommandOf<'_QDELETE'>, token: Token): void {
   const deleted: boolean[] = new Array(command.items.length)
   const removedIds: number[] = []
   for (let i = 0; i < command.items.length; i++) {
@@ -108,7 +108,7 @@ function remove(core: Core, command: CommandOf<'QUEUED_DELETE'>, token: Token): 
   core.reply(token, { ok: true, deleted })
 }
 
-function update(core: Core, command: CommandOf<'QUEUED_UPDATE'>, token: Token, nowMs: number): void {
+function update(core: Core, command: CommandOf<'_QUPDATE'>, token: Token, nowMs: number): void {
   const found = leased(core, command.queue, command.id, command.tag)
   if (found === null) return core.reply(token, { ok: true, updated: false })
   const { job, q } = found
@@ -149,11 +149,11 @@ function contentsOf(job: Job): string {
 }
 
 export const queuedHandlers: HandlerTable = {
-  QUEUED_PUSH: push,
-  QUEUED_POLL: poll,
-  QUEUED_DELETE: remove,
-  QUEUED_UPDATE: update,
-  QUEUED_STATS: stats,
+  _QPUSH: push,
+  _QPOLL: poll,
+  _QDELETE: remove,
+  _QUPDATE: update,
+  _QSTATS: stats,
 }
 
 export function isQueuedRecord(r: LogRecord): boolean {

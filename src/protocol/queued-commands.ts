@@ -18,29 +18,29 @@ const pollTag = () => z.string().regex(/^[0-9a-f]{60}$/)
 const visibilityMs = () => z.int().min(0).max(queuedVisibilitySecondsMax * 1000)
 
 export const queuedCommandSchemas = {
-  QUEUED_PUSH: z.object({
-    cmd: z.literal('QUEUED_PUSH'),
+  _QPUSH: z.object({
+    cmd: z.literal('_QPUSH'),
     queue: queueName(),
     messages: z.array(z.object({ contents: z.string(), delay_ms: visibilityMs() })).max(queuedBatchMessagesCap),
   }),
-  QUEUED_POLL: z.object({
-    cmd: z.literal('QUEUED_POLL'),
+  _QPOLL: z.object({
+    cmd: z.literal('_QPOLL'),
     queue: queueName(),
     visibility_ms: visibilityMs(),
     /** One fresh tag per message wanted (the front's CSPRNG); their count is the poll's count. */
     tags: z.array(pollTag()).min(1).max(queuedPollMessagesMax),
   }),
-  QUEUED_DELETE: z.object({
-    cmd: z.literal('QUEUED_DELETE'),
+  _QDELETE: z.object({
+    cmd: z.literal('_QDELETE'),
     queue: queueName(),
     items: z.array(z.object({ id: id(), tag: pollTag() })).max(queuedBatchMessagesCap),
   }),
-  QUEUED_UPDATE: z.object({
-    cmd: z.literal('QUEUED_UPDATE'),
+  _QUPDATE: z.object({
+    cmd: z.literal('_QUPDATE'),
     queue: queueName(),
     id: id(),
     tag: pollTag(),
     visibility_ms: visibilityMs(),
   }),
-  QUEUED_STATS: z.object({ cmd: z.literal('QUEUED_STATS') }),
+  _QSTATS: z.object({ cmd: z.literal('_QSTATS') }),
 } as const

@@ -31,6 +31,8 @@ export type ToHost =
   /** Graceful shutdown has begun: hand out no more jobs (acks and everything else still work). */
   | { k: 'stopDelivery' }
   | { k: 'stop' }
+  /** Turns engine events on or off (the front's event hub has subscribers, or none left). */
+  | { k: 'eventsWanted'; on: boolean }
   /** Storage administration (/storage/*, queued_io_* metrics); answered with an `admin` reply. */
   | { k: 'admin'; id: number; op: AdminOp }
 

@@ -14,33 +14,22 @@
 import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { Hono, type Context } from 'hono'
-import type { Config } from '../../base/config.ts'
 import { presets } from '../../base/config.ts'
-import { httpRequestBodyBytesMax, storageCheckpointIntervalSecsMax } from '../../base/limits.ts'
+import { storageCheckpointIntervalSecsMax, storageRestoreBodyBytesMax } from '../../base/limits.ts'
 import { BackupError, backupArchive, restoreArchive } from '../../storage/backup.ts'
 import { listDirectory } from '../../storage/directory.ts'
 import { manifestFileName } from '../../storage/manifest.ts'
 import { shardDirectory, type ShardAdminResult } from '../../shard/storage-admin.ts'
-import type { Front } from '../front.ts'
-import type { ShardPool } from '../shard-pool.ts'
-
-export type StorageDeps = { front: Front; pool: ShardPool; config: Config; io: string }
+import type { HttpDeps } from './deps.ts'
 
 const memoryError = 'Storage is disabled: the server runs with --memory'
 
-export function createStorageApp(deps: StorageDeps): Hono {
+export function createStorageApp(deps: HttpDeps): Hono {
   const { pool, config } = deps
   const app = new Hono()
   let checkpointIntervalSecs: number | null = null
   let checkpointTimer: ReturnType<typeof setInterval> | null = null
   let restoring = false
-
-  app.use('/storage/*', async (c, next) => {
-    if (!deps.front.authRequired) return next()
-    const match = /^Bearer\s+(.+)$/i.exec(c.req.header('authorization') ?? '')
-    if (match !== null && deps.front.checkToken(match[1]?.trim())) return next()
-    return c.text('Invalid or missing authentication token', 401, { 'WWW-Authenticate': 'Bearer' })
-  })
 
   app.get('/storage/stats', async (c) => {
     if (config.memory) return ok(c, { enabled: false, shards: [] })
@@ -49,7 +38,7 @@ export function createStorageApp(deps: StorageDeps): Hono {
     return ok(c, {
       enabled: true,
       path: path.resolve(config.dataDir),
-      io: deps.io,
+      io: deps.health().io,
       segments: total((shard) => shard.segments),
       bytes_total: total((shard) => shard.bytes_total),
       bytes_written: total((shard) => shard.bytes_written),
@@ -134,7 +123,7 @@ export function createStorageApp(deps: StorageDeps): Hono {
     if (config.memory) return ok(c, null, memoryError)
     if (restoring) return ok(c, null, 'A restore is already running')
     const declared = Number(c.req.header('content-length') ?? 0)
-    if (declared > httpRequestBodyBytesMax) return c.text('request body too large', 413)
+    if (declared > storageRestoreBodyBytesMax) return c.text(`backup too large for an upload (max ${storageRestoreBodyBytesMax} bytes): use flashq restore <file> --data-dir <dir>`, 413)
     restoring = true
     const dataDir = path.resolve(config.dataDir)
     const stamp = `${Date.now()}-${process.pid}`

@@ -4,7 +4,7 @@
  * JSON, 422 naming the field for a wrong shape, and the plain-text 400s for bad values.
  */
 import type { Context } from 'hono'
-import { httpRequestBodyBytesMax, queuedPollMessagesMax, queuedVisibilitySecondsMax } from '../../../base/limits.ts'
+import { queuedRequestBodyBytesMax, queuedPollMessagesMax, queuedVisibilitySecondsMax } from '../../../base/limits.ts'
 
 /** An answer other than 200: plain text (§1.1). */
 export class QueuedError extends Error {
@@ -23,7 +23,6 @@ export const texts = {
   invalidQueueName: 'invalid queue name',
   conflictingId: 'conflicting id and index',
   invalidThrottle: 'invalid throttle',
-  unauthorized: 'Invalid or missing authentication token',
   notFound: 'message not found',
   contentTooLarge: 'content too large',
   tooManyMessages: 'too many messages',
@@ -43,9 +42,9 @@ export async function readJsonBody(c: Context): Promise<unknown> {
     throw new QueuedError(415, `unsupported Content-Type '${type}': expected application/json`)
   }
   const declared = Number(c.req.header('content-length') ?? 0)
-  if (declared > httpRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
+  if (declared > queuedRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
   const text = await c.req.text()
-  if (text.length > httpRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
+  if (text.length > queuedRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
   if (text.trim() === '') return {}
   try {
     return JSON.parse(text)

@@ -10,10 +10,9 @@
 import { Hono, type Context } from 'hono'
 import { validateQueueName } from '../../../protocol/validate.ts'
 import { queuedStoreFull, type PolledMessage } from '../../../engine/queued-store.ts'
-import type { Front } from '../../front.ts'
-import type { ShardPool } from '../../shard-pool.ts'
-import { callCommand, type Reply } from './call.ts'
-import type { QueuedConfig } from './config.ts'
+import { callCommand, type Reply } from '../call.ts'
+import type { HttpDeps } from '../deps.ts'
+import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
 import { QueuedCounters, queuedExposition, type QueuedGauges } from './metrics.ts'
 import {
   QueuedError, batchOf, contentsOf, messageIdOf, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts,
@@ -21,12 +20,11 @@ import {
 } from './requests.ts'
 import { QueuedSettings, endpoints, type Endpoint, type Suspension, type ThrottleSetting } from './settings.ts'
 
-export type QueuedDeps = {
-  front: Front
-  pool: ShardPool
-  config: QueuedConfig
-  version: string
-  durable: boolean
+/** The sub-app (mounts.ts): the queued routes, and their queued_* families on /metrics. */
+export function queuedApp(deps: HttpDeps): Hono {
+  const api = new QueuedApi(deps, queuedConfigFromEnv(process.env))
+  deps.metricsProviders.push(() => api.metricsText())
+  return api.app()
 }
 
 const defaultQueue = 'default'
@@ -36,13 +34,15 @@ export class QueuedApi {
   readonly counters = new QueuedCounters()
   readonly settings = new QueuedSettings()
 
-  constructor(private readonly deps: QueuedDeps) {}
+  constructor(
+    private readonly deps: HttpDeps,
+    private readonly config: QueuedConfig,
+  ) {}
 
   /** The routes as a Hono app to mount at `/`. Empty when NO_QUEUED_API is set (everything 404s). */
   app(): Hono {
     const app = new Hono()
-    if (!this.deps.config.enabled) return app
-    app.get('/healthz', (c) => c.json({ version: this.deps.version, durable: this.deps.durable }))
+    if (!this.config.enabled) return app
     app.post('/push', (c) => this.serve(c, (queue) => this.push(c, queue)))
     app.post('/poll', (c) => this.serve(c, (queue) => this.poll(c, queue)))
     app.post('/delete', (c) => this.serve(c, (queue) => this.delete(c, queue)))
@@ -51,7 +51,7 @@ export class QueuedApi {
     app.post('/suspend', (c) => this.serve(c, (queue) => this.suspend(c, queue)))
     app.get('/throttle', (c) => this.serve(c, async (queue) => ({ throttle: this.settings.throttle(queue) })))
     app.post('/throttle', (c) => this.serve(c, (queue) => this.throttle(c, queue)))
-    for (const path of ['/healthz', '/push', '/poll', '/delete', '/update', '/suspend', '/throttle']) {
+    for (const path of ['/push', '/poll', '/delete', '/update', '/suspend', '/throttle']) {
       app.all(path, (c) => c.text('method not allowed', 405))
     }
     return app
@@ -59,31 +59,21 @@ export class QueuedApi {
 
   /** Prometheus text of the queued_* families. */
   async metricsText(): Promise<string> {
-    const [stats, shards] = await Promise.all([callCommand(this.deps.front, { cmd: 'QUEUED_STATS' }), this.deps.pool.admin({ op: 'stats' })])
+    const { front, pool } = this.deps
+    const [stats, shards] = await Promise.all([callCommand(front, pool, { cmd: '_QSTATS' }), pool.admin({ op: 'stats' })])
     const gauges: QueuedGauges = stats.ok
       ? { available: Number(stats.available) || 0, visible: Number(stats.visible) || 0, invisible: Number(stats.invisible) || 0 }
       : { available: 0, visible: 0, invisible: 0 }
     return queuedExposition(this.counters, gauges, shards)
   }
 
-  /** Auth, queue selection and the plain-text error answers around one route. */
+  /** Queue selection and the plain-text error answers around one route (app.ts checks the token). */
   private async serve(c: Context, handle: (queue: string) => Promise<unknown>): Promise<Response> {
     try {
-      this.authorize(c)
       return c.json(await handle(queueOf(c)))
     } catch (error) {
       if (error instanceof QueuedError) return c.text(error.text, error.status, error.headers)
       return c.text(`internal error: ${(error as Error).message}`, 500)
-    }
-  }
-
-  private authorize(c: Context): void {
-    const front = this.deps.front
-    if (!front.authRequired) return
-    const header = c.req.header('authorization') ?? ''
-    const match = /^Bearer\s+(.+)$/i.exec(header)
-    if (match === null || !front.checkToken(match[1]?.trim())) {
-      throw new QueuedError(401, texts.unauthorized, { 'WWW-Authenticate': 'Bearer' })
     }
   }
 
@@ -94,7 +84,7 @@ export class QueuedApi {
   }
 
   private async call(request: Record<string, unknown>): Promise<Reply> {
-    const reply = await callCommand(this.deps.front, request)
+    const reply = await callCommand(this.deps.front, this.deps.pool, request)
     if (reply.ok) return reply
     const error = reply.error ?? ''
     if (error === queuedStoreFull || error.startsWith('Disk full')) throw new QueuedError(507, texts.insufficientStorage)
@@ -109,16 +99,16 @@ export class QueuedApi {
     if (body.messages !== undefined) return this.pushBatch(body, queue)
     const contents = contentsOf(body)
     const delayMs = visibilityMs(body, false)
-    if (utf8BytesOver(contents, this.deps.config.contentBytesMax)) throw new QueuedError(413, texts.contentTooLarge)
+    if (utf8BytesOver(contents, this.config.contentBytesMax)) throw new QueuedError(413, texts.contentTooLarge)
     this.checkSuspended(queue, 'push')
-    const reply = await this.call({ cmd: 'QUEUED_PUSH', queue, messages: [{ contents, delay_ms: delayMs }] })
+    const reply = await this.call({ cmd: '_QPUSH', queue, messages: [{ contents, delay_ms: delayMs }] })
     const id = (reply.ids as number[])[0]
     this.counters.successful_push++
     return { index: id, id }
   }
 
   private async pushBatch(body: Fields, queue: string): Promise<unknown> {
-    const items = batchOf(body.messages, this.deps.config.batchMessagesMax)
+    const items = batchOf(body.messages, this.config.batchMessagesMax)
     const accepted: Array<{ contents: string; delay_ms: number }> = []
     const rejections: Array<string | null> = items.map((item, index) => {
       const where = `messages[${index}].`
@@ -130,12 +120,12 @@ export class QueuedApi {
         if (error instanceof QueuedError && error.status === 400) return 'InvalidVisibilityTimeout'
         throw error
       }
-      if (utf8BytesOver(contents, this.deps.config.contentBytesMax)) return 'ContentTooLarge'
+      if (utf8BytesOver(contents, this.config.contentBytesMax)) return 'ContentTooLarge'
       accepted.push({ contents, delay_ms: delayMs })
       return null
     })
     this.checkSuspended(queue, 'push')
-    const ids = accepted.length === 0 ? [] : ((await this.call({ cmd: 'QUEUED_PUSH', queue, messages: accepted })).ids as number[])
+    const ids = accepted.length === 0 ? [] : ((await this.call({ cmd: '_QPUSH', queue, messages: accepted })).ids as number[])
     this.counters.successful_push += ids.length
     let next = 0
     const results: unknown[] = []
@@ -166,7 +156,7 @@ export class QueuedApi {
       throw error
     }
     const tags = newPollTags(count)
-    const reply = await this.call({ cmd: 'QUEUED_POLL', queue, visibility_ms: visibility, tags })
+    const reply = await this.call({ cmd: '_QPOLL', queue, visibility_ms: visibility, tags })
     const messages = (reply.messages as PolledMessage[]).map((message, index) => ({
       contents: message.contents,
       created: new Date(message.created_at).toISOString(),
@@ -190,7 +180,7 @@ export class QueuedApi {
     const tag = pollTagOf(body)
     if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
     this.checkSuspended(queue, 'delete')
-    const reply = await this.call({ cmd: 'QUEUED_DELETE', queue, items: [{ id, tag }] })
+    const reply = await this.call({ cmd: '_QDELETE', queue, items: [{ id, tag }] })
     if ((reply.deleted as boolean[])[0] !== true) {
       this.counters.missing_delete++
       throw new QueuedError(404, texts.notFound)
@@ -200,14 +190,14 @@ export class QueuedApi {
   }
 
   private async deleteBatch(body: Fields, queue: string): Promise<unknown> {
-    const items = batchOf(body.messages, this.deps.config.batchMessagesMax)
+    const items = batchOf(body.messages, this.config.batchMessagesMax)
     const parsed = items.map((item, index) => {
       const where = `messages[${index}].`
       return { id: messageIdOf(item, where), tag: pollTagOf(item, where) }
     })
     this.checkSuspended(queue, 'delete')
     const valid = parsed.filter((item) => item.tag !== null)
-    const deleted = valid.length === 0 ? [] : ((await this.call({ cmd: 'QUEUED_DELETE', queue, items: valid })).deleted as boolean[])
+    const deleted = valid.length === 0 ? [] : ((await this.call({ cmd: '_QDELETE', queue, items: valid })).deleted as boolean[])
     let next = 0
     const results = parsed.map((item) => {
       if (item.tag === null) return { id: item.id, error: 'InvalidPollTag' }
@@ -228,7 +218,7 @@ export class QueuedApi {
     const visibility = visibilityMs(body, true)
     if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
     this.checkSuspended(queue, 'update')
-    const reply = await this.call({ cmd: 'QUEUED_UPDATE', queue, id, tag, visibility_ms: visibility })
+    const reply = await this.call({ cmd: '_QUPDATE', queue, id, tag, visibility_ms: visibility })
     if (reply.updated !== true) {
       this.counters.missing_update++
       throw new QueuedError(404, texts.notFound)
