@@ -106,3 +106,13 @@ export const queuedSettingsQueuesMax = 10_000
 export const storageCheckpointIntervalSecsMax = 24 * 60 * 60
 /** Largest backup POST /storage/restore takes; bigger ones restore with `flashq restore` (no limit). */
 export const storageRestoreBodyBytesMax = queuedRequestBodyBytesMax
+/** Outgoing webhooks (spec §5.6): registered at most, per delivery timeout, queued deliveries and in flight. */
+export const webhooksMax = 1000
+export const webhookTimeoutMs = 10_000
+/** Deliveries waiting for a free slot; above it new ones are dropped (and counted). */
+export const webhookQueuedDeliveriesMax = 10_000
+export const webhookDeliveriesInFlightMax = 64
+/** Circuit breaker per URL: consecutive failures that open it, how long it stays open, successes that close it. */
+export const webhookBreakerFailuresMax = 5
+export const webhookBreakerOpenMs = 30_000
+export const webhookBreakerSuccessesToClose = 2

@@ -6,7 +6,8 @@ import type { Hono } from 'hono'
 import type { HttpDeps } from './deps.ts'
 import { queuedApp } from './queued/routes.ts'
 import { createStorageApp } from './storage-routes.ts'
+import { webhookRoutes } from './webhooks.ts'
 
 export type SubApp = (deps: HttpDeps) => Hono
 
-export const subApps: SubApp[] = [queuedApp, createStorageApp]
+export const subApps: SubApp[] = [queuedApp, createStorageApp, webhookRoutes]
