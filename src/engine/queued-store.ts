@@ -26,9 +26,8 @@ import { Job, LOC_DELAYED, LOC_READY } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { queuesMax } from './engine-limits.ts'
+import { queuedStoreFull } from '../protocol/queued-commands.ts'
 
-/** Refusal of a push the shard cannot hold (answered 507 by the front). */
-export const queuedStoreFull = 'insufficient storage'
 
 /** A polled message as the front needs it (it adds the tag it generated and formats `created`). */
 export type PolledMessage = { id: number; created_at: number; poll_count: number; contents: string }

@@ -17,6 +17,9 @@ const id = () => z.int().min(0)
 const pollTag = () => z.string().regex(/^[0-9a-f]{60}$/)
 const visibilityMs = () => z.int().min(0).max(queuedVisibilitySecondsMax * 1000)
 
+/** The engine's refusal of a push the shard cannot hold (answered 507 by the HTTP front). */
+export const queuedStoreFull = 'insufficient storage'
+
 export const queuedCommandSchemas = {
   _QPUSH: z.object({
     cmd: z.literal('_QPUSH'),

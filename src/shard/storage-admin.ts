@@ -3,8 +3,14 @@
  * metrics, and forced checkpoints (POST /storage/checkpoint, GET /storage/backup). The front asks
  * with an `admin` message and gets one result per shard of the host.
  */
-import { join } from 'node:path'
+import { readFileSync } from 'node:fs'
+import { basename, join } from 'node:path'
+import { backupArchive } from '../storage/backup.ts'
+import { listDirectory } from '../storage/directory.ts'
+import { manifestFileName } from '../storage/manifest.ts'
 import type { LogStats, ShardLog } from '../storage/types.ts'
+
+export { BackupError, restoreArchive } from '../storage/backup.ts'
 
 export type AdminOp = { op: 'stats' } | { op: 'checkpoint' }
 
@@ -48,6 +54,30 @@ export function newWaitStats(): WaitStats {
 /** The directory of one shard's log inside the data directory. */
 export function shardDirectory(dataDir: string, shardIndex: number): string {
   return join(dataDir, `shard-${String(shardIndex).padStart(2, '0')}`)
+}
+
+/** The backup archive of a data directory with `shardCount` shards (storage/backup.ts), as chunks. */
+export function backupOf(dataDir: string, shardCount: number): AsyncGenerator<Uint8Array> {
+  const shardDirs = [...Array(shardCount).keys()].map((shard) => basename(shardDirectory(dataDir, shard)))
+  return backupArchive(dataDir, shardDirs)
+}
+
+/** Segment files of one shard (0 when its directory does not exist yet). */
+export function segmentCount(dataDir: string, shardIndex: number): number {
+  try {
+    return listDirectory(shardDirectory(dataDir, shardIndex)).segments.length
+  } catch {
+    return 0
+  }
+}
+
+/** The shard count written in a data directory's manifest (undefined when unreadable). */
+export function manifestShardCount(dataDir: string): unknown {
+  try {
+    return (JSON.parse(readFileSync(join(dataDir, manifestFileName), 'utf8')) as { shardCount?: unknown }).shardCount
+  } catch {
+    return undefined
+  }
 }
 
 /** Counts the first `released` held reply groups, which the commit that started at `flushStartedAtMs` made durable. */

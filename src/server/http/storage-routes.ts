@@ -16,10 +16,9 @@ import * as path from 'node:path'
 import { Hono, type Context } from 'hono'
 import { presets } from '../../base/config.ts'
 import { storageCheckpointIntervalSecsMax, storageRestoreBodyBytesMax } from '../../base/limits.ts'
-import { BackupError, backupArchive, restoreArchive } from '../../storage/backup.ts'
-import { listDirectory } from '../../storage/directory.ts'
-import { manifestFileName } from '../../storage/manifest.ts'
-import { shardDirectory, type ShardAdminResult } from '../../shard/storage-admin.ts'
+import {
+  BackupError, backupOf, manifestShardCount, restoreArchive, segmentCount, type ShardAdminResult,
+} from '../../shard/storage-admin.ts'
 import type { HttpDeps } from './deps.ts'
 
 const memoryError = 'Storage is disabled: the server runs with --memory'
@@ -101,8 +100,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
     // ?checkpoint=false the newest existing checkpoint and every segment after it are copied instead.
     const checkpointFirst = !['false', '0'].includes(c.req.query('checkpoint') ?? '')
     if (checkpointFirst) await pool.admin({ op: 'checkpoint' })
-    const shardDirs = [...Array(pool.shardCount).keys()].map((shard) => path.basename(shardDirectory(config.dataDir, shard)))
-    const chunks = backupArchive(config.dataDir, shardDirs)
+    const chunks = backupOf(config.dataDir, pool.shardCount)
     const stream = new ReadableStream<Uint8Array>({
       async pull(controller) {
         const next = await chunks.next()
@@ -133,7 +131,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
     try {
       await Bun.write(upload, await c.req.arrayBuffer())
       const report = restoreArchive(upload, staged)
-      const shardCount = (JSON.parse(fs.readFileSync(path.join(staged, manifestFileName), 'utf8')) as { shardCount?: unknown }).shardCount
+      const shardCount = manifestShardCount(staged)
       if (shardCount !== pool.shardCount) {
         return ok(c, null, `The backup has ${String(shardCount)} shards and this server runs ${pool.shardCount}: restore it with 'flashq restore <file> --data-dir <new dir>' and start a server there`)
       }
@@ -158,15 +156,9 @@ export function createStorageApp(deps: HttpDeps): Hono {
 
 function shardStats(dataDir: string, shard: ShardAdminResult) {
   const log = shard.log
-  let segments = 0
-  try {
-    segments = listDirectory(shardDirectory(dataDir, shard.shardIndex)).segments.length
-  } catch {
-    segments = 0 // the shard has not created its directory (or it was just replaced)
-  }
   return {
     shard: shard.shardIndex,
-    segments,
+    segments: segmentCount(dataDir, shard.shardIndex),
     bytes_total: log?.diskBytes ?? 0,
     bytes_live: log?.liveBytes ?? 0,
     bytes_written: log?.stats.writeBytes ?? 0,

@@ -9,7 +9,8 @@
  */
 import { Hono, type Context } from 'hono'
 import { validateQueueName } from '../../../protocol/validate.ts'
-import { queuedStoreFull, type PolledMessage } from '../../../engine/queued-store.ts'
+import type { PolledMessage } from '../../../engine/queued-store.ts'
+import { queuedStoreFull } from '../../../protocol/queued-commands.ts'
 import { callCommand, type Reply } from '../call.ts'
 import type { HttpDeps } from '../deps.ts'
 import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
