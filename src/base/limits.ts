@@ -115,3 +115,36 @@ export const timerDelayMsMax = 2 ** 31 - 1
 assert(replyBytesMax >= jobDataBytesMax + 64 * 1024, 'a reply must carry the largest job')
 assert(connectionOutputBytesMax >= connectionOutputBytesHigh + replyBytesMax, 'one reply above the pause mark must not close')
 assert(hostReplyBytesPerTurnMax >= replyBytesMax, 'a host turn carries at least one reply')
+
+// queued-compatible API (queued-api.md). The content and batch limits are configurable
+// (QUEUED_MAX_CONTENT_BYTES, QUEUED_MAX_BATCH) up to the caps below.
+/** Default largest `contents` of one message, in UTF-8 bytes (§5). */
+export const queuedContentBytesMaxDefault = 1 * MiB
+/** Largest value QUEUED_MAX_CONTENT_BYTES accepts: a message is a job, so the job data limit. */
+export const queuedContentBytesCap = jobDataBytesMax
+/** Default largest batch push or batch delete, in messages (§5). */
+export const queuedBatchMessagesMaxDefault = 10_000
+/** Largest value QUEUED_MAX_BATCH accepts. */
+export const queuedBatchMessagesCap = 100_000
+/** Longest visibility timeout: 7 days (§1.6). */
+export const queuedVisibilitySecondsMax = 604_800
+/** Most messages one poll returns (`count`, §3.2). */
+export const queuedPollMessagesMax = 1000
+/** Largest request body of the queued API (413 `request body too large` above it, §1.1). */
+export const queuedRequestBodyBytesMax = 128 * MiB
+/** Queues with a suspension or throttle set (runtime state); setting one more answers 400. */
+export const queuedSettingsQueuesMax = 10_000
+/** Longest timed-checkpoint interval (POST /storage/settings): one day. */
+export const storageCheckpointIntervalSecsMax = 24 * 60 * 60
+/** Largest backup POST /storage/restore takes; bigger ones restore with `flashq restore` (no limit). */
+export const storageRestoreBodyBytesMax = queuedRequestBodyBytesMax
+/** Outgoing webhooks (spec §5.6): registered at most, per delivery timeout, queued deliveries and in flight. */
+export const webhooksMax = 1000
+export const webhookTimeoutMs = 10_000
+/** Deliveries waiting for a free slot; above it new ones are dropped (and counted). */
+export const webhookQueuedDeliveriesMax = 10_000
+export const webhookDeliveriesInFlightMax = 64
+/** Circuit breaker per URL: consecutive failures that open it, how long it stays open, successes that close it. */
+export const webhookBreakerFailuresMax = 5
+export const webhookBreakerOpenMs = 30_000
+export const webhookBreakerSuccessesToClose = 2

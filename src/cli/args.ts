@@ -31,7 +31,8 @@ export const usage = `usage: flashq [serve] [options]
   --repair              start on a corrupt log, dropping what is invalid
   --auth-token <t>      require AUTH with this token (repeatable; env AUTH_TOKENS=a,b)
   --shutdown-grace-ms <n>  on SIGINT/SIGTERM, wait up to this long for active jobs (default 30000)
-  --preset <name>       production (default) | testMin`
+  --preset <name>       production (default) | testMin
+       flashq restore <backup.tar> --data-dir <dir>   unpack a backup (GET /storage/backup) into an empty directory`
 
 export function parseArgs(argv: string[], env: Env): Config {
   const flags = collectFlags(argv)

@@ -89,6 +89,8 @@ export class Core {
   readonly completedWithoutJob = new Set<number>()
 
   readonly kv = new KvStore()
+  /** Queues that hold (or held) queued-API messages, for the queued_* gauges (queued-store.ts). */
+  readonly queuedQueues = new Set<string>()
   readonly cron = new CronTable()
 
   /** Queues a command or tick touched: freed at the end of the batch when they hold nothing. */

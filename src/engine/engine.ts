@@ -16,6 +16,7 @@ import type { ShardMessage } from './outbox.ts'
 import { applyRecord, snapshotRecords } from './records.ts'
 import * as errors from '../protocol/errors.ts'
 import { shardOfName } from '../base/hash.ts'
+import { queuedHandlers } from './queued-store.ts'
 
 export type Handler<K extends CommandName> = (
   core: Core,
@@ -58,6 +59,7 @@ const handlers: HandlerTable = {
   ...queueHandlers,
   ...storeHandlers,
   ...internalHandlers,
+  ...queuedHandlers,
 }
 
 export class Engine {

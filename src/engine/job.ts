@@ -78,6 +78,10 @@ export class Job {
    * (reply-size.ts); -1 when unknown (replayed, cron, flow child), measured when first needed.
    */
   requestBytes = -1
+  /** queued API (engine/queued-store.ts): polls so far, -1 for a job not pushed through that API. */
+  pollCount = -1
+  /** queued API: the current poll tag (fencing token), null until the first poll. */
+  pollTag: string | null = null
 
   constructor(
     readonly id: number,

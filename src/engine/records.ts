@@ -47,6 +47,8 @@
  *   fq   older logs: a flow child request (replayed as a pending `flowChild` outbox message);
  *        fk: snapshot, k `parent:index` of a remote flow child created here by such a request, i its id
  *   qd   queue defaults: q, d {timeout, max_attempts, backoff, ttl} (null clears)
+ *   qp qu  queued API poll / visibility update (engine/queued-store.ts header); its messages are `j`
+ *        records with `qn` poll count and `qg` poll tag, and its deletes are `rm`
  *   kv.* KV store records, applied by KvStore (engine/kv.ts header)
  *   cron.* cron records, applied by CronTable (engine/cron.ts header)
  *
@@ -59,6 +61,7 @@ import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import { jobDiscarded } from '../protocol/errors.ts'
 import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
 import type { LinkMessage } from './outbox.ts'
+import { applyQueuedRecord, isQueuedRecord } from './queued-store.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
 } from './job.ts'
@@ -97,6 +100,8 @@ export function encodeJob(job: Job): Fields {
   if (job.completedAt !== 0) r.ca = job.completedAt
   if (job.groupId !== null) r.g = job.groupId
   if (job.failReason !== null) r.fr = job.failReason
+  if (job.pollCount >= 0) r.qn = job.pollCount // queued API message (queued-store.ts)
+  if (job.pollTag !== null) r.qg = job.pollTag
   // Active jobs come back as waiting (pulls are not recorded); a job being pushed is not placed yet.
   const loc =
     job.loc === LOC_ACTIVE || job.loc === LOC_DELAYED || job.loc === LOC_GROUP_WAIT || job.loc === LOC_GONE
@@ -140,6 +145,8 @@ export function decodeJob(r: Fields): Job {
   job.completedAt = (r.ca as number | undefined) ?? 0
   job.groupId = (r.g as string | undefined) ?? null
   job.failReason = (r.fr as string | undefined) ?? null
+  job.pollCount = (r.qn as number | undefined) ?? -1
+  job.pollTag = (r.qg as string | undefined) ?? null
   return job
 }
 
@@ -149,6 +156,7 @@ export function applyRecord(core: Core, r: LogRecord): void {
   if (apply !== undefined) apply(core, r)
   else if (r.t.startsWith('kv.')) core.kv.replay(r)
   else if (r.t.startsWith('cron.')) core.cron.replay(r)
+  else if (isQueuedRecord(r)) applyQueuedRecord(core, r)
   else throw new Error(`unknown record type '${r.t}'`)
 }
 
@@ -179,6 +187,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     if (job.holdsKey) q.uniqueKeys.add(job.uniqueKey as string)
     if (r.db !== undefined) core.setDebounce(q, r.db as string, r.dx as number)
     if (r.fk !== undefined) core.links.noteLegacyFlowChildKey(r.fk as string, job.id)
+    if (job.pollCount >= 0) core.queuedQueues.add(job.queue)
     if (loc === LOC_READY) core.enqueue(job, q, job.createdAt)
     else if (loc === LOC_DLQ) core.toDlq(job, q, job.failReason ?? '')
     else if (loc === LOC_PARKED || loc === LOC_PARENT) {

@@ -21,6 +21,7 @@ import {
 } from '../base/limits.ts'
 import * as errors from './errors.ts'
 import { fastParsers } from './commands-fast.ts'
+import { queuedCommandSchemas } from './queued-commands.ts'
 import { validateKvKey, validateQueueName } from './validate.ts'
 
 export { validateKvKey, validateQueueName }
@@ -315,6 +316,7 @@ export const commandSchemas = {
   KVTTL: byKvKey('KVTTL'),
   KVKEYS: z.object({ cmd: z.literal('KVKEYS'), pattern: opt(z.string()) }),
   KVINCR: z.object({ cmd: z.literal('KVINCR'), key: kvKey(), by: def(z.int(), 1) }),
+
 } as const
 
 /**
@@ -338,6 +340,8 @@ export const internalCommandSchemas = {
   _RESETMETRICS: bare('_RESETMETRICS'),
   /** Replaces the auth tokens (`POST /settings/auth`); an empty list turns auth off. */
   _SETTOKENS: z.object({ cmd: z.literal('_SETTOKENS'), tokens: z.array(z.string()) }),
+  /** The queued-compatible HTTP API (queued-commands.ts, engine/queued-store.ts). */
+  ...queuedCommandSchemas,
 } as const
 
 export const allCommandSchemas = { ...commandSchemas, ...internalCommandSchemas }

@@ -155,6 +155,11 @@ export const commandTable = {
   _QUEUEDEFAULTS: row('_QUEUEDEFAULTS', { route: 'queue', errors: [I, U] }),
   _RESETMETRICS: row('_RESETMETRICS', { route: 'all', merge: 'allOk', errors: [U] }),
   _SETTOKENS: row('_SETTOKENS', { route: 'front', errors: [I] }),
+  _QPUSH: row('_QPUSH', { route: 'queue', diskFull: refuse, errors: [I, L, U] }),
+  _QPOLL: row('_QPOLL', { route: 'queue', errors: [I, U] }),
+  _QDELETE: row('_QDELETE', { route: 'queue', errors: [I, U] }),
+  _QUPDATE: row('_QUPDATE', { route: 'queue', errors: [I, U] }),
+  _QSTATS: row('_QSTATS', { route: 'all', merge: 'sumFields', errors: [U] }),
 } as const satisfies Record<CommandName, CommandSpec>
 
 const hasOwn = Object.prototype.hasOwnProperty

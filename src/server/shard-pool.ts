@@ -10,6 +10,7 @@ import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
+import type { AdminOp, ShardAdminResult } from '../shard/storage-admin.ts'
 
 /** Whoever waits for a reply: a TCP request, an HTTP request, or a fan-out aggregator. */
 export interface ReplyTarget {
@@ -18,6 +19,7 @@ export interface ReplyTarget {
 
 /** First character of an event line in a reply batch (shard/messages.ts). */
 const eventLineMark = 'e'.charCodeAt(0)
+const reopeningError = 'Server is restoring a backup: retry in a moment'
 
 /** Upper bound on hosts, for the token encoding (workersMax hosts at most). */
 const hostSlots = workersMax
@@ -35,6 +37,8 @@ type HostHandle = {
   post: (message: ToHost | string) => void
   batch: string[]
   dead: string | null
+  /** Stopped on purpose by reopen(): its late events must not touch the hosts that replaced it. */
+  retired: boolean
   stopped: Promise<void>
   onStopped: () => void
   terminate: () => void
@@ -64,6 +68,7 @@ export class ShardPool {
   ) {}
 
   async start(eventsWanted: boolean): Promise<PoolReady> {
+    this.startedWithEvents = eventsWanted
     const hostCount = Math.max(1, this.workerCount)
     const readies: Promise<FromHost & { k: 'ready' }>[] = []
     for (let index = 0; index < hostCount; index++) {
@@ -83,7 +88,7 @@ export class ShardPool {
   private register(index: number, shardIndexes: number[], post: HostHandle['post'], terminate: () => void): HostHandle {
     let onStopped = () => {}
     const stopped = new Promise<void>((resolve) => (onStopped = resolve))
-    const handle: HostHandle = { index, shardIndexes, post, batch: [], dead: null, stopped, onStopped, terminate }
+    const handle: HostHandle = { index, shardIndexes, post, batch: [], dead: null, retired: false, stopped, onStopped, terminate }
     this.hosts.push(handle)
     for (const shard of shardIndexes) this.hostOfShard[shard] = handle
     return handle
@@ -125,6 +130,7 @@ export class ShardPool {
       case 'cross': return this.routeCross(message.items)
       case 'fatal': return this.hostFatal(handle, message.error, reject)
       case 'stopped': return handle.onStopped()
+      case 'admin': return this.adminReplies.get(message.id)?.(message.shards)
     }
   }
 
@@ -173,11 +179,13 @@ export class ShardPool {
    * task, so requests that arrived together share one message per host.
    */
   send(shardIndex: number, line: string, target: ReplyTarget, pull = false, deferred = false): Token {
-    const host = this.hostOfShard[shardIndex] as HostHandle
-    const token = this.nextSequence++ * hostSlots + host.index
-    if (host.dead !== null) {
+    const host = this.hostOfShard[shardIndex] as HostHandle | undefined
+    const token = this.nextSequence++ * hostSlots + (host?.index ?? 0)
+    // While a backup is being restored (reopen) there are no hosts: refuse, retryably.
+    const refusal = host === undefined || this.reopening ? reopeningError : host.dead
+    if (host === undefined || refusal !== null) {
       queueMicrotask(() => {
-        target.deliver(token, JSON.stringify({ ok: false, error: host.dead }))
+        target.deliver(token, JSON.stringify({ ok: false, error: refusal }))
         this.afterReplies() // nothing else will flush this reply to its socket
       })
       return token
@@ -257,7 +265,7 @@ export class ShardPool {
 
   /** A worker that dies takes its in-memory state with it: answer its requests, refuse new ones. */
   private hostDied(handle: HostHandle, reason: string, reject: (error: Error) => void): void {
-    if (handle.dead !== null || this.stopping) return handle.onStopped()
+    if (handle.retired || handle.dead !== null || this.stopping) return handle.onStopped()
     handle.dead = `${reason}; restart the server to recover its shards from the log`
     process.stderr.write(`flashq: ${handle.dead}\n`)
     for (const [token, target] of this.pending) {
@@ -270,6 +278,59 @@ export class ShardPool {
     this.onFatal(handle.dead)
     reject(new Error(handle.dead))
     handle.onStopped()
+  }
+
+  private readonly adminReplies = new Map<number, (shards: ShardAdminResult[]) => void>()
+  private nextAdminId = 1
+
+  /** Storage administration on every live host; resolves with one result per shard, by shard index. */
+  async admin(op: AdminOp): Promise<ShardAdminResult[]> {
+    const hosts = this.hosts.filter((host) => host.dead === null)
+    const parts = await Promise.all(hosts.map((host) => {
+      const id = this.nextAdminId++
+      const { promise, resolve } = Promise.withResolvers<ShardAdminResult[]>()
+      this.adminReplies.set(id, (shards) => {
+        this.adminReplies.delete(id)
+        resolve(shards)
+      })
+      host.post({ k: 'admin', id, op })
+      // A host that dies meanwhile answers nothing: its shards are left out.
+      void host.stopped.then(() => this.adminReplies.get(id)?.([]))
+      return promise
+    }))
+    return parts.flat().sort((a, b) => a.shardIndex - b.shardIndex)
+  }
+
+  private reopening = false
+  private startedWithEvents = false
+
+  /**
+   * Stops every host (their logs are flushed and closed), runs `between` while nothing has the data
+   * directory open, then starts fresh hosts, which recover from it (POST /storage/restore). Requests
+   * meanwhile are refused with a retryable error; requests in flight get it too.
+   */
+  async reopen(between: () => Promise<void>): Promise<PoolReady> {
+    this.reopening = true
+    this.flush()
+    const old = [...this.hosts]
+    for (const host of old) host.retired = true
+    for (const host of old) if (host.dead === null) host.post({ k: 'stop' })
+    await Promise.race([Promise.all(old.map((host) => host.stopped)), Bun.sleep(10_000)])
+    for (const host of old) host.terminate()
+    for (const [token, target] of this.pending) target.deliver(token, JSON.stringify({ ok: false, error: reopeningError }))
+    this.pending.clear()
+    this.afterReplies()
+    this.hosts.length = 0
+    this.hostOfShard.length = 0
+    try {
+      await between()
+    } finally {
+      try {
+        return await this.start(this.startedWithEvents)
+      } finally {
+        this.reopening = false
+      }
+    }
   }
 
   deadHosts(): string[] {

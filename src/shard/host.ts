@@ -21,6 +21,7 @@ import { commandTable } from '../protocol/table.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
+import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 
 /** Commands refused while the disk is full (the command table's diskFull); completions keep working. */
 const refusedWhenDiskFull = new Set(
@@ -49,7 +50,8 @@ export const realHostTime: HostTime = {
 /** Marks an event line in a reply batch (messages.ts); a reply line starts with its numeric token. */
 const eventLinePrefix = `e${fieldSeparator}`
 
-type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
+/** `count` replies held since `heldAtMs` (performance.now), for the waiter metrics (storage-admin.ts). */
+type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[]; count: number; heldAtMs: number }
 type EngineReply = EngineOutput['replies'][number]
 
 type Shard = {
@@ -65,6 +67,7 @@ type Shard = {
   /** Records of this batch's requests, encoded while each request ran (so a failure is its own). */
   encoded: string[]
   dead: string | null
+  waitStats: WaitStats
 }
 
 export class ShardHost {
@@ -98,12 +101,14 @@ export class ShardHost {
   private async openShard(index: number): Promise<ShardReady> {
     const { config, shardCount } = this.init
     const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
-    const shard: Shard = { index, engine, log: null, held: [], staged: [], deferred: [], encoded: [], dead: null }
+    const shard: Shard = {
+      index, engine, log: null, held: [], staged: [], deferred: [], encoded: [], dead: null, waitStats: newWaitStats(),
+    }
     this.shards.set(index, shard)
     if (config.memory || this.io === null) return { shardIndex: index, report: null, diskBytes: 0 }
     const preset = presets[config.preset]
     const opened = await openShardLog({
-      dir: join(config.dataDir, `shard-${String(index).padStart(2, '0')}`),
+      dir: shardDirectory(config.dataDir, index),
       io: this.io,
       fsync: config.fsync,
       segmentBytes: preset.segmentBytes,
@@ -163,6 +168,9 @@ export class ShardHost {
       void this.stop()
     } else if (message.k === 'eventsWanted') {
       this.eventsWanted = message.on
+    } else if (message.k === 'admin') {
+      void runAdmin(message.op, [...this.shards.values()], (shard) => this.checkpoint(shard as Shard))
+        .then((shards) => this.sink({ k: 'admin', id: message.id, shards }))
     }
   }
 
@@ -258,9 +266,12 @@ export class ShardHost {
   private collect(shard: Shard): void {
     const output: EngineOutput = shard.engine.drainOutput()
     const { log } = shard
-    if (log !== null) {
+    if (log !== null && shard.encoded.length + output.records.length > 0) {
+      const startedMs = performance.now()
       for (const text of shard.encoded) log.append(text)
       for (const record of output.records) this.appendRecord(shard, log, record)
+      shard.waitStats.appendBatches++
+      shard.waitStats.appendUs += (performance.now() - startedMs) * 1000
     }
     shard.encoded = []
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
@@ -280,7 +291,7 @@ export class ShardHost {
     if (log === null || (shard.held.length === 0 && log.durableLsn >= log.appendedLsn)) {
       this.release(text, output.messages)
     } else {
-      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages })
+      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages, count: lines.length, heldAtMs: performance.now() })
     }
   }
 
@@ -318,7 +329,10 @@ export class ShardHost {
       this.release(held.text, held.cross)
       released++
     }
-    if (released > 0) shard.held.splice(0, released)
+    if (released > 0) {
+      noteReleased(shard.waitStats, shard.held, released, shard.log?.stats.lastFlushStartedAtMs ?? 0)
+      shard.held.splice(0, released)
+    }
     this.scheduleFlush()
   }
 

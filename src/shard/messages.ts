@@ -14,6 +14,7 @@
 import type { Config } from '../base/config.ts'
 import type { CrossShardMessage, Token } from '../engine/types.ts'
 import type { RecoveryReport } from '../storage/types.ts'
+import type { AdminOp, ShardAdminResult } from './storage-admin.ts'
 
 export type HostInit = {
   k: 'init'
@@ -36,6 +37,8 @@ export type ToHost =
   | { k: 'stop' }
   /** Turns engine events on or off (the front's event hub has subscribers, or none left). */
   | { k: 'eventsWanted'; on: boolean }
+  /** Storage administration (/storage/*, queued_io_* metrics); answered with an `admin` reply. */
+  | { k: 'admin'; id: number; op: AdminOp }
 
 export type ShardReady = {
   shardIndex: number
@@ -48,6 +51,7 @@ export type FromHost =
   | { k: 'cross'; items: CrossShardMessage[] }
   | { k: 'fatal'; error: string }
   | { k: 'stopped' }
+  | { k: 'admin'; id: number; shards: ShardAdminResult[] }
 
 export const fieldSeparator = '\t'
 export const recordSeparator = '\n'

@@ -19,7 +19,8 @@ import { encodeLogState, logStateFileName } from './log-state.ts'
 import { recoverDirectory } from './recovery.ts'
 import { fitSegmentBytes } from './space.ts'
 import type { RecoveredLog } from './recovery.ts'
-import type { FsyncMode, OpenedLog, RecoveryReport, ShardLog, ShardLogOptions } from './types.ts'
+import type { FsyncMode, LogStats, OpenedLog, RecoveryReport, ShardLog, ShardLogOptions } from './types.ts'
+import { newLogStats } from './types.ts'
 
 /** Smallest segment: a few frames plus the reserve must fit. */
 export const segmentBytesMin = 4 * KiB
@@ -317,6 +318,20 @@ export class SegmentedLog implements ShardLog {
   /** Why the last checkpoint attempt failed (it is retried when needsCheckpoint() says so), or null. */
   lastCheckpointError: Error | null = null
 
+  readonly stats: LogStats = newLogStats()
+
+  async checkpointSettled(): Promise<void> {
+    while (this.#checkpointRunning !== null) await this.#checkpointRunning
+  }
+
+  get liveBytes(): number {
+    return this.#lastCheckpointBytes + this.#bytesSinceCheckpoint
+  }
+
+  get checkpointLsn(): number {
+    return this.#checkpointLsn
+  }
+
   diskBytes(): number {
     let total = (this.#spare?.fileBytes ?? 0) + this.#reserveFileBytes
     for (const segment of this.#segments) total += segment.fileBytes
@@ -601,10 +616,14 @@ export class SegmentedLog implements ShardLog {
 
   #startFlush(): void {
     this.#flushScheduled = false
+    this.stats.flushLoops++
     if (this.#flushing || this.#fatalError !== null) return
     const chunk = this.#takeChunk()
     if (chunk === null) return
     this.#flushing = true
+    this.stats.lastFlushStartedAtMs = performance.now()
+    // Cut by the byte cap when more is already waiting behind this chunk.
+    if (this.#ready.length > 0 || (this.#current as Chunk).used > 0) this.stats.flushesCutByBytes++
     this.#flushChunk(chunk).then(
       () => this.#flushDone(chunk),
       (error: unknown) => this.#fail(error),
@@ -615,12 +634,24 @@ export class SegmentedLog implements ShardLog {
     const segment = chunk.segment
     if (segment !== this.#writingSegment) await this.#enterSegment(segment)
     const bytes = chunk.buffer.subarray(0, chunk.used)
+    const startedMs = performance.now()
     if (this.#fsync.kind === 'always') {
       await this.#io.writeDurable(segment.fd, bytes, chunk.fileOffset)
     } else {
       await this.#io.write(segment.fd, bytes, chunk.fileOffset)
       segment.writtenBytes = chunk.fileOffset + chunk.used
       this.#markDirty(segment)
+    }
+    const tookUs = Math.round((performance.now() - startedMs) * 1000)
+    const stats = this.stats
+    stats.writes++
+    stats.writeBytes += chunk.used
+    stats.writeUs += tookUs
+    stats.records += chunk.lastLsn - this.#durableLsn
+    if (this.#fsync.kind === 'always') {
+      // One durable write is the write and its barrier at once.
+      stats.syncs++
+      stats.syncUs += tookUs
     }
   }
 
@@ -738,8 +769,11 @@ export class SegmentedLog implements ShardLog {
       for (const segment of segments) {
         if (segment.fd < 0) continue
         const written = segment.writtenBytes
+        const startedMs = performance.now()
         await this.#io.sync(segment.fd)
         segment.syncedBytes = Math.max(segment.syncedBytes, written)
+        this.stats.syncs++
+        this.stats.syncUs += Math.round((performance.now() - startedMs) * 1000)
       }
     })()
     this.#syncing = run
@@ -785,6 +819,8 @@ export class SegmentedLog implements ShardLog {
     this.#io.rename(temporary, path)
     this.#io.syncDirectory(this.#dir)
     this.#checkpointLsn = lsn
+    this.stats.checkpoints++
+    this.stats.lastCheckpointAtMs = Date.now()
     this.#lastCheckpointBytes = bytes.length
     this.#checkpointRetryBytes = 0
     this.#checkpointFiles.set(lsn, bytes.length)

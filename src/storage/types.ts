@@ -74,4 +74,43 @@ export interface ShardLog {
   diskBytes(): number
   /** Flushes what is pending and closes the files. */
   close(): Promise<void>
+  /** Counters for /metrics (queued_io_*) and /storage/stats. */
+  readonly stats: LogStats
+  /** Why the last checkpoint attempt failed, or null. */
+  readonly lastCheckpointError: Error | null
+  /** Size of the last checkpoint plus the bytes appended since. */
+  readonly liveBytes: number
+  /** LSN of the newest complete checkpoint (0 = none). */
+  readonly checkpointLsn: number
+  /** Resolves once no checkpoint is being written (the newest one, if any, is in place). */
+  checkpointSettled(): Promise<void>
+}
+
+/** Counters since the log was opened. A commit is one write of pending records plus its barrier. */
+export type LogStats = {
+  /** Write submissions, and their bytes and µs (submission to completion, summed). */
+  writes: number
+  writeBytes: number
+  writeUs: number
+  /** Durability barriers completed (a DSYNC write in mode always, an fdatasync in interval mode). */
+  syncs: number
+  syncUs: number
+  /** Records made durable. */
+  records: number
+  /** Flushes cut because the pending batch reached flushBytesMax; every other one started when idle. */
+  flushesCutByBytes: number
+  /** Times the flush loop ran, including turns that found nothing to write. */
+  flushLoops: number
+  checkpoints: number
+  /** Wall-clock time of the last completed checkpoint (0 = none since start). */
+  lastCheckpointAtMs: number
+  /** performance.now() when the newest flush started (for the waiter-delay metrics). */
+  lastFlushStartedAtMs: number
+}
+
+export function newLogStats(): LogStats {
+  return {
+    writes: 0, writeBytes: 0, writeUs: 0, syncs: 0, syncUs: 0, records: 0, flushesCutByBytes: 0, flushLoops: 0,
+    checkpoints: 0, lastCheckpointAtMs: 0, lastFlushStartedAtMs: 0,
+  }
 }

@@ -2,7 +2,7 @@
  * `bun run bench`: starts flashq servers (in-memory, durable io_uring, durable pwrite) and measures them
  * over loopback with a lean pipelining client, printing a Markdown table.
  *
- *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency]
+ *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued]
  *                         [--modes memory,uring,pwrite] [--binary <path>] [--consumers N]
  *                         [--queues N] [--server-arg <flag>]... [--space]
  *                         [--http [--http-connections 64,256]]   (HTTP push with wrk, see http.ts)
@@ -16,9 +16,11 @@ import { availableParallelism, cpus } from 'node:os'
 import { type CpuShares, cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
 import { httpRun } from './http.ts'
 import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from './workloads.ts'
+import { queuePerShard, queuedHttp } from './queued-http.ts'
+import { shardOfName } from '../../src/base/hash.ts'
 
-type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency'
-const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency']
+type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency' | 'queued'
+const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency', 'queued']
 const allModes: Mode[] = ['memory', 'uring', 'pwrite']
 
 type Options = {
@@ -66,7 +68,7 @@ function parseOptions(argv: string[]): Options {
     else if (flag === '--http') options.http = true
     else if (flag === '--http-connections') options.httpConnections = value().split(',').map(Number)
     else if (flag === '--help' || flag === '-h') {
-      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency] [--modes memory,uring,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]] [--http [--http-connections 64,256]]')
+      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued] [--modes memory,uring,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]] [--http [--http-connections 64,256]]')
       process.exit(0)
     } else throw new Error(`unknown flag '${flag}'`)
   }
@@ -114,6 +116,15 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
       case 'latency':
         run = () => pushLatency(server.port, { total: scale(options, 20_000), warmup: scale(options, 20_000), queues })
         break
+      case 'queued': {
+        // HTTP: wrk with 256 keep-alive connections cycling push → poll → delete (queued-http.ts).
+        const shards = shardCountOf(server)
+        const byShard = (prefix: string) => queuePerShard(shards, prefix, (name) => shardOfName(name, shards))
+        const load = { connections: 256, threads: 2, prefill: 20_000 }
+        await queuedHttp(server.httpPort, { ...load, seconds: options.quick ? 2 : 3, queues: byShard('warm-queued') })
+        run = () => queuedHttp(server.httpPort, { ...load, seconds: options.quick ? 3 : 10, queues: byShard('bench-queued') })
+        break
+      }
     }
     const cpuBefore = threadCpu(server.pid)
     const clientBefore = process.cpuUsage()
@@ -155,6 +166,7 @@ const workloadLabel: Record<WorkloadName, string> = {
   pushb: 'PUSHB 1000 jobs, 4 conns × 4 batches in flight (jobs/s)',
   process: 'process 100k: PULLB 100 + ACKB (jobs/s)',
   latency: 'sequential PUSH latency p50 / p99 (ms), 20k pushes after 20k warm-up',
+  queued: 'queued API push/poll/delete over HTTP, wrk 256 conns (acknowledged ops/s, p99)',
 }
 
 const targets: Record<WorkloadName, string> = {
@@ -163,6 +175,7 @@ const targets: Record<WorkloadName, string> = {
   pushb: 'mem ≥800k, durable ≥500k',
   process: 'mem ≥250k, durable ≥150k',
   latency: 'durable p99 < 1 ms',
+  queued: 'durable ≥50k, p99 < 5 ms',
 }
 
 const batched = new Set<WorkloadName>(['pushb', 'process'])
@@ -194,7 +207,9 @@ async function main(): Promise<void> {
         const { sample, startupLine } = await runOnce(workload, mode, options)
         startupLines.set(mode, startupLine)
         samples.push(sample)
-        const shown = workload === 'latency' ? `p50 ${fmtMs(sample.p50 as number)} ms p99 ${fmtMs(sample.p99 as number)} ms` : `${fmtRate(sample.rate)} jobs/s`
+        const shown = workload === 'latency' ? `p50 ${fmtMs(sample.p50 as number)} ms p99 ${fmtMs(sample.p99 as number)} ms`
+          : workload === 'queued' ? `${fmtRate(sample.rate)} ops/s p50 ${fmtMs(sample.p50 ?? NaN)} ms p99 ${fmtMs(sample.p99 ?? NaN)} ms`
+          : `${fmtRate(sample.rate)} jobs/s`
         process.stderr.write(`  ${mode} ${workload} run ${r + 1}: ${shown} (${sample.seconds.toFixed(2)} s${sample.errors ? `, ${sample.errors} ERRORS` : ''})\n`)
       }
       results.set(`${mode}/${workload}`, samples)
@@ -221,7 +236,8 @@ async function main(): Promise<void> {
       } else {
         const rates = samples.map((s) => s.rate)
         medians.set(mode, median(rates))
-        cells.push(`${fmtRate(median(rates))} (${fmtRate(Math.min(...rates))}–${fmtRate(Math.max(...rates))})${errText}`)
+        const p99 = workload === 'queued' ? `, p99 ${fmtMs(median(samples.map((s) => s.p99 ?? NaN)))} ms` : ''
+        cells.push(`${fmtRate(median(rates))} (${fmtRate(Math.min(...rates))}–${fmtRate(Math.max(...rates))})${p99}${errText}`)
       }
     }
     const ratios = ratioColumns.map((m) => {

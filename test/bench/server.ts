@@ -13,6 +13,7 @@ export type Mode = 'memory' | 'uring' | 'pwrite'
 
 export type BenchServer = {
   port: number
+  httpPort: number
   pid: number
   dataDir: string | null
   startupLine: string
@@ -33,6 +34,7 @@ export async function startBenchServer(mode: Mode, options: { binary?: string; e
   if (mode === 'uring' && !/io_uring/.test(startupLine)) throw new Error(`asked for io_uring, start-up line says: ${startupLine}`)
   return {
     port,
+    httpPort: Number(/http=[^ ]*:(\d+)/.exec(startupLine)?.[1]),
     pid: child.pid,
     dataDir,
     startupLine,

@@ -4,7 +4,10 @@
  */
 import type { Hono } from 'hono'
 import type { HttpDeps } from './deps.ts'
+import { queuedApp } from './queued/routes.ts'
+import { createStorageApp } from './storage-routes.ts'
+import { webhookRoutes } from './webhooks.ts'
 
 export type SubApp = (deps: HttpDeps) => Hono
 
-export const subApps: SubApp[] = []
+export const subApps: SubApp[] = [queuedApp, createStorageApp, webhookRoutes]

@@ -4,7 +4,7 @@
  * idle timeout (longer than the longest pull).
  */
 import type { Server } from 'bun'
-import { httpBodyBytesMax, httpIdleTimeoutSeconds, webSocketBufferedBytesMax } from '../../base/limits.ts'
+import { httpBodyBytesMax, httpIdleTimeoutSeconds, queuedRequestBodyBytesMax, webSocketBufferedBytesMax } from '../../base/limits.ts'
 import { createHttpApp } from './app.ts'
 import type { HttpDeps } from './deps.ts'
 import { WebSocketHub, type WsData } from './ws.ts'
@@ -17,7 +17,8 @@ export function serveHttp(deps: HttpDeps, hostname: string, port: number): Serve
     port,
     idleTimeout: httpIdleTimeoutSeconds,
     // Chunked bodies have no declared length: Bun stops them here, ours stops declared ones first.
-    maxRequestBodySize: httpBodyBytesMax * 2,
+    // The queued API and backup uploads take larger bodies than the flashQ routes.
+    maxRequestBodySize: Math.max(httpBodyBytesMax * 2, queuedRequestBodyBytesMax + 1),
     fetch(request, server) {
       if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
         const path = new URL(request.url).pathname

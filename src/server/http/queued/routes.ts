@@ -1,0 +1,280 @@
+/**
+ * The queued-compatible simple-queue API (queued-api.md): /push, /poll, /delete, /update, /suspend,
+ * /throttle, /healthz, each on `?queue=` (default `default`). Every change goes through the Front as
+ * an internal command (QUEUED_*, engine/queued-store.ts), so it takes the same shard routing, log and
+ * group commit as TCP, and a 2xx is sent only once its records are durable (§1.5).
+ *
+ * Owns: the spec's status codes and plain-text errors, poll tags (CSPRNG), suspension, throttle and
+ * the queued_* counters. Does not own: message state (the shards).
+ */
+import { Hono, type Context } from 'hono'
+import { validateQueueName } from '../../../protocol/validate.ts'
+import type { PolledMessage } from '../../../engine/queued-store.ts'
+import { queuedStoreFull } from '../../../protocol/queued-commands.ts'
+import { callCommand, type Reply } from '../call.ts'
+import type { HttpDeps } from '../deps.ts'
+import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
+import { QueuedCounters, queuedExposition, type QueuedGauges } from './metrics.ts'
+import {
+  QueuedError, batchOf, contentsOf, messageIdOf, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts,
+  utf8BytesOver, visibilityMs, type Fields,
+} from './requests.ts'
+import { QueuedSettings, endpoints, type Endpoint, type Suspension, type ThrottleSetting } from './settings.ts'
+
+/** The sub-app (mounts.ts): the queued routes, and their queued_* families on /metrics. */
+export function queuedApp(deps: HttpDeps): Hono {
+  const api = new QueuedApi(deps, queuedConfigFromEnv(process.env))
+  deps.metricsProviders.push(() => api.metricsText())
+  return api.app()
+}
+
+const defaultQueue = 'default'
+const pollTagBytes = 30
+
+export class QueuedApi {
+  readonly counters = new QueuedCounters()
+  readonly settings = new QueuedSettings()
+
+  constructor(
+    private readonly deps: HttpDeps,
+    private readonly config: QueuedConfig,
+  ) {}
+
+  /** The routes as a Hono app to mount at `/`. Empty when NO_QUEUED_API is set (everything 404s). */
+  app(): Hono {
+    const app = new Hono()
+    if (!this.config.enabled) return app
+    app.post('/push', (c) => this.serve(c, (queue) => this.push(c, queue)))
+    app.post('/poll', (c) => this.serve(c, (queue) => this.poll(c, queue)))
+    app.post('/delete', (c) => this.serve(c, (queue) => this.delete(c, queue)))
+    app.post('/update', (c) => this.serve(c, (queue) => this.update(c, queue)))
+    app.get('/suspend', (c) => this.serve(c, async (queue) => this.settings.suspension(queue)))
+    app.post('/suspend', (c) => this.serve(c, (queue) => this.suspend(c, queue)))
+    app.get('/throttle', (c) => this.serve(c, async (queue) => ({ throttle: this.settings.throttle(queue) })))
+    app.post('/throttle', (c) => this.serve(c, (queue) => this.throttle(c, queue)))
+    for (const path of ['/push', '/poll', '/delete', '/update', '/suspend', '/throttle']) {
+      app.all(path, (c) => c.text('method not allowed', 405))
+    }
+    return app
+  }
+
+  /** Prometheus text of the queued_* families. */
+  async metricsText(): Promise<string> {
+    const { front, pool } = this.deps
+    const [stats, shards] = await Promise.all([callCommand(front, pool, { cmd: '_QSTATS' }), pool.admin({ op: 'stats' })])
+    const gauges: QueuedGauges = stats.ok
+      ? { available: Number(stats.available) || 0, visible: Number(stats.visible) || 0, invisible: Number(stats.invisible) || 0 }
+      : { available: 0, visible: 0, invisible: 0 }
+    return queuedExposition(this.counters, gauges, shards)
+  }
+
+  /** Queue selection and the plain-text error answers around one route (app.ts checks the token). */
+  private async serve(c: Context, handle: (queue: string) => Promise<unknown>): Promise<Response> {
+    try {
+      return c.json(await handle(queueOf(c)))
+    } catch (error) {
+      if (error instanceof QueuedError) return c.text(error.text, error.status, error.headers)
+      return c.text(`internal error: ${(error as Error).message}`, 500)
+    }
+  }
+
+  private checkSuspended(queue: string, endpoint: Endpoint): void {
+    if (!this.settings.isSuspended(queue, endpoint)) return
+    this.counters[`suspended_${endpoint}`]++
+    throw new QueuedError(503, texts.suspended)
+  }
+
+  private async call(request: Record<string, unknown>): Promise<Reply> {
+    const reply = await callCommand(this.deps.front, this.deps.pool, request)
+    if (reply.ok) return reply
+    const error = reply.error ?? ''
+    if (error === queuedStoreFull || error.startsWith('Disk full')) throw new QueuedError(507, texts.insufficientStorage)
+    if (/storage failure|shard worker/.test(error)) throw new QueuedError(500, texts.storageError)
+    throw new QueuedError(500, error)
+  }
+
+  // ── /push ────────────────────────────────────────────────────────────────────────────────────
+
+  private async push(c: Context, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(c))
+    if (body.messages !== undefined) return this.pushBatch(body, queue)
+    const contents = contentsOf(body)
+    const delayMs = visibilityMs(body, false)
+    if (utf8BytesOver(contents, this.config.contentBytesMax)) throw new QueuedError(413, texts.contentTooLarge)
+    this.checkSuspended(queue, 'push')
+    const reply = await this.call({ cmd: '_QPUSH', queue, messages: [{ contents, delay_ms: delayMs }] })
+    const id = (reply.ids as number[])[0]
+    this.counters.successful_push++
+    return { index: id, id }
+  }
+
+  private async pushBatch(body: Fields, queue: string): Promise<unknown> {
+    const items = batchOf(body.messages, this.config.batchMessagesMax)
+    const accepted: Array<{ contents: string; delay_ms: number }> = []
+    const rejections: Array<string | null> = items.map((item, index) => {
+      const where = `messages[${index}].`
+      const contents = contentsOf(item, where)
+      let delayMs: number
+      try {
+        delayMs = visibilityMs(item, false, where)
+      } catch (error) {
+        if (error instanceof QueuedError && error.status === 400) return 'InvalidVisibilityTimeout'
+        throw error
+      }
+      if (utf8BytesOver(contents, this.config.contentBytesMax)) return 'ContentTooLarge'
+      accepted.push({ contents, delay_ms: delayMs })
+      return null
+    })
+    this.checkSuspended(queue, 'push')
+    const ids = accepted.length === 0 ? [] : ((await this.call({ cmd: '_QPUSH', queue, messages: accepted })).ids as number[])
+    this.counters.successful_push += ids.length
+    let next = 0
+    const results: unknown[] = []
+    const errors: unknown[] = []
+    rejections.forEach((rejection, index) => {
+      if (rejection === null) {
+        const id = ids[next++]
+        results.push({ index: id, id })
+      } else {
+        results.push({ error: rejection })
+        errors.push({ typ: rejection, index })
+      }
+    })
+    return { results, errors }
+  }
+
+  // ── /poll ────────────────────────────────────────────────────────────────────────────────────
+
+  private async poll(c: Context, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(c))
+    const visibility = visibilityMs(body, true)
+    const count = pollCountOf(body)
+    this.checkSuspended(queue, 'poll')
+    try {
+      this.settings.takePollToken(queue, Date.now())
+    } catch (error) {
+      this.counters.throttled_poll++
+      throw error
+    }
+    const tags = newPollTags(count)
+    const reply = await this.call({ cmd: '_QPOLL', queue, visibility_ms: visibility, tags })
+    const messages = (reply.messages as PolledMessage[]).map((message, index) => ({
+      contents: message.contents,
+      created: new Date(message.created_at).toISOString(),
+      index: message.id,
+      id: message.id,
+      poll_count: message.poll_count,
+      poll_tag: tags[index],
+    }))
+    if (messages.length === 0) this.counters.empty_poll++
+    this.counters.successful_poll += messages.length
+    const first = messages[0] ?? null
+    return count > 1 ? { message: first, messages } : { message: first }
+  }
+
+  // ── /delete and /update ──────────────────────────────────────────────────────────────────────
+
+  private async delete(c: Context, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(c))
+    if (body.messages !== undefined) return this.deleteBatch(body, queue)
+    const id = messageIdOf(body)
+    const tag = pollTagOf(body)
+    if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
+    this.checkSuspended(queue, 'delete')
+    const reply = await this.call({ cmd: '_QDELETE', queue, items: [{ id, tag }] })
+    if ((reply.deleted as boolean[])[0] !== true) {
+      this.counters.missing_delete++
+      throw new QueuedError(404, texts.notFound)
+    }
+    this.counters.successful_delete++
+    return {}
+  }
+
+  private async deleteBatch(body: Fields, queue: string): Promise<unknown> {
+    const items = batchOf(body.messages, this.config.batchMessagesMax)
+    const parsed = items.map((item, index) => {
+      const where = `messages[${index}].`
+      return { id: messageIdOf(item, where), tag: pollTagOf(item, where) }
+    })
+    this.checkSuspended(queue, 'delete')
+    const valid = parsed.filter((item) => item.tag !== null)
+    const deleted = valid.length === 0 ? [] : ((await this.call({ cmd: '_QDELETE', queue, items: valid })).deleted as boolean[])
+    let next = 0
+    const results = parsed.map((item) => {
+      if (item.tag === null) return { id: item.id, error: 'InvalidPollTag' }
+      if (deleted[next++] === true) {
+        this.counters.successful_delete++
+        return { id: item.id, deleted: true }
+      }
+      this.counters.missing_delete++
+      return { id: item.id, error: 'MessageNotFound' }
+    })
+    return { results }
+  }
+
+  private async update(c: Context, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(c))
+    const id = messageIdOf(body)
+    const tag = pollTagOf(body)
+    const visibility = visibilityMs(body, true)
+    if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
+    this.checkSuspended(queue, 'update')
+    const reply = await this.call({ cmd: '_QUPDATE', queue, id, tag, visibility_ms: visibility })
+    if (reply.updated !== true) {
+      this.counters.missing_update++
+      throw new QueuedError(404, texts.notFound)
+    }
+    this.counters.successful_update++
+    return {}
+  }
+
+  // ── /suspend and /throttle ───────────────────────────────────────────────────────────────────
+
+  private async suspend(c: Context, queue: string): Promise<Suspension> {
+    const body = objectBody(await readJsonBody(c))
+    const changes: Partial<Suspension> = {}
+    for (const endpoint of endpoints) {
+      const value = body[endpoint]
+      if (value === undefined || value === null) continue
+      if (typeof value !== 'boolean') throw shape(`field '${endpoint}' must be a boolean`)
+      changes[endpoint] = value
+    }
+    return this.settings.setSuspension(queue, changes)
+  }
+
+  private async throttle(c: Context, queue: string): Promise<unknown> {
+    const body = await readJsonBody(c)
+    // `{"throttle": …}` as GET answers it, or the setting itself; null turns throttling off.
+    const fields = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Fields) : null
+    const value = fields !== null && 'throttle' in fields ? fields.throttle : body
+    return { throttle: this.settings.setThrottle(queue, throttleSettingOf(value), Date.now()) }
+  }
+}
+
+function throttleSettingOf(value: unknown): ThrottleSetting | null {
+  if (value === null) return null
+  const fields = objectBody(value)
+  const setting: Record<string, number> = {}
+  for (const name of ['max_polls_per_time_window', 'time_window_sec']) {
+    const number = fields[name]
+    if (number === undefined || number === null) throw shape(`missing field '${name}'`)
+    if (typeof number !== 'number' || !Number.isInteger(number)) throw shape(`field '${name}' must be an integer`)
+    if (number < 1 || !Number.isSafeInteger(number)) throw new QueuedError(400, texts.invalidThrottle)
+    setting[name] = number
+  }
+  return setting as ThrottleSetting
+}
+
+function queueOf(c: Context): string {
+  const queue = c.req.query('queue') ?? defaultQueue
+  if (validateQueueName(queue) !== null) throw new QueuedError(400, texts.invalidQueueName)
+  return queue
+}
+
+/** `count` fresh tags: 30 bytes from the CSPRNG each, as 60 lowercase hex characters (§1.7). */
+function newPollTags(count: number): string[] {
+  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(pollTagBytes * count))).toString('hex')
+  const tags: string[] = new Array(count)
+  for (let i = 0; i < count; i++) tags[i] = hex.slice(i * pollTagBytes * 2, (i + 1) * pollTagBytes * 2)
+  return tags
+}
