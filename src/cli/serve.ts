@@ -8,10 +8,14 @@ import type { Config } from '../base/config.ts'
 import { defaultShardCount, defaultWorkerCount } from '../base/config.ts'
 import { manifestFileName, openManifest } from '../storage/manifest.ts'
 import { startServer } from '../server/server.ts'
+import { ioUnavailableReason } from '../io/pick.ts'
 import { UsageError } from './args.ts'
 import { version } from './version.ts'
 
 export async function serve(config: Config, workerUrl: string): Promise<void> {
+  // A forced --io that cannot run stops the start here, with its reason, before any worker starts.
+  const ioProblem = config.memory ? null : ioUnavailableReason(config.io)
+  if (ioProblem !== null) throw new Error(`--io ${config.io}: ${ioProblem}`)
   const shardCount = resolveShardCount(config)
   const workerCount = config.workers ?? defaultWorkerCount(shardCount)
   if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)

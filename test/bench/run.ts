@@ -1,9 +1,10 @@
 /**
- * `bun run bench`: starts flashq servers (in-memory, durable io_uring, durable pwrite) and measures them
+ * `bun run bench`: starts flashq servers (in-memory; durable on io_uring through liburing, on
+ * io_uring through raw syscalls, and on pwrite) and measures them
  * over loopback with a lean pipelining client, printing a Markdown table.
  *
  *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency]
- *                         [--modes memory,uring,pwrite] [--binary <path>] [--consumers N]
+ *                         [--modes memory,liburing,uring-raw,pwrite] [--binary <path>] [--consumers N]
  *                         [--queues N] [--server-arg <flag>]... [--space]
  *
  * Every (mode, workload, run) gets a fresh server and, for durable modes, a fresh temporary data
@@ -17,7 +18,9 @@ import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipe
 
 type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency'
 const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency']
-const allModes: Mode[] = ['memory', 'uring', 'pwrite']
+const allModes: Mode[] = ['memory', 'uring', 'liburing', 'uring-raw', 'pwrite']
+/** The default run: in memory, then each durable backend (io_uring set up both ways, and pwrite). */
+const defaultModes: Mode[] = ['memory', 'liburing', 'uring-raw', 'pwrite']
 
 type Options = {
   quick: boolean
@@ -33,7 +36,7 @@ type Options = {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, runs: 3, only: allWorkloads, modes: allModes, consumers: 4, queues: 4, serverArgs: [], space: false, spaceJobs: 1_000_000 }
+  const options: Options = { quick: false, runs: 3, only: allWorkloads, modes: defaultModes, consumers: 4, queues: 4, serverArgs: [], space: false, spaceJobs: 1_000_000 }
   let runsGiven = false
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string
@@ -59,7 +62,7 @@ function parseOptions(argv: string[]): Options {
     else if (flag === '--space') options.space = true
     else if (flag === '--space-jobs') options.spaceJobs = Number(value())
     else if (flag === '--help' || flag === '-h') {
-      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency] [--modes memory,uring,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]]')
+      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency] [--modes memory,liburing,uring-raw,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]]')
       process.exit(0)
     } else throw new Error(`unknown flag '${flag}'`)
   }
@@ -237,6 +240,22 @@ async function main(): Promise<void> {
       return `cli ${pct(s.clientCpu)} · front ${pct(c.front)} · wrk ${c.workers.map(pct).join('+')} · io ${pct(c.io)} · gc ${pct(c.gc)} · jit ${pct(c.jit)} · srv ${pct(c.total)}`
     })
     console.log(`| ${workload} | ${cells.join(' | ')} |`)
+  }
+  if (options.modes.includes('liburing') && options.modes.includes('uring-raw')) compareRings(options, results)
+}
+
+/** The raw-syscall ring must be no slower than liburing's: medians side by side, per workload. */
+function compareRings(options: Options, results: Map<string, Sample[]>): void {
+  console.log('\nio_uring without liburing (uring-raw) against liburing, medians:\n')
+  for (const workload of options.only) {
+    const of = (mode: Mode) => results.get(`${mode}/${workload}`) as Sample[]
+    if (workload === 'latency') {
+      const [lib, raw] = [of('liburing'), of('uring-raw')].map((s) => median(s.map((x) => x.p99 as number))) as [number, number]
+      console.log(`- ${workload}: p99 ${fmtMs(raw)} ms raw vs ${fmtMs(lib)} ms liburing (${raw <= lib ? 'raw no slower' : `raw ${Math.round((raw / lib - 1) * 100)}% slower`})`)
+    } else {
+      const [lib, raw] = [of('liburing'), of('uring-raw')].map((s) => median(s.map((x) => x.rate))) as [number, number]
+      console.log(`- ${workload}: ${fmtRate(raw)} jobs/s raw vs ${fmtRate(lib)} liburing (${raw >= lib ? 'raw no slower' : `raw ${Math.round((1 - raw / lib) * 100)}% slower`})`)
+    }
   }
 }
 
