@@ -11,6 +11,7 @@ import { startServer } from '../server/server.ts'
 import { ioUnavailableReason } from '../io/pick.ts'
 import { UsageError } from './args.ts'
 import { version } from './version.ts'
+import { sdNotify } from './sd-notify.ts'
 
 export async function serve(config: Config, workerUrl: string): Promise<void> {
   // A forced --io that cannot run stops the start here, with its reason, before any worker starts.
@@ -26,11 +27,15 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
     for (const line of report.report?.repaired ?? []) process.stdout.write(`shard ${report.shardIndex}: --repair ${line}\n`)
   }
   process.stdout.write(`${server.startupLine}\n`)
+  // Under systemd (Type=notify) the unit becomes active only now, when clients can connect.
+  const notifyProblem = sdNotify(`READY=1\nSTATUS=${server.startupLine}`)
+  if (notifyProblem !== null) process.stderr.write(`flashq: cannot tell systemd we are ready: ${notifyProblem}\n`)
   // Spec §6: stop accepting, wait up to the grace period for active jobs, then flush and stop. A
   // second signal skips the wait (every acknowledged change is on disk either way).
   let signals = 0
   const stop = async () => {
     if (++signals > 1) return finish()
+    sdNotify('STOPPING=1')
     process.stdout.write(`flashq: stopping; waiting up to ${config.shutdownGraceMs} ms for active jobs (signal again to skip)\n`)
     const active = await server.drain(config.shutdownGraceMs)
     const fate = config.memory ? 'lost (in-memory server)' : 'waiting again after a restart'

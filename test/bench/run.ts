@@ -179,17 +179,19 @@ async function main(): Promise<void> {
 
   const results = new Map<string, Sample[]>()
   const startupLines = new Map<Mode, string>()
-  for (const mode of options.modes) {
+  // Modes interleave within each run, so a noisy moment on a shared machine hits every mode alike
+  // instead of sinking whichever mode happened to run then.
+  for (let r = 0; r < options.runs; r++) {
     for (const workload of options.only) {
-      const samples: Sample[] = []
-      for (let r = 0; r < options.runs; r++) {
+      for (const mode of options.modes) {
         const { sample, startupLine } = await runOnce(workload, mode, options)
         startupLines.set(mode, startupLine)
+        const samples = results.get(`${mode}/${workload}`) ?? []
         samples.push(sample)
+        results.set(`${mode}/${workload}`, samples)
         const shown = workload === 'latency' ? `p50 ${fmtMs(sample.p50 as number)} ms p99 ${fmtMs(sample.p99 as number)} ms` : `${fmtRate(sample.rate)} jobs/s`
         process.stderr.write(`  ${mode} ${workload} run ${r + 1}: ${shown} (${sample.seconds.toFixed(2)} s${sample.errors ? `, ${sample.errors} ERRORS` : ''})\n`)
       }
-      results.set(`${mode}/${workload}`, samples)
     }
   }
 
