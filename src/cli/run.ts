@@ -4,6 +4,7 @@
  * the arguments after its name.
  */
 import { parseArgs, usage, UsageError } from './args.ts'
+import { runInspect } from './inspect.ts'
 import { serve } from './serve.ts'
 import { currentExec, install, parseServiceArgs, uninstall } from './service.ts'
 import { versionText } from './version.ts'
@@ -14,6 +15,7 @@ const subcommands: Record<string, Subcommand> = {
   serve: { summary: 'run the server (the default; see options below)', run: (argv, workerUrl) => serve(parseArgs(argv, process.env), workerUrl) },
   help: { summary: 'this text', run: () => void process.stdout.write(helpText()) },
   version: { summary: 'version, commit and build date', run: () => void process.stdout.write(versionText()) },
+  inspect: { summary: '<data-dir> [--json]  manifest, segments, records, jobs by state, corruption', run: runInspect },
   service: { summary: 'install | uninstall  a systemd unit (--data-dir, --user, --port, --http-port, --root)', run: runService },
 }
 
