@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os'
 import { KiB, MiB } from './units.ts'
 import { shardsMax } from './limits.ts'
+import type { LogFormat, LogLevel } from './log.ts'
 
 export type FsyncSetting = { kind: 'always' } | { kind: 'interval'; intervalMs: number }
 
@@ -28,6 +29,8 @@ export type Config = {
   /** On SIGINT/SIGTERM: how long to wait for active jobs to be acked or failed before stopping. */
   shutdownGraceMs: number
   preset: PresetName
+  logFormat: LogFormat
+  logLevel: LogLevel
 }
 
 /**

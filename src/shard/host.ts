@@ -13,6 +13,8 @@ import { Engine } from '../engine/engine.ts'
 import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
+import { reportSlowIo } from '../io/slow-io.ts'
+import { configureLog, log } from '../base/log.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
@@ -30,6 +32,11 @@ const diskFullError = 'Disk full: new jobs are refused until space is freed (ack
 const completionRecordBytesMax = 256
 const reservationHeadroomJobs = pushBatchJobsMax
 
+/** A flush slower than this is logged (rate-limited): a healthy disk syncs in well under 10 ms. */
+const slowFlushMs = 500
+/** At most one slow-flush line per this many ms per host, with the count of slow flushes since. */
+const slowFlushReportEveryMs = 10_000
+
 type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
 
 type Shard = {
@@ -41,6 +48,8 @@ type Shard = {
   /** Replies made by the host itself (validation errors) during the current batch. */
   staged: string[]
   dead: string | null
+  /** Whether the last disk-full state was logged as full (noteDiskFull). */
+  diskFullNoted: boolean
 }
 
 export class ShardHost {
@@ -59,7 +68,10 @@ export class ShardHost {
 
   async start(): Promise<void> {
     const { config } = this.init
-    if (!config.memory) this.io = pickIo(config.io)
+    configureLog(config)
+    if (!config.memory) this.io = reportSlowIo(pickIo(config.io), slowFlushMs, slowFlushReportEveryMs, (slow) => {
+      log.warn('slow-flush', `${slow.operation} of ${slow.bytes} bytes took ${slow.ms} ms (${slow.slowSinceLastReport} over ${slowFlushMs} ms since the last report)`, { shards: this.init.shardIndexes.join(',') })
+    })
     const ready: ShardReady[] = []
     for (const index of this.init.shardIndexes) ready.push(await this.openShard(index))
     this.sink({ k: 'ready', io: this.io?.name ?? 'none', ioFallbackReason: this.io?.fallbackReason ?? null, shards: ready })
@@ -69,7 +81,7 @@ export class ShardHost {
   private async openShard(index: number): Promise<ShardReady> {
     const { config, shardCount } = this.init
     const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
-    const shard: Shard = { index, engine, log: null, held: [], staged: [], dead: null }
+    const shard: Shard = { index, engine, log: null, held: [], staged: [], dead: null, diskFullNoted: false }
     this.shards.set(index, shard)
     if (config.memory || this.io === null) return { shardIndex: index, report: null, diskBytes: 0 }
     const preset = presets[config.preset]
@@ -139,6 +151,7 @@ export class ShardHost {
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
     const parsed = parseCommand(input)
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
+    if ((shard.log?.diskFull === true) !== shard.diskFullNoted) this.noteDiskFull(shard)
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
       return this.stage(shard, token, { ok: false, error: diskFullError })
     }
@@ -237,9 +250,19 @@ export class ShardHost {
   }
 
   private checkpoint(shard: Shard): void {
-    const { log, engine } = shard
-    if (log === null) return
-    log.checkpoint(mapRecords(engine.snapshot()))
+    const { log: shardLog, engine } = shard
+    if (shardLog === null) return
+    log.info('checkpoint', `shard ${shard.index}: snapshot of ${engine.core.jobs.size} jobs at LSN ${shardLog.appendedLsn}`, { shard: shard.index, disk_bytes: shardLog.diskBytes() })
+    shardLog.checkpoint(mapRecords(engine.snapshot()))
+  }
+
+  /** One line when a shard's disk fills up and one when it has room again, however many refusals between. */
+  private noteDiskFull(shard: Shard): void {
+    const full = shard.log?.diskFull === true
+    if (full === shard.diskFullNoted) return
+    shard.diskFullNoted = full
+    if (full) log.error('disk-full', `shard ${shard.index}: disk full; new jobs are refused, acks still work`, { shard: shard.index })
+    else log.info('disk-full', `shard ${shard.index}: disk has room again; accepting new jobs`, { shard: shard.index })
   }
 
   /** One timer per host, armed for the earliest due time of any of its engines. */
