@@ -4,6 +4,7 @@
  * the arguments after its name.
  */
 import { parseArgs, usage, UsageError } from './args.ts'
+import { benchUsage, runBench } from './bench.ts'
 import { runInspect } from './inspect.ts'
 import { serve } from './serve.ts'
 import { currentExec, install, parseServiceArgs, uninstall } from './service.ts'
@@ -16,6 +17,7 @@ const subcommands: Record<string, Subcommand> = {
   help: { summary: 'this text', run: () => void process.stdout.write(helpText()) },
   version: { summary: 'version, commit and build date', run: () => void process.stdout.write(versionText()) },
   inspect: { summary: '<data-dir> [--json]  manifest, segments, records, jobs by state, corruption', run: runInspect },
+  bench: { summary: 'load test a server (or one it starts), like redis-benchmark; flashq bench --help', run: (argv) => (argv.includes('--help') ? void process.stdout.write(`${benchUsage}\n`) : runBench(argv)) },
   service: { summary: 'install | uninstall  a systemd unit (--data-dir, --user, --port, --http-port, --root)', run: runService },
 }
 

@@ -14,7 +14,7 @@
  */
 import { availableParallelism, cpus } from 'node:os'
 import { type CpuShares, cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
-import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from './workloads.ts'
+import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from '../../src/bench/workloads.ts'
 
 type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency'
 const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency']

@@ -9,6 +9,7 @@ import { rmSync } from 'node:fs'
 import { repoRoot, startServer, temporaryDirectory } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import packageJson from '../../package.json' with { type: 'json' }
+import { ioUnavailableReason } from '../../src/io/pick.ts'
 
 let binary: string
 const buildDir = temporaryDirectory('flashq-build-')
@@ -71,3 +72,27 @@ test('the binary serves both wire modes from an empty directory and keeps jobs a
     await again.cleanup()
   }
 }, 60_000)
+
+test('flashq bench from the binary starts its own server, runs every test, prints the table', () => {
+  const ran = Bun.spawnSync([binary, 'bench', '-n', '2000'], { cwd: emptyDir, env: bareEnv, stdout: 'pipe', stderr: 'pipe', timeout: 120_000 })
+  const table = ran.stdout.toString()
+  expect(ran.exitCode).toBe(0)
+  expect(table).toContain('data=memory')
+  for (const name of ['PUSH pipelined', 'PUSHB 1000', 'PULLB 100 + ACKB', 'PUSH one at a time']) {
+    const row = table.split('\n').find((line) => line.startsWith(name))
+    expect(row).toBeDefined()
+    const cells = row!.trim().split(/\s{2,}/)
+    expect(Number(cells[1])).toBe(2000) // jobs
+    expect(cells.at(-1)).toBe('0') // errors
+  }
+}, 120_000)
+
+const rawUnavailable = ioUnavailableReason('uring-raw')
+test.skipIf(rawUnavailable !== null)(`the binary forced onto io_uring without liburing says so${rawUnavailable ? ` — SKIPPED: ${rawUnavailable}` : ''}`, async () => {
+  const server = await startServer({ binary, cwd: emptyDir, env: bareEnv, args: ['--data-dir', join(emptyDir, 'raw'), '--io', 'uring-raw'] })
+  try {
+    expect(server.startupLine).toContain('io=io_uring (kernel, no liburing)')
+  } finally {
+    await server.cleanup()
+  }
+})
