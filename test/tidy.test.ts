@@ -20,7 +20,8 @@ const allowed: Record<string, string[]> = {
   storage: ['base', 'io'],
   shard: ['base', 'protocol', 'engine', 'io', 'storage'],
   server: ['base', 'protocol', 'shard', 'engine'],
-  cli: ['base', 'engine', 'storage', 'io', 'server'],
+  bench: ['base'],
+  cli: ['base', 'engine', 'storage', 'io', 'server', 'bench'],
 }
 const typeOnly: Record<string, string[]> = { server: ['engine'] }
 

@@ -6,6 +6,7 @@
 import { availableParallelism } from 'node:os'
 import { KiB, MiB } from './units.ts'
 import { shardsMax } from './limits.ts'
+import type { LogFormat, LogLevel } from './log.ts'
 
 export type FsyncSetting = { kind: 'always' } | { kind: 'interval'; intervalMs: number }
 
@@ -22,13 +23,21 @@ export type Config = {
   /** null = take it from the data directory's manifest, or the default for a new one. */
   shards: number | null
   workers: number | null
-  io: 'auto' | 'uring' | 'pwrite'
+  io: (typeof ioPreferences)[number]
   repair: boolean
   authTokens: string[]
   /** On SIGINT/SIGTERM: how long to wait for active jobs to be acked or failed before stopping. */
   shutdownGraceMs: number
   preset: PresetName
+  logFormat: LogFormat
+  logLevel: LogLevel
 }
+
+/**
+ * `--io`: `auto` tries liburing, then io_uring through raw system calls, then pwrite; `uring` is
+ * io_uring either way; `liburing`, `uring-raw` and `pwrite` force one backend.
+ */
+export const ioPreferences = ['auto', 'uring', 'liburing', 'uring-raw', 'pwrite'] as const
 
 export type Preset = { segmentBytes: number; flushBytesMax: number }
 export type PresetName = 'production' | 'testMin'

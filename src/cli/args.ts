@@ -2,7 +2,8 @@
  * argv + environment → Config. Flags win over environment variables. Any bad flag or value throws
  * UsageError with a one-line reason; main.ts prints it and exits with code 2.
  */
-import type { Config, PresetName } from '../base/config.ts'
+import { type Config, ioPreferences, type PresetName } from '../base/config.ts'
+import { logFormats, logLevels } from '../base/log.ts'
 import { shardsMax, shutdownGraceMsDefault, shutdownGraceMsMax, workersMax } from '../base/limits.ts'
 
 export class UsageError extends Error {
@@ -13,7 +14,7 @@ type Env = Record<string, string | undefined>
 
 const valueFlags = new Set([
   '--port', '--http-port', '--host', '--shards', '--workers', '--data-dir', '--fsync', '--io',
-  '--auth-token', '--preset', '--shutdown-grace-ms',
+  '--auth-token', '--preset', '--shutdown-grace-ms', '--log-format', '--log-level',
 ])
 const booleanFlags = new Set(['--memory', '--repair', '--no-http'])
 
@@ -27,10 +28,12 @@ export const usage = `usage: flashq [serve] [options]
   --fsync <mode>        always (default) | interval:<ms>  (env SYNC_PERSISTENCE=0 → interval:10)
   --shards <n>          shard count, fixed when the data directory is created (default: cores, min 2)
   --workers <n>         shard worker threads (default: cores; 0 = stores in the main thread)
-  --io <backend>        auto (default) | uring | pwrite
+  --io <backend>        auto (default: liburing, else raw io_uring, else pwrite) | uring | liburing | uring-raw | pwrite
   --repair              start on a corrupt log, dropping what is invalid
   --auth-token <t>      require AUTH with this token (repeatable; env AUTH_TOKENS=a,b)
   --shutdown-grace-ms <n>  on SIGINT/SIGTERM, wait up to this long for active jobs (default 30000)
+  --log-format <f>      text (default) | json: one line per event (start, stop, recovery, checkpoint, ...)
+  --log-level <l>       debug | info (default) | warn | error
   --preset <name>       production (default) | testMin
        flashq restore <backup.tar> --data-dir <dir>   unpack a backup (GET /storage/backup) into an empty directory`
 
@@ -47,11 +50,13 @@ export function parseArgs(argv: string[], env: Env): Config {
     fsync: fsync(flags.get('--fsync')?.[0] ?? syncPersistenceDefault(env)),
     shards: optionalCount('--shards', flags.get('--shards')?.[0], 1, shardsMax),
     workers: optionalCount('--workers', flags.get('--workers')?.[0], 0, workersMax),
-    io: oneOf('--io', flags.get('--io')?.[0] ?? env.FLASHQ_IO ?? 'auto', ['auto', 'uring', 'pwrite'] as const),
+    io: oneOf('--io', flags.get('--io')?.[0] ?? env.FLASHQ_IO ?? 'auto', ioPreferences),
     repair: flags.has('--repair'),
     authTokens: authTokens(flags.get('--auth-token') ?? [], env.AUTH_TOKENS),
     shutdownGraceMs: integer('--shutdown-grace-ms', flags.get('--shutdown-grace-ms')?.[0] ?? String(shutdownGraceMsDefault), 0, shutdownGraceMsMax),
     preset: oneOf('--preset', flags.get('--preset')?.[0] ?? 'production', ['production', 'testMin'] as const) as PresetName,
+    logFormat: oneOf('--log-format', flags.get('--log-format')?.[0] ?? 'text', logFormats),
+    logLevel: oneOf('--log-level', flags.get('--log-level')?.[0] ?? 'info', logLevels),
   }
   if (config.shards !== null && config.workers !== null && config.workers > config.shards) {
     throw new UsageError(`--workers ${config.workers} is more than --shards ${config.shards}`)

@@ -9,34 +9,42 @@ import { defaultShardCount, defaultWorkerCount } from '../base/config.ts'
 import { PwriteBackend } from '../io/pwrite.ts'
 import { manifestFileName, openManifest } from '../storage/manifest.ts'
 import { startServer } from '../server/server.ts'
+import { ioUnavailableReason } from '../io/pick.ts'
 import { UsageError } from './args.ts'
 import { version } from './version.ts'
+import { sdNotify } from './sd-notify.ts'
+import { configureLog, log } from '../base/log.ts'
 
 export async function serve(config: Config, workerUrl: string): Promise<void> {
+  configureLog(config)
+  // A forced --io that cannot run stops the start here, with its reason, before any worker starts.
+  const ioProblem = config.memory ? null : ioUnavailableReason(config.io)
+  if (ioProblem !== null) throw new Error(`--io ${config.io}: ${ioProblem}`)
   const shardCount = await resolveShardCount(config)
   const workerCount = config.workers ?? defaultWorkerCount(shardCount)
   if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)
+  const startedMs = performance.now()
   const server = await startServer(config, { shardCount, workerCount, workerUrl, version })
-  // Recovery notes first: whoever waits for the start-up line has seen them by then.
-  for (const report of server.ready.shards) {
-    if (report.report?.truncatedTail) process.stdout.write(`shard ${report.shardIndex}: truncated torn tail at ${report.report.truncatedTail}\n`)
-    for (const line of report.report?.repaired ?? []) process.stdout.write(`shard ${report.shardIndex}: --repair ${line}\n`)
-    for (const line of report.report?.notes ?? []) process.stdout.write(`shard ${report.shardIndex}: ${line}\n`)
-  }
-  process.stdout.write(`${server.startupLine}\n`)
   // Spec §6: stop accepting, wait up to the grace period for active jobs, then flush and stop. A
   // second signal skips the wait (every acknowledged change is on disk either way).
   let signals = 0
-  const stop = async () => {
+  let stoppingMs = 0
+  const stop = async (signal: string) => {
     if (++signals > 1) return finish()
-    process.stdout.write(`flashq: stopping; waiting up to ${config.shutdownGraceMs} ms for active jobs (signal again to skip)\n`)
+    stoppingMs = performance.now()
+    sdNotify('STOPPING=1')
+    log.info('stop', `${signal}: stopping; waiting up to ${config.shutdownGraceMs} ms for active jobs (signal again to skip)`)
     const active = await server.drain(config.shutdownGraceMs)
     const fate = config.memory ? 'lost (in-memory server)' : 'waiting again after a restart'
-    if (active > 0) process.stdout.write(`flashq: ${active} jobs still active; they will be ${fate}\n`)
+    if (active > 0) log.warn('stop', `${active} jobs still active; they will be ${fate}`)
     await finish()
   }
   let finishing: Promise<never> | null = null
-  const finish = () => (finishing ??= server.stop().then(() => process.exit(0)))
+  const finish = () => (finishing ??= server.stop().then(() => {
+    log.info('stop', config.memory ? 'stopped' : 'stopped: every log flushed', { stop_ms: Math.round(performance.now() - stoppingMs) })
+    process.exit(0)
+  }))
+  // Installed before the start-up line: a supervisor may signal as soon as it reads it.
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
   // `POST /server/shutdown` exits 0, `/server/restart` exits 100 (a supervisor restarts the process).
@@ -44,6 +52,18 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
     if (signals++ > 0) return
     void server.drain(config.shutdownGraceMs).then(() => server.stop()).then(() => process.exit(exitCode))
   })
+  // Recovery notes first: whoever waits for the start-up line has seen them by then.
+  for (const { shardIndex, report } of server.ready.shards) {
+    if (report === null) continue
+    log.info('recovery', `shard ${shardIndex}: replayed ${report.recordsReplayed} records`, { shard: shardIndex, checkpoint_lsn: report.checkpointLsn, last_lsn: report.lastLsn })
+    if (report.truncatedTail) log.warn('recovery', `shard ${shardIndex}: truncated torn tail at ${report.truncatedTail}`, { shard: shardIndex })
+    for (const line of report.repaired) log.warn('recovery', `shard ${shardIndex}: --repair ${line}`, { shard: shardIndex })
+    for (const line of report.notes) log.warn('recovery', `shard ${shardIndex}: ${line}`, { shard: shardIndex })
+  }
+  log.startup(server.startupLine, { startup_ms: Math.round(performance.now() - startedMs) })
+  // Under systemd (Type=notify) the unit becomes active only now, when clients can connect.
+  const notifyProblem = sdNotify(`READY=1\nSTATUS=${server.startupLine}`)
+  if (notifyProblem !== null) log.warn('start', `cannot tell systemd we are ready: ${notifyProblem}`)
 }
 
 /**

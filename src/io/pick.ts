@@ -1,31 +1,60 @@
 /**
- * Chooses the IoBackend once at start-up. The only place that asks what the machine can do:
- * can liburing be loaded, will the kernel set up a ring, and does an RWF_DSYNC write + fdatasync really
- * land on disk. Any failure gives the pwrite backend with `io_uring unavailable: <reason>`. Never
- * throws, so the single binary starts on machines without liburing.
+ * Chooses the IoBackend once at start-up. The only place that asks what the machine can do: can
+ * liburing be loaded, will the kernel set up a ring (through liburing, or through raw system calls
+ * when liburing is absent, as on a fresh Debian or Ubuntu), and does an RWF_DSYNC write + fdatasync
+ * really land on disk. `auto` tries liburing, then the raw ring, then pwrite with the reason; it never
+ * throws, so the single binary starts anywhere. A forced backend that cannot run throws instead.
  */
 import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { type Config, ioPreferences } from '../base/config.ts'
 import type { IoBackend } from './backend.ts'
 import { PwriteBackend } from './pwrite.ts'
 import { liburingSoname, loadLiburing, type Liburing } from './uring/ffi.ts'
-import { UringBackend } from './uring/backend.ts'
-import { fsyncDatasync, opcode, Ring, rwfDsync, stableAddress } from './uring/ring.ts'
+import { UringBackend, ringEntriesDefault } from './uring/backend.ts'
+import { loadKernel } from './uring/kernel.ts'
+import { KernelRingDriver } from './uring/kernel-ring.ts'
+import { LiburingDriver } from './uring/liburing-ring.ts'
+import { fsyncDatasync, opcode, Ring, type RingDriver, rwfDsync, stableAddress } from './uring/ring.ts'
 
-export type IoPreference = 'auto' | 'uring' | 'pwrite'
+export type IoPreference = Config['io']
 
-/** `FLASHQ_IO=pwrite|uring` overrides the preference (tests run one suite per backend with it). */
+/** The label of the raw-syscall ring on the start-up line and in /health. */
+export const kernelRingName = 'io_uring (kernel, no liburing)'
+
+/** `FLASHQ_IO=<preference>` overrides the argument (tests run one suite per backend with it). */
 export function pickIo(preference: IoPreference): IoBackend {
-  const fromEnv = process.env.FLASHQ_IO
-  const wanted = fromEnv === 'pwrite' || fromEnv === 'uring' ? fromEnv : preference
+  const fromEnv = process.env.FLASHQ_IO as IoPreference | undefined
+  const wanted = fromEnv !== undefined && ioPreferences.includes(fromEnv) ? fromEnv : preference
   if (wanted === 'pwrite') return new PwriteBackend(null)
-  const probe = probeUring()
-  if (typeof probe === 'string') return new PwriteBackend(`io_uring unavailable: ${probe}`)
+  if (wanted === 'liburing') return orThrow(probeUring())
+  if (wanted === 'uring-raw') return orThrow(probeKernelRing())
+  const viaLiburing = probeUring()
+  if (viaLiburing instanceof UringBackend) return viaLiburing
+  const raw = probeKernelRing()
+  if (raw instanceof UringBackend) return raw
+  if (wanted === 'uring') throw new Error(`io_uring unavailable: ${raw}`)
+  return new PwriteBackend(`io_uring unavailable: ${raw}`)
+}
+
+/** Why `preference` cannot run here, or null when it can (the CLI checks before starting workers). */
+export function ioUnavailableReason(preference: IoPreference): string | null {
+  if (preference === 'auto' || preference === 'pwrite') return null
+  try {
+    pickIo(preference).shutdown()
+    return null
+  } catch (error) {
+    return firstLine(error)
+  }
+}
+
+function orThrow(probe: UringBackend | string): UringBackend {
+  if (typeof probe === 'string') throw new Error(probe)
   return probe
 }
 
-/** The io_uring backend, or why it cannot run. */
+/** The io_uring backend through liburing, or why it cannot run. */
 export function probeUring(soname = liburingSoname): UringBackend | string {
   let lib: Liburing
   try {
@@ -33,13 +62,25 @@ export function probeUring(soname = liburingSoname): UringBackend | string {
   } catch (error) {
     return `cannot load ${soname} (${firstLine(error)})`
   }
+  const name = `io_uring (liburing ${lib.version})`
+  return probeRing((entries) => new LiburingDriver(lib, entries), name)
+}
+
+/** The io_uring backend on a ring set up with raw system calls (no liburing), or why it cannot run. */
+export function probeKernelRing(libcSoname = 'libc.so.6'): UringBackend | string {
+  let kernel
   try {
-    selfTest(lib)
+    kernel = loadKernel(libcSoname)
   } catch (error) {
-    return `${firstLine(error)}${disabledNote()}`
+    return `cannot load ${libcSoname} (${firstLine(error)})`
   }
+  return probeRing((entries) => new KernelRingDriver(kernel, entries), kernelRingName)
+}
+
+function probeRing(makeDriver: (entries: number) => RingDriver, name: string): UringBackend | string {
   try {
-    return new UringBackend(lib)
+    selfTest(new Ring(makeDriver(4)))
+    return new UringBackend(makeDriver(ringEntriesDefault), name)
   } catch (error) {
     return `${firstLine(error)}${disabledNote()}`
   }
@@ -51,8 +92,7 @@ export function probeUring(soname = liburingSoname): UringBackend | string {
  * read back. This exercises the SQE and CQE offsets and the kernel's support for rw_flags end to end
  * before any real data depends on them.
  */
-function selfTest(lib: Liburing): void {
-  const ring = new Ring(lib, 4)
+function selfTest(ring: Ring): void {
   const dir = mkdtempSync(join(tmpdir(), 'flashq-io-probe-'))
   const fd = openSync(join(dir, 'probe'), 'w+')
   try {
@@ -61,7 +101,7 @@ function selfTest(lib: Liburing): void {
     const synced = ring.prepare(opcode.fsync, fd, 0, 0, 0, 0, fsyncDatasync, 2)
     if (!wrote || !synced) throw new Error('self-test: no SQE available')
     const waited = ring.submitAndWait(2)
-    if (waited < 0) throw new Error(`self-test: io_uring_submit_and_wait returned ${waited}`)
+    if (waited < 0) throw new Error(`self-test: submit and wait returned ${waited}`)
     const results = new Map(ring.reap().map((c) => [c.userData, c.res]))
     if (results.get(1) !== bytes.length || results.get(2) !== 0) {
       throw new Error(`self-test: write res ${results.get(1)}, fsync res ${results.get(2)}`)

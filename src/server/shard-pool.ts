@@ -6,6 +6,7 @@
 import type { Config } from '../base/config.ts'
 import { shardOfJobId } from '../base/ids.ts'
 import { workersMax } from '../base/limits.ts'
+import { log } from '../base/log.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
@@ -258,7 +259,7 @@ export class ShardPool {
   /** A shard's storage failed (its host answers that shard's requests with the error from now on). */
   private hostFatal(handle: HostHandle, error: string, reject: (error: Error) => void): void {
     // Before start() resolved, the error fails the start and the CLI reports it once.
-    if (this.started) process.stderr.write(`flashq: host ${handle.index}: ${error}\n`)
+    if (this.started) log.error('storage', `host ${handle.index}: ${error}`, { host: handle.index })
     this.onFatal(error)
     reject(new Error(error)) // fails start() when recovery itself failed; a no-op afterwards
   }
@@ -267,7 +268,7 @@ export class ShardPool {
   private hostDied(handle: HostHandle, reason: string, reject: (error: Error) => void): void {
     if (handle.retired || handle.dead !== null || this.stopping) return handle.onStopped()
     handle.dead = `${reason}; restart the server to recover its shards from the log`
-    process.stderr.write(`flashq: ${handle.dead}\n`)
+    log.error('worker-crash', handle.dead, { host: handle.index, shards: handle.shardIndexes.join(',') })
     for (const [token, target] of this.pending) {
       if (token % hostSlots !== handle.index) continue
       this.pending.delete(token)

@@ -45,7 +45,7 @@ async function startHost(eventsWanted: boolean) {
   dirs.push(dataDir)
   const config: Config = {
     host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir, memory: false, fsync: { kind: 'always' },
-    shards: 1, workers: 0, io: 'pwrite', repair: false, authTokens: [], shutdownGraceMs: 0, preset: 'testMin',
+    shards: 1, workers: 0, io: 'pwrite', repair: false, authTokens: [], shutdownGraceMs: 0, preset: 'testMin', logFormat: 'text', logLevel: 'warn',
   }
   const clock = new FakeClock()
   const timers = new FakeTimers(clock)

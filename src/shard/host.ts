@@ -15,6 +15,8 @@ import { requeueUndelivered } from '../engine/handlers-core.ts'
 import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
+import { reportSlowIo } from '../io/slow-io.ts'
+import { configureLog, log } from '../base/log.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import { commandTable } from '../protocol/table.ts'
@@ -54,6 +56,11 @@ const eventLinePrefix = `e${fieldSeparator}`
 type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[]; count: number; heldAtMs: number }
 type EngineReply = EngineOutput['replies'][number]
 
+/** A flush slower than this is logged (rate-limited): a healthy disk syncs in well under 10 ms. */
+const slowFlushMs = 500
+/** At most one slow-flush line per this many ms per host, with the count of slow flushes since. */
+const slowFlushReportEveryMs = 10_000
+
 type Shard = {
   index: number
   engine: Engine
@@ -68,6 +75,8 @@ type Shard = {
   encoded: string[]
   dead: string | null
   waitStats: WaitStats
+  /** Whether the last disk-full state was logged as full (noteDiskFull). */
+  diskFullNoted: boolean
 }
 
 export class ShardHost {
@@ -91,7 +100,10 @@ export class ShardHost {
 
   async start(): Promise<void> {
     const { config } = this.init
-    if (!config.memory) this.io = pickIo(config.io)
+    configureLog(config)
+    if (!config.memory) this.io = reportSlowIo(pickIo(config.io), slowFlushMs, slowFlushReportEveryMs, (slow) => {
+      log.warn('slow-flush', `${slow.operation} of ${slow.bytes} bytes took ${slow.ms} ms (${slow.slowSinceLastReport} over ${slowFlushMs} ms since the last report)`, { shards: this.init.shardIndexes.join(',') })
+    })
     const ready: ShardReady[] = []
     for (const index of this.init.shardIndexes) ready.push(await this.openShard(index))
     this.sink({ k: 'ready', io: this.io?.name ?? 'none', ioFallbackReason: this.io?.fallbackReason ?? null, shards: ready })
@@ -103,6 +115,7 @@ export class ShardHost {
     const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
     const shard: Shard = {
       index, engine, log: null, held: [], staged: [], deferred: [], encoded: [], dead: null, waitStats: newWaitStats(),
+      diskFullNoted: false,
     }
     this.shards.set(index, shard)
     if (config.memory || this.io === null) return { shardIndex: index, report: null, diskBytes: 0 }
@@ -210,6 +223,7 @@ export class ShardHost {
     // The front lets internal commands through only from its own transports.
     const parsed = parseCommand(input, { internal: true })
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
+    if ((shard.log?.diskFull === true) !== shard.diskFullNoted) this.noteDiskFull(shard)
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
       return this.stage(shard, token, { ok: false, error: errors.diskFull })
     }
@@ -370,14 +384,24 @@ export class ShardHost {
   }
 
   private checkpoint(shard: Shard): void {
-    const { log, engine } = shard
-    if (log === null) return
+    const { log: shardLog, engine } = shard
+    if (shardLog === null) return
+    log.info('checkpoint', `shard ${shard.index}: snapshot of ${engine.core.jobs.size} jobs at LSN ${shardLog.appendedLsn}`, { shard: shard.index, disk_bytes: shardLog.diskBytes() })
     try {
-      log.checkpoint(mapRecords(engine.snapshot()))
+      shardLog.checkpoint(mapRecords(engine.snapshot()))
     } catch (error) {
       // The log keeps growing until the next attempt; serving goes on.
-      process.stderr.write(`flashq: shard ${shard.index}: checkpoint failed: ${errors.clientErrorText(String(error))}\n`)
+      log.error('checkpoint', `shard ${shard.index}: checkpoint failed: ${errors.clientErrorText(String(error))}`, { shard: shard.index })
     }
+  }
+
+  /** One line when a shard's disk fills up and one when it has room again, however many refusals between. */
+  private noteDiskFull(shard: Shard): void {
+    const full = shard.log?.diskFull === true
+    if (full === shard.diskFullNoted) return
+    shard.diskFullNoted = full
+    if (full) log.error('disk-full', `shard ${shard.index}: disk full; new jobs are refused, acks still work`, { shard: shard.index })
+    else log.info('disk-full', `shard ${shard.index}: disk has room again; accepting new jobs`, { shard: shard.index })
   }
 
   /** One timer per host, armed for the earliest due time of any of its engines. */

@@ -5,7 +5,7 @@
  * counters (what it acknowledged), latency percentiles from wrk (every request).
  */
 import { join } from 'node:path'
-import type { Measured } from './workloads.ts'
+import type { Measured } from '../../src/bench/workloads.ts'
 
 export type QueuedLoad = { connections: number; seconds: number; threads: number; queues: string[]; prefill: number }
 

@@ -1,9 +1,10 @@
 /**
- * `bun run bench`: starts flashq servers (in-memory, durable io_uring, durable pwrite) and measures them
+ * `bun run bench`: starts flashq servers (in-memory; durable on io_uring through liburing, on
+ * io_uring through raw syscalls, and on pwrite) and measures them
  * over loopback with a lean pipelining client, printing a Markdown table.
  *
  *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued]
- *                         [--modes memory,uring,pwrite] [--binary <path>] [--consumers N]
+ *                         [--modes memory,liburing,uring-raw,pwrite] [--binary <path>] [--consumers N]
  *                         [--queues N] [--server-arg <flag>]... [--space]
  *                         [--http [--http-connections 64,256]]   (HTTP push with wrk, see http.ts)
  *
@@ -15,13 +16,15 @@
 import { availableParallelism, cpus } from 'node:os'
 import { type CpuShares, cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
 import { httpRun } from './http.ts'
-import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from './workloads.ts'
+import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from '../../src/bench/workloads.ts'
 import { queuePerShard, queuedHttp } from './queued-http.ts'
 import { shardOfName } from '../../src/base/hash.ts'
 
 type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency' | 'queued'
 const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency', 'queued']
-const allModes: Mode[] = ['memory', 'uring', 'pwrite']
+const allModes: Mode[] = ['memory', 'uring', 'liburing', 'uring-raw', 'pwrite']
+/** The default run: in memory, then each durable backend (io_uring set up both ways, and pwrite). */
+const defaultModes: Mode[] = ['memory', 'liburing', 'uring-raw', 'pwrite']
 
 type Options = {
   quick: boolean
@@ -40,7 +43,7 @@ type Options = {
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, runs: 3, only: allWorkloads, modes: allModes, consumers: 4, queues: 4, serverArgs: [], space: false, spaceJobs: 1_000_000, http: false, httpConnections: [256] }
+  const options: Options = { quick: false, runs: 3, only: allWorkloads, modes: defaultModes, consumers: 4, queues: 4, serverArgs: [], space: false, spaceJobs: 1_000_000, http: false, httpConnections: [256] }
   let runsGiven = false
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string
@@ -68,7 +71,7 @@ function parseOptions(argv: string[]): Options {
     else if (flag === '--http') options.http = true
     else if (flag === '--http-connections') options.httpConnections = value().split(',').map(Number)
     else if (flag === '--help' || flag === '-h') {
-      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued] [--modes memory,uring,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]] [--http [--http-connections 64,256]]')
+      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued] [--modes memory,liburing,uring-raw,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]] [--http [--http-connections 64,256]]')
       process.exit(0)
     } else throw new Error(`unknown flag '${flag}'`)
   }
@@ -200,19 +203,21 @@ async function main(): Promise<void> {
 
   const results = new Map<string, Sample[]>()
   const startupLines = new Map<Mode, string>()
-  for (const mode of options.modes) {
+  // Modes interleave within each run, so a noisy moment on a shared machine hits every mode alike
+  // instead of sinking whichever mode happened to run then.
+  for (let r = 0; r < options.runs; r++) {
     for (const workload of options.only) {
-      const samples: Sample[] = []
-      for (let r = 0; r < options.runs; r++) {
+      for (const mode of options.modes) {
         const { sample, startupLine } = await runOnce(workload, mode, options)
         startupLines.set(mode, startupLine)
+        const samples = results.get(`${mode}/${workload}`) ?? []
         samples.push(sample)
+        results.set(`${mode}/${workload}`, samples)
         const shown = workload === 'latency' ? `p50 ${fmtMs(sample.p50 as number)} ms p99 ${fmtMs(sample.p99 as number)} ms`
           : workload === 'queued' ? `${fmtRate(sample.rate)} ops/s p50 ${fmtMs(sample.p50 ?? NaN)} ms p99 ${fmtMs(sample.p99 ?? NaN)} ms`
           : `${fmtRate(sample.rate)} jobs/s`
         process.stderr.write(`  ${mode} ${workload} run ${r + 1}: ${shown} (${sample.seconds.toFixed(2)} s${sample.errors ? `, ${sample.errors} ERRORS` : ''})\n`)
       }
-      results.set(`${mode}/${workload}`, samples)
     }
   }
 
@@ -264,6 +269,22 @@ async function main(): Promise<void> {
       return `cli ${pct(s.clientCpu)} · front ${pct(c.front)} · wrk ${c.workers.map(pct).join('+')} · io ${pct(c.io)} · gc ${pct(c.gc)} · jit ${pct(c.jit)} · srv ${pct(c.total)}`
     })
     console.log(`| ${workload} | ${cells.join(' | ')} |`)
+  }
+  if (options.modes.includes('liburing') && options.modes.includes('uring-raw')) compareRings(options, results)
+}
+
+/** The raw-syscall ring must be no slower than liburing's: medians side by side, per workload. */
+function compareRings(options: Options, results: Map<string, Sample[]>): void {
+  console.log('\nio_uring without liburing (uring-raw) against liburing, medians:\n')
+  for (const workload of options.only) {
+    const of = (mode: Mode) => results.get(`${mode}/${workload}`) as Sample[]
+    if (workload === 'latency') {
+      const [lib, raw] = [of('liburing'), of('uring-raw')].map((s) => median(s.map((x) => x.p99 as number))) as [number, number]
+      console.log(`- ${workload}: p99 ${fmtMs(raw)} ms raw vs ${fmtMs(lib)} ms liburing (${raw <= lib ? 'raw no slower' : `raw ${Math.round((raw / lib - 1) * 100)}% slower`})`)
+    } else {
+      const [lib, raw] = [of('liburing'), of('uring-raw')].map((s) => median(s.map((x) => x.rate))) as [number, number]
+      console.log(`- ${workload}: ${fmtRate(raw)} jobs/s raw vs ${fmtRate(lib)} liburing (${raw >= lib ? 'raw no slower' : `raw ${Math.round((1 - raw / lib) * 100)}% slower`})`)
+    }
   }
 }
 

@@ -7,7 +7,7 @@
  */
 import { Queue, Worker } from '../../src/client/index.ts'
 import { startBenchServer, type Mode } from './server.ts'
-import { prefill, processJobs, pushBatches, queueNames } from './workloads.ts'
+import { prefill, processJobs, pushBatches, queueNames } from '../../src/bench/workloads.ts'
 
 export type SdkOptions = { runs: number; modes: Mode[]; quick: boolean; serverArgs: string[]; binary?: string }
 

@@ -9,7 +9,8 @@ import type { Subprocess } from 'bun'
 
 export const repoRoot = join(import.meta.dir, '..', '..')
 
-export type Mode = 'memory' | 'uring' | 'pwrite'
+/** `uring` = io_uring either way; `liburing` and `uring-raw` force how the ring is set up. */
+export type Mode = 'memory' | 'uring' | 'liburing' | 'uring-raw' | 'pwrite'
 
 export type BenchServer = {
   port: number
@@ -31,7 +32,8 @@ export async function startBenchServer(mode: Mode, options: { binary?: string; e
   const startupLine = await readStartupLine(child)
   const port = Number(/tcp=[^ ]*:(\d+)/.exec(startupLine)?.[1])
   if (!Number.isFinite(port) || port <= 0) throw new Error(`no tcp port in start-up line: ${startupLine}`)
-  if (mode === 'uring' && !/io_uring/.test(startupLine)) throw new Error(`asked for io_uring, start-up line says: ${startupLine}`)
+  const expected = { memory: 'io=none', uring: 'io=io_uring', liburing: 'io=io_uring (liburing', 'uring-raw': 'io=io_uring (kernel, no liburing)', pwrite: 'io=pwrite' }[mode]
+  if (!startupLine.includes(expected)) throw new Error(`asked for --io ${mode}, start-up line says: ${startupLine}`)
   return {
     port,
     httpPort: Number(/http=[^ ]*:(\d+)/.exec(startupLine)?.[1]),

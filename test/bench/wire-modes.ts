@@ -2,7 +2,7 @@
  * JSON lines vs MessagePack on one pipelined connection (window 512, 100k single PUSHes), against a
  * server you start yourself, e.g. the compiled binary (where msgpackr runs without its native addon):
  *
- *   ./dist/flashq --memory --port 7795 --http-port 0 &
+ *   ./dist/flashq-linux-x64 --memory --port 7795 --http-port 0 &
  *   bun test/bench/wire-modes.ts 7795 json && bun test/bench/wire-modes.ts 7795 msgpack
  */
 import { Packr } from 'msgpackr'

@@ -6,29 +6,39 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pickIo, probeUring } from '../../src/io/pick.ts'
+import { kernelRingName, pickIo, probeKernelRing, probeUring } from '../../src/io/pick.ts'
 import { PwriteBackend } from '../../src/io/pwrite.ts'
 import { UringBackend } from '../../src/io/uring/backend.ts'
 import { ptr } from 'bun:ffi'
-import { cqeLayout, fsyncDatasync, opcode, ringLayout, rwfDsync, sqeLayout, stableAddress }
-  from '../../src/io/uring/ring.ts'
+import { cqeLayout, fsyncDatasync, opcode, rwfDsync, sqeLayout, stableAddress } from '../../src/io/uring/ring.ts'
+import { ringLayout } from '../../src/io/uring/liburing-ring.ts'
+import { cqOffsetsLayout, enterFlags, featExtArg, featSingleMmap, geteventsArgLayout, mmapOffset, paramsLayout, sqOffsetsLayout }
+  from '../../src/io/uring/kernel-ring.ts'
+import { mman, syscallNumber } from '../../src/io/uring/kernel.ts'
 import { ioConformance } from './io-suite.ts'
 
 ioConformance('pwrite', () => new PwriteBackend(null))
 
-const uring = probeUring()
-if (typeof uring === 'string') {
-  describe.skip(`IoBackend conformance: io_uring — SKIPPED: io_uring unavailable: ${uring}`, () => {
-    test('skipped', () => {})
-  })
-} else {
-  uring.shutdown() // the probe's instance; the suite makes its own
-  ioConformance('io_uring', () => {
-    const backend = probeUring()
-    if (!(backend instanceof UringBackend)) throw new Error(`io_uring vanished: ${backend}`)
+/** One suite per io_uring path; a path this machine cannot run is a visible skip with the reason. */
+function uringConformance(name: string, probe: () => UringBackend | string): UringBackend | string {
+  const first = probe()
+  if (typeof first === 'string') {
+    describe.skip(`IoBackend conformance: ${name} — SKIPPED: ${first}`, () => {
+      test('skipped', () => {})
+    })
+    return first
+  }
+  first.shutdown() // the probe's instance; the suite makes its own
+  ioConformance(name, () => {
+    const backend = probe()
+    if (!(backend instanceof UringBackend)) throw new Error(`${name} vanished: ${backend}`)
     return backend
   })
+  return first
 }
+
+const uring = uringConformance('io_uring (liburing)', () => probeUring())
+const rawUring = uringConformance('io_uring (raw syscalls, no liburing)', () => probeKernelRing())
 
 test('stableAddress gives an address that survives .buffer access and GC', () => {
   // Bun 1.4.5: a small `new Uint8Array(n)` moves when `.buffer` is first read; a plain ptr() taken
@@ -61,17 +71,40 @@ describe('pickIo', () => {
     io.shutdown()
   })
 
-  test('auto gives io_uring when the probe passes, else pwrite with the reason', () => {
+  test('auto prefers liburing, then the raw ring, then pwrite with the reason', () => {
     delete process.env.FLASHQ_IO
     const io = pickIo('auto')
-    if (typeof uring === 'string') {
-      expect(io.name).toBe('pwrite')
-      expect(io.fallbackReason).toBe(`io_uring unavailable: ${uring}`)
-    } else {
+    if (typeof uring !== 'string') {
       expect(io.name).toMatch(/^io_uring \(liburing 2\.\d+\)$/)
       expect(io.fallbackReason).toBeNull()
+    } else if (typeof rawUring !== 'string') {
+      expect(io.name).toBe(kernelRingName)
+    } else {
+      expect(io.name).toBe('pwrite')
+      expect(io.fallbackReason).toBe(`io_uring unavailable: ${rawUring}`)
     }
     io.shutdown()
+  })
+
+  test('uring-raw forces the ring without liburing; liburing forces liburing', () => {
+    delete process.env.FLASHQ_IO
+    if (typeof rawUring === 'string') expect(() => pickIo('uring-raw')).toThrow(rawUring)
+    else {
+      const raw = pickIo('uring-raw')
+      expect(raw.name).toBe('io_uring (kernel, no liburing)')
+      raw.shutdown()
+    }
+    if (typeof uring === 'string') expect(() => pickIo('liburing')).toThrow(uring)
+    else {
+      const viaLib = pickIo('liburing')
+      expect(viaLib.name).toStartWith('io_uring (liburing ')
+      viaLib.shutdown()
+    }
+  })
+
+  test('an absent libc is a reason for the raw ring, not a throw', () => {
+    const reason = probeKernelRing('libc.so.999')
+    expect(reason as string).toStartWith('cannot load libc.so.999')
   })
 
   test('an absent liburing is a reason, not a throw', () => {
@@ -91,11 +124,55 @@ describe('pickIo', () => {
 /** Each line: `<name> <value>`; the names match the keys of the layout objects in ring.ts. */
 const abiProgram = `
 #include <linux/fs.h>
-#include <liburing.h>
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
 #include <stddef.h>
 #include <stdio.h>
+#if __has_include(<liburing.h>)
+#include <liburing.h>
+#define HAVE_LIBURING 1
+#endif
 #define P(name, value) printf("%s %ld\\n", name, (long)(value))
 int main(void) {
+  P("params.bytes", sizeof(struct io_uring_params));
+  P("params.sqEntries", offsetof(struct io_uring_params, sq_entries));
+  P("params.cqEntries", offsetof(struct io_uring_params, cq_entries));
+  P("params.flags", offsetof(struct io_uring_params, flags));
+  P("params.features", offsetof(struct io_uring_params, features));
+  P("params.sqOff", offsetof(struct io_uring_params, sq_off));
+  P("params.cqOff", offsetof(struct io_uring_params, cq_off));
+  P("sqOff.head", offsetof(struct io_sqring_offsets, head));
+  P("sqOff.tail", offsetof(struct io_sqring_offsets, tail));
+  P("sqOff.ringMask", offsetof(struct io_sqring_offsets, ring_mask));
+  P("sqOff.ringEntries", offsetof(struct io_sqring_offsets, ring_entries));
+  P("sqOff.flags", offsetof(struct io_sqring_offsets, flags));
+  P("sqOff.dropped", offsetof(struct io_sqring_offsets, dropped));
+  P("sqOff.array", offsetof(struct io_sqring_offsets, array));
+  P("cqOff.head", offsetof(struct io_cqring_offsets, head));
+  P("cqOff.tail", offsetof(struct io_cqring_offsets, tail));
+  P("cqOff.ringMask", offsetof(struct io_cqring_offsets, ring_mask));
+  P("cqOff.ringEntries", offsetof(struct io_cqring_offsets, ring_entries));
+  P("cqOff.overflow", offsetof(struct io_cqring_offsets, overflow));
+  P("cqOff.cqes", offsetof(struct io_cqring_offsets, cqes));
+  P("cqOff.flags", offsetof(struct io_cqring_offsets, flags));
+  P("getevents.bytes", sizeof(struct io_uring_getevents_arg));
+  P("getevents.sigmask", offsetof(struct io_uring_getevents_arg, sigmask));
+  P("getevents.sigmaskSize", offsetof(struct io_uring_getevents_arg, sigmask_sz));
+  P("getevents.ts", offsetof(struct io_uring_getevents_arg, ts));
+  P("mmap.sqRing", IORING_OFF_SQ_RING);
+  P("mmap.cqRing", IORING_OFF_CQ_RING);
+  P("mmap.sqes", IORING_OFF_SQES);
+  P("feat.singleMmap", IORING_FEAT_SINGLE_MMAP);
+  P("feat.extArg", IORING_FEAT_EXT_ARG);
+  P("enter.getEvents", IORING_ENTER_GETEVENTS);
+  P("enter.extArg", IORING_ENTER_EXT_ARG);
+  P("sys.ioUringSetup", __NR_io_uring_setup);
+  P("sys.ioUringEnter", __NR_io_uring_enter);
+  P("mman.protRead", PROT_READ);
+  P("mman.protWrite", PROT_WRITE);
+  P("mman.mapShared", MAP_SHARED);
+  P("mman.mapPopulate", MAP_POPULATE);
   P("sqe.bytes", sizeof(struct io_uring_sqe));
   P("sqe.opcode", offsetof(struct io_uring_sqe, opcode));
   P("sqe.flags", offsetof(struct io_uring_sqe, flags));
@@ -115,6 +192,7 @@ int main(void) {
   P("cqe.userData", offsetof(struct io_uring_cqe, user_data));
   P("cqe.res", offsetof(struct io_uring_cqe, res));
   P("cqe.flags", offsetof(struct io_uring_cqe, flags));
+#ifdef HAVE_LIBURING
   P("ring.bytes", sizeof(struct io_uring));
   P("ring.sqKhead", offsetof(struct io_uring, sq.khead));
   P("ring.sqKtail", offsetof(struct io_uring, sq.ktail));
@@ -136,6 +214,7 @@ int main(void) {
   P("ring.flags", offsetof(struct io_uring, flags));
   P("ring.ringFd", offsetof(struct io_uring, ring_fd));
   P("ring.features", offsetof(struct io_uring, features));
+#endif
   P("op.nop", IORING_OP_NOP);
   P("op.fsync", IORING_OP_FSYNC);
   P("op.write", IORING_OP_WRITE);
@@ -148,7 +227,7 @@ int main(void) {
 /** Compiles and runs abiProgram, or says why it cannot. */
 function kernelAbi(): Map<string, number> | string {
   if (Bun.which('cc') === null) return 'no C compiler (cc) on PATH'
-  if (!Bun.file('/usr/include/liburing.h').size) return '/usr/include/liburing.h is missing'
+  if (!Bun.file('/usr/include/linux/io_uring.h').size) return '/usr/include/linux/io_uring.h is missing'
   const dir = mkdtempSync(join(tmpdir(), 'flashq-io-abi-'))
   try {
     writeFileSync(join(dir, 'abi.c'), abiProgram)
@@ -167,7 +246,7 @@ function kernelAbi(): Map<string, number> | string {
 }
 
 const abi = kernelAbi()
-const abiTitle = 'SQE, CQE and struct io_uring offsets match <liburing.h> (offsetof from cc)'
+const abiTitle = 'SQE, CQE, io_uring_params, mmap offsets and struct io_uring match <linux/io_uring.h> and <liburing.h> (from cc)'
 if (typeof abi === 'string') {
   test.skip(`${abiTitle} — SKIPPED: ${abi}`, () => {})
 } else {
@@ -175,7 +254,15 @@ if (typeof abi === 'string') {
     const ours = new Map<string, number>()
     for (const [key, value] of Object.entries(sqeLayout)) ours.set(`sqe.${key}`, value)
     for (const [key, value] of Object.entries(cqeLayout)) ours.set(`cqe.${key}`, value)
-    for (const [key, value] of Object.entries(ringLayout)) ours.set(`ring.${key}`, value)
+    // struct io_uring is liburing's: checked only where <liburing.h> is installed.
+    if (abi.has('ring.bytes')) for (const [key, value] of Object.entries(ringLayout)) ours.set(`ring.${key}`, value)
+    const groups = { params: paramsLayout, sqOff: sqOffsetsLayout, cqOff: cqOffsetsLayout, getevents: geteventsArgLayout,
+      mmap: mmapOffset, enter: enterFlags, sys: syscallNumber, mman }
+    for (const [group, layout] of Object.entries(groups)) {
+      for (const [key, value] of Object.entries(layout)) ours.set(`${group}.${key}`, value)
+    }
+    ours.set('feat.singleMmap', featSingleMmap)
+    ours.set('feat.extArg', featExtArg)
     for (const [key, value] of Object.entries(opcode)) ours.set(`op.${key}`, value)
     ours.set('sqe.fsyncFlags', sqeLayout.rwFlags)
     ours.set('const.rwfDsync', rwfDsync)

@@ -84,12 +84,17 @@ test('pushes are refused with a clear disk-full error, not a crash or a hang', a
   console.log(`full-disk: ${pushed.size} jobs accepted in ${batches - 1} batches, then: ${JSON.stringify(refusal)}`)
   expect(refusal).not.toBeNull()
   expect(String(refusal?.error)).toMatch(/disk full/i)
+  // The log says so once per change of state, not once per refused request.
+  const fullLines = () => server.output().split('\n').filter((line) => line.includes('disk full; new jobs are refused')).length
+  expect(fullLines()).toBeGreaterThanOrEqual(1)
+  const fullLinesBefore = fullLines()
   // Still refused, still alive, single pushes too.
   for (let i = 0; i < 5; i++) {
     const single = await answered(client, { cmd: 'PUSH', queue, data: { m: `single-${i}` } }, server)
     expect(single.ok).toBe(false)
     expect(String(single.error)).toMatch(/disk full/i)
   }
+  expect(fullLines()).toBe(fullLinesBefore)
   expect(server.process.exitCode).toBeNull()
 }, 60_000)
 

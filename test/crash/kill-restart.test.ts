@@ -7,12 +7,14 @@
  *  - nothing is completed that was never acked; nothing stays active across a restart;
  *  - no job is duplicated: each payload marker maps to one id, ids are unique, and draining the
  *    queues delivers each marker at most once.
- * Rounds alternate --io uring and --io pwrite on one directory. Seeded: SEED=… replays the choices
+ * Rounds cycle --io liburing, uring-raw (io_uring by raw syscalls) and pwrite on one directory (a
+ * backend this machine cannot run is left out, and the log says so). Seeded: SEED=… replays the choices
  * (the kill moment still races with the load, so a replay is close, not exact).
  */
 import { afterAll, expect, test } from 'bun:test'
 import { rmSync } from 'node:fs'
 import { prng, seedFromEnv } from '../../src/base/prng.ts'
+import { ioUnavailableReason } from '../../src/io/pick.ts'
 import { startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
 import { CrashClient, type Mode, pipelined, type Reply, sleep } from './kit.ts'
 
@@ -23,7 +25,14 @@ const rng = prng(seed)
 const rounds = Number(process.env.CRASH_ROUNDS ?? 6)
 const pushBudgetPerRound = 2500
 const queues = ['crash-a', 'crash-b', 'crash-c', 'crash-d']
-const ioModes = ['uring', 'pwrite'] as const
+const ioModes = (['liburing', 'uring-raw', 'pwrite'] as const).filter((mode) => {
+  const reason = ioUnavailableReason(mode)
+  if (reason !== null) console.log(`kill-restart: --io ${mode} left out: ${reason}`)
+  return reason === null
+})
+
+/** What the start-up line must say for each forced backend. */
+const ioLabels = { liburing: 'io=io_uring (liburing ', 'uring-raw': 'io=io_uring (kernel, no liburing)', pwrite: 'io=pwrite' }
 
 type Entry = {
   marker: string
@@ -243,6 +252,7 @@ test(
     for (let round = 1; round <= rounds + 1; round++) {
       const io = ioModes[(round - 1) % ioModes.length] as string
       server = await startServer({ dataDir, args: ['--io', io] })
+      expect(server.startupLine).toContain(ioLabels[io as (typeof ioModes)[number]])
       if (round > 1) await verify(server.tcpPort, round - 1)
       // Recovery report lines (informational: a kill mid-write may leave a torn tail).
       const extra = server.output().split('\n').filter((line) => /torn|truncat|repair/i.test(line))

@@ -1,34 +1,53 @@
 /**
- * The compiled single executable: built with build.ts, run from an empty directory with no
- * node_modules, spoken to in both wire modes (msgpackr runs without its native addon there), and
- * restarted on its data directory.
+ * The compiled single executable: the release binary for this machine built with build.ts, run from
+ * an empty directory with no node_modules and no Bun on PATH, spoken to in both wire modes (msgpackr
+ * runs without its native addon there), and restarted on its data directory.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { join } from 'node:path'
 import { rmSync } from 'node:fs'
 import { repoRoot, startServer, temporaryDirectory } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
+import packageJson from '../../package.json' with { type: 'json' }
+import { ioUnavailableReason } from '../../src/io/pick.ts'
 
 let binary: string
 const buildDir = temporaryDirectory('flashq-build-')
 const emptyDir = temporaryDirectory('flashq-empty-')
+const release = process.arch === 'arm64' ? 'linux-arm64' : 'linux-x64'
+/** A PATH with nothing on it: the binary must not need bun (or anything else) to run. */
+const bareEnv = { PATH: join(emptyDir, 'no-bin') }
 
 beforeAll(async () => {
-  const built = Bun.spawnSync([process.execPath, join(repoRoot, 'build.ts')], { cwd: repoRoot, stdout: 'pipe', stderr: 'pipe' })
-  expect(built.exitCode).toBe(0)
+  const built = Bun.spawnSync([process.execPath, join(repoRoot, 'build.ts'), '--only', release], { cwd: repoRoot, stdout: 'pipe', stderr: 'pipe' })
+  if (built.exitCode !== 0) throw new Error(`build failed: ${built.stderr.toString()}`)
   binary = join(buildDir, 'flashq')
   // Copy out of dist/ so that the run cannot find anything of the repository next to it.
-  await Bun.write(binary, Bun.file(join(repoRoot, 'dist', 'flashq')))
+  await Bun.write(binary, Bun.file(join(repoRoot, 'dist', `flashq-${release}`)))
   Bun.spawnSync(['chmod', '+x', binary])
-}, 120_000)
+  expect(Bun.which('bun', { PATH: bareEnv.PATH })).toBeNull()
+}, 180_000)
 
 afterAll(() => {
   rmSync(buildDir, { recursive: true, force: true })
   rmSync(emptyDir, { recursive: true, force: true })
 })
 
+test('--version prints version, commit and build date; SHA256SUMS lists the binary', async () => {
+  const ran = Bun.spawnSync([binary, '--version'], { cwd: emptyDir, env: bareEnv })
+  expect(ran.exitCode).toBe(0)
+  const text = ran.stdout.toString()
+  expect(text).toStartWith(`flashq ${packageJson.version}\n`)
+  const commit = Bun.spawnSync(['git', 'rev-parse', '--short', 'HEAD'], { cwd: repoRoot }).stdout.toString().trim()
+  expect(text).toContain(`commit ${commit}`)
+  expect(text).toMatch(/\nbuilt \d{4}-\d{2}-\d{2}\n/)
+  const sums = await Bun.file(join(repoRoot, 'dist', 'SHA256SUMS')).text()
+  const digest = new Bun.CryptoHasher('sha256').update(await Bun.file(binary).arrayBuffer()).digest('hex')
+  expect(sums).toContain(`${digest}  flashq-${release}\n`)
+})
+
 test('the binary serves both wire modes from an empty directory and keeps jobs across a restart', async () => {
-  const server = await startServer({ binary, cwd: emptyDir, args: ['--data-dir', join(emptyDir, 'data')] })
+  const server = await startServer({ binary, cwd: emptyDir, env: bareEnv, args: ['--data-dir', join(emptyDir, 'data')] })
   expect(server.startupLine).toMatch(/data=durable .* io=(io_uring|pwrite).* shards=\d+ workers=\d+/)
   const json = await WireClient.connect(server.tcpPort, 'json')
   const msgpack = await WireClient.connect(server.tcpPort, 'msgpack')
@@ -53,3 +72,27 @@ test('the binary serves both wire modes from an empty directory and keeps jobs a
     await again.cleanup()
   }
 }, 60_000)
+
+test('flashq bench from the binary starts its own server, runs every test, prints the table', () => {
+  const ran = Bun.spawnSync([binary, 'bench', '-n', '2000'], { cwd: emptyDir, env: bareEnv, stdout: 'pipe', stderr: 'pipe', timeout: 120_000 })
+  const table = ran.stdout.toString()
+  expect(ran.exitCode).toBe(0)
+  expect(table).toContain('data=memory')
+  for (const name of ['PUSH pipelined', 'PUSHB 1000', 'PULLB 100 + ACKB', 'PUSH one at a time']) {
+    const row = table.split('\n').find((line) => line.startsWith(name))
+    expect(row).toBeDefined()
+    const cells = row!.trim().split(/\s{2,}/)
+    expect(Number(cells[1])).toBe(2000) // jobs
+    expect(cells.at(-1)).toBe('0') // errors
+  }
+}, 120_000)
+
+const rawUnavailable = ioUnavailableReason('uring-raw')
+test.skipIf(rawUnavailable !== null)(`the binary forced onto io_uring without liburing says so${rawUnavailable ? ` — SKIPPED: ${rawUnavailable}` : ''}`, async () => {
+  const server = await startServer({ binary, cwd: emptyDir, env: bareEnv, args: ['--data-dir', join(emptyDir, 'raw'), '--io', 'uring-raw'] })
+  try {
+    expect(server.startupLine).toContain('io=io_uring (kernel, no liburing)')
+  } finally {
+    await server.cleanup()
+  }
+})

@@ -1,5 +1,6 @@
 /**
- * The io_uring IoBackend. A durable write goes to the kernel as one write SQE with RWF_DSYNC; the JS
+ * The io_uring IoBackend, on a ring set up through liburing or through raw system calls (the same
+ * SQEs either way). A durable write goes to the kernel as one write SQE with RWF_DSYNC; the JS
  * thread stays free while it runs. Completions are found by polling
  * the CQ tail from a setImmediate loop that runs only while something is in flight, and matched to
  * callers by user_data. Every buffer handed to the kernel stays referenced in `#pending` until its
@@ -11,11 +12,10 @@ import { type FilesystemSpace, type IoBackend, IoError } from '../backend.ts'
 import * as files from '../files.ts'
 import { allocateRange } from '../allocate.ts'
 import { errnoName, ioErrorFromException, ioErrorFromResult } from '../errno.ts'
-import type { Liburing } from './ffi.ts'
-import { fsyncDatasync, opcode, Ring, rwfDsync, stableAddress } from './ring.ts'
+import { fsyncDatasync, opcode, Ring, type RingDriver, rwfDsync, stableAddress } from './ring.ts'
 
 /** SQ size. Storage keeps one flush in flight per log, so a few dozen shards fit with room to spare. */
-const ringEntriesDefault = 64
+export const ringEntriesDefault = 64
 /** One SQE's `len` is a u32 and Linux caps a write at ~2 GiB; larger writes continue as short writes. */
 const writeChunkBytesMax = 1 << 30
 
@@ -55,9 +55,10 @@ export class UringBackend implements IoBackend {
   #pollScheduled = false
   #submitOwed = false
 
-  constructor(lib: Liburing, entries = ringEntriesDefault) {
-    this.name = `io_uring (liburing ${lib.version})`
-    this.#ring = new Ring(lib, entries)
+  /** `name` says how the ring was set up: `io_uring (liburing 2.3)` or `io_uring (kernel, no liburing)`. */
+  constructor(driver: RingDriver, name: string) {
+    this.name = name
+    this.#ring = new Ring(driver)
   }
 
   open(path: string, create: boolean): number {

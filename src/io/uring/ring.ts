@@ -1,18 +1,15 @@
 /**
- * One io_uring, driven through liburing 2.3 for setup, SQE allocation and submission, and by hand
- * for everything liburing does inline: filling SQEs and walking the completion queue. Owns: the
- * native `struct io_uring` (a pinned Uint8Array), the views over the kernel-shared SQ/CQ memory,
- * and the CQ head. Knows nothing about promises; uring/backend.ts matches completions to callers.
+ * One io_uring: filling SQEs and walking the completion queue over the kernel-shared memory, the
+ * same code whichever driver set the ring up (liburing-ring.ts through liburing, kernel-ring.ts
+ * through raw system calls). Owns: the views over the SQE array and the CQ, and the CQ head. Knows
+ * nothing about promises; uring/backend.ts matches completions to callers.
  *
  * All offsets below are for LP64 Linux (x86_64 and arm64 have the same layout) and are checked
- * against <liburing.h> / <linux/io_uring.h> by test/conformance/io.test.ts with a compiled C
- * program printing offsetof()/sizeof().
+ * against <linux/io_uring.h> by test/conformance/io.test.ts with a compiled C program printing
+ * offsetof()/sizeof().
  */
 import { ptr, toArrayBuffer, type Pointer } from 'bun:ffi'
 import { assert } from '../../base/assert.ts'
-import { IoError } from '../backend.ts'
-import { errnoName } from '../errno.ts'
-import type { Liburing } from './ffi.ts'
 
 /** struct io_uring_sqe (linux/io_uring.h, kernel UAPI): 64 bytes. */
 export const sqeLayout = {
@@ -40,37 +37,6 @@ export const cqeLayout = {
   flags: 12, // __u32 flags
 } as const
 
-/**
- * struct io_uring (liburing.h 2.3): { struct io_uring_sq sq; struct io_uring_cq cq; unsigned flags;
- * int ring_fd; unsigned features; int enter_ring_fd; __u8 int_flags; __u8 pad[3]; unsigned pad2; }.
- * io_uring_sq is 8 pointers (0..56), sqe_head 64, sqe_tail 68, size_t ring_sz 72, void *ring_ptr 80,
- * ring_mask 88, ring_entries 92, pad[2] → 104 bytes. io_uring_cq is 7 pointers (0..48), ring_sz 56,
- * ring_ptr 64, ring_mask 72, ring_entries 76, pad[2] → 88 bytes, placed at 104.
- */
-export const ringLayout = {
-  bytes: 216,
-  sqKhead: 0, // unsigned *sq.khead
-  sqKtail: 8, // unsigned *sq.ktail
-  sqKflags: 32, // unsigned *sq.kflags
-  sqArray: 48, // unsigned *sq.array
-  sqSqes: 56, // struct io_uring_sqe *sq.sqes
-  sqSqeHead: 64, // unsigned sq.sqe_head (liburing's private copy)
-  sqSqeTail: 68, // unsigned sq.sqe_tail
-  sqRingMask: 88, // unsigned sq.ring_mask
-  sqRingEntries: 92, // unsigned sq.ring_entries
-  cq: 104, // struct io_uring_cq cq
-  cqKhead: 104, // unsigned *cq.khead
-  cqKtail: 112, // unsigned *cq.ktail
-  cqKflags: 136, // unsigned *cq.kflags
-  cqKoverflow: 144, // unsigned *cq.koverflow
-  cqCqes: 152, // struct io_uring_cqe *cq.cqes
-  cqRingMask: 176, // unsigned cq.ring_mask
-  cqRingEntries: 180, // unsigned cq.ring_entries
-  flags: 192, // unsigned flags
-  ringFd: 196, // int ring_fd
-  features: 200, // unsigned features
-} as const
-
 /** enum io_uring_op values (linux/io_uring.h; stable kernel ABI). */
 export const opcode = { nop: 0, fsync: 3, write: 23 } as const
 /** IORING_FSYNC_DATASYNC: fdatasync instead of fsync, written into fsync_flags (offset 28). */
@@ -81,12 +47,33 @@ export const rwfDsync = 0x2
 /** A completion, copied out of the CQ before the head moves past it. */
 export type Completion = { userData: number; res: number }
 
+/**
+ * What setting a ring up provides: where the kernel-shared memory is, and how to take SQEs, submit
+ * and wait. liburing-ring.ts and kernel-ring.ts implement it; Ring does the rest identically.
+ */
+export interface RingDriver {
+  readonly sqEntries: number
+  readonly cqEntries: number
+  readonly sqesAddress: number
+  readonly cqHeadAddress: number
+  readonly cqTailAddress: number
+  readonly cqesAddress: number
+  /** The address of the next free SQE (now taken), or 0 when the SQ is full. */
+  takeSqe(): number
+  /** Hands every taken SQE to the kernel. Returns the count or -errno. */
+  submit(): number
+  /** Submits, then blocks until `count` completions are ready (self-test and shutdown). 0+ or -errno. */
+  submitAndWait(count: number): number
+  /** Blocks until a completion is visible or `timeoutUs` passes, consuming none. True when one is. */
+  waitForCompletion(timeoutUs: number): boolean
+  /** Unmaps the rings and closes the ring fd. */
+  exit(): void
+}
+
 export class Ring {
   readonly sqEntries: number
   readonly cqEntries: number
-  /** Native `struct io_uring`; its backing store never moves (BUN-NOTES), and we keep it referenced. */
-  #struct: Uint8Array | null
-  #structPtr: Pointer
+  #driver: RingDriver | null
   #sqes: DataView | null
   #sqesBytes: Uint8Array | null
   #sqesAddress: number
@@ -95,44 +82,31 @@ export class Ring {
   #cqes: DataView | null
   #cqMask: number
 
-  constructor(
-    readonly lib: Liburing,
-    entries: number,
-  ) {
-    // Built over an explicit ArrayBuffer: see stableAddress for why a bare `new Uint8Array(n)` moves.
-    this.#struct = new Uint8Array(new ArrayBuffer(256))
-    this.#structPtr = stableAddress(this.#struct, 0)
-    assert(this.#structPtr % 8 === 0, 'struct io_uring must be 8-byte aligned')
-    const result = lib.queueInit(entries, this.#structPtr, 0)
-    if (result < 0) throw new IoError(errnoName(-result), 'io_uring_queue_init')
-    const view = new DataView(this.#struct.buffer, this.#struct.byteOffset, ringLayout.bytes)
-    const pointerAt = (offset: number): number =>
-      view.getUint32(offset, true) + view.getUint32(offset + 4, true) * 2 ** 32
-
-    this.sqEntries = view.getUint32(ringLayout.sqRingEntries, true)
-    this.cqEntries = view.getUint32(ringLayout.cqRingEntries, true)
-    this.#cqMask = view.getUint32(ringLayout.cqRingMask, true)
-    assert(this.#cqMask === this.cqEntries - 1, 'cq ring_mask must be entries - 1')
-
-    this.#sqesAddress = pointerAt(ringLayout.sqSqes)
+  constructor(driver: RingDriver) {
+    this.#driver = driver
+    this.sqEntries = driver.sqEntries
+    this.cqEntries = driver.cqEntries
+    this.#cqMask = driver.cqEntries - 1
+    assert((driver.cqEntries & this.#cqMask) === 0, 'cq entries must be a power of two')
+    this.#sqesAddress = driver.sqesAddress
     const sqes = toArrayBuffer(this.#sqesAddress as Pointer, 0, this.sqEntries * sqeLayout.bytes)
     this.#sqes = new DataView(sqes)
     this.#sqesBytes = new Uint8Array(sqes)
-    this.#cqHead = new Uint32Array(toArrayBuffer(pointerAt(ringLayout.cqKhead) as Pointer, 0, 4))
-    this.#cqTail = new Uint32Array(toArrayBuffer(pointerAt(ringLayout.cqKtail) as Pointer, 0, 4))
+    this.#cqHead = new Uint32Array(toArrayBuffer(driver.cqHeadAddress as Pointer, 0, 4))
+    this.#cqTail = new Uint32Array(toArrayBuffer(driver.cqTailAddress as Pointer, 0, 4))
     const cqesBytes = this.cqEntries * cqeLayout.bytes
-    this.#cqes = new DataView(toArrayBuffer(pointerAt(ringLayout.cqCqes) as Pointer, 0, cqesBytes))
+    this.#cqes = new DataView(toArrayBuffer(driver.cqesAddress as Pointer, 0, cqesBytes))
   }
 
   /**
-   * Takes an SQE from liburing and fills all 64 bytes. Returns false when the SQ is full (nothing
+   * Takes an SQE from the driver and fills all 64 bytes. Returns false when the SQ is full (nothing
    * was written). `userData` must be below 2^32; `address` and `offset` below 2^53.
    */
   prepare(op: number, fd: number, address: number, length: number, offset: number,
     flags: number, opFlags: number, userData: number): boolean {
     const sqes = this.#sqes
-    assert(sqes !== null && this.#sqesBytes !== null, 'ring is shut down')
-    const sqeAddress = this.lib.getSqe(this.#structPtr)
+    assert(sqes !== null && this.#sqesBytes !== null && this.#driver !== null, 'ring is shut down')
+    const sqeAddress = this.#driver.takeSqe()
     if (sqeAddress === 0) return false
     const base = sqeAddress - this.#sqesAddress
     assert(base >= 0 && base % sqeLayout.bytes === 0 && base < sqes.byteLength, 'sqe outside sqes')
@@ -149,21 +123,17 @@ export class Ring {
     return true
   }
 
-  /** io_uring_submit: hands every prepared SQE to the kernel. Returns the count or -errno. */
+  /** Hands every prepared SQE to the kernel. Returns the count or -errno. */
   submit(): number {
-    assert(this.#struct !== null, 'ring is shut down')
-    return this.lib.submit(this.#structPtr)
+    assert(this.#driver !== null, 'ring is shut down')
+    return this.#driver.submit()
   }
 
-  /** Blocks until `count` completions are ready (self-test and shutdown only). Returns 0 or -errno. */
+  /** Blocks until `count` completions are ready (self-test and shutdown only). Returns 0+ or -errno. */
   submitAndWait(count: number): number {
-    assert(this.#struct !== null, 'ring is shut down')
-    return this.lib.submitAndWait(this.#structPtr, count)
+    assert(this.#driver !== null, 'ring is shut down')
+    return this.#driver.submitAndWait(count)
   }
-
-  /** struct __kernel_timespec { i64 tv_sec; i64 tv_nsec } and an out-slot for the cqe pointer. */
-  readonly #waitTimespec = new Uint8Array(new ArrayBuffer(16))
-  readonly #waitCqeSlot = new Uint8Array(new ArrayBuffer(8))
 
   /**
    * Sleeps in the kernel until a completion is visible or `timeoutUs` passes, without consuming it
@@ -171,12 +141,8 @@ export class Ring {
    * loop while a flush is in flight: on 2 cores a spinning worker takes CPU from the front.
    */
   waitForCompletion(timeoutUs: number): boolean {
-    assert(this.#struct !== null, 'ring is shut down')
-    const timespec = new DataView(this.#waitTimespec.buffer)
-    setU64(timespec, 0, Math.floor(timeoutUs / 1_000_000))
-    setU64(timespec, 8, (timeoutUs % 1_000_000) * 1000)
-    const result = this.lib.waitCqeTimeout(this.#structPtr, stableAddress(this.#waitCqeSlot, 0), stableAddress(this.#waitTimespec, 0))
-    return result === 0
+    assert(this.#driver !== null, 'ring is shut down')
+    return this.#driver.waitForCompletion(timeoutUs)
   }
 
   /**
@@ -204,16 +170,17 @@ export class Ring {
     return completions
   }
 
-  /** io_uring_queue_exit, then drop every view: touching them after munmap would segfault. */
+  /** Drops every view first (touching them after munmap would segfault), then tears the ring down. */
   exit(): void {
-    if (this.#struct === null) return
+    const driver = this.#driver
+    if (driver === null) return
     this.#sqes = null
     this.#sqesBytes = null
     this.#cqHead = null
     this.#cqTail = null
     this.#cqes = null
-    this.lib.queueExit(this.#structPtr)
-    this.#struct = null
+    this.#driver = null
+    driver.exit()
   }
 }
 
@@ -228,7 +195,7 @@ export function stableAddress(bytes: Uint8Array, offset: number): Pointer {
   return ptr(bytes, offset)
 }
 
-function setU64(view: DataView, offset: number, value: number): void {
+export function setU64(view: DataView, offset: number, value: number): void {
   view.setUint32(offset, value >>> 0, true)
   view.setUint32(offset + 4, Math.floor(value / 2 ** 32), true)
 }

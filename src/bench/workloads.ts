@@ -1,8 +1,10 @@
 /**
- * The benchmark workloads. Each takes a running server's port and returns what it measured; the
- * runner owns server start/stop, repetitions and the table.
+ * The benchmark workloads, shared by `bun run bench` (test/bench/run.ts) and `flashq bench`
+ * (cli/bench.ts). Each takes a running server's port and returns what it measured; the runner owns
+ * server start/stop, repetitions and the table. `onProgress(jobs)` is told of every read's worth of
+ * finished jobs, for a live progress line.
  */
-import { shardOfName } from '../../src/base/hash.ts'
+import { shardOfName } from '../base/hash.ts'
 import { BenchConnection, chunkHasError } from './client.ts'
 
 export type Measured = {
@@ -28,6 +30,9 @@ export function queueNames(count: number, shardCount: number, prefix = 'bench'):
   return names
 }
 
+/** Told how many more jobs finished (for a live progress line). */
+export type Progress = (jobs: number) => void
+
 const pushLine = (queue: string, n: number) => `{"cmd":"PUSH","queue":"${queue}","data":{"i":${n}},"reqId":"${n}"}\n`
 
 function pushbLine(queue: string, size: number, first: number, reqId: number): string {
@@ -36,8 +41,12 @@ function pushbLine(queue: string, size: number, first: number, reqId: number): s
   return `{"cmd":"PUSHB","queue":"${queue}","jobs":[${jobs}],"reqId":"b${reqId}"}\n`
 }
 
-async function connectAll(port: number, count: number): Promise<BenchConnection[]> {
-  return Promise.all(Array.from({ length: count }, () => BenchConnection.connect(port)))
+/** A server to drive: a port on 127.0.0.1, or a host and port. */
+export type BenchTarget = number | { host: string; port: number }
+
+async function connectAll(target: BenchTarget, count: number): Promise<BenchConnection[]> {
+  const { host, port } = typeof target === 'number' ? { host: '127.0.0.1', port: target } : target
+  return Promise.all(Array.from({ length: count }, () => BenchConnection.connect(port, host)))
 }
 
 /**
@@ -45,7 +54,7 @@ async function connectAll(port: number, count: number): Promise<BenchConnection[
  * replies is answered by one write of k new requests. Connection c pushes to queues[c % queues.length]
  * … rotating per request over all queues, so a single connection still spreads over the shards.
  */
-export async function pushPipelined(port: number, options: { connections: number; total: number; window: number; queues: string[] }): Promise<Measured> {
+export async function pushPipelined(port: BenchTarget, options: { connections: number; total: number; window: number; queues: string[]; onProgress?: Progress }): Promise<Measured> {
   const connections = await connectAll(port, options.connections)
   const perConnection = Math.floor(options.total / options.connections)
   let errors = 0
@@ -62,6 +71,7 @@ export async function pushPipelined(port: number, options: { connections: number
     }
     connection.onCount = (lines, chunk) => {
       received += lines
+      options.onProgress?.(lines)
       if (chunkHasError(chunk)) errors++
       if (received >= perConnection) return resolve()
       const more = Math.min(lines, perConnection - sent)
@@ -76,7 +86,7 @@ export async function pushPipelined(port: number, options: { connections: number
 }
 
 /** PUSHB of `batchSize` jobs; each connection keeps `window` batches in flight. */
-export async function pushBatches(port: number, options: { connections: number; total: number; batchSize: number; window: number; queues: string[] }): Promise<Measured> {
+export async function pushBatches(port: BenchTarget, options: { connections: number; total: number; batchSize: number; window: number; queues: string[]; onProgress?: Progress }): Promise<Measured> {
   const connections = await connectAll(port, options.connections)
   const totalBatches = Math.floor(options.total / options.batchSize)
   const batchesOf = (c: number) => Math.floor(totalBatches / options.connections) + (c < totalBatches % options.connections ? 1 : 0)
@@ -97,6 +107,7 @@ export async function pushBatches(port: number, options: { connections: number; 
     }
     connection.onCount = (lines, chunk) => {
       received += lines
+      options.onProgress?.(lines * options.batchSize)
       if (chunkHasError(chunk)) errors++
       if (received >= batchesPerConnection) return resolve()
       const more = Math.min(lines, batchesPerConnection - sent)
@@ -111,7 +122,7 @@ export async function pushBatches(port: number, options: { connections: number; 
 }
 
 /** Pre-pushes `total` jobs with PUSHB 1000 (untimed), spread over `queues`. */
-export async function prefill(port: number, total: number, queues: string[]): Promise<void> {
+export async function prefill(port: BenchTarget, total: number, queues: string[]): Promise<void> {
   if (total % 1000 !== 0) throw new Error(`prefill: ${total} is not a multiple of 1000`)
   const result = await pushBatches(port, { connections: Math.min(4, queues.length), total, batchSize: 1000, window: 4, queues })
   if (result.errors > 0) throw new Error(`prefill: ${result.errors} error replies`)
@@ -125,7 +136,7 @@ const idPattern = /\{"id":(\d+),/g
  * pulling again); replies come in order (no reqId). A worker stops at its first empty PULLB (non-blocking,
  * timeout 0) once the queue is drained; the clock stops at the last ACKB reply.
  */
-export async function processJobs(port: number, options: { workers: number; count: number; queues: string[]; expected: number }): Promise<Measured> {
+export async function processJobs(port: BenchTarget, options: { workers: number; count: number; queues: string[]; expected: number; onProgress?: Progress }): Promise<Measured> {
   const connections = await connectAll(port, options.workers)
   let acked = 0
   let errors = 0
@@ -141,7 +152,9 @@ export async function processJobs(port: number, options: { workers: number; coun
       }
       if (line.startsWith('{"ok":true,"ids"')) {
         // ACKB reply: {"ok":true,"ids":[n],"count":n}
-        acked += Number(/"count":(\d+)/.exec(line)?.[1] ?? 0)
+        const count = Number(/"count":(\d+)/.exec(line)?.[1] ?? 0)
+        acked += count
+        options.onProgress?.(count)
         return
       }
       // PULLB reply
@@ -166,7 +179,7 @@ export async function processJobs(port: number, options: { workers: number; coun
 }
 
 /** One PUSH at a time; latency of each round trip. */
-export async function pushLatency(port: number, options: { total: number; warmup: number; queues: string[] }): Promise<Measured> {
+export async function pushLatency(port: BenchTarget, options: { total: number; warmup: number; queues: string[]; onProgress?: Progress }): Promise<Measured> {
   const [connection] = await connectAll(port, 1)
   const conn = connection as BenchConnection
   const samples = new Float64Array(options.total)
@@ -185,6 +198,7 @@ export async function pushLatency(port: number, options: { total: number; warmup
       if (chunkHasError(chunk)) errors++
       if (n >= options.warmup) samples[n - options.warmup] = elapsed
       n++
+      options.onProgress?.(1)
       if (n >= options.total + options.warmup) return resolve()
       next()
     }

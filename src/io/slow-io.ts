@@ -1,0 +1,44 @@
+/**
+ * An IoBackend wrapper that reports slow durable writes and syncs (a flush of a shard log is one
+ * writeDurable), so an operator sees a struggling disk in the log. Reports are rate-limited: at most
+ * one per `reportEveryMs`, carrying how many slow operations there were since the last one, so a
+ * disk that is slow for every flush gives one line per interval, not one per request.
+ */
+import type { IoBackend } from './backend.ts'
+
+export type SlowIoReport = { operation: string; bytes: number; ms: number; slowSinceLastReport: number }
+
+/** `nowMs` is the clock (tests pass a fake one). */
+export function reportSlowIo(io: IoBackend, slowMs: number, reportEveryMs: number, report: (slow: SlowIoReport) => void,
+  nowMs: () => number = () => performance.now()): IoBackend {
+  let lastReportMs = -Infinity
+  let slowCount = 0
+  const timed = async (operation: string, bytes: number, run: () => Promise<void>): Promise<void> => {
+    const startMs = nowMs()
+    await run()
+    const endMs = nowMs()
+    const ms = endMs - startMs
+    if (ms < slowMs) return
+    slowCount += 1
+    if (endMs - lastReportMs < reportEveryMs) return
+    lastReportMs = endMs
+    report({ operation, bytes, ms: Math.round(ms), slowSinceLastReport: slowCount })
+    slowCount = 0
+  }
+  const wrapped: Partial<IoBackend> = {
+    writeDurable: (fd, bytes, offset) => timed('flush (write + fdatasync)', bytes.length, () => io.writeDurable(fd, bytes, offset)),
+    sync: (fd) => timed('fdatasync', 0, () => io.sync(fd)),
+  }
+  // A Proxy, not a subclass: every other member (present or added to IoBackend later) reaches the
+  // real backend with `this` bound to it (its private fields need that).
+  const bound = new Map<PropertyKey, unknown>()
+  return new Proxy(io, {
+    get(target, key) {
+      if (key in wrapped) return wrapped[key as keyof IoBackend]
+      const value = Reflect.get(target, key, target) as unknown
+      if (typeof value !== 'function') return value
+      if (!bound.has(key)) bound.set(key, value.bind(target))
+      return bound.get(key)
+    },
+  })
+}
