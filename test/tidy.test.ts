@@ -19,8 +19,9 @@ const allowed: Record<string, string[]> = {
   io: ['base'],
   storage: ['base', 'io'],
   shard: ['base', 'protocol', 'engine', 'io', 'storage'],
-  server: ['base', 'protocol', 'shard', 'engine'],
+  server: ['base', 'protocol', 'shard', 'engine', 'dashboard'],
   cli: ['base', 'engine', 'storage', 'io', 'server'],
+  dashboard: ['base', 'protocol'],
 }
 const typeOnly: Record<string, string[]> = { server: ['engine'] }
 
@@ -28,7 +29,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name)
     if (statSync(path).isDirectory()) return sourceFiles(path)
-    return path.endsWith('.ts') && !path.endsWith('.test.ts') && !path.endsWith('.bench.ts') ? [path] : []
+    return /\.tsx?$/.test(path) && !path.endsWith('.test.ts') && !path.endsWith('.bench.ts') ? [path] : []
   })
 }
 

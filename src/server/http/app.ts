@@ -3,11 +3,13 @@
  * and the queued API are built on the same Front as TCP.
  */
 import { Hono } from 'hono'
+import { dashboardApp } from '../../dashboard/app.ts'
 
 export type HealthInfo = () => Record<string, unknown>
 
 export function createHttpApp(health: HealthInfo): Hono {
   const app = new Hono()
+  app.route('/', dashboardApp()) // first: the page and its assets need no token (they hold no data)
   app.get('/health', (c) => {
     const info = health()
     return c.json({ ok: info.status === 'ok', ...info })
