@@ -48,9 +48,10 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
     throw new ApiError(`${method} ${path}: the answer is not JSON`)
   }
   if (parsed !== null && typeof parsed === 'object' && 'ok' in parsed) {
-    const envelope = parsed as { ok: boolean; data?: unknown; error?: string }
-    if (!envelope.ok) throw new ApiError(envelope.error ?? `${method} ${path} failed`)
-    return envelope.data as T
+    const { ok, error, ...rest } = parsed as { ok: boolean; data?: unknown; error?: string }
+    if (!ok) throw new ApiError(error ?? `${method} ${path} failed`)
+    // Some answers (/health) put their fields beside `ok` instead of under `data`.
+    return ('data' in rest ? rest.data : rest) as T
   }
   return parsed as T
 }

@@ -12,7 +12,7 @@ const label = (key: string) => key.replace(/_/g, ' ')
 
 function scalar(key: string, value: unknown): Child {
   if (typeof value === 'number') {
-    if (/bytes$|_bytes_|size_bytes/.test(key)) return bytes(value)
+    if (/bytes/.test(key)) return bytes(value)
     if (/(_at|_time|_ms_epoch)$/.test(key) && value > 1e12) return time(value)
     if (/_ms$/.test(key)) return duration(value)
     return Number.isInteger(value) ? count(value) : value.toFixed(2)
@@ -65,6 +65,7 @@ export function Details(props: { value: Record<string, unknown> }) {
   const entries: Array<[string, Child]> = []
   const histograms: Child[] = []
   for (const [key, value] of Object.entries(props.value)) {
+    if (value === undefined) continue
     const asBuckets = /histogram|buckets|distribution/i.test(key) ? buckets(value) : null
     if (asBuckets !== null) histograms.push(<Histogram title={label(key)} buckets={asBuckets} />)
     else if (Array.isArray(value) && value.every((item) => typeof item !== 'object' || item === null)) entries.push([label(key), value.map(String).join(', ') || '–'])

@@ -74,13 +74,16 @@ function totalsOf(queues: QueueInfo[], stats: { completed: number } | null | und
   }
 }
 
+const collator = new Intl.Collator(undefined, { numeric: true })
+const byName = (a: QueueInfo, b: QueueInfo) => collator.compare(a.name, b.name)
+
 function QueueTable(props: { queues: QueueInfo[] }) {
   const [filter, setFilter] = useState('')
   const [sort, setSort] = useState<SortKey>('name')
   const [page, setPage] = useState(1)
   const needle = filter.trim().toLowerCase()
   const shown = props.queues.filter((queue) => queue.name.toLowerCase().includes(needle))
-  shown.sort(sort === 'name' ? (a, b) => a.name.localeCompare(b.name) : (a, b) => b[sort] - a[sort] || a.name.localeCompare(b.name))
+  shown.sort(sort === 'name' ? byName : (a, b) => b[sort] - a[sort] || byName(a, b))
   const pages = Math.max(1, Math.ceil(shown.length / rowsPerPage))
   const current = Math.min(page, pages)
   const rows = shown.slice((current - 1) * rowsPerPage, current * rowsPerPage)
