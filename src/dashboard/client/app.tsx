@@ -30,7 +30,8 @@ export function App() {
   const [section = '', ...rest] = router.route.path
   return (
     <div class="frame">
-      <a class="skip" href="#main">Skip to content</a>
+      {/* The fragment holds the route, so the skip link moves focus itself instead of navigating. */}
+      <a class="skip" href="#main" onClick={(event: Event) => (event.preventDefault(), document.getElementById('main')?.focus())}>Skip to content</a>
       <header class="top">
         <a class="brand" href="#/">⚡ flashq</a>
         <nav aria-label="Sections">

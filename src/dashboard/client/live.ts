@@ -7,9 +7,9 @@
  * than the page can use (eventRateMaxPerSecond) and probed again later: under load the snapshot
  * alone keeps the page current.
  */
-import { auth, socketUrl } from './api.ts'
+import { auth, get, socketUrl } from './api.ts'
 import { emitChange, subscribeTo } from './signal.ts'
-import type { JobEvent, QueueInfo, Snapshot } from './types.ts'
+import type { JobEvent, QueueInfo, Snapshot, Stats } from './types.ts'
 
 const reconnectFirstMs = 1000
 const reconnectMaxMs = 30_000
@@ -18,6 +18,7 @@ const eventProbeAfterMs = 30_000
 const recentEventsMax = 25
 /** Ten minutes of chart points at the default 3-s snapshot interval. */
 const chartPointsMax = 200
+const updateDurationsMax = 2000
 
 export type ConnectionState = 'connecting' | 'open' | 'lost'
 export type RatePoint = { timestampMs: number; pushed: number; completed: number; failed: number; latencyMs: number }
@@ -30,6 +31,11 @@ class LiveFeed {
   recentEvents: JobEvent[] = []
   eventsPaused = false
   rates: RatePoint[] = []
+  /**
+   * Milliseconds from each change notification until its re-render ran (the DOM patched), newest
+   * last; read by test/e2e/perf.ts (the page exposes `flashqLive`).
+   */
+  readonly updateDurationsMs: number[] = []
   private socket: WebSocket | null = null
   private events: WebSocket | null = null
   private backoffMs = reconnectFirstMs
@@ -50,6 +56,14 @@ class LiveFeed {
   }
 
   subscribe = (listener: () => void) => subscribeTo(this, listener)
+
+  /** After an action: the queues and totals now, instead of at the next snapshot. */
+  async refresh(): Promise<void> {
+    const [queues, stats] = await Promise.all([get<QueueInfo[]>('/queues'), get<Stats>('/stats')])
+    this.queues = new Map(queues.map((queue) => [queue.name, queue]))
+    if (this.snapshot !== null) this.snapshot = { ...this.snapshot, queues, stats }
+    this.notify()
+  }
 
   private connect(): void {
     this.socket?.close()
@@ -163,7 +177,13 @@ class LiveFeed {
     this.notifyScheduled = true
     requestAnimationFrame(() => {
       this.notifyScheduled = false
+      const startMs = performance.now()
       emitChange(this)
+      // hono/jsx/dom patches the DOM in microtasks; a task runs after all of them.
+      setTimeout(() => {
+        this.updateDurationsMs.push(performance.now() - startMs)
+        if (this.updateDurationsMs.length > updateDurationsMax) this.updateDurationsMs.shift()
+      })
     })
   }
 }

@@ -6,6 +6,8 @@ import { get } from './api.ts'
 import { App } from './app.tsx'
 import { live } from './live.ts'
 
+// Exposed for measuring from a browser console or test/e2e/perf.ts.
+Object.assign(globalThis, { flashqLive: live })
 render(<App />, document.getElementById('app') as HTMLElement)
 // A 401 here raises the token prompt before any page asks for data.
 get('/stats').then(() => live.start(), () => live.start())

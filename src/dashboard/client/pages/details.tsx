@@ -12,6 +12,10 @@ const label = (key: string) => key.replace(/_/g, ' ')
 
 function scalar(key: string, value: unknown): Child {
   if (typeof value === 'number') {
+    if (/port|_id$|^pid$|lsn/.test(key)) return String(value)
+    if (/_mb$/.test(key)) return `${value.toFixed(1)} MiB`
+    if (/_percent$/.test(key)) return `${value.toFixed(1)} %`
+    if (/_seconds$/.test(key)) return duration(value * 1000)
     if (/bytes/.test(key)) return bytes(value)
     if (/(_at|_time|_ms_epoch)$/.test(key) && value > 1e12) return time(value)
     if (/_ms$/.test(key)) return duration(value)

@@ -90,8 +90,8 @@ function JobBody(props: { loaded: Loaded; reload: () => void }) {
       {error !== null && (
         <section class="panel error-panel" aria-labelledby="error-title">
           <h2 id="error-title">Error</h2>
-          <p class="error-text">{error.message}</p>
-          {error.stack !== null && <pre class="code">{error.stack}</pre>}
+          <p class="error-text">{error.message.split('\n')[0]}</p>
+          {(error.stack ?? (error.message.includes('\n') ? error.message : null)) !== null && <pre class="code">{error.stack ?? error.message}</pre>}
         </section>
       )}
       <section class="panel" aria-labelledby="options-title">

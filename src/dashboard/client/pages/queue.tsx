@@ -30,7 +30,10 @@ export function QueuePage(props: { name: string }) {
   const signature = info === undefined ? '' : `${info.pending}/${info.processing}/${info.delayed}/${info.dlq}/${info.completed}/${info.paused}`
   const jobs = useLoad(() => loadJobs(props.name, state, search, page), [props.name, state, search, page, signature])
   const path = `/queues/${q(props.name)}`
-  const after = () => (jobs.reload(), void 0)
+  const after = () => {
+    jobs.reload()
+    void live.refresh().catch(() => {})
+  }
   return (
     <section aria-labelledby="queue-title">
       <p class="crumbs"><a href="#/">Overview</a> / queue</p>
