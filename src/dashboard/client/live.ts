@@ -31,6 +31,9 @@ class LiveFeed {
   recentEvents: JobEvent[] = []
   eventsPaused = false
   rates: RatePoint[] = []
+  /** Bumped when the set of queue names changes, or the chart points: views cache their work on them. */
+  namesVersion = 0
+  ratesVersion = 0
   /**
    * Milliseconds from each change notification until its re-render ran (the DOM patched), newest
    * last; read by test/e2e/perf.ts (the page exposes `flashqLive`).
@@ -61,6 +64,7 @@ class LiveFeed {
   async refresh(): Promise<void> {
     const [queues, stats] = await Promise.all([get<QueueInfo[]>('/queues'), get<Stats>('/stats')])
     this.queues = new Map(queues.map((queue) => [queue.name, queue]))
+    this.namesVersion++
     if (this.snapshot !== null) this.snapshot = { ...this.snapshot, queues, stats }
     this.notify()
   }
@@ -116,7 +120,9 @@ class LiveFeed {
     const previous = this.snapshot
     this.snapshot = snapshot
     this.queues = new Map((snapshot.queues ?? []).map((queue) => [queue.name, queue]))
+    this.namesVersion++
     this.recordRates(previous, snapshot)
+    this.ratesVersion++
     this.notify()
   }
 
@@ -162,7 +168,9 @@ class LiveFeed {
     }
     this.recentEvents.unshift(event)
     if (this.recentEvents.length > recentEventsMax) this.recentEvents.length = recentEventsMax
-    const queue = this.queues.get(event.queue) ?? emptyQueue(event.queue)
+    const known = this.queues.get(event.queue)
+    if (known === undefined) this.namesVersion++
+    const queue = known ?? emptyQueue(event.queue)
     const changed = { ...queue }
     if (event.event_type === 'pushed') changed.pending++
     else if (event.event_type === 'completed') (changed.processing = Math.max(0, changed.processing - 1)), changed.completed++

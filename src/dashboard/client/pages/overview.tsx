@@ -3,7 +3,7 @@
  * Overview: totals by state, live throughput and latency charts, and the per-queue table (filtered,
  * sorted and paged in the browser, so a thousand queues render as one page of rows).
  */
-import { useState } from 'hono/jsx/dom'
+import { memo, useMemo, useState } from 'hono/jsx/dom'
 import { LineChart } from '../chart.tsx'
 import { ago, count, rate } from '../format.ts'
 import { live } from '../live.ts'
@@ -20,9 +20,6 @@ export function Overview() {
   const snapshot = live.snapshot
   const queues = [...live.queues.values()]
   const totals = totalsOf(queues, snapshot?.stats)
-  const rates = live.rates
-  const spanMinutes = rates.length > 1 ? Math.max(1, Math.round(((rates.at(-1)?.timestampMs ?? 0) - (rates[0]?.timestampMs ?? 0)) / 60000)) : 0
-  const span = rates.length > 1 ? `last ${spanMinutes} min` : 'waiting for data'
   return (
     <section aria-labelledby="overview-title">
       <h1 id="overview-title">Overview</h1>
@@ -34,24 +31,34 @@ export function Overview() {
         <Total label="Completed" value={totals.completed} kind="completed" />
         <Total label="Jobs/s" value={snapshot?.metrics?.jobs_per_second} kind="rate" decimals />
       </ul>
-      <div class="charts">
-        <LineChart
-          title="Throughput"
-          unit="jobs/s"
-          spanLabel={span}
-          series={[
-            { label: 'pushed', className: 's-pushed', values: rates.map((point) => point.pushed) },
-            { label: 'completed', className: 's-completed', values: rates.map((point) => point.completed) },
-            { label: 'failed', className: 's-failed', values: rates.map((point) => point.failed) },
-          ]}
-        />
-        <LineChart title="Latency (push → ack, average)" unit="ms" spanLabel={span} series={[{ label: 'latency', className: 's-latency', values: rates.map((point) => point.latencyMs) }]} />
-      </div>
+      <Charts version={live.ratesVersion} />
       <QueueTable queues={queues} />
       <RecentEvents />
     </section>
   )
 }
+
+/** Re-renders only when a snapshot adds chart points, not on every event. */
+const Charts = memo((_props: { version: number }) => {
+  const rates = live.rates
+  const spanMinutes = rates.length > 1 ? Math.max(1, Math.round(((rates.at(-1)?.timestampMs ?? 0) - (rates[0]?.timestampMs ?? 0)) / 60000)) : 0
+  const span = rates.length > 1 ? `last ${spanMinutes} min` : 'waiting for data'
+  return (
+    <div class="charts">
+      <LineChart
+        title="Throughput"
+        unit="jobs/s"
+        spanLabel={span}
+        series={[
+          { label: 'pushed', className: 's-pushed', values: rates.map((point) => point.pushed) },
+          { label: 'completed', className: 's-completed', values: rates.map((point) => point.completed) },
+          { label: 'failed', className: 's-failed', values: rates.map((point) => point.failed) },
+        ]}
+      />
+      <LineChart title="Latency (push → ack, average)" unit="ms" spanLabel={span} series={[{ label: 'latency', className: 's-latency', values: rates.map((point) => point.latencyMs) }]} />
+    </div>
+  )
+})
 
 function Total(props: { label: string; value: number | undefined; kind: string; decimals?: boolean }) {
   return (
@@ -82,8 +89,11 @@ function QueueTable(props: { queues: QueueInfo[] }) {
   const [sort, setSort] = useState<SortKey>('name')
   const [page, setPage] = useState(1)
   const needle = filter.trim().toLowerCase()
-  const shown = props.queues.filter((queue) => queue.name.toLowerCase().includes(needle))
-  shown.sort(sort === 'name' ? byName : (a, b) => b[sort] - a[sort] || byName(a, b))
+  // Sorting a thousand names on every event would cost more than the rest of a render; names change rarely.
+  const byNameOrder = useMemo(() => [...props.queues].sort(byName).map((queue) => queue.name), [live.namesVersion])
+  const named = needle === '' ? byNameOrder : byNameOrder.filter((name) => name.toLowerCase().includes(needle))
+  const shown = named.map((name) => live.queues.get(name)).filter((queue) => queue !== undefined)
+  if (sort !== 'name') shown.sort((a, b) => b[sort] - a[sort] || byName(a, b))
   const pages = Math.max(1, Math.ceil(shown.length / rowsPerPage))
   const current = Math.min(page, pages)
   const rows = shown.slice((current - 1) * rowsPerPage, current * rowsPerPage)
