@@ -2,11 +2,15 @@
  * The dashboard in a real browser against a real server: Debian's headless Chromium, driven by
  * playwright-core, with jobs pushed and checked over TCP by the raw wire client.
  */
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import type { Browser } from 'playwright-core'
-import { startServer, type TestServer } from '../harness/server.ts'
+import { join } from 'node:path'
+import { repoRoot, startServer, type TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import { launchBrowser, openPage, screenshot, viewports } from './browser.ts'
+
+// Each test runs a browser against real servers; `bun test` alone would allow 5 s.
+setDefaultTimeout(30_000)
 
 let browser: Browser
 let server: TestServer
@@ -91,11 +95,51 @@ describe('dashboard', () => {
         await page.locator('main h1').first().waitFor()
         await page.waitForLoadState('networkidle')
         await screenshot(page, `${name}-${width}`)
+        // Wide tables scroll inside their box; the page itself never scrolls sideways.
+        expect(await page.evaluate(() => document.documentElement.scrollWidth - innerWidth)).toBeLessThanOrEqual(0)
       }
       const expected = storageStatsMissing ? ['console: Failed to load resource: the server responded with a status of 404 (Not Found)'] : []
       expect(errors).toEqual(expected)
       await context.close()
     }
+  })
+})
+
+/** A server on a given HTTP port (the harness always asks for port 0): the one a page was talking to. */
+async function serveOnHttpPort(httpPort: number) {
+  const child = Bun.spawn([process.execPath, join(repoRoot, 'src', 'main.ts'), '--port', '0', '--http-port', String(httpPort), '--host', '127.0.0.1', '--memory'], { stdout: 'pipe', stderr: 'ignore' })
+  const reader = child.stdout.getReader()
+  let seen = ''
+  while (!seen.includes(' listening ')) {
+    const { value, done } = await reader.read()
+    if (done) throw new Error(`server did not start: ${seen}`)
+    seen += new TextDecoder().decode(value)
+  }
+  return child
+}
+
+describe('dashboard connection', () => {
+  test('a lost connection is shown, and the page reconnects when the server is back', async () => {
+    const first = await startServer({ args: ['--memory'] })
+    const { page, context, errors } = await openPage(browser)
+    await page.goto(`http://127.0.0.1:${first.httpPort}/`)
+    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor()
+    await first.cleanup()
+    await page.getByText('Lost the live connection to the server').waitFor()
+    await page.getByTestId('connection').filter({ hasText: 'Disconnected' }).waitFor()
+    await screenshot(page, 'connection-lost-desktop')
+    const second = await serveOnHttpPort(first.httpPort as number)
+    try {
+      await page.getByRole('button', { name: 'Retry now' }).click()
+      await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor()
+      expect(await page.getByText('Lost the live connection to the server').count()).toBe(0)
+    } finally {
+      second.kill('SIGKILL')
+      await second.exited
+    }
+    // While the server was down the browser logged failed connection attempts; nothing else.
+    expect(errors.filter((error) => !/WebSocket|ERR_CONNECTION_REFUSED|Failed to fetch/.test(error))).toEqual([])
+    await context.close()
   })
 })
 
