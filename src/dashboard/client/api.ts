@@ -30,8 +30,8 @@ export const auth = {
   subscribe: (listener: () => void) => subscribeTo(auth, listener),
 }
 
-export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
-  const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: 'application/json' }
+async function request(method: string, path: string, body: unknown, accept: string): Promise<string> {
+  const headers: Record<string, string> = { 'Content-Type': 'application/json', Accept: accept }
   const token = auth.token()
   if (token !== null) headers.Authorization = `Bearer ${token}`
   const response = await fetch(path, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) })
@@ -41,6 +41,14 @@ export async function api<T = unknown>(method: string, path: string, body?: unkn
   }
   const text = await response.text()
   if (!response.ok) throw new ApiError(`${method} ${path}: ${response.status} ${text.slice(0, 200)}`)
+  return text
+}
+
+/** A plain-text answer (Prometheus exposition). */
+export const getText = (path: string) => request('GET', path, undefined, 'text/plain')
+
+export async function api<T = unknown>(method: string, path: string, body?: unknown): Promise<T> {
+  const text = await request(method, path, body, 'application/json')
   let parsed: unknown
   try {
     parsed = JSON.parse(text)

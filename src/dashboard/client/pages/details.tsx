@@ -22,6 +22,7 @@ function scalar(key: string, value: unknown): Child {
     return Number.isInteger(value) ? count(value) : value.toFixed(2)
   }
   if (typeof value === 'boolean') return value ? 'yes' : 'no'
+  if (typeof value === 'string' && /_at$/.test(key) && !Number.isNaN(Date.parse(value))) return time(Date.parse(value))
   if (value === null || value === undefined) return '–'
   return String(value)
 }
@@ -68,11 +69,13 @@ export function Histogram(props: { title: string; buckets: Bucket[] }) {
 export function Details(props: { value: Record<string, unknown> }) {
   const entries: Array<[string, Child]> = []
   const histograms: Child[] = []
+  const tables: Child[] = []
   for (const [key, value] of Object.entries(props.value)) {
     if (value === undefined) continue
     const asBuckets = /histogram|buckets|distribution/i.test(key) ? buckets(value) : null
     if (asBuckets !== null) histograms.push(<Histogram title={label(key)} buckets={asBuckets} />)
     else if (Array.isArray(value) && value.every((item) => typeof item !== 'object' || item === null)) entries.push([label(key), value.map(String).join(', ') || '–'])
+    else if (Array.isArray(value)) tables.push(<RecordTable title={label(key)} rows={value as Array<Record<string, unknown>>} />)
     else if (value !== null && typeof value === 'object') entries.push([label(key), <Details value={value as Record<string, unknown>} />])
     else entries.push([label(key), scalar(key, value)])
   }
@@ -80,6 +83,23 @@ export function Details(props: { value: Record<string, unknown> }) {
     <>
       <KeyValues entries={entries} />
       {histograms}
+      {tables}
     </>
+  )
+}
+
+/** An array of records (one per shard, say) as a table whose columns are the records' keys. */
+function RecordTable(props: { title: string; rows: Array<Record<string, unknown>> }) {
+  const columns = [...new Set(props.rows.flatMap((row) => (row !== null && typeof row === 'object' ? Object.keys(row) : [])))]
+  return (
+    <div class="table-wrap nested">
+      <table>
+        <caption>{props.title}</caption>
+        <thead><tr>{columns.map((column) => <th scope="col">{label(column)}</th>)}</tr></thead>
+        <tbody>
+          {props.rows.map((row) => <tr>{columns.map((column) => <td>{typeof row?.[column] === 'object' && row?.[column] !== null ? JSON.stringify(row?.[column]) : scalar(column, row?.[column])}</td>)}</tr>)}
+        </tbody>
+      </table>
+    </div>
   )
 }
