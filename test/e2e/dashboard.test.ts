@@ -84,6 +84,26 @@ describe('dashboard', () => {
     await context.close()
   })
 
+  test('works from the keyboard: skip link, Tab to the queue actions, a confirmation dialog that Escape cancels', async () => {
+    const { page, context, errors } = await openPage(browser)
+    await page.goto(`${base}/#/queues/e2e-live`)
+    await page.locator('main h1').first().waitFor()
+    await page.keyboard.press('Tab')
+    expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Skip to content')
+    await page.keyboard.press('Enter')
+    expect(await page.evaluate(() => document.activeElement?.id)).toBe('main')
+    // Tab forward to the Obliterate button, open its dialog with Enter, close it with Escape.
+    for (let presses = 0; presses < 40 && (await page.evaluate(() => document.activeElement?.textContent)) !== 'Obliterate'; presses++) await page.keyboard.press('Tab')
+    await page.keyboard.press('Enter')
+    const dialog = page.getByRole('dialog', { name: 'Obliterate' })
+    await dialog.waitFor()
+    await page.keyboard.press('Escape')
+    await dialog.waitFor({ state: 'hidden' })
+    expect(await tcp.request({ cmd: 'COUNT', queue: 'e2e-live' })).toMatchObject({ count: 1 }) // cancelled: nothing removed
+    expect(errors).toEqual([])
+    await context.close()
+  })
+
   test('every page renders at desktop and phone widths (screenshots for review)', async () => {
     const pages = [['overview', '#/'], ['queue', '#/queues/e2e-live'], ['crons', '#/crons'], ['workers', '#/workers'], ['storage', '#/storage'], ['server', '#/server']]
     // The storage page asks GET /storage/stats and says so when a server lacks it; the browser logs that 404.

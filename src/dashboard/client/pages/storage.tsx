@@ -6,7 +6,7 @@
  * and over the last refresh.
  */
 import { get, getText } from '../api.ts'
-import { count, duration } from '../format.ts'
+import { bytes, count, duration } from '../format.ts'
 import { live } from '../live.ts'
 import { useSignal } from '../signal.ts'
 import { Failure, KeyValues, useLoad } from '../ui.tsx'
@@ -104,7 +104,7 @@ function GroupCommitFigures(props: { now: GroupCommit }) {
       ['Records committed', count(now.records)],
       ['Records per commit, average', perCommit(now.records, now.syncs)],
       ['Flush latency, average', latency(now.syncUs, now.syncs)],
-      ['Bytes written', count(now.bytes)],
+      ['Bytes written', bytes(now.bytes)],
       [recent === null ? 'Last interval' : `Last ${duration(Math.round(recent.seconds * 1000))}`, recent === null ? 'after the next refresh' : `${count(recent.syncs)} commits, ${perCommit(recent.records, recent.syncs)} records each, ${latency(recent.us, recent.syncs)} per flush`],
     ]} />
   )
