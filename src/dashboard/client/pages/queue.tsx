@@ -18,6 +18,8 @@ const searchWindowJobs = 1000
 const states = ['', 'waiting', 'active', 'delayed', 'failed', 'completed', 'waitingchildren', 'waitingparent']
 
 type JobItem = JobDetail
+type JobList = JobItem[] | { jobs: Array<{ job: JobItem; state: string }> }
+const jobList = (list: JobList): JobItem[] => (Array.isArray(list) ? list : list.jobs.map((item) => ({ ...item.job, state: item.state })))
 
 export function QueuePage(props: { name: string }) {
   useSignal(live)
@@ -75,14 +77,15 @@ export function QueuePage(props: { name: string }) {
 }
 
 async function loadJobs(queue: string, state: string, search: string, page: number): Promise<{ items: JobItem[]; hasNext: boolean }> {
-  const base = `/jobs?queue=${q(queue)}${state === '' ? '' : `&state=${q(state)}`}`
+  // shape=dashboard: the plain array (the server picks the SDK's `{jobs,total}` for some user agents).
+  const base = `/jobs?shape=dashboard&queue=${q(queue)}${state === '' ? '' : `&state=${q(state)}`}`
   if (search === '') {
     // One more than a page tells whether a next page exists (GET /jobs returns no total).
-    const items = await get<JobItem[]>(`${base}&limit=${jobsPerPage + 1}&offset=${(page - 1) * jobsPerPage}`)
+    const items = jobList(await get<JobList>(`${base}&limit=${jobsPerPage + 1}&offset=${(page - 1) * jobsPerPage}`))
     return { items: items.slice(0, jobsPerPage), hasNext: items.length > jobsPerPage }
   }
   const needle = search.toLowerCase()
-  const window = await get<JobItem[]>(`${base}&limit=${searchWindowJobs}&offset=0`)
+  const window = jobList(await get<JobList>(`${base}&limit=${searchWindowJobs}&offset=0`))
   const matches = window.filter((job) => matchesSearch(job, needle))
   const start = (page - 1) * jobsPerPage
   return { items: matches.slice(start, start + jobsPerPage), hasNext: matches.length > start + jobsPerPage }
