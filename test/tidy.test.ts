@@ -19,9 +19,10 @@ const allowed: Record<string, string[]> = {
   io: ['base'],
   storage: ['base', 'io'],
   shard: ['base', 'protocol', 'engine', 'io', 'storage'],
-  server: ['base', 'protocol', 'shard', 'engine'],
+  server: ['base', 'protocol', 'shard', 'engine', 'dashboard'],
   bench: ['base'],
   cli: ['base', 'engine', 'storage', 'io', 'server', 'bench'],
+  dashboard: ['base', 'protocol'],
 }
 const typeOnly: Record<string, string[]> = { server: ['engine'] }
 
@@ -29,7 +30,7 @@ function sourceFiles(dir: string): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name)
     if (statSync(path).isDirectory()) return sourceFiles(path)
-    return path.endsWith('.ts') && !path.endsWith('.test.ts') && !path.endsWith('.bench.ts') ? [path] : []
+    return /\.tsx?$/.test(path) && !path.endsWith('.test.ts') && !path.endsWith('.bench.ts') ? [path] : []
   })
 }
 

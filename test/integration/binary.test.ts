@@ -96,3 +96,20 @@ test.skipIf(rawUnavailable !== null)(`the binary forced onto io_uring without li
     await server.cleanup()
   }
 })
+
+test('the binary serves the embedded dashboard from an empty directory', async () => {
+  const server = await startServer({ binary, cwd: emptyDir, args: ['--memory'] })
+  try {
+    const base = `http://127.0.0.1:${server.httpPort}`
+    const page = await (await fetch(`${base}/`)).text()
+    const assets = [...page.matchAll(/(?:href|src)="(\/dashboard\/assets\/[^"]+)"/g)].map((match) => match[1] as string)
+    expect(assets.length).toBe(2)
+    for (const path of assets) {
+      const response = await fetch(`${base}${path}`)
+      expect(response.status).toBe(200)
+      expect((await response.text()).length).toBeGreaterThan(1000)
+    }
+  } finally {
+    await server.cleanup()
+  }
+}, 60_000)

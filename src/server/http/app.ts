@@ -4,6 +4,7 @@
  * command sent through the same Front as TCP. WebSocket upgrades are taken before Hono (serve.ts).
  */
 import { Hono } from 'hono'
+import { dashboardApp } from '../../dashboard/app.ts'
 import { cors } from 'hono/cors'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem, problemResponse } from './envelope.ts'
@@ -39,6 +40,7 @@ export function requestToken(request: Request, path: string): string | undefined
 
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono()
+  app.route('/', dashboardApp()) // first, before auth: the page and its assets hold no data
   const origins = corsOrigins()
   app.use('*', cors({
     origin: origins === '*' ? '*' : (origin) => (origins.includes(origin) ? origin : null),

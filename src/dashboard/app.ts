@@ -1,0 +1,48 @@
+/**
+ * The dashboard's routes: `GET /` and `/dashboard/` serve the page, `/dashboard/assets/<name>` its
+ * script and stylesheet. The page holds no data; it reads everything from the public HTTP API and
+ * `/ws/dashboard` with the browser's token, so these routes need no auth (mount them before the
+ * auth middleware).
+ */
+import { Hono } from 'hono'
+import type { Context } from 'hono'
+import type { Asset } from './assets.ts'
+
+// Loaded on the first dashboard request: from source, loading it bundles the browser code, which
+// servers that nobody opens in a browser (most test servers) need not pay for.
+let assets: Promise<typeof import('./assets.ts')> | null = null
+const loadAssets = () => (assets ??= import('./assets.ts'))
+
+const securityHeaders = {
+  'Content-Security-Policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+}
+
+function send(c: Context, asset: Asset): Response {
+  const headers: Record<string, string> = {
+    ...securityHeaders,
+    'Content-Type': asset.contentType,
+    ETag: asset.etag,
+    Vary: 'Accept-Encoding',
+    'Cache-Control': asset.immutable ? 'public, max-age=31536000, immutable' : 'no-cache',
+  }
+  if (c.req.header('If-None-Match') === asset.etag) return new Response(null, { status: 304, headers })
+  const gzip = /\bgzip\b/.test(c.req.header('Accept-Encoding') ?? '')
+  if (gzip) headers['Content-Encoding'] = 'gzip'
+  return new Response(gzip ? asset.gzipBody : asset.body, { headers })
+}
+
+export function dashboardApp(): Hono {
+  const app = new Hono()
+  const page = async (c: Context) => send(c, (await loadAssets()).indexPage)
+  app.get('/', page)
+  app.get('/dashboard', (c) => c.redirect('/dashboard/', 301))
+  app.get('/dashboard/', page)
+  app.get('/dashboard/assets/:name', async (c) => {
+    const asset = (await loadAssets()).assetsByName.get(c.req.param('name'))
+    return asset === undefined ? c.text('Not found', 404) : send(c, asset)
+  })
+  app.get('/dashboard/*', page) // a deep link or a reload; the page routes by its #fragment
+  return app
+}
