@@ -21,7 +21,7 @@ const allowed: Record<string, string[]> = {
   shard: ['base', 'protocol', 'engine', 'io', 'storage'],
   server: ['base', 'protocol', 'shard', 'engine', 'dashboard'],
   bench: ['base'],
-  cli: ['base', 'engine', 'storage', 'io', 'server', 'bench'],
+  cli: ['base', 'engine', 'storage', 'io', 'shard', 'server', 'bench'],
   dashboard: ['base', 'protocol'],
 }
 const typeOnly: Record<string, string[]> = { server: ['engine'] }

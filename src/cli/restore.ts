@@ -2,12 +2,12 @@
  * `flashq restore <backup.tar> --data-dir <dir>`: unpacks a backup made by `GET /storage/backup`
  * into a new or empty data directory; `flashq --data-dir <dir>` then serves it.
  */
-import { BackupError, restoreArchive } from '../storage/backup.ts'
+import { BackupError, restoreFromFile } from '../shard/storage-admin.ts'
 import { UsageError } from './args.ts'
 
 export const restoreUsage = 'usage: flashq restore <backup.tar> --data-dir <dir>'
 
-export function restore(argv: string[]): void {
+export async function restore(argv: string[]): Promise<void> {
   let archive: string | undefined
   let dataDir: string | undefined
   for (let i = 0; i < argv.length; i++) {
@@ -19,7 +19,7 @@ export function restore(argv: string[]): void {
   }
   if (archive === undefined || dataDir === undefined || dataDir === '') throw new UsageError(restoreUsage)
   try {
-    const report = restoreArchive(archive, dataDir)
+    const report = await restoreFromFile(archive, dataDir)
     process.stdout.write(`restored ${report.files} files (${report.bytes} bytes, ${report.shards} shards) into ${dataDir}\n`)
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code

@@ -44,6 +44,8 @@ export interface IoBackend {
 
   /** The whole file (recovery reads). Throws IoError('ENOENT') when it does not exist. */
   readFile(path: string): Uint8Array
+  /** Reads up to `target.length` bytes at `offset` into `target`; returns how many (0 at the end). Backups. */
+  readAt(fd: number, target: Uint8Array, offset: number): number
   /** Names in a directory, unsorted. */
   readDirectory(dir: string): string[]
   /** Creates `dir` and missing parents; true when `dir` was created (then sync its parent). */
@@ -51,6 +53,8 @@ export interface IoBackend {
   rename(from: string, to: string): void
   /** Deletes a file; a missing file is not an error. */
   remove(path: string): void
+  /** Deletes an empty directory (a failed restore's); a missing one is not an error. */
+  removeDirectory(dir: string): void
   /** Sets the size of an open file (shrinking frees the space). */
   truncate(fd: number, bytes: number): void
   /** Size of an open file in bytes (fstat). */

@@ -28,6 +28,16 @@ export function readWholeFile(path: string): Uint8Array {
   return attempt(`read ${path}`, () => new Uint8Array(fs.readFileSync(path)))
 }
 
+export function readAt(fd: number, target: Uint8Array, offset: number): number {
+  return attempt(`read fd=${fd} at ${offset}`, () => fs.readSync(fd, target, 0, target.length, offset))
+}
+
+export function removeEmptyDirectory(dir: string): void {
+  attempt(`rmdir ${dir}`, () => {
+    if (fs.existsSync(dir)) fs.rmdirSync(dir)
+  })
+}
+
 export function listNames(dir: string): string[] {
   return attempt(`readdir ${dir}`, () => fs.readdirSync(dir))
 }

@@ -43,8 +43,14 @@ export class PwriteBackend implements IoBackend {
   readFile(path: string): Uint8Array {
     return files.readWholeFile(path)
   }
+  readAt(fd: number, target: Uint8Array, offset: number): number {
+    return files.readAt(fd, target, offset)
+  }
   readDirectory(dir: string): string[] {
     return files.listNames(dir)
+  }
+  removeDirectory(dir: string): void {
+    files.removeEmptyDirectory(dir)
   }
   makeDirectory(dir: string): boolean {
     return files.makeDirectory(dir)

@@ -19,6 +19,8 @@ class DelayedBackend implements IoBackend {
   // File and directory operations: not timed by the wrapper, never called here.
   readFile(): Uint8Array { return new Uint8Array() }
   readDirectory(): string[] { return [] }
+  readAt(): number { return 0 }
+  removeDirectory(): void {}
   makeDirectory(): boolean { return false }
   rename(): void {}
   remove(): void {}

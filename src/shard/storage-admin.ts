@@ -3,14 +3,31 @@
  * metrics, and forced checkpoints (POST /storage/checkpoint, GET /storage/backup). The front asks
  * with an `admin` message and gets one result per shard of the host.
  */
-import { readFileSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { backupArchive } from '../storage/backup.ts'
+import { PwriteBackend } from '../io/pwrite.ts'
+import { type RestoreReport, backupArchive, restoreArchive } from '../storage/backup.ts'
 import { listDirectory } from '../storage/directory.ts'
 import { manifestFileName } from '../storage/manifest.ts'
 import type { LogStats, ShardLog } from '../storage/types.ts'
 
-export { BackupError, restoreArchive } from '../storage/backup.ts'
+export { BackupError } from '../storage/backup.ts'
+
+/**
+ * Backups and restores run on the front, outside any shard host: the plain synchronous backend
+ * serves them (reads, and a restore's writes with their fsyncs), whatever the hosts run on.
+ */
+const adminIo = new PwriteBackend(null)
+
+/** Unpacks the backup file `archivePath` into the new or empty `dataDir` (storage/backup.ts). */
+export async function restoreFromFile(archivePath: string, dataDir: string): Promise<RestoreReport> {
+  const fd = openSync(archivePath, 'r')
+  try {
+    return await restoreArchive(adminIo, (target, offset) => readSync(fd, target, 0, target.length, offset), dataDir)
+  } finally {
+    closeSync(fd)
+  }
+}
 
 export type AdminOp = { op: 'stats' } | { op: 'checkpoint' }
 
@@ -59,13 +76,13 @@ export function shardDirectory(dataDir: string, shardIndex: number): string {
 /** The backup archive of a data directory with `shardCount` shards (storage/backup.ts), as chunks. */
 export function backupOf(dataDir: string, shardCount: number): AsyncGenerator<Uint8Array> {
   const shardDirs = [...Array(shardCount).keys()].map((shard) => basename(shardDirectory(dataDir, shard)))
-  return backupArchive(dataDir, shardDirs)
+  return backupArchive(adminIo, dataDir, shardDirs)
 }
 
 /** Segment files of one shard (0 when its directory does not exist yet). */
 export function segmentCount(dataDir: string, shardIndex: number): number {
   try {
-    return listDirectory(shardDirectory(dataDir, shardIndex)).segments.length
+    return listDirectory(adminIo, shardDirectory(dataDir, shardIndex)).segments.length
   } catch {
     return 0
   }

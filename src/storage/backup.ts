@@ -12,13 +12,19 @@
  * complete frame, so each shard's backup is a prefix of its log: every record that was durable when
  * the backup started is in it (a 2xx before the backup ⇒ restored), and recovery treats the cut as
  * the end of the log. Files that a concurrent checkpoint deletes stay readable through the open
- * descriptors. The caller forces a checkpoint first so the archive stays small.
+ * descriptors. The caller forces a checkpoint first so the archive stays small. `log.state` is left
+ * out: the restored directory has none until its first start writes it (recovery then checks nothing
+ * it cannot know).
+ *
+ * Every file operation goes through the IoBackend, like the rest of storage, so restores are made
+ * durable the same way (file fsync, then the directory's) and a fault-injecting backend sees them.
  */
-import * as fs from 'node:fs'
-import * as path from 'node:path'
-import { checkpointFileName, listDirectory, segmentFileName, syncDirectory } from './directory.ts'
+import type { IoBackend } from '../io/backend.ts'
+import { IoError } from '../io/backend.ts'
+import { checkpointFileName, join, listDirectory, segmentFileName } from './directory.ts'
 import { decodeFrame } from './frame.ts'
 import { manifestFileName } from './manifest.ts'
+import * as path from 'node:path'
 
 const blockBytes = 512
 /** Largest piece copied at once while extracting. */
@@ -35,47 +41,49 @@ export class BackupError extends Error {
 type Member = { name: string; fd: number; kind: 'whole' | 'segment' }
 
 /** The archive of `dataDir` as a stream of chunks. `shardDirs` are the shard directory names. */
-export async function* backupArchive(dataDir: string, shardDirs: string[]): AsyncGenerator<Uint8Array> {
-  const members = openMembers(dataDir, shardDirs)
+export async function* backupArchive(io: IoBackend, dataDir: string, shardDirs: string[]): AsyncGenerator<Uint8Array> {
+  const members = openMembers(io, dataDir, shardDirs)
   try {
     for (const member of members) {
-      const bytes = member.kind === 'segment' ? readValidPrefix(member.fd) : readWhole(member.fd)
+      const whole = readWhole(io, member.fd)
+      const bytes = member.kind === 'segment' ? validPrefix(whole) : whole
       yield tarHeader(member.name, bytes.length)
       yield bytes
       const padding = (blockBytes - (bytes.length % blockBytes)) % blockBytes
       if (padding > 0) yield new Uint8Array(padding)
-      fs.closeSync(member.fd)
+      io.close(member.fd)
       member.fd = -1
     }
     yield new Uint8Array(2 * blockBytes)
   } finally {
-    for (const member of members) if (member.fd >= 0) fs.closeSync(member.fd)
+    for (const member of members) if (member.fd >= 0) io.close(member.fd)
   }
 }
 
 /** Opens every member up front; retried when a concurrent checkpoint deleted a listed file first. */
-function openMembers(dataDir: string, shardDirs: string[]): Member[] {
+function openMembers(io: IoBackend, dataDir: string, shardDirs: string[]): Member[] {
   for (let attempt = 1; ; attempt++) {
     const members: Member[] = []
+    const open = (name: string, file: string, kind: Member['kind']) => members.push({ name, fd: io.open(file, false), kind })
     try {
-      members.push({ name: manifestFileName, fd: fs.openSync(path.join(dataDir, manifestFileName), 'r'), kind: 'whole' })
+      open(manifestFileName, join(dataDir, manifestFileName), 'whole')
       for (const shardDir of shardDirs) {
-        const dir = path.join(dataDir, shardDir)
-        const listing = listDirectory(dir)
+        const dir = join(dataDir, shardDir)
+        const listing = listDirectory(io, dir)
         const checkpointLsn = listing.checkpoints.at(-1) ?? 0
         if (checkpointLsn > 0) {
           const name = checkpointFileName(checkpointLsn)
-          members.push({ name: `${shardDir}/${name}`, fd: fs.openSync(path.join(dir, name), 'r'), kind: 'whole' })
+          open(`${shardDir}/${name}`, join(dir, name), 'whole')
         }
         for (const first of segmentsAfter(listing.segments, checkpointLsn)) {
           const name = segmentFileName(first)
-          members.push({ name: `${shardDir}/${name}`, fd: fs.openSync(path.join(dir, name), 'r'), kind: 'segment' })
+          open(`${shardDir}/${name}`, join(dir, name), 'segment')
         }
       }
       return members
     } catch (error) {
-      for (const member of members) fs.closeSync(member.fd)
-      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt >= openAttemptsMax) throw error
+      for (const member of members) io.close(member.fd)
+      if (!(error instanceof IoError && error.code === 'ENOENT') || attempt >= openAttemptsMax) throw error
     }
   }
 }
@@ -88,11 +96,11 @@ export function segmentsAfter(segments: number[], checkpointLsn: number): number
   })
 }
 
-function readWhole(fd: number): Uint8Array {
-  const bytes = new Uint8Array(fs.fstatSync(fd).size)
+function readWhole(io: IoBackend, fd: number): Uint8Array {
+  const bytes = new Uint8Array(io.fileSize(fd))
   let done = 0
   while (done < bytes.length) {
-    const read = fs.readSync(fd, bytes, done, bytes.length - done, done)
+    const read = io.readAt(fd, bytes.subarray(done), done)
     if (read === 0) break
     done += read
   }
@@ -100,8 +108,7 @@ function readWhole(fd: number): Uint8Array {
 }
 
 /** The segment up to the end of its last complete frame (a frame being written is left out). */
-function readValidPrefix(fd: number): Uint8Array {
-  const bytes = readWhole(fd)
+function validPrefix(bytes: Uint8Array): Uint8Array {
   let offset = 0
   for (;;) {
     const frame = decodeFrame(bytes, offset)
@@ -160,70 +167,77 @@ function parseHeader(block: Uint8Array): ParsedHeader {
 
 export type RestoreReport = { files: number; bytes: number; shards: number }
 
+/** Where a restore reads the archive from (a file the caller opened). */
+export type ArchiveReader = (target: Uint8Array, offset: number) => number
+
 /**
- * Extracts the backup at `archivePath` into `dataDir`, which must be absent or empty. Every file and
- * directory is fsynced; on any error the partly restored files are removed again.
+ * Extracts the backup read by `readArchive` into `dataDir`, which must be absent or empty. Every file
+ * and directory is fsynced; on any error the partly restored files are removed again.
  */
-export function restoreArchive(archivePath: string, dataDir: string): RestoreReport {
-  if (fs.existsSync(dataDir) && fs.readdirSync(dataDir).length > 0) {
-    throw new BackupError(`${dataDir} is not empty; restore into a new or empty data directory`)
+export async function restoreArchive(io: IoBackend, readArchive: ArchiveReader, dataDir: string): Promise<RestoreReport> {
+  let existing: string[] = []
+  try {
+    existing = io.readDirectory(dataDir)
+  } catch (error) {
+    if (!(error instanceof IoError && error.code === 'ENOENT')) throw error
   }
-  fs.mkdirSync(dataDir, { recursive: true })
-  const fd = fs.openSync(archivePath, 'r')
+  if (existing.length > 0) throw new BackupError(`${dataDir} is not empty; restore into a new or empty data directory`)
+  const createdDirs: string[] = []
+  const makeDir = (dir: string) => {
+    if (io.makeDirectory(dir)) {
+      createdDirs.push(dir)
+      io.syncDirectory(path.dirname(dir))
+    }
+  }
+  makeDir(dataDir)
   const written: string[] = []
   try {
-    const report = extract(fd, dataDir, written)
-    for (const dir of new Set(written.map((file) => path.dirname(file)))) syncDirectory(dir)
-    syncDirectory(dataDir)
+    const report = await extract(io, readArchive, dataDir, written, makeDir)
+    for (const dir of new Set(written.map((file) => path.dirname(file)))) io.syncDirectory(dir)
     return report
   } catch (error) {
-    for (const entry of fs.readdirSync(dataDir)) fs.rmSync(path.join(dataDir, entry), { recursive: true, force: true })
+    for (const file of written) io.remove(file)
+    for (const dir of createdDirs.reverse()) if (dir !== dataDir) io.removeDirectory(dir)
     throw error
-  } finally {
-    fs.closeSync(fd)
   }
 }
 
-function extract(fd: number, dataDir: string, written: string[]): RestoreReport {
+async function extract(
+  io: IoBackend, readArchive: ArchiveReader, dataDir: string, written: string[], makeDir: (dir: string) => void,
+): Promise<RestoreReport> {
   const block = new Uint8Array(blockBytes)
-  const buffer = new Uint8Array(copyBytesMax)
   let position = 0
   let bytes = 0
   const shards = new Set<string>()
-  const readExactly = (target: Uint8Array, length: number) => {
+  const readExactly = (length: number, target = new Uint8Array(length)) => {
     let done = 0
     while (done < length) {
-      const read = fs.readSync(fd, target, done, length - done, position + done)
+      const read = readArchive(target.subarray(done, length), position + done)
       if (read === 0) throw new BackupError('not a flashq backup, or a truncated one: the archive ends inside an entry')
       done += read
     }
     position += length
+    return target.subarray(0, length)
   }
-  let ended = false
-  while (!ended) {
-    readExactly(block, blockBytes)
-    const header = parseHeader(block)
-    if (header === 'end') {
-      ended = true
-      break
-    }
+  for (;;) {
+    const header = parseHeader(readExactly(blockBytes, block))
+    if (header === 'end') break
     if (!memberPattern.test(header.name)) throw new BackupError(`not a flashq backup: unexpected file '${header.name}'`)
-    const target = path.join(dataDir, header.name)
-    fs.mkdirSync(path.dirname(target), { recursive: true })
-    const out = fs.openSync(target, 'wx')
-    try {
-      let left = header.size
-      while (left > 0) {
-        const piece = Math.min(left, copyBytesMax)
-        readExactly(buffer, piece)
-        fs.writeSync(out, buffer, 0, piece)
-        left -= piece
-      }
-      fs.fsyncSync(out)
-    } finally {
-      fs.closeSync(out)
-    }
+    const target = join(dataDir, header.name)
+    makeDir(path.dirname(target))
+    if (written.includes(target)) throw new BackupError(`not a flashq backup: '${header.name}' appears twice`)
+    const out = io.open(target, true)
     written.push(target)
+    try {
+      for (let done = 0; done < header.size; ) {
+        const piece = readExactly(Math.min(header.size - done, copyBytesMax))
+        await io.write(out, piece, done)
+        done += piece.length
+      }
+      io.syncNow(out)
+    } finally {
+      io.close(out)
+    }
     bytes += header.size
     if (header.name.includes('/')) shards.add(header.name.slice(0, header.name.indexOf('/')))
     position += (blockBytes - (header.size % blockBytes)) % blockBytes

@@ -46,7 +46,7 @@ test('an 8 MiB filesystem: production segments are sized down, said at start, an
   servers.push(server)
   let output = ''
   void (async () => {
-    for await (const chunk of server.stdout) output += new TextDecoder().decode(chunk)
+    for await (const chunk of server.stdout as unknown as AsyncIterable<Uint8Array>) output += new TextDecoder().decode(chunk)
   })()
   await outputMatching(() => output, / listening /, 20_000)
   const client = await CrashClient.connect(Number(/tcp=[^ ]*:(\d+)/.exec(output)?.[1]), 'json')

@@ -188,6 +188,17 @@ export class FaultyIo implements IoBackend {
     return this.inner.readDirectory(dir)
   }
 
+  readAt(fd: number, target: Uint8Array, offset: number): number {
+    this.#checkAlive()
+    return this.inner.readAt(fd, target, offset)
+  }
+
+  /** Not modelled by the page cache: only a failed restore removes directories, and they are empty. */
+  removeDirectory(dir: string): void {
+    this.#checkAlive()
+    this.inner.removeDirectory(dir)
+  }
+
   makeDirectory(dir: string): boolean {
     this.#checkAlive()
     const created = this.inner.makeDirectory(dir)

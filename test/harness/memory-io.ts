@@ -80,6 +80,8 @@ export function testFsIo(): TestFsIo {
     shutdown(): void {},
     readFile: files.readWholeFile,
     readDirectory: files.listNames,
+    readAt: files.readAt,
+    removeDirectory: files.removeEmptyDirectory,
     makeDirectory: files.makeDirectory,
     rename: files.renameFile,
     remove: files.removeFile,

@@ -17,7 +17,7 @@ import { Hono, type Context } from 'hono'
 import { presets } from '../../base/config.ts'
 import { storageCheckpointIntervalSecsMax, storageRestoreBodyBytesMax } from '../../base/limits.ts'
 import {
-  BackupError, backupOf, manifestShardCount, restoreArchive, segmentCount, type ShardAdminResult,
+  BackupError, backupOf, manifestShardCount, restoreFromFile, segmentCount, type ShardAdminResult,
 } from '../../shard/storage-admin.ts'
 import type { HttpDeps } from './deps.ts'
 
@@ -130,7 +130,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
     const previous = `${dataDir}.before-restore-${stamp}`
     try {
       await Bun.write(upload, await c.req.arrayBuffer())
-      const report = restoreArchive(upload, staged)
+      const report = await restoreFromFile(upload, staged)
       const shardCount = manifestShardCount(staged)
       if (shardCount !== pool.shardCount) {
         return ok(c, null, `The backup has ${String(shardCount)} shards and this server runs ${pool.shardCount}: restore it with 'flashq restore <file> --data-dir <new dir>' and start a server there`)
