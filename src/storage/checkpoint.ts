@@ -41,6 +41,8 @@ export class CheckpointEncoder {
   #count = 0
   #contentCrc = 0
   #started = false
+  #buffer = new Uint8Array(0)
+  #view = new DataView(this.#buffer.buffer)
   /** Bytes produced so far (header and frames). */
   producedBytes = 0
 
@@ -51,11 +53,14 @@ export class CheckpointEncoder {
 
   /**
    * Encodes bodies[from …] into one piece of about `pieceBytes` (at least one body, the header
-   * first); returns it and the index of the next body to encode.
+   * first); returns it and the index of the next body to encode. The piece is a view of a buffer
+   * the next call overwrites: write it before encoding the next one.
    */
   encodePiece(bodies: readonly string[], from: number, pieceBytes: number): { bytes: Uint8Array; next: number } {
-    let out = new Uint8Array(Math.max(1024, Math.min(pieceBytes, 64 * 1024)))
-    let view = new DataView(out.buffer)
+    // One buffer reused for every piece (a large checkpoint is hundreds of pieces: no garbage per
+    // piece); it only grows for a body larger than it.
+    let out = this.#buffer.length >= pieceBytes + 64 * 1024 ? this.#buffer : new Uint8Array(pieceBytes + 64 * 1024)
+    let view = out === this.#buffer ? this.#view : new DataView(out.buffer)
     let used = 0
     if (!this.#started) {
       this.#started = true
@@ -80,6 +85,8 @@ export class CheckpointEncoder {
       this.#count++
       next++
     }
+    this.#buffer = out
+    this.#view = view
     const bytes = out.subarray(0, used)
     this.#contentCrc = crc32c(bytes, 0, used, this.#contentCrc)
     this.producedBytes += used
@@ -108,7 +115,7 @@ export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Ar
   let next = 0
   do {
     const piece = encoder.encodePiece(all, next, 1024 * 1024)
-    pieces.push(piece.bytes)
+    pieces.push(piece.bytes.slice())
     next = piece.next
   } while (next < all.length)
   pieces.push(encoder.trailer())
