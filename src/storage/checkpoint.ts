@@ -31,43 +31,101 @@ const headerBytes = 16
 const trailerBytes = 24
 const twoTo32 = 2 ** 32
 
-/** Builds a whole checkpoint file in memory (synchronously; the log writes it in chunks). */
-export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Array {
-  assert(Number.isSafeInteger(lsn) && lsn >= 0, `checkpoint lsn ${lsn}`)
-  const encoder = new TextEncoder()
-  let out = new Uint8Array(64 * 1024)
-  let view = new DataView(out.buffer)
-  let used = headerBytes
-  let count = 0
-  for (const body of bodies) {
-    const need = used + frameV1HeaderBytes + body.length * 3 + trailerBytes
-    if (need > out.length) {
-      const bigger = new Uint8Array(Math.max(need, out.length * 2))
-      bigger.set(out.subarray(0, used))
-      out = bigger
-      view = new DataView(out.buffer)
+/**
+ * Encodes a checkpoint piece by piece, so the log can write a large one across event-loop turns
+ * (a shard never stalls for the whole file). The pieces, then trailer(), concatenated are the file.
+ */
+export class CheckpointEncoder {
+  readonly #lsn: number
+  readonly #encoder = new TextEncoder()
+  #count = 0
+  #contentCrc = 0
+  #started = false
+  #buffer = new Uint8Array(0)
+  #view = new DataView(this.#buffer.buffer)
+  /** Bytes produced so far (header and frames). */
+  producedBytes = 0
+
+  constructor(lsn: number) {
+    assert(Number.isSafeInteger(lsn) && lsn >= 0, `checkpoint lsn ${lsn}`)
+    this.#lsn = lsn
+  }
+
+  /**
+   * Encodes bodies[from …] into one piece of about `pieceBytes` (at least one body, the header
+   * first); returns it and the index of the next body to encode. The piece is a view of a buffer
+   * the next call overwrites: write it before encoding the next one.
+   */
+  encodePiece(bodies: readonly string[], from: number, pieceBytes: number): { bytes: Uint8Array; next: number } {
+    // One buffer reused for every piece (a large checkpoint is hundreds of pieces: no garbage per
+    // piece); it only grows for a body larger than it.
+    let out = this.#buffer.length >= pieceBytes + 64 * 1024 ? this.#buffer : new Uint8Array(pieceBytes + 64 * 1024)
+    let view = out === this.#buffer ? this.#view : new DataView(out.buffer)
+    let used = 0
+    if (!this.#started) {
+      this.#started = true
+      view.setUint32(0, headerMagic, true)
+      view.setUint32(4, checkpointVersion, true)
+      writeLsn(view, 8, this.#lsn)
+      used = headerBytes
     }
-    const written = encoder.encodeInto(body, out.subarray(used + frameV1HeaderBytes)).written
-    sealFrameV1(out, view, used, count, written)
-    used += frameV1HeaderBytes + written
-    count++
+    let next = from
+    while (next < bodies.length && (next === from || used < pieceBytes)) {
+      const body = bodies[next] as string
+      const need = used + frameV1HeaderBytes + body.length * 3
+      if (need > out.length) {
+        const bigger = new Uint8Array(Math.max(need, out.length * 2))
+        bigger.set(out.subarray(0, used))
+        out = bigger
+        view = new DataView(out.buffer)
+      }
+      const written = this.#encoder.encodeInto(body, out.subarray(used + frameV1HeaderBytes)).written
+      sealFrameV1(out, view, used, this.#count, written)
+      used += frameV1HeaderBytes + written
+      this.#count++
+      next++
+    }
+    this.#buffer = out
+    this.#view = view
+    const bytes = out.subarray(0, used)
+    this.#contentCrc = crc32c(bytes, 0, used, this.#contentCrc)
+    this.producedBytes += used
+    return { bytes, next }
   }
-  if (used + trailerBytes > out.length) {
-    const bigger = new Uint8Array(used + trailerBytes)
-    bigger.set(out.subarray(0, used))
-    out = bigger
-    view = new DataView(out.buffer)
+
+  /** The trailer, once every body is encoded. */
+  trailer(): Uint8Array {
+    assert(this.#started, 'checkpoint trailer before its header')
+    const out = new Uint8Array(trailerBytes)
+    const view = new DataView(out.buffer)
+    view.setUint32(0, trailerMagic, true)
+    view.setUint32(4, this.#count, true)
+    writeLsn(view, 8, this.#lsn)
+    view.setUint32(16, this.#contentCrc, true)
+    view.setUint32(20, crc32c(out, 0, 20), true)
+    return out
   }
-  view.setUint32(0, headerMagic, true)
-  view.setUint32(4, checkpointVersion, true)
-  writeLsn(view, 8, lsn)
-  const trailer = used
-  view.setUint32(trailer, trailerMagic, true)
-  view.setUint32(trailer + 4, count, true)
-  writeLsn(view, trailer + 8, lsn)
-  view.setUint32(trailer + 16, crc32c(out, 0, trailer), true)
-  view.setUint32(trailer + 20, crc32c(out, trailer, trailer + 20), true)
-  return out.subarray(0, trailer + trailerBytes)
+}
+
+/** Builds a whole checkpoint file in memory (tests, fixtures; the log writes it piece by piece). */
+export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Array {
+  const all = Array.from(bodies)
+  const encoder = new CheckpointEncoder(lsn)
+  const pieces: Uint8Array[] = []
+  let next = 0
+  do {
+    const piece = encoder.encodePiece(all, next, 1024 * 1024)
+    pieces.push(piece.bytes.slice())
+    next = piece.next
+  } while (next < all.length)
+  pieces.push(encoder.trailer())
+  const out = new Uint8Array(pieces.reduce((total, piece) => total + piece.length, 0))
+  let offset = 0
+  for (const piece of pieces) {
+    out.set(piece, offset)
+    offset += piece.length
+  }
+  return out
 }
 
 export type DecodedCheckpoint = { lsn: number; bodies: Uint8Array[] }

@@ -22,9 +22,10 @@ for (let b = 0; b < 256; b++) {
 }
 
 /** CRC32C of bytes[start, end), as an unsigned 32-bit number. */
-export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length): number {
+/** CRC32C of bytes[start, end); pass the CRC of the preceding bytes as `previous` to continue it. */
+export function crc32c(bytes: Uint8Array, start = 0, end = bytes.length, previous = 0): number {
   const t = tables
-  let crc = ~0
+  let crc = ~previous
   let i = start
   // Align nothing: Uint8Array reads are byte-wise anyway; process 8 bytes per step.
   const end8 = end - ((end - i) & 7)

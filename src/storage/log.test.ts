@@ -559,6 +559,9 @@ describe('segments sized to the filesystem (issue 8, item 10)', () => {
     const big = await open(temporaryDirectory(), { io: new FaultyIo(fsIo(), { filesystemSpace: fsSpace(2 ** 40) }) })
     expect(big.report.notes).toEqual([])
     await big.log.close()
+    const unknown = await open(temporaryDirectory(), { io: new FaultyIo(fsIo(), { filesystemSpace: fsSpace(0) }) })
+    expect(unknown.report.notes).toEqual([]) // a filesystem that reports no size is not refused
+    await unknown.log.close()
   })
 
   test('a filesystem too small for two minimal segments per shard is refused with the reason', async () => {

@@ -21,6 +21,8 @@ export function fitSegmentBytes(
   shardsOnFilesystem: number,
   segmentBytesMin: number,
 ): SegmentFit {
+  // Some filesystems (FUSE, a few network ones) report no size: nothing to fit to.
+  if (!(space.totalBytes > 0)) return { segmentBytes: configuredBytes, note: null }
   const share = (space.totalBytes / Math.max(1, shardsOnFilesystem)) * segmentShareOfFilesystem
   const fitting = Math.floor(share / segmentGranuleBytes) * segmentGranuleBytes
   if (fitting >= configuredBytes) return { segmentBytes: configuredBytes, note: null }

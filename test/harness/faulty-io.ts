@@ -112,6 +112,8 @@ export class FaultyIo implements IoBackend {
 
   crash(): void {
     this.crashed = true
+    // An inner backend that defers its work (the test-fs one) must not perform it after the crash.
+    if ('halt' in this.inner && typeof this.inner.halt === 'function') this.inner.halt()
     this.release()
   }
 

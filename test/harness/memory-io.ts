@@ -18,6 +18,11 @@ export type TestFsIo = IoBackend & {
   readonly openFds: Set<number>
   /** Closes every descriptor still open (after a simulated crash). */
   closeAll(): void
+  /**
+   * The process died: operations not yet performed never are, and never settle. (A write in flight
+   * at a crash must not land after the next life has read the file.)
+   */
+  halt(): void
 }
 
 const nextMacrotask = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
@@ -36,8 +41,10 @@ function writeAll(fd: number, bytes: Uint8Array, offset: number): void {
 
 export function testFsIo(): TestFsIo {
   const openFds = new Set<number>()
+  let halted = false
   const run = async (operation: () => void): Promise<void> => {
     await nextMacrotask()
+    if (halted) await new Promise<never>(() => {})
     try {
       operation()
     } catch (error) {
@@ -72,6 +79,9 @@ export function testFsIo(): TestFsIo {
     close(fd: number): void {
       if (!openFds.delete(fd)) return
       fs.closeSync(fd)
+    },
+    halt(): void {
+      halted = true
     },
     closeAll(): void {
       for (const fd of openFds) fs.closeSync(fd)

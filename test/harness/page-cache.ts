@@ -36,9 +36,12 @@ export type PagePolicyInput = {
 }
 export type PowerLossPolicy = 'drop' | 'random' | ((page: PagePolicyInput) => boolean)
 
-type Pending = { kind: 'write'; offset: number; bytes: Uint8Array } | { kind: 'size'; bytes: number }
+type Pending = ({ kind: 'write'; offset: number; bytes: Uint8Array } | { kind: 'size'; bytes: number }) & {
+  /** Order of the operation among all of the file's operations. */
+  seq: number
+}
 
-type Inode = { name: string; durable: Uint8Array; pending: Pending[] }
+type Inode = { name: string; durable: Uint8Array; pending: Pending[]; recorded: number }
 
 type Entry = { kind: 'file'; inode: Inode } | { kind: 'dir'; dir: Directory }
 
@@ -70,7 +73,7 @@ export class PageCache {
     if (place === null) return
     let entry = place.dir.current.get(place.name)
     if (entry === undefined) {
-      entry = { kind: 'file', inode: { name: place.name, durable: new Uint8Array(0), pending: [] } }
+      entry = { kind: 'file', inode: { name: place.name, durable: new Uint8Array(0), pending: [], recorded: 0 } }
       place.dir.current.set(place.name, entry)
       place.dir.pending.push({ kind: 'link', name: place.name, entry })
     }
@@ -82,24 +85,27 @@ export class PageCache {
   }
 
   wrote(fd: number, bytes: Uint8Array, offset: number): void {
-    this.#fds.get(fd)?.pending.push({ kind: 'write', offset, bytes: bytes.slice() })
+    const inode = this.#fds.get(fd)
+    inode?.pending.push({ kind: 'write', offset, bytes: bytes.slice(), seq: inode.recorded++ })
   }
 
   resized(fd: number, bytes: number): void {
-    this.#fds.get(fd)?.pending.push({ kind: 'size', bytes })
+    const inode = this.#fds.get(fd)
+    inode?.pending.push({ kind: 'size', bytes, seq: inode.recorded++ })
   }
 
-  /** How many of the file's unsynced operations a sync starting now covers. */
+  /** Marks where a sync starting now ends: it covers the operations issued before it. */
   pendingMark(fd: number): number {
-    return this.#fds.get(fd)?.pending.length ?? 0
+    return this.#fds.get(fd)?.recorded ?? 0
   }
 
-  /** A sync that covered the first `covered` unsynced operations completed. */
+  /** A sync that began at `covered` (pendingMark) completed. */
   synced(fd: number, covered: number): void {
     const inode = this.#fds.get(fd)
     if (inode === undefined) return
-    const done = inode.pending.splice(0, covered)
-    inode.durable = applyAll(inode.durable, done)
+    let done = 0
+    while (done < inode.pending.length && (inode.pending[done] as Pending).seq < covered) done++
+    inode.durable = applyAll(inode.durable, inode.pending.splice(0, done))
   }
 
   syncCategory(fd: number): SyncCategory {
@@ -203,7 +209,7 @@ function loadDirectory(dir: string): Directory {
   for (const name of fs.readdirSync(dir)) {
     const file = path.join(dir, name)
     if (fs.statSync(file).isDirectory()) entries.set(name, { kind: 'dir', dir: loadDirectory(file) })
-    else entries.set(name, { kind: 'file', inode: { name, durable: new Uint8Array(fs.readFileSync(file)), pending: [] } })
+    else entries.set(name, { kind: 'file', inode: { name, durable: new Uint8Array(fs.readFileSync(file)), pending: [], recorded: 0 } })
   }
   return { current: entries, durable: new Map(entries), pending: [] }
 }

@@ -1,0 +1,94 @@
+/**
+ * Checkpoint stall benchmark (issue 7, "Pauses bounded"): `bun src/storage/checkpoint.bench.ts [jobs]`.
+ * Builds an engine holding `jobs` waiting jobs (default 1M) in one shard, opens its log on a temporary
+ * directory with the production preset and the pwrite backend, then starts a checkpoint of the whole
+ * state while a client keeps pushing: each push is executed by the engine, its records appended, and
+ * the next one starts once they are durable (sequential durable PUSH, as a client waiting for acks).
+ * A 1 ms timer measures the shard thread's event-loop stalls. Reports the longest stall during the
+ * checkpoint, the PUSH latency percentiles while it ran, and how long the checkpoint took.
+ * A benchmark, not a test: numbers depend on the machine and its load.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { presets } from '../base/config.ts'
+import { Engine } from '../engine/engine.ts'
+import { PwriteBackend } from '../io/pwrite.ts'
+import { parseCommand } from '../protocol/commands.ts'
+import { openShardLog } from './log.ts'
+import type { SegmentedLog } from './log.ts'
+
+const jobs = Number(process.argv[2] ?? 1_000_000)
+const engine = new Engine({ shardIndex: 0, shardCount: 1, recordsEnabled: true })
+const nowMs = Date.now()
+for (let i = 0; i < jobs; i += 1000) {
+  const batch = Array.from({ length: Math.min(1000, jobs - i) }, (_, k) => ({ data: { n: i + k, pad: 'x'.repeat(40) } }))
+  const parsed = parseCommand({ cmd: 'PUSHB', queue: `q${i % 7}`, jobs: batch })
+  if (!parsed.ok) throw new Error(parsed.error)
+  engine.execute(parsed.command, 1, nowMs, 100)
+  engine.drainOutput()
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'flashq-ckbench-'))
+const { log } = await openShardLog({
+  dir, io: new PwriteBackend(null), fsync: { kind: 'always' }, repair: false, ...presets.production,
+})
+let durable = 0
+const waiting: { lsn: number; resolve: () => void }[] = []
+log.onDurable = (lsn) => {
+  durable = lsn
+  while (waiting.length > 0 && (waiting[0] as { lsn: number }).lsn <= lsn) waiting.shift()?.resolve()
+}
+
+async function push(n: number): Promise<number> {
+  const started = performance.now()
+  const parsed = parseCommand({ cmd: 'PUSH', queue: 'bench', data: { n } })
+  if (!parsed.ok) throw new Error(parsed.error)
+  engine.execute(parsed.command, 2, Date.now(), 50)
+  for (const record of engine.drainOutput().records) log.append(JSON.stringify(record))
+  const lsn = log.appendedLsn
+  if (durable < lsn) await new Promise<void>((resolve) => waiting.push({ lsn, resolve }))
+  return performance.now() - started
+}
+
+// Warm up the push path, then measure.
+for (let n = 0; n < 2000; n++) await push(n)
+/** Event-loop gaps beyond the 1 ms timer period: [time the gap began, gap]. */
+const gaps: [number, number][] = []
+let last = performance.now()
+const ticker = setInterval(() => {
+  const now = performance.now()
+  gaps.push([last, now - last - 1])
+  last = now
+}, 1)
+const segmented = log as SegmentedLog
+const started = performance.now()
+log.checkpoint((function* () {
+  for (const record of engine.snapshot()) yield JSON.stringify(record)
+})())
+// The capture (engine snapshot + JSON) runs inside checkpoint(), before the ticker can fire again.
+const captureMs = performance.now() - started
+const latencies: number[] = []
+for (let n = 0; segmented.checkpointRunning; n++) {
+  latencies.push(await push(10_000 + n))
+}
+const checkpointMs = performance.now() - started
+if (segmented.lastCheckpointError !== null) throw segmented.lastCheckpointError
+clearInterval(ticker)
+latencies.sort((a, b) => a - b)
+const at = (q: number) => (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number).toFixed(2)
+process.stdout.write(
+  `${JSON.stringify({
+    jobs,
+    checkpointMs: Math.round(checkpointMs),
+    captureMs: Math.round(captureMs),
+    longestStallMs: Math.round(Math.max(0, ...gaps.map(([, gap]) => gap))),
+    longestStallAfterCaptureMs: Math.round(Math.max(0, ...gaps.filter(([at]) => at >= started + captureMs).map(([, gap]) => gap))),
+    pushesDuringCheckpoint: latencies.length,
+    pushP50Ms: at(0.5),
+    pushP99Ms: at(0.99),
+    pushMaxMs: at(1),
+  })}\n`,
+)
+await log.close()
+rmSync(dir, { recursive: true, force: true })
