@@ -12,7 +12,7 @@ import { queueHandlers } from './handlers-queue.ts'
 import { fireCron, storeHandlers } from './handlers-store.ts'
 import { receiveShardMessage } from './links.ts'
 import type { ShardMessage } from './outbox.ts'
-import { applyRecord, snapshotRecords } from './records.ts'
+import { applyRecord, formatRecord, snapshotRecords } from './records.ts'
 import * as errors from '../protocol/errors.ts'
 import { shardOfName } from '../base/hash.ts'
 
@@ -158,6 +158,11 @@ export class Engine {
     core.replaying = false
     core.rebuildAfterReplay(nowMs)
     core.drain()
+  }
+
+  /** The record a new log starts with (its format version). */
+  firstRecord(): LogRecord {
+    return formatRecord()
   }
 
   snapshot(): Iterable<LogRecord> {

@@ -7,7 +7,13 @@
  * through FAIL, processing timeouts and stall strikes, which are recorded. Replay therefore applies
  * `a` (ack), `f` (retry) and `x` (DLQ) records to jobs that it sees as queued.
  *
+ * Format versions (`recordFormatVersion`): 1 = before the cross-shard outbox (no `fmt` record);
+ * 2 = the outbox (`ob` `oa` `in` `tx` `os` `is`), `fmt` first in every checkpoint and in a new log.
+ * A binary reads every version up to its own and refuses a newer one by name. Golden fixtures of
+ * real records of each version: test/fixtures/records/v<N>/ (make-record-fixtures.ts).
+ *
  * Records (times are ms since the epoch; `i` is a job id):
+ *   fmt  format version v of the records that follow
  *   j    job: full job (push, flow, snapshot). Fields in `encodeJob`; `l` = location when not queued,
  *        `db`/`dx` = debounce id and window end (push only), `fk` = `parent:index` of a flow child
  *        created here for a parent of another shard (push only)
@@ -64,6 +70,14 @@ import {
 } from './job.ts'
 
 type Fields = { [field: string]: unknown }
+
+/** Version of the record set below (see the header). */
+export const recordFormatVersion = 2
+
+/** The first record of a checkpoint and of a new log. */
+export function formatRecord(): LogRecord {
+  return { t: 'fmt', v: recordFormatVersion }
+}
 
 /** The job as a `j` record; default-valued fields are left out. */
 export function encodeJob(job: Job): Fields {
@@ -164,6 +178,12 @@ function detach(core: Core, job: Job): void {
 }
 
 const appliers: Record<string, (core: Core, r: Fields) => void> = {
+  fmt(_core, r) {
+    const version = r.v as number
+    if (version > recordFormatVersion) {
+      throw new Error(`log records are format ${version}, this flashq reads formats up to ${recordFormatVersion}: run a newer flashq`)
+    }
+  },
   j(core, r) {
     const job = decodeJob(r)
     core.noteId(job.id)
@@ -385,6 +405,7 @@ export function retryFromDlq(core: Core, job: Job, nowMs: number): void {
 
 /** Records that recreate the whole state (checkpoint). */
 export function* snapshotRecords(core: Core): Iterable<LogRecord> {
+  yield formatRecord()
   yield { t: 'seq', s: core.sequence }
   for (const q of core.queues.values()) {
     if (q.paused || q.rateLimit !== null || q.concurrencyLimit !== null) {
