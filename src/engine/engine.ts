@@ -11,6 +11,7 @@ import { jobHandlers } from './handlers-job.ts'
 import { queueHandlers } from './handlers-queue.ts'
 import { fireCron, storeHandlers } from './handlers-store.ts'
 import { receiveShardMessage } from './links.ts'
+import { nextWakeMs, tick } from './scheduling.ts'
 import type { ShardMessage } from './outbox.ts'
 import { applyRecord, formatRecord, snapshotRecords } from './records.ts'
 import * as errors from '../protocol/errors.ts'
@@ -90,7 +91,7 @@ export class Engine {
   tick(nowMs: number): void {
     const core = this.core
     fireCron(core, nowMs)
-    core.tick(nowMs)
+    tick(core, nowMs)
     core.sweepQueues()
   }
 
@@ -115,7 +116,7 @@ export class Engine {
   }
 
   nextWakeMs(): number {
-    return this.core.nextWakeMs()
+    return nextWakeMs(this.core)
   }
 
   /** Graceful shutdown: hand out no more jobs; blocking pulls wait out their timeouts (Core.deliveryStopped). */

@@ -5,7 +5,7 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_PARENT, LOC_PARKED,
+  Job, LOC_ACTIVE, LOC_PARENT, LOC_PARKED,
   type JobState, jobToBrowserItem, stateOf,
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
@@ -252,13 +252,13 @@ function metrics(core: Core, _command: CommandOf<'METRICS'>, token: Token, nowMs
   core.reply(token, {
     ok: true,
     metrics: {
-      total_pushed: core.totalPushed,
-      total_completed: core.totalCompleted,
-      total_failed: core.totalFailed,
+      total_pushed: core.metrics.totalPushed,
+      total_completed: core.metrics.totalCompleted,
+      total_failed: core.metrics.totalFailed,
       // Completions per second over the last closed 5-s point of the history (spec §4.18).
-      jobs_per_second: core.jobsPerSecond(nowMs),
+      jobs_per_second: core.metrics.jobsPerSecond(nowMs),
       // Push → ack, over every completion this shard has seen since it started.
-      avg_latency_ms: core.latencyCount === 0 ? 0 : core.latencySumMs / core.latencyCount,
+      avg_latency_ms: core.metrics.averageLatencyMs(),
       queues,
     },
   })

@@ -64,6 +64,7 @@ import type { LogRecord } from './types.ts'
 import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import { jobDiscarded } from '../protocol/errors.ts'
 import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
+import { stallStrike } from './scheduling.ts'
 import type { LinkMessage } from './outbox.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
@@ -293,7 +294,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   st(core, r) {
     const job = jobOf(core, r)
-    if (job !== undefined) core.stallStrike(job, r.c as number)
+    if (job !== undefined) stallStrike(core, job, r.c as number)
   },
   dd(core, r) {
     core.links.removeDependent(r.d as number, r.i as number)
