@@ -576,8 +576,10 @@ export class Core {
 
   /** Re-places every queued job at `nowMs` after replay (replay placed them at their record times). */
   rebuildAfterReplay(nowMs: number): void {
+    this.byId.ensureSorted()
     for (const q of this.queues.values()) {
       this.promoteDue(q, nowMs)
+      q.byId.ensureSorted()
       this.touched.add(q)
     }
     this.sweepQueues()

@@ -1,8 +1,8 @@
 /**
  * Jobs in id order, for GETJOBS pages (spec: sorted by id, descending) without a scan and sort of
  * the whole shard. A shard hands out ids in increasing order, so a new job is appended at the end;
- * replay may add them out of order (a checkpoint lists completed jobs first), which sorts the list
- * once, lazily. Jobs that left (forgotten, or completed and out of the history) are skipped and
+ * replay may add them out of order (a checkpoint lists completed jobs first), so the list is sorted
+ * once when replay ends (and lazily, should anything else add out of order). Jobs that left (forgotten, or completed and out of the history) are skipped and
  * compacted away once they are at least half of the list.
  */
 import { Job, LOC_COMPLETED, LOC_GONE } from './job.ts'
@@ -61,7 +61,8 @@ export class IdOrderedJobs {
     this.items = this.items.filter(isListed)
   }
 
-  private ensureSorted(): void {
+  /** Sorts the list if replay added jobs out of order (done once after replay, not in a query). */
+  ensureSorted(): void {
     if (this.sorted) return
     this.items.sort((a, b) => a.id - b.id)
     // A job added twice by replay (its record and a later one) is kept once.
