@@ -31,6 +31,9 @@ import { Links, childCompleted, notifyDependents } from './links.ts'
 import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
 
+/** The id-ordered job lists are checked for stale entries every 1024 additions (a power of two, minus one). */
+const staleCheckEveryMask = 1023
+
 export type JobLogEntry = { timestamp: number; message: string; level: string }
 
 /** Queue defaults (spec §3.1, `POST /settings/queue-defaults`): fill PUSH fields left absent. */
@@ -161,9 +164,10 @@ export class Core {
   addJob(job: Job, q: QueueState): void {
     this.jobs.set(job.id, job)
     this.byId.add(job)
-    this.byId.compactIfStale(this.jobs.size)
     q.byId.add(job)
-    q.byId.compactIfStale(q.listedCount)
+    // Checking for stale entries now and then is enough to keep the lists within twice the live jobs.
+    if ((this.byId.length & staleCheckEveryMask) === 0) this.byId.compactIfStale(this.jobs.size)
+    if ((q.byId.length & staleCheckEveryMask) === 0) q.byId.compactIfStale(q.listedCount)
   }
 
   nextId(): number {
