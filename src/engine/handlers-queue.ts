@@ -230,8 +230,8 @@ function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, 
   core.touched.add(q)
   const victims = queuedJobs(q)
   for (const job of q.dlq.values()) victims.push(job)
-  for (const job of core.jobs.values()) {
-    if (job.queue === q.name && (job.loc === LOC_ACTIVE || job.loc === LOC_PARKED || job.loc === LOC_PARENT)) victims.push(job)
+  for (const job of q.byId.listed()) {
+    if (job.loc === LOC_ACTIVE || job.loc === LOC_PARKED || job.loc === LOC_PARENT) victims.push(job)
   }
   const removed = removeAll(core, q, victims)
   q.paused = false

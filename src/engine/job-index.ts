@@ -52,6 +52,11 @@ export class IdOrderedJobs {
     return page
   }
 
+  /** The listed jobs, oldest first (a copy: callers may remove jobs while using it). */
+  listed(): Job[] {
+    return this.items.filter(isListed)
+  }
+
   /** Drops the unlisted entries when they are most of the list (called by the owner on growth). */
   compactIfStale(live: number): void {
     if (this.items.length > compactFloor && this.items.length > 2 * live) this.compact()

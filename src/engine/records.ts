@@ -259,11 +259,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   pm(core, r) {
     const job = jobOf(core, r)
-    if (job === undefined || !core.isQueued(job)) return
-    const q = core.queue(job.queue)
-    core.unqueue(job, q)
-    job.runAt = r.r as number
-    core.enqueue(job, q, job.runAt)
+    if (job !== undefined && core.isQueued(job)) promoteJob(core, job, r.r as number)
   },
   par(core, r) {
     const job = jobOf(core, r)
@@ -378,6 +374,14 @@ export function setPriority(core: Core, job: Job, priority: number): void {
   job.priority = priority
   const q = core.queue(job.queue)
   if (job.loc === LOC_READY) q.ready.update(job.heapIndex)
+}
+
+/** PROMOTE of a queued job: due at `nowMs`. */
+export function promoteJob(core: Core, job: Job, nowMs: number): void {
+  const q = core.queue(job.queue)
+  core.unqueue(job, q)
+  job.runAt = nowMs
+  core.enqueue(job, q, nowMs)
 }
 
 /** MOVETODELAYED of a (formerly) active job, already detached. */
