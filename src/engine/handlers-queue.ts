@@ -10,28 +10,27 @@ import {
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { isListed } from './job-index.ts'
+import { type QueueSettings, applyQueueSettings } from './records.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
 import { obliterateCron } from './links.ts'
 
 const ok = { ok: true } as const
 
-function setting(core: Core, q: QueueState, field: 'p' | 'r' | 'k', value: unknown): void {
-  if (core.recording) core.record({ t: 'qs', q: q.name, [field]: value })
+/** A queue setting, applied (the same transition as replay of its `qs` record), recorded, and pullers woken. */
+function setting(core: Core, name: string, change: QueueSettings, token: Token, nowMs: number): void {
+  const q = core.queue(name)
+  applyQueueSettings(q, change, nowMs)
+  if (core.recording) core.record({ t: 'qs', q: q.name, ...change })
   if (core.waitingQueues.has(q)) core.dirty.add(q)
-}
-
-function pause(core: Core, command: CommandOf<'PAUSE'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.paused = true
-  setting(core, q, 'p', true)
   core.reply(token, ok)
 }
 
-function resume(core: Core, command: CommandOf<'RESUME'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.paused = false
-  setting(core, q, 'p', false)
-  core.reply(token, ok)
+function pause(core: Core, command: CommandOf<'PAUSE'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { p: true }, token, nowMs)
+}
+
+function resume(core: Core, command: CommandOf<'RESUME'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { p: false }, token, nowMs)
 }
 
 function isPaused(core: Core, command: CommandOf<'ISPAUSED'>, token: Token) {
@@ -39,33 +38,19 @@ function isPaused(core: Core, command: CommandOf<'ISPAUSED'>, token: Token) {
 }
 
 function rateLimit(core: Core, command: CommandOf<'RATELIMIT'>, token: Token, nowMs: number) {
-  const q = core.queue(command.queue)
-  q.rateLimit = command.limit
-  q.tokens = command.limit
-  q.tokensAtMs = nowMs
-  setting(core, q, 'r', command.limit)
-  core.reply(token, ok)
+  setting(core, command.queue, { r: command.limit }, token, nowMs)
 }
 
-function rateLimitClear(core: Core, command: CommandOf<'RATELIMITCLEAR'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.rateLimit = null
-  setting(core, q, 'r', null)
-  core.reply(token, ok)
+function rateLimitClear(core: Core, command: CommandOf<'RATELIMITCLEAR'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { r: null }, token, nowMs)
 }
 
-function setConcurrency(core: Core, command: CommandOf<'SETCONCURRENCY'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.concurrencyLimit = command.limit
-  setting(core, q, 'k', command.limit)
-  core.reply(token, ok)
+function setConcurrency(core: Core, command: CommandOf<'SETCONCURRENCY'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { k: command.limit }, token, nowMs)
 }
 
-function clearConcurrency(core: Core, command: CommandOf<'CLEARCONCURRENCY'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.concurrencyLimit = null
-  setting(core, q, 'k', null)
-  core.reply(token, ok)
+function clearConcurrency(core: Core, command: CommandOf<'CLEARCONCURRENCY'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { k: null }, token, nowMs)
 }
 
 function counts(core: Core, q: QueueState, nowMs: number) {
@@ -234,12 +219,11 @@ function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, 
     if (job.loc === LOC_ACTIVE || job.loc === LOC_PARKED || job.loc === LOC_PARENT) victims.push(job)
   }
   const removed = removeAll(core, q, victims)
-  q.paused = false
-  q.rateLimit = null
-  q.concurrencyLimit = null
+  const cleared: QueueSettings = { p: false, r: null, k: null }
+  applyQueueSettings(q, cleared, nowMs)
   q.uniqueKeys.clear()
   q.busyGroups.clear()
-  if (core.recording) core.record({ t: 'qs', q: q.name, p: false, r: null, k: null })
+  if (core.recording) core.record({ t: 'qs', q: q.name, ...cleared })
   core.reply(token, { ok: true, count: removed })
 }
 

@@ -61,6 +61,7 @@
  * `fci` becomes a pending outbox message, and `fk` still maps a repeated request to its child.
  */
 import type { LogRecord } from './types.ts'
+import type { QueueState } from './queue-state.ts'
 import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import { jobDiscarded } from '../protocol/errors.ts'
 import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
@@ -325,13 +326,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     for (const inner of r.r as LogRecord[]) applyRecord(core, inner)
   },
   qs(core, r) {
-    const q = core.queue(r.q as string)
-    if ('p' in r) q.paused = r.p as boolean
-    if ('r' in r) {
-      q.rateLimit = r.r as number | null
-      q.tokens = q.rateLimit ?? 0
-    }
-    if ('k' in r) q.concurrencyLimit = r.k as number | null
+    applyQueueSettings(core.queue(r.q as string), r as QueueSettings, 0)
   },
   seq(core, r) {
     if ((r.s as number) > core.sequence) core.sequence = r.s as number
@@ -374,6 +369,21 @@ export function setPriority(core: Core, job: Job, priority: number): void {
   job.priority = priority
   const q = core.queue(job.queue)
   if (job.loc === LOC_READY) q.ready.update(job.heapIndex)
+}
+
+/** Queue settings as a `qs` record holds them: p paused, r rate limit, k concurrency (null clears). */
+export type QueueSettings = { p?: boolean; r?: number | null; k?: number | null }
+
+/** PAUSE/RESUME, RATELIMIT/RATELIMITCLEAR, SETCONCURRENCY/CLEARCONCURRENCY, and replay of `qs`. */
+export function applyQueueSettings(q: QueueState, change: QueueSettings, nowMs: number): void {
+  if (change.p !== undefined) q.paused = change.p
+  if (change.r !== undefined) {
+    // A new limit starts with a full bucket.
+    q.rateLimit = change.r
+    q.tokens = change.r ?? 0
+    q.tokensAtMs = nowMs
+  }
+  if (change.k !== undefined) q.concurrencyLimit = change.k
 }
 
 /** PROMOTE of a queued job: due at `nowMs`. */
