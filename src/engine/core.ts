@@ -1,11 +1,15 @@
 /**
  * The shard's state and its transitions. Handlers (handlers-*.ts) validate a command and call these;
  * replay (records.ts) calls the same transitions, so live and replayed state cannot drift apart.
- * Every transition that changes durable state appends exactly one record (when recording).
+ * Every transition that changes durable state appends exactly one record (when recording); records
+ * that must survive together are grouped (beginGroup/endGroup → one `tx` record).
+ *
+ * Other concepts have their own homes: job links — depends_on, flows and the cross-shard outbox —
+ * in links.ts / outbox.ts, time (ticks, stalls, housekeeping, wake-ups) in scheduling.ts, counters
+ * in metrics.ts, GETJOBS ordering in job-index.ts, KV and cron in kv.ts / cron.ts.
  */
 import { jobIdOf, sequenceOfJobId, shardOfJobId } from '../base/ids.ts'
 import { jobLogEntriesMax, jobsPerShardMax } from '../base/limits.ts'
-import { msPerSecond } from '../base/units.ts'
 import * as errors from '../protocol/errors.ts'
 import type { EngineConfig, EngineOutput, JobEvent, LogRecord, Reply, Token } from './types.ts'
 import { IndexedHeap } from './heap.ts'
@@ -16,19 +20,20 @@ import {
 import { QueueState } from './queue-state.ts'
 import { IdOrderedJobs } from './job-index.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
-import { WAIT_JOB, WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
+import { WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
-  backoffExponentMax, completedHistoryMax, completedIdsMax, debounceEntriesMax, dlqJobsMax, queuesMax,
-  housekeepingIntervalMs, jobsWithLogsMax, metricsPointMs, metricsPointsMax, resultsMax,
-  stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
+  backoffExponentMax, completedHistoryMax, completedIdsMax, debounceEntriesMax, dlqJobsMax, jobsWithLogsMax, queuesMax,
+  resultsMax, stallCheckIntervalMs,
 } from './engine-limits.ts'
 import { KvStore } from './kv.ts'
 import { JobReplyBudget } from './reply-size.ts'
-import {
-  Links, childCompleted, expireChildQueries, expireFlowReplies, notifyDependents, resendDueLinks,
-} from './links.ts'
+import { Metrics } from './metrics.ts'
+import { Links, childCompleted, notifyDependents } from './links.ts'
 import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
+
+/** The id-ordered job lists are checked for stale entries every 1024 additions (a power of two, minus one). */
+const staleCheckEveryMask = 1023
 
 export type JobLogEntry = { timestamp: number; message: string; level: string }
 
@@ -102,17 +107,8 @@ export class Core {
   /** depends_on, flows and the cross-shard outbox (links.ts). */
   readonly links = new Links()
 
-  // Metrics (not persisted).
-  totalPushed = 0
-  totalCompleted = 0
-  totalFailed = 0
-  latencySumMs = 0
-  latencyCount = 0
-  /** Completions per metrics point (one per 5 s), oldest first, at most metricsPointsMax. */
-  readonly metricsPoints: number[] = []
-  /** Start of the point being counted, and its count so far. */
-  metricsPointStartMs = -1
-  metricsPointCount = 0
+  /** Counters and the completions history (not persisted; metrics.ts). */
+  readonly metrics = new Metrics()
 
   out: EngineOutput = emptyOutput()
 
@@ -171,9 +167,10 @@ export class Core {
   addJob(job: Job, q: QueueState): void {
     this.jobs.set(job.id, job)
     this.byId.add(job)
-    this.byId.compactIfStale(this.jobs.size)
     q.byId.add(job)
-    q.byId.compactIfStale(q.listedCount)
+    // Checking for stale entries now and then is enough to keep the lists within twice the live jobs.
+    if ((this.byId.length & staleCheckEveryMask) === 0) this.byId.compactIfStale(this.jobs.size)
+    if ((q.byId.length & staleCheckEveryMask) === 0) q.byId.compactIfStale(q.listedCount)
   }
 
   nextId(): number {
@@ -441,10 +438,8 @@ export class Core {
     if (this.recording) {
       this.record(hasResult ? { t: 'a', i: job.id, c: nowMs, r: result } : { t: 'a', i: job.id, c: nowMs })
     }
-    this.totalCompleted++
-    this.latencySumMs += nowMs - job.createdAt
-    this.latencyCount++
-    if (!this.replaying) this.countCompletion(nowMs)
+    this.metrics.completed(nowMs - job.createdAt)
+    if (!this.replaying) this.metrics.countCompletion(nowMs)
     if (job.removeOnComplete) {
       this.forget(job)
       this.markCompletedId(job.id)
@@ -501,50 +496,6 @@ export class Core {
     return job !== undefined ? job.loc === LOC_COMPLETED : this.completedWithoutJob.has(id)
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Metrics history (spec §4.18: one point per 5 s, the last 60 points)
-
-  countCompletion(nowMs: number): void {
-    this.rollMetrics(nowMs)
-    this.metricsPointCount++
-  }
-
-  /** Closes the points that ended before `nowMs` (empty ones included, up to the last 60). */
-  rollMetrics(nowMs: number): void {
-    const start = nowMs - (nowMs % metricsPointMs)
-    if (start === this.metricsPointStartMs) return
-    if (this.metricsPointStartMs >= 0 && start > this.metricsPointStartMs) {
-      const closed = Math.min((start - this.metricsPointStartMs) / metricsPointMs, metricsPointsMax)
-      this.metricsPoints.push(this.metricsPointCount)
-      for (let i = 1; i < closed; i++) this.metricsPoints.push(0)
-      if (this.metricsPoints.length > metricsPointsMax) this.metricsPoints.splice(0, this.metricsPoints.length - metricsPointsMax)
-    }
-    this.metricsPointStartMs = start
-    this.metricsPointCount = 0
-  }
-
-  /**
-   * Recent completions per second: the last closed point plus the open one, over the time they span
-   * (5 s plus what has passed of the open point), so a burst shows at once and fades within 10 s.
-   */
-  jobsPerSecond(nowMs: number): number {
-    this.rollMetrics(nowMs)
-    const last = this.metricsPoints[this.metricsPoints.length - 1] ?? 0
-    const spanMs = metricsPointMs + (nowMs - this.metricsPointStartMs)
-    return ((last + this.metricsPointCount) * msPerSecond) / spanMs
-  }
-
-  /** The closed points, oldest first, with their start time. */
-  metricsHistory(nowMs: number): Array<{ timestamp: number; completed: number; jobs_per_second: number }> {
-    this.rollMetrics(nowMs)
-    const points = this.metricsPoints
-    return points.map((completed, index) => ({
-      timestamp: this.metricsPointStartMs - (points.length - index) * metricsPointMs,
-      completed,
-      jobs_per_second: completed / (metricsPointMs / msPerSecond),
-    }))
-  }
-
   storeResult(id: number, result: unknown): void {
     this.results.set(id, result)
     const evicted = this.resultIds.push(id)
@@ -598,7 +549,7 @@ export class Core {
     if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (this.isQueued(job)) this.unqueue(job, q)
     this.releaseKey(job, q)
-    this.totalFailed++
+    this.metrics.totalFailed++
     job.startedAt = 0
     if (mayDrop && job.removeOnFail) this.forget(job)
     else this.toDlq(job, q, reason)
@@ -634,123 +585,12 @@ export class Core {
     if (list.length > jobLogEntriesMax) list.shift()
   }
 
-  // ---------------------------------------------------------------------------------------------
-  // Time
-
-  /** Everything due at `nowMs`. */
-  tick(nowMs: number): void {
-    const deadlines = this.waiters.deadlines
-    for (;;) {
-      const waiter = deadlines.peek()
-      if (waiter === undefined || waiter.deadline > nowMs) break
-      this.waiters.finish(waiter)
-      if (waiter.kind !== WAIT_JOB) {
-        const q = this.queues.get(waiter.queue)
-        if (q !== undefined) this.touched.add(q)
-      }
-      if (waiter.kind === WAIT_PULL) this.reply(waiter.token, { ok: true, job: null })
-      else if (waiter.kind === WAIT_JOB) {
-        this.reply(waiter.token, { ok: false, error: errors.waitJobTimeout(waiter.jobId, waiter.timeoutMs) })
-      } else this.reply(waiter.token, { ok: true, jobs: [] })
-    }
-    for (;;) {
-      const job = this.ttlHeap.peek()
-      if (job === undefined || expiresAt(job) > nowMs) break
-      this.expire(job, this.queue(job.queue))
-    }
-    for (;;) {
-      const job = this.timeoutHeap.peek()
-      if (job === undefined || nowMs - job.startedAt <= job.timeout) break
-      this.fail(job, this.queue(job.queue), 'Job timed out', nowMs, 'timeout')
-    }
-    if (nowMs >= this.nextStallCheckMs) this.checkStalls(nowMs)
-    if (nowMs >= this.housekeepingDueMs()) this.housekeeping(nowMs)
-    resendDueLinks(this, nowMs)
-    if (this.links.flowReplies.size > 0) expireFlowReplies(this, nowMs)
-    // A shard that never answers (stopped after a storage failure) leaves its children out.
-    if (this.links.childQueries.size > 0) expireChildQueries(this, nowMs)
-    for (const q of this.waitingQueues) this.dirty.add(q)
-    this.serveDirty(nowMs)
-  }
-
-  /** When housekeeping must run: every 5 s while there are debounce entries or KV expiries due. */
-  housekeepingDueMs(): number {
-    const next = this.lastHousekeepingMs + housekeepingIntervalMs
-    let due = this.debounceQueues.size > 0 ? next : Infinity
-    const kvExpiry = this.kv.nextExpiryMs()
-    if (kvExpiry < due) due = Math.max(kvExpiry, next)
-    return due
-  }
-
-  /** Purges expired KV entries and debounce entries (spec §3.9, §4.9: at least every 10 s). */
-  housekeeping(nowMs: number): void {
-    this.lastHousekeepingMs = nowMs
-    this.kv.purgeExpired(nowMs)
-    for (const q of this.debounceQueues) {
-      for (const [debounceId, untilMs] of q.debounce) if (untilMs <= nowMs) q.debounce.delete(debounceId)
-      if (q.debounce.size === 0) {
-        this.debounceQueues.delete(q)
-        this.touched.add(q)
-      }
-    }
-  }
-
-  checkStalls(nowMs: number): void {
-    this.nextStallCheckMs = this.activeJobs.size > 0 ? nowMs + stallCheckIntervalMs : Infinity
-    let stalled: Job[] | undefined
-    for (const job of this.activeJobs) {
-      const limit = job.stallTimeout > 0 ? job.stallTimeout : stallTimeoutDefaultMs
-      if (nowMs - (job.lastHeartbeat || job.startedAt) > limit) (stalled ??= []).push(job)
-    }
-    if (stalled === undefined) return
-    for (const job of stalled) this.stallStrike(job, nowMs)
-  }
-
-  stallStrike(job: Job, nowMs: number): void {
-    job.lastHeartbeat = nowMs
-    job.stallCount++
-    const count = job.stallCount
-    this.appendLog(job.id, { timestamp: nowMs, message: `Job stall detected (count: ${count})`, level: 'warn' })
-    if (!this.replaying) this.event({ event_type: 'stalled', queue: job.queue, job_id: job.id, timestamp: nowMs })
-    if (count < stallStrikesMax) {
-      if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
-      return
-    }
-    this.appendLog(job.id, { timestamp: nowMs, message: `Job moved to DLQ after ${count} stalls`, level: 'error' })
-    if (this.recording) this.record({ t: 'st', i: job.id, c: nowMs })
-    this.deadLetter(job, this.queue(job.queue), `Job stalled ${count} times`, nowMs, false)
-  }
-
-  nextWakeMs(): number {
-    let wake = Math.min(this.nextStallCheckMs, this.links.outbox.nextDueMs())
-    const housekeeping = this.housekeepingDueMs()
-    if (housekeeping < wake) wake = housekeeping
-    const cron = this.cron.nextDueMs()
-    if (cron < wake) wake = cron
-    for (const pending of this.links.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
-    for (const query of this.links.childQueries.values()) if (query.deadline < wake) wake = query.deadline
-    const waiter = this.waiters.deadlines.peek()
-    if (waiter !== undefined && waiter.deadline < wake) wake = waiter.deadline
-    const expiring = this.ttlHeap.peek()
-    if (expiring !== undefined && expiresAt(expiring) < wake) wake = expiresAt(expiring)
-    const timed = this.timeoutHeap.peek()
-    if (timed !== undefined && timed.startedAt + timed.timeout + 1 < wake) wake = timed.startedAt + timed.timeout + 1
-    for (const q of this.waitingQueues) {
-      if (q.paused || this.deliveryStopped) continue
-      const due = q.delayed.peek()
-      if (due !== undefined && due.runAt < wake) wake = due.runAt
-      if (q.rateLimit !== null && q.tokens < 1 && q.queuedCount > 0) {
-        const token = q.nextTokenMs()
-        if (token < wake) wake = token
-      }
-    }
-    return wake
-  }
-
   /** Re-places every queued job at `nowMs` after replay (replay placed them at their record times). */
   rebuildAfterReplay(nowMs: number): void {
+    this.byId.ensureSorted()
     for (const q of this.queues.values()) {
       this.promoteDue(q, nowMs)
+      q.byId.ensureSorted()
       this.touched.add(q)
     }
     this.sweepQueues()

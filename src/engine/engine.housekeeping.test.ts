@@ -71,10 +71,10 @@ describe('METRICS', () => {
     expect(metrics().jobs_per_second).toBeCloseTo(10 / 5.4) // the closed point
     h.advance(5000)
     expect(metrics().jobs_per_second).toBe(0)
-    const history = h.engine.core.metricsHistory(h.now)
+    const history = h.engine.core.metrics.history(h.now)
     expect(history.map((p) => p.completed)).toEqual([10, 0])
     h.advance(3600_000)
-    expect(h.engine.core.metricsHistory(h.now).length).toBe(60)
+    expect(h.engine.core.metrics.history(h.now).length).toBe(60)
   })
 })
 

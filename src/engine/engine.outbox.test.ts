@@ -90,4 +90,16 @@ describe('cross-shard outbox: every crash point', () => {
       return ranOnce(after, 0, parentId, pulls)
     })).toEqual([])
   })
+
+  test('cron across shards: an entry with limit 1 pushes to the other shard\'s queue exactly once', () => {
+    const cluster = new CrashCluster(2)
+    cluster.on(0, (s) => s.call({ cmd: 'CRON', name: 'once', queue: q1, data: 'tick', repeat_every: 1000, limit: 1 }))
+    cluster.advance(1000)
+    expect(cluster.shards[1]!.call({ cmd: 'COUNT', queue: q1 }).count).toBe(1)
+    expect(failures(cluster, (after, state) => {
+      if (state[0] === 0) return null // the CRON command itself was lost
+      const pulls = after.runToQuiet([q1])
+      return pulls.size === 1 ? null : `${pulls.size} cron jobs ran`
+    })).toEqual([])
+  })
 })

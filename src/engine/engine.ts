@@ -12,8 +12,9 @@ import { internalHandlers } from './handlers-internal.ts'
 import { queueHandlers } from './handlers-queue.ts'
 import { fireCron, storeHandlers } from './handlers-store.ts'
 import { receiveShardMessage } from './links.ts'
+import { nextWakeMs, tick } from './scheduling.ts'
 import type { ShardMessage } from './outbox.ts'
-import { applyRecord, snapshotRecords } from './records.ts'
+import { applyRecord, formatRecord, snapshotRecords } from './records.ts'
 import * as errors from '../protocol/errors.ts'
 import { shardOfName } from '../base/hash.ts'
 import { queuedHandlers } from './queued-store.ts'
@@ -93,7 +94,7 @@ export class Engine {
   tick(nowMs: number): void {
     const core = this.core
     fireCron(core, nowMs)
-    core.tick(nowMs)
+    tick(core, nowMs)
     core.sweepQueues()
   }
 
@@ -118,7 +119,7 @@ export class Engine {
   }
 
   nextWakeMs(): number {
-    return this.core.nextWakeMs()
+    return nextWakeMs(this.core)
   }
 
   /** Graceful shutdown: hand out no more jobs; blocking pulls wait out their timeouts (Core.deliveryStopped). */
@@ -161,6 +162,11 @@ export class Engine {
     core.replaying = false
     core.rebuildAfterReplay(nowMs)
     core.drain()
+  }
+
+  /** The record a new log starts with (its format version). */
+  firstRecord(): LogRecord {
+    return formatRecord()
   }
 
   snapshot(): Iterable<LogRecord> {

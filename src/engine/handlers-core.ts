@@ -120,7 +120,7 @@ export function pushJob(
   if (pending.length > 0) watchDependencies(core, job.id, pending, nowMs)
   else core.enqueue(job, q, nowMs)
   core.endGroup(group)
-  core.totalPushed++
+  core.metrics.totalPushed++
   core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
   return job.id
 }

@@ -29,13 +29,7 @@ function queueDefaults(core: Core, command: CommandOf<'_QUEUEDEFAULTS'>, token: 
 
 /** Metrics are not persisted, so zeroing them writes nothing. */
 function resetMetrics(core: Core, _command: CommandOf<'_RESETMETRICS'>, token: Token) {
-  core.totalPushed = 0
-  core.totalCompleted = 0
-  core.totalFailed = 0
-  core.latencySumMs = 0
-  core.latencyCount = 0
-  core.metricsPoints.length = 0
-  core.metricsPointCount = 0
+  core.metrics.reset()
   core.reply(token, { ok: true })
 }
 

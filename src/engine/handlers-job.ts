@@ -7,7 +7,7 @@ import type { Core } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
-import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.ts'
+import { encodeJob, moveToDelayed, promoteJob, retryFromDlq, setPriority } from './records.ts'
 import { noRequestBytes, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
 import { type RemoteChild, askForChildren, requestFlowChildren } from './links.ts'
@@ -95,11 +95,8 @@ function promote(core: Core, command: CommandOf<'PROMOTE'>, token: Token, nowMs:
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundOrNotDelayed(command.id) })
   if (!core.isQueued(job)) return core.reply(token, { ok: false, error: errors.jobNotFoundInQueue(command.id) })
   if (job.runAt <= nowMs) return core.reply(token, { ok: false, error: errors.jobNotDelayed(command.id) })
-  const q = core.queue(job.queue)
-  core.unqueue(job, q)
-  job.runAt = nowMs
   if (core.recording) core.record({ t: 'pm', i: job.id, r: nowMs })
-  core.enqueue(job, q, nowMs)
+  promoteJob(core, job, nowMs)
   core.reply(token, ok)
 }
 

@@ -5,34 +5,33 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_PARENT, LOC_PARKED,
+  Job, LOC_ACTIVE, LOC_PARENT, LOC_PARKED,
   type JobState, jobToBrowserItem, stateOf,
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { isListed } from './job-index.ts'
+import { type QueueSettings, applyQueueSettings } from './records.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
 import { JobReplyBudget } from './reply-size.ts'
 import { obliterateCron } from './links.ts'
 
 const ok = { ok: true } as const
 
-function setting(core: Core, q: QueueState, field: 'p' | 'r' | 'k', value: unknown): void {
-  if (core.recording) core.record({ t: 'qs', q: q.name, [field]: value })
+/** A queue setting, applied (the same transition as replay of its `qs` record), recorded, and pullers woken. */
+function setting(core: Core, name: string, change: QueueSettings, token: Token, nowMs: number): void {
+  const q = core.queue(name)
+  applyQueueSettings(q, change, nowMs)
+  if (core.recording) core.record({ t: 'qs', q: q.name, ...change })
   if (core.waitingQueues.has(q)) core.dirty.add(q)
-}
-
-function pause(core: Core, command: CommandOf<'PAUSE'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.paused = true
-  setting(core, q, 'p', true)
   core.reply(token, ok)
 }
 
-function resume(core: Core, command: CommandOf<'RESUME'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.paused = false
-  setting(core, q, 'p', false)
-  core.reply(token, ok)
+function pause(core: Core, command: CommandOf<'PAUSE'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { p: true }, token, nowMs)
+}
+
+function resume(core: Core, command: CommandOf<'RESUME'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { p: false }, token, nowMs)
 }
 
 function isPaused(core: Core, command: CommandOf<'ISPAUSED'>, token: Token) {
@@ -40,33 +39,19 @@ function isPaused(core: Core, command: CommandOf<'ISPAUSED'>, token: Token) {
 }
 
 function rateLimit(core: Core, command: CommandOf<'RATELIMIT'>, token: Token, nowMs: number) {
-  const q = core.queue(command.queue)
-  q.rateLimit = command.limit
-  q.tokens = command.limit
-  q.tokensAtMs = nowMs
-  setting(core, q, 'r', command.limit)
-  core.reply(token, ok)
+  setting(core, command.queue, { r: command.limit }, token, nowMs)
 }
 
-function rateLimitClear(core: Core, command: CommandOf<'RATELIMITCLEAR'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.rateLimit = null
-  setting(core, q, 'r', null)
-  core.reply(token, ok)
+function rateLimitClear(core: Core, command: CommandOf<'RATELIMITCLEAR'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { r: null }, token, nowMs)
 }
 
-function setConcurrency(core: Core, command: CommandOf<'SETCONCURRENCY'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.concurrencyLimit = command.limit
-  setting(core, q, 'k', command.limit)
-  core.reply(token, ok)
+function setConcurrency(core: Core, command: CommandOf<'SETCONCURRENCY'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { k: command.limit }, token, nowMs)
 }
 
-function clearConcurrency(core: Core, command: CommandOf<'CLEARCONCURRENCY'>, token: Token) {
-  const q = core.queue(command.queue)
-  q.concurrencyLimit = null
-  setting(core, q, 'k', null)
-  core.reply(token, ok)
+function clearConcurrency(core: Core, command: CommandOf<'CLEARCONCURRENCY'>, token: Token, nowMs: number) {
+  setting(core, command.queue, { k: null }, token, nowMs)
 }
 
 function counts(core: Core, q: QueueState, nowMs: number) {
@@ -237,16 +222,15 @@ function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, 
   core.touched.add(q)
   const victims = queuedJobs(q)
   for (const job of q.dlq.values()) victims.push(job)
-  for (const job of core.jobs.values()) {
-    if (job.queue === q.name && (job.loc === LOC_ACTIVE || job.loc === LOC_PARKED || job.loc === LOC_PARENT)) victims.push(job)
+  for (const job of q.byId.listed()) {
+    if (job.loc === LOC_ACTIVE || job.loc === LOC_PARKED || job.loc === LOC_PARENT) victims.push(job)
   }
   const removed = removeAll(core, q, victims)
-  q.paused = false
-  q.rateLimit = null
-  q.concurrencyLimit = null
+  const cleared: QueueSettings = { p: false, r: null, k: null }
+  applyQueueSettings(q, cleared, nowMs)
   q.uniqueKeys.clear()
   q.busyGroups.clear()
-  if (core.recording) core.record({ t: 'qs', q: q.name, p: false, r: null, k: null })
+  if (core.recording) core.record({ t: 'qs', q: q.name, ...cleared })
   core.reply(token, { ok: true, count: removed })
 }
 
@@ -259,13 +243,13 @@ function metrics(core: Core, _command: CommandOf<'METRICS'>, token: Token, nowMs
   core.reply(token, {
     ok: true,
     metrics: {
-      total_pushed: core.totalPushed,
-      total_completed: core.totalCompleted,
-      total_failed: core.totalFailed,
+      total_pushed: core.metrics.totalPushed,
+      total_completed: core.metrics.totalCompleted,
+      total_failed: core.metrics.totalFailed,
       // Completions per second over the last closed 5-s point of the history (spec §4.18).
-      jobs_per_second: core.jobsPerSecond(nowMs),
+      jobs_per_second: core.metrics.jobsPerSecond(nowMs),
       // Push → ack, over every completion this shard has seen since it started.
-      avg_latency_ms: core.latencyCount === 0 ? 0 : core.latencySumMs / core.latencyCount,
+      avg_latency_ms: core.metrics.averageLatencyMs(),
       queues,
     },
   })

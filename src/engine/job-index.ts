@@ -1,8 +1,8 @@
 /**
  * Jobs in id order, for GETJOBS pages (spec: sorted by id, descending) without a scan and sort of
  * the whole shard. A shard hands out ids in increasing order, so a new job is appended at the end;
- * replay may add them out of order (a checkpoint lists completed jobs first), which sorts the list
- * once, lazily. Jobs that left (forgotten, or completed and out of the history) are skipped and
+ * replay may add them out of order (a checkpoint lists completed jobs first), so the list is sorted
+ * once when replay ends (and lazily, should anything else add out of order). Jobs that left (forgotten, or completed and out of the history) are skipped and
  * compacted away once they are at least half of the list.
  */
 import { Job, LOC_COMPLETED, LOC_GONE } from './job.ts'
@@ -52,6 +52,11 @@ export class IdOrderedJobs {
     return page
   }
 
+  /** The listed jobs, oldest first (a copy: callers may remove jobs while using it). */
+  listed(): Job[] {
+    return this.items.filter(isListed)
+  }
+
   /** Drops the unlisted entries when they are most of the list (called by the owner on growth). */
   compactIfStale(live: number): void {
     if (this.items.length > compactFloor && this.items.length > 2 * live) this.compact()
@@ -61,7 +66,8 @@ export class IdOrderedJobs {
     this.items = this.items.filter(isListed)
   }
 
-  private ensureSorted(): void {
+  /** Sorts the list if replay added jobs out of order (done once after replay, not in a query). */
+  ensureSorted(): void {
     if (this.sorted) return
     this.items.sort((a, b) => a.id - b.id)
     // A job added twice by replay (its record and a later one) is kept once.

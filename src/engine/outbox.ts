@@ -13,6 +13,10 @@
  *            and not applied twice; a number past a gap waits for the sender's re-send.
  *
  * Pure state: the transitions that use it live in core.ts / links.ts; the records in records.ts.
+ *
+ * Known limit: a lane's pending messages are not bounded by a count of their own. Each one belongs
+ * to a job, a flow or a cron fire of the sender, and a live target acknowledges within a flush; only
+ * a target shard stopped by a storage failure lets them pile up until the server restarts.
  */
 import { outboxResendIntervalMs } from './engine-limits.ts'
 

@@ -45,10 +45,10 @@ function push(core: Core, command: CommandOf<'_QPUSH'>, token: Token, nowMs: num
     job.createdAt = nowMs
     job.runAt = nowMs + message.delay_ms
     job.pollCount = 0
-    core.jobs.set(job.id, job)
+    core.addJob(job, q)
     if (core.recording) core.record(encodeJob(job) as LogRecord)
     core.enqueue(job, q, nowMs)
-    core.totalPushed++
+    core.metrics.totalPushed++
     core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
     ids[i] = job.id
   }

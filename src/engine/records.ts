@@ -7,7 +7,13 @@
  * through FAIL, processing timeouts and stall strikes, which are recorded. Replay therefore applies
  * `a` (ack), `f` (retry) and `x` (DLQ) records to jobs that it sees as queued.
  *
+ * Format versions (`recordFormatVersion`): 1 = before the cross-shard outbox (no `fmt` record);
+ * 2 = the outbox (`ob` `oa` `in` `tx` `os` `is`), `fmt` first in every checkpoint and in a new log.
+ * A binary reads every version up to its own and refuses a newer one by name. Golden fixtures of
+ * real records of each version: test/fixtures/records/v<N>/ (make-record-fixtures.ts).
+ *
  * Records (times are ms since the epoch; `i` is a job id):
+ *   fmt  format version v of the records that follow
  *   j    job: full job (push, flow, snapshot). Fields in `encodeJob`; `l` = location when not queued,
  *        `db`/`dx` = debounce id and window end (push only), `fk` = `parent:index` of a flow child
  *        created here for a parent of another shard (push only)
@@ -57,9 +63,11 @@
  * `fci` becomes a pending outbox message, and `fk` still maps a repeated request to its child.
  */
 import type { LogRecord } from './types.ts'
+import type { QueueState } from './queue-state.ts'
 import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import { jobDiscarded } from '../protocol/errors.ts'
 import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
+import { stallStrike } from './scheduling.ts'
 import type { LinkMessage } from './outbox.ts'
 import { applyQueuedRecord, isQueuedRecord } from './queued-store.ts'
 import {
@@ -67,6 +75,14 @@ import {
 } from './job.ts'
 
 type Fields = { [field: string]: unknown }
+
+/** Version of the record set below (see the header). */
+export const recordFormatVersion = 2
+
+/** The first record of a checkpoint and of a new log. */
+export function formatRecord(): LogRecord {
+  return { t: 'fmt', v: recordFormatVersion }
+}
 
 /** The job as a `j` record; default-valued fields are left out. */
 export function encodeJob(job: Job): Fields {
@@ -172,6 +188,12 @@ function detach(core: Core, job: Job): void {
 }
 
 const appliers: Record<string, (core: Core, r: Fields) => void> = {
+  fmt(_core, r) {
+    const version = r.v as number
+    if (version > recordFormatVersion) {
+      throw new Error(`log records are format ${version}, this flashq reads formats up to ${recordFormatVersion}: run a newer flashq`)
+    }
+  },
   j(core, r) {
     const job = decodeJob(r)
     core.noteId(job.id)
@@ -247,11 +269,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   pm(core, r) {
     const job = jobOf(core, r)
-    if (job === undefined || !core.isQueued(job)) return
-    const q = core.queue(job.queue)
-    core.unqueue(job, q)
-    job.runAt = r.r as number
-    core.enqueue(job, q, job.runAt)
+    if (job !== undefined && core.isQueued(job)) promoteJob(core, job, r.r as number)
   },
   par(core, r) {
     const job = jobOf(core, r)
@@ -282,7 +300,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   st(core, r) {
     const job = jobOf(core, r)
-    if (job !== undefined) core.stallStrike(job, r.c as number)
+    if (job !== undefined) stallStrike(core, job, r.c as number)
   },
   dd(core, r) {
     core.links.removeDependent(r.d as number, r.i as number)
@@ -317,13 +335,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     for (const inner of r.r as LogRecord[]) applyRecord(core, inner)
   },
   qs(core, r) {
-    const q = core.queue(r.q as string)
-    if ('p' in r) q.paused = r.p as boolean
-    if ('r' in r) {
-      q.rateLimit = r.r as number | null
-      q.tokens = q.rateLimit ?? 0
-    }
-    if ('k' in r) q.concurrencyLimit = r.k as number | null
+    applyQueueSettings(core.queue(r.q as string), r as QueueSettings, 0)
   },
   seq(core, r) {
     if ((r.s as number) > core.sequence) core.sequence = r.s as number
@@ -368,6 +380,29 @@ export function setPriority(core: Core, job: Job, priority: number): void {
   if (job.loc === LOC_READY) q.ready.update(job.heapIndex)
 }
 
+/** Queue settings as a `qs` record holds them: p paused, r rate limit, k concurrency (null clears). */
+export type QueueSettings = { p?: boolean; r?: number | null; k?: number | null }
+
+/** PAUSE/RESUME, RATELIMIT/RATELIMITCLEAR, SETCONCURRENCY/CLEARCONCURRENCY, and replay of `qs`. */
+export function applyQueueSettings(q: QueueState, change: QueueSettings, nowMs: number): void {
+  if (change.p !== undefined) q.paused = change.p
+  if (change.r !== undefined) {
+    // A new limit starts with a full bucket.
+    q.rateLimit = change.r
+    q.tokens = change.r ?? 0
+    q.tokensAtMs = nowMs
+  }
+  if (change.k !== undefined) q.concurrencyLimit = change.k
+}
+
+/** PROMOTE of a queued job: due at `nowMs`. */
+export function promoteJob(core: Core, job: Job, nowMs: number): void {
+  const q = core.queue(job.queue)
+  core.unqueue(job, q)
+  job.runAt = nowMs
+  core.enqueue(job, q, nowMs)
+}
+
 /** MOVETODELAYED of a (formerly) active job, already detached. */
 export function moveToDelayed(core: Core, job: Job, runAt: number, nowMs: number): void {
   job.runAt = runAt
@@ -394,6 +429,7 @@ export function retryFromDlq(core: Core, job: Job, nowMs: number): void {
 
 /** Records that recreate the whole state (checkpoint). */
 export function* snapshotRecords(core: Core): Iterable<LogRecord> {
+  yield formatRecord()
   yield { t: 'seq', s: core.sequence }
   for (const q of core.queues.values()) {
     if (q.paused || q.rateLimit !== null || q.concurrencyLimit !== null) {

@@ -30,7 +30,7 @@ class FakeTimers {
     }
   }
 
-  armed(): Array<{ delayMs: number }> {
+  armed(): Array<{ callback: () => void; delayMs: number }> {
     return this.pending.filter((timer) => !timer.cleared)
   }
 }

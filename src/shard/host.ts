@@ -130,7 +130,13 @@ export class ShardHost {
       shardsOnFilesystem: shardCount, // [storage] segments sized to fit the filesystem
     })
     const decoder = new TextDecoder()
-    for (const body of opened.bodies) engine.replay(JSON.parse(decoder.decode(body)))
+    let replayed = 0
+    for (const body of opened.bodies) {
+      engine.replay(JSON.parse(decoder.decode(body)))
+      replayed++
+    }
+    // A new log says which record format it holds (an older flashq then refuses it by name).
+    if (replayed === 0) opened.log.append(JSON.stringify(engine.firstRecord()))
     engine.finishReplay(this.time.clock.nowMs())
     engine.drainOutput() // replay produces no output by contract; drop anything defensive
     shard.log = opened.log
