@@ -18,7 +18,7 @@ const subcommands: Record<string, Subcommand> = {
   version: { summary: 'version, commit and build date', run: () => void process.stdout.write(versionText()) },
   inspect: { summary: '<data-dir> [--json]  manifest, segments, records, jobs by state, corruption', run: runInspect },
   bench: { summary: 'load test a server (or one it starts), like redis-benchmark; flashq bench --help', run: (argv) => (argv.includes('--help') ? void process.stdout.write(`${benchUsage}\n`) : runBench(argv)) },
-  service: { summary: 'install | uninstall  a systemd unit (--data-dir, --user, --port, --http-port, --root)', run: runService },
+  service: { summary: 'install | uninstall  a systemd unit (--data-dir, --user, --port, --http-port, --exec, --root)', run: runService },
 }
 
 function runService(argv: string[]): void {
