@@ -20,7 +20,7 @@ const subcommands: Record<string, Subcommand> = {
   inspect: { summary: '<data-dir> [--json]  manifest, segments, records, jobs by state, corruption', run: runInspect },
   bench: { summary: 'load test a server (or one it starts), like redis-benchmark; flashq bench --help', run: (argv) => (argv.includes('--help') ? void process.stdout.write(`${benchUsage}\n`) : runBench(argv)) },
   restore: { summary: '<backup.tar> --data-dir <dir>  unpack a backup (GET /storage/backup) into an empty directory', run: (argv) => restore(argv) },
-  service: { summary: 'install | uninstall  a systemd unit (--data-dir, --user, --port, --http-port, --root)', run: runService },
+  service: { summary: 'install | uninstall  a systemd unit (--data-dir, --user, --port, --http-port, --exec, --root)', run: runService },
 }
 
 function runService(argv: string[]): void {

@@ -126,7 +126,12 @@ export function install(options: ServiceOptions): string {
   const path = unitPath(options)
   mkdirSync(join(options.root, 'etc', 'systemd', 'system'), { recursive: true })
   writeFileSync(path, unitText(options), { mode: 0o644 })
-  lines.push(`wrote ${path}`, '', 'start it with:', '  systemctl daemon-reload', `  systemctl enable --now ${options.name}`,
+  lines.push(`wrote ${path}`)
+  // bunx runs the package from a cache directory that may be cleaned; systemd needs a stable path.
+  if (options.exec.some((part) => /^\/(tmp|var\/tmp)\//.test(part) || part.includes('/bunx-'))) {
+    lines.push(`warning: ExecStart runs ${options.exec.join(' ')}, a temporary path; install the binary (for example /usr/local/bin/flashq) and pass --exec <path>`)
+  }
+  lines.push('', 'start it with:', '  systemctl daemon-reload', `  systemctl enable --now ${options.name}`,
     `  systemctl status ${options.name}`, `  journalctl -u ${options.name} -f`)
   return `${lines.join('\n')}\n`
 }

@@ -18,7 +18,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { IoBackend } from './backend.ts'
 import { PwriteBackend } from './pwrite.ts'
-import { probeUring } from './pick.ts'
+import { probeKernelRing, probeUring } from './pick.ts'
 
 const recordBytes = 200
 const recordsPerFlush = 256
@@ -111,14 +111,15 @@ try {
   console.log(`dir=${dir}`)
   for (let repeat = 0; repeat < repeats; repeat++) {
     const backends: IoBackend[] = [new PwriteBackend(null)]
-    const uring = probeUring()
-    if (typeof uring === 'string') console.log(`io_uring skipped: ${uring}`)
-    else backends.push(uring)
+    for (const [label, uring] of [['liburing', probeUring()], ['raw io_uring', probeKernelRing()]] as const) {
+      if (typeof uring === 'string') console.log(`${label} skipped: ${uring}`)
+      else backends.push(uring)
+    }
     for (const io of backends) {
       const r = await run(io, dir, rounds)
       io.shutdown()
       console.log(
-        `${r.name.padEnd(24)} ${r.flushesPerSecond.toFixed(0).padStart(6)} flushes/s  ` +
+        `${r.name.padEnd(32)} ${r.flushesPerSecond.toFixed(0).padStart(6)} flushes/s  ` +
           `${r.megabytesPerSecond.toFixed(1).padStart(6)} MB/s  ` +
           `${(r.recordsPerSecond / 1e6).toFixed(2)}M records/s  ` +
           `| with ticker: ${r.busyFlushesPerSecond.toFixed(0)} flushes/s, ` +

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
 import { join } from 'node:path'
-import { rmSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { repoRoot, startServer, temporaryDirectory } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import packageJson from '../../package.json' with { type: 'json' }
@@ -113,3 +113,16 @@ test('the binary serves the embedded dashboard from an empty directory', async (
     await server.cleanup()
   }
 }, 60_000)
+
+/** The arm64 release, run under qemu-user where it is installed (apt-get install qemu-user libc6-arm64-cross). */
+const qemu = Bun.which('qemu-aarch64')
+const arm64Sysroot = '/usr/aarch64-linux-gnu'
+const arm64Unrunnable = process.arch !== 'x64' ? 'not an x64 machine'
+  : qemu === null ? 'qemu-aarch64 not installed' : !existsSync(arm64Sysroot) ? `${arm64Sysroot} missing (libc6-arm64-cross)` : null
+test.skipIf(arm64Unrunnable !== null)(`the linux-arm64 binary (bytecode) runs under qemu-user${arm64Unrunnable ? ` — SKIPPED: ${arm64Unrunnable}` : ''}`, () => {
+  const built = Bun.spawnSync([process.execPath, join(repoRoot, 'build.ts'), '--only', 'linux-arm64'], { cwd: repoRoot, stdout: 'pipe', stderr: 'pipe' })
+  expect(built.stderr.toString()).toBe('')
+  const ran = Bun.spawnSync([qemu as string, '-L', arm64Sysroot, join(repoRoot, 'dist', 'flashq-linux-arm64'), '--version'], { cwd: emptyDir, env: bareEnv, stdout: 'pipe', timeout: 60_000 })
+  expect(ran.exitCode).toBe(0)
+  expect(ran.stdout.toString()).toContain('linux-arm64')
+}, 120_000)

@@ -27,8 +27,15 @@ exec unshare -m --propagation private sh -c '${hide || 'true'} && exec "$0" "$@"
   return launcher
 }
 
-const cannot = process.getuid?.() !== 0 ? 'needs root to bind-mount over liburing'
-  : Bun.which('unshare') === null ? 'unshare is not installed' : null
+/** Why liburing cannot be hidden here (not root, no unshare, a container without CAP_SYS_ADMIN), or null. */
+function cannotHide(): string | null {
+  if (process.getuid?.() !== 0) return 'needs root to bind-mount over liburing'
+  if (Bun.which('unshare') === null) return 'unshare is not installed'
+  const hide = installed.map((path) => `mount --bind /dev/null ${realpathSync(path)}`).join(' && ') || 'true'
+  const probe = Bun.spawnSync(['unshare', '-m', '--propagation', 'private', 'sh', '-c', hide], { stderr: 'pipe' })
+  return probe.exitCode === 0 ? null : `cannot bind-mount in a private mount namespace: ${probe.stderr.toString().trim()}`
+}
+const cannot = cannotHide()
 
 test.skipIf(cannot !== null)(`without liburing, auto picks io_uring by raw syscalls${cannot ? ` — SKIPPED: ${cannot}` : ''}`, async () => {
   const server = await startServer({ binary: launcherWithoutLiburing(), args: ['--io', 'auto'] })
@@ -47,7 +54,7 @@ test.skipIf(cannot !== null)(`without liburing, auto picks io_uring by raw sysca
   }
 }, 60_000)
 
-test.skipIf(cannot !== null)('without liburing, a forced --io liburing refuses to start and says why', async () => {
+test.skipIf(cannot !== null)(`without liburing, a forced --io liburing refuses to start and says why${cannot ? ` — SKIPPED: ${cannot}` : ''}`, async () => {
   const launcher = launcherWithoutLiburing()
   const child = Bun.spawn([launcher, '--port', '0', '--http-port', '0', '--data-dir', join(scratch, 'forced'), '--io', 'liburing'], { stdout: 'pipe', stderr: 'pipe' })
   const [stderr, code] = await Promise.all([new Response(child.stderr).text(), child.exited])
