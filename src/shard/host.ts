@@ -9,6 +9,7 @@
 import { join } from 'node:path'
 import { type Clock, realClock } from '../base/clock.ts'
 import { presets } from '../base/config.ts'
+import { usPerMs } from '../base/units.ts'
 import { hostReplyBytesPerTurnMax, jobDataBytesMax, pushBatchJobsMax, timerDelayMsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
 import { requeueUndelivered } from '../engine/handlers-core.ts'
@@ -291,7 +292,7 @@ export class ShardHost {
       for (const text of shard.encoded) log.append(text)
       for (const record of output.records) this.appendRecord(shard, log, record)
       shard.waitStats.appendBatches++
-      shard.waitStats.appendUs += (performance.now() - startedMs) * 1000
+      shard.waitStats.appendUs += (performance.now() - startedMs) * usPerMs
     }
     shard.encoded = []
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …

@@ -5,6 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
 import { basename, join } from 'node:path'
+import { usPerMs } from '../base/units.ts'
 import { PwriteBackend } from '../io/pwrite.ts'
 import { type RestoreReport, backupArchive, restoreArchive } from '../storage/backup.ts'
 import { listDirectory } from '../storage/directory.ts'
@@ -107,8 +108,8 @@ export function noteReleased(
   const newest = held[released - 1] as { heldAtMs: number }
   stats.released += count
   stats.releasingCommits++
-  stats.longestDelayUs += Math.max(0, Math.round((flushStartedAtMs - oldest.heldAtMs) * 1000))
-  stats.shortestDelayUs += Math.max(0, Math.round((flushStartedAtMs - newest.heldAtMs) * 1000))
+  stats.longestDelayUs += Math.max(0, Math.round((flushStartedAtMs - oldest.heldAtMs) * usPerMs))
+  stats.shortestDelayUs += Math.max(0, Math.round((flushStartedAtMs - newest.heldAtMs) * usPerMs))
 }
 
 export async function runAdmin(

@@ -208,7 +208,8 @@ function readJsonReplies(buffer: Buffer, result: BatchResult): Buffer {
     start = end + 1
     result.replies++
     const error = (JSON.parse(text) as { error?: unknown }).error
-    if (typeof error === 'string' && /\n|\s+at\s|\/work\/|\/src\/|\.ts:\d+/.test(error)) result.dirtyErrors.push(error)
+    // A stack line is `at fn (/path…` or `at /path…`; plain English ("comma at the end") is fine.
+    if (typeof error === 'string' && /\n|\bat \S*\s*\(?\/|\/work\/|\/src\/|\.ts:\d+/.test(error)) result.dirtyErrors.push(error)
   }
   return buffer.subarray(start)
 }

@@ -15,7 +15,7 @@ const blocks = [...readme.matchAll(/```sh\n([\s\S]*?)```/g)].map((match) => matc
 
 let server: TestServer
 beforeAll(async () => {
-  server = await startServer({ args: ['--memory'] })
+  server = await startServer() // durable, as README's start command runs it
 })
 afterAll(() => server.cleanup())
 
