@@ -217,6 +217,23 @@ export function requeueUndelivered(core: Core, deliveries: Array<[number, number
   core.sweepQueues()
 }
 
+/**
+ * The clients of these pulls half-closed (a killed worker's kernel sends FIN): the ones still waiting
+ * end now, answered empty as on timeout, so no later job is handed to a connection that may be dead.
+ * Pulls already answered are not touched.
+ */
+export function endPullWaits(core: Core, tokens: Iterable<Token>): void {
+  for (const token of tokens) {
+    const waiter = core.waiters.byToken.get(token)
+    if (waiter === undefined || (waiter.kind !== WAIT_PULL && waiter.kind !== WAIT_PULLB)) continue
+    core.waiters.finish(waiter)
+    const q = core.queues.get(waiter.queue)
+    if (q !== undefined) core.touched.add(q)
+    core.reply(token, waiter.kind === WAIT_PULL ? { ok: true, job: null } : { ok: true, jobs: [] })
+  }
+  core.sweepQueues()
+}
+
 function activeJob(core: Core, id: number): Job | undefined {
   const job = core.jobs.get(id)
   return job !== undefined && job.loc === LOC_ACTIVE ? job : undefined

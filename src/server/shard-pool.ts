@@ -9,6 +9,7 @@ import { workersMax } from '../base/limits.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import { clientErrorText } from '../protocol/errors.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
 
 /** Whoever waits for a reply: a TCP request, an HTTP request, or a fan-out aggregator. */
@@ -94,7 +95,7 @@ export class ShardPool {
         if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
         this.receive(handle, message, reject)
       }
-      worker.onerror = (event) => this.hostDied(handle, `shard worker ${index} crashed: ${event.message}`, reject)
+      worker.onerror = (event) => this.hostDied(handle, `shard worker ${index} crashed: ${clientErrorText(event.message)}`, reject)
       worker.addEventListener('close', () => this.hostDied(handle, `shard worker ${index} exited`, reject))
       worker.postMessage(init)
     })
@@ -122,6 +123,8 @@ export class ShardPool {
       case 'events': return this.onEvents(message.events)
       case 'fatal': return this.hostFatal(handle, message.error, reject)
       case 'stopped': return handle.onStopped()
+      // After the batch before it: its replies are delivered and any cancels they caused are posted.
+      case 'moreReplies': return handle.post({ k: 'sendMoreReplies' })
     }
   }
 
@@ -192,6 +195,16 @@ export class ShardPool {
       if (nowMs - cancelledAtMs < cancelledPullMemoryMs) break
       this.cancelledPulls.delete(token)
     }
+  }
+
+  /** Ends the waits of these pulls now (answered empty) if they still wait: their clients half-closed. */
+  endPullWaits(tokens: Token[]): void {
+    const byHost = new Map<HostHandle, Token[]>()
+    for (const token of tokens) {
+      const host = this.hosts[token % hostSlots]
+      if (host !== undefined && host.dead === null) byHost.set(host, [...(byHost.get(host) ?? []), token])
+    }
+    for (const [host, hostTokens] of byHost) host.post({ k: 'endPullWaits', tokens: hostTokens })
   }
 
   /** Gives delivered-but-unsent jobs back to waiting, on the shards that own them (undelivered.ts). */
