@@ -4,7 +4,7 @@ import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
-import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, emptyNumbers, jobToWire, stateOf } from './job.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { addDependent, addRemoteWatcher, encodeJob } from './records.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
@@ -30,20 +30,20 @@ export function plainJobInput(data: unknown, priority: number, delay?: number | 
   } as JobInput
 }
 
-/** requestBytes of a job that did not come from a client request (cron, flow child): no size check. */
-export const noRequestBytes = -1
+/** The request of a job that did not come from a client request (cron, flow child): no size check. */
+export const noRequest = null
 
 /**
- * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `requestBytes` bounds
- * the request's UTF-8 size (data sizes are checked only when it passes the data limit; noRequestBytes
- * when there is no request). `parentId` makes the job a flow child (recorded with it); `flowKey`
+ * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `request` bounds the
+ * request's UTF-8 size (data sizes are checked only when it passes the data limit; noRequest when
+ * there is no request). `parentId` makes the job a flow child (recorded with it); `flowKey`
  * (`parent:index`) marks a child created for a parent of another shard.
  */
 export function pushJob(
-  core: Core, q: QueueState, input: JobInput, nowMs: number, requestBytes: number,
+  core: Core, q: QueueState, input: JobInput, nowMs: number, request: RequestSize | null,
   parentId: number | null = null, flowKey: string | null = null,
 ): number | string {
-  const checkSize = requestBytes > jobDataBytesMax
+  const checkSize = request !== null && request.bytes > jobDataBytesMax
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
   if (parentId === null && core.jobs.size >= core.jobsMax) return tooManyJobs(core.jobsMax)
   if (checkSize) {
@@ -67,7 +67,7 @@ export function pushJob(
   if (uniqueKey !== undefined && q.uniqueKeys.has(uniqueKey)) return errors.duplicateUniqueKey(uniqueKey)
 
   const job = new Job(core.nextId(), q.name)
-  job.requestBytes = requestBytes
+  job.request = request
   job.data = input.data
   job.priority = input.priority
   job.createdAt = nowMs
@@ -157,7 +157,7 @@ export function receiveWatch(core: Core, dependencyId: number, shard: number, jo
 }
 
 export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {
-  const result = pushJob(core, core.queue(command.queue), command, nowMs, requestBytes)
+  const result = pushJob(core, core.queue(command.queue), command, nowMs, { bytes: requestBytes })
   if (typeof result === 'string') core.reply(token, { ok: false, error: result })
   else core.reply(token, { ok: true, id: result })
 }
@@ -165,10 +165,11 @@ export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token,
 export function handlePushBatch(core: Core, command: CommandOf<'PUSHB'>, token: Token, nowMs: number, requestBytes: number) {
   const q = core.queue(command.queue)
   const jobs = command.jobs
+  const request = { bytes: requestBytes } // one for all its jobs: together they are bounded by it
   const ids: number[] = []
   let failures: Array<{ index: number; error: string }> | undefined
   for (let index = 0; index < jobs.length; index++) {
-    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, requestBytes)
+    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, request)
     if (typeof result === 'number') ids.push(result)
     else (failures ??= []).push({ index, error: result })
   }

@@ -8,7 +8,7 @@ import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
 import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.ts'
-import { noRequestBytes, plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
+import { noRequest, plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
@@ -107,7 +107,8 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
     if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
   }
   job.data = command.data
-  if (job.requestBytes >= 0) job.requestBytes += requestBytes // still bounds every field
+  // Still a bound of every field: the old one covers what stays, this request the new data.
+  if (job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
   if (core.recording) core.record({ t: 'u', i: job.id, d: command.data })
   core.reply(token, ok)
 }
@@ -230,7 +231,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
     const shard = shardOfName(child.queue, core.shardCount)
     if (shard === core.shardIndex) {
       const input = plainJobInput(child.data, child.priority, child.delay)
-      childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, noRequestBytes, parent.id) as number)
+      childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, noRequest, parent.id) as number)
     } else {
       childIds.push(0) // not known yet
       remote.push({ index, shard, queue: child.queue, data: child.data, priority: child.priority, delay: child.delay ?? null })
@@ -251,7 +252,7 @@ export function receiveFlowChild(core: Core, m: Extract<EngineMessage, { t: 'flo
   const key = `${m.p}:${m.index}`
   let id = core.flowChildKeys.get(key)
   if (id === undefined) {
-    id = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, noRequestBytes, m.p, key) as number
+    id = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, noRequest, m.p, key) as number
   }
   core.message(m.s, { t: 'flowchildid', p: m.p, index: m.index, id })
 }
