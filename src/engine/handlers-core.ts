@@ -4,7 +4,7 @@ import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
-import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, emptyNumbers, jobToWire, stateOf } from './job.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { watchDependencies } from './links.ts'
@@ -27,19 +27,18 @@ export function plainJobInput(data: unknown, priority: number, delay?: number | 
   } as JobInput
 }
 
-/** requestBytes of a job that did not come from a client request (cron, flow child): no size check. */
-export const noRequestBytes = -1
+/** The request of a job that did not come from a client request (cron, flow child): no size check. */
+export const noRequest = null
 
 /**
-/**
- * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `requestBytes` bounds
- * the request's UTF-8 size (data sizes are checked only when it passes the data limit; noRequestBytes
- * when there is no request). `parentId` makes the job a flow child (recorded with it).
+ * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `request` bounds the
+ * request's UTF-8 size (data sizes are checked only when it passes the data limit; noRequest when
+ * there is no request). `parentId` makes the job a flow child (recorded with it).
  */
 export function pushJob(
-  core: Core, q: QueueState, input: JobInput, nowMs: number, requestBytes: number, parentId: number | null = null,
+  core: Core, q: QueueState, input: JobInput, nowMs: number, request: RequestSize | null, parentId: number | null = null,
 ): number | string {
-  const checkSize = requestBytes > jobDataBytesMax
+  const checkSize = request !== null && request.bytes > jobDataBytesMax
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
   if (parentId === null && core.jobs.size >= core.jobsMax) return errors.tooManyJobs(core.jobsMax)
   if (checkSize) {
@@ -64,7 +63,7 @@ export function pushJob(
   if (uniqueKey !== undefined && q.uniqueKeys.has(uniqueKey)) return errors.duplicateUniqueKey(uniqueKey)
 
   const job = new Job(core.nextId(), q.name)
-  job.requestBytes = requestBytes
+  job.request = request
   job.data = input.data
   job.priority = input.priority
   job.createdAt = nowMs
@@ -137,7 +136,7 @@ function pendingDependencies(core: Core, deps: number[]): number[] {
 }
 
 export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {
-  const result = pushJob(core, core.queue(command.queue), command, nowMs, requestBytes)
+  const result = pushJob(core, core.queue(command.queue), command, nowMs, { bytes: requestBytes })
   if (typeof result === 'string') core.reply(token, { ok: false, error: result })
   else core.reply(token, { ok: true, id: result })
 }
@@ -145,10 +144,11 @@ export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token,
 export function handlePushBatch(core: Core, command: CommandOf<'PUSHB'>, token: Token, nowMs: number, requestBytes: number) {
   const q = core.queue(command.queue)
   const jobs = command.jobs
+  const request = { bytes: requestBytes } // one for all its jobs: together they are bounded by it
   const ids: number[] = []
   let failures: Array<{ index: number; error: string }> | undefined
   for (let index = 0; index < jobs.length; index++) {
-    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, requestBytes)
+    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, request)
     if (typeof result === 'number') ids.push(result)
     else (failures ??= []).push({ index, error: result })
   }
@@ -194,6 +194,23 @@ export function requeueUndelivered(core: Core, deliveries: Array<[number, number
     core.enqueue(job, q, nowMs)
   }
   core.serveDirty(nowMs)
+  core.sweepQueues()
+}
+
+/**
+ * The clients of these pulls half-closed (a killed worker's kernel sends FIN): the ones still waiting
+ * end now, answered empty as on timeout, so no later job is handed to a connection that may be dead.
+ * Pulls already answered are not touched.
+ */
+export function endPullWaits(core: Core, tokens: Iterable<Token>): void {
+  for (const token of tokens) {
+    const waiter = core.waiters.byToken.get(token)
+    if (waiter === undefined || (waiter.kind !== WAIT_PULL && waiter.kind !== WAIT_PULLB)) continue
+    core.waiters.finish(waiter)
+    const q = core.queues.get(waiter.queue)
+    if (q !== undefined) core.touched.add(q)
+    core.reply(token, waiter.kind === WAIT_PULL ? { ok: true, job: null } : { ok: true, jobs: [] })
+  }
   core.sweepQueues()
 }
 

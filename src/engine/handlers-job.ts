@@ -8,7 +8,7 @@ import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
 import { encodeJob, moveToDelayed, promoteJob, retryFromDlq, setPriority } from './records.ts'
-import { noRequestBytes, plainJobInput, pushJob } from './handlers-core.ts'
+import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
 import { type RemoteChild, askForChildren, requestFlowChildren } from './links.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
@@ -108,7 +108,8 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
     if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
   }
   job.data = command.data
-  if (job.requestBytes >= 0) job.requestBytes += requestBytes // still bounds every field
+  // Still a bound of every field: the old one covers what stays, this request the new data.
+  if (job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
   if (core.recording) core.record({ t: 'u', i: job.id, d: command.data })
   core.reply(token, ok)
 }
@@ -223,7 +224,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
     const shard = shardOfName(child.queue, core.shardCount)
     if (shard === core.shardIndex) {
       const input = plainJobInput(child.data, child.priority, child.delay)
-      childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, noRequestBytes, parent.id) as number)
+      childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, noRequest, parent.id) as number)
     } else {
       childIds.push(0) // not known yet
       remote.push({ index, queue: child.queue, data: child.data, priority: child.priority, delay: child.delay ?? null })

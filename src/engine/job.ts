@@ -27,6 +27,9 @@ const noStrings: readonly string[] = Object.freeze([])
 export const emptyNumbers = noNumbers as number[]
 export const emptyStrings = noStrings as string[]
 
+/** UTF-8 bytes of one request (shared by the jobs it created; reply-size.ts). */
+export type RequestSize = { readonly bytes: number }
+
 export class Job {
   // Wire fields (spec §2.1).
   data: unknown = null
@@ -74,10 +77,11 @@ export class Job {
   /** True while the job is in the completed history (its body is kept). */
   inHistory = false
   /**
-   * UTF-8 bytes of the request that created the job, an upper bound of everything it took from it
-   * (reply-size.ts); -1 when unknown (replayed, cron, flow child), measured when first needed.
+   * The size of the request that created the job, an upper bound of everything it took from it
+   * (reply-size.ts). The jobs of one PUSHB share it. null when unknown (replayed, cron, flow child):
+   * measured when first needed.
    */
-  requestBytes = -1
+  request: RequestSize | null = null
   /** queued API (engine/queued-store.ts): polls so far, -1 for a job not pushed through that API. */
   pollCount = -1
   /** queued API: the current poll tag (fencing token), null until the first poll. */

@@ -18,7 +18,7 @@ import type { Core } from './core.ts'
 import { LOC_COMPLETED, LOC_GONE, LOC_PARENT, LOC_PARKED, jobToWire } from './job.ts'
 import { Outbox, type LinkMessage, type ShardMessage, sealRecords, shardMessageVersion } from './outbox.ts'
 import { flowChildKeysMax, flowReplyTimeoutMs } from './engine-limits.ts'
-import { noRequestBytes, plainJobInput, pushJob } from './handlers-core.ts'
+import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 
 /** A FLOW whose reply waits for the ids of its remote children (not persisted: a restart drops it). */
 export type FlowReply = { token: Token; ids: number[]; waiting: Map<number, number>; deadline: number }
@@ -230,7 +230,7 @@ export function requestFlowChildren(
 function receiveFlowChild(core: Core, from: number, m: Extract<LinkMessage, { type: 'flowChild' }>, nowMs: number): void {
   let childId = core.links.legacyFlowChildKeys.get(`${m.parentId}:${m.index}`)
   if (childId === undefined) {
-    childId = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, noRequestBytes, m.parentId) as number
+    childId = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, noRequest, m.parentId) as number
   }
   sendLink(core, from, { type: 'flowChildId', parentId: m.parentId, index: m.index, childId }, nowMs)
 }
@@ -314,7 +314,7 @@ export function cronPush(core: Core, queue: string, data: unknown, priority: num
 
 function cronPushHere(core: Core, queue: string, data: unknown, priority: number, nowMs: number): void {
   // A refusal (jobs limit) drops this execution; the entry fires again at its next run.
-  pushJob(core, core.queue(queue), plainJobInput(data, priority), nowMs, noRequestBytes)
+  pushJob(core, core.queue(queue), plainJobInput(data, priority), nowMs, noRequest)
 }
 
 /** OBLITERATE's cron part: local entries now, the other shards' entries by `cronObliterate`. */

@@ -22,7 +22,7 @@
  */
 import { Unpackr } from 'msgpackr'
 import { requestNestingDepthMax } from '../base/limits.ts'
-import { invalid, msgpackDeserialize } from './errors.ts'
+import { clientErrorText, invalid, msgpackDeserialize } from './errors.ts'
 import { requestIdOf } from './commands.ts'
 import { nestingTooDeep } from './validate.ts'
 
@@ -128,7 +128,7 @@ export function decodeMsgpackRequest(body: Uint8Array): MsgpackRequest {
   } catch (error) {
     // msgpackr decodes recursively: only nesting far past the limit overflows the stack.
     if (error instanceof RangeError) return { ok: false, error: invalid(nestingTooDeep()) }
-    return { ok: false, error: msgpackDeserialize(error instanceof Error ? error.message : String(error)) }
+    return { ok: false, error: msgpackDeserialize(clientErrorText(error instanceof Error ? error.message : String(error))) }
   }
   if (!isPlainObject(value)) {
     const problem = jsonCompatibleProblem(value, requestNestingDepthMax)

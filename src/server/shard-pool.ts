@@ -10,6 +10,7 @@ import { log } from '../base/log.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import { clientErrorText } from '../protocol/errors.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
 import type { AdminOp, ShardAdminResult } from '../shard/storage-admin.ts'
 
@@ -104,7 +105,7 @@ export class ShardPool {
         if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
         this.receive(handle, message, reject)
       }
-      worker.onerror = (event) => this.hostDied(handle, `shard worker ${index} crashed: ${event.message}`, reject)
+      worker.onerror = (event) => this.hostDied(handle, `shard worker ${index} crashed: ${clientErrorText(event.message)}`, reject)
       worker.addEventListener('close', () => this.hostDied(handle, `shard worker ${index} exited`, reject))
       worker.postMessage(init)
     })
@@ -132,6 +133,8 @@ export class ShardPool {
       case 'fatal': return this.hostFatal(handle, message.error, reject)
       case 'stopped': return handle.onStopped()
       case 'admin': return this.adminReplies.get(message.id)?.(message.shards)
+      // After the batch before it: its replies are delivered and any cancels they caused are posted.
+      case 'moreReplies': return handle.post({ k: 'sendMoreReplies' })
     }
   }
 
@@ -215,6 +218,16 @@ export class ShardPool {
       if (nowMs - cancelledAtMs < cancelledPullMemoryMs) break
       this.cancelledPulls.delete(token)
     }
+  }
+
+  /** Ends the waits of these pulls now (answered empty) if they still wait: their clients half-closed. */
+  endPullWaits(tokens: Token[]): void {
+    const byHost = new Map<HostHandle, Token[]>()
+    for (const token of tokens) {
+      const host = this.hosts[token % hostSlots]
+      if (host !== undefined && host.dead === null) byHost.set(host, [...(byHost.get(host) ?? []), token])
+    }
+    for (const [host, hostTokens] of byHost) host.post({ k: 'endPullWaits', tokens: hostTokens })
   }
 
   /** Gives delivered-but-unsent jobs back to waiting, on the shards that own them (undelivered.ts). */

@@ -19,7 +19,7 @@ import {
   connectionOutputBytesHigh, connectionOutputBytesMax, connectionRequestsInFlightMax, connectionsMax, frameBytesMax,
   lineBytesMax, requestNestingDepthMax,
 } from '../base/limits.ts'
-import { authenticationRequired, invalid, messageTooLarge } from '../protocol/errors.ts'
+import { authenticationRequired, clientErrorText, invalid, messageTooLarge } from '../protocol/errors.ts'
 import { JsonLinesDecoder } from '../protocol/json-lines.ts'
 import { MsgpackFrameDecoder, decodeMsgpackRequest, encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
 import { nestingProblem } from '../protocol/validate.ts'
@@ -152,7 +152,7 @@ export class TcpServer {
     try {
       request = JSON.parse(line)
     } catch (error) {
-      return this.replyAtFront(connection, undefined, { ok: false, error: `Invalid: ${(error as Error).message}` })
+      return this.replyAtFront(connection, undefined, { ok: false, error: invalid(clientErrorText((error as Error).message)) })
     }
     this.handleRequest(connection, request, line)
   }
@@ -235,20 +235,18 @@ export class TcpServer {
   }
 
   /**
-   * Half-close (FIN). Requests in flight are still answered (`printf … | nc`), but a blocking pull
-   * is not: a killed worker's kernel sends FIN too, and a job written to it would be lost until
-   * stall detection. Its pulls are cancelled and answered empty at once.
+   * Half-close (FIN). Requests in flight are still answered (`printf … | nc`), but a pull that is
+   * still waiting ends now, answered empty: a killed worker's kernel sends FIN too, and a job handed
+   * to it later would sit active until stall detection. A pull already served keeps its job.
    */
   private inputEnd(socket: TcpSocket): void {
     const connection = socket.data as TcpConnection | undefined
     if (connection === undefined || connection.state.closed) return
     connection.inputEnded = true
     this.pool.flush()
-    for (const request of connection.state.blockingPulls()) {
-      this.pool.cancel(request.tokens)
-      request.deliver(0, request.pull === 'PULL' ? '{"ok":true,"job":null}' : '{"ok":true,"jobs":[]}')
-    }
-    this.flushConnection(socket)
+    const waiting = connection.state.blockingPulls().flatMap((request) => request.tokens)
+    if (waiting.length > 0) this.pool.endPullWaits(waiting)
+    this.endIfDone(socket)
   }
 
   /** Closes after `Message too large`, or once a half-closed client has all its replies. */

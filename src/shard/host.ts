@@ -12,7 +12,7 @@ import { presets } from '../base/config.ts'
 import { usPerMs } from '../base/units.ts'
 import { hostReplyBytesPerTurnMax, jobDataBytesMax, pushBatchJobsMax, timerDelayMsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
-import { requeueUndelivered } from '../engine/handlers-core.ts'
+import { endPullWaits, requeueUndelivered } from '../engine/handlers-core.ts'
 import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
@@ -86,6 +86,11 @@ export class ShardHost {
   private outbound: string[] = []
   private outboundCross: CrossShardMessage[] = []
   private flushScheduled = false
+  /**
+   * Deferred replies wait until the front asks for more (it has then seen the cancels of closed
+   * connections): 'due' once some are deferred, 'announced' once `moreReplies` went out.
+   */
+  private moreReplies: 'none' | 'due' | 'announced' = 'none'
   private timer: unknown = null
   private timerDueMs = Infinity
   /** Starts from init; the front toggles it as event subscribers come and go. */
@@ -178,6 +183,17 @@ export class ShardHost {
       }
     } else if (message.k === 'requeue') {
       this.requeue(message.deliveries)
+    } else if (message.k === 'sendMoreReplies') {
+      this.moreReplies = 'none'
+      for (const shard of this.shards.values()) if (shard.deferred.length > 0) this.collect(shard)
+      this.afterWork()
+    } else if (message.k === 'endPullWaits') {
+      for (const shard of this.shards.values()) {
+        if (shard.dead !== null) continue
+        endPullWaits(shard.engine.core, message.tokens)
+        this.collect(shard)
+      }
+      this.afterWork()
     } else if (message.k === 'cross') {
       this.receiveCross(message.items)
     } else if (message.k === 'checkpoint') {
@@ -210,8 +226,12 @@ export class ShardHost {
         out.records.length = recordsBefore
       }
     } catch (error) {
-      // Drop what the failed request produced half-way, so no reply claims it succeeded.
-      out.replies.length = repliesBefore
+      // No reply may claim the failed request succeeded (replies to others, e.g. waiters it served,
+      // stay: their jobs are theirs now). Its records are dropped: its state change, if it got that
+      // far, lives in memory only, as a request that failed may or may not have been applied.
+      for (let index = out.replies.length - 1; index >= repliesBefore; index--) {
+        if ((out.replies[index] as EngineReply)[0] === token) out.replies.splice(index, 1)
+      }
       out.records.length = recordsBefore
       shard.encoded.length = encodedBefore
       this.stage(shard, token, { ok: false, error: requestFailed(error) })
@@ -224,7 +244,7 @@ export class ShardHost {
     try {
       input = JSON.parse(line)
     } catch (error) {
-      return this.stage(shard, token, { ok: false, error: errors.invalid((error as Error).message) })
+      return this.stage(shard, token, { ok: false, error: errors.invalid(errors.clientErrorText((error as Error).message)) })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
     // The front lets internal commands through only from its own transports.
@@ -318,9 +338,10 @@ export class ShardHost {
 
   /**
    * Serialises replies up to hostReplyBytesPerTurnMax bytes; the rest (and replies deferred before,
-   * which go first) wait for the next turn. A burst of big replies (1,500 GETJOBs of a 1 MiB job)
-   * then never becomes one huge string, and the replies of a connection that closes meanwhile are
-   * dropped by its cancel before they cost anything.
+   * which go first) wait until the front has handled this batch and asks for more (`moreReplies` →
+   * `sendMoreReplies`). A burst of big replies (1,500 GETJOBs of a 1 MiB job) then never becomes one
+   * huge string nor a queue of them, and the replies of a connection closed meanwhile are dropped by
+   * its cancel, which reaches the host before the request for more.
    */
   private serializeReplies(shard: Shard, fresh: EngineReply[], lines: string[]): void {
     const replies = shard.deferred.length > 0 ? [...shard.deferred, ...fresh] : fresh
@@ -336,11 +357,7 @@ export class ShardHost {
     }
     if (index === replies.length) return
     shard.deferred = replies.slice(index)
-    setImmediate(() => {
-      if (shard.deferred.length === 0) return
-      this.collect(shard)
-      this.afterWork()
-    })
+    if (this.moreReplies === 'none') this.moreReplies = 'due'
   }
 
   private releaseDurable(shard: Shard, durableLsn: number): void {
@@ -383,6 +400,10 @@ export class ShardHost {
     if (this.outbound.length > 0) {
       this.sink(this.outbound.join('\n'))
       this.outbound = []
+    }
+    if (this.moreReplies === 'due') {
+      this.moreReplies = 'announced'
+      this.sink({ k: 'moreReplies' })
     }
     if (this.outboundCross.length > 0) {
       this.sink({ k: 'cross', items: this.outboundCross })
@@ -440,13 +461,14 @@ export class ShardHost {
 
   /** A log that cannot write must never acknowledge again: fail what waits and refuse the rest. */
   private fail(shard: Shard, error: Error): void {
+    // Clients get the reason without paths; the operator's log line keeps the whole message.
     shard.dead = errors.shardStopped(shard.index, errors.clientErrorText(error.message))
     const lines = shard.held.flatMap((held) => held.text.split('\n')).filter((line) => !line.startsWith(eventLinePrefix))
     shard.held = []
     const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
     if (failed.length > 0) this.outbound.push(failed.join('\n'))
     this.flushOutbound()
-    this.sink({ k: 'fatal', error: shard.dead })
+    this.sink({ k: 'fatal', error: `Shard ${shard.index} stopped after a storage failure: ${error.message}` })
   }
 
   async stop(): Promise<void> {

@@ -208,8 +208,7 @@ function readJsonReplies(buffer: Buffer, result: BatchResult): Buffer {
     start = end + 1
     result.replies++
     const error = (JSON.parse(text) as { error?: unknown }).error
-    // A stack line is `at fn (/path…` or `at /path…`; plain English ("comma at the end") is fine.
-    if (typeof error === 'string' && /\n|\bat \S*\s*\(?\/|\/work\/|\/src\/|\.ts:\d+/.test(error)) result.dirtyErrors.push(error)
+    if (typeof error === 'string' && /\n|\bat (?:\S+ )?\(?\S+:\d+:\d+|\/work\/|\/src\/|\.ts:\d+/.test(error)) result.dirtyErrors.push(error)
   }
   return buffer.subarray(start)
 }
