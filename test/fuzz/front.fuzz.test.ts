@@ -261,6 +261,6 @@ test(`the front survives fuzzed input (SEED=${seed}, ${fuzzSeconds} s)`, async (
   process.stderr.write(`front fuzz: ${batches} batches, ${replies} JSON replies checked\n`)
   expect(batches).toBeGreaterThan(0)
   expect(replies).toBeGreaterThan(0)
-  const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { status: string }
-  expect(health.status).toBe('ok')
+  const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { data: { status: string } }
+  expect(health.data.status).toBe('healthy') // spec §5.2 shape
 }, (fuzzSeconds + 60) * 1000)
