@@ -64,6 +64,8 @@ export const webSocketConnectionsMax = 100
 export const sseConnectionsMax = 1000
 /** Events buffered per SSE/WebSocket subscriber (spec §5.4: at least 1024); older ones are dropped. */
 export const eventBufferEventsMax = 1024
+/** Bytes of serialized events buffered per SSE subscriber (events carry job data, up to 10 MiB each). */
+export const eventBufferBytesMax = 8 * MiB
 /** Bytes a WebSocket may have unsent before it is closed as too slow (1013). */
 export const webSocketBufferedBytesMax = 4 * MiB
 /** Interval of the `/ws/dashboard` snapshot (spec §5.4 DASHBOARD_INTERVAL_MS). */

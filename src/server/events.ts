@@ -7,7 +7,7 @@
  * Does not own: transports. `subscribe` calls back synchronously; a subscriber that cannot keep up
  * buffers through `EventBuffer`, which is bounded and either drops the oldest events or closes.
  */
-import { eventBufferEventsMax } from '../base/limits.ts'
+import { eventBufferBytesMax, eventBufferEventsMax } from '../base/limits.ts'
 import type { JobEvent } from '../engine/types.ts'
 
 export type { JobEvent }
@@ -86,18 +86,21 @@ export function matches(filter: EventFilter, event: JobEvent): boolean {
 export type OverflowPolicy = 'dropOldest' | 'close'
 
 /**
- * A bounded queue of events for one slow consumer. Over `capacity` it drops the oldest event (and
- * counts it) or, with 'close', closes itself with a reason. Never grows past `capacity`.
+ * A bounded queue of serialized events (SSE or WebSocket text) for one slow consumer. Over
+ * `eventsMax` events or `bytesMax` bytes it drops the oldest (and counts them) or, with 'close',
+ * closes itself with a reason. Never holds more than its bounds (plus the one event being added).
  */
 export class EventBuffer {
-  private items: JobEvent[] = []
+  private items: string[] = []
   private head = 0
+  private bytes = 0
   dropped = 0
   closedReason: string | null = null
   private wake: (() => void) | null = null
 
   constructor(
-    readonly capacity: number = eventBufferEventsMax,
+    readonly eventsMax: number = eventBufferEventsMax,
+    readonly bytesMax: number = eventBufferBytesMax,
     private readonly policy: OverflowPolicy = 'dropOldest',
   ) {}
 
@@ -105,14 +108,17 @@ export class EventBuffer {
     return this.items.length - this.head
   }
 
-  push(event: JobEvent): void {
+  push(text: string): void {
     if (this.closedReason !== null) return
-    if (this.length >= this.capacity) {
-      if (this.policy === 'close') return this.close(`subscriber fell ${this.capacity} events behind`)
+    this.items.push(text)
+    this.bytes += text.length
+    while (this.length > this.eventsMax || (this.bytes > this.bytesMax && this.length > 1)) {
+      if (this.policy === 'close') return this.close(`subscriber fell behind by more than ${this.eventsMax} events or ${this.bytesMax} bytes`)
+      this.bytes -= (this.items[this.head] as string).length
+      this.items[this.head] = ''
       this.head++
       this.dropped++
     }
-    this.items.push(event)
     if (this.head > 1024 && this.head * 2 > this.items.length) {
       this.items = this.items.slice(this.head)
       this.head = 0
@@ -120,11 +126,12 @@ export class EventBuffer {
     this.notify()
   }
 
-  /** Takes everything buffered. */
-  takeAll(): JobEvent[] {
+  /** Takes everything buffered, in order. */
+  takeAll(): string[] {
     const taken = this.items.slice(this.head)
     this.items = []
     this.head = 0
+    this.bytes = 0
     return taken
   }
 
@@ -145,6 +152,7 @@ export class EventBuffer {
     this.closedReason = reason
     this.items = []
     this.head = 0
+    this.bytes = 0
     this.notify()
   }
 

@@ -58,7 +58,19 @@ export class Front {
    * Routes one request. `line` is its JSON text, forwarded as is when it goes to a single shard.
    * `internal` allows the internal commands of the command table (the HTTP routes send them).
    */
-  submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false): void {
+  submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false): void {
+    this.deferred = deferred
+    try {
+      this.route(request, line, target, internal)
+    } finally {
+      this.deferred = false
+    }
+  }
+
+  /** Set while submitting a request whose transport prefers batching over the earliest flush (HTTP). */
+  private deferred = false
+
+  private route(request: Record<string, unknown>, line: string, target: Answerable, internal: boolean): void {
     const kind = routeKindOf(request, internal)
     if (kind === undefined && testHooksEnabled && request.cmd === '_CRASH') return this.toShard(0, line, target)
     if (kind === undefined || kind === 'front') return target.deliver(0, JSON.stringify(this.answerAtFront(request, internal)))
@@ -80,7 +92,7 @@ export class Front {
   }
 
   private toShard(shard: number, line: string, target: Answerable, pull = false): void {
-    target.tokens.push(this.pool.send(shard, line, target, pull))
+    target.tokens.push(this.pool.send(shard, line, target, pull, this.deferred))
   }
 
   /** AUTH over any transport: the reply, and whether the caller is now authenticated. */
@@ -142,7 +154,7 @@ export class Front {
     }
     shards.forEach((shard, slot) => {
       const part = fanOutRequest(parts.get(shard) as Record<string, unknown>)
-      const token = this.pool.send(shard, JSON.stringify(part), aggregator)
+      const token = this.pool.send(shard, JSON.stringify(part), aggregator, false, this.deferred)
       slotOfToken.set(token, slot)
       target.tokens.push(token)
     })

@@ -176,8 +176,12 @@ export class ShardPool {
   /** Cancelled pulls whose reply may still be on its way; the value is the cancel time (pruned). */
   private readonly cancelledPulls = new Map<Token, number>()
 
-  /** Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB. */
-  send(shardIndex: number, line: string, target: ReplyTarget, pull = false): Token {
+  /**
+   * Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB. `deferred`
+   * (HTTP: one request per event-loop task) flushes after the loop's pending IO instead of at the end
+   * of this task, so requests that arrived together share one message per host.
+   */
+  send(shardIndex: number, line: string, target: ReplyTarget, pull = false, deferred = false): Token {
     const host = this.hostOfShard[shardIndex] as HostHandle | undefined
     const token = this.nextSequence++ * hostSlots + (host?.index ?? 0)
     // While a backup is being restored (reopen) there are no hosts: refuse, retryably.
@@ -192,7 +196,8 @@ export class ShardPool {
     }
     this.pending.set(token, target)
     host.batch.push(`${token}\t${shardIndex}\t${line}`)
-    this.scheduleFlush()
+    if (deferred) this.scheduleDeferredFlush()
+    else this.scheduleFlush()
     return token
   }
 
@@ -212,6 +217,17 @@ export class ShardPool {
       if (nowMs - cancelledAtMs < cancelledPullMemoryMs) break // insertion order = time order
       this.cancelledPulls.delete(token)
     }
+  }
+
+  private deferredFlushScheduled = false
+
+  private scheduleDeferredFlush(): void {
+    if (this.deferredFlushScheduled || this.flushScheduled) return
+    this.deferredFlushScheduled = true
+    setImmediate(() => {
+      this.deferredFlushScheduled = false
+      this.flush()
+    })
   }
 
   private scheduleFlush(): void {

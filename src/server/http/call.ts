@@ -50,7 +50,7 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
       if (options.signal?.aborted && (request.cmd === 'PULL' || request.cmd === 'PULLB')) releaseJobs(front, reply)
       settle(reply)
     },
-  }, true)
+  }, true, true)
   if (options.signal?.aborted) onAbort()
   return promise
 }

@@ -1,11 +1,11 @@
 /**
  * Server-sent events (spec §5.4): `/events`, `/events/{queue}`, `/queues/{queue}/events` (alias) and
  * `/events/job/{id}?events=a,b`. Each stream is pulled by the client: events wait in a bounded
- * EventBuffer (oldest dropped beyond eventBufferEventsMax), so a client that stops reading costs at
- * most that buffer plus the socket's own, never more.
+ * EventBuffer (oldest dropped beyond eventBufferEventsMax or eventBufferBytesMax), so a client that
+ * stops reading costs at most that buffer plus the socket's own, never more.
  */
 import { Hono } from 'hono'
-import { eventBufferEventsMax, sseConnectionsMax, sseKeepAliveMs } from '../../base/limits.ts'
+import { eventBufferBytesMax, eventBufferEventsMax, sseConnectionsMax, sseKeepAliveMs } from '../../base/limits.ts'
 import { EventBuffer, type EventFilter, type JobEvent } from '../events.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem, jobIdParam } from './envelope.ts'
@@ -20,8 +20,8 @@ export function eventRoutes(deps: HttpDeps): Hono {
   const stream = (filter: EventFilter, signal: AbortSignal): Response => {
     if (open >= sseConnectionsMax) throw new HttpProblem(503, `Too many event streams (max ${sseConnectionsMax})`)
     open++
-    const buffer = new EventBuffer(eventBufferEventsMax, 'dropOldest')
-    const unsubscribe = deps.hub.subscribe(filter, (event) => buffer.push(event))
+    const buffer = new EventBuffer(eventBufferEventsMax, eventBufferBytesMax, 'dropOldest')
+    const unsubscribe = deps.hub.subscribe(filter, (event) => buffer.push(formatSse(event)))
     let finished = false
     const finish = () => {
       if (finished) return
@@ -44,8 +44,7 @@ export function eventRoutes(deps: HttpDeps): Hono {
           text += `: dropped ${buffer.dropped - reportedDrops} events (client too slow)\n\n`
           reportedDrops = buffer.dropped
         }
-        const events = buffer.takeAll()
-        for (const event of events) text += formatSse(event)
+        for (const event of buffer.takeAll()) text += event
         controller.enqueue(encoder.encode(text === '' ? ': keep-alive\n\n' : text))
       },
       cancel: finish,
