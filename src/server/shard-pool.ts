@@ -293,6 +293,7 @@ export class ShardPool {
   }
 
   private reopening = false
+  /** Whether hosts send engine events; hosts started by reopen() begin with it. */
   private startedWithEvents = false
 
   /**
@@ -339,6 +340,7 @@ export class ShardPool {
 
   /** Engine events cost a message per batch, so hosts send them only while someone listens. */
   setEventsWanted(on: boolean): void {
+    this.startedWithEvents = on // hosts started later (reopen) begin with the current choice
     for (const host of this.hosts) if (host.dead === null) host.post({ k: 'eventsWanted', on })
   }
 
