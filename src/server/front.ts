@@ -56,7 +56,8 @@ export class Front {
 
   /**
    * Routes one request. `line` is its JSON text, forwarded as is when it goes to a single shard.
-   * `internal` allows the internal commands of the command table (the HTTP routes send them).
+   * `internal` allows the internal commands of the command table (the HTTP routes send them);
+   * `deferred` lets the pool batch this request with others of the same event-loop turn (HTTP).
    */
   submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false): void {
     this.deferred = deferred
