@@ -316,6 +316,7 @@ export class ShardPool {
   }
 
   private reopening = false
+  /** Whether hosts send engine events; hosts started by reopen() begin with it. */
   private startedWithEvents = false
 
   /**
@@ -333,6 +334,7 @@ export class ShardPool {
     for (const host of old) host.terminate()
     for (const [token, target] of this.pending) target.deliver(token, JSON.stringify({ ok: false, error: reopeningError }))
     this.pending.clear()
+    this.pullTokens.clear()
     this.afterReplies()
     this.hosts.length = 0
     this.hostOfShard.length = 0
@@ -362,6 +364,7 @@ export class ShardPool {
 
   /** Engine events cost a message per batch, so hosts send them only while someone listens. */
   setEventsWanted(on: boolean): void {
+    this.startedWithEvents = on // hosts started later (reopen) begin with the current choice
     for (const host of this.hosts) if (host.dead === null) host.post({ k: 'eventsWanted', on })
   }
 

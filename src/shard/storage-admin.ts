@@ -44,7 +44,13 @@ export type WaitStats = {
   /** Batches of records appended to the log's pending buffer, and the µs spent appending them. */
   appendBatches: number
   appendUs: number
+  /** Each released reply's wait from being held until durable: counts per commitLatencyBucketsSeconds bucket (+Inf last), and the sum. */
+  latencyBuckets: number[]
+  latencySumSeconds: number
 }
+
+/** Upper bounds of the commit-latency histogram (queued_io_commit_latency_seconds). */
+export const commitLatencyBucketsSeconds = [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1]
 
 export type ShardAdminResult = {
   shardIndex: number
@@ -66,7 +72,10 @@ export type ShardAdminResult = {
 type AdminShard = { index: number; log: ShardLog | null; waitStats: WaitStats; dead: string | null }
 
 export function newWaitStats(): WaitStats {
-  return { released: 0, releasingCommits: 0, longestDelayUs: 0, shortestDelayUs: 0, appendBatches: 0, appendUs: 0 }
+  return {
+    released: 0, releasingCommits: 0, longestDelayUs: 0, shortestDelayUs: 0, appendBatches: 0, appendUs: 0,
+    latencyBuckets: new Array(commitLatencyBucketsSeconds.length + 1).fill(0), latencySumSeconds: 0,
+  }
 }
 
 /** The directory of one shard's log inside the data directory. */
@@ -103,7 +112,16 @@ export function noteReleased(
   stats: WaitStats, held: ReadonlyArray<{ count: number; heldAtMs: number }>, released: number, flushStartedAtMs: number,
 ): void {
   let count = 0
-  for (let i = 0; i < released; i++) count += (held[i] as { count: number }).count
+  const nowMs = performance.now()
+  for (let i = 0; i < released; i++) {
+    const group = held[i] as { count: number; heldAtMs: number }
+    count += group.count
+    const waitedSeconds = Math.max(0, nowMs - group.heldAtMs) / 1000
+    let bucket = commitLatencyBucketsSeconds.findIndex((bound) => waitedSeconds <= bound)
+    if (bucket < 0) bucket = commitLatencyBucketsSeconds.length
+    stats.latencyBuckets[bucket] = (stats.latencyBuckets[bucket] as number) + group.count
+    stats.latencySumSeconds += waitedSeconds * group.count
+  }
   const oldest = held[0] as { heldAtMs: number }
   const newest = held[released - 1] as { heldAtMs: number }
   stats.released += count
@@ -130,7 +148,7 @@ export async function runAdmin(
 function logFigures(log: ShardLog, wait: WaitStats): NonNullable<ShardAdminResult['log']> {
   return {
     stats: { ...log.stats },
-    wait: { ...wait },
+    wait: { ...wait, latencyBuckets: [...wait.latencyBuckets] },
     appendedLsn: log.appendedLsn,
     durableLsn: log.durableLsn,
     checkpointLsn: log.checkpointLsn,

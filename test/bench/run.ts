@@ -192,6 +192,10 @@ async function stamp(): Promise<string> {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
+  if (options.only.includes('queued') && Bun.which('wrk') === null) {
+    process.stderr.write('skipping the queued workload: it needs wrk (apt install wrk)\n')
+    options.only = options.only.filter((workload) => workload !== 'queued')
+  }
   console.log(`# flashq bench\n\n${await stamp()}`)
   console.log(`runs=${options.runs}${options.quick ? ' (quick: counts ÷10)' : ''} · server: ${options.binary ?? 'bun src/main.ts'} ${options.serverArgs.join(' ')} · queues=${options.queues} (spread over shards) · consumers=${options.consumers}`)
   console.log('client and server share the same cores over loopback: client CPU is shown below; a client near 100% means the number is client-bound.\n')

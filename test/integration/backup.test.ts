@@ -163,6 +163,45 @@ describe('POST /storage/restore', () => {
   })
 })
 
+describe('POST /storage/restore of a damaged backup', () => {
+  test('the previous state is served again', async () => {
+    const source = await serve()
+    const sourceClient = await WireClient.connect(source.tcpPort)
+    for (let i = 0; i < 20; i++) await sourceClient.request({ cmd: 'PUSH', queue: 'dmg', data: { i } })
+    sourceClient.close()
+    const archive = join(scratch(), 'backup.tar')
+    await download(source.httpPort as number, archive, '?checkpoint=false')
+    // Flip a byte inside the first frame of a non-empty segment: the tar stays valid, the log does not.
+    const bytes = new Uint8Array(await Bun.file(archive).arrayBuffer())
+    let offset = 0
+    let flipped = false
+    while (offset + 512 <= bytes.length && !flipped) {
+      const name = new TextDecoder().decode(bytes.subarray(offset, offset + 100)).replace(/\0.*$/s, '')
+      if (name === '') break
+      const size = parseInt(new TextDecoder().decode(bytes.subarray(offset + 124, offset + 136)).replace(/\0.*$/s, '').trim(), 8)
+      if (name.endsWith('.seg') && size > 100) {
+        bytes[offset + 512 + 20] = (bytes[offset + 512 + 20] as number) ^ 0xff
+        flipped = true
+      }
+      offset += 512 + Math.ceil(size / 512) * 512
+    }
+    expect(flipped).toBe(true)
+    writeFileSync(archive, bytes)
+
+    const target = await serve()
+    const client = await WireClient.connect(target.tcpPort)
+    const kept = await client.request({ cmd: 'PUSH', queue: 'mine', data: 'still here' })
+    client.close()
+    const upload = await fetch(`http://127.0.0.1:${target.httpPort}/storage/restore`, { method: 'POST', body: Bun.file(archive) })
+    const answer = (await upload.json()) as { ok: boolean; error: string }
+    expect(answer.ok).toBe(false)
+    expect(answer.error).toContain('previous state is served again')
+    const after = await WireClient.connect(target.tcpPort)
+    expect((await after.request({ cmd: 'GETJOB', id: kept.id })).job.data).toBe('still here')
+    after.close()
+  })
+})
+
 describe('stats, settings, checkpoint', () => {
   test('stats count segments and commits; a forced checkpoint moves the checkpoint LSN', async () => {
     const server = await serve()

@@ -353,6 +353,8 @@ describe('flashQ side and metrics', () => {
     expect(delta('queued_io_sync')).toBeGreaterThan(0)
     expect(delta('queued_io_write_bytes')).toBeGreaterThan(0)
     expect(delta('queued_io_sync_delayed')).toBeGreaterThan(0)
+    expect(delta('queued_io_commit_latency_seconds_count')).toBeGreaterThan(0)
+    expect(metricValue(after, 'queued_io_commit_latency_seconds_bucket{le="+Inf"}')).toBe(metricValue(after, 'queued_io_commit_latency_seconds_count'))
     expect(metricValue(after, 'queued_io_sync')).toBe(
       (metricValue(after, 'queued_io_sync_triggered_by_bytes') as number) + (metricValue(after, 'queued_io_sync_triggered_by_time') as number),
     )

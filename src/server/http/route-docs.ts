@@ -108,4 +108,25 @@ export const httpRoutes: RouteDoc[] = [
   { method: 'POST', path: '/api/command', summary: 'Any TCP command as JSON; answers the TCP reply' },
   { method: 'GET', path: '/openapi.json', summary: 'This API as OpenAPI 3.1' },
   { method: 'GET', path: '/docs', summary: 'This page' },
+  // queued-compatible API (queued/routes.ts); each takes ?queue= (default `default`), errors are plain text
+  { method: 'POST', path: '/push', summary: 'queued: push {contents,visibility_timeout_secs} or {messages:[…]}; answers {index,id} or per-item results', query: q },
+  { method: 'POST', path: '/poll', summary: 'queued: lease the next visible message {visibility_timeout_secs,count}; answers {message} (null when none)', query: q },
+  { method: 'POST', path: '/delete', summary: 'queued: delete a polled message {id,poll_tag} or {messages:[…]}', query: q },
+  { method: 'POST', path: '/update', summary: 'queued: move visible-at of a polled message {id,poll_tag,visibility_timeout_secs}', query: q },
+  { method: 'GET', path: '/suspend', summary: 'queued: which endpoints of the queue are suspended', query: q },
+  { method: 'POST', path: '/suspend', summary: 'queued: suspend or resume endpoints {push,poll,delete,update}', query: q },
+  { method: 'GET', path: '/throttle', summary: 'queued: the poll throttle {throttle}', query: q },
+  { method: 'POST', path: '/throttle', summary: 'queued: set the poll throttle {throttle:{max_polls_per_time_window,time_window_sec}|null}', query: q },
+  // Storage administration (storage-routes.ts)
+  { method: 'GET', path: '/storage/stats', summary: 'Segments, bytes, commits, syncs, checkpoint LSN and time per shard' },
+  { method: 'GET', path: '/storage/settings', summary: 'Group-commit caps, fsync mode, checkpoint policy' },
+  { method: 'POST', path: '/storage/settings', summary: 'Set {checkpoint_interval_secs} (null: by log size only)' },
+  { method: 'POST', path: '/storage/checkpoint', summary: 'Write a checkpoint of every shard now' },
+  { method: 'GET', path: '/storage/backup', summary: 'Stream a consistent online backup (tar); checkpoint=false skips the fresh checkpoint', query: ['checkpoint'] },
+  { method: 'POST', path: '/storage/restore', summary: 'Replace the state with an uploaded backup (tar body)' },
+  // Webhooks (webhooks.ts)
+  { method: 'GET', path: '/webhooks', summary: 'Registered webhooks with delivery counters and circuit state' },
+  { method: 'POST', path: '/webhooks', summary: 'Register a webhook {url,events,queue,secret}; answers its id' },
+  { method: 'DELETE', path: '/webhooks/:id', summary: 'Remove a webhook; answers whether it existed' },
+  { method: 'POST', path: '/webhooks/incoming/:queue', summary: 'Push the JSON body as a job (no auth); answers the Job' },
 ]

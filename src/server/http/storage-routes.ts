@@ -135,10 +135,19 @@ export function createStorageApp(deps: HttpDeps): Hono {
       if (shardCount !== pool.shardCount) {
         return ok(c, null, `The backup has ${String(shardCount)} shards and this server runs ${pool.shardCount}: restore it with 'flashq restore <file> --data-dir <new dir>' and start a server there`)
       }
-      await pool.reopen(async () => {
-        fs.renameSync(dataDir, previous)
-        fs.renameSync(staged, dataDir)
-      })
+      try {
+        await pool.reopen(async () => {
+          fs.renameSync(dataDir, previous)
+          fs.renameSync(staged, dataDir)
+        })
+      } catch (error) {
+        // The backup's logs did not recover (damaged inside): put the previous data back and serve it.
+        await pool.reopen(async () => {
+          fs.renameSync(dataDir, staged)
+          fs.renameSync(previous, dataDir)
+        })
+        return ok(c, null, `Restore failed, the previous state is served again: ${(error as Error).message}`)
+      }
       fs.rmSync(previous, { recursive: true, force: true })
       return ok(c, { files: report.files, bytes: report.bytes, shards: report.shards })
     } catch (error) {

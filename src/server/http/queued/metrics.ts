@@ -3,7 +3,7 @@
  * gauges from the shards (QUEUED_STATS) and the group-commit figures of every shard's log.
  * Server-wide totals, no labels, no timestamps, no `_total` suffix (queued's names).
  */
-import type { ShardAdminResult } from '../../../shard/storage-admin.ts'
+import { commitLatencyBucketsSeconds, type ShardAdminResult } from '../../../shard/storage-admin.ts'
 
 export class QueuedCounters {
   successful_push = 0
@@ -56,6 +56,27 @@ export function queuedExposition(counters: QueuedCounters, gauges: QueuedGauges,
     const name = `queued_${family.name}`
     text += `# HELP ${name} ${family.help}\n# TYPE ${name} ${family.type}\n${name} ${family.value}\n`
   }
+  return text + commitLatencyHistogram(shards)
+}
+
+/** queued_io_commit_latency_seconds: each waiter's time from being held until durable (§4.4 extension). */
+function commitLatencyHistogram(shards: ShardAdminResult[]): string {
+  const name = 'queued_io_commit_latency_seconds'
+  const counts: number[] = new Array(commitLatencyBucketsSeconds.length + 1).fill(0)
+  let sumSeconds = 0
+  for (const shard of shards) {
+    if (shard.log === null) continue
+    shard.log.wait.latencyBuckets.forEach((count, i) => (counts[i] = (counts[i] as number) + count))
+    sumSeconds += shard.log.wait.latencySumSeconds
+  }
+  let text = `# HELP ${name} Time each request waited for its records to become durable.\n# TYPE ${name} histogram\n`
+  let cumulative = 0
+  commitLatencyBucketsSeconds.forEach((bound, i) => {
+    cumulative += counts[i] as number
+    text += `${name}_bucket{le="${bound}"} ${cumulative}\n`
+  })
+  cumulative += counts[commitLatencyBucketsSeconds.length] as number
+  text += `${name}_bucket{le="+Inf"} ${cumulative}\n${name}_sum ${sumSeconds}\n${name}_count ${cumulative}\n`
   return text
 }
 

@@ -34,6 +34,8 @@ const pollTagBytes = 30
 export class QueuedApi {
   readonly counters = new QueuedCounters()
   readonly settings = new QueuedSettings()
+  /** A shard answered with a storage failure once (its log stopped; only a restart recovers it). */
+  private storageFailed = false
 
   constructor(
     private readonly deps: HttpDeps,
@@ -89,7 +91,12 @@ export class QueuedApi {
     if (reply.ok) return reply
     const error = reply.error ?? ''
     if (error === queuedStoreFull || error.startsWith('Disk full')) throw new QueuedError(507, texts.insufficientStorage)
-    if (/storage failure|shard worker/.test(error)) throw new QueuedError(500, texts.storageError)
+    if (/storage failure|shard worker/.test(error)) {
+      // §1.5: the failed commit answers 500; after that the store refuses writes until a restart: 503.
+      const status = this.storageFailed ? 503 : 500
+      this.storageFailed = true
+      throw new QueuedError(status, texts.storageError)
+    }
     throw new QueuedError(500, error)
   }
 
