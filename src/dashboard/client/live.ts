@@ -19,6 +19,7 @@ const recentEventsMax = 25
 /** Ten minutes of chart points at the default 3-s snapshot interval. */
 const chartPointsMax = 200
 const updateDurationsMax = 2000
+const renderIntervalMinMs = 100
 
 export type ConnectionState = 'connecting' | 'open' | 'lost'
 export type RatePoint = { timestampMs: number; pushed: number; completed: number; failed: number; latencyMs: number }
@@ -44,6 +45,7 @@ class LiveFeed {
   private backoffMs = reconnectFirstMs
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private notifyScheduled = false
+  private lastRenderMs = 0
   private eventWindow = { startMs: 0, count: 0 }
 
   start(): void {
@@ -179,19 +181,26 @@ class LiveFeed {
     this.notify()
   }
 
-  /** Many events in one frame cause one render. */
+  /**
+   * Many events cause one render: at most one per animation frame and one per renderIntervalMinMs,
+   * which nobody can read faster anyway and which keeps a busy feed from filling every frame.
+   */
   private notify(): void {
     if (this.notifyScheduled) return
     this.notifyScheduled = true
-    requestAnimationFrame(() => {
-      this.notifyScheduled = false
-      const startMs = performance.now()
-      emitChange(this)
-      // hono/jsx/dom patches the DOM in microtasks; a task runs after all of them.
-      setTimeout(() => {
-        this.updateDurationsMs.push(performance.now() - startMs)
-        if (this.updateDurationsMs.length > updateDurationsMax) this.updateDurationsMs.shift()
-      })
+    const waitMs = Math.max(0, this.lastRenderMs + renderIntervalMinMs - performance.now())
+    setTimeout(() => requestAnimationFrame(() => this.render()), waitMs)
+  }
+
+  private render(): void {
+    this.notifyScheduled = false
+    this.lastRenderMs = performance.now()
+    const startMs = this.lastRenderMs
+    emitChange(this)
+    // hono/jsx/dom patches the DOM in microtasks; a task runs after all of them.
+    setTimeout(() => {
+      this.updateDurationsMs.push(performance.now() - startMs)
+      if (this.updateDurationsMs.length > updateDurationsMax) this.updateDurationsMs.shift()
     })
   }
 }
