@@ -170,7 +170,8 @@ function startLoad(tcpPort: number): { stop: () => Promise<number> } {
 }
 
 async function cpuWindow(server: Server): Promise<{ percent: number; jobsPerSecond: number }> {
-  const load = startLoad(server.tcpPort)
+  // --load-jobs-per-second 0: an idle server, where whatever the server spends is the dashboard's.
+  const load = loadJobsPerSecond > 0 ? startLoad(server.tcpPort) : { stop: async () => 0 }
   await Bun.sleep(3000) // settle
   const before = cpuSeconds(server.pid)
   const startMs = Date.now()

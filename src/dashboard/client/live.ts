@@ -13,8 +13,10 @@ import type { JobEvent, QueueInfo, Snapshot, Stats } from './types.ts'
 
 const reconnectFirstMs = 1000
 const reconnectMaxMs = 30_000
-const eventRateMaxPerSecond = 200
-const eventProbeAfterMs = 30_000
+const eventRateMaxPerSecond = 500
+const eventProbeAfterMs = 60_000
+/** The event rate is judged over windows this long: short, so that a probe under load costs little. */
+const eventRateWindowMs = 250
 const recentEventsMax = 25
 /** Ten minutes of chart points at the default 3-s snapshot interval. */
 const chartPointsMax = 200
@@ -31,6 +33,7 @@ class LiveFeed {
   queues = new Map<string, QueueInfo>()
   recentEvents: JobEvent[] = []
   eventsPaused = false
+  eventsOpen = false
   rates: RatePoint[] = []
   /** Bumped when the set of queue names changes, or the chart points: views cache their work on them. */
   namesVersion = 0
@@ -50,14 +53,12 @@ class LiveFeed {
 
   start(): void {
     this.connect()
-    this.connectEvents()
   }
 
   retryNow(): void {
     clearTimeout(this.retryTimer)
     this.backoffMs = reconnectFirstMs
     this.connect()
-    if (this.events === null && !this.eventsPaused) this.connectEvents()
   }
 
   subscribe = (listener: () => void) => subscribeTo(this, listener)
@@ -80,6 +81,7 @@ class LiveFeed {
     socket.onopen = () => {
       this.state = 'open'
       this.backoffMs = reconnectFirstMs
+      if (this.events === null && !this.eventsPaused) this.connectEvents()
       this.notify()
     }
     socket.onmessage = (message) => this.applySnapshot(JSON.parse(String(message.data)) as Snapshot)
@@ -100,12 +102,18 @@ class LiveFeed {
     this.events = events
     this.eventsPaused = false
     this.eventWindow = { startMs: performance.now(), count: 0 }
+    events.onopen = () => {
+      this.eventsOpen = true
+      this.notify()
+    }
     events.onmessage = (message) => this.applyEvent(JSON.parse(String(message.data)) as JobEvent)
     events.onclose = () => {
       if (this.events !== events) return
       this.events = null
-      // The snapshot socket's reconnect brings this one back; a paused stream waits for its probe.
-      if (!this.eventsPaused) setTimeout(() => this.events === null && !this.eventsPaused && this.connectEvents(), reconnectMaxMs)
+      this.eventsOpen = false
+      this.notify()
+      // The snapshot socket reopens it when it reconnects; a paused stream waits for its probe.
+      if (this.state === 'open' && !this.eventsPaused) setTimeout(() => this.events === null && !this.eventsPaused && this.connectEvents(), reconnectFirstMs)
     }
   }
 
@@ -113,6 +121,7 @@ class LiveFeed {
     this.eventsPaused = true
     const events = this.events
     this.events = null
+    this.eventsOpen = false
     events?.close()
     setTimeout(() => this.connectEvents(), eventProbeAfterMs)
     this.notify()
@@ -164,7 +173,7 @@ class LiveFeed {
     const window = this.eventWindow
     window.count++
     const elapsedMs = performance.now() - window.startMs
-    if (elapsedMs >= 1000) {
+    if (elapsedMs >= eventRateWindowMs) {
       if (window.count / (elapsedMs / 1000) > eventRateMaxPerSecond) return this.pauseEvents()
       this.eventWindow = { startMs: performance.now(), count: 0 }
     }
