@@ -56,10 +56,10 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   }
   const declared = Number(c.req.header('content-length') ?? 0)
   if (declared > httpBodyBytesMax) throw bodyTooLarge()
-  const bytes = await c.req.arrayBuffer()
-  if (bytes.byteLength > httpBodyBytesMax) throw bodyTooLarge()
-  const text = new TextDecoder().decode(bytes)
-  if (text.trim() === '') return {}
+  const text = await c.req.text()
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only long bodies need counting (chunked ones, undeclared).
+  if (text.length * 3 > httpBodyBytesMax && Buffer.byteLength(text) > httpBodyBytesMax) throw bodyTooLarge()
+  if (text.length === 0 || text.trim() === '') return {}
   try {
     return JSON.parse(text)
   } catch (error) {
