@@ -4,8 +4,8 @@
  * JobEvent stream of /ws, which makes a pushed job appear at once instead of at the next snapshot.
  *
  * The event stream costs the server work per event, so it is dropped while events arrive faster
- * than the page can use (eventRateMaxPerSecond) and probed again later: under load the snapshot
- * alone keeps the page current.
+ * than eventRateMaxPerSecond and probed again later: under load the snapshot alone keeps the page
+ * current.
  */
 import { auth, get, socketUrl } from './api.ts'
 import { emitChange, subscribeTo } from './signal.ts'
