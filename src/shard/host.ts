@@ -345,6 +345,12 @@ export class ShardHost {
   }
 
   private flushOutbound(): void {
+    // Cross-shard messages first: the front forwards them before it hands the replies out, so a
+    // client that acks a flow child and then asks GETCHILDREN on the parent's shard sees the ack.
+    if (this.outboundCross.length > 0) {
+      this.sink({ k: 'cross', items: this.outboundCross })
+      this.outboundCross = []
+    }
     if (this.outbound.length > 0) {
       this.sink(this.outbound.join('\n'))
       this.outbound = []
@@ -352,10 +358,6 @@ export class ShardHost {
     if (this.moreReplies === 'due') {
       this.moreReplies = 'announced'
       this.sink({ k: 'moreReplies' })
-    }
-    if (this.outboundCross.length > 0) {
-      this.sink({ k: 'cross', items: this.outboundCross })
-      this.outboundCross = []
     }
     if (this.outboundEvents.length > 0) {
       this.sink({ k: 'events', events: this.outboundEvents })

@@ -208,7 +208,7 @@ function readJsonReplies(buffer: Buffer, result: BatchResult): Buffer {
     start = end + 1
     result.replies++
     const error = (JSON.parse(text) as { error?: unknown }).error
-    if (typeof error === 'string' && /\n|\s+at\s|\/work\/|\/src\/|\.ts:\d+/.test(error)) result.dirtyErrors.push(error)
+    if (typeof error === 'string' && /\n|\bat \S+ \(|\/work\/|\/src\/|\.ts:\d+/.test(error)) result.dirtyErrors.push(error)
   }
   return buffer.subarray(start)
 }
@@ -261,6 +261,6 @@ test(`the front survives fuzzed input (SEED=${seed}, ${fuzzSeconds} s)`, async (
   process.stderr.write(`front fuzz: ${batches} batches, ${replies} JSON replies checked\n`)
   expect(batches).toBeGreaterThan(0)
   expect(replies).toBeGreaterThan(0)
-  const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { status: string }
-  expect(health.status).toBe('ok')
+  const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { data: { status: string } }
+  expect(health.data.status).toBe('healthy') // spec §5.2 shape
 }, (fuzzSeconds + 60) * 1000)
