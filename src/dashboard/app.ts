@@ -35,14 +35,15 @@ function send(c: Context, asset: Asset): Response {
 
 export function dashboardApp(): Hono {
   const app = new Hono()
-  const page = async (c: Context) => send(c, (await loadAssets()).indexPage)
-  app.get('/', page)
-  app.get('/dashboard', (c) => c.redirect('/dashboard/', 301))
-  app.get('/dashboard/', page)
-  app.get('/dashboard/assets/:name', async (c) => {
-    const asset = (await loadAssets()).assetsByName.get(c.req.param('name'))
+  const serve = async (c: Context) => {
+    const loaded = await loadAssets()
+    const name = /^\/dashboard\/assets\/([^/]+)$/.exec(c.req.path)?.[1]
+    if (name === undefined) return send(c, loaded.indexPage) // the page routes by its #fragment, so any path here is the page
+    const asset = loaded.assetsByName.get(name)
     return asset === undefined ? c.text('Not found', 404) : send(c, asset)
-  })
-  app.get('/dashboard/*', page) // a deep link or a reload; the page routes by its #fragment
+  }
+  app.get('/', serve)
+  app.get('/dashboard', (c) => c.redirect('/dashboard/', 301))
+  app.get('/dashboard/*', serve)
   return app
 }

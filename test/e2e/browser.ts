@@ -15,10 +15,10 @@ export const viewports = {
   phone: { width: 390, height: 844 },
 } as const
 
-export async function launchBrowser(): Promise<Browser> {
+export async function launchBrowser(extraArgs: string[] = []): Promise<Browser> {
   if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: apt-get install chromium (or set CHROMIUM_PATH)`)
   // --no-sandbox: CI runs as root, where Chromium's sandbox refuses to start.
-  return await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'] })
+  return await chromium.launch({ executablePath: chromiumPath, args: ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', ...extraArgs] })
 }
 
 export type WatchedPage = { page: Page; context: BrowserContext; errors: string[] }

@@ -44,8 +44,8 @@ describe('dashboard', () => {
   test('the overview loads without console errors and shows a job pushed over TCP within a second', async () => {
     const { page, context, errors } = await openPage(browser)
     await page.goto(`${base}/`)
-    await page.getByTestId('connection').filter({ hasText: 'Live' }).waitFor()
-    await page.waitForTimeout(300) // let the event stream open too; a push before it would only show at the next snapshot
+    // Both sockets open: a push before the event stream is up would only show at the next snapshot.
+    await page.locator('[data-testid="connection"][data-events="open"]').filter({ hasText: 'Live' }).waitFor()
     const pushed = await tcp.request({ cmd: 'PUSH', queue: 'e2e-live', data: { name: 'hello' } })
     expect(pushed.ok).toBe(true)
     const row = page.locator('tr[data-queue="e2e-live"] [data-col="waiting"]')

@@ -85,7 +85,8 @@ function JobJump() {
 function ConnectionPill() {
   useSignal(live)
   const text = { open: 'Live', connecting: 'Connecting…', lost: 'Disconnected' }[live.state]
-  return <span class={`pill ${live.state}`} data-testid="connection">{text}</span>
+  const title = live.eventsOpen ? 'Snapshot and job events live' : live.eventsPaused ? 'Job events paused (high rate); snapshot live' : undefined
+  return <span class={`pill ${live.state}`} data-testid="connection" data-events={live.eventsOpen ? 'open' : 'closed'} title={title}>{text}</span>
 }
 
 function ConnectionBanner() {

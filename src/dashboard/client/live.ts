@@ -4,8 +4,8 @@
  * JobEvent stream of /ws, which makes a pushed job appear at once instead of at the next snapshot.
  *
  * The event stream costs the server work per event, so it is dropped while events arrive faster
- * than the page can use (eventRateMaxPerSecond) and probed again later: under load the snapshot
- * alone keeps the page current.
+ * than eventRateMaxPerSecond and probed again later: under load the snapshot alone keeps the page
+ * current.
  */
 import { auth, get, socketUrl } from './api.ts'
 import { emitChange, subscribeTo } from './signal.ts'
@@ -13,12 +13,15 @@ import type { JobEvent, QueueInfo, Snapshot, Stats } from './types.ts'
 
 const reconnectFirstMs = 1000
 const reconnectMaxMs = 30_000
-const eventRateMaxPerSecond = 200
-const eventProbeAfterMs = 30_000
+const eventRateMaxPerSecond = 500
+const eventProbeAfterMs = 60_000
+/** The event rate is judged over windows this long: short, so that a probe under load costs little. */
+const eventRateWindowMs = 250
 const recentEventsMax = 25
 /** Ten minutes of chart points at the default 3-s snapshot interval. */
 const chartPointsMax = 200
 const updateDurationsMax = 2000
+const renderIntervalMinMs = 100
 
 export type ConnectionState = 'connecting' | 'open' | 'lost'
 export type RatePoint = { timestampMs: number; pushed: number; completed: number; failed: number; latencyMs: number }
@@ -30,6 +33,7 @@ class LiveFeed {
   queues = new Map<string, QueueInfo>()
   recentEvents: JobEvent[] = []
   eventsPaused = false
+  eventsOpen = false
   rates: RatePoint[] = []
   /** Bumped when the set of queue names changes, or the chart points: views cache their work on them. */
   namesVersion = 0
@@ -44,18 +48,17 @@ class LiveFeed {
   private backoffMs = reconnectFirstMs
   private retryTimer: ReturnType<typeof setTimeout> | undefined
   private notifyScheduled = false
+  private lastRenderMs = 0
   private eventWindow = { startMs: 0, count: 0 }
 
   start(): void {
     this.connect()
-    this.connectEvents()
   }
 
   retryNow(): void {
     clearTimeout(this.retryTimer)
     this.backoffMs = reconnectFirstMs
     this.connect()
-    if (this.events === null && !this.eventsPaused) this.connectEvents()
   }
 
   subscribe = (listener: () => void) => subscribeTo(this, listener)
@@ -78,6 +81,7 @@ class LiveFeed {
     socket.onopen = () => {
       this.state = 'open'
       this.backoffMs = reconnectFirstMs
+      if (this.events === null && !this.eventsPaused) this.connectEvents()
       this.notify()
     }
     socket.onmessage = (message) => this.applySnapshot(JSON.parse(String(message.data)) as Snapshot)
@@ -98,12 +102,18 @@ class LiveFeed {
     this.events = events
     this.eventsPaused = false
     this.eventWindow = { startMs: performance.now(), count: 0 }
+    events.onopen = () => {
+      this.eventsOpen = true
+      this.notify()
+    }
     events.onmessage = (message) => this.applyEvent(JSON.parse(String(message.data)) as JobEvent)
     events.onclose = () => {
       if (this.events !== events) return
       this.events = null
-      // The snapshot socket's reconnect brings this one back; a paused stream waits for its probe.
-      if (!this.eventsPaused) setTimeout(() => this.events === null && !this.eventsPaused && this.connectEvents(), reconnectMaxMs)
+      this.eventsOpen = false
+      this.notify()
+      // The snapshot socket reopens it when it reconnects; a paused stream waits for its probe.
+      if (this.state === 'open' && !this.eventsPaused) setTimeout(() => this.events === null && !this.eventsPaused && this.connectEvents(), reconnectFirstMs)
     }
   }
 
@@ -111,6 +121,7 @@ class LiveFeed {
     this.eventsPaused = true
     const events = this.events
     this.events = null
+    this.eventsOpen = false
     events?.close()
     setTimeout(() => this.connectEvents(), eventProbeAfterMs)
     this.notify()
@@ -162,7 +173,7 @@ class LiveFeed {
     const window = this.eventWindow
     window.count++
     const elapsedMs = performance.now() - window.startMs
-    if (elapsedMs >= 1000) {
+    if (elapsedMs >= eventRateWindowMs) {
       if (window.count / (elapsedMs / 1000) > eventRateMaxPerSecond) return this.pauseEvents()
       this.eventWindow = { startMs: performance.now(), count: 0 }
     }
@@ -179,19 +190,26 @@ class LiveFeed {
     this.notify()
   }
 
-  /** Many events in one frame cause one render. */
+  /**
+   * Many events cause one render: at most one per animation frame and one per renderIntervalMinMs,
+   * which nobody can read faster anyway and which keeps a busy feed from filling every frame.
+   */
   private notify(): void {
     if (this.notifyScheduled) return
     this.notifyScheduled = true
-    requestAnimationFrame(() => {
-      this.notifyScheduled = false
-      const startMs = performance.now()
-      emitChange(this)
-      // hono/jsx/dom patches the DOM in microtasks; a task runs after all of them.
-      setTimeout(() => {
-        this.updateDurationsMs.push(performance.now() - startMs)
-        if (this.updateDurationsMs.length > updateDurationsMax) this.updateDurationsMs.shift()
-      })
+    const waitMs = Math.max(0, this.lastRenderMs + renderIntervalMinMs - performance.now())
+    setTimeout(() => requestAnimationFrame(() => this.render()), waitMs)
+  }
+
+  private render(): void {
+    this.notifyScheduled = false
+    this.lastRenderMs = performance.now()
+    const startMs = this.lastRenderMs
+    emitChange(this)
+    // hono/jsx/dom patches the DOM in microtasks; a task runs after all of them.
+    setTimeout(() => {
+      this.updateDurationsMs.push(performance.now() - startMs)
+      if (this.updateDurationsMs.length > updateDurationsMax) this.updateDurationsMs.shift()
     })
   }
 }

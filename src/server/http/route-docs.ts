@@ -20,6 +20,10 @@ const q = ['queue']
 const id = ['id']
 
 export const httpRoutes: RouteDoc[] = [
+  // The dashboard (src/dashboard/): the page and its hashed assets; no auth, no data
+  { method: 'GET', path: '/', summary: 'The dashboard page', body: false },
+  { method: 'GET', path: '/dashboard', summary: 'Redirects to /dashboard/', body: false },
+  { method: 'GET', path: '/dashboard/*', summary: 'The dashboard page, or /dashboard/assets/<name> (script, stylesheet)', body: false },
   // Queues
   { method: 'GET', path: '/queues', summary: 'List queues (QueueInfo[])', command: 'LISTQUEUES', body: false },
   { method: 'POST', path: '/queues/:queue/jobs', summary: 'Push a job; answers the full Job', command: '_PUSHJOB', fromPath: q },

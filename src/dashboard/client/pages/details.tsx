@@ -8,7 +8,8 @@ import type { Child } from 'hono/jsx'
 import { bytes, count, duration, time } from '../format.ts'
 import { KeyValues } from '../ui.tsx'
 
-const label = (key: string) => key.replace(/_/g, ' ')
+/** `memory_used_mb` → `memory used`: the formatted value carries the unit. */
+const label = (key: string, value?: unknown) => (typeof value === 'number' ? key.replace(/_(mb|percent|seconds|ms)$/, '') : key).replace(/_/g, ' ')
 
 function scalar(key: string, value: unknown): Child {
   if (typeof value === 'number') {
@@ -77,7 +78,7 @@ export function Details(props: { value: Record<string, unknown> }) {
     else if (Array.isArray(value) && value.every((item) => typeof item !== 'object' || item === null)) entries.push([label(key), value.map(String).join(', ') || '–'])
     else if (Array.isArray(value)) tables.push(<RecordTable title={label(key)} rows={value as Array<Record<string, unknown>>} />)
     else if (value !== null && typeof value === 'object') entries.push([label(key), <Details value={value as Record<string, unknown>} />])
-    else entries.push([label(key), scalar(key, value)])
+    else entries.push([label(key, value), scalar(key, value)])
   }
   return (
     <>
