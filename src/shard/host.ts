@@ -470,7 +470,7 @@ export class ShardHost {
     const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
     if (failed.length > 0) this.outbound.push(failed.join('\n'))
     this.flushOutbound()
-    this.sink({ k: 'fatal', error: `Shard ${shard.index} stopped after a storage failure: ${error.message}` })
+    this.sink({ k: 'fatal', error: errors.shardStopped(shard.index, error.message) })
   }
 
   async stop(): Promise<void> {

@@ -5,7 +5,7 @@
  */
 import { closeSync, openSync, readFileSync, readSync } from 'node:fs'
 import { basename, join } from 'node:path'
-import { usPerMs } from '../base/units.ts'
+import { msPerSecond, usPerMs } from '../base/units.ts'
 import { PwriteBackend } from '../io/pwrite.ts'
 import { type RestoreReport, backupArchive, restoreArchive } from '../storage/backup.ts'
 import { listDirectory } from '../storage/directory.ts'
@@ -116,7 +116,7 @@ export function noteReleased(
   for (let i = 0; i < released; i++) {
     const group = held[i] as { count: number; heldAtMs: number }
     count += group.count
-    const waitedSeconds = Math.max(0, nowMs - group.heldAtMs) / 1000
+    const waitedSeconds = Math.max(0, nowMs - group.heldAtMs) / msPerSecond
     let bucket = commitLatencyBucketsSeconds.findIndex((bound) => waitedSeconds <= bound)
     if (bucket < 0) bucket = commitLatencyBucketsSeconds.length
     stats.latencyBuckets[bucket] = (stats.latencyBuckets[bucket] as number) + group.count
