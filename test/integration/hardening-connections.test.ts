@@ -4,6 +4,7 @@
  * Each test runs against a real server process over real sockets.
  */
 import { describe, expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
 import { connect, type Socket as NetSocket } from 'node:net'
 import { connectionsMax } from '../../src/base/limits.ts'
 import { listenFailure } from '../../src/server/tcp.ts'
@@ -24,8 +25,15 @@ function rawConnect(port: number): Promise<NetSocket> {
   })
 }
 
+/** The soft limit on open files of this process (the server inherits it). */
+function openFilesMax(): number {
+  const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((text) => text.startsWith('Max open files'))
+  return Number(/(\d+|unlimited)/.exec(line?.slice('Max open files'.length) ?? '')?.[1]?.replace('unlimited', 'Infinity') ?? 0)
+}
+
 describe('connection limit (item 1)', () => {
-  test(`${connectionsMax * 2} connection attempts leave the server serving`, async () => {
+  // Both sides hold connectionsMax sockets at once; a machine with fewer descriptors cannot run it.
+  test.skipIf(openFilesMax() < connectionsMax + 2000)(`${connectionsMax * 2} connection attempts leave the server serving`, async () => {
     const server = await startServer({ args: ['--memory', '--no-http'] })
     const held: NetSocket[] = []
     try {

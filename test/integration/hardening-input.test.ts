@@ -39,7 +39,7 @@ async function roundTrip(client: WireClient, queue: string): Promise<void> {
 /** Error texts never show stack frames or absolute paths. */
 function expectClean(error: unknown): void {
   expect(typeof error).toBe('string')
-  expect(error as string).not.toMatch(/\n|\s+at\s|\/work\/|\/src\/|\.ts:\d+/)
+  expect(error as string).not.toMatch(/\n|\bat (?:\S+ )?\(?\S+:\d+:\d+|\/work\/|\/src\/|\.ts:\d+/)
 }
 
 describe('nesting depth (item 2)', () => {
