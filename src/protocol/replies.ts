@@ -153,6 +153,12 @@ export type ReplyFields = {
   _QUEUEDEFAULTS: Unit
   _RESETMETRICS: Unit
   _SETTOKENS: Count
+  // queued-compatible API (engine/queued-store.ts).
+  _QPUSH: { ids: number[] }
+  _QPOLL: { messages: Array<{ id: number; created_at: number; poll_count: number; contents: string }> }
+  _QDELETE: { deleted: boolean[] }
+  _QUPDATE: { updated: boolean }
+  _QSTATS: { available: number; visible: number; invisible: number }
 }
 
 /** The whole reply of command K: `{ok:true, …fields}` or `{ok:false, error}` (spec §1.6). */
