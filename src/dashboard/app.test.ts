@@ -3,6 +3,9 @@
  * when asked and revalidated by ETag, and the first page stays under its transfer budget.
  */
 import { expect, test } from 'bun:test'
+import { cpSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { dashboardApp } from './app.ts'
 
 const app = dashboardApp()
@@ -54,3 +57,27 @@ test('the first page weighs less than 300 KB gzipped', async () => {
   expect(total).toBeGreaterThan(0)
   expect(total).toBeLessThan(firstPageGzipBytesMax)
 })
+
+test('installed under node_modules (npm, bunx), where Bun runs no macros, the page still gets its script', async () => {
+  // A copy of src/dashboard inside a package in node_modules, with the repository's dependencies.
+  const root = mkdtempSync(join(tmpdir(), 'flashq-npm-'))
+  try {
+    const packageDir = join(root, 'node_modules', 'flashq')
+    cpSync(import.meta.dir, join(packageDir, 'src', 'dashboard'), { recursive: true })
+    symlinkSync(join(import.meta.dir, '..', '..', 'node_modules'), join(packageDir, 'node_modules'))
+    writeFileSync(join(packageDir, 'package.json'), '{"name":"flashq","type":"module"}')
+    const probe = `
+      const { dashboardApp } = await import(${JSON.stringify(join(packageDir, 'src', 'dashboard', 'app.ts'))})
+      const app = dashboardApp()
+      const html = await (await app.request('/')).text()
+      const script = /src="([^"]+\\.js)"/.exec(html)[1]
+      const response = await app.request(script)
+      process.stdout.write(JSON.stringify({ status: response.status, bytes: (await response.text()).length }))`
+    const run = Bun.spawnSync([process.execPath, '-e', probe], { cwd: root, stdout: 'pipe', stderr: 'pipe' })
+    expect(run.stderr.toString()).not.toContain('error')
+    expect(JSON.parse(run.stdout.toString())).toMatchObject({ status: 200 })
+    expect(JSON.parse(run.stdout.toString()).bytes).toBeGreaterThan(10_000)
+  } finally {
+    rmSync(root, { recursive: true, force: true })
+  }
+}, 60_000)

@@ -6,12 +6,15 @@
  */
 import { Hono } from 'hono'
 import type { Context } from 'hono'
-import type { Asset } from './assets.ts'
+import { type Asset, type Assets, makeAssets } from './assets.ts'
+import { clientBundle } from './bundle.ts'
 
-// Loaded on the first dashboard request: from source, loading it bundles the browser code, which
-// servers that nobody opens in a browser (most test servers) need not pay for.
-let assets: Promise<typeof import('./assets.ts')> | null = null
-const loadAssets = () => (assets ??= import('./assets.ts'))
+// Made on the first dashboard request: from source, loading embedded.ts bundles the browser code,
+// which servers that nobody opens in a browser (most test servers) need not pay for. Under
+// node_modules Bun runs no macros, so the same bundle is made by calling the function directly.
+let assets: Promise<Assets> | null = null
+const loadAssets = () =>
+  (assets ??= import('./embedded.ts').then((module) => module.clientScript, () => clientBundle()).then(makeAssets))
 
 const securityHeaders = {
   'Content-Security-Policy': "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; style-src 'self' 'unsafe-inline'; base-uri 'none'; frame-ancestors 'none'",

@@ -3,7 +3,6 @@
  * with a gzip copy and an ETag made once at start. Asset names carry a content hash, so browsers
  * may cache them forever; the page itself is revalidated.
  */
-import { clientBundle } from './bundle.ts' with { type: 'macro' }
 import styles from './client/style.css' with { type: 'text' }
 
 export type Asset = { contentType: string; body: Uint8Array<ArrayBuffer>; gzipBody: Uint8Array<ArrayBuffer>; etag: string; immutable: boolean }
@@ -20,14 +19,11 @@ function hashedName(stem: string, text: string, extension: string): string {
   return `${stem}.${Bun.hash(text).toString(36).slice(0, 10)}.${extension}`
 }
 
-const script = clientBundle()
-const scriptName = hashedName('app', script, 'js')
-const styleName = hashedName('app', styles, 'css')
-
 // An inline SVG icon: without a <link rel=icon>, browsers fetch /favicon.ico and log a 404.
 const icon = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 16 16'%3E%3Cpath d='M9 1 3 9h4l-1 6 6-8H8z' fill='%23e8a317'/%3E%3C/svg%3E"
 
-const page = `<!doctype html>
+function page(scriptName: string, styleName: string): string {
+  return `<!doctype html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -44,10 +40,19 @@ const page = `<!doctype html>
 </body>
 </html>
 `
+}
 
-export const indexPage: Asset = makeAsset(page, 'text/html; charset=utf-8', false)
+export type Assets = { indexPage: Asset; assetsByName: ReadonlyMap<string, Asset> }
 
-export const assetsByName: ReadonlyMap<string, Asset> = new Map([
-  [scriptName, makeAsset(script, 'text/javascript; charset=utf-8', true)],
-  [styleName, makeAsset(styles, 'text/css; charset=utf-8', true)],
-])
+/** The page and its files around a script bundle. */
+export function makeAssets(script: string): Assets {
+  const scriptName = hashedName('app', script, 'js')
+  const styleName = hashedName('app', styles, 'css')
+  return {
+    indexPage: makeAsset(page(scriptName, styleName), 'text/html; charset=utf-8', false),
+    assetsByName: new Map([
+      [scriptName, makeAsset(script, 'text/javascript; charset=utf-8', true)],
+      [styleName, makeAsset(styles, 'text/css; charset=utf-8', true)],
+    ]),
+  }
+}

@@ -128,7 +128,7 @@ export function Failure(props: { error: Error | null }) {
   return props.error === null ? null : <p class="failure" role="alert">{props.error.message}</p>
 }
 
-/** Loads data with `load` when `key` changes and again every time `refreshKey` changes. */
+/** Runs `load` when `deps` change and on reload(); a stale answer (deps changed meanwhile) is dropped. */
 export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): { data: T | null; error: Error | null; reload: () => void } {
   const [data, setData] = useState<T | null>(null)
   const [error, setError] = useState<Error | null>(null)
