@@ -66,6 +66,35 @@ describe('event streams', () => {
     }
   })
 
+  test('partial, timeout, retrying, failed and stalled events reach SSE', async () => {
+    const queue = nameOnShard('ev-kinds', 1)
+    const { reader } = await SseReader.open(`${http.base}/events/${queue}`)
+    const sse = reader as SseReader
+    try {
+      const job = await http.data<Job>('POST', `/queues/${queue}/jobs`, { data: 1, timeout: 300, max_attempts: 2, backoff: 0 })
+      expect((await sse.next()).event).toBe('pushed')
+      await http.data('GET', `/queues/${queue}/jobs?timeout=0`)
+      await http.data('POST', `/jobs/${job.id}/partial`, { data: { rows: 3 }, index: 0 })
+      const partial = await sse.next()
+      expect(JSON.parse(partial.data)).toMatchObject({ event_type: 'partial', job_id: job.id, data: { chunk: { rows: 3 }, index: 0 } })
+      // Not acked within its 300 ms timeout: timeout, then a retry.
+      const timedOut = await sse.next(10_000)
+      expect(JSON.parse(timedOut.data)).toMatchObject({ event_type: 'timeout', job_id: job.id, error: 'Job timed out' })
+      expect((await sse.next(10_000)).event).toBe('retrying')
+      await http.data('GET', `/queues/${queue}/jobs?timeout=5000`)
+      await http.data('POST', `/jobs/${job.id}/fail`, { error: 'boom' })
+      expect(JSON.parse((await sse.next()).data)).toMatchObject({ event_type: 'failed', job_id: job.id, error: 'boom' })
+      // A job pulled and never heartbeated past its stall timeout gets a stall strike.
+      const stalling = await http.data<Job>('POST', `/queues/${queue}/jobs`, { data: 2, stall_timeout: 300 })
+      expect((await sse.next()).event).toBe('pushed')
+      await http.data('GET', `/queues/${queue}/jobs?timeout=0`)
+      const stalled = await sse.next(15_000)
+      expect(JSON.parse(stalled.data)).toMatchObject({ event_type: 'stalled', job_id: stalling.id })
+    } finally {
+      sse.close()
+    }
+  })
+
   test('/ws/dashboard sends the snapshot the dashboard reads', async () => {
     const ws = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws/dashboard`)
     try {
