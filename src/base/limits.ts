@@ -49,5 +49,39 @@ export const jobsPerShardMax = 50_000_000
 export const shutdownGraceMsDefault = 30_000
 export const shutdownGraceMsMax = 60 * 60 * 1000
 
+// HTTP (port 6790).
+/** Largest HTTP request body; larger ones get 413 (a job's data plus its options must fit). */
+export const httpBodyBytesMax = 16 * MiB
+/** A non-blocking HTTP request that the shards have not answered by then gets 503. */
+export const httpRequestTimeoutMs = 30_000
+/** Longest `timeout` an HTTP pull or wait may block (flashQ's default is 60 s); larger ones are capped. */
+export const httpBlockingTimeoutMsMax = 60_000
+/** An idle keep-alive HTTP connection is closed after this many seconds (Bun's unit). */
+export const httpIdleTimeoutSeconds = 120
+/** Open WebSocket connections (spec §5.4: 100); further upgrades get 503. */
+export const webSocketConnectionsMax = 100
+/** Open SSE streams; further ones get 503. */
+export const sseConnectionsMax = 1000
+/** Events buffered per SSE/WebSocket subscriber (spec §5.4: at least 1024); older ones are dropped. */
+export const eventBufferEventsMax = 1024
+/** Bytes of serialized events buffered per SSE subscriber (events carry job data, up to 10 MiB each). */
+export const eventBufferBytesMax = 8 * MiB
+/** Bytes a WebSocket may have unsent before it is closed as too slow (1013). */
+export const webSocketBufferedBytesMax = 4 * MiB
+/** Interval of the `/ws/dashboard` snapshot (spec §5.4 DASHBOARD_INTERVAL_MS). */
+export const dashboardIntervalMs = 3000
+/** SSE keep-alive comment interval (spec §5.4: about 15 s). */
+export const sseKeepAliveMs = 15_000
+/** A WebSocket must authenticate within this time when a token is required (spec §5.4). */
+export const webSocketAuthTimeoutMs = 10_000
+/** Workers remembered from HTTP heartbeats; the least recently seen is forgotten beyond it. */
+export const workersTrackedMax = 10_000
+/** Points of `/metrics/history` kept (one per metricsHistoryIntervalMs: an hour). */
+export const metricsHistoryPointsMax = 720
+export const metricsHistoryIntervalMs = 5000
+
+assert(httpBodyBytesMax >= jobDataBytesMax, 'an HTTP push must be able to carry the largest job')
+assert(httpRequestTimeoutMs < httpIdleTimeoutSeconds * 1000, 'a request times out before its connection idles out')
+assert(httpBlockingTimeoutMsMax < httpIdleTimeoutSeconds * 1000, 'a long-poll ends before its connection idles out')
 assert(frameBytesMax >= jobDataBytesMax, 'a frame must be able to carry the largest job')
 assert(lineBytesMax >= frameBytesMax, 'JSON lines carry at least what frames carry')

@@ -37,6 +37,11 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
   const finish = () => (finishing ??= server.stop().then(() => process.exit(0)))
   process.on('SIGINT', stop)
   process.on('SIGTERM', stop)
+  // `POST /server/shutdown` exits 0, `/server/restart` exits 100 (a supervisor restarts the process).
+  server.onStopRequest((exitCode) => {
+    if (signals++ > 0) return
+    void server.drain(config.shutdownGraceMs).then(() => server.stop()).then(() => process.exit(exitCode))
+  })
 }
 
 /**

@@ -334,6 +334,22 @@ describe('stats and ping', () => {
     h.call({ cmd: 'ACK', id: a })
     h.pull('r')
     expect(h.call({ cmd: 'STATS' })).toEqual({ ok: true, queued: 1, processing: 1, delayed: 1, dlq: 0, completed: 1 })
-    expect(h.call({ cmd: 'PING' })).toEqual({ ok: true, pong: true })
+    // PING (like AUTH) is answered by the front, in one place; the engine never sees it.
+    expect(h.call({ cmd: 'PING' })).toMatchObject({ ok: false, error: expect.stringContaining('not handled by the queue engine') })
+  })
+
+  test('internal commands: push returning the job, per-queue defaults, metrics reset', () => {
+    const h = new Harness()
+    const pushed = h.call({ cmd: '_PUSHJOB', queue: 'q', data: { a: 1 }, jobId: 'c1' })
+    expect(pushed).toMatchObject({ ok: true, job: { queue: 'q', data: { a: 1 }, custom_id: 'c1' } })
+    expect(Object.keys(pushed.job as object)).toHaveLength(31)
+    expect((pushed.job as { id: number }).id).toBe(pushed.id as number)
+    expect(h.call({ cmd: '_PUSHJOB', queue: 'q', data: 2, job_id: 'c1' })).toMatchObject({ ok: true, id: pushed.id })
+    expect(h.call({ cmd: '_QUEUEDEFAULTS', queue: 'q', timeout: 5000, max_attempts: 3 })).toEqual({ ok: true })
+    const withDefaults = h.call({ cmd: '_PUSHJOB', queue: 'q', data: 3 })
+    expect(withDefaults.job).toMatchObject({ timeout: 5000, max_attempts: 3 })
+    expect((h.call({ cmd: 'METRICS' }).metrics as { total_pushed: number }).total_pushed).toBe(2)
+    expect(h.call({ cmd: '_RESETMETRICS' })).toEqual({ ok: true })
+    expect((h.call({ cmd: 'METRICS' }).metrics as { total_pushed: number }).total_pushed).toBe(0)
   })
 })

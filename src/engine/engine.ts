@@ -8,6 +8,7 @@ import type { EngineConfig, EngineOutput, LogRecord, Token } from './types.ts'
 import { Core, type EngineMessage, type QueueDefaults } from './core.ts'
 import * as coreHandlers from './handlers-core.ts'
 import { jobHandlers, receiveChildrenGet, receiveFlowChild } from './handlers-job.ts'
+import { internalHandlers } from './handlers-internal.ts'
 import { queueHandlers } from './handlers-queue.ts'
 import { cronPush, fireCron, storeHandlers } from './handlers-store.ts'
 import { applyRecord, snapshotRecords } from './records.ts'
@@ -37,10 +38,10 @@ const handlers: HandlerTable = {
   WAITJOB: coreHandlers.handleWaitJob,
   GETJOBBYCUSTOMID: coreHandlers.handleGetJobByCustomId,
   STATS: (core, _command, token, nowMs) => coreHandlers.handleStats(core, token, nowMs),
-  PING: (core, _command, token) => core.reply(token, { ok: true, pong: true }),
   ...jobHandlers,
   ...queueHandlers,
   ...storeHandlers,
+  ...internalHandlers,
 }
 
 export class Engine {

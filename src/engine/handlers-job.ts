@@ -43,7 +43,10 @@ function progress(core: Core, command: CommandOf<'PROGRESS'>, token: Token, nowM
   job.progress = command.progress
   job.progressMsg = command.message ?? null
   if (core.recording) core.record({ t: 'pr', i: job.id, v: job.progress, m: job.progressMsg })
-  core.event({ event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, progress: job.progress })
+  // Spec §5.4: `data` is {message} when a message was given.
+  core.event(command.message === undefined
+    ? { event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, progress: job.progress }
+    : { event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { message: command.message }, progress: job.progress })
   core.reply(token, ok)
 }
 

@@ -26,7 +26,7 @@ export class Harness {
 
   /** Sends a command; returns its token and its reply if it answered at once. */
   send(request: Record<string, unknown>, requestBytes = 100): { token: number; reply: Reply | undefined } {
-    const parsed = parseCommand(request)
+    const parsed = parseCommand(request, { internal: true })
     if (!parsed.ok) throw new Error(`bad test command: ${parsed.error}`)
     const token = this.nextToken++
     this.engine.execute(parsed.command, token, this.now, requestBytes)

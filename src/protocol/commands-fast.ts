@@ -113,9 +113,9 @@ function readJobOptions<T extends Fields>(input: Fields, target: T): T {
   out.stall_timeout = optU64(input.stall_timeout)
   out.debounce_id = optString(input.debounce_id)
   out.debounce_ttl = input.debounce_ttl === undefined || input.debounce_ttl === null ? 5000 : u64(input.debounce_ttl)
-  out.job_id = optString(input.job_id)
-  out.keep_completed_age = optU64(input.keep_completed_age)
-  out.keep_completed_count = optU64(input.keep_completed_count)
+  out.job_id = optString(input.job_id ?? input.jobId)
+  out.keep_completed_age = optU64(input.keep_completed_age ?? input.keepCompletedAge)
+  out.keep_completed_count = optU64(input.keep_completed_count ?? input.keepCompletedCount)
   out.group_id = optString(input.group_id)
   return target
 }

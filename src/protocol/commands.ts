@@ -26,19 +26,18 @@ import { validateKvKey, validateQueueName } from './validate.ts'
 export { validateKvKey, validateQueueName }
 
 // ---------------------------------------------------------------------------------------------------
-// Field helpers. Every optional or defaulted field goes through `absentIfNull`, because msgpack
-// clients send nil for every undefined property and JSON clients may send null (§1.5).
-
-const absentIfNull = (value: unknown): unknown => (value === null ? undefined : value)
+// Field helpers. Every optional or defaulted field treats null as absent, because msgpack clients
+// send nil for every undefined property and JSON clients may send null (§1.5). Written with
+// nullish + transform (not preprocess) so that z.input stays precise: SDK request types come from it.
 
 /** Optional field: absent or null ⇒ undefined. */
 function opt<T extends z.ZodType>(schema: T) {
-  return z.preprocess(absentIfNull, schema.optional())
+  return schema.nullish().transform((value) => value ?? undefined)
 }
 
 /** Defaulted field: absent or null ⇒ `fallback`. */
 function def<T extends z.ZodType>(schema: T, fallback: z.util.NoUndefined<z.output<T>>) {
-  return z.preprocess(absentIfNull, schema.default(fallback as never))
+  return schema.nullish().transform((value) => value ?? fallback)
 }
 
 /** Marks an issue whose message is a spec error string sent verbatim (not prefixed by `Invalid:`). */
@@ -98,8 +97,24 @@ const jobOptionsShape = {
   group_id: opt(z.string()),
 }
 
+/**
+ * flashQ's Go client sends `jobId`, `keepCompletedAge` and `keepCompletedCount` in camelCase; they are
+ * accepted as aliases when the snake_case field is absent (or null). commands-fast.ts does the same.
+ */
+const camelCaseAliasShape = { jobId: opt(z.string()), keepCompletedAge: opt(u64()), keepCompletedCount: opt(u64()) }
+type CamelCaseAliases = { jobId?: string; keepCompletedAge?: number; keepCompletedCount?: number }
+type SnakeCaseFields = { job_id?: string; keep_completed_age?: number; keep_completed_count?: number }
+
+function foldCamelCase<T extends CamelCaseAliases & SnakeCaseFields>(value: T): Omit<T, keyof CamelCaseAliases> {
+  const { jobId, keepCompletedAge, keepCompletedCount, ...rest } = value
+  if (rest.job_id === undefined && jobId !== undefined) rest.job_id = jobId
+  if (rest.keep_completed_age === undefined && keepCompletedAge !== undefined) rest.keep_completed_age = keepCompletedAge
+  if (rest.keep_completed_count === undefined && keepCompletedCount !== undefined) rest.keep_completed_count = keepCompletedCount
+  return rest
+}
+
 /** A PUSHB item: every PUSH field except `queue`; `data` defaults to null. */
-const jobInput = z.object({ data: def(z.unknown(), null), ...jobOptionsShape })
+const jobInput = z.object({ data: def(z.unknown(), null), ...jobOptionsShape, ...camelCaseAliasShape }).transform(foldCamelCase)
 
 /** An array whose length limit answers with a spec message instead of `Invalid: …`. */
 function boundedArray<T extends z.ZodType>(item: T, itemsMax: number, tooMany: (count: number) => string) {
@@ -116,15 +131,20 @@ const byQueue = <K extends string>(cmd: K) => z.object({ cmd: z.literal(cmd), qu
 const bare = <K extends string>(cmd: K) => z.object({ cmd: z.literal(cmd) })
 const byKvKey = <K extends string>(cmd: K) => z.object({ cmd: z.literal(cmd), key: kvKey() })
 
-/** LOG, GETLOGS and HEARTBEAT accept `job_id` as an alias of `id` (the TypeScript client sends it). */
-function withJobIdAlias<T extends z.ZodType>(schema: T) {
-  return z.preprocess((value) => {
-    if (typeof value !== 'object' || value === null || Array.isArray(value)) return value
-    const fields = value as Record<string, unknown>
-    if (fields.id !== undefined && fields.id !== null) return value
-    if (fields.job_id === undefined || fields.job_id === null) return value
-    return { ...fields, id: fields.job_id }
-  }, schema)
+/**
+ * LOG, GETLOGS and HEARTBEAT accept `job_id` as an alias of `id` (the TypeScript client sends it).
+ * `id` wins when both are given; one of them is required (reported as the missing `id`).
+ */
+const jobIdAliasShape = { id: opt(id()), job_id: opt(id()) }
+
+function requireIdOrJobId(fields: { id?: number; job_id?: number }, ctx: z.RefinementCtx): void {
+  if (fields.id === undefined && fields.job_id === undefined) {
+    ctx.addIssue({ code: 'invalid_type', expected: 'number', input: undefined, path: ['id'] })
+  }
+}
+
+function foldJobId<T extends { id?: number; job_id?: number }>({ job_id, ...rest }: T): Omit<T, 'job_id'> & { id: number } {
+  return { ...rest, id: (rest.id ?? job_id) as number }
 }
 
 const cronSchedule = () =>
@@ -151,7 +171,8 @@ const kvEntry = z.object({
 
 export const commandSchemas = {
   // §3.1 Core
-  PUSH: z.object({ cmd: z.literal('PUSH'), queue: queueName(), data: anyValue(), ...jobOptionsShape }),
+  PUSH: z.object({ cmd: z.literal('PUSH'), queue: queueName(), data: anyValue(), ...jobOptionsShape, ...camelCaseAliasShape })
+    .transform(foldCamelCase),
   PUSHB: z.object({
     cmd: z.literal('PUSHB'),
     queue: queueName(),
@@ -192,11 +213,10 @@ export const commandSchemas = {
   PROMOTE: byId('PROMOTE'),
   UPDATEJOB: z.object({ cmd: z.literal('UPDATEJOB'), id: id(), data: anyValue() }),
   DISCARD: byId('DISCARD'),
-  LOG: withJobIdAlias(
-    z.object({ cmd: z.literal('LOG'), id: id(), message: z.string(), level: def(z.string(), 'info') }),
-  ),
-  GETLOGS: withJobIdAlias(byId('GETLOGS')),
-  HEARTBEAT: withJobIdAlias(byId('HEARTBEAT')),
+  LOG: z.object({ cmd: z.literal('LOG'), ...jobIdAliasShape, message: z.string(), level: def(z.string(), 'info') })
+    .superRefine(requireIdOrJobId).transform(foldJobId),
+  GETLOGS: z.object({ cmd: z.literal('GETLOGS'), ...jobIdAliasShape }).superRefine(requireIdOrJobId).transform(foldJobId),
+  HEARTBEAT: z.object({ cmd: z.literal('HEARTBEAT'), ...jobIdAliasShape }).superRefine(requireIdOrJobId).transform(foldJobId),
   PARTIAL: z.object({ cmd: z.literal('PARTIAL'), id: id(), data: anyValue(), index: opt(u32()) }),
 
   // §3.3 Queue control
@@ -239,7 +259,8 @@ export const commandSchemas = {
       cmd: z.literal('CRON'),
       name: z.string(),
       queue: queueName(),
-      data: anyValue(),
+      // flashQ's Python client omits `data` when it is None: absent is null.
+      data: def(z.unknown(), null),
       schedule: opt(cronSchedule()),
       repeat_every: opt(u64()),
       priority: def(i32(), 0),
@@ -296,12 +317,43 @@ export const commandSchemas = {
   KVINCR: z.object({ cmd: z.literal('KVINCR'), key: kvKey(), by: def(z.int(), 1) }),
 } as const
 
-export type CommandName = keyof typeof commandSchemas
-export type CommandOf<K extends CommandName> = z.output<(typeof commandSchemas)[K]>
+/**
+ * Commands that only the server's own transports send (the HTTP routes): TCP clients get
+ * `unknown command` for them. Their names start with `_` so they can never clash with flashQ's.
+ */
+export const internalCommandSchemas = {
+  /** PUSH whose reply carries the full job (`POST /queues/{q}/jobs` answers the Job). */
+  _PUSHJOB: z.object({ cmd: z.literal('_PUSHJOB'), queue: queueName(), data: def(z.unknown(), null), ...jobOptionsShape, ...camelCaseAliasShape })
+    .transform(foldCamelCase),
+  /** Per-queue defaults for pushes that leave these fields absent (`POST /settings/queue-defaults`). */
+  _QUEUEDEFAULTS: z.object({
+    cmd: z.literal('_QUEUEDEFAULTS'),
+    queue: queueName(),
+    timeout: opt(u64()),
+    max_attempts: opt(u32()),
+    backoff: opt(u64()),
+    ttl: opt(u64()),
+  }),
+  /** Zeroes the metrics counters of every shard (`POST /server/reset-metrics`). */
+  _RESETMETRICS: bare('_RESETMETRICS'),
+  /** Replaces the auth tokens (`POST /settings/auth`); an empty list turns auth off. */
+  _SETTOKENS: z.object({ cmd: z.literal('_SETTOKENS'), tokens: z.array(z.string()) }),
+} as const
+
+export const allCommandSchemas = { ...commandSchemas, ...internalCommandSchemas }
+
+/** The flashQ commands (spec §3) plus PING. */
+export type PublicCommandName = keyof typeof commandSchemas
+export type InternalCommandName = keyof typeof internalCommandSchemas
+export type CommandName = PublicCommandName | InternalCommandName
+export type CommandOf<K extends CommandName> = z.output<(typeof allCommandSchemas)[K]>
 export type Command = { [K in CommandName]: CommandOf<K> }[CommandName]
 export type JobInput = z.output<typeof jobInput>
+/** What a client may send for a command (defaults and null-as-absent applied by the server). */
+export type RequestOf<K extends CommandName> = z.input<(typeof allCommandSchemas)[K]>
 
-export const commandNames = Object.keys(commandSchemas) as CommandName[]
+export const commandNames = Object.keys(commandSchemas) as PublicCommandName[]
+export const internalCommandNames = Object.keys(internalCommandSchemas) as InternalCommandName[]
 
 // ---------------------------------------------------------------------------------------------------
 // parseCommand
@@ -313,13 +365,17 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 
 const hasOwn = Object.prototype.hasOwnProperty
 
-/** Validates one decoded request. Never throws. */
-export function parseCommand(input: unknown): ParseResult {
+/**
+ * Validates one decoded request. Never throws. Internal commands are accepted only with
+ * `internal: true` (the server's own transports and the shards, never a client's request as is).
+ */
+export function parseCommand(input: unknown, options: { internal?: boolean } = {}): ParseResult {
   if (!isRecord(input)) return { ok: false, error: errors.invalid('request must be an object') }
   const name = input.cmd
   if (name === undefined || name === null) return { ok: false, error: errors.invalid("missing field 'cmd'") }
   if (typeof name !== 'string') return { ok: false, error: errors.invalid("field 'cmd' must be a string") }
-  if (!hasOwn.call(commandSchemas, name)) return { ok: false, error: errors.invalid(`unknown command '${name}'`) }
+  const known = hasOwn.call(commandSchemas, name) || (options.internal === true && hasOwn.call(internalCommandSchemas, name))
+  if (!known) return { ok: false, error: errors.invalid(`unknown command '${name}'`) }
   const fast = fastParsers[name]
   if (fast !== undefined) {
     const command = fast(input)
@@ -330,7 +386,7 @@ export function parseCommand(input: unknown): ParseResult {
 
 /** The zod path alone (also used by the fast-path agreement test). */
 export function parseWithSchema(name: CommandName, input: unknown): ParseResult {
-  const result = commandSchemas[name].safeParse(input, { reportInput: true })
+  const result = allCommandSchemas[name].safeParse(input, { reportInput: true })
   if (result.success) return { ok: true, command: result.data as Command }
   return { ok: false, error: describeIssues(result.error.issues) }
 }

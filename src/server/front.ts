@@ -1,12 +1,14 @@
 /**
  * Transport-independent request dispatch: takes a decoded request (and its original JSON text),
- * answers front-only commands, and routes the rest to one shard, or fans it out and merges.
- * TCP uses it now; HTTP routes will use it the same way.
+ * answers front-only commands (AUTH, PING, unknown commands: all here, once), and routes the rest to
+ * one shard, or fans it out and merges — as the command table (protocol/table.ts) says. TCP and the
+ * HTTP routes both submit here.
  */
 import type { Config } from '../base/config.ts'
 import { timingSafeEqual } from 'node:crypto'
 import type { Token } from '../engine/types.ts'
 import { parseCommand } from '../protocol/commands.ts'
+import { invalidToken } from '../protocol/errors.ts'
 import { mergeReplies, fanOutRequest } from './merge.ts'
 import { routeKindOf, shardOf, splitRequest } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
@@ -17,13 +19,22 @@ export interface Answerable extends ReplyTarget {
 }
 
 export class Front {
-  private readonly tokenBytes: Buffer[]
+  private tokenBytes: Buffer[] = []
 
   constructor(
     private readonly pool: ShardPool,
     config: Config,
   ) {
-    this.tokenBytes = config.authTokens.map((token) => Buffer.from(token))
+    this.setTokens(config.authTokens)
+  }
+
+  /** Replaces the auth tokens (`POST /settings/auth`); an empty list turns auth off. */
+  setTokens(tokens: readonly string[]): void {
+    this.tokenBytes = tokens.filter((token) => token.length > 0).map((token) => Buffer.from(token))
+  }
+
+  get tokenCount(): number {
+    return this.tokenBytes.length
   }
 
   get authRequired(): boolean {
@@ -43,13 +54,17 @@ export class Front {
     return match
   }
 
-  /** Routes one request. `line` is its JSON text, forwarded as is when it goes to a single shard. */
-  submit(request: Record<string, unknown>, line: string, target: Answerable): void {
-    const kind = routeKindOf(request)
-    if (kind === undefined || kind === 'front') {
-      // Unknown commands go to a shard too: its validation produces the `Invalid: …` text.
-      if (kind === undefined) return this.toShard(0, line, target)
-      return target.deliver(0, JSON.stringify(this.answerAtFront(request)))
+  /**
+   * Routes one request. `line` is its JSON text, forwarded as is when it goes to a single shard.
+   * `internal` allows the internal commands of the command table (the HTTP routes send them).
+   */
+  submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false): void {
+    const kind = routeKindOf(request, internal)
+    if (kind === undefined && testHooksEnabled && request.cmd === '_CRASH') return this.toShard(0, line, target)
+    if (kind === undefined || kind === 'front') return target.deliver(0, JSON.stringify(this.answerAtFront(request, internal)))
+    if (this.pushDefaults !== null && isPush(request.cmd)) {
+      request = this.withPushDefaults(request)
+      line = JSON.stringify(request)
     }
     const shardCount = this.pool.shardCount
     if (kind === 'all') return this.fanOut(request, allShards(shardCount, request), target)
@@ -61,21 +76,52 @@ export class Front {
       }
       return this.fanOut(request, parts, target)
     }
-    this.toShard(shardOf(kind, request, shardCount), line, target)
+    this.toShard(shardOf(kind, request, shardCount), line, target, request.cmd === 'PULL' || request.cmd === 'PULLB')
   }
 
-  private toShard(shard: number, line: string, target: Answerable): void {
-    target.tokens.push(this.pool.send(shard, line, target))
+  private toShard(shard: number, line: string, target: Answerable, pull = false): void {
+    target.tokens.push(this.pool.send(shard, line, target, pull))
   }
 
-  private answerAtFront(request: Record<string, unknown>): object {
-    const parsed = parseCommand(request) // the same validation as every other command
+  /** AUTH over any transport: the reply, and whether the caller is now authenticated. */
+  authenticate(request: Record<string, unknown>): { reply: object; authenticated: boolean } {
+    const parsed = parseCommand(request)
+    if (!parsed.ok) return { reply: { ok: false, error: parsed.error }, authenticated: false }
+    const authenticated = this.checkToken(request.token)
+    return { reply: authenticated ? { ok: true } : { ok: false, error: invalidToken }, authenticated }
+  }
+
+  /** Unknown commands and the front's own commands (route 'front' in the command table). */
+  private answerAtFront(request: Record<string, unknown>, internal: boolean): object {
+    const parsed = parseCommand(request, { internal }) // unknown commands get their `Invalid: …` here
     if (!parsed.ok) return { ok: false, error: parsed.error }
-    switch (request.cmd) {
+    const command = parsed.command
+    switch (command.cmd) {
       case 'PING': return { ok: true, pong: true }
-      case 'AUTH': return this.checkToken(request.token) ? { ok: true } : { ok: false, error: 'Invalid token' }
+      case 'AUTH': return this.authenticate(request).reply
+      case '_SETTOKENS':
+        this.setTokens(command.tokens)
+        return { ok: true, count: this.tokenCount }
       default: return { ok: true } // SUBSCRIBE / UNSUBSCRIBE: events are served over SSE and WebSocket
     }
+  }
+
+  /**
+   * Defaults for every queue (`POST /settings/queue-defaults` without a queue), kept in memory like
+   * the reference's settings; per-queue defaults are durable in the shards (_QUEUEDEFAULTS).
+   */
+  pushDefaults: PushDefaults | null = null
+
+  private withPushDefaults(request: Record<string, unknown>): Record<string, unknown> {
+    const defaults = this.pushDefaults as PushDefaults
+    const fill = (fields: Record<string, unknown>) => {
+      const filled = { ...fields }
+      for (const [field, value] of Object.entries(defaults)) if (filled[field] === undefined || filled[field] === null) filled[field] = value
+      return filled
+    }
+    if (request.cmd !== 'PUSHB') return fill(request)
+    if (!Array.isArray(request.jobs)) return request
+    return { ...request, jobs: request.jobs.map((job) => (typeof job === 'object' && job !== null ? fill(job as Record<string, unknown>) : job)) }
   }
 
   /**
@@ -104,6 +150,13 @@ export class Front {
 }
 
 type Reply = { ok: boolean; error?: string; [field: string]: unknown }
+
+export type PushDefaults = { timeout?: number; max_attempts?: number; backoff?: number; ttl?: number }
+
+/** FLASHQ_TEST_HOOKS=1: `_CRASH` goes to shard 0, whose host then dies (shard/host.ts). */
+const testHooksEnabled = process.env.FLASHQ_TEST_HOOKS === '1'
+
+const isPush = (cmd: unknown) => cmd === 'PUSH' || cmd === 'PUSHB' || cmd === '_PUSHJOB'
 
 function allShards(shardCount: number, request: Record<string, unknown>): Map<number, Record<string, unknown>> {
   return new Map([...Array(shardCount).keys()].map((shard) => [shard, request]))

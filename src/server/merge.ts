@@ -1,28 +1,32 @@
 /**
  * Merges the per-shard replies of a fanned-out or split request into the one reply the client sees.
  * Pure functions over parsed replies; any shard's error is the answer (the shards validate alike).
+ * Which merge a command uses is declared in the command table (protocol/table.ts).
  */
 import { shardOfName } from '../base/hash.ts'
+import { specOf, type MergeKind } from '../protocol/table.ts'
 
 type Reply = { ok: boolean; error?: string; [field: string]: unknown }
 
 export function mergeReplies(request: Record<string, unknown>, replies: Reply[], shardCount: number): Reply {
+  const kind: MergeKind = specOf(request.cmd)?.merge ?? 'single'
   const failed = replies.find((reply) => !reply.ok)
-  if (failed !== undefined && request.cmd !== 'CRONDELETE') return failed
-  switch (request.cmd) {
-    case 'STATS': return sumFields(replies)
-    case 'ACKB': return ackBatch(replies)
-    case 'METRICS': return metrics(replies)
-    case 'LISTQUEUES': return { ok: true, queues: concat(replies, 'queues') }
-    case 'CRONLIST': return { ok: true, crons: concat(replies, 'crons') }
-    case 'KVKEYS': return { ok: true, keys: concat(replies, 'keys').sort() }
-    case 'KVMSET': return { ok: true, count: sum(replies, 'count') }
-    case 'KVMGET': return kvMget(request, replies, shardCount)
-    case 'GETJOBS': return getJobs(request, replies)
-    case 'GETJOBSBATCH': return getJobsBatch(request, replies)
-    case 'GETJOBBYCUSTOMID': return replies.find((reply) => reply.job !== null && reply.job !== undefined) ?? (replies[0] as Reply)
-    case 'CRONDELETE': return replies.find((reply) => reply.ok) ?? (replies[0] as Reply)
-    default: return replies[0] as Reply
+  if (failed !== undefined && kind !== 'firstOk') return failed
+  switch (kind) {
+    case 'sumFields': return sumFields(replies)
+    case 'ackBatch': return ackBatch(replies)
+    case 'metrics': return metrics(replies)
+    case 'concatQueues': return { ok: true, queues: concat(replies, 'queues') }
+    case 'concatCrons': return { ok: true, crons: concat(replies, 'crons') }
+    case 'keysSorted': return { ok: true, keys: concat(replies, 'keys').sort() }
+    case 'sumCount': return { ok: true, count: sum(replies, 'count') }
+    case 'kvMget': return kvMget(request, replies, shardCount)
+    case 'getJobs': return getJobs(request, replies)
+    case 'getJobsBatch': return getJobsBatch(request, replies)
+    case 'firstWithJob': return replies.find((reply) => reply.job !== null && reply.job !== undefined) ?? (replies[0] as Reply)
+    case 'firstOk': return replies.find((reply) => reply.ok) ?? (replies[0] as Reply)
+    case 'allOk': return { ok: true }
+    case 'single': return replies[0] as Reply
   }
 }
 

@@ -1,39 +1,24 @@
 /**
- * Which shard a request goes to, read from the decoded request without validating it (the shard
- * validates; anything unroutable goes to shard 0, whose validation then names the problem).
- *
- *   queue   hash(queue)          job     id → shard encoded in the id      name   hash(cron name)
- *   key     hash(KV key)         split   the request is split per shard (ids, KV keys) and merged
- *   all     every shard, merged  front   answered by the front itself (AUTH, PING, SUBSCRIBE)
+ * Which shard a request goes to, read from the decoded request after the front validated it. The
+ * route kind of each command is in the command table (protocol/table.ts).
  */
 import { shardOfName } from '../base/hash.ts'
 import { shardOfJobId } from '../base/ids.ts'
 import { ackBatchIdsMax, kvBatchEntriesMax } from '../base/limits.ts'
+import { clientSpecOf, specOf, type RouteKind } from '../protocol/table.ts'
 
-export type RouteKind = 'queue' | 'job' | 'name' | 'key' | 'split' | 'all' | 'front'
+export type { RouteKind }
 
-const routeKinds: Record<string, RouteKind> = {
-  PUSH: 'queue', PUSHB: 'queue', PULL: 'queue', PULLB: 'queue', DLQ: 'queue', RETRYDLQ: 'queue',
-  PURGEDLQ: 'queue', PAUSE: 'queue', RESUME: 'queue', ISPAUSED: 'queue', RATELIMIT: 'queue',
-  RATELIMITCLEAR: 'queue', SETCONCURRENCY: 'queue', CLEARCONCURRENCY: 'queue', COUNT: 'queue',
-  GETJOBCOUNTS: 'queue', CLEAN: 'queue', DRAIN: 'queue', OBLITERATE: 'queue', FLOW: 'queue',
-  GETJOBS: 'queue',
-  ACK: 'job', FAIL: 'job', GETRESULT: 'job', GETJOB: 'job', GETSTATE: 'job', WAITJOB: 'job',
-  CANCEL: 'job', PROGRESS: 'job', GETPROGRESS: 'job', CHANGEPRIORITY: 'job', MOVETODELAYED: 'job',
-  PROMOTE: 'job', UPDATEJOB: 'job', DISCARD: 'job', LOG: 'job', GETLOGS: 'job', HEARTBEAT: 'job',
-  PARTIAL: 'job', GETCHILDREN: 'job',
-  CRON: 'name', CRONDELETE: 'name',
-  KVSET: 'key', KVGET: 'key', KVDEL: 'key', KVEXISTS: 'key', KVEXPIRE: 'key', KVTTL: 'key', KVINCR: 'key',
-  ACKB: 'split', GETJOBSBATCH: 'split', KVMSET: 'split', KVMGET: 'all',
-  STATS: 'all', METRICS: 'all', LISTQUEUES: 'all', GETJOBBYCUSTOMID: 'all', CRONLIST: 'all', KVKEYS: 'all',
-  AUTH: 'front', PING: 'front', SUBSCRIBE: 'front', UNSUBSCRIBE: 'front',
-}
-
-export function routeKindOf(request: Record<string, unknown>): RouteKind | undefined {
-  const kind = routeKinds[request.cmd as string]
+/**
+ * The route of a request from the command table; undefined for an unknown command (answered at the
+ * front, never sent to a default shard). Internal commands route only when `internal` is set.
+ */
+export function routeKindOf(request: Record<string, unknown>, internal = false): RouteKind | undefined {
+  const spec = internal ? specOf(request.cmd) : clientSpecOf(request.cmd)
+  if (spec === undefined) return undefined
   // GETJOBS without a queue browses every shard.
-  if (kind === 'queue' && request.cmd === 'GETJOBS' && typeof request.queue !== 'string') return 'all'
-  return kind
+  if (spec.route === 'queueOrAll') return typeof request.queue === 'string' ? 'queue' : 'all'
+  return spec.route
 }
 
 /** The single shard of a 'queue', 'job', 'name' or 'key' request. */

@@ -6,7 +6,12 @@ import { lstatSync, rmSync } from 'node:fs'
 import type { Config } from '../base/config.ts'
 import { dataModeLabel } from '../base/config.ts'
 import { Front } from './front.ts'
-import { createHttpApp } from './http/app.ts'
+import { metricsHistoryIntervalMs } from '../base/limits.ts'
+import { EventHub } from './events.ts'
+import { sampleHistory } from './http/dashboard.ts'
+import type { HttpDeps } from './http/deps.ts'
+import { MetricsHistory, WorkerRegistry } from './http/live-state.ts'
+import { serveHttp } from './http/serve.ts'
 import { ShardPool, type PoolReady } from './shard-pool.ts'
 import { TcpServer } from './tcp.ts'
 
@@ -22,6 +27,10 @@ export type RunningServer = {
    */
   drain(graceMs: number): Promise<number>
   stop(): Promise<void>
+  /** `POST /server/shutdown` (0) and `/server/restart` (100) call this with the exit code. */
+  onStopRequest(handler: (exitCode: number) => void): void
+  /** Engine events of every shard (SSE, WebSocket, webhooks, the SDK's QueueEvents subscribe here). */
+  hub: EventHub
 }
 
 export type ServerShape = { shardCount: number; workerCount: number; workerUrl: string; version: string }
@@ -48,8 +57,23 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     workers: shape.workerCount,
     errors: pool.deadHosts(),
   })
-  const http = config.httpPort === null ? null
-    : Bun.serve({ hostname: config.host, port: config.httpPort, fetch: createHttpApp(health).fetch })
+  const hub = new EventHub(pool)
+  let stopRequested: ((exitCode: number) => void) | null = null
+  let http: ReturnType<typeof serveHttp> | null = null
+  const deps: HttpDeps = {
+    front, hub, pool, config, version: shape.version, startedAtMs, health,
+    tcpConnections: () => tcp.connections,
+    tcpPort: () => tcp.port,
+    httpPort: () => http?.port ?? 0,
+    metricsProviders: [],
+    requestStop: (exitCode) => stopRequested?.(exitCode),
+    workers: new WorkerRegistry(),
+    history: new MetricsHistory(),
+  }
+  if (config.httpPort !== null) http = serveHttp(deps, config.host, config.httpPort)
+  const historyTimer = http === null ? null : setInterval(() => {
+    void sampleHistory(deps).then((point) => point && deps.history.add(point))
+  }, metricsHistoryIntervalMs)
   const tcpWhere = config.unixSocketPath ?? hostPort(config.host, tcp.port)
   const startupLine = `flashq ${shape.version} listening tcp=${tcpWhere} http=${http ? hostPort(config.host, http.port as number) : 'off'}`
     + ` data=${dataModeLabel(config)} io=${io} shards=${shape.shardCount} workers=${shape.workerCount}`
@@ -70,7 +94,12 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
       }
       return active
     },
+    onStopRequest(handler) {
+      stopRequested = handler
+    },
+    hub,
     async stop() {
+      if (historyTimer !== null) clearInterval(historyTimer)
       tcp.stop()
       if (config.unixSocketPath !== null) rmSync(config.unixSocketPath, { force: true })
       await http?.stop(true)

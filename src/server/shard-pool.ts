@@ -4,6 +4,7 @@
  * token. Detects dead workers and answers their pending requests with an error instead of hanging.
  */
 import type { Config } from '../base/config.ts'
+import { shardOfJobId } from '../base/ids.ts'
 import { workersMax } from '../base/limits.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
@@ -13,6 +14,10 @@ import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.t
 export interface ReplyTarget {
   deliver(token: Token, replyJson: string): void
 }
+
+const ignoreReply: ReplyTarget = { deliver() {} }
+/** How long a cancelled pull's token is remembered in case its reply was already on the way. */
+const cancelledPullMemoryMs = 60_000
 
 /** Upper bound on hosts, for the token encoding (workersMax hosts at most). */
 const hostSlots = workersMax
@@ -126,10 +131,28 @@ export class ShardPool {
       if (target !== undefined) {
         this.pending.delete(token)
         target.deliver(token, text.slice(tab + 1, end))
+        if (this.pullTokens.size > 0) this.pullTokens.delete(token)
+      } else if (this.cancelledPulls.delete(token)) {
+        this.releaseOrphanJobs(text.slice(tab + 1, end))
       }
       start = end + 1
     }
     this.afterReplies()
+  }
+
+  /**
+   * A reply whose requester went away (cancelled: its connection or HTTP client closed) may still
+   * carry jobs that a pull leased just before the cancel reached the shard. Nobody will process them,
+   * so they go back to waiting at once (MOVETODELAYED 0 keeps `attempts`), not after a stall timeout.
+   */
+  private releaseOrphanJobs(replyJson: string): void {
+    const reply = JSON.parse(replyJson) as { job?: { id?: unknown } | null; jobs?: Array<{ id?: unknown }> }
+    const jobs = reply.jobs ?? (reply.job ? [reply.job] : [])
+    for (const job of jobs) {
+      if (typeof job.id !== 'number') continue
+      const line = JSON.stringify({ cmd: 'MOVETODELAYED', id: job.id, delay: 0 })
+      this.send(shardOfJobId(job.id, this.shardCount), line, ignoreReply)
+    }
   }
 
   private routeCross(items: CrossShardMessage[]): void {
@@ -142,10 +165,16 @@ export class ShardPool {
     for (const [host, hostItems] of byHost) host.post({ k: 'cross', items: hostItems })
   }
 
-  /** Queues one request line for a shard; returns its token. */
-  send(shardIndex: number, line: string, target: ReplyTarget): Token {
+  /** Tokens of pulls in flight (PULL, PULLB), so a cancelled one can return what it leased. */
+  private readonly pullTokens = new Set<Token>()
+  /** Cancelled pulls whose reply may still be on its way; the value is the cancel time (pruned). */
+  private readonly cancelledPulls = new Map<Token, number>()
+
+  /** Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB. */
+  send(shardIndex: number, line: string, target: ReplyTarget, pull = false): Token {
     const host = this.hostOfShard[shardIndex] as HostHandle
     const token = this.nextSequence++ * hostSlots + host.index
+    if (pull && host.dead === null) this.pullTokens.add(token)
     if (host.dead !== null) {
       queueMicrotask(() => {
         target.deliver(token, JSON.stringify({ ok: false, error: host.dead }))
@@ -162,12 +191,19 @@ export class ShardPool {
   /** Forgets requests whose connection closed; blocking waiters for them are dropped by the engine. */
   cancel(tokens: Iterable<Token>): void {
     const byHost = new Map<HostHandle, Token[]>()
+    const nowMs = Date.now()
     for (const token of tokens) {
       const host = this.hosts[token % hostSlots]
       this.pending.delete(token)
+      if (this.pullTokens.delete(token)) this.cancelledPulls.set(token, nowMs)
       if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), token])
     }
     for (const [host, hostTokens] of byHost) if (host.dead === null) host.post({ k: 'cancel', tokens: hostTokens })
+    // A cancelled waiter usually never answers; its reply, if any, is one batch round trip away.
+    for (const [token, cancelledAtMs] of this.cancelledPulls) {
+      if (nowMs - cancelledAtMs < cancelledPullMemoryMs) break // insertion order = time order
+      this.cancelledPulls.delete(token)
+    }
   }
 
   private scheduleFlush(): void {
@@ -222,6 +258,11 @@ export class ShardPool {
   stopDelivery(): void {
     this.flush()
     for (const host of this.hosts) if (host.dead === null) host.post({ k: 'stopDelivery' })
+  }
+
+  /** Engine events cost a message per batch, so hosts send them only while someone listens. */
+  setEventsWanted(on: boolean): void {
+    for (const host of this.hosts) if (host.dead === null) host.post({ k: 'eventsWanted', on })
   }
 
   /** Flushes and closes every log, then ends the workers. */

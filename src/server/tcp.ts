@@ -12,8 +12,7 @@ import type { Socket, TCPSocketListener, UnixSocketListener } from 'bun'
 import {
   connectionOutputBytesHigh, connectionRequestsInFlightMax, connectionsMax, frameBytesMax, lineBytesMax,
 } from '../base/limits.ts'
-import { parseCommand } from '../protocol/commands.ts'
-import { authenticationRequired, invalidToken, messageTooLarge } from '../protocol/errors.ts'
+import { authenticationRequired, messageTooLarge } from '../protocol/errors.ts'
 import { JsonLinesDecoder } from '../protocol/json-lines.ts'
 import { MsgpackFrameDecoder, decodeMsgpackRequest, encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
 import { ConnectionState } from './connection.ts'
@@ -56,6 +55,11 @@ export class TcpServer {
     private readonly pool: ShardPool,
   ) {
     pool.afterReplies = () => this.flushDirty()
+  }
+
+  /** Open connections (for /system/metrics). */
+  get connections(): number {
+    return this.connectionCount
   }
 
   get port(): number {
@@ -153,11 +157,9 @@ export class TcpServer {
     const fields = request as Record<string, unknown>
     const reqId = typeof fields.reqId === 'string' || typeof fields.reqId === 'number' ? fields.reqId : undefined
     if (fields.cmd === 'AUTH') {
-      const parsed = parseCommand(fields)
-      if (!parsed.ok) return this.replyAtFront(connection, reqId, { ok: false, error: parsed.error })
-      const ok = this.front.checkToken(fields.token)
-      if (ok) connection.state.authenticated = true
-      return this.replyAtFront(connection, reqId, ok ? { ok: true } : { ok: false, error: invalidToken })
+      const { reply, authenticated } = this.front.authenticate(fields)
+      if (authenticated) connection.state.authenticated = true
+      return this.replyAtFront(connection, reqId, reply)
     }
     if (this.front.authRequired && !connection.state.authenticated) {
       return this.replyAtFront(connection, reqId, { ok: false, error: authenticationRequired })

@@ -10,18 +10,19 @@ import { join } from 'node:path'
 import { presets } from '../base/config.ts'
 import { pushBatchJobsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
-import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
+import type { CrossShardMessage, EngineOutput, JobEvent, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
 import { parseCommand } from '../protocol/commands.ts'
+import { commandTable } from '../protocol/table.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import type { HostInit, HostSink, ShardReady, ToHost } from './messages.ts'
 
-/** Commands refused while the disk is full; completions (ACK, FAIL, …) keep working. */
-const refusedWhenDiskFull = new Set([
-  'PUSH', 'PUSHB', 'FLOW', 'CRON', 'KVSET', 'KVMSET', 'KVINCR', 'UPDATEJOB', 'LOG',
-])
+/** Commands refused while the disk is full (the command table's diskFull); completions keep working. */
+const refusedWhenDiskFull = new Set(
+  Object.entries(commandTable).filter(([, spec]) => spec.diskFull === 'refuse').map(([name]) => name),
+)
 const diskFullError = 'Disk full: new jobs are refused until space is freed (acks still work)'
 // [storage] Reservation for completion records (DESIGN §4, STYLE habit 12; docs/storage.md "Full
 // disk"): every job the engine holds may still need one ack/fail/cancel record. engine.core.jobs
@@ -30,7 +31,7 @@ const diskFullError = 'Disk full: new jobs are refused until space is freed (ack
 const completionRecordBytesMax = 256
 const reservationHeadroomJobs = pushBatchJobsMax
 
-type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[] }
+type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[]; events: JobEvent[] }
 
 type Shard = {
   index: number
@@ -48,14 +49,19 @@ export class ShardHost {
   private io: IoBackend | null = null
   private outbound: string[] = []
   private outboundCross: CrossShardMessage[] = []
+  private outboundEvents: JobEvent[] = []
   private flushScheduled = false
   private timer: ReturnType<typeof setTimeout> | null = null
   private timerDueMs = Infinity
+  /** Starts from init; the front toggles it as event subscribers come and go. */
+  private eventsWanted: boolean
 
   constructor(
     private readonly init: HostInit,
     private readonly sink: HostSink,
-  ) {}
+  ) {
+    this.eventsWanted = init.eventsWanted
+  }
 
   async start(): Promise<void> {
     const { config } = this.init
@@ -125,6 +131,8 @@ export class ShardHost {
       for (const shard of this.shards.values()) shard.engine.stopDelivery()
     } else if (message.k === 'stop') {
       void this.stop()
+    } else if (message.k === 'eventsWanted') {
+      this.eventsWanted = message.on
     }
   }
 
@@ -137,7 +145,8 @@ export class ShardHost {
       return this.stage(shard, token, { ok: false, error: `Invalid: ${(error as Error).message}` })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
-    const parsed = parseCommand(input)
+    // The front lets internal commands through only from its own transports.
+    const parsed = parseCommand(input, { internal: true })
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
       return this.stage(shard, token, { ok: false, error: diskFullError })
@@ -181,14 +190,15 @@ export class ShardHost {
     // replies that nothing would ever release.
     const dead = shard.dead
     for (const [token, reply] of output.replies) lines.push(`${token}\t${JSON.stringify(dead === null ? reply : { ok: false, error: dead })}`)
-    if (this.init.eventsWanted && output.events.length > 0) this.sink({ k: 'events', events: output.events })
-    if (lines.length === 0 && output.messages.length === 0) return
+    // Events leave with the replies, after the records that produced them are durable.
+    const events = this.eventsWanted && dead === null ? output.events : noEvents
+    if (lines.length === 0 && output.messages.length === 0 && events.length === 0) return
     const text = lines.join('\n')
-    if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
+    if (dead !== null) return this.release(text, [], noEvents) // [storage] no cross messages from a dead shard
     if (log === null || (shard.held.length === 0 && log.durableLsn >= log.appendedLsn)) {
-      this.release(text, output.messages)
+      this.release(text, output.messages, events)
     } else {
-      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages })
+      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages, events })
     }
   }
 
@@ -196,16 +206,17 @@ export class ShardHost {
     let released = 0
     while (released < shard.held.length && (shard.held[released] as HeldReplies).lsn <= durableLsn) {
       const held = shard.held[released] as HeldReplies
-      this.release(held.text, held.cross)
+      this.release(held.text, held.cross, held.events)
       released++
     }
     if (released > 0) shard.held.splice(0, released)
     this.scheduleFlush()
   }
 
-  private release(text: string, cross: CrossShardMessage[]): void {
+  private release(text: string, cross: CrossShardMessage[], events: JobEvent[]): void {
     if (text.length > 0) this.outbound.push(text)
     for (const item of cross) this.outboundCross.push(item)
+    for (const event of events) this.outboundEvents.push(event)
   }
 
   private afterWork(): void {
@@ -233,6 +244,10 @@ export class ShardHost {
     if (this.outboundCross.length > 0) {
       this.sink({ k: 'cross', items: this.outboundCross })
       this.outboundCross = []
+    }
+    if (this.outboundEvents.length > 0) {
+      this.sink({ k: 'events', events: this.outboundEvents })
+      this.outboundEvents = []
     }
   }
 
@@ -296,6 +311,8 @@ function injectCrash(): void {
     throw new Error('injected shard crash (FLASHQ_TEST_HOOKS)')
   })
 }
+
+const noEvents: JobEvent[] = []
 
 function* mapRecords(records: Iterable<object>): Iterable<string> {
   for (const record of records) yield JSON.stringify(record)

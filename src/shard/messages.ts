@@ -30,6 +30,8 @@ export type ToHost =
   /** Graceful shutdown has begun: hand out no more jobs (acks and everything else still work). */
   | { k: 'stopDelivery' }
   | { k: 'stop' }
+  /** Turns engine events on or off (the front's event hub has subscribers, or none left). */
+  | { k: 'eventsWanted'; on: boolean }
 
 export type ShardReady = {
   shardIndex: number

@@ -229,8 +229,11 @@ describe('bad input', () => {
   })
 
   test('the /health route reports the data mode, io backend and shard counts', async () => {
-    const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as Record<string, unknown>
-    expect(health).toMatchObject({ ok: true, status: 'ok', durable: true, fsync: 'always' })
+    const body = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { ok: boolean; data: Record<string, unknown> }
+    expect(body.ok).toBe(true)
+    const health = body.data
+    expect(health).toMatchObject({ status: 'healthy', sqlite_enabled: true, durable: true, fsync: 'always' })
+    expect(health.uptime_ms as number).toBeGreaterThanOrEqual(0)
     expect(health.shards as number).toBeGreaterThanOrEqual(1)
     expect(String(health.io)).toMatch(/io_uring|pwrite/)
   })

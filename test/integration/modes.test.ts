@@ -9,8 +9,8 @@ import { WireClient } from '../harness/wire-client.ts'
 test('--fsync=interval:20 is labelled, and jobs older than the interval survive kill -9', async () => {
   const server = await startServer({ args: ['--fsync', 'interval:20'] })
   expect(server.startupLine).toContain('fsync=interval:20ms')
-  const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as Record<string, unknown>
-  expect(health).toMatchObject({ durable: true, fsync: 'interval:20' })
+  const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { data: Record<string, unknown> }
+  expect(health.data).toMatchObject({ durable: true, fsync: 'interval:20' })
   const client = await WireClient.connect(server.tcpPort)
   const { ids } = await client.request({ cmd: 'PUSHB', queue: 'interval', jobs: Array.from({ length: 50 }, (_, i) => ({ data: i })) })
   client.close()

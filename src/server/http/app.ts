@@ -1,22 +1,76 @@
 /**
- * The HTTP front (Hono on Bun.serve). For now: /health and /healthz. The flashQ REST routes, events
- * and the queued API are built on the same Front as TCP.
+ * The HTTP front (Hono on Bun.serve, port 6790): CORS, auth, the envelope and bad-request rules of
+ * spec §5.1, then the sub-apps (mounts.ts) and the flashQ route groups (routes-*.ts). Every route is a
+ * command sent through the same Front as TCP. WebSocket upgrades are taken before Hono (serve.ts).
  */
 import { Hono } from 'hono'
+import { cors } from 'hono/cors'
+import type { HttpDeps } from './deps.ts'
+import { HttpProblem, problemResponse } from './envelope.ts'
+import { subApps } from './mounts.ts'
+import { adminRoutes } from './routes-admin.ts'
+import { docsRoutes } from './routes-docs.ts'
+import { eventRoutes } from './routes-events.ts'
+import { jobRoutes } from './routes-jobs.ts'
+import { queueRoutes } from './routes-queues.ts'
 
-export type HealthInfo = () => Record<string, unknown>
+/** Routes that need no token (spec §5.1). */
+export function isPublicPath(method: string, path: string): boolean {
+  if (path === '/health' || path === '/healthz' || path === '/metrics/prometheus') return true
+  if (path === '/docs' || path.startsWith('/docs/') || path === '/openapi.json') return true
+  return method === 'POST' && path.startsWith('/webhooks/incoming/')
+}
 
-export function createHttpApp(health: HealthInfo): Hono {
+/** SSE and WebSocket routes also take the token as `?token=` (browsers cannot set headers there). */
+export const acceptsQueryToken = (path: string) =>
+  path === '/events' || path.startsWith('/events/') || path === '/ws' || path.startsWith('/ws/') ||
+  (path.startsWith('/queues/') && path.endsWith('/events'))
+
+export const authFailure = 'Invalid or missing authentication token'
+
+/** The token of a request: the Bearer header, or `?token=` where allowed. */
+export function requestToken(request: Request, path: string): string | undefined {
+  const header = request.headers.get('authorization')
+  const bearer = header?.match(/^Bearer\s+(.+)$/i)?.[1]?.trim()
+  if (bearer !== undefined) return bearer
+  if (!acceptsQueryToken(path)) return undefined
+  return new URL(request.url).searchParams.get('token') ?? undefined
+}
+
+export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono()
-  app.get('/health', (c) => {
-    const info = health()
-    return c.json({ ok: info.status === 'ok', ...info })
+  const origins = corsOrigins()
+  app.use('*', cors({
+    origin: origins === '*' ? '*' : (origin) => (origins.includes(origin) ? origin : null),
+    allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
+    allowHeaders: ['Content-Type', 'Authorization'],
+    maxAge: 600,
+  }))
+  app.use('*', async (c, next) => {
+    if (!deps.front.authRequired || c.req.method === 'OPTIONS' || isPublicPath(c.req.method, c.req.path)) return next()
+    if (!deps.front.checkToken(requestToken(c.req.raw, c.req.path))) {
+      return problemResponse(c, new HttpProblem(401, authFailure))
+    }
+    return next()
   })
-  app.get('/healthz', (c) => {
-    const info = health()
-    return info.status === 'ok' ? c.text('ok') : c.text(String(info.status), 503)
-  })
+  for (const subApp of subApps) app.route('/', subApp(deps))
+  app.route('/', docsRoutes(deps))
+  app.route('/', eventRoutes(deps))
+  app.route('/', queueRoutes(deps))
+  app.route('/', jobRoutes(deps))
+  app.route('/', adminRoutes(deps))
   app.notFound((c) => c.json({ ok: false, error: `Not found: ${c.req.method} ${c.req.path}` }, 404))
-  app.onError((error, c) => c.json({ ok: false, error: `Internal error: ${error.message}` }, 500))
+  app.onError((error, c) => {
+    if (error instanceof HttpProblem) return problemResponse(c, error)
+    process.stderr.write(`flashq: HTTP ${c.req.method} ${c.req.path} failed: ${error.message}\n`)
+    return c.json({ ok: false, error: 'Internal error' }, 500)
+  })
   return app
+}
+
+/** `CORS_ALLOW_ORIGIN` (comma-separated) restricts CORS; unset is permissive (spec §5.1). */
+function corsOrigins(): '*' | string[] {
+  const value = process.env.CORS_ALLOW_ORIGIN
+  if (value === undefined || value.trim() === '' || value.trim() === '*') return '*'
+  return value.split(',').map((origin) => origin.trim()).filter((origin) => origin.length > 0)
 }

@@ -1,0 +1,65 @@
+/**
+ * One command from an HTTP request, through the same Front as TCP: same validation, same routing, same
+ * durability (the reply to a change arrives only once it is on disk). Resolves with the TCP reply.
+ *
+ * A request whose client goes away is cancelled at the shards; a pull that leased a job just before
+ * the cancel arrived has that job returned to waiting by the pool (ShardPool.releaseOrphanJobs).
+ */
+import { httpRequestTimeoutMs } from '../../base/limits.ts'
+import type { Token } from '../../engine/types.ts'
+import type { Front } from '../front.ts'
+import type { ShardPool } from '../shard-pool.ts'
+
+export type Reply = { ok: boolean; error?: string; [field: string]: unknown }
+
+export type CallOptions = {
+  /** The HTTP request's signal: aborted when the client disconnects. */
+  signal?: AbortSignal
+  /** How long the command itself may block (a pull's timeout); the request deadline adds to it. */
+  blockingMs?: number
+}
+
+export const requestTimedOut = 'Request timed out: the shards did not answer in time'
+export const clientGone = 'Client closed the request'
+
+export function callCommand(front: Front, pool: ShardPool, request: Record<string, unknown>, options: CallOptions = {}): Promise<Reply> {
+  const { promise, resolve } = Promise.withResolvers<Reply>()
+  const tokens: Token[] = []
+  let settled = false
+  const settle = (reply: Reply) => {
+    if (settled) return
+    settled = true
+    clearTimeout(timer)
+    options.signal?.removeEventListener('abort', onAbort)
+    resolve(reply)
+  }
+  const giveUp = (reason: string) => {
+    if (settled) return
+    pool.cancel(tokens)
+    settle({ ok: false, error: reason })
+  }
+  const onAbort = () => giveUp(clientGone)
+  const timer = setTimeout(() => giveUp(requestTimedOut), (options.blockingMs ?? 0) + httpRequestTimeoutMs)
+  options.signal?.addEventListener('abort', onAbort)
+  // Routes build `cmd` themselves (never from a body), so internal commands are allowed here.
+  front.submit(request, JSON.stringify(request), {
+    tokens,
+    deliver: (_token, replyJson) => {
+      const reply = JSON.parse(replyJson) as Reply
+      // The client left between the shard's answer and now: what a pull leased goes back.
+      if (options.signal?.aborted && (request.cmd === 'PULL' || request.cmd === 'PULLB')) releaseJobs(front, reply)
+      settle(reply)
+    },
+  }, true)
+  if (options.signal?.aborted) onAbort()
+  return promise
+}
+
+function releaseJobs(front: Front, reply: Reply): void {
+  const jobs = (reply.jobs ?? (reply.job ? [reply.job] : [])) as Array<{ id: number }>
+  for (const job of jobs) {
+    const request = { cmd: 'MOVETODELAYED', id: job.id, delay: 0 }
+    // Routes build `cmd` themselves (never from a body), so internal commands are allowed here.
+  front.submit(request, JSON.stringify(request), { tokens: [], deliver() {} })
+  }
+}

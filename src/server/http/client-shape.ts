@@ -1,0 +1,21 @@
+/**
+ * Three flashQ clients read three shapes from a few routes (http-clients.md §1, spec §7.6): the
+ * reference answers `GET /jobs` with an array, `GET /jobs/{id}/state` with a string and
+ * `GET /jobs/{id}/progress` with `[p, msg]`; the dashboard reads progress as `{progress, message}`;
+ * the TypeScript SDK reads `{jobs,total}`, `{state}` and `{progress:{progress,message}}`. A JSON
+ * array or string cannot carry extra fields, so these routes answer by caller: the SDK runs under
+ * Bun (User-Agent `Bun/…`), the dashboard in a browser; `?shape=` overrides (reference|sdk|dashboard).
+ * Every other route answers one shape that carries every field any client reads.
+ */
+import type { Context } from 'hono'
+
+export type ClientShape = 'reference' | 'sdk' | 'dashboard'
+
+export function clientShape(c: Context): ClientShape {
+  const asked = c.req.query('shape')
+  if (asked === 'reference' || asked === 'sdk' || asked === 'dashboard') return asked
+  const agent = c.req.header('user-agent') ?? ''
+  if (agent.startsWith('Bun/')) return 'sdk'
+  if (agent.startsWith('Mozilla/')) return 'dashboard'
+  return 'reference'
+}

@@ -1,0 +1,91 @@
+/**
+ * The HTTP envelope and bad-request rules of spec §5.1: `{ok:true,data}` / `{ok:false,error}` at 200
+ * for command results; plain-text 4xx for requests we cannot even read (400 malformed JSON or a
+ * non-numeric id, 413 too large, 415 not JSON, 422 wrong shape naming the field).
+ */
+import type { Context } from 'hono'
+import { httpBodyBytesMax } from '../../base/limits.ts'
+import type { Reply } from './call.ts'
+
+/** A request rejected before it became a command: answered as plain text with `status`. */
+export class HttpProblem extends Error {
+  constructor(
+    readonly status: 400 | 401 | 404 | 413 | 415 | 422 | 503,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export const ok = (c: Context, data: unknown) => c.json({ ok: true, data: data === undefined ? null : data })
+export const fail = (c: Context, error: string) => c.json({ ok: false, error })
+
+/** A command's reply as the envelope: errors are `ok:false` at 200, as the reference answers. */
+export function envelope(c: Context, reply: Reply, toData: (reply: Reply) => unknown): Response {
+  if (!reply.ok) return fail(c, reply.error ?? 'Unknown error')
+  return ok(c, toData(reply))
+}
+
+export function problemResponse(c: Context, problem: HttpProblem): Response {
+  if (problem.status === 401) c.header('WWW-Authenticate', 'Bearer')
+  return c.text(problem.message, problem.status)
+}
+
+const isJsonType = (type: string) => {
+  const mediaType = type.split(';')[0]?.trim().toLowerCase() ?? ''
+  return mediaType === 'application/json' || mediaType.endsWith('+json')
+}
+
+/**
+ * The body as JSON. Empty (flashQ's clients send `Content-Type: application/json` with no body on
+ * GET, DELETE and bodiless POSTs) is `{}`. No Content-Type is accepted when the body parses.
+ */
+export async function readJsonBody(c: Context): Promise<unknown> {
+  const type = c.req.header('content-type')
+  if (type !== undefined && type.trim() !== '' && !isJsonType(type)) {
+    throw new HttpProblem(415, `Unsupported Content-Type '${type}': send application/json`)
+  }
+  const declared = Number(c.req.header('content-length') ?? 0)
+  if (declared > httpBodyBytesMax) throw bodyTooLarge()
+  const bytes = await c.req.arrayBuffer()
+  if (bytes.byteLength > httpBodyBytesMax) throw bodyTooLarge()
+  const text = new TextDecoder().decode(bytes)
+  if (text.trim() === '') return {}
+  try {
+    return JSON.parse(text)
+  } catch (error) {
+    throw new HttpProblem(400, `Malformed JSON body: ${(error as Error).message}`)
+  }
+}
+
+/** The body as a JSON object (every flashQ route but the incoming webhook takes one). */
+export async function readObjectBody(c: Context): Promise<Record<string, unknown>> {
+  const body = await readJsonBody(c)
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new HttpProblem(422, 'Invalid: the request body must be a JSON object')
+  }
+  return body as Record<string, unknown>
+}
+
+const bodyTooLarge = () => new HttpProblem(413, `Request body too large (max ${httpBodyBytesMax} bytes)`)
+
+/** `{id}` path parameters must be a u64 (spec §5.1): 400 otherwise. */
+export function jobIdParam(c: Context, name = 'id'): number {
+  const text = c.req.param(name) ?? ''
+  const id = /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN
+  if (!Number.isSafeInteger(id)) throw new HttpProblem(400, `Invalid job id '${text}': must be a non-negative integer`)
+  return id
+}
+
+/** `{queue}` is percent-decoded by the router; validation is the command schema's. */
+export function queueParam(c: Context): string {
+  return c.req.param('queue') ?? ''
+}
+
+/** A numeric query parameter; absent ⇒ undefined; anything else but digits ⇒ 422 naming it. */
+export function numberQuery(c: Context, name: string): number | undefined {
+  const text = c.req.query(name)
+  if (text === undefined || text === '') return undefined
+  if (!/^\d{1,16}$/.test(text)) throw new HttpProblem(422, `Invalid: query parameter '${name}' must be a non-negative integer`)
+  return Number(text)
+}

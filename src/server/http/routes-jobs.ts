@@ -1,0 +1,108 @@
+/**
+ * Job routes (spec §5.2 "Jobs", http-clients.md §1, §3, §4): each one command, except GET /jobs/{id}
+ * (GETJOB and GETRESULT together). SDK-only paths are aliases (`/jobs/ack/batch`, `/jobs/custom/{id}`,
+ * `/jobs/{id}/delay`, `PATCH /jobs/{id}`, `/flows`).
+ */
+import { type Context, Hono } from 'hono'
+import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
+import type { Reply } from './call.ts'
+import { clientShape } from './client-shape.ts'
+import type { HttpDeps } from './deps.ts'
+import { fail, jobIdParam, numberQuery, ok, readObjectBody } from './envelope.ts'
+import { ask, makeRunner } from './run.ts'
+
+export function jobRoutes(deps: HttpDeps): Hono {
+  const app = new Hono()
+  const run = makeRunner(deps)
+  /** A job command whose body fields (if any) pass through. */
+  const onJob = (cmd: string, fields: readonly string[] = []) => async (c: Context) => {
+    const body = await readObjectBody(c)
+    const request: Record<string, unknown> = { cmd, id: jobIdParam(c) }
+    for (const field of fields) if (body[field] !== undefined) request[field] = body[field]
+    return run(c, request)
+  }
+
+  // Static paths first: they win over `/jobs/{id}` (spec §5.1).
+  app.get('/jobs', (c) => {
+    const request = {
+      cmd: 'GETJOBS',
+      queue: c.req.query('queue') || undefined,
+      state: c.req.query('state') || undefined,
+      limit: numberQuery(c, 'limit') ?? 100,
+      offset: numberQuery(c, 'offset') ?? 0,
+    }
+    const shape = clientShape(c)
+    return run(c, request, (reply) => (shape === 'sdk' ? { jobs: reply.jobs, total: reply.total } : reply.jobs))
+  })
+  for (const path of ['/jobs/ack-batch', '/jobs/ack/batch']) {
+    app.post(path, async (c) => {
+      const body = await readObjectBody(c)
+      return run(c, { cmd: 'ACKB', ids: body.ids }, (reply) => reply.count)
+    })
+  }
+  app.get('/jobs/custom/:customId', (c) =>
+    run(c, { cmd: 'GETJOBBYCUSTOMID', job_id: c.req.param('customId') }, (reply) => jobView(reply.job, reply.state, null)))
+  app.post('/flows', async (c) => {
+    const body = await readObjectBody(c)
+    return run(c, { ...body, cmd: 'FLOW' }, ({ parent_id, children_ids }) => ({ parent_id, children_ids }))
+  })
+
+  app.get('/jobs/:id', async (c) => {
+    const id = jobIdParam(c)
+    const [job, result] = await Promise.all([ask(deps, c, { cmd: 'GETJOB', id }), ask(deps, c, { cmd: 'GETRESULT', id })])
+    if (!job.ok) return fail(c, job.error ?? 'Unknown error')
+    return ok(c, jobView(job.job, job.state, result.ok ? result.result : null))
+  })
+  app.get('/jobs/:id/state', (c) => {
+    const shape = clientShape(c)
+    return run(c, { cmd: 'GETSTATE', id: jobIdParam(c) }, (reply) => (shape === 'sdk' ? { id: reply.id, state: reply.state } : reply.state))
+  })
+  app.get('/jobs/:id/result', (c) => run(c, { cmd: 'GETRESULT', id: jobIdParam(c) }, (reply) => reply.result ?? null))
+  app.get('/jobs/:id/progress', (c) => {
+    const shape = clientShape(c)
+    return run(c, { cmd: 'GETPROGRESS', id: jobIdParam(c) }, (reply) => progressView(reply, shape))
+  })
+  app.get('/jobs/:id/logs', (c) => run(c, { cmd: 'GETLOGS', id: jobIdParam(c) }, (reply) => reply.logs))
+  app.get('/jobs/:id/children', (c) =>
+    run(c, { cmd: 'GETCHILDREN', parent_id: jobIdParam(c) }, (reply) => ({
+      children: reply.children_ids ?? (reply.children as Array<{ id: number }>).map((child) => child.id),
+      completed: reply.completed,
+      total: reply.total,
+    })))
+  app.get('/jobs/:id/wait', (c) => {
+    const timeoutMs = Math.min(numberQuery(c, 'timeout') ?? 30_000, httpBlockingTimeoutMsMax)
+    return run(c, { cmd: 'WAITJOB', id: jobIdParam(c), timeout: timeoutMs }, (reply) => reply.result ?? null, { blockingMs: timeoutMs })
+  })
+
+  app.post('/jobs/:id/ack', onJob('ACK', ['result']))
+  app.post('/jobs/:id/fail', onJob('FAIL', ['error']))
+  app.post('/jobs/:id/cancel', onJob('CANCEL'))
+  app.post('/jobs/:id/promote', onJob('PROMOTE'))
+  app.post('/jobs/:id/discard', onJob('DISCARD'))
+  app.post('/jobs/:id/heartbeat', onJob('HEARTBEAT'))
+  app.post('/jobs/:id/progress', onJob('PROGRESS', ['progress', 'message']))
+  app.post('/jobs/:id/partial', onJob('PARTIAL', ['data', 'index']))
+  app.post('/jobs/:id/logs', onJob('LOG', ['message', 'level']))
+  app.post('/jobs/:id/priority', onJob('CHANGEPRIORITY', ['priority']))
+  app.post('/jobs/:id/move-to-delayed', onJob('MOVETODELAYED', ['delay']))
+  app.post('/jobs/:id/delay', onJob('MOVETODELAYED', ['delay']))
+  app.post('/jobs/:id/update', onJob('UPDATEJOB', ['data']))
+  app.patch('/jobs/:id', onJob('UPDATEJOB', ['data']))
+  return app
+}
+
+/**
+ * GET /jobs/{id}: the job's fields flattened (reference, dashboard) plus `job` (the SDK reads
+ * `data.job`), `state` and `result`; only `state` and `result` when there is no job body.
+ */
+function jobView(job: unknown, state: unknown, result: unknown): Record<string, unknown> {
+  if (job === null || job === undefined) return { job: null, state, result }
+  return { ...(job as Record<string, unknown>), job, state, result }
+}
+
+function progressView(reply: Reply, shape: ReturnType<typeof clientShape>): unknown {
+  const info = reply.progress as { id: number; progress: number; message: string | null }
+  if (shape === 'sdk') return { progress: info }
+  if (shape === 'dashboard') return { progress: info.progress, message: info.message }
+  return [info.progress, info.message]
+}

@@ -1,0 +1,36 @@
+/**
+ * Bun.serve for the HTTP front: WebSocket upgrades first (ws.ts), everything else through the Hono
+ * app. Bun's own limits back ours: the body cap (our 413 comes first for declared lengths) and the
+ * idle timeout (longer than the longest pull).
+ */
+import type { Server } from 'bun'
+import { httpBodyBytesMax, httpIdleTimeoutSeconds, webSocketBufferedBytesMax } from '../../base/limits.ts'
+import { createHttpApp } from './app.ts'
+import type { HttpDeps } from './deps.ts'
+import { WebSocketHub, type WsData } from './ws.ts'
+
+export function serveHttp(deps: HttpDeps, hostname: string, port: number): Server<WsData> {
+  const app = createHttpApp(deps)
+  const sockets = new WebSocketHub(deps)
+  return Bun.serve<WsData>({
+    hostname,
+    port,
+    idleTimeout: httpIdleTimeoutSeconds,
+    // Chunked bodies have no declared length: Bun stops them here, ours stops declared ones first.
+    maxRequestBodySize: httpBodyBytesMax * 2,
+    fetch(request, server) {
+      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+        const path = new URL(request.url).pathname
+        if (path === '/ws' || path.startsWith('/ws/')) return sockets.upgrade(request, server, path)
+      }
+      return app.fetch(request, { server })
+    },
+    websocket: {
+      ...sockets.handlers,
+      idleTimeout: httpIdleTimeoutSeconds,
+      sendPings: true,
+      backpressureLimit: webSocketBufferedBytesMax,
+      closeOnBackpressureLimit: true,
+    },
+  })
+}

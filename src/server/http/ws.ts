@@ -1,0 +1,106 @@
+/**
+ * WebSockets (spec §5.4): `/ws` and `/ws/{queue}` stream JobEvents; `/ws/dashboard` sends a snapshot
+ * every dashboardIntervalMs. Auth: the Bearer header, `?token=`, or a first message
+ * `{"type":"auth","token":"…"}` within webSocketAuthTimeoutMs (else close 1008). Nothing is sent
+ * before auth. A socket whose unsent bytes pass webSocketBufferedBytesMax is closed (1013).
+ */
+import type { Server, ServerWebSocket } from 'bun'
+import {
+  dashboardIntervalMs, webSocketAuthTimeoutMs, webSocketBufferedBytesMax, webSocketConnectionsMax,
+} from '../../base/limits.ts'
+import type { EventFilter, Unsubscribe } from '../events.ts'
+import { requestToken } from './app.ts'
+import { dashboardSnapshot } from './dashboard.ts'
+import type { HttpDeps } from './deps.ts'
+
+export type WsData = {
+  kind: 'events' | 'dashboard'
+  filter: EventFilter
+  authenticated: boolean
+  unsubscribe: Unsubscribe | null
+  timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval> | null
+}
+
+type Socket = ServerWebSocket<WsData>
+
+/** `/ws/dashboard` wins over `/ws/{queue}` (static segments win, spec §5.1). */
+export function webSocketRoute(path: string): Pick<WsData, 'kind' | 'filter'> | null {
+  if (path === '/ws') return { kind: 'events', filter: {} }
+  if (path === '/ws/dashboard') return { kind: 'dashboard', filter: {} }
+  const queue = /^\/ws\/([^/]+)$/.exec(path)?.[1]
+  if (queue === undefined) return null
+  try {
+    return { kind: 'events', filter: { queue: decodeURIComponent(queue) } }
+  } catch {
+    return null
+  }
+}
+
+export class WebSocketHub {
+  private open = 0
+
+  constructor(private readonly deps: HttpDeps) {}
+
+  /** Called for an upgrade request; a Response means "refused" (undefined: upgraded). */
+  upgrade(request: Request, server: Server<WsData>, path: string): Response | undefined {
+    const route = webSocketRoute(path)
+    if (route === null) return new Response(`Not found: ${path}`, { status: 404 })
+    if (this.open >= webSocketConnectionsMax) {
+      return new Response(`Too many WebSocket connections (max ${webSocketConnectionsMax})`, { status: 503 })
+    }
+    const token = requestToken(request, path)
+    // A wrong token given up front is refused at once; a missing one may still come as a message.
+    if (token !== undefined && !this.deps.front.checkToken(token)) {
+      return new Response('Invalid or missing authentication token', { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } })
+    }
+    const authenticated = !this.deps.front.authRequired || token !== undefined
+    const data: WsData = { ...route, authenticated, unsubscribe: null, timer: null }
+    if (server.upgrade(request, { data })) return undefined
+    return new Response('Expected a WebSocket upgrade', { status: 400 })
+  }
+
+  readonly handlers = {
+    open: (ws: Socket) => {
+      this.open++
+      if (ws.data.authenticated) return this.start(ws)
+      ws.data.timer = setTimeout(() => ws.close(1008, 'authentication timeout'), webSocketAuthTimeoutMs)
+    },
+    message: (ws: Socket, message: string | Buffer) => {
+      if (ws.data.authenticated) return // every other client message is ignored
+      let token: unknown
+      try {
+        const parsed = JSON.parse(String(message)) as { type?: unknown; token?: unknown }
+        token = parsed.type === 'auth' ? parsed.token : undefined
+      } catch {
+        token = undefined
+      }
+      if (typeof token !== 'string' || !this.deps.front.checkToken(token)) return ws.close(1008, 'Invalid token')
+      ws.data.authenticated = true
+      if (ws.data.timer !== null) clearTimeout(ws.data.timer)
+      ws.data.timer = null
+      this.start(ws)
+    },
+    close: (ws: Socket) => {
+      this.open--
+      ws.data.unsubscribe?.()
+      if (ws.data.timer !== null) clearTimeout(ws.data.timer)
+      ws.data.timer = null
+    },
+  }
+
+  private start(ws: Socket): void {
+    if (ws.data.kind === 'dashboard') {
+      const send = () => void dashboardSnapshot(this.deps).then((snapshot) => this.send(ws, JSON.stringify(snapshot)))
+      send()
+      ws.data.timer = setInterval(send, dashboardIntervalMs)
+      return
+    }
+    ws.data.unsubscribe = this.deps.hub.subscribe(ws.data.filter, (event) => this.send(ws, JSON.stringify(event)))
+  }
+
+  private send(ws: Socket, text: string): void {
+    if (ws.readyState !== 1) return
+    if (ws.getBufferedAmount() > webSocketBufferedBytesMax) return ws.close(1013, 'client too slow: events not read')
+    ws.send(text)
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Live events over HTTP (spec §5.4) against a real server: SSE and WebSocket subscribers see
+ * pushed → progress → completed for a job on a shard other than the first; filters by queue and job;
+ * the dashboard snapshot; the WebSocket cap; and a slow SSE consumer stays bounded.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { connect } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { webSocketConnectionsMax } from '../../src/base/limits.ts'
+import { startServer, type TestServer } from '../harness/server.ts'
+import { nameOnShard, shardArgs, shardOfId, waitFor } from './commands-kit.ts'
+import { HttpClient, openWebSocket, SseReader } from './http-kit.ts'
+
+setDefaultTimeout(60_000)
+
+let server: TestServer
+let http: HttpClient
+
+beforeAll(async () => {
+  server = await startServer({ args: shardArgs })
+  http = new HttpClient(`http://127.0.0.1:${server.httpPort}`)
+})
+afterAll(() => server.cleanup())
+
+type Job = { id: number }
+
+describe('event streams', () => {
+  test('SSE and WebSocket see pushed → progress → completed for a job on shard 1', async () => {
+    const queue = nameOnShard('ev', 1)
+    const sse = await SseReader.open(`${http.base}/events/${queue}`)
+    const alias = await SseReader.open(`${http.base}/queues/${queue}/events`)
+    const ws = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws/${queue}`)
+    const other = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws/${nameOnShard('ev-other', 0)}`)
+    try {
+      const job = await http.data<Job>('POST', `/queues/${queue}/jobs`, { data: { n: 1 } })
+      expect(shardOfId(job.id)).toBe(1)
+      const jobStream = await SseReader.open(`${http.base}/events/job/${job.id}?events=completed`)
+      await http.data('GET', `/queues/${queue}/jobs?timeout=0`)
+      await http.data('POST', `/jobs/${job.id}/progress`, { progress: 50, message: 'half' })
+      await http.data('POST', `/jobs/${job.id}/ack`, { result: 'ok' })
+
+      const expected = [
+        { event_type: 'pushed', queue, job_id: job.id, data: { n: 1 } },
+        { event_type: 'progress', queue, job_id: job.id, progress: 50, data: { message: 'half' } },
+        { event_type: 'completed', queue, job_id: job.id, data: 'ok' },
+      ]
+      for (const reader of [sse.reader, alias.reader]) {
+        for (const event of expected) {
+          const received = await (reader as SseReader).next()
+          expect(received.event).toBe(event.event_type)
+          expect(JSON.parse(received.data)).toMatchObject({ ...event, timestamp: expect.any(Number) })
+        }
+      }
+      const onlyCompleted = await (jobStream.reader as SseReader).next()
+      expect(onlyCompleted.event).toBe('completed')
+      jobStream.reader?.close()
+
+      await waitFor(async () => ws.messages.length >= 3)
+      expect(ws.messages.map((text) => JSON.parse(text))).toMatchObject(expected)
+      expect(other.messages).toEqual([]) // another queue's subscriber sees nothing of this one
+    } finally {
+      sse.reader?.close()
+      alias.reader?.close()
+      ws.socket.close()
+      other.socket.close()
+    }
+  })
+
+  test('/ws/dashboard sends the snapshot the dashboard reads', async () => {
+    const ws = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws/dashboard`)
+    try {
+      await waitFor(async () => ws.messages.length >= 1)
+      const snapshot = JSON.parse(ws.messages[0] as string) as Record<string, unknown>
+      expect(Object.keys(snapshot).sort()).toEqual([
+        'crons', 'metrics', 'metrics_history', 'queues', 'sqlite_stats', 'stats', 'storage_stats', 'system_metrics', 'timestamp', 'workers',
+      ])
+      expect(snapshot.sqlite_stats).toBeNull()
+      expect(snapshot.stats).toMatchObject({ queued: expect.any(Number), processing: expect.any(Number) })
+    } finally {
+      ws.socket.close()
+    }
+  })
+
+  test(`at most ${webSocketConnectionsMax} WebSockets; the next upgrade gets 503`, async () => {
+    const sockets = await Promise.all(Array.from({ length: webSocketConnectionsMax }, () => openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws`)))
+    try {
+      const refused = await fetch(`${http.base}/ws`, {
+        headers: { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' },
+      })
+      expect(refused.status).toBe(503)
+    } finally {
+      for (const { socket } of sockets) socket.close()
+    }
+    // Closed sockets free their slots.
+    await waitFor(async () => {
+      const again = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws`).catch(() => null)
+      again?.socket.close()
+      return again !== null
+    })
+  })
+})
+
+describe('a slow SSE consumer is bounded', () => {
+  test('a subscriber that never reads costs a bounded buffer, and learns what it lost', async () => {
+    const memoryServer = await startServer({ args: ['--memory', ...shardArgs] })
+    const client = new HttpClient(`http://127.0.0.1:${memoryServer.httpPort}`)
+    const rssMiB = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${memoryServer.process.pid}/status`, 'utf8'))?.[1]) / 1024
+    const socket = connect(memoryServer.httpPort as number, '127.0.0.1')
+    try {
+      socket.write('GET /events HTTP/1.1\r\nHost: test\r\n\r\n')
+      socket.pause() // never read: the kernel buffers fill, then the server must stop queueing for us
+      // PARTIAL events carry their data and change no job state: ~2 MB of event per request.
+      const queue = nameOnShard('slow', 1)
+      const job = await client.data<Job>('POST', `/queues/${queue}/jobs`, { data: 1 })
+      await client.data('GET', `/queues/${queue}/jobs?timeout=0`)
+      const body = JSON.stringify({ data: 'x'.repeat(2_000_000) })
+      for (let round = 0; round < 20; round++) await client.data('POST', `/jobs/${job.id}/partial`, body) // warm-up
+      const before = rssMiB()
+      const rounds = 300 // 600 MB of events for a reader that takes none of them
+      for (let round = 0; round < rounds; round++) await client.data('POST', `/jobs/${job.id}/partial`, body)
+      const grownMiB = rssMiB() - before
+      expect(grownMiB).toBeLessThan(250)
+      // Reading now: the stream says it dropped events rather than buffering them all.
+      socket.resume()
+      let text = ''
+      socket.on('data', (chunk) => (text += chunk.toString()))
+      await waitFor(async () => text.includes(': dropped '), 10_000)
+    } finally {
+      socket.destroy()
+      await memoryServer.cleanup()
+    }
+  })
+})
