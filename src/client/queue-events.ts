@@ -5,9 +5,9 @@
  *
  * Server events and what they become:
  *   pushed → 'added' and 'waiting' · completed → 'completed' {jobId, returnvalue} · failed → 'failed'
- *   {jobId, failedReason} · progress → 'progress' {jobId, data} · retrying → 'delayed' (or 'waiting'
- *   when retried at once) · stalled → 'stalled' · active / removed / delayed / drained when the server
- *   sends them.
+ *   {jobId, failedReason} · progress → 'progress' {jobId, data} · retrying → 'retrying', plus 'delayed'
+ *   or 'waiting' when the event carries the new run_at · stalled → 'stalled' · active / removed /
+ *   delayed / drained if the server sends such events (it does not today).
  * The connection is re-opened with backoff when it drops; events in the gap are lost (the server
  * keeps no event history).
  */
@@ -122,9 +122,10 @@ export class QueueEvents extends EventEmitter {
         this.emit('progress', { jobId, data: event.progress ?? event.data }, id)
         return
       case 'retrying': {
-        const runAt = Number(event.data?.run_at ?? 0)
+        // Spec §5.4 puts {attempts, run_at} in the event's data; without it the new state is unknown.
+        const runAt = Number(event.data?.run_at ?? Number.NaN)
         if (runAt > event.timestamp) this.emit('delayed', { jobId, delay: runAt }, id)
-        else this.emit('waiting', { jobId, prev: 'failed' }, id)
+        else if (runAt <= event.timestamp) this.emit('waiting', { jobId, prev: 'failed' }, id)
         this.emit('retrying', { jobId, failedReason: event.error ?? '', attemptsMade: event.data?.attempts }, id)
         return
       }
