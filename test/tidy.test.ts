@@ -21,6 +21,7 @@ const allowed: Record<string, string[]> = {
   shard: ['base', 'protocol', 'engine', 'io', 'storage'],
   server: ['base', 'protocol', 'shard', 'engine'],
   cli: ['base', 'engine', 'storage', 'io', 'server'],
+  client: ['base', 'protocol'],
 }
 const typeOnly: Record<string, string[]> = { server: ['engine'] }
 
