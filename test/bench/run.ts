@@ -13,10 +13,11 @@
  */
 import { availableParallelism, cpus } from 'node:os'
 import { type CpuShares, cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
+import { sdkBench } from './sdk.ts'
 import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from './workloads.ts'
 
-type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency'
-const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency']
+type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency' | 'sdk'
+const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency', 'sdk']
 const allModes: Mode[] = ['memory', 'uring', 'pwrite']
 
 type Options = {
@@ -104,6 +105,8 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
         run = () => processJobs(server.port, { workers: options.consumers, count: 100, queues, expected: total })
         break
       }
+      case 'sdk':
+        throw new Error('the SDK workloads run in their own table (sdk.ts)')
       case 'latency':
         run = () => pushLatency(server.port, { total: scale(options, 20_000), warmup: scale(options, 20_000), queues })
         break
@@ -148,6 +151,7 @@ const workloadLabel: Record<WorkloadName, string> = {
   pushb: 'PUSHB 1000 jobs, 4 conns × 4 batches in flight (jobs/s)',
   process: 'process 100k: PULLB 100 + ACKB (jobs/s)',
   latency: 'sequential PUSH latency p50 / p99 (ms), 20k pushes after 20k warm-up',
+  sdk: 'SDK workloads (own table)',
 }
 
 const targets: Record<WorkloadName, string> = {
@@ -156,6 +160,7 @@ const targets: Record<WorkloadName, string> = {
   pushb: 'mem ≥800k, durable ≥500k',
   process: 'mem ≥250k, durable ≥150k',
   latency: 'durable p99 < 1 ms',
+  sdk: 'see the SDK table',
 }
 
 const batched = new Set<WorkloadName>(['pushb', 'process'])
@@ -176,6 +181,10 @@ async function main(): Promise<void> {
 
   const results = new Map<string, Sample[]>()
   const startupLines = new Map<Mode, string>()
+  const runSdk = options.only.includes('sdk')
+  options.only = options.only.filter((workload) => workload !== 'sdk')
+  const sdkOptions = { runs: options.runs, modes: options.modes, quick: options.quick, serverArgs: options.serverArgs, binary: options.binary }
+  if (options.only.length === 0) return await sdkBench(sdkOptions)
   for (const mode of options.modes) {
     for (const workload of options.only) {
       const samples: Sample[] = []
@@ -238,6 +247,7 @@ async function main(): Promise<void> {
     })
     console.log(`| ${workload} | ${cells.join(' | ')} |`)
   }
+  if (runSdk) await sdkBench(sdkOptions)
 }
 
 /** --space: push + ack many jobs through a durable server and watch the data directory size. */

@@ -64,7 +64,7 @@ describe('FlashQ methods', () => {
     expect(batch.map((job) => job.id)).toEqual(ids)
     expect(await flashq.ackBatch([ids[0] as number, ids[1] as number])).toBe(2)
     await flashq.fail(ids[2] as number, 'nope')
-    expect((await flashq.getDlq(queue)).map((job) => job.id)).toEqual([ids[2]])
+    expect((await flashq.getDlq(queue)).map((job) => job.id)).toEqual([ids[2] as number])
     expect(await flashq.getJobCounts(queue)).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 2, failed: 1 })
     expect(await flashq.retryDlq(queue)).toBe(1)
     expect(await flashq.count(queue)).toBe(1)

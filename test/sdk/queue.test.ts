@@ -56,7 +56,7 @@ describe('add', () => {
     const client = raw()
     const order = [] as string[]
     for (let i = 0; i < 3; i++) order.push(String((await client.pull(queue.name, 0))?.id))
-    expect(order).toEqual([none.id, high.id, low.id])
+    expect(order).toEqual([none.id, high.id, low.id] as string[])
 
     const lifoQueue = newQueue('lifo')
     const first = await lifoQueue.add('a', {})
@@ -188,7 +188,7 @@ describe('queue control', () => {
     const jobs = await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }, { name: 'c', data: {} }])
     expect(await queue.clean(60_000, 0, 'wait')).toEqual([]) // none older than a minute
     const removed = await queue.clean(0, 2, 'wait')
-    expect(removed).toEqual([jobs[0]?.id, jobs[1]?.id])
+    expect(removed).toEqual([jobs[0]?.id, jobs[1]?.id] as string[])
     expect(await queue.getWaitingCount()).toBe(1)
   })
 

@@ -4,14 +4,14 @@
  * workers, Job methods inside a processor, and heartbeats for a long job.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { DelayedError, FlashQ, type Job, Queue, UnrecoverableError, Worker } from '../../src/client/index.ts'
+import { DelayedError, FlashQ, type Job, type Processor, Queue, UnrecoverableError, Worker } from '../../src/client/index.ts'
 import { nextEvent, queueName, serverFixture, waitFor } from './kit.ts'
 
 setDefaultTimeout(45_000)
 const fixture = serverFixture()
 const connection = () => fixture.connection
 const newQueue = (label: string) => fixture.track(new Queue(queueName(label), { connection: connection() }))
-const newWorker = <D = any, R = any>(queue: Queue, processor: (job: Job<D, R>) => Promise<R>, opts: ConstructorParameters<typeof Worker>[2] = {}) =>
+const newWorker = <D = any, R = any>(queue: Queue, processor: Processor<D, R>, opts: ConstructorParameters<typeof Worker>[2] = {}) =>
   fixture.track(new Worker<D, R>(queue.name, processor, { connection: connection(), ...opts }))
 
 beforeAll(() => fixture.start())
