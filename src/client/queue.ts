@@ -3,7 +3,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
-import { FlashQ, checkQueue } from './flashq.ts'
+import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, failedReasonOf, Job, type JobState } from './job.ts'
 import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, WireJob } from './wire-types.ts'
@@ -66,14 +66,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const batches: Array<Array<{ name: NameType; data: DataType; opts?: JobsOptions }>> = []
     for (let start = 0; start < jobs.length; start += pushBatchJobsMax) batches.push(jobs.slice(start, start + pushBatchJobsMax))
     const defaults = this.defaultJobOptions
-    const results = await Promise.all(
-      batches.map((batch) =>
-        this.client.pushBatchSafe(
-          this.name,
-          batch.map((job) => ({ data: encodeJobData(job.name, job.data), ...toPushOptions(job.opts ? { ...defaults, ...job.opts } : defaults) })),
-        ),
-      ),
-    )
+    const defaultFields = pushFields(toPushOptions(defaults))
+    const wireItem = (job: { name: NameType; data: DataType; opts?: JobsOptions }) => ({
+      data: encodeJobData(job.name, job.data),
+      ...(job.opts ? pushFields(toPushOptions({ ...defaults, ...job.opts })) : defaultFields),
+    })
+    const results = await Promise.all(batches.map((batch) => this.client.pushWireBatch(this.name, batch.map(wireItem))))
     const added: Job<DataType, ResultType, NameType>[] = []
     const rejected: string[] = []
     results.forEach((result, batchIndex) => {
