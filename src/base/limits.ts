@@ -85,3 +85,6 @@ assert(httpRequestTimeoutMs < httpIdleTimeoutSeconds * 1000, 'a request times ou
 assert(httpBlockingTimeoutMsMax < httpIdleTimeoutSeconds * 1000, 'a long-poll ends before its connection idles out')
 assert(frameBytesMax >= jobDataBytesMax, 'a frame must be able to carry the largest job')
 assert(lineBytesMax >= frameBytesMax, 'JSON lines carry at least what frames carry')
+
+/** SDK: largest event message QueueEvents accepts from the WebSocket; a bigger frame drops the socket. */
+export const sdkEventMessageBytesMax = 16 * MiB

@@ -24,6 +24,8 @@ export type Processor<DataType = any, ResultType = any, NameType extends string 
 /** Long-poll time of one PULLB when the queue is empty (BullMQ's drainDelay, in seconds). */
 const drainDelaySecondsDefault = 1
 const lockDurationMsDefault = 30_000
+/** Job ids per ACKB unless `ackBatchMax` says otherwise. */
+const ackBatchIdsDefault = 1000
 /** How often active jobs are checked for a due heartbeat. */
 const heartbeatTickMs = 1000
 /** Pause after a failed pull before asking again, so a broken server is not hammered. */
@@ -281,7 +283,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   #flushAcks(): void {
     this.#ackScheduled = false
-    const batchMax = Math.min(ackBatchIdsMax, this.opts.ackBatchMax ?? ackBatchIdsMax)
+    const batchMax = Math.max(1, Math.min(ackBatchIdsMax, this.opts.ackBatchMax ?? ackBatchIdsDefault))
     while (this.#ackQueue.length > 0) {
       const batch = this.#ackQueue.splice(0, batchMax)
       this.#track(this.client.ackBatch(batch.map((settled) => settled.wire.id)), batch)

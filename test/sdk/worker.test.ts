@@ -61,6 +61,23 @@ describe('events', () => {
   })
 })
 
+describe('MessagePack', () => {
+  test('Queue and Worker with useBinary: data, results and failures round-trip', async () => {
+    const binary = { ...connection(), useBinary: true }
+    const queue = fixture.track(new Queue(queueName('msgpack'), { connection: binary }))
+    fixture.track(new Worker(queue.name, async (job) => {
+      if (job.data.fail) throw new Error('binary failure')
+      return { got: job.data.payload, big: 2 ** 45 }
+    }, { connection: binary, concurrency: 4 }))
+    const payload = { text: 'ünïcödé', list: [1, 1.5, null, { deep: true }] }
+    const ok = await queue.add('ok', { payload })
+    const bad = await queue.add('bad', { fail: true })
+    expect(await ok.waitUntilFinished(undefined, 10_000)).toEqual({ got: payload, big: 2 ** 45 })
+    expect(String(await bad.waitUntilFinished(undefined, 10_000).catch((error: Error) => error))).toBe('Error: binary failure')
+    expect((await queue.getJob(ok.id as string))?.data).toEqual({ payload })
+  })
+})
+
 describe('retries', () => {
   test('attempts with exponential backoff: retried after at least the backoff, then completes', async () => {
     const queue = newQueue('retry')
