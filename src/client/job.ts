@@ -81,6 +81,16 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return job
   }
 
+  /** BullMQ's Job.create: adds a job to the queue. */
+  static create<D = any, R = any, N extends string = string>(queue: { add(name: N, data: D, opts?: JobsOptions): Promise<Job<D, R, N>> }, name: N, data: D, opts?: JobsOptions): Promise<Job<D, R, N>> {
+    return queue.add(name, data, opts)
+  }
+
+  /** BullMQ's Job.fromId: reads a job by id (or custom jobId). */
+  static fromId<D = any, R = any, N extends string = string>(queue: { getJob(id: string): Promise<Job<D, R, N> | undefined> }, jobId: string): Promise<Job<D, R, N> | undefined> {
+    return queue.getJob(jobId)
+  }
+
   get numericId(): number {
     return Number(this.id)
   }
@@ -129,6 +139,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   async isWaiting(): Promise<boolean> {
     return (await this.getState()) === 'waiting'
+  }
+
+  async isWaitingChildren(): Promise<boolean> {
+    return (await this.getState()) === 'waiting-children'
   }
 
   /**

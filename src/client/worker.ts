@@ -58,8 +58,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   /** Acks whose connection dropped, re-checked after the reconnect. */
   #unconfirmed: Settled[] = []
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null
-  #limiterWindowStartMs = 0
-  #limiterCount = 0
+  /** Limiter: start times of the jobs started within the last `duration` ms, oldest first. */
+  #limiterStartsMs: number[] = []
+  /** Limiter: jobs received while `max` jobs already started within `duration`; they hold a slot. */
+  #limited: WireJob[] = []
   #limiterTimer: ReturnType<typeof setTimeout> | null = null
   #receivedSinceDrained = false
   #runPromise: Promise<void> | null = null
@@ -144,12 +146,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   async #close(): Promise<void> {
     this.emit('closing', 'closing worker')
-    if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
     // Pulls in flight may still deliver jobs; they are processed (or released when forced).
     await Promise.allSettled([...this.#pulls])
     if (this.#forced) await this.#releaseActive()
     else await this.#whenIdle()
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer)
+    if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
     await this.client.close()
     this.#running = false
     this.emit('closed')
@@ -157,13 +159,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   async #releaseActive(): Promise<void> {
-    const ids = [...this.#active.keys()]
+    const ids = [...this.#active.keys(), ...this.#limited.map((wire) => wire.id)]
     this.#active.clear()
+    this.#limited = []
     await Promise.allSettled(ids.map((id) => this.client.moveToDelayed(id, 0)))
   }
 
   async #whenIdle(): Promise<void> {
-    while (this.#active.size > 0 || this.#ackQueue.length > 0 || this.#acksInFlight.size > 0 || (this.#paused && this.#pulls.size > 0)) {
+    while (this.#active.size > 0 || this.#limited.length > 0 || this.#ackQueue.length > 0 || this.#acksInFlight.size > 0 || (this.#paused && this.#pulls.size > 0)) {
       await new Promise<void>((resolve) => this.once('_settled', resolve))
     }
   }
@@ -182,7 +185,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   #fill(): void {
     if (!this.#running || this.#paused || this.#closing !== null) return
-    let free = this.#concurrency - this.#active.size - this.#requested
+    let free = this.#concurrency - this.#active.size - this.#requested - this.#limited.length
     if (free <= 0) return
     free = this.#limit(free)
     if (free <= 0) return
@@ -195,27 +198,62 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     })
   }
 
-  /** The client-side limiter: at most `max` jobs asked for per `duration` window. */
+  /**
+   * The limiter: at most `max` job starts in any `duration` ms (a sliding window over start times).
+   * Pulls ask only for what the window can still start; jobs that arrive early wait for their turn.
+   */
   #limit(free: number): number {
     const limiter = this.opts.limiter
     if (limiter === undefined) return free
+    const budget = limiter.max - this.#recentStarts(Date.now()) - this.#requested - this.#limited.length
+    if (budget <= 0) this.#wakeLimiter()
+    return Math.min(free, budget)
+  }
+
+  /** Starts within the window; forgets older ones. */
+  #recentStarts(nowMs: number): number {
+    const limiter = this.opts.limiter as { duration: number }
+    const starts = this.#limiterStartsMs
+    let expired = 0
+    while (expired < starts.length && (starts[expired] as number) <= nowMs - limiter.duration) expired++
+    if (expired > 0) starts.splice(0, expired)
+    return starts.length
+  }
+
+  /** Runs again when the oldest start leaves the window. */
+  #wakeLimiter(): void {
+    const limiter = this.opts.limiter
+    if (limiter === undefined || this.#limiterTimer !== null) return
+    const oldestMs = this.#limiterStartsMs[0] ?? Date.now()
+    this.#limiterTimer = setTimeout(() => {
+      this.#limiterTimer = null
+      this.#startLimited()
+      this.#fill()
+    }, Math.max(1, oldestMs + limiter.duration - Date.now() + 1))
+  }
+
+  /** Starts a received job now if the limiter allows it, else queues it for later. */
+  #admit(wire: WireJob): void {
+    const limiter = this.opts.limiter
+    if (limiter === undefined) return this.#process(wire)
     const nowMs = Date.now()
-    if (nowMs - this.#limiterWindowStartMs >= limiter.duration) {
-      this.#limiterWindowStartMs = nowMs
-      this.#limiterCount = 0
+    if (this.#limited.length === 0 && this.#recentStarts(nowMs) < limiter.max) {
+      this.#limiterStartsMs.push(nowMs)
+      return this.#process(wire)
     }
-    const allowed = Math.min(free, limiter.max - this.#limiterCount)
-    if (allowed <= 0) {
-      if (this.#limiterTimer === null) {
-        this.#limiterTimer = setTimeout(() => {
-          this.#limiterTimer = null
-          this.#fill()
-        }, this.#limiterWindowStartMs + limiter.duration - nowMs)
-      }
-      return 0
+    this.#limited.push(wire)
+    this.#wakeLimiter()
+  }
+
+  #startLimited(): void {
+    const limiter = this.opts.limiter
+    if (limiter === undefined) return
+    while (this.#limited.length > 0 && this.#recentStarts(Date.now()) < limiter.max) {
+      this.#limiterStartsMs.push(Date.now())
+      this.#process(this.#limited.shift() as WireJob)
     }
-    this.#limiterCount += allowed
-    return allowed
+    if (this.#limited.length > 0) this.#wakeLimiter()
+    else this.emit('_settled')
   }
 
   async #pull(count: number): Promise<void> {
@@ -232,7 +270,6 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return
     }
     this.#requested -= count
-    if (this.opts.limiter !== undefined) this.#limiterCount -= count - jobs.length
     if (jobs.length > 0) this.#receivedSinceDrained = true
     if (jobs.length < count && this.#receivedSinceDrained) {
       this.#receivedSinceDrained = false
@@ -242,7 +279,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       await Promise.allSettled(jobs.map((wire) => this.client.moveToDelayed(wire.id, 0)))
       return
     }
-    for (const wire of jobs) this.#process(wire)
+    for (const wire of jobs) this.#admit(wire)
     this.#fill()
   }
 
