@@ -148,8 +148,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.emit('closing', 'closing worker')
     // Pulls in flight may still deliver jobs; they are processed (or released when forced).
     await Promise.allSettled([...this.#pulls])
-    if (this.#forced) await this.#releaseActive()
-    else await this.#whenIdle()
+    if (this.#forced) {
+      await this.#releaseActive()
+      await Promise.allSettled([...this.#acksInFlight]) // acknowledgements already sent are not cut off
+    } else await this.#whenIdle()
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer)
     if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
     await this.client.close()
