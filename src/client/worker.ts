@@ -13,7 +13,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax } from '../base/limits.ts'
-import { ConnectionClosedError, DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import { ConnectionClosedError, DelayedError, RequestTimeoutError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job } from './job.ts'
 import type { WorkerOptions } from './options.ts'
@@ -336,6 +336,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       },
       (error: Error) => {
         if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
+        else if (error instanceof RequestTimeoutError) return this.#reconcile(batch) // a slow server, not a lost ack
         else this.emit('error', new Error(`acknowledging ${batch.length} job(s) failed: ${error.message}`))
       },
     )
@@ -408,21 +409,31 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
   }
 
-  /** Re-sends the acknowledgements lost with the connection, for deliveries that are still ours. */
+  /** Re-sends the acknowledgements lost with the connection. */
   async #afterReconnect(): Promise<void> {
     const lost = this.#unconfirmed
     this.#unconfirmed = []
-    if (lost.length > 0) {
-      try {
-        const current = await this.client.getJobsBatch(lost.map((settled) => settled.wire.id))
-        const stillOurs = new Set(current.filter((entry) => entry.state === 'active').map((entry) => `${entry.job.id}:${entry.job.started_at}`))
-        const resend = lost.filter((settled) => stillOurs.has(`${settled.wire.id}:${settled.wire.started_at}`))
-        for (const settled of resend) this.#track(this.client.ack(settled.wire.id, settled.result ?? undefined), [settled])
-      } catch (error) {
-        this.emit('error', error as Error)
-      }
-    }
+    if (lost.length > 0) await this.#reconcile(lost)
     this.#scheduleFill()
+  }
+
+  /**
+   * Acknowledges again the deliveries that are still ours: active with the same start time. The
+   * check is sent after the original acknowledgement on the same connection, and the server starts
+   * a connection's commands in order, so an acknowledgement that did arrive is seen as completed.
+   */
+  async #reconcile(lost: Settled[]): Promise<void> {
+    try {
+      const current = await this.client.getJobsBatch(lost.map((settled) => settled.wire.id))
+      const stillOurs = new Set(current.filter((entry) => entry.state === 'active').map((entry) => `${entry.job.id}:${entry.job.started_at}`))
+      const resend = lost.filter((settled) => stillOurs.has(`${settled.wire.id}:${settled.wire.started_at}`))
+      // GETJOBSBATCH omits completed (and forgotten) jobs: absent means the acknowledgement arrived.
+      const present = new Set(current.map((entry) => entry.job.id))
+      for (const settled of lost) if (!present.has(settled.wire.id)) this.#emitCompleted(settled)
+      for (const settled of resend) this.#track(this.client.ack(settled.wire.id, settled.result ?? undefined), [settled])
+    } catch (error) {
+      this.emit('error', error as Error)
+    }
   }
 
   // ---- typed events ----
