@@ -86,5 +86,35 @@ assert(httpBlockingTimeoutMsMax < httpIdleTimeoutSeconds * 1000, 'a long-poll en
 assert(frameBytesMax >= jobDataBytesMax, 'a frame must be able to carry the largest job')
 assert(lineBytesMax >= frameBytesMax, 'JSON lines carry at least what frames carry')
 
+// Hardening (issue 8).
+/**
+ * Nesting depth of arrays and objects in one request (the request map itself is level 1), in both
+ * modes. The reference's JSON decoder (serde_json) stops at 128 too; deeper values would overflow
+ * the stack wherever they are encoded again (log records, replies).
+ */
+export const requestNestingDepthMax = 128
+/**
+ * Bytes of one reply. Replies that list jobs (PULLB, GETJOBS, DLQ, GETJOBSBATCH) return fewer when
+ * the next one would pass it; at least one always goes (a single job is bounded by jobDataBytesMax).
+ */
+export const replyBytesMax = 16 * MiB
+/**
+ * Outbound bytes queued for one connection that does not read: past it the connection is closed
+ * (reading already paused at connectionOutputBytesHigh, so only replies in flight can add to it).
+ */
+export const connectionOutputBytesMax = 64 * MiB
+/**
+ * Reply bytes a shard host serialises per event-loop turn; the rest of a turn's replies wait for the
+ * next turn, so a burst of big replies never sits in memory as one string, and a connection that
+ * closes meanwhile (its replies cancelled) stops costing anything.
+ */
+export const hostReplyBytesPerTurnMax = 32 * MiB
+/** The longest delay one setTimeout takes (2^31-1 ms); later due times re-arm when it fires. */
+export const timerDelayMsMax = 2 ** 31 - 1
+
+assert(replyBytesMax >= jobDataBytesMax + 64 * 1024, 'a reply must carry the largest job')
+assert(connectionOutputBytesMax >= connectionOutputBytesHigh + replyBytesMax, 'one reply above the pause mark must not close')
+assert(hostReplyBytesPerTurnMax >= replyBytesMax, 'a host turn carries at least one reply')
+
 /** SDK: largest event message QueueEvents accepts from the WebSocket; a bigger frame drops the socket. */
 export const sdkEventMessageBytesMax = 16 * MiB

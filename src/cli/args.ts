@@ -113,6 +113,11 @@ function fsync(text: string): Config['fsync'] {
 }
 
 function authTokens(fromFlags: string[], fromEnv: string | undefined): string[] {
+  // An empty token would silently leave the server open: refuse it (AUTH_TOKENS may have empty
+  // items between commas, as in the reference).
+  if (fromFlags.some((token) => token.trim().length === 0)) {
+    throw new UsageError('--auth-token must not be empty (omit the flag to run without authentication)')
+  }
   const all = [...fromFlags, ...(fromEnv ?? '').split(',')]
   return all.map((token) => token.trim()).filter((token) => token.length > 0)
 }

@@ -21,6 +21,7 @@ import {
   stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs,
 } from './engine-limits.ts'
 import { KvStore } from './kv.ts'
+import { JobReplyBudget } from './reply-size.ts'
 import { CronTable } from './cron.ts'
 
 export type JobLogEntry = { timestamp: number; message: string; level: string }
@@ -296,6 +297,8 @@ export class Core {
     if (limit <= 0) return taken
     if (q.delayed.size > 0) this.promoteDue(q, nowMs)
     const ready = q.ready
+    // Several jobs go into one reply: stop before it would pass replyBytesMax (reply-size.ts).
+    const budget = limit > 1 ? new JobReplyBudget() : null
     while (taken.length < limit) {
       const job = ready.pop()
       if (job === undefined) break
@@ -305,17 +308,19 @@ export class Core {
         continue
       }
       const group = job.groupId
-      if (group !== null) {
-        if (q.busyGroups.has(group)) {
-          job.loc = LOC_GROUP_WAIT
-          const list = q.groupWait.get(group)
-          if (list === undefined) q.groupWait.set(group, [job])
-          else list.push(job)
-          q.groupWaitCount++
-          continue
-        }
-        q.busyGroups.add(group)
+      if (group !== null && q.busyGroups.has(group)) {
+        job.loc = LOC_GROUP_WAIT
+        const list = q.groupWait.get(group)
+        if (list === undefined) q.groupWait.set(group, [job])
+        else list.push(job)
+        q.groupWaitCount++
+        continue
       }
+      if (budget !== null && !budget.admit(job)) {
+        ready.push(job)
+        break
+      }
+      if (group !== null) q.busyGroups.add(group)
       if (job.ttlIndex >= 0) this.ttlHeap.removeAt(job.ttlIndex)
       this.activate(job, q, nowMs)
       taken.push(job)

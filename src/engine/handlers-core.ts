@@ -4,7 +4,7 @@ import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
-import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, emptyNumbers, jobToWire, stateOf } from './job.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { addDependent, addRemoteWatcher, encodeJob } from './records.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
@@ -30,15 +30,20 @@ export function plainJobInput(data: unknown, priority: number, delay?: number | 
   } as JobInput
 }
 
+/** The request of a job that did not come from a client request (cron, flow child): no size check. */
+export const noRequest = null
+
 /**
- * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `checkSize` is false
- * when the whole request is known to be under the data limit. `parentId` makes the job a flow child
- * (recorded with it); `flowKey` (`parent:index`) marks a child created for a parent of another shard.
+ * Creates one job from a PUSH / PUSHB item; returns its id or an error message. `request` bounds the
+ * request's UTF-8 size (data sizes are checked only when it passes the data limit; noRequest when
+ * there is no request). `parentId` makes the job a flow child (recorded with it); `flowKey`
+ * (`parent:index`) marks a child created for a parent of another shard.
  */
 export function pushJob(
-  core: Core, q: QueueState, input: JobInput, nowMs: number, checkSize: boolean,
+  core: Core, q: QueueState, input: JobInput, nowMs: number, request: RequestSize | null,
   parentId: number | null = null, flowKey: string | null = null,
 ): number | string {
+  const checkSize = request !== null && request.bytes > jobDataBytesMax
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
   if (parentId === null && core.jobs.size >= core.jobsMax) return tooManyJobs(core.jobsMax)
   if (checkSize) {
@@ -62,6 +67,7 @@ export function pushJob(
   if (uniqueKey !== undefined && q.uniqueKeys.has(uniqueKey)) return errors.duplicateUniqueKey(uniqueKey)
 
   const job = new Job(core.nextId(), q.name)
+  job.request = request
   job.data = input.data
   job.priority = input.priority
   job.createdAt = nowMs
@@ -151,19 +157,19 @@ export function receiveWatch(core: Core, dependencyId: number, shard: number, jo
 }
 
 export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {
-  const result = pushJob(core, core.queue(command.queue), command, nowMs, requestBytes > jobDataBytesMax)
+  const result = pushJob(core, core.queue(command.queue), command, nowMs, { bytes: requestBytes })
   if (typeof result === 'string') core.reply(token, { ok: false, error: result })
   else core.reply(token, { ok: true, id: result })
 }
 
 export function handlePushBatch(core: Core, command: CommandOf<'PUSHB'>, token: Token, nowMs: number, requestBytes: number) {
   const q = core.queue(command.queue)
-  const checkSize = requestBytes > jobDataBytesMax
   const jobs = command.jobs
+  const request = { bytes: requestBytes } // one for all its jobs: together they are bounded by it
   const ids: number[] = []
   let failures: Array<{ index: number; error: string }> | undefined
   for (let index = 0; index < jobs.length; index++) {
-    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, checkSize)
+    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, request)
     if (typeof result === 'number') ids.push(result)
     else (failures ??= []).push({ index, error: result })
   }
@@ -190,6 +196,43 @@ export function handlePullBatch(core: Core, command: CommandOf<'PULLB'>, token: 
   if (command.timeout === 0 || token === 0 || !canWait(core)) return core.reply(token, { ok: true, jobs: [] })
   const deadline = nowMs + command.timeout
   core.addPullWaiter(new Waiter(token, WAIT_PULLB, q.name, 0, command.count, deadline, command.timeout), q)
+}
+
+/**
+ * Jobs handed out by a PULL / PULLB whose reply never reached the worker (its connection was gone):
+ * back to waiting, as if never pulled. No attempt is counted and nothing is recorded (a pull writes
+ * no record, so the log already has them waiting). Only a job still active from that very delivery
+ * (same started_at) goes back.
+ */
+export function requeueUndelivered(core: Core, deliveries: Array<[number, number]>, nowMs: number): void {
+  for (const [id, startedAtMs] of deliveries) {
+    const job = core.jobs.get(id)
+    if (job === undefined || job.loc !== LOC_ACTIVE || job.startedAt !== startedAtMs) continue
+    const q = core.queue(job.queue)
+    core.leaveActive(job, q)
+    job.startedAt = 0
+    job.lastHeartbeat = 0
+    core.enqueue(job, q, nowMs)
+  }
+  core.serveDirty(nowMs)
+  core.sweepQueues()
+}
+
+/**
+ * The clients of these pulls half-closed (a killed worker's kernel sends FIN): the ones still waiting
+ * end now, answered empty as on timeout, so no later job is handed to a connection that may be dead.
+ * Pulls already answered are not touched.
+ */
+export function endPullWaits(core: Core, tokens: Iterable<Token>): void {
+  for (const token of tokens) {
+    const waiter = core.waiters.byToken.get(token)
+    if (waiter === undefined || (waiter.kind !== WAIT_PULL && waiter.kind !== WAIT_PULLB)) continue
+    core.waiters.finish(waiter)
+    const q = core.queues.get(waiter.queue)
+    if (q !== undefined) core.touched.add(q)
+    core.reply(token, waiter.kind === WAIT_PULL ? { ok: true, job: null } : { ok: true, jobs: [] })
+  }
+  core.sweepQueues()
 }
 
 function activeJob(core: Core, id: number): Job | undefined {

@@ -2,7 +2,6 @@
  * Internal commands (protocol/commands.ts internalCommandSchemas): what the HTTP routes need and TCP
  * lacks. Same state transitions as the public commands; only the replies differ.
  */
-import { jobDataBytesMax } from '../base/limits.ts'
 import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
@@ -12,7 +11,7 @@ import { jobToWire } from './job.ts'
 
 /** PUSH whose reply is the full job (an existing one for a known custom id). */
 function pushReturningJob(core: Core, command: CommandOf<'_PUSHJOB'>, token: Token, nowMs: number, requestBytes: number) {
-  const result = pushJob(core, core.queue(command.queue), command as JobInput, nowMs, requestBytes > jobDataBytesMax)
+  const result = pushJob(core, core.queue(command.queue), command as JobInput, nowMs, { bytes: requestBytes })
   if (typeof result === 'string') return core.reply(token, { ok: false, error: result })
   const job = core.jobs.get(result)
   core.reply(token, { ok: true, id: result, job: job === undefined ? null : jobToWire(job) })

@@ -8,7 +8,8 @@ import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
 import { encodeJob, moveToDelayed, retryFromDlq, setPriority } from './records.ts'
-import { plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
+import { noRequest, plainJobInput, pushJob, tooManyJobs } from './handlers-core.ts'
+import { JobReplyBudget } from './reply-size.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
 import { shardOfJobId } from '../base/ids.ts'
@@ -58,9 +59,12 @@ function getProgress(core: Core, command: CommandOf<'GETPROGRESS'>, token: Token
 
 function getJobsBatch(core: Core, command: CommandOf<'GETJOBSBATCH'>, token: Token, nowMs: number) {
   const jobs = []
+  const budget = new JobReplyBudget(2) // a browser item holds the job twice
   for (const id of command.ids) {
     const job = known(core, id)
-    if (job !== undefined && job.loc !== LOC_COMPLETED) jobs.push(jobToBrowserItem(job, nowMs))
+    if (job === undefined || job.loc === LOC_COMPLETED) continue
+    if (!budget.admit(job)) break
+    jobs.push(jobToBrowserItem(job, nowMs))
   }
   core.reply(token, { ok: true, jobs })
 }
@@ -106,6 +110,8 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
     if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
   }
   job.data = command.data
+  // Still a bound of every field: the old one covers what stays, this request the new data.
+  if (job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
   if (core.recording) core.record({ t: 'u', i: job.id, d: command.data })
   core.reply(token, ok)
 }
@@ -166,8 +172,9 @@ function dlq(core: Core, command: CommandOf<'DLQ'>, token: Token) {
   const q = core.queues.get(command.queue)
   const jobs = []
   if (q !== undefined) {
+    const budget = new JobReplyBudget()
     for (const job of q.dlq.values()) {
-      if (jobs.length >= command.count) break
+      if (jobs.length >= command.count || !budget.admit(job)) break
       jobs.push(jobToWire(job))
     }
   }
@@ -227,7 +234,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
     const shard = shardOfName(child.queue, core.shardCount)
     if (shard === core.shardIndex) {
       const input = plainJobInput(child.data, child.priority, child.delay)
-      childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, false, parent.id) as number)
+      childIds.push(pushJob(core, core.queue(child.queue), input, nowMs, noRequest, parent.id) as number)
     } else {
       childIds.push(0) // not known yet
       remote.push({ index, shard, queue: child.queue, data: child.data, priority: child.priority, delay: child.delay ?? null })
@@ -248,7 +255,7 @@ export function receiveFlowChild(core: Core, m: Extract<EngineMessage, { t: 'flo
   const key = `${m.p}:${m.index}`
   let id = core.flowChildKeys.get(key)
   if (id === undefined) {
-    id = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, false, m.p, key) as number
+    id = pushJob(core, core.queue(m.queue), plainJobInput(m.data, m.priority, m.delay), nowMs, noRequest, m.p, key) as number
   }
   core.message(m.s, { t: 'flowchildid', p: m.p, index: m.index, id })
 }

@@ -10,6 +10,7 @@ import {
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
+import { JobReplyBudget } from './reply-size.ts'
 import { obliterateCron } from './handlers-store.ts'
 
 const ok = { ok: true } as const
@@ -121,7 +122,12 @@ function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs:
   }
   matches.sort((a, b) => b.id - a.id)
   const limit = Math.min(command.limit, getJobsLimitMax)
-  const page = matches.slice(command.offset, command.offset + limit).map((job) => jobToBrowserItem(job, nowMs))
+  const page = []
+  const budget = new JobReplyBudget(2) // a browser item holds the job twice
+  for (const job of matches.slice(command.offset, command.offset + limit)) {
+    if (!budget.admit(job)) break
+    page.push(jobToBrowserItem(job, nowMs))
+  }
   core.reply(token, { ok: true, jobs: page, total: matches.length })
 }
 

@@ -11,7 +11,7 @@ import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import type { KvCommand } from './kv.ts'
 import type { CronCommand } from './cron.ts'
-import { plainJobInput, pushJob } from './handlers-core.ts'
+import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 
 function kv(core: Core, command: { cmd: CommandName }, token: Token, nowMs: number) {
   core.reply(token, core.kv.execute(command as KvCommand, nowMs, core.sink))
@@ -41,7 +41,7 @@ export function cronPush(core: Core, queue: string, data: unknown, priority: num
   const owner = shardOfName(queue, core.shardCount)
   if (owner !== core.shardIndex) return core.message(owner, { t: 'cronpush', queue, data, priority })
   // A refusal (jobs limit) drops this execution; the entry fires again at its next run.
-  pushJob(core, core.queue(queue), plainJobInput(data, priority), nowMs, false)
+  pushJob(core, core.queue(queue), plainJobInput(data, priority), nowMs, noRequest)
 }
 
 /** OBLITERATE's cron part: local entries now, the other shards' entries by message. */

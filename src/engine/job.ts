@@ -27,6 +27,9 @@ const noStrings: readonly string[] = Object.freeze([])
 export const emptyNumbers = noNumbers as number[]
 export const emptyStrings = noStrings as string[]
 
+/** UTF-8 bytes of one request (shared by the jobs it created; reply-size.ts). */
+export type RequestSize = { readonly bytes: number }
+
 export class Job {
   // Wire fields (spec §2.1).
   data: unknown = null
@@ -73,6 +76,12 @@ export class Job {
   failReason: string | null = null
   /** True while the job is in the completed history (its body is kept). */
   inHistory = false
+  /**
+   * The size of the request that created the job, an upper bound of everything it took from it
+   * (reply-size.ts). The jobs of one PUSHB share it. null when unknown (replayed, cron, flow child):
+   * measured when first needed.
+   */
+  request: RequestSize | null = null
 
   constructor(
     readonly id: number,

@@ -113,9 +113,13 @@ function readJobOptions<T extends Fields>(input: Fields, target: T): T {
   out.stall_timeout = optU64(input.stall_timeout)
   out.debounce_id = optString(input.debounce_id)
   out.debounce_ttl = input.debounce_ttl === undefined || input.debounce_ttl === null ? 5000 : u64(input.debounce_ttl)
-  out.job_id = optString(input.job_id ?? input.jobId)
-  out.keep_completed_age = optU64(input.keep_completed_age ?? input.keepCompletedAge)
-  out.keep_completed_count = optU64(input.keep_completed_count ?? input.keepCompletedCount)
+  // The Go client's camelCase aliases are checked even when the snake_case field wins, as zod does.
+  const jobIdAlias = optString(input.jobId)
+  out.job_id = optString(input.job_id) ?? jobIdAlias
+  const ageAlias = optU64(input.keepCompletedAge)
+  out.keep_completed_age = optU64(input.keep_completed_age) ?? ageAlias
+  const countAlias = optU64(input.keepCompletedCount)
+  out.keep_completed_count = optU64(input.keep_completed_count) ?? countAlias
   out.group_id = optString(input.group_id)
   return target
 }
@@ -125,6 +129,14 @@ function push(input: Fields): CommandOf<'PUSH'> | null {
   if (input.data === undefined) return null
   const command = readJobOptions(input, { cmd: 'PUSH', queue: queue(input.queue), data: input.data })
   return unusual ? null : (command as CommandOf<'PUSH'>)
+}
+
+/** _PUSHJOB (HTTP push): PUSH's fields under its own name, with `data` defaulting to null. */
+function pushReturningJob(input: Fields): CommandOf<'_PUSHJOB'> | null {
+  unusual = false
+  const data = input.data === undefined || input.data === null ? null : input.data
+  const command = readJobOptions(input, { cmd: '_PUSHJOB', queue: queue(input.queue), data })
+  return unusual ? null : (command as CommandOf<'_PUSHJOB'>)
 }
 
 function pushBatch(input: Fields): CommandOf<'PUSHB'> | null {
@@ -181,6 +193,7 @@ function fail_(input: Fields): CommandOf<'FAIL'> | null {
 
 export const fastParsers: Partial<Record<string, FastParser>> = {
   PUSH: push,
+  _PUSHJOB: pushReturningJob,
   PUSHB: pushBatch,
   PULL: pull,
   PULLB: pullBatch,

@@ -376,7 +376,7 @@ export function parseCommand(input: unknown, options: { internal?: boolean } = {
   if (typeof name !== 'string') return { ok: false, error: errors.invalid("field 'cmd' must be a string") }
   const known = hasOwn.call(commandSchemas, name) || (options.internal === true && hasOwn.call(internalCommandSchemas, name))
   if (!known) return { ok: false, error: errors.invalid(`unknown command '${name}'`) }
-  const fast = fastParsers[name]
+  const fast = fastParsers[name] // own entries only: `name` is a known command here
   if (fast !== undefined) {
     const command = fast(input)
     if (command !== null) return { ok: true, command }

@@ -76,3 +76,14 @@ export const kvValueTooLarge = (bytes: number): string => `Value too large (${by
 export const kvTooManyEntries = (entries: number): string => `Too many entries (${entries} > ${kvBatchEntriesMax})`
 export const kvValueNotNumber = 'Value is not a number'
 export const kvValueNotInteger = 'Value is not an integer'
+
+// Hardening.
+/**
+ * Any error text that did not come from this catalogue (an exception's message, a worker's crash
+ * report, a system error) made fit for a client: its first line only (never a stack trace), and
+ * absolute paths cut to their last component (never the server's file layout).
+ */
+export function clientErrorText(text: string): string {
+  const firstLine = text.split('\n', 1)[0] ?? ''
+  return firstLine.replace(/(?:file:\/\/)?(?:\/[^\s/:'"()]+)+\/([^\s/:'"()]+)(?::\d+)*/g, '$1')
+}

@@ -12,15 +12,19 @@
  *   - int64AsType: 'number' — uint64/int64 become numbers (never bigint); ids stay below 2^53, and a
  *     larger value fails the schema's safe-integer check.
  * msgpackr decodes `bin` to Uint8Array and extensions to Date, Set, undefined, … — none has a JSON
- * equivalent, so a walk over the decoded value rejects them (`MessagePack deserialize error`).
+ * equivalent, so a walk over the decoded value rejects them (`MessagePack deserialize error`). The
+ * same walk refuses non-finite numbers (NaN, ±Infinity: the request is forwarded as JSON, where they
+ * would turn into null, i.e. absent) and nesting deeper than requestNestingDepthMax.
  * It works without its native addon (absent in `bun build --compile` binaries); tests run both ways.
  *
  * Encoding is hand-written (encodeMsgpackValue below) because msgpackr writes integers beyond 32 bits
  * (timestamps, large ids) as float64, and §1.4 requires integers to be ints.
  */
 import { Unpackr } from 'msgpackr'
-import { invalid, msgpackDeserialize } from './errors.ts'
+import { requestNestingDepthMax } from '../base/limits.ts'
+import { clientErrorText, invalid, msgpackDeserialize } from './errors.ts'
 import { requestIdOf } from './commands.ts'
+import { nestingTooDeep } from './validate.ts'
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
 
@@ -122,21 +126,47 @@ export function decodeMsgpackRequest(body: Uint8Array): MsgpackRequest {
   try {
     value = unpackr.unpack(body)
   } catch (error) {
-    return { ok: false, error: msgpackDeserialize(error instanceof Error ? error.message : String(error)) }
+    // msgpackr decodes recursively: only nesting far past the limit overflows the stack.
+    if (error instanceof RangeError) return { ok: false, error: invalid(nestingTooDeep()) }
+    return { ok: false, error: msgpackDeserialize(clientErrorText(error instanceof Error ? error.message : String(error))) }
   }
   if (!isPlainObject(value)) {
-    const problem = jsonCompatibleProblem(value)
-    const error = problem === null ? invalid('request must be a map with string keys') : msgpackDeserialize(problem)
+    const problem = jsonCompatibleProblem(value, requestNestingDepthMax)
+    const error = problem === null ? invalid('request must be a map with string keys') : problemText(problem)
     return { ok: false, error }
   }
-  const problem = jsonCompatibleProblem(value)
+  const problem = jsonCompatibleProblem(value, requestNestingDepthMax)
   if (problem !== null) {
     const reqId = requestIdOf(value)
-    const error = msgpackDeserialize(problem)
+    const error = problemText(problem)
     return reqId === undefined ? { ok: false, error } : { ok: false, error, reqId }
   }
   return { ok: true, value }
 }
+
+/**
+ * Why a decoded value is not a JSON-like request. `path` (the keys down to a non-finite number) is
+ * built on the way back up, so a valid request costs nothing extra.
+ */
+type Problem = { kind: 'type'; detail: string } | { kind: 'nesting' } | { kind: 'nonFinite'; path: Array<string | number> }
+
+function problemText(problem: Problem): string {
+  switch (problem.kind) {
+    case 'type': return msgpackDeserialize(problem.detail)
+    case 'nesting': return invalid(nestingTooDeep())
+    case 'nonFinite': return invalid(`field '${fieldPath(problem.path)}' must be a finite number`)
+  }
+}
+
+function fieldPath(path: Array<string | number>): string {
+  let text = ''
+  for (const key of path) text += typeof key === 'number' ? `[${key}]` : text === '' ? key : `.${key}`
+  return text === '' ? '(request)' : text
+}
+
+const nesting: Problem = { kind: 'nesting' }
+const binary: Problem = { kind: 'type', detail: 'binary (bin) values are not supported' }
+const extension: Problem = { kind: 'type', detail: 'extension types are not supported' }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null) return false
@@ -144,40 +174,45 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
   return prototype === Object.prototype || prototype === null
 }
 
-/** Null when `value` is JSON-like; otherwise why not (bin, an extension type, …). */
-function jsonCompatibleProblem(value: unknown): string | null {
+/**
+ * Null when `value` is JSON-like, finite and nests at most `levelsLeft` levels; otherwise why not
+ * (bin, an extension type, NaN, too deep, …).
+ */
+function jsonCompatibleProblem(value: unknown, levelsLeft: number): Problem | null {
   switch (typeof value) {
     case 'string':
-    case 'number':
     case 'boolean':
       return null
+    case 'number':
+      return Number.isFinite(value) ? null : { kind: 'nonFinite', path: [] }
     case 'undefined':
       // msgpackr's default encoder writes `undefined` as the extension d4 00 00 instead of nil. A
       // client packing `{ delay: undefined }` means "absent", so it counts as nil (spec §1.4).
       return null
     case 'object':
       if (value === null) return null
-      if (Array.isArray(value)) return arrayProblem(value)
-      if (isPlainObject(value)) return objectProblem(value)
-      if (value instanceof Uint8Array) return 'binary (bin) values are not supported'
-      return 'extension types are not supported'
+      if (levelsLeft === 0) return nesting
+      if (Array.isArray(value)) return arrayProblem(value, levelsLeft - 1)
+      if (isPlainObject(value)) return objectProblem(value, levelsLeft - 1)
+      if (value instanceof Uint8Array) return binary
+      return extension
     default:
-      return 'extension types are not supported'
+      return extension
   }
 }
 
-function arrayProblem(items: unknown[]): string | null {
+function arrayProblem(items: unknown[], levelsLeft: number): Problem | null {
   for (let index = 0; index < items.length; index++) {
-    const problem = jsonCompatibleProblem(items[index])
-    if (problem !== null) return problem
+    const problem = jsonCompatibleProblem(items[index], levelsLeft)
+    if (problem !== null) return problem.kind === 'nonFinite' ? { kind: 'nonFinite', path: [index, ...problem.path] } : problem
   }
   return null
 }
 
-function objectProblem(fields: Record<string, unknown>): string | null {
+function objectProblem(fields: Record<string, unknown>, levelsLeft: number): Problem | null {
   for (const key in fields) {
-    const problem = jsonCompatibleProblem(fields[key])
-    if (problem !== null) return problem
+    const problem = jsonCompatibleProblem(fields[key], levelsLeft)
+    if (problem !== null) return problem.kind === 'nonFinite' ? { kind: 'nonFinite', path: [key, ...problem.path] } : problem
   }
   return null
 }

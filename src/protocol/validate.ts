@@ -2,7 +2,7 @@
  * Name checks with the spec's exact messages, shared by the zod schemas (commands.ts) and the hot-path
  * parsers (commands-fast.ts). Kept apart so neither file imports the other for values.
  */
-import { kvKeyBytesMax, queueNameCharsMax } from '../base/limits.ts'
+import { kvKeyBytesMax, queueNameCharsMax, requestNestingDepthMax } from '../base/limits.ts'
 import * as errors from './errors.ts'
 
 // Queue names (spec §3.1 check 1): 1–256 characters, each a Unicode alphanumeric, `_`, `-` or `.`.
@@ -32,4 +32,29 @@ export function validateKvKey(key: string): string | null {
   if (key.length * 3 <= kvKeyBytesMax) return null
   const bytes = textEncoder.encode(key).length
   return bytes > kvKeyBytesMax ? errors.kvKeyTooLong(bytes) : null
+}
+
+// Nesting depth (limits.ts requestNestingDepthMax). Exported for every transport (TCP JSON lines
+// here, MessagePack in its decoder, HTTP bodies).
+
+/**
+ * Null when `value` nests at most `depthMax` levels of arrays and objects (a top-level object is
+ * level 1); otherwise the problem, in words. The walk stops at the limit, so it never recurses deep.
+ */
+export function nestingProblem(value: unknown, depthMax = requestNestingDepthMax): string | null {
+  return nestsDeeper(value, depthMax) ? nestingTooDeep(depthMax) : null
+}
+
+export const nestingTooDeep = (depthMax = requestNestingDepthMax): string => `nesting deeper than ${depthMax} levels`
+
+function nestsDeeper(value: unknown, levelsLeft: number): boolean {
+  if (typeof value !== 'object' || value === null) return false
+  if (levelsLeft === 0) return true
+  if (Array.isArray(value)) {
+    for (let index = 0; index < value.length; index++) if (nestsDeeper(value[index], levelsLeft - 1)) return true
+    return false
+  }
+  const fields = value as Record<string, unknown>
+  for (const key in fields) if (nestsDeeper(fields[key], levelsLeft - 1)) return true
+  return false
 }

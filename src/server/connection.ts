@@ -16,6 +16,10 @@ export class Request implements ReplyTarget {
   reply: string | null = null
   /** Shard tokens of this request (several when fanned out), cancelled if the connection closes. */
   tokens: Token[] = []
+  /** A PULL or PULLB: its reply, if never written, gives its jobs back to waiting. */
+  pull: 'PULL' | 'PULLB' | null = null
+  /** A pull that may wait (timeout > 0): cancelled when the client half-closes. */
+  blocking = false
 
   constructor(
     readonly connection: ConnectionState,
@@ -43,7 +47,7 @@ export class ConnectionState {
   constructor(
     readonly id: number,
     /** Receives each reply text in the order it may go out. */
-    private readonly emit: (text: string) => void,
+    private readonly emit: (text: string, request: Request) => void,
   ) {}
 
   get inFlight(): number {
@@ -65,7 +69,7 @@ export class ConnectionState {
     const text = withRequestId(request.reqId, replyJson)
     if (!request.ordered) {
       this.directInFlight--
-      this.emit(text)
+      this.emit(text, request)
     } else {
       request.reply = text
     }
@@ -77,7 +81,7 @@ export class ConnectionState {
     while (this.fifoHead < this.fifo.length) {
       const head = this.fifo[this.fifoHead] as Request
       if (head.reply === null) return
-      this.emit(head.reply)
+      this.emit(head.reply, head)
       head.reply = null
       this.fifoHead++
     }
@@ -85,13 +89,28 @@ export class ConnectionState {
     this.fifoHead = 0
   }
 
-  /** Shard tokens still waiting for a reply, for cancelling at close. */
-  close(): Token[] {
+  /**
+   * Shard tokens still waiting for a reply, for cancelling at close, and the pull replies that
+   * arrived but were still waiting for their turn (never written: their jobs go back to waiting).
+   */
+  close(): { tokens: Token[]; unsentPullReplies: string[] } {
     this.closed = true
     const tokens: Token[] = []
     for (const request of this.requests.values()) tokens.push(...request.tokens)
     this.requests.clear()
-    return tokens
+    const unsentPullReplies: string[] = []
+    for (let index = this.fifoHead; index < this.fifo.length; index++) {
+      const request = this.fifo[index] as Request
+      if (request.pull !== null && request.reply !== null) unsentPullReplies.push(request.reply)
+    }
+    return { tokens, unsentPullReplies }
+  }
+
+  /** Blocking pulls still in flight (cancelled when the client half-closes). */
+  blockingPulls(): Request[] {
+    const pulls: Request[] = []
+    for (const request of this.requests.values()) if (request.blocking) pulls.push(request)
+    return pulls
   }
 }
 

@@ -12,6 +12,7 @@ import { invalidToken } from '../protocol/errors.ts'
 import { mergeReplies, fanOutRequest } from './merge.ts'
 import { routeKindOf, shardOf, splitRequest } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
+import { deliveriesOf } from './undelivered.ts'
 
 /** Something that gets exactly one reply (JSON without reqId) and remembers its shard tokens. */
 export interface Answerable extends ReplyTarget {
@@ -56,9 +57,22 @@ export class Front {
 
   /**
    * Routes one request. `line` is its JSON text, forwarded as is when it goes to a single shard.
-   * `internal` allows the internal commands of the command table (the HTTP routes send them).
+   * `internal` allows the internal commands of the command table (the HTTP routes send them);
+   * `deferred` lets the pool batch this request with others of the same event-loop turn (HTTP).
    */
-  submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false): void {
+  submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false): void {
+    this.deferred = deferred
+    try {
+      this.route(request, line, target, internal)
+    } finally {
+      this.deferred = false
+    }
+  }
+
+  /** Set while submitting a request whose transport prefers batching over the earliest flush (HTTP). */
+  private deferred = false
+
+  private route(request: Record<string, unknown>, line: string, target: Answerable, internal: boolean): void {
     const kind = routeKindOf(request, internal)
     if (kind === undefined && testHooksEnabled && request.cmd === '_CRASH') return this.toShard(0, line, target)
     if (kind === undefined || kind === 'front') return target.deliver(0, JSON.stringify(this.answerAtFront(request, internal)))
@@ -72,7 +86,7 @@ export class Front {
       const parts = splitRequest(request, shardCount)
       if (parts === null || parts.size === 1) {
         const [shard] = parts?.keys() ?? [0]
-        return this.toShard(shard ?? 0, line, target)
+        return this.toShard(shard ?? 0, line, target, false)
       }
       return this.fanOut(request, parts, target)
     }
@@ -80,7 +94,16 @@ export class Front {
   }
 
   private toShard(shard: number, line: string, target: Answerable, pull = false): void {
-    target.tokens.push(this.pool.send(shard, line, target, pull))
+    target.tokens.push(this.pool.send(shard, line, target, pull, this.deferred))
+  }
+
+  /**
+   * A PULL or PULLB reply that never reached its client (TCP connection gone, HTTP client gone):
+   * its jobs go back to waiting, without counting an attempt (see undelivered.ts).
+   */
+  returnUndelivered(replyJson: string): void {
+    const deliveries = deliveriesOf(replyJson)
+    if (deliveries.length > 0) this.pool.requeue(deliveries)
   }
 
   /** AUTH over any transport: the reply, and whether the caller is now authenticated. */
@@ -142,7 +165,7 @@ export class Front {
     }
     shards.forEach((shard, slot) => {
       const part = fanOutRequest(parts.get(shard) as Record<string, unknown>)
-      const token = this.pool.send(shard, JSON.stringify(part), aggregator)
+      const token = this.pool.send(shard, JSON.stringify(part), aggregator, false, this.deferred)
       slotOfToken.set(token, slot)
       target.tokens.push(token)
     })

@@ -4,6 +4,7 @@
  * Which merge a command uses is declared in the command table (protocol/table.ts).
  */
 import { shardOfName } from '../base/hash.ts'
+import { fitToReplyBytes } from '../protocol/reply-budget.ts'
 import { specOf, type MergeKind } from '../protocol/table.ts'
 
 type Reply = { ok: boolean; error?: string; [field: string]: unknown }
@@ -89,7 +90,7 @@ function getJobs(request: Record<string, unknown>, replies: Reply[]): Reply {
   const limit = typeof request.limit === 'number' ? Math.min(request.limit, 1000) : 100
   const jobs = concat(replies, 'jobs') as Array<{ id: number }>
   jobs.sort((a, b) => b.id - a.id)
-  return { ok: true, jobs: jobs.slice(offset, offset + limit), total: sum(replies, 'total') }
+  return { ok: true, jobs: fitToReplyBytes(jobs.slice(offset, offset + limit)), total: sum(replies, 'total') }
 }
 
 function getJobsBatch(request: Record<string, unknown>, replies: Reply[]): Reply {
@@ -101,7 +102,7 @@ function getJobsBatch(request: Record<string, unknown>, replies: Reply[]): Reply
     const item = byId.get(id as number)
     if (item !== undefined) jobs.push(item)
   }
-  return { ok: true, jobs }
+  return { ok: true, jobs: fitToReplyBytes(jobs) }
 }
 
 /** GETJOBS over all shards: each shard must return enough to fill the page after merging. */

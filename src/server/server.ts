@@ -13,7 +13,7 @@ import type { HttpDeps } from './http/deps.ts'
 import { MetricsHistory, WorkerRegistry } from './http/live-state.ts'
 import { serveHttp } from './http/serve.ts'
 import { ShardPool, type PoolReady } from './shard-pool.ts'
-import { TcpServer } from './tcp.ts'
+import { TcpServer, hostPort, listenFailure } from './tcp.ts'
 
 export type RunningServer = {
   tcpPort: number
@@ -70,7 +70,13 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     workers: new WorkerRegistry(),
     history: new MetricsHistory(),
   }
-  if (config.httpPort !== null) http = serveHttp(deps, config.host, config.httpPort)
+  if (config.httpPort !== null) {
+    try {
+      http = serveHttp(deps, config.host, config.httpPort)
+    } catch (error) {
+      throw listenFailure('HTTP', hostPort(config.host, config.httpPort), error)
+    }
+  }
   const historyTimer = http === null ? null : setInterval(() => {
     void sampleHistory(deps).then((point) => point && deps.history.add(point))
   }, metricsHistoryIntervalMs)
@@ -143,8 +149,4 @@ function activeJobCount(front: Front): Promise<number> {
   }
   front.submit({ cmd: 'STATS' }, '{"cmd":"STATS"}', target)
   return promise
-}
-
-function hostPort(host: string, port: number): string {
-  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }

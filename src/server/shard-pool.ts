@@ -9,18 +9,21 @@ import { workersMax } from '../base/limits.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
 import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import { clientErrorText } from '../protocol/errors.ts'
+import { deliveriesOf, type Delivery } from './undelivered.ts'
 
 /** Whoever waits for a reply: a TCP request, an HTTP request, or a fan-out aggregator. */
 export interface ReplyTarget {
   deliver(token: Token, replyJson: string): void
 }
 
-const ignoreReply: ReplyTarget = { deliver() {} }
-/** How long a cancelled pull's token is remembered in case its reply was already on the way. */
-const cancelledPullMemoryMs = 60_000
-
 /** Upper bound on hosts, for the token encoding (workersMax hosts at most). */
 const hostSlots = workersMax
+/**
+ * How long a cancelled pull's token is remembered: its reply may still come (held for a flush, at
+ * most an fsync interval) and then carries jobs to give back.
+ */
+const cancelledPullMemoryMs = 120_000
 
 export type PoolReady = { io: string; ioFallbackReason: string | null; shards: ShardReady[] }
 
@@ -39,6 +42,9 @@ export class ShardPool {
   private readonly hosts: HostHandle[] = []
   private readonly hostOfShard: HostHandle[] = []
   private readonly pending = new Map<Token, ReplyTarget>()
+  /** Pulls in flight, and cancelled pulls (with the time of the cancel) whose reply may still come. */
+  private readonly pullTokens = new Set<Token>()
+  private readonly cancelledPulls = new Map<Token, number>()
   /** Tokens encode their host (token = sequence × hostSlots + host): no second map on the hot path. */
   private nextSequence = 1
   private flushScheduled = false
@@ -89,7 +95,7 @@ export class ShardPool {
         if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
         this.receive(handle, message, reject)
       }
-      worker.onerror = (event) => this.hostDied(handle, `shard worker ${index} crashed: ${event.message}`, reject)
+      worker.onerror = (event) => this.hostDied(handle, `shard worker ${index} crashed: ${clientErrorText(event.message)}`, reject)
       worker.addEventListener('close', () => this.hostDied(handle, `shard worker ${index} exited`, reject))
       worker.postMessage(init)
     })
@@ -117,6 +123,8 @@ export class ShardPool {
       case 'events': return this.onEvents(message.events)
       case 'fatal': return this.hostFatal(handle, message.error, reject)
       case 'stopped': return handle.onStopped()
+      // After the batch before it: its replies are delivered and any cancels they caused are posted.
+      case 'moreReplies': return handle.post({ k: 'sendMoreReplies' })
     }
   }
 
@@ -130,29 +138,14 @@ export class ShardPool {
       const target = this.pending.get(token)
       if (target !== undefined) {
         this.pending.delete(token)
-        target.deliver(token, text.slice(tab + 1, end))
         if (this.pullTokens.size > 0) this.pullTokens.delete(token)
+        target.deliver(token, text.slice(tab + 1, end))
       } else if (this.cancelledPulls.delete(token)) {
-        this.releaseOrphanJobs(text.slice(tab + 1, end))
+        this.requeue(deliveriesOf(text.slice(tab + 1, end)))
       }
       start = end + 1
     }
     this.afterReplies()
-  }
-
-  /**
-   * A reply whose requester went away (cancelled: its connection or HTTP client closed) may still
-   * carry jobs that a pull leased just before the cancel reached the shard. Nobody will process them,
-   * so they go back to waiting at once (MOVETODELAYED 0 keeps `attempts`), not after a stall timeout.
-   */
-  private releaseOrphanJobs(replyJson: string): void {
-    const reply = JSON.parse(replyJson) as { job?: { id?: unknown } | null; jobs?: Array<{ id?: unknown }> }
-    const jobs = reply.jobs ?? (reply.job ? [reply.job] : [])
-    for (const job of jobs) {
-      if (typeof job.id !== 'number') continue
-      const line = JSON.stringify({ cmd: 'MOVETODELAYED', id: job.id, delay: 0 })
-      this.send(shardOfJobId(job.id, this.shardCount), line, ignoreReply)
-    }
   }
 
   private routeCross(items: CrossShardMessage[]): void {
@@ -165,16 +158,15 @@ export class ShardPool {
     for (const [host, hostItems] of byHost) host.post({ k: 'cross', items: hostItems })
   }
 
-  /** Tokens of pulls in flight (PULL, PULLB), so a cancelled one can return what it leased. */
-  private readonly pullTokens = new Set<Token>()
-  /** Cancelled pulls whose reply may still be on its way; the value is the cancel time (pruned). */
-  private readonly cancelledPulls = new Map<Token, number>()
-
-  /** Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB. */
-  send(shardIndex: number, line: string, target: ReplyTarget, pull = false): Token {
+  /**
+   * Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB, whose
+   * reply, when it arrives after a cancel, gives its jobs back to waiting. `deferred` (HTTP: one
+   * request per event-loop task) flushes after the loop's pending IO instead of at the end of this
+   * task, so requests that arrived together share one message per host.
+   */
+  send(shardIndex: number, line: string, target: ReplyTarget, pull = false, deferred = false): Token {
     const host = this.hostOfShard[shardIndex] as HostHandle
     const token = this.nextSequence++ * hostSlots + host.index
-    if (pull && host.dead === null) this.pullTokens.add(token)
     if (host.dead !== null) {
       queueMicrotask(() => {
         target.deliver(token, JSON.stringify({ ok: false, error: host.dead }))
@@ -183,8 +175,10 @@ export class ShardPool {
       return token
     }
     this.pending.set(token, target)
+    if (pull) this.pullTokens.add(token)
     host.batch.push(`${token}\t${shardIndex}\t${line}`)
-    this.scheduleFlush()
+    if (deferred) this.scheduleDeferredFlush()
+    else this.scheduleFlush()
     return token
   }
 
@@ -199,11 +193,43 @@ export class ShardPool {
       if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), token])
     }
     for (const [host, hostTokens] of byHost) if (host.dead === null) host.post({ k: 'cancel', tokens: hostTokens })
-    // A cancelled waiter usually never answers; its reply, if any, is one batch round trip away.
+    // Forget cancelled pulls whose reply never came (their waiter was dropped): oldest first.
     for (const [token, cancelledAtMs] of this.cancelledPulls) {
-      if (nowMs - cancelledAtMs < cancelledPullMemoryMs) break // insertion order = time order
+      if (nowMs - cancelledAtMs < cancelledPullMemoryMs) break
       this.cancelledPulls.delete(token)
     }
+  }
+
+  private deferredFlushScheduled = false
+
+  private scheduleDeferredFlush(): void {
+    if (this.deferredFlushScheduled || this.flushScheduled) return
+    this.deferredFlushScheduled = true
+    setImmediate(() => {
+      this.deferredFlushScheduled = false
+      this.flush()
+    })
+  }
+
+  /** Ends the waits of these pulls now (answered empty) if they still wait: their clients half-closed. */
+  endPullWaits(tokens: Token[]): void {
+    const byHost = new Map<HostHandle, Token[]>()
+    for (const token of tokens) {
+      const host = this.hosts[token % hostSlots]
+      if (host !== undefined && host.dead === null) byHost.set(host, [...(byHost.get(host) ?? []), token])
+    }
+    for (const [host, hostTokens] of byHost) host.post({ k: 'endPullWaits', tokens: hostTokens })
+  }
+
+  /** Gives delivered-but-unsent jobs back to waiting, on the shards that own them (undelivered.ts). */
+  requeue(deliveries: Delivery[]): void {
+    const byHost = new Map<HostHandle, Delivery[]>()
+    for (const delivery of deliveries) {
+      const host = this.hostOfShard[shardOfJobId(delivery[0], this.shardCount)]
+      if (host === undefined || host.dead !== null) continue
+      byHost.set(host, [...(byHost.get(host) ?? []), delivery])
+    }
+    for (const [host, hostDeliveries] of byHost) host.post({ k: 'requeue', deliveries: hostDeliveries })
   }
 
   private scheduleFlush(): void {
@@ -239,6 +265,7 @@ export class ShardPool {
     for (const [token, target] of this.pending) {
       if (token % hostSlots !== handle.index) continue
       this.pending.delete(token)
+      this.pullTokens.delete(token)
       target.deliver(token, JSON.stringify({ ok: false, error: handle.dead }))
     }
     this.afterReplies()

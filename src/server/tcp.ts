@@ -6,16 +6,24 @@
  *
  * Backpressure: Bun's socket.write takes what it can and buffers nothing, so each connection keeps
  * its own backlog, flushed on drain; while the backlog is over connectionOutputBytesHigh, or too many
- * requests are in flight, we stop reading from that socket.
+ * requests are in flight, we stop reading from that socket. Checked whenever replies are queued, not
+ * only after reads: replies of requests already in flight still arrive, and a connection whose
+ * backlog passes connectionOutputBytesMax is closed (a client that never reads).
+ *
+ * Jobs are never handed to a connection that cannot take them: a half-close (FIN, as the kernel
+ * sends for a killed worker) cancels its blocking pulls, and a pull reply that is never written
+ * (the connection closed first) gives its jobs back to waiting (Front.returnUndelivered).
  */
 import type { Socket, TCPSocketListener, UnixSocketListener } from 'bun'
 import {
-  connectionOutputBytesHigh, connectionRequestsInFlightMax, connectionsMax, frameBytesMax, lineBytesMax,
+  connectionOutputBytesHigh, connectionOutputBytesMax, connectionRequestsInFlightMax, connectionsMax, frameBytesMax,
+  lineBytesMax, requestNestingDepthMax,
 } from '../base/limits.ts'
-import { authenticationRequired, messageTooLarge } from '../protocol/errors.ts'
+import { authenticationRequired, clientErrorText, invalid, messageTooLarge } from '../protocol/errors.ts'
 import { JsonLinesDecoder } from '../protocol/json-lines.ts'
 import { MsgpackFrameDecoder, decodeMsgpackRequest, encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
-import { ConnectionState } from './connection.ts'
+import { nestingProblem } from '../protocol/validate.ts'
+import { ConnectionState, type Request } from './connection.ts'
 import type { Front } from './front.ts'
 import type { ShardPool } from './shard-pool.ts'
 
@@ -30,8 +38,11 @@ type TcpConnection = {
   pendingText: string
   /** Reply frames produced since the last flush (MessagePack mode). */
   pendingFrames: Uint8Array[]
-  /** Bytes the socket did not take yet; nothing else may be written before them. */
-  backlog: Uint8Array | null
+  /** Bytes the socket did not take yet, in order; nothing else may be written before them. */
+  backlog: Uint8Array[]
+  backlogBytes: number
+  /** Pull replies queued or in the backlog (not fully written yet): given back if the socket dies. */
+  unsentPullReplies: string[]
   /** Close once the backlog is written (after `Message too large`). */
   closeAfterFlush: boolean
   /** The client half-closed (`printf … | nc`): answer what is in flight, then close. */
@@ -78,9 +89,13 @@ export class TcpServer {
     // Half-open: a client that sends its requests and then shuts down its write side still gets
     // every reply (without this Bun closes the socket at the client's FIN).
     const options = { socket: handlers, data: undefined as unknown as TcpConnection, allowHalfOpen: true }
-    this.listener = unixSocketPath !== null
-      ? Bun.listen<TcpConnection>({ unix: unixSocketPath, ...options })
-      : Bun.listen<TcpConnection>({ hostname, port, ...options })
+    try {
+      this.listener = unixSocketPath !== null
+        ? Bun.listen<TcpConnection>({ unix: unixSocketPath, ...options })
+        : Bun.listen<TcpConnection>({ hostname, port, ...options })
+    } catch (error) {
+      throw listenFailure('TCP', unixSocketPath ?? hostPort(hostname, port), error)
+    }
   }
 
   /** No new connections; the open ones keep being served (graceful shutdown). */
@@ -94,21 +109,23 @@ export class TcpServer {
 
   private open(socket: TcpSocket): void {
     if (this.connectionCount >= connectionsMax) {
-      socket.end()
+      // Refused: socket.data stays undefined, which every other handler takes as "not ours".
+      socket.terminate()
       return
     }
     this.connectionCount++
     socket.setNoDelay(true)
     const connection: TcpConnection = {
       state: emptyState, mode: 'unknown', lines: null, frames: null, pendingText: '', pendingFrames: [],
-      backlog: null, closeAfterFlush: false, inputEnded: false, paused: false,
+      backlog: [], backlogBytes: 0, unsentPullReplies: [], closeAfterFlush: false, inputEnded: false, paused: false,
     }
-    connection.state = new ConnectionState(this.nextConnectionId++, (text) => this.emit(socket, text))
+    connection.state = new ConnectionState(this.nextConnectionId++, (text, request) => this.emit(socket, text, request))
     socket.data = connection
   }
 
   private data(socket: TcpSocket, chunk: Buffer): void {
-    const connection = socket.data
+    const connection = socket.data as TcpConnection | undefined
+    if (connection === undefined || connection.state.closed) return
     if (connection.mode === 'unknown') this.detectMode(connection, chunk[0] as number)
     if (connection.mode === 'json') this.readLines(socket, connection, chunk)
     else this.readFrames(socket, connection, chunk)
@@ -135,7 +152,7 @@ export class TcpServer {
     try {
       request = JSON.parse(line)
     } catch (error) {
-      return this.replyAtFront(connection, undefined, { ok: false, error: `Invalid: ${(error as Error).message}` })
+      return this.replyAtFront(connection, undefined, { ok: false, error: invalid(clientErrorText((error as Error).message)) })
     }
     this.handleRequest(connection, request, line)
   }
@@ -156,6 +173,11 @@ export class TcpServer {
     }
     const fields = request as Record<string, unknown>
     const reqId = typeof fields.reqId === 'string' || typeof fields.reqId === 'number' ? fields.reqId : undefined
+    // JSON lines only (MessagePack frames are checked while decoding); a short line cannot nest deep.
+    if (line !== null && line.length > nestingScanCharsMin) {
+      const problem = nestingProblem(fields)
+      if (problem !== null) return this.replyAtFront(connection, reqId, { ok: false, error: invalid(problem) })
+    }
     if (fields.cmd === 'AUTH') {
       const { reply, authenticated } = this.front.authenticate(fields)
       if (authenticated) connection.state.authenticated = true
@@ -165,6 +187,11 @@ export class TcpServer {
       return this.replyAtFront(connection, reqId, { ok: false, error: authenticationRequired })
     }
     const target = connection.state.open(reqId)
+    const cmd = fields.cmd
+    if (cmd === 'PULL' || cmd === 'PULLB') {
+      target.pull = cmd
+      target.blocking = fields.timeout !== 0
+    }
     this.front.submit(fields, line ?? JSON.stringify(fields), target)
   }
 
@@ -180,10 +207,11 @@ export class TcpServer {
   }
 
   /** Queues one reply for the next flush (called by ConnectionState in the allowed order). */
-  private emit(socket: TcpSocket, text: string): void {
+  private emit(socket: TcpSocket, text: string, request?: Request): void {
     const connection = socket.data
     if (connection.mode === 'msgpack') connection.pendingFrames.push(encodeMsgpackFrame(JSON.parse(text)))
     else connection.pendingText += `${text}\n`
+    if (request !== undefined && request.pull !== null) connection.unsentPullReplies.push(text)
     this.dirty.add(socket)
   }
 
@@ -194,24 +222,37 @@ export class TcpServer {
 
   private flushConnection(socket: TcpSocket): void {
     const connection = socket.data
+    if (connection.state.closed) return
     const output = takeOutput(connection)
     if (output !== null) {
-      if (connection.backlog !== null) connection.backlog = concat(connection.backlog, toBytes(output))
+      if (connection.backlogBytes > 0) this.addBacklog(connection, toBytes(output))
       else this.write(socket, connection, output)
     }
+    if (connection.backlogBytes === 0) connection.unsentPullReplies.length = 0
+    if (connection.backlogBytes > connectionOutputBytesMax) return this.giveUp(socket, connection)
     this.endIfDone(socket)
+    this.applyBackpressure(socket)
   }
 
+  /**
+   * Half-close (FIN). Requests in flight are still answered (`printf … | nc`), but a pull that is
+   * still waiting ends now, answered empty: a killed worker's kernel sends FIN too, and a job handed
+   * to it later would sit active until stall detection. A pull already served keeps its job.
+   */
   private inputEnd(socket: TcpSocket): void {
-    socket.data.inputEnded = true
+    const connection = socket.data as TcpConnection | undefined
+    if (connection === undefined || connection.state.closed) return
+    connection.inputEnded = true
     this.pool.flush()
+    const waiting = connection.state.blockingPulls().flatMap((request) => request.tokens)
+    if (waiting.length > 0) this.pool.endPullWaits(waiting)
     this.endIfDone(socket)
   }
 
   /** Closes after `Message too large`, or once a half-closed client has all its replies. */
   private endIfDone(socket: TcpSocket): void {
     const connection = socket.data
-    if (connection.backlog !== null) return
+    if (connection.backlogBytes > 0) return
     const answered = connection.state.inFlight === 0 && connection.pendingText === '' && connection.pendingFrames.length === 0
     if (connection.closeAfterFlush || (connection.inputEnded && answered)) socket.end()
   }
@@ -219,24 +260,48 @@ export class TcpServer {
   private write(socket: TcpSocket, connection: TcpConnection, output: string | Uint8Array): void {
     const written = socket.write(output)
     const total = typeof output === 'string' ? Buffer.byteLength(output) : output.byteLength
-    if (written < total) connection.backlog = toBytes(output).subarray(Math.max(0, written))
+    if (written < total) this.addBacklog(connection, toBytes(output).subarray(Math.max(0, written)))
+  }
+
+  private addBacklog(connection: TcpConnection, bytes: Uint8Array): void {
+    connection.backlog.push(bytes)
+    connection.backlogBytes += bytes.byteLength
   }
 
   private drain(socket: TcpSocket): void {
-    const connection = socket.data
-    const backlog = connection.backlog
-    if (backlog !== null) {
-      connection.backlog = null
-      this.write(socket, connection, backlog)
+    const connection = socket.data as TcpConnection | undefined
+    if (connection === undefined || connection.state.closed) return
+    while (connection.backlog.length > 0) {
+      const head = connection.backlog[0] as Uint8Array
+      const written = Math.max(0, socket.write(head))
+      connection.backlogBytes -= written
+      if (written < head.byteLength) {
+        connection.backlog[0] = head.subarray(written)
+        break
+      }
+      connection.backlog.shift()
     }
+    if (connection.backlogBytes === 0) connection.unsentPullReplies.length = 0
     this.endIfDone(socket)
     this.applyBackpressure(socket)
+  }
+
+  /**
+   * A client that does not read while its requests in flight keep answering: its unread replies
+   * passed connectionOutputBytesMax. Nothing more can be written in order, so the connection closes
+   * (its remaining requests are cancelled, undelivered pulls given back) and the reason is logged.
+   */
+  private giveUp(socket: TcpSocket, connection: TcpConnection): void {
+    process.stderr.write(`flashq: closed connection ${connection.state.id}: ${connection.backlogBytes} bytes of replies `
+      + `not read (limit ${connectionOutputBytesMax})\n`)
+    this.close(socket)
+    socket.terminate()
   }
 
   /** Stop reading while the client does not read its replies or has too much in flight. */
   private applyBackpressure(socket: TcpSocket): void {
     const connection = socket.data
-    const overloaded = (connection.backlog?.byteLength ?? 0) > connectionOutputBytesHigh
+    const overloaded = connection.backlogBytes > connectionOutputBytesHigh
       || connection.state.inFlight > connectionRequestsInFlightMax
     if (overloaded && !connection.paused) {
       connection.paused = true
@@ -248,14 +313,44 @@ export class TcpServer {
   }
 
   private close(socket: TcpSocket): void {
-    const connection = socket.data
-    if (connection.state.closed) return
+    const connection = socket.data as TcpConnection | undefined
+    if (connection === undefined || connection.state.closed) return
     this.connectionCount--
     this.dirty.delete(socket)
-    const tokens = connection.state.close()
+    const { tokens, unsentPullReplies } = connection.state.close()
     if (tokens.length > 0) this.pool.cancel(tokens)
+    // Pull replies that never left: the ones queued here and the ones still waiting for their turn.
+    for (const text of [...connection.unsentPullReplies, ...unsentPullReplies]) this.front.returnUndelivered(text)
+    connection.unsentPullReplies.length = 0
+    connection.backlog = []
+    connection.backlogBytes = 0
+    connection.pendingText = ''
+    connection.pendingFrames = []
   }
 }
+
+/** Why a listener could not start, naming where and the reason in words (run.ts prints it). */
+export function listenFailure(what: string, where: string, error: unknown): Error {
+  const code = (error as { code?: unknown } | null)?.code
+  const reason = typeof code === 'string' && code in listenReasons ? listenReasons[code] : (error as Error)?.message ?? String(error)
+  return new Error(`cannot listen for ${what} on ${where}: ${reason}${typeof code === 'string' ? ` (${code})` : ''}`)
+}
+
+const listenReasons: Record<string, string> = {
+  EADDRINUSE: 'address in use (another process listens there)',
+  EACCES: 'permission denied (ports below 1024 need privileges)',
+  EADDRNOTAVAIL: 'address not available on this machine',
+}
+
+export function hostPort(host: string, port: number): string {
+  return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
+}
+
+/**
+ * Lines at most this long skip the nesting scan: nesting N levels takes at least 2N characters
+ * (an opening and a closing bracket per level).
+ */
+const nestingScanCharsMin = 2 * requestNestingDepthMax
 
 function takeOutput(connection: TcpConnection): string | Uint8Array | null {
   if (connection.mode === 'msgpack') {
@@ -272,13 +367,6 @@ function takeOutput(connection: TcpConnection): string | Uint8Array | null {
 
 function toBytes(output: string | Uint8Array): Uint8Array {
   return typeof output === 'string' ? encoder.encode(output) : output
-}
-
-function concat(a: Uint8Array, b: Uint8Array): Uint8Array {
-  const joined = new Uint8Array(a.byteLength + b.byteLength)
-  joined.set(a, 0)
-  joined.set(b, a.byteLength)
-  return joined
 }
 
 function concatAll(parts: Uint8Array[]): Uint8Array {

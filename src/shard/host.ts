@@ -8,12 +8,14 @@
  */
 import { join } from 'node:path'
 import { presets } from '../base/config.ts'
-import { pushBatchJobsMax } from '../base/limits.ts'
+import { hostReplyBytesPerTurnMax, jobDataBytesMax, pushBatchJobsMax, timerDelayMsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
+import { endPullWaits, requeueUndelivered } from '../engine/handlers-core.ts'
 import type { CrossShardMessage, EngineOutput, JobEvent, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
 import { parseCommand } from '../protocol/commands.ts'
+import { clientErrorText } from '../protocol/errors.ts'
 import { commandTable } from '../protocol/table.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
@@ -32,6 +34,7 @@ const completionRecordBytesMax = 256
 const reservationHeadroomJobs = pushBatchJobsMax
 
 type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[]; events: JobEvent[] }
+type EngineReply = EngineOutput['replies'][number]
 
 type Shard = {
   index: number
@@ -41,6 +44,10 @@ type Shard = {
   held: HeldReplies[]
   /** Replies made by the host itself (validation errors) during the current batch. */
   staged: string[]
+  /** Replies past this turn's hostReplyBytesPerTurnMax, serialised in the next turns (in order). */
+  deferred: EngineReply[]
+  /** Records of this batch's requests, encoded while each request ran (so a failure is its own). */
+  encoded: string[]
   dead: string | null
 }
 
@@ -51,6 +58,11 @@ export class ShardHost {
   private outboundCross: CrossShardMessage[] = []
   private outboundEvents: JobEvent[] = []
   private flushScheduled = false
+  /**
+   * Deferred replies wait until the front asks for more (it has then seen the cancels of closed
+   * connections): 'due' once some are deferred, 'announced' once `moreReplies` went out.
+   */
+  private moreReplies: 'none' | 'due' | 'announced' = 'none'
   private timer: ReturnType<typeof setTimeout> | null = null
   private timerDueMs = Infinity
   /** Starts from init; the front toggles it as event subscribers come and go. */
@@ -75,7 +87,7 @@ export class ShardHost {
   private async openShard(index: number): Promise<ShardReady> {
     const { config, shardCount } = this.init
     const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
-    const shard: Shard = { index, engine, log: null, held: [], staged: [], dead: null }
+    const shard: Shard = { index, engine, log: null, held: [], staged: [], deferred: [], encoded: [], dead: null }
     this.shards.set(index, shard)
     if (config.memory || this.io === null) return { shardIndex: index, report: null, diskBytes: 0 }
     const preset = presets[config.preset]
@@ -122,7 +134,24 @@ export class ShardHost {
 
   handle(message: ToHost): void {
     if (message.k === 'cancel') {
-      for (const shard of this.shards.values()) shard.engine.cancelWaiters(message.tokens)
+      const cancelled = new Set(message.tokens)
+      for (const shard of this.shards.values()) {
+        shard.engine.cancelWaiters(message.tokens)
+        if (shard.deferred.length > 0) shard.deferred = shard.deferred.filter(([token]) => !cancelled.has(token))
+      }
+    } else if (message.k === 'requeue') {
+      this.requeue(message.deliveries)
+    } else if (message.k === 'sendMoreReplies') {
+      this.moreReplies = 'none'
+      for (const shard of this.shards.values()) if (shard.deferred.length > 0) this.collect(shard)
+      this.afterWork()
+    } else if (message.k === 'endPullWaits') {
+      for (const shard of this.shards.values()) {
+        if (shard.dead !== null) continue
+        endPullWaits(shard.engine.core, message.tokens)
+        this.collect(shard)
+      }
+      this.afterWork()
     } else if (message.k === 'cross') {
       this.receiveCross(message.items)
     } else if (message.k === 'checkpoint') {
@@ -136,13 +165,41 @@ export class ShardHost {
     }
   }
 
+  /**
+   * One request. Whatever it throws (a bug, or input that slipped past the front's checks) is
+   * answered as an error to that request alone: no single request may take the shard down.
+   */
   private execute(shard: Shard, token: Token, line: string, nowMs: number): void {
+    const out = shard.engine.core.out
+    const repliesBefore = out.replies.length
+    const recordsBefore = out.records.length
+    const encodedBefore = shard.encoded.length
+    try {
+      this.executeUnguarded(shard, token, line, nowMs)
+      if (shard.log !== null && out.records.length > recordsBefore) {
+        for (let index = recordsBefore; index < out.records.length; index++) shard.encoded.push(JSON.stringify(out.records[index]))
+        out.records.length = recordsBefore
+      }
+    } catch (error) {
+      // No reply may claim the failed request succeeded (replies to others, e.g. waiters it served,
+      // stay: their jobs are theirs now). Its records are dropped: its state change, if it got that
+      // far, lives in memory only, as a request that failed may or may not have been applied.
+      for (let index = out.replies.length - 1; index >= repliesBefore; index--) {
+        if ((out.replies[index] as EngineReply)[0] === token) out.replies.splice(index, 1)
+      }
+      out.records.length = recordsBefore
+      shard.encoded.length = encodedBefore
+      this.stage(shard, token, { ok: false, error: requestFailed(error) })
+    }
+  }
+
+  private executeUnguarded(shard: Shard, token: Token, line: string, nowMs: number): void {
     if (shard.dead !== null) return this.stage(shard, token, { ok: false, error: shard.dead })
     let input: unknown
     try {
       input = JSON.parse(line)
     } catch (error) {
-      return this.stage(shard, token, { ok: false, error: `Invalid: ${(error as Error).message}` })
+      return this.stage(shard, token, { ok: false, error: `Invalid: ${clientErrorText((error as Error).message)}` })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
     // The front lets internal commands through only from its own transports.
@@ -151,7 +208,7 @@ export class ShardHost {
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
       return this.stage(shard, token, { ok: false, error: diskFullError })
     }
-    shard.engine.execute(parsed.command, token, nowMs, line.length)
+    shard.engine.execute(parsed.command, token, nowMs, utf8BytesBound(line))
     // [storage] Right after each push-like command, so the next one is refused if the disk cannot back it.
     if (refusedWhenDiskFull.has(parsed.command.cmd)) this.reserveCompletions(shard)
   }
@@ -177,11 +234,38 @@ export class ShardHost {
     this.afterWork()
   }
 
+  /** A record of internal work (timers, cross-shard messages) that cannot be encoded is reported, not fatal. */
+  private appendRecord(shard: Shard, log: ShardLog, record: object): void {
+    let text: string
+    try {
+      text = JSON.stringify(record)
+    } catch (error) {
+      process.stderr.write(`flashq: shard ${shard.index}: a record could not be encoded: ${requestFailed(error)}\n`)
+      return
+    }
+    log.append(text)
+  }
+
+  /** Jobs whose PULL reply never reached the worker go back to waiting (server/undelivered.ts). */
+  private requeue(deliveries: Array<[number, number]>): void {
+    const nowMs = Date.now()
+    for (const shard of this.shards.values()) {
+      if (shard.dead !== null) continue
+      requeueUndelivered(shard.engine.core, deliveries, nowMs)
+      this.collect(shard)
+    }
+    this.afterWork()
+  }
+
   /** Moves an engine's output to the log and to the held-reply queue (or out, if nothing is pending). */
   private collect(shard: Shard): void {
     const output: EngineOutput = shard.engine.drainOutput()
     const { log } = shard
-    if (log !== null) for (const record of output.records) log.append(JSON.stringify(record))
+    if (log !== null) {
+      for (const text of shard.encoded) log.append(text)
+      for (const record of output.records) this.appendRecord(shard, log, record)
+    }
+    shard.encoded = []
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     const lines = shard.staged
     shard.staged = []
@@ -189,7 +273,7 @@ export class ShardHost {
     // fail()) never makes these records durable: answer with the error now instead of holding
     // replies that nothing would ever release.
     const dead = shard.dead
-    for (const [token, reply] of output.replies) lines.push(`${token}\t${JSON.stringify(dead === null ? reply : { ok: false, error: dead })}`)
+    this.serializeReplies(shard, output.replies, lines)
     // Events leave with the replies, after the records that produced them are durable.
     const events = this.eventsWanted && dead === null ? output.events : noEvents
     if (lines.length === 0 && output.messages.length === 0 && events.length === 0) return
@@ -200,6 +284,30 @@ export class ShardHost {
     } else {
       shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages, events })
     }
+  }
+
+  /**
+   * Serialises replies up to hostReplyBytesPerTurnMax bytes; the rest (and replies deferred before,
+   * which go first) wait until the front has handled this batch and asks for more (`moreReplies` →
+   * `sendMoreReplies`). A burst of big replies (1,500 GETJOBs of a 1 MiB job) then never becomes one
+   * huge string nor a queue of them, and the replies of a connection closed meanwhile are dropped by
+   * its cancel, which reaches the host before the request for more.
+   */
+  private serializeReplies(shard: Shard, fresh: EngineReply[], lines: string[]): void {
+    const replies = shard.deferred.length > 0 ? [...shard.deferred, ...fresh] : fresh
+    shard.deferred = []
+    const dead = shard.dead
+    let bytes = 0
+    let index = 0
+    for (; index < replies.length && bytes <= hostReplyBytesPerTurnMax; index++) {
+      const [token, reply] = replies[index] as EngineReply
+      const line = `${token}\t${encodeReply(dead === null ? reply : { ok: false, error: dead })}`
+      bytes += line.length
+      lines.push(line)
+    }
+    if (index === replies.length) return
+    shard.deferred = replies.slice(index)
+    if (this.moreReplies === 'none') this.moreReplies = 'due'
   }
 
   private releaseDurable(shard: Shard, durableLsn: number): void {
@@ -237,13 +345,19 @@ export class ShardHost {
   }
 
   private flushOutbound(): void {
+    // Cross-shard messages first: the front forwards them before it hands the replies out, so a
+    // client that acks a flow child and then asks GETCHILDREN on the parent's shard sees the ack.
+    if (this.outboundCross.length > 0) {
+      this.sink({ k: 'cross', items: this.outboundCross })
+      this.outboundCross = []
+    }
     if (this.outbound.length > 0) {
       this.sink(this.outbound.join('\n'))
       this.outbound = []
     }
-    if (this.outboundCross.length > 0) {
-      this.sink({ k: 'cross', items: this.outboundCross })
-      this.outboundCross = []
+    if (this.moreReplies === 'due') {
+      this.moreReplies = 'announced'
+      this.sink({ k: 'moreReplies' })
     }
     if (this.outboundEvents.length > 0) {
       this.sink({ k: 'events', events: this.outboundEvents })
@@ -254,7 +368,12 @@ export class ShardHost {
   private checkpoint(shard: Shard): void {
     const { log, engine } = shard
     if (log === null) return
-    log.checkpoint(mapRecords(engine.snapshot()))
+    try {
+      log.checkpoint(mapRecords(engine.snapshot()))
+    } catch (error) {
+      // The log keeps growing until the next attempt; serving goes on.
+      process.stderr.write(`flashq: shard ${shard.index}: checkpoint failed: ${clientErrorText(String(error))}\n`)
+    }
   }
 
   /** One timer per host, armed for the earliest due time of any of its engines. */
@@ -266,7 +385,9 @@ export class ShardHost {
     this.timer = null
     this.timerDueMs = dueMs
     if (dueMs === Infinity) return
-    this.timer = setTimeout(() => this.onTimer(), Math.max(0, dueMs - Date.now()))
+    // Due times can be years away (TTLs, delays): past setTimeout's range Bun would fire every
+    // millisecond, so wait at most timerDelayMsMax; onTimer then finds nothing due and re-arms.
+    this.timer = setTimeout(() => this.onTimer(), Math.min(timerDelayMsMax, Math.max(0, dueMs - Date.now())))
   }
 
   private onTimer(): void {
@@ -283,13 +404,14 @@ export class ShardHost {
 
   /** A log that cannot write must never acknowledge again: fail what waits and refuse the rest. */
   private fail(shard: Shard, error: Error): void {
-    shard.dead = `Shard ${shard.index} stopped after a storage failure: ${error.message}`
+    // Clients get the reason without paths; the operator's log line keeps the whole message.
+    shard.dead = `Shard ${shard.index} stopped after a storage failure: ${clientErrorText(error.message)}`
     const lines = shard.held.flatMap((held) => held.text.split('\n'))
     shard.held = []
     const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
     if (failed.length > 0) this.outbound.push(failed.join('\n'))
     this.flushOutbound()
-    this.sink({ k: 'fatal', error: shard.dead })
+    this.sink({ k: 'fatal', error: `Shard ${shard.index} stopped after a storage failure: ${error.message}` })
   }
 
   async stop(): Promise<void> {
@@ -316,4 +438,28 @@ const noEvents: JobEvent[] = []
 
 function* mapRecords(records: Iterable<object>): Iterable<string> {
   for (const record of records) yield JSON.stringify(record)
+}
+
+/**
+ * An upper bound of a request line's UTF-8 size, exact when it could pass the job data limit: the
+ * engine checks data sizes only above jobDataBytesMax, and a UTF-16 unit is at most 3 UTF-8 bytes.
+ */
+function utf8BytesBound(line: string): number {
+  return line.length * 3 <= jobDataBytesMax ? line.length * 3 : Buffer.byteLength(line)
+}
+
+/** The error answer of a request whose handling threw (never a stack trace or a path). */
+function requestFailed(error: unknown): string {
+  const detail = error instanceof RangeError ? 'the request is too large or too deeply nested' : clientErrorText(String(error))
+  return `Internal error while handling the request (the shard keeps serving): ${detail}`
+}
+
+
+/** A reply that cannot be encoded (a stack overflow on hostile data) becomes an error reply. */
+function encodeReply(reply: object): string {
+  try {
+    return JSON.stringify(reply)
+  } catch (error) {
+    return JSON.stringify({ ok: false, error: requestFailed(error) })
+  }
 }

@@ -25,6 +25,12 @@ export type HostInit = {
 export type ToHost =
   | HostInit
   | { k: 'cancel'; tokens: Token[] }
+  /** The front handled the reply batch before `moreReplies`: send the next part (cancelled ones dropped). */
+  | { k: 'sendMoreReplies' }
+  /** Their clients half-closed: pulls still waiting end now, answered empty. */
+  | { k: 'endPullWaits'; tokens: Token[] }
+  /** Jobs delivered but never written to their worker: back to waiting if still active from that delivery. */
+  | { k: 'requeue'; deliveries: Array<[id: number, startedAtMs: number]> }
   | { k: 'cross'; items: CrossShardMessage[] }
   | { k: 'checkpoint' }
   /** Graceful shutdown has begun: hand out no more jobs (acks and everything else still work). */
@@ -44,6 +50,8 @@ export type FromHost =
   | { k: 'cross'; items: CrossShardMessage[] }
   | { k: 'events'; events: JobEvent[] }
   | { k: 'fatal'; error: string }
+  /** Replies past hostReplyBytesPerTurnMax are waiting: the front answers `sendMoreReplies` once it handled this batch. */
+  | { k: 'moreReplies' }
   | { k: 'stopped' }
 
 export const fieldSeparator = '\t'

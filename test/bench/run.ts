@@ -2,9 +2,10 @@
  * `bun run bench`: starts flashq servers (in-memory, durable io_uring, durable pwrite) and measures them
  * over loopback with a lean pipelining client, printing a Markdown table.
  *
- *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency]
+ *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,sdk]
  *                         [--modes memory,uring,pwrite] [--binary <path>] [--consumers N]
  *                         [--queues N] [--server-arg <flag>]... [--space]
+ *                         [--http [--http-connections 64,256]]   (HTTP push with wrk, see http.ts)
  *
  * Every (mode, workload, run) gets a fresh server and, for durable modes, a fresh temporary data
  * directory (deleted afterwards). Each workload runs `--runs` times (default 3); the table shows the
@@ -13,6 +14,7 @@
  */
 import { availableParallelism, cpus } from 'node:os'
 import { type CpuShares, cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
+import { httpRun } from './http.ts'
 import { sdkBench } from './sdk.ts'
 import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from './workloads.ts'
 
@@ -31,10 +33,13 @@ type Options = {
   serverArgs: string[]
   space: boolean
   spaceJobs: number
+  /** --http: the HTTP workload (wrk) instead of the TCP ones; --http-connections 64,256 */
+  http: boolean
+  httpConnections: number[]
 }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { quick: false, runs: 3, only: allWorkloads, modes: allModes, consumers: 4, queues: 4, serverArgs: [], space: false, spaceJobs: 1_000_000 }
+  const options: Options = { quick: false, runs: 3, only: allWorkloads, modes: allModes, consumers: 4, queues: 4, serverArgs: [], space: false, spaceJobs: 1_000_000, http: false, httpConnections: [256] }
   let runsGiven = false
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string
@@ -59,8 +64,10 @@ function parseOptions(argv: string[]): Options {
     else if (flag === '--server-arg') options.serverArgs.push(value())
     else if (flag === '--space') options.space = true
     else if (flag === '--space-jobs') options.spaceJobs = Number(value())
+    else if (flag === '--http') options.http = true
+    else if (flag === '--http-connections') options.httpConnections = value().split(',').map(Number)
     else if (flag === '--help' || flag === '-h') {
-      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency] [--modes memory,uring,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]]')
+      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,sdk] [--modes memory,uring,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]] [--http [--http-connections 64,256]]')
       process.exit(0)
     } else throw new Error(`unknown flag '${flag}'`)
   }
@@ -178,6 +185,10 @@ async function main(): Promise<void> {
   console.log(`runs=${options.runs}${options.quick ? ' (quick: counts ÷10)' : ''} · server: ${options.binary ?? 'bun src/main.ts'} ${options.serverArgs.join(' ')} · queues=${options.queues} (spread over shards) · consumers=${options.consumers}`)
   console.log('client and server share the same cores over loopback: client CPU is shown below; a client near 100% means the number is client-bound.\n')
   if (options.space) return await spaceRun(options)
+  if (options.http) {
+    const modes = options.modes.filter((mode) => mode !== 'pwrite' || options.modes.length === 1)
+    return await httpRun({ runs: options.runs, modes, seconds: options.quick ? 2 : 5, connections: options.httpConnections, serverArgs: options.serverArgs, binary: options.binary })
+  }
 
   const results = new Map<string, Sample[]>()
   const startupLines = new Map<Mode, string>()

@@ -100,7 +100,7 @@ describe('event streams', () => {
   })
 })
 
-describe('a slow SSE consumer is bounded', () => {
+describe('slow consumers are bounded', () => {
   test('a subscriber that never reads costs a bounded buffer, and learns what it lost', async () => {
     const memoryServer = await startServer({ args: ['--memory', ...shardArgs] })
     const client = new HttpClient(`http://127.0.0.1:${memoryServer.httpPort}`)
@@ -125,6 +125,35 @@ describe('a slow SSE consumer is bounded', () => {
       let text = ''
       socket.on('data', (chunk) => (text += chunk.toString()))
       await waitFor(async () => text.includes(': dropped '), 10_000)
+    } finally {
+      socket.destroy()
+      await memoryServer.cleanup()
+    }
+  })
+
+  test('a WebSocket that never reads is closed once its unsent bytes pass the limit', async () => {
+    const memoryServer = await startServer({ args: ['--memory', ...shardArgs] })
+    const client = new HttpClient(`http://127.0.0.1:${memoryServer.httpPort}`)
+    const socket = connect(memoryServer.httpPort as number, '127.0.0.1')
+    let closed = false
+    socket.on('close', () => (closed = true))
+    let handshake = ''
+    socket.once('data', (chunk) => (handshake = chunk.toString('latin1')))
+    try {
+      socket.write('GET /ws HTTP/1.1\r\nHost: test\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n')
+      await waitFor(async () => handshake.startsWith('HTTP/1.1 101'))
+      socket.pause()
+      const subscribers = async () => ((await (await client.raw('GET', '/debug/memory')).json()) as { event_subscribers: number }).event_subscribers
+      expect(await subscribers()).toBe(1)
+      const queue = nameOnShard('slow-ws', 0)
+      const job = await client.data<Job>('POST', `/queues/${queue}/jobs`, { data: 1 })
+      await client.data('GET', `/queues/${queue}/jobs?timeout=0`)
+      const body = JSON.stringify({ data: 'x'.repeat(2_000_000) })
+      for (let round = 0; round < 100; round++) await client.data('POST', `/jobs/${job.id}/partial`, body) // 200 MB of events
+      expect(await subscribers()).toBe(0) // dropped by the server, not buffered for ever
+      socket.resume()
+      await waitFor(async () => closed)
     } finally {
       socket.destroy()
       await memoryServer.cleanup()

@@ -165,7 +165,9 @@ describe('jobs', () => {
     expect(await http.data('GET', '/jobs/999999999')).toEqual({ job: null, state: 'unknown', result: null })
     const badId = await http.raw('GET', '/jobs/abc')
     expect(badId.status).toBe(400)
-    expect(await http.call('POST', '/jobs/999999999/ack', {})).toEqual({ ok: false, error: 'Job 999999999 not found' })
+    const unknownAck = await http.raw('POST', '/jobs/999999999/ack', {})
+    expect(unknownAck.headers.get('x-error-kind')).toBe('notFound')
+    expect(await unknownAck.json()).toEqual({ ok: false, error: 'Job 999999999 not found' })
   })
 
   test('state and progress in the reference, dashboard and SDK shapes', async () => {

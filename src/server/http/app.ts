@@ -44,6 +44,7 @@ export function createHttpApp(deps: HttpDeps): Hono {
     origin: origins === '*' ? '*' : (origin) => (origins.includes(origin) ? origin : null),
     allowMethods: ['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'],
     allowHeaders: ['Content-Type', 'Authorization'],
+    exposeHeaders: ['X-Error-Kind'],
     maxAge: 600,
   }))
   app.use('*', async (c, next) => {

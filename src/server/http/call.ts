@@ -3,7 +3,7 @@
  * durability (the reply to a change arrives only once it is on disk). Resolves with the TCP reply.
  *
  * A request whose client goes away is cancelled at the shards; a pull that leased a job just before
- * the cancel arrived has that job returned to waiting by the pool (ShardPool.releaseOrphanJobs).
+ * the cancel arrived has that job returned to waiting, without an attempt (server/undelivered.ts).
  */
 import { httpRequestTimeoutMs } from '../../base/limits.ts'
 import type { Token } from '../../engine/types.ts'
@@ -45,21 +45,11 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
   front.submit(request, JSON.stringify(request), {
     tokens,
     deliver: (_token, replyJson) => {
-      const reply = JSON.parse(replyJson) as Reply
       // The client left between the shard's answer and now: what a pull leased goes back.
-      if (options.signal?.aborted && (request.cmd === 'PULL' || request.cmd === 'PULLB')) releaseJobs(front, reply)
-      settle(reply)
+      if (options.signal?.aborted && (request.cmd === 'PULL' || request.cmd === 'PULLB')) front.returnUndelivered(replyJson)
+      settle(JSON.parse(replyJson) as Reply)
     },
-  }, true)
+  }, true, true)
   if (options.signal?.aborted) onAbort()
   return promise
-}
-
-function releaseJobs(front: Front, reply: Reply): void {
-  const jobs = (reply.jobs ?? (reply.job ? [reply.job] : [])) as Array<{ id: number }>
-  for (const job of jobs) {
-    const request = { cmd: 'MOVETODELAYED', id: job.id, delay: 0 }
-    // Routes build `cmd` themselves (never from a body), so internal commands are allowed here.
-  front.submit(request, JSON.stringify(request), { tokens: [], deliver() {} })
-  }
 }

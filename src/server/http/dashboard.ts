@@ -26,13 +26,18 @@ export async function dashboardSnapshot(deps: HttpDeps): Promise<Record<string, 
     metrics: metrics.ok ? metrics.metrics : null,
     queues: queues.ok ? queues.queues : [],
     workers: deps.workers.active(nowMs),
-    crons: crons.ok ? crons.crons : [],
+    crons: crons.ok ? (crons.crons as Array<Record<string, unknown>>).map(cronView) : [],
     metrics_history: deps.history.list(),
     system_metrics: systemMetrics(deps),
     sqlite_stats: null,
     storage_stats: storageStats(deps),
     timestamp: nowMs,
   }
+}
+
+/** The dashboard reads `enabled`, `last_run` and `next_run` besides the CRONLIST fields. */
+export function cronView(cron: Record<string, unknown>): Record<string, unknown> {
+  return { enabled: true, last_run: null, ...cron }
 }
 
 let lastCpu = process.cpuUsage()

@@ -5,6 +5,7 @@
  */
 import type { Context } from 'hono'
 import { httpBodyBytesMax } from '../../base/limits.ts'
+import { errorKindOf } from '../../protocol/table.ts'
 import type { Reply } from './call.ts'
 
 /** A request rejected before it became a command: answered as plain text with `status`. */
@@ -18,7 +19,15 @@ export class HttpProblem extends Error {
 }
 
 export const ok = (c: Context, data: unknown) => c.json({ ok: true, data: data === undefined ? null : data })
-export const fail = (c: Context, error: string) => c.json({ ok: false, error })
+/**
+ * A command error: `ok:false` at HTTP 200, as flashQ's clients expect (spec §5.1). The error's kind
+ * from the command table's catalogue (notFound, conflict, limit, …) rides along in `X-Error-Kind`
+ * for clients that want to branch without matching text.
+ */
+export function fail(c: Context, error: string): Response {
+  c.header('X-Error-Kind', errorKindOf(error))
+  return c.json({ ok: false, error })
+}
 
 /** A command's reply as the envelope: errors are `ok:false` at 200, as the reference answers. */
 export function envelope(c: Context, reply: Reply, toData: (reply: Reply) => unknown): Response {
@@ -47,10 +56,10 @@ export async function readJsonBody(c: Context): Promise<unknown> {
   }
   const declared = Number(c.req.header('content-length') ?? 0)
   if (declared > httpBodyBytesMax) throw bodyTooLarge()
-  const bytes = await c.req.arrayBuffer()
-  if (bytes.byteLength > httpBodyBytesMax) throw bodyTooLarge()
-  const text = new TextDecoder().decode(bytes)
-  if (text.trim() === '') return {}
+  const text = await c.req.text()
+  // A UTF-16 unit is at most 3 UTF-8 bytes: only long bodies need counting (chunked ones, undeclared).
+  if (text.length * 3 > httpBodyBytesMax && Buffer.byteLength(text) > httpBodyBytesMax) throw bodyTooLarge()
+  if (text.length === 0 || text.trim() === '') return {}
   try {
     return JSON.parse(text)
   } catch (error) {

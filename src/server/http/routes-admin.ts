@@ -9,7 +9,7 @@ import { parseCommand } from '../../protocol/commands.ts'
 import { specOf } from '../../protocol/table.ts'
 import { withRequestId } from '../connection.ts'
 import { callCommand, type Reply } from './call.ts'
-import { storageStats, systemMetrics } from './dashboard.ts'
+import { cronView, storageStats, systemMetrics } from './dashboard.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem, fail, ok, readObjectBody } from './envelope.ts'
 import { flashqFamilies, metricsWantJson, prometheusContentType } from './prometheus.ts'
@@ -145,11 +145,6 @@ function nonNegative(value: unknown, field: string): number | undefined {
     throw new HttpProblem(422, `Invalid: field '${field}' must be a non-negative integer`)
   }
   return value
-}
-
-/** The dashboard reads `enabled`, `last_run` and `next_run` besides the CRONLIST fields. */
-function cronView(cron: Record<string, unknown>): Record<string, unknown> {
-  return { enabled: true, last_run: null, ...cron }
 }
 
 async function prometheusText(c: Context, deps: HttpDeps): Promise<Response> {

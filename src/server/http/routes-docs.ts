@@ -45,7 +45,7 @@ function openApi(version: string): object {
     paths[path] ??= {}
     ;(paths[path] as Record<string, unknown>)[route.method.toLowerCase()] = {
       summary: route.summary,
-      ...(route.command ? { 'x-flashq-command': route.command } : {}),
+      ...(route.command ? { 'x-flashq-command': route.command, 'x-flashq-error-kinds': commandTable[route.command].errors } : {}),
       ...(parameters.length > 0 ? { parameters } : {}),
       ...(body ? { requestBody: { required: false, content: { 'application/json': { schema: body } } } } : {}),
       responses: {
