@@ -122,7 +122,8 @@ async function dialBun(connect: BunConnect, host: string, port: number, handlers
     hostname: host,
     port,
     socket: {
-      data: (_socket, chunk) => handlers.onData(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
+      // Bun hands a Buffer already; touching `.buffer` would make it materialise an ArrayBuffer.
+      data: (_socket, chunk) => handlers.onData(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
       drain: (target) => flushPending(target),
       close: () => close(),
       error: (_socket, error) => handlers.onError(error),

@@ -87,6 +87,19 @@ describe('add', () => {
     await worker.close()
   })
 
+  test('removeOnFail: true drops a job that fails for good; without it the job stays failed', async () => {
+    const queue = newQueue('remove-fail')
+    const dropped = await queue.add('dropped', {}, { removeOnFail: true })
+    const kept = await queue.add('kept', {})
+    const worker = fixture.track(new Worker(queue.name, async () => {
+      throw new Error('always')
+    }, { connection: connection(), concurrency: 2 }))
+    await waitFor('kept failed', async () => (await kept.getState()) === 'failed')
+    await waitFor('dropped forgotten', async () => (await dropped.getState()) === 'unknown')
+    expect(await queue.getFailedCount()).toBe(1)
+    await worker.close()
+  })
+
   test('default job options apply to add and addBulk', async () => {
     const queue = fixture.track(new Queue(queueName('defaults'), { connection: connection(), defaultJobOptions: { attempts: 4, priority: 3 } }))
     const job = await queue.add('a', {})
