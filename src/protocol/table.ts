@@ -13,6 +13,8 @@
  *   diskFull  'refuse': refused while the shard's disk is full (acks and reads keep working)
  *   internal  only the server's own transports send it (TCP clients get `unknown command`)
  *   errors    the kinds of error it can answer; errorKindOf classifies a reply's text
+ *
+ * Request types: `RequestOf<K>` (commands.ts, from the schemas); reply types: `ReplyOf<K>` (replies.ts).
  */
 import type { z } from 'zod'
 import { allCommandSchemas, type CommandName } from './commands.ts'

@@ -154,6 +154,9 @@ describe('jobs', () => {
     expect(page.total).toBe(2)
     expect(page.jobs).toHaveLength(1)
     expect(page.jobs[0]?.job.id).toBe(b.id)
+    // A plain fetch from Bun (no JSON Content-Type on a GET) gets the reference array.
+    const plain = await fetch(`${http.base}/jobs?queue=${queue}`)
+    expect(Array.isArray(((await plain.json()) as { data: unknown }).data)).toBe(true)
   })
 
   test('GET /jobs/{id}: flattened fields, job, state, result; unknown ids', async () => {

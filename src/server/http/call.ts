@@ -17,6 +17,8 @@ export type CallOptions = {
   signal?: AbortSignal
   /** How long the command itself may block (a pull's timeout); the request deadline adds to it. */
   blockingMs?: number
+  /** The request deadline beyond blockingMs (httpRequestTimeoutMs; tests shorten it). */
+  deadlineMs?: number
 }
 
 export const requestTimedOut = 'Request timed out: the shards did not answer in time'
@@ -39,7 +41,7 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
     settle({ ok: false, error: reason })
   }
   const onAbort = () => giveUp(clientGone)
-  const timer = setTimeout(() => giveUp(requestTimedOut), (options.blockingMs ?? 0) + httpRequestTimeoutMs)
+  const timer = setTimeout(() => giveUp(requestTimedOut), (options.blockingMs ?? 0) + (options.deadlineMs ?? httpRequestTimeoutMs))
   options.signal?.addEventListener('abort', onAbort)
   // Routes build `cmd` themselves (never from a body), so internal commands are allowed here.
   front.submit(request, JSON.stringify(request), {

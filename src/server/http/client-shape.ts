@@ -4,7 +4,8 @@
  * `GET /jobs/{id}/progress` with `[p, msg]`; the dashboard reads progress as `{progress, message}`;
  * the TypeScript SDK reads `{jobs,total}`, `{state}` and `{progress:{progress,message}}`. A JSON
  * array or string cannot carry extra fields, so these routes answer by caller: the SDK runs under
- * Bun (User-Agent `Bun/…`), the dashboard in a browser; `?shape=` overrides (reference|sdk|dashboard).
+ * Bun (User-Agent `Bun/…`) and sends `Content-Type: application/json` even on a GET, which a plain
+ * fetch does not; the dashboard runs in a browser; `?shape=` overrides (reference|sdk|dashboard).
  * Every other route answers one shape that carries every field any client reads.
  */
 import type { Context } from 'hono'
@@ -15,7 +16,8 @@ export function clientShape(c: Context): ClientShape {
   const asked = c.req.query('shape')
   if (asked === 'reference' || asked === 'sdk' || asked === 'dashboard') return asked
   const agent = c.req.header('user-agent') ?? ''
-  if (agent.startsWith('Bun/')) return 'sdk'
+  const json = c.req.header('content-type')?.toLowerCase().startsWith('application/json') === true
+  if (agent.startsWith('Bun/') && json) return 'sdk'
   if (agent.startsWith('Mozilla/')) return 'dashboard'
   return 'reference'
 }

@@ -9,7 +9,7 @@ import type { Front } from '../front.ts'
 import type { ShardPool } from '../shard-pool.ts'
 import type { MetricsHistory, WorkerRegistry } from './live-state.ts'
 
-/** One line of Prometheus text exposition contributed by a sub-app (families with HELP and TYPE). */
+/** Prometheus text contributed by a sub-app: whole families, each with its HELP and TYPE lines. */
 export type MetricsProvider = () => string | Promise<string>
 
 export type HttpDeps = {

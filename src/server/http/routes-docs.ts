@@ -81,5 +81,11 @@ a non-JSON Content-Type 415, a wrong shape 422 naming the field, a body over the
 description is <a href="/openapi.json">/openapi.json</a>.</p>
 <table><tr><th>Method</th><th>Path</th><th>Command</th><th>What it does</th></tr>
 ${rows}
-</table></body></html>`
+</table>
+<h2>WebSocket</h2>
+<p><code>/ws</code> and <code>/ws/{queue}</code> send one JobEvent per text frame
+(<code>{"event_type","queue","job_id","timestamp","data"?,"error"?,"progress"?}</code>); <code>/ws/dashboard</code>
+sends <code>{stats, metrics, queues, workers, crons, metrics_history, system_metrics, sqlite_stats, storage_stats, timestamp}</code>
+every 3 s. Authenticate with the Bearer header, <code>?token=</code>, or a first message <code>{"type":"auth","token":"…"}</code>.</p>
+</body></html>`
 }
