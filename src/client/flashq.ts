@@ -6,8 +6,10 @@
 import { pushBatchJobsMax } from '../base/limits.ts'
 import { validateQueueName } from '../protocol/validate.ts'
 import { Connection, type ConnectionOptions, type Reply, type RequestOptions } from './connection.ts'
+import { EventEmitter } from 'node:events'
 import { ValidationError } from './errors.ts'
-import type { CronJob, CronOptions, FlowChild, FlowResult, JobCounts, JobLogEntry, JobState, JobWithState, Metrics, PushOptions, QueueInfo, Stats, WireJob } from './wire-types.ts'
+import { EventStream, type ServerEvent } from './event-stream.ts'
+import type { CronJob, CronOptions, FlowChild, FlowResult, JobCounts, JobEvent, JobLogEntry, JobState, JobWithState, Metrics, PushOptions, QueueInfo, Stats, WireJob } from './wire-types.ts'
 
 export type ClientOptions = ConnectionOptions & {
   /** HTTP port of the server, for event subscriptions (default: TCP port + 1, i.e. 6790). */
@@ -319,6 +321,34 @@ export class FlashQ {
     return (await this.send({ cmd: 'METRICS' }, retried)).metrics
   }
 
+  // ---- events ----
+
+  /**
+   * Subscribes to the server's job events for one queue (or all): resolves once subscribed. The
+   * subscriber emits 'event' with every JobEvent and the event's own type ('completed', 'failed', …).
+   * Over WebSocket (`/ws[/{queue}]` on the HTTP port); `subscribe` is the same call, since SSE has no
+   * client in Bun or Node 20.
+   */
+  async subscribeWs(queue?: string): Promise<EventSubscriber> {
+    if (queue !== undefined) checkQueue(queue)
+    const subscriber = new EventSubscriber()
+    const stream = new EventStream(
+      { host: this.connection.host, httpPort: this.httpPort, token: this.options.token ?? '', timeoutMs: this.connection.timeoutMs, queue },
+      {
+        onEvent: (event) => subscriber.deliver(event),
+        onReady: () => subscriber.emit('connected'),
+        onError: (error) => subscriber.emit('error', error),
+      },
+    )
+    subscriber.stream = stream
+    await stream.connect()
+    return subscriber
+  }
+
+  subscribe(queue?: string): Promise<EventSubscriber> {
+    return this.subscribeWs(queue)
+  }
+
   // ---- key-value store ----
 
   async kvSet(key: string, value: unknown, options: { ttl?: number } = {}): Promise<void> {
@@ -359,6 +389,22 @@ export class FlashQ {
 
   async kvIncr(key: string, by = 1): Promise<number> {
     return (await this.send({ cmd: 'KVINCR', key, by })).value
+  }
+}
+
+/** Job events of one subscription, as the flashQ client names them (`eventType`, `jobId`). */
+export class EventSubscriber extends EventEmitter {
+  stream: EventStream | null = null
+
+  deliver(event: ServerEvent): void {
+    const { event_type: eventType, job_id: jobId, ...rest } = event
+    const renamed: JobEvent = { ...rest, eventType, jobId }
+    this.emit('event', renamed)
+    this.emit(eventType, renamed)
+  }
+
+  async close(): Promise<void> {
+    await this.stream?.close()
   }
 }
 

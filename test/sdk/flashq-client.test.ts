@@ -92,6 +92,30 @@ describe('FlashQ methods', () => {
     expect(await flashq.kvDel(`${queue}-k`)).toBe(true)
   })
 
+  test('subscribeWs(queue) and subscribe() deliver JobEvents with eventType/jobId', async () => {
+    const flashq = fixture.track(new FlashQ({ host: '127.0.0.1', port: fixture.server.tcpPort, httpPort: fixture.server.httpPort ?? undefined }))
+    const queue = queueName('subscribe')
+    const other = queueName('subscribe-other')
+    const one = await flashq.subscribeWs(queue)
+    const all = await flashq.subscribe()
+    const seenOne: string[] = []
+    const seenAll: string[] = []
+    one.on('event', (event) => seenOne.push(`${event.eventType}:${event.queue}:${event.jobId}`))
+    all.on('event', (event) => seenAll.push(`${event.eventType}:${event.queue}:${event.jobId}`))
+    const completed = new Promise((resolve) => one.once('completed', resolve))
+    const job = await flashq.push(queue, { a: 1 })
+    const elsewhere = await flashq.push(other, { b: 2 })
+    const pulled = await flashq.pull(queue, 1000)
+    await flashq.ack(pulled?.id as number, 'r')
+    expect(await completed).toMatchObject({ eventType: 'completed', jobId: job.id, queue, data: 'r' })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(seenOne).toEqual([`pushed:${queue}:${job.id}`, `completed:${queue}:${job.id}`])
+    expect(seenAll).toContain(`pushed:${other}:${elsewhere.id}`)
+    expect(seenAll).toContain(`completed:${queue}:${job.id}`)
+    await one.close()
+    await all.close()
+  })
+
   test('server errors are classified, named after the command, and do not break the connection', async () => {
     const flashq = client()
     const error = await flashq.ack(987654321).catch((caught: Error) => caught)
