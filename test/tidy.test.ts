@@ -23,6 +23,7 @@ const allowed: Record<string, string[]> = {
   bench: ['base'],
   cli: ['base', 'engine', 'storage', 'io', 'shard', 'server', 'bench'],
   dashboard: ['base', 'protocol'],
+  client: ['base', 'protocol'],
 }
 const typeOnly: Record<string, string[]> = { server: ['engine'] }
 

@@ -148,3 +148,6 @@ export const webhookDeliveriesInFlightMax = 64
 export const webhookBreakerFailuresMax = 5
 export const webhookBreakerOpenMs = 30_000
 export const webhookBreakerSuccessesToClose = 2
+
+/** SDK: largest event message QueueEvents accepts from the WebSocket; a bigger frame drops the socket. */
+export const sdkEventMessageBytesMax = 16 * MiB

@@ -6,8 +6,10 @@
 import { pushBatchJobsMax } from '../base/limits.ts'
 import { validateQueueName } from '../protocol/validate.ts'
 import { Connection, type ConnectionOptions, type Reply, type RequestOptions } from './connection.ts'
+import { EventEmitter } from 'node:events'
 import { ValidationError } from './errors.ts'
-import type { CronJob, CronOptions, FlowChild, FlowResult, JobCounts, JobLogEntry, JobState, JobWithState, Metrics, PushOptions, QueueInfo, Stats, WireJob } from './wire-types.ts'
+import { EventStream, type ServerEvent } from './event-stream.ts'
+import type { CronJob, CronOptions, FlowChild, FlowResult, JobCounts, JobEvent, JobLogEntry, JobState, JobWithState, Metrics, PushOptions, QueueInfo, Stats, WireJob } from './wire-types.ts'
 
 export type ClientOptions = ConnectionOptions & {
   /** HTTP port of the server, for event subscriptions (default: TCP port + 1, i.e. 6790). */
@@ -78,13 +80,14 @@ export class FlashQ {
 
   /** PUSHB that also reports rejected items (`errors[i].index` is the input position). */
   async pushBatchSafe<Data = unknown>(queue: string, jobs: Array<{ data: Data } & PushOptions>): Promise<{ ids: number[]; errors: Array<{ index: number; error: string }> }> {
+    return this.pushWireBatch(queue, jobs.map((job) => ({ data: job.data, ...pushFields(job) })))
+  }
+
+  /** PUSHB of items already in wire form (`{data, ...pushFields}`). */
+  async pushWireBatch(queue: string, items: Array<Record<string, unknown>>): Promise<{ ids: number[]; errors: Array<{ index: number; error: string }> }> {
     checkQueue(queue)
-    if (jobs.length > pushBatchJobsMax) throw new ValidationError(`Batch too large (max ${pushBatchJobsMax} jobs)`)
-    const reply = await this.send<{ ids: number[]; errors?: Array<{ index: number; error: string }> }>({
-      cmd: 'PUSHB',
-      queue,
-      jobs: jobs.map((job) => ({ data: job.data, ...pushFields(job) })),
-    })
+    if (items.length > pushBatchJobsMax) throw new ValidationError(`Batch too large (max ${pushBatchJobsMax} jobs)`)
+    const reply = await this.send<{ ids: number[]; errors?: Array<{ index: number; error: string }> }>({ cmd: 'PUSHB', queue, jobs: items })
     return { ids: reply.ids.filter((id) => id > 0), errors: reply.errors ?? [] }
   }
 
@@ -318,6 +321,34 @@ export class FlashQ {
     return (await this.send({ cmd: 'METRICS' }, retried)).metrics
   }
 
+  // ---- events ----
+
+  /**
+   * Subscribes to the server's job events for one queue (or all): resolves once subscribed. The
+   * subscriber emits 'event' with every JobEvent and the event's own type ('completed', 'failed', …).
+   * Over WebSocket (`/ws[/{queue}]` on the HTTP port); `subscribe` is the same call, since SSE has no
+   * client in Bun or Node 20.
+   */
+  async subscribeWs(queue?: string): Promise<EventSubscriber> {
+    if (queue !== undefined) checkQueue(queue)
+    const subscriber = new EventSubscriber()
+    const stream = new EventStream(
+      { host: this.connection.host, httpPort: this.httpPort, token: this.options.token ?? '', timeoutMs: this.connection.timeoutMs, queue },
+      {
+        onEvent: (event) => subscriber.deliver(event),
+        onReady: () => subscriber.emit('connected'),
+        onError: (error) => subscriber.emit('error', error),
+      },
+    )
+    subscriber.stream = stream
+    await stream.connect()
+    return subscriber
+  }
+
+  subscribe(queue?: string): Promise<EventSubscriber> {
+    return this.subscribeWs(queue)
+  }
+
   // ---- key-value store ----
 
   async kvSet(key: string, value: unknown, options: { ttl?: number } = {}): Promise<void> {
@@ -361,34 +392,53 @@ export class FlashQ {
   }
 }
 
+/** Job events of one subscription, as the flashQ client names them (`eventType`, `jobId`). */
+export class EventSubscriber extends EventEmitter {
+  stream: EventStream | null = null
+
+  deliver(event: ServerEvent): void {
+    const { event_type: eventType, job_id: jobId, ...rest } = event
+    const renamed: JobEvent = { ...rest, eventType, jobId }
+    this.emit('event', renamed)
+    this.emit(eventType, renamed)
+  }
+
+  async close(): Promise<void> {
+    await this.stream?.close()
+  }
+}
+
 export function checkQueue(queue: string): void {
   const problem = validateQueueName(queue)
   if (problem !== null) throw new ValidationError(problem)
 }
 
-/** The PUSH fields the flashQ client sends: defaults for priority and flags, the rest when given. */
+/**
+ * The PUSH fields of a job. Fields at the server's default (priority 0, flags false) and absent ones
+ * are left out: the server fills the same defaults, and a 1000-job PUSHB stays small.
+ */
 export function pushFields(options: PushOptions): Record<string, unknown> {
-  return {
-    priority: options.priority ?? 0,
-    delay: options.delay,
-    ttl: options.ttl,
-    timeout: options.timeout,
-    max_attempts: options.max_attempts,
-    backoff: options.backoff,
-    unique_key: options.unique_key,
-    depends_on: options.depends_on,
-    tags: options.tags,
-    lifo: options.lifo ?? false,
-    remove_on_complete: options.remove_on_complete ?? false,
-    remove_on_fail: options.remove_on_fail ?? false,
-    stall_timeout: options.stall_timeout,
-    debounce_id: options.debounce_id,
-    debounce_ttl: options.debounce_ttl,
-    job_id: options.jobId,
-    keep_completed_age: options.keep_completed_age,
-    keep_completed_count: options.keep_completed_count,
-    group_id: options.group_id,
-  }
+  const fields: Record<string, unknown> = {}
+  if (options.priority) fields.priority = options.priority
+  if (options.delay !== undefined) fields.delay = options.delay
+  if (options.ttl !== undefined) fields.ttl = options.ttl
+  if (options.timeout !== undefined) fields.timeout = options.timeout
+  if (options.max_attempts !== undefined) fields.max_attempts = options.max_attempts
+  if (options.backoff !== undefined) fields.backoff = options.backoff
+  if (options.unique_key !== undefined) fields.unique_key = options.unique_key
+  if (options.depends_on !== undefined) fields.depends_on = options.depends_on
+  if (options.tags !== undefined) fields.tags = options.tags
+  if (options.lifo) fields.lifo = true
+  if (options.remove_on_complete) fields.remove_on_complete = true
+  if (options.remove_on_fail) fields.remove_on_fail = true
+  if (options.stall_timeout !== undefined) fields.stall_timeout = options.stall_timeout
+  if (options.debounce_id !== undefined) fields.debounce_id = options.debounce_id
+  if (options.debounce_ttl !== undefined) fields.debounce_ttl = options.debounce_ttl
+  if (options.jobId !== undefined) fields.job_id = options.jobId
+  if (options.keep_completed_age !== undefined) fields.keep_completed_age = options.keep_completed_age
+  if (options.keep_completed_count !== undefined) fields.keep_completed_count = options.keep_completed_count
+  if (options.group_id !== undefined) fields.group_id = options.group_id
+  return fields
 }
 
 /** The job a push returns: the server sends only the id, so the rest is filled from the request. */

@@ -3,7 +3,7 @@
  * QueueEvents, FlowProducer) and flashQ's own client (FlashQ), over the flashQ wire protocol.
  * Runs in Bun and Node (node:net only); it never loads the server.
  */
-export { FlashQ, type ClientOptions } from './flashq.ts'
+export { EventSubscriber, FlashQ, type ClientOptions } from './flashq.ts'
 export { Connection, type ConnectionOptions as TransportOptions, type Reply, type RequestOptions } from './connection.ts'
 export { Queue, type JobType, type JobSchedulerJson, type JobCountsResult } from './queue.ts'
 export { Worker, type Processor, type WorkerListener } from './worker.ts'

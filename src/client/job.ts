@@ -16,6 +16,7 @@ export type JobScope = { readonly name: string; readonly client: FlashQ }
 
 /** Tag prefix under which a flow parent lists its children (`queue:id`), for getChildrenValues. */
 export const childTagPrefix = 'flashq:child='
+const emptyOptions: JobsOptions = Object.freeze({}) as JobsOptions
 /** Job waiting (WAITJOB) is done in slices of this length, so "wait forever" needs no huge timeout. */
 const waitSliceMs = 30_000
 
@@ -23,7 +24,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   id: string | undefined
   name: NameType
   data: DataType
-  opts: JobsOptions
+  /** Set from the constructor, or derived from `wire` on first read (most processors never read it). */
+  #opts: JobsOptions | undefined
   queueName: string
   progress: JobProgress = 0
   returnvalue: ReturnType = null as ReturnType
@@ -45,19 +47,30 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.queueName = queue.name
     this.name = name
     this.data = data
-    this.opts = opts
+    this.#opts = opts
     this.id = id
     this.timestamp = opts.timestamp ?? Date.now()
     this.delay = opts.delay ?? 0
     this.priority = opts.priority ?? 0
   }
 
+  get opts(): JobsOptions {
+    this.#opts ??= this.wire === undefined ? {} : optionsFromWire(this.wire)
+    return this.#opts
+  }
+
+  set opts(opts: JobsOptions) {
+    this.#opts = opts
+  }
+
   /** A job from a server record (PULL, GETJOB, GETJOBS…). */
   static fromWire<D = any, R = any, N extends string = string>(scope: JobScope, wire: WireJob, state?: WireState): Job<D, R, N> {
     const { name, data } = decodeJobData(wire.data)
-    const job = new Job<D, R, N>(scope, name as N, data as D, optionsFromWire(wire), String(wire.id))
+    const job = new Job<D, R, N>(scope, name as N, data as D, emptyOptions, String(wire.id))
     job.wire = wire
+    job.#opts = undefined
     job.timestamp = wire.created_at
+    job.priority = wire.priority === 0 ? 0 : -wire.priority
     job.attemptsMade = wire.attempts
     job.attemptsStarted = wire.attempts + (wire.started_at > 0 ? 1 : 0)
     job.progress = wire.progress
@@ -66,6 +79,16 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     if (wire.attempts > 0 && wire.progress_msg !== null) job.failedReason = wire.progress_msg
     if (state === 'failed' && job.finishedOn === undefined) job.finishedOn = wire.last_heartbeat || wire.started_at || undefined
     return job
+  }
+
+  /** BullMQ's Job.create: adds a job to the queue. */
+  static create<D = any, R = any, N extends string = string>(queue: { add(name: N, data: D, opts?: JobsOptions): Promise<Job<D, R, N>> }, name: N, data: D, opts?: JobsOptions): Promise<Job<D, R, N>> {
+    return queue.add(name, data, opts)
+  }
+
+  /** BullMQ's Job.fromId: reads a job by id (or custom jobId). */
+  static fromId<D = any, R = any, N extends string = string>(queue: { getJob(id: string): Promise<Job<D, R, N> | undefined> }, jobId: string): Promise<Job<D, R, N> | undefined> {
+    return queue.getJob(jobId)
   }
 
   get numericId(): number {
@@ -116,6 +139,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   async isWaiting(): Promise<boolean> {
     return (await this.getState()) === 'waiting'
+  }
+
+  async isWaitingChildren(): Promise<boolean> {
+    return (await this.getState()) === 'waiting-children'
   }
 
   /**

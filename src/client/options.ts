@@ -19,6 +19,8 @@ import type { PushOptions, WireJob } from './wire-types.ts'
 export type ConnectionOptions = TransportOptions & {
   /** HTTP port for QueueEvents (default: port + 1, i.e. 6790). */
   httpPort?: number
+  /** Redis-only options of a BullMQ config (password, db, maxRetriesPerRequest, …) are accepted and ignored. */
+  [redisOption: string]: unknown
 }
 
 export type BackoffOptions = { type: 'fixed' | 'exponential' | (string & {}); delay?: number }
@@ -63,6 +65,8 @@ export type JobsOptions = {
   tags?: string[]
   /** Wait for these job ids to complete first. */
   dependsOn?: Array<string | number>
+  /** Other BullMQ job options (keepLogs, sizeLimit, telemetry, …) are accepted and ignored. */
+  [bullmqOption: string]: unknown
 }
 
 export type QueueOptions = {
@@ -70,6 +74,7 @@ export type QueueOptions = {
   defaultJobOptions?: JobsOptions
   /** Accepted for BullMQ compatibility; flashQ has no key prefix. */
   prefix?: string
+  [bullmqOption: string]: unknown
 }
 
 export type RateLimiterOptions = { max: number; duration: number }
@@ -90,12 +95,15 @@ export type WorkerOptions = {
   ackBatchMax?: number
   name?: string
   prefix?: string
+  /** Other BullMQ worker options (stalledInterval, maxStalledCount, metrics, …) are accepted and ignored. */
+  [bullmqOption: string]: unknown
 }
 
 export type QueueEventsOptions = {
   connection?: ConnectionOptions
   autorun?: boolean
   prefix?: string
+  [bullmqOption: string]: unknown
 }
 
 /** Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would lose something. */

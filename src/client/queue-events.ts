@@ -5,99 +5,55 @@
  *
  * Server events and what they become:
  *   pushed → 'added' and 'waiting' · completed → 'completed' {jobId, returnvalue} · failed → 'failed'
- *   {jobId, failedReason} · progress → 'progress' {jobId, data} · retrying → 'delayed' (or 'waiting'
- *   when retried at once) · stalled → 'stalled' · active / removed / delayed / drained when the server
- *   sends them.
+ *   {jobId, failedReason} · progress → 'progress' {jobId, data} · retrying → 'retrying', plus 'delayed'
+ *   or 'waiting' when the event carries the new run_at · stalled → 'stalled' · active / removed /
+ *   delayed / drained if the server sends such events (it does not today).
  * The connection is re-opened with backoff when it drops; events in the gap are lost (the server
  * keeps no event history).
  */
 import { EventEmitter } from 'node:events'
 import { checkQueue } from './flashq.ts'
 import type { QueueEventsOptions } from './options.ts'
-import { MiniWebSocket } from './websocket.ts'
-
-type ServerEvent = { event_type: string; queue: string; job_id: number; timestamp: number; data?: any; error?: string; progress?: number }
-
-const reconnectDelayMsMax = 10_000
+import { EventStream, type ServerEvent } from './event-stream.ts'
 
 export class QueueEvents extends EventEmitter {
   readonly opts: QueueEventsOptions
-  #socket: MiniWebSocket | null = null
-  #opening: Promise<void> | null = null
-  #closed = false
-  #reconnectAttempts = 0
-  #reconnectTimer: ReturnType<typeof setTimeout> | null = null
+  readonly #stream: EventStream
 
   constructor(readonly name: string, opts: QueueEventsOptions = {}) {
     super()
     checkQueue(name)
     this.opts = opts
+    const connection = opts.connection ?? {}
+    this.#stream = new EventStream(
+      {
+        host: connection.host ?? '127.0.0.1',
+        httpPort: connection.httpPort ?? (connection.port ?? 6789) + 1,
+        token: connection.token ?? '',
+        timeoutMs: connection.timeout ?? 5000,
+        queue: name,
+      },
+      { onEvent: (event) => this.#dispatch(event), onReady: () => this.emit('ready'), onError: (error) => this.emit('error', error) },
+    )
     if (opts.autorun !== false) this.run().catch((error: Error) => this.emit('error', error))
   }
 
   /** Opens the event stream; resolves once subscribed. */
   run(): Promise<void> {
-    this.#opening ??= this.#open().finally(() => (this.#opening = null))
-    return this.#opening
+    return this.#stream.connect()
   }
 
   waitUntilReady(): Promise<void> {
-    return this.#socket !== null ? Promise.resolve() : this.run()
+    return this.#stream.open ? Promise.resolve() : this.run()
   }
 
   async close(): Promise<void> {
-    this.#closed = true
-    if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer)
-    await this.#opening?.catch(() => {})
-    this.#socket?.close()
-    this.#socket = null
+    await this.#stream.close()
     this.emit('closed')
   }
 
   disconnect(): Promise<void> {
     return this.close()
-  }
-
-  async #open(): Promise<void> {
-    const connection = this.opts.connection ?? {}
-    const host = connection.host ?? '127.0.0.1'
-    const httpPort = connection.httpPort ?? (connection.port ?? 6789) + 1
-    const token = connection.token ?? ''
-    const path = `/ws/${encodeURIComponent(this.name)}${token ? `?token=${encodeURIComponent(token)}` : ''}`
-    const socket = await MiniWebSocket.connect(host, httpPort, path, {
-      onMessage: (text) => this.#onMessage(text),
-      onClose: () => this.#onClose(),
-    }, connection.timeout ?? 5000)
-    if (this.#closed) return socket.close()
-    if (token) socket.sendText(JSON.stringify({ type: 'auth', token }))
-    this.#socket = socket
-    this.#reconnectAttempts = 0
-    this.emit('ready')
-  }
-
-  #onClose(): void {
-    this.#socket = null
-    if (this.#closed) return
-    const delayMs = Math.min(reconnectDelayMsMax, 100 * 2 ** this.#reconnectAttempts++)
-    this.#reconnectTimer = setTimeout(() => {
-      this.#reconnectTimer = null
-      if (!this.#closed) this.run().catch((error: Error) => {
-        this.emit('error', error)
-        this.#onClose()
-      })
-    }, delayMs)
-  }
-
-  #onMessage(text: string): void {
-    let event: ServerEvent
-    try {
-      event = JSON.parse(text) as ServerEvent
-    } catch {
-      return
-    }
-    if (typeof event?.event_type !== 'string') return
-    if (event.queue !== undefined && event.queue !== this.name) return
-    this.#dispatch(event)
   }
 
   #dispatch(event: ServerEvent): void {
@@ -122,9 +78,10 @@ export class QueueEvents extends EventEmitter {
         this.emit('progress', { jobId, data: event.progress ?? event.data }, id)
         return
       case 'retrying': {
-        const runAt = Number(event.data?.run_at ?? 0)
+        // Spec §5.4 puts {attempts, run_at} in the event's data; without it the new state is unknown.
+        const runAt = Number(event.data?.run_at ?? Number.NaN)
         if (runAt > event.timestamp) this.emit('delayed', { jobId, delay: runAt }, id)
-        else this.emit('waiting', { jobId, prev: 'failed' }, id)
+        else if (runAt <= event.timestamp) this.emit('waiting', { jobId, prev: 'failed' }, id)
         this.emit('retrying', { jobId, failedReason: event.error ?? '', attemptsMade: event.data?.attempts }, id)
         return
       }

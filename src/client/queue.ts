@@ -3,7 +3,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
-import { FlashQ, checkQueue } from './flashq.ts'
+import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, failedReasonOf, Job, type JobState } from './job.ts'
 import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, WireJob } from './wire-types.ts'
@@ -23,6 +23,9 @@ export type JobSchedulerJson<D = any> = {
 }
 
 export type JobCountsResult = Partial<Record<JobType, number>> & Record<string, number>
+
+/** PUSHB requests one addBulk keeps in flight (pipelined on the one connection). */
+const addBulkBatchesInFlightMax = 8
 
 const allCountTypes: JobType[] = ['active', 'completed', 'delayed', 'failed', 'paused', 'prioritized', 'waiting', 'waiting-children']
 
@@ -59,21 +62,28 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   /**
-   * Adds many jobs: PUSHB batches of 1000, pipelined on the one connection. Not atomic across batches:
+   * Adds many jobs: PUSHB batches of 1000, up to 8 in flight on the one connection. Not atomic across batches:
    * if the server rejects an item, the others stay added and the error names the rejected ones.
    */
   async addBulk(jobs: Array<{ name: NameType; data: DataType; opts?: JobsOptions }>): Promise<Job<DataType, ResultType, NameType>[]> {
     const batches: Array<Array<{ name: NameType; data: DataType; opts?: JobsOptions }>> = []
     for (let start = 0; start < jobs.length; start += pushBatchJobsMax) batches.push(jobs.slice(start, start + pushBatchJobsMax))
     const defaults = this.defaultJobOptions
-    const results = await Promise.all(
-      batches.map((batch) =>
-        this.client.pushBatchSafe(
-          this.name,
-          batch.map((job) => ({ data: encodeJobData(job.name, job.data), ...toPushOptions(job.opts ? { ...defaults, ...job.opts } : defaults) })),
-        ),
-      ),
-    )
+    const defaultFields = pushFields(toPushOptions(defaults))
+    const wireItem = (job: { name: NameType; data: DataType; opts?: JobsOptions }) => ({
+      data: encodeJobData(job.name, job.data),
+      ...(job.opts ? pushFields(toPushOptions({ ...defaults, ...job.opts })) : defaultFields),
+    })
+    // A window of batches in flight: each PUSHB's timeout starts when it is sent, not behind 99 others.
+    const results: Array<{ ids: number[]; errors: Array<{ index: number; error: string }> }> = new Array(batches.length)
+    let nextBatch = 0
+    const sender = async () => {
+      while (nextBatch < batches.length) {
+        const index = nextBatch++
+        results[index] = await this.client.pushWireBatch(this.name, (batches[index] as typeof jobs).map(wireItem))
+      }
+    }
+    await Promise.all(Array.from({ length: Math.min(addBulkBatchesInFlightMax, batches.length) }, sender))
     const added: Job<DataType, ResultType, NameType>[] = []
     const rejected: string[] = []
     results.forEach((result, batchIndex) => {

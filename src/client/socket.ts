@@ -1,9 +1,9 @@
 /**
  * The byte stream under a Connection: node:net everywhere, or Bun's native socket when the SDK runs
- * in Bun. Measured with a no-op Worker at concurrency 10 (memory server, 2 cores): node:net in Bun
- * spends its time in the streams layer (writeBuffered, readable bookkeeping) and drained about half
- * as many jobs/s as Bun's socket for the same protocol work. Both implementations pass the same
- * tests (test/sdk/transport.test.ts runs the suite over each).
+ * in Bun. Measured with a no-op Worker draining a memory server (2 shared cores, back-to-back runs):
+ * at concurrency 100, 53k jobs/s over node:net (whose profile is dominated by the streams layer,
+ * writeBuffered and readable bookkeeping) against 102k over Bun's socket; at concurrency 10 both were
+ * bound by round trips. test/sdk/flashq-client.test.ts runs its transport tests over each.
  *
  * Bun's socket does not buffer: write() returns the bytes it took, and the rest waits for `drain`.
  */
@@ -122,7 +122,8 @@ async function dialBun(connect: BunConnect, host: string, port: number, handlers
     hostname: host,
     port,
     socket: {
-      data: (_socket, chunk) => handlers.onData(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
+      // Bun hands a Buffer already; touching `.buffer` would make it materialise an ArrayBuffer.
+      data: (_socket, chunk) => handlers.onData(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)),
       drain: (target) => flushPending(target),
       close: () => close(),
       error: (_socket, error) => handlers.onError(error),

@@ -5,10 +5,9 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import * as net from 'node:net'
+import { sdkEventMessageBytesMax } from '../base/limits.ts'
 
 const guid = '258EAFA5-E914-47DA-95CA-C5AB0DC85B11'
-/** Largest event message accepted; a bigger one means a broken peer, and the socket is dropped. */
-const messageBytesMax = 16 * 1024 * 1024
 
 const opContinuation = 0x0
 const opText = 0x1
@@ -24,6 +23,7 @@ export class MiniWebSocket {
   #socket: net.Socket
   #buffer: Buffer = Buffer.alloc(0)
   #fragments: Buffer[] = []
+  #fragmentBytes = 0
   #open = false
   #closed = false
 
@@ -136,8 +136,8 @@ export class MiniWebSocket {
       length = Number(buffer.readBigUInt64BE(2))
       offset = 10
     }
-    if (length > messageBytesMax) {
-      this.#finish(`frame of ${length} bytes exceeds ${messageBytesMax}`)
+    if (length > sdkEventMessageBytesMax) {
+      this.#finish(`frame of ${length} bytes exceeds ${sdkEventMessageBytesMax}`)
       return null
     }
     const maskBytes = second & 0x80 ? 4 : 0
@@ -156,7 +156,10 @@ export class MiniWebSocket {
     if (opcode === opClose) return this.#finish(`closed by the server${payload.length >= 2 ? ` (code ${payload.readUInt16BE(0)})` : ''}`)
     if (opcode !== opText && opcode !== opContinuation) return
     this.#fragments.push(Buffer.from(payload))
+    this.#fragmentBytes += payload.length
+    if (this.#fragmentBytes > sdkEventMessageBytesMax) return this.#finish(`message exceeds ${sdkEventMessageBytesMax} bytes`)
     if (!fin) return
+    this.#fragmentBytes = 0
     const text = Buffer.concat(this.#fragments).toString('utf8')
     this.#fragments = []
     this.handlers.onMessage(text)

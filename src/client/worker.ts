@@ -13,7 +13,7 @@
  */
 import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax } from '../base/limits.ts'
-import { ConnectionClosedError, DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import { ConnectionClosedError, DelayedError, RequestTimeoutError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job } from './job.ts'
 import type { WorkerOptions } from './options.ts'
@@ -24,6 +24,8 @@ export type Processor<DataType = any, ResultType = any, NameType extends string 
 /** Long-poll time of one PULLB when the queue is empty (BullMQ's drainDelay, in seconds). */
 const drainDelaySecondsDefault = 1
 const lockDurationMsDefault = 30_000
+/** Job ids per ACKB unless `ackBatchMax` says otherwise. */
+const ackBatchIdsDefault = 1000
 /** How often active jobs are checked for a due heartbeat. */
 const heartbeatTickMs = 1000
 /** Pause after a failed pull before asking again, so a broken server is not hammered. */
@@ -56,8 +58,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   /** Acks whose connection dropped, re-checked after the reconnect. */
   #unconfirmed: Settled[] = []
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null
-  #limiterWindowStartMs = 0
-  #limiterCount = 0
+  /** Limiter: start times of the jobs started within the last `duration` ms, oldest first. */
+  #limiterStartsMs: number[] = []
+  /** Limiter: jobs received while `max` jobs already started within `duration`; they hold a slot. */
+  #limited: WireJob[] = []
   #limiterTimer: ReturnType<typeof setTimeout> | null = null
   #receivedSinceDrained = false
   #runPromise: Promise<void> | null = null
@@ -142,12 +146,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   async #close(): Promise<void> {
     this.emit('closing', 'closing worker')
-    if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
     // Pulls in flight may still deliver jobs; they are processed (or released when forced).
     await Promise.allSettled([...this.#pulls])
-    if (this.#forced) await this.#releaseActive()
-    else await this.#whenIdle()
+    if (this.#forced) {
+      await this.#releaseActive()
+      await Promise.allSettled([...this.#acksInFlight]) // acknowledgements already sent are not cut off
+    } else await this.#whenIdle()
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer)
+    if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
     await this.client.close()
     this.#running = false
     this.emit('closed')
@@ -155,13 +161,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   async #releaseActive(): Promise<void> {
-    const ids = [...this.#active.keys()]
+    const ids = [...this.#active.keys(), ...this.#limited.map((wire) => wire.id)]
     this.#active.clear()
+    this.#limited = []
     await Promise.allSettled(ids.map((id) => this.client.moveToDelayed(id, 0)))
   }
 
   async #whenIdle(): Promise<void> {
-    while (this.#active.size > 0 || this.#ackQueue.length > 0 || this.#acksInFlight.size > 0 || (this.#paused && this.#pulls.size > 0)) {
+    while (this.#active.size > 0 || this.#limited.length > 0 || this.#ackQueue.length > 0 || this.#acksInFlight.size > 0 || (this.#paused && this.#pulls.size > 0)) {
       await new Promise<void>((resolve) => this.once('_settled', resolve))
     }
   }
@@ -180,7 +187,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   #fill(): void {
     if (!this.#running || this.#paused || this.#closing !== null) return
-    let free = this.#concurrency - this.#active.size - this.#requested
+    let free = this.#concurrency - this.#active.size - this.#requested - this.#limited.length
     if (free <= 0) return
     free = this.#limit(free)
     if (free <= 0) return
@@ -193,27 +200,62 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     })
   }
 
-  /** The client-side limiter: at most `max` jobs asked for per `duration` window. */
+  /**
+   * The limiter: at most `max` job starts in any `duration` ms (a sliding window over start times).
+   * Pulls ask only for what the window can still start; jobs that arrive early wait for their turn.
+   */
   #limit(free: number): number {
     const limiter = this.opts.limiter
     if (limiter === undefined) return free
+    const budget = limiter.max - this.#recentStarts(Date.now()) - this.#requested - this.#limited.length
+    if (budget <= 0) this.#wakeLimiter()
+    return Math.min(free, budget)
+  }
+
+  /** Starts within the window; forgets older ones. */
+  #recentStarts(nowMs: number): number {
+    const limiter = this.opts.limiter as { duration: number }
+    const starts = this.#limiterStartsMs
+    let expired = 0
+    while (expired < starts.length && (starts[expired] as number) <= nowMs - limiter.duration) expired++
+    if (expired > 0) starts.splice(0, expired)
+    return starts.length
+  }
+
+  /** Runs again when the oldest start leaves the window. */
+  #wakeLimiter(): void {
+    const limiter = this.opts.limiter
+    if (limiter === undefined || this.#limiterTimer !== null) return
+    const oldestMs = this.#limiterStartsMs[0] ?? Date.now()
+    this.#limiterTimer = setTimeout(() => {
+      this.#limiterTimer = null
+      this.#startLimited()
+      this.#fill()
+    }, Math.max(1, oldestMs + limiter.duration - Date.now() + 1))
+  }
+
+  /** Starts a received job now if the limiter allows it, else queues it for later. */
+  #admit(wire: WireJob): void {
+    const limiter = this.opts.limiter
+    if (limiter === undefined) return this.#process(wire)
     const nowMs = Date.now()
-    if (nowMs - this.#limiterWindowStartMs >= limiter.duration) {
-      this.#limiterWindowStartMs = nowMs
-      this.#limiterCount = 0
+    if (this.#limited.length === 0 && this.#recentStarts(nowMs) < limiter.max) {
+      this.#limiterStartsMs.push(nowMs)
+      return this.#process(wire)
     }
-    const allowed = Math.min(free, limiter.max - this.#limiterCount)
-    if (allowed <= 0) {
-      if (this.#limiterTimer === null) {
-        this.#limiterTimer = setTimeout(() => {
-          this.#limiterTimer = null
-          this.#fill()
-        }, this.#limiterWindowStartMs + limiter.duration - nowMs)
-      }
-      return 0
+    this.#limited.push(wire)
+    this.#wakeLimiter()
+  }
+
+  #startLimited(): void {
+    const limiter = this.opts.limiter
+    if (limiter === undefined) return
+    while (this.#limited.length > 0 && this.#recentStarts(Date.now()) < limiter.max) {
+      this.#limiterStartsMs.push(Date.now())
+      this.#process(this.#limited.shift() as WireJob)
     }
-    this.#limiterCount += allowed
-    return allowed
+    if (this.#limited.length > 0) this.#wakeLimiter()
+    else this.emit('_settled')
   }
 
   async #pull(count: number): Promise<void> {
@@ -230,7 +272,6 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return
     }
     this.#requested -= count
-    if (this.opts.limiter !== undefined) this.#limiterCount -= count - jobs.length
     if (jobs.length > 0) this.#receivedSinceDrained = true
     if (jobs.length < count && this.#receivedSinceDrained) {
       this.#receivedSinceDrained = false
@@ -240,7 +281,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       await Promise.allSettled(jobs.map((wire) => this.client.moveToDelayed(wire.id, 0)))
       return
     }
-    for (const wire of jobs) this.#process(wire)
+    for (const wire of jobs) this.#admit(wire)
     this.#fill()
   }
 
@@ -281,7 +322,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   #flushAcks(): void {
     this.#ackScheduled = false
-    const batchMax = Math.min(ackBatchIdsMax, this.opts.ackBatchMax ?? ackBatchIdsMax)
+    const batchMax = Math.max(1, Math.min(ackBatchIdsMax, this.opts.ackBatchMax ?? ackBatchIdsDefault))
     while (this.#ackQueue.length > 0) {
       const batch = this.#ackQueue.splice(0, batchMax)
       this.#track(this.client.ackBatch(batch.map((settled) => settled.wire.id)), batch)
@@ -295,6 +336,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       },
       (error: Error) => {
         if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
+        else if (error instanceof RequestTimeoutError) return this.#reconcile(batch) // a slow server, not a lost ack
         else this.emit('error', new Error(`acknowledging ${batch.length} job(s) failed: ${error.message}`))
       },
     )
@@ -367,21 +409,31 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
   }
 
-  /** Re-sends the acknowledgements lost with the connection, for deliveries that are still ours. */
+  /** Re-sends the acknowledgements lost with the connection. */
   async #afterReconnect(): Promise<void> {
     const lost = this.#unconfirmed
     this.#unconfirmed = []
-    if (lost.length > 0) {
-      try {
-        const current = await this.client.getJobsBatch(lost.map((settled) => settled.wire.id))
-        const stillOurs = new Set(current.filter((entry) => entry.state === 'active').map((entry) => `${entry.job.id}:${entry.job.started_at}`))
-        const resend = lost.filter((settled) => stillOurs.has(`${settled.wire.id}:${settled.wire.started_at}`))
-        for (const settled of resend) this.#track(this.client.ack(settled.wire.id, settled.result ?? undefined), [settled])
-      } catch (error) {
-        this.emit('error', error as Error)
-      }
-    }
+    if (lost.length > 0) await this.#reconcile(lost)
     this.#scheduleFill()
+  }
+
+  /**
+   * Acknowledges again the deliveries that are still ours: active with the same start time. The
+   * check is sent after the original acknowledgement on the same connection, and the server starts
+   * a connection's commands in order, so an acknowledgement that did arrive is seen as completed.
+   */
+  async #reconcile(lost: Settled[]): Promise<void> {
+    try {
+      const current = await this.client.getJobsBatch(lost.map((settled) => settled.wire.id))
+      const stillOurs = new Set(current.filter((entry) => entry.state === 'active').map((entry) => `${entry.job.id}:${entry.job.started_at}`))
+      const resend = lost.filter((settled) => stillOurs.has(`${settled.wire.id}:${settled.wire.started_at}`))
+      // GETJOBSBATCH omits completed (and forgotten) jobs: absent means the acknowledgement arrived.
+      const present = new Set(current.map((entry) => entry.job.id))
+      for (const settled of lost) if (!present.has(settled.wire.id)) this.#emitCompleted(settled)
+      for (const settled of resend) this.#track(this.client.ack(settled.wire.id, settled.result ?? undefined), [settled])
+    } catch (error) {
+      this.emit('error', error as Error)
+    }
   }
 
   // ---- typed events ----

@@ -3,7 +3,7 @@
  * io_uring through raw syscalls, and on pwrite) and measures them
  * over loopback with a lean pipelining client, printing a Markdown table.
  *
- *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued]
+ *   bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued,sdk]
  *                         [--modes memory,liburing,uring-raw,pwrite] [--binary <path>] [--consumers N]
  *                         [--queues N] [--server-arg <flag>]... [--space]
  *                         [--http [--http-connections 64,256]]   (HTTP push with wrk, see http.ts)
@@ -16,12 +16,13 @@
 import { availableParallelism, cpus } from 'node:os'
 import { type CpuShares, cpuDelta, directorySize, startBenchServer, threadCpu, type BenchServer, type Mode } from './server.ts'
 import { httpRun } from './http.ts'
+import { sdkBench } from './sdk.ts'
 import { type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from '../../src/bench/workloads.ts'
 import { queuePerShard, queuedHttp } from './queued-http.ts'
 import { shardOfName } from '../../src/base/hash.ts'
 
-type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency' | 'queued'
-const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency', 'queued']
+type WorkloadName = 'push1' | 'push10' | 'pushb' | 'process' | 'latency' | 'queued' | 'sdk'
+const allWorkloads: WorkloadName[] = ['push1', 'push10', 'pushb', 'process', 'latency', 'queued', 'sdk']
 const allModes: Mode[] = ['memory', 'uring', 'liburing', 'uring-raw', 'pwrite']
 /** The default run: in memory, then each durable backend (io_uring set up both ways, and pwrite). */
 const defaultModes: Mode[] = ['memory', 'liburing', 'uring-raw', 'pwrite']
@@ -71,7 +72,7 @@ function parseOptions(argv: string[]): Options {
     else if (flag === '--http') options.http = true
     else if (flag === '--http-connections') options.httpConnections = value().split(',').map(Number)
     else if (flag === '--help' || flag === '-h') {
-      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued] [--modes memory,liburing,uring-raw,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]] [--http [--http-connections 64,256]]')
+      console.log('usage: bun test/bench/run.ts [--quick] [--runs N] [--only push1,push10,pushb,process,latency,queued,sdk] [--modes memory,liburing,uring-raw,pwrite] [--binary path] [--consumers N] [--queues N] [--server-arg flag]... [--space [--space-jobs N]] [--http [--http-connections 64,256]]')
       process.exit(0)
     } else throw new Error(`unknown flag '${flag}'`)
   }
@@ -116,6 +117,8 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
         run = () => processJobs(server.port, { workers: options.consumers, count: 100, queues, expected: total })
         break
       }
+      case 'sdk':
+        throw new Error('the SDK workloads run in their own table (sdk.ts)')
       case 'latency':
         run = () => pushLatency(server.port, { total: scale(options, 20_000), warmup: scale(options, 20_000), queues })
         break
@@ -170,6 +173,7 @@ const workloadLabel: Record<WorkloadName, string> = {
   process: 'process 100k: PULLB 100 + ACKB (jobs/s)',
   latency: 'sequential PUSH latency p50 / p99 (ms), 20k pushes after 20k warm-up',
   queued: 'queued API push/poll/delete over HTTP, wrk 256 conns (acknowledged ops/s, p99)',
+  sdk: 'SDK workloads (own table)',
 }
 
 const targets: Record<WorkloadName, string> = {
@@ -179,6 +183,7 @@ const targets: Record<WorkloadName, string> = {
   process: 'mem ≥250k, durable ≥150k',
   latency: 'durable p99 < 1 ms',
   queued: 'durable ≥50k, p99 < 5 ms',
+  sdk: 'see the SDK table',
 }
 
 const batched = new Set<WorkloadName>(['pushb', 'process'])
@@ -207,6 +212,10 @@ async function main(): Promise<void> {
 
   const results = new Map<string, Sample[]>()
   const startupLines = new Map<Mode, string>()
+  const runSdk = options.only.includes('sdk')
+  options.only = options.only.filter((workload) => workload !== 'sdk')
+  const sdkOptions = { runs: options.runs, modes: options.modes, quick: options.quick, serverArgs: options.serverArgs, binary: options.binary }
+  if (options.only.length === 0) return await sdkBench(sdkOptions)
   // Modes interleave within each run, so a noisy moment on a shared machine hits every mode alike
   // instead of sinking whichever mode happened to run then.
   for (let r = 0; r < options.runs; r++) {
@@ -274,6 +283,7 @@ async function main(): Promise<void> {
     })
     console.log(`| ${workload} | ${cells.join(' | ')} |`)
   }
+  if (runSdk) await sdkBench(sdkOptions)
   if (options.modes.includes('liburing') && options.modes.includes('uring-raw')) compareRings(options, results)
 }
 

@@ -64,7 +64,7 @@ describe('FlashQ methods', () => {
     expect(batch.map((job) => job.id)).toEqual(ids)
     expect(await flashq.ackBatch([ids[0] as number, ids[1] as number])).toBe(2)
     await flashq.fail(ids[2] as number, 'nope')
-    expect((await flashq.getDlq(queue)).map((job) => job.id)).toEqual([ids[2]])
+    expect((await flashq.getDlq(queue)).map((job) => job.id)).toEqual([ids[2] as number])
     expect(await flashq.getJobCounts(queue)).toEqual({ waiting: 0, active: 0, delayed: 0, completed: 2, failed: 1 })
     expect(await flashq.retryDlq(queue)).toBe(1)
     expect(await flashq.count(queue)).toBe(1)
@@ -90,6 +90,30 @@ describe('FlashQ methods', () => {
     expect(await flashq.kvGet(`${queue}-k`)).toEqual({ v: 1 })
     expect(await flashq.kvIncr(`${queue}-n`, 5)).toBe(5)
     expect(await flashq.kvDel(`${queue}-k`)).toBe(true)
+  })
+
+  test('subscribeWs(queue) and subscribe() deliver JobEvents with eventType/jobId', async () => {
+    const flashq = fixture.track(new FlashQ({ host: '127.0.0.1', port: fixture.server.tcpPort, httpPort: fixture.server.httpPort ?? undefined }))
+    const queue = queueName('subscribe')
+    const other = queueName('subscribe-other')
+    const one = await flashq.subscribeWs(queue)
+    const all = await flashq.subscribe()
+    const seenOne: string[] = []
+    const seenAll: string[] = []
+    one.on('event', (event) => seenOne.push(`${event.eventType}:${event.queue}:${event.jobId}`))
+    all.on('event', (event) => seenAll.push(`${event.eventType}:${event.queue}:${event.jobId}`))
+    const completed = new Promise((resolve) => one.once('completed', resolve))
+    const job = await flashq.push(queue, { a: 1 })
+    const elsewhere = await flashq.push(other, { b: 2 })
+    const pulled = await flashq.pull(queue, 1000)
+    await flashq.ack(pulled?.id as number, 'r')
+    expect(await completed).toMatchObject({ eventType: 'completed', jobId: job.id, queue, data: 'r' })
+    await new Promise((resolve) => setTimeout(resolve, 100))
+    expect(seenOne).toEqual([`pushed:${queue}:${job.id}`, `completed:${queue}:${job.id}`])
+    expect(seenAll).toContain(`pushed:${other}:${elsewhere.id}`)
+    expect(seenAll).toContain(`completed:${queue}:${job.id}`)
+    await one.close()
+    await all.close()
   })
 
   test('server errors are classified, named after the command, and do not break the connection', async () => {

@@ -3,7 +3,7 @@
  * a failed child keeping its parent waiting).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { FlashQ, FlowProducer, type Job, Queue, Worker } from '../../src/client/index.ts'
+import { FlashQ, FlowProducer, Job, Queue, Worker } from '../../src/client/index.ts'
 import { queueName, serverFixture, waitFor } from './kit.ts'
 
 setDefaultTimeout(30_000)
@@ -27,6 +27,12 @@ describe('Job', () => {
     expect(String(await bad.waitUntilFinished(undefined, 10_000).catch((error: Error) => error))).toBe('Error: refused')
     expect(await ok.isCompleted()).toBe(true)
     expect(await bad.isFailed()).toBe(true)
+  })
+
+  test('Job.create and Job.fromId go through the queue', async () => {
+    const queue = newQueue('static')
+    const created = await Job.create(queue, 'made', { v: 1 })
+    expect((await Job.fromId(queue, created.id as string))?.data).toEqual({ v: 1 })
   })
 
   test('waitUntilFinished with a ttl gives up on a job that does not finish', async () => {
@@ -92,6 +98,7 @@ describe('FlowProducer', () => {
     expect(tree.children?.map((node) => node.job.name)).toEqual(['wheels', 'engine'])
     expect(tree.children?.[1]?.children?.map((node) => node.job.data.n)).toEqual([1, 2])
     expect(await tree.job.getState()).toBe('waiting-children')
+    expect(await tree.job.isWaitingChildren()).toBe(true)
 
     const order: string[] = []
     const parentValues = new Map<string, Record<string, unknown>>()

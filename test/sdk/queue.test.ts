@@ -56,7 +56,7 @@ describe('add', () => {
     const client = raw()
     const order = [] as string[]
     for (let i = 0; i < 3; i++) order.push(String((await client.pull(queue.name, 0))?.id))
-    expect(order).toEqual([none.id, high.id, low.id])
+    expect(order).toEqual([none.id, high.id, low.id] as string[])
 
     const lifoQueue = newQueue('lifo')
     const first = await lifoQueue.add('a', {})
@@ -84,6 +84,19 @@ describe('add', () => {
     await waitFor('both completed', async () => (await queue.getCompletedCount()) >= 1 && (await removed.getState()) !== 'waiting' && (await kept.getState()) === 'completed')
     await waitFor('removed job forgotten', async () => (await removed.getState()) === 'unknown')
     expect((await queue.getJob(kept.id as string))?.returnvalue).toBe('done')
+    await worker.close()
+  })
+
+  test('removeOnFail: true drops a job that fails for good; without it the job stays failed', async () => {
+    const queue = newQueue('remove-fail')
+    const dropped = await queue.add('dropped', {}, { removeOnFail: true })
+    const kept = await queue.add('kept', {})
+    const worker = fixture.track(new Worker(queue.name, async () => {
+      throw new Error('always')
+    }, { connection: connection(), concurrency: 2 }))
+    await waitFor('kept failed', async () => (await kept.getState()) === 'failed')
+    await waitFor('dropped forgotten', async () => (await dropped.getState()) === 'unknown')
+    expect(await queue.getFailedCount()).toBe(1)
     await worker.close()
   })
 
@@ -188,7 +201,7 @@ describe('queue control', () => {
     const jobs = await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }, { name: 'c', data: {} }])
     expect(await queue.clean(60_000, 0, 'wait')).toEqual([]) // none older than a minute
     const removed = await queue.clean(0, 2, 'wait')
-    expect(removed).toEqual([jobs[0]?.id, jobs[1]?.id])
+    expect(removed).toEqual([jobs[0]?.id, jobs[1]?.id] as string[])
     expect(await queue.getWaitingCount()).toBe(1)
   })
 

@@ -43,7 +43,8 @@ export async function typedExample(port: number): Promise<string> {
   const pushed = await client.push<{ n: number }>('typed-raw', { n: 1 }, { priority: 5, max_attempts: 2 })
   const n: number = pushed.data.n
   void n
-  const events = new QueueEvents('typed-mail', { connection, autorun: false })
+  // A BullMQ config with Redis-only options still type-checks (they are ignored).
+  const events = new QueueEvents('typed-mail', { connection: { ...connection, maxRetriesPerRequest: null, db: 0 }, autorun: false })
   void events
 
   await Promise.all([worker.close(), queue.close(), flows.close(), client.close()])

@@ -4,14 +4,14 @@
  * workers, Job methods inside a processor, and heartbeats for a long job.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { DelayedError, FlashQ, type Job, Queue, UnrecoverableError, Worker } from '../../src/client/index.ts'
+import { DelayedError, FlashQ, type Job, type Processor, Queue, UnrecoverableError, Worker } from '../../src/client/index.ts'
 import { nextEvent, queueName, serverFixture, waitFor } from './kit.ts'
 
 setDefaultTimeout(45_000)
 const fixture = serverFixture()
 const connection = () => fixture.connection
 const newQueue = (label: string) => fixture.track(new Queue(queueName(label), { connection: connection() }))
-const newWorker = <D = any, R = any>(queue: Queue, processor: (job: Job<D, R>) => Promise<R>, opts: ConstructorParameters<typeof Worker>[2] = {}) =>
+const newWorker = <D = any, R = any>(queue: Queue, processor: Processor<D, R>, opts: ConstructorParameters<typeof Worker>[2] = {}) =>
   fixture.track(new Worker<D, R>(queue.name, processor, { connection: connection(), ...opts }))
 
 beforeAll(() => fixture.start())
@@ -58,6 +58,23 @@ describe('events', () => {
     const [failedJob, error, prev] = await failed
     expect([failedJob.id, error.message, prev, failedJob.failedReason, failedJob.attemptsMade]).toEqual([job.id, 'no luck', 'active', 'no luck', 1])
     expect(await job.getState()).toBe('failed')
+  })
+})
+
+describe('MessagePack', () => {
+  test('Queue and Worker with useBinary: data, results and failures round-trip', async () => {
+    const binary = { ...connection(), useBinary: true }
+    const queue = fixture.track(new Queue(queueName('msgpack'), { connection: binary }))
+    fixture.track(new Worker(queue.name, async (job) => {
+      if (job.data.fail) throw new Error('binary failure')
+      return { got: job.data.payload, big: 2 ** 45 }
+    }, { connection: binary, concurrency: 4 }))
+    const payload = { text: 'ünïcödé', list: [1, 1.5, null, { deep: true }] }
+    const ok = await queue.add('ok', { payload })
+    const bad = await queue.add('bad', { fail: true })
+    expect(await ok.waitUntilFinished(undefined, 10_000)).toEqual({ got: payload, big: 2 ** 45 })
+    expect(String(await bad.waitUntilFinished(undefined, 10_000).catch((error: Error) => error))).toBe('Error: binary failure')
+    expect((await queue.getJob(ok.id as string))?.data).toEqual({ payload })
   })
 })
 

@@ -1,0 +1,82 @@
+/**
+ * QueueEvents over the server's WebSocket event stream (/ws/{queue} on the HTTP port): the events a
+ * job's life produces arrive in order, only for the subscribed queue, and with a token when the
+ * server requires one.
+ */
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
+import { Queue, QueueEvents, Worker } from '../../src/client/index.ts'
+import { startServer, type TestServer } from '../harness/server.ts'
+import { queueName, serverFixture, waitFor } from './kit.ts'
+
+setDefaultTimeout(30_000)
+const fixture = serverFixture()
+const connection = () => fixture.connection
+
+beforeAll(() => fixture.start())
+afterAll(() => fixture.stop())
+
+function record(events: QueueEvents, log: string[]): void {
+  for (const name of ['added', 'waiting', 'active', 'progress', 'completed', 'failed', 'delayed', 'retrying', 'removed', 'stalled']) {
+    events.on(name, (args: Record<string, unknown>) => {
+      const detail = args.returnvalue !== undefined ? JSON.stringify(args.returnvalue) : args.failedReason ?? (args.data !== undefined ? JSON.stringify(args.data) : args.name ?? '')
+      log.push(`${name}:${args.jobId}:${detail}`)
+    })
+  }
+}
+
+test('added/waiting → progress → retrying → progress → completed for one job, in order; other queues are not heard', async () => {
+  const queue = fixture.track(new Queue(queueName('events'), { connection: connection() }))
+  const other = fixture.track(new Queue(queueName('events-other'), { connection: connection() }))
+  const events = fixture.track(new QueueEvents(queue.name, { connection: connection() }))
+  await events.waitUntilReady()
+  const log: string[] = []
+  record(events, log)
+  fixture.track(new Worker(queue.name, async (job) => {
+    await job.updateProgress(30)
+    if (job.attemptsMade === 0) throw new Error('first try fails')
+    return { ok: true }
+  }, { connection: connection() }))
+  await other.add('elsewhere', {})
+  const job = await queue.add('tracked', { v: 1 }, { attempts: 2, backoff: 50 })
+  await waitFor('completed event', () => log.some((entry) => entry.startsWith('completed')))
+  const id = job.id as string
+  expect(log).toEqual([
+    `added:${id}:tracked`,
+    `waiting:${id}:`,
+    `progress:${id}:30`,
+    `retrying:${id}:first try fails`,
+    `progress:${id}:30`,
+    `completed:${id}:{"ok":true}`,
+  ])
+})
+
+test('failed carries the reason; waitUntilFinished(queueEvents) rejects with it', async () => {
+  const queue = fixture.track(new Queue(queueName('events-fail'), { connection: connection() }))
+  const events = fixture.track(new QueueEvents(queue.name, { connection: connection() }))
+  await events.waitUntilReady()
+  const failed = new Promise<{ jobId: string; failedReason: string }>((resolve) => events.once('failed', resolve))
+  fixture.track(new Worker(queue.name, async () => {
+    throw new Error('cannot do it')
+  }, { connection: connection() }))
+  const job = await queue.add('x', {})
+  expect(await failed).toEqual({ jobId: job.id as string, failedReason: 'cannot do it', prev: 'active' } as never)
+  expect(String(await job.waitUntilFinished(events).catch((error: Error) => error))).toBe('Error: cannot do it')
+})
+
+test('with auth on, QueueEvents subscribes with the connection token', async () => {
+  let secured: TestServer | null = null
+  try {
+    secured = await startServer({ args: ['--memory', '--auth-token', 'tok'] })
+    const secure = { host: '127.0.0.1', port: secured.tcpPort, httpPort: secured.httpPort ?? undefined, token: 'tok' }
+    const events = new QueueEvents('secure-events', { connection: secure })
+    await events.waitUntilReady()
+    const completed = new Promise<{ jobId: string; returnvalue: unknown }>((resolve) => events.once('completed', resolve))
+    const queue = new Queue('secure-events', { connection: secure })
+    const worker = new Worker('secure-events', async () => 'secret result', { connection: secure })
+    const job = await queue.add('s', {})
+    expect(await completed).toMatchObject({ jobId: job.id, returnvalue: 'secret result' })
+    await Promise.all([events.close(), queue.close(), worker.close()])
+  } finally {
+    await secured?.cleanup()
+  }
+})
