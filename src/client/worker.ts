@@ -12,7 +12,7 @@
  * another worker is not acknowledged twice.
  */
 import { EventEmitter } from 'node:events'
-import { ackBatchIdsMax } from '../base/limits.ts'
+import { ackBatchIdsMax, pullBatchJobsMax } from '../base/limits.ts'
 import { ConnectionClosedError, DelayedError, RequestTimeoutError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job } from './job.ts'
@@ -189,7 +189,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (!this.#running || this.#paused || this.#closing !== null) return
     let free = this.#concurrency - this.#active.size - this.#requested - this.#limited.length
     if (free <= 0) return
-    free = this.#limit(free)
+    free = this.#limit(Math.min(free, pullBatchJobsMax))
     if (free <= 0) return
     this.#requested += free
     const pull = this.#pull(free)
