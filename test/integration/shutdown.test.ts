@@ -50,6 +50,9 @@ test('SIGTERM waits for active jobs: no new connections or deliveries, acks work
   const [first, second] = pulled.jobs.map((job: { id: number }) => job.id) as [number, number]
   // A blocking pull already waiting when the signal arrives must not get the job pushed during the drain.
   const watcher = await WireClient.connect(server.tcpPort)
+  // A connect completes in the kernel before the server accepts it; one answered request proves the
+  // server holds the connection (a connection still in the accept backlog is reset when it stops listening).
+  await watcher.request({ cmd: 'PING' })
   const waiting = watcher.request({ cmd: 'PULL', queue: 'idle', timeout: 1500 })
 
   server.process.kill('SIGTERM')
