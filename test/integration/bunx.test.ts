@@ -5,7 +5,7 @@
  * against its own install directory, so the tarball is named by absolute path.
  */
 import { afterAll, beforeAll, expect, test } from 'bun:test'
-import { chmodSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import packageJson from '../../package.json' with { type: 'json' }
 import { repoRoot, startServer, temporaryDirectory } from '../harness/server.ts'
@@ -33,6 +33,8 @@ test('the tarball holds the server and docs, not the tests', () => {
   expect(listing).toContain('package/src/main.ts')
   expect(listing).toContain('package/package.json')
   expect(listing).toContain('package/README.md')
+  expect(listing).toContain('package/dist/sdk/index.js') // built by prepack: what Node imports
+  expect(listing).toContain('package/dist/sdk/index.d.ts')
   expect(listing.filter((path) => path.endsWith('.test.ts'))).toEqual([])
   expect(listing.filter((path) => path.startsWith('package/test/'))).toEqual([])
 })
@@ -48,6 +50,36 @@ test('bunx --package <tarball> flashq serves jobs from a project with nothing in
     const pulled = await client.request({ cmd: 'PULL', queue: 'bunx', timeout: 1000 })
     expect(pulled.job).toMatchObject({ id: pushed.id, data: { hello: 'bunx' } })
     client.close()
+  } finally {
+    await server.cleanup()
+  }
+}, 120_000)
+
+test('the packed tarball, installed into a project, gives Node its SDK: import { Queue, Worker } from "flashq"', async () => {
+  const consumer = join(project, 'consumer')
+  mkdirSync(consumer)
+  writeFileSync(join(consumer, 'package.json'), '{ "name": "sdk-try", "private": true, "type": "module" }\n')
+  const added = Bun.spawnSync([process.execPath, 'add', tarball], { cwd: consumer, stdout: 'pipe', stderr: 'pipe' })
+  if (added.exitCode !== 0) throw new Error(`bun add failed: ${added.stderr.toString()}`)
+  writeFileSync(join(consumer, 'main.mjs'), `
+import { Queue, Worker } from 'flashq'
+const connection = { host: '127.0.0.1', port: Number(process.env.FLASHQ_PORT) }
+const queue = new Queue('from-tarball', { connection })
+await queue.add('greet', { who: 'tarball' })
+const result = await new Promise((resolve, reject) => {
+  const worker = new Worker('from-tarball', async (job) => 'hello ' + job.data.who, { connection })
+  worker.on('completed', (_job, value) => worker.close().then(() => resolve(value)))
+  worker.on('error', reject)
+})
+await queue.close()
+console.log(JSON.stringify({ result }))
+`)
+  const server = await startServer()
+  try {
+    const child = Bun.spawn(['node', 'main.mjs'], { cwd: consumer, env: { ...process.env, FLASHQ_PORT: String(server.tcpPort) }, stdout: 'pipe', stderr: 'pipe' })
+    const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+    if (code !== 0) throw new Error(`node exited ${code}: ${stderr}`)
+    expect(JSON.parse(stdout.trim())).toEqual({ result: 'hello tarball' })
   } finally {
     await server.cleanup()
   }
