@@ -337,7 +337,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       (error: Error) => {
         if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
         else if (error instanceof RequestTimeoutError) return this.#reconcile(batch) // a slow server, not a lost ack
-        else this.emit('error', new Error(`acknowledging ${batch.length} job(s) failed: ${error.message}`))
+        // Refused (e.g. `Job N not found`): the lease may have died with a server restart while the
+        // processor ran; the job is then waiting again and runs once more. Check before calling it an error.
+        else return this.#reconcile(batch, error)
       },
     )
     this.#acksInFlight.add(confirmed)
@@ -422,11 +424,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * check is sent after the original acknowledgement on the same connection, and the server starts
    * a connection's commands in order, so an acknowledgement that did arrive is seen as completed.
    */
-  async #reconcile(lost: Settled[]): Promise<void> {
+  async #reconcile(lost: Settled[], refusal: Error | null = null): Promise<void> {
     try {
       const current = await this.client.getJobsBatch(lost.map((settled) => settled.wire.id))
       const stillOurs = new Set(current.filter((entry) => entry.state === 'active').map((entry) => `${entry.job.id}:${entry.job.started_at}`))
       const resend = lost.filter((settled) => stillOurs.has(`${settled.wire.id}:${settled.wire.started_at}`))
+      // A refused acknowledgement of a delivery that is still ours is a real error, not a lost lease.
+      if (refusal !== null && resend.length > 0) {
+        this.emit('error', new Error(`acknowledging ${resend.length} job(s) failed: ${refusal.message}`))
+        return
+      }
       // GETJOBSBATCH omits completed (and forgotten) jobs: absent means the acknowledgement arrived.
       const present = new Set(current.map((entry) => entry.job.id))
       for (const settled of lost) if (!present.has(settled.wire.id)) this.#emitCompleted(settled)
