@@ -248,7 +248,10 @@ export function handleGetJob(core: Core, command: CommandOf<'GETJOB'>, token: To
   const job = core.jobs.get(command.id)
   if (job === undefined) return core.reply(token, { ok: true, job: null, state: 'unknown' })
   if (job.loc === LOC_COMPLETED) return core.reply(token, { ok: true, job: null, state: 'completed' })
-  core.reply(token, { ok: true, job: jobToWire(job), state: stateOf(job, nowMs) })
+  const reply = { ok: true, job: jobToWire(job), state: stateOf(job, nowMs) }
+  // Extension: why a job in the DLQ failed, which the 31 job fields do not carry; the HTTP job view
+  // and the dashboard show it.
+  core.reply(token, job.failReason === null ? reply : { ...reply, failed_reason: job.failReason })
 }
 
 export function handleGetState(core: Core, command: CommandOf<'GETSTATE'>, token: Token, nowMs: number) {

@@ -94,7 +94,7 @@ export type ReplyFields = {
   ACKB: { ids: [number]; count: number }
   FAIL: Unit
   GETRESULT: { id: number; result: unknown }
-  GETJOB: { job: WireJob | null; state: JobState }
+  GETJOB: { job: WireJob | null; state: JobState; failed_reason?: string }
   GETSTATE: { id: number; state: JobState }
   WAITJOB: { result?: unknown }
   GETJOBBYCUSTOMID: { job: WireJob | null; state: JobState }

@@ -173,6 +173,20 @@ describe('jobs', () => {
     expect(await unknownAck.json()).toEqual({ ok: false, error: 'Job 999999999 not found' })
   })
 
+  test('GET /jobs/{id} of a job in the DLQ says why it failed (failed_reason; TCP GETJOB too)', async () => {
+    const queue = freshQueue('hf')
+    const job = await pushJob(queue, { data: 1, max_attempts: 1 })
+    expect((await pullOne(queue))?.id).toBe(job.id)
+    await http.data('POST', `/jobs/${job.id}/fail`, { error: 'boom: disk on fire' })
+    expect(await http.data('GET', `/jobs/${job.id}`)).toMatchObject({ id: job.id, state: 'failed', failed_reason: 'boom: disk on fire' })
+    const tcp = await WireClient.connect(server.tcpPort)
+    expect(await tcp.request({ cmd: 'GETJOB', id: job.id })).toMatchObject({ ok: true, state: 'failed', failed_reason: 'boom: disk on fire' })
+    tcp.close()
+    // A job that never failed has none.
+    const fresh = await pushJob(queue)
+    expect((await http.data<Record<string, unknown>>('GET', `/jobs/${fresh.id}`)).failed_reason).toBeNull()
+  })
+
   test('state and progress in the reference, dashboard and SDK shapes', async () => {
     const queue = freshQueue('hp')
     const job = await pushJob(queue)

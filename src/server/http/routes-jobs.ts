@@ -41,7 +41,7 @@ export function jobRoutes(deps: HttpDeps): Hono {
     })
   }
   app.get('/jobs/custom/:customId', (c) =>
-    run(c, { cmd: 'GETJOBBYCUSTOMID', job_id: c.req.param('customId') }, (reply) => jobView(reply.job, reply.state, null)))
+    run(c, { cmd: 'GETJOBBYCUSTOMID', job_id: c.req.param('customId') }, (reply) => jobView(reply.job, reply.state, null, null)))
   app.post('/flows', async (c) => {
     const body = await readObjectBody(c)
     return run(c, { ...body, cmd: 'FLOW' }, ({ parent_id, children_ids }) => ({ parent_id, children_ids }))
@@ -51,7 +51,7 @@ export function jobRoutes(deps: HttpDeps): Hono {
     const id = jobIdParam(c)
     const [job, result] = await Promise.all([ask(deps, c, { cmd: 'GETJOB', id }), ask(deps, c, { cmd: 'GETRESULT', id })])
     if (!job.ok) return fail(c, job.error ?? 'Unknown error')
-    return ok(c, jobView(job.job, job.state, result.ok ? result.result : null))
+    return ok(c, jobView(job.job, job.state, result.ok ? result.result : null, job.failed_reason ?? null))
   })
   app.get('/jobs/:id/state', (c) => {
     const shape = clientShape(c)
@@ -95,9 +95,10 @@ export function jobRoutes(deps: HttpDeps): Hono {
  * GET /jobs/{id}: the job's fields flattened (reference, dashboard) plus `job` (the SDK reads
  * `data.job`), `state` and `result`; only `state` and `result` when there is no job body.
  */
-function jobView(job: unknown, state: unknown, result: unknown): Record<string, unknown> {
+/** GET /jobs/{id}: the job's fields flattened, plus job, state, result and (extension) failed_reason. */
+function jobView(job: unknown, state: unknown, result: unknown, failedReason: unknown): Record<string, unknown> {
   if (job === null || job === undefined) return { job: null, state, result }
-  return { ...(job as Record<string, unknown>), job, state, result }
+  return { ...(job as Record<string, unknown>), job, state, result, failed_reason: failedReason }
 }
 
 function progressView(reply: Reply, shape: ReturnType<typeof clientShape>): unknown {
