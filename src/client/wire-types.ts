@@ -3,42 +3,9 @@
  * fields, push options, and the objects the info commands return.
  */
 
-export type JobState = 'waiting' | 'delayed' | 'active' | 'completed' | 'failed' | 'waitingchildren' | 'waitingparent' | 'stalled' | 'unknown'
-
-/** The job object of PULL, GETJOB, … (spec §2.1): all 31 fields, absent ones null. */
-export type WireJob<Data = unknown> = {
-  id: number
-  queue: string
-  data: Data
-  priority: number
-  created_at: number
-  run_at: number
-  started_at: number
-  attempts: number
-  max_attempts: number
-  backoff: number
-  ttl: number
-  timeout: number
-  unique_key: string | null
-  depends_on: number[]
-  progress: number
-  progress_msg: string | null
-  tags: string[]
-  lifo: boolean
-  remove_on_complete: boolean
-  remove_on_fail: boolean
-  last_heartbeat: number
-  stall_timeout: number
-  stall_count: number
-  parent_id: number | null
-  children_ids: number[]
-  children_completed: number
-  custom_id: string | null
-  keep_completed_age: number
-  keep_completed_count: number
-  completed_at: number
-  group_id: string | null
-}
+// The job object of PULL, GETJOB, … (spec §2.1) and the job states: one definition, in the protocol.
+import type { JobState, WireJob } from '../protocol/replies.ts'
+export type { JobState, WireJob }
 
 /** PUSH options (spec §3.1), named as the flashQ client names them. */
 export type PushOptions = {

@@ -5,11 +5,11 @@
  */
 import type { CommandName } from './commands.ts'
 
-/** The Job object: all 31 fields, optional ones null (spec §2.1). */
-export type WireJob = {
+/** The Job object: all 31 fields, optional ones null (spec §2.1). The SDK types `data` as its Data. */
+export type WireJob<Data = unknown> = {
   id: number
   queue: string
-  data: unknown
+  data: Data
   priority: number
   created_at: number
   run_at: number
