@@ -22,8 +22,8 @@ import { IdOrderedJobs } from './job-index.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
-  backoffExponentMax, completedHistoryMax, completedIdsMax, debounceEntriesMax, dlqJobsMax, jobsWithLogsMax, queuesMax,
-  resultsMax, stallCheckIntervalMs,
+  backoffExponentMax, completedHistoryMax, completedHistoryMin, completedIdsMax, debounceEntriesMax, dlqJobsMax,
+  housekeepingIntervalMs, jobsWithLogsMax, queuesMax, resultsMax, resultsMin, stallCheckIntervalMs,
 } from './engine-limits.ts'
 import { KvStore } from './kv.ts'
 import { JobReplyBudget } from './reply-size.ts'
@@ -70,9 +70,13 @@ export class Core {
   )
   readonly activeJobs = new Set<Job>()
   readonly completedIds = new NumberRing(completedIdsMax)
-  readonly history = new ObjectRing<Job>(completedHistoryMax)
+  readonly history = new ObjectRing<Job>(completedHistoryMax, completedHistoryMin)
   readonly results = new Map<number, unknown>()
-  readonly resultIds = new NumberRing(resultsMax)
+  readonly resultIds = new NumberRing(resultsMax, resultsMin)
+  /** Housekeeping period (POST /settings/cleanup; runtime-only, see handlers-internal.ts). */
+  housekeepingIntervalMs = housekeepingIntervalMs
+  /** When housekeeping trims retention to a lowered limit (Infinity: nothing pending). */
+  retentionTrimDueMs = Infinity
   readonly logs = new Map<number, JobLogEntry[]>()
   readonly logIds = new NumberRing(jobsWithLogsMax)
   readonly waiters = new WaiterTable()
@@ -466,12 +470,25 @@ export class Core {
     job.inHistory = true
     q.completedCount++
     const evicted = this.history.push(job)
-    if (evicted !== undefined && evicted.inHistory) {
-      evicted.inHistory = false
-      evicted.data = null
-      const evictedQueue = this.queues.get(evicted.queue)
-      if (evictedQueue !== undefined) evictedQueue.completedCount--
-    }
+    if (evicted !== undefined) this.leaveHistory(evicted)
+  }
+
+  /** A job pushed out of the completed history keeps only its completed id. */
+  private leaveHistory(evicted: Job): void {
+    if (!evicted.inHistory) return
+    evicted.inHistory = false
+    evicted.data = null
+    const evictedQueue = this.queues.get(evicted.queue)
+    if (evictedQueue !== undefined) evictedQueue.completedCount--
+  }
+
+  /** Drops history and results beyond their (possibly lowered) limits; returns how many were dropped. */
+  trimRetention(): number {
+    const jobs = this.history.trim()
+    for (const job of jobs) this.leaveHistory(job)
+    const ids = this.resultIds.trim()
+    for (const id of ids) this.results.delete(id)
+    return jobs.length + ids.length
   }
 
   /** A completed id without its job (remove_on_complete). */

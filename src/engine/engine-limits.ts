@@ -6,10 +6,14 @@ import { assert } from '../base/assert.ts'
 
 /** Completed ids remembered (GETSTATE, WAITJOB, depends_on). Spec minimum: 25 000. */
 export const completedIdsMax = 25_000
-/** Results kept (GETRESULT, WAITJOB). Spec minimum: 10 000. */
-export const resultsMax = 10_000
-/** Completed jobs kept with their body (GETJOBS, GETJOBCOUNTS, QueueInfo). Spec minimum: 5000. */
-export const completedHistoryMax = 5000
+/** Results kept by default and at least (GETRESULT, WAITJOB; spec §4.18). `POST /settings/cleanup` may raise it. */
+export const resultsMin = 10_000
+/** Ceiling of max_job_results: no more than the completed ids, so a kept result's job still reads completed. */
+export const resultsMax = completedIdsMax
+/** Completed jobs kept with their body by default and at least (GETJOBS, GETJOBCOUNTS, QueueInfo; spec §4.18). */
+export const completedHistoryMin = 5000
+/** Ceiling of max_completed_jobs (the history holds job bodies: memory must stay bounded). */
+export const completedHistoryMax = completedIdsMax
 /** Jobs whose logs are kept. Spec minimum: 10 000. */
 export const jobsWithLogsMax = 10_000
 /** Blocking waiters (PULL, PULLB, WAITJOB) one shard holds; more get an immediate empty answer. */
@@ -20,8 +24,10 @@ export const queuesMax = 100_000
 export const dlqJobsMax = 1_000_000
 /** Debounce windows per queue; expired ones are purged, and a push with a new debounce_id above it is refused. */
 export const debounceEntriesMax = 1_000_000
-/** Metrics history points (spec §4.18: one per 5 s, the last 60). */
-export const metricsPointsMax = 60
+/** Metrics history points kept by default and at least (spec §4.18: one per 5 s, the last 60). */
+export const metricsPointsMin = 60
+/** Ceiling of metrics_history_size: one hour of 5 s points. */
+export const metricsPointsMax = 720
 export const metricsPointMs = 5000
 /**
  * Remote flow children a shard remembers by `parent:index`, so that a request repeated after the
@@ -40,11 +46,14 @@ export const stallTimeoutDefaultMs = 30_000
 export const stallCheckIntervalMs = 10_000
 /** Strikes that send a stalled job to the DLQ. */
 export const stallStrikesMax = 3
-/** Period of housekeeping (debounce purge, metrics points). */
+/** Default period of housekeeping (debounce purge, KV expiry, retention trim). */
 export const housekeepingIntervalMs = 5_000
+/** Bounds of cleanup_interval_secs: spec §4.18 wants cleanup at least every 10 s. */
+export const housekeepingIntervalMsMin = 1000
+export const housekeepingIntervalMsMax = 10_000
 /** Default debounce window (spec §3.1). */
 export const debounceTtlDefaultMs = 5000
 /** Exponent cap of retry backoff (spec §4.5). */
 export const backoffExponentMax = 10
 
-assert(completedIdsMax >= resultsMax && resultsMax >= completedHistoryMax, 'retention: ids ⊇ results ⊇ history')
+assert(completedIdsMax >= resultsMax && resultsMin >= completedHistoryMin, 'retention: ids ⊇ results ⊇ history')

@@ -3,7 +3,7 @@
  * Not persisted: a restart counts from replay (totals) and from zero (points).
  */
 import { msPerSecond } from '../base/units.ts'
-import { metricsPointMs, metricsPointsMax } from './engine-limits.ts'
+import { metricsPointMs, metricsPointsMin } from './engine-limits.ts'
 
 export class Metrics {
   totalPushed = 0
@@ -11,7 +11,9 @@ export class Metrics {
   totalFailed = 0
   latencySumMs = 0
   latencyCount = 0
-  /** Completions per point, oldest first, at most metricsPointsMax. */
+  /** Points kept (POST /settings/cleanup: metricsPointsMin..metricsPointsMax). */
+  pointsLimit = metricsPointsMin
+  /** Completions per point, oldest first, at most pointsLimit. */
   private readonly points: number[] = []
   /** Start of the point being counted, and its count so far. */
   private pointStartMs = -1
@@ -40,6 +42,11 @@ export class Metrics {
     return this.latencyCount === 0 ? 0 : this.latencySumMs / this.latencyCount
   }
 
+  /** Drops the oldest points beyond pointsLimit (also after the limit was lowered). */
+  trimPoints(): void {
+    if (this.points.length > this.pointsLimit) this.points.splice(0, this.points.length - this.pointsLimit)
+  }
+
   /** One completion in the open point (live only: replay does not know when it ran). */
   countCompletion(nowMs: number): void {
     this.roll(nowMs)
@@ -51,11 +58,11 @@ export class Metrics {
     const start = nowMs - (nowMs % metricsPointMs)
     if (start === this.pointStartMs) return
     if (this.pointStartMs >= 0 && start > this.pointStartMs) {
-      const closed = Math.min((start - this.pointStartMs) / metricsPointMs, metricsPointsMax)
+      const closed = Math.min((start - this.pointStartMs) / metricsPointMs, this.pointsLimit)
       this.points.push(this.pointCount)
       for (let i = 1; i < closed; i++) this.points.push(0)
-      if (this.points.length > metricsPointsMax) this.points.splice(0, this.points.length - metricsPointsMax)
     }
+    this.trimPoints()
     this.pointStartMs = start
     this.pointCount = 0
   }

@@ -1,59 +1,72 @@
-/** Fixed-capacity FIFO rings for bounded retention (completed ids, results, history, logs). */
+/**
+ * FIFO rings for bounded retention (completed ids, results, history, logs). The slots are allocated
+ * once at `capacity` (the named maximum); `limit` (at most the capacity) is how many are kept now,
+ * a runtime setting (POST /settings/cleanup).
+ */
+import { assert } from '../base/assert.ts'
 
-/** A ring of numbers; push returns the evicted value, or -1 when nothing was evicted. */
-export class NumberRing {
-  private readonly slots: Float64Array
-  private head = 0
+class Ring<T> {
+  protected head = 0
   size = 0
+  limit: number
 
-  constructor(readonly capacity: number) {
-    this.slots = new Float64Array(capacity)
+  constructor(readonly capacity: number, protected readonly slots: { [index: number]: T }, limit = capacity) {
+    this.limit = limit
+    this.setLimit(limit)
   }
 
-  push(value: number): number {
-    let evicted = -1
-    const tail = (this.head + this.size) % this.capacity
-    if (this.size === this.capacity) {
-      evicted = this.slots[this.head] as number
-      this.head = (this.head + 1) % this.capacity
-    } else {
-      this.size++
-    }
-    this.slots[tail] = value
+  setLimit(limit: number): void {
+    assert(Number.isSafeInteger(limit) && limit >= 1 && limit <= this.capacity, 'ring limit within 1..capacity')
+    this.limit = limit
+  }
+
+  /** Adds at the tail; returns the oldest when that makes more than `limit`. */
+  protected add(value: T): T | undefined {
+    const evicted = this.size >= this.limit ? this.shift() : undefined
+    this.slots[(this.head + this.size) % this.capacity] = value
+    this.size++
     return evicted
   }
 
-  /** Oldest first. */
-  *values(): IterableIterator<number> {
-    for (let i = 0; i < this.size; i++) yield this.slots[(this.head + i) % this.capacity] as number
-  }
-}
-
-/** A ring of objects; push returns the evicted item, or undefined. */
-export class ObjectRing<T> {
-  private readonly slots: Array<T | undefined>
-  private head = 0
-  size = 0
-
-  constructor(readonly capacity: number) {
-    this.slots = new Array<T | undefined>(capacity)
-  }
-
-  push(item: T): T | undefined {
-    let evicted: T | undefined
-    const tail = (this.head + this.size) % this.capacity
-    if (this.size === this.capacity) {
-      evicted = this.slots[this.head]
-      this.head = (this.head + 1) % this.capacity
-    } else {
-      this.size++
-    }
-    this.slots[tail] = item
+  /** Removes and returns the oldest entries beyond `limit` (after the limit was lowered). */
+  trim(): T[] {
+    const evicted: T[] = []
+    while (this.size > this.limit) evicted.push(this.shift() as T)
     return evicted
+  }
+
+  private shift(): T | undefined {
+    if (this.size === 0) return undefined
+    const value = this.slots[this.head]
+    this.head = (this.head + 1) % this.capacity
+    this.size--
+    return value
   }
 
   /** Oldest first. */
   *values(): IterableIterator<T> {
     for (let i = 0; i < this.size; i++) yield this.slots[(this.head + i) % this.capacity] as T
+  }
+}
+
+/** A ring of numbers; push returns the evicted value, or -1 when nothing was evicted. */
+export class NumberRing extends Ring<number> {
+  constructor(capacity: number, limit = capacity) {
+    super(capacity, new Float64Array(capacity), limit)
+  }
+
+  push(value: number): number {
+    return this.add(value) ?? -1
+  }
+}
+
+/** A ring of objects; push returns the evicted item, or undefined. */
+export class ObjectRing<T> extends Ring<T> {
+  constructor(capacity: number, limit = capacity) {
+    super(capacity, new Array<T | undefined>(capacity) as { [index: number]: T }, limit)
+  }
+
+  push(item: T): T | undefined {
+    return this.add(item)
   }
 }

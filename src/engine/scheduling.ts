@@ -6,7 +6,7 @@ import * as errors from '../protocol/errors.ts'
 import type { Core } from './core.ts'
 import { type Job, expiresAt } from './job.ts'
 import { WAIT_JOB, WAIT_PULL } from './waiters.ts'
-import { housekeepingIntervalMs, stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs } from './engine-limits.ts'
+import { stallCheckIntervalMs, stallStrikesMax, stallTimeoutDefaultMs } from './engine-limits.ts'
 import { expireChildQueries, expireFlowReplies, resendDueLinks } from './links.ts'
 
 /** Everything due at `nowMs`. */
@@ -45,18 +45,24 @@ export function tick(core: Core, nowMs: number): void {
   core.serveDirty(nowMs)
 }
 
-/** When housekeeping must run: every 5 s while there are debounce entries or KV expiries due. */
+/** When housekeeping must run: every interval (5 s by default) while there are debounce entries, KV expiries or a retention trim due. */
 export function housekeepingDueMs(core: Core): number {
-  const next = core.lastHousekeepingMs + housekeepingIntervalMs
-  let due = core.debounceQueues.size > 0 ? next : Infinity
+  const next = core.lastHousekeepingMs + core.housekeepingIntervalMs
+  let due = core.debounceQueues.size > 0 ? next : core.retentionTrimDueMs
   const kvExpiry = core.kv.nextExpiryMs()
   if (kvExpiry < due) due = Math.max(kvExpiry, next)
   return due
 }
 
-/** Purges expired KV entries and debounce entries (spec §3.9, §4.9: at least every 10 s). */
-export function housekeeping(core: Core, nowMs: number): void {
+/**
+ * Purges expired KV entries and debounce entries (spec §3.9, §4.9: at least every 10 s) and trims
+ * retention to lowered limits. Returns how many retained entries the trim dropped.
+ */
+export function housekeeping(core: Core, nowMs: number): number {
   core.lastHousekeepingMs = nowMs
+  core.retentionTrimDueMs = Infinity
+  const trimmed = core.trimRetention()
+  core.metrics.trimPoints()
   core.kv.purgeExpired(nowMs)
   for (const q of core.debounceQueues) {
     for (const [debounceId, untilMs] of q.debounce) if (untilMs <= nowMs) q.debounce.delete(debounceId)
@@ -65,6 +71,7 @@ export function housekeeping(core: Core, nowMs: number): void {
       core.touched.add(q)
     }
   }
+  return trimmed
 }
 
 export function checkStalls(core: Core, nowMs: number): void {

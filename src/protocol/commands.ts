@@ -338,6 +338,19 @@ export const internalCommandSchemas = {
   }),
   /** Zeroes the metrics counters of every shard (`POST /server/reset-metrics`). */
   _RESETMETRICS: bare('_RESETMETRICS'),
+  /**
+   * Retention settings of every shard (`POST /settings/cleanup`). The engine checks the ranges (spec
+   * §4.18 minimums to its named maxima, engine-limits.ts); absent fields keep their value.
+   */
+  _SETCLEANUP: z.object({
+    cmd: z.literal('_SETCLEANUP'),
+    max_completed_jobs: opt(u32()),
+    max_job_results: opt(u32()),
+    cleanup_interval_secs: opt(u32()),
+    metrics_history_size: opt(u32()),
+  }),
+  /** Runs housekeeping now on every shard (`POST /settings/cleanup/run`). */
+  _RUNCLEANUP: bare('_RUNCLEANUP'),
   /** Replaces the auth tokens (`POST /settings/auth`); an empty list turns auth off. */
   _SETTOKENS: z.object({ cmd: z.literal('_SETTOKENS'), tokens: z.array(z.string()) }),
   /** The queued-compatible HTTP API (queued-commands.ts, engine/queued-store.ts). */

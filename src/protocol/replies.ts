@@ -83,6 +83,8 @@ export type JobLogEntry = { timestamp: number; message: string; level: string }
 
 type Unit = Record<never, never>
 type Count = { count: number }
+/** The retention settings a shard now uses (POST /settings/cleanup). */
+export type CleanupSettings = { max_completed_jobs: number; max_job_results: number; cleanup_interval_secs: number; metrics_history_size: number }
 
 /** The fields after `ok: true`, per command. */
 export type ReplyFields = {
@@ -152,6 +154,8 @@ export type ReplyFields = {
   _PUSHJOB: { id: number; job: WireJob | null }
   _QUEUEDEFAULTS: Unit
   _RESETMETRICS: Unit
+  _SETCLEANUP: CleanupSettings
+  _RUNCLEANUP: Count
   _SETTOKENS: Count
   // queued-compatible API (engine/queued-store.ts).
   _QPUSH: { ids: number[] }

@@ -36,6 +36,7 @@ export type MergeKind =
   | 'firstWithJob'
   | 'firstOk' // CRONDELETE: found on any shard is found
   | 'allOk' // _RESETMETRICS
+  | 'firstOf' // _SETCLEANUP: every shard answers the same settings
 
 /**
  * invalid: the request's shape (HTTP 422 when it comes from a route body) · notFound: no such job,
@@ -156,6 +157,8 @@ export const commandTable = {
   _PUSHJOB: row('_PUSHJOB', { route: 'queue', diskFull: refuse, errors: [I, C, L, U] }),
   _QUEUEDEFAULTS: row('_QUEUEDEFAULTS', { route: 'queue', errors: [I, U] }),
   _RESETMETRICS: row('_RESETMETRICS', { route: 'all', merge: 'allOk', errors: [U] }),
+  _SETCLEANUP: row('_SETCLEANUP', { route: 'all', merge: 'firstOf', errors: [I, U] }),
+  _RUNCLEANUP: row('_RUNCLEANUP', { route: 'all', merge: 'sumCount', errors: [U] }),
   _SETTOKENS: row('_SETTOKENS', { route: 'front', errors: [I] }),
   _QPUSH: row('_QPUSH', { route: 'queue', diskFull: refuse, errors: [I, L, U] }),
   _QPOLL: row('_QPOLL', { route: 'queue', errors: [I, U] }),

@@ -27,6 +27,7 @@ export function mergeReplies(request: Record<string, unknown>, replies: Reply[],
     case 'firstWithJob': return replies.find((reply) => reply.job !== null && reply.job !== undefined) ?? (replies[0] as Reply)
     case 'firstOk': return replies.find((reply) => reply.ok) ?? (replies[0] as Reply)
     case 'allOk': return { ok: true }
+    case 'firstOf': return replies[0] as Reply
     case 'single': return replies[0] as Reply
   }
 }

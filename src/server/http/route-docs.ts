@@ -97,6 +97,8 @@ export const httpRoutes: RouteDoc[] = [
   { method: 'GET', path: '/settings', summary: 'Server settings' },
   { method: 'POST', path: '/settings/auth', summary: 'Replace the auth tokens {tokens:"a,b"}; empty turns auth off', command: '_SETTOKENS' },
   { method: 'POST', path: '/settings/queue-defaults', summary: 'Defaults for pushes {default_timeout,default_max_attempts,default_backoff,default_ttl[,queue]}' },
+  { method: 'POST', path: '/settings/cleanup', summary: 'Retention {max_completed_jobs,max_job_results,cleanup_interval_secs,metrics_history_size}: §4.18 minimums to named maxima (422 outside); runtime-only' },
+  { method: 'POST', path: '/settings/cleanup/run', summary: 'Run housekeeping now on every shard; data.removed counts history and results dropped', command: '_RUNCLEANUP' },
   { method: 'POST', path: '/server/shutdown', summary: 'Graceful stop, exit 0' },
   { method: 'POST', path: '/server/restart', summary: 'Graceful stop, exit 100 (a supervisor restarts)' },
   { method: 'POST', path: '/server/reset', summary: 'Remove every queue, job and metric' },

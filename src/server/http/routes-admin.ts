@@ -6,12 +6,12 @@
 import { type Context, Hono } from 'hono'
 import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
 import { parseCommand } from '../../protocol/commands.ts'
-import { specOf } from '../../protocol/table.ts'
+import { errorKindOf, specOf } from '../../protocol/table.ts'
 import { withRequestId } from '../connection.ts'
 import { callCommand, type Reply } from './call.ts'
 import { cronView, storageStats, systemMetrics } from './dashboard.ts'
 import type { HttpDeps } from './deps.ts'
-import { HttpProblem, fail, ok, readObjectBody } from './envelope.ts'
+import { HttpProblem, envelope, fail, ok, readObjectBody } from './envelope.ts'
 import { flashqFamilies, metricsWantJson, prometheusContentType } from './prometheus.ts'
 import { ask, makeRunner } from './run.ts'
 
@@ -65,7 +65,11 @@ export function adminRoutes(deps: HttpDeps): Hono {
   })
 
   // Settings.
-  app.get('/settings', (c) => ok(c, settingsView(deps)))
+  app.get('/settings', async (c) => {
+    // The retention settings live in the shards; _SETCLEANUP without fields only reads them.
+    const cleanup = await ask(deps, c, { cmd: '_SETCLEANUP' })
+    return ok(c, { ...settingsView(deps), cleanup: cleanup.ok ? cleanupView(cleanup) : null })
+  })
   app.post('/settings/auth', async (c) => {
     const body = await readObjectBody(c)
     const tokens = typeof body.tokens === 'string' ? body.tokens.split(',').map((token) => token.trim()).filter((token) => token !== '')
@@ -86,6 +90,16 @@ export function adminRoutes(deps: HttpDeps): Hono {
     deps.front.pushDefaults = Object.keys(kept).length === 0 ? null : kept
     return ok(c, null)
   })
+  app.post('/settings/cleanup', async (c) => {
+    const body = await readObjectBody(c)
+    const settings = Object.fromEntries(cleanupFields.filter((field) => body[field] !== undefined && body[field] !== null)
+      .map((field) => [field, body[field]]))
+    // The shards check the ranges (engine/retention.ts); an out-of-range field is a 422 naming it.
+    const reply = await ask(deps, c, { cmd: '_SETCLEANUP', ...settings })
+    if (!reply.ok && errorKindOf(reply.error ?? '') === 'invalid') throw new HttpProblem(422, reply.error as string)
+    return envelope(c, reply, cleanupView)
+  })
+  app.post('/settings/cleanup/run', (c) => run(c, { cmd: '_RUNCLEANUP' }, (reply) => ({ removed: reply.count })))
 
   // Server admin.
   app.post('/server/shutdown', (c) => stopLater(c, deps, 0))
@@ -138,6 +152,10 @@ export function adminRoutes(deps: HttpDeps): Hono {
   })
   return app
 }
+
+const cleanupFields = ['max_completed_jobs', 'max_job_results', 'cleanup_interval_secs', 'metrics_history_size']
+
+const cleanupView = (reply: Reply) => Object.fromEntries(cleanupFields.map((field) => [field, reply[field]]))
 
 function nonNegative(value: unknown, field: string): number | undefined {
   if (value === undefined || value === null) return undefined
