@@ -32,7 +32,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
   let checkpointIntervalSecs: number | null = null
   let checkpointTimer: ReturnType<typeof setInterval> | null = null
   let restoring = false
-  if (!config.memory) deps.metricsProviders.push(async () => storageExposition(await pool.admin({ op: 'stats' })))
+  deps.metricsProviders.push(async () => (config.memory ? '' : storageExposition(await pool.admin({ op: 'stats' }))))
 
   app.get('/storage/stats', async (c) => {
     if (config.memory) return ok(c, { enabled: false, shards: [] })
