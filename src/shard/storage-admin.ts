@@ -9,10 +9,12 @@ import { msPerSecond, usPerMs } from '../base/units.ts'
 import { PwriteBackend } from '../io/pwrite.ts'
 import { type RestoreReport, backupArchive, restoreArchive } from '../storage/backup.ts'
 import { listDirectory } from '../storage/directory.ts'
+import { histogramCopy } from '../storage/histogram.ts'
 import { manifestFileName } from '../storage/manifest.ts'
 import type { LogStats, ShardLog } from '../storage/types.ts'
 
 export { BackupError } from '../storage/backup.ts'
+export { type Histogram, histogramAdd, histogramCount, newHistogram } from '../storage/histogram.ts'
 
 /**
  * Backups and restores run on the front, outside any shard host: the plain synchronous backend
@@ -147,7 +149,7 @@ export async function runAdmin(
 
 function logFigures(log: ShardLog, wait: WaitStats): NonNullable<ShardAdminResult['log']> {
   return {
-    stats: { ...log.stats },
+    stats: { ...log.stats, flushSeconds: histogramCopy(log.stats.flushSeconds), flushRecords: histogramCopy(log.stats.flushRecords) },
     wait: { ...wait, latencyBuckets: [...wait.latencyBuckets] },
     appendedLsn: log.appendedLsn,
     durableLsn: log.durableLsn,

@@ -6,7 +6,7 @@
  * damage rules: recovery.ts; the whole story: docs/storage.md.
  */
 import { assert } from '../base/assert.ts'
-import { KiB } from '../base/units.ts'
+import { KiB, msPerSecond, usPerMs } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { CheckpointEncoder } from './checkpoint.ts'
@@ -15,6 +15,7 @@ import {
 } from './directory.ts'
 import { frameBodyBytesMax, frameHeaderBytes, sealFrame } from './frame.ts'
 import { DiskSpaceError } from './errors.ts'
+import { observe } from './histogram.ts'
 import { encodeLogState, logStateFileName } from './log-state.ts'
 import { recoverDirectory } from './recovery.ts'
 import { fitSegmentBytes } from './space.ts'
@@ -660,6 +661,8 @@ export class SegmentedLog implements ShardLog {
     stats.writeBytes += chunk.used
     stats.writeUs += tookUs
     stats.records += chunk.lastLsn - this.#durableLsn
+    observe(stats.flushSeconds, tookUs / usPerMs / msPerSecond)
+    observe(stats.flushRecords, chunk.lastLsn - this.#durableLsn)
     if (this.#fsync.kind === 'always') {
       // One durable write is the write and its barrier at once.
       stats.syncs++
@@ -806,6 +809,7 @@ export class SegmentedLog implements ShardLog {
   async #writeCheckpoint(lsn: number, bodies: readonly string[]): Promise<void> {
     const path = join(this.#dir, checkpointFileName(lsn))
     const temporary = `${path}.tmp`
+    const startedMs = performance.now()
     const fd = this.#io.open(temporary, true)
     const encoder = new CheckpointEncoder(lsn)
     const pieceBytes = Math.min(this.#flushBytesMax, checkpointPieceBytesMax)
@@ -838,6 +842,8 @@ export class SegmentedLog implements ShardLog {
     this.#checkpointLsn = lsn
     this.stats.checkpoints++
     this.stats.lastCheckpointAtMs = Date.now()
+    this.stats.lastCheckpointUs = Math.round((performance.now() - startedMs) * 1000)
+    this.stats.checkpointUs += this.stats.lastCheckpointUs
     this.#lastCheckpointBytes = fileBytes
     this.#checkpointRetryBytes = 0
     this.#checkpointFiles.set(lsn, fileBytes)

@@ -3,6 +3,7 @@
  * checkpoints, written with group commit through an IoBackend.
  */
 import type { IoBackend } from '../io/backend.ts'
+import { type Histogram, flushRecordsBounds, flushSecondsBounds, newHistogram } from './histogram.ts'
 
 export type FsyncMode = { kind: 'always' } | { kind: 'interval'; intervalMs: number }
 
@@ -106,11 +107,18 @@ export type LogStats = {
   lastCheckpointAtMs: number
   /** performance.now() when the newest flush started (for the waiter-delay metrics). */
   lastFlushStartedAtMs: number
+  /** Per flush: seconds of its write (and barrier, in fsync mode always), and the records it made durable. */
+  flushSeconds: Histogram
+  flushRecords: Histogram
+  /** Duration of the last completed checkpoint and of all of them, in µs (start of writing to files in place). */
+  lastCheckpointUs: number
+  checkpointUs: number
 }
 
 export function newLogStats(): LogStats {
   return {
     writes: 0, writeBytes: 0, writeUs: 0, syncs: 0, syncUs: 0, records: 0, flushesCutByBytes: 0, flushLoops: 0,
     checkpoints: 0, lastCheckpointAtMs: 0, lastFlushStartedAtMs: 0,
+    flushSeconds: newHistogram(flushSecondsBounds), flushRecords: newHistogram(flushRecordsBounds), lastCheckpointUs: 0, checkpointUs: 0,
   }
 }

@@ -74,3 +74,37 @@ test('negotiation: JSON for flashQ clients and format=json, text for Prometheus;
   const forcedText = await fetch(`${http.base}/metrics?format=prometheus`, { headers: { 'Content-Type': 'application/json' } })
   expect(forcedText.headers.get('content-type')).toStartWith('text/plain')
 })
+
+test('flashq_storage_* families count the durable pushes; /storage/stats has the same histograms', async () => {
+  const queue = freshQueue('storage-metrics')
+  for (let i = 0; i < 5; i++) await http.data('POST', `/queues/${queue}/jobs`, { data: i })
+  await http.data('POST', '/storage/checkpoint')
+  const text = await (await fetch(`${http.base}/metrics?format=text`)).text()
+  const samples = parseExposition(text)
+  for (const family of [
+    'flashq_storage_flushes_total', 'flashq_storage_syncs_total', 'flashq_storage_records_total', 'flashq_storage_written_bytes_total',
+    'flashq_storage_checkpoints_total', 'flashq_storage_checkpoint_duration_seconds_total', 'flashq_storage_last_checkpoint_duration_seconds',
+  ]) {
+    expect(samples.get(family) ?? 0).toBeGreaterThan(0)
+    const perShard = [...text.matchAll(new RegExp(`^${family}\\{shard="\\d+"\\} (\\S+)$`, 'gm'))].map((match) => Number(match[1]))
+    expect(perShard.length).toBe(samples.get(family) as number)
+    expect(perShard.reduce((total, one) => total + one, 0)).toBeGreaterThan(0)
+  }
+  const value = (line: string) => Number(new RegExp(`^${line.replace(/[{}+"]/g, '\\$&')} (\\S+)$`, 'm').exec(text)?.[1])
+  const flushes = value('flashq_storage_flush_latency_seconds_count')
+  // Every push above was acknowledged after its own durable flush, at least (the checkpoint may add none).
+  expect(flushes).toBeGreaterThanOrEqual(6)
+  expect(value('flashq_storage_flush_latency_seconds_bucket{le="+Inf"}')).toBe(flushes)
+  expect(value('flashq_storage_flush_records_count')).toBe(flushes)
+  expect(value('flashq_storage_flush_records_sum')).toBeGreaterThanOrEqual(6)
+  expect(value('flashq_storage_flush_latency_seconds_sum')).toBeGreaterThan(0)
+
+  const stats = await http.data<Record<string, any>>('GET', '/storage/stats')
+  for (const name of ['flush_latency_seconds', 'flush_records']) {
+    const histogram = stats[name] as { count: number; sum: number; buckets: Array<{ le: number | null; count: number }> }
+    expect(histogram.count).toBeGreaterThanOrEqual(flushes)
+    expect(histogram.buckets.reduce((total, bucket) => total + bucket.count, 0)).toBe(histogram.count)
+    expect(histogram.buckets.at(-1)?.le).toBeNull()
+  }
+  expect(stats.shards.some((shard: { last_checkpoint_duration_ms: number }) => shard.last_checkpoint_duration_ms > 0)).toBe(true)
+})

@@ -16,10 +16,13 @@ import * as path from 'node:path'
 import { Hono, type Context } from 'hono'
 import { presets } from '../../base/config.ts'
 import { storageCheckpointIntervalSecsMax, storageRestoreBodyBytesMax } from '../../base/limits.ts'
+import { usPerMs } from '../../base/units.ts'
 import {
-  BackupError, backupOf, manifestShardCount, restoreFromFile, segmentCount, type ShardAdminResult,
+  BackupError, type Histogram, type ShardAdminResult, backupOf, histogramAdd, histogramCount, manifestShardCount, newHistogram,
+  restoreFromFile, segmentCount,
 } from '../../shard/storage-admin.ts'
 import type { HttpDeps } from './deps.ts'
+import { storageExposition } from './storage-metrics.ts'
 
 const memoryError = 'Storage is disabled: the server runs with --memory'
 
@@ -29,10 +32,13 @@ export function createStorageApp(deps: HttpDeps): Hono {
   let checkpointIntervalSecs: number | null = null
   let checkpointTimer: ReturnType<typeof setInterval> | null = null
   let restoring = false
+  deps.metricsProviders.push(async () => (config.memory ? '' : storageExposition(await pool.admin({ op: 'stats' }))))
 
   app.get('/storage/stats', async (c) => {
     if (config.memory) return ok(c, { enabled: false, shards: [] })
-    const shards = (await pool.admin({ op: 'stats' })).map((shard) => shardStats(config.dataDir, shard))
+    const results = await pool.admin({ op: 'stats' })
+    const shards = results.map((shard) => shardStats(config.dataDir, shard))
+    const shardHistograms = results.flatMap((shard) => (shard.log === null ? [] : [shard.log.stats]))
     const total = (pick: (shard: ReturnType<typeof shardStats>) => number) => shards.reduce((sum, shard) => sum + pick(shard), 0)
     return ok(c, {
       enabled: true,
@@ -44,6 +50,8 @@ export function createStorageApp(deps: HttpDeps): Hono {
       commits: total((shard) => shard.commits),
       syncs: total((shard) => shard.syncs),
       records: total((shard) => shard.records),
+      flush_latency_seconds: histogramJson(shardHistograms.map((stats) => stats.flushSeconds)),
+      flush_records: histogramJson(shardHistograms.map((stats) => stats.flushRecords)),
       shards,
     })
   })
@@ -178,9 +186,22 @@ function shardStats(dataDir: string, shard: ShardAdminResult) {
     durable_lsn: log?.durableLsn ?? 0,
     last_checkpoint_lsn: log?.checkpointLsn ?? 0,
     last_checkpoint_at: log && log.stats.lastCheckpointAtMs > 0 ? new Date(log.stats.lastCheckpointAtMs).toISOString() : null,
+    last_checkpoint_duration_ms: log ? log.stats.lastCheckpointUs / usPerMs : 0,
+    checkpoint_duration_ms_total: log ? log.stats.checkpointUs / usPerMs : 0,
     last_checkpoint_error: log?.lastCheckpointError ?? null,
     disk_full: log?.diskFull ?? false,
   }
+}
+
+/**
+ * A histogram summed over shards: `buckets` pairs each inclusive upper bound (`le`, null = +Inf)
+ * with the observations in that bucket alone (not cumulative, unlike Prometheus).
+ */
+function histogramJson(histograms: Histogram[]) {
+  const total = newHistogram(histograms[0]?.bounds ?? [])
+  for (const histogram of histograms) histogramAdd(total, histogram)
+  const buckets = total.counts.map((count, i) => ({ le: total.bounds[i] ?? null, count }))
+  return { count: histogramCount(total), sum: total.sum, buckets }
 }
 
 function ok(c: Context, data: unknown, error?: string): Response {

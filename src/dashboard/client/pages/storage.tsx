@@ -3,14 +3,14 @@
  * Storage: io backend and durability mode (/health, /settings), the store's own figures from
  * GET /storage/stats (segments, bytes, last checkpoint, per shard), and group commit from the
  * `queued_io_*` counters of /metrics: records per commit and flush latency, over the server's life
- * and over the last refresh.
+ * and over the last refresh; and the distributions of both, from the histograms of /storage/stats.
  */
 import { get, getText } from '../api.ts'
 import { bytes, count, duration } from '../format.ts'
 import { live } from '../live.ts'
 import { useSignal } from '../signal.ts'
 import { Failure, KeyValues, useLoad } from '../ui.tsx'
-import { Details } from './details.tsx'
+import { Details, Histogram } from './details.tsx'
 
 type GroupCommit = { syncs: number; records: number; syncUs: number; bytes: number; atMs: number }
 type Loaded = {
@@ -77,9 +77,10 @@ export function StoragePage() {
         <h2 id="commit-title">Group commit</h2>
         {data === null ? <p class="empty">Loading…</p> : data.groupCommit === null ? <p class="note">This server's /metrics has no group-commit figures (queued_io_*).</p> : <GroupCommitFigures now={data.groupCommit} />}
       </section>
+      {data?.stats != null && <FlushHistograms stats={data.stats} />}
       <section class="panel" aria-labelledby="stats-title">
         <h2 id="stats-title">Log and checkpoints</h2>
-        {data?.stats != null ? <Details value={data.stats} /> : data?.statsError ? <p class="note">GET /storage/stats is not available: {data.statsError.message}</p> : <p class="empty">Loading…</p>}
+        {data?.stats != null ? <Details value={withoutHistograms(data.stats)} /> : data?.statsError ? <p class="note">GET /storage/stats is not available: {data.statsError.message}</p> : <p class="empty">Loading…</p>}
       </section>
       {settingsStorage !== null && typeof settingsStorage === 'object' && (
         <section class="panel" aria-labelledby="storage-settings-title">
@@ -107,5 +108,42 @@ function GroupCommitFigures(props: { now: GroupCommit }) {
       ['Bytes written', bytes(now.bytes)],
       [recent === null ? 'Last interval' : `Last ${duration(Math.round(recent.seconds * 1000))}`, recent === null ? 'after the next refresh' : `${count(recent.syncs)} commits, ${perCommit(recent.records, recent.syncs)} records each, ${latency(recent.us, recent.syncs)} per flush`],
     ]} />
+  )
+}
+
+/** One histogram of /storage/stats: per-bucket (not cumulative) counts; `le` null is the +Inf bucket. */
+type StatsHistogram = { count: number; sum: number; buckets: Array<{ le: number | null; count: number }> }
+
+function isHistogram(value: unknown): value is StatsHistogram {
+  return value !== null && typeof value === 'object' && Array.isArray((value as StatsHistogram).buckets)
+}
+
+const histogramKeys = ['flush_latency_seconds', 'flush_records']
+
+function withoutHistograms(stats: Record<string, unknown>): Record<string, unknown> {
+  return Object.fromEntries(Object.entries(stats).filter(([key]) => !histogramKeys.includes(key)))
+}
+
+/** Bucket labels `≤ bound` and, for the last, `> previous bound`. */
+function bucketLabels(histogram: StatsHistogram, show: (bound: number) => string) {
+  return histogram.buckets.map((bucket, i) => ({
+    label: bucket.le === null ? `> ${show(histogram.buckets[i - 1]?.le ?? 0)}` : `≤ ${show(bucket.le)}`,
+    count: bucket.count,
+  }))
+}
+
+const latencyLabel = (seconds: number) => (seconds < 0.001 ? `${Math.round(seconds * 1e6)} µs` : seconds < 1 ? `${+(seconds * 1000).toFixed(2)} ms` : `${seconds} s`)
+
+function FlushHistograms(props: { stats: Record<string, unknown> }) {
+  const latency = props.stats.flush_latency_seconds
+  const records = props.stats.flush_records
+  if (!isHistogram(latency) || !isHistogram(records)) return null
+  return (
+    <section class="panel" aria-labelledby="flush-histograms-title">
+      <h2 id="flush-histograms-title">Group-commit distributions</h2>
+      <p class="note">{count(records.count)} flushes since start, all shards.</p>
+      <Histogram title="Records per flush" buckets={bucketLabels(records, String)} />
+      <Histogram title="Flush latency (write and barrier)" buckets={bucketLabels(latency, latencyLabel)} />
+    </section>
   )
 }
