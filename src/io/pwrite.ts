@@ -4,17 +4,16 @@
  * storage cannot tell them apart. Errors are thrown as IoError and surface as rejections.
  */
 import { fdatasyncSync, writeSync } from 'node:fs'
-import { type FilesystemSpace, type IoBackend, IoError } from './backend.ts'
+import { type IoBackend, IoError } from './backend.ts'
 import { allocateRange } from './allocate.ts'
 import { ioErrorFromException } from './errno.ts'
-import * as files from './files.ts'
+import { SyncFileOperations } from './file-operations.ts'
 
-export class PwriteBackend implements IoBackend {
+/** File and directory operations come from SyncFileOperations (shared with the io_uring backend). */
+export class PwriteBackend extends SyncFileOperations implements IoBackend {
   readonly name = 'pwrite'
-  constructor(readonly fallbackReason: string | null) {}
-
-  open(path: string, create: boolean): number {
-    return files.openFile(path, create)
+  constructor(readonly fallbackReason: string | null) {
+    super()
   }
 
   allocate(fd: number, offset: number, bytes: number): void {
@@ -34,48 +33,8 @@ export class PwriteBackend implements IoBackend {
     syncData(fd)
   }
 
-  close(fd: number): void {
-    files.closeFile(fd)
-  }
-
   shutdown(): void {}
 
-  readFile(path: string): Uint8Array {
-    return files.readWholeFile(path)
-  }
-  readAt(fd: number, target: Uint8Array, offset: number): number {
-    return files.readAt(fd, target, offset)
-  }
-  readDirectory(dir: string): string[] {
-    return files.listNames(dir)
-  }
-  removeDirectory(dir: string): void {
-    files.removeEmptyDirectory(dir)
-  }
-  makeDirectory(dir: string): boolean {
-    return files.makeDirectory(dir)
-  }
-  rename(from: string, to: string): void {
-    files.renameFile(from, to)
-  }
-  remove(path: string): void {
-    files.removeFile(path)
-  }
-  truncate(fd: number, bytes: number): void {
-    files.truncateFile(fd, bytes)
-  }
-  fileSize(fd: number): number {
-    return files.fileSize(fd)
-  }
-  syncNow(fd: number): void {
-    files.syncFileNow(fd)
-  }
-  syncDirectory(dir: string): void {
-    files.syncDirectory(dir)
-  }
-  filesystemSpace(path: string): FilesystemSpace {
-    return files.filesystemSpace(path)
-  }
 }
 
 /** pwrite until every byte is written; a short write is retried, so the real error (ENOSPC) shows. */

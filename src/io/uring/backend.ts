@@ -6,12 +6,11 @@
  * callers by user_data. Every buffer handed to the kernel stays referenced in `#pending` until its
  * CQE arrives (typed-array backing stores do not move, BUN-NOTES).
  */
-import { closeSync, constants, openSync } from 'node:fs'
 import { assert } from '../../base/assert.ts'
-import { type FilesystemSpace, type IoBackend, IoError } from '../backend.ts'
-import * as files from '../files.ts'
+import { type IoBackend, IoError } from '../backend.ts'
+import { SyncFileOperations } from '../file-operations.ts'
 import { allocateRange } from '../allocate.ts'
-import { errnoName, ioErrorFromException, ioErrorFromResult } from '../errno.ts'
+import { errnoName, ioErrorFromResult } from '../errno.ts'
 import { fsyncDatasync, opcode, Ring, type RingDriver, rwfDsync, stableAddress } from './ring.ts'
 
 /** SQ size. Storage keeps one flush in flight per log, so a few dozen shards fit with room to spare. */
@@ -42,7 +41,8 @@ const spinPollsMax = 2
 /** Longest single sleep waiting for a completion; the loop then runs once and sleeps again. */
 const completionWaitUsMax = 1000
 
-export class UringBackend implements IoBackend {
+/** File and directory operations come from SyncFileOperations (shared with the pwrite backend). */
+export class UringBackend extends SyncFileOperations implements IoBackend {
   readonly name: string
   readonly fallbackReason = null
   #ring: Ring
@@ -57,16 +57,9 @@ export class UringBackend implements IoBackend {
 
   /** `name` says how the ring was set up: `io_uring (liburing 2.3)` or `io_uring (kernel, no liburing)`. */
   constructor(driver: RingDriver, name: string) {
+    super()
     this.name = name
     this.#ring = new Ring(driver)
-  }
-
-  open(path: string, create: boolean): number {
-    try {
-      return openSync(path, constants.O_RDWR | (create ? constants.O_CREAT : 0), 0o644)
-    } catch (error) {
-      throw ioErrorFromException(error, `open ${path}`)
-    }
   }
 
   allocate(fd: number, offset: number, bytes: number): void {
@@ -83,52 +76,6 @@ export class UringBackend implements IoBackend {
 
   sync(fd: number): Promise<void> {
     return this.#start('sync', fd, new Uint8Array(0), 0)
-  }
-
-  close(fd: number): void {
-    try {
-      closeSync(fd)
-    } catch (error) {
-      throw ioErrorFromException(error, `close ${fd}`)
-    }
-  }
-
-  // Rare synchronous file operations: the same implementation as the pwrite backend (io/files.ts).
-  readFile(path: string): Uint8Array {
-    return files.readWholeFile(path)
-  }
-  readAt(fd: number, target: Uint8Array, offset: number): number {
-    return files.readAt(fd, target, offset)
-  }
-  readDirectory(dir: string): string[] {
-    return files.listNames(dir)
-  }
-  removeDirectory(dir: string): void {
-    files.removeEmptyDirectory(dir)
-  }
-  makeDirectory(dir: string): boolean {
-    return files.makeDirectory(dir)
-  }
-  rename(from: string, to: string): void {
-    files.renameFile(from, to)
-  }
-  remove(path: string): void {
-    files.removeFile(path)
-  }
-  truncate(fd: number, bytes: number): void {
-    files.truncateFile(fd, bytes)
-  }
-  fileSize(fd: number): number {
-    return files.fileSize(fd)
-  }
-  syncNow(fd: number): void {
-    files.syncFileNow(fd)
-  }
-  syncDirectory(dir: string): void {
-    files.syncDirectory(dir)
-  }
-  filesystemSpace(path: string): FilesystemSpace {
-    return files.filesystemSpace(path)
   }
 
   /** Waits (blocking) for in-flight operations so no buffer is freed under the kernel, then exits. */
