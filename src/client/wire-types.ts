@@ -4,8 +4,10 @@
  */
 
 // The job object of PULL, GETJOB, … (spec §2.1) and the job states: one definition, in the protocol.
-import type { JobState, WireJob } from '../protocol/replies.ts'
-export type { JobState, WireJob }
+import type { CronJob, JobState, MetricsData, QueueInfo, WireJob } from '../protocol/replies.ts'
+export type { CronJob, JobState, QueueInfo, WireJob }
+/** METRICS (spec §3): the flashQ client calls it `Metrics`. */
+export type Metrics = MetricsData
 
 /** PUSH options (spec §3.1), named as the flashQ client names them. */
 export type PushOptions = {
@@ -33,31 +35,7 @@ export type PushOptions = {
 
 export type JobWithState<Data = unknown> = { job: WireJob<Data>; state: JobState }
 
-export type QueueInfo = {
-  name: string
-  pending: number
-  processing: number
-  completed: number
-  delayed: number
-  dlq: number
-  paused: boolean
-  rate_limit: number | null
-  concurrency_limit: number | null
-}
-
 export type JobCounts = { waiting: number; active: number; delayed: number; completed: number; failed: number }
-
-export type CronJob = {
-  name: string
-  queue: string
-  data: unknown
-  schedule: string | null
-  repeat_every: number | null
-  priority: number
-  next_run: number
-  executions: number
-  limit: number | null
-}
 
 export type CronOptions = {
   queue: string
@@ -78,15 +56,6 @@ export type FlowChild = { queue: string; data: unknown; priority?: number; delay
 export type FlowResult = { parent_id: number; children_ids: number[] }
 
 export type Stats = { queued: number; processing: number; delayed: number; dlq: number; completed: number }
-
-export type Metrics = {
-  total_pushed: number
-  total_completed: number
-  total_failed: number
-  jobs_per_second: number
-  avg_latency_ms: number
-  queues: Array<{ name: string; pending: number; processing: number; dlq: number; rate_limit: number | null }>
-}
 
 /** A server event (spec §5.4) with the flashQ client's renaming of `event_type`/`job_id`. */
 export type JobEvent = {
