@@ -110,8 +110,9 @@ export class FlashQ {
     return reply.count ?? ids.length
   }
 
-  async fail(id: number, error?: string): Promise<void> {
-    await this.send({ cmd: 'FAIL', id, error })
+  /** FAIL. `retryDelayMs` (flashq extension) sets this retry's delay instead of the job's exponential backoff. */
+  async fail(id: number, error?: string, retryDelayMs?: number): Promise<void> {
+    await this.send(retryDelayMs === undefined ? { cmd: 'FAIL', id, error } : { cmd: 'FAIL', id, error, retry_delay: Math.max(0, Math.round(retryDelayMs)) })
   }
 
   // ---- job queries ----

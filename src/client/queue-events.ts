@@ -4,10 +4,11 @@
  * server never writes unsolicited frames there (§3.7), so events come over the HTTP port.
  *
  * Server events and what they become:
- *   pushed → 'added' and 'waiting' · completed → 'completed' {jobId, returnvalue} · failed → 'failed'
- *   {jobId, failedReason} · progress → 'progress' {jobId, data} · retrying → 'retrying', plus 'delayed'
- *   or 'waiting' when the event carries the new run_at · stalled → 'stalled' · active / removed /
- *   delayed / drained if the server sends such events (it does not today).
+ *   pushed → 'added', then 'waiting' (or 'delayed' when the server's next event for the queue is that
+ *   job's `delayed`, as for a delayed add) · active → 'active' · delayed → 'delayed' {jobId, delay:
+ *   run_at} · completed → 'completed' {jobId, returnvalue} · failed → 'failed' {jobId, failedReason} ·
+ *   progress → 'progress' {jobId, data} · retrying → 'delayed' or 'waiting' (from its run_at), then
+ *   'retrying' · removed → 'removed' {jobId, prev} · drained → 'drained' · stalled → 'stalled'.
  * The connection is re-opened with backoff when it drops; events in the gap are lost (the server
  * keeps no event history).
  */
@@ -15,6 +16,10 @@ import { EventEmitter } from 'node:events'
 import { checkQueue } from './flashq.ts'
 import type { QueueEventsOptions } from './options.ts'
 import { EventStream, type ServerEvent } from './event-stream.ts'
+import { bullState } from './job.ts'
+
+/** How long a 'waiting' of an added job may wait for a `delayed` that would replace it. */
+const waitingHoldMs = 20
 
 export class QueueEvents extends EventEmitter {
   readonly opts: QueueEventsOptions
@@ -48,6 +53,9 @@ export class QueueEvents extends EventEmitter {
   }
 
   async close(): Promise<void> {
+    if (this.#pushedTimer !== null) clearTimeout(this.#pushedTimer)
+    this.#pushedTimer = null
+    this.#flushWaiting()
     await this.#stream.close()
     this.emit('closed')
   }
@@ -56,16 +64,21 @@ export class QueueEvents extends EventEmitter {
     return this.close()
   }
 
+  /** The job of the last `pushed`, whose 'waiting' waits to see whether a `delayed` follows. */
+  #pushedId: string | null = null
+  #pushedEventId = ''
+  #pushedTimer: ReturnType<typeof setTimeout> | null = null
+
   #dispatch(event: ServerEvent): void {
     const jobId = String(event.job_id)
     const id = `${event.timestamp}-0`
+    if (this.#pushedId !== null && !(event.event_type === 'delayed' && jobId === this.#pushedId)) this.#flushWaiting()
     switch (event.event_type) {
       case 'pushed':
         this.emit('added', { jobId, name: typeof event.data?.name === 'string' ? event.data.name : '' }, id)
-        this.emit('waiting', { jobId }, id)
+        this.#holdWaiting(jobId, id)
         return
       case 'active':
-      case 'pulled':
         this.emit('active', { jobId, prev: 'waiting' }, id)
         return
       case 'completed':
@@ -78,19 +91,18 @@ export class QueueEvents extends EventEmitter {
         this.emit('progress', { jobId, data: event.progress ?? event.data }, id)
         return
       case 'retrying': {
-        // Spec §5.4 puts {attempts, run_at} in the event's data; without it the new state is unknown.
         const runAt = Number(event.data?.run_at ?? Number.NaN)
         if (runAt > event.timestamp) this.emit('delayed', { jobId, delay: runAt }, id)
-        else if (runAt <= event.timestamp) this.emit('waiting', { jobId, prev: 'failed' }, id)
+        else this.emit('waiting', { jobId, prev: 'failed' }, id)
         this.emit('retrying', { jobId, failedReason: event.error ?? '', attemptsMade: event.data?.attempts }, id)
         return
       }
       case 'delayed':
-        this.emit('delayed', { jobId, delay: Number(event.data?.run_at ?? event.data?.delay ?? 0) }, id)
+        this.#pushedId = null // the job just added is delayed, not waiting
+        this.emit('delayed', { jobId, delay: Number(event.data?.run_at ?? 0) }, id)
         return
       case 'removed':
-      case 'cancelled':
-        this.emit('removed', { jobId, prev: 'waiting' }, id)
+        this.emit('removed', { jobId, prev: bullState(event.data?.prev) }, id)
         return
       case 'stalled':
         this.emit('stalled', { jobId }, id)
@@ -101,5 +113,25 @@ export class QueueEvents extends EventEmitter {
       default:
         this.emit(event.event_type, { jobId, data: event.data, error: event.error }, id)
     }
+  }
+
+  /**
+   * The server sends a delayed job's `delayed` right after its `pushed` (same queue, same shard, one
+   * batch), so the next event decides; a timer covers a `pushed` that nothing follows.
+   */
+  #holdWaiting(jobId: string, eventId: string): void {
+    this.#pushedId = jobId
+    this.#pushedEventId = eventId
+    this.#pushedTimer ??= setTimeout(() => {
+      this.#pushedTimer = null
+      this.#flushWaiting()
+    }, waitingHoldMs)
+  }
+
+  #flushWaiting(): void {
+    const jobId = this.#pushedId
+    if (jobId === null) return
+    this.#pushedId = null
+    this.emit('waiting', { jobId }, this.#pushedEventId)
   }
 }

@@ -55,6 +55,11 @@ export class Core {
    * nothing is recorded), so the active jobs can finish while pulls wait out their timeouts.
    */
   deliveryStopped = false
+  /**
+   * False while nobody listens (the host toggles it with its subscribers): events are then not even
+   * built, so `active` on every delivered job costs nothing at 100k jobs/s without listeners.
+   */
+  eventsEnabled = true
 
   readonly jobs = new Map<number, Job>()
   /** Every job of the shard in id order (GETJOBS without a queue). */
@@ -160,7 +165,7 @@ export class Core {
   }
 
   event(event: JobEvent): void {
-    this.out.events.push(event)
+    if (this.eventsEnabled) this.out.events.push(event)
   }
 
   message(shardIndex: number, message: ShardMessage): void {
@@ -310,7 +315,14 @@ export class Core {
       taken.push(job)
     }
     if (q.rateLimit !== null) q.tokens -= taken.length
+    if (this.eventsEnabled && taken.length > 0) this.deliveryEvents(q, taken, nowMs)
     return taken
+  }
+
+  /** `active` per delivered job, and `drained` when the delivery took the queue's last ready job. */
+  private deliveryEvents(q: QueueState, taken: Job[], nowMs: number): void {
+    for (const job of taken) this.event({ event_type: 'active', queue: q.name, job_id: job.id, timestamp: nowMs })
+    if (q.ready.size === 0 && q.groupWaitCount === 0) this.event({ event_type: 'drained', queue: q.name, job_id: 0, timestamp: nowMs })
   }
 
   private activate(job: Job, q: QueueState, nowMs: number): void {
@@ -452,7 +464,7 @@ export class Core {
       if (hasResult) this.storeResult(job.id, result)
     }
     if (!this.replaying) {
-      this.event(hasResult
+      if (this.eventsEnabled) this.event(hasResult
         ? { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: result }
         : { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs })
       this.answerJobWaiters(job.id, withResult && result !== undefined ? { ok: true, result } : { ok: true })
@@ -519,8 +531,12 @@ export class Core {
     if (evicted >= 0) this.results.delete(evicted)
   }
 
-  /** FAIL or timeout: attempts + 1, then retry with backoff or final failure. */
-  fail(job: Job, q: QueueState, reason: string, nowMs: number, cause: 'fail' | 'timeout'): void {
+  /**
+   * FAIL or timeout: attempts + 1, then retry with backoff or final failure. `retryDelayMs` (FAIL's
+   * `retry_delay` extension) replaces the job's exponential backoff for this retry: the SDK computes
+   * BullMQ's fixed and custom backoffs and sends the delay.
+   */
+  fail(job: Job, q: QueueState, reason: string, nowMs: number, cause: 'fail' | 'timeout', retryDelayMs?: number): void {
     if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (this.isQueued(job)) this.unqueue(job, q)
     job.attempts++
@@ -531,10 +547,12 @@ export class Core {
       this.failFinally(job, q, reason, nowMs)
       return
     }
-    if (job.backoff > 0) job.runAt = nowMs + job.backoff * 2 ** Math.min(job.attempts, backoffExponentMax)
+    if (retryDelayMs !== undefined) job.runAt = nowMs + retryDelayMs
+    else if (job.backoff > 0) job.runAt = nowMs + job.backoff * 2 ** Math.min(job.attempts, backoffExponentMax)
     this.retry(job, q, job.attempts, job.runAt, reason, nowMs)
     if (!this.replaying) {
-      this.event({ event_type: 'retrying', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
+      const data = { attempts: job.attempts, run_at: job.runAt }
+      this.event({ event_type: 'retrying', queue: job.queue, job_id: job.id, timestamp: nowMs, data, error: reason })
     }
   }
 

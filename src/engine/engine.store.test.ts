@@ -81,7 +81,7 @@ describe('cron through the engine', () => {
     expect(s0.engine.core.queues.has(queue)).toBe(false)
     cluster.deliver()
     expect(s1.take(pull.token)!.job).toMatchObject({ queue, data: 'x' })
-    expect(s1.events.map((e) => e.event_type)).toEqual(['pushed'])
+    expect(s1.events.map((e) => e.event_type)).toEqual(['pushed', 'active', 'drained'])
   })
 
   test('OBLITERATE removes local cron entries of the queue and tells the other shards', () => {

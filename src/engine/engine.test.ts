@@ -164,7 +164,7 @@ describe('ack, fail, results', () => {
     expect(h.call({ cmd: 'GETRESULT', id })).toEqual({ ok: true, id, result: { r: 1 } })
     expect(h.call({ cmd: 'ACK', id }).error).toBe(`Job ${id} not found`)
     expect(h.push('q', { unique_key: 'u' })).toBeGreaterThan(id)
-    expect(h.events.map((e) => e.event_type)).toEqual(['pushed', 'completed', 'pushed'])
+    expect(h.events.map((e) => e.event_type)).toEqual(['pushed', 'active', 'drained', 'completed', 'pushed'])
   })
 
   test('ACK of a job that is not active is refused', () => {
@@ -238,7 +238,8 @@ describe('ack, fail, results', () => {
     expect(job.state).toBe('waiting')
     expect((job.job as Record<string, unknown>).progress_msg).toBe('Job timed out')
     expect((job.job as Record<string, unknown>).attempts).toBe(1)
-    expect(h.events.map((e) => e.event_type)).toEqual(['pushed', 'timeout', 'retrying'])
+    expect(h.events.map((e) => e.event_type)).toEqual(['pushed', 'active', 'drained', 'timeout', 'retrying'])
+    expect(h.events.at(-1)?.data).toEqual({ attempts: 1, run_at: h.now - 1001 })
   })
 
   test('remove_on_complete forgets the job but WAITJOB still gets the result', () => {

@@ -4,7 +4,7 @@ import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
-import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { watchDependencies } from './links.ts'
@@ -120,8 +120,14 @@ export function pushJob(
   else core.enqueue(job, q, nowMs)
   core.endGroup(group)
   core.metrics.totalPushed++
-  core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
+  if (core.eventsEnabled) pushEvents(core, job, q.name, nowMs)
   return job.id
+}
+
+/** `pushed`, then `delayed` (extension) when the job waits for its run_at. */
+function pushEvents(core: Core, job: Job, queue: string, nowMs: number): void {
+  core.event({ event_type: 'pushed', queue, job_id: job.id, timestamp: nowMs, data: job.data })
+  if (job.loc === LOC_DELAYED) core.event({ event_type: 'delayed', queue, job_id: job.id, timestamp: nowMs, data: { run_at: job.runAt } })
 }
 
 /** The dependencies not known as completed. Remote ones are always pending (their shard answers). */
@@ -240,7 +246,7 @@ export function handleAckBatch(core: Core, command: CommandOf<'ACKB'>, token: To
 export function handleFail(core: Core, command: CommandOf<'FAIL'>, token: Token, nowMs: number) {
   const job = activeJob(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
-  core.fail(job, core.queue(job.queue), command.error ?? 'Unknown error', nowMs, 'fail')
+  core.fail(job, core.queue(job.queue), command.error ?? 'Unknown error', nowMs, 'fail', command.retry_delay)
   core.reply(token, { ok: true })
 }
 

@@ -5,7 +5,7 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire, stateOf,
 } from './job.ts'
 import { encodeJob, moveToDelayed, promoteJob, retryFromDlq, setPriority } from './records.ts'
 import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
@@ -28,11 +28,14 @@ function active(core: Core, id: number): Job | undefined {
   return job !== undefined && job.loc === LOC_ACTIVE ? job : undefined
 }
 
-function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token) {
+function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token, nowMs: number) {
   const job = known(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
   if (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ) {
     return core.reply(token, { ok: false, error: errors.jobCannotBeCancelled(command.id) })
+  }
+  if (core.eventsEnabled) {
+    core.event({ event_type: 'removed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { prev: stateOf(job, nowMs) } })
   }
   core.remove(job, core.queue(job.queue), errors.waitJobNotFound)
   if (core.recording) core.record({ t: 'rm', i: [job.id] })
@@ -87,6 +90,7 @@ function moveToDelayedCommand(core: Core, command: CommandOf<'MOVETODELAYED'>, t
   const runAt = nowMs + command.delay
   if (core.recording) core.record({ t: 'md', i: job.id, r: runAt })
   moveToDelayed(core, job, runAt, nowMs)
+  if (command.delay > 0) core.event({ event_type: 'delayed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { run_at: runAt } })
   core.reply(token, ok)
 }
 

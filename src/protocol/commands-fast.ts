@@ -187,7 +187,7 @@ function ackBatch(input: Fields): CommandOf<'ACKB'> | null {
 
 function fail_(input: Fields): CommandOf<'FAIL'> | null {
   unusual = false
-  const command = { cmd: 'FAIL' as const, id: u64(input.id), error: optString(input.error) }
+  const command = { cmd: 'FAIL' as const, id: u64(input.id), error: optString(input.error), retry_delay: optU64(input.retry_delay) }
   return unusual ? null : command
 }
 

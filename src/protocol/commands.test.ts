@@ -167,6 +167,7 @@ describe('pull, ack, fail', () => {
     expect(ok({ cmd: 'ACKB', ids: [1, 2] })).toEqual({ cmd: 'ACKB', ids: [1, 2] })
     expect(ok({ cmd: 'FAIL', id: 1, error: null })).toEqual({ cmd: 'FAIL', id: 1 })
     expect(ok({ cmd: 'FAIL', id: 1, error: 'boom' }).error).toBe('boom')
+    expect(ok({ cmd: 'FAIL', id: 1, retry_delay: 250 }).retry_delay).toBe(250)
   })
 
   test('WAITJOB default timeout', () => {
@@ -310,7 +311,7 @@ describe('fast paths agree with zod', () => {
     backoff: 'u64', unique_key: 'string', depends_on: 'u64', tags: 'string', lifo: 'bool', remove_on_complete: 'bool',
     remove_on_fail: 'bool', stall_timeout: 'u64', debounce_id: 'string', debounce_ttl: 'u64', job_id: 'string',
     keep_completed_age: 'u64', keep_completed_count: 'u64', group_id: 'string', count: 'u64', id: 'u64', result: 'any',
-    error: 'string', jobId: 'string', keepCompletedAge: 'u64', keepCompletedCount: 'u64',
+    error: 'string', jobId: 'string', keepCompletedAge: 'u64', keepCompletedCount: 'u64', retry_delay: 'u64',
   }
   const arrayFields = new Set(['depends_on', 'tags', 'ids'])
 
@@ -354,7 +355,7 @@ describe('fast paths agree with zod', () => {
       case 'ACKB':
         return { cmd: name, ...object(['ids'], invalidRate) }
       case 'FAIL':
-        return { cmd: name, ...object(['id', 'error'], invalidRate) }
+        return { cmd: name, ...object(['id', 'error', 'retry_delay'], invalidRate) }
     }
   }
 

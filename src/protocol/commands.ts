@@ -189,7 +189,8 @@ export const commandSchemas = {
   }),
   ACK: z.object({ cmd: z.literal('ACK'), id: id(), result: opt(z.unknown()) }),
   ACKB: z.object({ cmd: z.literal('ACKB'), ids: z.array(id()).max(ackBatchIdsMax) }),
-  FAIL: z.object({ cmd: z.literal('FAIL'), id: id(), error: opt(z.string()) }),
+  // retry_delay (extension, ms): this retry's delay instead of the job's exponential backoff (the SDK's fixed and custom backoffs).
+  FAIL: z.object({ cmd: z.literal('FAIL'), id: id(), error: opt(z.string()), retry_delay: opt(u64()) }),
   GETRESULT: byId('GETRESULT'),
   GETJOB: byId('GETJOB'),
   GETSTATE: byId('GETSTATE'),

@@ -119,6 +119,7 @@ export class ShardHost {
   private async openShard(index: number): Promise<ShardReady> {
     const { config, shardCount } = this.init
     const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
+    engine.core.eventsEnabled = this.eventsWanted
     const shard: Shard = {
       index, engine, log: null, held: [], staged: [], deferred: [], encoded: [], dead: null, waitStats: newWaitStats(),
       diskFullNoted: false,
@@ -204,6 +205,7 @@ export class ShardHost {
       void this.stop()
     } else if (message.k === 'eventsWanted') {
       this.eventsWanted = message.on
+      for (const shard of this.shards.values()) shard.engine.core.eventsEnabled = message.on
     } else if (message.k === 'admin') {
       void runAdmin(message.op, [...this.shards.values()], (shard) => this.checkpoint(shard as Shard))
         .then((shards) => this.sink({ k: 'admin', id: message.id, shards }))
