@@ -266,6 +266,21 @@ export class Core {
     }
   }
 
+  /** Waiting for its depends_on (waitingchildren) or its FLOW children (waitingparent). */
+  isParked(job: Job): boolean {
+    return job.loc === LOC_PARKED || job.loc === LOC_PARENT
+  }
+
+  /**
+   * A parked job leaves its parking without being released (removed or discarded). Its dependency
+   * links stay: a dependency that completes later finds the job no longer parked and skips it.
+   */
+  unpark(job: Job, q: QueueState): void {
+    q.parkedCount--
+    if (job.loc === LOC_PARENT) q.parentCount--
+    job.loc = LOC_GONE
+  }
+
   isQueued(job: Job): boolean {
     return job.loc === LOC_READY || job.loc === LOC_DELAYED || job.loc === LOC_GROUP_WAIT
   }
@@ -406,10 +421,7 @@ export class Core {
     if (this.isQueued(job)) this.unqueue(job, q)
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)
-    else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) {
-      q.parkedCount--
-      if (job.loc === LOC_PARENT) q.parentCount--
-    }
+    else if (this.isParked(job)) this.unpark(job, q)
     else if (job.loc === LOC_COMPLETED) {
       // CLEAN of completed jobs: they leave the history, and their result goes. Their id still
       // counts as completed (depends_on, STATS), like a job removed at ACK (remove_on_complete).
@@ -576,13 +588,15 @@ export class Core {
 
   /**
    * The one transition to "failed for good" (final FAIL, processing timeout, last stall strike,
-   * DISCARD), live and in replay: the job leaves active or its queue, frees its unique key and goes
+   * DISCARD), live and in replay: the job leaves active, its queue or its parking (DISCARD of a
+   * parked job: the SDK's failParentOnFailure), frees its unique key and goes
    * to the DLQ, or is dropped when `mayDrop` and it has remove_on_fail. Callers record the cause
    * (`x`, `rm`, `st`, `dc`); replay of those records lands here too.
    */
   deadLetter(job: Job, q: QueueState, reason: string, nowMs: number, mayDrop: boolean): void {
     if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (this.isQueued(job)) this.unqueue(job, q)
+    else if (this.isParked(job)) this.unpark(job, q)
     this.releaseKey(job, q)
     this.metrics.totalFailed++
     job.startedAt = 0

@@ -123,7 +123,8 @@ function discard(core: Core, command: CommandOf<'DISCARD'>, token: Token, nowMs:
   if (job === undefined || job.loc === LOC_COMPLETED || job.loc === LOC_DLQ) {
     return core.reply(token, { ok: false, error: errors.jobNotFoundOrAlreadyFinished(command.id) })
   }
-  if (job.loc !== LOC_ACTIVE && !core.isQueued(job)) {
+  // Extension: a parked job (waitingchildren / waitingparent) may be discarded too.
+  if (job.loc !== LOC_ACTIVE && !core.isQueued(job) && !core.isParked(job)) {
     return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
   }
   if (core.recording) core.record({ t: 'dc', i: job.id })
