@@ -5,12 +5,15 @@
  * each parent with `depends_on` = its children's ids, so the server parks it (waiting-children) until
  * they have all completed. The parent lists its children in its tags (`flashq:child=<queue>:<id>`),
  * which job.getChildrenValues() reads. A child that fails finally leaves its parent waiting, as in
- * BullMQ's default.
+ * BullMQ's default; with `failParentOnFailure` it fails the parent instead: the parent then gets a
+ * custom id (its own jobId, or a generated `flow-parent:<uuid>`) that the child carries in a tag, and
+ * the worker that fails the child for good fails the parent by that id (retry.ts).
  */
+import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { childTagPrefix, Job } from './job.ts'
-import { encodeJobData, type JobsOptions, type QueueOptions, toPushOptions } from './options.ts'
+import { encodeJobData, failParentTagPrefix, type JobsOptions, type QueueOptions, toPushOptions } from './options.ts'
 
 export type FlowJob = {
   name: string
@@ -45,11 +48,16 @@ export class FlowProducer extends EventEmitter {
     return Promise.all(flows.map((flow) => this.#addNode(flow)))
   }
 
-  async #addNode(node: FlowJob): Promise<JobNode> {
+  /** Adds a node after its children; `parentRef` is the custom id of its parent, when a child may fail it. */
+  async #addNode(node: FlowJob, parentRef?: string): Promise<JobNode> {
     checkQueue(node.queueName)
-    const children = node.children && node.children.length > 0 ? await Promise.all(node.children.map((child) => this.#addNode(child))) : undefined
     const opts: JobsOptions = { ...this.opts.defaultJobOptions, ...node.opts }
+    const failable = node.children?.some((child) => ({ ...this.opts.defaultJobOptions, ...child.opts }).failParentOnFailure === true) ?? false
+    const ownRef = failable ? (opts.jobId ?? `flow-parent:${randomUUID()}`) : undefined
+    if (ownRef !== undefined) opts.jobId = ownRef
+    const children = node.children && node.children.length > 0 ? await Promise.all(node.children.map((child) => this.#addNode(child, ownRef))) : undefined
     const push = toPushOptions(opts)
+    if (parentRef !== undefined && opts.failParentOnFailure === true) push.tags = [...(push.tags ?? []), `${failParentTagPrefix}${parentRef}`]
     if (children !== undefined) {
       push.depends_on = [...(push.depends_on ?? []), ...children.map((child) => child.job.numericId)]
       push.tags = [...(push.tags ?? []), ...children.map((child) => `${childTagPrefix}${child.job.queueName}:${child.job.id}`)]

@@ -6,13 +6,14 @@ import { DelayedError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
 import { decodeJobData, encodeJobData, type JobsOptions, optionsFromWire } from './options.ts'
 import type { JobState as WireState, WireJob } from './wire-types.ts'
+import { type BackoffStrategy, failAttempt } from './retry.ts'
 
 export type JobState = 'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children'
 export type FinishedStatus = 'completed' | 'failed'
 export type JobProgress = number | object | string | boolean
 
-/** What a job needs from its owner: the queue's name and a client to talk to the server. */
-export type JobScope = { readonly name: string; readonly client: FlashQ }
+/** What a job needs from its owner: the queue's name and a client to talk to the server (a Worker adds its backoff strategy). */
+export type JobScope = { readonly name: string; readonly client: FlashQ; readonly backoffStrategy?: BackoffStrategy }
 
 /** Tag prefix under which a flow parent lists its children (`queue:id`), for getChildrenValues. */
 export const childTagPrefix = 'flashq:child='
@@ -231,6 +232,33 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     })
     if (tagged.length > 0) return tagged
     return (this.wire?.children_ids ?? []).map((id) => ({ queue: this.queueName, id }))
+  }
+
+  // ---- manual processing (worker.getNextJob) ----
+
+  /** Completes the active job with `returnValue` (ACK). `fetchNext` is not supported: call getNextJob. */
+  async moveToCompleted(returnValue: ReturnType, _token?: string, _fetchNext = false): Promise<void> {
+    await this.queue.client.ack(this.numericId, returnValue ?? undefined)
+    this.returnvalue = returnValue
+    this.finishedOn = Date.now()
+    this.attemptsMade = (this.wire?.attempts ?? 0) + 1
+  }
+
+  /** Fails the active job as a Worker would: a retry after its backoff, or failed for good. */
+  async moveToFailed(err: Error, _token?: string, _fetchNext = false): Promise<void> {
+    const wire = this.wire
+    if (wire === undefined) throw new Error(`moveToFailed: job ${this.id} was not fetched from the server (use worker.getNextJob)`)
+    const { reason, error, final } = await failAttempt(this.queue.client, this, wire, err, this.queue.backoffStrategy)
+    this.failedReason = reason
+    this.stacktrace = error.stack ? [error.stack] : []
+    this.attemptsMade = wire.attempts + 1
+    if (final) this.finishedOn = Date.now()
+  }
+
+  /** Keeps the active job from being declared stalled (HEARTBEAT); the duration is the server's stall timeout. */
+  async extendLock(_token: string, _durationMs: number): Promise<number> {
+    await this.queue.client.heartbeat(this.numericId)
+    return 1
   }
 
   toJSON() {

@@ -7,13 +7,17 @@
  * - attempts: BullMQ's default is 1 (no retry); flashQ's absent max_attempts means unlimited, so the
  *   SDK always sends `max_attempts = attempts ?? 1`.
  * - backoff: the server's backoff is exponential, `base × 2^failures`. BullMQ's exponential is
- *   `delay × 2^(failures-1)`, so base = delay / 2 gives BullMQ's exact schedule. 'fixed' (and a bare
- *   number) cannot be expressed: it is served as exponential starting at `delay`.
+ *   `delay × 2^(failures-1)`, so base = delay / 2 gives BullMQ's exact schedule. Every other backoff
+ *   (fixed, a bare number — BullMQ reads it as fixed —, a jitter, a custom type) is computed by the
+ *   SDK when the job fails (retry.ts) and sent as FAIL's `retry_delay`; the job carries its backoff
+ *   options in a tag (`flashq:backoff=<json>`) so any SDK worker can compute it. The base is still
+ *   sent, so a client that FAILs without retry_delay gets the exponential schedule instead.
  * - the job name travels inside `data` (see encodeJobData), so jobs from flashQ's own Queue wrapper,
  *   which sends `{name, ...data}`, read back with the right name.
  */
 import type { ConnectionOptions as TransportOptions } from './connection.ts'
 import type { PushOptions, WireJob } from './wire-types.ts'
+import type { BackoffStrategy } from './retry.ts'
 
 /** BullMQ's `connection` shape: `{host, port}`, plus flashQ's token and HTTP port. */
 export type ConnectionOptions = TransportOptions & {
@@ -23,7 +27,12 @@ export type ConnectionOptions = TransportOptions & {
   [redisOption: string]: unknown
 }
 
-export type BackoffOptions = { type: 'fixed' | 'exponential' | (string & {}); delay?: number }
+export type BackoffOptions = { type: 'fixed' | 'exponential' | (string & {}); delay?: number; jitter?: number }
+
+/** Tag under which a job carries backoff options the SDK computes (README "Migrating from BullMQ"). */
+export const backoffTagPrefix = 'flashq:backoff='
+/** Tag of a flow child with failParentOnFailure: the custom id of the parent it fails (flow-producer.ts). */
+export const failParentTagPrefix = 'flashq:fail-parent='
 
 export type KeepJobs = { age?: number; count?: number }
 
@@ -63,6 +72,8 @@ export type JobsOptions = {
   /** A second add with the same key fails with a DuplicateJobError while the first job is live. */
   uniqueKey?: string
   tags?: string[]
+  /** Flows: when this child fails for good, its parent fails too (and so on up). */
+  failParentOnFailure?: boolean
   /** Wait for these job ids to complete first. */
   dependsOn?: Array<string | number>
   /** Other BullMQ job options (keepLogs, sizeLimit, telemetry, …) are accepted and ignored. */
@@ -95,6 +106,8 @@ export type WorkerOptions = {
   ackBatchMax?: number
   name?: string
   prefix?: string
+  /** `backoffStrategy` computes the retry delay of jobs added with a custom backoff type. */
+  settings?: { backoffStrategy?: BackoffStrategy }
   /** Other BullMQ worker options (stalledInterval, maxStalledCount, metrics, …) are accepted and ignored. */
   [bullmqOption: string]: unknown
 }
@@ -129,11 +142,13 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
 export function toPushOptions(opts: JobsOptions): PushOptions {
   const keepCompleted = keepOf(opts.removeOnComplete)
   const keepFailed = keepOf(opts.removeOnFail)
+  const backoff = normalizeBackoff(opts.backoff)
+  const sdkBackoff = backoff !== undefined && (backoff.type !== 'exponential' || (backoff.jitter ?? 0) > 0) ? backoff : null
   return {
     priority: opts.priority ? -opts.priority : 0,
     delay: opts.delay && opts.delay > 0 ? Math.round(opts.delay) : undefined,
     max_attempts: Math.max(1, opts.attempts ?? 1),
-    backoff: backoffBaseMs(opts.backoff),
+    backoff: backoffBaseMs(backoff),
     lifo: opts.lifo ?? false,
     jobId: opts.jobId,
     remove_on_complete: keepCompleted.remove,
@@ -145,7 +160,7 @@ export function toPushOptions(opts: JobsOptions): PushOptions {
     stall_timeout: opts.stallTimeout,
     group_id: opts.groupId,
     unique_key: opts.uniqueKey,
-    tags: opts.tags,
+    tags: sdkBackoff === null ? opts.tags : [...(opts.tags ?? []), `${backoffTagPrefix}${JSON.stringify(sdkBackoff)}`],
     depends_on: opts.dependsOn?.map(Number),
   }
 }
@@ -157,10 +172,33 @@ function keepOf(option: JobsOptions['removeOnComplete']): { remove: boolean; age
   return { remove: false, age: option.age, count: option.count }
 }
 
-function backoffBaseMs(backoff: JobsOptions['backoff']): number | undefined {
-  const delayMs = typeof backoff === 'number' ? backoff : backoff?.delay
+/** BullMQ's Backoffs.normalize: a bare number is a fixed delay. */
+export function normalizeBackoff(backoff: JobsOptions['backoff']): BackoffOptions | undefined {
+  if (typeof backoff === 'number') return Number.isFinite(backoff) ? { type: 'fixed', delay: backoff } : undefined
+  return backoff ?? undefined
+}
+
+function backoffBaseMs(backoff: BackoffOptions | undefined): number | undefined {
+  const delayMs = backoff?.delay
   if (delayMs === undefined || delayMs <= 0) return undefined
   return Math.max(1, Math.round(delayMs / 2))
+}
+
+/** The backoff options a job carries for the SDK to compute, or null (the server's exponential, or none). */
+export function sdkBackoffOf(tags: readonly string[]): BackoffOptions | null {
+  const tag = tags.find((candidate) => candidate.startsWith(backoffTagPrefix))
+  if (tag === undefined) return null
+  try {
+    const parsed = JSON.parse(tag.slice(backoffTagPrefix.length)) as BackoffOptions
+    return typeof parsed?.type === 'string' ? parsed : null
+  } catch {
+    return null
+  }
+}
+
+/** Tags the SDK adds for itself, which job.opts.tags does not show. */
+function isSdkTag(tag: string): boolean {
+  return tag.startsWith(backoffTagPrefix) || tag.startsWith(failParentTagPrefix)
 }
 
 /** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
@@ -168,7 +206,10 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   const opts: JobsOptions = { attempts: job.max_attempts, lifo: job.lifo }
   if (job.priority !== 0) opts.priority = -job.priority
   if (job.run_at > job.created_at && job.attempts === 0) opts.delay = job.run_at - job.created_at
-  if (job.backoff > 0) opts.backoff = { type: 'exponential', delay: job.backoff * 2 }
+  const sdkBackoff = sdkBackoffOf(job.tags)
+  if (sdkBackoff !== null) opts.backoff = sdkBackoff
+  else if (job.backoff > 0) opts.backoff = { type: 'exponential', delay: job.backoff * 2 }
+  if (job.tags.some((tag) => tag.startsWith(failParentTagPrefix))) opts.failParentOnFailure = true
   if (job.custom_id !== null) opts.jobId = job.custom_id
   if (job.remove_on_complete) opts.removeOnComplete = true
   else if (job.keep_completed_count > 0 || job.keep_completed_age > 0) opts.removeOnComplete = { count: job.keep_completed_count || undefined, age: job.keep_completed_age || undefined }
@@ -177,6 +218,7 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   if (job.timeout > 0) opts.timeout = job.timeout
   if (job.group_id !== null) opts.groupId = job.group_id
   if (job.unique_key !== null) opts.uniqueKey = job.unique_key
-  if (job.tags.length > 0) opts.tags = job.tags
+  const tags = job.tags.filter((tag) => !isSdkTag(tag))
+  if (tags.length > 0) opts.tags = tags
   return opts
 }

@@ -13,11 +13,12 @@
  */
 import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax } from '../base/limits.ts'
-import { ConnectionClosedError, DelayedError, RequestTimeoutError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import { ConnectionClosedError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job } from './job.ts'
 import type { WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
+import { type BackoffStrategy, failAttempt, isHandOff } from './retry.ts'
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (job: Job<DataType, ResultType, NameType>, token?: string, signal?: AbortSignal) => Promise<ResultType>
 
@@ -108,6 +109,26 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   async waitUntilReady(): Promise<FlashQ> {
     await this.client.connect()
     return this.client
+  }
+
+  /** Custom backoff (BullMQ's `settings.backoffStrategy`), for jobs processed by this worker. */
+  get backoffStrategy(): BackoffStrategy | undefined {
+    return this.opts.settings?.backoffStrategy
+  }
+
+  /**
+   * BullMQ's manual processing, for a worker without a processor: takes one job (PULL, waiting up to
+   * drainDelay seconds when `block`), or undefined. Finish it with job.moveToCompleted or
+   * job.moveToFailed, and keep a long one alive with job.extendLock.
+   */
+  async getNextJob(token?: string, { block = true }: { block?: boolean } = {}): Promise<Job<DataType, ResultType, NameType> | undefined> {
+    if (this.#paused || this.#closing !== null) return undefined
+    const timeoutMs = block ? Math.round((this.opts.drainDelay ?? drainDelaySecondsDefault) * 1000) : 0
+    const wire = await this.client.pull(this.name, timeoutMs)
+    if (wire === null) return undefined
+    const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, 'active')
+    job.token = token
+    return job
   }
 
   isRunning(): boolean {
@@ -359,16 +380,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   #failed(job: Job<any, any, any>, wire: WireJob, thrown: unknown): void {
     if (!this.#release(wire.id)) return
-    if (thrown instanceof DelayedError || thrown instanceof WaitingChildrenError || job.movedToDelayed) return this.#settled()
-    const error = thrown instanceof Error ? thrown : new Error(typeof thrown === 'string' ? thrown : `non-Error thrown: ${safeString(thrown)}`)
-    const reason = error.message || error.name || 'Error'
-    const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError'
-    const final = unrecoverable || (wire.max_attempts > 0 && wire.attempts + 1 >= wire.max_attempts)
-    // The server keeps no reason for a final failure; the error log line is where getJob finds it.
-    const logged = final ? this.client.log(wire.id, reason, 'error').catch(() => {}) : Promise.resolve()
-    const failing = unrecoverable ? this.client.discard(wire.id) : this.client.fail(wire.id, reason)
-    const done = Promise.all([logged, failing]).then(
-      () => {
+    if (isHandOff(thrown) || job.movedToDelayed) return this.#settled()
+    const done = failAttempt(this.client, job, wire, thrown, this.backoffStrategy).then(
+      ({ error, reason, final, backoffError }) => {
+        if (backoffError !== undefined) this.emit('error', backoffError)
         job.failedReason = reason
         job.stacktrace = error.stack ? [error.stack] : []
         job.attemptsMade = wire.attempts + 1
@@ -470,12 +485,4 @@ export type WorkerListener<DataType = any, ResultType = any, NameType extends st
   ready: () => void
   paused: () => void
   resumed: () => void
-}
-
-function safeString(value: unknown): string {
-  try {
-    return JSON.stringify(value) ?? String(value)
-  } catch {
-    return String(value)
-  }
 }

@@ -1,6 +1,6 @@
 /**
  * Live events over HTTP (spec §5.4) against a real server: SSE and WebSocket subscribers see
- * pushed → progress → completed for a job on a shard other than the first; filters by queue and job;
+ * pushed → active → drained → progress → completed for a job on a shard other than the first; filters by queue and job;
  * the dashboard snapshot; the WebSocket cap; and a slow SSE consumer stays bounded.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
@@ -41,6 +41,8 @@ describe('event streams', () => {
 
       const expected = [
         { event_type: 'pushed', queue, job_id: job.id, data: { n: 1 } },
+        { event_type: 'active', queue, job_id: job.id },
+        { event_type: 'drained', queue, job_id: 0 },
         { event_type: 'progress', queue, job_id: job.id, progress: 50, data: { message: 'half' } },
         { event_type: 'completed', queue, job_id: job.id, data: 'ok' },
       ]
@@ -55,7 +57,7 @@ describe('event streams', () => {
       expect(onlyCompleted.event).toBe('completed')
       jobStream.reader?.close()
 
-      await waitFor(async () => ws.messages.length >= 3)
+      await waitFor(async () => ws.messages.length >= expected.length)
       expect(ws.messages.map((text) => JSON.parse(text))).toMatchObject(expected)
       expect(other.messages).toEqual([]) // another queue's subscriber sees nothing of this one
     } finally {
@@ -74,6 +76,7 @@ describe('event streams', () => {
       const job = await http.data<Job>('POST', `/queues/${queue}/jobs`, { data: 1, timeout: 300, max_attempts: 2, backoff: 0 })
       expect((await sse.next()).event).toBe('pushed')
       await http.data('GET', `/queues/${queue}/jobs?timeout=0`)
+      expect([(await sse.next()).event, (await sse.next()).event]).toEqual(['active', 'drained'])
       await http.data('POST', `/jobs/${job.id}/partial`, { data: { rows: 3 }, index: 0 })
       const partial = await sse.next()
       expect(JSON.parse(partial.data)).toMatchObject({ event_type: 'partial', job_id: job.id, data: { chunk: { rows: 3 }, index: 0 } })
@@ -82,12 +85,14 @@ describe('event streams', () => {
       expect(JSON.parse(timedOut.data)).toMatchObject({ event_type: 'timeout', job_id: job.id, error: 'Job timed out' })
       expect((await sse.next(10_000)).event).toBe('retrying')
       await http.data('GET', `/queues/${queue}/jobs?timeout=5000`)
+      expect([(await sse.next()).event, (await sse.next()).event]).toEqual(['active', 'drained'])
       await http.data('POST', `/jobs/${job.id}/fail`, { error: 'boom' })
       expect(JSON.parse((await sse.next()).data)).toMatchObject({ event_type: 'failed', job_id: job.id, error: 'boom' })
       // A job pulled and never heartbeated past its stall timeout gets a stall strike.
       const stalling = await http.data<Job>('POST', `/queues/${queue}/jobs`, { data: 2, stall_timeout: 300 })
       expect((await sse.next()).event).toBe('pushed')
       await http.data('GET', `/queues/${queue}/jobs?timeout=0`)
+      expect([(await sse.next()).event, (await sse.next()).event]).toEqual(['active', 'drained'])
       const stalled = await sse.next(15_000)
       expect(JSON.parse(stalled.data)).toMatchObject({ event_type: 'stalled', job_id: stalling.id })
     } finally {

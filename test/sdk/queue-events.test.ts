@@ -24,7 +24,7 @@ function record(events: QueueEvents, log: string[]): void {
   }
 }
 
-test('added/waiting → progress → retrying → progress → completed for one job, in order; other queues are not heard', async () => {
+test('added/waiting → active → progress → delayed/retrying → active → progress → completed for one job, in order; other queues are not heard', async () => {
   const queue = fixture.track(new Queue(queueName('events'), { connection: connection() }))
   const other = fixture.track(new Queue(queueName('events-other'), { connection: connection() }))
   const events = fixture.track(new QueueEvents(queue.name, { connection: connection() }))
@@ -43,8 +43,11 @@ test('added/waiting → progress → retrying → progress → completed for one
   expect(log).toEqual([
     `added:${id}:tracked`,
     `waiting:${id}:`,
+    `active:${id}:`,
     `progress:${id}:30`,
+    `delayed:${id}:`, // backoff 50 (BullMQ's fixed) puts the retry 50 ms later
     `retrying:${id}:first try fails`,
+    `active:${id}:`,
     `progress:${id}:30`,
     `completed:${id}:{"ok":true}`,
   ])

@@ -1,0 +1,118 @@
+/**
+ * How a failed attempt ends, for the Worker and for manual processing (job.moveToFailed): a retry
+ * after the job's backoff, or a final failure (and, for a flow child with failParentOnFailure, its
+ * parent's too).
+ *
+ * The server knows one backoff, exponential (spec §4.5). BullMQ's other backoffs — fixed, a bare
+ * number, jitter, and custom strategies (`settings.backoffStrategy`) — are computed here, with
+ * BullMQ's formulas (its Backoffs class), and sent as FAIL's `retry_delay`; the server still counts
+ * the attempt, stores the reason, emits `retrying` and applies max_attempts.
+ */
+import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import type { FlashQ } from './flashq.ts'
+import type { Job } from './job.ts'
+import { type BackoffOptions, failParentTagPrefix, sdkBackoffOf } from './options.ts'
+import type { WireJob } from './wire-types.ts'
+
+/** BullMQ's BackoffStrategy: the delay (ms) before the next try; -1 means do not retry. */
+export type BackoffStrategy = (attemptsMade: number, type?: string, err?: Error, job?: Job) => Promise<number> | number
+
+/** A flow's chain of failParentOnFailure parents is followed at most this deep (a guard against cycles). */
+const failParentDepthMax = 100
+
+export type FailedAttempt = {
+  error: Error
+  reason: string
+  final: boolean
+  /** Set when the job's backoff could not be computed (an unknown custom type); the server's backoff was used. */
+  backoffError?: Error
+}
+
+/** Errors that end the processing without failing the job (the processor moved it itself). */
+export function isHandOff(thrown: unknown): boolean {
+  return thrown instanceof DelayedError || thrown instanceof WaitingChildrenError
+}
+
+/** Anything a processor throws, as an Error (a processor that throws a string or an object still fails cleanly). */
+export function asError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown
+  return new Error(typeof thrown === 'string' ? thrown : `non-Error thrown: ${safeString(thrown)}`)
+}
+
+/**
+ * Fails one attempt of an active job. Final when the error is unrecoverable, the attempts are used
+ * up, or the backoff strategy returns -1. A final failure's reason is written as an error log line
+ * (the server keeps no reason for it; getJob finds it there).
+ */
+export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, thrown: unknown, strategy?: BackoffStrategy): Promise<FailedAttempt> {
+  const error = asError(thrown)
+  const reason = error.message || error.name || 'Error'
+  const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError'
+  let final = unrecoverable || (wire.max_attempts > 0 && wire.attempts + 1 >= wire.max_attempts)
+  let retryDelayMs: number | undefined
+  let backoffError: Error | undefined
+  if (!final) {
+    try {
+      retryDelayMs = await sdkRetryDelayMs(sdkBackoffOf(wire.tags), wire.attempts + 1, error, job, strategy)
+    } catch (problem) {
+      backoffError = asError(problem)
+    }
+  }
+  const noRetry = retryDelayMs === -1
+  final ||= noRetry
+  // Sent together on one connection, so the log line is there when the job turns failed.
+  const logged = final ? client.log(wire.id, reason, 'error').catch(() => {}) : Promise.resolve()
+  const failing = unrecoverable || noRetry ? client.discard(wire.id) : client.fail(wire.id, reason, retryDelayMs)
+  await Promise.all([logged, failing])
+  if (final) await failParents(client, wire, job.queueName)
+  return backoffError === undefined ? { error, reason, final } : { error, reason, final, backoffError }
+}
+
+/**
+ * The delay of the next try when the SDK computes it (BullMQ's Backoffs.calculate), undefined when
+ * the server's exponential backoff applies. `attemptsMade` counts this failure.
+ */
+export async function sdkRetryDelayMs(backoff: BackoffOptions | null, attemptsMade: number, error: Error, job: Job, strategy?: BackoffStrategy): Promise<number | undefined> {
+  if (backoff === null) return undefined
+  const delayMs = backoff.delay ?? 0
+  const jitter = backoff.jitter ?? 0
+  if (backoff.type === 'fixed') return jitter > 0 ? Math.floor(Math.random() * delayMs * jitter + delayMs * (1 - jitter)) : delayMs
+  if (backoff.type === 'exponential') {
+    const maxDelayMs = Math.round(2 ** (attemptsMade - 1) * delayMs)
+    return jitter > 0 ? Math.floor(Math.random() * maxDelayMs * jitter + maxDelayMs * (1 - jitter)) : maxDelayMs
+  }
+  if (strategy === undefined) {
+    throw new Error(`Unknown backoff strategy ${backoff.type}. If a custom backoff strategy is used, specify it in the Worker's settings.backoffStrategy.`)
+  }
+  const computed = Number(await strategy(attemptsMade, backoff.type, error, job))
+  if (computed === -1) return -1
+  return Number.isFinite(computed) && computed > 0 ? Math.round(computed) : 0
+}
+
+/**
+ * failParentOnFailure: the parent (found by the custom id the flow gave it) goes to failed with an
+ * error log line naming the child, as BullMQ's `child bull:<queue>:<id> failed`; then its own parent
+ * if it carries the option too.
+ */
+async function failParents(client: FlashQ, child: WireJob, childQueue: string): Promise<void> {
+  let current = child
+  let currentQueue = childQueue
+  for (let depth = 0; depth < failParentDepthMax; depth++) {
+    const tag = current.tags.find((candidate) => candidate.startsWith(failParentTagPrefix))
+    if (tag === undefined) return
+    const parent = await client.getJobByCustomId(tag.slice(failParentTagPrefix.length))
+    if (parent === null || (parent.state !== 'waitingchildren' && parent.state !== 'waitingparent')) return
+    const reason = `child bull:${currentQueue}:${current.id} failed`
+    await Promise.all([client.log(parent.job.id, reason, 'error').catch(() => {}), client.discard(parent.job.id)])
+    current = parent.job
+    currentQueue = parent.job.queue
+  }
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return String(value)
+  }
+}
