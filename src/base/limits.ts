@@ -151,3 +151,5 @@ export const webhookBreakerSuccessesToClose = 2
 
 /** SDK: largest event message QueueEvents accepts from the WebSocket; a bigger frame drops the socket. */
 export const sdkEventMessageBytesMax = 16 * MiB
+/** SDK: flow levels a failParentOnFailure failure climbs at most (a guard against a cycle of custom ids). */
+export const sdkFailParentLevelsMax = 100

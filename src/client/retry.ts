@@ -8,6 +8,7 @@
  * BullMQ's formulas (its Backoffs class), and sent as FAIL's `retry_delay`; the server still counts
  * the attempt, stores the reason, emits `retrying` and applies max_attempts.
  */
+import { sdkFailParentLevelsMax } from '../base/limits.ts'
 import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
 import type { Job } from './job.ts'
@@ -16,9 +17,6 @@ import type { WireJob } from './wire-types.ts'
 
 /** BullMQ's BackoffStrategy: the delay (ms) before the next try; -1 means do not retry. */
 export type BackoffStrategy = (attemptsMade: number, type?: string, err?: Error, job?: Job) => Promise<number> | number
-
-/** A flow's chain of failParentOnFailure parents is followed at most this deep (a guard against cycles). */
-const failParentDepthMax = 100
 
 export type FailedAttempt = {
   error: Error
@@ -97,7 +95,7 @@ export async function sdkRetryDelayMs(backoff: BackoffOptions | null, attemptsMa
 async function failParents(client: FlashQ, child: WireJob, childQueue: string): Promise<void> {
   let current = child
   let currentQueue = childQueue
-  for (let depth = 0; depth < failParentDepthMax; depth++) {
+  for (let level = 0; level < sdkFailParentLevelsMax; level++) {
     const tag = current.tags.find((candidate) => candidate.startsWith(failParentTagPrefix))
     if (tag === undefined) return
     const parent = await client.getJobByCustomId(tag.slice(failParentTagPrefix.length))

@@ -4,7 +4,7 @@
  * backoff, then failed for good), keeping a long one alive with job.extendLock.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
-import { Queue, Worker } from '../../src/client/index.ts'
+import { type Job, Queue, Worker } from '../../src/client/index.ts'
 import { queueName, serverFixture, waitFor } from './kit.ts'
 
 setDefaultTimeout(30_000)
@@ -55,7 +55,7 @@ test('moveToFailed retries with the job backoff, then fails it for good with the
   const retried = (await queue.getJob(added.id as string))?.wire
   expect([retried?.attempts, retried?.progress_msg]).toEqual([1, 'try again'])
   expect(retried?.run_at).toBeGreaterThanOrEqual((first?.wire?.started_at as number) + 100)
-  const second = await waitFor('the retry', () => worker.getNextJob('t'))
+  const second = (await waitFor('the retry', () => worker.getNextJob('t'))) as Job
   expect([second.id, second.attemptsMade]).toEqual([added.id, 1])
   await second.moveToFailed(new Error('still broken'), 't')
   expect(second.finishedOn).toBeGreaterThan(0)
