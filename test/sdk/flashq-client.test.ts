@@ -109,7 +109,7 @@ describe('FlashQ methods', () => {
     await flashq.ack(pulled?.id as number, 'r')
     expect(await completed).toMatchObject({ eventType: 'completed', jobId: job.id, queue, data: 'r' })
     await new Promise((resolve) => setTimeout(resolve, 100))
-    expect(seenOne).toEqual([`pushed:${queue}:${job.id}`, `completed:${queue}:${job.id}`])
+    expect(seenOne).toEqual([`pushed:${queue}:${job.id}`, `active:${queue}:${job.id}`, `drained:${queue}:0`, `completed:${queue}:${job.id}`])
     expect(seenAll).toContain(`pushed:${other}:${elsewhere.id}`)
     expect(seenAll).toContain(`completed:${queue}:${job.id}`)
     await one.close()
