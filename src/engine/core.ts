@@ -548,10 +548,15 @@ export class Core {
     this.enqueue(job, q, nowMs)
   }
 
-  /** Final failure of FAIL or a timeout: DLQ, or dropped with remove_on_fail (`x` / `rm`). */
-  failFinally(job: Job, q: QueueState, reason: string, nowMs: number): void {
+  /**
+   * Final failure of FAIL or a timeout: DLQ, or dropped with remove_on_fail (`x` / `rm`). Replay of
+   * `x` comes here with the attempts and heartbeat the record carries (live: the job's own).
+   */
+  failFinally(job: Job, q: QueueState, reason: string, nowMs: number, attempts = job.attempts, lastHeartbeatMs = job.lastHeartbeat): void {
+    job.attempts = attempts
+    job.lastHeartbeat = lastHeartbeatMs
     if (this.recording) {
-      this.record(job.removeOnFail ? { t: 'rm', i: [job.id] } : { t: 'x', i: job.id, n: job.attempts, e: reason, h: job.lastHeartbeat })
+      this.record(job.removeOnFail ? { t: 'rm', i: [job.id] } : { t: 'x', i: job.id, n: attempts, e: reason, h: lastHeartbeatMs })
     }
     this.deadLetter(job, q, reason, nowMs, true)
   }

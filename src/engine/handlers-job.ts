@@ -7,7 +7,9 @@ import type { Core } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
-import { encodeJob, moveToDelayed, promoteJob, retryFromDlq, setPriority } from './records.ts'
+import {
+  encodeJob, moveToDelayed, noteHeartbeat, promoteJob, retryFromDlq, setPriority, setProgress, updateData,
+} from './records.ts'
 import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
 import { type RemoteChild, askForChildren, requestFlowChildren } from './links.ts'
@@ -42,9 +44,7 @@ function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token) {
 function progress(core: Core, command: CommandOf<'PROGRESS'>, token: Token, nowMs: number) {
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundInProcessing(command.id) })
-  job.progress = command.progress
-  job.progressMsg = command.message ?? null
-  if (core.recording) core.record({ t: 'pr', i: job.id, v: job.progress, m: job.progressMsg })
+  setProgress(core, job, command.progress, command.message ?? null)
   // Spec §5.4: `data` is {message} when a message was given.
   core.event(command.message === undefined
     ? { event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, progress: job.progress }
@@ -107,10 +107,7 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
     const bytes = Buffer.byteLength(JSON.stringify(command.data) ?? '')
     if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
   }
-  job.data = command.data
-  // Still a bound of every field: the old one covers what stays, this request the new data.
-  if (job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
-  if (core.recording) core.record({ t: 'u', i: job.id, d: command.data })
+  updateData(core, job, command.data, requestBytes)
   core.reply(token, ok)
 }
 
@@ -142,11 +139,7 @@ function getLogs(core: Core, command: CommandOf<'GETLOGS'>, token: Token) {
 function heartbeat(core: Core, command: CommandOf<'HEARTBEAT'>, token: Token, nowMs: number) {
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
-  job.lastHeartbeat = nowMs
-  if (job.stallCount > 0) {
-    job.stallCount = 0
-    if (core.recording) core.record({ t: 'hb', i: job.id, c: nowMs })
-  }
+  noteHeartbeat(core, job, nowMs)
   core.reply(token, ok)
 }
 
