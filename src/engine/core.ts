@@ -183,7 +183,11 @@ export class Core {
   }
 
   noteId(id: number): void {
-    const sequence = sequenceOfJobId(id, this.shardCount)
+    this.noteSequence(sequenceOfJobId(id, this.shardCount))
+  }
+
+  /** Sequences up to `sequence` were handed out (a replayed id, a snapshot's `seq`). */
+  noteSequence(sequence: number): void {
     if (sequence > this.sequence) this.sequence = sequence
   }
 
@@ -259,6 +263,13 @@ export class Core {
       top.loc = LOC_READY
       q.ready.push(top)
     }
+  }
+
+  /** A job waits for its dependencies (LOC_PARKED) or for its flow children (LOC_PARENT). */
+  park(job: Job, q: QueueState, loc: typeof LOC_PARKED | typeof LOC_PARENT): void {
+    job.loc = loc
+    q.parkedCount++
+    if (loc === LOC_PARENT) q.parentCount++
   }
 
   isQueued(job: Job): boolean {
@@ -474,7 +485,7 @@ export class Core {
   }
 
   /** A job pushed out of the completed history keeps only its completed id. */
-  private leaveHistory(evicted: Job): void {
+  leaveHistory(evicted: Job): void {
     if (!evicted.inHistory) return
     evicted.inHistory = false
     evicted.data = null

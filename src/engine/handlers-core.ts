@@ -103,8 +103,7 @@ export function pushJob(
   const pending = deps !== undefined && deps.length > 0 ? pendingDependencies(core, deps) : emptyNumbers
   if (pending.length > 0) {
     job.pendingDeps = pending
-    job.loc = LOC_PARKED
-    q.parkedCount++
+    core.park(job, q, LOC_PARKED)
   }
   const group = core.beginGroup()
   if (core.recording) {

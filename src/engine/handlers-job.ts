@@ -208,7 +208,6 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   parent.priority = command.priority
   parent.createdAt = nowMs
   parent.runAt = nowMs
-  parent.loc = LOC_PARENT
   // The parent is recorded before its children (its record is slotted in front of theirs below).
   const recordsAt = core.out.records.length
   const childIds: number[] = []
@@ -225,8 +224,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   })
   parent.childrenIds = childIds
   core.addJob(parent, pq)
-  pq.parkedCount++
-  pq.parentCount++
+  core.park(parent, pq, LOC_PARENT)
   if (core.recording) core.out.records.splice(recordsAt, 0, encodeJob(parent) as { t: string })
   if (remote.length > 0) requestFlowChildren(core, parent.id, childIds, remote, token, nowMs)
   // The parent, its children and the outbox messages for the remote ones are durable together.

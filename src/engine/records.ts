@@ -66,7 +66,7 @@ import type { LogRecord } from './types.ts'
 import type { QueueState } from './queue-state.ts'
 import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import { jobDiscarded } from '../protocol/errors.ts'
-import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
+import { childCompleted, dependencyDone, flowChildCreated, watchDependencies } from './links.ts'
 import { stallStrike } from './scheduling.ts'
 import type { LinkMessage } from './outbox.ts'
 import { applyQueuedRecord, isQueuedRecord } from './queued-store.ts'
@@ -213,18 +213,12 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     if (loc === LOC_READY) core.enqueue(job, q, job.createdAt)
     else if (loc === LOC_DLQ) core.toDlq(job, q, job.failReason ?? '')
     else if (loc === LOC_PARKED || loc === LOC_PARENT) {
-      job.loc = loc
-      q.parkedCount++
-      if (loc === LOC_PARENT) q.parentCount++
-      for (const dep of job.pendingDeps) {
-        if (core.isLocal(dep)) core.links.addDependent(dep, job.id)
-      }
+      core.park(job, q, loc)
+      // Local dependencies as when pushed; the remote ones' `watch` messages are in the outbox already.
+      watchDependencies(core, job.id, job.pendingDeps, job.createdAt)
     } else if (loc === LOC_COMPLETED) {
       core.markCompleted(job, q)
-      if (r.nh === 1) {
-        job.inHistory = false
-        q.completedCount--
-      }
+      if (r.nh === 1) core.leaveHistory(job)
     }
   },
   a(core, r) {
@@ -331,7 +325,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     applyQueueSettings(core.queue(r.q as string), r as QueueSettings, 0)
   },
   seq(core, r) {
-    if ((r.s as number) > core.sequence) core.sequence = r.s as number
+    core.noteSequence(r.s as number)
   },
   res(core, r) {
     core.storeResult(r.i as number, r.r)
