@@ -12,7 +12,7 @@ import {
 } from './records.ts'
 import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
-import { type RemoteChild, askForChildren, requestFlowChildren } from './links.ts'
+import { type RemoteChild, askForChildren, linkRefusal, requestFlowChildren } from './links.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
 import { shardOfJobId } from '../base/ids.ts'
@@ -202,6 +202,9 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   if (core.jobs.size + 1 + command.children.length > core.jobsMax) {
     return core.reply(token, { ok: false, error: errors.tooManyJobs(core.jobsMax) })
   }
+  const remoteShards = command.children.map((child) => shardOfName(child.queue, core.shardCount)).filter((shard) => shard !== core.shardIndex)
+  const refusal = linkRefusal(core, remoteShards)
+  if (refusal !== null) return core.reply(token, { ok: false, error: refusal })
   const pq = core.queue(command.queue)
   const parent = new Job(core.nextId(), pq.name)
   parent.data = command.data
