@@ -320,3 +320,36 @@ test(`shard hosts under random commands, lost messages and power losses keep eve
   await sim.host!.stop()
   rmSync(sim.root, { recursive: true, force: true })
 }, 120_000)
+
+test('a cross-shard message leaves the host only once the records that caused it are durable', async () => {
+  const sim = new Simulation()
+  await sim.start()
+  const [q0, q1] = [nameOnShard('dependent', 0, shardCount), nameOnShard('dependency', 1, shardCount)]
+  const dep = (await sim.ask(1, { cmd: 'PUSH', queue: q1, data: 1 })).id as number
+  const dependent = (await sim.ask(0, { cmd: 'PUSH', queue: q0, data: 2, depends_on: [dep] })).id as number
+  expect((await sim.ask(1, { cmd: 'PULL', queue: q1, timeout: 0 })).job).toMatchObject({ id: dep })
+  // The `watch` reaches shard 1 and is acknowledged: the network falls quiet.
+  for (let turn = 0; turn < 20; turn++) {
+    sim.deliverAll()
+    await nextTurn()
+  }
+  expect(sim.network).toEqual([])
+  sim.gate.hold(shardDirectory(sim.dataDir, 1))
+  let acked = false
+  sim.send(1, { cmd: 'ACK', id: dep }, () => (acked = true))
+  for (let turn = 0; turn < 20; turn++) await nextTurn()
+  // Shard 1's ack is not durable: neither its reply nor the dependencyDone for shard 0 has left.
+  expect(acked).toBe(false)
+  expect(sim.network.flat().map((item) => item.shardIndex)).toEqual([])
+  sim.release()
+  for (let turn = 0; turn < 20 && !acked; turn++) await nextTurn()
+  expect(acked).toBe(true)
+  expect(sim.network.flat().map((item) => item.shardIndex)).toContain(0)
+  for (let turn = 0; turn < 20; turn++) {
+    sim.deliverAll()
+    await nextTurn()
+  }
+  expect((await sim.ask(0, { cmd: 'GETSTATE', id: dependent })).state).toBe('waiting')
+  await sim.host!.stop()
+  rmSync(sim.root, { recursive: true, force: true })
+})
