@@ -8,6 +8,7 @@
 import { assert } from '../base/assert.ts'
 import { KiB, msPerSecond, usPerMs } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
+import { zeroChunkBytes } from '../io/allocate.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { CheckpointEncoder } from './checkpoint.ts'
 import {
@@ -35,8 +36,6 @@ export const checkpointFloorSegments = 2
 /** Pending buffers kept for reuse. */
 const pooledBuffersMax = 4
 const initialBufferBytes = 64 * KiB
-/** Largest single write of zeros. */
-const zeroChunkBytes = 1024 * KiB
 /**
  * Checkpoint bytes encoded per event-loop turn: encoding runs at roughly 70–250 MB/s here, so a
  * piece costs a few milliseconds of the shard's thread.
