@@ -42,6 +42,7 @@ function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token) {
 function progress(core: Core, command: CommandOf<'PROGRESS'>, token: Token, nowMs: number) {
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundInProcessing(command.id) })
+  core.willChange(job)
   job.progress = command.progress
   job.progressMsg = command.message ?? null
   if (core.recording) core.record({ t: 'pr', i: job.id, v: job.progress, m: job.progressMsg })
@@ -107,6 +108,7 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
     const bytes = Buffer.byteLength(JSON.stringify(command.data) ?? '')
     if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
   }
+  core.willChange(job)
   job.data = command.data
   // Still a bound of every field: the old one covers what stays, this request the new data.
   if (job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
@@ -142,6 +144,7 @@ function getLogs(core: Core, command: CommandOf<'GETLOGS'>, token: Token) {
 function heartbeat(core: Core, command: CommandOf<'HEARTBEAT'>, token: Token, nowMs: number) {
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
+  core.willChange(job)
   job.lastHeartbeat = nowMs
   if (job.stallCount > 0) {
     job.stallCount = 0

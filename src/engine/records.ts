@@ -375,6 +375,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
 
 /** CHANGEPRIORITY: re-sorts a queued job in place; other states just store the value. */
 export function setPriority(core: Core, job: Job, priority: number): void {
+  core.willChange(job)
   job.priority = priority
   const q = core.queue(job.queue)
   if (job.loc === LOC_READY) q.ready.update(job.heapIndex)
@@ -405,6 +406,7 @@ export function promoteJob(core: Core, job: Job, nowMs: number): void {
 
 /** MOVETODELAYED of a (formerly) active job, already detached. */
 export function moveToDelayed(core: Core, job: Job, runAt: number, nowMs: number): void {
+  core.willChange(job)
   job.runAt = runAt
   job.startedAt = 0
   job.progress = 0
@@ -415,7 +417,8 @@ export function moveToDelayed(core: Core, job: Job, runAt: number, nowMs: number
 /** RETRYDLQ of one job: attempts 0, run_at now, back to its queue; re-takes its unique key if free. */
 export function retryFromDlq(core: Core, job: Job, nowMs: number): void {
   const q = core.queue(job.queue)
-  q.dlq.delete(job.id)
+  core.willChange(job)
+  core.dlqDelete(q, job)
   job.attempts = 0
   job.runAt = nowMs
   job.failReason = null
@@ -425,38 +428,4 @@ export function retryFromDlq(core: Core, job: Job, nowMs: number): void {
     job.holdsKey = true
   }
   core.enqueue(job, q, nowMs)
-}
-
-/** Records that recreate the whole state (checkpoint). */
-export function* snapshotRecords(core: Core): Iterable<LogRecord> {
-  yield formatRecord()
-  yield { t: 'seq', s: core.sequence }
-  for (const q of core.queues.values()) {
-    if (q.paused || q.rateLimit !== null || q.concurrencyLimit !== null) {
-      yield { t: 'qs', q: q.name, p: q.paused, r: q.rateLimit, k: q.concurrencyLimit }
-    }
-    for (const [key, until] of q.debounce) yield { t: 'deb', q: q.name, k: key, x: until }
-    if (q.defaults !== null) yield { t: 'qd', q: q.name, d: q.defaults }
-  }
-  // Completed jobs in completion order (so the bounded rings evict the same ones after a restore).
-  for (const id of core.completedIds.values()) {
-    const job = core.jobs.get(id)
-    if (job !== undefined && job.loc === LOC_COMPLETED) yield encodeJob(job) as LogRecord
-    else if (job === undefined && core.completedWithoutJob.has(id)) yield { t: 'ci', i: id }
-  }
-  for (const q of core.queues.values()) for (const job of q.dlq.values()) yield encodeJob(job) as LogRecord
-  for (const job of core.jobs.values()) {
-    if (job.loc !== LOC_COMPLETED && job.loc !== LOC_DLQ) yield encodeJob(job) as LogRecord
-  }
-  for (const id of core.resultIds.values()) {
-    if (core.results.has(id)) yield { t: 'res', i: id, r: core.results.get(id) }
-  }
-  for (const [id, entries] of core.logs) yield { t: 'logs', i: id, e: entries }
-  for (const [dependencyId, watchers] of core.links.remoteWatchers) {
-    for (const watcher of watchers) yield { t: 'w', d: dependencyId, s: watcher.shard, w: watcher.jobId }
-  }
-  yield* core.links.outbox.snapshot()
-  for (const [key, id] of core.links.legacyFlowChildKeys) yield { t: 'fk', k: key, i: id }
-  yield* core.kv.snapshot()
-  yield* core.cron.snapshot()
 }
