@@ -149,3 +149,33 @@ test('engine and shard: error texts come from the catalogue (protocol/errors.ts)
   }
   expect(found).toEqual([])
 })
+
+/**
+ * Replay must not write a state transition a second time: an applier of a record calls the function
+ * the live path calls (core.ts, links.ts, scheduling.ts, records.ts), never sets job or queue fields
+ * itself. A field assignment inside an applier is how a transition gets written twice and drifts.
+ */
+test('replay appliers change state only through the transitions the live handlers use', () => {
+  // Records no live path writes any more (older logs only): nothing to share a transition with.
+  const legacyOnly = new Set(['par'])
+  const assignment = /\b[a-zA-Z_]\w*(\.\w+)+ *(=(?![=>])|\+\+|--|\+=|-=)/
+  const found: string[] = []
+  const blocks: Array<[file: string, start: RegExp]> = [
+    ['engine/records.ts', /^const appliers\b/],
+    ['engine/queued-store.ts', /^export function applyQueuedRecord\b/],
+  ]
+  for (const [file, start] of blocks) {
+    const lines = readFileSync(join(srcRoot, file), 'utf8').split('\n')
+    const first = lines.findIndex((line) => start.test(line))
+    expect(first, `${file}: ${start}`).toBeGreaterThanOrEqual(0)
+    let applier = ''
+    for (let index = first + 1; index < lines.length && lines[index] !== '}'; index++) {
+      const line = lines[index] as string
+      const name = /^  (\w+)\(core/.exec(line)
+      if (name !== null) applier = name[1] as string
+      if (/^\s*(\/\/|\*)/.test(line) || legacyOnly.has(applier)) continue
+      if (assignment.test(line)) found.push(`${file}:${index + 1}: ${line.trim()}`)
+    }
+  }
+  expect(found).toEqual([])
+})

@@ -151,3 +151,13 @@ export const webhookBreakerSuccessesToClose = 2
 
 /** SDK: largest event message QueueEvents accepts from the WebSocket; a bigger frame drops the socket. */
 export const sdkEventMessageBytesMax = 16 * MiB
+
+/**
+ * Cross-shard messages one shard keeps pending (sent, not yet acknowledged) for one target shard
+ * (engine/outbox.ts). A live target acknowledges within a flush, so only a target that is down or
+ * stalled fills it; then commands that would start a new cross-shard link to it (a PUSH depending on
+ * its jobs, a FLOW with children in its queues, OBLITERATE's cron part) are refused naming this limit,
+ * and a cron fire for its queues is skipped. Answers and completions of links already accepted
+ * (bounded by those links) still go, and no pending message is ever dropped.
+ */
+export const outboxPendingMessagesMax = 100_000

@@ -204,7 +204,11 @@ export class Core {
   }
 
   noteId(id: number): void {
-    const sequence = sequenceOfJobId(id, this.shardCount)
+    this.noteSequence(sequenceOfJobId(id, this.shardCount))
+  }
+
+  /** Sequences up to `sequence` were handed out (a replayed id, a snapshot's `seq`). */
+  noteSequence(sequence: number): void {
     if (sequence > this.sequence) this.sequence = sequence
   }
 
@@ -282,6 +286,13 @@ export class Core {
       top.loc = LOC_READY
       q.ready.push(top)
     }
+  }
+
+  /** A job waits for its dependencies (LOC_PARKED) or for its flow children (LOC_PARENT). */
+  park(job: Job, q: QueueState, loc: typeof LOC_PARKED | typeof LOC_PARENT): void {
+    job.loc = loc
+    q.parkedCount++
+    if (loc === LOC_PARENT) q.parentCount++
   }
 
   isQueued(job: Job): boolean {
@@ -505,7 +516,7 @@ export class Core {
   }
 
   /** A job pushed out of the completed history keeps only its completed id. */
-  private leaveHistory(evicted: Job): void {
+  leaveHistory(evicted: Job): void {
     if (!evicted.inHistory) return
     this.willChange(evicted)
     evicted.inHistory = false
@@ -583,10 +594,15 @@ export class Core {
     this.enqueue(job, q, nowMs)
   }
 
-  /** Final failure of FAIL or a timeout: DLQ, or dropped with remove_on_fail (`x` / `rm`). */
-  failFinally(job: Job, q: QueueState, reason: string, nowMs: number): void {
+  /**
+   * Final failure of FAIL or a timeout: DLQ, or dropped with remove_on_fail (`x` / `rm`). Replay of
+   * `x` comes here with the attempts and heartbeat the record carries (live: the job's own).
+   */
+  failFinally(job: Job, q: QueueState, reason: string, nowMs: number, attempts = job.attempts, lastHeartbeatMs = job.lastHeartbeat): void {
+    job.attempts = attempts
+    job.lastHeartbeat = lastHeartbeatMs
     if (this.recording) {
-      this.record(job.removeOnFail ? { t: 'rm', i: [job.id] } : { t: 'x', i: job.id, n: job.attempts, e: reason, h: job.lastHeartbeat })
+      this.record(job.removeOnFail ? { t: 'rm', i: [job.id] } : { t: 'x', i: job.id, n: attempts, e: reason, h: lastHeartbeatMs })
     }
     this.deadLetter(job, q, reason, nowMs, true)
   }

@@ -14,7 +14,7 @@ import { fireCron, storeHandlers } from './handlers-store.ts'
 import { receiveShardMessage } from './links.ts'
 import { nextWakeMs, tick } from './scheduling.ts'
 import type { ShardMessage } from './outbox.ts'
-import { applyRecord, formatRecord } from './records.ts'
+import { applyRecord, formatRecord, setQueueDefaults } from './records.ts'
 import { SnapshotCapture } from './snapshot.ts'
 import * as errors from '../protocol/errors.ts'
 import { shardOfName } from '../base/hash.ts'
@@ -114,8 +114,7 @@ export class Engine {
       if (defaults.backoff !== undefined) kept.backoff = defaults.backoff
       if (defaults.ttl !== undefined) kept.ttl = defaults.ttl
     }
-    q.defaults = Object.keys(kept).length === 0 ? null : kept
-    if (core.recording) core.record({ t: 'qd', q: queue, d: q.defaults })
+    setQueueDefaults(core, q, Object.keys(kept).length === 0 ? null : kept)
     core.sweepQueues()
   }
 

@@ -7,7 +7,7 @@ import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
-import { watchDependencies } from './links.ts'
+import { dependencyLinkRefusal, watchDependencies } from './links.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
 import { debounceTtlDefaultMs, waitersMax } from './engine-limits.ts'
 
@@ -61,6 +61,11 @@ export function pushJob(
   }
   const uniqueKey = input.unique_key
   if (uniqueKey !== undefined && q.uniqueKeys.has(uniqueKey)) return errors.duplicateUniqueKey(uniqueKey)
+  const deps = input.depends_on
+  if (deps !== undefined && deps.length > 0) {
+    const refusal = dependencyLinkRefusal(core, deps)
+    if (refusal !== null) return refusal
+  }
 
   const job = new Job(core.nextId(), q.name)
   job.request = request
@@ -98,13 +103,11 @@ export function pushJob(
   if (input.keep_completed_count !== undefined) job.keepCompletedCount = input.keep_completed_count
   if (input.group_id !== undefined) job.groupId = input.group_id
   core.addJob(job, q)
-  const deps = input.depends_on
   if (deps !== undefined && deps.length > 0) job.dependsOn = deps
   const pending = deps !== undefined && deps.length > 0 ? pendingDependencies(core, deps) : emptyNumbers
   if (pending.length > 0) {
     job.pendingDeps = pending
-    job.loc = LOC_PARKED
-    q.parkedCount++
+    core.park(job, q, LOC_PARKED)
   }
   const group = core.beginGroup()
   if (core.recording) {

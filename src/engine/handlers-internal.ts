@@ -11,6 +11,7 @@ import { pushJob } from './handlers-core.ts'
 import { jobToWire } from './job.ts'
 import { cleanupOrderProblem, cleanupSettingsOf, cleanupSettingsProblem } from './retention.ts'
 import { housekeeping } from './scheduling.ts'
+import { setQueueDefaults } from './records.ts'
 
 /** PUSH whose reply is the full job (an existing one for a known custom id). */
 function pushReturningJob(core: Core, command: CommandOf<'_PUSHJOB'>, token: Token, nowMs: number, requestBytes: number) {
@@ -25,8 +26,7 @@ function queueDefaults(core: Core, command: CommandOf<'_QUEUEDEFAULTS'>, token: 
   const q = core.queue(command.queue)
   const { timeout, max_attempts, backoff, ttl } = command
   const kept = Object.fromEntries(Object.entries({ timeout, max_attempts, backoff, ttl }).filter(([, value]) => value !== undefined))
-  q.defaults = Object.keys(kept).length === 0 ? null : kept
-  if (core.recording) core.record({ t: 'qd', q: command.queue, d: q.defaults })
+  setQueueDefaults(core, q, Object.keys(kept).length === 0 ? null : kept)
   core.reply(token, { ok: true })
 }
 

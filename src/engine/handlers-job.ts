@@ -7,10 +7,12 @@ import type { Core } from './core.ts'
 import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
 } from './job.ts'
-import { encodeJob, moveToDelayed, promoteJob, retryFromDlq, setPriority } from './records.ts'
+import {
+  encodeJob, moveToDelayed, noteHeartbeat, promoteJob, retryFromDlq, setPriority, setProgress, updateData,
+} from './records.ts'
 import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
-import { type RemoteChild, askForChildren, requestFlowChildren } from './links.ts'
+import { type RemoteChild, askForChildren, linkRefusal, requestFlowChildren } from './links.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
 import { shardOfJobId } from '../base/ids.ts'
@@ -42,10 +44,7 @@ function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token) {
 function progress(core: Core, command: CommandOf<'PROGRESS'>, token: Token, nowMs: number) {
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundInProcessing(command.id) })
-  core.willChange(job)
-  job.progress = command.progress
-  job.progressMsg = command.message ?? null
-  if (core.recording) core.record({ t: 'pr', i: job.id, v: job.progress, m: job.progressMsg })
+  setProgress(core, job, command.progress, command.message ?? null)
   // Spec §5.4: `data` is {message} when a message was given.
   core.event(command.message === undefined
     ? { event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, progress: job.progress }
@@ -108,11 +107,7 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
     const bytes = Buffer.byteLength(JSON.stringify(command.data) ?? '')
     if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
   }
-  core.willChange(job)
-  job.data = command.data
-  // Still a bound of every field: the old one covers what stays, this request the new data.
-  if (job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
-  if (core.recording) core.record({ t: 'u', i: job.id, d: command.data })
+  updateData(core, job, command.data, requestBytes)
   core.reply(token, ok)
 }
 
@@ -144,12 +139,7 @@ function getLogs(core: Core, command: CommandOf<'GETLOGS'>, token: Token) {
 function heartbeat(core: Core, command: CommandOf<'HEARTBEAT'>, token: Token, nowMs: number) {
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotInProcessing(command.id) })
-  core.willChange(job)
-  job.lastHeartbeat = nowMs
-  if (job.stallCount > 0) {
-    job.stallCount = 0
-    if (core.recording) core.record({ t: 'hb', i: job.id, c: nowMs })
-  }
+  noteHeartbeat(core, job, nowMs)
   core.reply(token, ok)
 }
 
@@ -212,13 +202,15 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   if (core.jobs.size + 1 + command.children.length > core.jobsMax) {
     return core.reply(token, { ok: false, error: errors.tooManyJobs(core.jobsMax) })
   }
+  const remoteShards = command.children.map((child) => shardOfName(child.queue, core.shardCount)).filter((shard) => shard !== core.shardIndex)
+  const refusal = linkRefusal(core, remoteShards)
+  if (refusal !== null) return core.reply(token, { ok: false, error: refusal })
   const pq = core.queue(command.queue)
   const parent = new Job(core.nextId(), pq.name)
   parent.data = command.data
   parent.priority = command.priority
   parent.createdAt = nowMs
   parent.runAt = nowMs
-  parent.loc = LOC_PARENT
   // The parent is recorded before its children (its record is slotted in front of theirs below).
   const recordsAt = core.out.records.length
   const childIds: number[] = []
@@ -235,8 +227,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   })
   parent.childrenIds = childIds
   core.addJob(parent, pq)
-  pq.parkedCount++
-  pq.parentCount++
+  core.park(parent, pq, LOC_PARENT)
   if (core.recording) core.out.records.splice(recordsAt, 0, encodeJob(parent) as { t: string })
   if (remote.length > 0) requestFlowChildren(core, parent.id, childIds, remote, token, nowMs)
   // The parent, its children and the outbox messages for the remote ones are durable together.

@@ -13,7 +13,7 @@ import { isListed } from './job-index.ts'
 import { type QueueSettings, applyQueueSettings } from './records.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
 import { JobReplyBudget } from './reply-size.ts'
-import { obliterateCron } from './links.ts'
+import { obliterateCron, obliterateRefusal } from './links.ts'
 
 const ok = { ok: true } as const
 
@@ -213,6 +213,8 @@ function drain(core: Core, command: CommandOf<'DRAIN'>, token: Token) {
 }
 
 function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, nowMs: number) {
+  const refusal = obliterateRefusal(core)
+  if (refusal !== null) return core.reply(token, { ok: false, error: refusal })
   // Cron entries live on the shards of their names: local ones go now, the others by message.
   const group = core.beginGroup()
   obliterateCron(core, command.queue, nowMs)

@@ -89,6 +89,23 @@ export function sendLink(core: Core, target: number, body: LinkMessage, nowMs: n
   core.message(target, { t: 'outbox', v: shardMessageVersion, from: core.shardIndex, seq, body })
 }
 
+/**
+ * The refusal of a command that would start new links to `targets` (one entry per message, a shard
+ * may repeat) when that would pass a lane's pendingMessagesMax, or null. Checked before the command
+ * changes anything; answers and completions of accepted links are never refused (see outbox.ts).
+ */
+export function linkRefusal(core: Core, targets: Iterable<number>): string | null {
+  const outbox = core.links.outbox
+  const adding = new Map<number, number>()
+  for (const target of targets) adding.set(target, (adding.get(target) ?? 0) + 1)
+  for (const [target, count] of adding) {
+    if (outbox.pendingFor(target) + count > outbox.pendingMessagesMax) {
+      return errors.tooManyPendingShardMessages(target, outbox.pendingMessagesMax)
+    }
+  }
+  return null
+}
+
 /** Re-sends the pending messages of every lane that is due (after a restart, or unacknowledged too long). */
 export function resendDueLinks(core: Core, nowMs: number): void {
   for (const [target, pending] of core.links.outbox.due(nowMs)) {
@@ -139,6 +156,14 @@ function applyLink(core: Core, from: number, body: LinkMessage, nowMs: number): 
 
 // -------------------------------------------------------------------------------------------------
 // depends_on
+
+/** The refusal of a push whose remote dependencies would need a `watch` to a full lane, or null. */
+export function dependencyLinkRefusal(core: Core, deps: number[]): string | null {
+  const remote = new Set<number>()
+  for (const dep of deps) if (!core.isLocal(dep)) remote.add(dep)
+  if (remote.size === 0) return null
+  return linkRefusal(core, [...remote].map((dep) => shardOfJobId(dep, core.shardCount)))
+}
 
 /** A new parked job waits for its pending dependencies: local ones here, remote ones by `watch`. */
 export function watchDependencies(core: Core, jobId: number, pendingDeps: number[], nowMs: number): void {
@@ -311,13 +336,21 @@ export function expireChildQueries(core: Core, nowMs: number): void {
 /** A cron push for `queue`: here through pushJob, or on the queue's shard by `cronPush`. */
 export function cronPush(core: Core, queue: string, data: unknown, priority: number, nowMs: number): void {
   const owner = shardOfName(queue, core.shardCount)
-  if (owner !== core.shardIndex) return sendLink(core, owner, { type: 'cronPush', queue, data, priority }, nowMs)
-  cronPushHere(core, queue, data, priority, nowMs)
+  if (owner === core.shardIndex) return cronPushHere(core, queue, data, priority, nowMs)
+  // A full lane (the queue's shard is down or slow) drops this execution, like a refused push does.
+  if (linkRefusal(core, [owner]) === null) sendLink(core, owner, { type: 'cronPush', queue, data, priority }, nowMs)
 }
 
 function cronPushHere(core: Core, queue: string, data: unknown, priority: number, nowMs: number): void {
   // A refusal (jobs limit) drops this execution; the entry fires again at its next run.
   pushJob(core, core.queue(queue), plainJobInput(data, priority), nowMs, noRequest)
+}
+
+/** The refusal of an OBLITERATE whose `cronObliterate` to every other shard would pass a full lane, or null. */
+export function obliterateRefusal(core: Core): string | null {
+  const others: number[] = []
+  for (let shard = 0; shard < core.shardCount; shard++) if (shard !== core.shardIndex) others.push(shard)
+  return linkRefusal(core, others)
 }
 
 /** OBLITERATE's cron part: local entries now, the other shards' entries by `cronObliterate`. */

@@ -14,10 +14,12 @@
  *
  * Pure state: the transitions that use it live in core.ts / links.ts; the records in records.ts.
  *
- * Known limit: a lane's pending messages are not bounded by a count of their own. Each one belongs
- * to a job, a flow or a cron fire of the sender, and a live target acknowledges within a flush; only
- * a target shard stopped by a storage failure lets them pile up until the server restarts.
+ * Bounded: a lane holds at most `pendingMessagesMax` (outboxPendingMessagesMax) messages that
+ * start a new link (links.ts refuses the command that would add one more, linkRefusal); the answers
+ * and completions of accepted links may pass it, as they are bounded by those links. Nothing pending
+ * is ever dropped: a message leaves a lane only when its target acknowledged it.
  */
+import { outboxPendingMessagesMax } from '../base/limits.ts'
 import { outboxResendIntervalMs } from './engine-limits.ts'
 
 /** Version of the cross-shard message shapes below (the `v` of every envelope). */
@@ -63,6 +65,8 @@ export class Outbox {
   readonly applied = new Map<number, number>()
   /** Messages numbered so far (engine.ts compares it before and after a call). */
   sentCount = 0
+  /** Pending messages per lane above which new links are refused (tests lower it). */
+  pendingMessagesMax = outboxPendingMessagesMax
 
   private lane(target: number): Lane {
     let lane = this.lanes.get(target)
@@ -134,6 +138,11 @@ export class Outbox {
       if (at < due) due = at
     }
     return due
+  }
+
+  /** Messages pending for `target` (sent, not acknowledged). */
+  pendingFor(target: number): number {
+    return this.lanes.get(target)?.pending.size ?? 0
   }
 
   pendingCount(): number {

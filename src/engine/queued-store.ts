@@ -72,13 +72,8 @@ function poll(core: Core, command: CommandOf<'_QPOLL'>, token: Token, nowMs: num
   const messages: PolledMessage[] = new Array(taken.length)
   for (let i = 0; i < taken.length; i++) {
     const job = taken[i] as Job
-    const tag = command.tags[i] as string
     // A flashQ job polled here (mixed use, unspecified by the spec) becomes a message from now on.
-    job.pollCount = Math.max(0, job.pollCount) + 1
-    job.pollTag = tag
-    job.runAt = visibleAt
-    core.enqueue(job, q, nowMs)
-    if (core.recording) core.record({ t: 'qp', i: job.id, r: visibleAt, n: job.pollCount, g: tag })
+    lease(core, job, q, visibleAt, Math.max(0, job.pollCount) + 1, command.tags[i] as string, nowMs)
     messages[i] = { id: job.id, created_at: job.createdAt, poll_count: job.pollCount, contents: contentsOf(job) }
   }
   core.reply(token, { ok: true, messages })
@@ -110,11 +105,7 @@ function remove(core: Core, command: CommandOf<'_QDELETE'>, token: Token): void 
 function update(core: Core, command: CommandOf<'_QUPDATE'>, token: Token, nowMs: number): void {
   const found = leased(core, command.queue, command.id, command.tag)
   if (found === null) return core.reply(token, { ok: true, updated: false })
-  const { job, q } = found
-  core.unqueue(job, q)
-  job.runAt = nowMs + command.visibility_ms
-  core.enqueue(job, q, nowMs)
-  if (core.recording) core.record({ t: 'qu', i: job.id, r: job.runAt })
+  setVisibleAt(core, found.job, found.q, nowMs + command.visibility_ms, nowMs)
   core.reply(token, { ok: true, updated: true })
 }
 
@@ -159,17 +150,31 @@ export function isQueuedRecord(r: LogRecord): boolean {
   return r.t === 'qp' || r.t === 'qu'
 }
 
-/** Replay of `qp` and `qu` (the job is placed again; finishReplay promotes what is due). */
+/** A poll leases a message (already taken out of its heap) until `visibleAt` (`qp`). */
+function lease(core: Core, job: Job, q: QueueState, visibleAt: number, pollCount: number, tag: string, nowMs: number): void {
+  core.willChange(job)
+  job.pollCount = pollCount
+  job.pollTag = tag
+  job.runAt = visibleAt
+  noteQueuedQueue(core, q.name)
+  core.enqueue(job, q, nowMs)
+  if (core.recording) core.record({ t: 'qp', i: job.id, r: visibleAt, n: pollCount, g: tag })
+}
+
+/** A leased message becomes visible at `visibleAt` instead (`qu`); tag and count stay. */
+function setVisibleAt(core: Core, job: Job, q: QueueState, visibleAt: number, nowMs: number): void {
+  core.unqueue(job, q)
+  job.runAt = visibleAt
+  core.enqueue(job, q, nowMs)
+  if (core.recording) core.record({ t: 'qu', i: job.id, r: visibleAt })
+}
+
+/** Replay of `qp` and `qu`: the live transitions (finishReplay promotes what is due). */
 export function applyQueuedRecord(core: Core, r: LogRecord): void {
   const job = core.jobs.get(r.i as number)
   if (job === undefined || !core.isQueued(job)) return
   const q = core.queue(job.queue)
+  if (r.t === 'qu') return setVisibleAt(core, job, q, r.r as number, r.r as number)
   core.unqueue(job, q)
-  job.runAt = r.r as number
-  if (r.t === 'qp') {
-    job.pollCount = r.n as number
-    job.pollTag = r.g as string
-    core.queuedQueues.add(job.queue)
-  }
-  core.enqueue(job, q, job.runAt)
+  lease(core, job, q, r.r as number, r.n as number, r.g as string, r.r as number)
 }

@@ -66,7 +66,7 @@ import type { LogRecord } from './types.ts'
 import type { QueueState } from './queue-state.ts'
 import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import { jobDiscarded } from '../protocol/errors.ts'
-import { childCompleted, dependencyDone, flowChildCreated } from './links.ts'
+import { childCompleted, dependencyDone, flowChildCreated, watchDependencies } from './links.ts'
 import { stallStrike } from './scheduling.ts'
 import type { LinkMessage } from './outbox.ts'
 import { applyQueuedRecord, isQueuedRecord } from './queued-store.ts'
@@ -213,18 +213,12 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     if (loc === LOC_READY) core.enqueue(job, q, job.createdAt)
     else if (loc === LOC_DLQ) core.toDlq(job, q, job.failReason ?? '')
     else if (loc === LOC_PARKED || loc === LOC_PARENT) {
-      job.loc = loc
-      q.parkedCount++
-      if (loc === LOC_PARENT) q.parentCount++
-      for (const dep of job.pendingDeps) {
-        if (core.isLocal(dep)) core.links.addDependent(dep, job.id)
-      }
+      core.park(job, q, loc)
+      // Local dependencies as when pushed; the remote ones' `watch` messages are in the outbox already.
+      watchDependencies(core, job.id, job.pendingDeps, job.createdAt)
     } else if (loc === LOC_COMPLETED) {
       core.markCompleted(job, q)
-      if (r.nh === 1) {
-        job.inHistory = false
-        q.completedCount--
-      }
+      if (r.nh === 1) core.leaveHistory(job)
     }
   },
   a(core, r) {
@@ -240,10 +234,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   x(core, r) {
     const job = jobOf(core, r)
-    if (job === undefined) return
-    job.attempts = r.n as number
-    job.lastHeartbeat = r.h as number
-    core.deadLetter(job, core.queue(job.queue), r.e as string, r.h as number, false)
+    if (job !== undefined) core.failFinally(job, core.queue(job.queue), r.e as string, r.h as number, r.n as number, r.h as number)
   },
   rm(core, r) {
     for (const id of r.i as number[]) {
@@ -253,9 +244,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   pr(core, r) {
     const job = jobOf(core, r)
-    if (job === undefined) return
-    job.progress = r.v as number
-    job.progressMsg = (r.m as string | null | undefined) ?? null
+    if (job !== undefined) setProgress(core, job, r.v as number, (r.m as string | null | undefined) ?? null)
   },
   cp(core, r) {
     const job = jobOf(core, r)
@@ -277,7 +266,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   u(core, r) {
     const job = jobOf(core, r)
-    if (job !== undefined) job.data = r.d
+    if (job !== undefined) updateData(core, job, r.d, null)
   },
   rd(core, r) {
     for (const id of r.i as number[]) {
@@ -294,9 +283,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   hb(core, r) {
     const job = jobOf(core, r)
-    if (job === undefined) return
-    job.lastHeartbeat = r.c as number
-    job.stallCount = 0
+    if (job !== undefined) noteHeartbeat(core, job, r.c as number)
   },
   st(core, r) {
     const job = jobOf(core, r)
@@ -338,7 +325,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     applyQueueSettings(core.queue(r.q as string), r as QueueSettings, 0)
   },
   seq(core, r) {
-    if ((r.s as number) > core.sequence) core.sequence = r.s as number
+    core.noteSequence(r.s as number)
   },
   res(core, r) {
     core.storeResult(r.i as number, r.r)
@@ -369,8 +356,45 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     core.links.noteLegacyFlowChildKey(r.k as string, r.i as number)
   },
   qd(core, r) {
-    core.queue(r.q as string).defaults = r.d as QueueDefaults | null
+    setQueueDefaults(core, core.queue(r.q as string), r.d as QueueDefaults | null)
   },
+}
+
+/** PROGRESS of an active job, recorded as `pr` (replay of `pr` lands here too). */
+export function setProgress(core: Core, job: Job, progress: number, message: string | null): void {
+  core.willChange(job)
+  job.progress = progress
+  job.progressMsg = message
+  if (core.recording) core.record({ t: 'pr', i: job.id, v: progress, m: message })
+}
+
+/**
+ * UPDATEJOB: new data, recorded as `u`. `requestBytes` (null in replay) keeps the job's request size
+ * a bound of every field: the old one covers what stays, this request the new data.
+ */
+export function updateData(core: Core, job: Job, data: unknown, requestBytes: number | null): void {
+  core.willChange(job)
+  job.data = data
+  if (requestBytes !== null && job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
+  if (core.recording) core.record({ t: 'u', i: job.id, d: data })
+}
+
+/**
+ * HEARTBEAT of an active job. Only a heartbeat that clears stall strikes is recorded (`hb`): the
+ * strikes are durable (`st`), the heartbeat time alone is a lease detail that a restart drops.
+ */
+export function noteHeartbeat(core: Core, job: Job, nowMs: number): void {
+  core.willChange(job)
+  job.lastHeartbeat = nowMs
+  if (job.stallCount === 0) return
+  job.stallCount = 0
+  if (core.recording) core.record({ t: 'hb', i: job.id, c: nowMs })
+}
+
+/** Push defaults of a queue (internal `_QUEUEDEFAULTS`, Engine.setQueueDefaults), recorded as `qd`. */
+export function setQueueDefaults(core: Core, q: QueueState, defaults: QueueDefaults | null): void {
+  q.defaults = defaults
+  if (core.recording) core.record({ t: 'qd', q: q.name, d: defaults })
 }
 
 /** CHANGEPRIORITY: re-sorts a queued job in place; other states just store the value. */

@@ -97,6 +97,10 @@ export const tooManyQueues = (queue: string, queuesMax: number): string =>
 /** A push with a new debounce_id above debounceEntriesMax (engine/engine-limits.ts). */
 export const tooManyDebounceWindows = (queue: string, debounceEntriesMax: number): string =>
   `Too many debounce windows: queue '${queue}' holds its maximum of ${debounceEntriesMax}; retry when some expired`
+/** A command that would add a cross-shard message to a full outbox lane (base/limits.ts outboxPendingMessagesMax). */
+export const tooManyPendingShardMessages = (target: number, pendingMax: number): string =>
+  `Too many pending cross-shard messages: ${pendingMax} messages to shard ${target} wait for it to acknowledge ` +
+  `(outboxPendingMessagesMax; that shard is down or slow); retry later`
 /** A FLOW whose children on other shards did not confirm in time (the flow itself goes on). */
 export const flowChildrenNotConfirmed = (parentId: number, shards: number[], timeoutMs: number): string =>
   `Flow ${parentId}: children on shard ${shards.join(', ')} not confirmed within ${timeoutMs} ms ` +

@@ -120,7 +120,7 @@ export const commandTable = {
   GETJOBS: row('GETJOBS', { route: 'queueOrAll', merge: 'getJobs', errors: [I, U] }),
   CLEAN: row('CLEAN', { route: 'queue', errors: [I, U] }),
   DRAIN: row('DRAIN', { route: 'queue', errors: [I, U] }),
-  OBLITERATE: row('OBLITERATE', { route: 'queue', errors: [I, U] }),
+  OBLITERATE: row('OBLITERATE', { route: 'queue', errors: [I, L, U] }),
 
   // §3.4 Stats
   STATS: row('STATS', { route: 'all', merge: 'sumFields', errors: [U] }),
