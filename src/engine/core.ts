@@ -291,8 +291,14 @@ export class Core {
   /** A job waits for its dependencies (LOC_PARKED) or for its flow children (LOC_PARENT). */
   park(job: Job, q: QueueState, loc: typeof LOC_PARKED | typeof LOC_PARENT): void {
     job.loc = loc
-    q.parkedCount++
+    q.parked.add(job)
     if (loc === LOC_PARENT) q.parentCount++
+  }
+
+  /** A parked job stops waiting (released, or removed); the caller places it (or forgets it). */
+  unpark(job: Job, q: QueueState): void {
+    q.parked.delete(job)
+    if (job.loc === LOC_PARENT) q.parentCount--
   }
 
   isQueued(job: Job): boolean {
@@ -434,8 +440,7 @@ export class Core {
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (job.loc === LOC_DLQ) this.dlqDelete(q, job)
     else if (job.loc === LOC_PARKED || job.loc === LOC_PARENT) {
-      q.parkedCount--
-      if (job.loc === LOC_PARENT) q.parentCount--
+      this.unpark(job, q)
     }
     else if (job.loc === LOC_COMPLETED) {
       // CLEAN of completed jobs: they leave the history, and their result goes. Their id still

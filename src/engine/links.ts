@@ -209,7 +209,7 @@ export function dependencyDone(core: Core, jobId: number, dependencyId: number, 
   if (core.recording) core.record({ t: 'dd', i: jobId, d: dependencyId, c: nowMs })
   if (job.pendingDeps.length === 0) {
     const q = core.queue(job.queue)
-    q.parkedCount--
+    core.unpark(job, q)
     core.enqueue(job, q, nowMs)
   }
 }
@@ -230,8 +230,7 @@ export function childCompleted(core: Core, parentId: number, childId: number, no
   if (core.recording) core.record({ t: 'cd', i: parentId, c: nowMs })
   if (parent.childrenCompleted >= parent.childrenIds.length) {
     const q = core.queue(parent.queue)
-    q.parkedCount--
-    q.parentCount--
+    core.unpark(parent, q)
     core.appendLog(parent.id, { timestamp: nowMs, message: 'All children completed, parent job ready', level: 'info' })
     core.enqueue(parent, q, nowMs)
   }

@@ -103,24 +103,30 @@ function must(condition: boolean, what: string): void {
   if (!condition) throw new Error(`scenario: ${what}`)
 }
 
+/** The id of a job pulled from `queue` (a scenario error when there is none). */
+function pulled(h: Harness, queue: string): number {
+  const job = h.pull(queue)
+  must(job !== null, `a job to pull in ${queue}`)
+  return (job as { id: number }).id
+}
+
 /** Changes to jobs the capture has not reached: one command (or tick) each. */
 const changes: Record<string, (h: Harness, ids: Record<string, number>) => void> = {
   push: (h) => void h.push('a', { data: 'new' }),
   pull: (h) => void h.call({ cmd: 'PULLB', queue: 'a', count: 3, timeout: 0 }),
   ack: (h, ids) => void h.call({ cmd: 'ACK', id: ids.act0, result: { ok: 1 } }),
   'ack releasing a dependent': (h, ids) => {
-    h.call({ cmd: 'ACK', id: (h.pull('e') as { id: number }).id })
+    h.call({ cmd: 'ACK', id: pulled(h, 'e') })
     must(h.state(ids.parked as number) === 'waiting', 'the dependent is released')
   },
   'ack of a flow child': (h, ids) => {
-    const child = h.call({ cmd: 'PULL', queue: 'g', timeout: 0 }).job as { id: number }
-    h.call({ cmd: 'ACK', id: child.id })
+    h.call({ cmd: 'ACK', id: pulled(h, 'g') })
     must((h.call({ cmd: 'GETJOB', id: ids.parent }).job as { children_completed: number }).children_completed === 1, 'the parent counts it')
   },
   fail: (h, ids) => void h.call({ cmd: 'FAIL', id: ids.act1, error: 'again' }),
   'fail to the DLQ': (h) => {
     const id = h.push('d', { data: 'x', max_attempts: 1 })
-    h.call({ cmd: 'FAIL', id: (h.pull('d') as { id: number }).id, error: `last ${id}` })
+    h.call({ cmd: 'FAIL', id: pulled(h, 'd'), error: `last ${id}` })
   },
   cancel: (h, ids) => void h.call({ cmd: 'CANCEL', id: ids.w1 }),
   update: (h, ids) => void h.call({ cmd: 'UPDATEJOB', id: ids.w2, data: { updated: true } }),
