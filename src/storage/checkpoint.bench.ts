@@ -68,9 +68,29 @@ const ticker = setInterval(() => {
   last = now
   lastCpu = process.threadCpuUsage()
 }, 1)
+/**
+ * Thread CPU time of each checkpoint piece's synchronous part (the capture of its records and their
+ * encoding): from the piece's first pull to the end of that turn's synchronous work.
+ */
+const pieceCpuMs: number[] = []
+function* timedPieces(bodies: Iterable<string>): Generator<string> {
+  let pieceOpen = false
+  for (const body of bodies) {
+    if (!pieceOpen) {
+      pieceOpen = true
+      const cpu = process.threadCpuUsage()
+      queueMicrotask(() => {
+        const used = process.threadCpuUsage(cpu)
+        pieceCpuMs.push((used.user + used.system) / 1000)
+        pieceOpen = false
+      })
+    }
+    yield body
+  }
+}
 const segmented = log as SegmentedLog
 const started = performance.now()
-log.checkpoint(engine.captureSnapshot())
+log.checkpoint(timedPieces(engine.captureSnapshot()))
 // What checkpoint() does at once (the capture's start and its first piece), before the ticker can fire again.
 const captureMs = performance.now() - started
 const latencies: number[] = []
@@ -81,6 +101,10 @@ const checkpointMs = performance.now() - started
 if (segmented.lastCheckpointError !== null) throw segmented.lastCheckpointError
 clearInterval(ticker)
 latencies.sort((a, b) => a - b)
+function quantile(values: number[], q: number): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
+}
 const at = (q: number) => (latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] as number).toFixed(2)
 process.stdout.write(
   `${JSON.stringify({
@@ -91,6 +115,10 @@ process.stdout.write(
     longestStallMs: Math.round(Math.max(0, ...gaps.map(([, gap]) => gap))),
     longestStallAfterCaptureMs: Math.round(Math.max(0, ...gaps.filter(([at]) => at >= started + captureMs).map(([, gap]) => gap))),
     longestStallCpuMs: Math.round(Math.max(0, ...gaps.map(([, , cpu]) => cpu))),
+    pieces: pieceCpuMs.length,
+    pieceCpuP50Ms: quantile(pieceCpuMs, 0.5).toFixed(2),
+    pieceCpuP99Ms: quantile(pieceCpuMs, 0.99).toFixed(2),
+    pieceCpuMaxMs: quantile(pieceCpuMs, 1).toFixed(2),
     pushesDuringCheckpoint: latencies.length,
     pushP50Ms: at(0.5),
     pushP99Ms: at(0.99),
