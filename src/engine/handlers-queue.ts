@@ -104,10 +104,18 @@ export function parseStateFilter(state: string | undefined): JobState | null {
  *    when the matches are spread evenly (always, without a state filter);
  *  - the state's own home (ready/delayed heaps, DLQ, parked set, active set, history): all m jobs
  *    of the state, of which the newest offset + page are selected (O(m), then sorted).
- * So a page costs at most about √((offset + page) × listed) entries, and a walk of the list that
- * meets far more non-matching jobs than expected (the matches are clustered among old ids) stops
- * at the gather's cost and gathers instead.
+ * A gathered job counts as gatheredJobCost list entries. So a page costs at most about
+ * √(gatheredJobCost × (offset + page) × listed) entries, and a walk of the list that meets far more
+ * non-matching jobs than expected (the matches are clustered among old ids) stops at the gather's
+ * cost and gathers instead.
  */
+/**
+ * What gathering one job costs, in entries of the id-ordered list: the list is walked in id order,
+ * which is allocation order (neighbouring jobs in memory), while a state's home is visited in heap
+ * or insertion order, and the gathered jobs then go through the selection.
+ */
+const gatheredJobCost = 4
+
 function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs: number) {
   const filter = parseStateFilter(command.state)
   const limit = Math.min(command.limit, getJobsLimitMax)
@@ -128,7 +136,7 @@ function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs:
   let page: Job[] | null = null
   if (index !== undefined && total > 0 && command.offset < total) {
     const wanted = command.offset + limit
-    const gatherCost = filter === null ? Infinity : homeSize(core, filter, total)
+    const gatherCost = filter === null ? Infinity : gatheredJobCost * homeSize(core, filter, total)
     if (gatherCost > (wanted * listed) / total) {
       page = index.page((job) => filter === null || stateOf(job, nowMs) === filter, command.offset, limit, gatherCost)
     }
