@@ -61,8 +61,7 @@ export class SnapshotCapture implements IterableIterator<string> {
   #dlqCursor: Iterator<Job> | null = null
   /** DLQ orders copied because they lost a job before the walk passed it: the ids still to walk. */
   readonly #frozenDlq = new Map<QueueState, number[]>()
-  #liveCursor: Iterator<Job> | null = null
-  #generator: Generator<string, void, undefined>
+  readonly #generator: Generator<string, void, undefined>
   #ended = false
 
   constructor(core: Core) {
@@ -106,10 +105,6 @@ export class SnapshotCapture implements IterableIterator<string> {
       this.#frozenDlq.clear()
     }
     return { done: true, value: undefined }
-  }
-
-  get ended(): boolean {
-    return this.#ended
   }
 
   /** Serializes `job` as it is now (its state at P): called by Core.willChange before a change. */
@@ -163,9 +158,8 @@ export class SnapshotCapture implements IterableIterator<string> {
       }
       this.#dlqCursor = null
     }
-    this.#liveCursor = this.#core.jobs.values()
-    for (let step = this.#liveCursor.next(); step.done !== true; step = this.#liveCursor.next()) {
-      const job = step.value
+    // A live iterator: jobs added since P come at its end (skipped by id), removed ones are not met.
+    for (const job of this.#core.jobs.values()) {
       if (job.id > this.lastIdAtStart) continue
       const text = this.#takePreImage(job.id, SECTION_LIVE) ??
         (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ ? null : this.#liveText(job))
