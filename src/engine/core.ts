@@ -31,6 +31,7 @@ import { Metrics } from './metrics.ts'
 import { Links, childCompleted, notifyDependents } from './links.ts'
 import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
+import type { SnapshotCapture } from './snapshot.ts'
 
 /** The id-ordered job lists are checked for stale entries every 1024 additions (a power of two, minus one). */
 const staleCheckEveryMask = 1023
@@ -121,6 +122,9 @@ export class Core {
 
   out: EngineOutput = emptyOutput()
 
+  /** The checkpoint capture running (copy-on-write, snapshot.ts), or null. */
+  capture: SnapshotCapture | null = null
+
   constructor(config: EngineConfig) {
     this.shardIndex = config.shardIndex
     this.shardCount = config.shardCount
@@ -170,6 +174,23 @@ export class Core {
 
   message(shardIndex: number, message: ShardMessage): void {
     this.out.messages.push({ shardIndex, message })
+  }
+
+  /**
+   * Called before anything changes a job of the shard — a field the checkpoint records, its place,
+   * or its removal: a running checkpoint capture first keeps the job as it was (snapshot.ts). Jobs
+   * created after the capture began, and jobs it holds already, cost one comparison.
+   */
+  willChange(job: Job): void {
+    const capture = this.capture
+    if (capture === null || job.snapshotMark === capture.epoch || job.id > capture.lastIdAtStart) return
+    if (this.jobs.get(job.id) === job) capture.preImage(job)
+  }
+
+  /** Takes a job out of its queue's DLQ (a running capture keeps the DLQ's order first). */
+  dlqDelete(q: QueueState, job: Job): void {
+    this.capture?.freezeDlq(q)
+    q.dlq.delete(job.id)
   }
 
   /** A new job (or one replayed) joins the shard: the job table and the id-ordered lists. */
@@ -233,6 +254,7 @@ export class Core {
 
   /** Puts a job into its queue: ready heap when due, delay heap otherwise; TTL heap when it has one. */
   enqueue(job: Job, q: QueueState, nowMs: number): void {
+    this.willChange(job)
     // Replay parks everything in the delay heap; finishReplay promotes what is due at the real time.
     if (job.runAt > nowMs || this.replaying) {
       job.loc = LOC_DELAYED
@@ -247,6 +269,7 @@ export class Core {
 
   /** Takes a queued job out of its heap (or group-wait list) and the TTL heap. */
   unqueue(job: Job, q: QueueState): void {
+    this.willChange(job)
     if (job.loc === LOC_READY) q.ready.removeAt(job.heapIndex)
     else if (job.loc === LOC_DELAYED) q.delayed.removeAt(job.heapIndex)
     else if (job.loc === LOC_GROUP_WAIT) {
@@ -276,21 +299,21 @@ export class Core {
     return job.loc === LOC_PARKED || job.loc === LOC_PARENT
   }
 
-  /**
-   * A parked job leaves its parking without being released (removed or discarded). Its dependency
-   * links stay: a dependency that completes later finds the job no longer parked and skips it.
-   */
-  unpark(job: Job, q: QueueState): void {
-    q.parkedCount--
-    if (job.loc === LOC_PARENT) q.parentCount--
-    job.loc = LOC_GONE
-  }
-
   /** A job waits for its dependencies (LOC_PARKED) or for its flow children (LOC_PARENT). */
   park(job: Job, q: QueueState, loc: typeof LOC_PARKED | typeof LOC_PARENT): void {
     job.loc = loc
-    q.parkedCount++
+    q.parked.add(job)
     if (loc === LOC_PARENT) q.parentCount++
+  }
+
+  /**
+   * A parked job stops waiting (released, removed or discarded); the caller places it (or forgets it).
+   * A removed or discarded job keeps its dependency links: a dependency that completes later finds the
+   * job no longer parked and skips it.
+   */
+  unpark(job: Job, q: QueueState): void {
+    q.parked.delete(job)
+    if (job.loc === LOC_PARENT) q.parentCount--
   }
 
   isQueued(job: Job): boolean {
@@ -353,6 +376,7 @@ export class Core {
   }
 
   private activate(job: Job, q: QueueState, nowMs: number): void {
+    this.willChange(job)
     job.loc = LOC_ACTIVE
     job.startedAt = nowMs
     job.lastHeartbeat = nowMs
@@ -364,6 +388,7 @@ export class Core {
 
   /** The job stops being active: frees its slot, its group and its timeout. */
   leaveActive(job: Job, q: QueueState): void {
+    this.willChange(job)
     q.activeCount--
     this.activeJobs.delete(job)
     if (job.heapIndex >= 0) this.timeoutHeap.removeAt(job.heapIndex)
@@ -416,6 +441,7 @@ export class Core {
 
   releaseKey(job: Job, q: QueueState): void {
     if (job.holdsKey) {
+      this.willChange(job)
       q.uniqueKeys.delete(job.uniqueKey as string)
       job.holdsKey = false
     }
@@ -423,6 +449,7 @@ export class Core {
 
   /** Forgets a job entirely (state `unknown`). */
   forget(job: Job): void {
+    this.willChange(job)
     this.jobs.delete(job.id)
     if (job.customId !== null && this.customIds.get(job.customId) === job.id) this.customIds.delete(job.customId)
     job.loc = LOC_GONE
@@ -430,9 +457,10 @@ export class Core {
 
   /** Removes a job in any live state (cancel, expiry, drain, clean, obliterate, remove_on_fail). */
   remove(job: Job, q: QueueState, waitReply: string | null): void {
+    this.willChange(job)
     if (this.isQueued(job)) this.unqueue(job, q)
     else if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
-    else if (job.loc === LOC_DLQ) q.dlq.delete(job.id)
+    else if (job.loc === LOC_DLQ) this.dlqDelete(q, job)
     else if (this.isParked(job)) this.unpark(job, q)
     else if (job.loc === LOC_COMPLETED) {
       // CLEAN of completed jobs: they leave the history, and their result goes. Their id still
@@ -452,6 +480,7 @@ export class Core {
 
   /** TTL expiry of a queued job (already taken out of its heap by the caller or not). */
   expire(job: Job, q: QueueState): void {
+    this.willChange(job)
     if (job.ttlIndex >= 0) this.ttlHeap.removeAt(job.ttlIndex)
     if (this.isQueued(job)) this.unqueue(job, q)
     this.releaseKey(job, q)
@@ -468,6 +497,7 @@ export class Core {
 
   /** ACK / ACKB of a job (active live; queued in replay). `withResult` false for ACKB. */
   complete(job: Job, q: QueueState, result: unknown, withResult: boolean, nowMs: number): void {
+    this.willChange(job)
     if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (this.isQueued(job)) this.unqueue(job, q)
     this.releaseKey(job, q)
@@ -500,6 +530,7 @@ export class Core {
 
   /** Adds a completed job to the completed-id set and history (bounded; evictions are forgotten). */
   markCompleted(job: Job, q: QueueState): void {
+    this.willChange(job)
     job.loc = LOC_COMPLETED
     this.jobs.set(job.id, job)
     this.evictCompletedId(this.completedIds.push(job.id))
@@ -512,6 +543,7 @@ export class Core {
   /** A job pushed out of the completed history keeps only its completed id. */
   leaveHistory(evicted: Job): void {
     if (!evicted.inHistory) return
+    this.willChange(evicted)
     evicted.inHistory = false
     evicted.data = null
     const evictedQueue = this.queues.get(evicted.queue)
@@ -538,6 +570,7 @@ export class Core {
     if (this.completedWithoutJob.delete(evictedId)) return
     const old = this.jobs.get(evictedId)
     if (old !== undefined && old.loc === LOC_COMPLETED) {
+      this.willChange(old)
       this.jobs.delete(evictedId)
       old.loc = LOC_GONE
     }
@@ -561,6 +594,7 @@ export class Core {
    * BullMQ's fixed and custom backoffs and sends the delay.
    */
   fail(job: Job, q: QueueState, reason: string, nowMs: number, cause: 'fail' | 'timeout', retryDelayMs?: number): void {
+    this.willChange(job)
     if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (this.isQueued(job)) this.unqueue(job, q)
     job.attempts++
@@ -582,6 +616,7 @@ export class Core {
 
   /** Retry placement (shared with replay of a `f` record). */
   retry(job: Job, q: QueueState, attempts: number, runAt: number, reason: string, nowMs: number): void {
+    this.willChange(job)
     job.attempts = attempts
     job.runAt = runAt
     job.startedAt = 0
@@ -611,6 +646,7 @@ export class Core {
    * (`x`, `rm`, `st`, `dc`); replay of those records lands here too.
    */
   deadLetter(job: Job, q: QueueState, reason: string, nowMs: number, mayDrop: boolean): void {
+    this.willChange(job)
     if (job.loc === LOC_ACTIVE) this.leaveActive(job, q)
     else if (this.isQueued(job)) this.unqueue(job, q)
     else if (this.isParked(job)) this.unpark(job, q)
@@ -626,12 +662,14 @@ export class Core {
   }
 
   toDlq(job: Job, q: QueueState, reason: string): void {
+    this.willChange(job)
     job.loc = LOC_DLQ
     job.failReason = reason
     q.dlq.set(job.id, job)
     if (q.dlq.size > dlqJobsMax) {
       const oldest = q.dlq.values().next().value as Job
-      q.dlq.delete(oldest.id)
+      this.willChange(oldest)
+      this.dlqDelete(q, oldest)
       this.forget(oldest)
     }
   }

@@ -8,6 +8,7 @@ import { prng } from '../base/prng.ts'
 import { Harness, restart } from './test-helpers.ts'
 import { type Job, LOC_COMPLETED, stateOf } from './job.ts'
 import { parseStateFilter } from './handlers-queue.ts'
+import { newestFirst } from './job-index.ts'
 
 const queues = ['a', 'b', 'c']
 const states = [undefined, 'waiting', 'delayed', 'active', 'completed', 'failed', 'waiting-children', 'waitingparent']
@@ -29,7 +30,8 @@ function reference(h: Harness, queue: string | undefined, state: string | undefi
 function check(h: Harness, label: string): void {
   for (const queue of [undefined, ...queues]) {
     for (const state of states) {
-      for (const [offset, limit] of [[0, 5], [3, 4], [0, 1000]] as const) {
+      // Small pages take the id-ordered list for most states, large ones the state's own home.
+      for (const [offset, limit] of [[0, 1], [2, 1], [0, 5], [3, 4], [0, 1000]] as const) {
         const reply = h.call({ cmd: 'GETJOBS', queue, state, offset, limit })
         const got = { ids: (reply.jobs as Array<{ id: number }>).map((job) => job.id), total: reply.total }
         const want = reference(h, queue, state, offset, limit)
@@ -90,4 +92,22 @@ describe('GETJOBS index', () => {
     expect(kept.filter((id) => !listed.has(id))).toEqual([])
     expect(h.call({ cmd: 'GETJOBS', limit: 1, offset: 0 }).total).toBe(kept.length)
   })
+})
+
+test('newestFirst selects the highest ids, highest first, whatever the input order', () => {
+  const rng = prng(11)
+  for (const size of [0, 1, 2, 7, 100, 5000]) {
+    for (const order of ['ascending', 'descending', 'shuffled']) {
+      const ids = Array.from({ length: size }, (_, i) => 3 * i + 1)
+      if (order === 'descending') ids.reverse()
+      if (order === 'shuffled') for (let i = ids.length - 1; i > 0; i--) {
+        const j = rng.int(i + 1)
+        ;[ids[i], ids[j]] = [ids[j] as number, ids[i] as number]
+      }
+      for (const count of [0, 1, 3, Math.floor(size / 2), size, size + 5]) {
+        const got = newestFirst(ids.map((id) => ({ id }) as Job), count).map((job) => job.id)
+        expect(got, `${order} ${size} ${count}`).toEqual([...ids].sort((a, b) => b - a).slice(0, Math.max(0, count)))
+      }
+    }
+  }
 })

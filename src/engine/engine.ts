@@ -14,7 +14,8 @@ import { fireCron, storeHandlers } from './handlers-store.ts'
 import { receiveShardMessage } from './links.ts'
 import { nextWakeMs, tick } from './scheduling.ts'
 import type { ShardMessage } from './outbox.ts'
-import { applyRecord, formatRecord, setQueueDefaults, snapshotRecords } from './records.ts'
+import { applyRecord, formatRecord, setQueueDefaults } from './records.ts'
+import { SnapshotCapture } from './snapshot.ts'
 import * as errors from '../protocol/errors.ts'
 import { shardOfName } from '../base/hash.ts'
 import { queuedHandlers } from './queued-store.ts'
@@ -168,7 +169,17 @@ export class Engine {
     return formatRecord()
   }
 
-  snapshot(): Iterable<LogRecord> {
-    return snapshotRecords(this.core)
+  /**
+   * Begins a checkpoint capture of the state as it is now: the texts of the records that recreate
+   * it, pulled a few at a time while commands keep running (copy-on-write, snapshot.ts). Pull it
+   * to the end or call return(); one at a time.
+   */
+  captureSnapshot(): SnapshotCapture {
+    return new SnapshotCapture(this.core)
+  }
+
+  /** The records that recreate the state, all at once (tests and tools). */
+  snapshot(): LogRecord[] {
+    return Array.from(this.captureSnapshot(), (text) => JSON.parse(text) as LogRecord)
   }
 }

@@ -9,7 +9,7 @@ import {
   type JobState, jobToBrowserItem, stateOf,
 } from './job.ts'
 import type { QueueState } from './queue-state.ts'
-import { isListed } from './job-index.ts'
+import { isListed, newestFirst } from './job-index.ts'
 import { type QueueSettings, applyQueueSettings } from './records.ts'
 import { getJobsLimitMax } from './engine-limits.ts'
 import { JobReplyBudget } from './reply-size.ts'
@@ -98,11 +98,24 @@ export function parseStateFilter(state: string | undefined): JobState | null {
 }
 
 /**
- * GETJOBS (spec: sorted by id, descending; `total` counts the matches before paging). Pages come
- * from the id-ordered lists (job-index.ts): O(offset + page) entries when the state is common in the
- * queue. A rare state (under 1/16 of the listed jobs) is gathered from where that state lives
- * instead (ready/delayed heaps, DLQ, active set, history) and sorted: O(m log m) for its m jobs.
+ * GETJOBS (spec: sorted by id, descending; `total` counts the matches before paging). A page comes
+ * from one of two places, whichever is expected to visit fewer jobs:
+ *  - the id-ordered list (job-index.ts), newest first: (offset + page) × listed / matches entries
+ *    when the matches are spread evenly (always, without a state filter);
+ *  - the state's own home (ready/delayed heaps, DLQ, parked set, active set, history): all m jobs
+ *    of the state, of which the newest offset + page are selected (O(m), then sorted).
+ * A gathered job counts as gatheredJobCost list entries. So a page costs at most about
+ * √(gatheredJobCost × (offset + page) × listed) entries, and a walk of the list that meets far more
+ * non-matching jobs than expected (the matches are clustered among old ids) stops at the gather's
+ * cost and gathers instead.
  */
+/**
+ * What gathering one job costs, in entries of the id-ordered list: the list is walked in id order,
+ * which is allocation order (neighbouring jobs in memory), while a state's home is visited in heap
+ * or insertion order, and the gathered jobs then go through the selection.
+ */
+const gatheredJobCost = 4
+
 function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs: number) {
   const filter = parseStateFilter(command.state)
   const limit = Math.min(command.limit, getJobsLimitMax)
@@ -120,15 +133,18 @@ function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs:
     listed += q.listedCount
   }
   const index = command.queue === undefined ? core.byId : queues[0]?.byId
-  let page: Job[] = []
+  let page: Job[] | null = null
   if (index !== undefined && total > 0 && command.offset < total) {
-    const gatherable = filter !== null && filter !== 'waitingchildren' && filter !== 'waitingparent'
-    if (gatherable && total * 16 < listed) page = gather(core, queues, filter, nowMs, command.offset, limit)
-    else page = index.page((job) => filter === null || stateOf(job, nowMs) === filter, command.offset, limit)
+    const wanted = command.offset + limit
+    const gatherCost = filter === null ? Infinity : gatheredJobCost * homeSize(core, filter, total)
+    if (gatherCost > (wanted * listed) / total) {
+      page = index.page((job) => filter === null || stateOf(job, nowMs) === filter, command.offset, limit, gatherCost)
+    }
+    if (page === null) page = gather(core, queues, filter as JobState, nowMs, command.offset, limit)
   }
   const items = []
   const budget = new JobReplyBudget(2) // a browser item holds the job twice
-  for (const job of page) {
+  for (const job of page ?? []) {
     if (!budget.admit(job)) break
     items.push(jobToBrowserItem(job, nowMs))
   }
@@ -149,7 +165,14 @@ function stateCount(q: QueueState, state: JobState): number {
   }
 }
 
-/** A page of a rare state, gathered from where the state lives and sorted by id, descending. */
+/** Jobs gather() visits for `state`: the shard's active set or history, or the queues' own lists. */
+function homeSize(core: Core, state: JobState, total: number): number {
+  if (state === 'active') return core.activeJobs.size
+  if (state === 'completed') return core.history.size
+  return total
+}
+
+/** A page of one state, gathered from where the state lives: the newest offset + limit of them. */
 function gather(core: Core, queues: QueueState[], state: JobState, nowMs: number, offset: number, limit: number): Job[] {
   const found: Job[] = []
   const names = new Set(queues.map((q) => q.name))
@@ -164,14 +187,14 @@ function gather(core: Core, queues: QueueState[], state: JobState, nowMs: number
     for (const q of queues) {
       if (state === 'failed') for (const job of q.dlq.values()) take(job)
       else if (state === 'delayed') for (const job of q.delayed.items) take(job)
+      else if (state === 'waitingchildren' || state === 'waitingparent') for (const job of q.parked) take(job)
       else {
         for (const job of q.ready.items) take(job)
         for (const list of q.groupWait.values()) for (const job of list) take(job)
       }
     }
   }
-  found.sort((a, b) => b.id - a.id)
-  return found.slice(offset, offset + limit)
+  return newestFirst(found, offset + limit).slice(offset)
 }
 
 function removeAll(core: Core, q: QueueState, jobs: Job[]): number {

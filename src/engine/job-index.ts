@@ -31,14 +31,17 @@ export class IdOrderedJobs {
 
   /**
    * The listed jobs that pass `keep`, newest first, skipping `offset` of them, at most `limit`.
-   * Costs the entries visited: O(offset + limit) when most entries pass.
+   * Costs the entries visited: O(offset + limit) when most entries pass. Gives up (null) after
+   * visiting `visitMax` entries, for a caller that has a cheaper way once that many were needed.
    */
-  page(keep: (job: Job) => boolean, offset: number, limit: number): Job[] {
+  page(keep: (job: Job) => boolean, offset: number, limit: number, visitMax = Infinity): Job[] | null {
     this.ensureSorted()
     const page: Job[] = []
     let skipped = 0
     let stale = 0
+    let visited = 0
     for (let i = this.items.length - 1; i >= 0 && page.length < limit; i--) {
+      if (++visited > visitMax) return null
       const job = this.items[i] as Job
       if (!isListed(job)) {
         stale++
@@ -74,4 +77,46 @@ export class IdOrderedJobs {
     this.items = this.items.filter((job, index, all) => index === 0 || (all[index - 1] as Job) !== job)
     this.sorted = true
   }
+}
+
+/**
+ * The `count` jobs of `jobs` with the highest ids, highest first. The ids are read once into an
+ * array of numbers and the count-th highest is found there (quickselect, no job touched), so a page
+ * of a large set costs O(n + count log count), not a sort of all n jobs.
+ */
+export function newestFirst(jobs: Job[], count: number): Job[] {
+  if (jobs.length <= count) return jobs.sort((a, b) => b.id - a.id)
+  if (count <= 0) return []
+  const ids = new Float64Array(jobs.length)
+  for (let i = 0; i < jobs.length; i++) ids[i] = (jobs[i] as Job).id
+  const lowestKept = kthHighest(ids.slice(), count)
+  const kept: Job[] = []
+  for (let i = 0; i < jobs.length; i++) if ((ids[i] as number) >= lowestKept) kept.push(jobs[i] as Job)
+  return kept.sort((a, b) => b.id - a.id)
+}
+
+/** The k-th highest of distinct `values` (reorders them): Hoare quickselect. */
+function kthHighest(values: Float64Array, k: number): number {
+  let low = 0
+  let high = values.length - 1
+  const target = k - 1
+  while (low < high) {
+    const pivot = values[(low + high) >> 1] as number
+    let i = low
+    let j = high
+    while (i <= j) {
+      while ((values[i] as number) > pivot) i++
+      while ((values[j] as number) < pivot) j--
+      if (i <= j) {
+        const swap = values[i] as number
+        values[i++] = values[j] as number
+        values[j--] = swap
+      }
+    }
+    // values[low … j] ≥ pivot ≥ values[i … high]: narrow to the side that holds position `target`.
+    if (target <= j) high = j
+    else if (target >= i) low = i
+    else break
+  }
+  return values[target] as number
 }

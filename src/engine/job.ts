@@ -86,6 +86,8 @@ export class Job {
   pollCount = -1
   /** queued API: the current poll tag (fencing token), null until the first poll. */
   pollTag: string | null = null
+  /** The epoch of the checkpoint capture that holds this job's record already (snapshot.ts). */
+  snapshotMark = 0
 
   constructor(
     readonly id: number,

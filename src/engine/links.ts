@@ -204,11 +204,12 @@ export function dependencyDone(core: Core, jobId: number, dependencyId: number, 
   const job = core.jobs.get(jobId)
   if (job === undefined || job.loc !== LOC_PARKED) return
   if (!job.pendingDeps.includes(dependencyId)) return
+  core.willChange(job)
   job.pendingDeps = job.pendingDeps.filter((dep) => dep !== dependencyId)
   if (core.recording) core.record({ t: 'dd', i: jobId, d: dependencyId, c: nowMs })
   if (job.pendingDeps.length === 0) {
     const q = core.queue(job.queue)
-    q.parkedCount--
+    core.unpark(job, q)
     core.enqueue(job, q, nowMs)
   }
 }
@@ -224,12 +225,12 @@ export function childCompleted(core: Core, parentId: number, childId: number, no
   }
   const parent = core.jobs.get(parentId)
   if (parent === undefined || parent.loc !== LOC_PARENT) return
+  core.willChange(parent)
   parent.childrenCompleted++
   if (core.recording) core.record({ t: 'cd', i: parentId, c: nowMs })
   if (parent.childrenCompleted >= parent.childrenIds.length) {
     const q = core.queue(parent.queue)
-    q.parkedCount--
-    q.parentCount--
+    core.unpark(parent, q)
     core.appendLog(parent.id, { timestamp: nowMs, message: 'All children completed, parent job ready', level: 'info' })
     core.enqueue(parent, q, nowMs)
   }
@@ -264,6 +265,7 @@ function receiveFlowChild(core: Core, from: number, m: Extract<LinkMessage, { ty
 export function flowChildCreated(core: Core, parentId: number, index: number, childId: number): void {
   const parent = core.jobs.get(parentId)
   if (parent !== undefined && parent.childrenIds[index] === 0) {
+    core.willChange(parent)
     parent.childrenIds[index] = childId
     if (core.recording) core.record({ t: 'fci', i: parentId, x: index, c: childId })
   }

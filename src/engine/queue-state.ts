@@ -23,8 +23,8 @@ export class QueueState {
   readonly debounce = new Map<string, number>()
   readonly pullWaiters = new WaiterFifo()
   activeCount = 0
-  /** Jobs waiting for dependencies or children (waitingchildren + waitingparent). */
-  parkedCount = 0
+  /** Jobs waiting for dependencies or children (waitingchildren + waitingparent): GETJOBS finds them here. */
+  readonly parked = new Set<Job>()
   /** Of parkedCount: flow parents (waitingparent). */
   parentCount = 0
   /** Every job of the queue in id order (GETJOBS pages). */
@@ -42,6 +42,10 @@ export class QueueState {
   tokensAtMs = 0
 
   constructor(readonly name: string) {}
+
+  get parkedCount(): number {
+    return this.parked.size
+  }
 
   get queuedCount(): number {
     return this.ready.size + this.delayed.size + this.groupWaitCount

@@ -152,6 +152,7 @@ export function isQueuedRecord(r: LogRecord): boolean {
 
 /** A poll leases a message (already taken out of its heap) until `visibleAt` (`qp`). */
 function lease(core: Core, job: Job, q: QueueState, visibleAt: number, pollCount: number, tag: string, nowMs: number): void {
+  core.willChange(job)
   job.pollCount = pollCount
   job.pollTag = tag
   job.runAt = visibleAt

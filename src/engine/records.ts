@@ -362,6 +362,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
 
 /** PROGRESS of an active job, recorded as `pr` (replay of `pr` lands here too). */
 export function setProgress(core: Core, job: Job, progress: number, message: string | null): void {
+  core.willChange(job)
   job.progress = progress
   job.progressMsg = message
   if (core.recording) core.record({ t: 'pr', i: job.id, v: progress, m: message })
@@ -372,6 +373,7 @@ export function setProgress(core: Core, job: Job, progress: number, message: str
  * a bound of every field: the old one covers what stays, this request the new data.
  */
 export function updateData(core: Core, job: Job, data: unknown, requestBytes: number | null): void {
+  core.willChange(job)
   job.data = data
   if (requestBytes !== null && job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
   if (core.recording) core.record({ t: 'u', i: job.id, d: data })
@@ -382,6 +384,7 @@ export function updateData(core: Core, job: Job, data: unknown, requestBytes: nu
  * strikes are durable (`st`), the heartbeat time alone is a lease detail that a restart drops.
  */
 export function noteHeartbeat(core: Core, job: Job, nowMs: number): void {
+  core.willChange(job)
   job.lastHeartbeat = nowMs
   if (job.stallCount === 0) return
   job.stallCount = 0
@@ -396,6 +399,7 @@ export function setQueueDefaults(core: Core, q: QueueState, defaults: QueueDefau
 
 /** CHANGEPRIORITY: re-sorts a queued job in place; other states just store the value. */
 export function setPriority(core: Core, job: Job, priority: number): void {
+  core.willChange(job)
   job.priority = priority
   const q = core.queue(job.queue)
   if (job.loc === LOC_READY) q.ready.update(job.heapIndex)
@@ -426,6 +430,7 @@ export function promoteJob(core: Core, job: Job, nowMs: number): void {
 
 /** MOVETODELAYED of a (formerly) active job, already detached. */
 export function moveToDelayed(core: Core, job: Job, runAt: number, nowMs: number): void {
+  core.willChange(job)
   job.runAt = runAt
   job.startedAt = 0
   job.progress = 0
@@ -436,7 +441,8 @@ export function moveToDelayed(core: Core, job: Job, runAt: number, nowMs: number
 /** RETRYDLQ of one job: attempts 0, run_at now, back to its queue; re-takes its unique key if free. */
 export function retryFromDlq(core: Core, job: Job, nowMs: number): void {
   const q = core.queue(job.queue)
-  q.dlq.delete(job.id)
+  core.willChange(job)
+  core.dlqDelete(q, job)
   job.attempts = 0
   job.runAt = nowMs
   job.failReason = null
@@ -446,38 +452,4 @@ export function retryFromDlq(core: Core, job: Job, nowMs: number): void {
     job.holdsKey = true
   }
   core.enqueue(job, q, nowMs)
-}
-
-/** Records that recreate the whole state (checkpoint). */
-export function* snapshotRecords(core: Core): Iterable<LogRecord> {
-  yield formatRecord()
-  yield { t: 'seq', s: core.sequence }
-  for (const q of core.queues.values()) {
-    if (q.paused || q.rateLimit !== null || q.concurrencyLimit !== null) {
-      yield { t: 'qs', q: q.name, p: q.paused, r: q.rateLimit, k: q.concurrencyLimit }
-    }
-    for (const [key, until] of q.debounce) yield { t: 'deb', q: q.name, k: key, x: until }
-    if (q.defaults !== null) yield { t: 'qd', q: q.name, d: q.defaults }
-  }
-  // Completed jobs in completion order (so the bounded rings evict the same ones after a restore).
-  for (const id of core.completedIds.values()) {
-    const job = core.jobs.get(id)
-    if (job !== undefined && job.loc === LOC_COMPLETED) yield encodeJob(job) as LogRecord
-    else if (job === undefined && core.completedWithoutJob.has(id)) yield { t: 'ci', i: id }
-  }
-  for (const q of core.queues.values()) for (const job of q.dlq.values()) yield encodeJob(job) as LogRecord
-  for (const job of core.jobs.values()) {
-    if (job.loc !== LOC_COMPLETED && job.loc !== LOC_DLQ) yield encodeJob(job) as LogRecord
-  }
-  for (const id of core.resultIds.values()) {
-    if (core.results.has(id)) yield { t: 'res', i: id, r: core.results.get(id) }
-  }
-  for (const [id, entries] of core.logs) yield { t: 'logs', i: id, e: entries }
-  for (const [dependencyId, watchers] of core.links.remoteWatchers) {
-    for (const watcher of watchers) yield { t: 'w', d: dependencyId, s: watcher.shard, w: watcher.jobId }
-  }
-  yield* core.links.outbox.snapshot()
-  for (const [key, id] of core.links.legacyFlowChildKeys) yield { t: 'fk', k: key, i: id }
-  yield* core.kv.snapshot()
-  yield* core.cron.snapshot()
 }

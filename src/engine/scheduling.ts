@@ -86,6 +86,7 @@ export function checkStalls(core: Core, nowMs: number): void {
 }
 
 export function stallStrike(core: Core, job: Job, nowMs: number): void {
+  core.willChange(job)
   job.lastHeartbeat = nowMs
   job.stallCount++
   const count = job.stallCount

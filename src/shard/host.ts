@@ -422,10 +422,12 @@ export class ShardHost {
 
   private checkpoint(shard: Shard): void {
     const { log: shardLog, engine } = shard
-    if (shardLog === null) return
+    // One at a time: a capture still running belongs to the checkpoint being written.
+    if (shardLog === null || engine.core.capture !== null) return
     log.info('checkpoint', `shard ${shard.index}: snapshot of ${engine.core.jobs.size} jobs at LSN ${shardLog.appendedLsn}`, { shard: shard.index, disk_bytes: shardLog.diskBytes() })
     try {
-      shardLog.checkpoint(mapRecords(engine.snapshot()))
+      // Copy-on-write capture as of now, pulled by the log across turns (engine/snapshot.ts).
+      shardLog.checkpoint(engine.captureSnapshot())
     } catch (error) {
       // The log keeps growing until the next attempt; serving goes on.
       log.error('checkpoint', `shard ${shard.index}: checkpoint failed: ${errors.clientErrorText(String(error))}`, { shard: shard.index })
@@ -500,10 +502,6 @@ function injectCrash(): void {
   })
 }
 
-
-function* mapRecords(records: Iterable<object>): Iterable<string> {
-  for (const record of records) yield JSON.stringify(record)
-}
 
 /**
  * An upper bound of a request line's UTF-8 size, exact when it could pass the job data limit: the

@@ -52,11 +52,12 @@ export class CheckpointEncoder {
   }
 
   /**
-   * Encodes bodies[from …] into one piece of about `pieceBytes` (at least one body, the header
-   * first); returns it and the index of the next body to encode. The piece is a view of a buffer
-   * the next call overwrites: write it before encoding the next one.
+   * Encodes the next bodies of `bodies` into one piece of about `pieceBytes` (the header first);
+   * `done` once `bodies` is exhausted. Bodies are pulled only as the piece needs them, so a source
+   * that produces them on demand (the engine's capture) spreads its work over the pieces. The piece
+   * is a view of a buffer the next call overwrites: write it before encoding the next one.
    */
-  encodePiece(bodies: readonly string[], from: number, pieceBytes: number): { bytes: Uint8Array; next: number } {
+  encodePiece(bodies: Iterator<string>, pieceBytes: number): { bytes: Uint8Array; done: boolean } {
     // One buffer reused for every piece (a large checkpoint is hundreds of pieces: no garbage per
     // piece); it only grows for a body larger than it.
     let out = this.#buffer.length >= pieceBytes + 64 * 1024 ? this.#buffer : new Uint8Array(pieceBytes + 64 * 1024)
@@ -69,9 +70,14 @@ export class CheckpointEncoder {
       writeLsn(view, 8, this.#lsn)
       used = headerBytes
     }
-    let next = from
-    while (next < bodies.length && (next === from || used < pieceBytes)) {
-      const body = bodies[next] as string
+    let done = false
+    while (used < pieceBytes) {
+      const step = bodies.next()
+      if (step.done === true) {
+        done = true
+        break
+      }
+      const body = step.value
       const need = used + frameV1HeaderBytes + body.length * 3
       if (need > out.length) {
         const bigger = new Uint8Array(Math.max(need, out.length * 2))
@@ -83,14 +89,13 @@ export class CheckpointEncoder {
       sealFrameV1(out, view, used, this.#count, written)
       used += frameV1HeaderBytes + written
       this.#count++
-      next++
     }
     this.#buffer = out
     this.#view = view
     const bytes = out.subarray(0, used)
     this.#contentCrc = crc32c(bytes, 0, used, this.#contentCrc)
     this.producedBytes += used
-    return { bytes, next }
+    return { bytes, done }
   }
 
   /** The trailer, once every body is encoded. */
@@ -109,15 +114,14 @@ export class CheckpointEncoder {
 
 /** Builds a whole checkpoint file in memory (tests, fixtures; the log writes it piece by piece). */
 export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Array {
-  const all = Array.from(bodies)
+  const iterator = bodies[Symbol.iterator]()
   const encoder = new CheckpointEncoder(lsn)
   const pieces: Uint8Array[] = []
-  let next = 0
-  do {
-    const piece = encoder.encodePiece(all, next, 1024 * 1024)
+  for (let done = false; !done;) {
+    const piece = encoder.encodePiece(iterator, 1024 * 1024)
     pieces.push(piece.bytes.slice())
-    next = piece.next
-  } while (next < all.length)
+    done = piece.done
+  }
   pieces.push(encoder.trailer())
   const out = new Uint8Array(pieces.reduce((total, piece) => total + piece.length, 0))
   let offset = 0

@@ -308,7 +308,7 @@ describe('checkpoint', () => {
         log.append(`{"op":"ack","id":${done}}`)
       }
       if (log.needsCheckpoint()) {
-        log.checkpoint(live.values())
+        log.checkpoint([...live.values()])
         checkpoints++
       }
       await nextTurn()

@@ -69,6 +69,9 @@ export interface ShardLog {
   /**
    * Writes a checkpoint of the state as of appendedLsn (the records that recreate it), then deletes
    * segments that only hold records at or below that LSN. Runs in the background; appends continue.
+   * `bodies` is pulled piece by piece across event-loop turns, so it must yield the state as of the
+   * call however late it is pulled (an array, or the engine's copy-on-write capture). Its iterator's
+   * return() is called when it will not be pulled to the end (a refused or failed checkpoint).
    */
   checkpoint(bodies: Iterable<string>): void
   /** Bytes on disk for this shard (segments + checkpoints), for /health and the space benchmark. */

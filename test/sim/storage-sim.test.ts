@@ -83,8 +83,14 @@ test(`random commands and power losses: acknowledged records survive and the che
       h.call({ cmd: 'FAIL', id: active.splice(random.int(active.length), 1)[0] as number, error: 'sim' })
     } else if (op < 86) {
       h.advance(random.int(300))
-    } else if (op < 89) {
-      log.checkpoint([...h.engine.snapshot()].map((record) => JSON.stringify(record)))
+    } else if (op < 89 && h.engine.core.capture === null) {
+      // The engine's copy-on-write capture: pulled by the log across the turns below, while the
+      // next steps keep changing jobs.
+      log.checkpoint(h.engine.captureSnapshot())
+    } else if (op < 92) {
+      h.call({ cmd: 'UPDATEJOB', id: random.pick(ids.length > 0 ? ids : [1]), data: { step, updated: true } })
+    } else if (op < 94) {
+      h.call({ cmd: 'CANCEL', id: random.pick(ids.length > 0 ? ids : [1]) })
     }
     // The host's part: every record the engine produced goes to the log, in order.
     for (const record of h.records.splice(0)) {
