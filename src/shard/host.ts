@@ -7,6 +7,7 @@
  * Owns: engines, logs, held replies, the wake-up timer. Does not own: sockets or reqIds (the front).
  */
 import { join } from 'node:path'
+import { heapStats } from 'bun:jsc'
 import { type Clock, realClock } from '../base/clock.ts'
 import { presets } from '../base/config.ts'
 import { usPerMs } from '../base/units.ts'
@@ -247,6 +248,7 @@ export class ShardHost {
       return this.stage(shard, token, { ok: false, error: errors.invalid(errors.clientErrorText((error as Error).message)) })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
+    if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return this.stage(shard, token, collectGarbage())
     // The front lets internal commands through only from its own transports.
     const parsed = parseCommand(input, { internal: true })
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
@@ -482,8 +484,9 @@ export class ShardHost {
 }
 
 /**
- * FLASHQ_TEST_HOOKS=1 adds one command, `_CRASH`, that kills the shard's thread with an uncaught
- * exception, so tests can check that a dead worker is reported instead of hung on. Off otherwise.
+ * FLASHQ_TEST_HOOKS=1 adds two commands: `_CRASH` kills the shard's thread with an uncaught
+ * exception, so tests can check that a dead worker is reported instead of hung on; `_GC` runs a full
+ * collection in the shard's thread and answers its heap statistics (test/bench/memory.ts). Off otherwise.
  */
 const testHooksEnabled = process.env.FLASHQ_TEST_HOOKS === '1'
 
@@ -491,6 +494,16 @@ function injectCrash(): void {
   setTimeout(() => {
     throw new Error('injected shard crash (FLASHQ_TEST_HOOKS)')
   })
+}
+
+/** Object types listed by `_GC`, most numerous first. */
+const gcTypesListed = 16
+
+function collectGarbage(): object {
+  Bun.gc(true)
+  const stats = heapStats()
+  const types = Object.entries(stats.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, gcTypesListed)
+  return { ok: true, heap_bytes: stats.heapSize, extra_bytes: stats.extraMemorySize, objects: stats.objectCount, types: Object.fromEntries(types) }
 }
 
 
