@@ -4,7 +4,7 @@ import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
-import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { watchDependencies } from './links.ts'
@@ -120,7 +120,7 @@ export function pushJob(
   else core.enqueue(job, q, nowMs)
   core.endGroup(group)
   core.metrics.totalPushed++
-  core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
+  core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: rawData(job) })
   return job.id
 }
 

@@ -2,6 +2,7 @@
  * The job record the engine keeps, and its wire form (spec §2.1: exactly 31 fields, in order, always
  * present). Fields use the wire's meaning with camelCase names; `loc` says where the job lives now.
  */
+import { RawJson } from '../protocol/raw-json.ts'
 
 /** Where a job is. The wire state is derived from it (and from runAt for queued jobs). */
 export const LOC_GONE = 0
@@ -30,27 +31,23 @@ export const emptyStrings = noStrings as string[]
 /** UTF-8 bytes of one request (shared by the jobs it created; reply-size.ts). */
 export type RequestSize = { readonly bytes: number }
 
-export class Job {
-  // Wire fields (spec §2.1).
-  data: unknown = null
-  priority = 0
-  createdAt = 0
-  runAt = 0
-  startedAt = 0
-  attempts = 0
-  maxAttempts = 0
-  backoff = 0
-  ttl = 0
-  timeout = 0
+/** Bits of Job.flags. */
+const FLAG_LIFO = 1
+const FLAG_REMOVE_ON_COMPLETE = 2
+const FLAG_REMOVE_ON_FAIL = 4
+const FLAG_HOLDS_KEY = 8
+const FLAG_IN_HISTORY = 16
+
+/**
+ * The fields most jobs leave at their defaults (spec §2.1 wire fields and bookkeeping): they live in
+ * one object, allocated on the first write of a non-default value, so a plain job does not carry them.
+ */
+class JobExtras {
   uniqueKey: string | null = null
   dependsOn: number[] = emptyNumbers
   progress = 0
   progressMsg: string | null = null
   tags: string[] = emptyStrings
-  lifo = false
-  removeOnComplete = false
-  removeOnFail = false
-  lastHeartbeat = 0
   stallTimeout = 0
   stallCount = 0
   parentId: number | null = null
@@ -61,36 +58,303 @@ export class Job {
   keepCompletedCount = 0
   completedAt = 0
   groupId: string | null = null
-
-  // Bookkeeping.
-  loc = LOC_GONE
-  /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
-  heapIndex = -1
   /** Position in the TTL heap, or -1. */
   ttlIndex = -1
-  /** True while this job holds its unique key in the queue's key set. */
-  holdsKey = false
   /** Dependencies not completed yet (parked jobs only). */
   pendingDeps: number[] = emptyNumbers
   /** Reason of the final failure (DLQ jobs). */
   failReason: string | null = null
-  /** True while the job is in the completed history (its body is kept). */
-  inHistory = false
+  /** queued API (engine/queued-store.ts): polls so far, -1 for a job not pushed through that API. */
+  pollCount = -1
+  /** queued API: the current poll tag (fencing token), null until the first poll. */
+  pollTag: string | null = null
+}
+
+/**
+ * A job. Memory per job matters (a million waiting jobs are normal), so the object holds only the
+ * fields every job uses; the rest sit behind accessors in JobExtras, the booleans in one bit field,
+ * and the payload as its JSON text (the form the log and every reply need; `data` parses it for the
+ * rare reader that wants the value, rawData() splices it into replies and records unparsed).
+ */
+export class Job {
+  /** The payload's JSON text; undefined when the job has no `data` (the wire then omits it). */
+  dataJson: string | undefined = 'null'
+  priority = 0
+  createdAt = 0
+  runAt = 0
+  startedAt = 0
+  attempts = 0
+  maxAttempts = 0
+  backoff = 0
+  ttl = 0
+  timeout = 0
+  lastHeartbeat = 0
+  /** Where the job is (LOC_*). */
+  loc = LOC_GONE
+  /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
+  heapIndex = -1
+  /** FLAG_* bits (lifo, remove_on_complete, remove_on_fail, holdsKey, inHistory). */
+  flags = 0
   /**
    * The size of the request that created the job, an upper bound of everything it took from it
    * (reply-size.ts). The jobs of one PUSHB share it. null when unknown (replayed, cron, flow child):
    * measured when first needed.
    */
   request: RequestSize | null = null
-  /** queued API (engine/queued-store.ts): polls so far, -1 for a job not pushed through that API. */
-  pollCount = -1
-  /** queued API: the current poll tag (fencing token), null until the first poll. */
-  pollTag: string | null = null
+  /** The rarely set fields, null while all of them have their defaults. */
+  private extras: JobExtras | null = null
 
   constructor(
     readonly id: number,
     readonly queue: string,
   ) {}
+
+  private moreFields(): JobExtras {
+    this.extras = new JobExtras()
+    return this.extras
+  }
+
+  /** The payload as a value (parsed from its JSON text on each read). */
+  get data(): unknown {
+    const text = this.dataJson
+    return text === undefined ? undefined : JSON.parse(text)
+  }
+
+  set data(value: unknown) {
+    this.dataJson = value === null ? 'null' : JSON.stringify(value)
+  }
+
+  get uniqueKey(): string | null {
+    return this.extras === null ? null : this.extras.uniqueKey
+  }
+
+  set uniqueKey(value: string | null) {
+    if (this.extras !== null) this.extras.uniqueKey = value
+    else if (value !== null) this.moreFields().uniqueKey = value
+  }
+
+  get dependsOn(): number[] {
+    return this.extras === null ? emptyNumbers : this.extras.dependsOn
+  }
+
+  set dependsOn(value: number[]) {
+    if (this.extras !== null) this.extras.dependsOn = value
+    else if (value.length > 0) this.moreFields().dependsOn = value
+  }
+
+  get progress(): number {
+    return this.extras === null ? 0 : this.extras.progress
+  }
+
+  set progress(value: number) {
+    if (this.extras !== null) this.extras.progress = value
+    else if (value !== 0) this.moreFields().progress = value
+  }
+
+  get progressMsg(): string | null {
+    return this.extras === null ? null : this.extras.progressMsg
+  }
+
+  set progressMsg(value: string | null) {
+    if (this.extras !== null) this.extras.progressMsg = value
+    else if (value !== null) this.moreFields().progressMsg = value
+  }
+
+  get tags(): string[] {
+    return this.extras === null ? emptyStrings : this.extras.tags
+  }
+
+  set tags(value: string[]) {
+    if (this.extras !== null) this.extras.tags = value
+    else if (value.length > 0) this.moreFields().tags = value
+  }
+
+  get stallTimeout(): number {
+    return this.extras === null ? 0 : this.extras.stallTimeout
+  }
+
+  set stallTimeout(value: number) {
+    if (this.extras !== null) this.extras.stallTimeout = value
+    else if (value !== 0) this.moreFields().stallTimeout = value
+  }
+
+  get stallCount(): number {
+    return this.extras === null ? 0 : this.extras.stallCount
+  }
+
+  set stallCount(value: number) {
+    if (this.extras !== null) this.extras.stallCount = value
+    else if (value !== 0) this.moreFields().stallCount = value
+  }
+
+  get parentId(): number | null {
+    return this.extras === null ? null : this.extras.parentId
+  }
+
+  set parentId(value: number | null) {
+    if (this.extras !== null) this.extras.parentId = value
+    else if (value !== null) this.moreFields().parentId = value
+  }
+
+  get childrenIds(): number[] {
+    return this.extras === null ? emptyNumbers : this.extras.childrenIds
+  }
+
+  set childrenIds(value: number[]) {
+    if (this.extras !== null) this.extras.childrenIds = value
+    else if (value.length > 0) this.moreFields().childrenIds = value
+  }
+
+  get childrenCompleted(): number {
+    return this.extras === null ? 0 : this.extras.childrenCompleted
+  }
+
+  set childrenCompleted(value: number) {
+    if (this.extras !== null) this.extras.childrenCompleted = value
+    else if (value !== 0) this.moreFields().childrenCompleted = value
+  }
+
+  get customId(): string | null {
+    return this.extras === null ? null : this.extras.customId
+  }
+
+  set customId(value: string | null) {
+    if (this.extras !== null) this.extras.customId = value
+    else if (value !== null) this.moreFields().customId = value
+  }
+
+  get keepCompletedAge(): number {
+    return this.extras === null ? 0 : this.extras.keepCompletedAge
+  }
+
+  set keepCompletedAge(value: number) {
+    if (this.extras !== null) this.extras.keepCompletedAge = value
+    else if (value !== 0) this.moreFields().keepCompletedAge = value
+  }
+
+  get keepCompletedCount(): number {
+    return this.extras === null ? 0 : this.extras.keepCompletedCount
+  }
+
+  set keepCompletedCount(value: number) {
+    if (this.extras !== null) this.extras.keepCompletedCount = value
+    else if (value !== 0) this.moreFields().keepCompletedCount = value
+  }
+
+  get completedAt(): number {
+    return this.extras === null ? 0 : this.extras.completedAt
+  }
+
+  set completedAt(value: number) {
+    if (this.extras !== null) this.extras.completedAt = value
+    else if (value !== 0) this.moreFields().completedAt = value
+  }
+
+  get groupId(): string | null {
+    return this.extras === null ? null : this.extras.groupId
+  }
+
+  set groupId(value: string | null) {
+    if (this.extras !== null) this.extras.groupId = value
+    else if (value !== null) this.moreFields().groupId = value
+  }
+
+  /** Position in the TTL heap, or -1. */
+  get ttlIndex(): number {
+    return this.extras === null ? -1 : this.extras.ttlIndex
+  }
+
+  set ttlIndex(value: number) {
+    if (this.extras !== null) this.extras.ttlIndex = value
+    else if (value !== -1) this.moreFields().ttlIndex = value
+  }
+
+  /** Dependencies not completed yet (parked jobs only). */
+  get pendingDeps(): number[] {
+    return this.extras === null ? emptyNumbers : this.extras.pendingDeps
+  }
+
+  set pendingDeps(value: number[]) {
+    if (this.extras !== null) this.extras.pendingDeps = value
+    else if (value.length > 0) this.moreFields().pendingDeps = value
+  }
+
+  /** Reason of the final failure (DLQ jobs). */
+  get failReason(): string | null {
+    return this.extras === null ? null : this.extras.failReason
+  }
+
+  set failReason(value: string | null) {
+    if (this.extras !== null) this.extras.failReason = value
+    else if (value !== null) this.moreFields().failReason = value
+  }
+
+  /** queued API (engine/queued-store.ts): polls so far, -1 for a job not pushed through that API. */
+  get pollCount(): number {
+    return this.extras === null ? -1 : this.extras.pollCount
+  }
+
+  set pollCount(value: number) {
+    if (this.extras !== null) this.extras.pollCount = value
+    else if (value !== -1) this.moreFields().pollCount = value
+  }
+
+  /** queued API: the current poll tag (fencing token), null until the first poll. */
+  get pollTag(): string | null {
+    return this.extras === null ? null : this.extras.pollTag
+  }
+
+  set pollTag(value: string | null) {
+    if (this.extras !== null) this.extras.pollTag = value
+    else if (value !== null) this.moreFields().pollTag = value
+  }
+
+  get lifo(): boolean {
+    return (this.flags & FLAG_LIFO) !== 0
+  }
+
+  set lifo(value: boolean) {
+    this.flags = value ? this.flags | FLAG_LIFO : this.flags & ~FLAG_LIFO
+  }
+
+  get removeOnComplete(): boolean {
+    return (this.flags & FLAG_REMOVE_ON_COMPLETE) !== 0
+  }
+
+  set removeOnComplete(value: boolean) {
+    this.flags = value ? this.flags | FLAG_REMOVE_ON_COMPLETE : this.flags & ~FLAG_REMOVE_ON_COMPLETE
+  }
+
+  get removeOnFail(): boolean {
+    return (this.flags & FLAG_REMOVE_ON_FAIL) !== 0
+  }
+
+  set removeOnFail(value: boolean) {
+    this.flags = value ? this.flags | FLAG_REMOVE_ON_FAIL : this.flags & ~FLAG_REMOVE_ON_FAIL
+  }
+
+  /** True while this job holds its unique key in the queue's key set. */
+  get holdsKey(): boolean {
+    return (this.flags & FLAG_HOLDS_KEY) !== 0
+  }
+
+  set holdsKey(value: boolean) {
+    this.flags = value ? this.flags | FLAG_HOLDS_KEY : this.flags & ~FLAG_HOLDS_KEY
+  }
+
+  /** True while the job is in the completed history (its body is kept). */
+  get inHistory(): boolean {
+    return (this.flags & FLAG_IN_HISTORY) !== 0
+  }
+
+  set inHistory(value: boolean) {
+    this.flags = value ? this.flags | FLAG_IN_HISTORY : this.flags & ~FLAG_IN_HISTORY
+  }
+}
+
+/** The payload for a reply or a record: its JSON text, spliced unparsed by stringifyJson. */
+export function rawData(job: Job): RawJson | undefined {
+  return job.dataJson === undefined ? undefined : new RawJson(job.dataJson)
 }
 
 export function expiresAt(job: Job): number {
@@ -123,7 +387,7 @@ export function jobToWire(job: Job) {
   return {
     id: job.id,
     queue: job.queue,
-    data: job.data,
+    data: rawData(job),
     priority: job.priority,
     created_at: job.createdAt,
     run_at: job.runAt,

@@ -71,7 +71,7 @@ import { stallStrike } from './scheduling.ts'
 import type { LinkMessage } from './outbox.ts'
 import { applyQueuedRecord, isQueuedRecord } from './queued-store.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
+  Job, rawData, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
 } from './job.ts'
 
 type Fields = { [field: string]: unknown }
@@ -86,7 +86,7 @@ export function formatRecord(): LogRecord {
 
 /** The job as a `j` record; default-valued fields are left out. */
 export function encodeJob(job: Job): Fields {
-  const r: Fields = { t: 'j', i: job.id, q: job.queue, d: job.data, c: job.createdAt }
+  const r: Fields = { t: 'j', i: job.id, q: job.queue, d: rawData(job), c: job.createdAt }
   if (job.runAt !== job.createdAt) r.r = job.runAt
   if (job.priority !== 0) r.p = job.priority
   if (job.attempts !== 0) r.a = job.attempts

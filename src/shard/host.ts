@@ -22,6 +22,7 @@ import { configureLog, log } from '../base/log.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import { commandTable } from '../protocol/table.ts'
+import { stringifyJson } from '../protocol/raw-json.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
@@ -223,7 +224,7 @@ export class ShardHost {
     try {
       this.executeUnguarded(shard, token, line, nowMs)
       if (shard.log !== null && out.records.length > recordsBefore) {
-        for (let index = recordsBefore; index < out.records.length; index++) shard.encoded.push(JSON.stringify(out.records[index]))
+        for (let index = recordsBefore; index < out.records.length; index++) shard.encoded.push(stringifyJson(out.records[index]))
         out.records.length = recordsBefore
       }
     } catch (error) {
@@ -286,7 +287,7 @@ export class ShardHost {
   private appendRecord(shard: Shard, log: ShardLog, record: object): void {
     let text: string
     try {
-      text = JSON.stringify(record)
+      text = stringifyJson(record)
     } catch (error) {
       process.stderr.write(`flashq: shard ${shard.index}: a record could not be encoded: ${requestFailed(error)}\n`)
       return
@@ -327,7 +328,7 @@ export class ShardHost {
     this.serializeReplies(shard, output.replies, lines)
     // Events travel with the replies, as text, so they too leave only once their records are durable
     // (and never from a dead shard, whose records never will be).
-    if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + JSON.stringify(event))
+    if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + stringifyJson(event))
     if (lines.length === 0 && output.messages.length === 0) return
     const text = lines.join('\n')
     if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
@@ -508,7 +509,7 @@ function collectGarbage(): object {
 
 
 function* mapRecords(records: Iterable<object>): Iterable<string> {
-  for (const record of records) yield JSON.stringify(record)
+  for (const record of records) yield stringifyJson(record)
 }
 
 /**
@@ -529,7 +530,7 @@ function requestFailed(error: unknown): string {
 /** A reply that cannot be encoded (a stack overflow on hostile data) becomes an error reply. */
 function encodeReply(reply: object): string {
   try {
-    return JSON.stringify(reply)
+    return stringifyJson(reply)
   } catch (error) {
     return JSON.stringify({ ok: false, error: requestFailed(error) })
   }

@@ -1,0 +1,32 @@
+import { expect, test } from 'bun:test'
+import { stringifyJson } from '../protocol/raw-json.ts'
+import { Job, jobToWire } from './job.ts'
+
+const extrasOf = (job: Job) => (job as unknown as { extras: object | null }).extras
+
+test('a job with default rare fields carries no extras object; the first non-default value makes one', () => {
+  const job = new Job(1, 'q')
+  job.uniqueKey = null
+  job.tags = []
+  job.ttlIndex = -1
+  job.lifo = true
+  job.inHistory = true
+  expect(extrasOf(job)).toBeNull()
+  expect([job.uniqueKey, job.ttlIndex, job.pollCount, job.childrenIds]).toEqual([null, -1, -1, []])
+  job.groupId = 'g'
+  expect(extrasOf(job)).not.toBeNull()
+  expect([job.groupId, job.lifo, job.inHistory, job.removeOnFail]).toEqual(['g', true, true, false])
+  job.lifo = false
+  expect([job.lifo, job.inHistory]).toEqual([false, true])
+})
+
+test('data is kept as its JSON text and reads back as a value; undefined data stays absent on the wire', () => {
+  const job = new Job(1, 'q')
+  expect(job.data).toBeNull()
+  job.data = { b: [1, 'x'], a: null }
+  expect(job.dataJson).toBe('{"b":[1,"x"],"a":null}')
+  expect(job.data).toEqual({ b: [1, 'x'], a: null })
+  expect(stringifyJson(jobToWire(job))).toBe(JSON.stringify({ ...jobToWire(job), data: { b: [1, 'x'], a: null } }))
+  job.data = undefined
+  expect('data' in JSON.parse(stringifyJson(jobToWire(job)))).toBe(false)
+})

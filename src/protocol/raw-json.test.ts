@@ -1,0 +1,34 @@
+import { expect, test } from 'bun:test'
+import { RawJson, stringifyJson } from './raw-json.ts'
+
+const payload = '{"n":1,"s":"é\\u0000\\n","list":[1,2.5,null,true]}'
+
+test('stringifyJson splices raw texts in order, as JSON.stringify of the parsed values would write them', () => {
+  const value = { ok: true, jobs: [{ id: 1, data: new RawJson(payload) }, { id: 2, data: new RawJson('"text"') }], tail: 'x' }
+  const plain = { ok: true, jobs: [{ id: 1, data: JSON.parse(payload) }, { id: 2, data: 'text' }], tail: 'x' }
+  expect(stringifyJson(value)).toBe(JSON.stringify(plain))
+})
+
+test('plain JSON.stringify of a RawJson gives the same text (toJSON parses)', () => {
+  const value = { a: new RawJson(payload), b: [new RawJson('3')] }
+  expect(JSON.stringify(value)).toBe(stringifyJson(value))
+})
+
+test('a client string that contains the marker falls back to the plain path, with the right output', () => {
+  const marker = '\u0000flashq:raw-json\u0000'
+  const value = { tag: marker, data: new RawJson(payload), more: [marker, new RawJson('[1]')] }
+  const expected = JSON.stringify({ tag: marker, data: JSON.parse(payload), more: [marker, [1]] })
+  expect(stringifyJson(value)).toBe(expected)
+})
+
+test('values without RawJson are plain JSON.stringify; undefined becomes null', () => {
+  expect(stringifyJson({ a: [1, 'b'], c: undefined })).toBe('{"a":[1,"b"]}')
+  expect(stringifyJson(undefined)).toBe('null')
+})
+
+test('a throwing value leaves no collection running (the next plain stringify parses)', () => {
+  const cyclic: Record<string, unknown> = { data: new RawJson('1') }
+  cyclic.self = cyclic
+  expect(() => stringifyJson(cyclic)).toThrow()
+  expect(JSON.stringify({ data: new RawJson('{"a":1}') })).toBe('{"data":{"a":1}}')
+})
