@@ -19,6 +19,7 @@ import {
 } from './job.ts'
 import { QueueState } from './queue-state.ts'
 import { IdOrderedJobs } from './job-index.ts'
+import { JobTable } from './job-table.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
@@ -56,7 +57,8 @@ export class Core {
    */
   deliveryStopped = false
 
-  readonly jobs = new Map<number, Job>()
+  /** Every job the shard holds, by id (completed ones while remembered). */
+  readonly jobs: JobTable
   /** Every job of the shard in id order (GETJOBS without a queue). */
   readonly byId = new IdOrderedJobs()
   readonly queues = new Map<string, QueueState>()
@@ -120,6 +122,7 @@ export class Core {
     this.shardIndex = config.shardIndex
     this.shardCount = config.shardCount
     this.recordsEnabled = config.recordsEnabled
+    this.jobs = new JobTable(config.shardIndex, config.shardCount)
   }
 
   get recording(): boolean {
