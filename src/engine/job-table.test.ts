@@ -11,6 +11,8 @@ test('agrees with a Map under random sets and deletes, local and foreign ids, wi
   const table = new JobTable(shardIndex, shardCount)
   const model = new Map<number, Job>()
   let sequence = 0
+  const order: number[] = []
+  let oldest = 0
   for (let step = 0; step < 60_000; step++) {
     const roll = random()
     if (roll < 0.5) {
@@ -19,10 +21,12 @@ test('agrees with a Map under random sets and deletes, local and foreign ids, wi
       const job = new Job(id, 'q')
       table.set(id, job)
       model.set(id, job)
+      order.push(id)
     } else if (roll < 0.95 && model.size > 0) {
       // Mostly the oldest jobs finish (pages empty out), some at random (pages go sparse).
-      const ids = [...model.keys()]
-      const id = roll < 0.9 ? (ids[0] as number) : (ids[Math.floor(random() * ids.length)] as number)
+      while (!model.has(order[oldest] as number)) oldest++
+      const id = roll < 0.9 ? (order[oldest] as number) : (order[oldest + Math.floor(random() * (order.length - oldest))] as number)
+      if (!model.has(id)) continue
       expect(table.delete(id)).toBe(true)
       model.delete(id)
     } else {

@@ -31,12 +31,13 @@ export const emptyStrings = noStrings as string[]
 /** UTF-8 bytes of one request (shared by the jobs it created; reply-size.ts). */
 export type RequestSize = { readonly bytes: number }
 
-/** Bits of Job.flags. */
-const FLAG_LIFO = 1
-const FLAG_REMOVE_ON_COMPLETE = 2
-const FLAG_REMOVE_ON_FAIL = 4
-const FLAG_HOLDS_KEY = 8
-const FLAG_IN_HISTORY = 16
+/** Job.flags: the location (LOC_*) in the low bits, then one bit per boolean. */
+const LOC_MASK = 15
+const FLAG_LIFO = 16
+const FLAG_REMOVE_ON_COMPLETE = 32
+const FLAG_REMOVE_ON_FAIL = 64
+const FLAG_HOLDS_KEY = 128
+const FLAG_IN_HISTORY = 256
 
 /**
  * The fields most jobs leave at their defaults (spec §2.1 wire fields and bookkeeping): they live in
@@ -68,11 +69,19 @@ class JobExtras {
   pollCount = -1
   /** queued API: the current poll tag (fencing token), null until the first poll. */
   pollTag: string | null = null
+  // Set once a job is first handed out (a waiting job has neither).
+  startedAt = 0
+  lastHeartbeat = 0
+  // Job options many jobs leave at 0 (the SDK sends them only when asked).
+  backoff = 0
+  ttl = 0
+  timeout = 0
 }
 
 /**
  * A job. Memory per job matters (a million waiting jobs are normal), so the object holds only the
- * fields every job uses; the rest sit behind accessors in JobExtras, the booleans in one bit field,
+ * fields every job uses (12 fields: JSC then allocates 112 bytes, against 160 from 13 fields on); the
+ * rest sit behind accessors in JobExtras, the location and the booleans in one bit field,
  * and the payload as its JSON text (the form the log and every reply need; `data` parses it for the
  * rare reader that wants the value, rawData() splices it into replies and records unparsed).
  */
@@ -82,19 +91,12 @@ export class Job {
   priority = 0
   createdAt = 0
   runAt = 0
-  startedAt = 0
   attempts = 0
   maxAttempts = 0
-  backoff = 0
-  ttl = 0
-  timeout = 0
-  lastHeartbeat = 0
-  /** Where the job is (LOC_*). */
-  loc = LOC_GONE
   /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
   heapIndex = -1
-  /** FLAG_* bits (lifo, remove_on_complete, remove_on_fail, holdsKey, inHistory). */
-  flags = 0
+  /** The location (`loc`) and the FLAG_* booleans (lifo, remove_on_complete, remove_on_fail, holdsKey, inHistory). */
+  flags = LOC_GONE
   /**
    * The size of the request that created the job, an upper bound of everything it took from it
    * (reply-size.ts). The jobs of one PUSHB share it. null when unknown (replayed, cron, flow child):
@@ -343,6 +345,60 @@ export class Job {
   }
 
   /** True while the job is in the completed history (its body is kept). */
+  get startedAt(): number {
+    return this.extras === null ? 0 : this.extras.startedAt
+  }
+
+  set startedAt(value: number) {
+    if (this.extras !== null) this.extras.startedAt = value
+    else if (value !== 0) this.moreFields().startedAt = value
+  }
+
+  get lastHeartbeat(): number {
+    return this.extras === null ? 0 : this.extras.lastHeartbeat
+  }
+
+  set lastHeartbeat(value: number) {
+    if (this.extras !== null) this.extras.lastHeartbeat = value
+    else if (value !== 0) this.moreFields().lastHeartbeat = value
+  }
+
+  get backoff(): number {
+    return this.extras === null ? 0 : this.extras.backoff
+  }
+
+  set backoff(value: number) {
+    if (this.extras !== null) this.extras.backoff = value
+    else if (value !== 0) this.moreFields().backoff = value
+  }
+
+  get ttl(): number {
+    return this.extras === null ? 0 : this.extras.ttl
+  }
+
+  set ttl(value: number) {
+    if (this.extras !== null) this.extras.ttl = value
+    else if (value !== 0) this.moreFields().ttl = value
+  }
+
+  get timeout(): number {
+    return this.extras === null ? 0 : this.extras.timeout
+  }
+
+  set timeout(value: number) {
+    if (this.extras !== null) this.extras.timeout = value
+    else if (value !== 0) this.moreFields().timeout = value
+  }
+
+  /** Where the job is (LOC_*). */
+  get loc(): number {
+    return this.flags & LOC_MASK
+  }
+
+  set loc(value: number) {
+    this.flags = (this.flags & ~LOC_MASK) | value
+  }
+
   get inHistory(): boolean {
     return (this.flags & FLAG_IN_HISTORY) !== 0
   }

@@ -4,7 +4,8 @@
  * replies, makes every shard thread collect garbage (`_GC`, which also answers the shard's heap
  * statistics) and reads the process's VmRSS from /proc. Prints RSS and heap bytes per job.
  *
- *   bun test/bench/memory.ts [--jobs 1000000] [--modes memory,liburing] [--runs 1] [--types]
+ *   FLASHQ_TEST_HOOKS=1 bun test/bench/memory.ts [--jobs 1000000] [--modes memory,liburing] [--runs 1]
+ *                                                [--types] [--settle-ms 2000]
  */
 import { readFileSync } from 'node:fs'
 import { BenchConnection, chunkHasError } from '../../src/bench/client.ts'
@@ -23,10 +24,10 @@ export function payloadOf(n: number): string {
   return `${head}${'x'.repeat(payloadBytes - head.length - 2)}"}`
 }
 
-type Options = { jobs: number; modes: Mode[]; runs: number; types: boolean }
+type Options = { jobs: number; modes: Mode[]; runs: number; types: boolean; settleMs: number }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { jobs: 1_000_000, modes: ['memory', 'liburing'], runs: 1, types: false }
+  const options: Options = { jobs: 1_000_000, modes: ['memory', 'liburing'], runs: 1, types: false, settleMs: 2000 }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     const value = () => argv[++i] ?? ''
@@ -34,7 +35,8 @@ function parseOptions(argv: string[]): Options {
     else if (flag === '--modes') options.modes = value().split(',') as Mode[]
     else if (flag === '--runs') options.runs = Number(value())
     else if (flag === '--types') options.types = true
-    else throw new Error(`unknown flag '${flag}' (--jobs N --modes memory,liburing --runs N --types)`)
+    else if (flag === '--settle-ms') options.settleMs = Number(value())
+    else throw new Error(`unknown flag '${flag}' (--jobs N --modes memory,liburing --runs N --types --settle-ms N)`)
   }
   return options
 }
@@ -110,6 +112,8 @@ async function measure(mode: Mode, options: Options): Promise<void> {
     // The same batch text per queue (the numbers inside repeat), as the server parses each anyway.
     const pushed = await pushAll(server.port, queues, options.jobs)
     const afterPush = rssBytes(server.pid)
+    // Durable: a checkpoint started by the pushes holds every job's record text until it is written.
+    await Bun.sleep(options.settleMs)
     const reports = await collectGarbage(server.port, shardCount)
     await Bun.sleep(2000)
     const afterGc = rssBytes(server.pid)
