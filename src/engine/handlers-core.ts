@@ -4,7 +4,7 @@ import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
-import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, stateOf } from './job.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, requestBytesOf, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { watchDependencies } from './links.ts'
@@ -38,7 +38,7 @@ export const noRequest = null
 export function pushJob(
   core: Core, q: QueueState, input: JobInput, nowMs: number, request: RequestSize | null, parentId: number | null = null,
 ): number | string {
-  const checkSize = request !== null && request.bytes > jobDataBytesMax
+  const checkSize = request !== null && requestBytesOf(request) > jobDataBytesMax
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
   if (parentId === null && core.jobs.size >= core.jobsMax) return errors.tooManyJobs(core.jobsMax)
   if (checkSize) {
@@ -136,7 +136,7 @@ function pendingDependencies(core: Core, deps: number[]): number[] {
 }
 
 export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {
-  const result = pushJob(core, core.queue(command.queue), command, nowMs, { bytes: requestBytes })
+  const result = pushJob(core, core.queue(command.queue), command, nowMs, requestBytes)
   if (typeof result === 'string') core.reply(token, { ok: false, error: result })
   else core.reply(token, { ok: true, id: result })
 }

@@ -5,7 +5,7 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire,
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire, requestBytesOf,
 } from './job.ts'
 import { encodeJob, moveToDelayed, promoteJob, retryFromDlq, setPriority } from './records.ts'
 import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
@@ -109,7 +109,7 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
   }
   job.data = command.data
   // Still a bound of every field: the old one covers what stays, this request the new data.
-  if (job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
+  if (job.request !== null) job.request = requestBytesOf(job.request) + requestBytes
   if (core.recording) core.record({ t: 'u', i: job.id, d: command.data })
   core.reply(token, ok)
 }

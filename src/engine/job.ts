@@ -28,8 +28,16 @@ const noStrings: readonly string[] = Object.freeze([])
 export const emptyNumbers = noNumbers as number[]
 export const emptyStrings = noStrings as string[]
 
-/** UTF-8 bytes of one request (shared by the jobs it created; reply-size.ts). */
-export type RequestSize = { readonly bytes: number }
+/**
+ * UTF-8 bytes of the request that created a job (reply-size.ts): a plain number for a request that
+ * created one job (no object per job), an object shared by the jobs of one PUSHB (a reply that
+ * lists several of them counts it once).
+ */
+export type RequestSize = number | { readonly bytes: number }
+
+export function requestBytesOf(request: RequestSize): number {
+  return typeof request === 'number' ? request : request.bytes
+}
 
 /** Job.flags: the location (LOC_*) in the low bits, then one bit per boolean. */
 const LOC_MASK = 15
