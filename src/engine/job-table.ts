@@ -5,16 +5,22 @@
  * with a million waiting jobs.
  *
  * The table is cut into pages of pageSlots slots, kept in a Map by page number. A page is dropped
- * when its last job leaves, and a page down to a few jobs (long-lived ones among many finished)
- * becomes a small Map, so a straggler never pins a whole page. Ids that are not this shard's (never
+ * when its last job leaves, and an older page down to a few jobs (long-lived ones among many
+ * finished) becomes a small Map, so a straggler never pins a whole page. Ids that are not this shard's (never
  * stored by the engine, but looked up) are told apart by the job's own id.
  */
 import type { Job } from './job.ts'
+import { isListed } from './job-index.ts'
 
 const pageBits = 10
 const pageSlots = 1 << pageBits
-/** A dense page with fewer jobs than this becomes sparse (a Map of this size is about as big as a page). */
+/**
+ * A dense page that new ids have moved past becomes sparse below this many jobs (a Map of that size
+ * takes about a quarter of a dense page); a sparse page that grows to denseFrom jobs (replay) is made
+ * dense again.
+ */
 const sparseBelow = 32
+const denseFrom = 4 * sparseBelow
 
 class Page {
   count = 0
@@ -29,6 +35,8 @@ export class JobTable {
   /** Jobs whose id is not of this shard (kept apart; not expected, but never mixed up). */
   readonly #foreign = new Map<number, Job>()
   #size = 0
+  /** The highest page number used: the page new ids go to, never made sparse while they do. */
+  #newestPage = 0
 
   constructor(
     private readonly shardIndex: number,
@@ -69,6 +77,7 @@ export class JobTable {
     if (page === undefined) {
       page = new Page()
       this.#pages.set(pageNumber, page)
+      if (pageNumber > this.#newestPage) this.#newestPage = pageNumber
     }
     const slot = sequence & (pageSlots - 1)
     if (page.dense !== null) {
@@ -78,6 +87,7 @@ export class JobTable {
       const sparse = page.sparse as Map<number, Job>
       if (!sparse.has(slot)) this.#added(page)
       sparse.set(slot, job)
+      if (page.count >= denseFrom) this.#makeDense(page)
     }
     return this
   }
@@ -99,7 +109,7 @@ export class JobTable {
     } else if (!(page.sparse as Map<number, Job>).delete(slot)) return false
     this.#size--
     if (--page.count === 0) this.#pages.delete(pageNumber)
-    else if (page.dense !== null && page.count < sparseBelow) this.#makeSparse(page)
+    else if (page.dense !== null && page.count < sparseBelow && pageNumber < this.#newestPage) this.#makeSparse(page)
     return true
   }
 
@@ -122,6 +132,41 @@ export class JobTable {
     while (next < foreign.length) yield foreign[next++] as Job
   }
 
+  /** Every job, newest (highest id) first. */
+  *newestFirst(): IterableIterator<Job> {
+    const pageNumbers = [...this.#pages.keys()].sort((a, b) => b - a)
+    const foreign = [...this.#foreign.values()].sort((a, b) => b.id - a.id)
+    let next = 0
+    for (const pageNumber of pageNumbers) {
+      const page = this.#pages.get(pageNumber) as Page
+      const jobs = page.dense !== null
+        ? page.dense.filter((job) => job !== undefined).reverse()
+        : [...(page.sparse as Map<number, Job>).entries()].sort((a, b) => b[0] - a[0]).map(([, job]) => job)
+      for (const job of jobs) {
+        while (next < foreign.length && (foreign[next] as Job).id > job.id) yield foreign[next++] as Job
+        yield job
+      }
+    }
+    while (next < foreign.length) yield foreign[next++] as Job
+  }
+
+  /**
+   * GETJOBS without a queue: the listed jobs (job-index.ts) that pass `keep`, newest first, skipping
+   * `offset` of them, at most `limit`. The table is already in id order, so the shard needs no
+   * second list of all its jobs.
+   */
+  page(keep: (job: Job) => boolean, offset: number, limit: number): Job[] {
+    const page: Job[] = []
+    let skipped = 0
+    if (limit <= 0) return page
+    for (const job of this.newestFirst()) {
+      if (!isListed(job) || !keep(job)) continue
+      if (skipped < offset) skipped++
+      else if (page.push(job) >= limit) break
+    }
+    return page
+  }
+
   /** Every job id, in id order. */
   *keys(): IterableIterator<number> {
     for (const job of this.values()) yield job.id
@@ -130,6 +175,13 @@ export class JobTable {
   #added(page: Page): void {
     page.count++
     this.#size++
+  }
+
+  #makeDense(page: Page): void {
+    const dense = new Array<Job | undefined>(pageSlots)
+    for (const [slot, job] of page.sparse as Map<number, Job>) dense[slot] = job
+    page.sparse = null
+    page.dense = dense
   }
 
   #makeSparse(page: Page): void {

@@ -203,7 +203,6 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
       core.addJob(job, q)
       if (job.customId !== null) core.customIds.set(job.customId, job.id)
     } else {
-      core.byId.add(job)
       q.byId.add(job)
     }
     if (job.holdsKey) q.uniqueKeys.add(job.uniqueKey as string)
