@@ -451,7 +451,7 @@ export function jobToWire(job: Job) {
   return {
     id: job.id,
     queue: job.queue,
-    data: rawData(job),
+    data: job.data, // parsed: JSON.stringify of a reply then stays on its fast path (raw-json.ts)
     priority: job.priority,
     created_at: job.createdAt,
     run_at: job.runAt,

@@ -3,9 +3,16 @@ import { RawJson, stringifyJson } from './raw-json.ts'
 
 const payload = '{"n":1,"s":"é\\u0000\\n","list":[1,2.5,null,true]}'
 
-test('stringifyJson splices raw texts in order, as JSON.stringify of the parsed values would write them', () => {
-  const value = { ok: true, jobs: [{ id: 1, data: new RawJson(payload) }, { id: 2, data: new RawJson('"text"') }], tail: 'x' }
-  const plain = { ok: true, jobs: [{ id: 1, data: JSON.parse(payload) }, { id: 2, data: 'text' }], tail: 'x' }
+test('stringifyJson splices top-level raw texts in order, as JSON.stringify of the parsed values would write them', () => {
+  const value = { t: 'j', i: 1, d: new RawJson(payload), c: 5, e: new RawJson('"text"'), tail: 'x' }
+  const plain = { t: 'j', i: 1, d: JSON.parse(payload), c: 5, e: 'text', tail: 'x' }
+  expect(stringifyJson(value)).toBe(JSON.stringify(plain))
+  expect(value.d).toBeInstanceOf(RawJson) // the value is left as it was
+})
+
+test('nested RawJson values are written through toJSON (parsed), with the same output', () => {
+  const value = { ok: true, jobs: [{ id: 1, data: new RawJson(payload) }, { id: 2, data: new RawJson('"text"') }] }
+  const plain = { ok: true, jobs: [{ id: 1, data: JSON.parse(payload) }, { id: 2, data: 'text' }] }
   expect(stringifyJson(value)).toBe(JSON.stringify(plain))
 })
 
@@ -26,9 +33,10 @@ test('values without RawJson are plain JSON.stringify; undefined becomes null', 
   expect(stringifyJson(undefined)).toBe('null')
 })
 
-test('a throwing value leaves no collection running (the next plain stringify parses)', () => {
-  const cyclic: Record<string, unknown> = { data: new RawJson('1') }
+test('a value that cannot be serialised throws, and is left as it was', () => {
+  const raw = new RawJson('1')
+  const cyclic: Record<string, unknown> = { data: raw }
   cyclic.self = cyclic
   expect(() => stringifyJson(cyclic)).toThrow()
-  expect(JSON.stringify({ data: new RawJson('{"a":1}') })).toBe('{"data":{"a":1}}')
+  expect(cyclic.data).toBe(raw)
 })
