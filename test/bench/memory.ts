@@ -5,7 +5,9 @@
  * statistics) and reads the process's VmRSS from /proc. Prints RSS and heap bytes per job.
  *
  *   FLASHQ_TEST_HOOKS=1 bun test/bench/memory.ts [--jobs 1000000] [--modes memory,liburing] [--runs 1]
- *                                                [--types] [--settle-ms 2000]
+ *                                                [--types] [--settle-ms 2000] [--binary path]...
+ * Each --binary (an executable taking the server's flags, with the _GC hook) is measured too, after
+ * this checkout in every run: before and after in one session.
  */
 import { readFileSync } from 'node:fs'
 import { BenchConnection, chunkHasError } from '../../src/bench/client.ts'
@@ -24,10 +26,10 @@ export function payloadOf(n: number): string {
   return `${head}${'x'.repeat(payloadBytes - head.length - 2)}"}`
 }
 
-type Options = { jobs: number; modes: Mode[]; runs: number; types: boolean; settleMs: number }
+type Options = { jobs: number; modes: Mode[]; runs: number; types: boolean; settleMs: number; binaries: string[] }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { jobs: 1_000_000, modes: ['memory', 'liburing'], runs: 1, types: false, settleMs: 2000 }
+  const options: Options = { jobs: 1_000_000, modes: ['memory', 'liburing'], runs: 1, types: false, settleMs: 2000, binaries: [] }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     const value = () => argv[++i] ?? ''
@@ -36,6 +38,7 @@ function parseOptions(argv: string[]): Options {
     else if (flag === '--runs') options.runs = Number(value())
     else if (flag === '--types') options.types = true
     else if (flag === '--settle-ms') options.settleMs = Number(value())
+    else if (flag === '--binary') options.binaries.push(value())
     else throw new Error(`unknown flag '${flag}' (--jobs N --modes memory,liburing --runs N --types --settle-ms N)`)
   }
   return options
@@ -100,8 +103,8 @@ async function pushAll(port: number, queues: string[], jobs: number): Promise<{ 
 
 const mb = (bytes: number) => (bytes / 1e6).toFixed(1)
 
-async function measure(mode: Mode, options: Options): Promise<void> {
-  const server = await startBenchServer(mode)
+async function measure(mode: Mode, options: Options, binary?: string): Promise<void> {
+  const server = await startBenchServer(mode, { binary })
   try {
     const shardCount = Number(/shards=(\d+)/.exec(server.startupLine)?.[1] ?? 2)
     const queues = queueNames(4, shardCount, 'mem')
@@ -121,7 +124,7 @@ async function measure(mode: Mode, options: Options): Promise<void> {
     const disk = server.dataDir === null ? null : directorySize(server.dataDir)
     const perJob = (bytes: number) => (bytes / options.jobs).toFixed(0)
     process.stdout.write(
-      `${mode}: ${options.jobs} jobs in ${pushed.seconds.toFixed(1)} s; RSS before ${mb(before)} MB, after push ${mb(afterPush)} MB, after GC ${mb(afterGc)} MB ` +
+      `${binary ?? 'src'} ${mode}: ${options.jobs} jobs in ${pushed.seconds.toFixed(1)} s; RSS before ${mb(before)} MB, after push ${mb(afterPush)} MB, after GC ${mb(afterGc)} MB ` +
         `→ ${perJob(afterGc - before)} B/job RSS, ${perJob(heap - beforeHeap)} B/job JS heap` +
         `${disk === null ? '' : `; disk ${mb(disk.allocated)} MB`}\n`,
     )
@@ -135,5 +138,7 @@ if (import.meta.main) {
   // Bun.spawn takes the environment the process started with, so the hook must be set from outside.
   if (process.env.FLASHQ_TEST_HOOKS !== '1') throw new Error('run with FLASHQ_TEST_HOOKS=1 (the server needs the _GC hook)')
   const options = parseOptions(process.argv.slice(2))
-  for (let run = 0; run < options.runs; run++) for (const mode of options.modes) await measure(mode, options)
+  for (let run = 0; run < options.runs; run++) {
+    for (const mode of options.modes) for (const binary of [undefined, ...options.binaries]) await measure(mode, options, binary)
+  }
 }
