@@ -89,9 +89,10 @@ class JobExtras {
 /**
  * A job. Memory per job matters (a million waiting jobs are normal), so the object holds only the
  * fields every job uses (12 fields: JSC then allocates 112 bytes, against 160 from 13 fields on); the
- * rest sit behind accessors in JobExtras, the location and the booleans in one bit field,
- * and the payload as its JSON text (the form the log and every reply need; `data` parses it for the
- * rare reader that wants the value, rawData() splices it into replies and records unparsed).
+ * rest sit behind accessors in JobExtras (the accessors are on the prototype: no bytes per job), the
+ * location and the booleans in one bit field, and the payload as its JSON text (about 130 bytes for
+ * 100 characters against about 250 for the parsed object): `data` parses it for replies, rawData()
+ * splices it unparsed into log records and events.
  */
 export class Job {
   /** The payload's JSON text; undefined when the job has no `data` (the wire then omits it). */
