@@ -30,3 +30,13 @@ test('data is kept as its JSON text and reads back as a value; undefined data st
   job.data = undefined
   expect('data' in JSON.parse(stringifyJson(jobToWire(job)))).toBe(false)
 })
+
+test('a big payload goes into replies as text, a small one parsed: the reply bytes are the same either way', () => {
+  for (const size of [10, 5000]) {
+    const job = new Job(7, 'q')
+    job.data = { big: 'é'.repeat(size), list: [1, 2] }
+    const wire = jobToWire(job)
+    expect(typeof wire.data === 'object' && wire.data !== null && 'text' in wire.data).toBe(size >= 1024)
+    expect(stringifyJson({ ok: true, job: wire, state: 'waiting' })).toBe(JSON.stringify({ ok: true, job: { ...wire, data: job.data }, state: 'waiting' }))
+  }
+})

@@ -10,7 +10,7 @@ test('stringifyJson splices top-level raw texts in order, as JSON.stringify of t
   expect(value.d).toBeInstanceOf(RawJson) // the value is left as it was
 })
 
-test('nested RawJson values are written through toJSON (parsed), with the same output', () => {
+test('nested RawJson values are spliced too, with the same output', () => {
   const value = { ok: true, jobs: [{ id: 1, data: new RawJson(payload) }, { id: 2, data: new RawJson('"text"') }] }
   const plain = { ok: true, jobs: [{ id: 1, data: JSON.parse(payload) }, { id: 2, data: 'text' }] }
   expect(stringifyJson(value)).toBe(JSON.stringify(plain))
@@ -26,6 +26,16 @@ test('a client string that contains the marker falls back to the plain path, wit
   const value = { tag: marker, data: new RawJson(payload), more: [marker, new RawJson('[1]')] }
   const expected = JSON.stringify({ tag: marker, data: JSON.parse(payload), more: [marker, [1]] })
   expect(stringifyJson(value)).toBe(expected)
+})
+
+test('a client string with the nested marker, or both markers in one value, falls back correctly', () => {
+  const nestedMarker = '\u0000flashq:raw-json-nested\u0000'
+  const topMarker = '\u0000flashq:raw-json\u0000'
+  const value = { d: new RawJson('[1]'), job: { data: new RawJson(payload), tag: nestedMarker }, note: topMarker }
+  const expected = JSON.stringify({ d: [1], job: { data: JSON.parse(payload), tag: nestedMarker }, note: topMarker })
+  expect(stringifyJson(value)).toBe(expected)
+  expect(stringifyJson({ tag: nestedMarker, n: 1 })).toBe(JSON.stringify({ tag: nestedMarker, n: 1 }))
+  expect(stringifyJson([new RawJson('{"a":1}'), 2])).toBe('[{"a":1},2]')
 })
 
 test('values without RawJson are plain JSON.stringify; undefined becomes null', () => {

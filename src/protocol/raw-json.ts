@@ -1,53 +1,79 @@
 /**
  * JSON text kept as text. A job's payload is stored as its JSON (serialised once at push, so it is
- * canonical: the same bytes JSON.stringify writes for the parsed value) and goes into a log record
- * at push and into the pushed event; parsing it only to serialise it again would cost a parse and a
- * stringify each time, and the parsed object costs more memory than its text.
+ * canonical: the same bytes JSON.stringify writes for the parsed value). Parsing it only to
+ * serialise it again costs a parse and a stringify each time, and the parsed object costs more
+ * memory than its text.
  *
  * A RawJson serialises correctly anywhere with plain JSON.stringify (toJSON parses it). stringifyJson
- * splices the RawJson fields of an object's top level in unparsed: they are swapped for a marker
- * string while JSON.stringify runs its fast path, and the texts then replace the markers. A client
- * string that happens to contain the marker makes the counts differ, and the value is serialised
- * the plain way instead. (A toJSON method that answered the marker measured slower than parsing:
- * it takes JSON.stringify off its fast path.)
+ * splices the texts in unparsed, two ways:
+ * - RawJson fields of the value's top level (log records, events) are swapped for a marker string
+ *   while JSON.stringify runs, which keeps it on its fast path;
+ * - nested ones (a big payload inside a reply's job) answer another marker from toJSON while
+ *   stringifyJson runs. A toJSON method takes JSON.stringify off its fast path, so small payloads
+ *   in replies are better parsed (job.ts decides).
+ * The markers are then replaced by the texts in document order. A client string that happens to
+ * contain a marker makes the counts differ, and the value is serialised the plain way instead.
  */
 
-/** A string no request is expected to contain; correctness never depends on that (see above). */
-const marker = '\u0000flashq:raw-json\u0000'
-const markerJson = JSON.stringify(marker)
+/** Strings no request is expected to contain; correctness never depends on that (see above). */
+const topMarker = '\u0000flashq:raw-json\u0000'
+const nestedMarker = '\u0000flashq:raw-json-nested\u0000'
+const topMarkerJson = JSON.stringify(topMarker)
+const nestedMarkerJson = JSON.stringify(nestedMarker)
+const markers = new RegExp(`(${escapeRegExp(topMarkerJson)}|${escapeRegExp(nestedMarkerJson)})`)
+
+/** The texts of nested RawJson values met by the JSON.stringify that stringifyJson runs, in order. */
+let nestedTexts: string[] | null = null
 
 export class RawJson {
   constructor(readonly text: string) {}
 
   toJSON(): unknown {
-    return JSON.parse(this.text)
+    if (nestedTexts === null) return JSON.parse(this.text)
+    nestedTexts.push(this.text)
+    return nestedMarker
   }
 }
 
-/** JSON.stringify(value) (undefined → 'null'), with the RawJson fields of its top level spliced in as text. */
+/** JSON.stringify(value) (undefined → 'null'), with every RawJson in it spliced in as its text. */
 export function stringifyJson(value: unknown): string {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return JSON.stringify(value) ?? 'null'
+  if (typeof value !== 'object' || value === null) return JSON.stringify(value) ?? 'null'
   const fields = value as Record<string, unknown>
-  let keys: string[] | undefined
-  let raws: RawJson[] | undefined
-  for (const key in fields) {
-    const field = fields[key]
-    if (!(field instanceof RawJson)) continue
-    ;(keys ??= []).push(key)
-    ;(raws ??= []).push(field)
+  const keys: string[] = []
+  const topTexts: RawJson[] = []
+  if (!Array.isArray(value)) {
+    for (const key in fields) {
+      const field = fields[key]
+      if (!(field instanceof RawJson)) continue
+      keys.push(key)
+      topTexts.push(field)
+    }
   }
-  if (keys === undefined || raws === undefined) return JSON.stringify(value)
-  // JSON.stringify writes the fields in the order for…in visits them, so the markers come in `keys` order.
-  for (const key of keys) fields[key] = marker
+  // JSON.stringify writes the fields in the order for…in visits them, so top markers come in `keys` order.
+  for (const key of keys) fields[key] = topMarker
+  const nested: string[] = []
+  nestedTexts = nested
   let json: string
   try {
     json = JSON.stringify(value)
   } finally {
-    for (let index = 0; index < keys.length; index++) fields[keys[index] as string] = raws[index]
+    nestedTexts = null
+    for (let index = 0; index < keys.length; index++) fields[keys[index] as string] = topTexts[index]
   }
-  const parts = json.split(markerJson)
-  if (parts.length !== raws.length + 1) return JSON.stringify(value)
+  if (keys.length === 0 && nested.length === 0) return json
+  const parts = json.split(markers)
   let spliced = parts[0] as string
-  for (let index = 0; index < raws.length; index++) spliced += (raws[index] as RawJson).text + (parts[index + 1] as string)
+  let top = 0
+  let inner = 0
+  for (let index = 1; index < parts.length; index += 2) {
+    const text = parts[index] === topMarkerJson ? topTexts[top++]?.text : nested[inner++]
+    // Each RawJson wrote one marker; a client string can only add more, so running out means one did.
+    if (text === undefined) return JSON.stringify(value)
+    spliced += text + (parts[index + 1] as string)
+  }
   return spliced
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[\\^$.*+?()[\]{}|]/g, '\\$&')
 }
