@@ -18,7 +18,7 @@ import {
   LOC_READY, expiresAt, jobToWire, setHeapIndex, setTtlIndex,
 } from './job.ts'
 import { QueueState } from './queue-state.ts'
-import { IdOrderedJobs } from './job-index.ts'
+import { JobTable } from './job-table.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
 import { WAIT_PULL, Waiter, WaiterTable } from './waiters.ts'
 import {
@@ -33,7 +33,7 @@ import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
 import type { SnapshotCapture } from './snapshot.ts'
 
-/** The id-ordered job lists are checked for stale entries every 1024 additions (a power of two, minus one). */
+/** A queue's id-ordered job list is checked for stale entries every 1024 additions (a power of two, minus one). */
 const staleCheckEveryMask = 1023
 
 export type JobLogEntry = { timestamp: number; message: string; level: string }
@@ -62,9 +62,8 @@ export class Core {
    */
   eventsEnabled = true
 
-  readonly jobs = new Map<number, Job>()
-  /** Every job of the shard in id order (GETJOBS without a queue). */
-  readonly byId = new IdOrderedJobs()
+  /** Every job the shard holds, by id (completed ones while remembered). */
+  readonly jobs: JobTable
   readonly queues = new Map<string, QueueState>()
   readonly customIds = new Map<string, number>()
   /** Queued jobs with a TTL, by expiry. */
@@ -129,6 +128,7 @@ export class Core {
     this.shardIndex = config.shardIndex
     this.shardCount = config.shardCount
     this.recordsEnabled = config.recordsEnabled
+    this.jobs = new JobTable(config.shardIndex, config.shardCount)
   }
 
   get recording(): boolean {
@@ -193,14 +193,12 @@ export class Core {
     q.dlq.delete(job.id)
   }
 
-  /** A new job (or one replayed) joins the shard: the job table and the id-ordered lists. */
+  /** A new job (or one replayed) joins the shard: the job table and its queue's id-ordered list. */
   addJob(job: Job, q: QueueState): void {
-    // Checking for stale entries now and then is enough to keep the lists within twice the live jobs.
-    // Before the job joins them: it is not placed yet (unlisted), and a compaction would drop it.
-    if ((this.byId.length & staleCheckEveryMask) === 0) this.byId.compactIfStale(this.jobs.size)
+    // Checking for stale entries now and then is enough to keep the list within twice the live jobs.
+    // Before the job joins it: it is not placed yet (unlisted), and a compaction would drop it.
     if ((q.byId.length & staleCheckEveryMask) === 0) q.byId.compactIfStale(q.listedCount)
     this.jobs.set(job.id, job)
-    this.byId.add(job)
     q.byId.add(job)
   }
 
@@ -691,7 +689,6 @@ export class Core {
 
   /** Re-places every queued job at `nowMs` after replay (replay placed them at their record times). */
   rebuildAfterReplay(nowMs: number): void {
-    this.byId.ensureSorted()
     for (const q of this.queues.values()) {
       this.promoteDue(q, nowMs)
       q.byId.ensureSorted()

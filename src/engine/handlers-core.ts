@@ -4,7 +4,7 @@ import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
-import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, stateOf } from './job.ts'
+import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, requestBytesOf, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { dependencyLinkRefusal, watchDependencies } from './links.ts'
@@ -38,7 +38,7 @@ export const noRequest = null
 export function pushJob(
   core: Core, q: QueueState, input: JobInput, nowMs: number, request: RequestSize | null, parentId: number | null = null,
 ): number | string {
-  const checkSize = request !== null && request.bytes > jobDataBytesMax
+  const checkSize = request !== null && requestBytesOf(request) > jobDataBytesMax
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
   if (parentId === null && core.jobs.size >= core.jobsMax) return errors.tooManyJobs(core.jobsMax)
   if (checkSize) {
@@ -129,7 +129,7 @@ export function pushJob(
 
 /** `pushed`, then `delayed` (extension) when the job waits for its run_at. */
 function pushEvents(core: Core, job: Job, queue: string, nowMs: number): void {
-  core.event({ event_type: 'pushed', queue, job_id: job.id, timestamp: nowMs, data: job.data })
+  core.event({ event_type: 'pushed', queue, job_id: job.id, timestamp: nowMs, data: rawData(job) })
   if (job.loc === LOC_DELAYED) core.event({ event_type: 'delayed', queue, job_id: job.id, timestamp: nowMs, data: { run_at: job.runAt } })
 }
 
@@ -145,7 +145,7 @@ function pendingDependencies(core: Core, deps: number[]): number[] {
 }
 
 export function handlePush(core: Core, command: CommandOf<'PUSH'>, token: Token, nowMs: number, requestBytes: number) {
-  const result = pushJob(core, core.queue(command.queue), command, nowMs, { bytes: requestBytes })
+  const result = pushJob(core, core.queue(command.queue), command, nowMs, requestBytes)
   if (typeof result === 'string') core.reply(token, { ok: false, error: result })
   else core.reply(token, { ok: true, id: result })
 }

@@ -15,7 +15,7 @@ import { setQueueDefaults } from './records.ts'
 
 /** PUSH whose reply is the full job (an existing one for a known custom id). */
 function pushReturningJob(core: Core, command: CommandOf<'_PUSHJOB'>, token: Token, nowMs: number, requestBytes: number) {
-  const result = pushJob(core, core.queue(command.queue), command as JobInput, nowMs, { bytes: requestBytes })
+  const result = pushJob(core, core.queue(command.queue), command as JobInput, nowMs, requestBytes)
   if (typeof result === 'string') return core.reply(token, { ok: false, error: result })
   const job = core.jobs.get(result)
   core.reply(token, { ok: true, id: result, job: job === undefined ? null : jobToWire(job) })

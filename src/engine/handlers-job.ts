@@ -5,7 +5,7 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire, stateOf,
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire, requestBytesOf, stateOf,
 } from './job.ts'
 import {
   encodeJob, moveToDelayed, noteHeartbeat, promoteJob, retryFromDlq, setPriority, setProgress, updateData,

@@ -132,7 +132,7 @@ function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs:
     total += filter === null ? q.listedCount : stateCount(q, filter)
     listed += q.listedCount
   }
-  const index = command.queue === undefined ? core.byId : queues[0]?.byId
+  const index = command.queue === undefined ? core.jobs : queues[0]?.byId
   let page: Job[] | null = null
   if (index !== undefined && total > 0 && command.offset < total) {
     const wanted = command.offset + limit

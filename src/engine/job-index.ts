@@ -1,6 +1,6 @@
 /**
- * Jobs in id order, for GETJOBS pages (spec: sorted by id, descending) without a scan and sort of
- * the whole shard. A shard hands out ids in increasing order, so a new job is appended at the end;
+ * A queue's jobs in id order, for GETJOBS pages of one queue (spec: sorted by id, descending) without
+ * a scan and sort of the whole shard (pages over every queue walk the job table: job-table.ts). A shard hands out ids in increasing order, so a new job is appended at the end;
  * replay may add them out of order (a checkpoint lists completed jobs first), so the list is sorted
  * once when replay ends (and lazily, should anything else add out of order). Jobs that left (forgotten, or completed and out of the history) are skipped and
  * compacted away once they are at least half of the list.

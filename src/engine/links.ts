@@ -304,7 +304,7 @@ function receiveChildrenQuery(core: Core, from: number, queryId: number, ids: nu
   const jobs = []
   for (const id of ids) {
     const child = core.jobs.get(id)
-    if (child !== undefined && child.loc !== LOC_COMPLETED && child.loc !== LOC_GONE) jobs.push(jobToWire(child))
+    if (child !== undefined && child.loc !== LOC_COMPLETED && child.loc !== LOC_GONE) jobs.push({ ...jobToWire(child), data: child.data }) // a message is cloned: no RawJson
   }
   core.message(from, { t: 'childrenFound', v: shardMessageVersion, queryId, jobs })
 }

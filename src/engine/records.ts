@@ -71,7 +71,7 @@ import { stallStrike } from './scheduling.ts'
 import type { LinkMessage } from './outbox.ts'
 import { applyQueuedRecord, isQueuedRecord } from './queued-store.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
+  Job, rawData, requestBytesOf, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
 } from './job.ts'
 
 type Fields = { [field: string]: unknown }
@@ -86,7 +86,7 @@ export function formatRecord(): LogRecord {
 
 /** The job as a `j` record; default-valued fields are left out. */
 export function encodeJob(job: Job): Fields {
-  const r: Fields = { t: 'j', i: job.id, q: job.queue, d: job.data, c: job.createdAt }
+  const r: Fields = { t: 'j', i: job.id, q: job.queue, d: rawData(job), c: job.createdAt }
   if (job.runAt !== job.createdAt) r.r = job.runAt
   if (job.priority !== 0) r.p = job.priority
   if (job.attempts !== 0) r.a = job.attempts
@@ -203,7 +203,6 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
       core.addJob(job, q)
       if (job.customId !== null) core.customIds.set(job.customId, job.id)
     } else {
-      core.byId.add(job)
       q.byId.add(job)
     }
     if (job.holdsKey) q.uniqueKeys.add(job.uniqueKey as string)
@@ -375,7 +374,7 @@ export function setProgress(core: Core, job: Job, progress: number, message: str
 export function updateData(core: Core, job: Job, data: unknown, requestBytes: number | null): void {
   core.willChange(job)
   job.data = data
-  if (requestBytes !== null && job.request !== null) job.request = { bytes: job.request.bytes + requestBytes }
+  if (requestBytes !== null && job.request !== null) job.request = requestBytesOf(job.request) + requestBytes
   if (core.recording) core.record({ t: 'u', i: job.id, d: data })
 }
 

@@ -23,7 +23,7 @@ function wireExtraBytes(job: Job): number {
 
 /** The job's request size; a job without one is measured once (its whole wire form). */
 function requestOf(job: Job): RequestSize {
-  if (job.request === null) job.request = { bytes: jobWireBytes(job) }
+  if (job.request === null) job.request = jobWireBytes(job)
   return job.request
 }
 
@@ -39,7 +39,8 @@ export function jobWireBytes(job: Job): number {
  */
 export class JobReplyBudget {
   readonly #jobs: Job[] = []
-  readonly #requests = new Set<RequestSize>()
+  /** The shared requests (PUSHB) counted so far. */
+  readonly #requests = new Set<object>()
   #bytes = 0
   #exact = false
 
@@ -63,6 +64,7 @@ export class JobReplyBudget {
 
   #boundOf(job: Job): number {
     const request = requestOf(job)
+    if (typeof request === 'number') return request + wireExtraBytes(job)
     if (this.#requests.has(request)) return wireExtraBytes(job)
     this.#requests.add(request)
     return request.bytes + wireExtraBytes(job)

@@ -25,8 +25,9 @@ import { jobIdOf } from '../base/ids.ts'
 import type { Core } from './core.ts'
 import type { QueueState } from './queue-state.ts'
 import type { LogRecord } from './types.ts'
-import { type Job, LOC_COMPLETED, LOC_DLQ } from './job.ts'
+import { type Job, LOC_COMPLETED, LOC_DLQ, snapshotEpochsMod } from './job.ts'
 import { encodeJob, formatRecord } from './records.ts'
+import { stringifyJson } from '../protocol/raw-json.ts'
 
 const SECTION_COMPLETED = 1
 const SECTION_DLQ = 2
@@ -43,7 +44,7 @@ let lastEpoch = 0
  */
 export class SnapshotCapture implements IterableIterator<string> {
   /** Marks the jobs this capture has serialized (Job.snapshotMark). */
-  readonly epoch = ++lastEpoch
+  readonly epoch = (lastEpoch = (lastEpoch % (snapshotEpochsMod - 1)) + 1)
   /** Jobs with a higher id were created after P. */
   readonly lastIdAtStart: number
   readonly #core: Core
@@ -111,7 +112,7 @@ export class SnapshotCapture implements IterableIterator<string> {
   preImage(job: Job): void {
     job.snapshotMark = this.epoch
     const section = job.loc === LOC_COMPLETED ? SECTION_COMPLETED : job.loc === LOC_DLQ ? SECTION_DLQ : SECTION_LIVE
-    this.#preImages.set(job.id, { section, text: JSON.stringify(encodeJob(job)) })
+    this.#preImages.set(job.id, { section, text: stringifyJson(encodeJob(job)) })
   }
 
   /** A job is about to leave `q`'s DLQ: the DLQ's order from the walk's position on is kept. */
@@ -197,7 +198,7 @@ export class SnapshotCapture implements IterableIterator<string> {
   #liveText(job: Job | undefined): string | null {
     if (job === undefined || job.snapshotMark === this.epoch) return null
     job.snapshotMark = this.epoch
-    return JSON.stringify(encodeJob(job))
+    return stringifyJson(encodeJob(job))
   }
 }
 

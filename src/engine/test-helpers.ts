@@ -2,6 +2,7 @@
 import { FakeClock } from '../base/clock.ts'
 import { shardOfName } from '../base/hash.ts'
 import { parseCommand } from '../protocol/commands.ts'
+import { stringifyJson } from '../protocol/raw-json.ts'
 import { Engine } from './engine.ts'
 import type { EngineOutput, LogRecord, Reply } from './types.ts'
 
@@ -57,10 +58,11 @@ export class Harness {
 
   collect(): void {
     const out = this.engine.drainOutput()
-    for (const [token, reply] of out.replies) this.late.set(token, reply)
+    // Replies and events as the host serialises them (a job's data is JSON text until then).
+    for (const [token, reply] of out.replies) this.late.set(token, JSON.parse(stringifyJson(reply)) as Reply)
     // JSON round trip now, as the host encodes records at once (a record may share arrays with live state).
     this.records.push(...(JSON.parse(JSON.stringify(out.records)) as LogRecord[]))
-    this.events.push(...out.events)
+    this.events.push(...(JSON.parse(stringifyJson(out.events)) as EngineOutput['events']))
     this.messages.push(...out.messages)
   }
 

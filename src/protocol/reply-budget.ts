@@ -5,6 +5,7 @@
  * bounds (engine/reply-size.ts); merged and HTTP replies of parsed items use fitToReplyBytes.
  */
 import { replyBytesMax } from '../base/limits.ts'
+import { stringifyJson } from './raw-json.ts'
 
 /** Room kept for a reply's envelope (`{"reqId":…,"ok":true,"jobs":[…],"total":…}`). */
 export const replyEnvelopeBytes = 4096
@@ -37,5 +38,5 @@ export function fitToReplyBytes<T>(items: T[], bytesMax = replyItemsBytesMax): T
 
 /** UTF-8 size of a value's JSON text. */
 export function jsonBytes(value: unknown): number {
-  return Buffer.byteLength(JSON.stringify(value) ?? 'null')
+  return Buffer.byteLength(stringifyJson(value))
 }

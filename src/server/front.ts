@@ -75,6 +75,7 @@ export class Front {
   private route(request: Record<string, unknown>, line: string, target: Answerable, internal: boolean): void {
     const kind = routeKindOf(request, internal)
     if (kind === undefined && testHooksEnabled && request.cmd === '_CRASH') return this.toShard(0, line, target)
+    if (kind === undefined && testHooksEnabled && request.cmd === '_GC') return this.toShard(Number(request.shard) % this.pool.shardCount || 0, line, target)
     if (kind === undefined || kind === 'front') return target.deliver(0, JSON.stringify(this.answerAtFront(request, internal)))
     if (this.pushDefaults !== null && isPush(request.cmd)) {
       request = this.withPushDefaults(request)
@@ -176,7 +177,10 @@ type Reply = { ok: boolean; error?: string; [field: string]: unknown }
 
 export type PushDefaults = { timeout?: number; max_attempts?: number; backoff?: number; ttl?: number }
 
-/** FLASHQ_TEST_HOOKS=1: `_CRASH` goes to shard 0, whose host then dies (shard/host.ts). */
+/**
+ * FLASHQ_TEST_HOOKS=1: `_CRASH` goes to shard 0, whose host then dies; `_GC` to shard `shard`, whose
+ * thread collects garbage and answers its heap statistics (shard/host.ts; test/bench/memory.ts).
+ */
 const testHooksEnabled = process.env.FLASHQ_TEST_HOOKS === '1'
 
 const isPush = (cmd: unknown) => cmd === 'PUSH' || cmd === 'PUSHB' || cmd === '_PUSHJOB'

@@ -7,6 +7,7 @@
  * Owns: engines, logs, held replies, the wake-up timer. Does not own: sockets or reqIds (the front).
  */
 import { join } from 'node:path'
+import { heapStats } from 'bun:jsc'
 import { type Clock, realClock } from '../base/clock.ts'
 import { presets } from '../base/config.ts'
 import { usPerMs } from '../base/units.ts'
@@ -21,6 +22,7 @@ import { configureLog, log } from '../base/log.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
 import { commandTable } from '../protocol/table.ts'
+import { stringifyJson } from '../protocol/raw-json.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
@@ -229,7 +231,7 @@ export class ShardHost {
     try {
       this.executeUnguarded(shard, token, line, nowMs)
       if (shard.log !== null && out.records.length > recordsBefore) {
-        for (let index = recordsBefore; index < out.records.length; index++) shard.encoded.push(JSON.stringify(out.records[index]))
+        for (let index = recordsBefore; index < out.records.length; index++) shard.encoded.push(stringifyJson(out.records[index]))
         out.records.length = recordsBefore
       }
     } catch (error) {
@@ -254,6 +256,7 @@ export class ShardHost {
       return this.stage(shard, token, { ok: false, error: errors.invalid(errors.clientErrorText((error as Error).message)) })
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
+    if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return this.stage(shard, token, collectGarbage())
     // The front lets internal commands through only from its own transports.
     const parsed = parseCommand(input, { internal: true })
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
@@ -291,7 +294,7 @@ export class ShardHost {
   private appendRecord(shard: Shard, log: ShardLog, record: object): void {
     let text: string
     try {
-      text = JSON.stringify(record)
+      text = stringifyJson(record)
     } catch (error) {
       process.stderr.write(`flashq: shard ${shard.index}: a record could not be encoded: ${requestFailed(error)}\n`)
       return
@@ -332,7 +335,7 @@ export class ShardHost {
     this.serializeReplies(shard, output.replies, lines)
     // Events travel with the replies, as text, so they too leave only once their records are durable
     // (and never from a dead shard, whose records never will be).
-    if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + JSON.stringify(event))
+    if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + stringifyJson(event))
     if (lines.length === 0 && output.messages.length === 0) return
     const text = lines.join('\n')
     if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
@@ -491,8 +494,9 @@ export class ShardHost {
 }
 
 /**
- * FLASHQ_TEST_HOOKS=1 adds one command, `_CRASH`, that kills the shard's thread with an uncaught
- * exception, so tests can check that a dead worker is reported instead of hung on. Off otherwise.
+ * FLASHQ_TEST_HOOKS=1 adds two commands: `_CRASH` kills the shard's thread with an uncaught
+ * exception, so tests can check that a dead worker is reported instead of hung on; `_GC` runs a full
+ * collection in the shard's thread and answers its heap statistics (test/bench/memory.ts). Off otherwise.
  */
 const testHooksEnabled = process.env.FLASHQ_TEST_HOOKS === '1'
 
@@ -502,6 +506,15 @@ function injectCrash(): void {
   })
 }
 
+/** Object types listed by `_GC`, most numerous first. */
+const gcTypesListed = 16
+
+function collectGarbage(): object {
+  Bun.gc(true)
+  const stats = heapStats()
+  const types = Object.entries(stats.objectTypeCounts).sort((a, b) => b[1] - a[1]).slice(0, gcTypesListed)
+  return { ok: true, heap_bytes: stats.heapSize, extra_bytes: stats.extraMemorySize, objects: stats.objectCount, types: Object.fromEntries(types) }
+}
 
 /**
  * An upper bound of a request line's UTF-8 size, exact when it could pass the job data limit: the
@@ -521,7 +534,7 @@ function requestFailed(error: unknown): string {
 /** A reply that cannot be encoded (a stack overflow on hostile data) becomes an error reply. */
 function encodeReply(reply: object): string {
   try {
-    return JSON.stringify(reply)
+    return stringifyJson(reply)
   } catch (error) {
     return JSON.stringify({ ok: false, error: requestFailed(error) })
   }
