@@ -1,6 +1,6 @@
 /**
  * SDK workloads for `bun run bench` (`--only sdk`, or standalone: `bun test/bench/sdk.ts [--runs N]
- * [--modes memory,uring] [--quick]`): Queue.addBulk of 100k jobs, and a Worker with a no-op
+ * [--modes memory,uring] [--shapes addbulk,worker10,worker100] [--sides sdk,raw] [--quick]`): Queue.addBulk of 100k jobs, and a Worker with a no-op
  * processor draining 100k pre-filled jobs at concurrency 10 and 100. Each SDK number has the raw-wire
  * number for the same shape beside it (the lean bench client, no SDK), so the table shows what the
  * SDK costs. Client CPU is this process's CPU time per job.
@@ -9,7 +9,7 @@ import { Queue, Worker } from '../../src/client/index.ts'
 import { startBenchServer, type Mode } from './server.ts'
 import { prefill, processJobs, pushBatches, queueNames } from '../../src/bench/workloads.ts'
 
-export type SdkOptions = { runs: number; modes: Mode[]; quick: boolean; serverArgs: string[]; binary?: string }
+export type SdkOptions = { runs: number; modes: Mode[]; quick: boolean; serverArgs: string[]; binary?: string; shapes?: string[]; sides?: Array<'sdk' | 'raw'> }
 
 type SdkSample = { rate: number; cpuUsPerJob: number }
 type Shape = { name: string; label: string; target: string; sdk: (port: number, queue: string, jobs: number) => Promise<number>; raw: (port: number, queue: string, jobs: number) => Promise<number> }
@@ -107,9 +107,14 @@ export async function sdkBench(options: SdkOptions): Promise<void> {
   console.log(`| workload | target | ${modes.map((mode) => `${mode} SDK | ${mode} raw`).join(' | ')} |`)
   console.log(`|---|---|${modes.map(() => '---|---|').join('')}`)
   for (const shape of shapes) {
+    if (options.shapes !== undefined && !options.shapes.includes(shape.name)) continue
     const cells: string[] = []
     for (const mode of modes) {
       for (const side of ['sdk', 'raw'] as const) {
+        if (options.sides !== undefined && !options.sides.includes(side)) {
+          cells.push('–')
+          continue
+        }
         const samples: SdkSample[] = []
         for (let r = 0; r < options.runs; r++) {
           const s = await sample(mode, options, shape[side], jobs)
@@ -136,5 +141,7 @@ if (import.meta.main) {
     modes: (valueOf('--modes')?.split(',') as Mode[] | undefined) ?? ['memory', 'uring'],
     quick,
     serverArgs: [],
+    shapes: valueOf('--shapes')?.split(','),
+    sides: valueOf('--sides')?.split(',') as Array<'sdk' | 'raw'> | undefined,
   })
 }
