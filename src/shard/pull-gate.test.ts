@@ -110,6 +110,19 @@ describe('PullGate', () => {
     expect(gate.pendingJobs).toBe(0)
   })
 
+  test('pushes of new jobs (growing ids) and records of older jobs are both found', () => {
+    const gate = new PullGate()
+    for (let id = 1; id <= 5; id++) gate.note({ t: 'j', i: id * 2 }, id) // ids 2,4,…,10 at LSNs 1…5
+    gate.note({ t: 'j', i: 4 }, 6) // a record of an older job (a flow rewrites it, say)
+    expect(gate.requiredLsn([2], 0)).toBe(1)
+    expect(gate.requiredLsn([4], 0)).toBe(6)
+    expect(gate.requiredLsn([3, 10], 0)).toBe(5)
+    gate.forgetDurable(3)
+    expect(gate.requiredLsn([2, 6], 0)).toBe(0)
+    expect(gate.requiredLsn([8], 0)).toBe(4)
+    expect(gate.pendingJobs).toBe(3)
+  })
+
   test('a record of a type it does not know is a barrier', () => {
     const gate = new PullGate()
     gate.note({ t: 'new-kind', x: 1 }, 3)

@@ -29,7 +29,16 @@ const unrelatedToPulls = new Set(['fmt', 'oa', 'ob', 'w', 'wd', 'os', 'is', 'seq
 const forgottenNotesKeptMax = 1024
 
 export class PullGate {
-  /** Job id → LSN of its latest record that is not known durable yet. */
+  /**
+   * Pushes of new jobs, the bulk of all notes: job ids grow within a shard, and so do LSNs, so they
+   * are two sorted arrays (searched by id) instead of map entries. From `#pushHead` on.
+   */
+  #pushIds: number[] = []
+  #pushLsns: number[] = []
+  #pushHead = 0
+  /** The highest job id noted as pushed. */
+  #lastPushedId = 0
+  /** Job id → LSN of its latest other record that is not known durable yet. */
   readonly #lsnByJob = new Map<number, number>()
   /** The same notes in LSN order (with repeats), to forget them once durable. */
   #noteIds: number[] = []
@@ -47,7 +56,11 @@ export class PullGate {
     }
     if (endsPullability.has(type) || unrelatedToPulls.has(type) || type.startsWith('kv.') || type.startsWith('cron.')) return
     const ids = record.i
-    if (typeof ids === 'number') this.#pend(ids, lsn)
+    if (type === 'j' && typeof ids === 'number' && ids > this.#lastPushedId) {
+      this.#lastPushedId = ids
+      this.#pushIds.push(ids)
+      this.#pushLsns.push(lsn)
+    } else if (typeof ids === 'number') this.#pend(ids, lsn)
     else if (Array.isArray(ids) && ids.every((id) => typeof id === 'number')) for (const id of ids) this.#pend(id, lsn)
     else this.barrierLsn = lsn
   }
@@ -55,13 +68,34 @@ export class PullGate {
   /** The LSN that must be durable before a pull reply handing out `jobIds` may leave. */
   requiredLsn(jobIds: Iterable<number>, ownLsn: number): number {
     let lsn = Math.max(this.barrierLsn, ownLsn)
-    if (this.#lsnByJob.size === 0) return lsn
-    for (const id of jobIds) lsn = Math.max(lsn, this.#lsnByJob.get(id) ?? 0)
+    const pushes = this.#pushIds.length > this.#pushHead
+    if (this.#lsnByJob.size === 0 && !pushes) return lsn
+    const oldestPushedId = pushes ? (this.#pushIds[this.#pushHead] as number) : Infinity
+    for (const id of jobIds) {
+      lsn = Math.max(lsn, this.#lsnByJob.get(id) ?? 0)
+      if (id >= oldestPushedId) lsn = Math.max(lsn, this.#pushLsnOf(id))
+    }
     return lsn
+  }
+
+  /** The LSN of job `id`'s push among the noted ones (0 if it is not among them). */
+  #pushLsnOf(id: number): number {
+    const ids = this.#pushIds
+    let low = this.#pushHead
+    let high = ids.length - 1
+    while (low <= high) {
+      const middle = (low + high) >>> 1
+      const found = ids[middle] as number
+      if (found === id) return this.#pushLsns[middle] as number
+      if (found < id) low = middle + 1
+      else high = middle - 1
+    }
+    return 0
   }
 
   /** Forgets the notes that `durableLsn` covers. */
   forgetDurable(durableLsn: number): void {
+    this.#forgetPushes(durableLsn)
     const ids = this.#noteIds
     const lsns = this.#noteLsns
     let head = this.#noteHead
@@ -82,9 +116,25 @@ export class PullGate {
     this.#noteHead = head
   }
 
+  #forgetPushes(durableLsn: number): void {
+    const lsns = this.#pushLsns
+    let head = this.#pushHead
+    while (head < lsns.length && (lsns[head] as number) <= durableLsn) head++
+    if (head === lsns.length) {
+      this.#pushIds = []
+      this.#pushLsns = []
+      head = 0
+    } else if (head > forgottenNotesKeptMax && head * 2 > lsns.length) {
+      this.#pushIds = this.#pushIds.slice(head)
+      this.#pushLsns = lsns.slice(head)
+      head = 0
+    }
+    this.#pushHead = head
+  }
+
   /** Jobs with records not known durable (for tests and metrics). */
   get pendingJobs(): number {
-    return this.#lsnByJob.size
+    return this.#lsnByJob.size + this.#pushIds.length - this.#pushHead
   }
 
   #pend(id: number, lsn: number): void {
