@@ -16,7 +16,8 @@ export type JobScope = { readonly name: string; readonly client: FlashQ }
 
 /** Tag prefix under which a flow parent lists its children (`queue:id`), for getChildrenValues. */
 export const childTagPrefix = 'flashq:child='
-const emptyOptions: JobsOptions = Object.freeze({}) as JobsOptions
+/** Options of a job read from the server; its real ones come from `wire` when asked for (`opts`). */
+const wireOptions: JobsOptions = Object.freeze({ timestamp: 0 }) as JobsOptions
 /** Job waiting (WAITJOB) is done in slices of this length, so "wait forever" needs no huge timeout. */
 const waitSliceMs = 30_000
 
@@ -66,7 +67,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** A job from a server record (PULL, GETJOB, GETJOBS…). */
   static fromWire<D = any, R = any, N extends string = string>(scope: JobScope, wire: WireJob, state?: WireState): Job<D, R, N> {
     const { name, data } = decodeJobData(wire.data)
-    const job = new Job<D, R, N>(scope, name as N, data as D, emptyOptions, String(wire.id))
+    const job = new Job<D, R, N>(scope, name as N, data as D, wireOptions, String(wire.id))
     job.wire = wire
     job.#opts = undefined
     job.timestamp = wire.created_at

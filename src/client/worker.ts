@@ -235,13 +235,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   /** Starts a received job now if the limiter allows it, else queues it for later. */
-  #admit(wire: WireJob): void {
+  #admit(wire: WireJob, nowMs: number): void {
     const limiter = this.opts.limiter
-    if (limiter === undefined) return this.#process(wire)
-    const nowMs = Date.now()
+    if (limiter === undefined) return this.#process(wire, nowMs)
     if (this.#limited.length === 0 && this.#recentStarts(nowMs) < limiter.max) {
       this.#limiterStartsMs.push(nowMs)
-      return this.#process(wire)
+      return this.#process(wire, nowMs)
     }
     this.#limited.push(wire)
     this.#wakeLimiter()
@@ -251,8 +250,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const limiter = this.opts.limiter
     if (limiter === undefined) return
     while (this.#limited.length > 0 && this.#recentStarts(Date.now()) < limiter.max) {
-      this.#limiterStartsMs.push(Date.now())
-      this.#process(this.#limited.shift() as WireJob)
+      const nowMs = Date.now()
+      this.#limiterStartsMs.push(nowMs)
+      this.#process(this.#limited.shift() as WireJob, nowMs)
     }
     if (this.#limited.length > 0) this.#wakeLimiter()
     else this.emit('_settled')
@@ -281,18 +281,19 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       await Promise.allSettled(jobs.map((wire) => this.client.moveToDelayed(wire.id, 0)))
       return
     }
-    for (const wire of jobs) this.#admit(wire)
+    const nowMs = Date.now()
+    for (const wire of jobs) this.#admit(wire, nowMs)
     this.#fill()
   }
 
   // ---- processing ----
 
-  #process(wire: WireJob): void {
+  #process(wire: WireJob, nowMs: number): void {
     const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, 'active')
     const token = `${this.id}:${wire.id}:${wire.started_at}`
     job.token = token
     job.onProgress = (progress) => this.emit('progress', job, progress)
-    this.#active.set(wire.id, { job, wire, lastBeatMs: Date.now() })
+    this.#active.set(wire.id, { job, wire, lastBeatMs: nowMs })
     this.emit('active', job, 'waiting')
     let outcome: Promise<ResultType>
     try {
