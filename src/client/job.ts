@@ -106,11 +106,11 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.progress = progress
     if (typeof progress === 'number') await this.queue.client.progress(this.numericId, progress)
     else await this.queue.client.progress(this.numericId, this.wire?.progress ?? 0, JSON.stringify(progress))
-    this.onProgress?.(progress)
+    this.onProgress?.(progress, this)
   }
 
   /** Set by the Worker to emit its 'progress' event. */
-  onProgress?: (progress: JobProgress) => void
+  onProgress?: (progress: JobProgress, job: Job<any, any, any>) => void
 
   /** Appends a log line; resolves with the number of log lines the job has. */
   async log(logRow: string): Promise<number> {

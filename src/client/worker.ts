@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax } from '../base/limits.ts'
 import { ConnectionClosedError, DelayedError, RequestTimeoutError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
-import { Job } from './job.ts'
+import { Job, type JobProgress } from './job.ts'
 import type { WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 
@@ -292,7 +292,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, 'active')
     const token = `${this.id}:${wire.id}:${wire.started_at}`
     job.token = token
-    job.onProgress = (progress) => this.emit('progress', job, progress)
+    job.onProgress = this.#emitProgress
     this.#active.set(wire.id, { job, wire, lastBeatMs: nowMs })
     this.emit('active', job, 'waiting')
     let outcome: Promise<ResultType>
@@ -306,6 +306,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       (error: unknown) => this.#failed(job, wire, error),
     )
   }
+
+  /** One function for every job's progress (not a closure per job). */
+  readonly #emitProgress = (progress: JobProgress, job: Job<any, any, any>): void => void this.emit('progress', job, progress)
 
   #completed(job: Job<any, any, any>, wire: WireJob, result: unknown): void {
     if (!this.#release(wire.id)) return
