@@ -5,10 +5,11 @@
  */
 import { afterEach, describe, expect, test } from 'bun:test'
 import { rmSync } from 'node:fs'
+import { FakeClock } from '../base/clock.ts'
 import type { Config } from '../base/config.ts'
 import { FaultyIo } from '../../test/harness/faulty-io.ts'
 import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
-import { ShardHost } from './host.ts'
+import { type HostTime, ShardHost, realHostTime } from './host.ts'
 import type { FromHost } from './messages.ts'
 import { PullGate } from './pull-gate.ts'
 
@@ -21,7 +22,7 @@ const settle = async () => {
   for (let turn = 0; turn < 5; turn++) await new Promise<void>((resolve) => setImmediate(resolve))
 }
 
-async function startHost() {
+async function startHost(time: HostTime = realHostTime) {
   const dataDir = temporaryDirectory('flashq-pull-gate-')
   dirs.push(dataDir)
   const config: Config = {
@@ -30,7 +31,7 @@ async function startHost() {
   }
   const io = new FaultyIo(testFsIo())
   const out: Array<FromHost | string> = []
-  const host = new ShardHost({ k: 'init', config, shardCount: 1, shardIndexes: [0], eventsWanted: false }, (message) => void out.push(message), undefined, io)
+  const host = new ShardHost({ k: 'init', config, shardCount: 1, shardIndexes: [0], eventsWanted: false }, (message) => void out.push(message), time, io)
   await host.start()
   /** Reply lines released so far, by token (taken out of `out`). */
   const replies = new Map<number, { ok: boolean; [field: string]: unknown }>()
@@ -89,6 +90,21 @@ describe('pull replies and durability', () => {
     expect((await until(7))?.job).toMatchObject({ id: (await until(6))?.id, data: 1 })
     await host.stop()
   })
+})
+
+test('a pull that writes records itself (expiring a job past its TTL) waits for them', async () => {
+  const clock = new FakeClock()
+  const { host, io, collect, until } = await startHost({ ...realHostTime, clock })
+  host.handleBatch('1\t0\t{"cmd":"PUSHB","queue":"q","jobs":[{"data":1,"ttl":1000},{"data":2}]}')
+  const [, kept] = (await until(1))?.ids as number[]
+  clock.advance(2000)
+  io.hold()
+  host.handleBatch('2\t0\t{"cmd":"PULLB","queue":"q","count":5}')
+  await settle()
+  expect(collect().has(2)).toBe(false) // its `rm` of the expired job is in the held flush
+  io.release()
+  expect(((await until(2))?.jobs as Array<{ id: number }>).map((job) => job.id)).toEqual([kept as number])
+  await host.stop()
 })
 
 describe('PullGate', () => {
