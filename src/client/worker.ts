@@ -336,7 +336,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #track(ack: Promise<unknown>, batch: Settled[]): void {
     const confirmed = ack.then(
       () => {
-        for (const settled of batch) this.#emitCompleted(settled)
+        const nowMs = Date.now()
+        for (const settled of batch) this.#emitCompleted(settled, nowMs)
       },
       (error: Error) => {
         if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
@@ -353,10 +354,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     })
   }
 
-  #emitCompleted(settled: Settled): void {
+  #emitCompleted(settled: Settled, nowMs = Date.now()): void {
     const job = settled.job
     job.returnvalue = settled.result
-    job.finishedOn = Date.now()
+    job.finishedOn = nowMs
     job.attemptsMade = settled.wire.attempts + 1
     this.emit('completed', job, settled.result, 'active')
   }
