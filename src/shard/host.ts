@@ -356,13 +356,24 @@ export class ShardHost {
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     const lines = shard.staged
     shard.staged = []
-    // [storage] A log that failed (possibly during the appends just above, when onFatal already ran
-    // fail()) never makes these records durable: answer with the error now instead of holding
-    // replies that nothing would ever release.
-    const dead = shard.dead
     const pullLines: string[] = []
     const pullLsn = this.serializeReplies(shard, output.replies, lines, pullLines)
-    if (pullLines.length > 0) this.releaseAt(shard, pullLines.join('\n'), pullLsn, pullLines.length)
+    this.releaseOrHold(shard, lines, output)
+    if (pullLines.length === 0) return
+    // A pull whose records are durable leaves now, even while the replies made with it are held; one
+    // that must wait is held after them, so replies that wait for the same flush leave in the order
+    // they were made.
+    const pullText = pullLines.join('\n')
+    if (shard.dead !== null || log === null || pullLsn <= log.durableLsn) this.release(pullText, [])
+    else this.holdUntil(shard, pullText, pullLsn, pullLines.length)
+  }
+
+  /** Replies and messages that wait for every record produced up to them. */
+  private releaseOrHold(shard: Shard, lines: string[], output: EngineOutput): void {
+    // [storage] A log that failed (possibly during the appends in collect, when onFatal already ran
+    // fail()) never makes these records durable: answer with the error now instead of holding
+    // replies that nothing would ever release.
+    const { log, dead } = shard
     // Events travel with the replies, as text, so they too leave only once their records are durable
     // (and never from a dead shard, whose records never will be).
     if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + JSON.stringify(event))
@@ -376,10 +387,9 @@ export class ShardHost {
     }
   }
 
-  /** Releases `text` now if records up to `lsn` are durable, else holds it (in LSN order) until they are. */
-  private releaseAt(shard: Shard, text: string, lsn: number, count: number): void {
-    const { log, held } = shard
-    if (shard.dead !== null || log === null || lsn <= log.durableLsn) return this.release(text, [])
+  /** Holds `text` (in LSN order, after entries of the same LSN) until records up to `lsn` are durable. */
+  private holdUntil(shard: Shard, text: string, lsn: number, count: number): void {
+    const held = shard.held
     let at = held.length
     while (at > 0 && (held[at - 1] as HeldReplies).lsn > lsn) at--
     held.splice(at, 0, { lsn, text, cross: [], count, heldAtMs: performance.now() })

@@ -35,10 +35,16 @@ async function startHost(time: HostTime = realHostTime) {
   await host.start()
   /** Reply lines released so far, by token (taken out of `out`). */
   const replies = new Map<number, { ok: boolean; [field: string]: unknown }>()
+  /** Tokens in the order their replies left. */
+  const order: number[] = []
   const collect = () => {
     for (const message of out.splice(0)) {
       if (typeof message !== 'string') continue
-      for (const line of message.split('\n')) replies.set(Number(line.slice(0, line.indexOf('\t'))), JSON.parse(line.slice(line.indexOf('\t') + 1)))
+      for (const line of message.split('\n')) {
+        const token = Number(line.slice(0, line.indexOf('\t')))
+        order.push(token)
+        replies.set(token, JSON.parse(line.slice(line.indexOf('\t') + 1)))
+      }
     }
     return replies
   }
@@ -46,7 +52,7 @@ async function startHost(time: HostTime = realHostTime) {
     for (let turn = 0; turn < 1000 && !collect().has(token); turn++) await new Promise<void>((resolve) => setTimeout(resolve, 1))
     return collect().get(token)
   }
-  return { host, io, collect, until }
+  return { host, io, collect, until, order }
 }
 
 describe('pull replies and durability', () => {
@@ -71,7 +77,7 @@ describe('pull replies and durability', () => {
   })
 
   test('a pull never hands out a job before the job\'s push is durable', async () => {
-    const { host, io, collect, until } = await startHost()
+    const { host, io, collect, until, order } = await startHost()
     host.handleBatch('1\t0\t{"cmd":"PUSH","queue":"warm","data":0}')
     await until(1)
     io.hold()
@@ -88,6 +94,9 @@ describe('pull replies and durability', () => {
     expect((pulled?.jobs as unknown[]).length).toBe(2)
     expect((await until(5))?.job).toBeNull()
     expect((await until(7))?.job).toMatchObject({ id: (await until(6))?.id, data: 1 })
+    // Replies that waited for the same flush leave in the order they were made.
+    expect(order.filter((token) => token === 6 || token === 7)).toEqual([6, 7])
+    expect(order.indexOf(3)).toBeLessThan(order.indexOf(4))
     await host.stop()
   })
 })
