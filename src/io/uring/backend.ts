@@ -178,8 +178,9 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
     const reaped = this.#complete()
     this.#emptyPolls = reaped ? 0 : this.#emptyPolls + 1
     if (!reaped && this.#emptyPolls > spinPollsMax && this.#cqesInFlight > 0) {
-      if (this.#ring.waitForCompletion(completionWaitUsMax)) this.#complete()
-      this.#emptyPolls = 0
+      // After a sleep that ran out, one event-loop turn (to handle requests) and sleep again: no
+      // more spinning until something completes.
+      if (this.#ring.waitForCompletion(completionWaitUsMax) && this.#complete()) this.#emptyPolls = 0
     }
     while (this.#backlog.length > 0 && this.#submit(this.#backlog[0]!)) this.#backlog.shift()
     this.#schedulePoll()
