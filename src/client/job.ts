@@ -17,7 +17,8 @@ export type JobScope = { readonly name: string; readonly client: FlashQ; readonl
 
 /** Tag prefix under which a flow parent lists its children (`queue:id`), for getChildrenValues. */
 export const childTagPrefix = 'flashq:child='
-const emptyOptions: JobsOptions = Object.freeze({}) as JobsOptions
+/** Options of a job read from the server; its real ones come from `wire` when asked for (`opts`). */
+const wireOptions: JobsOptions = Object.freeze({ timestamp: 0 }) as JobsOptions
 /** Job waiting (WAITJOB) is done in slices of this length, so "wait forever" needs no huge timeout. */
 const waitSliceMs = 30_000
 
@@ -67,7 +68,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** A job from a server record (PULL, GETJOB, GETJOBS…). */
   static fromWire<D = any, R = any, N extends string = string>(scope: JobScope, wire: WireJob, state?: WireState): Job<D, R, N> {
     const { name, data } = decodeJobData(wire.data)
-    const job = new Job<D, R, N>(scope, name as N, data as D, emptyOptions, String(wire.id))
+    const job = new Job<D, R, N>(scope, name as N, data as D, wireOptions, String(wire.id))
     job.wire = wire
     job.#opts = undefined
     job.timestamp = wire.created_at
@@ -106,11 +107,11 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.progress = progress
     if (typeof progress === 'number') await this.queue.client.progress(this.numericId, progress)
     else await this.queue.client.progress(this.numericId, this.wire?.progress ?? 0, JSON.stringify(progress))
-    this.onProgress?.(progress)
+    this.onProgress?.(progress, this)
   }
 
   /** Set by the Worker to emit its 'progress' event. */
-  onProgress?: (progress: JobProgress) => void
+  onProgress?: (progress: JobProgress, job: Job<any, any, any>) => void
 
   /** Appends a log line; resolves with the number of log lines the job has. */
   async log(logRow: string): Promise<number> {

@@ -134,10 +134,11 @@ async function dialBun(connect: BunConnect, host: string, port: number, handlers
   return {
     write(data) {
       if (closed) return
-      const bytes = typeof data === 'string' ? encoder.encode(data) : data
-      if (pending.length > 0) return void pending.push(bytes)
-      const written = live.write(bytes)
-      if (written < bytes.length) pending.push(bytes.subarray(Math.max(0, written)))
+      if (pending.length > 0) return void pending.push(typeof data === 'string' ? encoder.encode(data) : data)
+      // A string goes to the socket as it is (no copy); only an unwritten rest is encoded and kept.
+      const written = live.write(data)
+      const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length
+      if (written < size) pending.push((typeof data === 'string' ? encoder.encode(data) : data).subarray(Math.max(0, written)))
     },
     end() {
       ending = true

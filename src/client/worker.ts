@@ -15,7 +15,7 @@ import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax } from '../base/limits.ts'
 import { ConnectionClosedError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
-import { Job } from './job.ts'
+import { Job, type JobProgress } from './job.ts'
 import type { WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt, isHandOff } from './retry.ts'
@@ -256,13 +256,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   /** Starts a received job now if the limiter allows it, else queues it for later. */
-  #admit(wire: WireJob): void {
+  #admit(wire: WireJob, nowMs: number): void {
     const limiter = this.opts.limiter
-    if (limiter === undefined) return this.#process(wire)
-    const nowMs = Date.now()
+    if (limiter === undefined) return this.#process(wire, nowMs)
     if (this.#limited.length === 0 && this.#recentStarts(nowMs) < limiter.max) {
       this.#limiterStartsMs.push(nowMs)
-      return this.#process(wire)
+      return this.#process(wire, nowMs)
     }
     this.#limited.push(wire)
     this.#wakeLimiter()
@@ -272,8 +271,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const limiter = this.opts.limiter
     if (limiter === undefined) return
     while (this.#limited.length > 0 && this.#recentStarts(Date.now()) < limiter.max) {
-      this.#limiterStartsMs.push(Date.now())
-      this.#process(this.#limited.shift() as WireJob)
+      const nowMs = Date.now()
+      this.#limiterStartsMs.push(nowMs)
+      this.#process(this.#limited.shift() as WireJob, nowMs)
     }
     if (this.#limited.length > 0) this.#wakeLimiter()
     else this.emit('_settled')
@@ -302,18 +302,19 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       await Promise.allSettled(jobs.map((wire) => this.client.moveToDelayed(wire.id, 0)))
       return
     }
-    for (const wire of jobs) this.#admit(wire)
+    const nowMs = Date.now()
+    for (const wire of jobs) this.#admit(wire, nowMs)
     this.#fill()
   }
 
   // ---- processing ----
 
-  #process(wire: WireJob): void {
+  #process(wire: WireJob, nowMs: number): void {
     const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, 'active')
     const token = `${this.id}:${wire.id}:${wire.started_at}`
     job.token = token
-    job.onProgress = (progress) => this.emit('progress', job, progress)
-    this.#active.set(wire.id, { job, wire, lastBeatMs: Date.now() })
+    job.onProgress = this.#emitProgress
+    this.#active.set(wire.id, { job, wire, lastBeatMs: nowMs })
     this.emit('active', job, 'waiting')
     let outcome: Promise<ResultType>
     try {
@@ -326,6 +327,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       (error: unknown) => this.#failed(job, wire, error),
     )
   }
+
+  /** One function for every job's progress (not a closure per job). */
+  readonly #emitProgress = (progress: JobProgress, job: Job<any, any, any>): void => void this.emit('progress', job, progress)
 
   #completed(job: Job<any, any, any>, wire: WireJob, result: unknown): void {
     if (!this.#release(wire.id)) return
@@ -353,7 +357,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #track(ack: Promise<unknown>, batch: Settled[]): void {
     const confirmed = ack.then(
       () => {
-        for (const settled of batch) this.#emitCompleted(settled)
+        const nowMs = Date.now()
+        for (const settled of batch) this.#emitCompleted(settled, nowMs)
       },
       (error: Error) => {
         if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
@@ -370,10 +375,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     })
   }
 
-  #emitCompleted(settled: Settled): void {
+  #emitCompleted(settled: Settled, nowMs = Date.now()): void {
     const job = settled.job
     job.returnvalue = settled.result
-    job.finishedOn = Date.now()
+    job.finishedOn = nowMs
     job.attemptsMade = settled.wire.attempts + 1
     this.emit('completed', job, settled.result, 'active')
   }

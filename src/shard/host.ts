@@ -2,7 +2,8 @@
  * A shard host owns the engines and logs of some shards, in a Worker (or in the main thread with
  * --workers 0). It turns request batches into engine calls, appends the records they produce to the
  * shard's log, and releases each reply only once every record produced up to it is durable
- * (DESIGN §3). It keeps one timer for the earliest engine due time (DESIGN §7).
+ * (DESIGN §3) — except a pull's, which waits only for the records it depends on (pull-gate.ts). It
+ * keeps one timer for the earliest engine due time (DESIGN §7).
  *
  * Owns: engines, logs, held replies, the wake-up timer. Does not own: sockets or reqIds (the front).
  */
@@ -14,7 +15,7 @@ import { usPerMs } from '../base/units.ts'
 import { hostReplyBytesPerTurnMax, jobDataBytesMax, pushBatchJobsMax, timerDelayMsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
 import { endPullWaits, requeueUndelivered } from '../engine/handlers-core.ts'
-import type { CrossShardMessage, EngineOutput, Token } from '../engine/types.ts'
+import type { CrossShardMessage, EngineOutput, LogRecord, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
 import { reportSlowIo } from '../io/slow-io.ts'
@@ -27,6 +28,7 @@ import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
 import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
 import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
+import { PullGate, pulledJobIds } from './pull-gate.ts'
 
 /** Commands refused while the disk is full (the command table's diskFull); completions keep working. */
 const refusedWhenDiskFull = new Set(
@@ -70,6 +72,10 @@ type Shard = {
   log: ShardLog | null
   /** Replies waiting for their records to become durable, in LSN order. */
   held: HeldReplies[]
+  /** Which records pull replies depend on (pull-gate.ts). */
+  pullGate: PullGate
+  /** Pull replies made and not yet serialised, by token: the LSN each must wait for. */
+  pullLsnByToken: Map<Token, number>
   /** Replies made by the host itself (validation errors) during the current batch. */
   staged: string[]
   /** Replies past this turn's hostReplyBytesPerTurnMax, serialised in the next turns (in order). */
@@ -128,7 +134,7 @@ export class ShardHost {
     const engine = new Engine({ shardIndex: index, shardCount, recordsEnabled: !config.memory })
     engine.core.eventsEnabled = this.eventsWanted
     const shard: Shard = {
-      index, engine, log: null, held: [], staged: [], deferred: [], encoded: [], dead: null, waitStats: newWaitStats(),
+      index, engine, log: null, held: [], pullGate: new PullGate(), pullLsnByToken: new Map(), staged: [], deferred: [], encoded: [], dead: null, waitStats: newWaitStats(),
       diskFullNoted: false,
     }
     this.shards.set(index, shard)
@@ -187,6 +193,7 @@ export class ShardHost {
       const cancelled = new Set(message.tokens)
       for (const shard of this.shards.values()) {
         shard.engine.cancelWaiters(message.tokens)
+        if (shard.pullLsnByToken.size > 0) for (const token of message.tokens) shard.pullLsnByToken.delete(token)
         if (shard.deferred.length > 0) shard.deferred = shard.deferred.filter(([token]) => !cancelled.has(token))
       }
     } else if (message.k === 'requeue') {
@@ -229,11 +236,19 @@ export class ShardHost {
     const recordsBefore = out.records.length
     const encodedBefore = shard.encoded.length
     try {
-      this.executeUnguarded(shard, token, line, nowMs)
-      if (shard.log !== null && out.records.length > recordsBefore) {
-        for (let index = recordsBefore; index < out.records.length; index++) shard.encoded.push(stringifyJson(out.records[index]))
+      const command = this.executeUnguarded(shard, token, line, nowMs)
+      if (shard.log === null) return
+      // The LSN each record will get: collect() appends this batch's encoded records first, in order.
+      const lsnBefore = shard.log.appendedLsn + shard.encoded.length
+      if (out.records.length > recordsBefore) {
+        for (let index = recordsBefore; index < out.records.length; index++) {
+          const record = out.records[index] as LogRecord
+          shard.encoded.push(stringifyJson(record))
+          shard.pullGate.note(record, lsnBefore + index - recordsBefore + 1)
+        }
         out.records.length = recordsBefore
       }
+      if (command === 'PULL' || command === 'PULLB') this.notePull(shard, token, repliesBefore, shard.log.appendedLsn + shard.encoded.length, lsnBefore)
     } catch (error) {
       // No reply may claim the failed request succeeded (replies to others, e.g. waiters it served,
       // stay: their jobs are theirs now). Its records are dropped: its state change, if it got that
@@ -247,7 +262,8 @@ export class ShardHost {
     }
   }
 
-  private executeUnguarded(shard: Shard, token: Token, line: string, nowMs: number): void {
+  /** Returns the command's name once the engine ran it. */
+  private executeUnguarded(shard: Shard, token: Token, line: string, nowMs: number): string | undefined {
     if (shard.dead !== null) return this.stage(shard, token, { ok: false, error: shard.dead })
     let input: unknown
     try {
@@ -255,8 +271,8 @@ export class ShardHost {
     } catch (error) {
       return this.stage(shard, token, { ok: false, error: errors.invalid(errors.clientErrorText((error as Error).message)) })
     }
-    if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return injectCrash()
-    if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return this.stage(shard, token, collectGarbage())
+    if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return void injectCrash()
+    if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return void this.stage(shard, token, collectGarbage())
     // The front lets internal commands through only from its own transports.
     const parsed = parseCommand(input, { internal: true })
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
@@ -267,6 +283,23 @@ export class ShardHost {
     shard.engine.execute(parsed.command, token, nowMs, utf8BytesBound(line))
     // [storage] Right after each push-like command, so the next one is refused if the disk cannot back it.
     if (refusedWhenDiskFull.has(parsed.command.cmd)) this.reserveCompletions(shard)
+    return parsed.command.cmd
+  }
+
+  /**
+   * A pull answered at once: its reply waits only for the records of the jobs it hands out, the
+   * barrier and its own records (`ownLsn`, when it wrote any after `lsnBefore`), not for every record
+   * appended before it (pull-gate.ts).
+   */
+  private notePull(shard: Shard, token: Token, repliesFrom: number, ownLsn: number, lsnBefore: number): void {
+    const replies = shard.engine.core.out.replies
+    for (let index = repliesFrom; index < replies.length; index++) {
+      const [replyToken, reply] = replies[index] as EngineReply
+      if (replyToken !== token) continue
+      const jobIds = pulledJobIds(reply as Parameters<typeof pulledJobIds>[0])
+      shard.pullLsnByToken.set(token, shard.pullGate.requiredLsn(jobIds, ownLsn > lsnBefore ? ownLsn : 0))
+      return
+    }
   }
 
   /** [storage] Tells the log how much room the completions of the shard's jobs need (see the constants). */
@@ -275,7 +308,7 @@ export class ShardHost {
     shard.log?.setReservation(jobs * completionRecordBytesMax)
   }
 
-  private stage(shard: Shard, token: Token, reply: object): void {
+  private stage(shard: Shard, token: Token, reply: object): undefined {
     shard.staged.push(`${token}\t${JSON.stringify(reply)}`)
   }
 
@@ -299,7 +332,7 @@ export class ShardHost {
       process.stderr.write(`flashq: shard ${shard.index}: a record could not be encoded: ${requestFailed(error)}\n`)
       return
     }
-    log.append(text)
+    shard.pullGate.note(record as LogRecord, log.append(text))
   }
 
   /** Jobs whose PULL reply never reached the worker go back to waiting (server/undelivered.ts). */
@@ -319,7 +352,10 @@ export class ShardHost {
     const { log } = shard
     if (log !== null && shard.encoded.length + output.records.length > 0) {
       const startedMs = performance.now()
+      const expectedLsn = log.appendedLsn + shard.encoded.length
       for (const text of shard.encoded) log.append(text)
+      // The pull LSNs were predicted in execute(); should they be off, pulls wait as every reply does.
+      if (log.appendedLsn !== expectedLsn) shard.pullLsnByToken.clear()
       for (const record of output.records) this.appendRecord(shard, log, record)
       shard.waitStats.appendBatches++
       shard.waitStats.appendUs += (performance.now() - startedMs) * usPerMs
@@ -328,11 +364,24 @@ export class ShardHost {
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     const lines = shard.staged
     shard.staged = []
-    // [storage] A log that failed (possibly during the appends just above, when onFatal already ran
+    const pullLines: string[] = []
+    const pullLsn = this.serializeReplies(shard, output.replies, lines, pullLines)
+    this.releaseOrHold(shard, lines, output)
+    if (pullLines.length === 0) return
+    // A pull whose records are durable leaves now, even while the replies made with it are held; one
+    // that must wait is held after them, so replies that wait for the same flush leave in the order
+    // they were made.
+    const pullText = pullLines.join('\n')
+    if (shard.dead !== null || log === null || pullLsn <= log.durableLsn) this.release(pullText, [])
+    else this.holdUntil(shard, pullText, pullLsn, pullLines.length)
+  }
+
+  /** Replies and messages that wait for every record produced up to them. */
+  private releaseOrHold(shard: Shard, lines: string[], output: EngineOutput): void {
+    // [storage] A log that failed (possibly during the appends in collect, when onFatal already ran
     // fail()) never makes these records durable: answer with the error now instead of holding
     // replies that nothing would ever release.
-    const dead = shard.dead
-    this.serializeReplies(shard, output.replies, lines)
+    const { log, dead } = shard
     // Events travel with the replies, as text, so they too leave only once their records are durable
     // (and never from a dead shard, whose records never will be).
     if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + stringifyJson(event))
@@ -346,6 +395,14 @@ export class ShardHost {
     }
   }
 
+  /** Holds `text` (in LSN order, after entries of the same LSN) until records up to `lsn` are durable. */
+  private holdUntil(shard: Shard, text: string, lsn: number, count: number): void {
+    const held = shard.held
+    let at = held.length
+    while (at > 0 && (held[at - 1] as HeldReplies).lsn > lsn) at--
+    held.splice(at, 0, { lsn, text, cross: [], count, heldAtMs: performance.now() })
+  }
+
   /**
    * Serialises replies up to hostReplyBytesPerTurnMax bytes; the rest (and replies deferred before,
    * which go first) wait until the front has handled this batch and asks for more (`moreReplies` →
@@ -353,24 +410,35 @@ export class ShardHost {
    * huge string nor a queue of them, and the replies of a connection closed meanwhile are dropped by
    * its cancel, which reaches the host before the request for more.
    */
-  private serializeReplies(shard: Shard, fresh: EngineReply[], lines: string[]): void {
+  private serializeReplies(shard: Shard, fresh: EngineReply[], lines: string[], pullLines: string[]): number {
     const replies = shard.deferred.length > 0 ? [...shard.deferred, ...fresh] : fresh
     shard.deferred = []
     const dead = shard.dead
+    const pullLsns = shard.pullLsnByToken
+    let pullLsn = 0
     let bytes = 0
     let index = 0
     for (; index < replies.length && bytes <= hostReplyBytesPerTurnMax; index++) {
       const [token, reply] = replies[index] as EngineReply
       const line = `${token}\t${encodeReply(dead === null ? reply : { ok: false, error: dead })}`
       bytes += line.length
-      lines.push(line)
+      const lsn = pullLsns.size > 0 ? pullLsns.get(token) : undefined
+      if (lsn === undefined) lines.push(line)
+      else {
+        pullLsns.delete(token)
+        pullLines.push(line)
+        if (lsn > pullLsn) pullLsn = lsn
+      }
     }
-    if (index === replies.length) return
-    shard.deferred = replies.slice(index)
-    if (this.moreReplies === 'none') this.moreReplies = 'due'
+    if (index < replies.length) {
+      shard.deferred = replies.slice(index)
+      if (this.moreReplies === 'none') this.moreReplies = 'due'
+    }
+    return pullLsn
   }
 
   private releaseDurable(shard: Shard, durableLsn: number): void {
+    shard.pullGate.forgetDurable(durableLsn)
     let released = 0
     while (released < shard.held.length && (shard.held[released] as HeldReplies).lsn <= durableLsn) {
       const held = shard.held[released] as HeldReplies

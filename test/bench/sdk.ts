@@ -1,15 +1,16 @@
 /**
  * SDK workloads for `bun run bench` (`--only sdk`, or standalone: `bun test/bench/sdk.ts [--runs N]
- * [--modes memory,uring] [--quick]`): Queue.addBulk of 100k jobs, and a Worker with a no-op
+ * [--modes memory,uring] [--shapes addbulk,worker10,worker100] [--sides sdk,raw] [--quick]`): Queue.addBulk of 100k jobs, and a Worker with a no-op
  * processor draining 100k pre-filled jobs at concurrency 10 and 100. Each SDK number has the raw-wire
  * number for the same shape beside it (the lean bench client, no SDK), so the table shows what the
  * SDK costs. Client CPU is this process's CPU time per job.
  */
 import { Queue, Worker } from '../../src/client/index.ts'
 import { startBenchServer, type Mode } from './server.ts'
-import { prefill, processJobs, pushBatches, queueNames } from '../../src/bench/workloads.ts'
+import { BenchConnection } from '../../src/bench/client.ts'
+import { prefill, pushBatches, queueNames } from '../../src/bench/workloads.ts'
 
-export type SdkOptions = { runs: number; modes: Mode[]; quick: boolean; serverArgs: string[]; binary?: string }
+export type SdkOptions = { runs: number; modes: Mode[]; quick: boolean; serverArgs: string[]; binary?: string; shapes?: string[]; sides?: Array<'sdk' | 'raw'> }
 
 type SdkSample = { rate: number; cpuUsPerJob: number }
 type Shape = { name: string; label: string; target: string; sdk: (port: number, queue: string, jobs: number) => Promise<number>; raw: (port: number, queue: string, jobs: number) => Promise<number> }
@@ -64,11 +65,46 @@ async function drain(port: number, queue: string, jobs: number, concurrency: num
   return completed
 }
 
-/** The same shape on the raw wire: one connection, PULLB of `count` + ACKB, stop-and-wait per batch. */
+/**
+ * The Worker's strategy on the raw wire, with the lean bench client: one connection; each PULLB reply
+ * sends the ACKB of its jobs and the next PULLB of `count` in one write. Requests carry reqIds, so a
+ * pull is answered without waiting for the acknowledgement before it (with no reqId the server answers
+ * in order, and every pull would wait for the previous ACKB's flush). The clock stops at the last ACKB
+ * reply.
+ */
 async function rawDrain(port: number, queue: string, jobs: number, count: number): Promise<number> {
   await prefill(port, jobs, [queue])
-  return (await measure(() => processJobs(port, { workers: 1, count, queues: [queue], expected: jobs }))).jobs
+  const connection = await BenchConnection.connect(port)
+  let acked = 0
+  let pulls = 0
+  const pull = () => `{"cmd":"PULLB","queue":"${queue}","count":${count},"timeout":0,"reqId":"p${++pulls}"}\n`
+  await measure(() => new Promise<void>((resolve, reject) => {
+    let drained = false
+    connection.onLine = (line) => {
+      if (line.includes('"ok":false')) return reject(new Error(`raw drain: ${line.slice(0, 200)}`))
+      if (line.startsWith('{"reqId":"a')) {
+        acked += Number(/"count":(\d+)/.exec(line)?.[1] ?? 0)
+        if (drained && acked >= jobs) resolve()
+        return
+      }
+      const ids: string[] = []
+      jobIdPattern.lastIndex = 0
+      for (let match = jobIdPattern.exec(line); match !== null; match = jobIdPattern.exec(line)) ids.push(match[1] as string)
+      if (ids.length === 0) {
+        drained = true
+        if (acked >= jobs) resolve()
+        return
+      }
+      connection.send(`{"cmd":"ACKB","ids":[${ids.join(',')}],"reqId":"a${pulls}"}\n${pull()}`)
+    }
+    connection.send(pull())
+  }))
+  connection.close()
+  return acked
 }
+
+/** A job object in a PULLB reply starts with its id (spec §4.1 field order). */
+const jobIdPattern = /\{"id":(\d+),/g
 
 // The timed section of the current sample (prefill is not timed).
 let timed = { seconds: 0, cpuSeconds: 0 }
@@ -103,13 +139,18 @@ export async function sdkBench(options: SdkOptions): Promise<void> {
   const jobs = options.quick ? 10_000 : 100_000
   const modes = options.modes.filter((mode) => mode !== 'pwrite')
   console.log(`\n## SDK (src/client) vs raw wire, ${jobs / 1000}k jobs, medians of ${options.runs}\n`)
-  console.log('"raw" is the same shape with the lean bench client (PULLB of c + ACKB, stop-and-wait per batch). cpu = client CPU µs per job.\n')
+  console.log('"raw" is the same shape with the lean bench client (addBulk: PUSHB of 1000, pipelined; worker: PULLB of c, then its ACKB and the next PULLB in one write, with reqIds). cpu = client CPU µs per job.\n')
   console.log(`| workload | target | ${modes.map((mode) => `${mode} SDK | ${mode} raw`).join(' | ')} |`)
   console.log(`|---|---|${modes.map(() => '---|---|').join('')}`)
   for (const shape of shapes) {
+    if (options.shapes !== undefined && !options.shapes.includes(shape.name)) continue
     const cells: string[] = []
     for (const mode of modes) {
       for (const side of ['sdk', 'raw'] as const) {
+        if (options.sides !== undefined && !options.sides.includes(side)) {
+          cells.push('–')
+          continue
+        }
         const samples: SdkSample[] = []
         for (let r = 0; r < options.runs; r++) {
           const s = await sample(mode, options, shape[side], jobs)
@@ -136,5 +177,7 @@ if (import.meta.main) {
     modes: (valueOf('--modes')?.split(',') as Mode[] | undefined) ?? ['memory', 'uring'],
     quick,
     serverArgs: [],
+    shapes: valueOf('--shapes')?.split(','),
+    sides: valueOf('--sides')?.split(',') as Array<'sdk' | 'raw'> | undefined,
   })
 }

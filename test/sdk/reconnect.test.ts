@@ -15,8 +15,10 @@ test('jobs continue after the server restarts; nothing is acked twice', async ()
   let second: Awaited<ReturnType<typeof startServer>> | null = null
   const connection = { host: '127.0.0.1', port, reconnectDelay: 100, maxReconnectDelay: 500 }
   const queue = new Queue(queueName('restart'), { connection })
+  // 10 ms per job at concurrency 8: the 500 jobs left after the first 100 take ≥ 600 ms, so the kill
+  // lands while the worker is busy, however fast the server hands jobs out.
   const worker = new Worker(queue.name, async (job) => {
-    await new Promise((resolve) => setTimeout(resolve, 2))
+    await new Promise((resolve) => setTimeout(resolve, 10))
     return job.data.i
   }, { connection, concurrency: 8, autorun: false })
   try {
