@@ -127,7 +127,6 @@ export function adminRoutes(deps: HttpDeps): Hono {
     const data = { ...facts, status: healthy ? 'healthy' : 'degraded', sqlite_enabled: !deps.config.memory, persistence: !deps.config.memory }
     return c.json({ ok: true, data }, healthy ? 200 : 503)
   })
-  app.get('/healthz', (c) => c.json({ version: deps.version, durable: !deps.config.memory }))
   app.get('/debug/memory', (c) => {
     const memory = process.memoryUsage()
     return c.json({ ...memory, event_subscribers: deps.hub.subscriberCount, workers_tracked: deps.workers.active(Date.now()).length })

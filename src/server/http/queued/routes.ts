@@ -1,18 +1,20 @@
 /**
  * The queued-compatible simple-queue API (queued-api.md): /push, /poll, /delete, /update, /suspend,
- * /throttle, /healthz, each on `?queue=` (default `default`). Every change goes through the Front as
+ * /throttle on `?queue=` (default `default`), and /healthz. Every change goes through the Front as
  * an internal command (QUEUED_*, engine/queued-store.ts), so it takes the same shard routing, log and
  * group commit as TCP, and a 2xx is sent only once its records are durable (§1.5).
  *
  * Owns: the spec's status codes and plain-text errors, poll tags (CSPRNG), suspension, throttle and
  * the queued_* counters. Does not own: message state (the shards).
  */
-import { Hono, type Context } from 'hono'
+import { Hono } from 'hono'
 import { validateQueueName } from '../../../protocol/validate.ts'
 import type { PolledMessage } from '../../../engine/queued-store.ts'
 import { queuedStoreFull } from '../../../protocol/queued-commands.ts'
 import { callCommand, type Reply } from '../call.ts'
 import type { HttpDeps } from '../deps.ts'
+import { jsonResponse, noHeaders, textResponse, type ExtraHeaders } from '../envelope.ts'
+import { fastRoutesOf, type FastRoutes } from '../fast-path.ts'
 import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
 import { QueuedCounters, queuedExposition, type QueuedGauges } from './metrics.ts'
 import {
@@ -25,8 +27,12 @@ import { QueuedSettings, endpoints, type Endpoint, type Suspension, type Throttl
 export function queuedApp(deps: HttpDeps): Hono {
   const api = new QueuedApi(deps, queuedConfigFromEnv(process.env))
   deps.metricsProviders.push(() => api.metricsText())
+  api.registerFast(fastRoutesOf(deps))
   return api.app()
 }
+
+/** One route: its answer (as JSON) for the request on the selected queue, or a QueuedError. */
+type Handle = (request: Request, queue: string) => Promise<unknown>
 
 const defaultQueue = 'default'
 const pollTagBytes = 30
@@ -46,18 +52,38 @@ export class QueuedApi {
   app(): Hono {
     const app = new Hono()
     if (!this.config.enabled) return app
-    app.post('/push', (c) => this.serve(c, (queue) => this.push(c, queue)))
-    app.post('/poll', (c) => this.serve(c, (queue) => this.poll(c, queue)))
-    app.post('/delete', (c) => this.serve(c, (queue) => this.delete(c, queue)))
-    app.post('/update', (c) => this.serve(c, (queue) => this.update(c, queue)))
-    app.get('/suspend', (c) => this.serve(c, async (queue) => this.settings.suspension(queue)))
-    app.post('/suspend', (c) => this.serve(c, (queue) => this.suspend(c, queue)))
-    app.get('/throttle', (c) => this.serve(c, async (queue) => ({ throttle: this.settings.throttle(queue) })))
-    app.post('/throttle', (c) => this.serve(c, (queue) => this.throttle(c, queue)))
-    for (const path of ['/push', '/poll', '/delete', '/update', '/suspend', '/throttle']) {
+    for (const [method, path, handle] of this.routes()) {
+      app.on(method, path, (c) => this.serve(c.req.raw, c.req.query('queue'), handle))
+    }
+    // §3.7; with the API off it answers 404 like the other routes (§1.1; the flashQ API has /health).
+    app.get('/healthz', () => jsonResponse({ version: this.deps.version, durable: !this.deps.config.memory }))
+    for (const path of ['/push', '/poll', '/delete', '/update', '/suspend', '/throttle', '/healthz']) {
       app.all(path, (c) => c.text('method not allowed', 405))
     }
     return app
+  }
+
+  /** The hot routes also on the fast path (fast-path.ts), through the same `serve`. */
+  registerFast(fast: FastRoutes): void {
+    if (!this.config.enabled) return
+    for (const [method, path, handle] of this.routes()) {
+      if (method === 'POST' && (path === '/push' || path === '/poll' || path === '/delete')) {
+        fast.add(method, path, (request, match, headers) => this.serve(request, match.query('queue'), handle, headers))
+      }
+    }
+  }
+
+  private routes(): Array<[method: string, path: string, handle: Handle]> {
+    return [
+      ['POST', '/push', (request, queue) => this.push(request, queue)],
+      ['POST', '/poll', (request, queue) => this.poll(request, queue)],
+      ['POST', '/delete', (request, queue) => this.delete(request, queue)],
+      ['POST', '/update', (request, queue) => this.update(request, queue)],
+      ['GET', '/suspend', async (_request, queue) => this.settings.suspension(queue)],
+      ['POST', '/suspend', (request, queue) => this.suspend(request, queue)],
+      ['GET', '/throttle', async (_request, queue) => ({ throttle: this.settings.throttle(queue) })],
+      ['POST', '/throttle', (request, queue) => this.throttle(request, queue)],
+    ]
   }
 
   /** Prometheus text of the queued_* families. */
@@ -70,13 +96,16 @@ export class QueuedApi {
     return queuedExposition(this.counters, gauges, shards)
   }
 
-  /** Queue selection and the plain-text error answers around one route (app.ts checks the token). */
-  private async serve(c: Context, handle: (queue: string) => Promise<unknown>): Promise<Response> {
+  /**
+   * Queue selection and the plain-text error answers around one route (the token is checked before:
+   * app.ts or fast-path.ts). `headers` are the fast path's CORS headers (Hono's middleware adds them).
+   */
+  private async serve(request: Request, queueParam: string | undefined, handle: Handle, headers: ExtraHeaders = noHeaders): Promise<Response> {
     try {
-      return c.json(await handle(queueOf(c)))
+      return jsonResponse(await handle(request, queueOf(queueParam)), 200, headers)
     } catch (error) {
-      if (error instanceof QueuedError) return c.text(error.text, error.status, error.headers)
-      return c.text(`internal error: ${(error as Error).message}`, 500)
+      if (error instanceof QueuedError) return textResponse(error.text, error.status, { ...error.headers, ...headers })
+      return textResponse(`internal error: ${(error as Error).message}`, 500, headers)
     }
   }
 
@@ -102,8 +131,8 @@ export class QueuedApi {
 
   // ── /push ────────────────────────────────────────────────────────────────────────────────────
 
-  private async push(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async push(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     if (body.messages !== undefined) return this.pushBatch(body, queue)
     const contents = contentsOf(body)
     const delayMs = visibilityMs(body, false)
@@ -152,8 +181,8 @@ export class QueuedApi {
 
   // ── /poll ────────────────────────────────────────────────────────────────────────────────────
 
-  private async poll(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async poll(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     const visibility = visibilityMs(body, true)
     const count = pollCountOf(body)
     this.checkSuspended(queue, 'poll')
@@ -181,8 +210,8 @@ export class QueuedApi {
 
   // ── /delete and /update ──────────────────────────────────────────────────────────────────────
 
-  private async delete(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async delete(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     if (body.messages !== undefined) return this.deleteBatch(body, queue)
     const id = messageIdOf(body)
     const tag = pollTagOf(body)
@@ -219,8 +248,8 @@ export class QueuedApi {
     return { results }
   }
 
-  private async update(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async update(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     const id = messageIdOf(body)
     const tag = pollTagOf(body)
     const visibility = visibilityMs(body, true)
@@ -237,8 +266,8 @@ export class QueuedApi {
 
   // ── /suspend and /throttle ───────────────────────────────────────────────────────────────────
 
-  private async suspend(c: Context, queue: string): Promise<Suspension> {
-    const body = objectBody(await readJsonBody(c))
+  private async suspend(request: Request, queue: string): Promise<Suspension> {
+    const body = objectBody(await readJsonBody(request))
     const changes: Partial<Suspension> = {}
     for (const endpoint of endpoints) {
       const value = body[endpoint]
@@ -249,8 +278,8 @@ export class QueuedApi {
     return this.settings.setSuspension(queue, changes)
   }
 
-  private async throttle(c: Context, queue: string): Promise<unknown> {
-    const body = await readJsonBody(c)
+  private async throttle(request: Request, queue: string): Promise<unknown> {
+    const body = await readJsonBody(request)
     // `{"throttle": …}` as GET answers it, or the setting itself; null turns throttling off.
     const fields = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Fields) : null
     const value = fields !== null && 'throttle' in fields ? fields.throttle : body
@@ -272,8 +301,8 @@ function throttleSettingOf(value: unknown): ThrottleSetting | null {
   return setting as ThrottleSetting
 }
 
-function queueOf(c: Context): string {
-  const queue = c.req.query('queue') ?? defaultQueue
+function queueOf(param: string | undefined): string {
+  const queue = param ?? defaultQueue
   if (validateQueueName(queue) !== null) throw new QueuedError(400, texts.invalidQueueName)
   return queue
 }
