@@ -28,12 +28,30 @@ const textType = 'text/plain; charset=UTF-8'
 
 /** A JSON answer built without a Hono context (both paths use it for the hot routes). */
 export function jsonResponse(value: unknown, status = 200, headers: ExtraHeaders = noHeaders): Response {
-  return new Response(JSON.stringify(value), { status, headers: { 'Content-Type': jsonType, ...headers } })
+  return new Response(JSON.stringify(value), responseInit(jsonType, status, headers))
 }
 
 /** A plain-text answer (the 4xx of §5.1 and the queued API's errors). */
 export function textResponse(text: string, status: number, headers: ExtraHeaders = noHeaders): Response {
-  return new Response(text, { status, headers: { 'Content-Type': textType, ...headers } })
+  return new Response(text, responseInit(textType, status, headers))
+}
+
+/**
+ * Bun builds a Response from a shared init with a Headers object several times faster than from a
+ * fresh header record (0.2 µs against 1–2 µs, most of a fast-path request's own cost), and copies
+ * the headers. Frozen header records (noHeaders, the CORS headers when any origin is allowed) are
+ * constants, so their inits are built once per content type and status.
+ */
+const sharedInits = new WeakMap<ExtraHeaders, Map<string, ResponseInit>>()
+
+function responseInit(type: string, status: number, headers: ExtraHeaders): ResponseInit {
+  if (!Object.isFrozen(headers)) return { status, headers: { 'Content-Type': type, ...headers } }
+  let inits = sharedInits.get(headers)
+  if (inits === undefined) sharedInits.set(headers, (inits = new Map()))
+  const key = `${status} ${type}`
+  let init = inits.get(key)
+  if (init === undefined) inits.set(key, (init = { status, headers: new Headers({ 'Content-Type': type, ...headers }) }))
+  return init
 }
 
 /** `fail` without a context. */

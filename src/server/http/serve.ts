@@ -7,12 +7,13 @@ import type { Server } from 'bun'
 import { httpBodyBytesMax, httpIdleTimeoutSeconds, queuedRequestBodyBytesMax, webSocketBufferedBytesMax } from '../../base/limits.ts'
 import { createHttpApp } from './app.ts'
 import type { HttpDeps } from './deps.ts'
-import { fastPathEnabled, fastRoutesOf } from './fast-path.ts'
+import { fastPathEnabled, fastPathFamily, fastRoutesOf } from './fast-path.ts'
 import { WebSocketHub, type WsData } from './ws.ts'
 
 export function serveHttp(deps: HttpDeps, hostname: string, port: number): Server<WsData> {
   const app = createHttpApp(deps)
   const fast = fastPathEnabled() ? fastRoutesOf(deps) : null
+  deps.metricsProviders.push(() => fastPathFamily(fast))
   const sockets = new WebSocketHub(deps)
   return Bun.serve<WsData>({
     hostname,

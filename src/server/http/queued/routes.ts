@@ -26,7 +26,7 @@ import { QueuedSettings, endpoints, type Endpoint, type Suspension, type Throttl
 /** The sub-app (mounts.ts): the queued routes, and their queued_* families on /metrics. */
 export function queuedApp(deps: HttpDeps): Hono {
   const api = new QueuedApi(deps, queuedConfigFromEnv(process.env))
-  deps.metricsProviders.push(() => api.metricsText())
+  deps.metricsProviders.push(Object.assign(() => api.metricsText(), { leading: true }))
   api.registerFast(fastRoutesOf(deps))
   return api.app()
 }
@@ -307,10 +307,22 @@ function queueOf(param: string | undefined): string {
   return queue
 }
 
-/** `count` fresh tags: 30 bytes from the CSPRNG each, as 60 lowercase hex characters (§1.7). */
+/**
+ * `count` fresh tags: 30 bytes from the CSPRNG each, as 60 lowercase hex characters (§1.7). The
+ * bytes are drawn in blocks (one getRandomValues per 1,024 tags, not one per poll), each byte used once.
+ */
 function newPollTags(count: number): string[] {
-  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(pollTagBytes * count))).toString('hex')
   const tags: string[] = new Array(count)
-  for (let i = 0; i < count; i++) tags[i] = hex.slice(i * pollTagBytes * 2, (i + 1) * pollTagBytes * 2)
+  for (let i = 0; i < count; i++) {
+    if (tagBytesUsed + pollTagBytes > tagBytes.length) {
+      crypto.getRandomValues(tagBytes)
+      tagBytesUsed = 0
+    }
+    tags[i] = tagBytes.toString('hex', tagBytesUsed, tagBytesUsed + pollTagBytes)
+    tagBytesUsed += pollTagBytes
+  }
   return tags
 }
+
+const tagBytes = Buffer.alloc(pollTagBytes * 1024)
+let tagBytesUsed = tagBytes.length
