@@ -41,7 +41,10 @@ export async function runCommand(
 ): Promise<Response> {
   const parsed = parseCommand(request, { internal: true })
   if (!parsed.ok) return isShapeError(parsed.error) ? textResponse(parsed.error, 422, headers) : failResponse(parsed.error, headers)
-  const reply = await callCommand(deps.front, deps.pool, request, { signal: http.signal, blockingMs: options.blockingMs })
+  // Only a pull or a wait needs to learn that its client left (to end the wait, to give a job back);
+  // a listener per request costs the rest, whose answer to a gone client is simply dropped.
+  const signal = options.blockingMs === undefined ? undefined : http.signal
+  const reply = await callCommand(deps.front, deps.pool, request, { signal, blockingMs: options.blockingMs })
   if (!reply.ok) {
     if (reply.error === requestTimedOut || reply.error === clientGone) return jsonResponse(reply, 503, headers)
     return failResponse(reply.error ?? 'Unknown error', headers)
