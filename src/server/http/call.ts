@@ -19,6 +19,8 @@ export type CallOptions = {
   blockingMs?: number
   /** The request deadline beyond blockingMs (httpRequestTimeoutMs; tests shorten it). */
   deadlineMs?: number
+  /** Sent at the end of this task, not batched with the turn's other requests (the caller merged them). */
+  sendNow?: boolean
 }
 
 export const requestTimedOut = 'Request timed out: the shards did not answer in time'
@@ -51,7 +53,7 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
       if (options.signal?.aborted && (request.cmd === 'PULL' || request.cmd === 'PULLB')) front.returnUndelivered(replyJson)
       settle(JSON.parse(replyJson) as Reply)
     },
-  }, true, true)
+  }, true, options.sendNow !== true)
   if (options.signal?.aborted) onAbort()
   return promise
 }

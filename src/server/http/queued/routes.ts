@@ -9,13 +9,13 @@
  */
 import { Hono } from 'hono'
 import { validateQueueName } from '../../../protocol/validate.ts'
-import type { PolledMessage } from '../../../engine/queued-store.ts'
 import { queuedStoreFull } from '../../../protocol/queued-commands.ts'
 import { callCommand, type Reply } from '../call.ts'
 import type { HttpDeps } from '../deps.ts'
 import { jsonResponse, noHeaders, textResponse, type ExtraHeaders } from '../envelope.ts'
 import { fastRoutesOf, type FastRoutes } from '../fast-path.ts'
 import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
+import { Coalescer } from './coalesce.ts'
 import { QueuedCounters, queuedExposition, type QueuedGauges } from './metrics.ts'
 import {
   QueuedError, batchOf, contentsOf, messageIdOf, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts,
@@ -42,6 +42,8 @@ export class QueuedApi {
   readonly settings = new QueuedSettings()
   /** A shard answered with a storage failure once (its log stopped; only a restart recovers it). */
   private storageFailed = false
+  /** Single pushes, polls and deletes of one turn, as one command per queue. */
+  private readonly merged = new Coalescer((request) => this.call(request, true))
 
   constructor(
     private readonly deps: HttpDeps,
@@ -115,8 +117,8 @@ export class QueuedApi {
     throw new QueuedError(503, texts.suspended)
   }
 
-  private async call(request: Record<string, unknown>): Promise<Reply> {
-    const reply = await callCommand(this.deps.front, this.deps.pool, request)
+  private async call(request: Record<string, unknown>, sendNow = false): Promise<Reply> {
+    const reply = await callCommand(this.deps.front, this.deps.pool, request, { sendNow })
     if (reply.ok) return reply
     const error = reply.error ?? ''
     if (error === queuedStoreFull || error.startsWith('Disk full')) throw new QueuedError(507, texts.insufficientStorage)
@@ -138,8 +140,7 @@ export class QueuedApi {
     const delayMs = visibilityMs(body, false)
     if (utf8BytesOver(contents, this.config.contentBytesMax)) throw new QueuedError(413, texts.contentTooLarge)
     this.checkSuspended(queue, 'push')
-    const reply = await this.call({ cmd: '_QPUSH', queue, messages: [{ contents, delay_ms: delayMs }] })
-    const id = (reply.ids as number[])[0]
+    const id = await this.merged.push(queue, { contents, delay_ms: delayMs })
     this.counters.successful_push++
     return { index: id, id }
   }
@@ -193,8 +194,8 @@ export class QueuedApi {
       throw error
     }
     const tags = newPollTags(count)
-    const reply = await this.call({ cmd: '_QPOLL', queue, visibility_ms: visibility, tags })
-    const messages = (reply.messages as PolledMessage[]).map((message, index) => ({
+    const polled = await this.merged.poll(queue, visibility, tags)
+    const messages = polled.map((message, index) => ({
       contents: message.contents,
       created: new Date(message.created_at).toISOString(),
       index: message.id,
@@ -217,8 +218,7 @@ export class QueuedApi {
     const tag = pollTagOf(body)
     if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
     this.checkSuspended(queue, 'delete')
-    const reply = await this.call({ cmd: '_QDELETE', queue, items: [{ id, tag }] })
-    if ((reply.deleted as boolean[])[0] !== true) {
+    if (!(await this.merged.delete(queue, { id, tag }))) {
       this.counters.missing_delete++
       throw new QueuedError(404, texts.notFound)
     }
