@@ -108,3 +108,15 @@ test('flashq_storage_* families count the durable pushes; /storage/stats has the
   }
   expect(stats.shards.some((shard: { last_checkpoint_duration_ms: number }) => shard.last_checkpoint_duration_ms > 0)).toBe(true)
 })
+
+test('the queued_* families come first, then the flashq_* ones, on both routes (queued-api.md §3.8)', async () => {
+  for (const path of ['/metrics', '/metrics/prometheus']) {
+    const text = await (await fetch(`http://127.0.0.1:${server.httpPort}${path}`)).text()
+    const families = [...text.matchAll(/^# TYPE (\w+) /gm)].map((match) => match[1] as string)
+    const lastQueued = families.findLastIndex((name) => name.startsWith('queued_'))
+    const firstFlashq = families.findIndex((name) => name.startsWith('flashq_'))
+    expect(lastQueued).toBeGreaterThan(0)
+    expect(firstFlashq).toBeGreaterThan(lastQueued)
+    expect(families.slice(0, lastQueued + 1).every((name) => name.startsWith('queued_'))).toBe(true)
+  }
+})

@@ -468,12 +468,14 @@ describe('auth and NO_QUEUED_API', () => {
     }
   })
 
-  test('NO_QUEUED_API: the routes answer 404, /metrics stays', async () => {
+  test('NO_QUEUED_API: the routes answer 404 (/healthz too: §1.1, §5), /metrics and /health stay', async () => {
     const own = await startServer({ args: ['--memory'], env: { NO_QUEUED_API: '1' } })
     try {
       const client = queuedClient(own.httpPort as number)
       expect((await client('/push', { contents: 'x' })).status).toBe(404)
       expect((await client('/poll', { visibility_timeout_secs: 1 })).status).toBe(404)
+      expect((await client('/healthz')).status).toBe(404)
+      expect((await client('/health')).status).toBe(200)
       const text = await (await fetch(`http://127.0.0.1:${own.httpPort}/metrics/prometheus`)).text()
       expect(text).toContain('# TYPE')
     } finally {

@@ -7,7 +7,7 @@ import { Hono } from 'hono'
 import { dashboardApp } from '../../dashboard/app.ts'
 import { cors } from 'hono/cors'
 import type { HttpDeps } from './deps.ts'
-import { HttpProblem, problemResponse } from './envelope.ts'
+import { HttpProblem, internalError, problemResponse } from './envelope.ts'
 import { subApps } from './mounts.ts'
 import { adminRoutes } from './routes-admin.ts'
 import { docsRoutes } from './routes-docs.ts'
@@ -65,14 +65,13 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.notFound((c) => c.json({ ok: false, error: `Not found: ${c.req.method} ${c.req.path}` }, 404))
   app.onError((error, c) => {
     if (error instanceof HttpProblem) return problemResponse(c, error)
-    process.stderr.write(`flashq: HTTP ${c.req.method} ${c.req.path} failed: ${error.message}\n`)
-    return c.json({ ok: false, error: 'Internal error' }, 500)
+    return internalError(c.req.method, c.req.path, error)
   })
   return app
 }
 
 /** `CORS_ALLOW_ORIGIN` (comma-separated) restricts CORS; unset is permissive (spec §5.1). */
-function corsOrigins(): '*' | string[] {
+export function corsOrigins(): '*' | string[] {
   const value = process.env.CORS_ALLOW_ORIGIN
   if (value === undefined || value.trim() === '' || value.trim() === '*') return '*'
   return value.split(',').map((origin) => origin.trim()).filter((origin) => origin.length > 0)

@@ -19,6 +19,8 @@ export type CallOptions = {
   blockingMs?: number
   /** The request deadline beyond blockingMs (httpRequestTimeoutMs; tests shorten it). */
   deadlineMs?: number
+  /** Sent at the end of this task, not batched with the turn's other requests (the caller merged them). */
+  sendNow?: boolean
 }
 
 export const requestTimedOut = 'Request timed out: the shards did not answer in time'
@@ -31,7 +33,7 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
   const settle = (reply: Reply) => {
     if (settled) return
     settled = true
-    clearTimeout(timer)
+    deadlines.remove(deadline)
     options.signal?.removeEventListener('abort', onAbort)
     resolve(reply)
   }
@@ -41,7 +43,7 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
     settle({ ok: false, error: reason })
   }
   const onAbort = () => giveUp(clientGone)
-  const timer = setTimeout(() => giveUp(requestTimedOut), (options.blockingMs ?? 0) + (options.deadlineMs ?? httpRequestTimeoutMs))
+  const deadline = deadlines.add((options.blockingMs ?? 0) + (options.deadlineMs ?? httpRequestTimeoutMs), () => giveUp(requestTimedOut))
   options.signal?.addEventListener('abort', onAbort)
   // Routes build `cmd` themselves (never from a body), so internal commands are allowed here.
   front.submit(request, JSON.stringify(request), {
@@ -51,7 +53,48 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
       if (options.signal?.aborted && (request.cmd === 'PULL' || request.cmd === 'PULLB')) front.returnUndelivered(replyJson)
       settle(JSON.parse(replyJson) as Reply)
     },
-  }, true, true)
+  }, true, options.sendNow !== true)
   if (options.signal?.aborted) onAbort()
   return promise
 }
+
+type Deadline = { atMs: number; expire: () => void; group: Set<Deadline> }
+
+/**
+ * Request deadlines without a timer each (a timer set and cleared per request was a visible share
+ * of the fast path's cost): deadlines of the same length expire in the order they were set, so each
+ * length keeps one ordered set and one timer, armed for its oldest entry.
+ */
+class Deadlines {
+  private readonly groups = new Map<number, Set<Deadline>>()
+  private readonly timers = new Map<number, Timer>()
+
+  add(afterMs: number, expire: () => void): Deadline {
+    let group = this.groups.get(afterMs)
+    if (group === undefined) this.groups.set(afterMs, (group = new Set()))
+    const deadline = { atMs: performance.now() + afterMs, expire, group }
+    group.add(deadline)
+    if (!this.timers.has(afterMs)) this.arm(afterMs, group, afterMs)
+    return deadline
+  }
+
+  remove(deadline: Deadline): void {
+    deadline.group.delete(deadline)
+  }
+
+  private arm(afterMs: number, group: Set<Deadline>, inMs: number): void {
+    const timer = setTimeout(() => {
+      this.timers.delete(afterMs)
+      const nowMs = performance.now()
+      for (const deadline of group) {
+        if (deadline.atMs > nowMs) return this.arm(afterMs, group, deadline.atMs - nowMs)
+        group.delete(deadline)
+        deadline.expire()
+      }
+      this.groups.delete(afterMs) // empty: a group of a one-off length does not stay
+    }, Math.max(1, Math.ceil(inMs)))
+    this.timers.set(afterMs, timer)
+  }
+}
+
+const deadlines = new Deadlines()

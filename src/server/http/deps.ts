@@ -9,8 +9,11 @@ import type { Front } from '../front.ts'
 import type { ShardPool } from '../shard-pool.ts'
 import type { MetricsHistory, WorkerRegistry } from './live-state.ts'
 
-/** Prometheus text contributed by a sub-app: whole families, each with its HELP and TYPE lines. */
-export type MetricsProvider = () => string | Promise<string>
+/**
+ * Prometheus text contributed by a sub-app: whole families, each with its HELP and TYPE lines.
+ * `leading` ones come before the flashq_* families (the queued_* families: queued-api.md §3.8).
+ */
+export type MetricsProvider = (() => string | Promise<string>) & { leading?: boolean }
 
 export type HttpDeps = {
   front: Front
@@ -25,7 +28,7 @@ export type HttpDeps = {
   tcpConnections: () => number
   tcpPort: () => number
   httpPort: () => number
-  /** Extra Prometheus families (queued_*, storage); appended to /metrics text in registration order. */
+  /** Extra Prometheus families (queued_*, storage); in registration order, leading ones first. */
   metricsProviders: MetricsProvider[]
   /** `POST /server/shutdown` (exit 0) and `/server/restart` (exit 100): a graceful stop. */
   requestStop: (exitCode: number) => void

@@ -127,7 +127,6 @@ export function adminRoutes(deps: HttpDeps): Hono {
     const data = { ...facts, status: healthy ? 'healthy' : 'degraded', sqlite_enabled: !deps.config.memory, persistence: !deps.config.memory }
     return c.json({ ok: true, data }, healthy ? 200 : 503)
   })
-  app.get('/healthz', (c) => c.json({ version: deps.version, durable: !deps.config.memory }))
   app.get('/debug/memory', (c) => {
     const memory = process.memoryUsage()
     return c.json({ ...memory, event_subscribers: deps.hub.subscriberCount, workers_tracked: deps.workers.active(Date.now()).length })
@@ -167,8 +166,10 @@ function nonNegative(value: unknown, field: string): number | undefined {
 
 async function prometheusText(c: Context, deps: HttpDeps): Promise<Response> {
   const [stats, metrics] = await Promise.all([ask(deps, c, { cmd: 'STATS' }), ask(deps, c, { cmd: 'METRICS' })])
-  let text = flashqFamilies(stats, metrics, deps.workers.active(Date.now()).length)
-  for (const provider of deps.metricsProviders) text += await provider()
+  const texts = await Promise.all(deps.metricsProviders.map((provider) => provider()))
+  const leading = texts.filter((_text, index) => deps.metricsProviders[index]?.leading === true)
+  const trailing = texts.filter((_text, index) => deps.metricsProviders[index]?.leading !== true)
+  const text = leading.join('') + flashqFamilies(stats, metrics, deps.workers.active(Date.now()).length) + trailing.join('')
   return c.body(text, 200, { 'Content-Type': prometheusContentType })
 }
 

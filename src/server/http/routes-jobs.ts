@@ -8,8 +8,9 @@ import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
 import type { Reply } from './call.ts'
 import { clientShape } from './client-shape.ts'
 import type { HttpDeps } from './deps.ts'
-import { fail, jobIdParam, numberQuery, ok, readObjectBody } from './envelope.ts'
-import { ask, makeRunner } from './run.ts'
+import { fail, jobIdOf, jobIdParam, noHeaders, numberQuery, ok, readObjectBody, readRequestObject } from './envelope.ts'
+import { fastRoutesOf, honoMatch, type FastHandler } from './fast-path.ts'
+import { ask, makeRunner, runCommand } from './run.ts'
 
 export function jobRoutes(deps: HttpDeps): Hono {
   const app = new Hono()
@@ -34,11 +35,22 @@ export function jobRoutes(deps: HttpDeps): Hono {
     const shape = clientShape(c)
     return run(c, request, (reply) => (shape === 'sdk' ? { jobs: reply.jobs, total: reply.total } : reply.jobs))
   })
-  for (const path of ['/jobs/ack-batch', '/jobs/ack/batch']) {
-    app.post(path, async (c) => {
-      const body = await readObjectBody(c)
-      return run(c, { cmd: 'ACKB', ids: body.ids }, (reply) => reply.count)
-    })
+  // The hot routes: one function each, for Hono and for the fast path (fast-path.ts).
+  const fast = fastRoutesOf(deps)
+  const ackBatch: FastHandler = async (request, _match, headers) => {
+    const body = await readRequestObject(request)
+    return runCommand(deps, request, { cmd: 'ACKB', ids: body.ids }, (reply) => reply.count, {}, headers)
+  }
+  const ack: FastHandler = async (request, match, headers) => {
+    const body = await readRequestObject(request)
+    const command: Record<string, unknown> = { cmd: 'ACK', id: jobIdOf(match.params.id ?? '') }
+    if (body.result !== undefined) command.result = body.result
+    return runCommand(deps, request, command, undefined, {}, headers)
+  }
+  const hot: Array<[path: string, handler: FastHandler]> = [['/jobs/ack-batch', ackBatch], ['/jobs/ack/batch', ackBatch], ['/jobs/:id/ack', ack]]
+  for (const [path, handler] of hot) {
+    fast.add('POST', path, handler)
+    app.post(path, (c) => handler(c.req.raw, honoMatch(c), noHeaders))
   }
   app.get('/jobs/custom/:customId', (c) =>
     run(c, { cmd: 'GETJOBBYCUSTOMID', job_id: c.req.param('customId') }, (reply) => jobView(reply.job, reply.state, null, null)))
@@ -74,7 +86,6 @@ export function jobRoutes(deps: HttpDeps): Hono {
     return run(c, { cmd: 'WAITJOB', id: jobIdParam(c), timeout: timeoutMs }, (reply) => reply.result ?? null, { blockingMs: timeoutMs })
   })
 
-  app.post('/jobs/:id/ack', onJob('ACK', ['result']))
   app.post('/jobs/:id/fail', onJob('FAIL', ['error']))
   app.post('/jobs/:id/cancel', onJob('CANCEL'))
   app.post('/jobs/:id/promote', onJob('PROMOTE'))

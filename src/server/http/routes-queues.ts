@@ -5,8 +5,9 @@
 import { type Context, Hono } from 'hono'
 import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
 import type { HttpDeps } from './deps.ts'
-import { jobIdParam, numberQuery, queueParam, readObjectBody } from './envelope.ts'
-import { makeRunner } from './run.ts'
+import { jobIdParam, noHeaders, numberQuery, queryNumber, queueParam, readObjectBody, readRequestObject } from './envelope.ts'
+import { fastRoutesOf, honoMatch, type FastHandler } from './fast-path.ts'
+import { makeRunner, runCommand } from './run.ts'
 
 const count = (reply: Record<string, unknown>) => reply.count
 
@@ -20,23 +21,32 @@ export function queueRoutes(deps: HttpDeps): Hono {
 
   app.get('/queues', (c) => run(c, { cmd: 'LISTQUEUES' }, (reply) => reply.queues))
 
-  app.post('/queues/:queue/jobs', async (c) => {
-    const body = await readObjectBody(c)
-    return run(c, { data: null, ...body, cmd: '_PUSHJOB', queue: queueParam(c) }, (reply) => reply.job)
-  })
-  app.post('/queues/:queue/jobs/batch', async (c) => {
-    const body = await readObjectBody(c)
-    return run(c, { ...body, cmd: 'PUSHB', queue: queueParam(c) }, (reply) => reply.ids)
-  })
-  app.get('/queues/:queue/jobs', (c) => {
-    const wanted = numberQuery(c, 'count') ?? 1
-    const timeoutMs = Math.min(numberQuery(c, 'timeout') ?? 60_000, httpBlockingTimeoutMsMax)
-    const queue = queueParam(c)
-    if (wanted <= 1) {
-      return run(c, { cmd: 'PULL', queue, timeout: timeoutMs }, (reply) => (reply.job ? [reply.job] : []), { blockingMs: timeoutMs })
-    }
-    return run(c, { cmd: 'PULLB', queue, count: wanted, timeout: timeoutMs }, (reply) => reply.jobs, { blockingMs: timeoutMs })
-  })
+  // The hot routes: one function each, for Hono and for the fast path (fast-path.ts).
+  const fast = fastRoutesOf(deps)
+  const hot: Array<[method: string, path: string, handler: FastHandler]> = [
+    ['POST', '/queues/:queue/jobs', async (request, match, headers) => {
+      const body = await readRequestObject(request)
+      return runCommand(deps, request, { data: null, ...body, cmd: '_PUSHJOB', queue: match.params.queue }, (reply) => reply.job, {}, headers)
+    }],
+    ['POST', '/queues/:queue/jobs/batch', async (request, match, headers) => {
+      const body = await readRequestObject(request)
+      return runCommand(deps, request, { ...body, cmd: 'PUSHB', queue: match.params.queue }, (reply) => reply.ids, {}, headers)
+    }],
+    ['GET', '/queues/:queue/jobs', async (request, match, headers) => {
+      const wanted = queryNumber(match.query('count'), 'count') ?? 1
+      const timeoutMs = Math.min(queryNumber(match.query('timeout'), 'timeout') ?? 60_000, httpBlockingTimeoutMsMax)
+      const queue = match.params.queue
+      if (wanted <= 1) {
+        const pull = { cmd: 'PULL', queue, timeout: timeoutMs }
+        return runCommand(deps, request, pull, (reply) => (reply.job ? [reply.job] : []), { blockingMs: timeoutMs }, headers)
+      }
+      return runCommand(deps, request, { cmd: 'PULLB', queue, count: wanted, timeout: timeoutMs }, (reply) => reply.jobs, { blockingMs: timeoutMs }, headers)
+    }],
+  ]
+  for (const [method, path, handler] of hot) {
+    fast.add(method, path, handler)
+    app.on(method, path, (c) => handler(c.req.raw, honoMatch(c), noHeaders))
+  }
 
   app.post('/queues/:queue/pause', onQueue('PAUSE'))
   app.post('/queues/:queue/resume', onQueue('RESUME'))

@@ -7,7 +7,7 @@ import type { Context } from 'hono'
 import { parseCommand } from '../../protocol/commands.ts'
 import { callCommand, clientGone, requestTimedOut, type Reply } from './call.ts'
 import type { HttpDeps } from './deps.ts'
-import { envelope, fail } from './envelope.ts'
+import { failResponse, jsonResponse, noHeaders, textResponse, type ExtraHeaders } from './envelope.ts'
 
 export type RunOptions = { blockingMs?: number }
 
@@ -21,14 +21,36 @@ export type Runner = (
 /** Shape errors from the schemas start with `Invalid:`; the spec's named errors stay in the envelope. */
 export const isShapeError = (error: string) => error.startsWith('Invalid: ')
 
+const noData = () => null
+
 export function makeRunner(deps: HttpDeps): Runner {
-  return async (c, request, toData = () => null, options = {}) => {
-    const parsed = parseCommand(request, { internal: true })
-    if (!parsed.ok) return isShapeError(parsed.error) ? c.text(parsed.error, 422) : fail(c, parsed.error)
-    const reply = await callCommand(deps.front, deps.pool, request, { signal: c.req.raw.signal, blockingMs: options.blockingMs })
-    if (!reply.ok && (reply.error === requestTimedOut || reply.error === clientGone)) return c.json(reply, 503)
-    return envelope(c, reply, toData)
+  return (c, request, toData, options) => runCommand(deps, c.req.raw, request, toData, options)
+}
+
+/**
+ * One command for one HTTP request, answered as the envelope. Hono-free: the Hono routes (through
+ * makeRunner) and the fast path (fast-path.ts, which passes the CORS headers) share it.
+ */
+export async function runCommand(
+  deps: HttpDeps,
+  http: Request,
+  request: Record<string, unknown>,
+  toData: (reply: Reply) => unknown = noData,
+  options: RunOptions = {},
+  headers: ExtraHeaders = noHeaders,
+): Promise<Response> {
+  const parsed = parseCommand(request, { internal: true })
+  if (!parsed.ok) return isShapeError(parsed.error) ? textResponse(parsed.error, 422, headers) : failResponse(parsed.error, headers)
+  // Only a pull or a wait needs to learn that its client left (to end the wait, to give a job back);
+  // a listener per request costs the rest, whose answer to a gone client is simply dropped.
+  const signal = options.blockingMs === undefined ? undefined : http.signal
+  const reply = await callCommand(deps.front, deps.pool, request, { signal, blockingMs: options.blockingMs })
+  if (!reply.ok) {
+    if (reply.error === requestTimedOut || reply.error === clientGone) return jsonResponse(reply, 503, headers)
+    return failResponse(reply.error ?? 'Unknown error', headers)
   }
+  const data = toData(reply)
+  return jsonResponse({ ok: true, data: data === undefined ? null : data }, 200, headers)
 }
 
 /** For routes that combine several commands: the reply, or an error thrown as the envelope. */

@@ -1,16 +1,19 @@
 /**
- * Bun.serve for the HTTP front: WebSocket upgrades first (ws.ts), everything else through the Hono
- * app. Bun's own limits back ours: the body cap (our 413 comes first for declared lengths) and the
+ * Bun.serve for the HTTP front: WebSocket upgrades first (ws.ts), then the hot routes of the fast path
+ * (fast-path.ts), everything else through the Hono app. Bun's own limits back ours: the body cap (our 413 comes first for declared lengths) and the
  * idle timeout (longer than the longest pull).
  */
 import type { Server } from 'bun'
 import { httpBodyBytesMax, httpIdleTimeoutSeconds, queuedRequestBodyBytesMax, webSocketBufferedBytesMax } from '../../base/limits.ts'
 import { createHttpApp } from './app.ts'
 import type { HttpDeps } from './deps.ts'
+import { fastPathEnabled, fastPathFamily, fastRoutesOf } from './fast-path.ts'
 import { WebSocketHub, type WsData } from './ws.ts'
 
 export function serveHttp(deps: HttpDeps, hostname: string, port: number): Server<WsData> {
   const app = createHttpApp(deps)
+  const fast = fastPathEnabled() ? fastRoutesOf(deps) : null
+  deps.metricsProviders.push(() => fastPathFamily(fast))
   const sockets = new WebSocketHub(deps)
   return Bun.serve<WsData>({
     hostname,
@@ -24,7 +27,7 @@ export function serveHttp(deps: HttpDeps, hostname: string, port: number): Serve
         const path = new URL(request.url).pathname
         if (path === '/ws' || path.startsWith('/ws/')) return sockets.upgrade(request, server, path)
       }
-      return app.fetch(request, { server })
+      return fast?.handle(request) ?? app.fetch(request, { server })
     },
     websocket: {
       ...sockets.handlers,

@@ -3,7 +3,6 @@
  * 415 for a non-JSON Content-Type, 413 for an oversize body, 400 with the parser's message for bad
  * JSON, 422 naming the field for a wrong shape, and the plain-text 400s for bad values.
  */
-import type { Context } from 'hono'
 import { queuedRequestBodyBytesMax, queuedPollMessagesMax, queuedVisibilitySecondsMax } from '../../../base/limits.ts'
 
 /** An answer other than 200: plain text (§1.1). */
@@ -36,14 +35,14 @@ export const texts = {
 export type Fields = Record<string, unknown>
 
 /** The body as JSON; an empty body is `{}` (clients send none on bodiless requests). */
-export async function readJsonBody(c: Context): Promise<unknown> {
-  const type = c.req.header('content-type')
+export async function readJsonBody(request: Request): Promise<unknown> {
+  const type = request.headers.get('content-type') ?? undefined
   if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
     throw new QueuedError(415, `unsupported Content-Type '${type}': expected application/json`)
   }
-  const declared = Number(c.req.header('content-length') ?? 0)
+  const declared = Number(request.headers.get('content-length') ?? 0)
   if (declared > queuedRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
-  const text = await c.req.text()
+  const text = await request.text()
   if (text.length > queuedRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
   if (text.trim() === '') return {}
   try {

@@ -1,19 +1,21 @@
 /**
  * The queued-compatible simple-queue API (queued-api.md): /push, /poll, /delete, /update, /suspend,
- * /throttle, /healthz, each on `?queue=` (default `default`). Every change goes through the Front as
+ * /throttle on `?queue=` (default `default`), and /healthz. Every change goes through the Front as
  * an internal command (QUEUED_*, engine/queued-store.ts), so it takes the same shard routing, log and
  * group commit as TCP, and a 2xx is sent only once its records are durable (§1.5).
  *
  * Owns: the spec's status codes and plain-text errors, poll tags (CSPRNG), suspension, throttle and
  * the queued_* counters. Does not own: message state (the shards).
  */
-import { Hono, type Context } from 'hono'
+import { Hono } from 'hono'
 import { validateQueueName } from '../../../protocol/validate.ts'
-import type { PolledMessage } from '../../../engine/queued-store.ts'
 import { queuedStoreFull } from '../../../protocol/queued-commands.ts'
 import { callCommand, type Reply } from '../call.ts'
 import type { HttpDeps } from '../deps.ts'
+import { jsonResponse, noHeaders, textResponse, type ExtraHeaders } from '../envelope.ts'
+import { fastRoutesOf, type FastRoutes } from '../fast-path.ts'
 import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
+import { Coalescer } from './coalesce.ts'
 import { QueuedCounters, queuedExposition, type QueuedGauges } from './metrics.ts'
 import {
   QueuedError, batchOf, contentsOf, messageIdOf, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts,
@@ -24,9 +26,13 @@ import { QueuedSettings, endpoints, type Endpoint, type Suspension, type Throttl
 /** The sub-app (mounts.ts): the queued routes, and their queued_* families on /metrics. */
 export function queuedApp(deps: HttpDeps): Hono {
   const api = new QueuedApi(deps, queuedConfigFromEnv(process.env))
-  deps.metricsProviders.push(() => api.metricsText())
+  deps.metricsProviders.push(Object.assign(() => api.metricsText(), { leading: true }))
+  api.registerFast(fastRoutesOf(deps))
   return api.app()
 }
+
+/** One route: its answer (as JSON) for the request on the selected queue, or a QueuedError. */
+type Handle = (request: Request, queue: string) => Promise<unknown>
 
 const defaultQueue = 'default'
 const pollTagBytes = 30
@@ -36,6 +42,8 @@ export class QueuedApi {
   readonly settings = new QueuedSettings()
   /** A shard answered with a storage failure once (its log stopped; only a restart recovers it). */
   private storageFailed = false
+  /** Single pushes, polls and deletes of one turn, as one command per queue. */
+  private readonly merged = new Coalescer((request) => this.call(request, true))
 
   constructor(
     private readonly deps: HttpDeps,
@@ -46,18 +54,38 @@ export class QueuedApi {
   app(): Hono {
     const app = new Hono()
     if (!this.config.enabled) return app
-    app.post('/push', (c) => this.serve(c, (queue) => this.push(c, queue)))
-    app.post('/poll', (c) => this.serve(c, (queue) => this.poll(c, queue)))
-    app.post('/delete', (c) => this.serve(c, (queue) => this.delete(c, queue)))
-    app.post('/update', (c) => this.serve(c, (queue) => this.update(c, queue)))
-    app.get('/suspend', (c) => this.serve(c, async (queue) => this.settings.suspension(queue)))
-    app.post('/suspend', (c) => this.serve(c, (queue) => this.suspend(c, queue)))
-    app.get('/throttle', (c) => this.serve(c, async (queue) => ({ throttle: this.settings.throttle(queue) })))
-    app.post('/throttle', (c) => this.serve(c, (queue) => this.throttle(c, queue)))
-    for (const path of ['/push', '/poll', '/delete', '/update', '/suspend', '/throttle']) {
+    for (const [method, path, handle] of this.routes()) {
+      app.on(method, path, (c) => this.serve(c.req.raw, c.req.query('queue'), handle))
+    }
+    // §3.7; with the API off it answers 404 like the other routes (§1.1; the flashQ API has /health).
+    app.get('/healthz', () => jsonResponse({ version: this.deps.version, durable: !this.deps.config.memory }))
+    for (const path of ['/push', '/poll', '/delete', '/update', '/suspend', '/throttle', '/healthz']) {
       app.all(path, (c) => c.text('method not allowed', 405))
     }
     return app
+  }
+
+  /** The hot routes also on the fast path (fast-path.ts), through the same `serve`. */
+  registerFast(fast: FastRoutes): void {
+    if (!this.config.enabled) return
+    for (const [method, path, handle] of this.routes()) {
+      if (method === 'POST' && (path === '/push' || path === '/poll' || path === '/delete')) {
+        fast.add(method, path, (request, match, headers) => this.serve(request, match.query('queue'), handle, headers))
+      }
+    }
+  }
+
+  private routes(): Array<[method: string, path: string, handle: Handle]> {
+    return [
+      ['POST', '/push', (request, queue) => this.push(request, queue)],
+      ['POST', '/poll', (request, queue) => this.poll(request, queue)],
+      ['POST', '/delete', (request, queue) => this.delete(request, queue)],
+      ['POST', '/update', (request, queue) => this.update(request, queue)],
+      ['GET', '/suspend', async (_request, queue) => this.settings.suspension(queue)],
+      ['POST', '/suspend', (request, queue) => this.suspend(request, queue)],
+      ['GET', '/throttle', async (_request, queue) => ({ throttle: this.settings.throttle(queue) })],
+      ['POST', '/throttle', (request, queue) => this.throttle(request, queue)],
+    ]
   }
 
   /** Prometheus text of the queued_* families. */
@@ -70,13 +98,16 @@ export class QueuedApi {
     return queuedExposition(this.counters, gauges, shards)
   }
 
-  /** Queue selection and the plain-text error answers around one route (app.ts checks the token). */
-  private async serve(c: Context, handle: (queue: string) => Promise<unknown>): Promise<Response> {
+  /**
+   * Queue selection and the plain-text error answers around one route (the token is checked before:
+   * app.ts or fast-path.ts). `headers` are the fast path's CORS headers (Hono's middleware adds them).
+   */
+  private async serve(request: Request, queueParam: string | undefined, handle: Handle, headers: ExtraHeaders = noHeaders): Promise<Response> {
     try {
-      return c.json(await handle(queueOf(c)))
+      return jsonResponse(await handle(request, queueOf(queueParam)), 200, headers)
     } catch (error) {
-      if (error instanceof QueuedError) return c.text(error.text, error.status, error.headers)
-      return c.text(`internal error: ${(error as Error).message}`, 500)
+      if (error instanceof QueuedError) return textResponse(error.text, error.status, { ...error.headers, ...headers })
+      return textResponse(`internal error: ${(error as Error).message}`, 500, headers)
     }
   }
 
@@ -86,8 +117,8 @@ export class QueuedApi {
     throw new QueuedError(503, texts.suspended)
   }
 
-  private async call(request: Record<string, unknown>): Promise<Reply> {
-    const reply = await callCommand(this.deps.front, this.deps.pool, request)
+  private async call(request: Record<string, unknown>, sendNow = false): Promise<Reply> {
+    const reply = await callCommand(this.deps.front, this.deps.pool, request, { sendNow })
     if (reply.ok) return reply
     const error = reply.error ?? ''
     if (error === queuedStoreFull || error.startsWith('Disk full')) throw new QueuedError(507, texts.insufficientStorage)
@@ -102,15 +133,14 @@ export class QueuedApi {
 
   // ── /push ────────────────────────────────────────────────────────────────────────────────────
 
-  private async push(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async push(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     if (body.messages !== undefined) return this.pushBatch(body, queue)
     const contents = contentsOf(body)
     const delayMs = visibilityMs(body, false)
     if (utf8BytesOver(contents, this.config.contentBytesMax)) throw new QueuedError(413, texts.contentTooLarge)
     this.checkSuspended(queue, 'push')
-    const reply = await this.call({ cmd: '_QPUSH', queue, messages: [{ contents, delay_ms: delayMs }] })
-    const id = (reply.ids as number[])[0]
+    const id = await this.merged.push(queue, { contents, delay_ms: delayMs })
     this.counters.successful_push++
     return { index: id, id }
   }
@@ -152,8 +182,8 @@ export class QueuedApi {
 
   // ── /poll ────────────────────────────────────────────────────────────────────────────────────
 
-  private async poll(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async poll(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     const visibility = visibilityMs(body, true)
     const count = pollCountOf(body)
     this.checkSuspended(queue, 'poll')
@@ -164,8 +194,8 @@ export class QueuedApi {
       throw error
     }
     const tags = newPollTags(count)
-    const reply = await this.call({ cmd: '_QPOLL', queue, visibility_ms: visibility, tags })
-    const messages = (reply.messages as PolledMessage[]).map((message, index) => ({
+    const polled = await this.merged.poll(queue, visibility, tags)
+    const messages = polled.map((message, index) => ({
       contents: message.contents,
       created: new Date(message.created_at).toISOString(),
       index: message.id,
@@ -181,15 +211,14 @@ export class QueuedApi {
 
   // ── /delete and /update ──────────────────────────────────────────────────────────────────────
 
-  private async delete(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async delete(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     if (body.messages !== undefined) return this.deleteBatch(body, queue)
     const id = messageIdOf(body)
     const tag = pollTagOf(body)
     if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
     this.checkSuspended(queue, 'delete')
-    const reply = await this.call({ cmd: '_QDELETE', queue, items: [{ id, tag }] })
-    if ((reply.deleted as boolean[])[0] !== true) {
+    if (!(await this.merged.delete(queue, { id, tag }))) {
       this.counters.missing_delete++
       throw new QueuedError(404, texts.notFound)
     }
@@ -219,8 +248,8 @@ export class QueuedApi {
     return { results }
   }
 
-  private async update(c: Context, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(c))
+  private async update(request: Request, queue: string): Promise<unknown> {
+    const body = objectBody(await readJsonBody(request))
     const id = messageIdOf(body)
     const tag = pollTagOf(body)
     const visibility = visibilityMs(body, true)
@@ -237,8 +266,8 @@ export class QueuedApi {
 
   // ── /suspend and /throttle ───────────────────────────────────────────────────────────────────
 
-  private async suspend(c: Context, queue: string): Promise<Suspension> {
-    const body = objectBody(await readJsonBody(c))
+  private async suspend(request: Request, queue: string): Promise<Suspension> {
+    const body = objectBody(await readJsonBody(request))
     const changes: Partial<Suspension> = {}
     for (const endpoint of endpoints) {
       const value = body[endpoint]
@@ -249,8 +278,8 @@ export class QueuedApi {
     return this.settings.setSuspension(queue, changes)
   }
 
-  private async throttle(c: Context, queue: string): Promise<unknown> {
-    const body = await readJsonBody(c)
+  private async throttle(request: Request, queue: string): Promise<unknown> {
+    const body = await readJsonBody(request)
     // `{"throttle": …}` as GET answers it, or the setting itself; null turns throttling off.
     const fields = body !== null && typeof body === 'object' && !Array.isArray(body) ? (body as Fields) : null
     const value = fields !== null && 'throttle' in fields ? fields.throttle : body
@@ -272,16 +301,28 @@ function throttleSettingOf(value: unknown): ThrottleSetting | null {
   return setting as ThrottleSetting
 }
 
-function queueOf(c: Context): string {
-  const queue = c.req.query('queue') ?? defaultQueue
+function queueOf(param: string | undefined): string {
+  const queue = param ?? defaultQueue
   if (validateQueueName(queue) !== null) throw new QueuedError(400, texts.invalidQueueName)
   return queue
 }
 
-/** `count` fresh tags: 30 bytes from the CSPRNG each, as 60 lowercase hex characters (§1.7). */
+/**
+ * `count` fresh tags: 30 bytes from the CSPRNG each, as 60 lowercase hex characters (§1.7). The
+ * bytes are drawn in blocks (one getRandomValues per 1,024 tags, not one per poll), each byte used once.
+ */
 function newPollTags(count: number): string[] {
-  const hex = Buffer.from(crypto.getRandomValues(new Uint8Array(pollTagBytes * count))).toString('hex')
   const tags: string[] = new Array(count)
-  for (let i = 0; i < count; i++) tags[i] = hex.slice(i * pollTagBytes * 2, (i + 1) * pollTagBytes * 2)
+  for (let i = 0; i < count; i++) {
+    if (tagBytesUsed + pollTagBytes > tagBytes.length) {
+      crypto.getRandomValues(tagBytes)
+      tagBytesUsed = 0
+    }
+    tags[i] = tagBytes.toString('hex', tagBytesUsed, tagBytesUsed + pollTagBytes)
+    tagBytesUsed += pollTagBytes
+  }
   return tags
 }
+
+const tagBytes = Buffer.alloc(pollTagBytes * 1024)
+let tagBytesUsed = tagBytes.length
