@@ -32,7 +32,7 @@ export async function collectMeta(command: string, options: PeersOptions, varian
   const versions = [`Bun ${Bun.version}`]
   if (systems.has('bullmq')) versions.push(await versionOf(['redis-server', '--version'], /v=(\S+)/, 'Redis'), `BullMQ ${packageVersion('bullmq')}`)
   if (systems.has('beanstalkd')) versions.push(await versionOf(['beanstalkd', '-v'], /beanstalkd (\S+)/, 'beanstalkd'))
-  if (systems.has('nats')) versions.push(await versionOf(['nats-server', '--version'], /v(\S+)/, 'nats-server'), `nats.js ${packageVersion('nats')}`)
+  if (systems.has('nats')) versions.push(await versionOf(['nats-server', '--version'], /v(\d\S*)/, 'nats-server'), `nats.js ${packageVersion('nats')}`)
   void options
   return {
     command,

@@ -117,7 +117,7 @@ export async function runPeers(options: PeersOptions, command: string, log: (lin
 }
 
 /** Longest one run may take before it is recorded as failed (a wedged server must not stop the comparison). */
-const runTimeoutMs = 300_000
+const runTimeoutMs = 120_000
 
 async function runOne(workload: WorkloadId, variant: PeerVariant, rep: number, sizes: Sizes, log: (line: string) => void): Promise<RunRecord> {
   let peer: Awaited<ReturnType<PeerVariant['start']>> | null = null
