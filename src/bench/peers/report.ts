@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { $ } from 'bun'
 import { machineLoad, otherCoresNoisyMax, stealShareNoisyMax } from './noise.ts'
 import type { PeersOptions, PeersRun, RunRecord } from './runner.ts'
-import type { PeerVariant } from './types.ts'
+import type { VariantInfo } from './types.ts'
 import { type WorkloadId, workloadTitles } from './workloads.ts'
 
 const repoRoot = join(import.meta.dir, '..', '..', '..')
@@ -23,7 +23,7 @@ export type Meta = {
   versions: string[]
 }
 
-export async function collectMeta(command: string, options: PeersOptions, variants: PeerVariant[], durationSeconds: number): Promise<Meta> {
+export async function collectMeta(command: string, options: PeersOptions, variants: VariantInfo[], durationSeconds: number): Promise<Meta> {
   const head = (await $`git rev-parse --short HEAD`.cwd(repoRoot).nothrow().quiet()).stdout.toString().trim() || 'unknown'
   const dirty = (await $`git status --porcelain -- src package.json`.cwd(repoRoot).nothrow().quiet()).stdout.toString().trim() !== ''
   const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown CPU'
@@ -239,7 +239,7 @@ function methodLines(run: PeersRun): string[] {
 }
 
 /** Ratios in the chart: how many times better flashq is than the peer (throughput, p99, RSS). */
-type Ratio = { workload: WorkloadId; peer: PeerVariant; ratio: number }
+type Ratio = { workload: WorkloadId; peer: VariantInfo; ratio: number }
 
 const chartedMetric: Partial<Record<WorkloadId, { pick: (cell: Cell) => Spread | null; higherIsBetter: boolean; what: string }>> = {
   W1: { pick: (c) => c.rate, higherIsBetter: true, what: 'jobs/s' },
@@ -259,8 +259,12 @@ export function ratios(run: PeersRun): Ratio[] {
     const metric = chartedMetric[workload]
     if (metric === undefined) continue
     for (const peer of run.variants.filter((variant) => variant.system !== 'flashq')) {
-      const ours = metric.pick(cellOf(run, workload, peer.durable ? 'flashq-durable' : 'flashq-memory'))?.median
-      const theirs = metric.pick(cellOf(run, workload, peer.id))?.median
+      const ourCell = cellOf(run, workload, peer.durable ? 'flashq-durable' : 'flashq-memory')
+      const theirCell = cellOf(run, workload, peer.id)
+      // The latency of a system that fell behind its open loop is not a number to divide.
+      if (ourCell.overloaded > 0 || theirCell.overloaded > 0) continue
+      const ours = metric.pick(ourCell)?.median
+      const theirs = metric.pick(theirCell)?.median
       if (ours === undefined || theirs === undefined || ours <= 0 || theirs <= 0) continue
       out.push({ workload, peer, ratio: metric.higherIsBetter ? ours / theirs : theirs / ours })
     }
@@ -296,7 +300,9 @@ export function renderSvg(run: PeersRun): string {
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">How many times better flashq is than each peer (median; durable vs flashq durable, memory vs flashq memory)</text>`,
     `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">jobs/s for W1–W3, p99 push→start for W4, RSS for W5 · log scale · right of 1×: flashq ahead · ${escapeXml(run.meta.commit)}, ${escapeXml(run.meta.date.slice(0, 10))}</text>`,
   ]
+  const tickEvery = halfSpan > 5 ? 2 : 1
   for (let step = -halfSpan; step <= halfSpan; step++) {
+    if (step % tickEvery !== 0) continue
     const x = centre + step * scale
     const label = step >= 0 ? `${2 ** step}×` : `1/${2 ** -step}`
     parts.push(`<line x1="${x}" y1="${top - 8}" x2="${x}" y2="${legendTop - 14}" stroke="${step === 0 ? '#333' : '#ddd'}" stroke-width="${step === 0 ? 1.5 : 1}"/>`)
@@ -316,7 +322,7 @@ export function renderSvg(run: PeersRun): string {
       const x = length >= 0 ? centre : centre + length
       parts.push(`<rect x="${x.toFixed(1)}" y="${y}" width="${Math.max(1, Math.abs(length)).toFixed(1)}" height="${barHeight}" fill="${colors[peer.system] ?? '#888'}" fill-opacity="${peer.durable ? 1 : 0.5}"/>`)
       const labelX = length >= 0 ? centre + length + 4 : centre + length - 4
-      parts.push(`<text x="${labelX.toFixed(1)}" y="${y + barHeight - 2}" text-anchor="${length >= 0 ? 'start' : 'end'}" font-size="10">${found.ratio >= 10 ? found.ratio.toFixed(0) : found.ratio.toFixed(1)}×</text>`)
+      parts.push(`<text x="${labelX.toFixed(1)}" y="${y + barHeight - 2}" text-anchor="${length >= 0 ? 'start' : 'end'}" font-size="10">${found.ratio >= 10 ? found.ratio.toFixed(0) : found.ratio.toPrecision(2)}×</text>`)
     })
   })
   peers.forEach((peer, p) => {

@@ -8,6 +8,8 @@
  *   bun run bench:peers [--runs 3] [--only W1,W1c50,W2,W3c10,W3c100,W4,W5] [--systems flashq,bullmq,beanstalkd,nats]
  *                       [--n 10000] [--w4-seconds 3] [--w5-jobs 1000000] [--out docs/benchmarks.md] [--no-install]
  */
+import { readFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beanstalkdVariants } from './beanstalkd.ts'
 import { flashqVariants } from './flashq.ts'
@@ -15,7 +17,7 @@ import { ensureBinaries } from './install.ts'
 import { natsVariants } from './nats.ts'
 import { type Noise, watchNoise } from './noise.ts'
 import { type Meta, collectMeta, renderMarkdown, renderSvg } from './report.ts'
-import type { PeerVariant, SystemName } from './types.ts'
+import type { PeerVariant, SystemName, VariantInfo } from './types.ts'
 import { runWorkload, type Sizes, type WorkloadId, type WorkloadResult, workloadIds } from './workloads.ts'
 import { bullmqVariants } from './redis-bullmq.ts'
 
@@ -27,23 +29,26 @@ export type PeersOptions = {
   sizes: Sizes
   out: string | null
   install: boolean
+  /** Results of an earlier run to write the report from, instead of running. */
+  render?: string
 }
 
 export type RunRecord = { workload: WorkloadId; variant: string; rep: number; result: WorkloadResult | null; error: string | null; noise: Noise }
 
-export type PeersRun = { options: PeersOptions; variants: PeerVariant[]; skipped: Array<{ variant: PeerVariant; reason: string }>; records: RunRecord[]; meta: Meta }
+export type PeersRun = { options: PeersOptions; variants: VariantInfo[]; skipped: Array<{ variant: VariantInfo; reason: string }>; records: RunRecord[]; meta: Meta }
 
 export const peersUsage = `usage: bun run bench:peers [options]   (or: bun src/main.ts bench --compare [options])
   --runs <n>          repetitions of each workload (default 3; W5 runs once)
   --only <list>       ${workloadIds.join(',')} (W4 = both rates; default: all)
   --systems <list>    flashq,bullmq,beanstalkd,nats or variant ids like flashq-durable (default: all)
   --n <jobs>          jobs for W1c50, W2 and W3; W1 times n/5 (default 10000)
-  --max-seconds <s>   each timed push/drain phase stops after this even if its jobs are not done (default 3)
+  --max-seconds <s>   each timed push/drain phase stops after this even if its jobs are not done (default 2)
   --w4-seconds <s>    measured seconds of each W4 rate, after 1 s of warm-up (default 2)
   --w5-jobs <n>       waiting jobs for W5 (default 1000000; fewer are scaled to 1M in the report)
-  --w5-max-seconds <s> W5 stops pushing after this (default 30)
+  --w5-max-seconds <s> W5 stops pushing after this (default 20)
   --out <file.md>     report path, the SVG goes beside it (default docs/benchmarks.md; --out - prints only)
-  --no-install        do not apt-get install missing servers (their systems are skipped)`
+  --no-install        do not apt-get install missing servers (their systems are skipped)
+  --render <run.json> write the report of an earlier run again (each run saves its results in the temp dir)`
 
 const allVariants = (): PeerVariant[] => [...flashqVariants(), ...bullmqVariants(), ...beanstalkdVariants(), ...natsVariants()]
 const systemNames: SystemName[] = ['flashq', 'bullmq', 'beanstalkd', 'nats']
@@ -51,7 +56,7 @@ const systemNames: SystemName[] = ['flashq', 'bullmq', 'beanstalkd', 'nats']
 export function parsePeersArgs(argv: string[], repoRoot: string): PeersOptions {
   const options: PeersOptions = {
     runs: 3, only: [...workloadIds], systems: [...systemNames],
-    sizes: { n: 10_000, w1Warmup: 300, w4Seconds: 2, w4WarmupSeconds: 1, w5Jobs: 1_000_000, maxSeconds: 3, w5MaxSeconds: 30 },
+    sizes: { n: 10_000, w1Warmup: 300, w4Seconds: 2, w4WarmupSeconds: 1, w5Jobs: 1_000_000, maxSeconds: 2, w5MaxSeconds: 20 },
     out: join(repoRoot, 'docs', 'benchmarks.md'), install: true,
   }
   const ids = allVariants().map((variant) => variant.id)
@@ -75,6 +80,7 @@ export function parsePeersArgs(argv: string[], repoRoot: string): PeersOptions {
     else if (flag === '--w5-max-seconds') options.sizes.w5MaxSeconds = count(1, 36_000)
     else if (flag === '--out') options.out = value() === '-' ? null : (argv[i] as string)
     else if (flag === '--no-install') options.install = false
+    else if (flag === '--render') options.render = value()
     else if (flag === '--only') options.only = parseOnly(value())
     else if (flag === '--systems') {
       options.systems = value().split(',').map((name) => {
@@ -162,11 +168,22 @@ export async function writeReport(run: PeersRun): Promise<string[]> {
   return [run.options.out, svgPath]
 }
 
+/** An earlier run's saved results, to be written to `out`. */
+function loadRun(path: string, out: string | null): PeersRun {
+  const run = JSON.parse(readFileSync(path, 'utf8')) as PeersRun
+  return { ...run, options: { ...run.options, out } }
+}
+
 /** The command-line entry: parse, run, write, print. */
 export async function peersMain(argv: string[], command: string): Promise<void> {
   if (argv.includes('--help')) return void process.stdout.write(`${peersUsage}\n`)
   const options = parsePeersArgs(argv, join(import.meta.dir, '..', '..', '..'))
-  const run = await runPeers(options, command, (line) => process.stderr.write(`${line}\n`))
+  const run = options.render === undefined ? await runPeers(options, command, (line) => process.stderr.write(`${line}\n`)) : loadRun(options.render, options.out)
+  if (options.render === undefined) {
+    const saved = join(tmpdir(), `flashq-peers-${run.meta.date.replace(/[:]/g, '')}.json`)
+    await Bun.write(saved, JSON.stringify(run))
+    process.stderr.write(`results saved in ${saved} (re-render with --render ${saved})\n`)
+  }
   const written = await writeReport(run)
   if (written.length === 0) process.stdout.write(renderMarkdown(run, null))
   else process.stdout.write(`wrote ${written.join(' and ')}\n`)

@@ -24,3 +24,6 @@ export type RunningPeer = {
   dataDir: string | null
   stop(): Promise<void>
 }
+
+/** A variant as the report knows it (what survives a JSON round trip of the results). */
+export type VariantInfo = Omit<PeerVariant, 'start'>
