@@ -229,7 +229,7 @@ export type PeerProducer = {
 }
 
 /** Told when a job starts (its data) and when the system confirmed its completion. */
-export type PeerJobHandlers = { onStart(data: PeerJobData): void; onDone(): void }
+export type PeerJobHandlers = { onStart(data: PeerJobData): void; onDone(data: PeerJobData): void }
 
 export type PeerWorkers = {
   /** Resolves once the server has every completion sent so far (NATS acks are fire-and-forget). */
@@ -252,8 +252,10 @@ export type PeerMeasured = {
   p50?: number
   p99?: number
   max?: number
-  /** Jobs the workload meant to complete, when fewer may (a drain or an open loop that ran out of time). */
+  /** Jobs the workload meant to complete, when fewer may (an open loop that ran out of time). */
   expected?: number
+  /** Jobs delivered and completed a second time (at-least-once delivery under load). */
+  duplicates?: number
   errors: number
 }
 
@@ -340,27 +342,33 @@ export async function peerBatchPush(system: PeerSystem, options: { queue: string
 
 /**
  * W3: pre-fills up to `total` jobs (untimed, same time cap), then times workers of `concurrency`
- * draining them, to the last completion the server confirmed (or the time cap).
+ * draining them, from their start to the last completion the server confirmed. The time cap counts
+ * from the first completion, so a worker client that is slow to start is measured with its start-up
+ * included, not cut off before it did anything.
  */
 export async function peerDrain(system: PeerSystem, options: { queue: string; total: number; concurrency: number } & TimeCap): Promise<PeerMeasured> {
   const filled = await peerBatchPush(system, { queue: options.queue, total: options.total, batchSize: 1000, window: 2, maxSeconds: options.maxSeconds })
   let done = 0
   let allDone: () => void = () => {}
   const finished = new Promise<void>((resolve) => (allDone = resolve))
+  let firstDone: () => void = () => {}
+  const first = new Promise<void>((resolve) => (firstDone = resolve))
   const startedAt = performance.now()
   const workers = await system.workers(options.queue, options.concurrency, {
     onStart: () => {},
     onDone: () => {
-      if (++done === filled.jobs) allDone()
+      if (++done === 1) firstDone()
+      if (done === filled.jobs) allDone()
     },
   })
-  const capped = await raceTimeout(finished, Math.max(0, startedAt + options.maxSeconds * 1000 - performance.now()))
+  const neverStarted = await raceTimeout(first, workerStartTimeoutMs)
+  const capped = neverStarted || (await raceTimeout(finished, options.maxSeconds * 1000))
   await workers.settle()
   const seconds = (performance.now() - startedAt) / 1000
   const counted = done
   await workers.close()
   // Completing more jobs than were pushed would be a harness (or server) bug.
-  const errors = filled.errors + (counted > filled.jobs ? 1 : 0) + (!capped && counted !== filled.jobs ? 1 : 0)
+  const errors = filled.errors + (neverStarted ? 1 : 0) + (counted > filled.jobs ? 1 : 0) + (!capped && counted !== filled.jobs ? 1 : 0)
   return { jobs: counted, seconds, rate: counted / seconds, errors }
 }
 
@@ -375,7 +383,8 @@ export async function peerOpenLoop(system: PeerSystem, options: { queue: string;
   const warmupJobs = Math.round(options.ratePerSecond * options.warmupSeconds)
   // By due time: a job delivered twice (at-least-once) is sampled at its first start.
   const samples = new Map<number, number>()
-  let done = 0
+  const completed = new Set<number>()
+  let duplicates = 0
   let errors = 0
   let allDone: () => void = () => {}
   const finished = new Promise<void>((resolve) => (allDone = resolve))
@@ -384,8 +393,10 @@ export async function peerOpenLoop(system: PeerSystem, options: { queue: string;
     onStart: (data) => {
       if (data.t >= measureFrom && !samples.has(data.t)) samples.set(data.t, performance.now() - data.t)
     },
-    onDone: () => {
-      if (++done === total) allDone()
+    onDone: (data) => {
+      if (completed.has(data.t)) return void duplicates++
+      completed.add(data.t)
+      if (completed.size === total) allDone()
     },
   })
   const producer = await system.producer(options.queue)
@@ -412,8 +423,12 @@ export async function peerOpenLoop(system: PeerSystem, options: { queue: string;
   const measured = total - warmupJobs
   // Timing out is overload (reported through `expected`), not an error; a wrong count is.
   if (!timedOut && samples.size !== measured) errors++
-  return { jobs: done, seconds, rate: done / seconds, ...percentiles(Float64Array.from(samples.values())), expected: total, errors }
+  const done = completed.size
+  return { jobs: done, seconds, rate: done / seconds, ...percentiles(Float64Array.from(samples.values())), expected: total, duplicates, errors }
 }
+
+/** Longest workers may take to complete their first job before a drain counts as failed. */
+const workerStartTimeoutMs = 30_000
 
 /** True when `promise` did not settle within `ms`. */
 async function raceTimeout(promise: Promise<void>, ms: number): Promise<boolean> {

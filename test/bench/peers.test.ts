@@ -6,7 +6,7 @@
 import { describe, expect, test } from 'bun:test'
 import { findBinary } from '../../src/bench/peers/process.ts'
 import { renderMarkdown, renderSvg } from '../../src/bench/peers/report.ts'
-import { type PeersOptions, type PeersRun, runPeers } from '../../src/bench/peers/runner.ts'
+import { type PeersOptions, type PeersRun, parsePeersArgs, runPeers } from '../../src/bench/peers/runner.ts'
 import { type WorkloadId, workloadIds, workloadTitles } from '../../src/bench/peers/workloads.ts'
 
 const n = 200
@@ -81,4 +81,17 @@ describe('peer adapters (skipped where the server is not installed)', () => {
       expect(svg.match(/<rect /g)?.length ?? 0).toBeGreaterThan(2)
     }, 60_000)
   }
+})
+
+test('the command line: W4 names both rates, unknown names are refused by name', () => {
+  const parsed = parsePeersArgs(['--runs', '2', '--only', 'W1,W4', '--systems', 'flashq,bullmq-aof', '--n', '5000', '--out', '-'], '/repo')
+  expect(parsed.runs).toBe(2)
+  expect(parsed.only).toEqual(['W1', 'W4@1k', 'W4@5k'])
+  expect(parsed.systems).toEqual(['flashq', 'bullmq-aof'])
+  expect(parsed.sizes.n).toBe(5000)
+  expect(parsed.out).toBeNull()
+  expect(parsePeersArgs([], '/repo').out).toBe('/repo/docs/benchmarks.md')
+  expect(() => parsePeersArgs(['--only', 'W9'], '/repo')).toThrow("unknown workload 'W9'")
+  expect(() => parsePeersArgs(['--systems', 'rabbitmq'], '/repo')).toThrow("unknown system 'rabbitmq'")
+  expect(() => parsePeersArgs(['--runs', '0'], '/repo')).toThrow('--runs must be an integer from 1 to 100')
 })

@@ -72,11 +72,12 @@ async function workLoop(connection: BeanstalkConnection, handlers: PeerJobHandle
     }
     const [status, id] = reply.line.split(' ')
     if (status !== 'RESERVED' || reply.body === null) throw new Error(`beanstalkd: unexpected reply to reserve: ${reply.line}`)
-    handlers.onStart(JSON.parse(reply.body) as PeerJobData)
+    const data = JSON.parse(reply.body) as PeerJobData
+    handlers.onStart(data)
     await Promise.resolve() // the job's (no-op) processing
     const deleted = connection.request(`delete ${id}`)
     reserved = connection.request(`reserve-with-timeout ${reserveWaitSeconds}`)
-    void deleted.then((answer) => answer.line === 'DELETED' && handlers.onDone(), () => {})
+    void deleted.then((answer) => answer.line === 'DELETED' && handlers.onDone(data), () => {})
   }
 }
 

@@ -57,7 +57,7 @@ function processor(handlers: PeerJobHandlers) {
 }
 
 function flashqWorkers(worker: Worker, handlers: PeerJobHandlers): PeerWorkers {
-  worker.on('completed', () => handlers.onDone())
+  worker.on('completed', (job: { data: PeerJobData }) => handlers.onDone(job.data))
   worker.on('error', () => {})
   return {
     // 'completed' is emitted once the server confirmed the acknowledgement.

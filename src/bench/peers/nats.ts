@@ -65,10 +65,11 @@ async function startNats(storage: StorageType): Promise<RunningPeer> {
         for await (const message of messages) {
           // Not awaited: up to max_ack_pending jobs are in process at once.
           void (async () => {
-            handlers.onStart(message.json<PeerJobData>())
+            const data = message.json<PeerJobData>()
+            handlers.onStart(data)
             await Promise.resolve() // the job's (no-op) processing
             message.ack()
-            handlers.onDone()
+            handlers.onDone(data)
           })()
         }
       })()

@@ -38,7 +38,7 @@ async function startRedis(aof: boolean): Promise<RunningPeer> {
     async workers(name, concurrency, handlers) {
       const worker = new Worker(name, async (job) => handlers.onStart(job.data as PeerJobData), { connection, concurrency })
       // 'completed' follows the moveToFinished script's reply.
-      worker.on('completed', () => handlers.onDone())
+      worker.on('completed', (job) => handlers.onDone(job.data as PeerJobData))
       worker.on('error', () => {})
       await worker.waitUntilReady()
       return { settle: async () => {}, close: () => worker.close() }

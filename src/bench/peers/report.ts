@@ -7,7 +7,7 @@ import { cpus, release, totalmem } from 'node:os'
 import { join } from 'node:path'
 import { $ } from 'bun'
 import { machineLoad, otherCoresNoisyMax, stealShareNoisyMax } from './noise.ts'
-import type { PeersOptions, PeersRun, RunRecord } from './runner.ts'
+import type { PeersRun, RunRecord } from './runner.ts'
 import type { VariantInfo } from './types.ts'
 import { type WorkloadId, workloadTitles } from './workloads.ts'
 
@@ -23,7 +23,7 @@ export type Meta = {
   versions: string[]
 }
 
-export async function collectMeta(command: string, options: PeersOptions, variants: VariantInfo[], durationSeconds: number): Promise<Meta> {
+export async function collectMeta(command: string, variants: VariantInfo[], durationSeconds: number): Promise<Meta> {
   const head = (await $`git rev-parse --short HEAD`.cwd(repoRoot).nothrow().quiet()).stdout.toString().trim() || 'unknown'
   const dirty = (await $`git status --porcelain -- src package.json`.cwd(repoRoot).nothrow().quiet()).stdout.toString().trim() !== ''
   const model = /model name\s*:\s*(.*)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? cpus()[0]?.model ?? 'unknown CPU'
@@ -33,7 +33,6 @@ export async function collectMeta(command: string, options: PeersOptions, varian
   if (systems.has('bullmq')) versions.push(await versionOf(['redis-server', '--version'], /v=(\S+)/, 'Redis'), `BullMQ ${packageVersion('bullmq')}`)
   if (systems.has('beanstalkd')) versions.push(await versionOf(['beanstalkd', '-v'], /beanstalkd (\S+)/, 'beanstalkd'))
   if (systems.has('nats')) versions.push(await versionOf(['nats-server', '--version'], /v(\d\S*)/, 'nats-server'), `nats.js ${packageVersion('nats')}`)
-  void options
   return {
     command,
     commit: `${head}${dirty ? ' (with uncommitted changes)' : ''}`,
@@ -81,6 +80,8 @@ export type Cell = {
   w5Jobs: number
   /** Runs that did not complete every job in time (an open loop faster than the system). */
   overloaded: number
+  /** Jobs completed twice, over all runs. */
+  duplicates: number
   runs: number
   noisy: number
   errors: number
@@ -103,6 +104,7 @@ export function summarize(records: RunRecord[]): Cell {
     diskAt1MBytes: spread(memory.map((m) => m.baselineDiskBytes + ((m.diskBytes - m.baselineDiskBytes) * million) / m.jobs)),
     w5Jobs: memory[0]?.jobs ?? 0,
     overloaded: measured.filter((m) => m.expected !== undefined && m.jobs < m.expected).length,
+    duplicates: measured.reduce((sum, m) => sum + (m.duplicates ?? 0), 0),
     runs: records.length,
     noisy: records.filter((record) => record.noise.noisy).length,
     errors: measured.reduce((sum, m) => sum + m.errors, 0) + memory.reduce((sum, m) => sum + m.errors, 0),
@@ -151,6 +153,7 @@ function renderCell(workload: WorkloadId, cell: Cell): string {
     if (rateRange !== '') notes.push(rateRange)
   }
   if (cell.overloaded > 0 && !workload.startsWith('W4')) notes.push(`✗ ${cell.overloaded} runs incomplete`)
+  if (cell.duplicates > 0) notes.push(`${cell.duplicates} delivered twice`)
   if (cell.noisy > 0) notes.push(`⚠ ${cell.noisy}/${cell.runs} noisy`)
   if (cell.errors > 0) notes.push(`✗ ${cell.errors} errors`)
   if (cell.failures.length > 0) notes.push(`✗ ${cell.failures.length} failed`)

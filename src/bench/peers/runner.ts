@@ -118,7 +118,7 @@ export async function runPeers(options: PeersOptions, command: string, log: (lin
       for (const variant of order) records.push(await runOne(workload, variant, rep, options.sizes, log))
     }
   }
-  const meta = await collectMeta(command, options, variants, (Date.now() - startedMs) / 1000)
+  const meta = await collectMeta(command, variants, (Date.now() - startedMs) / 1000)
   return { options, variants, skipped, records, meta }
 }
 
@@ -155,7 +155,9 @@ function summary(result: WorkloadResult): string {
   }
   const m = result.measured
   const latency = m.p99 === undefined ? '' : ` p50 ${m.p50?.toFixed(2)} p99 ${m.p99.toFixed(2)} max ${m.max?.toFixed(2)} ms`
-  return `${m.jobs} jobs ${m.rate.toFixed(0)}/s${latency}${m.errors > 0 ? `, ${m.errors} errors` : ''}`
+  const overloaded = m.expected !== undefined && m.jobs < m.expected ? ` (overloaded: ${m.jobs} of ${m.expected} done)` : ''
+  const twice = (m.duplicates ?? 0) > 0 ? `, ${m.duplicates} delivered twice` : ''
+  return `${m.jobs} jobs ${m.rate.toFixed(0)}/s${overloaded}${latency}${twice}${m.errors > 0 ? `, ${m.errors} errors` : ''}`
 }
 
 /** Writes the report and the chart beside it; returns their paths. */
