@@ -301,7 +301,7 @@ export function renderSvg(run: PeersRun): string {
     `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" font-family="sans-serif" font-size="12">`,
     `<rect width="${width}" height="${height}" fill="#ffffff"/>`,
     `<text x="${width / 2}" y="22" text-anchor="middle" font-size="15" font-weight="bold">How many times better flashq is than each peer (median; durable vs flashq durable, memory vs flashq memory)</text>`,
-    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">jobs/s for W1–W3, p99 push→start for W4, RSS for W5 · log scale · right of 1×: flashq ahead · ${escapeXml(run.meta.commit)}, ${escapeXml(run.meta.date.slice(0, 10))}</text>`,
+    `<text x="${width / 2}" y="40" text-anchor="middle" fill="#555">jobs/s for W1–W3 · p99 push→start for W4 (no bar where a side fell behind) · RSS for W5 · log scale · right of 1×: flashq ahead · ${escapeXml(run.meta.commit)}, ${escapeXml(run.meta.date.slice(0, 10))}</text>`,
   ]
   const tickEvery = halfSpan > 5 ? 2 : 1
   for (let step = -halfSpan; step <= halfSpan; step++) {
@@ -324,8 +324,10 @@ export function renderSvg(run: PeersRun): string {
       const length = Math.log2(found.ratio) * scale
       const x = length >= 0 ? centre : centre + length
       parts.push(`<rect x="${x.toFixed(1)}" y="${y}" width="${Math.max(1, Math.abs(length)).toFixed(1)}" height="${barHeight}" fill="${colors[peer.system] ?? '#888'}" fill-opacity="${peer.durable ? 1 : 0.5}"/>`)
-      const labelX = length >= 0 ? centre + length + 4 : centre + length - 4
-      parts.push(`<text x="${labelX.toFixed(1)}" y="${y + barHeight - 2}" text-anchor="${length >= 0 ? 'start' : 'end'}" font-size="10">${found.ratio >= 10 ? found.ratio.toFixed(0) : found.ratio.toPrecision(2)}×</text>`)
+      // A long bar to the left would push its label onto the system names: put it right of the 1× line.
+      const labelLeft = length < 0 && centre + length - 40 > plotLeft
+      const labelX = labelLeft ? centre + length - 4 : Math.max(centre, centre + length) + 4
+      parts.push(`<text x="${labelX.toFixed(1)}" y="${y + barHeight - 2}" text-anchor="${labelLeft ? 'end' : 'start'}" font-size="10">${found.ratio >= 10 ? found.ratio.toFixed(0) : found.ratio.toPrecision(2)}×</text>`)
     })
   })
   peers.forEach((peer, p) => {
