@@ -265,7 +265,9 @@ export function peerJobData(t: number, bytes = 100): PeerJobData {
   return { t, pad: 'x'.repeat(Math.max(0, bytes - overhead)) }
 }
 
-function percentiles(samples: Float64Array): { p50: number; p99: number; max: number } {
+/** p50, p99 and max in ms; none when nothing was sampled (an open loop whose jobs never started in time). */
+function percentiles(samples: Float64Array): { p50?: number; p99?: number; max?: number } {
+  if (samples.length === 0) return {}
   samples.sort()
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0
   return { p50: at(0.5), p99: at(0.99), max: samples[samples.length - 1] ?? 0 }

@@ -192,12 +192,15 @@ export function renderMarkdown(run: PeersRun, svgName: string | null): string {
 /** The issue's targets for flashq, checked against this run's medians. */
 function targetLines(run: PeersRun): string[] {
   const median = (workload: WorkloadId, variant: string, pick: (cell: Cell) => Spread | null) => pick(cellOf(run, workload, variant))?.median ?? null
+  // A system that fell behind its open loop has no latency to compare: the target is missed.
+  const openLoopP99 = (workload: WorkloadId) => (cellOf(run, workload, 'flashq-durable').overloaded > 0 ? Number.POSITIVE_INFINITY : median(workload, 'flashq-durable', (c) => c.p99))
+  const ms = (value: number) => (value === Number.POSITIVE_INFINITY ? 'fell behind' : `${formatMs(value)} ms`)
   const checks: Array<[string, number | null, number | null, (value: number, goal: number) => boolean, (value: number) => string]> = [
     ['W1 durable p99 < 1 ms', median('W1', 'flashq-durable', (c) => c.p99), 1, (v, g) => v < g, (v) => `${formatMs(v)} ms`],
     ['W1 durable jobs/s ≥ beanstalkd (fsync)', median('W1', 'flashq-durable', (c) => c.rate), median('W1', 'beanstalkd-fsync', (c) => c.rate), (v, g) => v >= g, formatRate],
     ['W2 durable ≥ 500k jobs/s', median('W2', 'flashq-durable', (c) => c.rate), 500_000, (v, g) => v >= g, formatRate],
-    ['W4 durable p99 < 2 ms at 1k/s', median('W4@1k', 'flashq-durable', (c) => c.p99), 2, (v, g) => v < g, (v) => `${formatMs(v)} ms`],
-    ['W4 durable p99 < 3 ms at 5k/s', median('W4@5k', 'flashq-durable', (c) => c.p99), 3, (v, g) => v < g, (v) => `${formatMs(v)} ms`],
+    ['W4 durable p99 < 2 ms at 1k/s', openLoopP99('W4@1k'), 2, (v, g) => v < g, ms],
+    ['W4 durable p99 < 3 ms at 5k/s', openLoopP99('W4@5k'), 3, (v, g) => v < g, ms],
     ['W5 ≤ 250 MB for 1M waiting jobs', median('W5', 'flashq-durable', (c) => c.rssAt1MBytes), 250e6, (v, g) => v <= g, mb],
   ]
   const memoryW1 = median('W1', 'flashq-memory', (c) => c.rate)
