@@ -20,7 +20,7 @@ const allowed: Record<string, string[]> = {
   storage: ['base', 'io'],
   shard: ['base', 'protocol', 'engine', 'io', 'storage'],
   server: ['base', 'protocol', 'shard', 'engine', 'dashboard'],
-  bench: ['base'],
+  bench: ['base', 'client'],
   cli: ['base', 'engine', 'storage', 'io', 'shard', 'server', 'bench'],
   dashboard: ['base', 'protocol'],
   client: ['base', 'protocol'],

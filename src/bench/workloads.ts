@@ -210,3 +210,233 @@ export async function pushLatency(port: BenchTarget, options: { total: number; w
   const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] as number
   return { rate: options.total / seconds, seconds, jobs: options.total, p50: at(0.5), p99: at(0.99), errors }
 }
+
+/*
+ * Workloads over any queue system (bench/peers adapters: flashq through its SDK, BullMQ on Redis,
+ * beanstalkd, NATS JetStream). Every system is driven through the same three calls, so the harness —
+ * payloads, windows, clocks, percentiles — is the same for all of them; only the client differs.
+ */
+
+/** A job's data: `t` is the producer's clock when the push was due (ms, performance.now()). */
+export type PeerJobData = { t: number; pad: string }
+
+/** One producer connection. */
+export type PeerProducer = {
+  push(data: PeerJobData): Promise<void>
+  /** Pushes all in one request where the system has one (else pipelined on the connection). */
+  pushBatch(data: PeerJobData[]): Promise<void>
+  close(): Promise<void>
+}
+
+/** Told when a job starts (its data) and when the system confirmed its completion. */
+export type PeerJobHandlers = { onStart(data: PeerJobData): void; onDone(data: PeerJobData): void }
+
+export type PeerWorkers = {
+  /** Resolves once the server has every completion sent so far (NATS acks are fire-and-forget). */
+  settle(): Promise<void>
+  close(): Promise<void>
+}
+
+/** A started system: producers and workers on a queue (tube, stream) by name. */
+export type PeerSystem = {
+  producer(queue: string): Promise<PeerProducer>
+  /** Workers with `concurrency` jobs in process at once in total, each job a no-op. */
+  workers(queue: string, concurrency: number, handlers: PeerJobHandlers): Promise<PeerWorkers>
+}
+
+export type PeerMeasured = {
+  jobs: number
+  seconds: number
+  rate: number
+  /** Latency percentiles in ms (per push for W1, push→start for W4). */
+  p50?: number
+  p99?: number
+  max?: number
+  /** Jobs the workload meant to complete, when fewer may (an open loop that ran out of time). */
+  expected?: number
+  /** Jobs delivered and completed a second time (at-least-once delivery under load). */
+  duplicates?: number
+  errors: number
+}
+
+/** JSON payloads of exactly `bytes` bytes once serialized: {"t":…,"pad":"xxx…"}. */
+export function peerJobData(t: number, bytes = 100): PeerJobData {
+  const overhead = JSON.stringify({ t, pad: '' }).length
+  return { t, pad: 'x'.repeat(Math.max(0, bytes - overhead)) }
+}
+
+/** p50, p99 and max in ms; none when nothing was sampled (an open loop whose jobs never started in time). */
+function percentiles(samples: Float64Array): { p50?: number; p99?: number; max?: number } {
+  if (samples.length === 0) return {}
+  samples.sort()
+  const at = (q: number) => samples[Math.min(samples.length - 1, Math.floor(q * samples.length))] ?? 0
+  return { p50: at(0.5), p99: at(0.99), max: samples[samples.length - 1] ?? 0 }
+}
+
+/**
+ * Every timed push or drain phase stops at its job count or after `maxSeconds`, whichever comes
+ * first (a slow system is measured over fewer jobs rather than for minutes); rates are of the jobs done.
+ */
+type TimeCap = { maxSeconds: number }
+
+/** W1: one push awaited at a time, after `warmup` untimed pushes; latency of each. */
+export async function peerSequentialPush(system: PeerSystem, options: { queue: string; total: number; warmup: number } & TimeCap): Promise<PeerMeasured> {
+  const producer = await system.producer(options.queue)
+  let errors = 0
+  for (let i = 0; i < options.warmup; i++) await producer.push(peerJobData(performance.now())).catch(() => errors++)
+  const samples = new Float64Array(options.total)
+  const started = performance.now()
+  const deadline = started + options.maxSeconds * 1000
+  let pushed = 0
+  while (pushed < options.total && (pushed === 0 || performance.now() < deadline)) {
+    const sentAt = performance.now()
+    await producer.push(peerJobData(sentAt)).catch(() => errors++)
+    samples[pushed++] = performance.now() - sentAt
+  }
+  const seconds = (performance.now() - started) / 1000
+  await producer.close()
+  return { jobs: pushed, seconds, rate: pushed / seconds, ...percentiles(samples.subarray(0, pushed)), errors }
+}
+
+/** W1c50: `window` pushes in flight on one connection; a new one goes out as each is answered. */
+export async function peerWindowedPush(system: PeerSystem, options: { queue: string; total: number; window: number } & TimeCap): Promise<PeerMeasured> {
+  const producer = await system.producer(options.queue)
+  let errors = 0
+  let next = 0
+  let pushed = 0
+  const started = performance.now()
+  const deadline = started + options.maxSeconds * 1000
+  const lane = async () => {
+    while (next < options.total && performance.now() < deadline) {
+      next++
+      await producer.push(peerJobData(performance.now())).catch(() => errors++)
+      pushed++
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(options.window, options.total) }, lane))
+  const seconds = (performance.now() - started) / 1000
+  await producer.close()
+  return { jobs: pushed, seconds, rate: pushed / seconds, errors }
+}
+
+/** W2 (and prefill): batches of `batchSize`, `window` batches in flight (1 for W2). */
+export async function peerBatchPush(system: PeerSystem, options: { queue: string; total: number; batchSize: number; window: number; producer?: PeerProducer } & TimeCap): Promise<PeerMeasured> {
+  const producer = options.producer ?? (await system.producer(options.queue))
+  const batches = Math.ceil(options.total / options.batchSize)
+  let errors = 0
+  let next = 0
+  let pushed = 0
+  const started = performance.now()
+  const deadline = started + options.maxSeconds * 1000
+  const lane = async () => {
+    while (next < batches && performance.now() < deadline) {
+      const size = Math.min(options.batchSize, options.total - next * options.batchSize)
+      next++
+      const t = performance.now()
+      await producer.pushBatch(Array.from({ length: size }, () => peerJobData(t))).then(() => (pushed += size), () => errors++)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(options.window, batches) }, lane))
+  const seconds = (performance.now() - started) / 1000
+  if (options.producer === undefined) await producer.close()
+  return { jobs: pushed, seconds, rate: pushed / seconds, errors }
+}
+
+/**
+ * W3: pre-fills up to `total` jobs (untimed, same time cap), then times workers of `concurrency`
+ * draining them, from their start to the last completion the server confirmed. The time cap counts
+ * from the first completion, so a worker client that is slow to start is measured with its start-up
+ * included, not cut off before it did anything.
+ */
+export async function peerDrain(system: PeerSystem, options: { queue: string; total: number; concurrency: number } & TimeCap): Promise<PeerMeasured> {
+  const filled = await peerBatchPush(system, { queue: options.queue, total: options.total, batchSize: 1000, window: 2, maxSeconds: options.maxSeconds })
+  let done = 0
+  let allDone: () => void = () => {}
+  const finished = new Promise<void>((resolve) => (allDone = resolve))
+  let firstDone: () => void = () => {}
+  const first = new Promise<void>((resolve) => (firstDone = resolve))
+  const startedAt = performance.now()
+  const workers = await system.workers(options.queue, options.concurrency, {
+    onStart: () => {},
+    onDone: () => {
+      if (++done === 1) firstDone()
+      if (done === filled.jobs) allDone()
+    },
+  })
+  const neverStarted = await raceTimeout(first, workerStartTimeoutMs)
+  const capped = neverStarted || (await raceTimeout(finished, options.maxSeconds * 1000))
+  await workers.settle()
+  const seconds = (performance.now() - startedAt) / 1000
+  const counted = done
+  await workers.close()
+  // Completing more jobs than were pushed would be a harness (or server) bug.
+  const errors = filled.errors + (neverStarted ? 1 : 0) + (counted > filled.jobs ? 1 : 0) + (!capped && counted !== filled.jobs ? 1 : 0)
+  return { jobs: counted, seconds, rate: counted / seconds, errors }
+}
+
+/**
+ * W4: an open-loop producer pushes at `ratePerSecond` (on schedule, whether or not earlier pushes were
+ * answered) while workers of `concurrency` process; latency is from when each push was due to when its
+ * job started (so a producer that falls behind shows up in the latency, not hidden by it). Jobs due
+ * in the first `warmupSeconds` are processed but not sampled.
+ */
+export async function peerOpenLoop(system: PeerSystem, options: { queue: string; ratePerSecond: number; seconds: number; warmupSeconds: number; concurrency: number; timeoutMs: number }): Promise<PeerMeasured> {
+  const total = Math.round(options.ratePerSecond * (options.seconds + options.warmupSeconds))
+  const warmupJobs = Math.round(options.ratePerSecond * options.warmupSeconds)
+  // By due time: a job delivered twice (at-least-once) is sampled at its first start.
+  const samples = new Map<number, number>()
+  const completed = new Set<number>()
+  let duplicates = 0
+  let errors = 0
+  let allDone: () => void = () => {}
+  const finished = new Promise<void>((resolve) => (allDone = resolve))
+  let measureFrom = Number.POSITIVE_INFINITY
+  const workers = await system.workers(options.queue, options.concurrency, {
+    onStart: (data) => {
+      if (data.t >= measureFrom && !samples.has(data.t)) samples.set(data.t, performance.now() - data.t)
+    },
+    onDone: (data) => {
+      if (completed.has(data.t)) return void duplicates++
+      completed.add(data.t)
+      if (completed.size === total) allDone()
+    },
+  })
+  const producer = await system.producer(options.queue)
+  const startedAt = performance.now()
+  measureFrom = startedAt + options.warmupSeconds * 1000 - 0.001
+  const intervalMs = 1000 / options.ratePerSecond
+  let sent = 0
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const now = performance.now()
+      while (sent < total && startedAt + sent * intervalMs <= now) {
+        producer.push(peerJobData(startedAt + sent * intervalMs)).catch(() => errors++)
+        sent++
+      }
+      if (sent >= total) return resolve()
+      setTimeout(tick, Math.max(0, Math.min(1, startedAt + sent * intervalMs - performance.now())))
+    }
+    tick()
+  })
+  const timedOut = await raceTimeout(finished, options.timeoutMs)
+  const seconds = (performance.now() - startedAt) / 1000
+  await workers.close()
+  await producer.close()
+  const measured = total - warmupJobs
+  // Timing out is overload (reported through `expected`), not an error; a wrong count is.
+  if (!timedOut && samples.size !== measured) errors++
+  const done = completed.size
+  return { jobs: done, seconds, rate: done / seconds, ...percentiles(Float64Array.from(samples.values())), expected: total, duplicates, errors }
+}
+
+/** Longest workers may take to complete their first job before a drain counts as failed. */
+const workerStartTimeoutMs = 30_000
+
+/** True when `promise` did not settle within `ms`. */
+async function raceTimeout(promise: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const timeout = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(true), ms)))
+  const result = await Promise.race([promise.then(() => false), timeout])
+  clearTimeout(timer)
+  return result
+}

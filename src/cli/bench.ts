@@ -4,7 +4,7 @@
  * in memory or on a temporary data directory), runs the workloads of bench/workloads.ts with a live
  * progress line on a terminal, and prints a table. The same workloads back `bun run bench`.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Subprocess } from 'bun'
@@ -32,7 +32,8 @@ export const benchUsage = `usage: flashq bench [options]
   -c, --connections <n>    connections for pipelined PUSH (default 10)
   -t, --tests <list>       ${testNames.join(',')} (default: all)
   --durable                the server it starts writes to a temporary data directory (default: --memory)
-  --io <backend>           io backend of the server it starts (with --durable)`
+  --io <backend>           io backend of the server it starts (with --durable)
+  --compare [options]      flashq against BullMQ, beanstalkd and NATS (bun run bench:peers; from a checkout)`
 
 export function parseBenchArgs(argv: string[]): BenchOptions {
   const options: BenchOptions = { host: '127.0.0.1', port: null, jobs: 100_000, connections: 10, tests: [...testNames], durable: false, io: 'auto' }
@@ -68,7 +69,19 @@ export function parseBenchArgs(argv: string[]): BenchOptions {
 
 type Row = { name: string; measured: Measured }
 
+/**
+ * `flashq bench --compare`: the peer comparison of bench/peers. Loaded at run time (not bundled): it
+ * needs the dev dependencies bullmq, ioredis and nats, so it runs from a source checkout only.
+ */
+async function runCompare(argv: string[]): Promise<void> {
+  const path = join(import.meta.dir, '..', 'bench', 'peers', 'runner.ts')
+  if (!existsSync(path)) throw new UsageError('bench --compare needs a source checkout with its dev dependencies: run `bun run bench:peers` there')
+  const runner = (await import(path)) as { peersMain(argv: string[], command: string): Promise<void> }
+  await runner.peersMain(argv, ['flashq bench --compare', ...argv].join(' '))
+}
+
 export async function runBench(argv: string[]): Promise<void> {
+  if (argv.includes('--compare')) return runCompare(argv.filter((arg) => arg !== '--compare'))
   const options = parseBenchArgs(argv)
   const server = options.port === null ? await startOwnServer(options) : null
   const target: BenchTarget = server === null ? { host: options.host, port: options.port as number } : server.port

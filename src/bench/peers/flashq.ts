@@ -1,0 +1,92 @@
+/**
+ * flashq as users meet it: this checkout's server (`bun src/main.ts`, durable by default or
+ * `--memory`) driven through the SDK — `Queue.add` / `Queue.addBulk` to push, `Worker` to process.
+ */
+import { mkdtempSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Subprocess } from 'bun'
+import { Queue, Worker } from '../../client/index.ts'
+import type { PeerJobData, PeerJobHandlers, PeerProducer, PeerSystem, PeerWorkers } from '../workloads.ts'
+import { stopChild } from './process.ts'
+import type { PeerVariant, RunningPeer } from './types.ts'
+
+const mainPath = join(import.meta.dir, '..', '..', 'main.ts')
+
+export function flashqVariants(): PeerVariant[] {
+  return [
+    { id: 'flashq-durable', system: 'flashq', label: 'flashq durable', durable: true, durability: 'fdatasync before every ack (group commit)', start: () => startFlashq(true) },
+    { id: 'flashq-memory', system: 'flashq', label: 'flashq memory', durable: false, durability: '--memory: no disk', start: () => startFlashq(false) },
+  ]
+}
+
+async function startFlashq(durable: boolean): Promise<RunningPeer> {
+  const dataDir = durable ? mkdtempSync(join(tmpdir(), 'flashq-peers-flashq-')) : null
+  const mode = dataDir === null ? ['--memory'] : ['--data-dir', dataDir]
+  const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
+    [process.execPath, mainPath, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...mode],
+    { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
+  )
+  const line = await startupLine(child)
+  const port = Number(/tcp=[^ ]*:(\d+)/.exec(line)?.[1])
+  if (!(port > 0)) throw new Error(`flashq: no tcp port in the start-up line: ${line}`)
+  const connection = { host: '127.0.0.1', port }
+  const system: PeerSystem = {
+    async producer(queue) {
+      return flashqProducer(new Queue(queue, { connection }))
+    },
+    async workers(queue, concurrency, handlers) {
+      return flashqWorkers(new Worker(queue, processor(handlers), { connection, concurrency }), handlers)
+    },
+  }
+  return { system, pid: child.pid, dataDir, stop: () => stopChild(child, dataDir) }
+}
+
+function flashqProducer(queue: Queue): PeerProducer {
+  return {
+    push: async (data: PeerJobData) => void (await queue.add('job', data)),
+    pushBatch: async (data: PeerJobData[]) => void (await queue.addBulk(data.map((one) => ({ name: 'job', data: one })))),
+    close: () => queue.close(),
+  }
+}
+
+function processor(handlers: PeerJobHandlers) {
+  return async (job: { data: PeerJobData }) => {
+    handlers.onStart(job.data)
+  }
+}
+
+function flashqWorkers(worker: Worker, handlers: PeerJobHandlers): PeerWorkers {
+  worker.on('completed', (job: { data: PeerJobData }) => handlers.onDone(job.data))
+  worker.on('error', () => {})
+  return {
+    // 'completed' is emitted once the server confirmed the acknowledgement.
+    settle: async () => {},
+    close: () => worker.close(),
+  }
+}
+
+/** Reads stdout up to the ' listening ' line, then keeps draining both pipes so the server never blocks. */
+async function startupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>): Promise<string> {
+  const reader = child.stdout.getReader()
+  const decoder = new TextDecoder()
+  const stderr = new Response(child.stderr).text().catch(() => '')
+  let seen = ''
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  try {
+    for (;;) {
+      const { value, done } = await reader.read()
+      if (done) break
+      seen += decoder.decode(value)
+      const line = seen.split('\n').find((candidate) => candidate.includes(' listening '))
+      if (line === undefined) continue
+      void (async () => {
+        while (!(await reader.read().catch(() => ({ done: true }))).done) { /* discard */ }
+      })()
+      return line
+    }
+  } finally {
+    clearTimeout(timer)
+  }
+  throw new Error(`flashq did not start (exit ${await child.exited}): ${seen.trim()} ${(await stderr).trim()}`)
+}
