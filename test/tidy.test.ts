@@ -85,36 +85,53 @@ function codeLines(file: string): Array<{ line: string; number: number }> {
     .filter(({ line }) => !/^\s*(\/\/|\*|\/\*)/.test(line))
 }
 
-test('every declared limit (an exported `…Max` constant) is used somewhere besides its declaration', () => {
+/**
+ * A limit is enforced when something reads it: a use besides its declaration. A field initialised
+ * from it (`queuesMax = queuesMax` in a class) is no use by itself: the field must then be read
+ * somewhere (`core.queuesMax`), or the limit is declared and never checked.
+ */
+test('every declared limit (an exported `…Max` / `…Cap` constant) is enforced somewhere besides its declaration', () => {
   const texts = new Map(files.map((file) => [file, readFileSync(file, 'utf8')]))
+  // Code only: comments and string literals (an error text naming the limit) enforce nothing.
+  const all = [...texts.values()].join('\n').split('\n')
+    .filter((line) => !/^\s*(\/\/|\*|\/\*)/.test(line))
+    .map((line) => line.replace(/'[^']*'|`[^`]*`|"[^"]*"/g, "''").replace(/\/\/.*$/, ''))
+    .join('\n')
+  const lines = all.split('\n')
   const unused: string[] = []
+  const readsOf = (pattern: RegExp) => all.match(pattern)?.length ?? 0
   for (const [file, text] of texts) {
-    for (const match of text.matchAll(/^export const (\w+Max)\b/gm)) {
+    for (const match of text.matchAll(/^export const (\w+(?:Max|Cap))\b/gm)) {
       const name = match[1] as string
-      const pattern = new RegExp(`\\b${name}\\b`, 'g')
-      let uses = 0
-      for (const [other, otherText] of texts) {
-        const found = otherText.match(pattern)?.length ?? 0
-        uses += other === file ? found - 1 : found
+      const mention = new RegExp(`\\b${name}\\b`)
+      const declaration = new RegExp(`^export const ${name}\\b`)
+      const fieldInit = new RegExp(`^\\s*(?:readonly |private |public )*(\\w+)(?:: \\w+)? = ${name}\\s*$`)
+      let enforced = false
+      for (const line of lines) {
+        if (!line.includes(name) || !mention.test(line) || declaration.test(line)) continue
+        if (/^\s*import\b|^\s*\w+,?\s*$|^\s*\} from /.test(line)) continue // an import list
+        const field = fieldInit.exec(line)
+        // A field initialised from the limit counts when the field is read (`.field`) somewhere.
+        if (field === null || readsOf(new RegExp(`\\.${field[1]}\\b`, 'g')) > 0) enforced = true
+        if (enforced) break
       }
-      if (uses === 0) unused.push(`${relative(srcRoot, file)}: ${name} is declared but nothing enforces it`)
+      if (!enforced) unused.push(`${relative(srcRoot, file)}: ${name} is declared but nothing enforces it`)
     }
   }
   expect(unused).toEqual([])
 })
 
-// Constants of base/, engine/ and shard/ (protocol/, storage/ and io/ follow when their branches land).
-test('no constant of base/, engine/ or shard/ is declared twice', () => {
+/** A constant with a unit or bound in its name is declared once; the other places import it. */
+test('no named constant (…Max, …Ms, …Bytes, …) is declared in two places', () => {
   const seen = new Map<string, string>()
   const twice: string[] = []
-  const owned = (where: string) => /^(base|engine|shard)\//.test(where)
   for (const file of files) {
     for (const match of readFileSync(file, 'utf8').matchAll(/^(?:export )?const (\w+) = (?!require)/gm)) {
       const name = match[1] as string
-      if (!/^[a-z]\w*(Max|Min|Ms|Bytes|Count|Interval)$/.test(name)) continue
+      if (!/^[a-z]\w*(Max|Min|Ms|Bytes|Count|Interval|Seconds|Cap|High|Default|Chars|Entries|Jobs|Us)$/.test(name)) continue
       const where = relative(srcRoot, file)
       const first = seen.get(name)
-      if (first !== undefined && first !== where && (owned(first) || owned(where))) twice.push(`${name}: ${first} and ${where}`)
+      if (first !== undefined && first !== where) twice.push(`${name}: ${first} and ${where}`)
       else seen.set(name, where)
     }
   }

@@ -190,12 +190,13 @@ export class Core {
 
   /** A new job (or one replayed) joins the shard: the job table and the id-ordered lists. */
   addJob(job: Job, q: QueueState): void {
+    // Checking for stale entries now and then is enough to keep the lists within twice the live jobs.
+    // Before the job joins them: it is not placed yet (unlisted), and a compaction would drop it.
+    if ((this.byId.length & staleCheckEveryMask) === 0) this.byId.compactIfStale(this.jobs.size)
+    if ((q.byId.length & staleCheckEveryMask) === 0) q.byId.compactIfStale(q.listedCount)
     this.jobs.set(job.id, job)
     this.byId.add(job)
     q.byId.add(job)
-    // Checking for stale entries now and then is enough to keep the lists within twice the live jobs.
-    if ((this.byId.length & staleCheckEveryMask) === 0) this.byId.compactIfStale(this.jobs.size)
-    if ((q.byId.length & staleCheckEveryMask) === 0) q.byId.compactIfStale(q.listedCount)
   }
 
   nextId(): number {

@@ -73,6 +73,25 @@ describe('GETJOBS index', () => {
     check(restart(h), 'replayed log')
     expect(h.engine.core.jobs.size).toBeGreaterThan(20)
   })
+
+  test('a job pushed just when the id lists drop their stale entries is still listed', () => {
+    // Most jobs cancelled: the lists compact on a later push, which must not drop the job being pushed.
+    const h = new Harness()
+    const kept: number[] = []
+    for (let i = 0; i < 5000; i++) {
+      const id = h.push('q')
+      if (i % 10 === 0) kept.push(id)
+      else h.call({ cmd: 'CANCEL', id })
+    }
+    const listed = new Set<number>()
+    for (let offset = 0; ; offset += 1000) {
+      const page = h.call({ cmd: 'GETJOBS', queue: 'q', limit: 1000, offset }).jobs as Array<{ job: { id: number } }>
+      if (page.length === 0) break
+      for (const item of page) listed.add(item.job.id)
+    }
+    expect(kept.filter((id) => !listed.has(id))).toEqual([])
+    expect(h.call({ cmd: 'GETJOBS', limit: 1, offset: 0 }).total).toBe(kept.length)
+  })
 })
 
 test('newestFirst selects the highest ids, highest first, whatever the input order', () => {

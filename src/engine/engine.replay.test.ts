@@ -223,4 +223,4 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
   const expected = observe(h.engine, ids, h.now)
   expect(observe(replayed(records, h.now), ids, h.now)).toEqual(expected)
   expect(observe(replayed(snapshot, h.now), ids, h.now)).toEqual(expected)
-})
+}, 60_000)

@@ -8,8 +8,8 @@ import { errnoName, ioErrorFromException } from './errno.ts'
 import { IoError } from './backend.ts'
 import { loadLibc } from './libc.ts'
 
-/** Chunk for the zero-writing fallback: large enough to be cheap, small enough to keep around. */
-const zeroChunkBytes = 1024 * 1024
+/** Chunk of zeros written at once (here and by storage): large enough to be cheap, small enough to keep around. */
+export const zeroChunkBytes = 1024 * 1024
 let zeroChunk: Uint8Array | null = null
 
 export function allocateRange(fd: number, offset: number, bytes: number): void {

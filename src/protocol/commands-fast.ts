@@ -10,7 +10,7 @@
  */
 import { ackBatchIdsMax, blockingTimeoutMsMax, pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import type { Command, CommandOf, JobInput } from './commands.ts'
-import { queueNameAscii } from './validate.ts'
+import { i32Max, i32Min, queueNameAscii, u32Max } from './validate.ts'
 
 type Fields = Record<string, unknown>
 type FastParser = (input: Fields) => Command | null
@@ -18,10 +18,6 @@ type FastParser = (input: Fields) => Command | null
 // Set by the readers below when a value is not the plain valid case; the parser then returns null.
 // A module flag keeps the readers allocation-free.
 let unusual = false
-
-const i32Min = -(2 ** 31)
-const i32Max = 2 ** 31 - 1
-const u32Max = 2 ** 32 - 1
 
 function u64(value: unknown): number {
   if (typeof value === 'number' && Number.isSafeInteger(value) && value >= 0) return value

@@ -22,7 +22,7 @@ import {
 import * as errors from './errors.ts'
 import { fastParsers } from './commands-fast.ts'
 import { queuedCommandSchemas } from './queued-commands.ts'
-import { validateKvKey, validateQueueName } from './validate.ts'
+import { i32Max, i32Min, u32Max, validateKvKey, validateQueueName } from './validate.ts'
 
 export { validateKvKey, validateQueueName }
 
@@ -44,10 +44,6 @@ function def<T extends z.ZodType>(schema: T, fallback: z.util.NoUndefined<z.outp
 /** Marks an issue whose message is a spec error string sent verbatim (not prefixed by `Invalid:`). */
 const specIssue = (message: string, input: unknown) =>
   ({ code: 'custom', message, input, params: { spec: true } }) as const
-
-const i32Min = -(2 ** 31)
-const i32Max = 2 ** 31 - 1
-const u32Max = 2 ** 32 - 1
 
 /** u64 / usize: a non-negative safe integer (ids stay below 2^53 by design). */
 const u64 = () => z.int().min(0)

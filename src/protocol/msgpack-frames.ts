@@ -28,13 +28,13 @@ import { nestingTooDeep } from './validate.ts'
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
 
-const frameHeaderBytes = 4
+const frameLengthPrefixBytes = 4
 
 // ---------------------------------------------------------------------------------------------------
 // Frame reassembly
 
 export class MsgpackFrameDecoder {
-  readonly #header = new Uint8Array(frameHeaderBytes)
+  readonly #header = new Uint8Array(frameLengthPrefixBytes)
   #headerFill = 0
   /** Body being filled across chunks; null between frames. */
   #body: Uint8Array | null = null
@@ -70,12 +70,12 @@ export class MsgpackFrameDecoder {
 
   #readHeader(chunk: Uint8Array, offset: number, frames: Uint8Array[]): number {
     let length: number
-    if (this.#headerFill === 0 && chunk.length - offset >= frameHeaderBytes) {
+    if (this.#headerFill === 0 && chunk.length - offset >= frameLengthPrefixBytes) {
       length = readU32(chunk, offset)
-      offset += frameHeaderBytes
+      offset += frameLengthPrefixBytes
     } else {
-      while (this.#headerFill < frameHeaderBytes && offset < chunk.length) this.#header[this.#headerFill++] = chunk[offset++] as number
-      if (this.#headerFill < frameHeaderBytes) return offset
+      while (this.#headerFill < frameLengthPrefixBytes && offset < chunk.length) this.#header[this.#headerFill++] = chunk[offset++] as number
+      if (this.#headerFill < frameLengthPrefixBytes) return offset
       this.#headerFill = 0
       length = readU32(this.#header, 0)
     }
@@ -249,9 +249,9 @@ class Writer {
  */
 export function encodeMsgpackFrame(value: unknown): Uint8Array {
   const writer = new Writer()
-  writer.position = frameHeaderBytes
+  writer.position = frameLengthPrefixBytes
   writeValue(writer, value)
-  const bodyBytes = writer.position - frameHeaderBytes
+  const bodyBytes = writer.position - frameLengthPrefixBytes
   writer.view.setUint32(0, bodyBytes)
   return writer.bytes.subarray(0, writer.position)
 }

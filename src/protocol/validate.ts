@@ -5,6 +5,11 @@
 import { kvKeyBytesMax, queueNameCharsMax, requestNestingDepthMax } from '../base/limits.ts'
 import * as errors from './errors.ts'
 
+/** The wire's integer ranges (spec §1.8: i32, u32), shared by the schemas and the fast parsers. */
+export const i32Min = -(2 ** 31)
+export const i32Max = 2 ** 31 - 1
+export const u32Max = 2 ** 32 - 1
+
 // Queue names (spec §3.1 check 1): 1–256 characters, each a Unicode alphanumeric, `_`, `-` or `.`.
 // The reference uses Rust's char::is_alphanumeric, which is Alphabetic or Numeric (Nd, Nl, No).
 

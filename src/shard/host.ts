@@ -96,10 +96,15 @@ export class ShardHost {
   /** Starts from init; the front toggles it as event subscribers come and go. */
   private eventsWanted: boolean
 
+  /**
+   * `time` and `ioBackend` are the simulation's seams (test/sim): a fake clock and timers, and an
+   * IoBackend (a fault-injecting one) used instead of the one config.io picks.
+   */
   constructor(
     private readonly init: HostInit,
     private readonly sink: HostSink,
     private readonly time: HostTime = realHostTime,
+    private readonly ioBackend: IoBackend | null = null,
   ) {
     this.eventsWanted = init.eventsWanted
   }
@@ -107,7 +112,7 @@ export class ShardHost {
   async start(): Promise<void> {
     const { config } = this.init
     configureLog(config)
-    if (!config.memory) this.io = reportSlowIo(pickIo(config.io), slowFlushMs, slowFlushReportEveryMs, (slow) => {
+    if (!config.memory) this.io = reportSlowIo(this.ioBackend ?? pickIo(config.io), slowFlushMs, slowFlushReportEveryMs, (slow) => {
       log.warn('slow-flush', `${slow.operation} of ${slow.bytes} bytes took ${slow.ms} ms (${slow.slowSinceLastReport} over ${slowFlushMs} ms since the last report)`, { shards: this.init.shardIndexes.join(',') })
     })
     const ready: ShardReady[] = []

@@ -8,6 +8,7 @@
 import { assert } from '../base/assert.ts'
 import { KiB, msPerSecond, usPerMs } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
+import { zeroChunkBytes } from '../io/allocate.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { CheckpointEncoder } from './checkpoint.ts'
 import {
@@ -35,8 +36,6 @@ export const checkpointFloorSegments = 2
 /** Pending buffers kept for reuse. */
 const pooledBuffersMax = 4
 const initialBufferBytes = 64 * KiB
-/** Largest single write of zeros. */
-const zeroChunkBytes = 1024 * KiB
 /**
  * Checkpoint bytes produced per event-loop turn. A piece includes the engine's capture of the jobs
  * in it (serializing them, about 80 MB/s here), so 64 KiB costs the shard's thread under a
