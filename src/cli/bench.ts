@@ -10,6 +10,7 @@ import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { ioPreferences } from '../base/config.ts'
 import { type BenchTarget, type Measured, prefill, processJobs, pushBatches, pushLatency, pushPipelined, queueNames } from '../bench/workloads.ts'
+import { readStartupLine } from '../bench/startup-line.ts'
 import { UsageError } from './args.ts'
 import { currentExec } from './service.ts'
 
@@ -169,7 +170,7 @@ async function startOwnServer(options: BenchOptions): Promise<OwnServer> {
     [...currentExec(), 'serve', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...mode],
     { stdin: 'ignore', stdout: 'pipe', stderr: 'inherit' },
   )
-  const startupLine = await readStartupLine(child)
+  const startupLine = await startupLineOf(child)
   const port = Number(/tcp=[^ ]*:(\d+)/.exec(startupLine)?.[1])
   const shards = Number(/shards=(\d+)/.exec(startupLine)?.[1] ?? 1)
   return {
@@ -184,21 +185,9 @@ async function startOwnServer(options: BenchOptions): Promise<OwnServer> {
   }
 }
 
-/** Reads stdout up to the start-up line, then keeps draining it so the server never blocks on a full pipe. */
-async function readStartupLine(child: Subprocess<'ignore', 'pipe', 'inherit'>): Promise<string> {
-  const reader = child.stdout.getReader()
-  const decoder = new TextDecoder()
-  let seen = ''
-  for (;;) {
-    const { value, done } = await reader.read()
-    if (done) break
-    seen += decoder.decode(value)
-    const line = seen.split('\n').find((candidate) => candidate.includes(' listening '))
-    if (line === undefined) continue
-    void (async () => {
-      while (!(await reader.read().catch(() => ({ done: true }))).done) { /* discard */ }
-    })()
-    return line
-  }
-  throw new Error(`the server did not start (exit ${await child.exited}): ${seen.trim()}`)
+/** The server's start-up line; an error naming its exit code and output if it never came. */
+async function startupLineOf(child: Subprocess<'ignore', 'pipe', 'inherit'>): Promise<string> {
+  const { line, seen } = await readStartupLine(child.stdout)
+  if (line === null) throw new Error(`the server did not start (exit ${await child.exited}): ${seen.trim()}`)
+  return line
 }

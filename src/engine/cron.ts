@@ -23,6 +23,7 @@
  */
 import { assert } from '../base/assert.ts'
 import * as errors from '../protocol/errors.ts'
+import type { CronJob } from '../protocol/replies.ts'
 import { nextRunMs, parseSchedule, type CronSchedule } from './cron-schedule.ts'
 import type { LogRecord, Reply } from './types.ts'
 
@@ -52,18 +53,8 @@ export type CronSetCommand = {
 }
 export type CronCommand = CronSetCommand | { cmd: 'CRONDELETE'; name: string } | { cmd: 'CRONLIST' }
 
-/** The CronJob object of spec §2.4, in wire field order. */
-export type CronJob = {
-  name: string
-  queue: string
-  data: unknown
-  schedule: string | null
-  repeat_every: number | null
-  priority: number
-  next_run: number
-  executions: number
-  limit: number | null
-}
+/** The CronJob object of spec §2.4, in wire field order: the protocol's reply type. */
+export type { CronJob }
 
 /** A job the engine must push now because a cron entry fired. */
 export type CronPush = { queue: string; data: unknown; priority: number; cronName: string }

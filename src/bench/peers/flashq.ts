@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import type { Subprocess } from 'bun'
 import { Queue, Worker } from '../../client/index.ts'
 import type { PeerJobData, PeerJobHandlers, PeerProducer, PeerSystem, PeerWorkers } from '../workloads.ts'
+import { readStartupLine } from '../startup-line.ts'
 import { stopChild } from './process.ts'
 import type { PeerVariant, RunningPeer } from './types.ts'
 
@@ -68,25 +69,13 @@ function flashqWorkers(worker: Worker, handlers: PeerJobHandlers): PeerWorkers {
 
 /** Reads stdout up to the ' listening ' line, then keeps draining both pipes so the server never blocks. */
 async function startupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>): Promise<string> {
-  const reader = child.stdout.getReader()
-  const decoder = new TextDecoder()
   const stderr = new Response(child.stderr).text().catch(() => '')
-  let seen = ''
   const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
   try {
-    for (;;) {
-      const { value, done } = await reader.read()
-      if (done) break
-      seen += decoder.decode(value)
-      const line = seen.split('\n').find((candidate) => candidate.includes(' listening '))
-      if (line === undefined) continue
-      void (async () => {
-        while (!(await reader.read().catch(() => ({ done: true }))).done) { /* discard */ }
-      })()
-      return line
-    }
+    const { line, seen } = await readStartupLine(child.stdout)
+    if (line !== null) return line
+    throw new Error(`flashq did not start (exit ${await child.exited}): ${seen.trim()} ${(await stderr).trim()}`)
   } finally {
     clearTimeout(timer)
   }
-  throw new Error(`flashq did not start (exit ${await child.exited}): ${seen.trim()} ${(await stderr).trim()}`)
 }

@@ -1,18 +1,9 @@
 /** Shapes of the public HTTP API as the dashboard reads them (flashq-protocol.md §2.4, §5). */
+import type { QueueInfo, WireJob } from '../../protocol/replies.ts'
 
 export type Stats = { queued: number; processing: number; delayed: number; dlq: number; completed: number }
 
-export type QueueInfo = {
-  name: string
-  pending: number
-  processing: number
-  completed: number
-  delayed: number
-  dlq: number
-  paused: boolean
-  rate_limit: number | null
-  concurrency_limit: number | null
-}
+export type { QueueInfo } from '../../protocol/replies.ts'
 
 export type Metrics = {
   total_pushed: number
@@ -69,41 +60,6 @@ export type JobEvent = {
 }
 
 /** GET /jobs/{id}: the 31 job fields flattened, plus `state` and `result` (and whatever else the server adds). */
-export type JobDetail = {
-  id: number
-  queue: string
-  state: string
-  data: unknown
-  result?: unknown
-  priority: number
-  created_at: number
-  run_at: number
-  started_at: number
-  completed_at: number
-  last_heartbeat: number
-  attempts: number
-  max_attempts: number
-  backoff: number
-  ttl: number
-  timeout: number
-  unique_key: string | null
-  depends_on: number[]
-  progress: number
-  progress_msg: string | null
-  tags: string[]
-  lifo: boolean
-  remove_on_complete: boolean
-  remove_on_fail: boolean
-  stall_timeout: number
-  stall_count: number
-  parent_id: number | null
-  children_ids: number[]
-  children_completed: number
-  custom_id: string | null
-  keep_completed_age: number
-  keep_completed_count: number
-  group_id: string | null
-  [extra: string]: unknown
-}
+export type JobDetail = WireJob & { state: string; result?: unknown; [extra: string]: unknown }
 
-export type JobLogEntry = { timestamp: number; message: string; level: string }
+export type { JobLogEntry } from '../../protocol/replies.ts'
