@@ -24,6 +24,8 @@ export const queuesMax = 100_000
 export const dlqJobsMax = 1_000_000
 /** Debounce windows per queue; expired ones are purged, and a push with a new debounce_id above it is refused. */
 export const debounceEntriesMax = 1_000_000
+/** `removed` events one DRAIN, CLEAN or OBLITERATE sends (the first jobs it removes); the rest are removed silently. */
+export const removedEventsPerCommandMax = 10_000
 /** Metrics history points kept by default and at least (spec §4.18: one per 5 s, the last 60). */
 export const metricsPointsMin = 60
 /** Ceiling of metrics_history_size: one hour of 5 s points. */

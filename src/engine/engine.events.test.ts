@@ -62,6 +62,30 @@ describe('event extensions', () => {
     ])
   })
 
+  test('removed for each job DRAIN, CLEAN and OBLITERATE remove, with the state it left', () => {
+    const h = new Harness()
+    const waiting = h.push('q')
+    const delayed = h.push('q', { delay: 1000 })
+    h.events.length = 0
+    h.call({ cmd: 'DRAIN', queue: 'q' })
+    expect(h.events.map((e) => [e.event_type, e.job_id, e.data])).toEqual([
+      ['removed', waiting, { prev: 'waiting' }],
+      ['removed', delayed, { prev: 'delayed' }],
+    ])
+    const old = h.push('q')
+    h.advance(100)
+    h.push('q') // younger than the grace: stays
+    h.events.length = 0
+    h.call({ cmd: 'CLEAN', queue: 'q', grace: 50, state: 'waiting' })
+    expect(h.events.map((e) => [e.event_type, e.job_id, e.data])).toEqual([['removed', old, { prev: 'waiting' }]])
+    const active = h.push('q', {})
+    h.pull('q')
+    h.events.length = 0
+    h.call({ cmd: 'OBLITERATE', queue: 'q' })
+    expect(h.events.filter((e) => e.event_type === 'removed').map((e) => e.data.prev).sort()).toEqual(['active', 'waiting'])
+    expect(h.events.some((e) => e.job_id === active)).toBe(true)
+  })
+
   test('retrying carries attempts and run_at; FAIL retry_delay replaces the exponential backoff', () => {
     const h = new Harness()
     const id = h.push('q', { backoff: 100, max_attempts: 5 })

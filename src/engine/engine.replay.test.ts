@@ -100,6 +100,12 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
     const delayed = [...h.engine.core.queues.values()].flatMap((q) => q.delayed.items.filter((job) => job.runAt > h.now))
     return delayed.length === 0 ? anyId() : (delayed[rng.int(delayed.length)] as { id: number }).id
   }
+  /** A job parked on dependencies and one of them (DROPDEP), else any two ids. */
+  const parkedDependency = () => {
+    const parked = ids.map((id) => h.engine.core.jobs.get(id)).filter((job) => job !== undefined && job.pendingDeps.length > 0)
+    const job = parked.length === 0 ? undefined : parked[rng.int(parked.length)]
+    return job === undefined ? { id: anyId(), dependency: anyId() } : { id: job.id, dependency: job.pendingDeps[rng.int(job.pendingDeps.length)] }
+  }
   /** Messages handed out by _QPOLL: id, queue and the tag that leases them. */
   const polled: Array<{ id: number; queue: string; tag: string }> = []
   let tags = 0
@@ -130,6 +136,7 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
     ['PROMOTE', () => ({ cmd: 'PROMOTE', id: delayedId() })],
     ['UPDATEJOB', () => ({ cmd: 'UPDATEJOB', id: anyId(), data: { updated: rng.int(9) } })],
     ['DISCARD', () => ({ cmd: 'DISCARD', id: anyId() })],
+    ['DROPDEP', () => ({ cmd: 'DROPDEP', ...parkedDependency() })],
     ['LOG', () => ({ cmd: 'LOG', id: anyId(), message: 'hello', level: 'warn' })],
     ['HEARTBEAT', () => ({ cmd: 'HEARTBEAT', id: activeId() })],
     ['RETRYDLQ', () => ({ cmd: 'RETRYDLQ', queue: rng.pick(queues), id: rng.int(2) === 0 ? anyId() : undefined })],

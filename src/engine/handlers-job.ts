@@ -5,14 +5,14 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, jobToBrowserItem, jobToWire, requestBytesOf, stateOf,
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, LOC_PARKED, jobToBrowserItem, jobToWire, requestBytesOf, stateOf,
 } from './job.ts'
 import {
   encodeJob, moveToDelayed, noteHeartbeat, promoteJob, retryFromDlq, setPriority, setProgress, updateData,
 } from './records.ts'
 import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
-import { type RemoteChild, askForChildren, linkRefusal, requestFlowChildren } from './links.ts'
+import { type RemoteChild, askForChildren, dependencyDone, linkRefusal, requestFlowChildren } from './links.ts'
 import { jobDataBytesMax } from '../base/limits.ts'
 import { shardOfName } from '../base/hash.ts'
 import { shardOfJobId } from '../base/ids.ts'
@@ -126,6 +126,21 @@ function discard(core: Core, command: CommandOf<'DISCARD'>, token: Token, nowMs:
   }
   if (core.recording) core.record({ t: 'dc', i: job.id })
   core.deadLetter(job, core.queue(job.queue), errors.jobDiscarded, nowMs, false)
+  core.reply(token, ok)
+}
+
+/**
+ * Extension: the parked job stops waiting for one dependency, as if it had completed; it runs once
+ * nothing else is pending. The SDK sends it when a flow child with ignoreDependencyOnFailure or
+ * removeDependencyOnFailure fails for good. Recorded as that dependency's `dd`, so replay is the same.
+ */
+function dropDependency(core: Core, command: CommandOf<'DROPDEP'>, token: Token, nowMs: number) {
+  const job = known(core, command.id)
+  if (job === undefined || job.loc !== LOC_PARKED || !job.pendingDeps.includes(command.dependency)) {
+    return core.reply(token, { ok: false, error: errors.jobNotWaitingForDependency(command.id, command.dependency) })
+  }
+  core.links.removeDependent(command.dependency, job.id)
+  dependencyDone(core, job.id, command.dependency, nowMs)
   core.reply(token, ok)
 }
 
@@ -284,6 +299,7 @@ export const jobHandlers: HandlerTable = {
   PROMOTE: promote,
   UPDATEJOB: updateJob,
   DISCARD: discard,
+  DROPDEP: dropDependency,
   LOG: log,
   GETLOGS: getLogs,
   HEARTBEAT: heartbeat,

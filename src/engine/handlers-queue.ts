@@ -11,7 +11,7 @@ import {
 import type { QueueState } from './queue-state.ts'
 import { isListed, newestFirst } from './job-index.ts'
 import { type QueueSettings, applyQueueSettings } from './records.ts'
-import { getJobsLimitMax } from './engine-limits.ts'
+import { getJobsLimitMax, removedEventsPerCommandMax } from './engine-limits.ts'
 import { JobReplyBudget } from './reply-size.ts'
 import { obliterateCron, obliterateRefusal } from './links.ts'
 
@@ -197,11 +197,24 @@ function gather(core: Core, queues: QueueState[], state: JobState, nowMs: number
   return newestFirst(found, offset + limit).slice(offset)
 }
 
-function removeAll(core: Core, q: QueueState, jobs: Job[]): number {
+function removeAll(core: Core, q: QueueState, jobs: Job[], nowMs: number): number {
   if (jobs.length === 0) return 0
+  if (core.eventsEnabled) removedEvents(core, q, jobs, nowMs)
   if (core.recording) core.record({ t: 'rm', i: jobs.map((job) => job.id) })
   for (const job of jobs) core.remove(job, q, errors.waitJobNotFound)
   return jobs.length
+}
+
+/**
+ * A `removed` event per job of a DRAIN, CLEAN or OBLITERATE (BullMQ listeners wait on them), for the
+ * first removedEventsPerCommandMax jobs: a subscriber buffers far fewer anyway (eventBufferEventsMax).
+ */
+function removedEvents(core: Core, q: QueueState, jobs: Job[], nowMs: number): void {
+  const count = Math.min(jobs.length, removedEventsPerCommandMax)
+  for (let index = 0; index < count; index++) {
+    const job = jobs[index] as Job
+    core.event({ event_type: 'removed', queue: q.name, job_id: job.id, timestamp: nowMs, data: { prev: stateOf(job, nowMs) } })
+  }
 }
 
 function queuedJobs(q: QueueState): Job[] {
@@ -227,12 +240,12 @@ function clean(core: Core, command: CommandOf<'CLEAN'>, token: Token, nowMs: num
   else if (state === 'completed') {
     for (const job of core.history.values()) if (job.inHistory && job.queue === q.name) consider(job)
   } else for (const job of queuedJobs(q)) consider(job)
-  core.reply(token, { ok: true, count: removeAll(core, q, victims) })
+  core.reply(token, { ok: true, count: removeAll(core, q, victims, nowMs) })
 }
 
-function drain(core: Core, command: CommandOf<'DRAIN'>, token: Token) {
+function drain(core: Core, command: CommandOf<'DRAIN'>, token: Token, nowMs: number) {
   const q = core.queues.get(command.queue)
-  core.reply(token, { ok: true, count: q === undefined ? 0 : removeAll(core, q, queuedJobs(q)) })
+  core.reply(token, { ok: true, count: q === undefined ? 0 : removeAll(core, q, queuedJobs(q), nowMs) })
 }
 
 function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, nowMs: number) {
@@ -250,7 +263,7 @@ function obliterate(core: Core, command: CommandOf<'OBLITERATE'>, token: Token, 
   for (const job of q.byId.listed()) {
     if (job.loc === LOC_ACTIVE || job.loc === LOC_PARKED || job.loc === LOC_PARENT) victims.push(job)
   }
-  const removed = removeAll(core, q, victims)
+  const removed = removeAll(core, q, victims, nowMs)
   const cleared: QueueSettings = { p: false, r: null, k: null }
   applyQueueSettings(q, cleared, nowMs)
   q.uniqueKeys.clear()

@@ -44,6 +44,9 @@ export const jobNotFoundInQueue = (id: number): string => `Job ${id} not found i
 export const jobNotFoundOrNotDelayed = (id: number): string => `Job ${id} not found or not in delayed state`
 export const jobCannotChangePriority = (id: number): string => `Job ${id} not found or cannot change priority`
 export const jobNotFoundInDlq = (id: number): string => `Job ${id} not found in DLQ`
+/** DROPDEP. */
+export const jobNotWaitingForDependency = (id: number, dependency: number): string =>
+  `Job ${id} not found or not waiting for job ${dependency}`
 export const jobNotFoundOrAlreadyFinished = (id: number): string =>
   `Job ${id} not found or already in DLQ/completed`
 

@@ -112,6 +112,7 @@ export type ReplyFields = {
   PROMOTE: Unit
   UPDATEJOB: Unit
   DISCARD: Unit
+  DROPDEP: Unit
   LOG: Unit
   GETLOGS: { id: number; logs: JobLogEntry[] }
   HEARTBEAT: Unit
