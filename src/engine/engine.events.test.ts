@@ -82,7 +82,7 @@ describe('event extensions', () => {
     h.pull('q')
     h.events.length = 0
     h.call({ cmd: 'OBLITERATE', queue: 'q' })
-    expect(h.events.filter((e) => e.event_type === 'removed').map((e) => e.data.prev).sort()).toEqual(['active', 'waiting'])
+    expect(h.events.filter((e) => e.event_type === 'removed').map((e) => (e.data as { prev: string }).prev).sort()).toEqual(['active', 'waiting'])
     expect(h.events.some((e) => e.job_id === active)).toBe(true)
   })
 
