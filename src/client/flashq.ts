@@ -178,7 +178,7 @@ export class FlashQ {
     return { progress: reply.progress.progress, message: reply.progress.message }
   }
 
-  async log(id: number, message: string, level: 'info' | 'warn' | 'error' = 'info'): Promise<void> {
+  async log(id: number, message: string, level: 'info' | 'warn' | 'error' | (string & {}) = 'info'): Promise<void> {
     await this.send({ cmd: 'LOG', job_id: id, message, level })
   }
 
@@ -212,6 +212,11 @@ export class FlashQ {
 
   async discard(id: number): Promise<void> {
     await this.send({ cmd: 'DISCARD', id })
+  }
+
+  /** DROPDEP (flashq extension): job `id`, parked on its dependencies, stops waiting for `dependency`. */
+  async dropDependency(id: number, dependency: number): Promise<void> {
+    await this.send({ cmd: 'DROPDEP', id, dependency }, retried)
   }
 
   // ---- queue control ----

@@ -7,13 +7,15 @@
  * which job.getChildrenValues() reads. A child that fails finally leaves its parent waiting, as in
  * BullMQ's default; with `failParentOnFailure` it fails the parent instead: the parent then gets a
  * custom id (its own jobId, or a generated `flow-parent:<uuid>`) that the child carries in a tag, and
- * the worker that fails the child for good fails the parent by that id (retry.ts).
+ * the worker that fails the child for good fails the parent by that id (retry.ts). With
+ * `ignoreDependencyOnFailure` or `removeDependencyOnFailure` instead, that worker releases the parent
+ * (flow-deps.ts). Options are exclusive, in that order of precedence, as in BullMQ.
  */
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { childTagPrefix, Job } from './job.ts'
-import { encodeJobData, failParentTagPrefix, type JobsOptions, type QueueOptions, toPushOptions } from './options.ts'
+import { encodeJobData, failParentTagPrefix, ignoreDependencyTagPrefix, type JobsOptions, type QueueOptions, removeDependencyTagPrefix, toPushOptions } from './options.ts'
 
 export type FlowJob = {
   name: string
@@ -52,18 +54,22 @@ export class FlowProducer extends EventEmitter {
   async #addNode(node: FlowJob, parentRef?: string): Promise<JobNode> {
     checkQueue(node.queueName)
     const opts: JobsOptions = { ...this.opts.defaultJobOptions, ...node.opts }
-    const failable = node.children?.some((child) => ({ ...this.opts.defaultJobOptions, ...child.opts }).failParentOnFailure === true) ?? false
+    const failable = node.children?.some((child) => actsOnParent({ ...this.opts.defaultJobOptions, ...child.opts })) ?? false
     const ownRef = failable ? (opts.jobId ?? `flow-parent:${randomUUID()}`) : undefined
     if (ownRef !== undefined) opts.jobId = ownRef
     const children = node.children && node.children.length > 0 ? await Promise.all(node.children.map((child) => this.#addNode(child, ownRef))) : undefined
     const push = toPushOptions(opts)
-    if (parentRef !== undefined && opts.failParentOnFailure === true) push.tags = [...(push.tags ?? []), `${failParentTagPrefix}${parentRef}`]
+    if (parentRef !== undefined) push.tags = [...(push.tags ?? []), ...parentTags(opts, parentRef)]
     if (children !== undefined) {
       push.depends_on = [...(push.depends_on ?? []), ...children.map((child) => child.job.numericId)]
       push.tags = [...(push.tags ?? []), ...children.map((child) => `${childTagPrefix}${child.job.queueName}:${child.job.id}`)]
     }
     const pushed = await this.client.push(node.queueName, encodeJobData(node.name, node.data ?? {}), push)
     const job = new Job({ name: node.queueName, client: this.client }, node.name, node.data ?? {}, { ...opts, tags: push.tags }, String(pushed.id))
+    for (const child of children ?? []) {
+      child.job.parent = { id: String(pushed.id), queueKey: `bull:${node.queueName}` }
+      child.job.parentKey = `bull:${node.queueName}:${pushed.id}`
+    }
     return children === undefined ? { job } : { job, children }
   }
 
@@ -74,4 +80,17 @@ export class FlowProducer extends EventEmitter {
   disconnect(): Promise<void> {
     return this.close()
   }
+}
+
+/** Whether a child's failure acts on its parent, which then needs a custom id the child can name. */
+function actsOnParent(opts: JobsOptions): boolean {
+  return opts.failParentOnFailure === true || opts.ignoreDependencyOnFailure === true || opts.removeDependencyOnFailure === true
+}
+
+/** The tags by which a child names the parent its failure acts on (retry.ts, flow-deps.ts). */
+function parentTags(opts: JobsOptions, parentRef: string): string[] {
+  if (opts.failParentOnFailure === true) return [`${failParentTagPrefix}${parentRef}`]
+  if (opts.ignoreDependencyOnFailure === true) return [`${ignoreDependencyTagPrefix}${parentRef}`]
+  if (opts.removeDependencyOnFailure === true) return [`${removeDependencyTagPrefix}${parentRef}`]
+  return []
 }

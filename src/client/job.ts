@@ -7,6 +7,7 @@ import type { FlashQ } from './flashq.ts'
 import { decodeJobData, encodeJobData, type JobsOptions, optionsFromWire } from './options.ts'
 import type { JobState as WireState, WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt } from './retry.ts'
+import { type Dependencies, type DependencyCounts, dependenciesOf } from './flow-deps.ts'
 
 export type JobState = 'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children'
 export type FinishedStatus = 'completed' | 'failed'
@@ -42,6 +43,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   priority = 0
   /** Set while a Worker processes the job. */
   token?: string
+  /** A FlowProducer child's parent (set on the jobs FlowProducer.add returns): `bull:<queue>:<id>`. */
+  parentKey?: string
+  parent?: { id: string; queueKey: string }
   /** The server's job record, when this job was read from the server. */
   wire?: WireJob
 
@@ -212,15 +216,36 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** True after moveToDelayed: the worker leaves the job alone even if the processor returns. */
   movedToDelayed = false
 
-  /** The results of this flow parent's children, keyed `bull:<queue>:<id>` as BullMQ keys them. */
+  /** The results of this flow parent's completed children, keyed `bull:<queue>:<id>` as BullMQ keys them. */
   async getChildrenValues<ChildType = unknown>(): Promise<Record<string, ChildType>> {
-    const children = this.childRefs()
-    const results = await Promise.all(children.map((child) => this.queue.client.getResult<ChildType>(child.id)))
-    const values: Record<string, ChildType> = {}
-    children.forEach((child, index) => {
-      values[`bull:${child.queue}:${child.id}`] = results[index] as ChildType
-    })
-    return values
+    return (await this.getDependencies()).processed as Record<string, ChildType>
+  }
+
+  /** This flow parent's children by outcome: processed (with results), unprocessed, failed, ignored. */
+  getDependencies(_opts?: unknown): Promise<Dependencies> {
+    return dependenciesOf(this.queue.client, this.numericId, this.childRefs())
+  }
+
+  async getDependenciesCount(opts: { failed?: boolean; ignored?: boolean; processed?: boolean; unprocessed?: boolean } = {}): Promise<Partial<DependencyCounts>> {
+    const dependencies = await this.getDependencies()
+    const all: DependencyCounts = {
+      processed: Object.keys(dependencies.processed).length,
+      unprocessed: dependencies.unprocessed.length,
+      failed: dependencies.failed.length,
+      ignored: Object.keys(dependencies.ignored).length,
+    }
+    const picked = (Object.keys(all) as Array<keyof DependencyCounts>).filter((kind) => opts[kind] === true)
+    return picked.length === 0 ? all : Object.fromEntries(picked.map((kind) => [kind, all[kind]]))
+  }
+
+  /** Children that failed with ignoreDependencyOnFailure: key → failure reason. */
+  async getIgnoredChildrenFailures(): Promise<Record<string, string>> {
+    return (await this.getDependencies()).ignored
+  }
+
+  /** BullMQ's deprecated name of getIgnoredChildrenFailures. */
+  getFailedChildrenValues(): Promise<Record<string, string>> {
+    return this.getIgnoredChildrenFailures()
   }
 
   /** Children of a flow parent: from FlowProducer's tags, or a FLOW command's children_ids. */

@@ -33,6 +33,9 @@ export type BackoffOptions = { type: 'fixed' | 'exponential' | (string & {}); de
 export const backoffTagPrefix = 'flashq:backoff='
 /** Tag of a flow child with failParentOnFailure: the custom id of the parent it fails (flow-producer.ts). */
 export const failParentTagPrefix = 'flashq:fail-parent='
+/** Tags of a flow child with ignore/removeDependencyOnFailure: the custom id of the parent it releases (flow-deps.ts). */
+export const ignoreDependencyTagPrefix = 'flashq:ignore-dep='
+export const removeDependencyTagPrefix = 'flashq:remove-dep='
 
 export type KeepJobs = { age?: number; count?: number }
 
@@ -74,6 +77,10 @@ export type JobsOptions = {
   tags?: string[]
   /** Flows: when this child fails for good, its parent fails too (and so on up). */
   failParentOnFailure?: boolean
+  /** Flows: when this child fails for good, its parent runs without it; the failure is listed in parent.getIgnoredChildrenFailures(). */
+  ignoreDependencyOnFailure?: boolean
+  /** Flows: when this child fails for good, it is removed from its parent's dependencies and the parent runs without it. */
+  removeDependencyOnFailure?: boolean
   /** Wait for these job ids to complete first. */
   dependsOn?: Array<string | number>
   /** Other BullMQ job options (keepLogs, sizeLimit, telemetry, …) are accepted and ignored. */
@@ -198,7 +205,7 @@ export function sdkBackoffOf(tags: readonly string[]): BackoffOptions | null {
 
 /** Tags the SDK adds for itself, which job.opts.tags does not show. */
 function isSdkTag(tag: string): boolean {
-  return tag.startsWith(backoffTagPrefix) || tag.startsWith(failParentTagPrefix)
+  return tag.startsWith(backoffTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
 }
 
 /** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
@@ -210,6 +217,8 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   if (sdkBackoff !== null) opts.backoff = sdkBackoff
   else if (job.backoff > 0) opts.backoff = { type: 'exponential', delay: job.backoff * 2 }
   if (job.tags.some((tag) => tag.startsWith(failParentTagPrefix))) opts.failParentOnFailure = true
+  if (job.tags.some((tag) => tag.startsWith(ignoreDependencyTagPrefix))) opts.ignoreDependencyOnFailure = true
+  if (job.tags.some((tag) => tag.startsWith(removeDependencyTagPrefix))) opts.removeDependencyOnFailure = true
   if (job.custom_id !== null) opts.jobId = job.custom_id
   if (job.remove_on_complete) opts.removeOnComplete = true
   else if (job.keep_completed_count > 0 || job.keep_completed_age > 0) opts.removeOnComplete = { count: job.keep_completed_count || undefined, age: job.keep_completed_age || undefined }

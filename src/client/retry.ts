@@ -11,6 +11,7 @@
 import { sdkFailParentLevelsMax } from '../base/limits.ts'
 import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
+import { releaseParentOnFailure } from './flow-deps.ts'
 import type { Job } from './job.ts'
 import { type BackoffOptions, failParentTagPrefix, sdkBackoffOf } from './options.ts'
 import type { WireJob } from './wire-types.ts'
@@ -62,7 +63,7 @@ export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, throw
   const logged = final ? client.log(wire.id, reason, 'error').catch(() => {}) : Promise.resolve()
   const failing = unrecoverable || noRetry ? client.discard(wire.id) : client.fail(wire.id, reason, retryDelayMs)
   await Promise.all([logged, failing])
-  if (final) await failParents(client, wire, job.queueName)
+  if (final) await Promise.all([failParents(client, wire, job.queueName), releaseParentOnFailure(client, wire, job.queueName, reason)])
   return backoffError === undefined ? { error, reason, final } : { error, reason, final, backoffError }
 }
 
