@@ -83,3 +83,26 @@ test('with auth on, QueueEvents subscribes with the connection token', async () 
     await secured?.cleanup()
   }
 })
+
+test('removed {jobId, prev} for each job of drain, clean and obliterate', async () => {
+  const queue = fixture.track(new Queue(queueName('events-removed'), { connection: connection() }))
+  const events = fixture.track(new QueueEvents(queue.name, { connection: connection() }))
+  await events.waitUntilReady()
+  const removed: string[] = []
+  events.on('removed', ({ jobId, prev }: { jobId: string; prev: string }) => removed.push(`${jobId}:${prev}`))
+  const waiting = await queue.add('w', {})
+  const delayed = await queue.add('d', {}, { delay: 60_000 })
+  await queue.drain(true)
+  await waitFor('drain removals', () => removed.length === 2)
+  expect(removed.sort()).toEqual([`${waiting.id}:waiting`, `${delayed.id}:delayed`].sort())
+  removed.length = 0
+  const old = await queue.add('old', {})
+  await queue.clean(0, 0, 'wait')
+  await waitFor('clean removal', () => removed.length === 1)
+  expect(removed).toEqual([`${old.id}:waiting`])
+  removed.length = 0
+  const last = await queue.add('last', {})
+  await queue.obliterate()
+  await waitFor('obliterate removal', () => removed.length === 1)
+  expect(removed).toEqual([`${last.id}:waiting`])
+})
