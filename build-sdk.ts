@@ -3,6 +3,7 @@
  * Node and Bun, with type declarations, into dist/sdk/:
  *
  *   dist/sdk/index.js        one ESM bundle of src/client (target node; msgpackr and zod stay imports)
+ *   dist/sdk/sandbox-child.js  the process/thread of a sandboxed processor (src/client/sandbox.ts)
  *   dist/sdk/index.d.ts      re-exports dist/sdk/types/client/index.d.ts (tsc, declarations only)
  *
  * The bundle must not contain the server: src/client imports only base/ and protocol/ (checked by
@@ -17,12 +18,12 @@ const outDir = join(root, 'dist', 'sdk')
 
 rmSync(outDir, { recursive: true, force: true })
 const result = await Bun.build({
-  entrypoints: [join(root, 'src', 'client', 'index.ts')],
+  entrypoints: [join(root, 'src', 'client', 'index.ts'), join(root, 'src', 'client', 'sandbox-child.ts')],
   outdir: outDir,
   target: 'node',
   format: 'esm',
   external: ['msgpackr', 'zod'],
-  naming: 'index.js',
+  naming: '[name].js',
 })
 if (!result.success) {
   for (const message of result.logs) console.error(message)

@@ -113,6 +113,8 @@ export type WorkerOptions = {
   ackBatchMax?: number
   name?: string
   prefix?: string
+  /** A processor file runs in worker threads instead of child processes. */
+  useWorkerThreads?: boolean
   /** `backoffStrategy` computes the retry delay of jobs added with a custom backoff type. */
   settings?: { backoffStrategy?: BackoffStrategy }
   /** Other BullMQ worker options (stalledInterval, maxStalledCount, metrics, …) are accepted and ignored. */

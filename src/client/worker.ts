@@ -19,6 +19,7 @@ import { Job, type JobProgress } from './job.ts'
 import type { WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt, isHandOff } from './retry.ts'
+import { isProcessorFile, SandboxPool } from './sandbox.ts'
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (job: Job<DataType, ResultType, NameType>, token?: string, signal?: AbortSignal) => Promise<ResultType>
 
@@ -71,16 +72,24 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #runPromise: Promise<void> | null = null
   #resolveRun: (() => void) | null = null
 
-  constructor(readonly name: string, processor?: Processor<DataType, ResultType, NameType> | null, opts: WorkerOptions = {}) {
+  /** `processor` is a function, or the path (or file: URL) of a processor file that runs sandboxed (sandbox.ts). */
+  constructor(readonly name: string, processor?: Processor<DataType, ResultType, NameType> | string | URL | null, opts: WorkerOptions = {}) {
     super()
     checkQueue(name)
     this.opts = opts
-    this.#processor = processor ?? null
+    this.#processor = isProcessorFile(processor) ? this.#sandboxed(processor) : (processor ?? null)
     this.#concurrency = Math.max(1, opts.concurrency ?? 1)
     this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
     this.client.connection.onError = (error) => this.emit('error', error)
     this.client.connection.onReconnected = () => this.#afterReconnect()
     if (opts.autorun !== false && this.#processor !== null) this.run().catch((error) => this.emit('error', error))
+  }
+
+  /** A processor file's jobs run in a pool of child processes or threads, ended with the worker. */
+  #sandboxed(file: string | URL): Processor<DataType, ResultType, NameType> {
+    const pool = new SandboxPool(file, this.opts.useWorkerThreads === true)
+    this.once('closed', () => void pool.close())
+    return (job) => pool.run(job) as Promise<ResultType>
   }
 
   get concurrency(): number {

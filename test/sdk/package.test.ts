@@ -65,6 +65,39 @@ console.log(JSON.stringify({ exports: Object.entries(names).filter(([, v]) => ty
   expect(report.pong).toBe(true)
 })
 
+test('Node 20 runs a sandboxed processor file from the built package, in a child process and in a worker thread', async () => {
+  writeFileSync(join(consumerDir, 'processor.mjs'), `export default async (job) => { await job.updateProgress(40); await job.log('in sandbox'); return { n: job.data.n * 2, pid: process.pid } }\n`)
+  writeFileSync(
+    join(consumerDir, 'sandbox.mjs'),
+    `import { Queue, Worker } from 'flashq'
+const connection = { host: '127.0.0.1', port: Number(process.env.FLASHQ_PORT) }
+const results = []
+for (const useWorkerThreads of [false, true]) {
+  const queue = new Queue('node-sandbox-' + useWorkerThreads, { connection })
+  const job = await queue.add('double', { n: 21 })
+  const worker = new Worker(queue.name, new URL('./processor.mjs', import.meta.url), { connection, useWorkerThreads })
+  const result = await new Promise((resolve, reject) => {
+    worker.on('completed', (_job, value) => resolve(value))
+    worker.on('failed', (_job, error) => reject(error))
+  })
+  const logs = (await queue.getJobLogs(job.id)).logs
+  await Promise.all([worker.close(), queue.close()])
+  results.push({ n: result.n, ownProcess: result.pid !== process.pid, logs })
+}
+console.log(JSON.stringify(results))
+`,
+  )
+  const child = Bun.spawn(['node', 'sandbox.mjs'], { cwd: consumerDir, env: { ...process.env, FLASHQ_PORT: String(server.tcpPort) }, stdout: 'pipe', stderr: 'pipe' })
+  const timer = setTimeout(() => child.kill('SIGKILL'), 30_000)
+  const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited])
+  clearTimeout(timer)
+  expect({ code, stderr }).toEqual({ code: 0, stderr: '' })
+  expect(JSON.parse(stdout.trim())).toEqual([
+    { n: 42, ownProcess: true, logs: ['in sandbox'] },
+    { n: 42, ownProcess: false, logs: ['in sandbox'] },
+  ])
+})
+
 test('tsc (strict, nodenext) accepts the typed example against the shipped declarations, and its @ts-expect-error lines stay errors', () => {
   const example = readFileSync(join(repoRoot, 'test', 'sdk', 'typed-example.ts'), 'utf8').replace("'../../src/client/index.ts'", "'flashq'")
   writeFileSync(join(consumerDir, 'example.ts'), example)
