@@ -40,9 +40,16 @@ export async function releaseParentOnFailure(client: FlashQ, child: WireJob, chi
   const ignore = tag.startsWith(ignoreDependencyTagPrefix)
   const parent = await client.getJobByCustomId(tag.slice((ignore ? ignoreDependencyTagPrefix : removeDependencyTagPrefix).length))
   if (parent === null || !parent.job.depends_on.includes(child.id) || !isParked(parent.state)) return
+  if (!ignore) return removeChild(client, parent.job.id, childQueue, child.id)
   const key = childKey(childQueue, child.id)
-  await client.log(parent.job.id, ignore ? `${key} ${reason}` : key, ignore ? ignoredLevel : removedLevel)
+  await client.log(parent.job.id, `${key} ${reason}`, ignoredLevel)
   await client.dropDependency(parent.job.id, child.id)
+}
+
+/** The child leaves the parent's dependencies: noted in the parent's log (getDependencies omits it), then DROPDEP. */
+export async function removeChild(client: FlashQ, parentId: number, childQueue: string, childId: number): Promise<void> {
+  await client.log(parentId, childKey(childQueue, childId), removedLevel)
+  await client.dropDependency(parentId, childId)
 }
 
 function isParked(state: JobState): boolean {

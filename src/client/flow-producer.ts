@@ -14,7 +14,7 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { FlashQ, checkQueue } from './flashq.ts'
-import { childTagPrefix, Job } from './job.ts'
+import { childTagPrefix, Job, readJob } from './job.ts'
 import { encodeJobData, failParentTagPrefix, ignoreDependencyTagPrefix, type JobsOptions, type QueueOptions, removeDependencyTagPrefix, toPushOptions } from './options.ts'
 
 export type FlowJob = {
@@ -26,6 +26,9 @@ export type FlowJob = {
 }
 
 export type JobNode = { job: Job; children?: JobNode[] }
+
+/** BullMQ's getFlow options. `prefix` is accepted and ignored. */
+export type NodeOpts = { queueName: string; id: string; prefix?: string; depth?: number; maxChildren?: number }
 
 export class FlowProducer extends EventEmitter {
   readonly client: FlashQ
@@ -71,6 +74,24 @@ export class FlowProducer extends EventEmitter {
       child.job.parentKey = `bull:${node.queueName}:${pushed.id}`
     }
     return children === undefined ? { job } : { job, children }
+  }
+
+  /**
+   * BullMQ's getFlow: the tree under job `id` (its children from the parent's tags), `depth` levels
+   * deep (default 10), at most `maxChildren` children per node. Null when the job is not known.
+   */
+  async getFlow(opts: NodeOpts): Promise<JobNode | null> {
+    const job = await readJob({ name: opts.queueName, client: this.client }, Number(opts.id))
+    if (job === null) return null
+    return this.#treeOf(job, opts.depth ?? 10, opts.maxChildren)
+  }
+
+  async #treeOf(job: Job, depth: number, maxChildren: number | undefined): Promise<JobNode> {
+    const refs = job.childRefs().slice(0, maxChildren)
+    if (depth <= 1 || refs.length === 0) return { job }
+    const jobs = await Promise.all(refs.map((ref) => readJob({ name: ref.queue, client: this.client }, ref.id)))
+    const children = await Promise.all(jobs.filter((child) => child !== null).map((child) => this.#treeOf(child, depth - 1, maxChildren)))
+    return { job, children }
   }
 
   close(): Promise<void> {

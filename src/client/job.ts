@@ -2,12 +2,35 @@
  * `Job`: BullMQ's job object over flashQ job records. Ids are the server's numeric ids as strings; a
  * custom `jobId` deduplicates and is kept in `opts.jobId` (Queue.getJob accepts either).
  */
+import { pullBatchJobsMax } from '../base/limits.ts'
 import { DelayedError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
 import { decodeJobData, encodeJobData, type JobsOptions, optionsFromWire } from './options.ts'
 import type { JobState as WireState, WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt } from './retry.ts'
-import { type Dependencies, type DependencyCounts, dependenciesOf } from './flow-deps.ts'
+import { type Dependencies, type DependencyCounts, dependenciesOf, removeChild } from './flow-deps.ts'
+
+/** BullMQ's JobJson (Job.asJSON / Job.fromJSON). */
+export type JobJson = {
+  id: string
+  name: string
+  data: string
+  opts: JobsOptions
+  progress: JobProgress
+  attemptsMade: number
+  attemptsStarted: number
+  finishedOn?: number
+  processedOn?: number
+  timestamp: number
+  delay?: number
+  priority?: number
+  failedReason: string
+  stacktrace?: string
+  returnvalue: string
+  parentKey?: string
+  parent?: { id: string; queueKey: string }
+  stalledCounter: number
+}
 
 export type JobState = 'completed' | 'failed' | 'active' | 'delayed' | 'prioritized' | 'waiting' | 'waiting-children'
 export type FinishedStatus = 'completed' | 'failed'
@@ -96,6 +119,39 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   static fromId<D = any, R = any, N extends string = string>(queue: { getJob(id: string): Promise<Job<D, R, N> | undefined> }, jobId: string): Promise<Job<D, R, N> | undefined> {
     return queue.getJob(jobId)
   }
+
+  /** BullMQ's Job.createBulk: adds jobs to the queue. */
+  static createBulk<D = any, R = any, N extends string = string>(queue: { addBulk(jobs: Array<{ name: N; data: D; opts?: JobsOptions }>): Promise<Job<D, R, N>[]> }, jobs: Array<{ name: N; data: D; opts?: JobsOptions }>): Promise<Job<D, R, N>[]> {
+    return queue.addBulk(jobs)
+  }
+
+  /** BullMQ's Job.addJobLog: appends a log line to a job by id; resolves with its number of log lines. */
+  static async addJobLog(queue: JobScope, jobId: string, logRow: string): Promise<number> {
+    const [, logs] = await Promise.all([queue.client.log(Number(jobId), logRow), queue.client.getLogs(Number(jobId))])
+    return logs.length
+  }
+
+  /** BullMQ's Job.fromJSON: a job from its asJSON() form (data, return value and stack trace as JSON text). */
+  static fromJSON<D = any, R = any, N extends string = string>(queue: JobScope, json: JobJson, jobId?: string): Job<D, R, N> {
+    const job = new Job<D, R, N>(queue, json.name as N, parseJson(json.data) as D, json.opts ?? {}, jobId ?? json.id)
+    job.progress = json.progress ?? 0
+    job.attemptsMade = json.attemptsMade ?? 0
+    job.attemptsStarted = json.attemptsStarted ?? 0
+    job.timestamp = json.timestamp
+    job.processedOn = json.processedOn
+    job.finishedOn = json.finishedOn
+    job.failedReason = json.failedReason
+    job.returnvalue = parseJson(json.returnvalue) as R
+    job.stacktrace = (parseJson(json.stacktrace) as string[] | null) ?? []
+    if (json.delay !== undefined) job.delay = json.delay
+    if (json.priority !== undefined) job.priority = json.priority
+    job.parentKey = json.parentKey
+    job.parent = json.parent
+    return job
+  }
+
+  /** BullMQ's key prefix; flashq has none, so always `bull` (the `bull:<queue>:<id>` keys of flows). */
+  readonly prefix = 'bull'
 
   get numericId(): number {
     return Number(this.id)
@@ -287,6 +343,57 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return 1
   }
 
+  /** BullMQ's asJSON: the job with data, return value and stack trace as JSON text. */
+  asJSON(): JobJson {
+    return {
+      id: this.id as string,
+      name: this.name,
+      data: JSON.stringify(this.data ?? {}),
+      opts: this.opts,
+      progress: this.progress,
+      attemptsMade: this.attemptsMade,
+      attemptsStarted: this.attemptsStarted,
+      finishedOn: this.finishedOn,
+      processedOn: this.processedOn,
+      timestamp: this.timestamp,
+      delay: this.delay,
+      priority: this.priority,
+      failedReason: this.failedReason,
+      stacktrace: JSON.stringify(this.stacktrace),
+      returnvalue: JSON.stringify(this.returnvalue),
+      parentKey: this.parentKey,
+      parent: this.parent,
+      stalledCounter: this.wire?.stall_count ?? 0,
+    }
+  }
+
+  /**
+   * Moves the active job back to waiting without counting an attempt (MOVETODELAYED 0). In a
+   * processor, throw `DelayedError` afterwards, as after moveToDelayed.
+   */
+  async moveToWait(_token?: string): Promise<number> {
+    await this.queue.client.moveToDelayed(this.numericId, 0)
+    this.movedToDelayed = true
+    return 0
+  }
+
+  /**
+   * This FlowProducer child leaves its parent's dependencies (DROPDEP): the parent no longer waits for
+   * it. False when the parent is not known here (only the jobs FlowProducer.add returns know it) or
+   * no longer waits for this job.
+   */
+  async removeChildDependency(): Promise<boolean> {
+    const parentId = this.parent?.id
+    if (parentId === undefined) return false
+    try {
+      await removeChild(this.queue.client, Number(parentId), this.queueName, this.numericId)
+      return true
+    } catch (error) {
+      if ((error as Error).message.includes('not waiting for')) return false
+      throw error
+    }
+  }
+
   toJSON() {
     return {
       id: this.id,
@@ -305,6 +412,25 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       queueName: this.queueName,
     }
   }
+}
+
+/**
+ * A job by server id with BullMQ's fields filled (return value, failure reason), or null. A completed
+ * job's body comes from the completed history (GETJOB has none for it), or is empty when it has left it.
+ */
+export async function readJob(scope: JobScope, id: number): Promise<Job | null> {
+  const found = await scope.client.getJob(id)
+  if (found !== null) {
+    const job = Job.fromWire(scope, found.job, found.state)
+    if (found.state === 'failed') job.failedReason = await failedReasonOf(scope.client, id)
+    return job
+  }
+  if ((await scope.client.getState(id)) !== 'completed') return null
+  const [history, result] = await Promise.all([scope.client.getJobs({ queue: scope.name, state: 'completed', limit: pullBatchJobsMax }), scope.client.getResult(id)])
+  const item = history.jobs.find((entry) => entry.job.id === id)
+  const job = item ? Job.fromWire(scope, item.job, 'completed') : new Job(scope, '', undefined, {}, String(id))
+  job.returnvalue = result
+  return job
 }
 
 /** flashQ state names → BullMQ's. */
@@ -331,3 +457,12 @@ export async function failedReasonOf(client: FlashQ, id: number): Promise<string
   return lastError?.message ?? found?.job.progress_msg ?? 'Job failed'
 }
 
+
+function parseJson(text: string | undefined): unknown {
+  if (text === undefined || text === '') return null
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}

@@ -6,7 +6,7 @@ import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, failedReasonOf, Job, type JobState } from './job.ts'
 import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
-import type { CronJob, JobState as WireState, WireJob } from './wire-types.ts'
+import type { CronJob, JobState as WireState, QueueInfo, WireJob } from './wire-types.ts'
 
 export type JobType = JobState | 'wait' | 'paused' | 'repeat' | 'waiting-children'
 
@@ -395,6 +395,27 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   /** At most `concurrency` active jobs in this queue across all workers. */
   async setGlobalConcurrency(concurrency: number): Promise<void> {
     await this.client.setConcurrency(this.name, concurrency)
+  }
+
+  /** The queue's concurrency limit, or null when it has none. */
+  async getGlobalConcurrency(): Promise<number | null> {
+    return (await this.#info())?.concurrency_limit ?? null
+  }
+
+  /** The queue's rate limit as BullMQ's {max, duration}: the server counts jobs per second. Null when none is set. */
+  async getGlobalRateLimit(): Promise<{ max: number; duration: number } | null> {
+    const limit = (await this.#info())?.rate_limit ?? null
+    return limit === null ? null : { max: limit, duration: 1000 }
+  }
+
+  /** True when the queue's concurrency limit is reached (as many active jobs as it allows). */
+  async isMaxed(): Promise<boolean> {
+    const info = await this.#info()
+    return info?.concurrency_limit != null && info.processing >= info.concurrency_limit
+  }
+
+  async #info(): Promise<QueueInfo | undefined> {
+    return (await this.client.listQueues()).find((queue) => queue.name === this.name)
   }
 
   async removeGlobalConcurrency(): Promise<void> {

@@ -32,6 +32,14 @@ export function isHandOff(thrown: unknown): boolean {
   return thrown instanceof DelayedError || thrown instanceof WaitingChildrenError
 }
 
+/** The message of Worker.RateLimitError(), as BullMQ's (`RATE_LIMIT_ERROR`). */
+export const rateLimitExceededMessage = 'bullmq:rateLimitExceeded'
+
+/** The processor threw Worker.RateLimitError(): the job goes back to the queue without an attempt. */
+export function isRateLimitExceeded(thrown: unknown): boolean {
+  return thrown instanceof Error && thrown.message === rateLimitExceededMessage
+}
+
 /** Anything a processor throws, as an Error (a processor that throws a string or an object still fails cleanly). */
 export function asError(thrown: unknown): Error {
   if (thrown instanceof Error) return thrown

@@ -13,12 +13,12 @@
  */
 import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax } from '../base/limits.ts'
-import { ConnectionClosedError, RequestTimeoutError } from './errors.ts'
+import { ConnectionClosedError, RateLimitError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job, type JobProgress } from './job.ts'
 import type { WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
-import { type BackoffStrategy, failAttempt, isHandOff } from './retry.ts'
+import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded, rateLimitExceededMessage } from './retry.ts'
 import { isProcessorFile, SandboxPool } from './sandbox.ts'
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (job: Job<DataType, ResultType, NameType>, token?: string, signal?: AbortSignal) => Promise<ResultType>
@@ -187,6 +187,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     } else await this.#whenIdle()
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer)
     if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
+    if (this.#rateLimitTimer !== null) clearTimeout(this.#rateLimitTimer)
     await this.client.close()
     this.#running = false
     this.emit('closed')
@@ -219,7 +220,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   #fill(): void {
-    if (!this.#running || this.#paused || this.#closing !== null) return
+    if (!this.#running || this.#paused || this.#closing !== null || this.#rateLimitTimer !== null) return
     let free = this.#concurrency - this.#active.size - this.#requested - this.#limited.length
     if (free <= 0) return
     free = this.#limit(Math.min(free, pullBatchJobsMax))
@@ -398,6 +399,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #failed(job: Job<any, any, any>, wire: WireJob, thrown: unknown): void {
     if (!this.#release(wire.id)) return
     if (isHandOff(thrown) || job.movedToDelayed) return this.#settled()
+    if (isRateLimitExceeded(thrown)) return this.#requeueRateLimited(wire)
     const done = failAttempt(this.client, job, wire, thrown, this.backoffStrategy).then(
       ({ error, reason, final, backoffError }) => {
         if (backoffError !== undefined) this.emit('error', backoffError)
@@ -427,6 +429,58 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #settled(): void {
     this.emit('_settled')
     this.#scheduleFill()
+  }
+
+  // ---- BullMQ's manual rate limit (worker.rateLimit + throw Worker.RateLimitError()) ----
+
+  /** Set while rateLimit() holds the worker's pulls back. */
+  #rateLimitTimer: ReturnType<typeof setTimeout> | null = null
+  #rateLimitedUntilMs = 0
+
+  /** The error a processor throws after rateLimit(): the job goes back to the queue, no attempt counted. */
+  static RateLimitError(): Error {
+    return new RateLimitError(rateLimitExceededMessage)
+  }
+
+  /**
+   * Takes no new jobs for `expireTimeMs` (this worker only: BullMQ's limit is per queue). A job whose
+   * processor then throws Worker.RateLimitError() goes back to the queue, due when the limit ends.
+   */
+  async rateLimit(expireTimeMs: number): Promise<void> {
+    if (!(expireTimeMs > 0)) return
+    this.#rateLimitedUntilMs = Math.max(this.#rateLimitedUntilMs, Date.now() + expireTimeMs)
+    if (this.#rateLimitTimer !== null) clearTimeout(this.#rateLimitTimer)
+    this.#rateLimitTimer = setTimeout(() => {
+      this.#rateLimitTimer = null
+      this.#scheduleFill()
+    }, Math.max(1, this.#rateLimitedUntilMs - Date.now()))
+  }
+
+  #requeueRateLimited(wire: WireJob): void {
+    const delayMs = Math.max(0, this.#rateLimitedUntilMs - Date.now())
+    const requeued = this.client.moveToDelayed(wire.id, delayMs).catch((error: Error) => void this.emit('error', error))
+    this.#acksInFlight.add(requeued)
+    void requeued.finally(() => {
+      this.#acksInFlight.delete(requeued)
+      this.#settled()
+    })
+  }
+
+  /** BullMQ's Worker.delay: resolves after `ms`, or early when `abortController` aborts. */
+  delay(ms = 0, abortController?: AbortController): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, ms)
+      abortController?.signal.addEventListener('abort', () => {
+        clearTimeout(timer)
+        resolve()
+      }, { once: true })
+    })
+  }
+
+  /** Heartbeats for the given active jobs (BullMQ's extendJobLocks); the duration is each job's stall timeout. */
+  async extendJobLocks(jobIds: string[], _tokens?: string[], _durationMs?: number): Promise<number> {
+    const beats = await Promise.allSettled(jobIds.map((id) => this.client.heartbeat(Number(id))))
+    return beats.filter((beat) => beat.status === 'fulfilled').length
   }
 
   // ---- liveness ----
