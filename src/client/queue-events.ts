@@ -4,8 +4,9 @@
  * server never writes unsolicited frames there (§3.7), so events come over the HTTP port.
  *
  * Server events and what they become:
- *   pushed → 'added', then 'waiting' (or 'delayed' when the server's next event for the queue is that
- *   job's `delayed`, as for a delayed add) · active → 'active' · delayed → 'delayed' {jobId, delay:
+ *   pushed → 'added', then 'waiting' (or 'delayed' / 'waiting-children' when the server's next event
+ *   for the queue is that job's `delayed` / `waiting-children`) · duplicated → 'duplicated' {jobId}
+ *   (an add with a known jobId) · active → 'active' · delayed → 'delayed' {jobId, delay:
  *   run_at} · completed → 'completed' {jobId, returnvalue} · failed → 'failed' {jobId, failedReason} ·
  *   progress → 'progress' {jobId, data} · retrying → 'delayed' or 'waiting' (from its run_at), then
  *   'retrying' · removed → 'removed' {jobId, prev} · drained → 'drained' · stalled → 'stalled'.
@@ -72,7 +73,8 @@ export class QueueEvents extends EventEmitter {
   #dispatch(event: ServerEvent): void {
     const jobId = String(event.job_id)
     const id = `${event.timestamp}-0`
-    if (this.#pushedId !== null && !(event.event_type === 'delayed' && jobId === this.#pushedId)) this.#flushWaiting()
+    const replacesWaiting = (event.event_type === 'delayed' || event.event_type === 'waiting-children') && jobId === this.#pushedId
+    if (this.#pushedId !== null && !replacesWaiting) this.#flushWaiting()
     switch (event.event_type) {
       case 'pushed':
         this.emit('added', { jobId, name: typeof event.data?.name === 'string' ? event.data.name : '' }, id)
@@ -101,6 +103,13 @@ export class QueueEvents extends EventEmitter {
         this.#pushedId = null // the job just added is delayed, not waiting
         this.emit('delayed', { jobId, delay: Number(event.data?.run_at ?? 0) }, id)
         return
+      case 'waiting-children':
+        this.#pushedId = null // the job just added waits for its children, not in the queue
+        this.emit('waiting-children', { jobId }, id)
+        return
+      case 'duplicated':
+        this.emit('duplicated', { jobId }, id)
+        return
       case 'removed':
         this.emit('removed', { jobId, prev: bullState(event.data?.prev) }, id)
         return
@@ -116,7 +125,7 @@ export class QueueEvents extends EventEmitter {
   }
 
   /**
-   * The server sends a delayed job's `delayed` right after its `pushed` (same queue, same shard, one
+   * The server sends a delayed (or parked) job's `delayed` (`waiting-children`) right after its `pushed` (same queue, same shard, one
    * batch), so the next event decides; a timer covers a `pushed` that nothing follows.
    */
   #holdWaiting(jobId: string, eventId: string): void {

@@ -56,7 +56,10 @@ export function pushJob(
     const existingId = core.customIds.get(customId)
     if (existingId !== undefined) {
       const existing = core.jobs.get(existingId)
-      if (existing !== undefined && isRetrievable(existing)) return existingId
+      if (existing !== undefined && isRetrievable(existing)) {
+        if (core.eventsEnabled) core.event({ event_type: 'duplicated', queue: q.name, job_id: existingId, timestamp: nowMs })
+        return existingId
+      }
     }
   }
   const uniqueKey = input.unique_key
@@ -131,6 +134,7 @@ export function pushJob(
 function pushEvents(core: Core, job: Job, queue: string, nowMs: number): void {
   core.event({ event_type: 'pushed', queue, job_id: job.id, timestamp: nowMs, data: rawData(job) })
   if (job.loc === LOC_DELAYED) core.event({ event_type: 'delayed', queue, job_id: job.id, timestamp: nowMs, data: { run_at: job.runAt } })
+  else if (job.loc === LOC_PARKED) core.event({ event_type: 'waiting-children', queue, job_id: job.id, timestamp: nowMs })
 }
 
 /** The dependencies not known as completed. Remote ones are always pending (their shard answers). */

@@ -30,13 +30,13 @@ export type LogRecord = { t: string; [field: string]: unknown }
 
 /**
  * flashQ JobEvent (spec §2.4); `data`, `error` and `progress` are omitted when absent. `active`,
- * `delayed`, `removed` and `drained` are extensions (README "Events"): BullMQ's QueueEvents has them.
+ * `delayed`, `removed`, `drained`, `waiting-children` and `duplicated` are extensions (README "Events"): BullMQ's QueueEvents has them.
  * `drained` is about a queue, not a job: its job_id is 0.
  */
 export type JobEvent = {
   event_type:
     | 'pushed' | 'completed' | 'failed' | 'progress' | 'retrying' | 'stalled' | 'timeout' | 'partial'
-    | 'active' | 'delayed' | 'removed' | 'drained'
+    | 'active' | 'delayed' | 'removed' | 'drained' | 'waiting-children' | 'duplicated'
   queue: string
   job_id: number
   timestamp: number

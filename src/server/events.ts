@@ -15,7 +15,7 @@ export type JobEventType = JobEvent['event_type']
 
 export const jobEventTypes: readonly JobEventType[] = [
   'pushed', 'completed', 'failed', 'progress', 'retrying', 'stalled', 'timeout', 'partial',
-  'active', 'delayed', 'removed', 'drained',
+  'active', 'delayed', 'removed', 'drained', 'waiting-children', 'duplicated',
 ]
 
 /** Every field optional; an empty filter sees every event. */

@@ -106,3 +106,18 @@ test('removed {jobId, prev} for each job of drain, clean and obliterate', async 
   await waitFor('obliterate removal', () => removed.length === 1)
   expect(removed).toEqual([`${last.id}:waiting`])
 })
+
+test('waiting-children for a flow parent (instead of waiting), duplicated for an add with a known jobId', async () => {
+  const queue = fixture.track(new Queue(queueName('events-children'), { connection: connection() }))
+  const events = fixture.track(new QueueEvents(queue.name, { connection: connection() }))
+  await events.waitUntilReady()
+  const log: string[] = []
+  for (const name of ['waiting', 'waiting-children', 'duplicated']) events.on(name, ({ jobId }: { jobId: string }) => log.push(`${name}:${jobId}`))
+  const child = await queue.add('child', {}, { delay: 60_000 })
+  const parent = await queue.add('parent', {}, { dependsOn: [child.id as string] })
+  const first = await queue.add('once', {}, { jobId: 'only-one' })
+  const again = await queue.add('once', {}, { jobId: 'only-one' })
+  expect(again.id).toBe(first.id)
+  await waitFor('events', () => log.length === 3)
+  expect(log).toEqual([`waiting-children:${parent.id}`, `waiting:${first.id}`, `duplicated:${first.id}`])
+})
