@@ -7,6 +7,7 @@ import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, failedReasonOf, Job, type JobState } from './job.ts'
 import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, QueueInfo, WireJob } from './wire-types.ts'
+import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
 export type JobType = JobState | 'wait' | 'paused' | 'repeat' | 'waiting-children'
 
@@ -412,6 +413,15 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async isMaxed(): Promise<boolean> {
     const info = await this.#info()
     return info?.concurrency_limit != null && info.processing >= info.concurrency_limit
+  }
+
+  /** Workers of this queue heard from in the last 30 s (SDK Workers report to the server's worker registry over HTTP). */
+  getWorkers(): Promise<WorkerInfo[]> {
+    return workersOf(this.client, this.name)
+  }
+
+  async getWorkersCount(): Promise<number> {
+    return (await this.getWorkers()).length
   }
 
   async #info(): Promise<QueueInfo | undefined> {

@@ -20,6 +20,7 @@ import type { WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded, rateLimitExceededMessage } from './retry.ts'
 import { isProcessorFile, SandboxPool } from './sandbox.ts'
+import { registerWorker } from './worker-registry.ts'
 
 export type Processor<DataType = any, ResultType = any, NameType extends string = string> = (job: Job<DataType, ResultType, NameType>, token?: string, signal?: AbortSignal) => Promise<ResultType>
 
@@ -82,6 +83,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
     this.client.connection.onError = (error) => this.emit('error', error)
     this.client.connection.onReconnected = () => this.#afterReconnect()
+    registerWorker(this)
     if (opts.autorun !== false && this.#processor !== null) this.run().catch((error) => this.emit('error', error))
   }
 

@@ -128,3 +128,13 @@ test('getGlobalConcurrency, getGlobalRateLimit and isMaxed read the server setti
   await job.moveToCompleted(null, 't')
   expect(await queue.isMaxed()).toBe(false)
 })
+
+test('getWorkers lists the running workers of the queue (the server worker registry), not those of other queues', async () => {
+  const queue = fixture.track(new Queue(queueName('workers'), { connection: connection() }))
+  const other = queueName('workers-other')
+  expect(await queue.getWorkers()).toEqual([])
+  const worker = fixture.track(new Worker(queue.name, async () => 'x', { connection: connection(), concurrency: 3 }))
+  fixture.track(new Worker(other, async () => 'x', { connection: connection() }))
+  await waitFor('worker registered', async () => (await queue.getWorkersCount()) === 1)
+  expect(await queue.getWorkers()).toEqual([{ id: worker.id, name: queue.name, queues: [queue.name], concurrency: 3, jobs_processed: 0, last_heartbeat: expect.any(Number) }])
+})
