@@ -252,8 +252,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return this.getJobs(['waiting-children'], start, end, true)
   }
 
-  getPrioritized(start = 0, end = -1) {
-    return this.getJobs(['prioritized'], start, end, true)
+  /**
+   * flashQ keeps prioritized jobs in its one waiting list (ordered by priority), so getJobCounts
+   * counts them as waiting; this returns the waiting jobs that have a priority, among the first 1000.
+   */
+  async getPrioritized(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
+    const prioritized = (await this.getJobs(['waiting'], 0, -1, true)).filter((job) => job.priority !== 0)
+    return prioritized.slice(start, end < 0 ? undefined : end + 1)
   }
 
   /** Counts per state; with no states given, all of BullMQ's. */

@@ -138,3 +138,11 @@ test('getWorkers lists the running workers of the queue (the server worker regis
   await waitFor('worker registered', async () => (await queue.getWorkersCount()) === 1)
   expect(await queue.getWorkers()).toEqual([{ id: worker.id, name: queue.name, queues: [queue.name], concurrency: 3, jobs_processed: 0, last_heartbeat: expect.any(Number) }])
 })
+
+test('getPrioritized returns the waiting jobs that have a priority', async () => {
+  const queue = fixture.track(new Queue(queueName('prioritized'), { connection: connection() }))
+  await queue.add('plain', {})
+  const urgent = await queue.add('urgent', {}, { priority: 1 })
+  const later = await queue.add('later', {}, { priority: 5 })
+  expect((await queue.getPrioritized()).map((job) => job.id).sort()).toEqual([urgent.id, later.id].sort())
+})

@@ -38,6 +38,19 @@ export async function typedExample(port: number): Promise<string> {
   const tree = await flows.add({ name: 'parent', queueName: 'typed-flow', data: {}, children: [{ name: 'child', queueName: 'typed-flow', data: { n: 1 } }] })
   const childIds: Array<string | undefined> = (tree.children ?? []).map((node) => node.job.id)
   void childIds
+  const dependencies: { processed: Record<string, unknown>; unprocessed: string[]; ignored: Record<string, string> } = await tree.job.getDependencies()
+  void dependencies
+  const ignoredFailures: Record<string, string> = await tree.job.getIgnoredChildrenFailures()
+  void ignoredFailures
+  // @ts-expect-error getFlow needs the queue name
+  void flows.getFlow({ id: tree.job.id as string })
+  // Flow child options and a sandboxed processor file (not run here: only types).
+  const flowOptions = { ignoreDependencyOnFailure: true, removeDependencyOnFailure: false }
+  void flowOptions
+  const sandboxed = (file: string | URL) => new Worker<Email, Sent, Names>('typed-mail', file, { connection, useWorkerThreads: true, autorun: false })
+  void sandboxed
+  // @ts-expect-error a processor is a function or a file path / URL
+  void new Worker('typed-mail', 42, { autorun: false })
 
   const client = new FlashQ({ host: '127.0.0.1', port })
   const pushed = await client.push<{ n: number }>('typed-raw', { n: 1 }, { priority: 5, max_attempts: 2 })
