@@ -40,10 +40,14 @@ export async function releaseParentOnFailure(client: FlashQ, child: WireJob, chi
   const ignore = tag.startsWith(ignoreDependencyTagPrefix)
   const parent = await client.getJobByCustomId(tag.slice((ignore ? ignoreDependencyTagPrefix : removeDependencyTagPrefix).length))
   if (parent === null || !parent.job.depends_on.includes(child.id) || !isParked(parent.state)) return
-  if (!ignore) return removeChild(client, parent.job.id, childQueue, child.id)
-  const key = childKey(childQueue, child.id)
-  await client.log(parent.job.id, `${key} ${reason}`, ignoredLevel)
-  await client.dropDependency(parent.job.id, child.id)
+  try {
+    if (!ignore) return await removeChild(client, parent.job.id, childQueue, child.id)
+    await client.log(parent.job.id, `${childKey(childQueue, child.id)} ${reason}`, ignoredLevel)
+    await client.dropDependency(parent.job.id, child.id)
+  } catch (error) {
+    // The parent moved on meanwhile (removed, or the DROPDEP was re-sent after a reconnect): nothing left to release.
+    if (!(error as Error).message.includes('not waiting for')) throw error
+  }
 }
 
 /** The child leaves the parent's dependencies: noted in the parent's log (getDependencies omits it), then DROPDEP. */

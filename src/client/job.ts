@@ -343,6 +343,14 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return 1
   }
 
+  /** Set by discard(): a failure of this attempt is final, whatever attempts are left. */
+  discarded = false
+
+  /** BullMQ (v4)'s discard: if the processor then fails, the job fails for good without retries. */
+  discard(): void {
+    this.discarded = true
+  }
+
   /** BullMQ's asJSON: the job with data, return value and stack trace as JSON text. */
   asJSON(): JobJson {
     return {

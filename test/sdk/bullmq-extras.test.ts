@@ -146,3 +146,18 @@ test('getPrioritized returns the waiting jobs that have a priority', async () =>
   const later = await queue.add('later', {}, { priority: 5 })
   expect((await queue.getPrioritized()).map((job) => job.id).sort()).toEqual([urgent.id, later.id].sort())
 })
+
+test('job.discard() in the processor: the failure is final although attempts are left', async () => {
+  const queue = fixture.track(new Queue(queueName('discard'), { connection: connection() }))
+  const runs: number[] = []
+  const worker = fixture.track(new Worker(queue.name, async (job) => {
+    runs.push(job.attemptsMade)
+    job.discard()
+    throw new Error('give up')
+  }, { connection: connection() }))
+  const failed = new Promise<string>((resolve) => worker.on('failed', (_job, error) => resolve(error.message)))
+  const job = await queue.add('once', {}, { attempts: 5, backoff: 1 })
+  expect(await failed).toBe('give up')
+  await waitFor('failed for good', async () => (await job.getState()) === 'failed')
+  expect(runs).toEqual([0])
+})
