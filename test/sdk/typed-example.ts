@@ -42,15 +42,16 @@ export async function typedExample(port: number): Promise<string> {
   void dependencies
   const ignoredFailures: Record<string, string> = await tree.job.getIgnoredChildrenFailures()
   void ignoredFailures
-  // @ts-expect-error getFlow needs the queue name
-  void flows.getFlow({ id: tree.job.id as string })
-  // Flow child options and a sandboxed processor file (not run here: only types).
-  const flowOptions = { ignoreDependencyOnFailure: true, removeDependencyOnFailure: false }
-  void flowOptions
-  const sandboxed = (file: string | URL) => new Worker<Email, Sent, Names>('typed-mail', file, { connection, useWorkerThreads: true, autorun: false })
-  void sandboxed
-  // @ts-expect-error a processor is a function or a file path / URL
-  void new Worker('typed-mail', 42, { autorun: false })
+  // Types only, never called: getFlow's options, flow child options, a sandboxed processor file.
+  const typesOnly = () => {
+    // @ts-expect-error getFlow needs the queue name
+    void flows.getFlow({ id: tree.job.id as string })
+    void flows.add({ name: 'p', queueName: 'q', children: [{ name: 'c', queueName: 'q', opts: { ignoreDependencyOnFailure: true, removeDependencyOnFailure: false } }] })
+    void new Worker<Email, Sent, Names>('typed-mail', new URL('file:///processor.js'), { connection, useWorkerThreads: true, autorun: false })
+    // @ts-expect-error a processor is a function or a file path / URL
+    void new Worker('typed-mail', 42, { autorun: false })
+  }
+  void typesOnly
 
   const client = new FlashQ({ host: '127.0.0.1', port })
   const pushed = await client.push<{ n: number }>('typed-raw', { n: 1 }, { priority: 5, max_attempts: 2 })
