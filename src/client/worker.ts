@@ -79,6 +79,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     checkQueue(name)
     this.opts = opts
     this.#processor = isProcessorFile(processor) ? this.#sandboxed(processor) : (processor ?? null)
+    if (typeof processor === 'function' && processor.length >= 3) this.#aborts = new Map()
     this.#concurrency = Math.max(1, opts.concurrency ?? 1)
     this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
     this.client.connection.onError = (error) => this.emit('error', error)
@@ -333,7 +334,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.emit('active', job, 'waiting')
     let outcome: Promise<ResultType>
     try {
-      outcome = (this.#processor as Processor<DataType, ResultType, NameType>)(job, token)
+      outcome = (this.#processor as Processor<DataType, ResultType, NameType>)(job, token, this.#aborts === null ? undefined : this.#signalFor(wire.id))
     } catch (error) {
       outcome = Promise.reject(error)
     }
@@ -425,12 +426,39 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** Frees the job's slot; false when the job was already released (forced close). */
   #release(id: number): boolean {
+    this.#aborts?.delete(id)
     return this.#active.delete(id)
   }
 
   #settled(): void {
     this.emit('_settled')
     this.#scheduleFill()
+  }
+
+  // ---- cancelling jobs (the processor's third parameter, an AbortSignal) ----
+
+  /** Abort controllers of the active jobs, when the processor takes a signal (`(job, token, signal)`); else null. */
+  #aborts: Map<number, AbortController> | null = null
+
+  #signalFor(id: number): AbortSignal {
+    const controller = new AbortController()
+    this.#aborts?.set(id, controller)
+    return controller.signal
+  }
+
+  /**
+   * Aborts the signal of an active job (BullMQ's cancelJob); the processor decides what follows (a
+   * throw fails the job as usual). False when the job is not active here or the processor takes no signal.
+   */
+  cancelJob(jobId: string, reason?: string): boolean {
+    const controller = this.#aborts?.get(Number(jobId))
+    if (controller === undefined) return false
+    controller.abort(reason ?? 'Job cancelled')
+    return true
+  }
+
+  cancelAllJobs(reason?: string): void {
+    for (const controller of this.#aborts?.values() ?? []) controller.abort(reason ?? 'Job cancelled')
   }
 
   // ---- BullMQ's manual rate limit (worker.rateLimit + throw Worker.RateLimitError()) ----

@@ -4,7 +4,7 @@
  * addJobLog; FlowProducer.getFlow; Queue.getGlobalConcurrency/getGlobalRateLimit/isMaxed.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
-import { DelayedError, FlowProducer, Job, Queue, Worker } from '../../src/client/index.ts'
+import { DelayedError, FlowProducer, Job, Queue, UnrecoverableError, Worker } from '../../src/client/index.ts'
 import { queueName, serverFixture, waitFor } from './kit.ts'
 
 setDefaultTimeout(30_000)
@@ -160,4 +160,27 @@ test('job.discard() in the processor: the failure is final although attempts are
   expect(await failed).toBe('give up')
   await waitFor('failed for good', async () => (await job.getState()) === 'failed')
   expect(runs).toEqual([0])
+})
+
+test('cancelJob aborts the signal of an active job; the processor throwing fails it', async () => {
+  const queue = fixture.track(new Queue(queueName('cancel'), { connection: connection() }))
+  const worker = fixture.track(new Worker(queue.name, (_job, _token, signal) => new Promise((_resolve, reject) => {
+    signal?.addEventListener('abort', () => reject(new UnrecoverableError(`cancelled: ${signal.reason}`)))
+  }), { connection: connection(), concurrency: 2 }))
+  const failed: string[] = []
+  worker.on('failed', (job, error) => failed.push(`${job?.name}:${error.message}`))
+  const started: string[] = []
+  worker.on('active', (job) => started.push(job.id as string))
+  const one = await queue.add('one', {})
+  await queue.add('two', {})
+  await waitFor('both active', () => started.length === 2)
+  expect(worker.cancelJob('999999')).toBe(false)
+  expect(worker.cancelJob(one.id as string, 'stop')).toBe(true)
+  await waitFor('one failed', () => failed.length === 1)
+  expect(failed).toEqual(['one:cancelled: stop'])
+  worker.cancelAllJobs('shutdown')
+  await waitFor('two failed', () => failed.length === 2)
+  expect(failed[1]).toBe('two:cancelled: shutdown')
+  const plain = fixture.track(new Worker(queueName('cancel-plain'), async () => 'x', { connection: connection() }))
+  expect(plain.cancelJob(one.id as string)).toBe(false)
 })
