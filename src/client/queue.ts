@@ -152,6 +152,31 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return (await this.getJobSchedulers()).length
   }
 
+  // ---- BullMQ v5's repeatable jobs (deprecated there, gone in v6): the schedulers `repeat` creates ----
+
+  /** The schedulers made by add(…, {repeat}) and upsertJobScheduler, in BullMQ v5's RepeatableJob shape. */
+  async getRepeatableJobs(start = 0, end = -1, asc = false): Promise<Array<{ key: string; name: string; id: string | null; endDate: number | null; tz: string | null; pattern: string | null; every: string | null; next?: number }>> {
+    return (await this.getJobSchedulers(start, end, asc)).map((scheduler) => ({
+      key: scheduler.key,
+      name: scheduler.name,
+      id: null,
+      endDate: null,
+      tz: null,
+      pattern: scheduler.pattern ?? null,
+      every: scheduler.every === undefined ? null : String(scheduler.every),
+      next: scheduler.next,
+    }))
+  }
+
+  /** Removes the repeatable job add(name, data, {repeat}) created; the key is built as add builds it. */
+  removeRepeatable(name: NameType, repeat: RepeatOptions, _jobId?: string): Promise<boolean> {
+    return this.removeJobScheduler(repeatKeyOf(name, repeat))
+  }
+
+  removeRepeatableByKey(key: string): Promise<boolean> {
+    return this.removeJobScheduler(key)
+  }
+
   #cronName(schedulerId: string): string {
     return `${this.name}:${schedulerId}`
   }
@@ -174,7 +199,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   async #addRepeatable(name: NameType, data: DataType, opts: JobsOptions, repeat: RepeatOptions): Promise<Job<DataType, ResultType, NameType>> {
-    const key = repeat.key ?? `${name}:${repeat.every ?? repeat.pattern}`
+    const key = repeatKeyOf(name, repeat)
     const first = await this.upsertJobScheduler(key as NameType, repeat, { name, data, opts: { ...opts, repeat: undefined } })
     return first ?? new Job<DataType, ResultType, NameType>(this, name, data, opts, `repeat:${key}`)
   }
@@ -459,6 +484,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   disconnect(): Promise<void> {
     return this.close()
   }
+}
+
+/** The scheduler id of a repeatable job: its `repeat.key`, else `<name>:<every or pattern>`. */
+function repeatKeyOf(name: string, repeat: RepeatOptions): string {
+  return repeat.key ?? `${name}:${repeat.every ?? repeat.pattern}`
 }
 
 /** BullMQ state names → the flashQ state filter of GETJOBS. */

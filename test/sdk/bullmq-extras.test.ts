@@ -184,3 +184,18 @@ test('cancelJob aborts the signal of an active job; the processor throwing fails
   const plain = fixture.track(new Worker(queueName('cancel-plain'), async () => 'x', { connection: connection() }))
   expect(plain.cancelJob(one.id as string)).toBe(false)
 })
+
+test('BullMQ v5 repeatable jobs: getRepeatableJobs lists what add(…, {repeat}) made; removeRepeatable and removeRepeatableByKey remove it', async () => {
+  const queue = fixture.track(new Queue(queueName('repeatable'), { connection: connection() }))
+  await queue.add('tick', { n: 1 }, { repeat: { every: 60_000 } })
+  await queue.add('nightly', { n: 2 }, { repeat: { pattern: '0 0 3 * * *' } })
+  const listed = await queue.getRepeatableJobs(0, -1, true)
+  expect(listed.map((job) => [job.key, job.name, job.every, job.pattern]).sort()).toEqual([
+    ['nightly:0 0 3 * * *', 'nightly', null, '0 0 3 * * *'],
+    ['tick:60000', 'tick', '60000', null],
+  ])
+  expect(await queue.removeRepeatable('tick', { every: 60_000 })).toBe(true)
+  expect(await queue.removeRepeatableByKey('nightly:0 0 3 * * *')).toBe(true)
+  expect(await queue.removeRepeatableByKey('nightly:0 0 3 * * *')).toBe(false)
+  expect(await queue.getRepeatableJobs()).toEqual([])
+})
