@@ -214,6 +214,11 @@ export class FlashQ {
     await this.send({ cmd: 'DISCARD', id })
   }
 
+  /** CHANGEDELAY (flashq extension): a delayed job becomes due `delay` ms from now. */
+  async changeDelay(id: number, delay: number): Promise<void> {
+    await this.send({ cmd: 'CHANGEDELAY', id, delay: Math.max(0, Math.round(delay)) })
+  }
+
   /** DROPDEP (flashq extension): job `id`, parked on its dependencies, stops waiting for `dependency`. */
   async dropDependency(id: number, dependency: number): Promise<void> {
     await this.send({ cmd: 'DROPDEP', id, dependency }, retried)

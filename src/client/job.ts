@@ -246,6 +246,13 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.delay = 0
   }
 
+  /** Reschedules a delayed job to run `delay` ms from now (CHANGEDELAY). */
+  async changeDelay(delay: number): Promise<void> {
+    await this.queue.client.changeDelay(this.numericId, delay)
+    this.delay = delay
+    this.opts.delay = delay
+  }
+
   async changePriority(options: { priority?: number; lifo?: boolean }): Promise<void> {
     const priority = options.priority ?? 0
     await this.queue.client.changePriority(this.numericId, -priority)

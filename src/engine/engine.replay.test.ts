@@ -137,6 +137,7 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
     ['UPDATEJOB', () => ({ cmd: 'UPDATEJOB', id: anyId(), data: { updated: rng.int(9) } })],
     ['DISCARD', () => ({ cmd: 'DISCARD', id: anyId() })],
     ['DROPDEP', () => ({ cmd: 'DROPDEP', ...parkedDependency() })],
+    ['CHANGEDELAY', () => ({ cmd: 'CHANGEDELAY', id: delayedId(), delay: rng.int(600) })],
     ['LOG', () => ({ cmd: 'LOG', id: anyId(), message: 'hello', level: 'warn' })],
     ['HEARTBEAT', () => ({ cmd: 'HEARTBEAT', id: activeId() })],
     ['RETRYDLQ', () => ({ cmd: 'RETRYDLQ', queue: rng.pick(queues), id: rng.int(2) === 0 ? anyId() : undefined })],

@@ -8,7 +8,7 @@ import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, LOC_PARKED, jobToBrowserItem, jobToWire, requestBytesOf, stateOf,
 } from './job.ts'
 import {
-  encodeJob, moveToDelayed, noteHeartbeat, promoteJob, retryFromDlq, setPriority, setProgress, updateData,
+  encodeJob, moveToDelayed, noteHeartbeat, promoteJob, rescheduleJob, retryFromDlq, setPriority, setProgress, updateData,
 } from './records.ts'
 import { noRequest, plainJobInput, pushJob } from './handlers-core.ts'
 import { JobReplyBudget } from './reply-size.ts'
@@ -101,6 +101,19 @@ function promote(core: Core, command: CommandOf<'PROMOTE'>, token: Token, nowMs:
   if (job.runAt <= nowMs) return core.reply(token, { ok: false, error: errors.jobNotDelayed(command.id) })
   if (core.recording) core.record({ t: 'pm', i: job.id, r: nowMs })
   promoteJob(core, job, nowMs)
+  core.reply(token, ok)
+}
+
+/** Extension (BullMQ's job.changeDelay): a delayed job becomes due `delay` ms from now. */
+function changeDelay(core: Core, command: CommandOf<'CHANGEDELAY'>, token: Token, nowMs: number) {
+  const job = known(core, command.id)
+  if (job === undefined || !core.isQueued(job) || job.runAt <= nowMs) {
+    return core.reply(token, { ok: false, error: errors.jobNotFoundOrNotDelayed(command.id) })
+  }
+  const runAt = nowMs + command.delay
+  if (core.recording) core.record({ t: 'pm', i: job.id, r: runAt })
+  rescheduleJob(core, job, runAt, nowMs)
+  if (command.delay > 0) core.event({ event_type: 'delayed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { run_at: runAt } })
   core.reply(token, ok)
 }
 
@@ -300,6 +313,7 @@ export const jobHandlers: HandlerTable = {
   UPDATEJOB: updateJob,
   DISCARD: discard,
   DROPDEP: dropDependency,
+  CHANGEDELAY: changeDelay,
   LOG: log,
   GETLOGS: getLogs,
   HEARTBEAT: heartbeat,

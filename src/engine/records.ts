@@ -24,7 +24,7 @@
  *   pr   progress: i, v progress, m message
  *   cp   change priority: i, v
  *   md   move to delayed: i, r run_at
- *   pm   promote: i, r run_at
+ *   pm   promote, changed delay: i, r run_at
  *   u    update data: i, d
  *   par  flow child i gets its parent p (older logs only: FLOW now records the parent first, then
  *        its local children with `par` in their `j`)
@@ -421,9 +421,14 @@ export function applyQueueSettings(q: QueueState, change: QueueSettings, nowMs: 
 
 /** PROMOTE of a queued job: due at `nowMs`. */
 export function promoteJob(core: Core, job: Job, nowMs: number): void {
+  rescheduleJob(core, job, nowMs, nowMs)
+}
+
+/** A queued job due at `runAt` (PROMOTE: now; CHANGEDELAY: later). Recorded as `pm`, which replays it. */
+export function rescheduleJob(core: Core, job: Job, runAt: number, nowMs: number): void {
   const q = core.queue(job.queue)
   core.unqueue(job, q)
-  job.runAt = nowMs
+  job.runAt = runAt
   core.enqueue(job, q, nowMs)
 }
 

@@ -211,6 +211,8 @@ export const commandSchemas = {
   PROMOTE: byId('PROMOTE'),
   UPDATEJOB: z.object({ cmd: z.literal('UPDATEJOB'), id: id(), data: anyValue() }),
   DISCARD: byId('DISCARD'),
+  /** Extension: a delayed job becomes due `delay` ms from now (BullMQ's job.changeDelay). */
+  CHANGEDELAY: z.object({ cmd: z.literal('CHANGEDELAY'), id: id(), delay: u64() }),
   /** Extension: a job parked on its dependencies stops waiting for `dependency` (BullMQ's ignore/removeDependencyOnFailure). */
   DROPDEP: z.object({ cmd: z.literal('DROPDEP'), id: id(), dependency: id() }),
   LOG: z.object({ cmd: z.literal('LOG'), ...jobIdAliasShape, message: z.string(), level: def(z.string(), 'info') })

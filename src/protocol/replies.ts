@@ -113,6 +113,7 @@ export type ReplyFields = {
   UPDATEJOB: Unit
   DISCARD: Unit
   DROPDEP: Unit
+  CHANGEDELAY: Unit
   LOG: Unit
   GETLOGS: { id: number; logs: JobLogEntry[] }
   HEARTBEAT: Unit

@@ -101,6 +101,7 @@ export const commandTable = {
   PROMOTE: row('PROMOTE', { route: 'job', errors: [I, N, C, U] }),
   UPDATEJOB: row('UPDATEJOB', { route: 'job', diskFull: refuse, errors: [I, N, L, U] }),
   DISCARD: row('DISCARD', { route: 'job', errors: [I, N, U] }),
+  CHANGEDELAY: row('CHANGEDELAY', { route: 'job', errors: [I, N, U] }),
   DROPDEP: row('DROPDEP', { route: 'job', errors: [I, N, U] }),
   LOG: row('LOG', { route: 'job', diskFull: refuse, errors: [I, N, U] }),
   GETLOGS: row('GETLOGS', { route: 'job', errors: [I, N, U] }),

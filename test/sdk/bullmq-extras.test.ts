@@ -199,3 +199,15 @@ test('BullMQ v5 repeatable jobs: getRepeatableJobs lists what add(…, {repeat})
   expect(await queue.removeRepeatableByKey('nightly:0 0 3 * * *')).toBe(false)
   expect(await queue.getRepeatableJobs()).toEqual([])
 })
+
+test('job.changeDelay reschedules a delayed job; a job that is not delayed is refused', async () => {
+  const queue = fixture.track(new Queue(queueName('change-delay'), { connection: connection() }))
+  const job = await queue.add('later', {}, { delay: 3_600_000 })
+  await job.changeDelay(20)
+  await waitFor('due again', async () => (await job.getState()) === 'waiting')
+  await expect(job.changeDelay(1000)).rejects.toThrow(`Job ${job.id} not found or not in delayed state`)
+  const far = await queue.add('far', {}, { delay: 1000 })
+  await far.changeDelay(3_600_000)
+  const delayed = (await queue.getDelayed()).find((item) => item.id === far.id)
+  expect((delayed?.wire?.run_at ?? 0) - Date.now()).toBeGreaterThan(1_000_000) // moved an hour out, not left at 1 s
+})
