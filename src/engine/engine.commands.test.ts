@@ -66,6 +66,25 @@ describe('job management', () => {
     expect(h.call({ cmd: 'DISCARD', id: b }).error).toBe(`Job ${b} not found or already in DLQ/completed`)
   })
 
+  test('DROPDEP releases a parked job from one dependency; CHANGEDELAY reschedules a delayed job', () => {
+    const h = new Harness()
+    const a = h.push('q', { delay: 5000 })
+    const b = h.push('q', { delay: 5000 })
+    const parked = h.push('q', { depends_on: [a, b] })
+    expect(h.state(parked)).toBe('waitingchildren')
+    expect(h.call({ cmd: 'DROPDEP', id: parked, dependency: 999 }).error).toBe(`Job ${parked} not found or not waiting for job 999`)
+    expect(h.call({ cmd: 'DROPDEP', id: parked, dependency: a })).toEqual({ ok: true })
+    expect(h.state(parked)).toBe('waitingchildren') // still waits for b
+    expect(h.call({ cmd: 'DROPDEP', id: parked, dependency: a }).error).toBe(`Job ${parked} not found or not waiting for job ${a}`)
+    h.call({ cmd: 'DROPDEP', id: parked, dependency: b })
+    expect(h.state(parked)).toBe('waiting')
+    expect(h.call({ cmd: 'CHANGEDELAY', id: parked, delay: 100 }).error).toBe(`Job ${parked} not found or not in delayed state`)
+    expect(h.call({ cmd: 'CHANGEDELAY', id: a, delay: 100 })).toEqual({ ok: true })
+    h.advance(100)
+    expect(h.state(a)).toBe('waiting')
+    expect(h.state(b)).toBe('delayed')
+  })
+
   test('LOG / GETLOGS keep at most 100 entries; HEARTBEAT; PARTIAL emits an event', () => {
     const h = new Harness()
     const id = h.push('q')

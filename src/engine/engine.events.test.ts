@@ -86,6 +86,16 @@ describe('event extensions', () => {
     expect(h.events.some((e) => e.job_id === active)).toBe(true)
   })
 
+  test('waiting-children for a job added parked on its dependencies; duplicated for a push of a known job_id', () => {
+    const h = new Harness()
+    const dep = h.push('q', { delay: 1000 })
+    h.events.length = 0
+    const parked = h.push('q', { depends_on: [dep] })
+    const first = h.push('q', { job_id: 'c1' })
+    expect(h.push('q', { job_id: 'c1' })).toBe(first)
+    expect(types(h)).toEqual([`pushed:${parked}`, `waiting-children:${parked}`, `pushed:${first}`, `duplicated:${first}`])
+  })
+
   test('retrying carries attempts and run_at; FAIL retry_delay replaces the exponential backoff', () => {
     const h = new Harness()
     const id = h.push('q', { backoff: 100, max_attempts: 5 })
