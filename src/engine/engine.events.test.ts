@@ -6,6 +6,7 @@
  */
 import { describe, expect, test } from 'bun:test'
 import { Harness, restart } from './test-helpers.ts'
+import { removedEventsPerCommandMax } from './engine-limits.ts'
 
 const types = (h: Harness) => h.events.map((e) => `${e.event_type}:${e.job_id}`)
 
@@ -84,6 +85,14 @@ describe('event extensions', () => {
     h.call({ cmd: 'OBLITERATE', queue: 'q' })
     expect(h.events.filter((e) => e.event_type === 'removed').map((e) => (e.data as { prev: string }).prev).sort()).toEqual(['active', 'waiting'])
     expect(h.events.some((e) => e.job_id === active)).toBe(true)
+  })
+
+  test('one DRAIN sends removedEventsPerCommandMax removed events at most, and still removes every job', () => {
+    const h = new Harness()
+    for (let index = 0; index < removedEventsPerCommandMax + 5; index++) h.push('q')
+    h.events.length = 0
+    expect(h.call({ cmd: 'DRAIN', queue: 'q' }).count).toBe(removedEventsPerCommandMax + 5)
+    expect(h.events.filter((e) => e.event_type === 'removed').length).toBe(removedEventsPerCommandMax)
   })
 
   test('waiting-children for a job added parked on its dependencies; duplicated for a push of a known job_id', () => {
