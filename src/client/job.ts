@@ -66,9 +66,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   priority = 0
   /** Set while a Worker processes the job. */
   token?: string
+  // Rarely set, so declared only (no own property on each of the many jobs a Worker builds).
   /** A FlowProducer child's parent (set on the jobs FlowProducer.add returns): `bull:<queue>:<id>`. */
-  parentKey?: string
-  parent?: { id: string; queueKey: string }
+  declare parentKey?: string
+  declare parent?: { id: string; queueKey: string }
   /** The server's job record, when this job was read from the server. */
   wire?: WireJob
 
@@ -151,7 +152,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   /** BullMQ's key prefix; flashq has none, so always `bull` (the `bull:<queue>:<id>` keys of flows). */
-  readonly prefix = 'bull'
+  get prefix(): string {
+    return 'bull'
+  }
 
   get numericId(): number {
     return Number(this.id)
@@ -351,7 +354,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   /** Set by discard(): a failure of this attempt is final, whatever attempts are left. */
-  discarded = false
+  declare discarded?: boolean
 
   /** BullMQ (v4)'s discard: if the processor then fails, the job fails for good without retries. */
   discard(): void {

@@ -54,7 +54,7 @@ export function asError(thrown: unknown): Error {
 export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, thrown: unknown, strategy?: BackoffStrategy): Promise<FailedAttempt> {
   const error = asError(thrown)
   const reason = error.message || error.name || 'Error'
-  const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.discarded
+  const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.discarded === true
   let final = unrecoverable || (wire.max_attempts > 0 && wire.attempts + 1 >= wire.max_attempts)
   let retryDelayMs: number | undefined
   let backoffError: Error | undefined
