@@ -59,7 +59,7 @@ export const mainThreadStoresCoresMax = 2
  * Shard workers: one per core, never more than shards. 0 means stores run in the main thread, the
  * default on a machine of mainThreadStoresCoresMax cores or fewer: there every request to a Worker
  * paid two thread wake-ups (~40 µs each, measured on the 2-core reference VM) that its parallelism
- * did not win back — docs/benchmarks.md, "Where the stores run". Not when the log's fdatasync would
+ * did not win back — README, "Where the stores run". Not when the log's fdatasync would
  * block the main thread (`storesBlock`: the pwrite backend), which stalls every connection.
  */
 export function defaultWorkerCount(shardCount: number, storesBlock = false, cores = availableParallelism()): number {

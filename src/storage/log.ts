@@ -638,9 +638,9 @@ export class SegmentedLog implements ShardLog {
   }
 
   /**
-   * An idle log need not wait that turn: the batch that appended is complete, so the flush starts
-   * now (measured on sequential durable pushes, the turn cost 20 µs at the median and 0.2–0.3 ms at
-   * p99). After a flush the scheduled turn stays, so what piled up meanwhile shares the next flush.
+   * An idle log need not wait that turn when its host knows the batch that appended is complete: the
+   * flush starts now. After a flush the scheduled turn stays, so what piled up meanwhile shares the
+   * next flush.
    */
   flushIfIdle(): void {
     if (!this.#flushScheduled || this.#flushScheduledAfterFlush || this.#flushing) return
