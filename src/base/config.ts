@@ -52,9 +52,19 @@ export function defaultShardCount(): number {
   return Math.min(shardsMax, Math.max(2, availableParallelism()))
 }
 
-/** Shard workers: one per core, never more than shards. 0 means stores run in the main thread. */
-export function defaultWorkerCount(shardCount: number): number {
-  return Math.min(shardCount, Math.max(1, availableParallelism()))
+/** Up to this many cores, the stores run in the main thread by default (defaultWorkerCount). */
+export const mainThreadStoresCoresMax = 2
+
+/**
+ * Shard workers: one per core, never more than shards. 0 means stores run in the main thread, the
+ * default on a machine of mainThreadStoresCoresMax cores or fewer: there every request to a Worker
+ * paid two thread wake-ups (~40 µs each, measured on the 2-core reference VM) that its parallelism
+ * did not win back — README, "Where the stores run". Not when the log's fdatasync would
+ * block the main thread (`storesBlock`: the pwrite backend), which stalls every connection.
+ */
+export function defaultWorkerCount(shardCount: number, storesBlock = false, cores = availableParallelism()): number {
+  if (cores <= mainThreadStoresCoresMax && !storesBlock) return 0
+  return Math.min(shardCount, Math.max(1, cores))
 }
 
 export function dataModeLabel(config: Config): string {

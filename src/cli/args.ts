@@ -27,7 +27,8 @@ export const usage = `usage: flashq [serve] [options]
   --memory              keep everything in memory, no disk
   --fsync <mode>        always (default) | interval:<ms>  (env SYNC_PERSISTENCE=0 → interval:10)
   --shards <n>          shard count, fixed when the data directory is created (default: cores, min 2)
-  --workers <n>         shard worker threads (default: cores; 0 = stores in the main thread)
+  --workers <n>         shard worker threads (default: 0 = stores in the main thread on 1–2 cores,
+                        else one per core)
   --io <backend>        auto (default: liburing, else raw io_uring, else pwrite) | uring | liburing | uring-raw | pwrite
   --repair              start on a corrupt log, dropping what is invalid
   --auth-token <t>      require AUTH with this token (repeatable; env AUTH_TOKENS=a,b)

@@ -9,7 +9,7 @@ import { defaultShardCount, defaultWorkerCount } from '../base/config.ts'
 import { PwriteBackend } from '../io/pwrite.ts'
 import { manifestFileName, openManifest } from '../storage/manifest.ts'
 import { startServer } from '../server/server.ts'
-import { ioUnavailableReason } from '../io/pick.ts'
+import { ioBlocksThread, ioUnavailableReason } from '../io/pick.ts'
 import { UsageError } from './args.ts'
 import { version } from './version.ts'
 import { sdNotify } from './sd-notify.ts'
@@ -21,7 +21,7 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
   const ioProblem = config.memory ? null : ioUnavailableReason(config.io)
   if (ioProblem !== null) throw new Error(`--io ${config.io}: ${ioProblem}`)
   const shardCount = await resolveShardCount(config)
-  const workerCount = config.workers ?? defaultWorkerCount(shardCount)
+  const workerCount = config.workers ?? defaultWorkerCount(shardCount, !config.memory && ioBlocksThread(config.io))
   if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)
   const startedMs = performance.now()
   const server = await startServer(config, { shardCount, workerCount, workerUrl, version })

@@ -49,6 +49,20 @@ export function ioUnavailableReason(preference: IoPreference): string | null {
   }
 }
 
+/**
+ * Whether the backend `preference` resolves to here blocks its thread in fdatasync (pwrite), so the
+ * stores should not share the main thread by default. `auto` is resolved by probing, as pickIo does.
+ */
+export function ioBlocksThread(preference: IoPreference): boolean {
+  const fromEnv = process.env.FLASHQ_IO as IoPreference | undefined
+  const wanted = fromEnv !== undefined && ioPreferences.includes(fromEnv) ? fromEnv : preference
+  if (wanted === 'pwrite') return true
+  if (wanted !== 'auto') return false
+  const backend = pickIo('auto')
+  backend.shutdown()
+  return backend instanceof PwriteBackend
+}
+
 function orThrow(probe: UringBackend | string): UringBackend {
   if (typeof probe === 'string') throw new Error(probe)
   return probe

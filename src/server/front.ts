@@ -59,11 +59,13 @@ export class Front {
    * Routes one request. `line` is its JSON text, forwarded as is when it goes to a single shard.
    * `internal` allows the internal commands of the command table (the HTTP routes send them);
    * `deferred` lets the pool batch this request with others of the same event-loop turn (HTTP).
+   * `parsedFromLine` says `request` is exactly JSON.parse(line) (TCP JSON lines): an in-thread shard
+   * host then uses it instead of parsing the line again.
    */
-  submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false): void {
+  submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false, parsedFromLine = false): void {
     this.deferred = deferred
     try {
-      this.route(request, line, target, internal)
+      this.route(request, line, target, internal, parsedFromLine)
     } finally {
       this.deferred = false
     }
@@ -72,7 +74,7 @@ export class Front {
   /** Set while submitting a request whose transport prefers batching over the earliest flush (HTTP). */
   private deferred = false
 
-  private route(request: Record<string, unknown>, line: string, target: Answerable, internal: boolean): void {
+  private route(request: Record<string, unknown>, line: string, target: Answerable, internal: boolean, parsedFromLine: boolean): void {
     const kind = routeKindOf(request, internal)
     if (kind === undefined && testHooksEnabled && request.cmd === '_CRASH') return this.toShard(0, line, target)
     if (kind === undefined && testHooksEnabled && request.cmd === '_GC') return this.toShard(Number(request.shard) % this.pool.shardCount || 0, line, target)
@@ -80,22 +82,24 @@ export class Front {
     if (this.pushDefaults !== null && isPush(request.cmd)) {
       request = this.withPushDefaults(request)
       line = JSON.stringify(request)
+      parsedFromLine = false // the filled-in copy is not what parsing the new line gives (undefined, key order)
     }
+    const parsed = parsedFromLine ? request : undefined
     const shardCount = this.pool.shardCount
     if (kind === 'all') return this.fanOut(request, allShards(shardCount, request), target)
     if (kind === 'split') {
       const parts = splitRequest(request, shardCount)
       if (parts === null || parts.size === 1) {
         const [shard] = parts?.keys() ?? [0]
-        return this.toShard(shard ?? 0, line, target, false)
+        return this.toShard(shard ?? 0, line, target, false, parsed)
       }
       return this.fanOut(request, parts, target)
     }
-    this.toShard(shardOf(kind, request, shardCount), line, target, request.cmd === 'PULL' || request.cmd === 'PULLB')
+    this.toShard(shardOf(kind, request, shardCount), line, target, request.cmd === 'PULL' || request.cmd === 'PULLB', parsed)
   }
 
-  private toShard(shard: number, line: string, target: Answerable, pull = false): void {
-    target.tokens.push(this.pool.send(shard, line, target, pull, this.deferred))
+  private toShard(shard: number, line: string, target: Answerable, pull = false, parsed?: unknown): void {
+    target.tokens.push(this.pool.send(shard, line, target, pull, this.deferred, parsed))
   }
 
   /**

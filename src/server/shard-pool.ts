@@ -33,11 +33,17 @@ const cancelledPullMemoryMs = 120_000
 
 export type PoolReady = { io: string; ioFallbackReason: string | null; shards: ShardReady[] }
 
+/** A request for an in-thread host: token, shard, its JSON text and, when known, that text parsed. */
+export type DirectRequest = [token: Token, shardIndex: number, line: string, parsed: unknown]
+
 type HostHandle = {
   index: number
   shardIndexes: number[]
   post: (message: ToHost | string) => void
   batch: string[]
+  /** In-thread host (--workers 0): requests go to it as they are, not as one text to parse again. */
+  direct: ((requests: DirectRequest[]) => void) | null
+  directBatch: DirectRequest[]
   dead: string | null
   /** Stopped on purpose by reopen(): its late events must not touch the hosts that replaced it. */
   retired: boolean
@@ -87,10 +93,10 @@ export class ShardPool {
     }
   }
 
-  private register(index: number, shardIndexes: number[], post: HostHandle['post'], terminate: () => void): HostHandle {
+  private register(index: number, shardIndexes: number[], post: HostHandle['post'], terminate: () => void, direct: HostHandle['direct'] = null): HostHandle {
     let onStopped = () => {}
     const stopped = new Promise<void>((resolve) => (onStopped = resolve))
-    const handle: HostHandle = { index, shardIndexes, post, batch: [], dead: null, retired: false, stopped, onStopped, terminate }
+    const handle: HostHandle = { index, shardIndexes, post, batch: [], direct, directBatch: [], dead: null, retired: false, stopped, onStopped, terminate }
     this.hosts.push(handle)
     for (const shard of shardIndexes) this.hostOfShard[shard] = handle
     return handle
@@ -121,7 +127,7 @@ export class ShardPool {
       const handle = this.register(index, init.shardIndexes, (message) => {
         if (typeof message === 'string') host.handleBatch(message)
         else host.handle(message)
-      }, () => {})
+      }, () => {}, (requests) => host.handleRequests(requests))
       host.start().catch(reject)
     })
   }
@@ -180,9 +186,10 @@ export class ShardPool {
    * Queues one request line for a shard; returns its token. `pull` marks a PULL / PULLB, whose
    * reply, when it arrives after a cancel, gives its jobs back to waiting. `deferred` (HTTP: one
    * request per event-loop task) flushes after the loop's pending IO instead of at the end of this
-   * task, so requests that arrived together share one message per host.
+   * task, so requests that arrived together share one message per host. `parsed` is `line` already
+   * parsed (JSON.parse, nothing else): an in-thread host then skips parsing it again.
    */
-  send(shardIndex: number, line: string, target: ReplyTarget, pull = false, deferred = false): Token {
+  send(shardIndex: number, line: string, target: ReplyTarget, pull = false, deferred = false, parsed?: unknown): Token {
     const host = this.hostOfShard[shardIndex] as HostHandle | undefined
     const token = this.nextSequence++ * hostSlots + (host?.index ?? 0)
     // While a backup is being restored (reopen) there are no hosts: refuse, retryably.
@@ -196,7 +203,8 @@ export class ShardPool {
     }
     this.pending.set(token, target)
     if (pull) this.pullTokens.add(token)
-    host.batch.push(`${token}\t${shardIndex}\t${line}`)
+    if (host.direct !== null) host.directBatch.push([token, shardIndex, line, parsed])
+    else host.batch.push(`${token}\t${shardIndex}\t${line}`)
     if (deferred) this.scheduleDeferredFlush()
     else this.scheduleFlush()
     return token
@@ -262,6 +270,11 @@ export class ShardPool {
   flush(): void {
     this.flushScheduled = false
     for (const host of this.hosts) {
+      if (host.direct !== null && host.directBatch.length > 0) {
+        const requests = host.directBatch
+        host.directBatch = []
+        host.direct(requests)
+      }
       if (host.batch.length === 0) continue
       const text = host.batch.join('\n')
       host.batch = []

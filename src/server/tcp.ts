@@ -192,7 +192,7 @@ export class TcpServer {
       target.pull = cmd
       target.blocking = fields.timeout !== 0
     }
-    this.front.submit(fields, line ?? JSON.stringify(fields), target)
+    this.front.submit(fields, line ?? JSON.stringify(fields), target, false, false, line !== null)
   }
 
   private replyAtFront(connection: TcpConnection, reqId: string | number | undefined, reply: object): void {

@@ -89,6 +89,23 @@ describe('shard host', () => {
     await host.stop()
   })
 
+  test('requests handed over parsed (--workers 0) are answered as the same lines in a text batch', async () => {
+    const { host, nextBatch } = await startHost(false)
+    const push = '{"cmd":"PUSH","queue":"q","data":{"x":1}}'
+    host.handleRequests([[1, 0, push, JSON.parse(push)], [2, 0, '{"cmd":', undefined], [3, 0, '{"cmd":"PUSH"}', { cmd: 'PUSH' }]])
+    // Reply bodies by token, with the job id masked (the second push gets the next id).
+    const replies = async (firstToken: number) => Object.fromEntries((await nextBatch()).split('\n').map((line) => [
+      Number(line.slice(0, line.indexOf('\t'))) - firstToken, line.slice(line.indexOf('\t') + 1).replace(/"id":\d+/, '"id":N'),
+    ]))
+    const direct = await replies(1)
+    host.handleBatch(`4\t0\t${push}\n5\t0\t{"cmd":\n6\t0\t{"cmd":"PUSH"}`)
+    expect(await replies(4)).toEqual(direct)
+    expect(direct[0]).toBe('{"ok":true,"id":N}')
+    expect(direct[1]).toStartWith('{"ok":false,"error":"Invalid: ')
+    expect(direct[2]).toStartWith('{"ok":false,')
+    await host.stop()
+  })
+
   test('time and the wake-up timer come from the injected clock', async () => {
     const { host, clock, timers, nextBatch } = await startHost(false)
     host.handleBatch('1\t0\t{"cmd":"PUSH","queue":"q","data":1,"delay":5000}')

@@ -179,11 +179,32 @@ export class ShardHost {
       const token = Number(text.slice(start, tab1))
       const shard = this.shards.get(Number(text.slice(tab1 + 1, tab2)))
       if (shard !== undefined) {
-        this.execute(shard, token, text.slice(tab2 + 1, end), nowMs)
+        this.execute(shard, token, text.slice(tab2 + 1, end), nowMs, undefined)
         touched.add(shard)
       }
       start = end + 1
     }
+    this.finishBatch(touched)
+  }
+
+  /** The same from a front in this thread (--workers 0): no text to split, and lines it parsed already. */
+  handleRequests(requests: ReadonlyArray<readonly [Token, number, string, unknown]>): void {
+    const nowMs = this.time.clock.nowMs()
+    const touched = new Set<Shard>()
+    for (const [token, shardIndex, line, parsed] of requests) {
+      const shard = this.shards.get(shardIndex)
+      if (shard === undefined) continue
+      this.execute(shard, token, line, nowMs, parsed)
+      touched.add(shard)
+    }
+    this.finishBatch(touched)
+    // Nothing else of this batch can join the flush now. Only in the main thread: measured there
+    // (sequential durable pushes: one event-loop turn was ~20 µs at the median, 0.2–0.3 ms at p99);
+    // in a Worker the turn lets request messages already queued share the flush.
+    for (const shard of touched) shard.log?.flushIfIdle()
+  }
+
+  private finishBatch(touched: Set<Shard>): void {
     for (const shard of touched) this.collect(shard)
     this.afterWork()
   }
@@ -229,14 +250,15 @@ export class ShardHost {
   /**
    * One request. Whatever it throws (a bug, or input that slipped past the front's checks) is
    * answered as an error to that request alone: no single request may take the shard down.
+   * `parsedLine` is `line` already parsed by a front in this thread, or undefined.
    */
-  private execute(shard: Shard, token: Token, line: string, nowMs: number): void {
+  private execute(shard: Shard, token: Token, line: string, nowMs: number, parsedLine: unknown): void {
     const out = shard.engine.core.out
     const repliesBefore = out.replies.length
     const recordsBefore = out.records.length
     const encodedBefore = shard.encoded.length
     try {
-      const command = this.executeUnguarded(shard, token, line, nowMs)
+      const command = this.executeUnguarded(shard, token, line, nowMs, parsedLine)
       if (shard.log === null) return
       // The LSN each record will get: collect() appends this batch's encoded records first, in order.
       const lsnBefore = shard.log.appendedLsn + shard.encoded.length
@@ -263,13 +285,15 @@ export class ShardHost {
   }
 
   /** Returns the command's name once the engine ran it. */
-  private executeUnguarded(shard: Shard, token: Token, line: string, nowMs: number): string | undefined {
+  private executeUnguarded(shard: Shard, token: Token, line: string, nowMs: number, parsedLine: unknown): string | undefined {
     if (shard.dead !== null) return this.stage(shard, token, { ok: false, error: shard.dead })
-    let input: unknown
-    try {
-      input = JSON.parse(line)
-    } catch (error) {
-      return this.stage(shard, token, { ok: false, error: errors.invalid(errors.clientErrorText((error as Error).message)) })
+    let input = parsedLine
+    if (input === undefined) {
+      try {
+        input = JSON.parse(line)
+      } catch (error) {
+        return this.stage(shard, token, { ok: false, error: errors.invalid(errors.clientErrorText((error as Error).message)) })
+      }
     }
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return void injectCrash()
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return void this.stage(shard, token, collectGarbage())

@@ -46,6 +46,30 @@ async function until(condition: () => boolean): Promise<void> {
 }
 
 describe('group commit', () => {
+  test('flushIfIdle starts an idle log\'s flush at once; right after a flush, the piled-up appends wait their turn', async () => {
+    const io = new FaultyIo(fsIo())
+    const { log } = await open(temporaryDirectory(), { io })
+    const writesAtStart = io.writeCount // log.state
+    log.append(record(1))
+    expect(io.writeCount - writesAtStart).toBe(0) // append alone waits for the turn
+    io.hold()
+    log.flushIfIdle()
+    expect(io.writeCount - writesAtStart).toBe(1) // started within the call, not a turn later
+    log.append(record(2))
+    log.flushIfIdle() // one flush in flight per log: nothing more starts
+    expect(io.writeCount - writesAtStart).toBe(1)
+    io.release()
+    await until(() => log.durableLsn >= 1)
+    log.append(record(3))
+    // The flush that finished scheduled the next one for the turn, so that requests which arrived
+    // during it are handled first and share it: flushIfIdle leaves it there.
+    log.flushIfIdle()
+    expect(io.writeCount - writesAtStart).toBe(1)
+    await until(() => log.durableLsn === 3)
+    expect(io.writeCount - writesAtStart).toBe(2)
+    await log.close()
+  })
+
   test('appends in one tick go out in one flush; appends during a flush go in the next', async () => {
     const io = new FaultyIo(fsIo())
     const { log } = await open(temporaryDirectory(), { io })

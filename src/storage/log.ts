@@ -161,6 +161,8 @@ export class SegmentedLog implements ShardLog {
   #pool: Uint8Array[] = []
   #flushing = false
   #flushScheduled = false
+  /** The scheduled flush follows a finished one: requests that piled up meanwhile go first (see #scheduleFlush). */
+  #flushScheduledAfterFlush = false
   #waiters: DurableWaiter[] = []
 
   /** interval mode: segments written since their last sync. */
@@ -627,9 +629,22 @@ export class SegmentedLog implements ShardLog {
    * each of them its own fdatasync (measured: 2 replies per flush instead of ~128). An idle server
    * still flushes at once: setImmediate is one event-loop turn, not a timer.
    */
-  #scheduleFlush(): void {
+  #scheduleFlush(afterFlush = false): void {
     this.#flushScheduled = true
-    setImmediate(() => this.#startFlush())
+    this.#flushScheduledAfterFlush = afterFlush
+    setImmediate(() => {
+      if (this.#flushScheduled) this.#startFlush()
+    })
+  }
+
+  /**
+   * An idle log need not wait that turn when its host knows the batch that appended is complete: the
+   * flush starts now. After a flush the scheduled turn stays, so what piled up meanwhile shares the
+   * next flush.
+   */
+  flushIfIdle(): void {
+    if (!this.#flushScheduled || this.#flushScheduledAfterFlush || this.#flushing) return
+    this.#startFlush()
   }
 
   #startFlush(): void {
@@ -742,7 +757,7 @@ export class SegmentedLog implements ShardLog {
     this.#durableLsn = chunk.lastLsn
     this.#recycle(chunk)
     if (this.diskFull) this.#retrySpace()
-    if (!this.#flushScheduled) this.#scheduleFlush()
+    if (!this.#flushScheduled) this.#scheduleFlush(true)
     if (this.#waiters.length > 0) this.#resolveWaiters()
     this.onDurable(this.#durableLsn)
   }

@@ -44,6 +44,12 @@ export type OpenedLog = {
 export interface ShardLog {
   /** Appends one record body (UTF-8 JSON from the host); returns its LSN. Never blocks. */
   append(body: string): number
+  /**
+   * Starts the flush of what was appended now, instead of one event-loop turn later, when the log was
+   * idle (no flush in flight, none just finished with more piled up). The host calls it once a
+   * request batch is handled: nothing else of that batch can join the flush any more.
+   */
+  flushIfIdle(): void
   /** Highest LSN appended, and highest known durable (written and synced, or written in interval mode). */
   readonly appendedLsn: number
   readonly durableLsn: number

@@ -18,6 +18,8 @@ const options = (systems: string[], only: WorkloadId[]): PeersOptions => ({
   sizes: { n, w1Warmup: 20, w4Seconds: 0.4, w4WarmupSeconds: 0.1, w5Jobs: 2000, maxSeconds: 60, w5MaxSeconds: 60 },
   out: null,
   install: false,
+  flashqArgs: [],
+  flashqShapes: [],
 })
 
 function expectSane(run: PeersRun, only: WorkloadId[]): void {
@@ -94,3 +96,20 @@ test('the command line: W4 names both rates, unknown names are refused by name',
   expect(() => parsePeersArgs(['--systems', 'rabbitmq'], '/repo')).toThrow("unknown system 'rabbitmq'")
   expect(() => parsePeersArgs(['--runs', '0'], '/repo')).toThrow('--runs must be an integer from 1 to 100')
 })
+
+test('server flags: --flashq-arg goes to every flashq server, --flashq-shape adds its own columns', () => {
+  const parsed = parsePeersArgs(['--flashq-arg', '--shards=4', '--flashq-shape', 'w0=--workers=0 --io pwrite', '--systems', 'flashq-memory@w0,beanstalkd'], '/repo')
+  expect(parsed.flashqArgs).toEqual(['--shards=4'])
+  expect(parsed.flashqShapes).toEqual([{ name: 'w0', serverArgs: ['--workers=0', '--io', 'pwrite'] }])
+  expect(parsed.systems).toEqual(['flashq-memory@w0', 'beanstalkd'])
+  expect(() => parsePeersArgs(['--systems', 'flashq-memory@w0'], '/repo')).toThrow("unknown system 'flashq-memory@w0'")
+  expect(() => parsePeersArgs(['--flashq-shape', '--workers=0'], '/repo')).toThrow('--flashq-shape wants name=flags')
+})
+
+test('a shape runs its own server: W1 on flashq-memory@w0 (--workers=0) beside the default', async () => {
+  const only: WorkloadId[] = ['W1']
+  const run = await runPeers({ ...options(['flashq-memory', 'flashq-memory@w0'], only), flashqShapes: [{ name: 'w0', serverArgs: ['--workers=0'] }] }, 'smoke', () => {})
+  expectSane(run, only)
+  expect(run.variants.map((variant) => variant.label)).toEqual(['flashq memory', 'flashq memory (--workers=0)'])
+  expect(renderMarkdown(run, null)).toContain('| workload | flashq memory | flashq memory (--workers=0) |')
+}, 60_000)

@@ -25,6 +25,16 @@ describe('command line', () => {
     }
   })
 
+  test('default workers: the stores leave the main thread when the log would block it in fdatasync (pwrite)', async () => {
+    // Whatever the core count: with pwrite the default is at least one Worker (config.ts defaultWorkerCount).
+    const server = await startServer({ args: ['--io', 'pwrite', '--shards', '2'] })
+    try {
+      expect(server.startupLine).toMatch(/io=pwrite .*shards=2 workers=[12]\b/)
+    } finally {
+      await server.cleanup()
+    }
+  })
+
   test('a data directory refuses a different --shards', async () => {
     const server = await startServer({ args: ['--shards', '2'] })
     await server.kill()

@@ -14,18 +14,36 @@ import type { PeerVariant, RunningPeer } from './types.ts'
 
 const mainPath = join(import.meta.dir, '..', '..', 'main.ts')
 
-export function flashqVariants(): PeerVariant[] {
-  return [
-    { id: 'flashq-durable', system: 'flashq', label: 'flashq durable', durable: true, durability: 'fdatasync before every ack (group commit)', start: () => startFlashq(true) },
-    { id: 'flashq-memory', system: 'flashq', label: 'flashq memory', durable: false, durability: '--memory: no disk', start: () => startFlashq(false) },
-  ]
+/**
+ * A server shape to compare: extra server flags, and a name that tells its columns apart
+ * (`--flashq-shape w0=--workers=0` adds the columns `flashq-durable@w0` and `flashq-memory@w0`).
+ */
+export type FlashqShape = { name: string; serverArgs: string[] }
+
+/** The default shape (no name, with `--flashq-arg` flags), then one pair of columns per named shape. */
+export function flashqVariants(serverArgs: string[] = [], shapes: FlashqShape[] = []): PeerVariant[] {
+  return [{ name: '', serverArgs }, ...shapes].flatMap(({ name, serverArgs: args }) => {
+    const id = name === '' ? '' : `@${name}`
+    const flags = args.length === 0 ? '' : ` (${args.join(' ')})`
+    return [
+      { id: `flashq-durable${id}`, system: 'flashq', label: `flashq durable${flags}`, durable: true, durability: 'fdatasync before every ack (group commit)', start: () => startFlashq(true, args) },
+      { id: `flashq-memory${id}`, system: 'flashq', label: `flashq memory${flags}`, durable: false, durability: '--memory: no disk', start: () => startFlashq(false, args) },
+    ] satisfies PeerVariant[]
+  })
 }
 
-async function startFlashq(durable: boolean): Promise<RunningPeer> {
+/** `name=flags…` (flags split on spaces), as `--flashq-shape` takes it. */
+export function parseFlashqShape(text: string): FlashqShape {
+  const match = /^([A-Za-z0-9_][A-Za-z0-9_-]*)=(.+)$/.exec(text)
+  if (match === null) throw new Error(`bench:peers: --flashq-shape wants name=flags (like w0=--workers=0), got '${text}'`)
+  return { name: match[1] as string, serverArgs: (match[2] as string).split(' ').filter((flag) => flag.length > 0) }
+}
+
+async function startFlashq(durable: boolean, serverArgs: string[]): Promise<RunningPeer> {
   const dataDir = durable ? mkdtempSync(join(tmpdir(), 'flashq-peers-flashq-')) : null
   const mode = dataDir === null ? ['--memory'] : ['--data-dir', dataDir]
   const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
-    [process.execPath, mainPath, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...mode],
+    [process.execPath, mainPath, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...mode, ...serverArgs],
     { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
   )
   const line = await startupLine(child)

@@ -7,12 +7,13 @@
  *
  *   bun run bench:peers [--runs 3] [--only W1,W1c50,W2,W3c10,W3c100,W4,W5] [--systems flashq,bullmq,beanstalkd,nats]
  *                       [--n 10000] [--w4-seconds 3] [--w5-jobs 1000000] [--out docs/benchmarks.md] [--no-install]
+ *                       [--flashq-arg <flag>]... [--flashq-shape <name>=<flags>]...
  */
 import { readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beanstalkdVariants } from './beanstalkd.ts'
-import { flashqVariants } from './flashq.ts'
+import { type FlashqShape, flashqVariants, parseFlashqShape } from './flashq.ts'
 import { ensureBinaries } from './install.ts'
 import { natsVariants } from './nats.ts'
 import { type Noise, watchNoise } from './noise.ts'
@@ -29,6 +30,10 @@ export type PeersOptions = {
   sizes: Sizes
   out: string | null
   install: boolean
+  /** Extra flags for every flashq server (`--flashq-arg`). */
+  flashqArgs: string[]
+  /** More flashq shapes, each its own pair of columns, interleaved with the rest (`--flashq-shape`). */
+  flashqShapes: FlashqShape[]
   /** Results of an earlier run to write the report from, instead of running. */
   render?: string
 }
@@ -48,18 +53,23 @@ export const peersUsage = `usage: bun run bench:peers [options]   (or: bun src/m
   --w5-max-seconds <s> W5 stops pushing after this (default 20)
   --out <file.md>     report path, the SVG goes beside it (default docs/benchmarks.md; --out - prints only)
   --no-install        do not apt-get install missing servers (their systems are skipped)
+  --flashq-arg <flag> pass a flag to every flashq server (repeatable): --flashq-arg --workers=0
+  --flashq-shape <name>=<flags>  also run flashq with these flags as columns flashq-durable@<name> and
+                      flashq-memory@<name> (repeatable): --flashq-shape w2='--workers 2'
   --render <run.json> write the report of an earlier run again (each run saves its results in the temp dir)`
 
-const allVariants = (): PeerVariant[] => [...flashqVariants(), ...bullmqVariants(), ...beanstalkdVariants(), ...natsVariants()]
+const allVariants = (flashqArgs: string[] = [], shapes: FlashqShape[] = []): PeerVariant[] => [
+  ...flashqVariants(flashqArgs, shapes), ...bullmqVariants(), ...beanstalkdVariants(), ...natsVariants(),
+]
 const systemNames: SystemName[] = ['flashq', 'bullmq', 'beanstalkd', 'nats']
 
 export function parsePeersArgs(argv: string[], repoRoot: string): PeersOptions {
   const options: PeersOptions = {
     runs: 3, only: [...workloadIds], systems: [...systemNames],
     sizes: { n: 10_000, w1Warmup: 300, w4Seconds: 2, w4WarmupSeconds: 1, w5Jobs: 1_000_000, maxSeconds: 2, w5MaxSeconds: 20 },
-    out: join(repoRoot, 'docs', 'benchmarks.md'), install: true,
+    out: join(repoRoot, 'docs', 'benchmarks.md'), install: true, flashqArgs: [], flashqShapes: [],
   }
-  const ids = allVariants().map((variant) => variant.id)
+  const systemLists: string[] = []
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i] as string
     const value = (): string => {
@@ -82,12 +92,18 @@ export function parsePeersArgs(argv: string[], repoRoot: string): PeersOptions {
     else if (flag === '--no-install') options.install = false
     else if (flag === '--render') options.render = value()
     else if (flag === '--only') options.only = parseOnly(value())
-    else if (flag === '--systems') {
-      options.systems = value().split(',').map((name) => {
-        if (!(systemNames as string[]).includes(name) && !ids.includes(name)) throw new Error(`bench:peers: unknown system '${name}' (${[...systemNames, ...ids].join(', ')})`)
-        return name
-      })
-    } else throw new Error(`bench:peers: unknown argument '${flag}'\n${peersUsage}`)
+    else if (flag === '--systems') systemLists.push(value())
+    else if (flag === '--flashq-arg') options.flashqArgs.push(value())
+    else if (flag === '--flashq-shape') options.flashqShapes.push(parseFlashqShape(value()))
+    else throw new Error(`bench:peers: unknown argument '${flag}'\n${peersUsage}`)
+  }
+  // Checked once every shape is known: a shape's columns are valid names for --systems.
+  const ids = allVariants(options.flashqArgs, options.flashqShapes).map((variant) => variant.id)
+  for (const list of systemLists) {
+    options.systems = list.split(',').map((name) => {
+      if (!(systemNames as string[]).includes(name) && !ids.includes(name)) throw new Error(`bench:peers: unknown system '${name}' (${[...systemNames, ...ids].join(', ')})`)
+      return name
+    })
   }
   return options
 }
@@ -105,7 +121,7 @@ function parseOnly(list: string): WorkloadId[] {
 /** Runs the comparison; `log` gets one line per run. */
 export async function runPeers(options: PeersOptions, command: string, log: (line: string) => void): Promise<PeersRun> {
   const startedMs = Date.now()
-  const wanted = allVariants().filter((variant) => options.systems.includes(variant.system) || options.systems.includes(variant.id))
+  const wanted = allVariants(options.flashqArgs, options.flashqShapes).filter((variant) => options.systems.includes(variant.system) || options.systems.includes(variant.id))
   const missing = await ensureBinaries(wanted, options.install, log)
   const variants = wanted.filter((variant) => !missing.has(variant.id))
   const skipped = wanted.filter((variant) => missing.has(variant.id)).map((variant) => ({ variant, reason: missing.get(variant.id) as string }))
