@@ -143,7 +143,8 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
       startupLine: server.startupLine,
       sample: {
         ...measured,
-        clientCpu: (clientUsed.user + clientUsed.system) / 1e6 / wall,
+        // Plus wrk's CPU for the HTTP workload (a child process the cli runs).
+        clientCpu: ((clientUsed.user + clientUsed.system) / 1e6 + (('clientCpuSeconds' in measured ? Number(measured.clientCpuSeconds) : 0))) / wall,
         cpu,
       },
     }
