@@ -138,4 +138,15 @@ describe('event extensions', () => {
     h.call({ cmd: 'CANCEL', id: h.push('q') })
     expect(h.events).toEqual([])
   })
+
+  test('a queued push emits pushed with the contents, and nothing while nobody listens', () => {
+    const h = new Harness()
+    const reply = h.call({ cmd: '_QPUSH', queue: 'q', messages: [{ contents: 'hello', delay_ms: 0 }] })
+    const [id] = reply.ids as number[]
+    expect(h.events.map((e) => [e.event_type, e.job_id, JSON.parse(JSON.stringify(e.data))])).toEqual([['pushed', id, 'hello']])
+    h.events.length = 0
+    h.engine.core.eventsEnabled = false
+    h.call({ cmd: '_QPUSH', queue: 'q', messages: [{ contents: 'unheard', delay_ms: 0 }] })
+    expect(h.events).toEqual([])
+  })
 })

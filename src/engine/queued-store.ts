@@ -22,7 +22,7 @@ import type { CommandOf } from '../protocol/commands.ts'
 import type { LogRecord, Token } from './types.ts'
 import type { Core } from './core.ts'
 import type { HandlerTable } from './engine.ts'
-import { Job, LOC_DELAYED, LOC_READY } from './job.ts'
+import { Job, LOC_DELAYED, LOC_READY, rawData } from './job.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob } from './records.ts'
 import { queuesMax } from './engine-limits.ts'
@@ -49,7 +49,8 @@ function push(core: Core, command: CommandOf<'_QPUSH'>, token: Token, nowMs: num
     if (core.recording) core.record(encodeJob(job) as LogRecord)
     core.enqueue(job, q, nowMs)
     core.metrics.totalPushed++
-    core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: job.data })
+    // As PUSH does: nothing built while no one subscribes, and the payload spliced as its JSON text.
+    if (core.eventsEnabled) core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: rawData(job) })
     ids[i] = job.id
   }
   core.reply(token, { ok: true, ids })

@@ -380,6 +380,48 @@ describe('fast paths agree with zod', () => {
     expect(fastHits).toBeGreaterThan(zodAccepted * 0.5)
   })
 
+  // The queued API's internal commands, as the HTTP front builds them, and broken the ways it never does.
+  const tag = 'ab'.repeat(30)
+  const queuedInvalid = [...invalid, tag.toUpperCase(), `${tag}0`, 604_800_001, null, undefined]
+  function queuedValue(validValue: unknown, invalidRate: number): unknown {
+    return random.next() < invalidRate ? random.pick(queuedInvalid) : validValue
+  }
+  function randomQueuedInput(name: string, invalidRate: number): Record<string, unknown> {
+    const queue = queuedValue(random.pick(valid.queue), invalidRate)
+    const visibility = () => queuedValue(random.pick([0, 1000, 604_800_000]), invalidRate)
+    const list = <T>(make: () => T) => queuedValue(Array.from({ length: random.int(4) }, make), invalidRate / 4)
+    switch (name) {
+      case '_QPUSH':
+        return { cmd: name, queue, messages: list(() => ({ contents: queuedValue(random.pick(valid.string), invalidRate), delay_ms: visibility() })) }
+      case '_QPOLL':
+        return { cmd: name, queue, visibility_ms: visibility(), tags: list(() => queuedValue(tag, invalidRate)) }
+      case '_QDELETE':
+        return { cmd: name, queue, items: list(() => ({ id: queuedValue(random.pick(valid.u64), invalidRate), tag: queuedValue(tag, invalidRate), extra: 1 })) }
+      default:
+        return { cmd: name, queue, id: queuedValue(random.pick(valid.u64), invalidRate), tag: queuedValue(tag, invalidRate), visibility_ms: visibility() }
+    }
+  }
+
+  test('random valid and invalid queued commands', () => {
+    const names = ['_QPUSH', '_QPOLL', '_QDELETE', '_QUPDATE'] as const
+    let fastHits = 0
+    let zodAccepted = 0
+    for (let round = 0; round < 8_000; round++) {
+      const name = names[round % names.length] as (typeof names)[number]
+      const input = randomQueuedInput(name, round % 3 === 0 ? 0 : 0.05)
+      const viaZod = parseWithSchema(name, input)
+      const fast = (fastParsers[name] as (input: Record<string, unknown>) => unknown)(input)
+      if (viaZod.ok) zodAccepted++
+      if (fast !== null) {
+        fastHits++
+        if (!viaZod.ok) throw new Error(`fast path accepted what zod rejects (${viaZod.error}): ${JSON.stringify(input)}`)
+        expect(fast).toEqual(viaZod.command)
+      }
+      expect(parseCommand(input, { internal: true })).toEqual(viaZod)
+    }
+    expect(fastHits).toBeGreaterThan(zodAccepted * 0.5)
+  })
+
   test('the fast path returns one fixed shape for PUSH', () => {
     const fast = fastParsers.PUSH as (input: Record<string, unknown>) => Record<string, unknown>
     expect(Object.keys(fast({ cmd: 'PUSH', queue: 'q', data: 1 }))).toEqual(['cmd', 'queue', 'data', ...Object.keys(commandSchemas.PUSH.in.shape).slice(3, -3)])

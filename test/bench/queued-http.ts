@@ -54,7 +54,8 @@ function percentileMs(output: string, percent: string): number | undefined {
   return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
 }
 
-export async function queuedHttp(httpPort: number, load: QueuedLoad): Promise<Measured & { output: string }> {
+/** `clientCpuSeconds`: wrk's own CPU time (user + system), the client's share of the 2 cores. */
+export async function queuedHttp(httpPort: number, load: QueuedLoad): Promise<Measured & { output: string; clientCpuSeconds: number }> {
   const base = `http://127.0.0.1:${httpPort}`
   await prefill(base, load.queues, load.prefill)
   const before = await counters(base)
@@ -63,6 +64,8 @@ export async function queuedHttp(httpPort: number, load: QueuedLoad): Promise<Me
     { env: { ...process.env, QUEUES: load.queues.join(',') }, stdout: 'pipe', stderr: 'pipe' },
   )
   const [output, errors] = await Promise.all([new Response(wrk.stdout).text(), new Response(wrk.stderr).text(), wrk.exited])
+  const usage = wrk.resourceUsage()
+  const clientCpuSeconds = usage === undefined ? 0 : Number(usage.cpuTime.total) / 1e6
   const after = await counters(base)
   const delta = (name: string) => (after.get(name) ?? 0) - (before.get(name) ?? 0)
   // Durable operations: accepted pushes, delivered messages (a lease each) and deletes.
@@ -78,5 +81,6 @@ export async function queuedHttp(httpPort: number, load: QueuedLoad): Promise<Me
     p99: percentileMs(output, '99'),
     errors: non2xx + (socketErrors ? 1 : 0) + (errors.trim() ? 1 : 0),
     output: `${output}${errors}`,
+    clientCpuSeconds,
   }
 }

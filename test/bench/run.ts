@@ -143,7 +143,8 @@ async function runOnce(workload: WorkloadName, mode: Mode, options: Options): Pr
       startupLine: server.startupLine,
       sample: {
         ...measured,
-        clientCpu: (clientUsed.user + clientUsed.system) / 1e6 / wall,
+        // Plus wrk's CPU for the HTTP workload (a child process the cli runs).
+        clientCpu: ((clientUsed.user + clientUsed.system) / 1e6 + (('clientCpuSeconds' in measured ? Number(measured.clientCpuSeconds) : 0))) / wall,
         cpu,
       },
     }
@@ -269,7 +270,7 @@ async function main(): Promise<void> {
     console.log(`| ${workloadLabel[workload]} | ${targets[workload]} | ${cells.join(' | ')} |${ratios.join('')}`)
   }
 
-  console.log('\nCPU during the measured phase of the median run (share of one core; 2 cores = 200%): cli = this client process; server threads: front = main thread, wrk = each shard Worker thread, io = io_uring io-wq (iou-wrk) + Bun pool threads, gc = collector/scavenger, jit = JIT compiler threads, srv = server total. /proc ticks are 10 ms, so short (--quick) runs are coarse\n')
+  console.log('\nCPU during the measured phase of the median run (share of one core; 2 cores = 200%): cli = this client process (plus wrk for queued); server threads: front = main thread, wrk = each shard Worker thread, io = io_uring io-wq (iou-wrk) + Bun pool threads, gc = collector/scavenger, jit = JIT compiler threads, srv = server total. /proc ticks are 10 ms, so short (--quick) runs are coarse\n')
   console.log(`| workload | ${options.modes.join(' | ')} |`)
   console.log(`|---|${options.modes.map(() => '---|').join('')}`)
   for (const workload of options.only) {

@@ -31,6 +31,11 @@ export function jsonResponse(value: unknown, status = 200, headers: ExtraHeaders
   return new Response(JSON.stringify(value), responseInit(jsonType, status, headers))
 }
 
+/** A JSON answer whose text is already built. */
+export function jsonTextResponse(json: string, headers: ExtraHeaders = noHeaders): Response {
+  return new Response(json, responseInit(jsonType, 200, headers))
+}
+
 /** A plain-text answer (the 4xx of §5.1 and the queued API's errors). */
 export function textResponse(text: string, status: number, headers: ExtraHeaders = noHeaders): Response {
   return new Response(text, responseInit(textType, status, headers))

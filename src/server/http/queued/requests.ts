@@ -34,20 +34,26 @@ export const texts = {
 
 export type Fields = Record<string, unknown>
 
-/** The body as JSON; an empty body is `{}` (clients send none on bodiless requests). */
-export async function readJsonBody(request: Request): Promise<unknown> {
-  const type = request.headers.get('content-type') ?? undefined
-  if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
-    throw new QueuedError(415, `unsupported Content-Type '${type}': expected application/json`)
+/** The body as JSON; an empty body is `{}` (clients send none on bodiless requests). A rejection is a QueuedError. */
+export function readJsonBody(request: Request): Promise<unknown> {
+  const headers = request.headers
+  const type = headers.get('content-type') ?? undefined
+  if (type !== undefined && !jsonType.test(type)) {
+    return Promise.reject(new QueuedError(415, `unsupported Content-Type '${type}': expected application/json`))
   }
-  const declared = Number(request.headers.get('content-length') ?? 0)
-  if (declared > queuedRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
-  const text = await request.text()
+  const declared = Number(headers.get('content-length') ?? 0)
+  if (declared > queuedRequestBodyBytesMax) return Promise.reject(new QueuedError(413, texts.bodyTooLarge))
+  return request.text().then(parseBody)
+}
+
+const jsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
+
+function parseBody(text: string): unknown {
   if (text.length > queuedRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
-  if (text.trim() === '') return {}
   try {
     return JSON.parse(text)
   } catch (error) {
+    if (text.trim() === '') return {}
     throw new QueuedError(400, `malformed JSON body: ${(error as Error).message}`)
   }
 }

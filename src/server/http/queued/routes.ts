@@ -12,7 +12,7 @@ import { validateQueueName } from '../../../protocol/validate.ts'
 import { queuedStoreFull } from '../../../protocol/queued-commands.ts'
 import { callCommand, type Reply } from '../call.ts'
 import type { HttpDeps } from '../deps.ts'
-import { jsonResponse, noHeaders, textResponse, type ExtraHeaders } from '../envelope.ts'
+import { jsonResponse, jsonTextResponse, noHeaders, textResponse, type ExtraHeaders } from '../envelope.ts'
 import { fastRoutesOf, type FastRoutes } from '../fast-path.ts'
 import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
 import { Coalescer } from './coalesce.ts'
@@ -31,7 +31,10 @@ export function queuedApp(deps: HttpDeps): Hono {
   return api.app()
 }
 
-/** One route: its answer (as JSON) for the request on the selected queue, or a QueuedError. */
+/**
+ * One route: its answer for the request on the selected queue (a value to send as JSON, or a string
+ * that is that JSON already), or a QueuedError, thrown or as the rejection.
+ */
 type Handle = (request: Request, queue: string) => Promise<unknown>
 
 const defaultQueue = 'default'
@@ -101,14 +104,17 @@ export class QueuedApi {
   /**
    * Queue selection and the plain-text error answers around one route (the token is checked before:
    * app.ts or fast-path.ts). `headers` are the fast path's CORS headers (Hono's middleware adds them).
+   * A promise chain, not async layers: each layer was a promise and a microtask per request.
    */
-  private async serve(request: Request, queueParam: string | undefined, handle: Handle, headers: ExtraHeaders = noHeaders): Promise<Response> {
+  private serve(request: Request, queueParam: string | undefined, handle: Handle, headers: ExtraHeaders = noHeaders): Promise<Response> {
+    const failed = (error: unknown) => errorResponse(error, headers)
+    let answer: Promise<unknown>
     try {
-      return jsonResponse(await handle(request, queueOf(queueParam)), 200, headers)
+      answer = handle(request, queueOf(queueParam))
     } catch (error) {
-      if (error instanceof QueuedError) return textResponse(error.text, error.status, { ...error.headers, ...headers })
-      return textResponse(`internal error: ${(error as Error).message}`, 500, headers)
+      return Promise.resolve(failed(error))
     }
+    return answer.then((value) => (typeof value === 'string' ? jsonTextResponse(value, headers) : jsonResponse(value, 200, headers)), failed)
   }
 
   private checkSuspended(queue: string, endpoint: Endpoint): void {
@@ -133,16 +139,21 @@ export class QueuedApi {
 
   // ── /push ────────────────────────────────────────────────────────────────────────────────────
 
-  private async push(request: Request, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(request))
+  private push(request: Request, queue: string): Promise<unknown> {
+    return readJsonBody(request).then((body) => this.pushBody(objectBody(body), queue))
+  }
+
+  /** A single push answers its JSON text directly (`{"index":…,"id":…}`, as JSON.stringify writes it). */
+  private pushBody(body: Fields, queue: string): Promise<unknown> {
     if (body.messages !== undefined) return this.pushBatch(body, queue)
     const contents = contentsOf(body)
     const delayMs = visibilityMs(body, false)
     if (utf8BytesOver(contents, this.config.contentBytesMax)) throw new QueuedError(413, texts.contentTooLarge)
     this.checkSuspended(queue, 'push')
-    const id = await this.merged.push(queue, { contents, delay_ms: delayMs })
-    this.counters.successful_push++
-    return { index: id, id }
+    return this.merged.push(queue, { contents, delay_ms: delayMs }).then((id) => {
+      this.counters.successful_push++
+      return `{"index":${id},"id":${id}}`
+    })
   }
 
   private async pushBatch(body: Fields, queue: string): Promise<unknown> {
@@ -182,8 +193,11 @@ export class QueuedApi {
 
   // ── /poll ────────────────────────────────────────────────────────────────────────────────────
 
-  private async poll(request: Request, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(request))
+  private poll(request: Request, queue: string): Promise<unknown> {
+    return readJsonBody(request).then((body) => this.pollBody(objectBody(body), queue))
+  }
+
+  private pollBody(body: Fields, queue: string): Promise<unknown> {
     const visibility = visibilityMs(body, true)
     const count = pollCountOf(body)
     this.checkSuspended(queue, 'poll')
@@ -194,36 +208,42 @@ export class QueuedApi {
       throw error
     }
     const tags = newPollTags(count)
-    const polled = await this.merged.poll(queue, visibility, tags)
-    const messages = polled.map((message, index) => ({
-      contents: message.contents,
-      created: new Date(message.created_at).toISOString(),
-      index: message.id,
-      id: message.id,
-      poll_count: message.poll_count,
-      poll_tag: tags[index],
-    }))
-    if (messages.length === 0) this.counters.empty_poll++
-    this.counters.successful_poll += messages.length
-    const first = messages[0] ?? null
-    return count > 1 ? { message: first, messages } : { message: first }
+    return this.merged.poll(queue, visibility, tags).then((polled) => {
+      const messages = polled.map((message, index) => ({
+        contents: message.contents,
+        created: isoTime(message.created_at),
+        index: message.id,
+        id: message.id,
+        poll_count: message.poll_count,
+        poll_tag: tags[index],
+      }))
+      if (messages.length === 0) this.counters.empty_poll++
+      this.counters.successful_poll += messages.length
+      const first = messages[0] ?? null
+      return count > 1 ? { message: first, messages } : { message: first }
+    })
   }
 
   // ── /delete and /update ──────────────────────────────────────────────────────────────────────
 
-  private async delete(request: Request, queue: string): Promise<unknown> {
-    const body = objectBody(await readJsonBody(request))
+  private delete(request: Request, queue: string): Promise<unknown> {
+    return readJsonBody(request).then((body) => this.deleteBody(objectBody(body), queue))
+  }
+
+  private deleteBody(body: Fields, queue: string): Promise<unknown> {
     if (body.messages !== undefined) return this.deleteBatch(body, queue)
     const id = messageIdOf(body)
     const tag = pollTagOf(body)
     if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
     this.checkSuspended(queue, 'delete')
-    if (!(await this.merged.delete(queue, { id, tag }))) {
-      this.counters.missing_delete++
-      throw new QueuedError(404, texts.notFound)
-    }
-    this.counters.successful_delete++
-    return {}
+    return this.merged.delete(queue, { id, tag }).then((deleted) => {
+      if (!deleted) {
+        this.counters.missing_delete++
+        throw new QueuedError(404, texts.notFound)
+      }
+      this.counters.successful_delete++
+      return '{}'
+    })
   }
 
   private async deleteBatch(body: Fields, queue: string): Promise<unknown> {
@@ -302,10 +322,38 @@ function throttleSettingOf(value: unknown): ThrottleSetting | null {
 }
 
 function queueOf(param: string | undefined): string {
-  const queue = param ?? defaultQueue
-  if (validateQueueName(queue) !== null) throw new QueuedError(400, texts.invalidQueueName)
-  return queue
+  if (param === undefined) return defaultQueue
+  if (validQueues.has(param)) return param
+  if (validateQueueName(param) !== null) throw new QueuedError(400, texts.invalidQueueName)
+  if (validQueues.size >= validQueuesRemembered) validQueues.clear()
+  validQueues.add(param)
+  return param
 }
+
+/** Names that passed validateQueueName (a regex per request otherwise); cleared when full. */
+const validQueues = new Set<string>()
+const validQueuesRemembered = 1024
+
+/** The error answers: the spec's plain texts (§1.8), or a 500 naming what failed. */
+function errorResponse(error: unknown, headers: ExtraHeaders): Response {
+  if (error instanceof QueuedError) return textResponse(error.text, error.status, { ...error.headers, ...headers })
+  return textResponse(`internal error: ${(error as Error).message}`, 500, headers)
+}
+
+/**
+ * RFC 3339 with milliseconds (§1.7). Messages pushed in the same millisecond share a `created`, and
+ * a poll often takes a run of them, so the last one is remembered.
+ */
+function isoTime(ms: number): string {
+  if (ms !== lastIsoMs) {
+    lastIsoMs = ms
+    lastIso = new Date(ms).toISOString()
+  }
+  return lastIso
+}
+
+let lastIsoMs = Number.NaN
+let lastIso = ''
 
 /**
  * `count` fresh tags: 30 bytes from the CSPRNG each, as 60 lowercase hex characters (§1.7). The
