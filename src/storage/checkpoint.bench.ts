@@ -72,20 +72,19 @@ const ticker = setInterval(() => {
   lastCpu = process.threadCpuUsage()
 }, 1)
 /**
- * Thread CPU time of each checkpoint piece's synchronous part (the capture of its records and their
- * encoding): from the piece's first pull to the end of that turn's synchronous work.
+ * Wall time of each checkpoint turn's synchronous part (capturing and encoding its records, and
+ * the write that may follow): from the turn's first pull to the end of that turn's synchronous work.
  */
-const pieceCpuMs: number[] = []
-function* timedPieces(bodies: Iterable<string>): Generator<string> {
-  let pieceOpen = false
+const turnMs: number[] = []
+function* timedTurns(bodies: Iterable<string>): Generator<string> {
+  let turnOpen = false
   for (const body of bodies) {
-    if (!pieceOpen) {
-      pieceOpen = true
-      const cpu = process.threadCpuUsage()
+    if (!turnOpen) {
+      turnOpen = true
+      const startedMs = performance.now()
       queueMicrotask(() => {
-        const used = process.threadCpuUsage(cpu)
-        pieceCpuMs.push((used.user + used.system) / 1000)
-        pieceOpen = false
+        turnMs.push(performance.now() - startedMs)
+        turnOpen = false
       })
     }
     yield body
@@ -93,8 +92,8 @@ function* timedPieces(bodies: Iterable<string>): Generator<string> {
 }
 const segmented = log as SegmentedLog
 const started = performance.now()
-log.checkpoint(timedPieces(engine.captureSnapshot()))
-// What checkpoint() does at once (the capture's start and its first piece), before the ticker can fire again.
+log.checkpoint(timedTurns(engine.captureSnapshot()))
+// What checkpoint() does at once (the capture's start), before the ticker can fire again.
 const captureMs = performance.now() - started
 const latencies: number[] = []
 for (let n = 0; segmented.checkpointRunning; n++) {
@@ -118,10 +117,11 @@ process.stdout.write(
     longestStallMs: Math.round(Math.max(0, ...gaps.map(([, gap]) => gap))),
     longestStallAfterCaptureMs: Math.round(Math.max(0, ...gaps.filter(([at]) => at >= started + captureMs).map(([, gap]) => gap))),
     longestStallCpuMs: Math.round(Math.max(0, ...gaps.map(([, , cpu]) => cpu))),
-    pieces: pieceCpuMs.length,
-    pieceCpuP50Ms: quantile(pieceCpuMs, 0.5).toFixed(2),
-    pieceCpuP99Ms: quantile(pieceCpuMs, 0.99).toFixed(2),
-    pieceCpuMaxMs: quantile(pieceCpuMs, 1).toFixed(2),
+    stallsOver5Ms: gaps.filter(([, gap]) => gap > 5).length,
+    turns: turnMs.length,
+    turnP50Ms: quantile(turnMs, 0.5).toFixed(2),
+    turnP99Ms: quantile(turnMs, 0.99).toFixed(2),
+    turnMaxMs: quantile(turnMs, 1).toFixed(2),
     pushesDuringCheckpoint: latencies.length,
     pushP50Ms: at(0.5),
     pushP99Ms: at(0.99),
