@@ -40,12 +40,12 @@ const clockEveryBodies = 8
  */
 export class CheckpointEncoder {
   readonly #lsn: number
-  readonly #encoder = new TextEncoder()
   #count = 0
   #contentCrc = 0
   #started = false
-  #buffer = new Uint8Array(0)
-  #view = new DataView(this.#buffer.buffer)
+  /** A Buffer: write() encodes a body in place, with no view or copy per body. */
+  #buffer = Buffer.alloc(0)
+  #view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.byteLength)
   /** Bytes of #buffer encoded and not yet taken. */
   #used = 0
   /** Bytes produced so far (header and frames). */
@@ -87,7 +87,7 @@ export class CheckpointEncoder {
       if (at + frameV1HeaderBytes + body.length * 3 > this.#buffer.length) {
         this.#grow(Math.max(at + frameV1HeaderBytes + body.length * 3, this.#buffer.length * 2))
       }
-      const written = this.#encoder.encodeInto(body, this.#buffer.subarray(at + frameV1HeaderBytes)).written
+      const written = this.#buffer.write(body, at + frameV1HeaderBytes)
       sealFrameV1(this.#buffer, this.#view, at, this.#count, written)
       this.#used = at + frameV1HeaderBytes + written
       this.#count++
@@ -101,7 +101,8 @@ export class CheckpointEncoder {
    */
   take(): Uint8Array {
     const used = this.#used
-    const bytes = this.#buffer.subarray(0, used)
+    // A plain Uint8Array view, so that slice() copies it (Buffer's slice() would be another view).
+    const bytes = new Uint8Array(this.#buffer.buffer, this.#buffer.byteOffset, used)
     this.#contentCrc = crc32c(bytes, 0, used, this.#contentCrc)
     this.producedBytes += used
     this.#used = 0
@@ -110,10 +111,10 @@ export class CheckpointEncoder {
 
   /** One buffer reused for every piece (no garbage per piece); it only grows for a large body. */
   #grow(bytes: number): void {
-    const bigger = new Uint8Array(bytes)
+    const bigger = Buffer.alloc(bytes)
     bigger.set(this.#buffer.subarray(0, this.#used))
     this.#buffer = bigger
-    this.#view = new DataView(bigger.buffer)
+    this.#view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength)
   }
 
   /** The trailer, once every body is encoded. */
