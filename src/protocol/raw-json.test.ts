@@ -50,3 +50,15 @@ test('a value that cannot be serialised throws, and is left as it was', () => {
   expect(() => stringifyJson(cyclic)).toThrow()
   expect(cyclic.data).toBe(raw)
 })
+
+test('one RawJson field (a record) next to a client string holding a marker, before or after it: the right output', () => {
+  const topMarker = '\u0000flashq:raw-json\u0000'
+  const nestedMarker = '\u0000flashq:raw-json-nested\u0000'
+  for (const tag of [topMarker, nestedMarker, `x${topMarker}y`]) {
+    const before = { t: 'j', tag, d: new RawJson(payload), c: 5 }
+    expect(stringifyJson(before)).toBe(JSON.stringify({ t: 'j', tag, d: JSON.parse(payload), c: 5 }))
+    const after = { t: 'j', d: new RawJson(payload), tag }
+    expect(stringifyJson(after)).toBe(JSON.stringify({ t: 'j', d: JSON.parse(payload), tag }))
+  }
+  expect(stringifyJson({ t: 'j', d: new RawJson(payload), c: 5 })).toBe(JSON.stringify({ t: 'j', d: JSON.parse(payload), c: 5 }))
+})

@@ -61,6 +61,15 @@ export function stringifyJson(value: unknown): string {
     for (let index = 0; index < keys.length; index++) fields[keys[index] as string] = topTexts[index]
   }
   if (keys.length === 0 && nested.length === 0) return json
+  if (keys.length === 1 && nested.length === 0) {
+    // A record's payload, the common case: one marker to replace, found without a regex split (a
+    // checkpoint serializes a million of these). A second one is a client string: the general way.
+    const at = json.indexOf(topMarkerJson)
+    const after = at + topMarkerJson.length
+    if (at >= 0 && json.indexOf(topMarkerJson, after) < 0) {
+      return json.slice(0, at) + (topTexts[0] as RawJson).text + json.slice(after)
+    }
+  }
   const parts = json.split(markers)
   let spliced = parts[0] as string
   let top = 0

@@ -6,7 +6,8 @@
  * state while a client keeps pushing: each push is executed by the engine, its records appended, and
  * the next one starts once they are durable (sequential durable PUSH, as a client waiting for acks).
  * A 1 ms timer measures the shard thread's event-loop stalls. Reports the longest stall during the
- * checkpoint, the PUSH latency percentiles while it ran, and how long the checkpoint took.
+ * checkpoint and during the 3 s of pushes before it (the baseline: the collector of a 1M-job heap
+ * and the machine's load), the PUSH latency percentiles of both, and how long the checkpoint took.
  * A benchmark, not a test: numbers depend on the machine and its load. On a shared machine a stall
  * also counts the time the thread was not scheduled: `longestStallCpuMs` is the thread's own CPU
  * time within the longest-working gap (the work a turn did; GC on this thread included).
@@ -55,11 +56,6 @@ async function push(n: number): Promise<number> {
   return performance.now() - started
 }
 
-// Warm up the push path, then measure it for 3 s without a checkpoint: the baseline that the
-// machine's load and the collector of a 1M-job heap give (on a shared machine, far from idle).
-for (let n = 0; n < 2000; n++) await push(n)
-const baseline: number[] = []
-for (const until = performance.now() + 3000; performance.now() < until;) baseline.push(await push(3000 + baseline.length))
 /** Event-loop gaps beyond the 1 ms timer period: [time the gap began, gap, thread CPU ms in it]. */
 const gaps: [number, number, number][] = []
 let last = performance.now()
@@ -71,21 +67,26 @@ const ticker = setInterval(() => {
   last = now
   lastCpu = process.threadCpuUsage()
 }, 1)
+// Warm up the push path, then measure it for 3 s without a checkpoint: the baseline that the
+// machine's load and the collector of a 1M-job heap give (on a shared machine, far from idle).
+for (let n = 0; n < 2000; n++) await push(n)
+const baseline: number[] = []
+const baselineStarted = performance.now()
+for (const until = performance.now() + 3000; performance.now() < until;) baseline.push(await push(3000 + baseline.length))
 /**
- * Thread CPU time of each checkpoint piece's synchronous part (the capture of its records and their
- * encoding): from the piece's first pull to the end of that turn's synchronous work.
+ * Wall time of each checkpoint turn's synchronous part (capturing and encoding its records, and
+ * the write that may follow): from the turn's first pull to the end of that turn's synchronous work.
  */
-const pieceCpuMs: number[] = []
-function* timedPieces(bodies: Iterable<string>): Generator<string> {
-  let pieceOpen = false
+const turnMs: number[] = []
+function* timedTurns(bodies: Iterable<string>): Generator<string> {
+  let turnOpen = false
   for (const body of bodies) {
-    if (!pieceOpen) {
-      pieceOpen = true
-      const cpu = process.threadCpuUsage()
+    if (!turnOpen) {
+      turnOpen = true
+      const startedMs = performance.now()
       queueMicrotask(() => {
-        const used = process.threadCpuUsage(cpu)
-        pieceCpuMs.push((used.user + used.system) / 1000)
-        pieceOpen = false
+        turnMs.push(performance.now() - startedMs)
+        turnOpen = false
       })
     }
     yield body
@@ -93,8 +94,8 @@ function* timedPieces(bodies: Iterable<string>): Generator<string> {
 }
 const segmented = log as SegmentedLog
 const started = performance.now()
-log.checkpoint(timedPieces(engine.captureSnapshot()))
-// What checkpoint() does at once (the capture's start and its first piece), before the ticker can fire again.
+log.checkpoint(timedTurns(engine.captureSnapshot()))
+// What checkpoint() does at once (the capture's start), before the ticker can fire again.
 const captureMs = performance.now() - started
 const latencies: number[] = []
 for (let n = 0; segmented.checkpointRunning; n++) {
@@ -104,6 +105,9 @@ const checkpointMs = performance.now() - started
 if (segmented.lastCheckpointError !== null) throw segmented.lastCheckpointError
 clearInterval(ticker)
 latencies.sort((a, b) => a - b)
+/** Gaps of the 3 s without a checkpoint (same length of time as a typical checkpoint here), and during it. */
+const before = gaps.filter(([at]) => at >= baselineStarted && at < started)
+const during = gaps.filter(([at]) => at >= started)
 function quantile(values: number[], q: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? 0
@@ -115,15 +119,19 @@ process.stdout.write(
     io: io.name,
     checkpointMs: Math.round(checkpointMs),
     captureMs: Math.round(captureMs),
-    longestStallMs: Math.round(Math.max(0, ...gaps.map(([, gap]) => gap))),
-    longestStallAfterCaptureMs: Math.round(Math.max(0, ...gaps.filter(([at]) => at >= started + captureMs).map(([, gap]) => gap))),
-    longestStallCpuMs: Math.round(Math.max(0, ...gaps.map(([, , cpu]) => cpu))),
-    pieces: pieceCpuMs.length,
-    pieceCpuP50Ms: quantile(pieceCpuMs, 0.5).toFixed(2),
-    pieceCpuP99Ms: quantile(pieceCpuMs, 0.99).toFixed(2),
-    pieceCpuMaxMs: quantile(pieceCpuMs, 1).toFixed(2),
+    longestStallMs: Math.round(Math.max(0, ...during.map(([, gap]) => gap))),
+    longestStallAfterCaptureMs: Math.round(Math.max(0, ...during.filter(([at]) => at >= started + captureMs).map(([, gap]) => gap))),
+    longestStallCpuMs: Math.round(Math.max(0, ...during.map(([, , cpu]) => cpu))),
+    stallsOver5Ms: during.filter(([, gap]) => gap > 5).length,
+    baselineLongestStallMs: Math.round(Math.max(0, ...before.map(([, gap]) => gap))),
+    baselineStallsOver5Ms: before.filter(([, gap]) => gap > 5).length,
+    turns: turnMs.length,
+    turnP50Ms: quantile(turnMs, 0.5).toFixed(2),
+    turnP99Ms: quantile(turnMs, 0.99).toFixed(2),
+    turnMaxMs: quantile(turnMs, 1).toFixed(2),
     pushesDuringCheckpoint: latencies.length,
     pushP50Ms: at(0.5),
+    pushP90Ms: at(0.9),
     pushP99Ms: at(0.99),
     baselinePushP50Ms: quantile(baseline, 0.5).toFixed(2),
     baselinePushP99Ms: quantile(baseline, 0.99).toFixed(2),

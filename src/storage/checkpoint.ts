@@ -21,6 +21,7 @@
  * the previous checkpoint. To change: bump checkpointVersion, keep the v1 decoder, add fixtures.
  */
 import { assert } from '../base/assert.ts'
+import { KiB } from '../base/units.ts'
 import { crc32c } from './crc32c.ts'
 import { decodeFrame, frameV1HeaderBytes, sealFrameV1 } from './frame.ts'
 
@@ -30,6 +31,8 @@ const trailerMagic = 0x45435146 // 'FQCE'
 const headerBytes = 16
 const trailerBytes = 24
 const twoTo32 = 2 ** 32
+/** fill() reads the clock once per this many bodies (a power of two). */
+const clockEveryBodies = 8
 
 /**
  * Encodes a checkpoint piece by piece, so the log can write a large one across event-loop turns
@@ -37,12 +40,14 @@ const twoTo32 = 2 ** 32
  */
 export class CheckpointEncoder {
   readonly #lsn: number
-  readonly #encoder = new TextEncoder()
   #count = 0
   #contentCrc = 0
   #started = false
-  #buffer = new Uint8Array(0)
-  #view = new DataView(this.#buffer.buffer)
+  /** A Buffer: write() encodes a body in place, with no view or copy per body. */
+  #buffer = Buffer.alloc(0)
+  #view = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.byteLength)
+  /** Bytes of #buffer encoded and not yet taken. */
+  #used = 0
   /** Bytes produced so far (header and frames). */
   producedBytes = 0
 
@@ -51,51 +56,65 @@ export class CheckpointEncoder {
     this.#lsn = lsn
   }
 
+  /** Bytes encoded and not yet taken. */
+  get pendingBytes(): number {
+    return this.#used
+  }
+
   /**
-   * Encodes the next bodies of `bodies` into one piece of about `pieceBytes` (the header first);
-   * `done` once `bodies` is exhausted. Bodies are pulled only as the piece needs them, so a source
-   * that produces them on demand (the engine's capture) spreads its work over the pieces. The piece
-   * is a view of a buffer the next call overwrites: write it before encoding the next one.
+   * Encodes the next bodies of `bodies` (the header first) until `pieceBytes` are pending or the
+   * clock passes `untilMs`; true once `bodies` is exhausted. Bodies are pulled only as needed, so a
+   * source that produces them on demand (the engine's capture) spreads its work over the calls, and
+   * the deadline bounds one call whatever a body costs (a cold JIT, a collection). Then take().
    */
-  encodePiece(bodies: Iterator<string>, pieceBytes: number): { bytes: Uint8Array; done: boolean } {
-    // One buffer reused for every piece (a large checkpoint is hundreds of pieces: no garbage per
-    // piece); it only grows for a body larger than it.
-    let out = this.#buffer.length >= pieceBytes + 64 * 1024 ? this.#buffer : new Uint8Array(pieceBytes + 64 * 1024)
-    let view = out === this.#buffer ? this.#view : new DataView(out.buffer)
-    let used = 0
+  fill(bodies: Iterator<string>, pieceBytes: number, untilMs = Infinity): boolean {
+    if (this.#buffer.length < pieceBytes + 64 * KiB) this.#grow(pieceBytes + 64 * KiB)
     if (!this.#started) {
       this.#started = true
+      const view = this.#view
       view.setUint32(0, headerMagic, true)
       view.setUint32(4, checkpointVersion, true)
       writeLsn(view, 8, this.#lsn)
-      used = headerBytes
+      this.#used = headerBytes
     }
-    let done = false
-    while (used < pieceBytes) {
+    for (let pulled = 1; this.#used < pieceBytes; pulled++) {
+      // The clock is read every few bodies: one read costs a few percent of a body's encoding.
+      if ((pulled & (clockEveryBodies - 1)) === 0 && performance.now() >= untilMs) return false
       const step = bodies.next()
-      if (step.done === true) {
-        done = true
-        break
-      }
+      if (step.done === true) return true
       const body = step.value
-      const need = used + frameV1HeaderBytes + body.length * 3
-      if (need > out.length) {
-        const bigger = new Uint8Array(Math.max(need, out.length * 2))
-        bigger.set(out.subarray(0, used))
-        out = bigger
-        view = new DataView(out.buffer)
+      const at = this.#used
+      if (at + frameV1HeaderBytes + body.length * 3 > this.#buffer.length) {
+        this.#grow(Math.max(at + frameV1HeaderBytes + body.length * 3, this.#buffer.length * 2))
       }
-      const written = this.#encoder.encodeInto(body, out.subarray(used + frameV1HeaderBytes)).written
-      sealFrameV1(out, view, used, this.#count, written)
-      used += frameV1HeaderBytes + written
+      const written = this.#buffer.write(body, at + frameV1HeaderBytes)
+      sealFrameV1(this.#buffer, this.#view, at, this.#count, written)
+      this.#used = at + frameV1HeaderBytes + written
       this.#count++
     }
-    this.#buffer = out
-    this.#view = view
-    const bytes = out.subarray(0, used)
+    return false
+  }
+
+  /**
+   * The bytes encoded since the last take (a view of a buffer the next fill overwrites: write it
+   * before filling again).
+   */
+  take(): Uint8Array {
+    const used = this.#used
+    // A plain Uint8Array view, so that slice() copies it (Buffer's slice() would be another view).
+    const bytes = new Uint8Array(this.#buffer.buffer, this.#buffer.byteOffset, used)
     this.#contentCrc = crc32c(bytes, 0, used, this.#contentCrc)
     this.producedBytes += used
-    return { bytes, done }
+    this.#used = 0
+    return bytes
+  }
+
+  /** One buffer reused for every piece (no garbage per piece); it only grows for a large body. */
+  #grow(bytes: number): void {
+    const bigger = Buffer.alloc(bytes)
+    bigger.set(this.#buffer.subarray(0, this.#used))
+    this.#buffer = bigger
+    this.#view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength)
   }
 
   /** The trailer, once every body is encoded. */
@@ -118,9 +137,8 @@ export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Ar
   const encoder = new CheckpointEncoder(lsn)
   const pieces: Uint8Array[] = []
   for (let done = false; !done;) {
-    const piece = encoder.encodePiece(iterator, 1024 * 1024)
-    pieces.push(piece.bytes.slice())
-    done = piece.done
+    done = encoder.fill(iterator, 1024 * KiB)
+    pieces.push(encoder.take().slice())
   }
   pieces.push(encoder.trailer())
   const out = new Uint8Array(pieces.reduce((total, piece) => total + piece.length, 0))

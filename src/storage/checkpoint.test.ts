@@ -1,0 +1,117 @@
+import { afterEach, describe, expect, test } from 'bun:test'
+import * as fs from 'node:fs'
+import { KiB, MiB } from '../base/units.ts'
+import { FaultyIo } from '../../test/harness/faulty-io.ts'
+import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
+import type { TestFsIo } from '../../test/harness/memory-io.ts'
+import { CheckpointEncoder, decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts'
+import { checkpointSyncBytes, openShardLog } from './log.ts'
+import type { ShardLogOptions } from './types.ts'
+
+const text = new TextDecoder()
+const bodies = Array.from({ length: 2000 }, (_, n) => `{"t":"j","i":${n},"d":"${'x'.repeat(n % 50)}"}`)
+
+describe('CheckpointEncoder', () => {
+  test('a deadline in the past still encodes a few bodies per call, and the pieces make the same file', () => {
+    const iterator = bodies[Symbol.iterator]()
+    const encoder = new CheckpointEncoder(42)
+    const pieces: Uint8Array[] = []
+    let calls = 0
+    for (let done = false; !done; calls++) {
+      done = encoder.fill(iterator, 1024 * KiB, 0)
+      pieces.push(encoder.take().slice())
+    }
+    pieces.push(encoder.trailer())
+    // Stopped by the clock, not by the bytes: every call made progress and none took everything.
+    expect(calls).toBeGreaterThan(100)
+    expect(calls).toBeLessThan(bodies.length)
+    const file = Buffer.concat(pieces)
+    expect(Buffer.from(encodeCheckpoint(42, bodies)).equals(file)).toBe(true)
+    const decoded = decodeCheckpoint(file)
+    if (typeof decoded === 'string') throw new Error(decoded)
+    expect(decoded.lsn).toBe(42)
+    expect(decoded.bodies.map((body) => text.decode(body))).toEqual(bodies)
+  })
+
+  test('fill stops once a piece of pieceBytes is pending; take() empties it', () => {
+    const iterator = bodies[Symbol.iterator]()
+    const encoder = new CheckpointEncoder(1)
+    expect(encoder.fill(iterator, 4 * KiB)).toBe(false)
+    expect(encoder.pendingBytes).toBeGreaterThanOrEqual(4 * KiB)
+    expect(encoder.pendingBytes).toBeLessThan(4 * KiB + 128)
+    expect(encoder.take().length).toBeGreaterThanOrEqual(4 * KiB)
+    expect(encoder.pendingBytes).toBe(0)
+  })
+})
+
+describe('a large checkpoint in the log', () => {
+  const backends: TestFsIo[] = []
+  afterEach(() => {
+    for (const io of backends.splice(0)) io.closeAll()
+  })
+
+  /** A test-fs backend that counts the syncs of checkpoint files. */
+  function countingIo(): { io: TestFsIo; checkpointSyncs: () => number } {
+    const inner = testFsIo()
+    backends.push(inner)
+    const checkpointFds = new Set<number>()
+    let syncs = 0
+    const io: TestFsIo = {
+      ...inner,
+      open(path: string, create: boolean): number {
+        const fd = inner.open(path, create)
+        if (path.endsWith('.ckp.tmp')) checkpointFds.add(fd)
+        return fd
+      },
+      sync(fd: number): Promise<void> {
+        if (checkpointFds.has(fd)) syncs++
+        return inner.sync(fd)
+      },
+    }
+    return { io, checkpointSyncs: () => syncs }
+  }
+
+  const options = (dir: string, io: ShardLogOptions['io']): ShardLogOptions => ({
+    dir, io, fsync: { kind: 'always' }, segmentBytes: 64 * KiB, flushBytesMax: 64 * KiB, repair: false,
+  })
+  /** About 2.5 × checkpointSyncBytes of records. */
+  const bigState = Array.from({ length: Math.ceil((2.5 * checkpointSyncBytes) / 1000) }, (_, n) => `{"n":${n},"pad":"${'y'.repeat(980)}"}`)
+
+  test('is synced while it is written, not only at its end, and recovers whole', async () => {
+    expect(checkpointSyncBytes).toBeLessThanOrEqual(8 * MiB) // the state below stays small for a test
+    const dir = temporaryDirectory()
+    const { io, checkpointSyncs } = countingIo()
+    const { log } = await openShardLog(options(dir, io))
+    log.append('{"before":1}')
+    log.checkpoint(bigState)
+    await log.checkpointSettled()
+    expect(log.lastCheckpointError).toBeNull()
+    // Two syncs while writing (at 1× and 2× checkpointSyncBytes), then the final one.
+    expect(checkpointSyncs()).toBe(3)
+    await log.close()
+    const reopened = await openShardLog(options(dir, countingIo().io))
+    expect(reopened.report.checkpointLsn).toBe(1)
+    expect([...reopened.bodies].map((body) => text.decode(body))).toEqual(bigState)
+    await reopened.log.close()
+  })
+
+  test('a failed sync while it is written fails the checkpoint, leaves no file and the log serving', async () => {
+    const dir = temporaryDirectory()
+    const inner = testFsIo()
+    backends.push(inner)
+    const io = new FaultyIo(inner)
+    const { log } = await openShardLog(options(dir, io))
+    log.append('{"before":1}')
+    await log.checkpointSettled()
+    while (log.durableLsn < 1) await new Promise((resolve) => setImmediate(resolve))
+    io.failSyncs(1) // nothing else syncs meanwhile: the first sync of the checkpoint file fails
+    log.checkpoint(bigState)
+    await log.checkpointSettled()
+    expect(log.lastCheckpointError?.message).toContain('fdatasync failed (injected)')
+    expect(fs.readdirSync(dir).filter((name) => name.includes('.ckp'))).toEqual([])
+    expect(log.checkpointLsn).toBe(0)
+    expect(log.append('{"after":1}')).toBe(2)
+    await log.close()
+    expect(log.durableLsn).toBe(2)
+  })
+})
