@@ -48,20 +48,25 @@ async function addBulk(port: number, queue: string, jobs: number): Promise<numbe
   return added.length
 }
 
+/**
+ * From the Worker's construction to the last 'completed' (emitted once the server confirmed the ACKB),
+ * as the peer comparison times W3; close() is not timed (it may wait for a long-polling pull).
+ */
 async function drain(port: number, queue: string, jobs: number, concurrency: number): Promise<number> {
   await prefill(port, jobs, [queue])
   let completed = 0
   let finish: () => void = () => {}
   const done = new Promise<void>((resolve) => (finish = resolve))
+  let worker: Worker | undefined
   await measure(async () => {
-    const worker = new Worker(queue, async () => {}, { connection: { port }, concurrency })
+    worker = new Worker(queue, async () => {}, { connection: { port }, concurrency })
     worker.on('completed', () => {
       if (++completed === jobs) finish()
     })
     worker.on('error', (error) => process.stderr.write(`worker error: ${error.message}\n`))
     await done
-    await worker.close()
   })
+  await worker?.close()
   return completed
 }
 
