@@ -106,8 +106,8 @@ export type WorkerOptions = {
   ackBatchMax?: number
   /**
    * flashq extension: at most this many jobs leased beyond `concurrency`, waiting locally for a free
-   * slot (default 1000; 0 disables; ignored with a limiter). The worker sizes its prefetch to about two
-   * pull round trips of work, so slow jobs are not prefetched at all (Worker's header says why).
+   * slot (default 1000, at most 10 000; 0 disables; ignored with a limiter). The worker sizes its
+   * prefetch to about two pull round trips of work, so slow jobs are not prefetched at all.
    */
   prefetch?: number
   name?: string

@@ -21,7 +21,7 @@
  * another worker is not acknowledged twice.
  */
 import { EventEmitter } from 'node:events'
-import { ackBatchIdsMax, pullBatchJobsMax } from '../base/limits.ts'
+import { ackBatchIdsMax, pullBatchJobsMax, sdkWorkerPrefetchJobsMax } from '../base/limits.ts'
 import { ConnectionClosedError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job, type JobProgress } from './job.ts'
@@ -107,7 +107,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.opts = opts
     this.#processor = processor ?? null
     this.#concurrency = Math.max(1, opts.concurrency ?? 1)
-    this.#prefetchMax = opts.limiter !== undefined ? 0 : Math.max(0, Math.floor(opts.prefetch ?? prefetchJobsDefault))
+    this.#prefetchMax = opts.limiter !== undefined ? 0 : Math.min(sdkWorkerPrefetchJobsMax, Math.max(0, Math.floor(opts.prefetch ?? prefetchJobsDefault)))
     this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
     this.client.connection.onError = (error) => this.emit('error', error)
     this.client.connection.onReconnected = () => this.#afterReconnect()
