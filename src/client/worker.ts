@@ -82,6 +82,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   /** Moving averages (ms) that size the prefetch; NaN until measured. */
   #pullRttMs = Number.NaN
   #busyMs = Number.NaN
+  /** The connection dropped: prefetched jobs wait until the reconnect shows they are still ours. */
+  #leasesInDoubt = false
   readonly #pulls = new Set<Promise<void>>()
   #fillScheduled = false
   /** Completions waiting for the next ACKB. */
@@ -208,6 +210,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.emit('closing', 'closing worker')
     // Pulls in flight may still deliver jobs; they are processed (or released when forced).
     await Promise.allSettled([...this.#pulls])
+    // Prefetched jobs whose lease is in doubt (no reconnect yet) are not ours to run: the server
+    // hands them out again (after a restart) or they come back as stalled.
+    if (this.#leasesInDoubt) this.#takeBuffered()
     if (this.#forced) {
       await this.#releaseActive()
       await Promise.allSettled([...this.#acksInFlight]) // acknowledgements already sent are not cut off
@@ -343,7 +348,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** Starts buffered jobs while slots are free. */
   #startBuffered(): void {
-    while (this.#bufferHead < this.#buffer.length && this.#active.size < this.#concurrency) {
+    while (!this.#leasesInDoubt && this.#bufferHead < this.#buffer.length && this.#active.size < this.#concurrency) {
       const held = this.#buffer[this.#bufferHead++] as Buffered
       this.#admit(held.wire, Date.now(), held.lastBeatMs)
     }
@@ -361,6 +366,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       jobs = await this.client.pullBatch(this.name, count, timeoutMs)
     } catch (error) {
       this.#requested -= count
+      if (error instanceof ConnectionClosedError && this.#bufferedCount > 0) this.#leasesInDoubt = true
       if (this.#closing === null) {
         if (!(error instanceof ConnectionClosedError)) this.emit('error', error as Error)
         setTimeout(() => this.#fill(), pullRetryDelayMs)
@@ -443,7 +449,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         for (const settled of batch) this.#emitCompleted(settled, nowMs)
       },
       (error: Error) => {
-        if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
+        if (error instanceof ConnectionClosedError && this.#closing === null) {
+          this.#unconfirmed.push(...batch)
+          if (this.#bufferedCount > 0) this.#leasesInDoubt = true
+        }
         else if (error instanceof RequestTimeoutError) return this.#reconcile(batch) // a slow server, not a lost ack
         // Refused (e.g. `Job N not found`): the lease may have died with a server restart while the
         // processor ran; the job is then waiting again and runs once more. Check before calling it an error.
@@ -551,7 +560,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    */
   async #recheckBuffered(): Promise<void> {
     const held = this.#takeBuffered()
-    if (held.length === 0) return
+    if (held.length === 0) {
+      this.#leasesInDoubt = false
+      return
+    }
     let kept: Buffered[] = []
     try {
       const current = await this.client.getJobsBatch(held.map((one) => one.wire.id))
@@ -562,6 +574,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
     this.#buffer = [...kept, ...this.#buffer.slice(this.#bufferHead)]
     this.#bufferHead = 0
+    this.#leasesInDoubt = false
     this.#startBuffered()
     this.emit('_settled')
   }
