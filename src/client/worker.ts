@@ -556,7 +556,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   /**
    * A restarted server has the jobs it handed out waiting again (a pull writes no record): a
    * prefetched job is kept only if it is still active from the same delivery, so it is not run here
-   * while another worker runs it too. (A job already started runs on, as any job active at a crash.)
+   * while another worker runs it too. (A job already started runs on, like every job active at a crash.)
    */
   async #recheckBuffered(): Promise<void> {
     const held = this.#takeBuffered()
