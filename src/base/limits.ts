@@ -153,6 +153,8 @@ export const webhookBreakerSuccessesToClose = 2
 export const sdkEventMessageBytesMax = 16 * MiB
 /** SDK: flow levels a failParentOnFailure failure climbs at most (a guard against a cycle of custom ids). */
 export const sdkFailParentLevelsMax = 100
+/** SDK: jobs a Worker may lease beyond its concurrency (its adaptive prefetch; option `prefetch`, default 1000). */
+export const sdkWorkerPrefetchJobsMax = 10_000
 
 /**
  * Cross-shard messages one shard keeps pending (sent, not yet acknowledged) for one target shard

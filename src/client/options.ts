@@ -111,6 +111,12 @@ export type WorkerOptions = {
   lockDuration?: number
   /** Jobs per ACKB at most (default 1000). */
   ackBatchMax?: number
+  /**
+   * flashq extension: at most this many jobs leased beyond `concurrency`, waiting locally for a free
+   * slot (default 1000, at most 10 000; 0 disables; ignored with a limiter). The worker sizes its
+   * prefetch to about two pull round trips of work, so slow jobs are not prefetched at all.
+   */
+  prefetch?: number
   name?: string
   prefix?: string
   /** A processor file runs in worker threads instead of child processes. */

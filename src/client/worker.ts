@@ -1,18 +1,27 @@
 /**
  * `Worker`: BullMQ's consumer over one flashQ connection.
  *
- * Flow control: a slot is free when it holds no job and no job was asked for it. Free slots are
- * filled with PULLB (count = free slots) as soon as they free up, so several pulls may be in flight.
+ * Flow control: the worker leases at most `concurrency + prefetch` jobs (processing, pulled and not
+ * started yet, or asked for); whatever is free of that is asked for with PULLB as soon as it frees up,
+ * so several pulls may be in flight. At most `concurrency` processors run at once; the other leased
+ * jobs wait in a local buffer (active on the server, kept alive by heartbeats like running jobs).
  * Acknowledgements never hold a slot: results-less completions are gathered into one ACKB per event-
  * loop turn, completions with a result go out as ACK, and all of them are pipelined with the pulls.
  * 'completed' is emitted once the server confirmed the acknowledgement (it is durable then).
+ *
+ * Prefetch adapts to the jobs: the buffer holds about what the slots finish within two pull round
+ * trips (bandwidth × delay), at most `prefetch` jobs. A prefetched job thus waits here about two round
+ * trips; slow jobs get no prefetch, so they are not held from other workers; and a no-op processor at
+ * concurrency 10 is not bound to 10 jobs per round trip. A new worker prefetches nothing until it has
+ * measured both. Jobs that turn slow after the buffer filled are handed back (bufferedWaitMaxMs).
+ * close() and pause() let the buffered jobs run (they were taken); close(true) hands them back.
  *
  * After a reconnect, acknowledgements that got no reply are re-sent only for jobs that are still
  * active with the same start time (this delivery); a job the server re-queued (a restart) or gave to
  * another worker is not acknowledged twice.
  */
 import { EventEmitter } from 'node:events'
-import { ackBatchIdsMax, pullBatchJobsMax } from '../base/limits.ts'
+import { ackBatchIdsMax, pullBatchJobsMax, sdkWorkerPrefetchJobsMax } from '../base/limits.ts'
 import { ConnectionClosedError, RateLimitError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job, type JobProgress } from './job.ts'
@@ -36,8 +45,21 @@ const ackBatchIdsDefault = 1000
 const heartbeatTickMs = 250
 /** Pause after a failed pull before asking again, so a broken server is not hammered. */
 const pullRetryDelayMs = 200
+/** Upper bound of the adaptive prefetch unless `prefetch` says otherwise (jobs beyond concurrency). */
+const prefetchJobsDefault = 1000
+/** Weight of a new sample in the moving averages of pull round trip and processing time. */
+const ewmaWeight = 0.1
+/** Round trips of work the prefetch buffer may hold (more than one, so a pull is sent before it runs dry). */
+const prefetchRoundTrips = 2
+/**
+ * A buffered job waiting longer than this means the jobs got slow: the prefetch shrinks to what the
+ * running jobs' age implies and the surplus goes back to the queue for other workers.
+ */
+const bufferedWaitMaxMs = 1000
 
-type Active = { job: Job<any, any, any>; wire: WireJob; lastBeatMs: number }
+type Active = { job: Job<any, any, any>; wire: WireJob; lastBeatMs: number; startedMs: number }
+/** A leased job waiting in the prefetch buffer. */
+type Buffered = { wire: WireJob; lastBeatMs: number; receivedMs: number }
 type Settled = { job: Job<any, any, any>; wire: WireJob; result: unknown }
 
 export class Worker<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
@@ -54,6 +76,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   readonly #active = new Map<number, Active>()
   /** Slots asked for in PULLBs without a reply yet. */
   #requested = 0
+  /** Prefetched jobs, oldest first from `#bufferHead`. */
+  #buffer: Buffered[] = []
+  #bufferHead = 0
+  /** Upper bound of the prefetch (jobs beyond concurrency); 0 with a limiter. */
+  readonly #prefetchMax: number
+  /** Moving averages (ms) that size the prefetch; NaN until measured. */
+  #pullRttMs = Number.NaN
+  #busyMs = Number.NaN
+  /** The connection dropped: prefetched jobs wait until the reconnect shows they are still ours. */
+  #leasesInDoubt = false
   readonly #pulls = new Set<Promise<void>>()
   #fillScheduled = false
   /** Completions waiting for the next ACKB. */
@@ -81,6 +113,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.#processor = isProcessorFile(processor) ? this.#sandboxed(processor) : (processor ?? null)
     if (typeof processor === 'function' && processor.length >= 3) this.#aborts = new Map()
     this.#concurrency = Math.max(1, opts.concurrency ?? 1)
+    this.#prefetchMax = opts.limiter !== undefined ? 0 : Math.min(sdkWorkerPrefetchJobsMax, Math.max(0, Math.floor(opts.prefetch ?? prefetchJobsDefault)))
     this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
     this.client.connection.onError = (error) => this.emit('error', error)
     this.client.connection.onReconnected = () => this.#afterReconnect()
@@ -97,6 +130,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   get concurrency(): number {
     return this.#concurrency
+  }
+
+  /** flashq extension: jobs leased by this worker and waiting locally for a free slot (prefetch). */
+  get prefetched(): number {
+    return this.#bufferedCount
   }
 
   set concurrency(value: number) {
@@ -184,6 +222,9 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.emit('closing', 'closing worker')
     // Pulls in flight may still deliver jobs; they are processed (or released when forced).
     await Promise.allSettled([...this.#pulls])
+    // Prefetched jobs whose lease is in doubt (no reconnect yet) are not ours to run: the server
+    // hands them out again (after a restart) or they come back as stalled.
+    if (this.#leasesInDoubt) this.#takeBuffered()
     if (this.#forced) {
       await this.#releaseActive()
       await Promise.allSettled([...this.#acksInFlight]) // acknowledgements already sent are not cut off
@@ -198,14 +239,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   async #releaseActive(): Promise<void> {
-    const ids = [...this.#active.keys(), ...this.#limited.map((wire) => wire.id)]
+    const ids = [...this.#active.keys(), ...this.#limited.map((wire) => wire.id), ...this.#takeBuffered().map((held) => held.wire.id)]
     this.#active.clear()
     this.#limited = []
     await Promise.allSettled(ids.map((id) => this.client.moveToDelayed(id, 0)))
   }
 
   async #whenIdle(): Promise<void> {
-    while (this.#active.size > 0 || this.#limited.length > 0 || this.#ackQueue.length > 0 || this.#acksInFlight.size > 0 || (this.#paused && this.#pulls.size > 0)) {
+    while (this.#active.size > 0 || this.#limited.length > 0 || this.#bufferedCount > 0 || this.#ackQueue.length > 0 || this.#acksInFlight.size > 0 || (this.#paused && this.#pulls.size > 0)) {
       await new Promise<void>((resolve) => this.once('_settled', resolve))
     }
   }
@@ -224,8 +265,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   #fill(): void {
     if (!this.#running || this.#paused || this.#closing !== null || this.#rateLimitTimer !== null) return
-    let free = this.#concurrency - this.#active.size - this.#requested - this.#limited.length
+    const leased = this.#active.size + this.#requested + this.#limited.length + this.#bufferedCount
+    const prefetch = this.#prefetch()
+    let free = this.#concurrency + prefetch - leased
     if (free <= 0) return
+    // While every slot has work in hand, leases that free one by one wait to share a bigger PULLB.
+    if (leased >= this.#concurrency && free < Math.max(this.#concurrency, prefetch >> 1)) return
     free = this.#limit(Math.min(free, pullBatchJobsMax))
     if (free <= 0) return
     this.#requested += free
@@ -272,12 +317,12 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   /** Starts a received job now if the limiter allows it, else queues it for later. */
-  #admit(wire: WireJob, nowMs: number): void {
+  #admit(wire: WireJob, nowMs: number, lastBeatMs: number): void {
     const limiter = this.opts.limiter
-    if (limiter === undefined) return this.#process(wire, nowMs)
+    if (limiter === undefined) return this.#process(wire, lastBeatMs)
     if (this.#limited.length === 0 && this.#recentStarts(nowMs) < limiter.max) {
       this.#limiterStartsMs.push(nowMs)
-      return this.#process(wire, nowMs)
+      return this.#process(wire, lastBeatMs)
     }
     this.#limited.push(wire)
     this.#wakeLimiter()
@@ -295,13 +340,46 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     else this.emit('_settled')
   }
 
+  /** Jobs to hold beyond concurrency: what the slots finish in a few pull round trips, at most `prefetch`. */
+  #prefetch(): number {
+    if (this.#prefetchMax === 0 || !(this.#busyMs >= 0) || !(this.#pullRttMs >= 0)) return 0
+    const perRoundTrip = (this.#concurrency * this.#pullRttMs) / Math.max(this.#busyMs, 0.001)
+    return Math.min(this.#prefetchMax, Math.floor(perRoundTrip * prefetchRoundTrips))
+  }
+
+  get #bufferedCount(): number {
+    return this.#buffer.length - this.#bufferHead
+  }
+
+  /** Empties the prefetch buffer, returning what it held. */
+  #takeBuffered(): Buffered[] {
+    const held = this.#buffer.slice(this.#bufferHead)
+    this.#buffer = []
+    this.#bufferHead = 0
+    return held
+  }
+
+  /** Starts buffered jobs while slots are free. */
+  #startBuffered(): void {
+    while (!this.#leasesInDoubt && this.#rateLimitTimer === null && this.#bufferHead < this.#buffer.length && this.#active.size < this.#concurrency) {
+      const held = this.#buffer[this.#bufferHead++] as Buffered
+      this.#admit(held.wire, Date.now(), held.lastBeatMs)
+    }
+    if (this.#bufferHead === this.#buffer.length) {
+      this.#buffer = []
+      this.#bufferHead = 0
+    }
+  }
+
   async #pull(count: number): Promise<void> {
     const timeoutMs = Math.round((this.opts.drainDelay ?? drainDelaySecondsDefault) * 1000)
     let jobs: WireJob[]
+    const sentMs = performance.now()
     try {
       jobs = await this.client.pullBatch(this.name, count, timeoutMs)
     } catch (error) {
       this.#requested -= count
+      if (error instanceof ConnectionClosedError && this.#bufferedCount > 0) this.#leasesInDoubt = true
       if (this.#closing === null) {
         if (!(error instanceof ConnectionClosedError)) this.emit('error', error as Error)
         setTimeout(() => this.#fill(), pullRetryDelayMs)
@@ -309,6 +387,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return
     }
     this.#requested -= count
+    // Only a full reply measures the round trip: a short one may include a long-poll wait.
+    if (jobs.length === count) this.#pullRttMs = ewma(this.#pullRttMs, performance.now() - sentMs)
     if (jobs.length > 0) this.#receivedSinceDrained = true
     if (jobs.length < count && this.#receivedSinceDrained) {
       this.#receivedSinceDrained = false
@@ -319,18 +399,20 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return
     }
     const nowMs = Date.now()
-    for (const wire of jobs) this.#admit(wire, nowMs)
+    let index = 0
+    while (index < jobs.length && this.#active.size < this.#concurrency && this.#bufferedCount === 0) this.#admit(jobs[index++] as WireJob, nowMs, nowMs)
+    while (index < jobs.length) this.#buffer.push({ wire: jobs[index++] as WireJob, lastBeatMs: nowMs, receivedMs: nowMs })
     this.#fill()
   }
 
   // ---- processing ----
 
-  #process(wire: WireJob, nowMs: number): void {
+  #process(wire: WireJob, lastBeatMs: number): void {
     const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, 'active')
     const token = `${this.id}:${wire.id}:${wire.started_at}`
     job.token = token
     job.onProgress = this.#emitProgress
-    this.#active.set(wire.id, { job, wire, lastBeatMs: nowMs })
+    this.#active.set(wire.id, { job, wire, lastBeatMs, startedMs: performance.now() })
     this.emit('active', job, 'waiting')
     let outcome: Promise<ResultType>
     try {
@@ -348,14 +430,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   readonly #emitProgress = (progress: JobProgress, job: Job<any, any, any>): void => void this.emit('progress', job, progress)
 
   #completed(job: Job<any, any, any>, wire: WireJob, result: unknown): void {
-    if (!this.#release(wire.id)) return
+    if (!this.#release(wire.id, true)) return
     if (job.movedToDelayed) return this.#settled()
     const settled: Settled = { job, wire, result }
     if (result === undefined || result === null) {
       this.#ackQueue.push(settled)
       if (!this.#ackScheduled) {
         this.#ackScheduled = true
-        queueMicrotask(() => this.#flushAcks())
+        // At the end of the event-loop turn: every job of a burst (a PULLB's worth, run slot after
+        // slot through the microtask queue) shares one ACKB, written with the next PULLB.
+        setImmediate(() => this.#flushAcks())
       }
     } else this.#track(this.client.ack(wire.id, result), [settled])
     this.#scheduleFill()
@@ -368,6 +452,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       const batch = this.#ackQueue.splice(0, batchMax)
       this.#track(this.client.ackBatch(batch.map((settled) => settled.wire.id)), batch)
     }
+    this.#fill()
   }
 
   #track(ack: Promise<unknown>, batch: Settled[]): void {
@@ -377,7 +462,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         for (const settled of batch) this.#emitCompleted(settled, nowMs)
       },
       (error: Error) => {
-        if (error instanceof ConnectionClosedError && this.#closing === null) this.#unconfirmed.push(...batch)
+        if (error instanceof ConnectionClosedError && this.#closing === null) {
+          this.#unconfirmed.push(...batch)
+          if (this.#bufferedCount > 0) this.#leasesInDoubt = true
+        }
         else if (error instanceof RequestTimeoutError) return this.#reconcile(batch) // a slow server, not a lost ack
         // Refused (e.g. `Job N not found`): the lease may have died with a server restart while the
         // processor ran; the job is then waiting again and runs once more. Check before calling it an error.
@@ -424,10 +512,18 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.#scheduleFill()
   }
 
-  /** Frees the job's slot; false when the job was already released (forced close). */
-  #release(id: number): boolean {
+  /**
+   * Frees the job's slot and starts a buffered job in it; false when the job was already released
+   * (forced close). A completion samples the processing time that sizes the prefetch.
+   */
+  #release(id: number, completed = false): boolean {
+    const active = this.#active.get(id)
+    if (active === undefined) return false
     this.#aborts?.delete(id)
-    return this.#active.delete(id)
+    this.#active.delete(id)
+    if (completed) this.#busyMs = ewma(this.#busyMs, performance.now() - active.startedMs)
+    if (this.#bufferHead < this.#buffer.length) this.#startBuffered()
+    return true
   }
 
   #settled(): void {
@@ -482,6 +578,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (this.#rateLimitTimer !== null) clearTimeout(this.#rateLimitTimer)
     this.#rateLimitTimer = setTimeout(() => {
       this.#rateLimitTimer = null
+      this.#startBuffered() // prefetched jobs held back by the limit
       this.#scheduleFill()
     }, Math.max(1, this.#rateLimitedUntilMs - Date.now()))
   }
@@ -519,20 +616,61 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #heartbeat(): void {
     const nowMs = Date.now()
     const lockMs = this.opts.lockDuration ?? lockDurationMsDefault
-    for (const [id, active] of this.#active) {
-      const intervalMs = Math.min(lockMs / 2, (active.wire.stall_timeout || lockDurationMsDefault) / 3)
-      if (nowMs - active.lastBeatMs < intervalMs) continue
-      active.lastBeatMs = nowMs
-      this.client.heartbeat(id).catch(() => {})
+    const beat = (held: { wire: WireJob; lastBeatMs: number }) => {
+      const intervalMs = Math.min(lockMs / 2, (held.wire.stall_timeout || lockDurationMsDefault) / 3)
+      if (nowMs - held.lastBeatMs < intervalMs) return
+      held.lastBeatMs = nowMs
+      this.client.heartbeat(held.wire.id).catch(() => {})
     }
+    for (const active of this.#active.values()) beat(active)
+    for (let index = this.#bufferHead; index < this.#buffer.length; index++) beat(this.#buffer[index] as Buffered)
+    this.#shedStaleBuffer(nowMs)
   }
 
-  /** Re-sends the acknowledgements lost with the connection. */
+  /** The safety valve of the prefetch: jobs turned slow after the buffer was filled (see bufferedWaitMaxMs). */
+  #shedStaleBuffer(nowMs: number): void {
+    const oldest = this.#buffer[this.#bufferHead]
+    if (oldest === undefined || nowMs - oldest.receivedMs < bufferedWaitMaxMs) return
+    const perfNowMs = performance.now()
+    for (const active of this.#active.values()) this.#busyMs = Math.max(this.#busyMs || 0, perfNowMs - active.startedMs)
+    const surplus = this.#bufferedCount - this.#prefetch()
+    if (surplus <= 0) return
+    const released = this.#buffer.splice(this.#buffer.length - surplus, surplus)
+    for (const held of released) this.client.moveToDelayed(held.wire.id, 0).catch((error: Error) => this.emit('error', error))
+  }
+
+  /** Re-sends the acknowledgements lost with the connection, and checks the prefetched jobs are still ours. */
   async #afterReconnect(): Promise<void> {
     const lost = this.#unconfirmed
     this.#unconfirmed = []
-    if (lost.length > 0) await this.#reconcile(lost)
+    await Promise.all([lost.length > 0 ? this.#reconcile(lost) : undefined, this.#recheckBuffered()])
     this.#scheduleFill()
+  }
+
+  /**
+   * A restarted server has the jobs it handed out waiting again (a pull writes no record): a
+   * prefetched job is kept only if it is still active from the same delivery, so it is not run here
+   * while another worker runs it too. (A job already started runs on, like every job active at a crash.)
+   */
+  async #recheckBuffered(): Promise<void> {
+    const held = this.#takeBuffered()
+    if (held.length === 0) {
+      this.#leasesInDoubt = false
+      return
+    }
+    let kept: Buffered[] = []
+    try {
+      const current = await this.client.getJobsBatch(held.map((one) => one.wire.id))
+      const stillOurs = new Set(current.filter((entry) => entry.state === 'active').map((entry) => `${entry.job.id}:${entry.job.started_at}`))
+      kept = held.filter((one) => stillOurs.has(`${one.wire.id}:${one.wire.started_at}`))
+    } catch (error) {
+      this.emit('error', error as Error)
+    }
+    this.#buffer = [...kept, ...this.#buffer.slice(this.#bufferHead)]
+    this.#bufferHead = 0
+    this.#leasesInDoubt = false
+    this.#startBuffered()
+    this.emit('_settled')
   }
 
   /**
@@ -572,6 +710,11 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   override once(event: string | symbol, listener: (...args: any[]) => void): this {
     return super.once(event, listener)
   }
+}
+
+/** A moving average; the first sample sets it. */
+function ewma(average: number, sample: number): number {
+  return Number.isNaN(average) ? sample : average + (sample - average) * ewmaWeight
 }
 
 export type WorkerListener<DataType = any, ResultType = any, NameType extends string = string> = {

@@ -9,20 +9,27 @@ import { queueName, waitFor } from './kit.ts'
 
 setDefaultTimeout(60_000)
 
-test('jobs continue after the server restarts; nothing is acked twice', async () => {
+test('jobs continue after the server restarts; nothing is acked twice', () => restartMidDrain(10, 600))
+
+// 1 ms jobs: the Worker prefetches (leases beyond its concurrency) when the server dies; the
+// prefetched jobs the restarted server has waiting again must not be run from the old delivery.
+test('with prefetched jobs at the restart: every job completes, no delivery is acked twice', () => restartMidDrain(1, 3000))
+
+async function restartMidDrain(jobMs: number, total: number): Promise<void> {
   const first = await startServer()
   const port = first.tcpPort
   let second: Awaited<ReturnType<typeof startServer>> | null = null
   const connection = { host: '127.0.0.1', port, reconnectDelay: 100, maxReconnectDelay: 500 }
   const queue = new Queue(queueName('restart'), { connection })
-  // 10 ms per job at concurrency 8: the 500 jobs left after the first 100 take ≥ 600 ms, so the kill
-  // lands while the worker is busy, however fast the server hands jobs out.
+  // At concurrency 8 the jobs left after the first 100 take ≥ 600 ms (10 ms jobs) or ≥ 360 ms (1 ms),
+  // so the kill lands while the worker is busy, however fast the server hands jobs out.
+  let peakPrefetched = 0
   const worker = new Worker(queue.name, async (job) => {
-    await new Promise((resolve) => setTimeout(resolve, 10))
+    peakPrefetched = Math.max(peakPrefetched, worker.prefetched)
+    await new Promise((resolve) => setTimeout(resolve, jobMs))
     return job.data.i
   }, { connection, concurrency: 8, autorun: false })
   try {
-    const total = 600
     const added = await queue.addBulk(Array.from({ length: total }, (_, i) => ({ name: 'n', data: { i } })))
     // Every ACK/ACKB the worker sends, with the delivery (start time) it acknowledges.
     const acked = new Map<string, number>()
@@ -50,6 +57,7 @@ test('jobs continue after the server restarts; nothing is acked twice', async ()
     await waitFor('every job completed on the server', async () => (await queue.getCompletedCount().catch(() => 0)) >= total, 40_000)
 
     expect(worker.client.connection.reconnects).toBeGreaterThanOrEqual(1)
+    if (jobMs === 1) expect(peakPrefetched).toBeGreaterThan(0)
     expect(await queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'completed')).toEqual({ waiting: 0, active: 0, delayed: 0, failed: 0, completed: total })
     for (const job of added) expect(await queue.getJobState(job.id as string)).toBe('completed')
     // A job may run again after the restart (its ack was not durable yet), but each delivery is
@@ -62,4 +70,4 @@ test('jobs continue after the server restarts; nothing is acked twice', async ()
     await second?.cleanup()
     await first.cleanup()
   }
-})
+}
