@@ -14,7 +14,7 @@
  */
 
 /** Quiet time after the last turn of work before collecting. */
-export const idleGcQuietMs = 200
+export const idleGcQuietMs = 100
 /** Turns of work (request batches, timer wake-ups) since the last collection that make a burst. */
 export const idleGcBurstTurnsMin = 256
 

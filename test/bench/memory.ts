@@ -135,7 +135,7 @@ async function measure(mode: Mode, options: Options, binary?: string): Promise<v
     process.stdout.write(
       `${binary ?? 'src'} ${mode}: ${options.jobs} jobs in ${pushed.seconds.toFixed(1)} s; RSS before ${mb(before)} MB, after push ${mb(afterPush)} MB, settled ${mb(settled)} MB (${settledSmaps}), after GC ${mb(afterGc)} MB ` +
         `→ ${perJob(afterGc - before)} B/job RSS, ${perJob(heap - beforeHeap)} B/job JS heap` +
-        `${disk === null ? '' : `; disk ${mb(disk.allocated)} MB`}; after GC ${smapsRollup(server.pid)}\n`,
+        `${disk === null ? '' : `; disk ${mb(disk.allocated)} MB`}\n  after GC: ${smapsRollup(server.pid)}\n`,
     )
     if (options.types) for (const [shard, report] of reports.entries()) process.stdout.write(`  shard ${shard}: ${JSON.stringify(report.types)}\n`)
   } finally {
