@@ -504,6 +504,8 @@ export class ShardHost {
     try {
       // Copy-on-write capture as of now, pulled by the log across turns (engine/snapshot.ts).
       shardLog.checkpoint(engine.captureSnapshot())
+      // The pieces it wrote are garbage once it is done: a collection when the thread is quiet.
+      void shardLog.checkpointSettled().then(() => this.idleGc?.noteBurstEnd())
     } catch (error) {
       // The log keeps growing until the next attempt; serving goes on.
       log.error('checkpoint', `shard ${shard.index}: checkpoint failed: ${errors.clientErrorText(String(error))}`, { shard: shard.index })

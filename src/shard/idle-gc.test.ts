@@ -86,3 +86,12 @@ describe('IdleCollector', () => {
     expect(fake.pendingTimers()).toBe(0)
   })
 })
+
+test('the end of a burst outside the counted turns (a checkpoint) collects after the next quiet spell', () => {
+  const fake = fakeSeams()
+  const collector = new IdleCollector(fake.seams)
+  collector.noteWork()
+  collector.noteBurstEnd()
+  fake.advance(idleGcQuietMs)
+  expect(fake.state.collections).toBe(1)
+})

@@ -49,6 +49,15 @@ export class IdleCollector {
     if (this.#timer === null && this.#turns >= idleGcBurstTurnsMin) this.#arm(idleGcQuietMs)
   }
 
+  /**
+   * Work that ran outside the counted turns and left much garbage ended (a checkpoint, written across
+   * many turns of its own): collect after the next quiet spell, however few turns came since.
+   */
+  noteBurstEnd(): void {
+    this.#turns = Math.max(this.#turns, idleGcBurstTurnsMin - 1)
+    this.noteWork()
+  }
+
   stop(): void {
     this.#stopped = true
     if (this.#timer !== null) this.seams.clearTimer(this.#timer)
