@@ -9,8 +9,8 @@
  * finished) becomes a small Map, so a straggler never pins a whole page. Ids that are not this shard's (never
  * stored by the engine, but looked up) are told apart by the job's own id.
  *
- * The table also keeps its jobs' payloads as bytes in a PayloadArena (payload-arena.ts): stored when
- * a job is stored, released when it is deleted.
+ * The table also keeps its jobs' payloads as bytes in a PayloadArena (payload-arena.ts): moved there
+ * at the end of the batch that stored the job (settlePayloads), released when it is deleted.
  */
 import type { Job } from './job.ts'
 import { isListed } from './job-index.ts'
@@ -42,6 +42,8 @@ export class JobTable {
   /** The highest page number used: the page new ids go to, never made sparse while they do. */
   #newestPage = 0
   readonly payloads = new PayloadArena()
+  /** Jobs stored since the last settlePayloads(): their payloads are still strings. */
+  #unsettled: Job[] = []
 
   constructor(
     private readonly shardIndex: number,
@@ -74,7 +76,7 @@ export class JobTable {
     const previous = this.get(id)
     if (previous !== job) {
       if (previous !== undefined) this.payloads.release(previous)
-      this.payloads.store(job)
+      this.#unsettled.push(job)
     }
     if (!this.#isLocal(id)) {
       if (!this.#foreign.has(id)) this.#size++
@@ -100,6 +102,17 @@ export class JobTable {
       if (page.count >= denseFrom) this.#makeDense(page)
     }
     return this
+  }
+
+  /**
+   * Moves the payloads of the jobs stored since the last call into the arena. Called once per batch
+   * (Core.drain), after the batch's records and events took the payload texts as they were.
+   */
+  settlePayloads(): void {
+    if (this.#unsettled.length === 0) return
+    const jobs = this.#unsettled
+    this.#unsettled = []
+    for (const job of jobs) if (this.get(job.id) === job) this.payloads.store(job)
   }
 
   delete(id: number): boolean {

@@ -22,6 +22,8 @@ test('the payload read back is the payload stored, in the arena or not', () => {
     'x'.repeat(arenaPayloadCharsMax + 10), { nested: { deep: true } },
   ]
   values.forEach((value, index) => table.set(index + 1, jobWith(index + 1, value)))
+  expect(typeof (table.get(1) as Job).dataJson).toBe('string') // until the batch ends
+  table.settlePayloads()
   values.forEach((value, index) => {
     const job = table.get(index + 1) as Job
     expect(job.data).toEqual(value)
@@ -37,6 +39,7 @@ test('chunks go once their jobs leave; a job that left still reads its payload',
   const table = new JobTable(0, 1)
   const count = 3 * Math.ceil(payloadChunkBytes / 100)
   for (let id = 1; id <= count; id++) table.set(id, jobWith(id, { id, pad: 'p'.repeat(80) }))
+  table.settlePayloads()
   expect(table.payloads.chunkBytes).toBeGreaterThanOrEqual(3 * payloadChunkBytes)
   const first = table.get(1) as Job
   for (let id = 1; id <= count; id++) table.delete(id)
@@ -58,6 +61,7 @@ test('stragglers are compacted: chunks stay within twice the live bytes, every p
       held.set(nextId, value)
       added.push(nextId++)
     }
+    table.settlePayloads()
     // Most of the round's jobs leave; one in fifty stays behind, in every chunk.
     for (const id of added) {
       if (random() < 0.98) {
@@ -71,4 +75,16 @@ test('stragglers are compacted: chunks stay within twice the live bytes, every p
   expect(table.payloads.chunkBytes).toBeLessThanOrEqual(Math.max(16 * payloadChunkBytes, 2 * live + payloadChunkBytes))
   for (const [id, value] of held) expect((table.get(id) as Job).data).toEqual(value)
   expect(table.size).toBe(held.size)
+})
+
+test('a job deleted or replaced before the batch ends never reaches the arena', () => {
+  const table = new JobTable(0, 1)
+  const kept = jobWith(1, { kept: true })
+  table.set(1, jobWith(1, { replaced: true }))
+  table.set(1, kept)
+  table.set(2, jobWith(2, { deleted: true }))
+  table.delete(2)
+  table.settlePayloads()
+  expect(table.payloads.liveBytes).toBe(JSON.stringify({ kept: true }).length)
+  expect(kept.data).toEqual({ kept: true })
 })

@@ -3,10 +3,10 @@
  * payload costs about 185 bytes of RSS as a string (a 16-byte cell, a malloc'd StringImpl and its
  * rounding) and its own bytes plus a share of a chunk here (test/bench/memory.ts).
  *
- * Each job table has one arena (job-table.ts stores a job's payload here when it stores the job,
- * and releases it when it drops the job). A job points at its chunk (Job.dataChunk) and keeps the
- * position in Job.dataJson, so a chunk lives as long as any job object refers to it, whatever the
- * arena's bookkeeping says: the bookkeeping only decides when to drop a chunk from the arena and
+ * Each job table has one arena (job-table.ts moves a job's payload here at the end of the batch
+ * that stored the job, and releases it when it drops the job). A job points at its chunk
+ * (Job.dataChunk) and keeps the position in Job.dataJson, so a chunk lives as long as any job object
+ * refers to it, whatever the arena's bookkeeping says: the bookkeeping only decides when to drop a chunk from the arena and
  * when to compact, never whether bytes can be read. Bytes are written once and never overwritten.
  *
  * Jobs mostly leave in the order they came (a chunk is released whole once its last job leaves);
@@ -28,10 +28,13 @@ const compactWhenChunksPerLive = 2
 /** ...and at least this many chunks (a small arena is left alone). */
 const compactChunksMin = 16
 
+/** Buffer's native UTF-8 methods (Node's, in Bun too): toString/write without their argument checks. */
+type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string; utf8Write(text: string, offset: number): number }
+
 /** The text of a payload at `at` in `chunk` (Job.dataJson as a number). */
 export function readPayload(chunk: Buffer, at: number): string {
   const offset = Math.floor(at / positionSplit)
-  return chunk.toString('utf8', offset, offset + (at % positionSplit))
+  return (chunk as NativeBuffer).utf8Slice(offset, offset + (at % positionSplit))
 }
 
 export class PayloadArena {
@@ -56,7 +59,7 @@ export class PayloadArena {
     if (typeof text !== 'string' || text === 'null' || text.length > arenaPayloadCharsMax) return
     // A UTF-16 unit is at most 3 UTF-8 bytes.
     const chunk = this.#room(text.length * 3)
-    const written = chunk.write(text, this.#offset, 'utf8')
+    const written = (chunk as NativeBuffer).utf8Write(text, this.#offset)
     job.dataJson = this.#offset * positionSplit + written
     job.dataChunk = chunk
     this.#offset += written
