@@ -5,9 +5,9 @@
  *
  * Each job table has one arena (job-table.ts moves a job's payload here at the end of the batch
  * that stored the job, and releases it when it drops the job). A job points at its chunk
- * (Job.dataChunk) and keeps the position in Job.dataJson, so a chunk lives as long as any job object
- * refers to it, whatever the arena's bookkeeping says: the bookkeeping only decides when to drop a chunk from the arena and
- * when to compact, never whether bytes can be read. Bytes are written once and never overwritten.
+ * (Job.dataChunk) and keeps the position in Job.dataJson, so a chunk lives while a job object
+ * refers to it, whatever the arena's bookkeeping says: the bookkeeping only decides when to drop a
+ * chunk from the arena and when to compact, never whether bytes can be read. Bytes are written once and never overwritten.
  *
  * Jobs mostly leave in the order they came (a chunk is released whole once its last job leaves);
  * the stragglers of many chunks are gathered by compact(), which copies every payload still held
