@@ -136,6 +136,7 @@ export class Core {
   }
 
   drain(): EngineOutput {
+    this.jobs.settlePayloads()
     const out = this.out
     this.out = emptyOutput()
     return out

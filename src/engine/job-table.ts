@@ -8,9 +8,13 @@
  * when its last job leaves, and an older page down to a few jobs (long-lived ones among many
  * finished) becomes a small Map, so a straggler never pins a whole page. Ids that are not this shard's (never
  * stored by the engine, but looked up) are told apart by the job's own id.
+ *
+ * The table also keeps its jobs' payloads as bytes in a PayloadArena (payload-arena.ts): moved there
+ * at the end of the batch that stored the job (settlePayloads), released when it is deleted.
  */
 import type { Job } from './job.ts'
 import { isListed } from './job-index.ts'
+import { PayloadArena } from './payload-arena.ts'
 
 const pageBits = 10
 const pageSlots = 1 << pageBits
@@ -37,6 +41,9 @@ export class JobTable {
   #size = 0
   /** The highest page number used: the page new ids go to, never made sparse while they do. */
   #newestPage = 0
+  readonly payloads = new PayloadArena()
+  /** Jobs stored since the last settlePayloads(): their payloads are still strings. */
+  #unsettled: Job[] = []
 
   constructor(
     private readonly shardIndex: number,
@@ -66,6 +73,11 @@ export class JobTable {
 
   /** Stores `job` under its own id (`id` must be job.id). */
   set(id: number, job: Job): this {
+    const previous = this.get(id)
+    if (previous !== job) {
+      if (previous !== undefined) this.payloads.release(previous)
+      this.#unsettled.push(job)
+    }
     if (!this.#isLocal(id)) {
       if (!this.#foreign.has(id)) this.#size++
       this.#foreign.set(id, job)
@@ -92,25 +104,41 @@ export class JobTable {
     return this
   }
 
+  /**
+   * Moves the payloads of the jobs stored since the last call into the arena. Called once per batch
+   * (Core.drain), after the batch's records and events took the payload texts as they were.
+   */
+  settlePayloads(): void {
+    if (this.#unsettled.length === 0) return
+    const jobs = this.#unsettled
+    this.#unsettled = []
+    for (const job of jobs) if (this.get(job.id) === job) this.payloads.store(job)
+  }
+
   delete(id: number): boolean {
+    const job = this.get(id)
+    if (job === undefined) return false
+    this.#remove(id)
+    this.payloads.release(job)
+    if (this.payloads.needsCompaction()) this.payloads.compact(this.values())
+    return true
+  }
+
+  #remove(id: number): void {
     if (!this.#isLocal(id)) {
-      const deleted = this.#foreign.delete(id)
-      if (deleted) this.#size--
-      return deleted
+      this.#foreign.delete(id)
+      this.#size--
+      return
     }
     const sequence = Math.floor(id / this.shardCount)
     const pageNumber = sequence >>> pageBits
-    const page = this.#pages.get(pageNumber)
-    if (page === undefined) return false
+    const page = this.#pages.get(pageNumber) as Page
     const slot = sequence & (pageSlots - 1)
-    if (page.dense !== null) {
-      if (page.dense[slot] === undefined) return false
-      page.dense[slot] = undefined
-    } else if (!(page.sparse as Map<number, Job>).delete(slot)) return false
+    if (page.dense !== null) page.dense[slot] = undefined
+    else (page.sparse as Map<number, Job>).delete(slot)
     this.#size--
     if (--page.count === 0) this.#pages.delete(pageNumber)
     else if (page.dense !== null && page.count < sparseBelow && pageNumber < this.#newestPage) this.#makeSparse(page)
-    return true
   }
 
   /** Every job, in id order. */

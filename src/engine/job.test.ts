@@ -40,3 +40,20 @@ test('a big payload goes into replies as text, a small one parsed: the reply byt
     expect(stringifyJson({ ok: true, job: wire, state: 'waiting' })).toBe(JSON.stringify({ ok: true, job: { ...wire, data: job.data }, state: 'waiting' }))
   }
 })
+
+test('attempts and maxAttempts share one field while small, and keep any u32 value once large', () => {
+  const job = new Job(1, 'q')
+  job.maxAttempts = 5
+  job.attempts = 3
+  expect([job.attempts, job.maxAttempts]).toEqual([3, 5])
+  job.attempts++
+  expect([job.attempts, job.maxAttempts]).toEqual([4, 5])
+  job.maxAttempts = 2 ** 32 - 1
+  expect([job.attempts, job.maxAttempts]).toEqual([4, 2 ** 32 - 1])
+  job.attempts = 2 ** 30
+  expect([job.attempts, job.maxAttempts]).toEqual([2 ** 30, 2 ** 32 - 1])
+  const other = new Job(2, 'q')
+  other.attempts = 2 ** 27
+  other.maxAttempts = 7
+  expect([other.attempts, other.maxAttempts]).toEqual([2 ** 27, 7])
+})

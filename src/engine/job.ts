@@ -3,6 +3,7 @@
  * present). Fields use the wire's meaning with camelCase names; `loc` says where the job lives now.
  */
 import { RawJson } from '../protocol/raw-json.ts'
+import { readPayload } from './payload-arena.ts'
 
 /** Where a job is. The wire state is derived from it (and from runAt for queued jobs). */
 export const LOC_GONE = 0
@@ -92,24 +93,39 @@ class JobExtras {
   backoff = 0
   ttl = 0
   timeout = 0
+  /** attempts and maxAttempts, once one of them is too large for Job.tries. */
+  attempts = 0
+  maxAttempts = 0
 }
+
+/**
+ * attempts and maxAttempts share Job.tries as attempts × triesSplit + maxAttempts while both are below
+ * triesSplit (a 13th field would cost 48 bytes per job); -1 there means both moved to JobExtras.
+ */
+const triesSplit = 2 ** 26
 
 /**
  * A job. Memory per job matters (a million waiting jobs are normal), so the object holds only the
  * fields every job uses (12 fields: JSC then allocates 112 bytes, against 160 from 13 fields on); the
  * rest sit behind accessors in JobExtras (the accessors are on the prototype: no bytes per job), the
- * location and the booleans in one bit field, and the payload as its JSON text (about 130 bytes for
- * 100 characters against about 250 for the parsed object): `data` parses it for replies, rawData()
- * splices it unparsed into log records and events.
+ * location and the booleans in one bit field, and the payload as its JSON text: first as a string,
+ * then, once the job table holds the job, as UTF-8 bytes in a shared chunk of the table's
+ * PayloadArena (payload-arena.ts: about 120 bytes for 100 characters against about 185 for a string).
+ * `data` parses it for replies, rawData() splices it unparsed into log records and events.
  */
 export class Job {
-  /** The payload's JSON text; undefined when the job has no `data` (the wire then omits it). */
-  dataJson: string | undefined = 'null'
+  /**
+   * The payload's JSON text, or where its UTF-8 bytes are in dataChunk (payloadAt); undefined when
+   * the job has no `data` (the wire then omits it).
+   */
+  dataJson: string | number | undefined = 'null'
+  /** The arena chunk holding the payload's bytes while dataJson is a position in it; else null. */
+  dataChunk: Buffer | null = null
   priority = 0
   createdAt = 0
   runAt = 0
-  attempts = 0
-  maxAttempts = 0
+  /** attempts and maxAttempts (triesSplit). */
+  private tries = 0
   /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
   heapIndex = -1
   /** The location (`loc`) and the FLAG_* booleans (lifo, remove_on_complete, remove_on_fail, holdsKey, inHistory). */
@@ -135,12 +151,45 @@ export class Job {
 
   /** The payload as a value (parsed from its JSON text on each read). */
   get data(): unknown {
-    const text = this.dataJson
+    const text = payloadText(this)
     return text === undefined ? undefined : JSON.parse(text)
   }
 
+  /** A new payload is kept as a string (the arena takes it when the table stores the job again). */
   set data(value: unknown) {
     this.dataJson = value === null ? 'null' : JSON.stringify(value)
+    this.dataChunk = null
+  }
+
+  get attempts(): number {
+    const tries = this.tries
+    return tries >= 0 ? Math.floor(tries / triesSplit) : (this.extras as JobExtras).attempts
+  }
+
+  set attempts(value: number) {
+    if (this.tries >= 0 && value >= 0 && value < triesSplit) this.tries = value * triesSplit + (this.tries % triesSplit)
+    else this.widenTries().attempts = value
+  }
+
+  get maxAttempts(): number {
+    const tries = this.tries
+    return tries >= 0 ? tries % triesSplit : (this.extras as JobExtras).maxAttempts
+  }
+
+  set maxAttempts(value: number) {
+    if (this.tries >= 0 && value >= 0 && value < triesSplit) this.tries = this.tries - (this.tries % triesSplit) + value
+    else this.widenTries().maxAttempts = value
+  }
+
+  /** Moves attempts and maxAttempts to JobExtras (a value too large to share Job.tries). */
+  private widenTries(): JobExtras {
+    const extras = this.extras ?? this.moreFields()
+    if (this.tries >= 0) {
+      extras.attempts = this.attempts
+      extras.maxAttempts = this.maxAttempts
+      this.tries = -1
+    }
+    return extras
   }
 
   get uniqueKey(): string | null {
@@ -441,16 +490,23 @@ export class Job {
  */
 const wireTextCharsMin = 1024
 
+/** The payload's JSON text (read from the arena chunk when it is there), or undefined. */
+export function payloadText(job: Job): string | undefined {
+  const at = job.dataJson
+  return typeof at === 'number' ? readPayload(job.dataChunk as Buffer, at) : at
+}
+
 /** The payload for a reply. */
 function wireData(job: Job): unknown {
-  const text = job.dataJson
+  const text = payloadText(job)
   if (text === undefined) return undefined
   return text.length >= wireTextCharsMin ? new RawJson(text) : JSON.parse(text)
 }
 
 /** The payload for a record or an event: its JSON text, spliced unparsed by stringifyJson. */
 export function rawData(job: Job): RawJson | undefined {
-  return job.dataJson === undefined ? undefined : new RawJson(job.dataJson)
+  const text = payloadText(job)
+  return text === undefined ? undefined : new RawJson(text)
 }
 
 export function expiresAt(job: Job): number {

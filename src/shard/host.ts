@@ -29,6 +29,7 @@ import type { ShardLog } from '../storage/types.ts'
 import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
 import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 import { PullGate, pulledJobIds } from './pull-gate.ts'
+import { IdleCollector } from './idle-gc.ts'
 
 /** Commands refused while the disk is full (the command table's diskFull); completions keep working. */
 const refusedWhenDiskFull = new Set(
@@ -103,6 +104,8 @@ export class ShardHost {
   private timerDueMs = Infinity
   /** Starts from init; the front toggles it as event subscribers come and go. */
   private eventsWanted: boolean
+  /** Collects a burst's garbage once the thread is quiet (idle-gc.ts); not under a simulation's clock. */
+  private readonly idleGc: IdleCollector | null
 
   /**
    * `time` and `ioBackend` are the simulation's seams (test/sim): a fake clock and timers, and an
@@ -115,6 +118,7 @@ export class ShardHost {
     private readonly ioBackend: IoBackend | null = null,
   ) {
     this.eventsWanted = init.eventsWanted
+    this.idleGc = time === realHostTime ? new IdleCollector() : null
   }
 
   async start(): Promise<void> {
@@ -487,6 +491,7 @@ export class ShardHost {
       if (shard.log?.needsCheckpoint()) this.checkpoint(shard)
     }
     this.armTimer()
+    this.idleGc?.noteWork()
   }
 
   private scheduleFlush(): void {
@@ -523,6 +528,8 @@ export class ShardHost {
     try {
       // Copy-on-write capture as of now, pulled by the log across turns (engine/snapshot.ts).
       shardLog.checkpoint(engine.captureSnapshot())
+      // The pieces it wrote are garbage once it is done: a collection when the thread is quiet.
+      void shardLog.checkpointSettled().then(() => this.idleGc?.noteBurstEnd())
     } catch (error) {
       // The log keeps growing until the next attempt; serving goes on.
       log.error('checkpoint', `shard ${shard.index}: checkpoint failed: ${errors.clientErrorText(String(error))}`, { shard: shard.index })
@@ -579,6 +586,7 @@ export class ShardHost {
 
   async stop(): Promise<void> {
     if (this.timer !== null) this.time.clearTimer(this.timer)
+    this.idleGc?.stop()
     for (const shard of this.shards.values()) await shard.log?.close()
     this.io?.shutdown()
     this.sink({ k: 'stopped' })

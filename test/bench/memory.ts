@@ -44,6 +44,13 @@ function parseOptions(argv: string[]): Options {
   return options
 }
 
+/** The anonymous / file-backed split of the process's RSS (smaps_rollup), in MB, to tell heap from mapped files. */
+function smapsRollup(pid: number): string {
+  const text = readFileSync(`/proc/${pid}/smaps_rollup`, 'latin1')
+  const field = (name: string) => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
+  return `anon ${mb(field('Anonymous'))} MB, file ${mb(field('Rss') - field('Anonymous'))} MB`
+}
+
 function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'latin1')
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) * 1024
@@ -117,6 +124,8 @@ async function measure(mode: Mode, options: Options, binary?: string): Promise<v
     const afterPush = rssBytes(server.pid)
     // Durable: a checkpoint started by the pushes holds every job's record text until it is written.
     await Bun.sleep(options.settleMs)
+    const settled = rssBytes(server.pid)
+    const settledSmaps = smapsRollup(server.pid)
     const reports = await collectGarbage(server.port, shardCount)
     await Bun.sleep(2000)
     const afterGc = rssBytes(server.pid)
@@ -124,9 +133,9 @@ async function measure(mode: Mode, options: Options, binary?: string): Promise<v
     const disk = server.dataDir === null ? null : directorySize(server.dataDir)
     const perJob = (bytes: number) => (bytes / options.jobs).toFixed(0)
     process.stdout.write(
-      `${binary ?? 'src'} ${mode}: ${options.jobs} jobs in ${pushed.seconds.toFixed(1)} s; RSS before ${mb(before)} MB, after push ${mb(afterPush)} MB, after GC ${mb(afterGc)} MB ` +
+      `${binary ?? 'src'} ${mode}: ${options.jobs} jobs in ${pushed.seconds.toFixed(1)} s; RSS before ${mb(before)} MB, after push ${mb(afterPush)} MB, settled ${mb(settled)} MB (${settledSmaps}), after GC ${mb(afterGc)} MB ` +
         `→ ${perJob(afterGc - before)} B/job RSS, ${perJob(heap - beforeHeap)} B/job JS heap` +
-        `${disk === null ? '' : `; disk ${mb(disk.allocated)} MB`}\n`,
+        `${disk === null ? '' : `; disk ${mb(disk.allocated)} MB`}\n  after GC: ${smapsRollup(server.pid)}\n`,
     )
     if (options.types) for (const [shard, report] of reports.entries()) process.stdout.write(`  shard ${shard}: ${JSON.stringify(report.types)}\n`)
   } finally {

@@ -1,0 +1,97 @@
+/**
+ * The idle collection (idle-gc.ts): one collection once a burst of work is followed by a quiet spell;
+ * none while work goes on, none after a little work, none after stop().
+ */
+import { describe, expect, test } from 'bun:test'
+import { IdleCollector, idleGcBurstTurnsMin, idleGcQuietMs, type IdleGcSeams } from './idle-gc.ts'
+
+/** A fake clock with timers that fire when it is advanced past them. */
+function fakeSeams() {
+  let nowMs = 0
+  let nextId = 0
+  const timers = new Map<number, { dueMs: number; callback: () => void }>()
+  const state = { collections: 0 }
+  const seams: IdleGcSeams = {
+    nowMs: () => nowMs,
+    setTimer: (callback, delayMs) => {
+      timers.set(++nextId, { dueMs: nowMs + delayMs, callback })
+      return nextId
+    },
+    clearTimer: (timer) => void timers.delete(timer as number),
+    collect: () => void state.collections++,
+  }
+  const advance = (ms: number) => {
+    const endMs = nowMs + ms
+    for (;;) {
+      const due = [...timers.entries()].filter(([, timer]) => timer.dueMs <= endMs).sort((a, b) => a[1].dueMs - b[1].dueMs)[0]
+      if (due === undefined) break
+      timers.delete(due[0])
+      nowMs = due[1].dueMs
+      due[1].callback()
+    }
+    nowMs = endMs
+  }
+  return { seams, advance, state, pendingTimers: () => timers.size }
+}
+
+describe('IdleCollector', () => {
+  test('collects once after a burst followed by quiet', () => {
+    const fake = fakeSeams()
+    const collector = new IdleCollector(fake.seams)
+    for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork()
+    fake.advance(idleGcQuietMs - 1)
+    expect(fake.state.collections).toBe(0)
+    fake.advance(1)
+    expect(fake.state.collections).toBe(1)
+    fake.advance(10 * idleGcQuietMs)
+    expect(fake.state.collections).toBe(1)
+    expect(fake.pendingTimers()).toBe(0)
+  })
+
+  test('waits while work goes on, then collects once it stops', () => {
+    const fake = fakeSeams()
+    const collector = new IdleCollector(fake.seams)
+    for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork()
+    for (let step = 0; step < 20; step++) {
+      fake.advance(idleGcQuietMs / 2)
+      collector.noteWork()
+    }
+    expect(fake.state.collections).toBe(0)
+    fake.advance(idleGcQuietMs)
+    expect(fake.state.collections).toBe(1)
+  })
+
+  test('a little work is no burst: no collection', () => {
+    const fake = fakeSeams()
+    const collector = new IdleCollector(fake.seams)
+    for (let turn = 0; turn < idleGcBurstTurnsMin - 1; turn++) collector.noteWork()
+    fake.advance(10 * idleGcQuietMs)
+    expect(fake.state.collections).toBe(0)
+    expect(fake.pendingTimers()).toBe(0)
+  })
+
+  test('the count starts again after a collection, and stop() cancels a pending one', () => {
+    const fake = fakeSeams()
+    const collector = new IdleCollector(fake.seams)
+    for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork()
+    fake.advance(idleGcQuietMs)
+    expect(fake.state.collections).toBe(1)
+    collector.noteWork()
+    fake.advance(10 * idleGcQuietMs)
+    expect(fake.state.collections).toBe(1)
+    for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork()
+    collector.stop()
+    fake.advance(10 * idleGcQuietMs)
+    expect(fake.state.collections).toBe(1)
+    expect(fake.pendingTimers()).toBe(0)
+  })
+})
+
+test('the end of a burst outside the counted turns (a checkpoint) collects after the next quiet spell', () => {
+  const fake = fakeSeams()
+  const collector = new IdleCollector(fake.seams)
+  collector.noteWork()
+  collector.noteBurstEnd()
+  fake.advance(idleGcQuietMs)
+  expect(fake.state.collections).toBe(1)
+})
