@@ -10,8 +10,9 @@
  * chunk from the arena and when to compact, never whether bytes can be read. Bytes are written once and never overwritten.
  *
  * Jobs mostly leave in the order they came (a chunk is released whole once its last job leaves);
- * the stragglers of many chunks are gathered by compact(), which copies every payload still held
- * by the table into fresh chunks once the arena's chunks are more than twice the live bytes.
+ * the stragglers of many chunks are gathered by a compaction once the arena's chunks are more than
+ * twice the live bytes: job-table.ts moves the jobs of the chunks held then, a bounded number per
+ * batch, into fresh chunks.
  *
  * Owns: the chunks and the live-byte counts. Does not own: the jobs (job-table.ts).
  */
@@ -84,26 +85,30 @@ export class PayloadArena {
     return chunks >= compactChunksMin && chunks * payloadChunkBytes > compactWhenChunksPerLive * this.#liveBytes
   }
 
+  /** The chunks the arena holds now: a compaction moves the jobs still in them (job-table.ts). */
+  chunks(): Set<Buffer> {
+    return new Set(this.#liveByChunk.keys())
+  }
+
   /**
-   * Copies the payloads of `jobs` (every job the table holds) into fresh chunks and forgets the
-   * old ones; a job outside the table that still points at an old chunk keeps it alive.
+   * Copies the job's payload into the current chunk, its old chunk no longer counting it. Compaction
+   * moves the jobs of the old chunks a few thousand per batch (job-table.ts), never all at once: with
+   * a million jobs a one-pass copy would stall the shard for ~100 ms. Until moved, a job reads its
+   * bytes from its old chunk, which it keeps alive itself.
    */
-  compact(jobs: Iterable<Job>): void {
-    this.#liveByChunk.clear()
-    this.#liveBytes = 0
-    this.#chunk = null
-    for (const job of jobs) {
-      const at = job.dataJson
-      if (typeof at !== 'number' || job.dataChunk === null) continue
-      const bytes = at % positionSplit
-      const chunk = this.#room(bytes)
-      const from = Math.floor(at / positionSplit)
-      job.dataChunk.copy(chunk, this.#offset, from, from + bytes)
-      job.dataJson = this.#offset * positionSplit + bytes
-      job.dataChunk = chunk
-      this.#offset += bytes
-      this.#count(chunk, bytes)
-    }
+  move(job: Job): void {
+    const at = job.dataJson
+    const from = job.dataChunk
+    if (typeof at !== 'number' || from === null) return
+    const bytes = at % positionSplit
+    const offset = Math.floor(at / positionSplit)
+    this.release(job)
+    const chunk = this.#room(bytes)
+    from.copy(chunk, this.#offset, offset, offset + bytes)
+    job.dataJson = this.#offset * positionSplit + bytes
+    job.dataChunk = chunk
+    this.#offset += bytes
+    this.#count(chunk, bytes)
   }
 
   /** The current chunk, or a new one when it has less than `bytes` left. */
