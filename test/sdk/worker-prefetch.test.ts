@@ -65,20 +65,22 @@ test('slow jobs are not prefetched: they spread over the workers', async () => {
 test('close() runs the prefetched jobs; close(true) hands them back to the queue', async () => {
   const queue = newQueue('prefetch-close')
   const done = new Set<number>()
-  // 1 ms jobs: the buffer holds a few of them across event-loop turns (no-op jobs drain it within one).
-  const tick = () => new Promise((resolve) => setTimeout(resolve, 1))
+  // Jobs of one event-loop turn each: the buffer holds some across turns (no-op jobs drain it within
+  // one). They must be short next to a pull round trip, or the prefetch (about two round trips of
+  // work) rounds to nothing: 1 ms jobs on a quiet machine with main-thread shards never prefetched.
+  const tick = () => new Promise((resolve) => setImmediate(resolve))
   const worker = newWorker(queue, async (job) => {
     await tick()
     done.add(job.data.i)
   }, { concurrency: 2 })
-  await addJobs(queue, 3000)
+  await addJobs(queue, 20_000)
   // Wait until jobs are buffered, then close gracefully: everything taken is processed and acknowledged.
   await waitFor('jobs prefetched', () => worker.prefetched > 0)
   await worker.close()
   const counts = await queue.getJobCounts('active', 'completed', 'waiting', 'delayed')
   expect(counts.active).toBe(0)
   expect(counts.completed).toBe(done.size)
-  expect((counts.waiting ?? 0) + (counts.delayed ?? 0)).toBe(3000 - done.size)
+  expect((counts.waiting ?? 0) + (counts.delayed ?? 0)).toBe(20_000 - done.size)
 
   const forced = newWorker(queue, tick, { concurrency: 2 })
   await waitFor('jobs prefetched again', () => forced.prefetched > 0)
