@@ -76,29 +76,33 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       ...(job.opts ? pushFields(toPushOptions({ ...defaults, ...job.opts })) : defaultFields),
     })
     // A window of batches in flight: each PUSHB's timeout starts when it is sent, not behind 99 others.
-    const results: Array<{ ids: number[]; errors: Array<{ index: number; error: string }> }> = new Array(batches.length)
+    // A batch's Jobs are built as its reply arrives, while the later batches are still on the server
+    // (built all at the end, they added ~0.3 µs per job after the last reply).
+    const added: Array<Job<DataType, ResultType, NameType>[]> = new Array(batches.length)
+    const rejected: string[][] = new Array(batches.length)
     let nextBatch = 0
     const sender = async () => {
       while (nextBatch < batches.length) {
         const index = nextBatch++
-        results[index] = await this.client.pushWireBatch(this.name, (batches[index] as typeof jobs).map(wireItem))
+        const batch = batches[index] as typeof jobs
+        const result = await this.client.pushWireBatch(this.name, batch.map(wireItem))
+        const failedAt = new Map(result.errors.map((error) => [error.index, error.error]))
+        const batchJobs: Job<DataType, ResultType, NameType>[] = []
+        const batchRejected: string[] = []
+        let next = 0
+        batch.forEach((input, at) => {
+          const error = failedAt.get(at)
+          if (error !== undefined) return void batchRejected.push(`#${index * pushBatchJobsMax + at}: ${error}`)
+          batchJobs.push(new Job(this, input.name, input.data, { ...defaults, ...input.opts }, String(result.ids[next++])))
+        })
+        added[index] = batchJobs
+        rejected[index] = batchRejected
       }
     }
     await Promise.all(Array.from({ length: Math.min(addBulkBatchesInFlightMax, batches.length) }, sender))
-    const added: Job<DataType, ResultType, NameType>[] = []
-    const rejected: string[] = []
-    results.forEach((result, batchIndex) => {
-      const batch = batches[batchIndex] as Array<{ name: NameType; data: DataType; opts?: JobsOptions }>
-      const failedAt = new Map(result.errors.map((error) => [error.index, error.error]))
-      let next = 0
-      batch.forEach((input, index) => {
-        const error = failedAt.get(index)
-        if (error !== undefined) return void rejected.push(`#${batchIndex * pushBatchJobsMax + index}: ${error}`)
-        added.push(new Job(this, input.name, input.data, { ...defaults, ...input.opts }, String(result.ids[next++])))
-      })
-    })
-    if (rejected.length > 0) throw new Error(`addBulk: ${rejected.length} of ${jobs.length} jobs rejected (${rejected.slice(0, 5).join('; ')})`)
-    return added
+    const failures = rejected.flat()
+    if (failures.length > 0) throw new Error(`addBulk: ${failures.length} of ${jobs.length} jobs rejected (${failures.slice(0, 5).join('; ')})`)
+    return added.flat()
   }
 
   // ---- job schedulers (flashQ cron entries named `<queue>:<schedulerId>`) ----
