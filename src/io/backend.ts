@@ -34,6 +34,13 @@ export interface IoBackend {
   write(fd: number, bytes: Uint8Array, offset: number): Promise<void>
   /** fdatasync alone. */
   sync(fd: number): Promise<void>
+  /**
+   * True when an operation in flight has completed and its promise settles at the backend's next
+   * poll: long work sharing the thread (a checkpoint's turn) ends its turn so the waiter runs now.
+   * Only a hint, with no effect on what is durable; absent where operations settle synchronously
+   * (pwrite) or in test wrappers.
+   */
+  completionReady?(): boolean
   close(fd: number): void
   /** Releases rings and buffers. */
   shutdown(): void

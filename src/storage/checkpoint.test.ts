@@ -33,6 +33,22 @@ describe('CheckpointEncoder', () => {
     expect(decoded.bodies.map((body) => text.decode(body))).toEqual(bodies)
   })
 
+  test('yieldNow ends a call within a few bodies, and every call still makes progress', () => {
+    const iterator = bodies[Symbol.iterator]()
+    const encoder = new CheckpointEncoder(7)
+    const pieces: Uint8Array[] = []
+    let calls = 0
+    for (let done = false; !done; calls++) {
+      done = encoder.fill(iterator, 1024 * KiB, Infinity, () => true)
+      pieces.push(encoder.take().slice())
+    }
+    pieces.push(encoder.trailer())
+    // No deadline and room for every body: only yieldNow can have cut the calls this short.
+    expect(calls).toBeGreaterThanOrEqual(bodies.length / 8)
+    expect(calls).toBeLessThanOrEqual(bodies.length / 4)
+    expect(Buffer.from(encodeCheckpoint(7, bodies)).equals(Buffer.concat(pieces))).toBe(true)
+  })
+
   test('fill stops once a piece of pieceBytes is pending; take() empties it', () => {
     const iterator = bodies[Symbol.iterator]()
     const encoder = new CheckpointEncoder(1)
@@ -93,6 +109,58 @@ describe('a large checkpoint in the log', () => {
     expect(reopened.report.checkpointLsn).toBe(1)
     expect([...reopened.bodies].map((body) => text.decode(body))).toEqual(bigState)
     await reopened.log.close()
+  })
+
+  test('gives way to the log: a waiting flush starts before its turn, and a ready completion ends the turn', async () => {
+    const dir = temporaryDirectory()
+    const inner = testFsIo()
+    backends.push(inner)
+    let durableWrites = 0
+    // A completion is always "ready": every checkpoint turn ends after a few bodies.
+    const io: TestFsIo = {
+      ...inner,
+      completionReady: () => true,
+      writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+        durableWrites++
+        return inner.writeDurable(fd, bytes, offset)
+      },
+    }
+    const { log } = await openShardLog(options(dir, io))
+    /** Bodies pulled in each event-loop turn of the checkpoint. */
+    const turnBodies: number[] = []
+    let turnOpen = false
+    let appended = false
+    let writesWhenAppended = -1
+    let flushedBeforeTurn = null as boolean | null // set by the generator, which TS does not follow
+    function* state(): Generator<string> {
+      for (let n = 0; n < 200; n++) {
+        if (!turnOpen) {
+          turnOpen = true
+          turnBodies.push(0)
+          queueMicrotask(() => (turnOpen = false)) // runs once the turn's synchronous work ends
+        }
+        turnBodies[turnBodies.length - 1]!++
+        if (n === 0) {
+          // The append runs in the next turn, before the checkpoint's: its flush is scheduled after it.
+          setImmediate(() => {
+            writesWhenAppended = durableWrites
+            log.append('{"during":1}')
+            appended = true
+          })
+        } else if (appended && flushedBeforeTurn === null) {
+          flushedBeforeTurn = durableWrites > writesWhenAppended
+        }
+        yield `{"n":${n}}`
+      }
+    }
+    log.checkpoint(state())
+    await log.checkpointSettled()
+    expect(log.lastCheckpointError).toBeNull()
+    expect(flushedBeforeTurn).toBe(true)
+    expect(turnBodies.length).toBeGreaterThanOrEqual(200 / 8)
+    expect(Math.max(...turnBodies)).toBeLessThan(8)
+    await log.close()
+    expect(log.durableLsn).toBe(1)
   })
 
   test('a failed sync while it is written fails the checkpoint, leaves no file and the log serving', async () => {

@@ -31,7 +31,7 @@ const trailerMagic = 0x45435146 // 'FQCE'
 const headerBytes = 16
 const trailerBytes = 24
 const twoTo32 = 2 ** 32
-/** fill() reads the clock once per this many bodies (a power of two). */
+/** fill() reads the clock and asks whether to yield once per this many bodies (a power of two). */
 const clockEveryBodies = 8
 
 /**
@@ -63,11 +63,12 @@ export class CheckpointEncoder {
 
   /**
    * Encodes the next bodies of `bodies` (the header first) until `pieceBytes` are pending or the
-   * clock passes `untilMs`; true once `bodies` is exhausted. Bodies are pulled only as needed, so a
-   * source that produces them on demand (the engine's capture) spreads its work over the calls, and
-   * the deadline bounds one call whatever a body costs (a cold JIT, a collection). Then take().
+   * clock passes `untilMs` or `yieldNow()` says so (checked every few bodies, so every call makes
+   * progress); true once `bodies` is exhausted. Bodies are pulled only as needed, so a source that
+   * produces them on demand (the engine's capture) spreads its work over the calls, and the deadline
+   * bounds one call whatever a body costs (a cold JIT, a collection). Then take().
    */
-  fill(bodies: Iterator<string>, pieceBytes: number, untilMs = Infinity): boolean {
+  fill(bodies: Iterator<string>, pieceBytes: number, untilMs = Infinity, yieldNow: () => boolean = never): boolean {
     if (this.#buffer.length < pieceBytes + 64 * KiB) this.#grow(pieceBytes + 64 * KiB)
     if (!this.#started) {
       this.#started = true
@@ -79,7 +80,7 @@ export class CheckpointEncoder {
     }
     for (let pulled = 1; this.#used < pieceBytes; pulled++) {
       // The clock is read every few bodies: one read costs a few percent of a body's encoding.
-      if ((pulled & (clockEveryBodies - 1)) === 0 && performance.now() >= untilMs) return false
+      if ((pulled & (clockEveryBodies - 1)) === 0 && (performance.now() >= untilMs || yieldNow())) return false
       const step = bodies.next()
       if (step.done === true) return true
       const body = step.value
@@ -148,6 +149,10 @@ export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Ar
     offset += piece.length
   }
   return out
+}
+
+function never(): boolean {
+  return false
 }
 
 export type DecodedCheckpoint = { lsn: number; bodies: Uint8Array[] }

@@ -855,7 +855,10 @@ export class SegmentedLog implements ShardLog {
       for (let done = false; !done;) {
         // One slice of work per event-loop turn: requests keep being served while a large state is written.
         await nextTurn()
-        done = encoder.fill(bodies, pieceBytes, performance.now() + checkpointTurnMsMax)
+        // The log first: a flush waiting for its turn starts now, and a completion of one ends this
+        // turn early, so the appenders waiting for it need not wait for the checkpoint's turn too.
+        if (this.#flushScheduled && !this.#flushing) this.#startFlush()
+        done = encoder.fill(bodies, pieceBytes, performance.now() + checkpointTurnMsMax, this.#completionReady)
         if (!done && encoder.pendingBytes < pieceBytes) continue
         fileBytes = await this.#writeCheckpointPiece(fd, encoder.take(), fileBytes)
         if (fileBytes - syncedBytes >= checkpointSyncBytes) {
@@ -896,6 +899,8 @@ export class SegmentedLog implements ShardLog {
     this.#deleteCovered(lsn)
     if (this.diskFull) this.#retrySpace()
   }
+
+  readonly #completionReady = (): boolean => this.#io.completionReady?.() === true
 
   /**
    * Preallocated first: on a full disk the checkpoint fails there, before writing the piece, and no

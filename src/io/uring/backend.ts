@@ -83,6 +83,10 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
     return this.#start('sync', fd, new Uint8Array(0), 0)
   }
 
+  completionReady(): boolean {
+    return this.#ring.hasCompletion()
+  }
+
   /** Waits (blocking) for in-flight operations so no buffer is freed under the kernel, then exits. */
   shutdown(): void {
     for (const operation of this.#backlog.splice(0)) {

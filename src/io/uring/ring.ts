@@ -145,6 +145,13 @@ export class Ring {
     return this.#driver.waitForCompletion(timeoutUs)
   }
 
+  /** True when a completion is visible (reap() would return it). One atomic load; never blocks. */
+  hasCompletion(): boolean {
+    const head = this.#cqHead
+    const tail = this.#cqTail
+    return head !== null && tail !== null && Atomics.load(head, 0) !== Atomics.load(tail, 0)
+  }
+
   /**
    * Copies out every completion visible now and releases their CQ slots. Never blocks: the tail is
    * an Atomics.load of kernel-shared memory, so the JIT cannot hoist it out of a polling loop.
