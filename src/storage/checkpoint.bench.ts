@@ -5,6 +5,8 @@
  * kernel allows it; FLASHQ_IO=pwrite etc. to choose, see io/pick.ts), then starts a checkpoint of the whole
  * state while a client keeps pushing: each push is executed by the engine, its records appended, and
  * the next one starts once they are durable (sequential durable PUSH, as a client waiting for acks).
+ * The client is in-process: its next push starts the moment the last one is durable, so it never
+ * arrives in the middle of a checkpoint turn as a request over TCP can (up to one turn later).
  * A 1 ms timer measures the shard thread's event-loop stalls. Reports the longest stall during the
  * checkpoint and during the 3 s of pushes before it (the baseline: the collector of a 1M-job heap
  * and the machine's load), the PUSH latency percentiles of both, and how long the checkpoint took.
