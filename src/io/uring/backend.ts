@@ -7,9 +7,11 @@
  * CQE arrives (typed-array backing stores do not move, BUN-NOTES).
  */
 import { assert } from '../../base/assert.ts'
+import { KiB } from '../../base/units.ts'
 import { type IoBackend, IoError } from '../backend.ts'
 import { SyncFileOperations } from '../file-operations.ts'
 import { allocateRange } from '../allocate.ts'
+import { syncData, writeAll } from '../blocking-write.ts'
 import { errnoName, ioErrorFromResult } from '../errno.ts'
 import { fsyncDatasync, opcode, Ring, type RingDriver, rwfDsync, stableAddress } from './ring.ts'
 
@@ -35,6 +37,12 @@ type Submission = {
   operation: Operation
   isWrite: boolean
 }
+
+/**
+ * Largest durable write done blocking on the calling thread for an idle caller (see writeDurable): a
+ * few records; a bigger batch (a PUSHB) goes to the ring, so the thread never blocks for long.
+ */
+const blockingWriteBytesMax = 16 * KiB
 
 /** Non-blocking polls (event-loop turns) before sleeping in the kernel for the completion. */
 const spinPollsMax = 2
@@ -71,7 +79,23 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
     allocateRange(fd, offset, bytes)
   }
 
-  writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+  /**
+   * A small write for an idle caller, with nothing of this ring in flight, is a blocking pwrite +
+   * fdatasync on this thread: the io-wq hand-off and the completion wake-up cost ~50–80 µs of a
+   * ~200 µs flush (sequential durable PUSH round trip p50 0.25 → 0.20 ms, p99 1.3 → 0.8 ms,
+   * /work/wt/w1raw.ts). Requests that arrive meanwhile wait in the socket and share the next flush,
+   * which the log starts without the hint (group commit under load stays on the ring).
+   */
+  writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle = false): Promise<void> {
+    if (waitingIdle && bytes.length <= blockingWriteBytesMax && this.#cqesInFlight === 0 && this.#backlog.length === 0) {
+      try {
+        writeAll(fd, bytes, offset)
+        syncData(fd)
+      } catch (error) {
+        return Promise.reject(error)
+      }
+      return Promise.resolve()
+    }
     return this.#start('writeDurable', fd, bytes, offset)
   }
 
