@@ -1,9 +1,10 @@
 /**
  * The io_uring IoBackend, on a ring set up through liburing or through raw system calls (the same
  * SQEs either way). A durable write goes to the kernel as one write SQE with RWF_DSYNC; the JS
- * thread stays free while it runs. Completions are found by polling
- * the CQ tail from a setImmediate loop that runs only while something is in flight, and matched to
- * callers by user_data. Every buffer handed to the kernel stays referenced in `#pending` until its
+ * thread stays free while it runs (except a small one for an idle caller, see writeDurable).
+ * Completions are found by polling the CQ tail from a setImmediate loop that runs only while
+ * something is in flight (sleeping in the kernel in slices between turns), and matched to callers by
+ * user_data. Every buffer handed to the kernel stays referenced in `#pending` until its
  * CQE arrives (typed-array backing stores do not move, BUN-NOTES).
  */
 import { assert } from '../../base/assert.ts'
