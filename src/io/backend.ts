@@ -28,8 +28,13 @@ export interface IoBackend {
    * Writes all of `bytes` at `offset` and then fdatasyncs the file; resolves once both are done.
    * Rejects with IoError on a short write or a failed sync. The caller keeps `bytes` alive and
    * unchanged until it settles, and has at most one such operation in flight per file.
+   *
+   * `waitingIdle`: the caller has nothing else to do until this settles (an idle log's flush, its
+   * client waiting for the ack). A backend that hands writes to another thread may then do a small
+   * write on the calling thread instead, blocking it for the disk's flush time but saving the hand-off
+   * and the wake-up. Only a hint: the result and its timing contract are the same.
    */
-  writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void>
+  writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle?: boolean): Promise<void>
   /** Writes all of `bytes` at `offset` without syncing (for --fsync=interval). */
   write(fd: number, bytes: Uint8Array, offset: number): Promise<void>
   /** fdatasync alone. */

@@ -3,10 +3,9 @@
  * Worker, so blocking that thread is acceptable; the Promise API matches the io_uring backend so
  * storage cannot tell them apart. Errors are thrown as IoError and surface as rejections.
  */
-import { fdatasyncSync, writeSync } from 'node:fs'
-import { type IoBackend, IoError } from './backend.ts'
+import type { IoBackend } from './backend.ts'
 import { allocateRange } from './allocate.ts'
-import { ioErrorFromException } from './errno.ts'
+import { syncData, writeAll } from './blocking-write.ts'
 import { SyncFileOperations } from './file-operations.ts'
 
 /** File and directory operations come from SyncFileOperations (shared with the io_uring backend). */
@@ -34,27 +33,4 @@ export class PwriteBackend extends SyncFileOperations implements IoBackend {
   }
 
   shutdown(): void {}
-
-}
-
-/** pwrite until every byte is written; a short write is retried, so the real error (ENOSPC) shows. */
-function writeAll(fd: number, bytes: Uint8Array, offset: number): void {
-  let done = 0
-  try {
-    while (done < bytes.length) {
-      const written = writeSync(fd, bytes, done, bytes.length - done, offset + done)
-      if (written === 0) throw new IoError('EIO', `pwrite wrote 0 of ${bytes.length - done} bytes`)
-      done += written
-    }
-  } catch (error) {
-    throw ioErrorFromException(error, `pwrite fd=${fd} at ${offset + done}`)
-  }
-}
-
-function syncData(fd: number): void {
-  try {
-    fdatasyncSync(fd)
-  } catch (error) {
-    throw ioErrorFromException(error, `fdatasync fd=${fd}`)
-  }
 }

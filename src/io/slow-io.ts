@@ -26,7 +26,8 @@ export function reportSlowIo(io: IoBackend, slowMs: number, reportEveryMs: numbe
     slowCount = 0
   }
   const wrapped: Partial<IoBackend> = {
-    writeDurable: (fd, bytes, offset) => timed('flush (write + fdatasync)', bytes.length, () => io.writeDurable(fd, bytes, offset)),
+    writeDurable: (fd, bytes, offset, waitingIdle) =>
+      timed('flush (write + fdatasync)', bytes.length, () => io.writeDurable(fd, bytes, offset, waitingIdle)),
     sync: (fd) => timed('fdatasync', 0, () => io.sync(fd)),
   }
   // A Proxy, not a subclass: every other member (present or added to IoBackend later) reaches the

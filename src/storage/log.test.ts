@@ -70,6 +70,32 @@ describe('group commit', () => {
     await log.close()
   })
 
+  test('an idle log\'s flush tells io its caller waits idle; a flush of appends that piled up behind one does not', async () => {
+    const inner = fsIo()
+    const hints: boolean[] = []
+    const recording: TestFsIo = {
+      ...inner,
+      writeDurable: (fd, bytes, offset, waitingIdle) => {
+        hints.push(waitingIdle === true)
+        return inner.writeDurable(fd, bytes, offset, waitingIdle)
+      },
+    }
+    const io = new FaultyIo(recording)
+    const { log } = await open(temporaryDirectory(), { io })
+    hints.length = 0
+    log.append(record(1))
+    io.hold()
+    log.flushIfIdle()
+    log.append(record(2)) // arrives during the flush: group-committed by the next one
+    io.release()
+    await until(() => log.durableLsn === 2)
+    await nextTurn()
+    log.append(record(3)) // after a quiet turn: idle again
+    await until(() => log.durableLsn === 3)
+    expect(hints).toEqual([true, false, true])
+    await log.close()
+  })
+
   test('appends in one tick go out in one flush; appends during a flush go in the next', async () => {
     const io = new FaultyIo(fsIo())
     const { log } = await open(temporaryDirectory(), { io })

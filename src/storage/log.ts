@@ -660,6 +660,9 @@ export class SegmentedLog implements ShardLog {
   }
 
   #startFlush(): void {
+    // Nothing piled up behind the last flush: the log was idle, and this flush's requests wait for it
+    // alone (io may then write on this thread, IoBackend.writeDurable). Under load it stays async.
+    const waitingIdle = !this.#flushScheduledAfterFlush
     this.#flushScheduled = false
     this.stats.flushLoops++
     if (this.#flushing || this.#fatalError !== null) return
@@ -669,19 +672,19 @@ export class SegmentedLog implements ShardLog {
     this.stats.lastFlushStartedAtMs = performance.now()
     // Cut by the byte cap when more is already waiting behind this chunk.
     if (this.#ready.length > 0 || (this.#current as Chunk).used > 0) this.stats.flushesCutByBytes++
-    this.#flushChunk(chunk).then(
+    this.#flushChunk(chunk, waitingIdle).then(
       () => this.#flushDone(chunk),
       (error: unknown) => this.#fail(error),
     )
   }
 
-  async #flushChunk(chunk: Chunk): Promise<void> {
+  async #flushChunk(chunk: Chunk, waitingIdle: boolean): Promise<void> {
     const segment = chunk.segment
     if (segment !== this.#writingSegment) await this.#enterSegment(segment)
     const bytes = chunk.buffer.subarray(0, chunk.used)
     const startedMs = performance.now()
     if (this.#fsync.kind === 'always') {
-      await this.#io.writeDurable(segment.fd, bytes, chunk.fileOffset)
+      await this.#io.writeDurable(segment.fd, bytes, chunk.fileOffset, waitingIdle)
     } else {
       await this.#io.write(segment.fd, bytes, chunk.fileOffset)
       segment.writtenBytes = chunk.fileOffset + chunk.used

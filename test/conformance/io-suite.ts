@@ -143,6 +143,24 @@ export function ioConformance(name: string, make: () => IoBackend): void {
       }
     })
 
+    test('writeDurable for an idle caller (waitingIdle) reads back: alone, beside a write in flight, and too large to block', async () => {
+      const { fd, path } = openFile('waiting-idle')
+      const recordBytes = 300
+      for (let i = 0; i < 50; i++) await io.writeDurable(fd, pattern(recordBytes, 2000 + i), i * recordBytes, true)
+      // Another file's write in flight: the hinted one must not overtake or lose anything either way.
+      const other = openFile('waiting-idle-other')
+      await Promise.all([
+        io.writeDurable(other.fd, pattern(64 * KiB, 7), 0),
+        io.writeDurable(fd, pattern(recordBytes, 2050), 50 * recordBytes, true),
+      ])
+      await io.writeDurable(fd, pattern(MiB, 2051), 51 * recordBytes, true)
+      const all = readAll(path)
+      expect(all.length).toBe(51 * recordBytes + MiB)
+      for (let i = 0; i <= 50; i++) expect(all.subarray(i * recordBytes, (i + 1) * recordBytes)).toEqual(pattern(recordBytes, 2000 + i))
+      expect(all.subarray(51 * recordBytes)).toEqual(pattern(MiB, 2051))
+      expect(readAll(other.path)).toEqual(pattern(64 * KiB, 7))
+    })
+
     test('concurrent writeDurable on two files', async () => {
       const a = openFile('concurrent-a')
       const b = openFile('concurrent-b')
@@ -194,6 +212,7 @@ export function ioConformance(name: string, make: () => IoBackend): void {
         await rejection(io.write(closed, pattern(64, 8), 0)),
         await rejection(io.sync(closed)),
         await rejection(io.writeDurable(1_000_000, pattern(64, 8), 0)),
+        await rejection(io.writeDurable(closed, pattern(64, 8), 0, true)),
       ]
       for (const failure of failures) {
         expect(failure).toBeInstanceOf(IoError)

@@ -3,7 +3,7 @@
  * hand-written io_uring ABI offsets against a compiled C program, and checks pickIo's choices.
  */
 import { afterEach, describe, expect, test } from 'bun:test'
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { kernelRingName, pickIo, probeKernelRing, probeUring } from '../../src/io/pick.ts'
@@ -54,6 +54,28 @@ test('stableAddress gives an address that survives .buffer access and GC', () =>
   expect(ptr(bytes, 8)).toBe(address)
   expect(stableAddress(bytes, 8)).toBe(address)
   if (!movedByBufferAccess) console.log('note: this Bun no longer moves small typed arrays')
+})
+
+test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle caller is written and synced before writeDurable returns', async () => {
+  const io = probeUring() as UringBackend
+  const dir = mkdtempSync(join(tmpdir(), 'flashq-io-idle-'))
+  const path = join(dir, 'log')
+  const fd = io.open(path, true)
+  try {
+    const bytes = new TextEncoder().encode('one record\n')
+    const idle = io.writeDurable(fd, bytes, 0, true)
+    // Settled on return: done on this thread. The ring's completions are reaped on a later turn.
+    expect(Bun.peek.status(idle)).toBe('fulfilled')
+    expect(readFileSync(path, 'utf8')).toBe('one record\n')
+    const unhinted = io.writeDurable(fd, bytes, bytes.length)
+    expect(Bun.peek.status(unhinted)).toBe('pending')
+    await unhinted
+    expect(readFileSync(path, 'utf8')).toBe('one record\none record\n')
+  } finally {
+    io.close(fd)
+    io.shutdown()
+    rmSync(dir, { recursive: true, force: true })
+  }
 })
 
 describe('pickIo', () => {

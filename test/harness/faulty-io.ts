@@ -154,8 +154,8 @@ export class FaultyIo implements IoBackend {
     this.allocatedBytes += bytes
   }
 
-  writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
-    return this.#write(fd, bytes, offset, true)
+  writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle?: boolean): Promise<void> {
+    return this.#write(fd, bytes, offset, true, waitingIdle)
   }
 
   write(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
@@ -254,7 +254,7 @@ export class FaultyIo implements IoBackend {
     this.inner.shutdown()
   }
 
-  async #write(fd: number, bytes: Uint8Array, offset: number, durable: boolean): Promise<void> {
+  async #write(fd: number, bytes: Uint8Array, offset: number, durable: boolean, waitingIdle?: boolean): Promise<void> {
     if (this.crashed) return never
     const index = this.writeCount++
     if (index === this.#tearAtWrite) {
@@ -267,7 +267,7 @@ export class FaultyIo implements IoBackend {
     if (durable) this.syncCount++
     this.cache?.wrote(fd, bytes, offset)
     const covered = this.cache?.pendingMark(fd) ?? 0
-    await (durable && !fail ? this.inner.writeDurable(fd, bytes, offset) : this.inner.write(fd, bytes, offset))
+    await (durable && !fail ? this.inner.writeDurable(fd, bytes, offset, waitingIdle) : this.inner.write(fd, bytes, offset))
     await this.#settle()
     if (fail) throw new IoError('EIO', 'fdatasync failed (injected)')
     if (durable && this.cache !== null && !this.skipSyncs.has('data')) this.cache.synced(fd, covered)

@@ -23,7 +23,7 @@ export class ShardGateIo {
         this.paths.set(fd, path)
         return fd
       },
-      writeDurable: (fd, bytes, offset) => gated(fd, () => inner.writeDurable(fd, bytes, offset)),
+      writeDurable: (fd, bytes, offset, waitingIdle) => gated(fd, () => inner.writeDurable(fd, bytes, offset, waitingIdle)),
       sync: (fd) => gated(fd, () => inner.sync(fd)),
     }
     this.backend = new Proxy(inner, {
