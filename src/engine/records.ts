@@ -98,8 +98,21 @@ export function recordJson(record: LogRecord): string {
   const { i, q, d, c } = record
   if (fields !== 5 || typeof i !== 'number' || typeof q !== 'string' || typeof c !== 'number' || !(d === undefined || d instanceof RawJson)) return stringifyJson(record)
   if (!Number.isFinite(i) || !Number.isFinite(c)) return stringifyJson(record)
-  return `{"t":"j","i":${i},"q":${JSON.stringify(q)}${d === undefined ? '' : `,"d":${d.text}`},"c":${c}}`
+  // The jobs of one PUSHB share their queue and creation time: their texts are reused.
+  if (q !== lastQueue) {
+    lastQueue = q
+    lastQueueJson = JSON.stringify(q)
+  }
+  if (c !== lastCreatedAt) {
+    lastCreatedAt = c
+    lastCreatedAtJson = String(c)
+  }
+  return `{"t":"j","i":${i},"q":${lastQueueJson}${d === undefined ? '' : `,"d":${d.text}`},"c":${lastCreatedAtJson}}`
 }
+let lastQueue = ''
+let lastQueueJson = '""'
+let lastCreatedAt = 0
+let lastCreatedAtJson = '0'
 
 export function encodeJob(job: Job): Fields {
   const r: Fields = { t: 'j', i: job.id, q: job.queue, d: rawData(job), c: job.createdAt }
