@@ -259,10 +259,15 @@ export type PeerMeasured = {
   errors: number
 }
 
+/** Padding strings by length, shared: the harness should cost the client as little as it can. */
+const pads: string[] = []
+/** `{"t":,"pad":""}`: the characters of a payload besides t and the padding. */
+const payloadFrameChars = 15
+
 /** JSON payloads of exactly `bytes` bytes once serialized: {"t":…,"pad":"xxx…"}. */
 export function peerJobData(t: number, bytes = 100): PeerJobData {
-  const overhead = JSON.stringify({ t, pad: '' }).length
-  return { t, pad: 'x'.repeat(Math.max(0, bytes - overhead)) }
+  const padChars = Math.max(0, bytes - payloadFrameChars - JSON.stringify(t).length)
+  return { t, pad: (pads[padChars] ??= 'x'.repeat(padChars)) }
 }
 
 /** p50, p99 and max in ms; none when nothing was sampled (an open loop whose jobs never started in time). */
@@ -319,11 +324,18 @@ export async function peerWindowedPush(system: PeerSystem, options: { queue: str
   return { jobs: pushed, seconds, rate: pushed / seconds, errors }
 }
 
-/** W2 (and prefill): batches of `batchSize`, `window` batches in flight (1 for W2). */
-export async function peerBatchPush(system: PeerSystem, options: { queue: string; total: number; batchSize: number; window: number; producer?: PeerProducer } & TimeCap): Promise<PeerMeasured> {
+/**
+ * W2 (and prefill): batches of `batchSize`, `window` batches in flight (1 for W2), after `warmup`
+ * untimed jobs in batches of the same size.
+ */
+export async function peerBatchPush(system: PeerSystem, options: { queue: string; total: number; batchSize: number; window: number; warmup?: number; producer?: PeerProducer } & TimeCap): Promise<PeerMeasured> {
   const producer = options.producer ?? (await system.producer(options.queue))
   const batches = Math.ceil(options.total / options.batchSize)
   let errors = 0
+  for (let warmed = 0; warmed < (options.warmup ?? 0); warmed += options.batchSize) {
+    const t = performance.now()
+    await producer.pushBatch(Array.from({ length: Math.min(options.batchSize, (options.warmup ?? 0) - warmed) }, () => peerJobData(t))).catch(() => errors++)
+  }
   let next = 0
   let pushed = 0
   const started = performance.now()

@@ -88,7 +88,9 @@ export class FlashQ {
     checkQueue(queue)
     if (items.length > pushBatchJobsMax) throw new ValidationError(`Batch too large (max ${pushBatchJobsMax} jobs)`)
     const reply = await this.send<{ ids: number[]; errors?: Array<{ index: number; error: string }> }>({ cmd: 'PUSHB', queue, jobs: items })
-    return { ids: reply.ids.filter((id) => id > 0), errors: reply.errors ?? [] }
+    const errors = reply.errors ?? []
+    // With no rejected items every id is a job's: the filter (for servers that send 0 for a rejected one) is skipped.
+    return { ids: errors.length === 0 ? reply.ids : reply.ids.filter((id) => id > 0), errors }
   }
 
   async pull<Data = unknown>(queue: string, timeout = 60_000): Promise<WireJob<Data> | null> {

@@ -16,6 +16,7 @@
  *
  * Owns: the chunks and the live-byte counts. Does not own: the jobs (job-table.ts).
  */
+import type { NativeBuffer } from '../base/native-buffer.ts'
 import type { Job } from './job.ts'
 
 /** Chunk size: a straggler holds at most this much until the next compaction. */
@@ -29,8 +30,6 @@ const compactWhenChunksPerLive = 2
 /** ...and at least this many chunks (a small arena is left alone). */
 const compactChunksMin = 16
 
-/** Buffer's native UTF-8 methods (Node's, in Bun too): toString/write without their argument checks. */
-type NativeBuffer = Buffer & { utf8Slice(start: number, end: number): string; utf8Write(text: string, offset: number): number }
 
 /** The text of a payload at `at` in `chunk` (Job.dataJson as a number). */
 export function readPayload(chunk: Buffer, at: number): string {

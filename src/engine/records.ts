@@ -63,6 +63,7 @@
  * `fci` becomes a pending outbox message, and `fk` still maps a repeated request to its child.
  */
 import type { LogRecord } from './types.ts'
+import { RawJson, stringifyJson } from '../protocol/raw-json.ts'
 import type { QueueState } from './queue-state.ts'
 import type { Core, JobLogEntry, QueueDefaults } from './core.ts'
 import { jobDiscarded } from '../protocol/errors.ts'
@@ -85,6 +86,34 @@ export function formatRecord(): LogRecord {
 }
 
 /** The job as a `j` record; default-valued fields are left out. */
+/**
+ * A record's text for the log: stringifyJson, except that a job record of only the fields every job
+ * has (`t i q d c`, as encodeJob makes it for a job pushed with default options) is written directly,
+ * the same text ~0.1 µs sooner (it is on the path of every durable push).
+ */
+export function recordJson(record: LogRecord): string {
+  if (record.t !== 'j') return stringifyJson(record)
+  let fields = 0
+  for (const _ in record) fields++
+  const { i, q, d, c } = record
+  if (fields !== 5 || typeof i !== 'number' || typeof q !== 'string' || typeof c !== 'number' || !(d === undefined || d instanceof RawJson)) return stringifyJson(record)
+  if (!Number.isFinite(i) || !Number.isFinite(c)) return stringifyJson(record)
+  // The jobs of one PUSHB share their queue and creation time: their texts are reused.
+  if (q !== lastQueue) {
+    lastQueue = q
+    lastQueueJson = JSON.stringify(q)
+  }
+  if (c !== lastCreatedAt) {
+    lastCreatedAt = c
+    lastCreatedAtJson = String(c)
+  }
+  return `{"t":"j","i":${i},"q":${lastQueueJson}${d === undefined ? '' : `,"d":${d.text}`},"c":${lastCreatedAtJson}}`
+}
+let lastQueue = ''
+let lastQueueJson = '""'
+let lastCreatedAt = 0
+let lastCreatedAtJson = '0'
+
 export function encodeJob(job: Job): Fields {
   const r: Fields = { t: 'j', i: job.id, q: job.queue, d: rawData(job), c: job.createdAt }
   if (job.runAt !== job.createdAt) r.r = job.runAt

@@ -124,6 +124,39 @@ function readJobOptions<T extends Fields>(input: Fields, target: T): T {
   return target
 }
 
+/**
+ * A PUSHB item: `data` (null when absent) and readJobOptions's fields in the same order, built as one
+ * object literal: a PUSHB has a thousand of them, and adding the fields one by one cost twice as
+ * much (PUSH keeps readJobOptions: its command object starts with `cmd` and `queue`).
+ */
+function jobInput(input: Fields): JobInput {
+  const jobIdAlias = optString(input.jobId)
+  const ageAlias = optU64(input.keepCompletedAge)
+  const countAlias = optU64(input.keepCompletedCount)
+  return {
+    data: input.data === undefined ? null : input.data,
+    priority: i32(input.priority, 0),
+    delay: optU64(input.delay),
+    ttl: optU64(input.ttl),
+    timeout: optU64(input.timeout),
+    max_attempts: optU32(input.max_attempts),
+    backoff: optU64(input.backoff),
+    unique_key: optString(input.unique_key),
+    depends_on: optU64s(input.depends_on),
+    tags: optStrings(input.tags),
+    lifo: bool(input.lifo),
+    remove_on_complete: bool(input.remove_on_complete),
+    remove_on_fail: bool(input.remove_on_fail),
+    stall_timeout: optU64(input.stall_timeout),
+    debounce_id: optString(input.debounce_id),
+    debounce_ttl: input.debounce_ttl === undefined || input.debounce_ttl === null ? 5000 : u64(input.debounce_ttl),
+    job_id: optString(input.job_id) ?? jobIdAlias,
+    keep_completed_age: optU64(input.keep_completed_age) ?? ageAlias,
+    keep_completed_count: optU64(input.keep_completed_count) ?? countAlias,
+    group_id: optString(input.group_id),
+  } as JobInput
+}
+
 function push(input: Fields): CommandOf<'PUSH'> | null {
   unusual = false
   if (input.data === undefined) return null
@@ -148,9 +181,7 @@ function pushBatch(input: Fields): CommandOf<'PUSHB'> | null {
   for (let index = 0; index < items.length; index++) {
     const item: unknown = items[index]
     if (typeof item !== 'object' || item === null || Array.isArray(item)) return null
-    const fields = item as Fields
-    const data = fields.data === undefined ? null : fields.data
-    jobs[index] = readJobOptions(fields, { data }) as JobInput
+    jobs[index] = jobInput(item as Fields)
     if (unusual) return null
   }
   return { cmd: 'PUSHB', queue: name, jobs }

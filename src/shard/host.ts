@@ -15,6 +15,7 @@ import { usPerMs } from '../base/units.ts'
 import { hostReplyBytesPerTurnMax, jobDataBytesMax, pushBatchJobsMax, timerDelayMsMax } from '../base/limits.ts'
 import { Engine } from '../engine/engine.ts'
 import { endPullWaits, requeueUndelivered } from '../engine/handlers-core.ts'
+import { recordJson } from '../engine/records.ts'
 import type { CrossShardMessage, EngineOutput, LogRecord, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
 import { pickIo } from '../io/pick.ts'
@@ -269,7 +270,7 @@ export class ShardHost {
       if (out.records.length > recordsBefore) {
         for (let index = recordsBefore; index < out.records.length; index++) {
           const record = out.records[index] as LogRecord
-          shard.encoded.push(stringifyJson(record))
+          shard.encoded.push(recordJson(record))
           shard.pullGate.note(record, lsnBefore + index - recordsBefore + 1)
         }
         out.records.length = recordsBefore
@@ -355,7 +356,7 @@ export class ShardHost {
   private appendRecord(shard: Shard, log: ShardLog, record: object): void {
     let text: string
     try {
-      text = stringifyJson(record)
+      text = recordJson(record as LogRecord)
     } catch (error) {
       process.stderr.write(`flashq: shard ${shard.index}: a record could not be encoded: ${requestFailed(error)}\n`)
       return

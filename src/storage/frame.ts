@@ -29,7 +29,7 @@
  * test/fixtures/log/v<n>/) so existing logs still replay, write the new version's fixtures with
  * src/storage/make-fixtures.ts, and record the version in the manifest.
  */
-import { assert } from '../base/assert.ts'
+import { AssertionError, assert } from '../base/assert.ts'
 import { MiB } from '../base/units.ts'
 import { crc32c } from './crc32c.ts'
 
@@ -78,9 +78,11 @@ export function sealFrame(
   bodyBytes: number,
   syncedBelow: number,
 ): void {
-  assert(bodyBytes > 0 && bodyBytes <= frameBodyBytesMax, `frame body of ${bodyBytes} bytes`)
-  assert(Number.isSafeInteger(lsn) && lsn >= 0, `frame lsn ${lsn}`)
-  assert(Number.isInteger(syncedBelow) && syncedBelow >= 0 && syncedBelow < twoTo32, `syncedBelow ${syncedBelow}`)
+  // Every appended record passes here: the messages are built only on failure (a template string per
+  // check cost ~0.07 µs per record).
+  if (!(bodyBytes > 0 && bodyBytes <= frameBodyBytesMax)) throw new AssertionError(`frame body of ${bodyBytes} bytes`)
+  if (!(Number.isSafeInteger(lsn) && lsn >= 0)) throw new AssertionError(`frame lsn ${lsn}`)
+  if (!(Number.isInteger(syncedBelow) && syncedBelow >= 0 && syncedBelow < twoTo32)) throw new AssertionError(`syncedBelow ${syncedBelow}`)
   view.setUint32(offset, bodyBytes, true)
   view.setUint32(offset + 8, lsn >>> 0, true)
   view.setUint32(offset + 12, (Math.floor(lsn / twoTo32) | v2Flag) >>> 0, true)

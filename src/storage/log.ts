@@ -6,6 +6,7 @@
  * damage rules: recovery.ts; the whole story: docs/storage.md.
  */
 import { assert } from '../base/assert.ts'
+import type { NativeBuffer } from '../base/native-buffer.ts'
 import { KiB, MiB, msPerSecond, usPerMs } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
 import { zeroChunkBytes } from '../io/allocate.ts'
@@ -82,7 +83,8 @@ type Spare = { path: string; fd: number; fileBytes: number; sized: Promise<Error
 
 /** A run of encoded frames bound for one segment, written by one flush. */
 type Chunk = {
-  buffer: Uint8Array
+  /** A Buffer for its utf8Write: no view and no result object per record, unlike TextEncoder.encodeInto. */
+  buffer: NativeBuffer
   view: DataView
   used: number
   lastLsn: number
@@ -150,7 +152,6 @@ export class SegmentedLog implements ShardLog {
   readonly #segmentBytes: number
   readonly #reserveBytes: number
   readonly #flushBytesMax: number
-  readonly #encoder = new TextEncoder()
 
   #appendedLsn = 0
   #durableLsn = 0
@@ -170,7 +171,7 @@ export class SegmentedLog implements ShardLog {
 
   #current: Chunk | null = null
   #ready: Chunk[] = []
-  #pool: Uint8Array[] = []
+  #pool: NativeBuffer[] = []
   #flushing = false
   #flushScheduled = false
   /** The scheduled flush follows a finished one: requests that piled up meanwhile go first (see #scheduleFlush). */
@@ -284,9 +285,9 @@ export class SegmentedLog implements ShardLog {
     let chunk = this.#current as Chunk
     const room = frameHeaderBytes + body.length * 3
     if (chunk.used + room > chunk.buffer.length) chunk = this.#growCurrent(room)
-    const written = this.#encoder.encodeInto(body, chunk.buffer.subarray(chunk.used + frameHeaderBytes)).written
+    const written = chunk.buffer.utf8Write(body, chunk.used + frameHeaderBytes)
     // Checked before the LSN is taken, so a refused record leaves no gap.
-    assert(written > 0 && written <= frameBodyBytesMax, `record body of ${written} bytes`)
+    if (!(written > 0 && written <= frameBodyBytesMax)) assert(false, `record body of ${written} bytes`) // message built only on failure
     this.#appendedLsn = lsn
     const bytes = frameHeaderBytes + written
     if (this.#rotateBeforeNextAppend || this.#appendOffset + bytes > this.#appendLimit()) {
@@ -468,18 +469,18 @@ export class SegmentedLog implements ShardLog {
   }
 
   #newChunk(segment: Segment, fileOffset: number, bytesMin: number): Chunk {
-    let buffer: Uint8Array | undefined
+    let buffer: NativeBuffer | undefined
     while ((buffer = this.#pool.pop()) !== undefined && buffer.length < bytesMin) {}
-    buffer ??= new Uint8Array(Math.max(bytesMin, initialBufferBytes))
-    return { buffer, view: new DataView(buffer.buffer), used: 0, lastLsn: 0, segment, fileOffset }
+    buffer ??= Buffer.alloc(Math.max(bytesMin, initialBufferBytes)) as NativeBuffer
+    return { buffer, view: new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength), used: 0, lastLsn: 0, segment, fileOffset }
   }
 
   #growCurrent(room: number): Chunk {
     const chunk = this.#current as Chunk
-    const bigger = new Uint8Array(Math.max(chunk.buffer.length * 2, chunk.used + room))
+    const bigger = Buffer.alloc(Math.max(chunk.buffer.length * 2, chunk.used + room)) as NativeBuffer
     bigger.set(chunk.buffer.subarray(0, chunk.used))
     chunk.buffer = bigger
-    chunk.view = new DataView(bigger.buffer)
+    chunk.view = new DataView(bigger.buffer, bigger.byteOffset, bigger.byteLength)
     return chunk
   }
 

@@ -15,7 +15,7 @@ const options = (systems: string[], only: WorkloadId[]): PeersOptions => ({
   only,
   systems,
   // Time caps far above what the tiny sizes need, so every phase completes its jobs.
-  sizes: { n, w1Warmup: 20, w4Seconds: 0.4, w4WarmupSeconds: 0.1, w5Jobs: 2000, maxSeconds: 60, w5MaxSeconds: 60 },
+  sizes: { n, warmupJobs: 20, w4Seconds: 0.4, w4WarmupSeconds: 0.1, w5Jobs: 2000, maxSeconds: 60, w5MaxSeconds: 60 },
   out: null,
   install: false,
   flashqArgs: [],

@@ -66,7 +66,7 @@ const systemNames: SystemName[] = ['flashq', 'bullmq', 'beanstalkd', 'nats']
 export function parsePeersArgs(argv: string[], repoRoot: string): PeersOptions {
   const options: PeersOptions = {
     runs: 3, only: [...workloadIds], systems: [...systemNames],
-    sizes: { n: 10_000, w1Warmup: 300, w4Seconds: 2, w4WarmupSeconds: 1, w5Jobs: 1_000_000, maxSeconds: 2, w5MaxSeconds: 20 },
+    sizes: { n: 10_000, warmupJobs: 300, w4Seconds: 2, w4WarmupSeconds: 1, w5Jobs: 1_000_000, maxSeconds: 2, w5MaxSeconds: 20 },
     out: join(repoRoot, 'docs', 'benchmarks.md'), install: true, flashqArgs: [], flashqShapes: [],
   }
   const systemLists: string[] = []

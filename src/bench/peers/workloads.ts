@@ -22,9 +22,10 @@ export const workloadTitles: Record<WorkloadId, string> = {
 }
 
 export type Sizes = {
-  /** Jobs for W1c50, W2 and W3; W1 times n/5 pushes after its 300-job warm-up. */
+  /** Jobs for W1c50, W2 and W3; W1 times n/5 pushes. */
   n: number
-  w1Warmup: number
+  /** Untimed jobs first, through the same producer: W1's pushes, W2's batch (a cold server's JIT is not what W2 measures). */
+  warmupJobs: number
   /** Seconds of W4 measured, after `w4WarmupSeconds` at the same rate. */
   w4Seconds: number
   w4WarmupSeconds: number
@@ -51,9 +52,9 @@ export async function runWorkload(id: WorkloadId, peer: RunningPeer, sizes: Size
   const rate = (measured: PeerMeasured): WorkloadResult => ({ kind: 'rate', measured })
   const { maxSeconds } = sizes
   switch (id) {
-    case 'W1': return rate(await peerSequentialPush(system, { queue, total: Math.max(10, Math.floor(sizes.n / 5)), warmup: sizes.w1Warmup, maxSeconds }))
+    case 'W1': return rate(await peerSequentialPush(system, { queue, total: Math.max(10, Math.floor(sizes.n / 5)), warmup: sizes.warmupJobs, maxSeconds }))
     case 'W1c50': return rate(await peerWindowedPush(system, { queue, total: sizes.n, window: 50, maxSeconds }))
-    case 'W2': return rate(await peerBatchPush(system, { queue, total: sizes.n, batchSize: 1000, window: 1, maxSeconds }))
+    case 'W2': return rate(await peerBatchPush(system, { queue, total: sizes.n, batchSize: 1000, window: 1, warmup: sizes.warmupJobs, maxSeconds }))
     case 'W3c10': return rate(await peerDrain(system, { queue, total: sizes.n, concurrency: 10, maxSeconds }))
     case 'W3c100': return rate(await peerDrain(system, { queue, total: sizes.n, concurrency: 100, maxSeconds }))
     case 'W4@1k': return rate(await peerOpenLoop(system, { queue, ratePerSecond: 1000, seconds: sizes.w4Seconds, warmupSeconds: sizes.w4WarmupSeconds, concurrency: 10, timeoutMs: openLoopTimeoutMs(sizes) }))
