@@ -71,7 +71,6 @@ export function pushJob(
   }
 
   const job = new Job(core.nextId(), q.name)
-  job.request = request
   job.data = input.data
   job.priority = input.priority
   job.createdAt = nowMs
