@@ -41,40 +41,50 @@ export function requestBytesOf(request: RequestSize): number {
 }
 
 /**
- * Job.bits: the location (LOC_*) and one bit per boolean in the low bits, the checkpoint epoch above
- * them (lowBits in all), and the heap position + 1 above those. Bitwise reads of the low bits work
- * on the whole number (a bitwise operator takes an integer below 2^53 modulo 2^32); writes go
- * through setLowBits, which keeps the high part.
+ * Job.bits: flags × heapSlots + heapIndex + 1, where the flags are the location (LOC_*), one bit
+ * per boolean and the checkpoint epoch above them. Both parts are read with a multiply and a floor
+ * (flagsOf): a bitwise operator on the whole number would leave the int32 range, which JSC handles
+ * on a slow path.
  */
 const LOC_MASK = 15
-const FLAG_LIFO = 16
-const FLAG_REMOVE_ON_COMPLETE = 32
-const FLAG_REMOVE_ON_FAIL = 64
-const FLAG_HOLDS_KEY = 128
-const FLAG_IN_HISTORY = 256
+const FLAG_REMOVE_ON_COMPLETE = 16
+const FLAG_REMOVE_ON_FAIL = 32
+const FLAG_HOLDS_KEY = 64
+const FLAG_IN_HISTORY = 128
 /**
  * The epoch of the checkpoint capture that holds this job's record already (snapshot.ts), modulo
  * snapshotEpochsMod. A wrapped epoch can only be mistaken for a current one by a job that every one
  * of the last 2^18 captures failed to reach: each capture that completes marks every job it started with.
  */
-const SNAPSHOT_SHIFT = 9
+const SNAPSHOT_SHIFT = 8
 export const snapshotEpochsMod = 1 << 18
-const lowBits = 2 ** 27
-const lowMask = lowBits - 1
-/** heapIndex + 1 takes the 26 bits above lowBits: jobsPerShardMax (50M) stays below 2^26. */
-const heapIndexesMax = 2 ** 26
+/** heapIndex + 1 takes the low 26 bits (jobsPerShardMax, 50M, stays below), the flags the 26 above. */
+const heapSlots = 2 ** 26
+const perHeapSlots = 2 ** -26
 
-function setLowBits(job: Job, low: number): void {
-  job.bits = job.bits - (job.bits & lowMask) + low
+function flagsOf(job: Job): number {
+  return Math.floor(job.bits * perHeapSlots)
+}
+
+function setFlags(job: Job, flags: number): void {
+  const bits = job.bits
+  job.bits = flags * heapSlots + (bits - Math.floor(bits * perHeapSlots) * heapSlots)
 }
 
 /**
- * Job.prio: (priority + 2^31) × prioSplit + attempts × triesSplit + maxAttempts, while attempts and
- * maxAttempts are below triesWide; triesWide in the maxAttempts bits means both moved to JobExtras.
+ * Job.prio: deliveryKey × prioSplit + attempts × triesSplit + maxAttempts, where deliveryKey is
+ * (priority + 2^31) × 2 + lifo (33 bits: a higher key is delivered first, readyBefore), while
+ * attempts and maxAttempts are below triesWide; triesWide in the maxAttempts bits means both moved
+ * to JobExtras. triesOf reads the low part with a multiply and a floor, then int32 bit operations.
  */
 const prioSplit = 2 ** 20
+const perPrioSplit = 2 ** -20
 const triesSplit = 2 ** 10
 const triesWide = triesSplit - 1
+
+function triesOf(prio: number): number {
+  return prio - Math.floor(prio * perPrioSplit) * prioSplit
+}
 const priorityBias = 2 ** 31
 
 /**
@@ -138,10 +148,10 @@ export class Job {
   dataJson: string | number | undefined = 'null'
   createdAt = 0
   runAt = 0
-  /** Location, booleans, checkpoint epoch and heap position (see lowBits). */
+  /** Location, booleans, checkpoint epoch and heap position (see heapSlots). */
   bits = LOC_GONE
-  /** Priority, attempts and maxAttempts (see prioSplit). */
-  private prio = priorityBias * prioSplit
+  /** Priority, lifo, attempts and maxAttempts (see prioSplit); read through the accessors, compared whole by readyBefore. */
+  prio = priorityBias * 2 * prioSplit
   /** The rarely set fields, null while all of them have their defaults. */
   private extras: JobExtras | null = null
 
@@ -167,32 +177,47 @@ export class Job {
   }
 
   get priority(): number {
-    return Math.floor(this.prio / prioSplit) - priorityBias
+    return Math.floor(this.prio * perPrioSplit * 0.5) - priorityBias
   }
 
   set priority(value: number) {
-    this.prio = (value + priorityBias) * prioSplit + (this.prio % prioSplit)
+    const key = this.deliveryKey
+    this.prio = ((value + priorityBias) * 2 + (key - Math.floor(key * 0.5) * 2)) * prioSplit + triesOf(this.prio)
+  }
+
+  /** Priority and lifo as one number: a job with a higher key is delivered first (readyBefore). */
+  get deliveryKey(): number {
+    return Math.floor(this.prio * perPrioSplit)
+  }
+
+  get lifo(): boolean {
+    const key = this.deliveryKey
+    return key - Math.floor(key * 0.5) * 2 === 1
+  }
+
+  set lifo(value: boolean) {
+    const key = this.deliveryKey
+    this.prio = (Math.floor(key * 0.5) * 2 + (value ? 1 : 0)) * prioSplit + triesOf(this.prio)
   }
 
   get attempts(): number {
-    const tries = this.prio % prioSplit
-    return tries % triesSplit !== triesWide ? Math.floor(tries / triesSplit) : (this.extras as JobExtras).attempts
+    const tries = triesOf(this.prio)
+    return (tries & triesWide) !== triesWide ? tries >>> 10 : (this.extras as JobExtras).attempts
   }
 
   set attempts(value: number) {
-    const tries = this.prio % prioSplit
-    const maxAttempts = tries % triesSplit
-    if (maxAttempts !== triesWide && value >= 0 && value < triesWide) this.prio += (value - Math.floor(tries / triesSplit)) * triesSplit
+    const tries = triesOf(this.prio)
+    if ((tries & triesWide) !== triesWide && value >= 0 && value < triesWide) this.prio += (value - (tries >>> 10)) * triesSplit
     else this.widenTries().attempts = value
   }
 
   get maxAttempts(): number {
-    const maxAttempts = this.prio % triesSplit
+    const maxAttempts = triesOf(this.prio) & triesWide
     return maxAttempts !== triesWide ? maxAttempts : (this.extras as JobExtras).maxAttempts
   }
 
   set maxAttempts(value: number) {
-    const maxAttempts = this.prio % triesSplit
+    const maxAttempts = triesOf(this.prio) & triesWide
     if (maxAttempts !== triesWide && value >= 0 && value < triesWide) this.prio += value - maxAttempts
     else this.widenTries().maxAttempts = value
   }
@@ -200,23 +225,24 @@ export class Job {
   /** Moves attempts and maxAttempts to JobExtras (a value too large to share Job.prio). */
   private widenTries(): JobExtras {
     const extras = this.extras ?? this.moreFields()
-    const maxAttempts = this.prio % triesSplit
-    if (maxAttempts !== triesWide) {
-      extras.attempts = this.attempts
-      extras.maxAttempts = maxAttempts
-      this.prio += triesWide - maxAttempts - Math.floor((this.prio % prioSplit) / triesSplit) * triesSplit
+    const tries = triesOf(this.prio)
+    if ((tries & triesWide) !== triesWide) {
+      extras.attempts = tries >>> 10
+      extras.maxAttempts = tries & triesWide
+      this.prio += triesWide - tries
     }
     return extras
   }
 
   /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
   get heapIndex(): number {
-    return Math.floor(this.bits / lowBits) - 1
+    const bits = this.bits
+    return bits - Math.floor(bits * perHeapSlots) * heapSlots - 1
   }
 
   set heapIndex(index: number) {
-    if (index + 1 >= heapIndexesMax) throw new Error(`heap position ${index} beyond ${heapIndexesMax - 1}`)
-    this.bits = (index + 1) * lowBits + (this.bits & lowMask)
+    if (index + 1 >= heapSlots) throw new Error(`heap position ${index} beyond ${heapSlots - 2}`)
+    this.bits = Math.floor(this.bits * perHeapSlots) * heapSlots + index + 1
   }
 
   get uniqueKey(): string | null {
@@ -404,41 +430,32 @@ export class Job {
     else if (value !== null) this.moreFields().pollTag = value
   }
 
-  get lifo(): boolean {
-    return (this.bits & FLAG_LIFO) !== 0
-  }
-
-  set lifo(value: boolean) {
-    const low = this.bits & lowMask
-    setLowBits(this, value ? low | FLAG_LIFO : low & ~FLAG_LIFO)
-  }
-
   get removeOnComplete(): boolean {
-    return (this.bits & FLAG_REMOVE_ON_COMPLETE) !== 0
+    return (flagsOf(this) & FLAG_REMOVE_ON_COMPLETE) !== 0
   }
 
   set removeOnComplete(value: boolean) {
-    const low = this.bits & lowMask
-    setLowBits(this, value ? low | FLAG_REMOVE_ON_COMPLETE : low & ~FLAG_REMOVE_ON_COMPLETE)
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_REMOVE_ON_COMPLETE : flags & ~FLAG_REMOVE_ON_COMPLETE)
   }
 
   get removeOnFail(): boolean {
-    return (this.bits & FLAG_REMOVE_ON_FAIL) !== 0
+    return (flagsOf(this) & FLAG_REMOVE_ON_FAIL) !== 0
   }
 
   set removeOnFail(value: boolean) {
-    const low = this.bits & lowMask
-    setLowBits(this, value ? low | FLAG_REMOVE_ON_FAIL : low & ~FLAG_REMOVE_ON_FAIL)
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_REMOVE_ON_FAIL : flags & ~FLAG_REMOVE_ON_FAIL)
   }
 
   /** True while this job holds its unique key in the queue's key set. */
   get holdsKey(): boolean {
-    return (this.bits & FLAG_HOLDS_KEY) !== 0
+    return (flagsOf(this) & FLAG_HOLDS_KEY) !== 0
   }
 
   set holdsKey(value: boolean) {
-    const low = this.bits & lowMask
-    setLowBits(this, value ? low | FLAG_HOLDS_KEY : low & ~FLAG_HOLDS_KEY)
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_HOLDS_KEY : flags & ~FLAG_HOLDS_KEY)
   }
 
   /** True while the job is in the completed history (its body is kept). */
@@ -489,29 +506,29 @@ export class Job {
 
   /** Where the job is (LOC_*). */
   get loc(): number {
-    return this.bits & LOC_MASK
+    return flagsOf(this) & LOC_MASK
   }
 
   set loc(value: number) {
-    setLowBits(this, (this.bits & lowMask & ~LOC_MASK) | value)
+    setFlags(this, (flagsOf(this) & ~LOC_MASK) | value)
   }
 
   /** 1 to snapshotEpochsMod - 1; 0 for a job no capture has held. */
   get snapshotMark(): number {
-    return (this.bits & lowMask) >>> SNAPSHOT_SHIFT
+    return flagsOf(this) >>> SNAPSHOT_SHIFT
   }
 
   set snapshotMark(epoch: number) {
-    setLowBits(this, (this.bits & ((1 << SNAPSHOT_SHIFT) - 1)) | (epoch << SNAPSHOT_SHIFT))
+    setFlags(this, (flagsOf(this) & ((1 << SNAPSHOT_SHIFT) - 1)) | (epoch << SNAPSHOT_SHIFT))
   }
 
   get inHistory(): boolean {
-    return (this.bits & FLAG_IN_HISTORY) !== 0
+    return (flagsOf(this) & FLAG_IN_HISTORY) !== 0
   }
 
   set inHistory(value: boolean) {
-    const low = this.bits & lowMask
-    setLowBits(this, value ? low | FLAG_IN_HISTORY : low & ~FLAG_IN_HISTORY)
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_IN_HISTORY : flags & ~FLAG_IN_HISTORY)
   }
 }
 
@@ -612,8 +629,12 @@ export function jobToBrowserItem(job: Job, nowMs: number) {
 
 /** Delivery order (spec §4.1): priority desc; lifo first, highest id first; then run_at asc, id asc. */
 export function readyBefore(a: Job, b: Job): boolean {
-  if (a.priority !== b.priority) return a.priority > b.priority
-  if (a.lifo !== b.lifo) return a.lifo
+  // Equal prio numbers (the common case) mean equal priority and lifo: no key to compute.
+  if (a.prio !== b.prio) {
+    const key = a.deliveryKey
+    const otherKey = b.deliveryKey
+    if (key !== otherKey) return key > otherKey
+  }
   if (a.lifo) return a.id > b.id
   if (a.runAt !== b.runAt) return a.runAt < b.runAt
   return a.id < b.id
