@@ -71,9 +71,9 @@ export function pushJob(
   }
 
   const job = new Job(core.nextId(), q.name)
-  job.request = request
   job.data = input.data
-  job.priority = input.priority
+  // A new job has the defaults already: only other values are written (packed fields, job.ts).
+  if (input.priority !== 0) job.priority = input.priority
   job.createdAt = nowMs
   job.runAt = input.delay !== undefined ? nowMs + input.delay : nowMs
   // Queue defaults fill what a push leaves absent (cron pushes included); flow children are plain
@@ -94,9 +94,9 @@ export function pushJob(
     q.uniqueKeys.add(uniqueKey)
   }
   if (input.tags !== undefined) job.tags = input.tags
-  job.lifo = input.lifo
-  job.removeOnComplete = input.remove_on_complete
-  job.removeOnFail = input.remove_on_fail
+  if (input.lifo) job.lifo = true
+  if (input.remove_on_complete) job.removeOnComplete = true
+  if (input.remove_on_fail) job.removeOnFail = true
   if (input.stall_timeout !== undefined) job.stallTimeout = input.stall_timeout
   if (customId !== undefined) {
     job.customId = customId

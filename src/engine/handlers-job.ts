@@ -5,7 +5,7 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import {
-  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, LOC_PARKED, jobToBrowserItem, jobToWire, requestBytesOf, stateOf,
+  Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DLQ, LOC_GONE, LOC_PARENT, LOC_PARKED, jobToBrowserItem, jobToWire, stateOf,
 } from './job.ts'
 import {
   encodeJob, moveToDelayed, noteHeartbeat, promoteJob, rescheduleJob, retryFromDlq, setPriority, setProgress, updateData,
@@ -124,7 +124,7 @@ function updateJob(core: Core, command: CommandOf<'UPDATEJOB'>, token: Token, _n
     const bytes = Buffer.byteLength(JSON.stringify(command.data) ?? '')
     if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.jobDataTooLarge(bytes) })
   }
-  updateData(core, job, command.data, requestBytes)
+  updateData(core, job, command.data)
   core.reply(token, ok)
 }
 

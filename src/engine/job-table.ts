@@ -14,7 +14,7 @@
  */
 import type { Job } from './job.ts'
 import { isListed } from './job-index.ts'
-import { PayloadArena } from './payload-arena.ts'
+import { PayloadArena, chunkIdOf } from './payload-arena.ts'
 
 const pageBits = 10
 const pageSlots = 1 << pageBits
@@ -47,7 +47,7 @@ export class JobTable {
   /** Jobs stored since the last settlePayloads(): their payloads are still strings. */
   #unsettled: Job[] = []
   /** A compaction under way: where it is in the table, and the chunks it empties. */
-  #compaction: { jobs: Iterator<Job>; oldChunks: Set<Buffer> } | null = null
+  #compaction: { jobs: Iterator<Job>; oldChunks: Set<number> } | null = null
 
   constructor(
     private readonly shardIndex: number,
@@ -109,8 +109,9 @@ export class JobTable {
   }
 
   /**
-   * Moves the payloads of the jobs stored since the last call into the arena. Called once per batch
-   * (Core.drain), after the batch's records and events took the payload texts as they were.
+   * Moves the payloads of the jobs stored since the last call into the arena, and lets the arena
+   * drop the chunks the batch emptied. Called once per batch (Core.drain), after the batch's records
+   * and events took the payload texts as they were.
    */
   settlePayloads(): void {
     if (this.#unsettled.length > 0) {
@@ -119,6 +120,7 @@ export class JobTable {
       for (const job of jobs) if (this.get(job.id) === job) this.payloads.store(job)
     }
     this.#compactSome()
+    this.payloads.endBatch()
   }
 
   /**
@@ -139,7 +141,8 @@ export class JobTable {
         return
       }
       const job = next.value
-      if (job.dataChunk !== null && oldChunks.has(job.dataChunk) && this.get(job.id) === job) this.payloads.move(job)
+      const at = job.dataJson
+      if (typeof at === 'number' && oldChunks.has(chunkIdOf(at)) && this.get(job.id) === job) this.payloads.move(job)
     }
   }
 

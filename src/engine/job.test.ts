@@ -1,6 +1,7 @@
 import { expect, test } from 'bun:test'
 import { stringifyJson } from '../protocol/raw-json.ts'
-import { Job, jobToWire } from './job.ts'
+import { prng } from '../base/prng.ts'
+import { Job, LOC_GONE, jobToWire, snapshotEpochsMod } from './job.ts'
 
 const extrasOf = (job: Job) => (job as unknown as { extras: object | null }).extras
 
@@ -56,4 +57,34 @@ test('attempts and maxAttempts share one field while small, and keep any u32 val
   other.attempts = 2 ** 27
   other.maxAttempts = 7
   expect([other.attempts, other.maxAttempts]).toEqual([2 ** 27, 7])
+})
+
+test('the packed fields (bits, prio) keep every value apart: random writes read back as a plain model', () => {
+  const random = prng(13).next
+  const int = (max: number) => Math.floor(random() * max)
+  const job = new Job(1, 'q')
+  const model: Record<string, number | boolean> = {
+    priority: 0, attempts: 0, maxAttempts: 0, heapIndex: -1, loc: LOC_GONE, snapshotMark: 0,
+    lifo: false, removeOnComplete: false, removeOnFail: false, holdsKey: false, inHistory: false,
+  }
+  const writers: Array<() => [string, number | boolean]> = [
+    () => ['priority', [-(2 ** 31), 2 ** 31 - 1, 0, int(2 ** 32) - 2 ** 31][int(4)] as number],
+    () => ['attempts', [0, 1022, 1023, 2 ** 32 - 1, int(2000)][int(5)] as number],
+    () => ['maxAttempts', [0, 1022, 1023, 2 ** 32 - 1, int(2000)][int(5)] as number],
+    () => ['heapIndex', [-1, 0, 50_000_000, int(2 ** 26 - 1)][int(4)] as number],
+    () => ['loc', int(9)],
+    () => ['snapshotMark', [0, snapshotEpochsMod - 1, int(snapshotEpochsMod)][int(3)] as number],
+    () => [['lifo', 'removeOnComplete', 'removeOnFail', 'holdsKey', 'inHistory'][int(5)] as string, random() < 0.5],
+  ]
+  for (let step = 0; step < 5000; step++) {
+    const [field, value] = (writers[int(writers.length)] as () => [string, number | boolean])()
+    ;(job as unknown as Record<string, unknown>)[field] = value
+    model[field] = value
+    for (const name of Object.keys(model)) expect([name, (job as unknown as Record<string, unknown>)[name]]).toEqual([name, model[name]])
+  }
+})
+
+test('a heap position past the packed range is refused, not wrapped', () => {
+  const job = new Job(1, 'q')
+  expect(() => (job.heapIndex = 2 ** 26)).toThrow('heap position')
 })

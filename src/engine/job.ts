@@ -30,9 +30,9 @@ export const emptyNumbers = noNumbers as number[]
 export const emptyStrings = noStrings as string[]
 
 /**
- * UTF-8 bytes of the request that created a job (reply-size.ts): a plain number for a request that
- * created one job (no object per job), an object shared by the jobs of one PUSHB (a reply that
- * lists several of them counts it once).
+ * UTF-8 bytes of the request that creates a job (an upper bound of its data's size, so a push
+ * measures its data only when the request is large): a plain number for a request that creates one
+ * job, an object shared by the jobs of one PUSHB.
  */
 export type RequestSize = number | { readonly bytes: number }
 
@@ -40,21 +40,52 @@ export function requestBytesOf(request: RequestSize): number {
   return typeof request === 'number' ? request : request.bytes
 }
 
-/** Job.flags: the location (LOC_*) in the low bits, then one bit per boolean. */
-const LOC_MASK = 15
-const FLAG_LIFO = 16
-const FLAG_REMOVE_ON_COMPLETE = 32
-const FLAG_REMOVE_ON_FAIL = 64
-const FLAG_HOLDS_KEY = 128
-const FLAG_IN_HISTORY = 256
 /**
- * The high bits of Job.flags: the epoch of the checkpoint capture that holds this job's record
- * already (snapshot.ts), modulo snapshotEpochsMod. A 13th field would cost 48 bytes per job (see Job).
- * A wrapped epoch can only be mistaken for a current one by a job that every one of the last 2^21
- * captures failed to reach: each capture that completes marks every job it started with.
+ * Job.bits: flags × heapSlots + heapIndex + 1, where the flags are the location (LOC_*), one bit
+ * per boolean and the checkpoint epoch above them. Both parts are read with a multiply and a floor
+ * (flagsOf): a bitwise operator on the whole number would leave the int32 range, which JSC handles
+ * on a slow path.
  */
-const SNAPSHOT_SHIFT = 9
-export const snapshotEpochsMod = 1 << 21
+const LOC_MASK = 15
+const FLAG_REMOVE_ON_COMPLETE = 16
+const FLAG_REMOVE_ON_FAIL = 32
+const FLAG_HOLDS_KEY = 64
+const FLAG_IN_HISTORY = 128
+/**
+ * The epoch of the checkpoint capture that holds this job's record already (snapshot.ts), modulo
+ * snapshotEpochsMod. A wrapped epoch can only be mistaken for a current one by a job that every one
+ * of the last 2^18 captures failed to reach: each capture that completes marks every job it started with.
+ */
+const SNAPSHOT_SHIFT = 8
+export const snapshotEpochsMod = 1 << 18
+/** heapIndex + 1 takes the low 26 bits (jobsPerShardMax, 50M, stays below), the flags the 26 above. */
+const heapSlots = 2 ** 26
+const perHeapSlots = 2 ** -26
+
+function flagsOf(job: Job): number {
+  return Math.floor(job.bits * perHeapSlots)
+}
+
+function setFlags(job: Job, flags: number): void {
+  const bits = job.bits
+  job.bits = flags * heapSlots + (bits - Math.floor(bits * perHeapSlots) * heapSlots)
+}
+
+/**
+ * Job.prio: deliveryKey × prioSplit + attempts × triesSplit + maxAttempts, where deliveryKey is
+ * (priority + 2^31) × 2 + lifo (33 bits: a higher key is delivered first, readyBefore), while
+ * attempts and maxAttempts are below triesWide; triesWide in the maxAttempts bits means both moved
+ * to JobExtras. triesOf reads the low part with a multiply and a floor, then int32 bit operations.
+ */
+const prioSplit = 2 ** 20
+const perPrioSplit = 2 ** -20
+const triesSplit = 2 ** 10
+const triesWide = triesSplit - 1
+
+function triesOf(prio: number): number {
+  return prio - Math.floor(prio * perPrioSplit) * prioSplit
+}
+const priorityBias = 2 ** 31
 
 /**
  * The fields most jobs leave at their defaults (spec §2.1 wire fields and bookkeeping): they live in
@@ -93,49 +124,34 @@ class JobExtras {
   backoff = 0
   ttl = 0
   timeout = 0
-  /** attempts and maxAttempts, once one of them is too large for Job.tries. */
+  /** attempts and maxAttempts, once one of them is too large to share Job.prio. */
   attempts = 0
   maxAttempts = 0
 }
 
 /**
- * attempts and maxAttempts share Job.tries as attempts × triesSplit + maxAttempts while both are below
- * triesSplit (a 13th field would cost 48 bytes per job); -1 there means both moved to JobExtras.
- */
-const triesSplit = 2 ** 26
-
-/**
- * A job. Memory per job matters (a million waiting jobs are normal), so the object holds only the
- * fields every job uses (12 fields: JSC then allocates 112 bytes, against 160 from 13 fields on); the
- * rest sit behind accessors in JobExtras (the accessors are on the prototype: no bytes per job), the
- * location and the booleans in one bit field, and the payload as its JSON text: first as a string,
- * then, once the job table holds the job, as UTF-8 bytes in a shared chunk of the table's
- * PayloadArena (payload-arena.ts: about 120 bytes for 100 characters against about 185 for a string).
- * `data` parses it for replies, rawData() splices it unparsed into log records and events.
+ * A job. Memory per job matters (a million waiting jobs are normal), so the object holds 8 fields
+ * (JSC allocates 80 bytes for 7–8 fields, 112 for 9–12, 160 from 13 on): the id, the queue, the
+ * payload's place, the two times, and three packed numbers — `bits` (location, booleans, checkpoint
+ * epoch, heap position), `prio` (priority, attempts, maxAttempts) and the rarely set fields behind
+ * accessors in JobExtras (the accessors are on the prototype: no bytes per job). The payload is its
+ * JSON text: first as a string, then, once the job table holds the job, as UTF-8 bytes in a shared
+ * chunk of the table's PayloadArena (payload-arena.ts: about 120 bytes for 100 characters against
+ * about 185 for a string). `data` parses it for replies, rawData() splices it unparsed into log
+ * records and events.
  */
 export class Job {
   /**
-   * The payload's JSON text, or where its UTF-8 bytes are in dataChunk (payloadAt); undefined when
-   * the job has no `data` (the wire then omits it).
+   * The payload's JSON text, or its place in the arena (payload-arena.ts) as a number; undefined
+   * when the job has no `data` (the wire then omits it).
    */
   dataJson: string | number | undefined = 'null'
-  /** The arena chunk holding the payload's bytes while dataJson is a position in it; else null. */
-  dataChunk: Buffer | null = null
-  priority = 0
   createdAt = 0
   runAt = 0
-  /** attempts and maxAttempts (triesSplit). */
-  private tries = 0
-  /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
-  heapIndex = -1
-  /** The location (`loc`) and the FLAG_* booleans (lifo, remove_on_complete, remove_on_fail, holdsKey, inHistory). */
-  flags = LOC_GONE
-  /**
-   * The size of the request that created the job, an upper bound of everything it took from it
-   * (reply-size.ts). The jobs of one PUSHB share it. null when unknown (replayed, cron, flow child):
-   * measured when first needed.
-   */
-  request: RequestSize | null = null
+  /** Location, booleans, checkpoint epoch and heap position (see heapSlots). */
+  bits = LOC_GONE
+  /** Priority, lifo, attempts and maxAttempts (see prioSplit); read through the accessors, compared whole by readyBefore. */
+  prio = priorityBias * 2 * prioSplit
   /** The rarely set fields, null while all of them have their defaults. */
   private extras: JobExtras | null = null
 
@@ -158,38 +174,75 @@ export class Job {
   /** A new payload is kept as a string (the arena takes it when the table stores the job again). */
   set data(value: unknown) {
     this.dataJson = value === null ? 'null' : JSON.stringify(value)
-    this.dataChunk = null
+  }
+
+  get priority(): number {
+    return Math.floor(this.prio * perPrioSplit * 0.5) - priorityBias
+  }
+
+  set priority(value: number) {
+    const key = this.deliveryKey
+    this.prio = ((value + priorityBias) * 2 + (key - Math.floor(key * 0.5) * 2)) * prioSplit + triesOf(this.prio)
+  }
+
+  /** Priority and lifo as one number: a job with a higher key is delivered first (readyBefore). */
+  get deliveryKey(): number {
+    return Math.floor(this.prio * perPrioSplit)
+  }
+
+  get lifo(): boolean {
+    const key = this.deliveryKey
+    return key - Math.floor(key * 0.5) * 2 === 1
+  }
+
+  set lifo(value: boolean) {
+    const key = this.deliveryKey
+    this.prio = (Math.floor(key * 0.5) * 2 + (value ? 1 : 0)) * prioSplit + triesOf(this.prio)
   }
 
   get attempts(): number {
-    const tries = this.tries
-    return tries >= 0 ? Math.floor(tries / triesSplit) : (this.extras as JobExtras).attempts
+    const tries = triesOf(this.prio)
+    return (tries & triesWide) !== triesWide ? tries >>> 10 : (this.extras as JobExtras).attempts
   }
 
   set attempts(value: number) {
-    if (this.tries >= 0 && value >= 0 && value < triesSplit) this.tries = value * triesSplit + (this.tries % triesSplit)
+    const tries = triesOf(this.prio)
+    if ((tries & triesWide) !== triesWide && value >= 0 && value < triesWide) this.prio += (value - (tries >>> 10)) * triesSplit
     else this.widenTries().attempts = value
   }
 
   get maxAttempts(): number {
-    const tries = this.tries
-    return tries >= 0 ? tries % triesSplit : (this.extras as JobExtras).maxAttempts
+    const maxAttempts = triesOf(this.prio) & triesWide
+    return maxAttempts !== triesWide ? maxAttempts : (this.extras as JobExtras).maxAttempts
   }
 
   set maxAttempts(value: number) {
-    if (this.tries >= 0 && value >= 0 && value < triesSplit) this.tries = this.tries - (this.tries % triesSplit) + value
+    const maxAttempts = triesOf(this.prio) & triesWide
+    if (maxAttempts !== triesWide && value >= 0 && value < triesWide) this.prio += value - maxAttempts
     else this.widenTries().maxAttempts = value
   }
 
-  /** Moves attempts and maxAttempts to JobExtras (a value too large to share Job.tries). */
+  /** Moves attempts and maxAttempts to JobExtras (a value too large to share Job.prio). */
   private widenTries(): JobExtras {
     const extras = this.extras ?? this.moreFields()
-    if (this.tries >= 0) {
-      extras.attempts = this.attempts
-      extras.maxAttempts = this.maxAttempts
-      this.tries = -1
+    const tries = triesOf(this.prio)
+    if ((tries & triesWide) !== triesWide) {
+      extras.attempts = tries >>> 10
+      extras.maxAttempts = tries & triesWide
+      this.prio += triesWide - tries
     }
     return extras
+  }
+
+  /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
+  get heapIndex(): number {
+    const bits = this.bits
+    return bits - Math.floor(bits * perHeapSlots) * heapSlots - 1
+  }
+
+  set heapIndex(index: number) {
+    if (index + 1 >= heapSlots) throw new Error(`heap position ${index} beyond ${heapSlots - 2}`)
+    this.bits = Math.floor(this.bits * perHeapSlots) * heapSlots + index + 1
   }
 
   get uniqueKey(): string | null {
@@ -377,37 +430,32 @@ export class Job {
     else if (value !== null) this.moreFields().pollTag = value
   }
 
-  get lifo(): boolean {
-    return (this.flags & FLAG_LIFO) !== 0
-  }
-
-  set lifo(value: boolean) {
-    this.flags = value ? this.flags | FLAG_LIFO : this.flags & ~FLAG_LIFO
-  }
-
   get removeOnComplete(): boolean {
-    return (this.flags & FLAG_REMOVE_ON_COMPLETE) !== 0
+    return (flagsOf(this) & FLAG_REMOVE_ON_COMPLETE) !== 0
   }
 
   set removeOnComplete(value: boolean) {
-    this.flags = value ? this.flags | FLAG_REMOVE_ON_COMPLETE : this.flags & ~FLAG_REMOVE_ON_COMPLETE
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_REMOVE_ON_COMPLETE : flags & ~FLAG_REMOVE_ON_COMPLETE)
   }
 
   get removeOnFail(): boolean {
-    return (this.flags & FLAG_REMOVE_ON_FAIL) !== 0
+    return (flagsOf(this) & FLAG_REMOVE_ON_FAIL) !== 0
   }
 
   set removeOnFail(value: boolean) {
-    this.flags = value ? this.flags | FLAG_REMOVE_ON_FAIL : this.flags & ~FLAG_REMOVE_ON_FAIL
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_REMOVE_ON_FAIL : flags & ~FLAG_REMOVE_ON_FAIL)
   }
 
   /** True while this job holds its unique key in the queue's key set. */
   get holdsKey(): boolean {
-    return (this.flags & FLAG_HOLDS_KEY) !== 0
+    return (flagsOf(this) & FLAG_HOLDS_KEY) !== 0
   }
 
   set holdsKey(value: boolean) {
-    this.flags = value ? this.flags | FLAG_HOLDS_KEY : this.flags & ~FLAG_HOLDS_KEY
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_HOLDS_KEY : flags & ~FLAG_HOLDS_KEY)
   }
 
   /** True while the job is in the completed history (its body is kept). */
@@ -458,28 +506,29 @@ export class Job {
 
   /** Where the job is (LOC_*). */
   get loc(): number {
-    return this.flags & LOC_MASK
+    return flagsOf(this) & LOC_MASK
   }
 
   set loc(value: number) {
-    this.flags = (this.flags & ~LOC_MASK) | value
+    setFlags(this, (flagsOf(this) & ~LOC_MASK) | value)
   }
 
   /** 1 to snapshotEpochsMod - 1; 0 for a job no capture has held. */
   get snapshotMark(): number {
-    return this.flags >>> SNAPSHOT_SHIFT
+    return flagsOf(this) >>> SNAPSHOT_SHIFT
   }
 
   set snapshotMark(epoch: number) {
-    this.flags = (this.flags & ((1 << SNAPSHOT_SHIFT) - 1)) | (epoch << SNAPSHOT_SHIFT)
+    setFlags(this, (flagsOf(this) & ((1 << SNAPSHOT_SHIFT) - 1)) | (epoch << SNAPSHOT_SHIFT))
   }
 
   get inHistory(): boolean {
-    return (this.flags & FLAG_IN_HISTORY) !== 0
+    return (flagsOf(this) & FLAG_IN_HISTORY) !== 0
   }
 
   set inHistory(value: boolean) {
-    this.flags = value ? this.flags | FLAG_IN_HISTORY : this.flags & ~FLAG_IN_HISTORY
+    const flags = flagsOf(this)
+    setFlags(this, value ? flags | FLAG_IN_HISTORY : flags & ~FLAG_IN_HISTORY)
   }
 }
 
@@ -493,7 +542,7 @@ const wireTextCharsMin = 1024
 /** The payload's JSON text (read from the arena chunk when it is there), or undefined. */
 export function payloadText(job: Job): string | undefined {
   const at = job.dataJson
-  return typeof at === 'number' ? readPayload(job.dataChunk as Buffer, at) : at
+  return typeof at === 'number' ? readPayload(at) : at
 }
 
 /** The payload for a reply. */
@@ -580,8 +629,12 @@ export function jobToBrowserItem(job: Job, nowMs: number) {
 
 /** Delivery order (spec §4.1): priority desc; lifo first, highest id first; then run_at asc, id asc. */
 export function readyBefore(a: Job, b: Job): boolean {
-  if (a.priority !== b.priority) return a.priority > b.priority
-  if (a.lifo !== b.lifo) return a.lifo
+  // Equal prio numbers (the common case) mean equal priority and lifo: no key to compute.
+  if (a.prio !== b.prio) {
+    const key = a.deliveryKey
+    const otherKey = b.deliveryKey
+    if (key !== otherKey) return key > otherKey
+  }
   if (a.lifo) return a.id > b.id
   if (a.runAt !== b.runAt) return a.runAt < b.runAt
   return a.id < b.id

@@ -1,7 +1,8 @@
 /**
  * Payloads in the job table's arena (payload-arena.ts): the text read back is the text stored
  * (ASCII, non-ASCII, empty, long), a chunk is let go once its jobs leave, stragglers are compacted
- * into few chunks, and a job that left the table still reads its own payload afterwards.
+ * into few chunks, a job that left the table still reads its own payload until its batch ends, and
+ * a read after that throws instead of reading bytes that are no longer its own.
  */
 import { expect, test } from 'bun:test'
 import { prng } from '../base/prng.ts'
@@ -35,7 +36,7 @@ test('the payload read back is the payload stored, in the arena or not', () => {
   expect((table.get(5) as Job).dataJson).toBe('null')
 })
 
-test('chunks go once their jobs leave; a job that left still reads its payload', () => {
+test('chunks go once their jobs leave; a job that left reads its payload until the batch ends, then a read throws', () => {
   const table = new JobTable(0, 1)
   const count = 3 * Math.ceil(payloadChunkBytes / 100)
   for (let id = 1; id <= count; id++) table.set(id, jobWith(id, { id, pad: 'p'.repeat(80) }))
@@ -46,6 +47,13 @@ test('chunks go once their jobs leave; a job that left still reads its payload',
   expect(table.payloads.liveBytes).toBe(0)
   expect(table.payloads.chunkBytes).toBeLessThanOrEqual(payloadChunkBytes) // at most the current one
   expect(first.data).toEqual({ id: 1, pad: 'p'.repeat(80) })
+  table.settlePayloads()
+  expect(() => first.data).toThrow('payload read after its job left')
+  // New chunks take new ids: a new job never reads the old job's bytes, nor the old job its.
+  table.set(count + 1, jobWith(count + 1, { fresh: true }))
+  table.settlePayloads()
+  expect((table.get(count + 1) as Job).data).toEqual({ fresh: true })
+  expect(() => first.data).toThrow('payload read after its job left')
 })
 
 test('stragglers are compacted: chunks stay within twice the live bytes, every payload intact', () => {

@@ -72,7 +72,7 @@ import { stallStrike } from './scheduling.ts'
 import type { LinkMessage } from './outbox.ts'
 import { applyQueuedRecord, isQueuedRecord } from './queued-store.ts'
 import {
-  Job, rawData, requestBytesOf, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
+  Job, rawData, LOC_ACTIVE, LOC_COMPLETED, LOC_GONE, LOC_DELAYED, LOC_DLQ, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED, LOC_READY,
 } from './job.ts'
 
 type Fields = { [field: string]: unknown }
@@ -294,7 +294,7 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
   },
   u(core, r) {
     const job = jobOf(core, r)
-    if (job !== undefined) updateData(core, job, r.d, null)
+    if (job !== undefined) updateData(core, job, r.d)
   },
   rd(core, r) {
     for (const id of r.i as number[]) {
@@ -396,14 +396,10 @@ export function setProgress(core: Core, job: Job, progress: number, message: str
   if (core.recording) core.record({ t: 'pr', i: job.id, v: progress, m: message })
 }
 
-/**
- * UPDATEJOB: new data, recorded as `u`. `requestBytes` (null in replay) keeps the job's request size
- * a bound of every field: the old one covers what stays, this request the new data.
- */
-export function updateData(core: Core, job: Job, data: unknown, requestBytes: number | null): void {
+/** UPDATEJOB: new data, recorded as `u`. */
+export function updateData(core: Core, job: Job, data: unknown): void {
   core.willChange(job)
   job.data = data
-  if (requestBytes !== null && job.request !== null) job.request = requestBytesOf(job.request) + requestBytes
   if (core.recording) core.record({ t: 'u', i: job.id, d: data })
 }
 

@@ -2,29 +2,36 @@
  * How many bytes a job takes in a reply, cheaply: replies that list jobs (PULLB, DLQ, GETJOBS,
  * GETJOBSBATCH) must stay under replyBytesMax (protocol/reply-budget.ts).
  *
- * A job remembers the size of the request that created it (Job.request), an upper bound of
- * everything it got from that request (data, tags, keys…); the fields that change later are added
- * on top. Summing these bounds is free; only when the bounds of one reply pass the limit are its
- * jobs measured exactly (one JSON.stringify each), so big batches of small jobs never pay for it.
+ * A job's bound is read off the job without serializing it: its payload's byte length (the arena
+ * knows it; a string's UTF-16 length × 3 bounds it), the strings it carries × 6 (the longest JSON
+ * escape, \u001f), and a fixed allowance for the keys and numbers. Summing these bounds is cheap;
+ * only when the bounds of one reply pass the limit are its jobs measured exactly (one JSON.stringify
+ * each), so big batches of small jobs never pay for it.
  */
 import { jsonBytes, replyItemsBytesMax } from '../protocol/reply-budget.ts'
-import { type Job, type RequestSize, jobToWire } from './job.ts'
+import { type Job, jobToWire } from './job.ts'
+import { payloadBytesAt } from './payload-arena.ts'
 
-/** The wire fields a request does not bound: keys, numbers, nulls (31 fields; measured ~600 bytes). */
+/** The 31 wire keys, numbers, booleans and nulls (measured ~600 bytes). */
 const wireFixedBytes = 1024
-/** A job id in children_ids, with its comma. */
+/** A job id in depends_on or children_ids, with its comma. */
 const idBytesMax = 17
+/** UTF-8 bytes of one UTF-16 unit of a string in JSON, at most (an escape like \u001f). */
+const jsonBytesPerCharMax = 6
 
-/** Wire bytes of the job beyond what its request bounds: fixed fields and the ones set later. */
-function wireExtraBytes(job: Job): number {
-  const progressBytes = job.progressMsg === null ? 0 : job.progressMsg.length * 3
-  return progressBytes + job.childrenIds.length * idBytesMax + wireFixedBytes
+function stringBytesMax(text: string | null): number {
+  return text === null ? 0 : text.length * jsonBytesPerCharMax
 }
 
-/** The job's request size; a job without one is measured once (its whole wire form). */
-function requestOf(job: Job): RequestSize {
-  if (job.request === null) job.request = jobWireBytes(job)
-  return job.request
+/** An upper bound of the job's wire JSON size (payload text is canonical JSON: stringified once, by Job.data). */
+function boundOf(job: Job): number {
+  const at = job.dataJson
+  const dataBytes = typeof at === 'number' ? payloadBytesAt(at) : at === undefined ? 0 : at.length * 3
+  let bytes = wireFixedBytes + dataBytes + stringBytesMax(job.queue)
+  // The fields below default to null or empty: a job without JobExtras pays nothing for them.
+  bytes += stringBytesMax(job.uniqueKey) + stringBytesMax(job.progressMsg) + stringBytesMax(job.customId) + stringBytesMax(job.groupId)
+  for (const tag of job.tags) bytes += stringBytesMax(tag) + 3
+  return bytes + (job.dependsOn.length + job.childrenIds.length) * idBytesMax
 }
 
 /** The job's wire JSON size, exactly. */
@@ -34,13 +41,10 @@ export function jobWireBytes(job: Job): number {
 
 /**
  * The jobs of one reply. `copies` is how often each job's wire form appears in it (2 for browser
- * items, which nest the job again). The jobs of one PUSHB share its request size, so together they
- * count it once: a PULLB of 1,000 jobs pushed by one PUSHB is bounded by that PUSHB's size.
+ * items, which nest the job again).
  */
 export class JobReplyBudget {
   readonly #jobs: Job[] = []
-  /** The shared requests (PUSHB) counted so far. */
-  readonly #requests = new Set<object>()
   #bytes = 0
   #exact = false
 
@@ -51,7 +55,7 @@ export class JobReplyBudget {
 
   /** Counts `job`: false (not counted) when it would pass the limit, unless it is the first. */
   admit(job: Job): boolean {
-    let bytes = this.copies * (this.#exact ? jobWireBytes(job) : this.#boundOf(job))
+    let bytes = this.copies * (this.#exact ? jobWireBytes(job) : boundOf(job))
     if (this.#jobs.length > 0 && this.#bytes + bytes > this.bytesMax) {
       if (!this.#exact) this.#measureExactly()
       bytes = this.copies * jobWireBytes(job)
@@ -60,14 +64,6 @@ export class JobReplyBudget {
     this.#jobs.push(job)
     this.#bytes += bytes
     return true
-  }
-
-  #boundOf(job: Job): number {
-    const request = requestOf(job)
-    if (typeof request === 'number') return request + wireExtraBytes(job)
-    if (this.#requests.has(request)) return wireExtraBytes(job)
-    this.#requests.add(request)
-    return request.bytes + wireExtraBytes(job)
   }
 
   /** The bounds passed the limit: measure what is counted so far, and every later job. */
