@@ -19,7 +19,7 @@ import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
 import { Coalescer } from './coalesce.ts'
 import { QueuedCounters, queuedExposition, type QueuedGauges } from './metrics.ts'
 import {
-  QueuedError, batchOf, contentsOf, messageIdOf, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts,
+  QueuedError, batchOf, contentsOf, messageIdOf, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts, withObjectBody,
   utf8BytesOver, visibilityMs, type Fields,
 } from './requests.ts'
 import { QueuedSettings, endpoints, type Endpoint, type Suspension, type ThrottleSetting } from './settings.ts'
@@ -75,7 +75,7 @@ export class QueuedApi {
     if (!this.config.enabled) return
     for (const [method, path, handle] of this.routes()) {
       if (method === 'POST' && (path === '/push' || path === '/poll' || path === '/delete')) {
-        fast.add(method, path, (request, match, headers) => this.serve(request, match.query('queue'), handle, headers))
+        fast.add(method, path, (request, match, headers) => this.serve(request, match.query('queue'), handle, headers), true)
       }
     }
   }
@@ -143,7 +143,7 @@ export class QueuedApi {
   // ── /push ────────────────────────────────────────────────────────────────────────────────────
 
   private push(request: Request, queue: string): Promise<unknown> {
-    return readJsonBody(request).then((body) => this.pushBody(objectBody(body), queue))
+    return withObjectBody(request, (body) => this.pushBody(body, queue))
   }
 
   /** A single push answers its JSON text directly (`{"index":…,"id":…}`, as JSON.stringify writes it). */
@@ -197,7 +197,7 @@ export class QueuedApi {
   // ── /poll ────────────────────────────────────────────────────────────────────────────────────
 
   private poll(request: Request, queue: string): Promise<unknown> {
-    return readJsonBody(request).then((body) => this.pollBody(objectBody(body), queue))
+    return withObjectBody(request, (body) => this.pollBody(body, queue))
   }
 
   private pollBody(body: Fields, queue: string): Promise<unknown> {
@@ -245,7 +245,7 @@ export class QueuedApi {
   // ── /delete and /update ──────────────────────────────────────────────────────────────────────
 
   private delete(request: Request, queue: string): Promise<unknown> {
-    return readJsonBody(request).then((body) => this.deleteBody(objectBody(body), queue))
+    return withObjectBody(request, (body) => this.deleteBody(body, queue))
   }
 
   private deleteBody(body: Fields, queue: string): Promise<unknown> {
