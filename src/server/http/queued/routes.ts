@@ -106,7 +106,8 @@ export class QueuedApi {
   /**
    * Queue selection and the plain-text error answers around one route (the token is checked before:
    * app.ts or fast-path.ts). `headers` are the fast path's CORS headers (Hono's middleware adds them).
-   * A promise chain, not async layers: each layer was a promise and a microtask per request.
+   * A promise chain, not async layers: each layer was a promise and a microtask per request. Never
+   * rejects (every failure is answered), so the fast path chains no catch on it.
    */
   private serve(request: Request, queueParam: string | undefined, handle: Handle, headers: ExtraHeaders = noHeaders): Promise<Response> {
     const failed = (error: unknown) => errorResponse(error, headers)
