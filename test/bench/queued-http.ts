@@ -54,8 +54,24 @@ function percentileMs(output: string, percent: string): number | undefined {
   return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
 }
 
+/**
+ * What the run says beyond the rate: wrk's requests/s (empty polls count there, not in ops), wrk's
+ * share of a core (it runs on the same 2 cores as the server), and the group commits of the measured
+ * phase (queued_io_* counters): records and waiters per fdatasync, and the mean fdatasync.
+ */
+function runDetail(output: string, seconds: number, clientCpuSeconds: number, delta: (name: string) => number): string {
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? 0)
+  const parts = [`${(requests / seconds / 1000).toFixed(1)}k req/s`, `wrk ${Math.round((clientCpuSeconds / seconds) * 100)}% of a core`]
+  const commits = delta('queued_io_sync')
+  if (commits > 0) {
+    const perCommit = (name: string) => (delta(name) / commits).toFixed(1)
+    parts.push(`${Math.round(commits / seconds)} commits/s: ${perCommit('queued_io_sync_records')} records, ${perCommit('queued_io_sync_delayed')} waiters, fdatasync ${(delta('queued_io_sync_us') / commits / 1000).toFixed(2)} ms each`)
+  }
+  return parts.join(' · ')
+}
+
 /** `clientCpuSeconds`: wrk's own CPU time (user + system), the client's share of the 2 cores. */
-export async function queuedHttp(httpPort: number, load: QueuedLoad): Promise<Measured & { output: string; clientCpuSeconds: number }> {
+export async function queuedHttp(httpPort: number, load: QueuedLoad): Promise<Measured & { output: string; clientCpuSeconds: number; detail: string }> {
   const base = `http://127.0.0.1:${httpPort}`
   await prefill(base, load.queues, load.prefill)
   const before = await counters(base)
@@ -82,5 +98,6 @@ export async function queuedHttp(httpPort: number, load: QueuedLoad): Promise<Me
     errors: non2xx + (socketErrors ? 1 : 0) + (errors.trim() ? 1 : 0),
     output: `${output}${errors}`,
     clientCpuSeconds,
+    detail: runDetail(output, seconds, clientCpuSeconds, delta),
   }
 }

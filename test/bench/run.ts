@@ -230,7 +230,8 @@ async function main(): Promise<void> {
         const shown = workload === 'latency' ? `p50 ${fmtMs(sample.p50 as number)} ms p99 ${fmtMs(sample.p99 as number)} ms`
           : workload === 'queued' ? `${fmtRate(sample.rate)} ops/s p50 ${fmtMs(sample.p50 ?? NaN)} ms p99 ${fmtMs(sample.p99 ?? NaN)} ms`
           : `${fmtRate(sample.rate)} jobs/s`
-        process.stderr.write(`  ${mode} ${workload} run ${r + 1}: ${shown} (${sample.seconds.toFixed(2)} s${sample.errors ? `, ${sample.errors} ERRORS` : ''})\n`)
+        const detail = 'detail' in sample ? ` · ${String(sample.detail)}` : ''
+        process.stderr.write(`  ${mode} ${workload} run ${r + 1}: ${shown} (${sample.seconds.toFixed(2)} s${sample.errors ? `, ${sample.errors} ERRORS` : ''})${detail}\n`)
       }
     }
   }
@@ -283,6 +284,15 @@ async function main(): Promise<void> {
       return `cli ${pct(s.clientCpu)} · front ${pct(c.front)} · wrk ${c.workers.map(pct).join('+')} · io ${pct(c.io)} · gc ${pct(c.gc)} · jit ${pct(c.jit)} · srv ${pct(c.total)}`
     })
     console.log(`| ${workload} | ${cells.join(' | ')} |`)
+  }
+  if (options.only.includes('queued')) {
+    // The queued workload's load generator is wrk (in cli above), on the same 2 cores as the server.
+    console.log('\nqueued, median run per mode:\n')
+    for (const mode of options.modes) {
+      const samples = [...(results.get(`${mode}/queued`) as Sample[])].sort((a, b) => a.rate - b.rate)
+      const s = samples[Math.floor((samples.length - 1) / 2)] as Sample
+      if ('detail' in s) console.log(`- ${mode}: ${String(s.detail)}`)
+    }
   }
   if (runSdk) await sdkBench(sdkOptions)
   if (options.modes.includes('liburing') && options.modes.includes('uring-raw')) compareRings(options, results)

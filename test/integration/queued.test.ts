@@ -66,6 +66,24 @@ describe('round trip (§6 checklist)', () => {
     expect(again.text).toBe('message not found')
   })
 
+  test('a poll answer is exactly the JSON of its message, whatever the contents hold', async () => {
+    // The single-message answer is built as text (routes.ts singlePollText); it must be what
+    // JSON.stringify writes for the same object, for contents that need escaping too.
+    const queue = freshQueue('qj')
+    const tricky = ['quote " and backslash \\ and slash /', 'lines\n\r\ttabs\u0000\u001f', 'emoji 🚀 and \u2028\u2029', '{"json":"inside"}', '']
+    for (const contents of tricky) await pushOne(queue, contents)
+    for (const contents of tricky) {
+      const answer = await q('/poll', { visibility_timeout_secs: 30 }, { queue })
+      expect(answer.status).toBe(200)
+      const message = answer.json.message
+      expect(message.contents).toBe(contents)
+      expect(Object.keys(message)).toEqual(['contents', 'created', 'index', 'id', 'poll_count', 'poll_tag'])
+      expect(answer.text).toBe(JSON.stringify({ message }))
+    }
+    const empty = await q('/poll', { visibility_timeout_secs: 30 }, { queue })
+    expect(empty.text).toBe('{"message":null}')
+  })
+
   test('the v0.1 names: `content` and `index` are accepted', async () => {
     const queue = freshQueue('qd')
     const pushed = await q('/push', { content: 'old client' }, { queue })

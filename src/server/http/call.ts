@@ -21,6 +21,11 @@ export type CallOptions = {
   deadlineMs?: number
   /** Sent at the end of this task, not batched with the turn's other requests (the caller merged them). */
   sendNow?: boolean
+  /**
+   * The request holds only JSON values (no undefined, no class instances), so JSON.parse of its text
+   * gives it back: a shard host in this thread takes it as is instead of parsing the text again.
+   */
+  plainJson?: boolean
 }
 
 export const requestTimedOut = 'Request timed out: the shards did not answer in time'
@@ -53,7 +58,7 @@ export function callCommand(front: Front, pool: ShardPool, request: Record<strin
       if (options.signal?.aborted && (request.cmd === 'PULL' || request.cmd === 'PULLB')) front.returnUndelivered(replyJson)
       settle(JSON.parse(replyJson) as Reply)
     },
-  }, true, options.sendNow !== true)
+  }, true, options.sendNow !== true, options.plainJson === true)
   if (options.signal?.aborted) onAbort()
   return promise
 }

@@ -25,7 +25,8 @@ export type FastMatch = {
 /** A route's answer; `headers` are added to the response (the CORS headers). */
 export type FastHandler = (request: Request, match: FastMatch, headers: ExtraHeaders) => Promise<Response>
 
-type Route = { segments: string[]; handler: FastHandler }
+/** `settles`: the handler's promise never rejects (it answers its own errors), so no catch is chained. */
+type Route = { segments: string[]; handler: FastHandler; settles: boolean }
 
 /** `FLASHQ_HTTP_FAST_PATH=off` sends every request through Hono (the agreement tests compare the two). */
 export const fastPathEnabled = () => process.env.FLASHQ_HTTP_FAST_PATH !== 'off'
@@ -43,11 +44,11 @@ export class FastRoutes {
   }
 
   /** `pattern` is a path of literal and `:name` segments, as in Hono. */
-  add(method: string, pattern: string, handler: FastHandler): void {
+  add(method: string, pattern: string, handler: FastHandler, settles = false): void {
     const segments = pattern.split('/').slice(1)
     const byLength = this.routes.get(method) ?? new Map<number, Route[]>()
     this.routes.set(method, byLength)
-    byLength.set(segments.length, [...(byLength.get(segments.length) ?? []), { segments, handler }])
+    byLength.set(segments.length, [...(byLength.get(segments.length) ?? []), { segments, handler, settles }])
   }
 
   /** The answer, or null when Hono must take the request. */
@@ -67,12 +68,12 @@ export class FastRoutes {
       if (params === null) continue
       const queryText = queryStart < 0 ? '' : url.slice(queryStart + 1)
       if (needsDecoding.test(queryText)) return null
-      return this.answer(request, path, route.handler, { params, query: (name) => queryParam(queryText, name) })
+      return this.answer(request, path, route, { params, query: (name) => queryParam(queryText, name) })
     }
     return null
   }
 
-  private answer(request: Request, path: string, handler: FastHandler, match: FastMatch): Promise<Response> {
+  private answer(request: Request, path: string, route: Route, match: FastMatch): Promise<Response> {
     this.served++
     const headers = this.cors(request)
     const { front } = this.deps
@@ -84,7 +85,8 @@ export class FastRoutes {
       return internalError(request.method, path, error, headers) // as app.ts's onError
     }
     try {
-      return handler(request, match, headers).catch(failed)
+      const answer = route.handler(request, match, headers)
+      return route.settles ? answer : answer.catch(failed)
     } catch (error) {
       return Promise.resolve(failed(error as Error))
     }

@@ -23,7 +23,8 @@ export function serveHttp(deps: HttpDeps, hostname: string, port: number): Serve
     // The queued API and backup uploads take larger bodies than the flashQ routes.
     maxRequestBodySize: Math.max(httpBodyBytesMax * 2, queuedRequestBodyBytesMax + 1),
     fetch(request, server) {
-      if (request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
+      // Upgrades are GETs: other methods skip the header lookup.
+      if (request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {
         const path = new URL(request.url).pathname
         if (path === '/ws' || path.startsWith('/ws/')) return sockets.upgrade(request, server, path)
       }
