@@ -61,6 +61,16 @@ describe('IdleCollector', () => {
     expect(fake.state.collections).toBe(1)
   })
 
+  test('a trickle is no burst: turns with quiet spells between them never add up to one', () => {
+    const fake = fakeSeams()
+    const collector = new IdleCollector(fake.seams)
+    for (let turn = 0; turn < 4 * idleGcBurstTurnsMin; turn++) {
+      collector.noteWork()
+      fake.advance(idleGcQuietMs)
+    }
+    expect(fake.state.collections).toBe(0)
+  })
+
   test('a little work is no burst: no collection', () => {
     const fake = fakeSeams()
     const collector = new IdleCollector(fake.seams)
