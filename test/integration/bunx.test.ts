@@ -51,6 +51,10 @@ test('bunx --package <tarball> flashq serves jobs from a project with nothing in
     expect(pulled.job).toMatchObject({ id: pushed.id, data: { hello: 'bunx' } })
     client.close()
   } finally {
+    // `bun x` runs the bin as its own child and does not pass a SIGTERM on (a shell's Ctrl-C reaches
+    // the whole process group, systemd the whole cgroup): stop that child by its data directory too,
+    // or it outlives the test.
+    Bun.spawnSync(['pkill', '-TERM', '-f', '--', `--data-dir ${join(project, 'data')}`])
     await server.cleanup()
   }
 }, 120_000)
