@@ -11,17 +11,23 @@ import type { ShardLogOptions } from './types.ts'
 const text = new TextDecoder()
 const bodies = Array.from({ length: 2000 }, (_, n) => `{"t":"j","i":${n},"d":"${'x'.repeat(n % 50)}"}`)
 
+/** Encodes `bodies` with one `fill` per call until it reports done: the pieces (trailer last) and the calls. */
+function encodeInPieces(lsn: number, fill: (encoder: CheckpointEncoder, iterator: Iterator<string>) => boolean) {
+  const iterator = bodies[Symbol.iterator]()
+  const encoder = new CheckpointEncoder(lsn)
+  const pieces: Uint8Array[] = []
+  let calls = 0
+  for (let done = false; !done; calls++) {
+    done = fill(encoder, iterator)
+    pieces.push(encoder.take().slice())
+  }
+  pieces.push(encoder.trailer())
+  return { pieces, calls }
+}
+
 describe('CheckpointEncoder', () => {
   test('a deadline in the past still encodes a few bodies per call, and the pieces make the same file', () => {
-    const iterator = bodies[Symbol.iterator]()
-    const encoder = new CheckpointEncoder(42)
-    const pieces: Uint8Array[] = []
-    let calls = 0
-    for (let done = false; !done; calls++) {
-      done = encoder.fill(iterator, 1024 * KiB, 0)
-      pieces.push(encoder.take().slice())
-    }
-    pieces.push(encoder.trailer())
+    const { pieces, calls } = encodeInPieces(42, (encoder, iterator) => encoder.fill(iterator, 1024 * KiB, 0))
     // Stopped by the clock, not by the bytes: every call made progress and none took everything.
     expect(calls).toBeGreaterThan(100)
     expect(calls).toBeLessThan(bodies.length)
@@ -34,15 +40,7 @@ describe('CheckpointEncoder', () => {
   })
 
   test('yieldNow ends a call within a few bodies, and every call still makes progress', () => {
-    const iterator = bodies[Symbol.iterator]()
-    const encoder = new CheckpointEncoder(7)
-    const pieces: Uint8Array[] = []
-    let calls = 0
-    for (let done = false; !done; calls++) {
-      done = encoder.fill(iterator, 1024 * KiB, Infinity, () => true)
-      pieces.push(encoder.take().slice())
-    }
-    pieces.push(encoder.trailer())
+    const { pieces, calls } = encodeInPieces(7, (encoder, iterator) => encoder.fill(iterator, 1024 * KiB, Infinity, () => true))
     // No deadline and room for every body: only yieldNow can have cut the calls this short.
     expect(calls).toBeGreaterThanOrEqual(bodies.length / 8)
     expect(calls).toBeLessThanOrEqual(bodies.length / 4)
