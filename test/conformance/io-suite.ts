@@ -53,7 +53,8 @@ function mountTinyFs(): { dir: string; unmount: () => void } | { reason: string 
   return {
     dir,
     unmount: () => {
-      Bun.spawnSync(['umount', dir])
+      // io_uring drops its file references asynchronously, so a plain umount may meet EBUSY: detach lazily then.
+      if (Bun.spawnSync(['umount', dir]).exitCode !== 0) Bun.spawnSync(['umount', '-l', dir])
       rmSync(dir, { recursive: true, force: true })
     },
   }

@@ -201,9 +201,25 @@ export async function mountTmpfs(dir: string, size: string): Promise<string | nu
   return code === 0 ? null : `mount -t tmpfs failed (exit ${code}): ${stderr.trim()}`
 }
 
+/**
+ * Unmounts `dir`. A server just killed with SIGKILL may still pin the mount for a moment: the kernel
+ * tears down its io_uring (and the files the ring holds) asynchronously after the process is gone, so
+ * umount can fail with EBUSY. Retry for a while, then detach lazily (`umount -l`: the kernel frees the
+ * tmpfs once the last reference drops), so the caller can always remove the directory.
+ */
 export async function unmount(dir: string): Promise<void> {
-  const child = Bun.spawn(['umount', dir], { stdout: 'ignore', stderr: 'pipe' })
-  await child.exited
+  const retryUntilMs = Date.now() + 5000
+  let stderr = ''
+  do {
+    const child = Bun.spawn(['umount', dir], { stdout: 'ignore', stderr: 'pipe' })
+    const [code, text] = await Promise.all([child.exited, new Response(child.stderr).text()])
+    if (code === 0) return
+    stderr = text.trim()
+    await sleep(50)
+  } while (Date.now() < retryUntilMs)
+  const lazy = Bun.spawn(['umount', '-l', dir], { stdout: 'ignore', stderr: 'pipe' })
+  const [code, text] = await Promise.all([lazy.exited, new Response(lazy.stderr).text()])
+  if (code !== 0) throw new Error(`umount ${dir} failed: ${stderr}; umount -l too: ${text.trim()}`)
 }
 
 /**
