@@ -15,7 +15,7 @@ import { receiveShardMessage } from './links.ts'
 import { nextWakeMs, tick } from './scheduling.ts'
 import type { ShardMessage } from './outbox.ts'
 import { applyRecord, formatRecord, setQueueDefaults } from './records.ts'
-import { SnapshotCapture } from './snapshot.ts'
+import { SnapshotCapture, snapshotBodyText } from './snapshot.ts'
 import * as errors from '../protocol/errors.ts'
 import { shardOfName } from '../base/hash.ts'
 import { queuedHandlers } from './queued-store.ts'
@@ -180,6 +180,6 @@ export class Engine {
 
   /** The records that recreate the state, all at once (tests and tools). */
   snapshot(): LogRecord[] {
-    return Array.from(this.captureSnapshot(), (text) => JSON.parse(text) as LogRecord)
+    return Array.from(this.captureSnapshot(), (body) => JSON.parse(snapshotBodyText(body)) as LogRecord)
   }
 }

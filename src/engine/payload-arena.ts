@@ -66,10 +66,24 @@ export function payloadBytesAt(at: number): number {
 
 /** The text of the payload at place `at` (Job.dataJson as a number). */
 export function readPayload(at: number): string {
+  const offset = offsetOf(at)
+  return (chunkOf(at) as NativeBuffer).utf8Slice(offset, offset + (at % offsetSplit))
+}
+
+/** Copies the payload's UTF-8 bytes at place `at` into `target` at `targetStart` (no string made); returns their count. */
+export function copyPayload(at: number, target: Uint8Array, targetStart: number): number {
+  const offset = offsetOf(at)
+  return chunkOf(at).copy(target, targetStart, offset, offset + (at % offsetSplit))
+}
+
+function chunkOf(at: number): Buffer {
   const chunk = chunksById.get(Math.floor(at / chunkSplit))
   if (chunk === undefined) throw new Error('payload read after its job left the job table and its batch ended')
-  const offset = Math.floor(at / offsetSplit) % (chunkSplit / offsetSplit)
-  return (chunk as NativeBuffer).utf8Slice(offset, offset + (at % offsetSplit))
+  return chunk
+}
+
+function offsetOf(at: number): number {
+  return Math.floor(at / offsetSplit) % (chunkSplit / offsetSplit)
 }
 
 export class PayloadArena {

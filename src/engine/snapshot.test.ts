@@ -7,6 +7,7 @@
 import { describe, expect, test } from 'bun:test'
 import { prng, seedFromEnv } from '../base/prng.ts'
 import type { Engine } from './engine.ts'
+import { snapshotBodyText } from './snapshot.ts'
 import { Harness, replayed } from './test-helpers.ts'
 import type { LogRecord } from './types.ts'
 
@@ -38,7 +39,7 @@ function populated(): { h: Harness; ids: Record<string, number> } {
 
 /** The record texts of an uninterrupted capture (the state as of now). */
 function captureNow(engine: Engine): string[] {
-  return [...engine.captureSnapshot()]
+  return Array.from(engine.captureSnapshot(), snapshotBodyText)
 }
 
 /** Texts in the order that matters (completed jobs and DLQs keep theirs), the other jobs sorted. */
@@ -84,7 +85,7 @@ function checkCapture(h: Harness, changes: Array<() => void>, perPull: number, w
         done = true
         break
       }
-      texts.push(step.value)
+      texts.push(snapshotBodyText(step.value))
     }
     changes.shift()?.()
   }

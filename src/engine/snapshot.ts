@@ -28,6 +28,7 @@ import type { LogRecord } from './types.ts'
 import { type Job, LOC_COMPLETED, LOC_DLQ, snapshotEpochsMod } from './job.ts'
 import { encodeJob, formatRecord } from './records.ts'
 import { stringifyJson } from '../protocol/raw-json.ts'
+import { JobRecordWriter } from './job-record-bytes.ts'
 
 const SECTION_COMPLETED = 1
 const SECTION_DLQ = 2
@@ -36,13 +37,25 @@ type Section = typeof SECTION_COMPLETED | typeof SECTION_DLQ | typeof SECTION_LI
 
 type PreImage = { section: Section; text: string }
 
+/**
+ * One record of a capture: its text, or the capture's job record writer set to the job (it writes
+ * the record's bytes; valid until the next pull).
+ */
+export type SnapshotBody = string | JobRecordWriter
+
+/** A body's text (tests and tools; the log writes the bytes). */
+export function snapshotBodyText(body: SnapshotBody): string {
+  return typeof body === 'string' ? body : body.text()
+}
+
 let lastEpoch = 0
 
 /**
- * One running capture. An iterator of record texts: next() hands out the next record; return() (or
- * the end of the walk) stops the copy-on-write. The caller must pull it to the end or call return().
+ * One running capture. An iterator of record bodies: next() hands out the next record (a job's as
+ * the reused writer, to be written before the next pull); return() (or the end of the walk) stops
+ * the copy-on-write. The caller must pull it to the end or call return().
  */
-export class SnapshotCapture implements IterableIterator<string> {
+export class SnapshotCapture implements IterableIterator<SnapshotBody> {
   /** Marks the jobs this capture has serialized (Job.snapshotMark). */
   readonly epoch = (lastEpoch = (lastEpoch % (snapshotEpochsMod - 1)) + 1)
   /** Jobs with a higher id were created after P. */
@@ -62,7 +75,9 @@ export class SnapshotCapture implements IterableIterator<string> {
   #dlqCursor: Iterator<Job> | null = null
   /** DLQ orders copied because they lost a job before the walk passed it: the ids still to walk. */
   readonly #frozenDlq = new Map<QueueState, number[]>()
-  readonly #generator: Generator<string, void, undefined>
+  readonly #generator: Generator<SnapshotBody, void, undefined>
+  /** Writes the unchanged jobs' records as bytes (no text per job). */
+  readonly #writer = new JobRecordWriter()
   #ended = false
 
   constructor(core: Core) {
@@ -86,11 +101,11 @@ export class SnapshotCapture implements IterableIterator<string> {
     core.capture = this
   }
 
-  [Symbol.iterator](): IterableIterator<string> {
+  [Symbol.iterator](): IterableIterator<SnapshotBody> {
     return this
   }
 
-  next(): IteratorResult<string, undefined> {
+  next(): IteratorResult<SnapshotBody, undefined> {
     if (this.#ended) return { done: true, value: undefined }
     const step = this.#generator.next()
     if (step.done !== true) return step
@@ -130,12 +145,12 @@ export class SnapshotCapture implements IterableIterator<string> {
     this.#frozenDlq.set(q, ids)
   }
 
-  *#walk(): Generator<string, void, undefined> {
+  *#walk(): Generator<SnapshotBody, void, undefined> {
     for (const record of this.#head) yield JSON.stringify(record)
     for (let i = 0; i < this.#completedIds.length; i++) {
       const id = this.#completedIds[i] as number
       if (this.#completedWithoutJob[i] === true) yield JSON.stringify({ t: 'ci', i: id })
-      else yield this.#completedText(id)
+      else yield this.#completedBody(id)
     }
     for (; this.#dlqIndex < this.#dlqQueues.length; this.#dlqIndex++) {
       const q = this.#dlqQueues[this.#dlqIndex] as QueueState
@@ -145,8 +160,8 @@ export class SnapshotCapture implements IterableIterator<string> {
         if (frozen !== undefined) {
           for (const id of frozen) {
             if (id > this.lastIdAtStart) continue
-            const text = this.#takePreImage(id, SECTION_DLQ) ?? this.#liveText(this.#core.jobs.get(id))
-            if (text !== null) yield text
+            const body = this.#takePreImage(id, SECTION_DLQ) ?? this.#liveBody(this.#core.jobs.get(id))
+            if (body !== null) yield body
           }
           break
         }
@@ -154,17 +169,17 @@ export class SnapshotCapture implements IterableIterator<string> {
         if (step.done === true) break
         const job = step.value
         if (job.id > this.lastIdAtStart) continue
-        const text = this.#takePreImage(job.id, SECTION_DLQ) ?? this.#liveText(job)
-        if (text !== null) yield text
+        const body = this.#takePreImage(job.id, SECTION_DLQ) ?? this.#liveBody(job)
+        if (body !== null) yield body
       }
       this.#dlqCursor = null
     }
     // A live iterator: jobs added since P come at its end (skipped by id), removed ones are not met.
     for (const job of this.#core.jobs.values()) {
       if (job.id > this.lastIdAtStart) continue
-      const text = this.#takePreImage(job.id, SECTION_LIVE) ??
-        (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ ? null : this.#liveText(job))
-      if (text !== null) yield text
+      const body = this.#takePreImage(job.id, SECTION_LIVE) ??
+        (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ ? null : this.#liveBody(job))
+      if (body !== null) yield body
     }
     // Jobs that were live at P and have left the job table since: only their pre-image remains.
     for (const [id, pre] of this.#preImages) {
@@ -176,15 +191,15 @@ export class SnapshotCapture implements IterableIterator<string> {
   }
 
   /** A completed job of P reached by the walk: its pre-image, or the job as it is (unchanged). */
-  #completedText(id: number): string {
+  #completedBody(id: number): SnapshotBody {
     const pre = this.#takePreImage(id, SECTION_COMPLETED)
     if (pre !== null) return pre
     const job = this.#core.jobs.get(id)
     // Every completed job of P is either unchanged or left a pre-image: anything else is a
     // transition that skipped Core.willChange, and this checkpoint would be wrong.
-    const text = job !== undefined && job.loc === LOC_COMPLETED ? this.#liveText(job) : null
-    if (text === null) throw new Error(`checkpoint capture: completed job ${id} changed without a pre-image`)
-    return text
+    const body = job !== undefined && job.loc === LOC_COMPLETED ? this.#liveBody(job) : null
+    if (body === null) throw new Error(`checkpoint capture: completed job ${id} changed without a pre-image`)
+    return body
   }
 
   #takePreImage(id: number, section: Section): string | null {
@@ -195,10 +210,10 @@ export class SnapshotCapture implements IterableIterator<string> {
   }
 
   /** An unchanged job the walk reached (null if it is captured already). */
-  #liveText(job: Job | undefined): string | null {
+  #liveBody(job: Job | undefined): SnapshotBody | null {
     if (job === undefined || job.snapshotMark === this.epoch) return null
     job.snapshotMark = this.epoch
-    return stringifyJson(encodeJob(job))
+    return this.#writer.set(job)
   }
 }
 

@@ -23,6 +23,7 @@ import { pickIo } from '../io/pick.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import { openShardLog } from './log.ts'
 import type { SegmentedLog } from './log.ts'
+import type { CheckpointBody } from './checkpoint.ts'
 
 const jobs = Number(process.argv[2] ?? 1_000_000)
 const engine = new Engine({ shardIndex: 0, shardCount: 1, recordsEnabled: true })
@@ -80,7 +81,7 @@ for (const until = performance.now() + 3000; performance.now() < until;) baselin
  * the write that may follow): from the turn's first pull to the end of that turn's synchronous work.
  */
 const turnMs: number[] = []
-function* timedTurns(bodies: Iterable<string>): Generator<string> {
+function* timedTurns(bodies: Iterable<CheckpointBody>): Generator<CheckpointBody> {
   let turnOpen = false
   for (const body of bodies) {
     if (!turnOpen) {

@@ -35,6 +35,21 @@ const twoTo32 = 2 ** 32
 const clockEveryBodies = 8
 
 /**
+ * A record that writes its own bytes, so a large state needs no string per record (the engine's
+ * capture hands out one such writer, reused, for each job). It is written before the next body is
+ * pulled.
+ */
+export interface BodyWriter {
+  /** At least the bytes writeTo() writes. */
+  bytesMax(): number
+  /** Writes the body into `out` at `at` (bytesMax() bytes free there); returns the bytes written. */
+  writeTo(out: Buffer, at: number): number
+}
+
+/** One record of a checkpoint: its JSON text, or a writer of its UTF-8 bytes. */
+export type CheckpointBody = string | BodyWriter
+
+/**
  * Encodes a checkpoint piece by piece, so the log can write a large one across event-loop turns
  * (a shard never stalls for the whole file). The pieces, then trailer(), concatenated are the file.
  */
@@ -68,7 +83,7 @@ export class CheckpointEncoder {
    * produces them on demand (the engine's capture) spreads its work over the calls, and the deadline
    * bounds one call whatever a body costs (a cold JIT, a collection). Then take().
    */
-  fill(bodies: Iterator<string>, pieceBytes: number, untilMs = Infinity, yieldNow: () => boolean = never): boolean {
+  fill(bodies: Iterator<CheckpointBody>, pieceBytes: number, untilMs = Infinity, yieldNow: () => boolean = never): boolean {
     if (this.#buffer.length < pieceBytes + 64 * KiB) this.#grow(pieceBytes + 64 * KiB)
     if (!this.#started) {
       this.#started = true
@@ -85,10 +100,13 @@ export class CheckpointEncoder {
       if (step.done === true) return true
       const body = step.value
       const at = this.#used
-      if (at + frameV1HeaderBytes + body.length * 3 > this.#buffer.length) {
-        this.#grow(Math.max(at + frameV1HeaderBytes + body.length * 3, this.#buffer.length * 2))
+      const bytesMax = typeof body === 'string' ? body.length * 3 : body.bytesMax()
+      if (at + frameV1HeaderBytes + bytesMax > this.#buffer.length) {
+        this.#grow(Math.max(at + frameV1HeaderBytes + bytesMax, this.#buffer.length * 2))
       }
-      const written = this.#buffer.write(body, at + frameV1HeaderBytes)
+      const written = typeof body === 'string'
+        ? this.#buffer.write(body, at + frameV1HeaderBytes)
+        : body.writeTo(this.#buffer, at + frameV1HeaderBytes)
       sealFrameV1(this.#buffer, this.#view, at, this.#count, written)
       this.#used = at + frameV1HeaderBytes + written
       this.#count++
@@ -133,7 +151,7 @@ export class CheckpointEncoder {
 }
 
 /** Builds a whole checkpoint file in memory (tests, fixtures; the log writes it piece by piece). */
-export function encodeCheckpoint(lsn: number, bodies: Iterable<string>): Uint8Array {
+export function encodeCheckpoint(lsn: number, bodies: Iterable<CheckpointBody>): Uint8Array {
   const iterator = bodies[Symbol.iterator]()
   const encoder = new CheckpointEncoder(lsn)
   const pieces: Uint8Array[] = []

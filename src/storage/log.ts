@@ -11,7 +11,7 @@ import { KiB, MiB, msPerSecond, usPerMs } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
 import { zeroChunkBytes } from '../io/allocate.ts'
 import type { IoBackend } from '../io/backend.ts'
-import { CheckpointEncoder } from './checkpoint.ts'
+import { type CheckpointBody, CheckpointEncoder } from './checkpoint.ts'
 import {
   checkpointFileName, fileBytes, join, listDirectory, makeDurableDirectory, segmentFileName, writeFileAtomic,
 } from './directory.ts'
@@ -316,7 +316,7 @@ export class SegmentedLog implements ShardLog {
     return this.#bytesSinceCheckpoint > Math.max(floor, 2 * this.#lastCheckpointBytes, retry)
   }
 
-  checkpoint(bodies: Iterable<string>): void {
+  checkpoint(bodies: Iterable<CheckpointBody>): void {
     const iterator = bodies[Symbol.iterator]()
     if (this.#checkpointRunning !== null || this.#fatalError !== null || this.#closed) {
       iterator.return?.()
@@ -842,7 +842,7 @@ export class SegmentedLog implements ShardLog {
    * `lsn` is durable in the segments, renames it into place, syncs the directory, and only then
    * deletes what it replaces. A crash at any point leaves either the old or the new checkpoint valid.
    */
-  async #writeCheckpoint(lsn: number, bodies: Iterator<string>): Promise<void> {
+  async #writeCheckpoint(lsn: number, bodies: Iterator<CheckpointBody>): Promise<void> {
     const path = join(this.#dir, checkpointFileName(lsn))
     const temporary = `${path}.tmp`
     const startedMs = performance.now()

@@ -3,6 +3,7 @@
  * checkpoints, written with group commit through an IoBackend.
  */
 import type { IoBackend } from '../io/backend.ts'
+import type { CheckpointBody } from './checkpoint.ts'
 import { type Histogram, flushRecordsBounds, flushSecondsBounds, newHistogram } from './histogram.ts'
 
 export type FsyncMode = { kind: 'always' } | { kind: 'interval'; intervalMs: number }
@@ -79,7 +80,7 @@ export interface ShardLog {
    * call however late it is pulled (an array, or the engine's copy-on-write capture). Its iterator's
    * return() is called when it will not be pulled to the end (a refused or failed checkpoint).
    */
-  checkpoint(bodies: Iterable<string>): void
+  checkpoint(bodies: Iterable<CheckpointBody>): void
   /** Bytes on disk for this shard (segments + checkpoints), for /health and the space benchmark. */
   diskBytes(): number
   /** Flushes what is pending and closes the files. */
