@@ -47,6 +47,31 @@ describe('CheckpointEncoder', () => {
     expect(Buffer.from(encodeCheckpoint(7, bodies)).equals(Buffer.concat(pieces))).toBe(true)
   })
 
+  test('a body that writes its own bytes (one writer reused) makes the same file as its text, growing the buffer for a large one', () => {
+    const large = `{"big":"${'é'.repeat(700 * KiB)}"}` // beyond the 1 MiB piece and its slack
+    const texts = [...bodies.slice(0, 500), large, ...bodies.slice(500, 600)]
+    /** Like the engine's job record writer: one object, set to the next body before it is pulled. */
+    const writer = {
+      current: '',
+      bytesMax: () => Buffer.byteLength(writer.current),
+      writeTo: (out: Buffer, at: number) => out.write(writer.current, at),
+    }
+    function* written(): Generator<typeof writer | string> {
+      for (const [index, body] of texts.entries()) {
+        if (index % 3 === 0) yield body
+        else {
+          writer.current = body
+          yield writer
+        }
+      }
+    }
+    const file = encodeCheckpoint(5, written())
+    expect(Buffer.from(file).equals(Buffer.from(encodeCheckpoint(5, texts)))).toBe(true)
+    const decoded = decodeCheckpoint(file)
+    if (typeof decoded === 'string') throw new Error(decoded)
+    expect(decoded.bodies.map((body) => text.decode(body))).toEqual(texts)
+  })
+
   test('fill stops once a piece of pieceBytes is pending; take() empties it', () => {
     const iterator = bodies[Symbol.iterator]()
     const encoder = new CheckpointEncoder(1)
