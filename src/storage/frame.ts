@@ -92,8 +92,9 @@ export function sealFrame(
 
 /** Writes a v1 header (checkpoint files) for a body already placed at out[offset+16 …). */
 export function sealFrameV1(out: Uint8Array, view: DataView, offset: number, lsn: number, bodyBytes: number): void {
-  assert(bodyBytes > 0 && bodyBytes <= frameBodyBytesMax, `frame body of ${bodyBytes} bytes`)
-  assert(Number.isSafeInteger(lsn) && lsn >= 0, `frame lsn ${lsn}`)
+  // Every checkpoint record passes here: the messages are built only on failure (as in sealFrame).
+  if (!(bodyBytes > 0 && bodyBytes <= frameBodyBytesMax)) throw new AssertionError(`frame body of ${bodyBytes} bytes`)
+  if (!(Number.isSafeInteger(lsn) && lsn >= 0)) throw new AssertionError(`frame lsn ${lsn}`)
   view.setUint32(offset, bodyBytes, true)
   view.setUint32(offset + 8, lsn >>> 0, true)
   view.setUint32(offset + 12, Math.floor(lsn / twoTo32), true)
