@@ -1,6 +1,6 @@
 /** recordJson (records.ts) writes a record's log text: the same text stringifyJson writes, fast for plain job records. */
 import { expect, test } from 'bun:test'
-import { stringifyJson } from '../protocol/raw-json.ts'
+import { RawJson, stringifyJson } from '../protocol/raw-json.ts'
 import { Engine } from './engine.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import { recordJson } from './records.ts'
@@ -38,4 +38,20 @@ test('a record that only looks like a plain job record goes the general way', ()
   expect(recordJson(odd)).toBe(JSON.stringify(odd))
   const other = { t: 'a', i: 7, q: 'q', d: undefined, c: 2 } as LogRecord
   expect(recordJson(other)).toBe(JSON.stringify(other))
+})
+
+test('every kind of field a job record may hold is written as stringifyJson writes it', () => {
+  const records: LogRecord[] = [
+    { t: 'j', i: 1, q: 'a', d: new RawJson('{"x":1}'), c: 2, dep: [3, 4], tg: ['t "1"', 'ü'], lf: 1, db: 'deb\nid', dx: 5 },
+    { t: 'j', i: 2, q: 'b', d: new RawJson('[1,2]'), c: 3, pg: { step: 2, of: [1, 2] }, pm: 'half' },
+    { t: 'j', i: 3, q: 'a', c: 4, pg: 50, fr: null, fk: '7:0', ok: true, no: false },
+    { t: 'j', i: 4, q: 'a', d: undefined, c: -0, r: 1.5e21, p: -3 },
+    { t: 'j', i: Number.NaN, q: 'a', c: Number.POSITIVE_INFINITY },
+    { t: 'j', i: 5, q: 'c', d: new RawJson('"s"'), c: 6, tg: [{ nested: new RawJson('{"y":2}') }], ch: [] },
+    { t: 'j', i: 6, q: 'a', c: 7, g: 'group', uk: 'u', cid: 'custom' },
+  ] as unknown as LogRecord[]
+  for (const record of records) expect(recordJson(record)).toBe(stringifyJson(record))
+  // The queue's text is reused across records, but never another queue's.
+  expect(JSON.parse(recordJson(records[1] as LogRecord)).q).toBe('b')
+  expect(JSON.parse(recordJson(records[2] as LogRecord)).q).toBe('a')
 })

@@ -85,35 +85,61 @@ export function formatRecord(): LogRecord {
   return { t: 'fmt', v: recordFormatVersion }
 }
 
-/** The job as a `j` record; default-valued fields are left out. */
 /**
- * A record's text for the log: stringifyJson, except that a job record of only the fields every job
- * has (`t i q d c`, as encodeJob makes it for a job pushed with default options) is written directly,
- * the same text ~0.1 µs sooner (it is on the path of every durable push).
+ * A record's text for the log: stringifyJson, except that a job record (`j`, on the path of every
+ * durable push) is written field by field, the same text without the marker swap and search of
+ * stringifyJson (~3x faster for a job pushed with a few options). A field of a kind it does not
+ * write directly (a nested object, a non-finite number…) sends the record the general way.
  */
 export function recordJson(record: LogRecord): string {
   if (record.t !== 'j') return stringifyJson(record)
-  let fields = 0
-  for (const _ in record) fields++
-  const { i, q, d, c } = record
-  if (fields !== 5 || typeof i !== 'number' || typeof q !== 'string' || typeof c !== 'number' || !(d === undefined || d instanceof RawJson)) return stringifyJson(record)
-  if (!Number.isFinite(i) || !Number.isFinite(c)) return stringifyJson(record)
-  // The jobs of one PUSHB share their queue and creation time: their texts are reused.
-  if (q !== lastQueue) {
-    lastQueue = q
-    lastQueueJson = JSON.stringify(q)
+  const fields = record as Fields
+  let text = '{'
+  for (const key in fields) {
+    const value = fields[key]
+    let json: string
+    if (typeof value === 'number') {
+      if (!Number.isFinite(value)) return stringifyJson(record)
+      json = `${value}`
+    } else if (typeof value === 'string') {
+      if (key === 't') json = '"j"'
+      else if (key === 'q') {
+        // The jobs of one PUSHB share their queue: its text is reused.
+        if (value !== lastQueue) {
+          lastQueue = value
+          lastQueueJson = JSON.stringify(value)
+        }
+        json = lastQueueJson
+      } else json = JSON.stringify(value)
+    } else if (value instanceof RawJson) json = value.text
+    else if (value === undefined) continue
+    else if (typeof value === 'boolean') json = value ? 'true' : 'false'
+    else if (Array.isArray(value) && value.every(isPlainElement)) json = JSON.stringify(value)
+    else return stringifyJson(record)
+    text += `${text.length === 1 ? '' : ','}${keyJson(key)}:${json}`
   }
-  if (c !== lastCreatedAt) {
-    lastCreatedAt = c
-    lastCreatedAtJson = String(c)
-  }
-  return `{"t":"j","i":${i},"q":${lastQueueJson}${d === undefined ? '' : `,"d":${d.text}`},"c":${lastCreatedAtJson}}`
+  return `${text}}`
 }
 let lastQueue = ''
 let lastQueueJson = '""'
-let lastCreatedAt = 0
-let lastCreatedAtJson = '0'
 
+/** Numbers, strings and null in arrays (ids, tags) serialise the same wherever they stand. */
+function isPlainElement(value: unknown): boolean {
+  return typeof value === 'number' || typeof value === 'string' || value === null
+}
+
+/** JSON of record keys: the few fixed names of encodeJob and its callers. */
+const keyJsons = new Map<string, string>()
+function keyJson(key: string): string {
+  let json = keyJsons.get(key)
+  if (json === undefined) {
+    json = JSON.stringify(key)
+    if (keyJsons.size < 256) keyJsons.set(key, json)
+  }
+  return json
+}
+
+/** The job as a `j` record; default-valued fields are left out. */
 export function encodeJob(job: Job): Fields {
   const r: Fields = { t: 'j', i: job.id, q: job.queue, d: rawData(job), c: job.createdAt }
   if (job.runAt !== job.createdAt) r.r = job.runAt

@@ -50,17 +50,20 @@ export class PullGate {
   /** A record about to be appended (or appended) at `lsn`. */
   note(record: LogRecord, lsn: number): void {
     const type = record.t
+    const ids = record.i
+    // A new job's push first: the bulk of all notes, decided without the set lookups below.
+    if (type === 'j' && typeof ids === 'number' && ids > this.#lastPushedId) {
+      this.#lastPushedId = ids
+      this.#pushIds.push(ids)
+      this.#pushLsns.push(lsn)
+      return
+    }
     if (type === 'tx' || type === 'in') {
       for (const inner of record.r as LogRecord[]) this.note(inner, lsn)
       return
     }
     if (endsPullability.has(type) || unrelatedToPulls.has(type) || type.startsWith('kv.') || type.startsWith('cron.')) return
-    const ids = record.i
-    if (type === 'j' && typeof ids === 'number' && ids > this.#lastPushedId) {
-      this.#lastPushedId = ids
-      this.#pushIds.push(ids)
-      this.#pushLsns.push(lsn)
-    } else if (typeof ids === 'number') this.#pend(ids, lsn)
+    if (typeof ids === 'number') this.#pend(ids, lsn)
     else if (Array.isArray(ids) && ids.every((id) => typeof id === 'number')) for (const id of ids) this.#pend(id, lsn)
     else this.barrierLsn = lsn
   }
