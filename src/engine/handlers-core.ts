@@ -6,7 +6,7 @@ import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, requestBytesOf, stateOf } from './job.ts'
 import type { QueueState } from './queue-state.ts'
-import { encodeJob } from './records.ts'
+import { encodeJob, packAckRecords, packPushRecords } from './records.ts'
 import { dependencyLinkRefusal, watchDependencies } from './links.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
 import { debounceTtlDefaultMs, waitersMax } from './engine-limits.ts'
@@ -160,11 +160,13 @@ export function handlePushBatch(core: Core, command: CommandOf<'PUSHB'>, token: 
   const request = { bytes: requestBytes } // one for all its jobs: together they are bounded by it
   const ids: number[] = []
   let failures: Array<{ index: number; error: string }> | undefined
+  const recordsFrom = core.out.records.length
   for (let index = 0; index < jobs.length; index++) {
     const result = pushJob(core, q, jobs[index] as JobInput, nowMs, request)
     if (typeof result === 'number') ids.push(result)
     else (failures ??= []).push({ index, error: result })
   }
+  if (core.recording) packPushRecords(core.out.records, recordsFrom)
   core.reply(token, { ok: true, ids, errors: failures ?? [] })
 }
 
@@ -241,12 +243,14 @@ export function handleAck(core: Core, command: CommandOf<'ACK'>, token: Token, n
 
 export function handleAckBatch(core: Core, command: CommandOf<'ACKB'>, token: Token, nowMs: number) {
   let count = 0
+  const recordsFrom = core.out.records.length
   for (const id of command.ids) {
     const job = activeJob(core, id)
     if (job === undefined) continue
     core.complete(job, core.queue(job.queue), undefined, false, nowMs)
     count++
   }
+  if (core.recording) packAckRecords(core.out.records, recordsFrom)
   core.reply(token, { ok: true, ids: [count], count })
 }
 
