@@ -5,6 +5,7 @@ import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, requestBytesOf, stateOf } from './job.ts'
+import { jobToSparseWire } from './sparse-wire.ts'
 import type { QueueState } from './queue-state.ts'
 import { encodeJob, packAckRecords, packPushRecords } from './records.ts'
 import { dependencyLinkRefusal, watchDependencies } from './links.ts'
@@ -186,10 +187,10 @@ export function handlePull(core: Core, command: CommandOf<'PULL'>, token: Token,
 export function handlePullBatch(core: Core, command: CommandOf<'PULLB'>, token: Token, nowMs: number) {
   const q = core.queue(command.queue)
   const jobs = command.count > 0 ? core.take(q, command.count, nowMs) : []
-  if (jobs.length > 0 || command.count === 0) return core.reply(token, { ok: true, jobs: jobs.map(jobToWire) })
+  if (jobs.length > 0 || command.count === 0) return core.reply(token, { ok: true, jobs: jobs.map(command.sparse === true ? jobToSparseWire : jobToWire) })
   if (command.timeout === 0 || token === 0 || !canWait(core)) return core.reply(token, { ok: true, jobs: [] })
   const deadline = nowMs + command.timeout
-  core.addPullWaiter(new Waiter(token, WAIT_PULLB, q.name, 0, command.count, deadline, command.timeout), q)
+  core.addPullWaiter(new Waiter(token, WAIT_PULLB, q.name, 0, command.count, deadline, command.timeout, command.sparse === true), q)
 }
 
 /**
