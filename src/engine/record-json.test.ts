@@ -51,6 +51,9 @@ test('every kind of field a job record may hold is written as stringifyJson writ
     { t: 'j', i: Number.NaN, q: 'a', c: Number.POSITIVE_INFINITY },
     { t: 'j', i: 5, q: 'c', d: new RawJson('"s"'), c: 6, tg: [{ nested: new RawJson('{"y":2}') }], ch: [] },
     { t: 'j', i: 6, q: 'a', c: 7, g: 'group', uk: 'u', cid: 'custom' },
+    { t: 'j', q: 'a', i: 7, d: new RawJson('1'), c: 8 }, // another key order
+    { t: 'j', i: 8, q: 'a', d: new RawJson('2'), c: 9, ma: 1, r: 10 },
+    { t: 'j', i: 9, q: 'a', d: new RawJson('3') }, // no creation time
   ] as unknown as LogRecord[]
   for (const record of records) expect(recordJson(record)).toBe(stringifyJson(record))
   // The queue's text is reused across records, but never another queue's.
