@@ -44,8 +44,8 @@ test('a sparse PULLB that waits for jobs is answered sparse', () => {
   const full = h.send({ cmd: 'PULLB', queue: 'w', count: 5, timeout: 5000 })
   h.push('w', { data: 1 })
   h.push('w', { data: 2 })
-  const jobs = h.take(pull.token).jobs as Wire[]
+  const jobs = (h.take(pull.token) as Wire).jobs as Wire[]
   expect(jobs.map((job) => job.data)).toEqual([1])
   expectSparseOf(h, jobs[0] as Wire)
-  expect(Object.keys((h.take(full.token).jobs as Wire[])[0] as Wire).length).toBe(31)
+  expect(Object.keys(((h.take(full.token) as Wire).jobs as Wire[])[0] as Wire).length).toBe(31)
 })

@@ -156,12 +156,17 @@ export class ShardHost {
     })
     const decoder = new TextDecoder()
     let replayed = 0
+    let formatVersion = 1 // a log without `fmt` is format 1
     for (const body of opened.bodies) {
-      engine.replay(JSON.parse(decoder.decode(body)))
+      const record = JSON.parse(decoder.decode(body)) as LogRecord
+      if (record.t === 'fmt') formatVersion = record.v as number
+      engine.replay(record)
       replayed++
     }
-    // A new log says which record format it holds (an older flashq then refuses it by name).
-    if (replayed === 0) opened.log.append(JSON.stringify(engine.firstRecord()))
+    // A new log says which record format it holds (an older flashq then refuses it by name), and so
+    // does a log of an older format before this flashq appends records of its own format to it.
+    const first = engine.firstRecord()
+    if (replayed === 0 || formatVersion < (first.v as number)) opened.log.append(JSON.stringify(first))
     engine.finishReplay(this.time.clock.nowMs())
     engine.drainOutput() // replay produces no output by contract; drop anything defensive
     shard.log = opened.log

@@ -39,7 +39,7 @@ for (const socket of ['bun', 'node'] as const) {
       test('pullBatchSparse (extension) gives jobs that read like GETJOB\'s, every field, from a reply without the default ones', async () => {
         const flashq = client()
         const queue = queueName(`sparse-${socket}-${useBinary}`)
-        await flashq.pushBatch(queue, [{ data: { plain: 1 } }, { data: 'rich', priority: 2, max_attempts: 3, tags: ['t'], lifo: true, jobId: `c-${socket}-${useBinary}` }])
+        await flashq.pushBatch<unknown>(queue, [{ data: { plain: 1 } }, { data: 'rich', priority: 2, max_attempts: 3, tags: ['t'], lifo: true, jobId: `c-${socket}-${useBinary}` }])
         const jobs = await flashq.pullBatchSparse(queue, 2, 1000)
         expect(jobs.map((job) => job.data)).toEqual(['rich', { plain: 1 }])
         for (const job of jobs) {
