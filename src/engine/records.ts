@@ -149,12 +149,14 @@ function isPlainElement(value: unknown): boolean {
 }
 
 /** JSON of record keys: the few fixed names of encodeJob and its callers. */
+/** Keys whose JSON is kept: more than the record kinds have, a bound should a caller invent keys. */
+const keyJsonsMax = 256
 const keyJsons = new Map<string, string>()
 function keyJson(key: string): string {
   let json = keyJsons.get(key)
   if (json === undefined) {
     json = JSON.stringify(key)
-    if (keyJsons.size < 256) keyJsons.set(key, json)
+    if (keyJsons.size < keyJsonsMax) keyJsons.set(key, json)
   }
   return json
 }
