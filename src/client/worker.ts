@@ -376,7 +376,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     let jobs: WireJob[]
     const sentMs = performance.now()
     try {
-      jobs = await this.client.pullBatch(this.name, count, timeoutMs)
+      jobs = await this.client.pullBatchSparse(this.name, count, timeoutMs)
     } catch (error) {
       this.#requested -= count
       if (error instanceof ConnectionClosedError && this.#bufferedCount > 0) this.#leasesInDoubt = true

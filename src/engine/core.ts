@@ -17,6 +17,7 @@ import {
   Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_GONE, LOC_GROUP_WAIT, LOC_PARENT, LOC_PARKED,
   LOC_READY, expiresAt, jobToWire, setHeapIndex, setTtlIndex,
 } from './job.ts'
+import { jobToSparseWire } from './sparse-wire.ts'
 import { QueueState } from './queue-state.ts'
 import { JobTable } from './job-table.ts'
 import { NumberRing, ObjectRing } from './ring.ts'
@@ -419,7 +420,7 @@ export class Core {
       if (jobs.length === 0) return
       this.waiters.finish(waiter)
       if (waiter.kind === WAIT_PULL) this.reply(waiter.token, { ok: true, job: jobToWire(jobs[0] as Job) })
-      else this.reply(waiter.token, { ok: true, jobs: jobs.map(jobToWire) })
+      else this.reply(waiter.token, { ok: true, jobs: jobs.map(waiter.sparse ? jobToSparseWire : jobToWire) })
     }
   }
 

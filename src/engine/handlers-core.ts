@@ -5,8 +5,9 @@ import * as errors from '../protocol/errors.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, requestBytesOf, stateOf } from './job.ts'
+import { jobToSparseWire } from './sparse-wire.ts'
 import type { QueueState } from './queue-state.ts'
-import { encodeJob } from './records.ts'
+import { encodeJob, packAckRecords, packPushRecords } from './records.ts'
 import { dependencyLinkRefusal, watchDependencies } from './links.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
 import { debounceTtlDefaultMs, waitersMax } from './engine-limits.ts'
@@ -160,11 +161,13 @@ export function handlePushBatch(core: Core, command: CommandOf<'PUSHB'>, token: 
   const request = { bytes: requestBytes } // one for all its jobs: together they are bounded by it
   const ids: number[] = []
   let failures: Array<{ index: number; error: string }> | undefined
+  const recordsFrom = core.out.records.length
   for (let index = 0; index < jobs.length; index++) {
     const result = pushJob(core, q, jobs[index] as JobInput, nowMs, request)
     if (typeof result === 'number') ids.push(result)
     else (failures ??= []).push({ index, error: result })
   }
+  if (core.recording) packPushRecords(core.out.records, recordsFrom)
   core.reply(token, { ok: true, ids, errors: failures ?? [] })
 }
 
@@ -184,10 +187,10 @@ export function handlePull(core: Core, command: CommandOf<'PULL'>, token: Token,
 export function handlePullBatch(core: Core, command: CommandOf<'PULLB'>, token: Token, nowMs: number) {
   const q = core.queue(command.queue)
   const jobs = command.count > 0 ? core.take(q, command.count, nowMs) : []
-  if (jobs.length > 0 || command.count === 0) return core.reply(token, { ok: true, jobs: jobs.map(jobToWire) })
+  if (jobs.length > 0 || command.count === 0) return core.reply(token, { ok: true, jobs: jobs.map(command.sparse === true ? jobToSparseWire : jobToWire) })
   if (command.timeout === 0 || token === 0 || !canWait(core)) return core.reply(token, { ok: true, jobs: [] })
   const deadline = nowMs + command.timeout
-  core.addPullWaiter(new Waiter(token, WAIT_PULLB, q.name, 0, command.count, deadline, command.timeout), q)
+  core.addPullWaiter(new Waiter(token, WAIT_PULLB, q.name, 0, command.count, deadline, command.timeout, command.sparse === true), q)
 }
 
 /**
@@ -241,12 +244,14 @@ export function handleAck(core: Core, command: CommandOf<'ACK'>, token: Token, n
 
 export function handleAckBatch(core: Core, command: CommandOf<'ACKB'>, token: Token, nowMs: number) {
   let count = 0
+  const recordsFrom = core.out.records.length
   for (const id of command.ids) {
     const job = activeJob(core, id)
     if (job === undefined) continue
     core.complete(job, core.queue(job.queue), undefined, false, nowMs)
     count++
   }
+  if (core.recording) packAckRecords(core.out.records, recordsFrom)
   core.reply(token, { ok: true, ids: [count], count })
 }
 

@@ -546,7 +546,7 @@ export function payloadText(job: Job): string | undefined {
 }
 
 /** The payload for a reply. */
-function wireData(job: Job): unknown {
+export function wireData(job: Job): unknown {
   const text = payloadText(job)
   if (text === undefined) return undefined
   return text.length >= wireTextCharsMin ? new RawJson(text) : JSON.parse(text)

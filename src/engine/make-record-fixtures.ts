@@ -19,12 +19,14 @@ export const fixtureQueues = {
   remoteChild: nameOnShard('fx-child-', 1, 2),
   pendingChild: nameOnShard('fx-pending-', 1, 2),
   failing: nameOnShard('fx-failing-', 0, 2),
+  batch: nameOnShard('fx-batch-', 0, 2),
 }
 
 /**
  * Two shards: a cross-shard depends_on whose dependency completed, a flow with a remote and a local
  * child (created, not run), a flow whose remote child request is still in flight (its message lost
- * in the "crash" that ends the scenario), a job in the DLQ, a KV key and a queue setting.
+ * in the "crash" that ends the scenario), a job in the DLQ, a KV key, a queue setting, and (v3) a
+ * PUSHB and an ACKB.
  */
 export function fixtureScenario(): Cluster {
   const q = fixtureQueues
@@ -45,6 +47,11 @@ export function fixtureScenario(): Cluster {
   s0.call({ cmd: 'FAIL', id: failing.id, error: 'broken' })
   s0.call({ cmd: 'KVSET', key: nameOnShard('fx-key-', 0, 2), value: { n: 1 } })
   s0.call({ cmd: 'PAUSE', queue: q.failing })
+  // v3: a PUSHB whose alike jobs pack into `jb` records around one that differs, and an ACKB (`ab`).
+  const batch = [{ data: 'b1' }, { data: 'b2' }, { data: 'b3', priority: 5 }, { data: { b: 4 }, max_attempts: 2 }, { data: 'b5', max_attempts: 2 }]
+  s0.call({ cmd: 'PUSHB', queue: q.batch, jobs: batch })
+  const pulled = s0.call({ cmd: 'PULLB', queue: q.batch, count: 2, timeout: 0 }).jobs as Array<{ id: number }>
+  s0.call({ cmd: 'ACKB', ids: pulled.map((job) => job.id) })
   return cluster
 }
 

@@ -1,16 +1,18 @@
 /** recordJson (records.ts) writes a record's log text: the same text stringifyJson writes, fast for plain job records. */
 import { expect, test } from 'bun:test'
-import { stringifyJson } from '../protocol/raw-json.ts'
+import { RawJson, stringifyJson } from '../protocol/raw-json.ts'
 import { Engine } from './engine.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import { recordJson } from './records.ts'
 import type { LogRecord } from './types.ts'
 
-function recordsOf(request: Record<string, unknown>): LogRecord[] {
+function recordsOf(...requests: Array<Record<string, unknown>>): LogRecord[] {
   const engine = new Engine({ shardIndex: 0, shardCount: 1, recordsEnabled: true })
-  const parsed = parseCommand(request)
-  if (!parsed.ok) throw new Error(parsed.error)
-  engine.execute(parsed.command, 1, 1_795_000_000_000, 1000)
+  for (const request of requests) {
+    const parsed = parseCommand(request)
+    if (!parsed.ok) throw new Error(parsed.error)
+    engine.execute(parsed.command, 1, 1_795_000_000_000, 1000)
+  }
   return engine.drainOutput().records
 }
 
@@ -25,7 +27,7 @@ test('the text of every record a push makes is exactly stringifyJson of it, with
     { data: 2, unique_key: 'u', tags: ['a', 'b'], job_id: 'custom', group_id: 'g', keep_completed_count: 3 },
     { data: 3, debounce_id: 'd', debounce_ttl: 100 },
   ]
-  const records = recordsOf({ cmd: 'PUSHB', queue: 'queue-ü.1', jobs: items })
+  const records = recordsOf(...items.map((item) => ({ cmd: 'PUSH', queue: 'queue-ü.1', ...item })))
   expect(records.length).toBe(items.length)
   for (const record of records) expect(recordJson(record)).toBe(stringifyJson(record))
   // The plain ones took the direct path and still parse back to the record.
@@ -38,4 +40,53 @@ test('a record that only looks like a plain job record goes the general way', ()
   expect(recordJson(odd)).toBe(JSON.stringify(odd))
   const other = { t: 'a', i: 7, q: 'q', d: undefined, c: 2 } as LogRecord
   expect(recordJson(other)).toBe(JSON.stringify(other))
+})
+
+test('every kind of field a job record may hold is written as stringifyJson writes it', () => {
+  const records: LogRecord[] = [
+    { t: 'j', i: 1, q: 'a', d: new RawJson('{"x":1}'), c: 2, dep: [3, 4], tg: ['t "1"', 'ü'], lf: 1, db: 'deb\nid', dx: 5 },
+    { t: 'j', i: 2, q: 'b', d: new RawJson('[1,2]'), c: 3, pg: { step: 2, of: [1, 2] }, pm: 'half' },
+    { t: 'j', i: 3, q: 'a', c: 4, pg: 50, fr: null, fk: '7:0', ok: true, no: false },
+    { t: 'j', i: 4, q: 'a', d: undefined, c: -0, r: 1.5e21, p: -3 },
+    { t: 'j', i: Number.NaN, q: 'a', c: Number.POSITIVE_INFINITY },
+    { t: 'j', i: 5, q: 'c', d: new RawJson('"s"'), c: 6, tg: [{ nested: new RawJson('{"y":2}') }], ch: [] },
+    { t: 'j', i: 6, q: 'a', c: 7, g: 'group', uk: 'u', cid: 'custom' },
+    { t: 'j', q: 'a', i: 7, d: new RawJson('1'), c: 8 }, // another key order
+    { t: 'j', i: 8, q: 'a', d: new RawJson('2'), c: 9, ma: 1, r: 10 },
+    { t: 'j', i: 9, q: 'a', d: new RawJson('3') }, // no creation time
+  ] as unknown as LogRecord[]
+  for (const record of records) expect(recordJson(record)).toBe(stringifyJson(record))
+  // The queue's text is reused across records, but never another queue's.
+  expect(JSON.parse(recordJson(records[1] as LogRecord)).q).toBe('b')
+  expect(JSON.parse(recordJson(records[2] as LogRecord)).q).toBe('a')
+})
+
+test('a PUSHB packs its runs of alike jobs into jb records and an ACKB its acks into one ab record, written as JSON.stringify writes them', () => {
+  const jobs = [
+    { data: { n: 1 } }, { data: 'two' }, { data: [3] }, // alike: one jb
+    { data: 4, priority: 2 }, // differs: its own j
+    { data: 5, max_attempts: 3, lifo: true }, { data: 6, max_attempts: 3, lifo: true }, // alike: one jb with their options
+    { data: 7, tags: ['t'] }, { data: 8, tags: ['t'] }, // tags are not packed
+  ]
+  const records = recordsOf({ cmd: 'PUSHB', queue: 'pack-q', jobs })
+  expect(records.map((record) => record.t)).toEqual(['jb', 'j', 'jb', 'j', 'j'])
+  expect(records[0]).toMatchObject({ q: 'pack-q', c: 1_795_000_000_000, o: {}, i: [1, 2, 3] })
+  expect(records[2]).toMatchObject({ o: { ma: 3, lf: 1 }, i: [5, 6] })
+  for (const record of records) expect(recordJson(record)).toBe(JSON.stringify(record))
+  expect(JSON.parse(recordJson(records[0] as LogRecord)).d).toEqual([{ n: 1 }, 'two', [3]])
+
+  const acked = recordsOf(
+    { cmd: 'PUSHB', queue: 'pack-q', jobs: [{ data: 1 }, { data: 2 }, { data: 3 }] },
+    { cmd: 'PULLB', queue: 'pack-q', count: 3, timeout: 0 },
+    { cmd: 'ACKB', ids: [1, 2, 99, 3] },
+  )
+  expect(acked.slice(1)).toEqual([{ t: 'ab', c: 1_795_000_000_000, i: [1, 2, 3] }])
+})
+
+test('a jb record stays far below the frame limit: a big batch is cut into several', () => {
+  const payload = 'x'.repeat(100_000)
+  const records = recordsOf({ cmd: 'PUSHB', queue: 'pack-q', jobs: Array.from({ length: 8 }, () => ({ data: payload })) })
+  expect(records.length).toBeGreaterThan(1)
+  expect(records.flatMap((record) => (record.t === 'jb' ? (record.i as number[]) : [record.i as number]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
+  for (const record of records) expect(recordJson(record).length).toBeLessThan(400_000)
 })

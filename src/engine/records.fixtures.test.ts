@@ -62,6 +62,15 @@ describe('engine record fixtures', () => {
       expect((s0.call({ cmd: 'DLQ', queue: q.failing }).jobs as Array<{ data: unknown }>).map((job) => job.data)).toEqual(['failing'])
       expect(s0.call({ cmd: 'ISPAUSED', queue: q.failing }).paused).toBe(true)
       expect(s0.call({ cmd: 'KVGET', key: nameOnShard('fx-key-', 0, 2) }).value).toEqual({ n: 1 })
+      if (version < 3) return
+      // The packed PUSHB and ACKB: the two acknowledged jobs (b3 first by priority, then b1) are
+      // completed, the rest wait in order with their own options.
+      const completed = s0.call({ cmd: 'GETJOBS', queue: q.batch, state: 'completed' }).jobs as Array<{ data: unknown }>
+      expect(completed.map((job) => job.data).sort()).toEqual(['b1', 'b3'])
+      const left = [runOne(cluster, s0, q.batch), runOne(cluster, s0, q.batch), runOne(cluster, s0, q.batch)]
+      expect(left.map((job) => job.data)).toEqual(['b2', { b: 4 }, 'b5'])
+      expect(left.map((job) => (job as { max_attempts?: number }).max_attempts)).toEqual([0, 2, 2])
+      expect(s0.pull(q.batch)).toBeNull()
     })
   }
 

@@ -8,7 +8,8 @@
  * `a` (ack), `f` (retry) and `x` (DLQ) records to jobs that it sees as queued.
  *
  * Format versions (`recordFormatVersion`): 1 = before the cross-shard outbox (no `fmt` record);
- * 2 = the outbox (`ob` `oa` `in` `tx` `os` `is`), `fmt` first in every checkpoint and in a new log.
+ * 2 = the outbox (`ob` `oa` `in` `tx` `os` `is`), `fmt` first in every checkpoint and in a new log;
+ * 3 = packed records of PUSHB and ACKB (`jb` `ab`).
  * A binary reads every version up to its own and refuses a newer one by name. Golden fixtures of
  * real records of each version: test/fixtures/records/v<N>/ (make-record-fixtures.ts).
  *
@@ -18,6 +19,9 @@
  *        `db`/`dx` = debounce id and window end (push only), `fk` = `parent:index` of a flow child
  *        created here for a parent of another shard (push only)
  *   a    ack: i, c completed_at, r result (absent = none)
+ *   jb   jobs of one PUSHB (v3): `j` records that differ only in `i` and `d`, packed (packPushRecords):
+ *        q, c, o the other fields they share, i ids[], d payloads[]; replayed as one `j` each
+ *   ab   acks of one ACKB (v3): `a` records without a result and with the same c: c, i ids[]
  *   f    fail → retry: i, n attempts, r run_at, m reason
  *   x    fail → DLQ: i, n attempts, e reason, h last_heartbeat
  *   rm   removed (cancel, expiry, drain, clean, obliterate, purge, remove_on_fail): i ids[]
@@ -78,27 +82,28 @@ import {
 type Fields = { [field: string]: unknown }
 
 /** Version of the record set below (see the header). */
-export const recordFormatVersion = 2
+export const recordFormatVersion = 3
 
 /** The first record of a checkpoint and of a new log. */
 export function formatRecord(): LogRecord {
   return { t: 'fmt', v: recordFormatVersion }
 }
 
-/** The job as a `j` record; default-valued fields are left out. */
 /**
- * A record's text for the log: stringifyJson, except that a job record of only the fields every job
- * has (`t i q d c`, as encodeJob makes it for a job pushed with default options) is written directly,
- * the same text ~0.1 µs sooner (it is on the path of every durable push).
+ * A record's text for the log: stringifyJson, except that a job record (`j`, on the path of every
+ * durable push) is written directly: the fields every job has (`t i q d c`, first as encodeJob makes
+ * them) in one template with the queue's and creation time's texts reused (the jobs of one request
+ * share them), then any other field by kind. The same text as stringifyJson, without its marker swap
+ * and search; a field of a kind not written directly (a nested object, a non-finite number…) sends
+ * the record the general way.
  */
 export function recordJson(record: LogRecord): string {
+  if (record.t === 'jb') return packedJobsJson(record as PackedJobs)
   if (record.t !== 'j') return stringifyJson(record)
-  let fields = 0
-  for (const _ in record) fields++
-  const { i, q, d, c } = record
-  if (fields !== 5 || typeof i !== 'number' || typeof q !== 'string' || typeof c !== 'number' || !(d === undefined || d instanceof RawJson)) return stringifyJson(record)
+  const fields = record as Fields
+  const { i, q, d, c } = fields
+  if (typeof i !== 'number' || typeof q !== 'string' || typeof c !== 'number' || !(d === undefined || d instanceof RawJson)) return stringifyJson(record)
   if (!Number.isFinite(i) || !Number.isFinite(c)) return stringifyJson(record)
-  // The jobs of one PUSHB share their queue and creation time: their texts are reused.
   if (q !== lastQueue) {
     lastQueue = q
     lastQueueJson = JSON.stringify(q)
@@ -107,13 +112,158 @@ export function recordJson(record: LogRecord): string {
     lastCreatedAt = c
     lastCreatedAtJson = String(c)
   }
-  return `{"t":"j","i":${i},"q":${lastQueueJson}${d === undefined ? '' : `,"d":${d.text}`},"c":${lastCreatedAtJson}}`
+  let text = `{"t":"j","i":${i},"q":${lastQueueJson}${d === undefined ? '' : `,"d":${d.text}`},"c":${lastCreatedAtJson}`
+  let index = 0
+  for (const key in fields) {
+    // The first five must be the common ones in encodeJob's order, or the text above has the wrong order.
+    if (index < commonJobKeys.length) {
+      if (key !== commonJobKeys[index++]) return stringifyJson(record)
+      continue
+    }
+    const json = scalarJson(fields[key])
+    if (json === null) return stringifyJson(record)
+    if (json !== undefined) text += `,${keyJson(key)}:${json}`
+  }
+  return index < commonJobKeys.length ? stringifyJson(record) : `${text}}`
 }
+const commonJobKeys = ['t', 'i', 'q', 'd', 'c']
 let lastQueue = ''
 let lastQueueJson = '""'
 let lastCreatedAt = 0
 let lastCreatedAtJson = '0'
 
+/** JSON of a job record's other field; undefined when JSON leaves it out, null when not written here. */
+function scalarJson(value: unknown): string | undefined | null {
+  if (typeof value === 'number') return Number.isFinite(value) ? `${value}` : null
+  if (typeof value === 'string') return JSON.stringify(value)
+  if (value === undefined) return undefined
+  if (typeof value === 'boolean') return value ? 'true' : 'false'
+  if (value instanceof RawJson) return value.text
+  if (Array.isArray(value) && value.every(isPlainElement)) return JSON.stringify(value)
+  return null
+}
+
+/** Numbers, strings and null in arrays (ids, tags) serialise the same wherever they stand. */
+function isPlainElement(value: unknown): boolean {
+  return typeof value === 'number' || typeof value === 'string' || value === null
+}
+
+/** JSON of record keys: the few fixed names of encodeJob and its callers. */
+/** Keys whose JSON is kept: more than the record kinds have, a bound should a caller invent keys. */
+const keyJsonsMax = 256
+const keyJsons = new Map<string, string>()
+function keyJson(key: string): string {
+  let json = keyJsons.get(key)
+  if (json === undefined) {
+    json = JSON.stringify(key)
+    if (keyJsons.size < keyJsonsMax) keyJsons.set(key, json)
+  }
+  return json
+}
+
+/**
+ * Packing (format v3). A PUSHB of plain jobs used to write one `j` record per job: per job a record
+ * text, a frame header and a CRC, and the repeated `"t":"j","q":…,"c":…` of jobs pushed together.
+ * One `jb` record for the run writes each payload text once, joined (and one frame is durable or
+ * not as a whole, like the batch it came from). Only jobs whose records differ in nothing but id and
+ * payload are packed, so replaying a `jb` as its `j` records rebuilds exactly what they did.
+ */
+type PackedJobs = { t: 'jb'; q: string; c: number; o: Fields; i: number[]; d: RawJson[] }
+
+/** Fields a packed job may share with the others of its run (scalars that replay reads from `j`). */
+const packableJobFields = new Set(['t', 'i', 'q', 'd', 'c', 'r', 'p', 'ma', 'b', 'ttl', 'to', 'lf', 'rc', 'rf', 'sto', 'kca', 'kcc', 'g'])
+/** Payload characters in one `jb` record: keeps a frame far below frameBodyBytesMax whatever the batch. */
+const packedPayloadCharsMax = 256 * 1024
+
+/** A `j` record of a new plain job: the fields above only, its payload as text. */
+function isPackableJob(record: LogRecord): boolean {
+  if (record.t !== 'j' || !(record.d instanceof RawJson)) return false
+  for (const key in record) if (!packableJobFields.has(key)) return false
+  return true
+}
+
+/** Whether two packable job records differ only in `i` and `d`. */
+function sameButIdAndData(a: Fields, b: Fields): boolean {
+  let keys = 0
+  for (const key in a) {
+    keys++
+    if (key !== 'i' && key !== 'd' && a[key] !== b[key]) return false
+  }
+  for (const _ in b) keys--
+  return keys === 0
+}
+
+/** Packs the runs (2 or more) of alike job records in records[from…] into `jb` records, in place. */
+export function packPushRecords(records: LogRecord[], from: number): void {
+  let write = from
+  let read = from
+  while (read < records.length) {
+    const first = records[read] as LogRecord
+    let end = read + 1
+    if (isPackableJob(first)) {
+      let chars = (first.d as RawJson).text.length
+      while (end < records.length && chars < packedPayloadCharsMax) {
+        const next = records[end] as LogRecord
+        if (!isPackableJob(next) || !sameButIdAndData(first, next)) break
+        chars += (next.d as RawJson).text.length
+        end++
+      }
+    }
+    records[write++] = end - read > 1 ? packJobs(records, read, end) : first
+    read = end
+  }
+  records.length = write
+}
+
+function packJobs(records: LogRecord[], from: number, to: number): LogRecord {
+  const first = records[from] as Fields
+  const o: Fields = {}
+  for (const key in first) if (key !== 't' && key !== 'i' && key !== 'q' && key !== 'd' && key !== 'c') o[key] = first[key]
+  const ids: number[] = new Array(to - from)
+  const data: RawJson[] = new Array(to - from)
+  for (let index = from; index < to; index++) {
+    const record = records[index] as Fields
+    ids[index - from] = record.i as number
+    data[index - from] = record.d as RawJson
+  }
+  const packed: PackedJobs = { t: 'jb', q: first.q as string, c: first.c as number, o, i: ids, d: data }
+  return packed as unknown as LogRecord
+}
+
+/** The text of a `jb` record: what JSON.stringify writes for it, the payloads spliced unparsed. */
+function packedJobsJson(record: PackedJobs): string {
+  const texts: string[] = new Array(record.d.length)
+  for (let index = 0; index < texts.length; index++) texts[index] = (record.d[index] as RawJson).text
+  return `{"t":"jb","q":${JSON.stringify(record.q)},"c":${JSON.stringify(record.c)},"o":${JSON.stringify(record.o)},"i":${JSON.stringify(record.i)},"d":[${texts.join(',')}]}`
+}
+
+/** Packs the runs (2 or more) of result-less acks with the same time in records[from…] into `ab` records, in place. */
+export function packAckRecords(records: LogRecord[], from: number): void {
+  let write = from
+  let read = from
+  while (read < records.length) {
+    const first = records[read] as LogRecord
+    let end = read + 1
+    if (isPlainAck(first)) while (end < records.length && isPlainAck(records[end] as LogRecord) && (records[end] as LogRecord).c === first.c) end++
+    if (end - read > 1) {
+      const ids: number[] = new Array(end - read)
+      for (let index = read; index < end; index++) ids[index - read] = (records[index] as LogRecord).i as number
+      records[write++] = { t: 'ab', c: first.c, i: ids }
+    } else records[write++] = first
+    read = end
+  }
+  records.length = write
+}
+
+/** `{t:'a', i, c}` and nothing else (no result). */
+function isPlainAck(record: LogRecord): boolean {
+  if (record.t !== 'a' || typeof record.i !== 'number' || typeof record.c !== 'number') return false
+  let keys = 0
+  for (const _ in record) keys++
+  return keys === 3
+}
+
+/** The job as a `j` record; default-valued fields are left out. */
 export function encodeJob(job: Job): Fields {
   const r: Fields = { t: 'j', i: job.id, q: job.queue, d: rawData(job), c: job.createdAt }
   if (job.runAt !== job.createdAt) r.r = job.runAt
@@ -216,7 +366,9 @@ function detach(core: Core, job: Job): void {
   else if (job.loc === LOC_ACTIVE) core.leaveActive(job, q)
 }
 
-const appliers: Record<string, (core: Core, r: Fields) => void> = {
+type Applier = (core: Core, r: Fields) => void
+
+const appliers: Record<string, Applier> = {
   fmt(_core, r) {
     const version = r.v as number
     if (version > recordFormatVersion) {
@@ -253,6 +405,16 @@ const appliers: Record<string, (core: Core, r: Fields) => void> = {
     const job = jobOf(core, r)
     if (job === undefined) return
     core.complete(job, core.queue(job.queue), r.r, r.r !== undefined, r.c as number)
+  },
+  jb(core, r) {
+    const ids = r.i as number[]
+    const data = r.d as unknown[]
+    const applyJob = appliers.j as Applier
+    for (let index = 0; index < ids.length; index++) applyJob(core, { ...(r.o as Fields), t: 'j', i: ids[index], q: r.q, d: data[index], c: r.c })
+  },
+  ab(core, r) {
+    const applyAck = appliers.a as Applier
+    for (const id of r.i as number[]) applyAck(core, { t: 'a', i: id, c: r.c })
   },
   f(core, r) {
     const job = jobOf(core, r)

@@ -23,6 +23,8 @@ export class Waiter {
     readonly count: number,
     readonly deadline: number,
     readonly timeoutMs: number,
+    /** PULLB's `sparse`: the jobs without their default-valued fields. */
+    readonly sparse = false,
   ) {}
 }
 

@@ -200,6 +200,7 @@ function pullBatch(input: Fields): CommandOf<'PULLB'> | null {
     queue: queue(input.queue),
     count: Math.min(u64(input.count), pullBatchJobsMax),
     timeout: blockingTimeout(input.timeout, 60_000),
+    sparse: input.sparse === undefined || input.sparse === null ? undefined : bool(input.sparse),
   }
   return unusual ? null : command
 }

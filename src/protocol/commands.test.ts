@@ -311,7 +311,7 @@ describe('fast paths agree with zod', () => {
     backoff: 'u64', unique_key: 'string', depends_on: 'u64', tags: 'string', lifo: 'bool', remove_on_complete: 'bool',
     remove_on_fail: 'bool', stall_timeout: 'u64', debounce_id: 'string', debounce_ttl: 'u64', job_id: 'string',
     keep_completed_age: 'u64', keep_completed_count: 'u64', group_id: 'string', count: 'u64', id: 'u64', result: 'any',
-    error: 'string', jobId: 'string', keepCompletedAge: 'u64', keepCompletedCount: 'u64', retry_delay: 'u64',
+    error: 'string', jobId: 'string', keepCompletedAge: 'u64', keepCompletedCount: 'u64', retry_delay: 'u64', sparse: 'bool',
   }
   const arrayFields = new Set(['depends_on', 'tags', 'ids'])
 
@@ -349,7 +349,7 @@ describe('fast paths agree with zod', () => {
       case 'PULL':
         return { cmd: name, ...object(['queue', 'timeout'], invalidRate) }
       case 'PULLB':
-        return { cmd: name, ...object(['queue', 'count', 'timeout'], invalidRate) }
+        return { cmd: name, ...object(['queue', 'count', 'timeout', 'sparse'], invalidRate) }
       case 'ACK':
         return { cmd: name, ...object(['id', 'result'], invalidRate) }
       case 'ACKB':

@@ -182,6 +182,8 @@ export const commandSchemas = {
     // Larger counts are served as the maximum: a short batch is a normal PULLB answer.
     count: u64().transform((count) => Math.min(count, pullBatchJobsMax)),
     timeout: blockingTimeoutMs(60_000),
+    // Extension: the jobs leave out the fields that have their default value (the SDK's Worker).
+    sparse: opt(z.boolean()),
   }),
   ACK: z.object({ cmd: z.literal('ACK'), id: id(), result: opt(z.unknown()) }),
   ACKB: z.object({ cmd: z.literal('ACKB'), ids: z.array(id()).max(ackBatchIdsMax) }),

@@ -10,6 +10,10 @@ import { join } from 'node:path'
 import { FakeClock } from '../base/clock.ts'
 import type { Config } from '../base/config.ts'
 import { type HostTime, ShardHost } from './host.ts'
+import { shardDirectory } from './storage-admin.ts'
+import { openShardLog } from '../storage/log.ts'
+import { testFsIo } from '../../test/harness/memory-io.ts'
+import { recordFormatVersion } from '../engine/records.ts'
 import type { FromHost } from './messages.ts'
 
 class FakeTimers {
@@ -40,8 +44,7 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
-async function startHost(eventsWanted: boolean) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'flashq-host-'))
+async function startHost(eventsWanted: boolean, dataDir = mkdtempSync(join(tmpdir(), 'flashq-host-'))) {
   dirs.push(dataDir)
   const config: Config = {
     host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir, memory: false, fsync: { kind: 'always' },
@@ -121,5 +124,37 @@ describe('shard host', () => {
     timers.armed()[0]!.callback()
     expect(JSON.parse((await nextBatch()).split('\t')[1]!)).toEqual({ ok: true, job: null })
     await host.stop()
+  })
+
+  test('a log of an older record format gets a `fmt` of this one before its first new record', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'flashq-host-'))
+    const logOf = async () => {
+      const io = testFsIo()
+      const opened = await openShardLog({ dir: shardDirectory(dataDir, 0), io, fsync: { kind: 'always' }, segmentBytes: 1 << 20, flushBytesMax: 1 << 16, repair: false })
+      return { opened, io }
+    }
+    // A log an older flashq wrote: format 2, one job.
+    const old = await logOf()
+    old.opened.log.append('{"t":"fmt","v":2}')
+    old.opened.log.append('{"t":"j","i":1,"q":"q","d":"old","c":1}')
+    await old.opened.log.close()
+    old.io.closeAll()
+    const { host, nextBatch } = await startHost(false, dataDir)
+    host.handleBatch('1\t0\t{"cmd":"PUSHB","queue":"q","jobs":[{"data":1},{"data":2}]}')
+    await nextBatch()
+    await host.stop()
+    const after = await logOf()
+    const records = [...after.opened.bodies].map((body) => JSON.parse(new TextDecoder().decode(body)) as { t: string; v?: number })
+    await after.opened.log.close()
+    after.io.closeAll()
+    expect(records.map((record) => record.t)).toEqual(['fmt', 'j', 'fmt', 'jb'])
+    expect(records[2]?.v).toBe(recordFormatVersion)
+    // Reopened by this flashq again: nothing more to say.
+    const again = await startHost(false, dataDir)
+    await again.host.stop()
+    const last = await logOf()
+    expect([...last.opened.bodies].length).toBe(4)
+    await last.opened.log.close()
+    last.io.closeAll()
   })
 })

@@ -148,6 +148,17 @@ describe('PullGate', () => {
     expect(gate.pendingJobs).toBe(3)
   })
 
+  test('a packed PUSHB (jb) gates each of its jobs; a packed ACKB (ab) gates nothing', () => {
+    const gate = new PullGate()
+    gate.note({ t: 'jb', q: 'q', c: 0, o: {}, i: [3, 5, 7], d: [1, 2, 3] }, 4)
+    gate.note({ t: 'ab', c: 0, i: [1] }, 5)
+    expect(gate.requiredLsn([5], 0)).toBe(4)
+    expect(gate.requiredLsn([1, 9], 0)).toBe(0)
+    expect(gate.pendingJobs).toBe(3)
+    gate.forgetDurable(4)
+    expect(gate.requiredLsn([7], 0)).toBe(0)
+  })
+
   test('a record of a type it does not know is a barrier', () => {
     const gate = new PullGate()
     gate.note({ t: 'new-kind', x: 1 }, 3)

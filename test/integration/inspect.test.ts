@@ -13,14 +13,18 @@ import { framesOf, lastUsedSegment, shardDirectories } from '../crash/kit.ts'
 
 const pushedCount = 120
 const ackedCount = 20
+const jobsPerPush = 10
 const root = temporaryDirectory('flashq-inspect-')
 const cleanDir = join(root, 'clean')
 
 beforeAll(async () => {
   const server = await startServer({ dataDir: cleanDir })
   const client = await WireClient.connect(server.tcpPort)
-  const jobs = Array.from({ length: pushedCount }, (_, i) => ({ data: { i, pad: 'x'.repeat(200) } }))
-  await client.request({ cmd: 'PUSHB', queue: 'inspect', jobs })
+  // In PUSHBs of 10: each is one `jb` record (a frame), so a segment holds a dozen frames of them.
+  for (let first = 0; first < pushedCount; first += jobsPerPush) {
+    const jobs = Array.from({ length: jobsPerPush }, (_, i) => ({ data: { i: first + i, pad: 'x'.repeat(200) } }))
+    await client.request({ cmd: 'PUSHB', queue: 'inspect', jobs })
+  }
   const pulled = await client.request({ cmd: 'PULLB', queue: 'inspect', count: ackedCount, timeout: 0 })
   const ids = (pulled.jobs as { id: number }[]).map((job) => job.id)
   expect(await client.request({ cmd: 'ACKB', ids })).toMatchObject({ ok: true })
@@ -57,7 +61,9 @@ test('a clean directory: manifest, jobs by state and records by type match what 
   expect(report.manifest.shardCount).toBe(report.shards.length)
   expect(sum(report.shards, (s) => s.jobs.waiting)).toBe(pushedCount - ackedCount)
   expect(sum(report.shards, (s) => s.jobs.completed)).toBe(ackedCount)
-  expect(sum(report.shards, (s) => (s.records.checkpoint.j ?? 0) + (s.records.log.j ?? 0))).toBeGreaterThanOrEqual(pushedCount)
+  // A job is a `j` record in a checkpoint, and in the log one of the `jb` records of its PUSHB.
+  expect(sum(report.shards, (s) => (s.records.checkpoint.j ?? 0) + (s.records.log.j ?? 0) + jobsPerPush * (s.records.log.jb ?? 0))).toBeGreaterThanOrEqual(pushedCount)
+  expect(sum(report.shards, (s) => s.records.log.ab)).toBe(1)
   expect(report.shards.every((s) => s.corruption === null && s.tornTail === null)).toBe(true)
   const text = inspect(cleanDir, false)
   expect(text.stdout).toContain(`jobs: completed=${ackedCount} waiting=${pushedCount - ackedCount}`)

@@ -36,6 +36,22 @@ for (const socket of ['bun', 'node'] as const) {
         expect(await flashq.getResult(pushed.id)).toEqual({ answer: 42 })
       })
 
+      test('pullBatchSparse (extension) gives jobs that read like GETJOB\'s, every field, from a reply without the default ones', async () => {
+        const flashq = client()
+        const queue = queueName(`sparse-${socket}-${useBinary}`)
+        await flashq.pushBatch<unknown>(queue, [{ data: { plain: 1 } }, { data: 'rich', priority: 2, max_attempts: 3, tags: ['t'], lifo: true, jobId: `c-${socket}-${useBinary}` }])
+        const jobs = await flashq.pullBatchSparse(queue, 2, 1000)
+        expect(jobs.map((job) => job.data)).toEqual(['rich', { plain: 1 }])
+        for (const job of jobs) {
+          const full = (await flashq.getJob(job.id))?.job as unknown as Record<string, unknown>
+          expect(Object.keys(full).length).toBe(31)
+          for (const field of Object.keys(full)) expect([field, (job as unknown as Record<string, unknown>)[field]]).toEqual([field, full[field]])
+        }
+        // The plain job's reply carried only what is not a default.
+        expect(Object.keys(jobs[1] as object).length).toBeLessThan(10)
+        await flashq.ackBatch(jobs.map((job) => job.id))
+      })
+
       test('500 requests pipelined on one connection are matched to their callers', async () => {
         const flashq = client()
         const queue = queueName(`pipe-${socket}-${useBinary}`)
