@@ -65,6 +65,12 @@ export interface IoBackend {
   rename(from: string, to: string): void
   /** Deletes a file; a missing file is not an error. */
   remove(path: string): void
+  /**
+   * remove() run by another thread; this one stays free. Unlinking a large file frees its extents and
+   * drops its page cache in the call: measured 35 ms for a 1M-job checkpoint and two 32 MiB segments,
+   * a stall of every request of the shard when it ran on the shard's thread.
+   */
+  removeInBackground(path: string): Promise<void>
   /** Deletes an empty directory (a failed restore's); a missing one is not an error. */
   removeDirectory(dir: string): void
   /** Sets the size of an open file (shrinking frees the space). */

@@ -34,6 +34,9 @@ export abstract class SyncFileOperations {
   remove(path: string): void {
     files.removeFile(path)
   }
+  removeInBackground(path: string): Promise<void> {
+    return files.removeFileInBackground(path)
+  }
   truncate(fd: number, bytes: number): void {
     files.truncateFile(fd, bytes)
   }

@@ -59,6 +59,15 @@ export function removeFile(path: string): void {
   attempt(`unlink ${path}`, () => fs.rmSync(path, { force: true }))
 }
 
+/** removeFile on another thread (Bun's file-system pool): see IoBackend.removeInBackground. */
+export async function removeFileInBackground(path: string): Promise<void> {
+  try {
+    await fs.promises.rm(path, { force: true })
+  } catch (error) {
+    throw ioErrorFromException(error, `unlink ${path}`)
+  }
+}
+
 export function truncateFile(fd: number, bytes: number): void {
   attempt(`ftruncate fd=${fd} to ${bytes}`, () => fs.ftruncateSync(fd, bytes))
 }

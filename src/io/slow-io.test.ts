@@ -24,6 +24,7 @@ class DelayedBackend implements IoBackend {
   makeDirectory(): boolean { return false }
   rename(): void {}
   remove(): void {}
+  async removeInBackground(): Promise<void> {}
   truncate(): void {}
   fileSize(): number { return 0 }
   syncNow(): void {}

@@ -379,6 +379,7 @@ export class SegmentedLog implements ShardLog {
     if (this.#closed) return
     await this.#waitDurable(this.#appendedLsn)
     await this.#checkpointRunning
+    await this.#removals
     await this.#stateWrites
     this.#closed = true
     if (this.#syncTimer !== null) clearTimeout(this.#syncTimer)
@@ -904,7 +905,6 @@ export class SegmentedLog implements ShardLog {
     this.#checkpointFiles.set(lsn, fileBytes)
     await this.#saveState()
     this.#deleteCovered(lsn)
-    if (this.diskFull) this.#retrySpace()
   }
 
   readonly #completionReady = (): boolean => this.#io.completionReady?.() === true
@@ -919,11 +919,17 @@ export class SegmentedLog implements ShardLog {
     return offset + bytes.length
   }
 
-  /** Deletes older checkpoints and every segment whose records are all ≤ lsn (never the active one). */
+  /**
+   * Deletes older checkpoints and every segment whose records are all ≤ lsn (never the active one).
+   * The bookkeeping is done at once; the unlinks run on another thread (removeInBackground), one
+   * deletion after the other (#removals, awaited by close). A file whose unlink fails is left for
+   * recovery, which deletes covered files at the next start.
+   */
   #deleteCovered(lsn: number): void {
+    const paths: string[] = []
     for (const old of [...this.#checkpointFiles.keys()]) {
       if (old === lsn) continue
-      this.#io.remove(join(this.#dir, checkpointFileName(old)))
+      paths.push(join(this.#dir, checkpointFileName(old)))
       this.#checkpointFiles.delete(old)
     }
     const active = this.#activeSegment()
@@ -937,10 +943,22 @@ export class SegmentedLog implements ShardLog {
       if (segment === this.#writingSegment) this.#writingSegment = null
       this.#dirty.delete(segment)
       this.#closeSegment(segment)
-      this.#io.remove(segment.path)
+      paths.push(segment.path)
     }
     this.#segments = kept
-    this.#io.syncDirectory(this.#dir)
+    this.#removals = this.#removals.then(() => this.#removeFiles(paths))
+  }
+
+  #removals: Promise<void> = Promise.resolve()
+
+  async #removeFiles(paths: string[]): Promise<void> {
+    try {
+      for (const path of paths) await this.#io.removeInBackground(path)
+      this.#io.syncDirectory(this.#dir)
+    } catch (error) {
+      this.lastCheckpointError = error as Error
+    }
+    if (this.diskFull && !this.#closed) this.#retrySpace()
   }
 }
 

@@ -4,7 +4,7 @@
  * back with node:fs, never through the backend under test.
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type IoBackend, IoError } from '../../src/io/backend.ts'
@@ -201,6 +201,24 @@ export function ioConformance(name: string, make: () => IoBackend): void {
       io.allocate(fd, 1 * MiB, 64 * KiB) // extending keeps existing bytes
       expect(statSync(path).size).toBe(1 * MiB + 64 * KiB)
       expect(slice(path, 300 * KiB, bytes.length)).toEqual(bytes)
+    })
+
+    test('removeInBackground deletes on another thread: the call returns before the unlink; missing files are fine, a directory is refused', async () => {
+      const { fd, path } = openFile('to-remove')
+      io.allocate(fd, 0, 4 * MiB)
+      io.close(fd)
+      let settled = false
+      const removing = io.removeInBackground(path).then(() => (settled = true))
+      expect(settled).toBe(false)
+      await removing
+      expect(existsSync(path)).toBe(false)
+      await io.removeInBackground(path) // already gone: not an error
+      const inner = join(dir, 'a-directory')
+      mkdirSync(join(inner, 'child'), { recursive: true })
+      const error = await rejection(io.removeInBackground(inner))
+      expect(error).toBeInstanceOf(IoError)
+      expect(String(error)).toContain(inner)
+      expect(existsSync(join(inner, 'child'))).toBe(true)
     })
 
     test('closed and invalid fds reject with IoError, and the backend keeps working', async () => {

@@ -220,6 +220,12 @@ export class FaultyIo implements IoBackend {
     this.cache?.removed(path)
   }
 
+  async removeInBackground(path: string): Promise<void> {
+    this.#checkAlive()
+    await this.inner.removeInBackground(path)
+    this.cache?.removed(path)
+  }
+
   truncate(fd: number, bytes: number): void {
     this.#checkAlive()
     this.inner.truncate(fd, bytes)

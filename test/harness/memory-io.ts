@@ -95,6 +95,7 @@ export function testFsIo(): TestFsIo {
     makeDirectory: files.makeDirectory,
     rename: files.renameFile,
     remove: files.removeFile,
+    removeInBackground: files.removeFileInBackground,
     truncate: files.truncateFile,
     fileSize: files.fileSize,
     syncNow: files.syncFileNow,
