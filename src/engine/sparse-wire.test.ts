@@ -1,16 +1,12 @@
 /** PULLB `sparse` (extension): the jobs leave out exactly their default-valued fields, answered at once or to a waiting pull. */
 import { expect, test } from 'bun:test'
+import { wireJobDefaults } from '../protocol/wire-job-defaults.ts'
 import { Harness } from './test-helpers.ts'
 
 type Wire = Record<string, unknown>
 
-/** The 31 fields' defaults; a sparse job with them filled in must equal the full one. */
-const defaults: Wire = {
-  priority: 0, started_at: 0, attempts: 0, max_attempts: 0, backoff: 0, ttl: 0, timeout: 0, unique_key: null, depends_on: [],
-  progress: 0, progress_msg: null, tags: [], lifo: false, remove_on_complete: false, remove_on_fail: false, last_heartbeat: 0,
-  stall_timeout: 0, stall_count: 0, parent_id: null, children_ids: [], children_completed: 0, custom_id: null,
-  keep_completed_age: 0, keep_completed_count: 0, completed_at: 0, group_id: null,
-}
+/** The defaults both ends of a sparse PULLB share: the hand-written encoder must leave out exactly these. */
+const defaults: Wire = wireJobDefaults
 
 function expectSparseOf(h: Harness, sparse: Wire): void {
   const full = h.call({ cmd: 'GETJOB', id: sparse.id }).job as Wire
