@@ -5,6 +5,7 @@ import { KiB } from '../base/units.ts'
 import { FaultyIo } from '../../test/harness/faulty-io.ts'
 import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
 import type { TestFsIo } from '../../test/harness/memory-io.ts'
+import { IoError } from '../io/backend.ts'
 import { LogCorruptionError } from './errors.ts'
 import { frameHeaderBytes } from './frame.ts'
 import { openShardLog, reserveFileName, SegmentedLog } from './log.ts'
@@ -339,6 +340,37 @@ describe('failures', () => {
 })
 
 describe('checkpoint', () => {
+  test('a covered file whose background unlink fails is reported, the log keeps working, and the next checkpoint deletes it', async () => {
+    const segmentBytes = 8 * KiB
+    const dir = temporaryDirectory()
+    const io = fsIo()
+    let unlinkFails = true
+    const removeInBackground = io.removeInBackground
+    io.removeInBackground = (path: string) =>
+      unlinkFails ? Promise.reject(new IoError('EIO', `unlink ${path}`)) : removeInBackground(path)
+    const { log } = await open(dir, { io, segmentBytes, flushBytesMax: 4 * KiB })
+    let lsn = 0
+    for (let n = 0; n < 2000; n++) lsn = log.append(record(n + 1))
+    await until(() => log.durableLsn === lsn)
+    const segmentsBefore = segmentFiles(dir).length
+    expect(segmentsBefore).toBeGreaterThan(2)
+    log.checkpoint(['{"state":1}'])
+    await log.checkpointSettled()
+    await until(() => log.lastCheckpointError !== null)
+    expect(String(log.lastCheckpointError)).toContain('EIO: unlink')
+    expect(segmentFiles(dir).length).toBe(segmentsBefore) // nothing was deleted
+    lsn = log.append(record(1000))
+    await until(() => log.durableLsn === lsn)
+    unlinkFails = false
+    log.checkpoint(['{"state":2}'])
+    await log.checkpointSettled()
+    await log.close() // awaits the unlinks
+    expect(segmentFiles(dir).length).toBeLessThan(segmentsBefore)
+    const reopened = await open(dir, { segmentBytes })
+    expect(bodiesOf(reopened)).toEqual(['{"state":2}'])
+    await reopened.log.close()
+  })
+
   test('push/ack workload: disk stays bounded and recovery sees exactly the live set', async () => {
     const segmentBytes = 8 * KiB
     const dir = temporaryDirectory()

@@ -922,11 +922,11 @@ export class SegmentedLog implements ShardLog {
   /**
    * Deletes older checkpoints and every segment whose records are all ≤ lsn (never the active one).
    * The bookkeeping is done at once; the unlinks run on another thread (removeInBackground), one
-   * deletion after the other (#removals, awaited by close). A file whose unlink fails is left for
-   * recovery, which deletes covered files at the next start.
+   * deletion after the other (#removals, awaited by close). A file whose unlink fails is tried again
+   * at the next checkpoint (after a restart, recovery lists it among the segments again).
    */
   #deleteCovered(lsn: number): void {
-    const paths: string[] = []
+    const paths: string[] = this.#removeFailed.splice(0)
     for (const old of [...this.#checkpointFiles.keys()]) {
       if (old === lsn) continue
       paths.push(join(this.#dir, checkpointFileName(old)))
@@ -950,10 +950,17 @@ export class SegmentedLog implements ShardLog {
   }
 
   #removals: Promise<void> = Promise.resolve()
+  /** Covered files whose unlink failed, for the next checkpoint to try again. */
+  readonly #removeFailed: string[] = []
 
   async #removeFiles(paths: string[]): Promise<void> {
+    for (const path of paths) {
+      await this.#io.removeInBackground(path).catch((error: unknown) => {
+        this.lastCheckpointError = error as Error
+        this.#removeFailed.push(path)
+      })
+    }
     try {
-      for (const path of paths) await this.#io.removeInBackground(path)
       this.#io.syncDirectory(this.#dir)
     } catch (error) {
       this.lastCheckpointError = error as Error
