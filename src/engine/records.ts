@@ -193,26 +193,36 @@ function sameButIdAndData(a: Fields, b: Fields): boolean {
   return keys === 0
 }
 
-/** Packs the runs (2 or more) of alike job records in records[from…] into `jb` records, in place. */
-export function packPushRecords(records: LogRecord[], from: number): void {
+/**
+ * Replaces, in place, each run records[start…end) of 2 or more (`runEnd` says where the run that
+ * starts at `start` ends) by the one record `pack` makes of it. Records outside runs stay.
+ */
+function packRuns(records: LogRecord[], from: number, runEnd: (start: number) => number, pack: (start: number, end: number) => LogRecord): void {
   let write = from
   let read = from
   while (read < records.length) {
-    const first = records[read] as LogRecord
-    let end = read + 1
-    if (isPackableJob(first)) {
-      let chars = (first.d as RawJson).text.length
-      while (end < records.length && chars < packedPayloadCharsMax) {
-        const next = records[end] as LogRecord
-        if (!isPackableJob(next) || !sameButIdAndData(first, next)) break
-        chars += (next.d as RawJson).text.length
-        end++
-      }
-    }
-    records[write++] = end - read > 1 ? packJobs(records, read, end) : first
+    const end = runEnd(read)
+    records[write++] = end - read > 1 ? pack(read, end) : (records[read] as LogRecord)
     read = end
   }
   records.length = write
+}
+
+/** Packs the runs (2 or more) of alike job records in records[from…] into `jb` records, in place. */
+export function packPushRecords(records: LogRecord[], from: number): void {
+  packRuns(records, from, (start) => {
+    const first = records[start] as LogRecord
+    let end = start + 1
+    if (!isPackableJob(first)) return end
+    let chars = (first.d as RawJson).text.length
+    while (end < records.length && chars < packedPayloadCharsMax) {
+      const next = records[end] as LogRecord
+      if (!isPackableJob(next) || !sameButIdAndData(first, next)) break
+      chars += (next.d as RawJson).text.length
+      end++
+    }
+    return end
+  }, (start, end) => packJobs(records, start, end))
 }
 
 function packJobs(records: LogRecord[], from: number, to: number): LogRecord {
@@ -239,20 +249,16 @@ function packedJobsJson(record: PackedJobs): string {
 
 /** Packs the runs (2 or more) of result-less acks with the same time in records[from…] into `ab` records, in place. */
 export function packAckRecords(records: LogRecord[], from: number): void {
-  let write = from
-  let read = from
-  while (read < records.length) {
-    const first = records[read] as LogRecord
-    let end = read + 1
+  packRuns(records, from, (start) => {
+    const first = records[start] as LogRecord
+    let end = start + 1
     if (isPlainAck(first)) while (end < records.length && isPlainAck(records[end] as LogRecord) && (records[end] as LogRecord).c === first.c) end++
-    if (end - read > 1) {
-      const ids: number[] = new Array(end - read)
-      for (let index = read; index < end; index++) ids[index - read] = (records[index] as LogRecord).i as number
-      records[write++] = { t: 'ab', c: first.c, i: ids }
-    } else records[write++] = first
-    read = end
-  }
-  records.length = write
+    return end
+  }, (start, end) => {
+    const ids: number[] = new Array(end - start)
+    for (let index = start; index < end; index++) ids[index - start] = (records[index] as LogRecord).i as number
+    return { t: 'ab', c: (records[start] as LogRecord).c, i: ids } as LogRecord
+  })
 }
 
 /** `{t:'a', i, c}` and nothing else (no result). */
