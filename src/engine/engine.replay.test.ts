@@ -109,7 +109,12 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
   /** Messages handed out by _QPOLL: id, queue and the tag that leases them. */
   const polled: Array<{ id: number; queue: string; tag: string }> = []
   let tags = 0
-  const leased = () => (polled.length === 0 ? { id: anyId(), queue: rng.pick(queues), tag: tagOf(0) } : polled[rng.int(polled.length)]!)
+  // Half the time the newest lease, which is most likely still held: with only old ones, some seeds
+  // never sent an _QUPDATE that held its lease (SEED=1900249557 wrote none).
+  const leased = () => {
+    if (polled.length === 0) return { id: anyId(), queue: rng.pick(queues), tag: tagOf(0) }
+    return polled[rng.int(2) === 0 ? polled.length - 1 : rng.int(polled.length)]!
+  }
   const key = () => `k${rng.int(6)}`
   const commands: Array<readonly [CommandName, () => Record<string, unknown>]> = [
     ['PUSH', () => ({
