@@ -40,6 +40,13 @@ export interface IoBackend {
   /** fdatasync alone. */
   sync(fd: number): Promise<void>
   /**
+   * Starts writing the range's dirty pages to the disk (sync_file_range, SYNC_FILE_RANGE_WRITE) and
+   * resolves once that is under way. Makes nothing durable (no metadata, no device cache flush; only
+   * a later sync() does): a large file written piece by piece calls it after each piece, so its
+   * final sync finds little left to write, and the disk never holds a pile of its dirty pages.
+   */
+  startWriteback(fd: number, offset: number, bytes: number): Promise<void>
+  /**
    * True when an operation in flight has completed and its promise settles at the backend's next
    * poll: long work sharing the thread (a checkpoint's turn) ends its turn so the waiter runs now.
    * Only a hint, with no effect on what is durable; absent where operations settle synchronously

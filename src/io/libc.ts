@@ -1,18 +1,27 @@
 /**
- * The one libc symbol flashq calls through bun:ffi: `posix_fallocate`. It returns the error number
- * directly instead of setting errno, so no `__errno_location` dance is needed. Loaded lazily, and
- * absence (a libc under another name) is not an error: callers fall back to writing zeros.
+ * The libc symbols flashq calls through bun:ffi: `posix_fallocate`, and `sync_file_range` (the
+ * pwrite backend's startWriteback). Both are wrapped to return the error number (posix_fallocate
+ * returns it directly; sync_file_range sets errno, read through `__errno_location`). Loaded lazily,
+ * and absence (a libc under another name) is not an error: callers fall back (zeros, fdatasync).
  */
-import { dlopen, FFIType } from 'bun:ffi'
+import { dlopen, FFIType, read } from 'bun:ffi'
 
-type Libc = { posix_fallocate(fd: number, offset: number, bytes: number): number }
+type Libc = {
+  posix_fallocate(fd: number, offset: number, bytes: number): number
+  /** 0, or the errno of sync_file_range(fd, offset, bytes, flags). */
+  sync_file_range(fd: number, offset: number, bytes: number, flags: number): number
+}
+
+/** SYNC_FILE_RANGE_WRITE (linux/fs.h): start writeback of the range, wait for nothing. The same
+ * value for the system call and for io_uring's sync_range_flags. */
+export const syncFileRangeWrite = 2
 
 /** glibc's soname on x86_64 and arm64 Linux; musl would need `libc.musl-<arch>.so.1`. */
 const libcNames = ['libc.so.6']
 
 let libc: Libc | null | undefined
 
-/** libc with posix_fallocate, or null when it cannot be loaded. */
+/** libc with posix_fallocate and sync_file_range, or null when it cannot be loaded. */
 export function loadLibc(): Libc | null {
   if (libc !== undefined) return libc
   libc = null
@@ -21,11 +30,23 @@ export function loadLibc(): Libc | null {
       const lib = dlopen(name, {
         // int posix_fallocate(int fd, off_t offset, off_t len); off_t is 64-bit on LP64.
         posix_fallocate: { args: [FFIType.i32, FFIType.i64, FFIType.i64], returns: FFIType.i32 },
+        // int sync_file_range(int fd, off64_t offset, off64_t nbytes, unsigned int flags)
+        sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
+        // int *__errno_location(void): this thread's errno
+        __errno_location: { args: [], returns: FFIType.ptr },
       })
-      libc = { posix_fallocate: (fd, offset, bytes) => lib.symbols.posix_fallocate(fd, offset, bytes) }
+      const { symbols } = lib
+      libc = {
+        posix_fallocate: (fd, offset, bytes) => symbols.posix_fallocate(fd, offset, bytes),
+        sync_file_range: (fd, offset, bytes, flags) => {
+          if (symbols.sync_file_range(fd, offset, bytes, flags) === 0) return 0
+          const errno = symbols.__errno_location()
+          return errno === null ? 5 /* EIO */ : read.i32(errno)
+        },
+      }
       break
     } catch {
-      // Try the next name; null means "write zeros instead".
+      // Try the next name; null means "fall back".
     }
   }
   return libc

@@ -14,6 +14,7 @@ class DelayedBackend implements IoBackend {
   async writeDurable(): Promise<void> { this.nowMs += this.delayMs }
   async write(): Promise<void> {}
   async sync(): Promise<void> { this.nowMs += this.delayMs }
+  async startWriteback(): Promise<void> {}
   close(): void {}
   shutdown(): void {}
   // File and directory operations: not timed by the wrapper, never called here.

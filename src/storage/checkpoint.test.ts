@@ -2,10 +2,11 @@ import { afterEach, describe, expect, test } from 'bun:test'
 import * as fs from 'node:fs'
 import { KiB, MiB } from '../base/units.ts'
 import { FaultyIo } from '../../test/harness/faulty-io.ts'
+import { IoError } from '../io/backend.ts'
 import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
 import type { TestFsIo } from '../../test/harness/memory-io.ts'
 import { CheckpointEncoder, decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts'
-import { checkpointSyncBytes, openShardLog } from './log.ts'
+import { checkpointWritebackBytes, openShardLog } from './log.ts'
 import type { ShardLogOptions } from './types.ts'
 
 const text = new TextDecoder()
@@ -89,12 +90,13 @@ describe('a large checkpoint in the log', () => {
     for (const io of backends.splice(0)) io.closeAll()
   })
 
-  /** A test-fs backend that counts the syncs of checkpoint files. */
-  function countingIo(): { io: TestFsIo; checkpointSyncs: () => number } {
+  /** A test-fs backend that counts the syncs of checkpoint files and records their writeback ranges. */
+  function countingIo(): { io: TestFsIo; checkpointSyncs: () => number; writebacks: [offset: number, bytes: number][] } {
     const inner = testFsIo()
     backends.push(inner)
     const checkpointFds = new Set<number>()
     let syncs = 0
+    const writebacks: [number, number][] = []
     const io: TestFsIo = {
       ...inner,
       open(path: string, create: boolean): number {
@@ -106,27 +108,38 @@ describe('a large checkpoint in the log', () => {
         if (checkpointFds.has(fd)) syncs++
         return inner.sync(fd)
       },
+      startWriteback(fd: number, offset: number, bytes: number): Promise<void> {
+        if (checkpointFds.has(fd)) writebacks.push([offset, bytes])
+        return inner.startWriteback(fd, offset, bytes)
+      },
     }
-    return { io, checkpointSyncs: () => syncs }
+    return { io, checkpointSyncs: () => syncs, writebacks }
   }
 
   const options = (dir: string, io: ShardLogOptions['io']): ShardLogOptions => ({
     dir, io, fsync: { kind: 'always' }, segmentBytes: 64 * KiB, flushBytesMax: 64 * KiB, repair: false,
   })
-  /** About 2.5 × checkpointSyncBytes of records. */
-  const bigState = Array.from({ length: Math.ceil((2.5 * checkpointSyncBytes) / 1000) }, (_, n) => `{"n":${n},"pad":"${'y'.repeat(980)}"}`)
+  /** About 2.5 × checkpointWritebackBytes of records. */
+  const bigState = Array.from({ length: Math.ceil((2.5 * checkpointWritebackBytes) / 1000) }, (_, n) => `{"n":${n},"pad":"${'y'.repeat(980)}"}`)
 
-  test('is synced while it is written, not only at its end, and recovers whole', async () => {
-    expect(checkpointSyncBytes).toBeLessThanOrEqual(8 * MiB) // the state below stays small for a test
+  test('is handed to writeback while it is written, synced once at its end, and recovers whole', async () => {
+    expect(checkpointWritebackBytes).toBeLessThanOrEqual(8 * MiB) // the state below stays small for a test
     const dir = temporaryDirectory()
-    const { io, checkpointSyncs } = countingIo()
+    const { io, checkpointSyncs, writebacks } = countingIo()
     const { log } = await openShardLog(options(dir, io))
     log.append('{"before":1}')
     log.checkpoint(bigState)
     await log.checkpointSettled()
     expect(log.lastCheckpointError).toBeNull()
-    // Two syncs while writing (at 1× and 2× checkpointSyncBytes), then the final one.
-    expect(checkpointSyncs()).toBe(3)
+    // Two writebacks while writing (at 1× and 2× checkpointWritebackBytes), back to back from 0.
+    expect(writebacks.length).toBe(2)
+    let next = 0
+    for (const [offset, bytes] of writebacks) {
+      expect(offset).toBe(next)
+      expect(bytes).toBeGreaterThanOrEqual(checkpointWritebackBytes)
+      next = offset + bytes
+    }
+    expect(checkpointSyncs()).toBe(1) // the final one: writeback makes nothing durable
     await log.close()
     const reopened = await openShardLog(options(dir, countingIo().io))
     expect(reopened.report.checkpointLsn).toBe(1)
@@ -186,7 +199,7 @@ describe('a large checkpoint in the log', () => {
     expect(log.durableLsn).toBe(1)
   })
 
-  test('a failed sync while it is written fails the checkpoint, leaves no file and the log serving', async () => {
+  test('a failed final sync fails the checkpoint, leaves no file and the log serving', async () => {
     const dir = temporaryDirectory()
     const inner = testFsIo()
     backends.push(inner)
@@ -204,5 +217,87 @@ describe('a large checkpoint in the log', () => {
     expect(log.append('{"after":1}')).toBe(2)
     await log.close()
     expect(log.durableLsn).toBe(2)
+  })
+
+  test('a failed writeback fails the checkpoint too, and leaves no file', async () => {
+    const dir = temporaryDirectory()
+    const inner = testFsIo()
+    backends.push(inner)
+    const io: TestFsIo = {
+      ...inner,
+      startWriteback: () => Promise.reject(new IoError('EIO', 'sync_file_range (injected)')),
+    }
+    const { log } = await openShardLog(options(dir, io))
+    log.append('{"before":1}')
+    log.checkpoint(bigState)
+    await log.checkpointSettled()
+    expect(log.lastCheckpointError?.message).toContain('sync_file_range (injected)')
+    expect(fs.readdirSync(dir).filter((name) => name.includes('.ckp'))).toEqual([])
+    expect(log.checkpointLsn).toBe(0)
+    await log.close()
+  })
+
+  test('issues no write, writeback or sync of its own while a log flush is in flight', async () => {
+    const dir = temporaryDirectory()
+    const inner = testFsIo()
+    backends.push(inner)
+    const checkpointFds = new Set<number>()
+    let flushesInFlight = 0
+    let flushesDuringCheckpoint = 0
+    const checkpointOps: string[] = []
+    const issuedDuringFlush: string[] = []
+    const checkpointOp = (fd: number, name: string) => {
+      if (!checkpointFds.has(fd)) return
+      checkpointOps.push(name)
+      if (flushesInFlight > 0) issuedDuringFlush.push(name)
+    }
+    const io: TestFsIo = {
+      ...inner,
+      open(path: string, create: boolean): number {
+        const fd = inner.open(path, create)
+        if (path.endsWith('.ckp.tmp')) checkpointFds.add(fd)
+        return fd
+      },
+      // A flush stays in flight a few event-loop turns, so a checkpoint turn could start IO during it.
+      async writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+        flushesInFlight++
+        if (checkpointFds.size > 0) flushesDuringCheckpoint++
+        try {
+          await inner.writeDurable(fd, bytes, offset)
+          for (let turn = 0; turn < 3; turn++) await new Promise((resolve) => setImmediate(resolve))
+        } finally {
+          flushesInFlight--
+        }
+      },
+      write(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+        checkpointOp(fd, 'write')
+        return inner.write(fd, bytes, offset)
+      },
+      startWriteback(fd: number, offset: number, bytes: number): Promise<void> {
+        checkpointOp(fd, 'writeback')
+        return inner.startWriteback(fd, offset, bytes)
+      },
+      sync(fd: number): Promise<void> {
+        checkpointOp(fd, 'sync')
+        return inner.sync(fd)
+      },
+    }
+    // 4 KiB pieces: dozens of checkpoint writes, each a chance to meet a flush.
+    const { log } = await openShardLog({ ...options(dir, io), flushBytesMax: 4 * KiB })
+    log.append('{"before":1}')
+    log.checkpoint(bigState)
+    let running = true
+    void log.checkpointSettled().then(() => (running = false))
+    for (let n = 0; running; n++) {
+      log.append(`{"during":${n}}`) // a durable push every turn, as a client waiting for acks
+      await new Promise((resolve) => setImmediate(resolve))
+    }
+    expect(log.lastCheckpointError).toBeNull()
+    expect(flushesDuringCheckpoint).toBeGreaterThan(10)
+    expect(checkpointOps.filter((op) => op === 'write').length).toBeGreaterThan(10)
+    expect(checkpointOps).toContain('writeback')
+    expect(checkpointOps.at(-1)).toBe('sync')
+    expect(issuedDuringFlush).toEqual([])
+    await log.close()
   })
 })

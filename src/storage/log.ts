@@ -47,17 +47,15 @@ const checkpointPieceBytesMax = 64 * KiB
  */
 const checkpointTurnMsMax = 0.5
 /**
- * The checkpoint file is synced every this many bytes while it is written (the next sync waits for
- * the last). Without it a large one stays in the page cache until the final sync, which then writes
- * it all at once (~80 ms for 130 MB) and the log's fdatasyncs wait behind that burst; with the
- * pwrite backend the sync would also block the thread that long. A log fdatasync that meets the
- * checkpoint's unsynced bytes waits for them too: durable pushes slower than 1 ms during a 1M-job
- * checkpoint came with no event-loop stall, only the disk. Push p99 during one (checkpoint.bench.ts,
- * the direct job encoder, interleaved): 1.55 ms median of 7 runs at 1 MiB, 1.35 of 4 at 256 KiB,
- * 1.22 of 5 at 64 KiB (one piece; the checkpoint took 1.19 s instead of 1.10), against 0.7 with no
- * checkpoint. Earlier (3.3 ms at 4 MiB, 2.2 at 1 MiB and 256 KiB) the encoder's own pauses hid it.
+ * The checkpoint file is handed to writeback (io.startWriteback) every this many bytes while it is
+ * written, and synced once at its end. Without it a large one stays in the page cache until the
+ * final sync, which then writes it all at once (~80 ms for 130 MB) and the log's fdatasyncs wait
+ * behind that burst. It used to be an fdatasync every 64 KiB (push p99 during a 1M-job checkpoint,
+ * checkpoint.bench.ts: 1.55 ms at 1 MiB, 1.22 at 64 KiB, against 0.7 with no checkpoint), but each
+ * of those ~2,000 syncs also wrote the file's inode and flushed the device cache, and the log's
+ * fdatasync queued behind them: writeback alone keeps the dirty pages just as few without either.
  */
-export const checkpointSyncBytes = 64 * KiB
+export const checkpointWritebackBytes = 64 * KiB
 /** The reserve file grows and shrinks in steps of this (capped at one segment for small presets). */
 export const reserveChunkBytesMax = 1024 * KiB
 /** Name of the file that keeps disk space behind the reservation (see setReservation). */
@@ -773,6 +771,7 @@ export class SegmentedLog implements ShardLog {
 
   #flushDone(chunk: Chunk): void {
     this.#flushing = false
+    if (this.#flushWaiters.length > 0) this.#releaseFlushWaiters()
     if (this.#fatalError !== null) return
     this.#durableLsn = chunk.lastLsn
     this.#recycle(chunk)
@@ -798,6 +797,7 @@ export class SegmentedLog implements ShardLog {
     const failure = error instanceof Error ? error : new Error(String(error))
     this.#fatalError = failure
     this.#flushing = false
+    this.#releaseFlushWaiters()
     this.#ready = []
     this.#resolveWaiters()
     if (!this.#onFatalSet) return // reported when the host sets onFatal
@@ -856,9 +856,9 @@ export class SegmentedLog implements ShardLog {
     const encoder = new CheckpointEncoder(lsn)
     const pieceBytes = Math.min(this.#flushBytesMax, checkpointPieceBytesMax)
     let fileBytes = 0
-    /** The sync of the file up to #syncedBytes, while it runs (one at a time). */
-    let syncing: Promise<void> | null = null
-    let syncedBytes = 0
+    /** The writeback of the file from #writtenBackBytes on, while it runs (one at a time). */
+    let writingBack: Promise<void> | null = null
+    let writtenBackBytes = 0
     try {
       for (let done = false; !done;) {
         // One slice of work per event-loop turn: requests keep being served while a large state is written.
@@ -868,20 +868,22 @@ export class SegmentedLog implements ShardLog {
         if (this.#flushScheduled && !this.#flushing) this.#startFlush()
         done = encoder.fill(bodies, pieceBytes, performance.now() + checkpointTurnMsMax, this.#completionReady)
         if (!done && encoder.pendingBytes < pieceBytes) continue
-        fileBytes = await this.#writeCheckpointPiece(fd, encoder.take(), fileBytes)
-        if (fileBytes - syncedBytes >= checkpointSyncBytes) {
-          await syncing
-          syncing = this.#io.sync(fd)
-          syncing.catch(() => {}) // handled: awaited before the next one, the final sync or the close
-          syncedBytes = fileBytes
+        fileBytes = await this.#writeCheckpointPiece(fd, () => encoder.take(), fileBytes)
+        if (fileBytes - writtenBackBytes >= checkpointWritebackBytes) {
+          await writingBack
+          await this.#noFlushInFlight()
+          writingBack = this.#io.startWriteback(fd, writtenBackBytes, fileBytes - writtenBackBytes)
+          writingBack.catch(() => {}) // handled: awaited before the next one, the final sync or the close
+          writtenBackBytes = fileBytes
         }
       }
-      fileBytes = await this.#writeCheckpointPiece(fd, encoder.trailer(), fileBytes)
-      await syncing
-      syncing = null
+      fileBytes = await this.#writeCheckpointPiece(fd, () => encoder.trailer(), fileBytes)
+      await writingBack
+      writingBack = null
+      await this.#noFlushInFlight()
       await this.#io.sync(fd)
     } catch (error) {
-      await syncing?.catch(() => {}) // its failure is reported by the error at hand
+      await writingBack?.catch(() => {}) // its failure is reported by the error at hand
       this.#io.close(fd)
       this.#io.remove(temporary)
       throw error
@@ -910,13 +912,31 @@ export class SegmentedLog implements ShardLog {
   readonly #completionReady = (): boolean => this.#io.completionReady?.() === true
 
   /**
+   * Writes the bytes `take` gives (taken only then) at `offset`, once no log flush is in flight.
    * Preallocated first: on a full disk the checkpoint fails there, before writing the piece, and no
    * write of it can take space that the reserve just gave to a segment. Returns the new file size.
    */
-  async #writeCheckpointPiece(fd: number, bytes: Uint8Array, offset: number): Promise<number> {
+  async #writeCheckpointPiece(fd: number, take: () => Uint8Array, offset: number): Promise<number> {
+    await this.#noFlushInFlight()
+    const bytes = take()
     this.#io.allocate(fd, offset, bytes.length)
     await this.#io.write(fd, bytes, offset)
     return offset + bytes.length
+  }
+
+  /**
+   * Resolves once no flush of the log is in flight (at once when none is). The checkpoint issues
+   * each write, writeback and sync of its own only then, so a durable push's fdatasync never starts
+   * behind checkpoint IO issued during it; the checkpoint takes a little longer instead.
+   */
+  #noFlushInFlight(): Promise<void> {
+    if (!this.#flushing) return settled
+    return new Promise((resolve) => this.#flushWaiters.push(resolve))
+  }
+  #flushWaiters: (() => void)[] = []
+
+  #releaseFlushWaiters(): void {
+    for (const resolve of this.#flushWaiters.splice(0)) resolve()
   }
 
   /**
@@ -968,6 +988,8 @@ export class SegmentedLog implements ShardLog {
     if (this.diskFull && !this.#closed) this.#retrySpace()
   }
 }
+
+const settled = Promise.resolve()
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))

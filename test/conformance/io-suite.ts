@@ -130,6 +130,21 @@ export function ioConformance(name: string, make: () => IoBackend): void {
       expect(readAll(path)).toEqual(backing.subarray(200, 300))
     })
 
+    test('startWriteback after writes changes nothing that reads back; a sync after it completes the file', async () => {
+      const { fd, path } = openFile('writeback')
+      const pieceBytes = 64 * KiB
+      for (let i = 0; i < 4; i++) {
+        io.allocate(fd, i * pieceBytes, pieceBytes)
+        await io.write(fd, pattern(pieceBytes, 300 + i), i * pieceBytes)
+        await io.startWriteback(fd, i * pieceBytes, pieceBytes)
+      }
+      await io.startWriteback(fd, 0, 0) // an empty range is fine
+      await io.sync(fd)
+      const all = readAll(path)
+      expect(all.length).toBe(4 * pieceBytes)
+      for (let i = 0; i < 4; i++) expect(all.subarray(i * pieceBytes, (i + 1) * pieceBytes)).toEqual(pattern(pieceBytes, 300 + i))
+    })
+
     test('many sequential writeDurable calls append in order', async () => {
       const { fd, path } = openFile('sequential')
       const recordBytes = 200
@@ -230,6 +245,7 @@ export function ioConformance(name: string, make: () => IoBackend): void {
         await rejection(io.writeDurable(closed, pattern(64, 8), 0)),
         await rejection(io.write(closed, pattern(64, 8), 0)),
         await rejection(io.sync(closed)),
+        await rejection(io.startWriteback(closed, 0, 4096)),
         await rejection(io.writeDurable(1_000_000, pattern(64, 8), 0)),
         await rejection(io.writeDurable(closed, pattern(64, 8), 0, true)),
       ]

@@ -15,6 +15,7 @@ import { ringLayout } from '../../src/io/uring/liburing-ring.ts'
 import { cqOffsetsLayout, enterFlags, featExtArg, featSingleMmap, geteventsArgLayout, mmapOffset, paramsLayout, sqOffsetsLayout }
   from '../../src/io/uring/kernel-ring.ts'
 import { mman, syscallNumber } from '../../src/io/uring/kernel.ts'
+import { syncFileRangeWrite } from '../../src/io/libc.ts'
 import { ioConformance } from './io-suite.ts'
 
 ioConformance('pwrite', () => new PwriteBackend(null))
@@ -56,7 +57,7 @@ test('stableAddress gives an address that survives .buffer access and GC', () =>
   if (!movedByBufferAccess) console.log('note: this Bun no longer moves small typed arrays')
 })
 
-test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle caller is written and synced before writeDurable returns', async () => {
+test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle caller is written and synced before writeDurable returns, unless another durable write is in flight', async () => {
   const io = probeUring() as UringBackend
   const dir = mkdtempSync(join(tmpdir(), 'flashq-io-idle-'))
   const path = join(dir, 'log')
@@ -71,6 +72,18 @@ test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle call
     expect(Bun.peek.status(unhinted)).toBe('pending')
     await unhinted
     expect(readFileSync(path, 'utf8')).toBe('one record\none record\n')
+    // A write nobody waits for (a checkpoint's) in flight on another file: still on this thread.
+    const other = io.open(join(dir, 'checkpoint'), true)
+    const background = io.write(other, new Uint8Array(8 * 1024 * 1024).fill(7), 0)
+    const beside = io.writeDurable(fd, bytes, 2 * bytes.length, true)
+    expect(Bun.peek.status(beside)).toBe('fulfilled')
+    // Another durable write in flight (its caller waits for the ring): the hinted one joins the ring.
+    const durable = io.writeDurable(other, bytes, 0)
+    const behind = io.writeDurable(fd, bytes, 3 * bytes.length, true)
+    expect(Bun.peek.status(behind)).toBe('pending')
+    await Promise.all([background, durable, behind])
+    io.close(other)
+    expect(readFileSync(path, 'utf8')).toBe('one record\n'.repeat(4))
   } finally {
     io.close(fd)
     io.shutdown()
@@ -205,6 +218,7 @@ int main(void) {
   P("sqe.len", offsetof(struct io_uring_sqe, len));
   P("sqe.rwFlags", offsetof(struct io_uring_sqe, rw_flags));
   P("sqe.fsyncFlags", offsetof(struct io_uring_sqe, fsync_flags));
+  P("sqe.syncRangeFlags", offsetof(struct io_uring_sqe, sync_range_flags));
   P("sqe.userData", offsetof(struct io_uring_sqe, user_data));
   P("sqe.bufIndex", offsetof(struct io_uring_sqe, buf_index));
   P("sqe.personality", offsetof(struct io_uring_sqe, personality));
@@ -240,6 +254,8 @@ int main(void) {
   P("op.nop", IORING_OP_NOP);
   P("op.fsync", IORING_OP_FSYNC);
   P("op.write", IORING_OP_WRITE);
+  P("op.syncFileRange", IORING_OP_SYNC_FILE_RANGE);
+  P("const.syncFileRangeWrite", SYNC_FILE_RANGE_WRITE);
   P("const.rwfDsync", RWF_DSYNC);
   P("const.fsyncDatasync", IORING_FSYNC_DATASYNC);
   return 0;
@@ -289,6 +305,8 @@ if (typeof abi === 'string') {
     ours.set('sqe.fsyncFlags', sqeLayout.rwFlags)
     ours.set('const.rwfDsync', rwfDsync)
     ours.set('const.fsyncDatasync', fsyncDatasync)
+    ours.set('sqe.syncRangeFlags', sqeLayout.rwFlags)
+    ours.set('const.syncFileRangeWrite', syncFileRangeWrite)
     expect(Object.fromEntries(ours)).toEqual(Object.fromEntries(abi))
   })
 }

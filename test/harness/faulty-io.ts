@@ -173,6 +173,13 @@ export class FaultyIo implements IoBackend {
     if (this.cache !== null && !this.skipSyncs.has(this.cache.syncCategory(fd))) this.cache.synced(fd, covered)
   }
 
+  /** Makes nothing durable: the page-cache model keeps the range unsynced (a power loss may drop it). */
+  async startWriteback(fd: number, offset: number, bytes: number): Promise<void> {
+    if (this.crashed) return never
+    await this.inner.startWriteback(fd, offset, bytes)
+    await this.#settle()
+  }
+
   close(fd: number): void {
     // After a crash the descriptor numbers may already belong to the next life of the process.
     if (this.crashed) return

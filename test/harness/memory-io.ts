@@ -76,6 +76,8 @@ export function testFsIo(): TestFsIo {
       }),
     write: (fd, bytes, offset) => run(() => writeAll(fd, bytes, offset)),
     sync: (fd) => run(() => fs.fdatasyncSync(fd)),
+    // A hint with nothing to model here; fstat still rejects a bad descriptor as the real one does.
+    startWriteback: (fd) => run(() => void fs.fstatSync(fd)),
     close(fd: number): void {
       if (!openFds.delete(fd)) return
       fs.closeSync(fd)

@@ -14,6 +14,7 @@ import { SyncFileOperations } from '../file-operations.ts'
 import { allocateRange } from '../allocate.ts'
 import { syncData, writeAll } from '../blocking-write.ts'
 import { errnoName, ioErrorFromResult } from '../errno.ts'
+import { syncFileRangeWrite } from '../libc.ts'
 import { fsyncDatasync, opcode, Ring, type RingDriver, rwfDsync, stableAddress } from './ring.ts'
 
 /** SQ size. Storage keeps one flush in flight per log, so a few dozen shards fit with room to spare. */
@@ -23,10 +24,12 @@ const writeChunkBytesMax = 1 << 30
 
 /** A caller's request; it may take several submissions when a write comes back short. */
 type Operation = {
-  kind: 'writeDurable' | 'write' | 'sync'
+  kind: 'writeDurable' | 'write' | 'sync' | 'writeback'
   fd: number
   bytes: Uint8Array
   offset: number
+  /** writeback: the length of the range starting at `offset`. */
+  rangeBytes: number
   /** Bytes of `bytes` known written. */
   written: number
   resolve: () => void
@@ -65,6 +68,8 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
   /** Operations waiting for ring space. */
   #backlog: Operation[] = []
   #cqesInFlight = 0
+  /** writeDurable operations on the ring or waiting for space on it: a caller waits for each. */
+  #durableInFlight = 0
   #nextId = 1
   #pollScheduled = false
   #submitOwed = false
@@ -81,15 +86,18 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
   }
 
   /**
-   * A small write for an idle caller, with nothing of this ring in flight, is a blocking pwrite +
+   * A small write for an idle caller, with no other durable write in flight, is a blocking pwrite +
    * fdatasync on this thread: the io-wq hand-off and the completion wake-up cost ~50–80 µs of a
    * ~200 µs flush (one PUSH awaited at a time over raw TCP: p50 0.26 → 0.20 ms, p99 1.2 → 0.9 ms;
    * `bun run bench:peers --only W1`: 2.4k → 2.8k jobs/s, p99 2.0 → 1.6 ms; medians of 6 interleaved).
    * Requests that arrive meanwhile wait in the socket and share the next flush,
    * which the log starts without the hint (group commit under load stays on the ring).
+   * Other operations in flight (a checkpoint's writes and syncs) do not stop it: nobody waits for
+   * them, and each hop to another thread is one more wake-up that, on a busy machine, can wait a
+   * scheduler tick for a CPU (traced during a checkpoint: most slow pushes were such waits).
    */
   writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle = false): Promise<void> {
-    if (waitingIdle && bytes.length <= blockingWriteBytesMax && this.#cqesInFlight === 0 && this.#backlog.length === 0) {
+    if (waitingIdle && bytes.length <= blockingWriteBytesMax && this.#durableInFlight === 0) {
       try {
         writeAll(fd, bytes, offset)
         syncData(fd)
@@ -109,6 +117,10 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
     return this.#start('sync', fd, new Uint8Array(0), 0)
   }
 
+  startWriteback(fd: number, offset: number, bytes: number): Promise<void> {
+    return this.#start('writeback', fd, new Uint8Array(0), offset, bytes)
+  }
+
   completionReady(): boolean {
     return this.#ring.hasCompletion()
   }
@@ -126,16 +138,26 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
     this.#ring.exit()
   }
 
-  #start(kind: Operation['kind'], fd: number, bytes: Uint8Array, offset: number): Promise<void> {
+  #start(kind: Operation['kind'], fd: number, bytes: Uint8Array, offset: number, rangeBytes = 0): Promise<void> {
     if (!Number.isSafeInteger(offset) || offset < 0) {
       return Promise.reject(new IoError('EINVAL', `${kind}: bad offset ${offset}`))
     }
     const { promise, resolve, reject } = Promise.withResolvers<void>()
-    const operation: Operation = { kind, fd, bytes, offset, written: 0, resolve, reject }
+    const operation: Operation = kind === 'writeDurable'
+      ? { kind, fd, bytes, offset, rangeBytes, written: 0, resolve: this.#durableDone(resolve), reject: this.#durableDone(reject) }
+      : { kind, fd, bytes, offset, rangeBytes, written: 0, resolve, reject }
+    if (kind === 'writeDurable') this.#durableInFlight += 1
     if (kind === 'write' && bytes.length === 0) resolve()
     else if (this.#backlog.length > 0 || !this.#submit(operation)) this.#backlog.push(operation)
     this.#schedulePoll()
     return promise
+  }
+
+  #durableDone<T extends unknown[]>(settle: (...args: T) => void): (...args: T) => void {
+    return (...args: T) => {
+      this.#durableInFlight -= 1
+      settle(...args)
+    }
   }
 
   /**
@@ -148,7 +170,7 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
   #submit(operation: Operation): boolean {
     if (this.#cqesInFlight + 1 > this.#ring.cqEntries) return false
     const remaining = operation.bytes.length - operation.written
-    const isWrite = operation.kind !== 'sync' && remaining > 0
+    const isWrite = (operation.kind === 'write' || operation.kind === 'writeDurable') && remaining > 0
     const id = this.#takeId()
     let prepared: boolean
     if (isWrite) {
@@ -156,6 +178,9 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
       const rwFlags = operation.kind === 'writeDurable' ? rwfDsync : 0
       prepared = this.#ring.prepare(opcode.write, operation.fd, address, Math.min(remaining, writeChunkBytesMax),
         operation.offset + operation.written, 0, rwFlags, id)
+    } else if (operation.kind === 'writeback') {
+      prepared = this.#ring.prepare(opcode.syncFileRange, operation.fd, 0, operation.rangeBytes, operation.offset, 0,
+        syncFileRangeWrite, id)
     } else {
       prepared = this.#ring.prepare(opcode.fsync, operation.fd, 0, 0, 0, 0, fsyncDatasync, id)
     }
@@ -234,7 +259,10 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
     const { operation } = submission
     const at = `fd=${operation.fd} at ${operation.offset + operation.written}`
     if (!submission.isWrite) {
-      if (res < 0) return operation.reject(ioErrorFromResult(res, `fdatasync fd=${operation.fd}`))
+      if (res < 0) {
+        const call = operation.kind === 'writeback' ? `sync_file_range ${at} +${operation.rangeBytes}` : `fdatasync fd=${operation.fd}`
+        return operation.reject(ioErrorFromResult(res, call))
+      }
       return operation.resolve()
     }
     if (res < 0) return operation.reject(ioErrorFromResult(res, `write ${at}`))

@@ -38,7 +38,7 @@ export const cqeLayout = {
 } as const
 
 /** enum io_uring_op values (linux/io_uring.h; stable kernel ABI). */
-export const opcode = { nop: 0, fsync: 3, write: 23 } as const
+export const opcode = { nop: 0, fsync: 3, syncFileRange: 8, write: 23 } as const
 /** IORING_FSYNC_DATASYNC: fdatasync instead of fsync, written into fsync_flags (offset 28). */
 export const fsyncDatasync = 1 << 0
 /** RWF_DSYNC (linux/fs.h): this write completes only once it is durable, as if followed by fdatasync. */
