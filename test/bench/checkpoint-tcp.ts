@@ -8,13 +8,29 @@
  * last is durable), a push here can arrive in the middle of a checkpoint turn, and it pays the
  * sockets and the client's own scheduling. For an A/B, run it in each checkout (a base worktree).
  * A benchmark, not a test: numbers depend on the machine and its load.
+ * `serverCpuMs`/`mainCpuMs`: CPU the server process (all threads, io-wq workers included) and its
+ * main thread used during the checkpoint. FLASHQ_TRACE_INSTANCE=<tracefs instance dir> turns that
+ * instance's tracing on only while the checkpoint runs (enable its events first; docs/storage.md,
+ * fifth round, lists the ones used to find where slow pushes wait).
  */
 import { BenchConnection } from '../../src/bench/client.ts'
 import { pushBatches } from '../../src/bench/workloads.ts'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { startBenchServer } from './server.ts'
 
 const jobs = Number(process.argv[2] ?? 1_000_000)
 if (!Number.isSafeInteger(jobs) || jobs < 1) throw new Error(`checkpoint-tcp: jobs must be a positive integer, got ${process.argv[2]}`)
+
+const traceInstance = process.env.FLASHQ_TRACE_INSTANCE
+const setTracing = (on: boolean) => {
+  if (traceInstance !== undefined) writeFileSync(`${traceInstance}/tracing_on`, on ? '1' : '0')
+}
+/** utime + stime of /proc/<pid>[/task/<tid>]/stat in ms (clock ticks of 10 ms). */
+const cpuMs = (statPath: string) => {
+  const stat = readFileSync(statPath, 'latin1')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[11]) + Number(fields[12])) * 10
+}
 
 const server = await startBenchServer('liburing', { extraArgs: ['--shards', '1'] })
 try {
@@ -43,9 +59,15 @@ try {
     next()
   })
   await Bun.sleep(3000)
+  const processStat = `/proc/${server.pid}/stat`
+  const mainStat = `/proc/${server.pid}/task/${server.pid}/stat`
+  const [processCpuBefore, mainCpuBefore] = [cpuMs(processStat), cpuMs(mainStat)]
+  setTracing(true)
   const checkpointStarted = performance.now()
   const reply = await fetch(`${base}/storage/checkpoint`, { method: 'POST' }).then((response) => response.text())
   const checkpointEnded = performance.now()
+  setTracing(false)
+  const [serverCpuMs, mainCpuMs] = [cpuMs(processStat) - processCpuBefore, cpuMs(mainStat) - mainCpuBefore]
   await Bun.sleep(200)
   stop = true
   await done
@@ -68,6 +90,8 @@ try {
     maxMs: quantile(latencies, 1),
     beforeP50Ms: quantile(before, 0.5),
     beforeP99Ms: quantile(before, 0.99),
+    serverCpuMs,
+    mainCpuMs,
     slowest: slowest.join(' '),
     checkpointReplyOk: reply.startsWith('{"ok":true'),
   })}\n`)
