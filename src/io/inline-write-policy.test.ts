@@ -30,6 +30,20 @@ describe('InlineWritePolicy', () => {
     expect(policy.allowed()).toBe(true)
   })
 
+  test('during the pause a fast ring write ends it; a slow one does not', async () => {
+    const clock = fakeClock()
+    const policy = new InlineWritePolicy(clock.now)
+    policy.run(() => void (clock.ms += inlineWriteSlowMs * 3))
+    await policy.throughRing(async () => void (clock.ms += inlineWriteSlowMs * 2))
+    expect(policy.allowed()).toBe(false)
+    await policy.throughRing(async () => void (clock.ms += inlineWriteSlowMs / 2))
+    expect(policy.allowed()).toBe(true)
+    // A failed ring write reaches the caller and ends nothing.
+    policy.run(() => void (clock.ms += inlineWriteSlowMs * 3))
+    await expect(policy.throughRing(async () => Promise.reject(new Error('EIO: write')))).rejects.toThrow('EIO: write')
+    expect(policy.allowed()).toBe(false)
+  })
+
   test('a slow write that fails pauses too, and its error reaches the caller', () => {
     const clock = fakeClock()
     const policy = new InlineWritePolicy(clock.now)
@@ -87,17 +101,21 @@ describe.skipIf(liburingMissing !== null)(`io_uring backend: a hinted write on t
     expect(readFileSync(path, 'utf8')).toBe('012345678901234567890123456789')
   })
 
-  test('after a slow write on the thread, hinted writes go to the ring until the pause ends', async () => {
-    // Each clock reading advances past the slow mark: every write on the thread looks slow.
+  test('after a slow write on the thread, hinted writes go to the ring while they are slow too, at most inlinePauseMs', async () => {
+    // Each clock reading advances past the slow mark: every write looks slow, on the thread or not.
     const clock = fakeClock(inlineWriteSlowMs + 1)
     const { io, fd, path } = setup(clock)
     const bytes = new TextEncoder().encode('abcde')
     expect(await settledInline(io.writeDurable(fd, bytes, 0, true))).toBe(true)
-    clock.perCall = 0
     expect(await settledInline(io.writeDurable(fd, bytes, 5, true))).toBe(false)
     expect(await settledInline(io.writeDurable(fd, bytes, 10, true))).toBe(false)
     clock.ms += inlinePauseMs
-    expect(await settledInline(io.writeDurable(fd, bytes, 15, true))).toBe(true)
-    expect(readFileSync(path, 'utf8')).toBe('abcdeabcdeabcdeabcde')
+    expect(await settledInline(io.writeDurable(fd, bytes, 15, true))).toBe(true) // the pause ran out
+    // The disk is fast again: the first ring write says so, and the next one is on the thread.
+    expect(await settledInline(io.writeDurable(fd, bytes, 20, true))).toBe(false)
+    clock.perCall = 0
+    expect(await settledInline(io.writeDurable(fd, bytes, 25, true))).toBe(false)
+    expect(await settledInline(io.writeDurable(fd, bytes, 30, true))).toBe(true)
+    expect(readFileSync(path, 'utf8')).toBe('abcde'.repeat(7))
   })
 })

@@ -2,16 +2,18 @@
  * Whether the io_uring backend may do a hinted durable write on the calling thread (uring/backend.ts).
  * Blocking the thread pays only while the disk answers fast: once a write on the thread took longer
  * than inlineWriteSlowMs (the disk is congested: a checkpoint's writeback, another process's burst,
- * a journal commit behind someone else's data), the next ones go to the ring for inlinePauseMs, so
- * requests that need no disk (pulls of durable jobs, reads, health checks) are served while those
- * slow syncs run instead of waiting behind each one. Then one write on the thread tries again.
+ * a journal commit behind someone else's data), the next ones go to the ring, so requests that need
+ * no disk (pulls of durable jobs, reads, health checks) are served while those slow syncs run
+ * instead of waiting behind each one. The hand-off then costs little next to the sync. Writes go
+ * back to the thread as soon as one of those ring writes is fast again (a lone slow sync costs one
+ * ring write), and at the latest after inlinePauseMs.
  *
  * Owns: the pause. Does not own: the writes.
  */
 
 /** A write + fdatasync on the thread slower than this marks the disk as congested (a healthy one: ~0.15 ms). */
 export const inlineWriteSlowMs = 1
-/** How long hinted writes then go to the ring before one on the thread is tried again. */
+/** The longest hinted writes then go to the ring before one on the thread is tried again. */
 export const inlinePauseMs = 100
 
 export class InlineWritePolicy {
@@ -23,6 +25,14 @@ export class InlineWritePolicy {
   /** True unless a recent write on the thread was slow. */
   allowed(): boolean {
     return this.#pausedUntilMs <= this.nowMs()
+  }
+
+  /** Runs a hinted write that goes to the ring because of the pause, timing it: a fast one ends the pause. */
+  throughRing(write: () => Promise<void>): Promise<void> {
+    const startedMs = this.nowMs()
+    return write().then(() => {
+      if (this.nowMs() - startedMs <= inlineWriteSlowMs) this.#pausedUntilMs = -Infinity
+    })
   }
 
   /** Runs `write` on this thread, timing it; a slow one (even a failed one) pauses writes on the thread. */

@@ -97,7 +97,9 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
    * disk is slow, hinted writes go to the ring too (InlineWritePolicy).
    */
   writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle = false): Promise<void> {
-    if (waitingIdle && bytes.length <= blockingWriteBytesMax && this.#cqesInFlight === 0 && this.#backlog.length === 0 && this.#inline.allowed()) {
+    const mayBlock = waitingIdle && bytes.length <= blockingWriteBytesMax && this.#cqesInFlight === 0 && this.#backlog.length === 0
+    if (mayBlock && !this.#inline.allowed()) return this.#inline.throughRing(() => this.#start('writeDurable', fd, bytes, offset))
+    if (mayBlock) {
       try {
         this.#inline.run(() => {
           writeAll(fd, bytes, offset)
