@@ -29,10 +29,11 @@ export interface IoBackend {
    * Rejects with IoError on a short write or a failed sync. The caller keeps `bytes` alive and
    * unchanged until it settles, and has at most one such operation in flight per file.
    *
-   * `waitingIdle`: the caller has nothing else to do until this settles (an idle log's flush, its
-   * client waiting for the ack). A backend that hands writes to another thread may then do a small
-   * write on the calling thread instead, blocking it for the disk's flush time but saving the hand-off
-   * and the wake-up. Only a hint: the result and its timing contract are the same.
+   * `waitingIdle`: the caller has little else to do until this settles (an idle log's flush, its
+   * client waiting for the ack, or a few records that piled up behind the last flush). A backend
+   * that hands writes to another thread may then do a small write on the calling thread instead,
+   * blocking it for the disk's flush time but saving the hand-off and the wake-up. Only a hint: the
+   * result and its timing contract are the same.
    */
   writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle?: boolean): Promise<void>
   /** Writes all of `bytes` at `offset` without syncing (for --fsync=interval). */

@@ -8,7 +8,7 @@ import type { TestFsIo } from '../../test/harness/memory-io.ts'
 import { IoError } from '../io/backend.ts'
 import { LogCorruptionError } from './errors.ts'
 import { frameHeaderBytes } from './frame.ts'
-import { openShardLog, reserveFileName, SegmentedLog } from './log.ts'
+import { inlineFlushAfterFlushBytesMax, openShardLog, reserveFileName, SegmentedLog, zeroAheadBytes } from './log.ts'
 import type { FsyncMode, OpenedLog, ShardLogOptions } from './types.ts'
 
 const text = new TextDecoder()
@@ -71,7 +71,7 @@ describe('group commit', () => {
     await log.close()
   })
 
-  test('an idle log\'s flush tells io its caller waits idle; a flush of appends that piled up behind one does not', async () => {
+  test('an idle log\'s flush, or a few records piled up behind one, tells io its caller waits idle; a larger pile does not', async () => {
     const inner = fsIo()
     const hints: boolean[] = []
     const recording: TestFsIo = {
@@ -87,13 +87,19 @@ describe('group commit', () => {
     log.append(record(1))
     io.hold()
     log.flushIfIdle()
-    log.append(record(2)) // arrives during the flush: group-committed by the next one
+    log.append(record(2)) // arrives during the flush: group-committed by the next one, a few records
     io.release()
     await until(() => log.durableLsn === 2)
     await nextTurn()
     log.append(record(3)) // after a quiet turn: idle again
-    await until(() => log.durableLsn === 3)
-    expect(hints).toEqual([true, false, true])
+    io.hold()
+    log.flushIfIdle()
+    // A pile larger than inlineFlushAfterFlushBytesMax: its flush stays on the ring (no hint).
+    const pile = Math.ceil(inlineFlushAfterFlushBytesMax / record(4).length) + 1
+    for (let i = 0; i < pile; i++) log.append(record(4))
+    io.release()
+    await until(() => log.durableLsn === 3 + pile)
+    expect(hints).toEqual([true, true, true, false])
     await log.close()
   })
 
@@ -140,6 +146,91 @@ describe('group commit', () => {
     await until(() => log.durableLsn === 10 && io.syncCount > 0)
     await log.close()
     expect(bodiesOf(await open(dir))).toEqual(Array.from({ length: 10 }, (_, i) => record(i + 1)))
+  })
+})
+
+describe('zeros ahead of a small flush (extent conversion once per zone)', () => {
+  type Write = { offset: number; length: number; zerosFrom: number }
+  /** Records each durable write to a segment: where, how long, and whether it ends in zeros only. */
+  function recordingIo(writes: Write[]): TestFsIo {
+    const inner = fsIo()
+    return {
+      ...inner,
+      writeDurable: (fd, bytes, offset, waitingIdle) => {
+        let zerosFrom = bytes.length
+        while (zerosFrom > 0 && bytes[zerosFrom - 1] === 0) zerosFrom--
+        writes.push({ offset, length: bytes.length, zerosFrom })
+        return inner.writeDurable(fd, bytes, offset, waitingIdle)
+      },
+    }
+  }
+
+  test('a small flush into unwritten space writes zeros to the zone end; flushes inside the zone write only records', async () => {
+    const writes: Write[] = []
+    const dir = temporaryDirectory()
+    const { log } = await open(dir, { io: recordingIo(writes), segmentBytes: 1024 * KiB })
+    writes.length = 0
+    let lsn = 0
+    const flushOne = async (body: string) => {
+      log.append(body)
+      lsn++
+      await until(() => log.durableLsn === lsn)
+    }
+    await flushOne(record(1))
+    expect(writes[0]).toMatchObject({ offset: 0, length: zeroAheadBytes }) // the first record, then zeros
+    expect(writes[0]!.zerosFrom).toBeLessThan(100)
+    await flushOne(record(2))
+    expect(writes[1]!.length).toBeLessThan(100) // inside the zeroed zone: only the record
+    // Fill the zone up to just below its end: the flush that crosses it zeroes the next zone.
+    const body = record(3)
+    while (log.appendedLsn < 10_000) {
+      const last = writes[writes.length - 1]!
+      if (last.offset + last.length + frameHeaderBytes + body.length > zeroAheadBytes) break
+      await flushOne(body)
+    }
+    await flushOne(body)
+    const crossing = writes[writes.length - 1]!
+    expect(crossing.offset).toBeLessThan(zeroAheadBytes)
+    // Into the next zone, as far as the flush's buffer reaches (it may stop a few bytes short).
+    expect(crossing.offset + crossing.length).toBeGreaterThan(1.5 * zeroAheadBytes)
+    expect(crossing.offset + crossing.length).toBeLessThanOrEqual(2 * zeroAheadBytes)
+    await log.close()
+    const reopened = await open(dir, { segmentBytes: 1024 * KiB })
+    expect(reopened.report.lastLsn).toBe(lsn)
+    expect(reopened.report.truncatedTail).toBeNull()
+    await reopened.log.close()
+  })
+
+  test('zeros ahead are zeros even in a reused buffer that held records; recovery sees exactly the records', async () => {
+    const writes: Write[] = []
+    const dir = temporaryDirectory()
+    const { log } = await open(dir, { io: recordingIo(writes), segmentBytes: 1024 * KiB })
+    // Large flushes (no zeros ahead) leave their buffers, full of frames, in the pool; the small
+    // flushes after them take those buffers, and some of them zero the next zone with one.
+    const big = `{"pad":"${'z'.repeat(200)}"}`
+    const small = record(7)
+    let padded = 0
+    while (log.appendedLsn < 3_000 && padded < 3) {
+      for (let i = 0; i < 90; i++) log.append(big)
+      await until(() => log.durableLsn === log.appendedLsn)
+      writes.length = 0
+      // Two small flushes: buffers rotate through the pool, so one of them has held a large flush.
+      for (let i = 0; i < 2; i++) {
+        log.append(small)
+        await until(() => log.durableLsn === log.appendedLsn)
+      }
+      for (const write of writes) {
+        if (write.length > frameHeaderBytes + small.length) padded++
+        expect(write.zerosFrom).toBeLessThanOrEqual(frameHeaderBytes + small.length)
+      }
+    }
+    expect(padded).toBe(3)
+    const lastLsn = log.appendedLsn
+    await log.close()
+    const reopened = await open(dir, { segmentBytes: 1024 * KiB })
+    expect(reopened.report.lastLsn).toBe(lastLsn)
+    expect(reopened.report.truncatedTail).toBeNull()
+    await reopened.log.close()
   })
 })
 
