@@ -229,8 +229,16 @@ export class FaultyIo implements IoBackend {
 
   async removeInBackground(path: string): Promise<void> {
     this.#checkAlive()
+    if (this.cache !== null) {
+      // With the page-cache model the unlink happens now, on this thread: a real background unlink
+      // could land after a power loss had rewritten the directory (powerLoss → materialize) and
+      // delete a file of the new state, or race materialize's own rm/mkdir (EEXIST, ENOENT in the
+      // sim). The model still treats it as an unsynced name change until the directory is synced.
+      this.inner.remove(path)
+      this.cache.removed(path)
+      return
+    }
     await this.inner.removeInBackground(path)
-    this.cache?.removed(path)
   }
 
   truncate(fd: number, bytes: number): void {
