@@ -225,7 +225,7 @@ export class Core {
   queue(name: string): QueueState {
     let state = this.queues.get(name)
     if (state === undefined) {
-      state = new QueueState(name)
+      state = new QueueState(name, this.jobs, this.shardCount)
       this.queues.set(name, state)
     }
     this.touched.add(state)

@@ -71,12 +71,10 @@ export function pushJob(
     if (refusal !== null) return refusal
   }
 
-  const job = new Job(core.nextId(), q.name)
+  const job = new Job(core.nextId(), q.name, nowMs, input.delay !== undefined ? nowMs + input.delay : nowMs)
   job.data = input.data
   // A new job has the defaults already: only other values are written (packed fields, job.ts).
   if (input.priority !== 0) job.priority = input.priority
-  job.createdAt = nowMs
-  job.runAt = input.delay !== undefined ? nowMs + input.delay : nowMs
   // Queue defaults fill what a push leaves absent (cron pushes included); flow children are plain
   // jobs with no other options (spec §4.12), so they take none.
   const defaults = parentId === null ? q.defaults : null

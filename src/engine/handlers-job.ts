@@ -239,11 +239,9 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   const refusal = linkRefusal(core, remoteShards)
   if (refusal !== null) return core.reply(token, { ok: false, error: refusal })
   const pq = core.queue(command.queue)
-  const parent = new Job(core.nextId(), pq.name)
+  const parent = new Job(core.nextId(), pq.name, nowMs)
   parent.data = command.data
   parent.priority = command.priority
-  parent.createdAt = nowMs
-  parent.runAt = nowMs
   // The parent is recorded before its children (its record is slotted in front of theirs below).
   const recordsAt = core.out.records.length
   const childIds: number[] = []

@@ -92,3 +92,40 @@ test('an old page emptied to a few jobs and filled again (replay adds out of ord
   expect(table.size).toBe(jobs.size)
   expect([...table.keys()]).toEqual([...jobs.keys()].sort((a, b) => a - b))
 })
+
+test('values() is a live walk in id order: jobs deleted before it reaches them are not met, every job kept is met once', () => {
+  for (let seed = 1; seed <= 20; seed++) {
+    const random = prng(seed).next
+    const shardCount = 2
+    const table = new JobTable(0, shardCount)
+    let sequence = 0
+    const add = () => {
+      sequence++
+      // A few foreign ids (another shard's): met in id order too when present at the start.
+      const id = jobIdOf(sequence, random() < 0.02 ? 1 : 0, shardCount)
+      table.set(id, new Job(id, 'q'))
+      return id
+    }
+    for (let i = 0; i < 5000; i++) add()
+    // Pages going sparse or away before the walk, as old jobs finish.
+    for (const job of [...table.values()]) if (random() < (job.id < 4000 ? 0.97 : 0.2)) table.delete(job.id)
+    const atStart = new Set([...table.values()].map((job) => job.id))
+    const deletedUnmet = new Set<number>()
+    const met: number[] = []
+    for (const job of table.values()) {
+      met.push(job.id)
+      expect(deletedUnmet.has(job.id)).toBe(false)
+      const roll = random()
+      if (roll < 0.1) {
+        const ids = [...atStart].filter((id) => id > job.id && table.has(id))
+        const victim = ids[Math.floor(random() * ids.length)]
+        if (victim !== undefined) {
+          table.delete(victim)
+          deletedUnmet.add(victim)
+        }
+      } else if (roll < 0.15) add()
+    }
+    for (let i = 1; i < met.length; i++) expect(met[i] as number).toBeGreaterThan(met[i - 1] as number)
+    for (const id of atStart) expect(met.includes(id) || deletedUnmet.has(id)).toBe(true)
+  }
+})

@@ -171,23 +171,15 @@ export class JobTable {
     else if (page.dense !== null && page.count < sparseBelow && pageNumber < this.#newestPage) this.#makeSparse(page)
   }
 
-  /** Every job, in id order. */
-  *values(): IterableIterator<Job> {
+  /**
+   * Every job, in id order: a live walk (jobs that leave before it reaches them are not met; jobs
+   * added since it started may be), one result object reused for every step, so a checkpoint's
+   * walk of a million jobs leaves no garbage per job (JobCursor).
+   */
+  values(): IterableIterator<Job> {
     const pageNumbers = [...this.#pages.keys()].sort((a, b) => a - b)
     const foreign = [...this.#foreign.values()].sort((a, b) => a.id - b.id)
-    let next = 0
-    for (const pageNumber of pageNumbers) {
-      const page = this.#pages.get(pageNumber)
-      if (page === undefined) continue // dropped while iterating
-      const jobs = page.dense !== null
-        ? page.dense.filter((job) => job !== undefined)
-        : [...(page.sparse as Map<number, Job>).entries()].sort((a, b) => a[0] - b[0]).map(([, job]) => job)
-      for (const job of jobs) {
-        while (next < foreign.length && (foreign[next] as Job).id < job.id) yield foreign[next++] as Job
-        yield job
-      }
-    }
-    while (next < foreign.length) yield foreign[next++] as Job
+    return new JobCursor(this.#pages, pageNumbers, foreign, (job) => this.get(job.id) === job)
   }
 
   /** Every job, newest (highest id) first. */
@@ -254,5 +246,75 @@ export class JobTable {
     }
     page.dense = null
     page.sparse = sparse
+  }
+}
+
+/** JobTable.values(): the jobs of the pages, in page order, merged by id with the foreign jobs. */
+class JobCursor implements IterableIterator<Job> {
+  readonly #result: { done: false; value: Job } = { done: false, value: undefined as unknown as Job }
+  readonly #done: IteratorResult<Job> = { done: true, value: undefined }
+  #pageAt = 0
+  #page: Page | null = null
+  #slot = 0
+  /** A sparse page's jobs from #slot on, by slot (each checked to be there still when its turn comes). */
+  #list: Array<[number, Job]> | null = null
+  #listAt = 0
+  /** The next job of the pages, once looked at (null: no more; undefined: not looked at). */
+  #pending: Job | null | undefined = undefined
+  #foreignAt = 0
+
+  constructor(
+    private readonly pages: Map<number, Page>,
+    private readonly pageNumbers: number[],
+    private readonly foreign: Job[],
+    private readonly isHeld: (job: Job) => boolean,
+  ) {}
+
+  [Symbol.iterator](): IterableIterator<Job> {
+    return this
+  }
+
+  next(): IteratorResult<Job> {
+    // A job looked at in an earlier step (foreign jobs went first) may have left since.
+    if (this.#pending !== undefined && this.#pending !== null && !this.isHeld(this.#pending)) this.#pending = undefined
+    if (this.#pending === undefined) this.#pending = this.#nextOfPages()
+    const pending = this.#pending
+    let foreign = this.foreign[this.#foreignAt]
+    while (foreign !== undefined && !this.isHeld(foreign)) foreign = this.foreign[++this.#foreignAt]
+    if (foreign !== undefined && (pending === null || foreign.id < pending.id)) {
+      this.#foreignAt++
+      this.#result.value = foreign
+      return this.#result
+    }
+    if (pending === null) return this.#done
+    this.#pending = undefined
+    this.#result.value = pending
+    return this.#result
+  }
+
+  #nextOfPages(): Job | null {
+    for (;;) {
+      const page = this.#page
+      if (page !== null && page.dense !== null && this.#list === null) {
+        const dense = page.dense
+        while (this.#slot < pageSlots) {
+          const job = dense[this.#slot++]
+          if (job !== undefined) return job
+        }
+      } else if (page !== null) {
+        // A sparse page (or one made sparse under the walk): its jobs from the walk's slot on.
+        const list = (this.#list ??= [...(page.sparse as Map<number, Job>).entries()]
+          .filter(([slot]) => slot >= this.#slot).sort((a, b) => a[0] - b[0]))
+        while (this.#listAt < list.length) {
+          const [slot, job] = list[this.#listAt++] as [number, Job]
+          if ((page.dense !== null ? page.dense[slot] : page.sparse?.get(slot)) === job) return job
+        }
+      }
+      if (this.#pageAt >= this.pageNumbers.length) return null
+      this.#page = this.pages.get(this.pageNumbers[this.#pageAt++] as number) ?? null
+      this.#slot = 0
+      this.#list = null
+      this.#listAt = 0
+    }
   }
 }

@@ -88,3 +88,29 @@ test('a heap position past the packed range is refused, not wrapped', () => {
   const job = new Job(1, 'q')
   expect(() => (job.heapIndex = 2 ** 26)).toThrow('heap position')
 })
+
+test('a job holds 6 fields (64 bytes in JSC); its times are one number while created_at is run_at', () => {
+  const job = new Job(1, 'q', 1000)
+  expect(Object.keys(job).length).toBe(6)
+  const timesOf = () => (job as unknown as { times: unknown }).times
+  expect([job.createdAt, job.runAt, timesOf()]).toEqual([1000, 1000, 1000])
+  job.runAt = 5000
+  expect([job.createdAt, job.runAt, typeof timesOf()]).toEqual([1000, 5000, 'object'])
+  job.createdAt = 2000
+  expect([job.createdAt, job.runAt]).toEqual([2000, 5000])
+  job.runAt = 2000
+  expect([job.createdAt, job.runAt, timesOf()]).toEqual([2000, 2000, 2000])
+  job.createdAt = 3000
+  expect([job.createdAt, job.runAt]).toEqual([3000, 2000])
+  const delayed = new Job(2, 'q', 10, 20)
+  expect([delayed.createdAt, delayed.runAt]).toEqual([10, 20])
+})
+
+test('the queue name moves into the extras with the first rare field, and reads the same', () => {
+  const job = new Job(1, 'emails', 5)
+  expect(job.queue).toBe('emails')
+  job.customId = 'c'
+  expect(extrasOf(job)).not.toBeNull()
+  expect([job.queue, job.customId, job.createdAt]).toEqual(['emails', 'c', 5])
+  expect(jobToWire(job).queue).toBe('emails')
+})

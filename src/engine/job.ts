@@ -90,8 +90,11 @@ const priorityBias = 2 ** 31
 /**
  * The fields most jobs leave at their defaults (spec §2.1 wire fields and bookkeeping): they live in
  * one object, allocated on the first write of a non-default value, so a plain job does not carry them.
+ * It holds the job's queue name too, taking the place of the name in Job.home.
  */
 class JobExtras {
+  constructor(readonly queue: string) {}
+
   uniqueKey: string | null = null
   dependsOn: number[] = emptyNumbers
   progress = 0
@@ -129,16 +132,25 @@ class JobExtras {
   maxAttempts = 0
 }
 
+/** created_at and run_at of a job whose run_at is not its created_at (delayed, retried, promoted). */
+class JobTimes {
+  constructor(
+    public createdAt: number,
+    public runAt: number,
+  ) {}
+}
+
 /**
- * A job. Memory per job matters (a million waiting jobs are normal), so the object holds 8 fields
- * (JSC allocates 80 bytes for 7–8 fields, 112 for 9–12, 160 from 13 on): the id, the queue, the
- * payload's place, the two times, and three packed numbers — `bits` (location, booleans, checkpoint
- * epoch, heap position), `prio` (priority, attempts, maxAttempts) and the rarely set fields behind
- * accessors in JobExtras (the accessors are on the prototype: no bytes per job). The payload is its
- * JSON text: first as a string, then, once the job table holds the job, as UTF-8 bytes in a shared
- * chunk of the table's PayloadArena (payload-arena.ts: about 120 bytes for 100 characters against
- * about 185 for a string). `data` parses it for replies, rawData() splices it unparsed into log
- * records and events.
+ * A job. Memory per job matters (a million waiting jobs are normal), so the object holds 6 fields
+ * (JSC allocates 64 bytes for 5–6 fields, 80 for 7–8, 112 for 9–12): the id, the queue's name (or
+ * the rarely set fields, which hold it), the payload's place, the two times as one number while they
+ * are equal (most jobs: a JobTimes object otherwise), and two packed numbers — `bits` (location,
+ * booleans, checkpoint epoch, heap position) and `prio` (priority, attempts, maxAttempts). The rarely
+ * set fields live in JobExtras behind accessors (on the prototype: no bytes per job). The payload is
+ * its JSON text: first as a string, then, once the job table holds the job, as UTF-8 bytes in a
+ * shared chunk of the table's PayloadArena (payload-arena.ts: about 120 bytes for 100 characters
+ * against about 185 for a string). `data` parses it for replies, rawData() splices it unparsed into
+ * log records and events.
  */
 export class Job {
   /**
@@ -146,23 +158,68 @@ export class Job {
    * when the job has no `data` (the wire then omits it).
    */
   dataJson: string | number | undefined = 'null'
-  createdAt = 0
-  runAt = 0
   /** Location, booleans, checkpoint epoch and heap position (see heapSlots). */
   bits = LOC_GONE
   /** Priority, lifo, attempts and maxAttempts (see prioSplit); read through the accessors, compared whole by readyBefore. */
   prio = priorityBias * 2 * prioSplit
-  /** The rarely set fields, null while all of them have their defaults. */
-  private extras: JobExtras | null = null
+  /** created_at, which is run_at too, or both when they differ. */
+  private times: number | JobTimes
+  /** The queue's name while every rare field has its default, then the JobExtras that holds it and them. */
+  private home: string | JobExtras
 
   constructor(
     readonly id: number,
-    readonly queue: string,
-  ) {}
+    queue: string,
+    createdAt = 0,
+    runAt = createdAt,
+  ) {
+    this.times = runAt === createdAt ? createdAt : new JobTimes(createdAt, runAt)
+    this.home = queue
+  }
+
+  get queue(): string {
+    const home = this.home
+    return typeof home === 'string' ? home : home.queue
+  }
+
+  get createdAt(): number {
+    const times = this.times
+    return typeof times === 'number' ? times : times.createdAt
+  }
+
+  set createdAt(value: number) {
+    this.setTimes(value, this.runAt)
+  }
+
+  get runAt(): number {
+    const times = this.times
+    return typeof times === 'number' ? times : times.runAt
+  }
+
+  set runAt(value: number) {
+    this.setTimes(this.createdAt, value)
+  }
+
+  private setTimes(createdAt: number, runAt: number): void {
+    const times = this.times
+    if (createdAt === runAt) this.times = createdAt
+    else if (typeof times === 'number') this.times = new JobTimes(createdAt, runAt)
+    else {
+      times.createdAt = createdAt
+      times.runAt = runAt
+    }
+  }
+
+  /** The rarely set fields, null while all of them have their defaults. */
+  private get extras(): JobExtras | null {
+    const home = this.home
+    return typeof home === 'string' ? null : home
+  }
 
   private moreFields(): JobExtras {
-    this.extras = new JobExtras()
-    return this.extras
+    const extras = new JobExtras(this.home as string)
+    this.home = extras
+    return extras
   }
 
   /** The payload as a value (parsed from its JSON text on each read). */

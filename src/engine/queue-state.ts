@@ -3,7 +3,7 @@ import { msPerSecond } from '../base/units.ts'
 import { IndexedHeap } from './heap.ts'
 import { Job, readyBefore, runAtBefore, setHeapIndex } from './job.ts'
 import { WaiterFifo } from './waiters.ts'
-import { IdOrderedJobs } from './job-index.ts'
+import { IdOrderedJobs, type JobsById } from './job-index.ts'
 import type { QueueDefaults } from './core.ts'
 
 export class QueueState {
@@ -28,7 +28,7 @@ export class QueueState {
   /** Of parkedCount: flow parents (waitingparent). */
   parentCount = 0
   /** Every job of the queue in id order (GETJOBS pages). */
-  readonly byId = new IdOrderedJobs()
+  readonly byId: IdOrderedJobs
   /** Jobs of this queue in the completed history. */
   completedCount = 0
 
@@ -41,7 +41,10 @@ export class QueueState {
   tokens = 0
   tokensAtMs = 0
 
-  constructor(readonly name: string) {}
+  /** `jobs`: the shard's jobs by id, whose ids step by `idStep` (the shard count). */
+  constructor(readonly name: string, jobs: JobsById, idStep: number) {
+    this.byId = new IdOrderedJobs(jobs, name, idStep)
+  }
 
   get parkedCount(): number {
     return this.parked.size

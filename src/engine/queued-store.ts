@@ -40,10 +40,8 @@ function push(core: Core, command: CommandOf<'_QPUSH'>, token: Token, nowMs: num
   const ids: number[] = new Array(messages.length)
   for (let i = 0; i < messages.length; i++) {
     const message = messages[i] as { contents: string; delay_ms: number }
-    const job = new Job(core.nextId(), q.name)
+    const job = new Job(core.nextId(), q.name, nowMs, nowMs + message.delay_ms)
     job.data = message.contents
-    job.createdAt = nowMs
-    job.runAt = nowMs + message.delay_ms
     job.pollCount = 0
     core.addJob(job, q)
     if (core.recording) core.record(encodeJob(job) as LogRecord)

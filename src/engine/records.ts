@@ -314,10 +314,8 @@ export function encodeJob(job: Job): Fields {
 }
 
 export function decodeJob(r: Fields): Job {
-  const job = new Job(r.i as number, r.q as string)
+  const job = new Job(r.i as number, r.q as string, r.c as number, (r.r as number | undefined) ?? (r.c as number))
   job.data = r.d
-  job.createdAt = r.c as number
-  job.runAt = (r.r as number | undefined) ?? job.createdAt
   job.priority = (r.p as number | undefined) ?? 0
   job.attempts = (r.a as number | undefined) ?? 0
   job.maxAttempts = (r.ma as number | undefined) ?? 0

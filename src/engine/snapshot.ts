@@ -75,7 +75,14 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
   #dlqCursor: Iterator<Job> | null = null
   /** DLQ orders copied because they lost a job before the walk passed it: the ids still to walk. */
   readonly #frozenDlq = new Map<QueueState, number[]>()
-  readonly #generator: Generator<SnapshotBody, void, undefined>
+  /** The records before the live jobs (head, completed, DLQs), then those after them (pre-images, tail). */
+  readonly #before: Generator<SnapshotBody, void, undefined>
+  readonly #after: Generator<SnapshotBody, void, undefined>
+  /** The walk of the live jobs, between the two (stepped by next() itself: no generator result per job). */
+  #live: Iterator<Job> | null = null
+  #phase: 'before' | 'live' | 'after' = 'before'
+  /** next()'s result for a live job, reused: a capture of a million jobs leaves no garbage per job. */
+  readonly #liveResult: { done: false; value: SnapshotBody } = { done: false, value: '' }
   /** Writes the unchanged jobs' records as bytes (no text per job). */
   readonly #writer = new JobRecordWriter()
   #ended = false
@@ -97,7 +104,8 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
     }
     for (const q of core.queues.values()) if (q.dlq.size > 0) this.#dlqQueues.push(q)
     this.#tail = tailRecords(core)
-    this.#generator = this.#walk()
+    this.#before = this.#walkBefore()
+    this.#after = this.#walkAfter()
     core.capture = this
   }
 
@@ -107,7 +115,28 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
 
   next(): IteratorResult<SnapshotBody, undefined> {
     if (this.#ended) return { done: true, value: undefined }
-    const step = this.#generator.next()
+    if (this.#phase === 'before') {
+      const step = this.#before.next()
+      if (step.done !== true) return step
+      this.#phase = 'live'
+      // A live walk: jobs added since P are met (skipped by id), removed ones are not.
+      this.#live = this.#core.jobs.values()
+    }
+    if (this.#phase === 'live') {
+      const live = this.#live as Iterator<Job>
+      for (let step = live.next(); step.done !== true; step = live.next()) {
+        const job = step.value
+        if (job.id > this.lastIdAtStart) continue
+        const body = this.#takePreImage(job.id, SECTION_LIVE) ??
+          (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ ? null : this.#liveBody(job))
+        if (body === null) continue
+        this.#liveResult.value = body
+        return this.#liveResult
+      }
+      this.#phase = 'after'
+      this.#live = null
+    }
+    const step = this.#after.next()
     if (step.done !== true) return step
     return this.return()
   }
@@ -145,7 +174,8 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
     this.#frozenDlq.set(q, ids)
   }
 
-  *#walk(): Generator<SnapshotBody, void, undefined> {
+  /** The records before the live jobs. */
+  *#walkBefore(): Generator<SnapshotBody, void, undefined> {
     for (const record of this.#head) yield JSON.stringify(record)
     for (let i = 0; i < this.#completedIds.length; i++) {
       const id = this.#completedIds[i] as number
@@ -174,13 +204,10 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
       }
       this.#dlqCursor = null
     }
-    // A live iterator: jobs added since P come at its end (skipped by id), removed ones are not met.
-    for (const job of this.#core.jobs.values()) {
-      if (job.id > this.lastIdAtStart) continue
-      const body = this.#takePreImage(job.id, SECTION_LIVE) ??
-        (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ ? null : this.#liveBody(job))
-      if (body !== null) yield body
-    }
+  }
+
+  /** After the live jobs (next() walks those). */
+  *#walkAfter(): Generator<SnapshotBody, void, undefined> {
     // Jobs that were live at P and have left the job table since: only their pre-image remains.
     for (const [id, pre] of this.#preImages) {
       if (pre.section !== SECTION_LIVE) continue
