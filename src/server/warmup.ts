@@ -1,17 +1,18 @@
 /**
  * JIT warm-up at start-up. A freshly started server runs its hot paths in JSC's interpreter and
- * baseline tiers: the first thousands of requests cost several times what they cost later (a 300-job
- * warm-up then PUSHB of 1000: 150k jobs/s durable, against 1.19M from a warm server). Before the
+ * baseline tiers: the first thousands of requests cost several times what they cost later (PUSHB
+ * of 1000, one in flight, on a fresh server: the first batches take 2–4× the time of the 50th). Before the
  * real server opens, this drives those paths — TCP reads in both wire modes, parsing, routing, the
  * shard host, the engine's PUSH/PUSHB/PULL/PULLB/ACK/ACKB, record encoding and the log — on a
  * scratch stack of the same shape: an in-thread pool whose hosts write nowhere (io/discard.ts), a
  * Front, and a TcpServer on a loopback port that a client here talks to. JSC keeps compiled code
  * per function, not per instance, so the real server starts with it.
  *
- * Leaves no trace: the scratch pool has its own engines (nothing of them is kept), no data
- * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated, so the
- * payload chunks it used are released. Shard hosts in Workers (--workers > 0) are other JS heaps
- * that this does not reach: there only the front's side starts warm.
+ * Leaves no trace a client or the disk could see: the scratch pool has its own engines, no data
+ * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated. (What
+ * stays is memory: each scratch job table's current 64 KiB payload chunk in the thread's chunk
+ * registry, engine/payload-arena.ts, ~0.4 MB in all.) Shard hosts in Workers (--workers > 0) are
+ * other JS heaps that this does not reach: there only the front's side starts warm.
  */
 import { unpack } from 'msgpackr'
 import type { Socket } from 'bun'
@@ -26,10 +27,11 @@ const scratchDataDir = '/nonexistent/flashq-warm-up'
 const scratchQueue = 'warm-up'
 
 /**
- * How much each wire mode runs. JSC compiles a function to its optimising tiers after some
- * thousands of calls or loop iterations; these counts reach that for the per-job code (PUSHB and
- * PULLB loops run per job) and for the per-request code (PUSH, PULL, ACK run per request).
- * Measured (docs in the PR): a full warm-up takes ~150 ms on this 2-core machine.
+ * How much each wire mode runs. JSC moves a function up a tier after some hundreds to thousands of
+ * calls or loop iterations (and compiles on a background thread meanwhile): the per-job loops
+ * (PUSHB, PULLB) get thousands of jobs, the per-request paths (PUSH, PULL, ACK) hundreds of
+ * requests. JSON lines, the SDK's default, get most. Measured: ~0.2 s on a quiet 2-core machine,
+ * up to ~1 s while other processes keep both cores busy (README, Start-up warm-up).
  */
 export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; pushBatches: number; pullBatchJobs: number; singlePulls: number; wokenPulls: number }
 
