@@ -31,6 +31,8 @@ export type Config = {
   preset: PresetName
   logFormat: LogFormat
   logLevel: LogLevel
+  /** Run the hot paths on a scratch stack before opening (server/warmup.ts); off with --no-warmup. */
+  warmup: boolean
 }
 
 /**

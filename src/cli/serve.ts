@@ -13,7 +13,7 @@ import { ioBlocksThread, ioUnavailableReason } from '../io/pick.ts'
 import { UsageError } from './args.ts'
 import { version } from './version.ts'
 import { sdNotify } from './sd-notify.ts'
-import { configureLog, log } from '../base/log.ts'
+import { configureLog, log, type LogFields } from '../base/log.ts'
 
 export async function serve(config: Config, workerUrl: string): Promise<void> {
   configureLog(config)
@@ -60,7 +60,9 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
     for (const line of report.repaired) log.warn('recovery', `shard ${shardIndex}: --repair ${line}`, { shard: shardIndex })
     for (const line of report.notes) log.warn('recovery', `shard ${shardIndex}: ${line}`, { shard: shardIndex })
   }
-  log.startup(server.startupLine, { startup_ms: Math.round(performance.now() - startedMs) })
+  const fields: LogFields = { startup_ms: Math.round(performance.now() - startedMs) }
+  if (server.warmupMs !== null) fields.warmup_ms = Math.round(server.warmupMs)
+  log.startup(server.startupLine, fields)
   // Under systemd (Type=notify) the unit becomes active only now, when clients can connect.
   const notifyProblem = sdNotify(`READY=1\nSTATUS=${server.startupLine}`)
   if (notifyProblem !== null) log.warn('start', `cannot tell systemd we are ready: ${notifyProblem}`)

@@ -28,7 +28,7 @@ import { nestingTooDeep } from './validate.ts'
 
 const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, int64AsType: 'number' })
 
-const frameLengthPrefixBytes = 4
+export const frameLengthPrefixBytes = 4
 
 // ---------------------------------------------------------------------------------------------------
 // Frame reassembly

@@ -14,12 +14,16 @@ import { MetricsHistory, WorkerRegistry } from './http/live-state.ts'
 import { serveHttp } from './http/serve.ts'
 import { ShardPool, type PoolReady } from './shard-pool.ts'
 import { TcpServer, hostPort, listenFailure } from './tcp.ts'
+import { warmUp } from './warmup.ts'
+import { log } from '../base/log.ts'
 
 export type RunningServer = {
   tcpPort: number
   httpPort: number | null
   ready: PoolReady
   startupLine: string
+  /** How long the start-up warm-up took (server/warmup.ts), or null when it was off or failed. */
+  warmupMs: number | null
   /**
    * Graceful shutdown, first half: stop accepting connections and handing out jobs, then wait until
    * no job is active (connected workers ack or fail theirs) or `graceMs` passes. Resolves with the
@@ -37,6 +41,7 @@ export type ServerShape = { shardCount: number; workerCount: number; workerUrl: 
 
 export async function startServer(config: Config, shape: ServerShape): Promise<RunningServer> {
   const startedAtMs = Date.now()
+  const warmupMs = config.warmup ? await warmUpOrWarn(config, shape) : null
   const pool = new ShardPool(config, shape.shardCount, shape.workerCount, shape.workerUrl)
   const ready = await pool.start(false)
   const front = new Front(pool, config)
@@ -88,6 +93,7 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
     httpPort: http?.port ?? null,
     ready,
     startupLine,
+    warmupMs,
     async drain(graceMs) {
       tcp.stopAccepting()
       void http?.stop(false)
@@ -111,6 +117,16 @@ export async function startServer(config: Config, shape: ServerShape): Promise<R
       await http?.stop(true)
       await pool.stop()
     },
+  }
+}
+
+/** A warm-up that fails costs only speed: the server starts anyway, and says why. */
+async function warmUpOrWarn(config: Config, shape: ServerShape): Promise<number | null> {
+  try {
+    return await warmUp(config, shape.shardCount, shape.workerUrl)
+  } catch (error) {
+    log.warn('warm-up', `skipped: ${(error as Error).message}`)
+    return null
   }
 }
 

@@ -73,6 +73,8 @@ export class ShardPool {
     readonly shardCount: number,
     private readonly workerCount: number,
     private readonly workerUrl: string,
+    /** The warm-up's throw-away pool: its hosts write nowhere (HostInit.scratch). */
+    private readonly scratch = false,
   ) {}
 
   async start(eventsWanted: boolean): Promise<PoolReady> {
@@ -81,7 +83,7 @@ export class ShardPool {
     const readies: Promise<FromHost & { k: 'ready' }>[] = []
     for (let index = 0; index < hostCount; index++) {
       const shardIndexes = [...Array(this.shardCount).keys()].filter((shard) => shard % hostCount === index)
-      const init: HostInit = { k: 'init', config: this.config, shardCount: this.shardCount, shardIndexes, eventsWanted }
+      const init: HostInit = { k: 'init', config: this.config, shardCount: this.shardCount, shardIndexes, eventsWanted, ...(this.scratch ? { scratch: true } : {}) }
       readies.push(this.workerCount === 0 ? this.startInThread(index, init) : this.startWorker(index, init))
     }
     const ready = await Promise.all(readies)

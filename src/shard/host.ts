@@ -18,6 +18,7 @@ import { endPullWaits, requeueUndelivered } from '../engine/handlers-core.ts'
 import { recordJson } from '../engine/records.ts'
 import type { CrossShardMessage, EngineOutput, LogRecord, Token } from '../engine/types.ts'
 import type { IoBackend } from '../io/backend.ts'
+import { DiscardIo } from '../io/discard.ts'
 import { pickIo } from '../io/pick.ts'
 import { reportSlowIo } from '../io/slow-io.ts'
 import { configureLog, log } from '../base/log.ts'
@@ -125,7 +126,7 @@ export class ShardHost {
   async start(): Promise<void> {
     const { config } = this.init
     configureLog(config)
-    if (!config.memory) this.io = reportSlowIo(this.ioBackend ?? pickIo(config.io), slowFlushMs, slowFlushReportEveryMs, (slow) => {
+    if (!config.memory) this.io = reportSlowIo(this.ioBackend ?? (this.init.scratch === true ? new DiscardIo() : pickIo(config.io)), slowFlushMs, slowFlushReportEveryMs, (slow) => {
       log.warn('slow-flush', `${slow.operation} of ${slow.bytes} bytes took ${slow.ms} ms (${slow.slowSinceLastReport} over ${slowFlushMs} ms since the last report)`, { shards: this.init.shardIndexes.join(',') })
     })
     const ready: ShardReady[] = []

@@ -23,6 +23,11 @@ export type HostInit = {
   shardIndexes: number[]
   /** Also send engine events (only when someone listens: SSE, WebSocket, webhooks). */
   eventsWanted: boolean
+  /**
+   * The start-up warm-up's throw-away host (server/warmup.ts): its logs go to a backend that keeps
+   * nothing (io/discard.ts), never to the data directory.
+   */
+  scratch?: boolean
 }
 
 export type ToHost =

@@ -1,0 +1,218 @@
+/**
+ * JIT warm-up at start-up. A freshly started server runs its hot paths in JSC's interpreter and
+ * baseline tiers: the first thousands of requests cost several times what they cost later (PUSHB
+ * of 1000, one in flight, on a fresh server: the first batches take 2–4× the time of the 50th). Before the
+ * real server opens, this drives those paths — TCP reads in both wire modes, parsing, routing, the
+ * shard host, the engine's PUSH/PUSHB/PULL/PULLB/ACK/ACKB, record encoding and the log — on a
+ * scratch stack of the same shape: an in-thread pool whose hosts write nowhere (io/discard.ts), a
+ * Front, and a TcpServer on a loopback port that a client here talks to. JSC keeps compiled code
+ * per function, not per instance, so the real server starts with it.
+ *
+ * Leaves no trace a client or the disk could see: the scratch pool has its own engines, no data
+ * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated. (What
+ * stays is memory: each scratch job table's current 64 KiB payload chunk in the thread's chunk
+ * registry, engine/payload-arena.ts, ~0.4 MB in all.) Shard hosts in Workers (--workers > 0) are
+ * other JS heaps that this does not reach: there only the front's side starts warm.
+ */
+import { unpack } from 'msgpackr'
+import type { Socket } from 'bun'
+import type { Config } from '../base/config.ts'
+import { encodeMsgpackFrame, frameLengthPrefixBytes } from '../protocol/msgpack-frames.ts'
+import { Front } from './front.ts'
+import { ShardPool } from './shard-pool.ts'
+import { TcpServer } from './tcp.ts'
+
+/** Where the scratch hosts believe their logs are; nothing is ever created there (io/discard.ts). */
+const scratchDataDir = '/nonexistent/flashq-warm-up'
+const scratchQueue = 'warm-up'
+
+/**
+ * How much each wire mode runs. JSC moves a function up a tier after some hundreds to thousands of
+ * calls or loop iterations (and compiles on a background thread meanwhile): the per-job loops
+ * (PUSHB, PULLB) get thousands of jobs, the per-request paths (PUSH, PULL, ACK) hundreds of
+ * requests. JSON lines, the SDK's default, get most. Measured: ~0.2 s on a quiet 2-core machine,
+ * up to ~1 s while other processes keep both cores busy (README, Start-up warm-up).
+ */
+export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; pushBatches: number; pullBatchJobs: number; singlePulls: number; wokenPulls: number }
+
+export const warmupAmountJson: WarmupAmount = { sequentialPushes: 50, pipelinedPushes: 200, pushBatches: 2, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
+
+const pushBatchJobs = 1000
+const pipelineDepth = 50
+const wokenPullJobs = 10
+const wokenPullTimeoutMs = 1000
+
+/**
+ * However slow the machine, the warm-up never holds the start longer than this (a busy 2-core
+ * machine took ~0.8 s): it then stops where it is, and the server starts anyway (server.ts warns).
+ */
+const warmupMsMax = 5_000
+
+/** `work`, or a rejection once `ms` passed; `work` failing later (its stack is gone then) is ignored. */
+async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined
+  const expired = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms)
+  })
+  try {
+    await Promise.race([work, expired])
+  } finally {
+    clearTimeout(timer)
+    work.catch(() => {})
+  }
+}
+
+/** Runs the warm-up and removes every piece of it; resolves with the time it took. */
+export async function warmUp(config: Config, shardCount: number, workerUrl: string): Promise<number> {
+  const startedMs = performance.now()
+  // The production preset whatever the server's: testMin's tiny segments would rotate and checkpoint
+  // the scratch logs. Errors only: the scratch hosts' log lines are not the server's.
+  const scratchConfig: Config = {
+    ...config, dataDir: scratchDataDir, preset: 'production', logLevel: 'error', authTokens: [], unixSocketPath: null, httpPort: null,
+  }
+  const pool = new ShardPool(scratchConfig, shardCount, 0, workerUrl, true)
+  await pool.start(false)
+  const tcp = new TcpServer(new Front(pool, scratchConfig), pool)
+  try {
+    tcp.listen('127.0.0.1', 0, null)
+    const exercises = (async () => {
+      await exercise('json', tcp.port, warmupAmountJson)
+      await exercise('msgpack', tcp.port, warmupAmountMsgpack)
+    })()
+    await withDeadline(exercises, warmupMsMax)
+  } finally {
+    tcp.stop()
+    await pool.stop()
+  }
+  // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its own.
+  Bun.gc(true)
+  return performance.now() - startedMs
+}
+
+type Reply = { ok: boolean; error?: string; id?: number; ids?: number[]; job?: { id: number } | null; jobs?: Array<{ id: number }> }
+
+/** One client connection in one wire mode, through the same path a real client's requests take. */
+async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAmount): Promise<void> {
+  const client = await WarmupClient.connect(mode, port)
+  try {
+    const push = () => client.send({ cmd: 'PUSH', queue: scratchQueue, data: payload(), max_attempts: 1 })
+    for (let index = 0; index < amount.sequentialPushes; index++) await push()
+    for (let done = 0; done < amount.pipelinedPushes; done += pipelineDepth) await Promise.all(Array.from({ length: pipelineDepth }, push))
+    const jobs = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload(), max_attempts: 1 })) }
+    for (let index = 0; index < amount.pushBatches; index++) await client.send(jobs)
+    await drain(client, amount)
+    // A worker waiting in a blocking pull, woken by a push (an SDK Worker on a quiet queue).
+    for (let index = 0; index < amount.wokenPulls; index++) {
+      const pull = client.send({ cmd: 'PULLB', queue: scratchQueue, count: wokenPullJobs, timeout: wokenPullTimeoutMs, sparse: true })
+      await push()
+      await client.send({ cmd: 'ACKB', ids: ((await pull).jobs ?? []).map((job) => job.id) })
+    }
+    await client.send({ cmd: 'OBLITERATE', queue: scratchQueue })
+  } finally {
+    client.close()
+  }
+}
+
+/** Takes every job out again: a few PULL + ACK, then PULLB + ACKB as the SDK's Worker does. */
+async function drain(client: WarmupClient, amount: WarmupAmount): Promise<void> {
+  for (let index = 0; index < amount.singlePulls; index++) {
+    const { job } = await client.send({ cmd: 'PULL', queue: scratchQueue, timeout: 0 })
+    if (job) await client.send({ cmd: 'ACK', id: job.id, result: { done: true } })
+  }
+  for (;;) {
+    const pulled = (await client.send({ cmd: 'PULLB', queue: scratchQueue, count: amount.pullBatchJobs, timeout: 0, sparse: true })).jobs ?? []
+    if (pulled.length === 0) return
+    await client.send({ cmd: 'ACKB', ids: pulled.map((job) => job.id) })
+  }
+}
+
+/** A job payload of the size the benchmarks and typical producers send (~100 bytes of JSON). */
+function payload(): Record<string, unknown> {
+  return { name: 'job', seq: Math.floor(Math.random() * 1e6), sentAt: performance.now(), pad: 'x'.repeat(48) }
+}
+
+/** The least client that can wait for replies by reqId, in either wire mode. */
+class WarmupClient {
+  private readonly waiting = new Map<string, PromiseWithResolvers<Reply>>()
+  private nextId = 1
+  private text = ''
+  private bytes = new Uint8Array(0)
+  /** Request bytes the socket did not take yet (Bun's write buffers nothing), sent on drain. */
+  private unsent: Uint8Array[] = []
+
+  private constructor(private readonly mode: 'json' | 'msgpack') {}
+
+  private socket: Socket<undefined> | null = null
+
+  static async connect(mode: 'json' | 'msgpack', port: number): Promise<WarmupClient> {
+    const client = new WarmupClient(mode)
+    client.socket = await Bun.connect({ hostname: '127.0.0.1', port, socket: {
+      data: (_socket, chunk) => client.receive(chunk),
+      drain: () => client.writeUnsent(),
+      close: () => client.failAll(),
+      error: () => client.failAll(),
+    } })
+    client.socket.setNoDelay(true)
+    return client
+  }
+
+  send(request: Record<string, unknown>): Promise<Reply> {
+    const reqId = `w${this.nextId++}`
+    const pending = Promise.withResolvers<Reply>()
+    this.waiting.set(reqId, pending)
+    const framed = { ...request, reqId }
+    this.unsent.push(this.mode === 'json' ? Buffer.from(`${JSON.stringify(framed)}\n`) : encodeMsgpackFrame(framed))
+    if (this.unsent.length === 1) this.writeUnsent()
+    return pending.promise
+  }
+
+  private writeUnsent(): void {
+    while (this.unsent.length > 0 && this.socket !== null) {
+      const head = this.unsent[0] as Uint8Array
+      const written = Math.max(0, this.socket.write(head))
+      if (written < head.byteLength) {
+        this.unsent[0] = head.subarray(written)
+        return
+      }
+      this.unsent.shift()
+    }
+  }
+
+  close(): void {
+    this.socket?.end()
+  }
+
+  private receive(chunk: Uint8Array): void {
+    if (this.mode === 'json') {
+      this.text += Buffer.from(chunk).toString('utf8')
+      let end = this.text.indexOf('\n')
+      while (end >= 0) {
+        this.settle(JSON.parse(this.text.slice(0, end)) as Reply & { reqId: string })
+        this.text = this.text.slice(end + 1)
+        end = this.text.indexOf('\n')
+      }
+      return
+    }
+    this.bytes = this.bytes.length === 0 ? Uint8Array.from(chunk) : Buffer.concat([this.bytes, chunk])
+    while (this.bytes.length >= frameLengthPrefixBytes) {
+      const length = new DataView(this.bytes.buffer, this.bytes.byteOffset).getUint32(0)
+      if (this.bytes.length < frameLengthPrefixBytes + length) return
+      this.settle(unpack(this.bytes.subarray(frameLengthPrefixBytes, frameLengthPrefixBytes + length)) as Reply & { reqId: string })
+      this.bytes = this.bytes.subarray(frameLengthPrefixBytes + length)
+    }
+  }
+
+  private settle(reply: Reply & { reqId: string }): void {
+    const pending = this.waiting.get(reply.reqId)
+    this.waiting.delete(reply.reqId)
+    if (reply.ok) pending?.resolve(reply)
+    else pending?.reject(new Error(`warm-up request failed: ${reply.error}`))
+  }
+
+  /** The scratch server never closes first; if it does, the warm-up must not hang on it. */
+  private failAll(): void {
+    for (const pending of this.waiting.values()) pending.reject(new Error('the warm-up connection closed'))
+    this.waiting.clear()
+  }
+}
