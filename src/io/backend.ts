@@ -30,7 +30,7 @@ export interface IoBackend {
    * unchanged until it settles, and has at most one such operation in flight per file.
    *
    * `waitingIdle`: the caller has little else to do until this settles (an idle log's flush, its
-   * client waiting for the ack, or a few records that piled up behind the last flush). A backend
+   * client waiting for the ack). A backend
    * that hands writes to another thread may then do a small write on the calling thread instead,
    * blocking it for the disk's flush time but saving the hand-off and the wake-up. Only a hint: the
    * result and its timing contract are the same.

@@ -42,11 +42,6 @@ export const checkpointFloorSegments = 2
 export const zeroAheadBytes = 64 * KiB
 /** Flushes larger than this convert many blocks in one commit anyway: they write only their records. */
 const zeroAheadFlushBytesMax = 16 * KiB
-/**
- * A flush of records that piled up behind the previous one is offered to io as one it may write on
- * this thread (see #startFlush) up to this size: ~20 pushes of 100-byte jobs.
- */
-export const inlineFlushAfterFlushBytesMax = 4 * KiB
 /** Pending buffers kept for reuse. */
 const pooledBuffersMax = 4
 const initialBufferBytes = 64 * KiB
@@ -679,19 +674,14 @@ export class SegmentedLog implements ShardLog {
   }
 
   #startFlush(): void {
-    const afterFlush = this.#flushScheduledAfterFlush
+    // Nothing piled up behind the last flush: the log was idle, and this flush's requests wait for it
+    // alone (io may then write on this thread, IoBackend.writeDurable). Under load it stays async.
+    const waitingIdle = !this.#flushScheduledAfterFlush
     this.#flushScheduled = false
     this.stats.flushLoops++
     if (this.#flushing || this.#fatalError !== null) return
     const chunk = this.#takeChunk()
     if (chunk === null) return
-    // io may write on this thread (IoBackend.writeDurable) when the log was idle (this flush's
-    // requests wait for it alone), or when only a few records piled up behind the last flush: there
-    // is little work to overlap with the disk then, and handing the write to io_uring's worker thread
-    // costs a wake-up of another thread, which on a busy 2-core machine waits for a core (in-server
-    // trace, open loop at 5k jobs/s: ring flushes p50 ~330-370 µs, p90 ~1-3 ms, against ~160-200 and
-    // ~0.3-0.7 ms on this thread). Larger groups stay on the ring, overlapping the next batch's work.
-    const waitingIdle = !afterFlush || chunk.used <= inlineFlushAfterFlushBytesMax
     this.#flushing = true
     this.stats.lastFlushStartedAtMs = performance.now()
     // Cut by the byte cap when more is already waiting behind this chunk.

@@ -98,7 +98,7 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
    * ~200 µs flush (one PUSH awaited at a time over raw TCP: p50 0.26 → 0.20 ms, p99 1.2 → 0.9 ms;
    * `bun run bench:peers --only W1`: 2.4k → 2.8k jobs/s, p99 2.0 → 1.6 ms; medians of 6 interleaved).
    * Requests that arrive meanwhile wait in the socket and share the next flush,
-   * which the log hints only when it is a few records (a larger group stays on the ring).
+   * which the log does not hint (group commit under load stays on the ring).
    * Other operations in flight (a checkpoint's writes and syncs) do not stop it: nobody waits for
    * them, and each hop to another thread is one more wake-up that, on a busy machine, can wait a
    * scheduler tick for a CPU (traced during a checkpoint: most slow pushes were such waits).
