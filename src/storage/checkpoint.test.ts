@@ -90,13 +90,11 @@ describe('a large checkpoint in the log', () => {
     for (const io of backends.splice(0)) io.closeAll()
   })
 
-  /** A test-fs backend that counts the syncs of checkpoint files and records their writeback ranges. */
-  function countingIo(): { io: TestFsIo; checkpointSyncs: () => number; writebacks: [offset: number, bytes: number][] } {
+  /** A test-fs backend whose `open` notes the descriptors of checkpoint files being written. */
+  function checkpointTrackingIo(): { inner: TestFsIo; io: TestFsIo; checkpointFds: Set<number> } {
     const inner = testFsIo()
     backends.push(inner)
     const checkpointFds = new Set<number>()
-    let syncs = 0
-    const writebacks: [number, number][] = []
     const io: TestFsIo = {
       ...inner,
       open(path: string, create: boolean): number {
@@ -104,6 +102,17 @@ describe('a large checkpoint in the log', () => {
         if (path.endsWith('.ckp.tmp')) checkpointFds.add(fd)
         return fd
       },
+    }
+    return { inner, io, checkpointFds }
+  }
+
+  /** A test-fs backend that counts the syncs of checkpoint files and records their writeback ranges. */
+  function countingIo(): { io: TestFsIo; checkpointSyncs: () => number; writebacks: [offset: number, bytes: number][] } {
+    const { inner, io: tracking, checkpointFds } = checkpointTrackingIo()
+    let syncs = 0
+    const writebacks: [number, number][] = []
+    const io: TestFsIo = {
+      ...tracking,
       sync(fd: number): Promise<void> {
         if (checkpointFds.has(fd)) syncs++
         return inner.sync(fd)
@@ -239,9 +248,7 @@ describe('a large checkpoint in the log', () => {
 
   test('issues no write, writeback or sync of its own while a log flush is in flight', async () => {
     const dir = temporaryDirectory()
-    const inner = testFsIo()
-    backends.push(inner)
-    const checkpointFds = new Set<number>()
+    const { inner, io: tracking, checkpointFds } = checkpointTrackingIo()
     let flushesInFlight = 0
     let flushesDuringCheckpoint = 0
     const checkpointOps: string[] = []
@@ -252,12 +259,7 @@ describe('a large checkpoint in the log', () => {
       if (flushesInFlight > 0) issuedDuringFlush.push(name)
     }
     const io: TestFsIo = {
-      ...inner,
-      open(path: string, create: boolean): number {
-        const fd = inner.open(path, create)
-        if (path.endsWith('.ckp.tmp')) checkpointFds.add(fd)
-        return fd
-      },
+      ...tracking,
       // A flush stays in flight a few event-loop turns, so a checkpoint turn could start IO during it.
       async writeDurable(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
         flushesInFlight++
