@@ -32,8 +32,11 @@ function expectSane(run: PeersRun, only: WorkloadId[]): void {
     if (result.kind === 'memory') {
       expect(result.memory.jobs, where).toBe(2000)
       expect(result.memory.errors, where).toBe(0)
-      expect(result.memory.rssBytes, where).toBeGreaterThan(result.memory.baselineRssBytes)
-      expect(result.memory.baselineRssBytes, where).toBeGreaterThan(0)
+      // Both readings are the server's own (0 when the pid or /proc line is wrong). Not compared with
+      // each other: 2000 jobs add ~0.4 MB, less than the allocator may return in the meantime (CI
+      // saw the reading after them 1.7 MB below the idle one, once the start-up warm-up's garbage was freed).
+      expect(result.memory.rssBytes, where).toBeGreaterThan(10 * 2 ** 20)
+      expect(result.memory.baselineRssBytes, where).toBeGreaterThan(10 * 2 ** 20)
       continue
     }
     const m = result.measured
