@@ -127,6 +127,11 @@ export class Engine {
     this.core.deliveryStopped = true
   }
 
+  /** The shard is gone (its host stopped): payload bytes leave the thread's registry; the engine is not used again. */
+  dispose(): void {
+    this.core.jobs.payloads.dispose()
+  }
+
   cancelWaiters(tokens: Iterable<Token>): void {
     const waiters = this.core.waiters
     const { flowReplies, childQueries } = this.core.links

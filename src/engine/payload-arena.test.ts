@@ -8,7 +8,7 @@ import { expect, test } from 'bun:test'
 import { prng } from '../base/prng.ts'
 import { Job, payloadText } from './job.ts'
 import { JobTable } from './job-table.ts'
-import { arenaPayloadCharsMax, payloadChunkBytes } from './payload-arena.ts'
+import { arenaPayloadCharsMax, payloadChunkBytes, registeredChunkCount } from './payload-arena.ts'
 
 function jobWith(id: number, data: unknown): Job {
   const job = new Job(id, 'q')
@@ -97,4 +97,27 @@ test('a job deleted or replaced before the batch ends never reaches the arena', 
   table.settlePayloads()
   expect(table.payloads.liveBytes).toBe(JSON.stringify({ kept: true }).length)
   expect(kept.data).toEqual({ kept: true })
+})
+
+test('a disposed arena leaves none of its chunks in the registry, and other arenas keep theirs', () => {
+  const before = registeredChunkCount()
+  const kept = new JobTable(0, 1)
+  const gone = new JobTable(0, 1)
+  const payload = 'p'.repeat(900)
+  for (let id = 1; id <= 200; id++) {
+    kept.set(id, jobWith(id, payload))
+    gone.set(id, jobWith(id, payload))
+  }
+  kept.settlePayloads()
+  gone.settlePayloads()
+  // 200 × ~900 bytes: each table holds a few 64 KiB chunks.
+  const keptChunks = kept.payloads.chunkBytes / payloadChunkBytes
+  expect(keptChunks).toBeGreaterThan(1)
+  expect(registeredChunkCount()).toBe(before + 2 * keptChunks)
+  gone.payloads.dispose()
+  expect(registeredChunkCount()).toBe(before + keptChunks)
+  expect(gone.payloads.chunkBytes).toBe(0)
+  expect((kept.get(200) as Job).data).toBe(payload)
+  kept.payloads.dispose()
+  expect(registeredChunkCount()).toBe(before)
 })

@@ -9,9 +9,8 @@
  * per function, not per instance, so the real server starts with it.
  *
  * Leaves no trace a client or the disk could see: the scratch pool has its own engines, no data
- * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated. (What
- * stays is memory: each scratch job table's current 64 KiB payload chunk in the thread's chunk
- * registry, engine/payload-arena.ts, ~0.4 MB in all.) Shard hosts in Workers (--workers > 0) are
+ * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated, and its
+ * stopped hosts let their payload chunks go (Engine.dispose). Shard hosts in Workers (--workers > 0) are
  * other JS heaps that this does not reach: there only the front's side starts warm.
  */
 import { unpack } from 'msgpackr'

@@ -601,6 +601,7 @@ export class ShardHost {
     if (this.timer !== null) this.time.clearTimer(this.timer)
     this.idleGc?.stop()
     for (const shard of this.shards.values()) await shard.log?.close()
+    for (const shard of this.shards.values()) shard.engine.dispose()
     this.io?.shutdown()
     this.sink({ k: 'stopped' })
   }
