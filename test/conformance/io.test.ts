@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { kernelRingName, pickIo, probeKernelRing, probeUring } from '../../src/io/pick.ts'
 import { PwriteBackend } from '../../src/io/pwrite.ts'
-import { UringBackend } from '../../src/io/uring/backend.ts'
+import { blockingWriteBytesMax, UringBackend } from '../../src/io/uring/backend.ts'
 import { InlineWritePolicy } from '../../src/io/inline-write-policy.ts'
 import { loadLiburing } from '../../src/io/uring/ffi.ts'
 import { ptr } from 'bun:ffi'
@@ -88,6 +88,28 @@ test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle call
     await Promise.all([background, durable, behind])
     io.close(other)
     expect(readFileSync(path, 'utf8')).toBe('one record\n'.repeat(4))
+  } finally {
+    io.close(fd)
+    io.shutdown()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test.skipIf(typeof uring === 'string')('io_uring: an idle caller\'s write of a few records with the zeros storage writes ahead of them (64 KiB) is done on the thread; a batch larger than blockingWriteBytesMax goes to the ring', async () => {
+  const io = new UringBackend(new LiburingDriver(loadLiburing(), 8), 'io_uring (test)', new InlineWritePolicy(() => 0))
+  const dir = mkdtempSync(join(tmpdir(), 'flashq-io-idle-size-'))
+  const path = join(dir, 'log')
+  const fd = io.open(path, true)
+  try {
+    const zeroAhead = new Uint8Array(64 * 1024 + 200).fill(1)
+    const inline = io.writeDurable(fd, zeroAhead, 0, true)
+    expect(Bun.peek.status(inline)).toBe('fulfilled')
+    const largest = new Uint8Array(blockingWriteBytesMax).fill(2)
+    expect(Bun.peek.status(io.writeDurable(fd, largest, 0, true))).toBe('fulfilled')
+    const batch = io.writeDurable(fd, new Uint8Array(blockingWriteBytesMax + 1).fill(3), 0, true)
+    expect(Bun.peek.status(batch)).toBe('pending')
+    await batch
+    expect(readFileSync(path).length).toBe(blockingWriteBytesMax + 1)
   } finally {
     io.close(fd)
     io.shutdown()
