@@ -46,8 +46,8 @@ type Submission = {
 /**
  * Largest durable write done blocking on the calling thread for an idle caller (see writeDurable): a
  * few records, or a few records with the zeros that storage writes ahead of them to a 64 KiB
- * boundary (storage/log.ts, zeroAheadBytes; its first write converts the zone's extent, so its sync
- * waits for a journal commit). One such flush every ~350 sequential pushes took ~600 µs through the
+ * boundary (storage/log.ts, zeroAheadBytes; its first write converts the zone's unwritten
+ * extent, which its sync waits for). One such flush every ~350 sequential pushes took ~600 µs through the
  * ring against ~350 µs on the thread, enough of them to sit at W1's p99. A bigger batch (a PUSHB of
  * hundreds of jobs) goes to the ring, so the thread never blocks for long.
  */
