@@ -13,7 +13,10 @@
  * trips (bandwidth × delay), at most `prefetch` jobs. A prefetched job thus waits here about two round
  * trips; slow jobs get no prefetch, so they are not held from other workers; and a no-op processor at
  * concurrency 10 is not bound to 10 jobs per round trip. A new worker prefetches nothing until it has
- * measured both. Jobs that turn slow after the buffer filled are handed back (bufferedWaitMaxMs).
+ * measured both. The round trip is timed on acknowledgements, which the server answers at once, not
+ * on pulls: a pull's reply may include a long-poll wait, even a full one (one job asked, one given),
+ * and a trickle then sized the prefetch by the gap between its jobs, so the next burst went whole
+ * into one worker's buffer. Jobs that turn slow after the buffer filled are handed back (bufferedWaitMaxMs).
  * close() and pause() let the buffered jobs run (they were taken); close(true) hands them back.
  *
  * After a reconnect, acknowledgements that got no reply are re-sent only for jobs that are still
@@ -81,8 +84,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #bufferHead = 0
   /** Upper bound of the prefetch (jobs beyond concurrency); 0 with a limiter. */
   readonly #prefetchMax: number
-  /** Moving averages (ms) that size the prefetch; NaN until measured. */
-  #pullRttMs = Number.NaN
+  /** Moving averages (ms) that size the prefetch, NaN until measured: an acknowledgement's round trip, a job's processing. */
+  #roundTripMs = Number.NaN
   #busyMs = Number.NaN
   /** The connection dropped: prefetched jobs wait until the reconnect shows they are still ours. */
   #leasesInDoubt = false
@@ -342,8 +345,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** Jobs to hold beyond concurrency: what the slots finish in a few pull round trips, at most `prefetch`. */
   #prefetch(): number {
-    if (this.#prefetchMax === 0 || !(this.#busyMs >= 0) || !(this.#pullRttMs >= 0)) return 0
-    const perRoundTrip = (this.#concurrency * this.#pullRttMs) / Math.max(this.#busyMs, 0.001)
+    if (this.#prefetchMax === 0 || !(this.#busyMs >= 0) || !(this.#roundTripMs >= 0)) return 0
+    const perRoundTrip = (this.#concurrency * this.#roundTripMs) / Math.max(this.#busyMs, 0.001)
     return Math.min(this.#prefetchMax, Math.floor(perRoundTrip * prefetchRoundTrips))
   }
 
@@ -374,7 +377,6 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   async #pull(count: number): Promise<void> {
     const timeoutMs = Math.round((this.opts.drainDelay ?? drainDelaySecondsDefault) * 1000)
     let jobs: WireJob[]
-    const sentMs = performance.now()
     try {
       jobs = await this.client.pullBatchSparse(this.name, count, timeoutMs)
     } catch (error) {
@@ -387,8 +389,6 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       return
     }
     this.#requested -= count
-    // Only a full reply measures the round trip: a short one may include a long-poll wait.
-    if (jobs.length === count) this.#pullRttMs = ewma(this.#pullRttMs, performance.now() - sentMs)
     if (jobs.length > 0) this.#receivedSinceDrained = true
     if (jobs.length < count && this.#receivedSinceDrained) {
       this.#receivedSinceDrained = false
@@ -456,8 +456,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 
   #track(ack: Promise<unknown>, batch: Settled[]): void {
+    const sentMs = performance.now()
     const confirmed = ack.then(
       () => {
+        this.#roundTripMs = ewma(this.#roundTripMs, performance.now() - sentMs)
         const nowMs = Date.now()
         for (const settled of batch) this.#emitCompleted(settled, nowMs)
       },

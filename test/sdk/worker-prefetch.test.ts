@@ -107,3 +107,28 @@ test('jobs that turn slow after the buffer filled go back to the queue for other
   await waitFor('second worker ran slow jobs', () => (byWorker.get('second') ?? 0) > 0, 10_000)
   await waitFor('all completed', async () => (await queue.getCompletedCount()) === 3060, 20_000)
 })
+
+test('a trickle does not inflate the prefetch: a pull that waited for its job is not a round trip', async () => {
+  // Each job of the trickle reaches a PULLB that waited ~250 ms for it and came back full (one
+  // job asked, one given). Counted as a round trip of 250 ms for 2 ms jobs, it sized the prefetch at
+  // ~250 jobs, and the burst after the trickle went to one worker's buffer.
+  const queue = newQueue('prefetch-trickle')
+  let peakPrefetched = 0
+  const workers: Worker[] = []
+  const processor = async () => {
+    for (const worker of workers) peakPrefetched = Math.max(peakPrefetched, worker.prefetched)
+    await new Promise((resolve) => setTimeout(resolve, 2))
+  }
+  workers.push(newWorker(queue, processor, { concurrency: 1 }))
+  await workers[0]?.waitUntilReady()
+  for (let i = 0; i < 8; i++) {
+    await Bun.sleep(250) // the worker's pull is waiting on the empty queue meanwhile
+    await addJobs(queue, 1, i)
+    await waitFor(`trickle job ${i} completed`, async () => (await queue.getCompletedCount()) === i + 1)
+  }
+  const burst = 300
+  await addJobs(queue, burst, 100)
+  await waitFor('the burst completed', async () => (await queue.getCompletedCount()) === 8 + burst, 30_000)
+  // ~2 ms jobs over a sub-millisecond loopback round trip: a few jobs of prefetch, not hundreds.
+  expect(peakPrefetched).toBeLessThan(50)
+})
