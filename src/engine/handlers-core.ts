@@ -2,7 +2,6 @@
 import { jobDataBytesMax } from '../base/limits.ts'
 import type { CommandOf, JobInput } from '../protocol/commands.ts'
 import * as errors from '../protocol/errors.ts'
-import { RawJson } from '../protocol/raw-json.ts'
 import type { Token } from './types.ts'
 import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, requestBytesOf, stateOf } from './job.ts'
@@ -16,7 +15,6 @@ import { debounceTtlDefaultMs, waitersMax } from './engine-limits.ts'
 /** Size estimate of job data (spec §1.8), only computed when the request itself is over the limit. */
 export function estimateDataBytes(data: unknown): number {
   if (data === undefined) return 0
-  if (data instanceof RawJson) return Buffer.byteLength(data.text)
   const text = JSON.stringify(data)
   return text === undefined ? 0 : Buffer.byteLength(text)
 }

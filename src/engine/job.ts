@@ -228,12 +228,9 @@ export class Job {
     return text === undefined ? undefined : JSON.parse(text)
   }
 
-  /**
-   * A new payload is kept as a string (the arena takes it when the table stores the job again). A
-   * RawJson is already that string (a PUSHB line's data, read unparsed: protocol/pushb-scan.ts).
-   */
+  /** A new payload is kept as a string (the arena takes it when the table stores the job again). */
   set data(value: unknown) {
-    this.dataJson = value === null ? 'null' : value instanceof RawJson ? value.text : JSON.stringify(value)
+    this.dataJson = value === null ? 'null' : JSON.stringify(value)
   }
 
   get priority(): number {

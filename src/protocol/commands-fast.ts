@@ -157,13 +157,6 @@ function jobInput(input: Fields): JobInput {
   } as JobInput
 }
 
-/** One PUSHB item read by pushb-scan.ts: its JobInput, or null when anything in it is unusual. */
-export function pushBatchItem(input: Fields): JobInput | null {
-  unusual = false
-  const job = jobInput(input)
-  return unusual ? null : job
-}
-
 function push(input: Fields): CommandOf<'PUSH'> | null {
   unusual = false
   if (input.data === undefined) return null

@@ -22,7 +22,6 @@ import {
 import { authenticationRequired, clientErrorText, invalid, messageTooLarge } from '../protocol/errors.ts'
 import { JsonLinesDecoder } from '../protocol/json-lines.ts'
 import { MsgpackFrameDecoder, decodeMsgpackRequest, encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
-import { scanPushBatch } from '../protocol/pushb-scan.ts'
 import { nestingProblem } from '../protocol/validate.ts'
 import { ConnectionState, type Request } from './connection.ts'
 import type { Front } from './front.ts'
@@ -149,9 +148,6 @@ export class TcpServer {
   }
 
   private handleLine(connection: TcpConnection, line: string): void {
-    // A PUSHB is read without JSON.parse, its nesting checked on the way (protocol/pushb-scan.ts).
-    const pushBatch = scanPushBatch(line)
-    if (pushBatch !== null) return this.handleRequest(connection, pushBatch, line, false)
     let request: unknown
     try {
       request = JSON.parse(line)
@@ -171,14 +167,14 @@ export class TcpServer {
     if (decoder.overflowed) this.rejectOversize(socket, connection)
   }
 
-  private handleRequest(connection: TcpConnection, request: unknown, line: string | null, checkNesting = line !== null): void {
+  private handleRequest(connection: TcpConnection, request: unknown, line: string | null): void {
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
       return this.replyAtFront(connection, undefined, { ok: false, error: 'Invalid: a request must be a JSON object' })
     }
     const fields = request as Record<string, unknown>
     const reqId = typeof fields.reqId === 'string' || typeof fields.reqId === 'number' ? fields.reqId : undefined
     // JSON lines only (MessagePack frames are checked while decoding); a short line cannot nest deep.
-    if (checkNesting && line !== null && line.length > nestingScanCharsMin) {
+    if (line !== null && line.length > nestingScanCharsMin) {
       const problem = nestingProblem(fields)
       if (problem !== null) return this.replyAtFront(connection, reqId, { ok: false, error: invalid(problem) })
     }

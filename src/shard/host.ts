@@ -23,7 +23,6 @@ import { pickIo } from '../io/pick.ts'
 import { reportSlowIo } from '../io/slow-io.ts'
 import { configureLog, log } from '../base/log.ts'
 import { parseCommand } from '../protocol/commands.ts'
-import { PushBatchRequest, scanPushBatch } from '../protocol/pushb-scan.ts'
 import * as errors from '../protocol/errors.ts'
 import { commandTable } from '../protocol/table.ts'
 import { stringifyJson } from '../protocol/raw-json.ts'
@@ -308,7 +307,7 @@ export class ShardHost {
     let input = parsedLine
     if (input === undefined) {
       try {
-        input = scanPushBatch(line) ?? JSON.parse(line)
+        input = JSON.parse(line)
       } catch (error) {
         return this.stage(shard, token, { ok: false, error: errors.invalid(errors.clientErrorText((error as Error).message)) })
       }
@@ -316,7 +315,7 @@ export class ShardHost {
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return void injectCrash()
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return void this.stage(shard, token, collectGarbage())
     // The front lets internal commands through only from its own transports.
-    const parsed = input instanceof PushBatchRequest ? { ok: true as const, command: input.command } : parseCommand(input, { internal: true })
+    const parsed = parseCommand(input, { internal: true })
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if ((shard.log?.diskFull === true) !== shard.diskFullNoted) this.noteDiskFull(shard)
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
