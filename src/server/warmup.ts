@@ -29,13 +29,29 @@ const scratchQueue = 'warm-up'
  * How much each wire mode runs. JSC moves a function up a tier after some hundreds to thousands of
  * calls or loop iterations (and compiles on a background thread meanwhile): the per-job loops
  * (PUSHB, PULLB) get thousands of jobs, the per-request paths (PUSH, PULL, ACK) hundreds of
- * requests. JSON lines, the SDK's default, get most. Measured: ~0.2 s on a quiet 2-core machine,
- * up to ~1 s while other processes keep both cores busy (README, Start-up warm-up).
+ * requests. JSON lines, the SDK's default, get most.
+ *
+ * PUSHB gets the most: its per-job functions (pushJob, encodeJob, enqueue, the job table, the fast
+ * parser) reach JSC's last tier (FTL) only after some 10–20 thousand jobs, and those compiles are
+ * big (pushJob ~25 ms, encodeJob ~55 ms of a compiler thread). With 2 batches here they happened
+ * during a client's first batches instead: 30–60 ms of compiling on a 2-core machine while W2 of
+ * the peer comparison measured, 3–6 ms of compiler CPU per batch against ~2.5 ms of the server's
+ * own (test/bench/w2-batch.ts; BUN_JSC_reportCompileTimes=true lists them). Only the first
+ * drainedJobsMax jobs are pulled and acked (PULLB and ACKB need no more); the rest go with the
+ * queue's OBLITERATE.
  */
 export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; pushBatches: number; pullBatchJobs: number; singlePulls: number; wokenPulls: number }
 
-export const warmupAmountJson: WarmupAmount = { sequentialPushes: 50, pipelinedPushes: 200, pushBatches: 2, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+export const warmupAmountJson: WarmupAmount = { sequentialPushes: 50, pipelinedPushes: 200, pushBatches: 24, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
+/**
+ * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches, as before:
+ * the 24 cost ~0.5 s of start-up on this machine, and tests do not measure speed.
+ */
+const testPresetPushBatches = 2
+
+/** Jobs the warm-up pulls and acks per wire mode (PULLB + ACKB reach their tiers well before). */
+const drainedJobsMax = 2500
 
 const pushBatchJobs = 1000
 const pipelineDepth = 50
@@ -76,7 +92,8 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
   try {
     tcp.listen('127.0.0.1', 0, null)
     const exercises = (async () => {
-      await exercise('json', tcp.port, warmupAmountJson)
+      const json = config.preset === 'testMin' ? { ...warmupAmountJson, pushBatches: testPresetPushBatches } : warmupAmountJson
+      await exercise('json', tcp.port, json)
       await exercise('msgpack', tcp.port, warmupAmountMsgpack)
     })()
     await withDeadline(exercises, warmupMsMax)
@@ -98,9 +115,12 @@ async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAm
     const push = () => client.send({ cmd: 'PUSH', queue: scratchQueue, data: payload(), max_attempts: 1 })
     for (let index = 0; index < amount.sequentialPushes; index++) await push()
     for (let done = 0; done < amount.pipelinedPushes; done += pipelineDepth) await Promise.all(Array.from({ length: pipelineDepth }, push))
-    const jobs = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload(), max_attempts: 1 })) }
-    for (let index = 0; index < amount.pushBatches; index++) await client.send(jobs)
+    // Plain items as the SDK's addBulk sends them, and items with an option, so both shapes are compiled for.
+    const plain = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload() })) }
+    const withOption = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload(), max_attempts: 1 })) }
+    for (let index = 0; index < amount.pushBatches; index++) await client.send(index % 2 === 0 ? withOption : plain)
     await drain(client, amount)
+    await client.send({ cmd: 'OBLITERATE', queue: scratchQueue }) // what drain left: the pulls below must wait
     // A worker waiting in a blocking pull, woken by a push (an SDK Worker on a quiet queue).
     for (let index = 0; index < amount.wokenPulls; index++) {
       const pull = client.send({ cmd: 'PULLB', queue: scratchQueue, count: wokenPullJobs, timeout: wokenPullTimeoutMs, sparse: true })
@@ -113,16 +133,17 @@ async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAm
   }
 }
 
-/** Takes every job out again: a few PULL + ACK, then PULLB + ACKB as the SDK's Worker does. */
+/** Takes up to drainedJobsMax jobs out again: a few PULL + ACK, then PULLB + ACKB as the SDK's Worker does. */
 async function drain(client: WarmupClient, amount: WarmupAmount): Promise<void> {
   for (let index = 0; index < amount.singlePulls; index++) {
     const { job } = await client.send({ cmd: 'PULL', queue: scratchQueue, timeout: 0 })
     if (job) await client.send({ cmd: 'ACK', id: job.id, result: { done: true } })
   }
-  for (;;) {
+  for (let drained = amount.singlePulls; drained < drainedJobsMax;) {
     const pulled = (await client.send({ cmd: 'PULLB', queue: scratchQueue, count: amount.pullBatchJobs, timeout: 0, sparse: true })).jobs ?? []
     if (pulled.length === 0) return
     await client.send({ cmd: 'ACKB', ids: pulled.map((job) => job.id) })
+    drained += pulled.length
   }
 }
 

@@ -21,6 +21,8 @@ export type ServerOptions = {
   cwd?: string
   /** TCP port to listen on (default 0: any free port); a restart test reuses the first port. */
   tcpPort?: number
+  /** The config preset (default testMin: tiny segments and limits, the short warm-up). */
+  preset?: 'production' | 'testMin'
 }
 
 export type TestServer = {
@@ -44,7 +46,7 @@ export function temporaryDirectory(prefix = 'flashq-test-'): string {
 export async function startServer(options: ServerOptions = {}): Promise<TestServer> {
   const dataDir = options.dataDir ?? temporaryDirectory()
   const command = options.binary !== undefined ? [options.binary] : [process.execPath, join(repoRoot, 'src', 'main.ts')]
-  const args = ['--port', String(options.tcpPort ?? 0), '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--preset', 'testMin', ...(options.args ?? [])]
+  const args = ['--port', String(options.tcpPort ?? 0), '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--preset', options.preset ?? 'testMin', ...(options.args ?? [])]
   const child = Bun.spawn([...command, ...args], {
     cwd: options.cwd ?? repoRoot,
     env: { ...process.env, ...options.env },

@@ -17,8 +17,8 @@ afterAll(async () => {
   for (const server of servers) await server.cleanup()
 })
 
-async function started(args: string[] = []): Promise<TestServer> {
-  const server = await startServer({ args })
+async function started(args: string[] = [], preset: 'production' | 'testMin' = 'testMin'): Promise<TestServer> {
+  const server = await startServer({ args, preset })
   servers.push(server)
   return server
 }
@@ -33,8 +33,9 @@ function dataDirectoryText(dir: string): string {
   return texts.join('\n')
 }
 
+// The production preset: its warm-up pushes 24 batches and leaves most of them to OBLITERATE.
 test('the warm-up runs by default and leaves no queue, job, metric or record behind', async () => {
-  const server = await started()
+  const server = await started([], 'production')
   expect(server.startupLine).toMatch(/ warmup_ms=\d+/)
   const client = await WireClient.connect(server.tcpPort)
   try {
