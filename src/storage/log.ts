@@ -45,7 +45,7 @@ const zeroAheadFlushBytesMax = 16 * KiB
 /** Pending buffers kept for reuse. */
 const pooledBuffersMax = 4
 const initialBufferBytes = 64 * KiB
-/** Checkpoint bytes written at a time (one allocate and one write each). */
+/** Checkpoint bytes written at a time (one write each). */
 const checkpointPieceBytesMax = 64 * KiB
 /**
  * Longest a checkpoint works in one event-loop turn (capturing and encoding records): ~200 jobs at
@@ -73,7 +73,8 @@ export const checkpointWritebackBytes = 64 * KiB
  * thread for a 1M-job checkpoint, each a journal handle that waits while ext4 commits a log
  * fdatasync: p99 of sequential durable pushes during it 1.45/1.51/5.1 → 1.12/0.89/1.43 ms (3
  * interleaved pairs, test/bench/checkpoint-tcp.ts), the checkpoint ~10% shorter. Costs at most this
- * much disk beyond the file while it is written.
+ * much disk beyond the file while it is written, and a nearly full disk fails the checkpoint up to
+ * this much sooner (it is retried after another segment of log, like every failed checkpoint).
  */
 export const checkpointAllocateAheadBytes = 4 * MiB
 /** The reserve file grows and shrinks in steps of this (capped at one segment for small presets). */
