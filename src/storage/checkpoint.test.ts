@@ -6,7 +6,7 @@ import { IoError } from '../io/backend.ts'
 import { temporaryDirectory, testFsIo } from '../../test/harness/memory-io.ts'
 import type { TestFsIo } from '../../test/harness/memory-io.ts'
 import { CheckpointEncoder, decodeCheckpoint, encodeCheckpoint } from './checkpoint.ts'
-import { checkpointWritebackBytes, openShardLog } from './log.ts'
+import { checkpointAllocateAheadBytes, checkpointWritebackBytes, openShardLog } from './log.ts'
 import type { ShardLogOptions } from './types.ts'
 
 const text = new TextDecoder()
@@ -153,6 +153,53 @@ describe('a large checkpoint in the log', () => {
     const reopened = await openShardLog(options(dir, countingIo().io))
     expect(reopened.report.checkpointLsn).toBe(1)
     expect([...reopened.bodies].map((body) => text.decode(body))).toEqual(bigState)
+    await reopened.log.close()
+  })
+
+  test('is preallocated a step ahead of its writes (not per piece) and cut to its length before the sync', async () => {
+    const dir = temporaryDirectory()
+    const { inner, io: tracking, checkpointFds } = checkpointTrackingIo()
+    const allocations: [offset: number, bytes: number][] = []
+    const syncedSizes: number[] = []
+    const io: TestFsIo = {
+      ...tracking,
+      allocate(fd: number, offset: number, bytes: number): void {
+        if (checkpointFds.has(fd)) allocations.push([offset, bytes])
+        inner.allocate(fd, offset, bytes)
+      },
+      sync(fd: number): Promise<void> {
+        if (checkpointFds.has(fd)) syncedSizes.push(fs.fstatSync(fd).size)
+        return inner.sync(fd)
+      },
+    }
+    // Segments of 256 KiB cap the step below checkpointAllocateAheadBytes; 16 KiB pieces.
+    const stepBytes = 256 * KiB
+    expect(checkpointAllocateAheadBytes).toBeGreaterThan(stepBytes)
+    const state = Array.from({ length: 600 }, (_, n) => `{"n":${n},"pad":"${'z'.repeat(980)}"}`) // ~0.6 MB
+    const { log } = await openShardLog({ ...options(dir, io), segmentBytes: stepBytes, flushBytesMax: 16 * KiB })
+    log.append('{"before":1}')
+    log.checkpoint(state)
+    await log.checkpointSettled()
+    expect(log.lastCheckpointError).toBeNull()
+    // ~37 pieces of ~16 KiB, three allocations of one step each: from 0, each from the piece that
+    // did not fit in the last (no gap).
+    expect(allocations.map(([, bytes]) => bytes)).toEqual([stepBytes, stepBytes, stepBytes])
+    let allocatedEnd = 0
+    for (const [offset, bytes] of allocations) {
+      expect(offset).toBeLessThanOrEqual(allocatedEnd)
+      expect(offset + bytes).toBeGreaterThan(allocatedEnd)
+      allocatedEnd = offset + bytes
+    }
+    expect(allocations[0]?.[0]).toBe(0)
+    await log.close()
+    const file = fs.readdirSync(dir).find((name) => name.endsWith('.ckp')) as string
+    const fileBytes = fs.statSync(`${dir}/${file}`).size
+    expect(fileBytes).toBeGreaterThan(2 * stepBytes)
+    expect(fileBytes).toBeLessThan(3 * stepBytes)
+    expect(syncedSizes).toEqual([fileBytes]) // the final sync saw the file cut to its trailer
+    const reopened = await openShardLog(options(dir, countingIo().io))
+    expect(reopened.report.checkpointLsn).toBe(1)
+    expect([...reopened.bodies].map((body) => text.decode(body))).toEqual(state)
     await reopened.log.close()
   })
 

@@ -7,7 +7,7 @@
  */
 import { assert } from '../base/assert.ts'
 import type { NativeBuffer } from '../base/native-buffer.ts'
-import { KiB, msPerSecond, usPerMs } from '../base/units.ts'
+import { KiB, MiB, msPerSecond, usPerMs } from '../base/units.ts'
 import { IoError } from '../io/backend.ts'
 import { zeroChunkBytes } from '../io/allocate.ts'
 import type { IoBackend } from '../io/backend.ts'
@@ -45,15 +45,17 @@ const zeroAheadFlushBytesMax = 16 * KiB
 /** Pending buffers kept for reuse. */
 const pooledBuffersMax = 4
 const initialBufferBytes = 64 * KiB
-/** Checkpoint bytes written at a time (one allocate and one write each). */
+/** Checkpoint bytes written at a time (one write each). */
 const checkpointPieceBytesMax = 64 * KiB
 /**
- * Longest a checkpoint works in one event-loop turn (capturing and encoding records). The capture
- * costs ~1.5 µs per job, so a turn is a few hundred jobs; a durable push that waits behind one
- * stays well within the 2 ms it is meant to take, and a cold JIT or a collection cannot make one
- * turn take the whole piece.
+ * Longest a checkpoint works in one event-loop turn (capturing and encoding records): ~200 jobs at
+ * ~0.45 µs each. A request that arrives during a turn waits for its end, so the turn is short:
+ * sequential durable PUSH over TCP during a 1M-job checkpoint (test/bench/checkpoint-tcp.ts) had a
+ * p50 of 0.47 ms and a p99 of 1.2–4.1 ms with 0.5 ms turns, 0.31 ms and 0.74–1.6 ms with 0.1 ms
+ * (docs/storage.md, sixth round). The price is more turns: the checkpoint takes ~1.3× as long.
+ * Shorter still (0.05 ms) spent more CPU on turns than it saved the pushes.
  */
-const checkpointTurnMsMax = 0.5
+const checkpointTurnMsMax = 0.1
 /**
  * The checkpoint file is handed to writeback (io.startWriteback) every this many bytes while it is
  * written, and synced once at its end. Without it a large one stays in the page cache until the
@@ -64,6 +66,17 @@ const checkpointTurnMsMax = 0.5
  * fdatasync queued behind them: writeback alone keeps the dirty pages just as few without either.
  */
 export const checkpointWritebackBytes = 64 * KiB
+/**
+ * The checkpoint file is preallocated this far ahead of its writes (capped at one segment, so a small
+ * preset's disk is not asked for more than its segments use), and cut to its length before the final
+ * sync. Allocating each 64 KiB piece as it was written was ~2,000 fallocate calls on the shard's
+ * thread for a 1M-job checkpoint, each a journal handle that waits while ext4 commits a log
+ * fdatasync: p99 of sequential durable pushes during it 1.45/1.51/5.1 → 1.12/0.89/1.43 ms (3
+ * interleaved pairs, test/bench/checkpoint-tcp.ts), the checkpoint ~10% shorter. Costs at most this
+ * much disk beyond the file while it is written, and a nearly full disk fails the checkpoint up to
+ * this much sooner (it is retried after another segment of log, like every failed checkpoint).
+ */
+export const checkpointAllocateAheadBytes = 4 * MiB
 /** The reserve file grows and shrinks in steps of this (capped at one segment for small presets). */
 export const reserveChunkBytesMax = 1024 * KiB
 /** Name of the file that keeps disk space behind the reservation (see setReservation). */
@@ -887,7 +900,7 @@ export class SegmentedLog implements ShardLog {
     const fd = this.#io.open(temporary, true)
     const encoder = new CheckpointEncoder(lsn)
     const pieceBytes = Math.min(this.#flushBytesMax, checkpointPieceBytesMax)
-    let fileBytes = 0
+    const file: CheckpointFile = { fd, bytes: 0, allocatedBytes: 0, allocateStepBytes: Math.min(checkpointAllocateAheadBytes, this.#segmentBytes) }
     /** The writeback of the file from #writtenBackBytes on, while it runs (one at a time). */
     let writingBack: Promise<void> | null = null
     let writtenBackBytes = 0
@@ -900,19 +913,21 @@ export class SegmentedLog implements ShardLog {
         if (this.#flushScheduled && !this.#flushing) this.#startFlush()
         done = encoder.fill(bodies, pieceBytes, performance.now() + checkpointTurnMsMax, this.#completionReady)
         if (!done && encoder.pendingBytes < pieceBytes) continue
-        fileBytes = await this.#writeCheckpointPiece(fd, () => encoder.take(), fileBytes)
-        if (fileBytes - writtenBackBytes >= checkpointWritebackBytes) {
+        await this.#writeCheckpointPiece(file, () => encoder.take())
+        if (file.bytes - writtenBackBytes >= checkpointWritebackBytes) {
           await writingBack
           await this.#noFlushInFlight()
-          writingBack = this.#io.startWriteback(fd, writtenBackBytes, fileBytes - writtenBackBytes)
+          writingBack = this.#io.startWriteback(fd, writtenBackBytes, file.bytes - writtenBackBytes)
           writingBack.catch(() => {}) // handled: awaited before the next one, the final sync or the close
-          writtenBackBytes = fileBytes
+          writtenBackBytes = file.bytes
         }
       }
-      fileBytes = await this.#writeCheckpointPiece(fd, () => encoder.trailer(), fileBytes)
+      await this.#writeCheckpointPiece(file, () => encoder.trailer())
       await writingBack
       writingBack = null
       await this.#noFlushInFlight()
+      // The space allocated ahead and not written: the file must end with its trailer.
+      if (file.allocatedBytes > file.bytes) this.#io.truncate(fd, file.bytes)
       await this.#io.sync(fd)
     } catch (error) {
       await writingBack?.catch(() => {}) // its failure is reported by the error at hand
@@ -934,9 +949,9 @@ export class SegmentedLog implements ShardLog {
     this.stats.lastCheckpointAtMs = Date.now()
     this.stats.lastCheckpointUs = Math.round((performance.now() - startedMs) * 1000)
     this.stats.checkpointUs += this.stats.lastCheckpointUs
-    this.#lastCheckpointBytes = fileBytes
+    this.#lastCheckpointBytes = file.bytes
     this.#checkpointRetryBytes = 0
-    this.#checkpointFiles.set(lsn, fileBytes)
+    this.#checkpointFiles.set(lsn, file.bytes)
     await this.#saveState()
     this.#deleteCovered(lsn)
   }
@@ -944,16 +959,22 @@ export class SegmentedLog implements ShardLog {
   readonly #completionReady = (): boolean => this.#io.completionReady?.() === true
 
   /**
-   * Writes the bytes `take` gives (taken only then) at `offset`, once no log flush is in flight.
-   * Preallocated first: on a full disk the checkpoint fails there, before writing the piece, and no
-   * write of it can take space that the reserve just gave to a segment. Returns the new file size.
+   * Appends the bytes `take` gives (taken only then) to the file, once no log flush is in flight.
+   * Preallocated first (checkpointAllocateAheadBytes at a time): on a full disk the checkpoint fails
+   * there, before writing the piece, and no write of it can take space that the reserve just gave to
+   * a segment.
    */
-  async #writeCheckpointPiece(fd: number, take: () => Uint8Array, offset: number): Promise<number> {
+  async #writeCheckpointPiece(file: CheckpointFile, take: () => Uint8Array): Promise<void> {
     await this.#noFlushInFlight()
     const bytes = take()
-    this.#io.allocate(fd, offset, bytes.length)
-    await this.#io.write(fd, bytes, offset)
-    return offset + bytes.length
+    const offset = file.bytes
+    if (offset + bytes.length > file.allocatedBytes) {
+      const allocateBytes = Math.max(bytes.length, file.allocateStepBytes)
+      this.#io.allocate(file.fd, offset, allocateBytes)
+      file.allocatedBytes = offset + allocateBytes
+    }
+    await this.#io.write(file.fd, bytes, offset)
+    file.bytes = offset + bytes.length
   }
 
   /**
@@ -1022,6 +1043,9 @@ export class SegmentedLog implements ShardLog {
 }
 
 const settled = Promise.resolve()
+
+/** A checkpoint file being written: its length so far and how far it is preallocated. */
+type CheckpointFile = { fd: number; bytes: number; allocatedBytes: number; allocateStepBytes: number }
 
 function nextTurn(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve))
