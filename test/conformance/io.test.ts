@@ -59,14 +59,27 @@ test('stableAddress gives an address that survives .buffer access and GC', () =>
   if (!movedByBufferAccess) console.log('note: this Bun no longer moves small typed arrays')
 })
 
-test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle caller is written and synced before writeDurable returns, unless another durable write is in flight', async () => {
-  // A stopped clock: no write on the thread looks slow, so a busy machine's slow fdatasync cannot
-  // pause the thread path (InlineWritePolicy) and turn an expected 'fulfilled' into 'pending'.
+/**
+ * A liburing backend with a stopped clock and a log file in a fresh directory, for `body`. The
+ * stopped clock: no write on the thread looks slow, so a busy machine's slow fdatasync cannot pause
+ * the thread path (InlineWritePolicy) and turn an expected 'fulfilled' into 'pending'.
+ */
+async function withIdleRing(body: (io: UringBackend, fd: number, path: string, dir: string) => Promise<void>): Promise<void> {
   const io = new UringBackend(new LiburingDriver(loadLiburing(), 8), 'io_uring (test)', new InlineWritePolicy(() => 0))
   const dir = mkdtempSync(join(tmpdir(), 'flashq-io-idle-'))
   const path = join(dir, 'log')
   const fd = io.open(path, true)
   try {
+    await body(io, fd, path, dir)
+  } finally {
+    io.close(fd)
+    io.shutdown()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle caller is written and synced before writeDurable returns, unless another durable write is in flight', () =>
+  withIdleRing(async (io, fd, path, dir) => {
     const bytes = new TextEncoder().encode('one record\n')
     const idle = io.writeDurable(fd, bytes, 0, true)
     // Settled on return: done on this thread. The ring's completions are reaped on a later turn.
@@ -88,19 +101,10 @@ test.skipIf(typeof uring === 'string')('io_uring: a small write for an idle call
     await Promise.all([background, durable, behind])
     io.close(other)
     expect(readFileSync(path, 'utf8')).toBe('one record\n'.repeat(4))
-  } finally {
-    io.close(fd)
-    io.shutdown()
-    rmSync(dir, { recursive: true, force: true })
-  }
-})
+  }))
 
-test.skipIf(typeof uring === 'string')('io_uring: an idle caller\'s write of a few records with the zeros storage writes ahead of them (64 KiB) is done on the thread; a batch larger than blockingWriteBytesMax goes to the ring', async () => {
-  const io = new UringBackend(new LiburingDriver(loadLiburing(), 8), 'io_uring (test)', new InlineWritePolicy(() => 0))
-  const dir = mkdtempSync(join(tmpdir(), 'flashq-io-idle-size-'))
-  const path = join(dir, 'log')
-  const fd = io.open(path, true)
-  try {
+test.skipIf(typeof uring === 'string')('io_uring: an idle caller\'s write of a few records with the zeros storage writes ahead of them (64 KiB) is done on the thread; a batch larger than blockingWriteBytesMax goes to the ring', () =>
+  withIdleRing(async (io, fd, path) => {
     const zeroAhead = new Uint8Array(64 * 1024 + 200).fill(1)
     const inline = io.writeDurable(fd, zeroAhead, 0, true)
     expect(Bun.peek.status(inline)).toBe('fulfilled')
@@ -110,12 +114,7 @@ test.skipIf(typeof uring === 'string')('io_uring: an idle caller\'s write of a f
     expect(Bun.peek.status(batch)).toBe('pending')
     await batch
     expect(readFileSync(path).length).toBe(blockingWriteBytesMax + 1)
-  } finally {
-    io.close(fd)
-    io.shutdown()
-    rmSync(dir, { recursive: true, force: true })
-  }
-})
+  }))
 
 describe('pickIo', () => {
   const saved = process.env.FLASHQ_IO
