@@ -265,8 +265,11 @@ export class ShardPool {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    queueMicrotask(() => this.flush())
+    queueMicrotask(this.flushLater)
   }
+
+  /** One closure for every scheduled flush, not one per request. */
+  private readonly flushLater = () => this.flush()
 
   /** One message per host: every request queued since the last flush. */
   flush(): void {
