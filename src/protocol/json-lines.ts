@@ -115,6 +115,8 @@ function addLine(text: string, lines: string[]): void {
 }
 
 function decodeLines(block: Uint8Array, lines: string[]): void {
+  // One line per chunk is the common case of a client awaiting each reply: no split, no array.
+  if (block.indexOf(lineFeed) < 0) return addLine(utf8.decode(block), lines)
   const parts = utf8.decode(block).split('\n')
   for (let index = 0; index < parts.length; index++) addLine(parts[index] as string, lines)
 }
