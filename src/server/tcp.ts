@@ -216,8 +216,11 @@ export class TcpServer {
   }
 
   private flushDirty(): void {
-    for (const socket of this.dirty) this.flushConnection(socket)
-    this.dirty.clear()
+    // Deleted one by one: Set.clear allocates a new table, and this runs for every read and reply batch.
+    for (const socket of this.dirty) {
+      this.dirty.delete(socket)
+      this.flushConnection(socket)
+    }
   }
 
   private flushConnection(socket: TcpSocket): void {
