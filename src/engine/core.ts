@@ -235,13 +235,14 @@ export class Core {
   /** Forgets the touched queues that hold nothing (no jobs, settings, keys or waiters). */
   sweepQueues(): void {
     if (this.touched.size === 0) return
+    // Deleted one by one: Set.clear allocates a new table, and this runs after every command.
     for (const q of this.touched) {
+      this.touched.delete(q)
       if (!q.isEmpty || this.queues.get(q.name) !== q) continue
       this.queues.delete(q.name)
       this.waitingQueues.delete(q)
       this.dirty.delete(q)
     }
-    this.touched.clear()
   }
 
   setDebounce(q: QueueState, debounceId: string, untilMs: number): void {
