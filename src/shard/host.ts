@@ -94,7 +94,9 @@ type Shard = {
 export class ShardHost {
   private readonly shards = new Map<number, Shard>()
   private io: IoBackend | null = null
-  private outbound: string[] = []
+  private readonly outbound: string[] = []
+  /** collect()'s pull reply lines, emptied after each use. */
+  private readonly pullLines: string[] = []
   private outboundCross: CrossShardMessage[] = []
   private flushScheduled = false
   /**
@@ -404,16 +406,18 @@ export class ShardHost {
     }
     shard.encoded = []
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
+    // Both arrays are reused (emptied once joined): this runs for every request batch.
     const lines = shard.staged
-    shard.staged = []
-    const pullLines: string[] = []
+    const pullLines = this.pullLines
     const pullLsn = this.serializeReplies(shard, output.replies, lines, pullLines)
     this.releaseOrHold(shard, lines, output)
+    lines.length = 0
     if (pullLines.length === 0) return
     // A pull whose records are durable leaves now, even while the replies made with it are held; one
     // that must wait is held after them, so replies that wait for the same flush leave in the order
     // they were made.
     const pullText = pullLines.join('\n')
+    pullLines.length = 0
     if (shard.dead !== null || log === null || pullLsn <= log.durableLsn) this.release(pullText, [])
     else this.holdUntil(shard, pullText, pullLsn, pullLines.length)
   }
@@ -526,7 +530,7 @@ export class ShardHost {
     }
     if (this.outbound.length > 0) {
       this.sink(this.outbound.join('\n'))
-      this.outbound = []
+      this.outbound.length = 0
     }
     if (this.moreReplies === 'due') {
       this.moreReplies = 'announced'
