@@ -44,6 +44,8 @@ type HostHandle = {
   /** In-thread host (--workers 0): requests go to it as they are, not as one text to parse again. */
   direct: ((requests: DirectRequest[]) => void) | null
   directBatch: DirectRequest[]
+  /** The empty array that becomes directBatch at the next flush. */
+  spareDirectBatch: DirectRequest[]
   dead: string | null
   /** Stopped on purpose by reopen(): its late events must not touch the hosts that replaced it. */
   retired: boolean
@@ -98,7 +100,7 @@ export class ShardPool {
   private register(index: number, shardIndexes: number[], post: HostHandle['post'], terminate: () => void, direct: HostHandle['direct'] = null): HostHandle {
     let onStopped = () => {}
     const stopped = new Promise<void>((resolve) => (onStopped = resolve))
-    const handle: HostHandle = { index, shardIndexes, post, batch: [], direct, directBatch: [], dead: null, retired: false, stopped, onStopped, terminate }
+    const handle: HostHandle = { index, shardIndexes, post, batch: [], direct, directBatch: [], spareDirectBatch: [], dead: null, retired: false, stopped, onStopped, terminate }
     this.hosts.push(handle)
     for (const shard of shardIndexes) this.hostOfShard[shard] = handle
     return handle
@@ -276,9 +278,15 @@ export class ShardPool {
     this.flushScheduled = false
     for (const host of this.hosts) {
       if (host.direct !== null && host.directBatch.length > 0) {
+        // The host runs the batch before returning and keeps none of it: two arrays take turns.
         const requests = host.directBatch
-        host.directBatch = []
-        host.direct(requests)
+        host.directBatch = host.spareDirectBatch
+        try {
+          host.direct(requests)
+        } finally {
+          requests.length = 0
+          host.spareDirectBatch = requests
+        }
       }
       if (host.batch.length === 0) continue
       const text = host.batch.join('\n')
