@@ -107,15 +107,17 @@ export function nextWakeMs(core: Core): number {
   if (housekeeping < wake) wake = housekeeping
   const cron = core.cron.nextDueMs()
   if (cron < wake) wake = cron
-  for (const pending of core.links.flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
-  for (const query of core.links.childQueries.values()) if (query.deadline < wake) wake = query.deadline
+  // Runs after every request batch: the size checks save an iterator object per empty collection.
+  const { flowReplies, childQueries } = core.links
+  if (flowReplies.size > 0) for (const pending of flowReplies.values()) if (pending.deadline < wake) wake = pending.deadline
+  if (childQueries.size > 0) for (const query of childQueries.values()) if (query.deadline < wake) wake = query.deadline
   const waiter = core.waiters.deadlines.peek()
   if (waiter !== undefined && waiter.deadline < wake) wake = waiter.deadline
   const expiring = core.ttlHeap.peek()
   if (expiring !== undefined && expiresAt(expiring) < wake) wake = expiresAt(expiring)
   const timed = core.timeoutHeap.peek()
   if (timed !== undefined && timed.startedAt + timed.timeout + 1 < wake) wake = timed.startedAt + timed.timeout + 1
-  for (const q of core.waitingQueues) {
+  if (core.waitingQueues.size > 0) for (const q of core.waitingQueues) {
     if (q.paused || core.deliveryStopped) continue
     const due = q.delayed.peek()
     if (due !== undefined && due.runAt < wake) wake = due.runAt
