@@ -152,6 +152,11 @@ export class Engine {
     return this.core.drain()
   }
 
+  /** Hands a drained output back once its arrays are no longer needed (Core.recycle). */
+  recycleOutput(output: EngineOutput): void {
+    this.core.recycle(output)
+  }
+
   replay(record: LogRecord): void {
     const core = this.core
     core.replaying = true

@@ -61,8 +61,11 @@ export const realHostTime: HostTime = {
 const eventLinePrefix = `e${fieldSeparator}`
 
 /** `count` replies held since `heldAtMs` (performance.now), for the waiter metrics (storage-admin.ts). */
-type HeldReplies = { lsn: number; text: string; cross: CrossShardMessage[]; count: number; heldAtMs: number }
+type HeldReplies = { lsn: number; text: string; cross: readonly CrossShardMessage[]; count: number; heldAtMs: number }
 type EngineReply = EngineOutput['replies'][number]
+
+/** The cross messages of held replies that have none (shared, never written to). */
+const noCrossMessages: readonly CrossShardMessage[] = []
 
 /** A flush slower than this is logged (rate-limited): a healthy disk syncs in well under 10 ms. */
 const slowFlushMs = 500
@@ -404,7 +407,7 @@ export class ShardHost {
       shard.waitStats.appendBatches++
       shard.waitStats.appendUs += (performance.now() - startedMs) * usPerMs
     }
-    shard.encoded = []
+    shard.encoded.length = 0
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     // Both arrays are reused (emptied once joined): this runs for every request batch.
     const lines = shard.staged
@@ -412,6 +415,8 @@ export class ShardHost {
     const pullLsn = this.serializeReplies(shard, output.replies, lines, pullLines)
     this.releaseOrHold(shard, lines, output)
     lines.length = 0
+    // Everything of the output was copied or serialised by now, except cross messages that were held.
+    if (output.messages.length === 0) shard.engine.recycleOutput(output)
     if (pullLines.length === 0) return
     // A pull whose records are durable leaves now, even while the replies made with it are held; one
     // that must wait is held after them, so replies that wait for the same flush leave in the order
@@ -437,7 +442,8 @@ export class ShardHost {
     if (log === null || (shard.held.length === 0 && log.durableLsn >= log.appendedLsn)) {
       this.release(text, output.messages)
     } else {
-      shard.held.push({ lsn: log.appendedLsn, text, cross: output.messages, count: lines.length, heldAtMs: performance.now() })
+      const cross = output.messages.length > 0 ? output.messages : noCrossMessages // the output's arrays are reused
+      shard.held.push({ lsn: log.appendedLsn, text, cross, count: lines.length, heldAtMs: performance.now() })
     }
   }
 
@@ -498,7 +504,7 @@ export class ShardHost {
     this.scheduleFlush()
   }
 
-  private release(text: string, cross: CrossShardMessage[]): void {
+  private release(text: string, cross: readonly CrossShardMessage[]): void {
     if (text.length > 0) this.outbound.push(text)
     for (const item of cross) this.outboundCross.push(item)
   }
