@@ -215,6 +215,7 @@ export class ShardHost {
       if (!touched.includes(shard)) touched.push(shard)
     }
     this.finishBatch(touched)
+    if (this.io === null) return // in memory: no logs to flush (and no closure per batch)
     // Nothing else of this batch can join the flush now. Only in the main thread: measured there
     // (sequential durable pushes: one event-loop turn was ~20 µs at the median, 0.2–0.3 ms at p99);
     // in a Worker the turn lets request messages already queued share the flush.
