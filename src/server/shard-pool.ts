@@ -44,8 +44,8 @@ type HostHandle = {
   /** In-thread host (--workers 0): requests go to it as they are, not as one text to parse again. */
   direct: ((requests: DirectRequest[]) => void) | null
   directBatch: DirectRequest[]
-  /** The empty array that becomes directBatch at the next flush. */
-  spareDirectBatch: DirectRequest[]
+  /** The empty array that becomes directBatch at the next flush; null while a flush runs a batch. */
+  spareDirectBatch: DirectRequest[] | null
   dead: string | null
   /** Stopped on purpose by reopen(): its late events must not touch the hosts that replaced it. */
   retired: boolean
@@ -278,9 +278,12 @@ export class ShardPool {
     this.flushScheduled = false
     for (const host of this.hosts) {
       if (host.direct !== null && host.directBatch.length > 0) {
-        // The host runs the batch before returning and keeps none of it: two arrays take turns.
+        // The host runs the batch before returning and keeps none of it: two arrays take turns. The
+        // spare is taken while the batch runs, so a flush re-entered from inside it gets a new array
+        // instead of the one this flush is running.
         const requests = host.directBatch
-        host.directBatch = host.spareDirectBatch
+        host.directBatch = host.spareDirectBatch ?? []
+        host.spareDirectBatch = null
         try {
           host.direct(requests)
         } finally {

@@ -423,9 +423,10 @@ export class ShardHost {
     // that must wait is held after them, so replies that wait for the same flush leave in the order
     // they were made.
     const pullText = pullLines.join('\n')
+    const pullCount = pullLines.length
     pullLines.length = 0
     if (shard.dead !== null || log === null || pullLsn <= log.durableLsn) this.release(pullText, [])
-    else this.holdUntil(shard, pullText, pullLsn, pullLines.length)
+    else this.holdUntil(shard, pullText, pullLsn, pullCount)
   }
 
   /** Replies and messages that wait for every record produced up to them. */
