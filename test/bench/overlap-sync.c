@@ -4,7 +4,8 @@
 // pwrite them and fdatasync. A record is acked once its own sync and every earlier one finished
 // (prefix order, as the log must). FLUSHERS=1 is today's group commit: one sync in flight.
 // Latency: scheduled arrival → ack. Build: gcc -O2 -pthread overlap-sync.c -o overlap-sync
-// Run: ./overlap-sync <dir> <rate> <seconds> <flushers>
+// Run: ./overlap-sync <dir> <rate> <seconds> <flushers> [hedge-ms]: with hedge-ms, a second sync starts
+// only once the oldest in flight has run that long (the disk is congested), never on a quiet disk.
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <pthread.h>
@@ -28,6 +29,15 @@ static pthread_mutex_t mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t more = PTHREAD_COND_INITIALIZER;
 static int finished;
 static double syncMs[1 << 20];
+static double hedgeNs; // 0: start a sync whenever a flusher is free; else only once the oldest in flight is this old
+static int inFlight;
+static double flightStartNs[64];
+
+static double oldestInFlightNs(void) {
+  double oldest = 0;
+  for (int i = 0; i < 64; i++) if (flightStartNs[i] > 0 && (oldest == 0 || flightStartNs[i] < oldest)) oldest = flightStartNs[i];
+  return oldest;
+}
 static long syncs;
 
 static double nowNs(void) {
@@ -36,14 +46,33 @@ static double nowNs(void) {
   return t.tv_sec * 1e9 + t.tv_nsec;
 }
 
-static void *flusher(void *unused) {
-  (void)unused;
+static void *flusher(void *self) {
+  int me = (int)(long)self;
   char buffer[RECORD_BYTES * 4096];
   memset(buffer, 'x', sizeof buffer);
   pthread_mutex_lock(&mu);
   for (;;) {
-    while (taken == arrived && !finished) pthread_cond_wait(&more, &mu);
+    for (;;) {
+      if (taken == arrived && finished) break;
+      if (taken < arrived && (inFlight == 0 || hedgeNs == 0)) break;
+      if (taken < arrived && nowNs() - oldestInFlightNs() >= hedgeNs) break;
+      if (taken < arrived) {
+        double until = oldestInFlightNs() + hedgeNs;
+        struct timespec t = { (time_t)(until / 1e9), (long)((long long)until % 1000000000LL) };
+        struct timespec r;
+        clock_gettime(CLOCK_REALTIME, &r); // condvars wait on CLOCK_REALTIME: convert the deadline
+        double delta = until - nowNs();
+        double target = r.tv_sec * 1e9 + r.tv_nsec + (delta > 0 ? delta : 0);
+        t.tv_sec = (time_t)(target / 1e9);
+        t.tv_nsec = (long)((long long)target % 1000000000LL);
+        pthread_cond_timedwait(&more, &mu, &t);
+      } else {
+        pthread_cond_wait(&more, &mu);
+      }
+    }
     if (taken == arrived && finished) break;
+    inFlight++;
+    flightStartNs[me] = nowNs();
     long first = taken, end = arrived;
     if (end - first > 4096) end = first + 4096;
     taken = end;
@@ -57,6 +86,9 @@ static void *flusher(void *unused) {
     if (fdatasync(fd) < 0) perror("fdatasync"), exit(1);
     double syncEnd = nowNs();
     pthread_mutex_lock(&mu);
+    inFlight--;
+    flightStartNs[me] = 0;
+    pthread_cond_broadcast(&more);
     if (syncs < (1 << 20)) syncMs[syncs++] = (syncEnd - syncStart) / 1e6;
     batchDone[slot] = 1;
     double t = nowNs();
@@ -76,7 +108,8 @@ static int compare(const void *a, const void *b) {
 }
 
 int main(int argc, char **argv) {
-  if (argc != 5) return fprintf(stderr, "usage: %s dir rate seconds flushers\n", argv[0]), 2;
+  if (argc != 5 && argc != 6) return fprintf(stderr, "usage: %s dir rate seconds flushers [hedge-ms]\n", argv[0]), 2;
+  hedgeNs = argc == 6 ? atof(argv[5]) * 1e6 : 0;
   double rate = atof(argv[2]);
   total = (long)(rate * atof(argv[3]));
   int flushers = atoi(argv[4]);
@@ -92,7 +125,7 @@ int main(int argc, char **argv) {
   arrivalNs = calloc(total, sizeof(double));
   ackNs = calloc(total, sizeof(double));
   pthread_t threads[64];
-  for (int i = 0; i < flushers; i++) pthread_create(&threads[i], NULL, flusher, NULL);
+  for (int i = 0; i < flushers; i++) pthread_create(&threads[i], NULL, flusher, (void *)(long)i);
   double start = nowNs() + 1e6;
   for (long i = 0; i < total; i++) {
     double due = start + i * 1e9 / rate;
@@ -116,7 +149,7 @@ int main(int argc, char **argv) {
     if (latency[i] > 2) over2++;
   }
   qsort(latency, total, sizeof(double), compare);
-  printf("rate %.0f/s flushers %d: n %ld batches %ld  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  >2ms %.2f%%\n", rate, flushers,
+  printf("rate %.0f/s flushers %d hedge %.1f ms: n %ld batches %ld  p50 %.3f  p99 %.3f  p99.9 %.3f  max %.3f ms  >2ms %.2f%%\n", rate, flushers, hedgeNs / 1e6,
          total, batchTail, latency[total / 2], latency[total * 99 / 100], latency[total * 999 / 1000], latency[total - 1],
          100.0 * over2 / total);
   qsort(syncMs, syncs, sizeof(double), compare);
