@@ -7,7 +7,7 @@ import { type Core, isRetrievable } from './core.ts'
 import { Job, LOC_ACTIVE, LOC_COMPLETED, LOC_DELAYED, LOC_DLQ, LOC_PARKED, type RequestSize, emptyNumbers, jobToWire, rawData, requestBytesOf, stateOf } from './job.ts'
 import { jobToSparseWire } from './sparse-wire.ts'
 import type { QueueState } from './queue-state.ts'
-import { encodeJob, packAckRecords, packPushRecords } from './records.ts'
+import { PlainPushRun, encodeJob, packAckRecords, packPushRecords } from './records.ts'
 import { dependencyLinkRefusal, watchDependencies } from './links.ts'
 import { WAIT_JOB, WAIT_PULL, WAIT_PULLB, Waiter } from './waiters.ts'
 import { debounceTtlDefaultMs, waitersMax } from './engine-limits.ts'
@@ -38,6 +38,7 @@ export const noRequest = null
  */
 export function pushJob(
   core: Core, q: QueueState, input: JobInput, nowMs: number, request: RequestSize | null, parentId: number | null = null,
+  plainRun: PlainPushRun | null = null,
 ): number | string {
   const checkSize = request !== null && requestBytesOf(request) > jobDataBytesMax
   // Flow children are counted by FLOW itself (a remote child is never refused: its parent exists).
@@ -111,8 +112,14 @@ export function pushJob(
     job.pendingDeps = pending
     core.park(job, q, LOC_PARKED)
   }
+  // A plain job of a PUSHB joins the batch's packed record; anything else is recorded after that run.
+  const plainData = plainRun !== null && core.recording && debounceId === undefined
+    && (maxAttempts ?? 0) === 0 && (backoff ?? 0) === 0 && (ttl ?? 0) === 0 && (timeout ?? 0) === 0 && hasNoOptions(input)
+    ? rawData(job) : undefined
+  if (plainRun !== null && plainData === undefined) plainRun.flush()
   const group = core.beginGroup()
-  if (core.recording) {
+  if (plainData !== undefined) (plainRun as PlainPushRun).add(job, plainData)
+  else if (core.recording) {
     const record = encodeJob(job)
     if (debounceId !== undefined) {
       record.db = debounceId
@@ -127,6 +134,19 @@ export function pushJob(
   core.metrics.totalPushed++
   if (core.eventsEnabled) pushEvents(core, job, q.name, nowMs)
   return job.id
+}
+
+/**
+ * Whether the input sets none of the options that give a `j` record fields other than `t i q d c`
+ * (encodeJob writes no field whose value is the default), so records.ts may pack the job with others.
+ * Queue defaults and debounce are checked by the caller.
+ */
+function hasNoOptions(input: JobInput): boolean {
+  return input.priority === 0 && (input.delay ?? 0) === 0
+    && input.unique_key === undefined && input.job_id === undefined && input.group_id === undefined
+    && (input.depends_on === undefined || input.depends_on.length === 0) && (input.tags === undefined || input.tags.length === 0)
+    && !input.lifo && !input.remove_on_complete && !input.remove_on_fail
+    && (input.stall_timeout ?? 0) === 0 && (input.keep_completed_age ?? 0) === 0 && (input.keep_completed_count ?? 0) === 0
 }
 
 /** `pushed`, then `delayed` (extension) when the job waits for its run_at. */
@@ -160,12 +180,17 @@ export function handlePushBatch(core: Core, command: CommandOf<'PUSHB'>, token: 
   const ids: number[] = []
   let failures: Array<{ index: number; error: string }> | undefined
   const recordsFrom = core.out.records.length
+  const plainRun = core.recording ? new PlainPushRun(core.out.records) : null
   for (let index = 0; index < jobs.length; index++) {
-    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, request)
+    const result = pushJob(core, q, jobs[index] as JobInput, nowMs, request, null, plainRun)
     if (typeof result === 'number') ids.push(result)
     else (failures ??= []).push({ index, error: result })
   }
-  if (core.recording) packPushRecords(core.out.records, recordsFrom)
+  if (plainRun !== null) {
+    plainRun.flush()
+    // The jobs with options: their runs of alike records are packed too.
+    packPushRecords(core.out.records, recordsFrom)
+  }
   core.reply(token, { ok: true, ids, errors: failures ?? [] })
 }
 
