@@ -47,28 +47,19 @@ export function validateKvKey(key: string): string | null {
  * level 1); otherwise the problem, in words. The walk stops at the limit, so it never recurses deep.
  */
 export function nestingProblem(value: unknown, depthMax = requestNestingDepthMax): string | null {
-  return typeof value === 'object' && value !== null && nestsDeeper(value, depthMax) ? nestingTooDeep(depthMax) : null
+  return nestsDeeper(value, depthMax) ? nestingTooDeep(depthMax) : null
 }
 
 export const nestingTooDeep = (depthMax = requestNestingDepthMax): string => `nesting deeper than ${depthMax} levels`
 
-/**
- * Scalars are skipped where they are met, not in a call each: a PUSHB of 1000 jobs holds thousands
- * (~30 → ~18 µs per batch of 100-byte jobs).
- */
-function nestsDeeper(value: object, levelsLeft: number): boolean {
+function nestsDeeper(value: unknown, levelsLeft: number): boolean {
+  if (typeof value !== 'object' || value === null) return false
   if (levelsLeft === 0) return true
   if (Array.isArray(value)) {
-    for (let index = 0; index < value.length; index++) {
-      const item: unknown = value[index]
-      if (typeof item === 'object' && item !== null && nestsDeeper(item, levelsLeft - 1)) return true
-    }
+    for (let index = 0; index < value.length; index++) if (nestsDeeper(value[index], levelsLeft - 1)) return true
     return false
   }
   const fields = value as Record<string, unknown>
-  for (const key in fields) {
-    const item = fields[key]
-    if (typeof item === 'object' && item !== null && nestsDeeper(item, levelsLeft - 1)) return true
-  }
+  for (const key in fields) if (nestsDeeper(fields[key], levelsLeft - 1)) return true
   return false
 }
