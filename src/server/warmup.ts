@@ -13,7 +13,6 @@
  * stopped hosts let their payload chunks go (Engine.dispose). Shard hosts in Workers (--workers > 0) are
  * other JS heaps that this does not reach: there only the front's side starts warm.
  */
-import { readFileSync, readdirSync } from 'node:fs'
 import { unpack } from 'msgpackr'
 import type { Socket } from 'bun'
 import type { Config } from '../base/config.ts'
@@ -43,7 +42,7 @@ const scratchQueue = 'warm-up'
  */
 export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; pushBatches: number; pullBatchJobs: number; singlePulls: number; wokenPulls: number }
 
-export const warmupAmountJson: WarmupAmount = { sequentialPushes: 50, pipelinedPushes: 200, pushBatches: 30, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+export const warmupAmountJson: WarmupAmount = { sequentialPushes: 50, pipelinedPushes: 200, pushBatches: 24, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
 /**
  * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches, as before:
@@ -104,45 +103,7 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
   }
   // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its own.
   Bun.gc(true)
-  if (config.preset !== 'testMin') await compilesSettled()
   return performance.now() - startedMs
-}
-
-/**
- * The JIT compiles the warm-up triggered run on JSC's compiler threads after it; on a busy 2-core
- * machine the queue was often still full when the server opened (pushJob's last-tier compile alone
- * is 40–60 ms), and those compiles then took a core during a client's first batches (W2: the
- * compiler threads used 3–7 ms of CPU per batch of the first ten). Waits until the compiler threads
- * are idle, at most compileSettleMsMax (Linux: their CPU time in /proc; elsewhere no wait).
- */
-async function compilesSettled(): Promise<void> {
-  const deadlineMs = performance.now() + compileSettleMsMax
-  let before = compilerThreadsCpuNs()
-  while (before !== null && performance.now() < deadlineMs) {
-    await Bun.sleep(compileQuietProbeMs)
-    const after = compilerThreadsCpuNs()
-    if (after === null || after - before < compileQuietCpuNs) return
-    before = after
-  }
-}
-
-const compileSettleMsMax = 300
-const compileQuietProbeMs = 5
-/** Compiler-thread CPU within one probe below which the compiles count as done (a tenth of it). */
-const compileQuietCpuNs = compileQuietProbeMs * 100_000
-
-/** CPU time of this process's JIT compiler threads (JSC names them JITWorker), or null without /proc. */
-function compilerThreadsCpuNs(): number | null {
-  try {
-    let total = 0
-    for (const task of readdirSync('/proc/self/task')) {
-      if (readFileSync(`/proc/self/task/${task}/comm`, 'utf8') !== 'JITWorker\n') continue
-      total += Number(readFileSync(`/proc/self/task/${task}/schedstat`, 'utf8').split(' ')[0])
-    }
-    return total
-  } catch {
-    return null
-  }
 }
 
 type Reply = { ok: boolean; error?: string; id?: number; ids?: number[]; job?: { id: number } | null; jobs?: Array<{ id: number }> }
@@ -155,11 +116,9 @@ async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAm
     for (let index = 0; index < amount.sequentialPushes; index++) await push()
     for (let done = 0; done < amount.pipelinedPushes; done += pipelineDepth) await Promise.all(Array.from({ length: pipelineDepth }, push))
     // Plain items as the SDK's addBulk sends them, and items with an option, so both shapes are compiled for.
-    // Four of five batches plain: they take their own path (handlers-core.ts pushPlainJob), which
-    // reached its last tier only in a client's first batches with 12 plain batches of 24.
     const plain = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload() })) }
     const withOption = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload(), max_attempts: 1 })) }
-    for (let index = 0; index < amount.pushBatches; index++) await client.send(index % 5 === 0 ? withOption : plain)
+    for (let index = 0; index < amount.pushBatches; index++) await client.send(index % 2 === 0 ? withOption : plain)
     await drain(client, amount)
     await client.send({ cmd: 'OBLITERATE', queue: scratchQueue }) // what drain left: the pulls below must wait
     // A worker waiting in a blocking pull, woken by a push (an SDK Worker on a quiet queue).
