@@ -72,8 +72,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const wireItems = bulkWireEncoder(defaults)
     const noDefaults = Object.keys(defaults).length === 0
     // A window of batches in flight: each PUSHB's timeout starts when it is sent, not behind 99 others.
-    // A batch's Jobs are built as its reply arrives, while the later batches are still on the server
-    // (built all at the end, they added ~0.3 µs per job after the last reply).
+    // A batch's Jobs are built while the server works on it: the request is written in a microtask
+    // (connection.ts), so after one turn it is out, and building 1000 Jobs (~0.1 ms) is no longer part
+    // of the round trip. As in BullMQ, a Job is made (and its timestamp taken) before the server has it.
     const added: Array<Job<DataType, ResultType, NameType>[]> = new Array(batches)
     const rejected: string[][] = new Array(batches)
     let nextBatch = 0
@@ -82,23 +83,25 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
         const index = nextBatch++
         const from = index * pushBatchJobsMax
         const to = Math.min(jobs.length, from + pushBatchJobsMax)
-        const result = await this.client.pushWireBatch(this.name, wireItems(jobs, from, to))
-        const failedAt = result.errors.length === 0 ? null : new Map(result.errors.map((error) => [error.index, error.error]))
-        const batchJobs: Job<DataType, ResultType, NameType>[] = []
-        const batchRejected: string[] = []
-        let next = 0
+        const reply = this.client.pushWireBatch(this.name, wireItems(jobs, from, to))
+        await null
+        const batchJobs: Job<DataType, ResultType, NameType>[] = new Array(to - from)
         for (let at = from; at < to; at++) {
           const input = jobs[at] as (typeof jobs)[number]
-          const error = failedAt?.get(at - from)
-          if (error !== undefined) {
-            batchRejected.push(`#${at}: ${error}`)
-            continue
-          }
           // Each job gets its own options object, as in BullMQ; no spread when there is nothing to merge.
           const opts = input.opts === undefined ? (noDefaults ? {} : { ...defaults }) : { ...defaults, ...input.opts }
-          batchJobs.push(new Job(this, input.name, input.data, opts, String(result.ids[next++])))
+          batchJobs[at - from] = new Job(this, input.name, input.data, opts)
         }
-        added[index] = batchJobs
+        const result = await reply
+        const failedAt = result.errors.length === 0 ? null : new Map(result.errors.map((error) => [error.index, error.error]))
+        const batchRejected: string[] = []
+        let next = 0
+        for (let at = 0; at < batchJobs.length; at++) {
+          const error = failedAt?.get(at)
+          if (error !== undefined) batchRejected.push(`#${from + at}: ${error}`)
+          else (batchJobs[at] as Job<DataType, ResultType, NameType>).id = String(result.ids[next++])
+        }
+        added[index] = failedAt === null ? batchJobs : batchJobs.filter((_job, at) => !failedAt.has(at))
         rejected[index] = batchRejected
       }
     }
