@@ -47,7 +47,7 @@ const scratchQueue = 'warm-up'
  * the compiler thread took 17–30 µs of CPU per push in memory, 30–56 in durable (main thread: ~45
  * and ~190). With 8,000 the big FTL compiles fell right into those 2000 pushes; with 16,000, 3–6 ms
  * of compiling is left there (what the scratch stack compiled for its own objects and the real one
- * compiles again), and the compiler thread 12–19 µs per push. It costs ~0.4 s of start-up.
+ * compiles again), and the compiler thread 12–19 µs per push. It costs ~0.3 s of start-up.
  */
 export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; pushBatches: number; pullBatchJobs: number; singlePulls: number; wokenPulls: number }
 
@@ -55,7 +55,7 @@ export const warmupAmountJson: WarmupAmount = { sequentialPushes: 16000, pipelin
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
 /**
  * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches and 50
- * sequential PUSHes, as before: the 24 and the 16,000 cost ~0.9 s of start-up on this machine, and
+ * sequential PUSHes, as before: the 24 and the 16,000 cost ~0.8 s of start-up on this machine, and
  * tests do not measure speed.
  */
 const testPresetPushBatches = 2
