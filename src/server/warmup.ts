@@ -55,7 +55,7 @@ export const warmupAmountJson: WarmupAmount = { sequentialPushes: 16000, pipelin
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
 /**
  * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches and 50
- * sequential PUSHes, as before: the 24 and the 16,000 cost ~0.8 s of start-up on this machine, and
+ * sequential PUSHes, as before: the 24 and the 16,000 are most of the production warm-up's ~0.55 s, and
  * tests do not measure speed.
  */
 const testPresetPushBatches = 2
