@@ -39,16 +39,27 @@ const scratchQueue = 'warm-up'
  * own (test/bench/w2-batch.ts; BUN_JSC_reportCompileTimes=true lists them). Only the first
  * drainedJobsMax jobs are pulled and acked (PULLB and ACKB need no more); the rest go with the
  * queue's OBLITERATE.
+ *
+ * Sequential PUSHes get 16,000 for the same reason: one awaited at a time, every function of the
+ * request path (the TCP data handler, route, handleRequests, deliverBatch, pushCommand …) runs once
+ * per request, and they reach FTL only after 6–16 thousand requests, with compiles of 10–40 ms each.
+ * With 50 here, W1 of the peer comparison (2000 pushes after 300) ran beside ~20–40 ms of compiling:
+ * the compiler thread took 17–30 µs of CPU per push in memory, 30–56 in durable (main thread: ~45
+ * and ~190). With 8,000 the big FTL compiles fell right into those 2000 pushes; with 16,000, 3–6 ms
+ * of compiling is left there (what the scratch stack compiled for its own objects and the real one
+ * compiles again), and the compiler thread 12–19 µs per push. It costs ~0.3 s of start-up.
  */
 export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; pushBatches: number; pullBatchJobs: number; singlePulls: number; wokenPulls: number }
 
-export const warmupAmountJson: WarmupAmount = { sequentialPushes: 50, pipelinedPushes: 200, pushBatches: 24, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+export const warmupAmountJson: WarmupAmount = { sequentialPushes: 16000, pipelinedPushes: 200, pushBatches: 24, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
 /**
- * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches, as before:
- * the 24 cost ~0.5 s of start-up on this machine, and tests do not measure speed.
+ * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches and 50
+ * sequential PUSHes, as before: the 24 and the 16,000 are most of the production warm-up's ~0.55 s, and
+ * tests do not measure speed.
  */
 const testPresetPushBatches = 2
+const testPresetSequentialPushes = 50
 
 /** Jobs the warm-up pulls and acks per wire mode (PULLB + ACKB reach their tiers well before). */
 const drainedJobsMax = 2500
@@ -92,7 +103,7 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
   try {
     tcp.listen('127.0.0.1', 0, null)
     const exercises = (async () => {
-      const json = config.preset === 'testMin' ? { ...warmupAmountJson, pushBatches: testPresetPushBatches } : warmupAmountJson
+      const json = config.preset === 'testMin' ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
       await exercise('json', tcp.port, json)
       await exercise('msgpack', tcp.port, warmupAmountMsgpack)
     })()
