@@ -156,3 +156,9 @@ test('a batch of jobs that each set the same options after they are made end in 
   }
   expect(homes.size).toBe(1)
 })
+
+test('jobs pushed to two queues in turn, in one millisecond, share a home per queue', () => {
+  const homes = new Set<object>()
+  for (let id = 1; id <= 100; id++) homes.add((new Job(id, id % 2 === 0 ? 'a' : 'b', 77) as unknown as { home: object }).home)
+  expect(homes.size).toBe(2)
+})

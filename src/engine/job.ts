@@ -146,9 +146,6 @@ class JobExtras {
  * values change moves to another home (Job.rehome), or to its JobExtras once it has one.
  */
 class JobHome {
-  /** The home the last job that left this one for other values went to (the next job of a batch likely does the same). */
-  next: JobHome | null = null
-
   constructor(
     readonly queue: string,
     readonly prio: number,
@@ -159,28 +156,31 @@ class JobHome {
 
 const defaultPrio = priorityBias * 2 * prioSplit
 
-/** The home made last in this thread: consecutive jobs of one batch (or millisecond) find it. */
-let lastHome = new JobHome('', defaultPrio, 0, 0)
+/**
+ * The homes made last in this thread, newest at recentAt: the jobs of one batch (or millisecond)
+ * find theirs, and so does a job that moves on to another with the same options as the one before
+ * it (a push with max_attempts and lifo makes a job in one home and moves it twice). A job whose
+ * home is in none of them gets a new one: 48 bytes more for a job that shares it with no other.
+ */
+const recentHomesMax = 8
+const recentHomes: JobHome[] = Array.from({ length: recentHomesMax }, () => new JobHome('', defaultPrio, 0, 0))
+let recentAt = 0
 
 function homeFor(queue: string, prio: number, createdAt: number, runAt: number): JobHome {
-  const home = lastHome
-  if (home.createdAt === createdAt && home.runAt === runAt && home.prio === prio && home.queue === queue) return home
-  lastHome = new JobHome(queue, prio, createdAt, runAt)
-  return lastHome
+  for (let back = 0; back < recentHomesMax; back++) {
+    const home = recentHomes[(recentAt - back + recentHomesMax) % recentHomesMax] as JobHome
+    if (home.createdAt === createdAt && home.runAt === runAt && home.prio === prio && home.queue === queue) return home
+  }
+  const home = new JobHome(queue, prio, createdAt, runAt)
+  recentAt = (recentAt + 1) % recentHomesMax
+  recentHomes[recentAt] = home
+  return home
 }
 
-/**
- * The shared home for `from`'s queue with these values: `from` itself, the one it led to last, or a
- * new one. Not homeFor's: a batch's jobs are made in one home and each moves on to another (a push
- * with max_attempts), so lastHome must stay the one they are made in.
- */
+/** The shared home for `from`'s queue with these values (`from` itself when they are its own). */
 function homeAfter(from: JobHome, prio: number, createdAt: number, runAt: number): JobHome {
   if (from.createdAt === createdAt && from.runAt === runAt && from.prio === prio) return from
-  const next = from.next
-  if (next !== null && next.createdAt === createdAt && next.runAt === runAt && next.prio === prio) return next
-  const home = new JobHome(from.queue, prio, createdAt, runAt)
-  from.next = home
-  return home
+  return homeFor(from.queue, prio, createdAt, runAt)
 }
 
 /**
