@@ -1,7 +1,7 @@
 import { expect, test } from 'bun:test'
 import { stringifyJson } from '../protocol/raw-json.ts'
 import { prng } from '../base/prng.ts'
-import { Job, LOC_GONE, jobToWire, snapshotEpochsMod } from './job.ts'
+import { Job, LOC_GONE, jobToWire, readyBefore, snapshotEpochsMod } from './job.ts'
 
 const extrasOf = (job: Job) => (job as unknown as { extras: object | null }).extras
 
@@ -161,4 +161,35 @@ test('jobs pushed to two queues in turn, in one millisecond, share a home per qu
   const homes = new Set<object>()
   for (let id = 1; id <= 100; id++) homes.add((new Job(id, id % 2 === 0 ? 'a' : 'b', 77) as unknown as { home: object }).home)
   expect(homes.size).toBe(2)
+})
+
+test('readyBefore orders jobs that share a home and jobs that do not as the spec says (priority, lifo, run_at, id)', () => {
+  const random = prng(5).next
+  const pick = <T>(values: T[]) => values[Math.floor(random() * values.length)] as T
+  const jobs: Job[] = []
+  for (let id = 1; id <= 300; id++) {
+    // Few distinct values, so many jobs share a home and many pairs tie on each key.
+    const job = new Job(id, 'q', pick([10, 11]), pick([10, 11, 12]))
+    const priority = pick([0, 0, 5, -5])
+    if (priority !== 0) job.priority = priority
+    if (random() < 0.3) job.lifo = true
+    if (random() < 0.1) job.tags = ['own home']
+    jobs.push(job)
+  }
+  const spec = (a: Job, b: Job): boolean => {
+    if (a.priority !== b.priority) return a.priority > b.priority
+    if (a.lifo !== b.lifo) return a.lifo
+    if (a.lifo) return a.id > b.id
+    if (a.runAt !== b.runAt) return a.runAt < b.runAt
+    return a.id < b.id
+  }
+  let shared = 0
+  for (const a of jobs) {
+    for (const b of jobs) {
+      if (a === b) continue
+      if (a.sharesHome(b)) shared++
+      expect([a.id, b.id, readyBefore(a, b)]).toEqual([a.id, b.id, spec(a, b)])
+    }
+  }
+  expect(shared).toBeGreaterThan(50)
 })

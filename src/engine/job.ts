@@ -199,6 +199,11 @@ abstract class JobAccessors {
     return this.home.queue
   }
 
+  /** True when both jobs are in one shared home: the same queue, priority word and times. */
+  sharesHome(other: JobAccessors): boolean {
+    return this.home === other.home
+  }
+
   /** Priority, lifo, attempts and maxAttempts (see prioSplit); read through the accessors, compared whole by readyBefore. */
   get prio(): number {
     return this.home.prio
@@ -744,6 +749,8 @@ export function jobToBrowserItem(job: Job, nowMs: number) {
 
 /** Delivery order (spec §4.1): priority desc; lifo first, highest id first; then run_at asc, id asc. */
 export function readyBefore(a: Job, b: Job): boolean {
+  // One home (the jobs of one batch): same priority, lifo and run_at, so the ids decide.
+  if (a.sharesHome(b)) return a.lifo ? a.id > b.id : a.id < b.id
   // Equal prio numbers (the common case) mean equal priority and lifo: no key to compute.
   if (a.prio !== b.prio) {
     const key = a.deliveryKey
