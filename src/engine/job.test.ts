@@ -143,6 +143,8 @@ test('the queue name moves into the extras with the first rare field, and reads 
   expect(extrasOf(job)).not.toBeNull()
   expect([job.queue, job.customId, job.createdAt]).toEqual(['emails', 'c', 5])
   expect(jobToWire(job).queue).toBe('emails')
+  // 30 fields or fewer: 256 bytes in JSC (the next size holds 32 fields in 320).
+  expect(Object.keys(extrasOf(job) as object).length).toBeLessThanOrEqual(30)
 })
 
 test('a batch of jobs that each set the same options after they are made end in one shared home, not one each', () => {
