@@ -90,11 +90,17 @@ const priorityBias = 2 ** 31
 /**
  * The fields most jobs leave at their defaults (spec §2.1 wire fields and bookkeeping): they live in
  * one object, allocated on the first write of a non-default value, so a plain job does not carry them.
- * It takes the place of the job's JobHome in Job.home and points to the home itself (28 fields: 256
- * bytes; with the home's four values copied in it took 320).
+ * It takes the place of the job's JobHome, so it holds the queue's name, the priority word and the
+ * times too (this job's own, written in place). 30 fields at most: 256 bytes in JSC, where 31 take
+ * 320 (hence WideTries).
  */
 class JobExtras {
-  constructor(public home: JobHome) {}
+  constructor(
+    readonly queue: string,
+    public prio: number,
+    public createdAt: number,
+    public runAt: number,
+  ) {}
 
   uniqueKey: string | null = null
   dependsOn: number[] = emptyNumbers
@@ -129,8 +135,15 @@ class JobExtras {
   ttl = 0
   timeout = 0
   /** attempts and maxAttempts, once one of them is too large to share Job.prio. */
-  attempts = 0
-  maxAttempts = 0
+  wideTries: WideTries | null = null
+}
+
+/** attempts and maxAttempts of a job where one is too large for Job.prio: one JobExtras field for both (rare). */
+class WideTries {
+  constructor(
+    public attempts: number,
+    public maxAttempts: number,
+  ) {}
 }
 
 /**
@@ -138,7 +151,7 @@ class JobExtras {
  * same four values: the jobs one batch pushes into a queue share one (they are made in the same
  * millisecond with the same options), so a job carries one pointer for all four instead of two
  * fields of its own (6 → 4 fields: 64 → 48 bytes in JSC). Never changed once made: a job whose
- * values change moves to another home (Job.rehome).
+ * values change moves to another home (Job.rehome), or to its JobExtras once it has one.
  */
 class JobHome {
   constructor(
@@ -190,54 +203,48 @@ abstract class JobAccessors {
   declare readonly id: number
   protected declare home: JobHome | JobExtras
 
-  /** The job's JobHome: Job.home, or its extras' home. */
-  private get shared(): JobHome {
-    const home = this.home
-    return home instanceof JobExtras ? home.home : home
-  }
-
   get queue(): string {
-    return this.shared.queue
+    return this.home.queue
   }
 
-  /** True when both jobs are in one shared home: the same queue, priority word and times (false for a job with extras). */
+  /** True when both jobs are in one shared home: the same queue, priority word and times. */
   sharesHome(other: JobAccessors): boolean {
     return this.home === other.home
   }
 
   /** Priority, lifo, attempts and maxAttempts (see prioSplit); read through the accessors, compared whole by readyBefore. */
   get prio(): number {
-    return this.shared.prio
+    return this.home.prio
   }
 
   get createdAt(): number {
-    return this.shared.createdAt
+    return this.home.createdAt
   }
 
   set createdAt(value: number) {
-    const shared = this.shared
-    this.rehome(shared.prio, value, shared.runAt)
+    this.rehome(this.home.prio, value, this.home.runAt)
   }
 
   get runAt(): number {
-    return this.shared.runAt
+    return this.home.runAt
   }
 
   set runAt(value: number) {
-    const shared = this.shared
-    this.rehome(shared.prio, shared.createdAt, value)
+    this.rehome(this.home.prio, this.home.createdAt, value)
   }
 
-  /** Writes the priority word and the times: by moving the job (or its extras) to the home with those values. */
+  /** Writes the priority word and the times: in the job's own JobExtras, or by moving to the shared home with those values. */
   private rehome(prio: number, createdAt: number, runAt: number): void {
     const home = this.home
-    if (home instanceof JobExtras) home.home = homeAfter(home.home, prio, createdAt, runAt)
-    else this.home = homeAfter(home, prio, createdAt, runAt)
+    if (home instanceof JobExtras) {
+      home.prio = prio
+      home.createdAt = createdAt
+      home.runAt = runAt
+    } else this.home = homeAfter(home, prio, createdAt, runAt)
   }
 
   private setPrio(value: number): void {
-    const shared = this.shared
-    this.rehome(value, shared.createdAt, shared.runAt)
+    this.rehome(value, this.home.createdAt, this.home.runAt)
   }
 
   /** The rarely set fields, null while all of them have their defaults. */
@@ -247,7 +254,8 @@ abstract class JobAccessors {
   }
 
   private moreFields(): JobExtras {
-    const extras = new JobExtras(this.home as JobHome)
+    const home = this.home
+    const extras = new JobExtras(home.queue, home.prio, home.createdAt, home.runAt)
     this.home = extras
     return extras
   }
@@ -289,7 +297,7 @@ abstract class JobAccessors {
 
   get attempts(): number {
     const tries = triesOf(this.prio)
-    return (tries & triesWide) !== triesWide ? tries >>> 10 : (this.extras as JobExtras).attempts
+    return (tries & triesWide) !== triesWide ? tries >>> 10 : this.widenTries().attempts
   }
 
   set attempts(value: number) {
@@ -300,7 +308,7 @@ abstract class JobAccessors {
 
   get maxAttempts(): number {
     const maxAttempts = triesOf(this.prio) & triesWide
-    return maxAttempts !== triesWide ? maxAttempts : (this.extras as JobExtras).maxAttempts
+    return maxAttempts !== triesWide ? maxAttempts : this.widenTries().maxAttempts
   }
 
   set maxAttempts(value: number) {
@@ -309,16 +317,15 @@ abstract class JobAccessors {
     else this.widenTries().maxAttempts = value
   }
 
-  /** Moves attempts and maxAttempts to JobExtras (a value too large to share Job.prio). */
-  private widenTries(): JobExtras {
+  /** attempts and maxAttempts in JobExtras, moved there first if they are still in Job.prio (a value too large to share it). */
+  private widenTries(): WideTries {
     const extras = this.extras ?? this.moreFields()
     const tries = triesOf(this.prio)
     if ((tries & triesWide) !== triesWide) {
-      extras.attempts = tries >>> 10
-      extras.maxAttempts = tries & triesWide
+      extras.wideTries = new WideTries(tries >>> 10, tries & triesWide)
       this.setPrio(this.prio + triesWide - tries)
     }
-    return extras
+    return extras.wideTries as WideTries
   }
 
   /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
@@ -624,9 +631,9 @@ abstract class JobAccessors {
  * (JSC allocates 48 bytes for 3–4 fields, 64 for 5–6, 80 for 7–8, 112 for 9–12): the id, the
  * payload's place, `bits` (location, booleans, checkpoint epoch, heap position, packed) and the
  * home: a JobHome shared with the jobs of the same queue, priority word and times, or, once the job
- * has a rare field set, its own JobExtras, which points to the JobHome. The rarely set fields live in
- * JobExtras behind accessors (on JobAccessors' prototype: no bytes per job). The payload is its JSON
- * text: first as a string, then, once the job table holds the job, as UTF-8 bytes in a shared chunk of the table's PayloadArena
+ * has a rare field set, its own JobExtras. The rarely set fields live in JobExtras behind accessors
+ * (on JobAccessors' prototype: no bytes per job). The payload is its JSON text: first as a string, then, once
+ * the job table holds the job, as UTF-8 bytes in a shared chunk of the table's PayloadArena
  * (payload-arena.ts: about 120 bytes for 100 characters against about 185 for a string). `data`
  * parses it for replies, rawData() splices it unparsed into log records and events.
  */
