@@ -102,7 +102,7 @@ describe('a job record written as bytes equals the text of encodeJob', () => {
   })
 
   test('each settable field of a Job, set alone, is written as encodeJob writes it (a new field cannot be missed)', () => {
-    const accessors = Object.entries(Object.getOwnPropertyDescriptors(Job.prototype))
+    const accessors = Object.entries(Object.getOwnPropertyDescriptors(Object.getPrototypeOf(Job.prototype)))
       .filter(([name, descriptor]) => descriptor.set !== undefined && descriptor.get !== undefined && name !== 'data')
       .map(([name]) => name)
     const plain = Object.keys(new Job(1, 'q')).filter((name) => name !== 'home' && name !== 'times' && name !== 'dataJson')

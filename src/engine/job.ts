@@ -62,11 +62,11 @@ export const snapshotEpochsMod = 1 << 18
 const heapSlots = 2 ** 26
 const perHeapSlots = 2 ** -26
 
-function flagsOf(job: Job): number {
+function flagsOf(job: { bits: number }): number {
   return Math.floor(job.bits * perHeapSlots)
 }
 
-function setFlags(job: Job, flags: number): void {
+function setFlags(job: { bits: number }, flags: number): void {
   const bits = job.bits
   job.bits = flags * heapSlots + (bits - Math.floor(bits * perHeapSlots) * heapSlots)
 }
@@ -90,10 +90,17 @@ const priorityBias = 2 ** 31
 /**
  * The fields most jobs leave at their defaults (spec §2.1 wire fields and bookkeeping): they live in
  * one object, allocated on the first write of a non-default value, so a plain job does not carry them.
- * It holds the job's queue name too, taking the place of the name in Job.home.
+ * It takes the place of the job's JobHome, so it holds the queue's name, the priority word and the
+ * times too (this job's own, written in place). 30 fields at most: 256 bytes in JSC, where 31 take
+ * 320 (hence WideTries).
  */
 class JobExtras {
-  constructor(readonly queue: string) {}
+  constructor(
+    readonly queue: string,
+    public prio: number,
+    public createdAt: number,
+    public runAt: number,
+  ) {}
 
   uniqueKey: string | null = null
   dependsOn: number[] = emptyNumbers
@@ -128,96 +135,129 @@ class JobExtras {
   ttl = 0
   timeout = 0
   /** attempts and maxAttempts, once one of them is too large to share Job.prio. */
-  attempts = 0
-  maxAttempts = 0
+  wideTries: WideTries | null = null
 }
 
-/** created_at and run_at of a job whose run_at is not its created_at (delayed, retried, promoted). */
-class JobTimes {
+/** attempts and maxAttempts of a job where one is too large for Job.prio: one JobExtras field for both (rare). */
+class WideTries {
   constructor(
-    public createdAt: number,
-    public runAt: number,
+    public attempts: number,
+    public maxAttempts: number,
   ) {}
 }
 
 /**
- * A job. Memory per job matters (a million waiting jobs are normal), so the object holds 6 fields
- * (JSC allocates 64 bytes for 5–6 fields, 80 for 7–8, 112 for 9–12): the id, the queue's name (or
- * the rarely set fields, which hold it), the payload's place, the two times as one number while they
- * are equal (most jobs: a JobTimes object otherwise), and two packed numbers — `bits` (location,
- * booleans, checkpoint epoch, heap position) and `prio` (priority, attempts, maxAttempts). The rarely
- * set fields live in JobExtras behind accessors (on the prototype: no bytes per job). The payload is
- * its JSON text: first as a string, then, once the job table holds the job, as UTF-8 bytes in a
- * shared chunk of the table's PayloadArena (payload-arena.ts: about 120 bytes for 100 characters
- * against about 185 for a string). `data` parses it for replies, rawData() splices it unparsed into
- * log records and events.
+ * The queue's name, the priority word (Job.prio) and created_at / run_at of every job that has the
+ * same four values: the jobs one batch pushes into a queue share one (they are made in the same
+ * millisecond with the same options), so a job carries one pointer for all four instead of two
+ * fields of its own (6 → 4 fields: 64 → 48 bytes in JSC). Never changed once made: a job whose
+ * values change moves to another home (Job.rehome), or to its JobExtras once it has one.
  */
-export class Job {
-  /**
-   * The payload's JSON text, or its place in the arena (payload-arena.ts) as a number; undefined
-   * when the job has no `data` (the wire then omits it).
-   */
-  dataJson: string | number | undefined = 'null'
-  /** Location, booleans, checkpoint epoch and heap position (see heapSlots). */
-  bits = LOC_GONE
-  /** Priority, lifo, attempts and maxAttempts (see prioSplit); read through the accessors, compared whole by readyBefore. */
-  prio = priorityBias * 2 * prioSplit
-  /** created_at, which is run_at too, or both when they differ. */
-  private times: number | JobTimes
-  /** The queue's name while every rare field has its default, then the JobExtras that holds it and them. */
-  private home: string | JobExtras
-
+class JobHome {
   constructor(
-    readonly id: number,
-    queue: string,
-    createdAt = 0,
-    runAt = createdAt,
-  ) {
-    this.times = runAt === createdAt ? createdAt : new JobTimes(createdAt, runAt)
-    this.home = queue
+    readonly queue: string,
+    readonly prio: number,
+    readonly createdAt: number,
+    readonly runAt: number,
+  ) {}
+}
+
+const defaultPrio = priorityBias * 2 * prioSplit
+
+/**
+ * The homes made last in this thread, newest at recentAt: the jobs of one batch (or millisecond)
+ * find theirs, and so does a job that moves on to another with the same options as the one before
+ * it (a push with max_attempts and lifo makes a job in one home and moves it twice). A job whose
+ * home is in none of them gets a new one: 48 bytes more for a job that shares it with no other.
+ */
+const recentHomesMax = 8
+const recentHomes: JobHome[] = Array.from({ length: recentHomesMax }, () => new JobHome('', defaultPrio, 0, 0))
+let recentAt = 0
+
+function homeFor(queue: string, prio: number, createdAt: number, runAt: number): JobHome {
+  for (let back = 0; back < recentHomesMax; back++) {
+    const home = recentHomes[(recentAt - back + recentHomesMax) % recentHomesMax] as JobHome
+    if (home.createdAt === createdAt && home.runAt === runAt && home.prio === prio && home.queue === queue) return home
   }
+  const home = new JobHome(queue, prio, createdAt, runAt)
+  recentAt = (recentAt + 1) % recentHomesMax
+  recentHomes[recentAt] = home
+  return home
+}
+
+/** The shared home for `from`'s queue with these values (`from` itself when they are its own). */
+function homeAfter(from: JobHome, prio: number, createdAt: number, runAt: number): JobHome {
+  if (from.createdAt === createdAt && from.runAt === runAt && from.prio === prio) return from
+  return homeFor(from.queue, prio, createdAt, runAt)
+}
+
+/**
+ * Job's accessors, on a prototype of their own above Job's: JSC sizes the objects a constructor
+ * makes by the fields it writes plus every property of its class's prototype that is not a function
+ * (accessors count), up to 6 fields (possibleDefaultPropertyCount in JSC's ObjectAllocationProfile).
+ * With them on Job.prototype a job of 4 fields took 64 bytes, as one of 6 did; from here, 48.
+ */
+abstract class JobAccessors {
+  declare dataJson: string | number | undefined
+  declare bits: number
+  declare readonly id: number
+  protected declare home: JobHome | JobExtras
 
   get queue(): string {
-    const home = this.home
-    return typeof home === 'string' ? home : home.queue
+    return this.home.queue
+  }
+
+  /** True when both jobs are in one shared home: the same queue, priority word and times. */
+  sharesHome(other: JobAccessors): boolean {
+    return this.home === other.home
+  }
+
+  /** Priority, lifo, attempts and maxAttempts (see prioSplit); read through the accessors, compared whole by readyBefore. */
+  get prio(): number {
+    return this.home.prio
   }
 
   get createdAt(): number {
-    const times = this.times
-    return typeof times === 'number' ? times : times.createdAt
+    return this.home.createdAt
   }
 
   set createdAt(value: number) {
-    this.setTimes(value, this.runAt)
+    this.rehome(this.home.prio, value, this.home.runAt)
   }
 
   get runAt(): number {
-    const times = this.times
-    return typeof times === 'number' ? times : times.runAt
+    return this.home.runAt
   }
 
   set runAt(value: number) {
-    this.setTimes(this.createdAt, value)
+    this.rehome(this.home.prio, this.home.createdAt, value)
   }
 
-  private setTimes(createdAt: number, runAt: number): void {
-    const times = this.times
-    if (createdAt === runAt) this.times = createdAt
-    else if (typeof times === 'number') this.times = new JobTimes(createdAt, runAt)
-    else {
-      times.createdAt = createdAt
-      times.runAt = runAt
-    }
+  /** Writes the priority word and the times: in the job's own JobExtras, or by moving to the shared home with those values. */
+  private rehome(prio: number, createdAt: number, runAt: number): void {
+    const home = this.home
+    if (home instanceof JobExtras) {
+      home.prio = prio
+      home.createdAt = createdAt
+      home.runAt = runAt
+    } else this.home = homeAfter(home, prio, createdAt, runAt)
+  }
+
+  private setPrio(value: number): void {
+    this.rehome(value, this.home.createdAt, this.home.runAt)
   }
 
   /** The rarely set fields, null while all of them have their defaults. */
   private get extras(): JobExtras | null {
     const home = this.home
-    return typeof home === 'string' ? null : home
+    // Told apart by a field a JobHome lacks: compiled, a read that misses is a structure check, where
+    // instanceof walks a JobHome's prototype chain (jobToWire asks ~20 times per job).
+    return (home as Partial<JobExtras>).pollCount === undefined ? null : (home as JobExtras)
   }
 
   private moreFields(): JobExtras {
-    const extras = new JobExtras(this.home as string)
+    const home = this.home
+    const extras = new JobExtras(home.queue, home.prio, home.createdAt, home.runAt)
     this.home = extras
     return extras
   }
@@ -239,7 +279,7 @@ export class Job {
 
   set priority(value: number) {
     const key = this.deliveryKey
-    this.prio = ((value + priorityBias) * 2 + (key - Math.floor(key * 0.5) * 2)) * prioSplit + triesOf(this.prio)
+    this.setPrio(((value + priorityBias) * 2 + (key - Math.floor(key * 0.5) * 2)) * prioSplit + triesOf(this.prio))
   }
 
   /** Priority and lifo as one number: a job with a higher key is delivered first (readyBefore). */
@@ -254,41 +294,40 @@ export class Job {
 
   set lifo(value: boolean) {
     const key = this.deliveryKey
-    this.prio = (Math.floor(key * 0.5) * 2 + (value ? 1 : 0)) * prioSplit + triesOf(this.prio)
+    this.setPrio((Math.floor(key * 0.5) * 2 + (value ? 1 : 0)) * prioSplit + triesOf(this.prio))
   }
 
   get attempts(): number {
     const tries = triesOf(this.prio)
-    return (tries & triesWide) !== triesWide ? tries >>> 10 : (this.extras as JobExtras).attempts
+    return (tries & triesWide) !== triesWide ? tries >>> 10 : this.widenTries().attempts
   }
 
   set attempts(value: number) {
     const tries = triesOf(this.prio)
-    if ((tries & triesWide) !== triesWide && value >= 0 && value < triesWide) this.prio += (value - (tries >>> 10)) * triesSplit
+    if ((tries & triesWide) !== triesWide && value >= 0 && value < triesWide) this.setPrio(this.prio + (value - (tries >>> 10)) * triesSplit)
     else this.widenTries().attempts = value
   }
 
   get maxAttempts(): number {
     const maxAttempts = triesOf(this.prio) & triesWide
-    return maxAttempts !== triesWide ? maxAttempts : (this.extras as JobExtras).maxAttempts
+    return maxAttempts !== triesWide ? maxAttempts : this.widenTries().maxAttempts
   }
 
   set maxAttempts(value: number) {
     const maxAttempts = triesOf(this.prio) & triesWide
-    if (maxAttempts !== triesWide && value >= 0 && value < triesWide) this.prio += value - maxAttempts
+    if (maxAttempts !== triesWide && value >= 0 && value < triesWide) this.setPrio(this.prio + value - maxAttempts)
     else this.widenTries().maxAttempts = value
   }
 
-  /** Moves attempts and maxAttempts to JobExtras (a value too large to share Job.prio). */
-  private widenTries(): JobExtras {
+  /** attempts and maxAttempts in JobExtras, moved there first if they are still in Job.prio (a value too large to share it). */
+  private widenTries(): WideTries {
     const extras = this.extras ?? this.moreFields()
     const tries = triesOf(this.prio)
     if ((tries & triesWide) !== triesWide) {
-      extras.attempts = tries >>> 10
-      extras.maxAttempts = tries & triesWide
-      this.prio += triesWide - tries
+      extras.wideTries = new WideTries(tries >>> 10, tries & triesWide)
+      this.setPrio(this.prio + triesWide - tries)
     }
-    return extras
+    return extras.wideTries as WideTries
   }
 
   /** Position in the ready, delay or timeout heap (a job is in at most one), or -1. */
@@ -590,6 +629,39 @@ export class Job {
 }
 
 /**
+ * A job. Memory per job matters (a million waiting jobs are normal), so the object holds 4 fields
+ * (JSC allocates 48 bytes for 3–4 fields, 64 for 5–6, 80 for 7–8, 112 for 9–12): the id, the
+ * payload's place, `bits` (location, booleans, checkpoint epoch, heap position, packed) and the
+ * home: a JobHome shared with the jobs of the same queue, priority word and times, or, once the job
+ * has a rare field set, its own JobExtras. The rarely set fields live in JobExtras behind accessors
+ * (on JobAccessors' prototype: no bytes per job). The payload is its JSON text: first as a string, then, once
+ * the job table holds the job, as UTF-8 bytes in a shared chunk of the table's PayloadArena
+ * (payload-arena.ts: about 120 bytes for 100 characters against about 185 for a string). `data`
+ * parses it for replies, rawData() splices it unparsed into log records and events.
+ */
+export class Job extends JobAccessors {
+  /**
+   * The payload's JSON text, or its place in the arena (payload-arena.ts) as a number; undefined
+   * when the job has no `data` (the wire then omits it).
+   */
+  override dataJson: string | number | undefined = 'null'
+  /** Location, booleans, checkpoint epoch and heap position (see heapSlots). */
+  override bits = LOC_GONE
+  /** Queue, priority word and times, shared (JobHome), or this job's own with its rare fields (JobExtras). */
+  protected override home: JobHome | JobExtras
+
+  constructor(
+    override readonly id: number,
+    queue: string,
+    createdAt = 0,
+    runAt = createdAt,
+  ) {
+    super()
+    this.home = homeFor(queue, defaultPrio, createdAt, runAt)
+  }
+}
+
+/**
  * Payloads from this many characters on go into replies as text (spliced by stringifyJson); shorter
  * ones are parsed, which keeps JSON.stringify of a reply on its fast path (raw-json.ts): measured
  * faster for 100-byte payloads, while a 1 MiB payload would cost a parse per reply.
@@ -597,7 +669,7 @@ export class Job {
 const wireTextCharsMin = 1024
 
 /** The payload's JSON text (read from the arena chunk when it is there), or undefined. */
-export function payloadText(job: Job): string | undefined {
+export function payloadText(job: Pick<Job, 'dataJson'>): string | undefined {
   const at = job.dataJson
   return typeof at === 'number' ? readPayload(at) : at
 }
@@ -686,6 +758,8 @@ export function jobToBrowserItem(job: Job, nowMs: number) {
 
 /** Delivery order (spec §4.1): priority desc; lifo first, highest id first; then run_at asc, id asc. */
 export function readyBefore(a: Job, b: Job): boolean {
+  // One home (the jobs of one batch): same priority, lifo and run_at, so the ids decide.
+  if (a.sharesHome(b)) return a.lifo ? a.id > b.id : a.id < b.id
   // Equal prio numbers (the common case) mean equal priority and lifo: no key to compute.
   if (a.prio !== b.prio) {
     const key = a.deliveryKey
