@@ -101,6 +101,7 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
 /** Runs the warm-up and removes every piece of it; resolves with the time it took. */
 export async function warmUp(config: Config, shardCount: number, workerUrl: string): Promise<number> {
   const startedMs = performance.now()
+  reifyBuiltinStatics()
   await runScratchStack(config, shardCount, workerUrl)
   // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its
   // own. Collected here, after runScratchStack's frame (which held the scratch pool and server) is
@@ -120,6 +121,17 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
  * during a client's first requests. With one stack opened before, the code compiled here is already
  * for any instance, and the real server is the third.
  */
+/**
+ * JSC adds a built-in constructor's static functions (Number.isSafeInteger, Array.isArray …) to it
+ * only when first read, and each addition changes the constructor's shape: code compiled with the
+ * old shape exits (BadCache) or is thrown away ("Structure transition from …" watchpoints). Seen on
+ * Number: a first read of another of its statics after the warm-up cost jobIdOf, nextId, pushJob,
+ * idShard, deliverBatch … their compiled code. Listing the properties adds them all, now.
+ */
+function reifyBuiltinStatics(): void {
+  for (const builtin of [Number, Array, Object, String, Math, JSON, Promise, Uint8Array, ArrayBuffer, Buffer]) Object.getOwnPropertyNames(builtin)
+}
+
 async function runScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<void> {
   await closeScratchStack(await openScratchStack(config, shardCount, workerUrl))
   const stack = await openScratchStack(config, shardCount, workerUrl)
