@@ -8,6 +8,30 @@
  * Front, and a TcpServer on a loopback port that a client here talks to. JSC keeps compiled code
  * per function, not per instance, so the real server starts with it.
  *
+ * What the real server still recompiles, and why (BUN_JSC_verboseOSR, BUN_JSC_reportCompileTimes,
+ * and BUN_JSC_dumpDFGDisassembly for the "Jettisoning … due to" lines, on a server from src/main.ts
+ * driven as W1 and W2 drive it): per function, compiled code is kept only while what it was
+ * specialised on still holds. Four things broke that; the first three are fixed here:
+ * - values: the one scratch queue's hash was below 2^31, a client's (half of all names) above, so
+ *   fnv1a32 took an Overflow exit and shardOfName/nameShard BadType exits (scratchQueues);
+ * - instances: closures whose scope JSC had seen only once (ShardPool's flushLater, listen's socket
+ *   handlers, the hosts' sinks) had the scratch objects folded in, and the real stack allocating a
+ *   second scope jettisoned them ("Allocated a scope"): TcpServer.data, ShardPool.flush, flushLater,
+ *   decodeLines … (runScratchStack opens a throw-away stack first);
+ * - shapes of built-ins: a first read of another Number static after the warm-up changed Number's
+ *   shape, and jobIdOf (Number.isSafeInteger) exited BadCache inside pushJob/nextId (reifyBuiltinStatics);
+ * - still open: BadCache exits on the real stack's own objects, with one scratch stack or with the real
+ *   stack built first alike (ShardPool.send, ShardHost.serializeReplies at its first read of the
+ *   shard, host release, flushOutbound's inlined sink, host collect, flushConnection→endIfDone), so
+ *   ~12–15 small DFG recompiles (7–12 ms of a compiler thread) remain in W1's 300 warm-up pushes; and in
+ *   durable mode the IO backend's class: DiscardIo here, UringBackend there, so the uring path is
+ *   compiled from cold and the log's calls into it exit (~25–35 DFG compiles, 15–20 ms), plus one
+ *   FTL compile of pushJob (30–50 ms) during W2's first batches. A scratch data dir on tmpfs with the
+ *   real backend took only ~5 of those DFG compiles away and was left out.
+ * The warm-up's objects are collected after runScratchStack returned (before, its frame still held
+ * them); a later collection still jettisoned a few functions "due to WeakReference" in W1's measured
+ * pushes (removeAt, flushOutbound, flushLater), so some scratch objects outlive that collection.
+ *
  * Leaves no trace a client or the disk could see: the scratch pool has its own engines, no data
  * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated, and its
  * stopped hosts let their payload chunks go (Engine.dispose). Shard hosts in Workers (--workers > 0) are
@@ -31,7 +55,7 @@ const scratchDataDir = '/nonexistent/flashq-warm-up'
  * route's nameShard, and they were recompiled during its first requests); and they fall on different
  * shards of two, so both shards' engines and hosts run.
  */
-const scratchQueues = ['warm-up', 'warm-up-d'] as const
+export const scratchQueues = ['warm-up', 'warm-up-d'] as const
 const scratchQueue = scratchQueues[0]
 
 /**
@@ -104,9 +128,7 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
   reifyBuiltinStatics()
   await runScratchStack(config, shardCount, workerUrl)
   // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its
-  // own. Collected here, after runScratchStack's frame (which held the scratch pool and server) is
-  // gone: the optimised code that referenced its objects weakly is let go in this collection, not in
-  // one among a client's first requests.
+  // own. Here, after runScratchStack's frame (which held the scratch pool and server) is gone.
   Bun.gc(true)
   return performance.now() - startedMs
 }
