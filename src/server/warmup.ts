@@ -8,6 +8,30 @@
  * Front, and a TcpServer on a loopback port that a client here talks to. JSC keeps compiled code
  * per function, not per instance, so the real server starts with it.
  *
+ * What the real server still recompiles, and why (BUN_JSC_verboseOSR, BUN_JSC_reportCompileTimes,
+ * and BUN_JSC_dumpDFGDisassembly for the "Jettisoning … due to" lines, on a server from src/main.ts
+ * driven as W1 and W2 drive it): per function, compiled code is kept only while what it was
+ * specialised on still holds. Four things broke that; the first three are fixed here:
+ * - values: the one scratch queue's hash was below 2^31, a client's (half of all names) above, so
+ *   fnv1a32 took an Overflow exit and shardOfName/nameShard BadType exits (scratchQueues);
+ * - instances: closures whose scope JSC had seen only once (ShardPool's flushLater, listen's socket
+ *   handlers, the hosts' sinks) had the scratch objects folded in, and the real stack allocating a
+ *   second scope jettisoned them ("Allocated a scope"): TcpServer.data, ShardPool.flush, flushLater,
+ *   decodeLines … (runScratchStack opens a throw-away stack first);
+ * - shapes of built-ins: a first read of another Number static after the warm-up changed Number's
+ *   shape, and jobIdOf (Number.isSafeInteger) exited BadCache inside pushJob/nextId (reifyBuiltinStatics);
+ * - still open: BadCache exits on the real stack's own objects, with one scratch stack or with the real
+ *   stack built first alike (ShardPool.send, ShardHost.serializeReplies at its first read of the
+ *   shard, host release, flushOutbound's inlined sink, host collect, flushConnection→endIfDone), so
+ *   ~12–15 small DFG recompiles (7–12 ms of a compiler thread) remain in W1's 300 warm-up pushes; and in
+ *   durable mode the IO backend's class: DiscardIo here, UringBackend there, so the uring path is
+ *   compiled from cold and the log's calls into it exit (~25–35 DFG compiles, 15–20 ms), plus one
+ *   FTL compile of pushJob (30–50 ms) during W2's first batches. A scratch data dir on tmpfs with the
+ *   real backend took only ~5 of those DFG compiles away and was left out.
+ * The warm-up's objects are collected after runScratchStack returned (before, its frame still held
+ * them); a later collection still jettisoned a few functions "due to WeakReference" in W1's measured
+ * pushes (removeAt, flushOutbound, flushLater), so some scratch objects outlive that collection.
+ *
  * Leaves no trace a client or the disk could see: the scratch pool has its own engines, no data
  * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated, and its
  * stopped hosts let their payload chunks go (Engine.dispose). Shard hosts in Workers (--workers > 0) are
@@ -23,7 +47,16 @@ import { TcpServer } from './tcp.ts'
 
 /** Where the scratch hosts believe their logs are; nothing is ever created there (io/discard.ts). */
 const scratchDataDir = '/nonexistent/flashq-warm-up'
-const scratchQueue = 'warm-up'
+/**
+ * The queues the warm-up pushes to, in turn. Two, because JSC specialises on the values it saw: the
+ * FNV-1a hash of 'warm-up' is below 2^31 and that of 'warm-up-d' above, so fnv1a32's `>>> 0` is
+ * compiled for both an int32 and a double result (with one name, a client's queue whose hash is above
+ * 2^31, half of all names, took an Overflow exit in fnv1a32 and a BadType exit in shardOfName and
+ * route's nameShard, and they were recompiled during its first requests); and they fall on different
+ * shards of two, so both shards' engines and hosts run.
+ */
+export const scratchQueues = ['warm-up', 'warm-up-d'] as const
+const scratchQueue = scratchQueues[0]
 
 /**
  * How much each wire mode runs. JSC moves a function up a tier after some hundreds to thousands of
@@ -92,6 +125,53 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
 /** Runs the warm-up and removes every piece of it; resolves with the time it took. */
 export async function warmUp(config: Config, shardCount: number, workerUrl: string): Promise<number> {
   const startedMs = performance.now()
+  reifyBuiltinStatics()
+  await runScratchStack(config, shardCount, workerUrl)
+  // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its
+  // own. Here, after runScratchStack's frame (which held the scratch pool and server) is gone.
+  Bun.gc(true)
+  return performance.now() - startedMs
+}
+
+/**
+ * Opens a scratch stack, closes it, then opens another and runs the exercises on that one. JSC
+ * constant-folds what a closure captured (`this` of an arrow field like ShardPool's flushLater, the
+ * TcpServer of listen's socket handlers, a host's sink) while only one scope for it was ever
+ * allocated, guarded by a watchpoint; the real server's stack allocating the second one fired it
+ * ("UnprofiledWatchpoint, Allocated a scope") and jettisoned the request path's optimised code
+ * (TcpServer.data, ShardPool.flush, flushLater, decodeLines, pushCommand's callers …), recompiled
+ * during a client's first requests. With one stack opened before, the code compiled here is already
+ * for any instance, and the real server is the third.
+ */
+/**
+ * JSC adds a built-in constructor's static functions (Number.isSafeInteger, Array.isArray …) to it
+ * only when first read, and each addition changes the constructor's shape: code compiled with the
+ * old shape exits (BadCache) or is thrown away ("Structure transition from …" watchpoints). Seen on
+ * Number: a first read of another of its statics after the warm-up cost jobIdOf, nextId, pushJob,
+ * idShard, deliverBatch … their compiled code. Listing the properties adds them all, now.
+ */
+function reifyBuiltinStatics(): void {
+  for (const builtin of [Number, Array, Object, String, Math, JSON, Promise, Uint8Array, ArrayBuffer, Buffer]) Object.getOwnPropertyNames(builtin)
+}
+
+async function runScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<void> {
+  await closeScratchStack(await openScratchStack(config, shardCount, workerUrl))
+  const stack = await openScratchStack(config, shardCount, workerUrl)
+  try {
+    const exercises = (async () => {
+      const json = config.preset === 'testMin' ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
+      await exercise('json', stack.tcp.port, json)
+      await exercise('msgpack', stack.tcp.port, warmupAmountMsgpack)
+    })()
+    await withDeadline(exercises, warmupMsMax)
+  } finally {
+    await closeScratchStack(stack)
+  }
+}
+
+type ScratchStack = { pool: ShardPool; tcp: TcpServer }
+
+async function openScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<ScratchStack> {
   // The production preset whatever the server's: testMin's tiny segments would rotate and checkpoint
   // the scratch logs. Errors only: the scratch hosts' log lines are not the server's.
   const scratchConfig: Config = {
@@ -102,19 +182,16 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
   const tcp = new TcpServer(new Front(pool, scratchConfig), pool)
   try {
     tcp.listen('127.0.0.1', 0, null)
-    const exercises = (async () => {
-      const json = config.preset === 'testMin' ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
-      await exercise('json', tcp.port, json)
-      await exercise('msgpack', tcp.port, warmupAmountMsgpack)
-    })()
-    await withDeadline(exercises, warmupMsMax)
-  } finally {
-    tcp.stop()
+  } catch (error) {
     await pool.stop()
+    throw error
   }
-  // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its own.
-  Bun.gc(true)
-  return performance.now() - startedMs
+  return { pool, tcp }
+}
+
+async function closeScratchStack({ pool, tcp }: ScratchStack): Promise<void> {
+  tcp.stop()
+  await pool.stop()
 }
 
 type Reply = { ok: boolean; error?: string; id?: number; ids?: number[]; job?: { id: number } | null; jobs?: Array<{ id: number }> }
@@ -123,25 +200,30 @@ type Reply = { ok: boolean; error?: string; id?: number; ids?: number[]; job?: {
 async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAmount): Promise<void> {
   const client = await WarmupClient.connect(mode, port)
   try {
-    const push = () => client.send({ cmd: 'PUSH', queue: scratchQueue, data: payload(), max_attempts: 1 })
+    let pushes = 0
+    const push = () => client.send({ cmd: 'PUSH', queue: scratchQueues[pushes++ % scratchQueues.length], data: payload(), max_attempts: 1 })
     for (let index = 0; index < amount.sequentialPushes; index++) await push()
     for (let done = 0; done < amount.pipelinedPushes; done += pipelineDepth) await Promise.all(Array.from({ length: pipelineDepth }, push))
     // Plain items as the SDK's addBulk sends them, and items with an option, so both shapes are compiled for.
     const plain = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload() })) }
     const withOption = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload(), max_attempts: 1 })) }
-    for (let index = 0; index < amount.pushBatches; index++) await client.send(index % 2 === 0 ? withOption : plain)
+    for (let index = 0; index < amount.pushBatches; index++) await client.send({ ...(index % 2 === 0 ? withOption : plain), queue: scratchQueues[Math.floor(index / 2) % scratchQueues.length] })
     await drain(client, amount)
-    await client.send({ cmd: 'OBLITERATE', queue: scratchQueue }) // what drain left: the pulls below must wait
+    await obliterateAll(client) // what drain left: the pulls below must wait
     // A worker waiting in a blocking pull, woken by a push (an SDK Worker on a quiet queue).
     for (let index = 0; index < amount.wokenPulls; index++) {
       const pull = client.send({ cmd: 'PULLB', queue: scratchQueue, count: wokenPullJobs, timeout: wokenPullTimeoutMs, sparse: true })
-      await push()
+      await client.send({ cmd: 'PUSH', queue: scratchQueue, data: payload(), max_attempts: 1 })
       await client.send({ cmd: 'ACKB', ids: ((await pull).jobs ?? []).map((job) => job.id) })
     }
-    await client.send({ cmd: 'OBLITERATE', queue: scratchQueue })
+    await obliterateAll(client)
   } finally {
     client.close()
   }
+}
+
+async function obliterateAll(client: WarmupClient): Promise<void> {
+  for (const queue of scratchQueues) await client.send({ cmd: 'OBLITERATE', queue })
 }
 
 /** Takes up to drainedJobsMax jobs out again: a few PULL + ACK, then PULLB + ACKB as the SDK's Worker does. */
