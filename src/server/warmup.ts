@@ -134,16 +134,6 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
 }
 
 /**
- * Opens a scratch stack, closes it, then opens another and runs the exercises on that one. JSC
- * constant-folds what a closure captured (`this` of an arrow field like ShardPool's flushLater, the
- * TcpServer of listen's socket handlers, a host's sink) while only one scope for it was ever
- * allocated, guarded by a watchpoint; the real server's stack allocating the second one fired it
- * ("UnprofiledWatchpoint, Allocated a scope") and jettisoned the request path's optimised code
- * (TcpServer.data, ShardPool.flush, flushLater, decodeLines, pushCommand's callers …), recompiled
- * during a client's first requests. With one stack opened before, the code compiled here is already
- * for any instance, and the real server is the third.
- */
-/**
  * JSC adds a built-in constructor's static functions (Number.isSafeInteger, Array.isArray …) to it
  * only when first read, and each addition changes the constructor's shape: code compiled with the
  * old shape exits (BadCache) or is thrown away ("Structure transition from …" watchpoints). Seen on
@@ -154,6 +144,16 @@ function reifyBuiltinStatics(): void {
   for (const builtin of [Number, Array, Object, String, Math, JSON, Promise, Uint8Array, ArrayBuffer, Buffer]) Object.getOwnPropertyNames(builtin)
 }
 
+/**
+ * Opens a scratch stack, closes it, then opens another and runs the exercises on that one. JSC
+ * constant-folds what a closure captured (`this` of an arrow field like ShardPool's flushLater, the
+ * TcpServer of listen's socket handlers, a host's sink) while only one scope for it was ever
+ * allocated, guarded by a watchpoint; the real server's stack allocating the second one fired it
+ * ("UnprofiledWatchpoint, Allocated a scope") and jettisoned the request path's optimised code
+ * (TcpServer.data, ShardPool.flush, flushLater, decodeLines, pushCommand's callers …), recompiled
+ * during a client's first requests. With one stack opened before, the code compiled here is already
+ * for any instance, and the real server is the third.
+ */
 async function runScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<void> {
   await closeScratchStack(await openScratchStack(config, shardCount, workerUrl))
   const stack = await openScratchStack(config, shardCount, workerUrl)
