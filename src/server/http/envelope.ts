@@ -4,8 +4,9 @@
  * non-numeric id, 413 too large, 415 not JSON, 422 wrong shape naming the field).
  */
 import type { Context } from 'hono'
-import { httpBodyBytesMax } from '../../base/limits.ts'
+import { httpBodyBytesMax, requestNestingDepthMax } from '../../base/limits.ts'
 import { errorKindOf } from '../../protocol/table.ts'
+import { nestingProblem } from '../../protocol/validate.ts'
 import type { Reply } from './call.ts'
 
 /** A request rejected before it became a command: answered as plain text with `status`. */
@@ -121,12 +122,21 @@ export async function readRequestJson(request: Request): Promise<unknown> {
   // A UTF-16 unit is at most 3 UTF-8 bytes: only long bodies need counting (chunked ones, undeclared).
   if (text.length * 3 > httpBodyBytesMax && Buffer.byteLength(text) > httpBodyBytesMax) throw bodyTooLarge()
   if (text.length === 0 || text.trim() === '') return {}
+  let body: unknown
   try {
-    return JSON.parse(text)
+    body = JSON.parse(text)
   } catch (error) {
     throw new HttpProblem(400, `Malformed JSON body: ${(error as Error).message}`)
   }
+  // As on TCP: a body nested past the limit would overflow the stack where it is encoded again
+  // (the command text, log records, replies), a 500 instead of naming the problem.
+  const problem = text.length > nestingScanCharsMin ? nestingProblem(body) : null
+  if (problem !== null) throw new HttpProblem(422, `Invalid: ${problem}`)
+  return body
 }
+
+/** Bodies at most this long skip the nesting scan: N levels take at least 2N characters. */
+const nestingScanCharsMin = 2 * requestNestingDepthMax
 
 /** The body as a JSON object (every flashQ route but the incoming webhook takes one). */
 export async function readObjectBody(c: Context): Promise<Record<string, unknown>> {

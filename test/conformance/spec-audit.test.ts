@@ -1,0 +1,120 @@
+/**
+ * A black-box audit against the three contracts (flashq-protocol.md, http-clients.md, queued-api.md):
+ * requests exactly as flashQ's real clients (SDK, dashboard, MCP), queued clients and curl send them,
+ * for the cases the area tests do not reach: HTTP bodies nested past the limit, the HTTP-only error
+ * texts and fields, blank form values, and slow or half-sent requests on both ports. One server.
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { connect, type Socket } from 'node:net'
+import { requestNestingDepthMax } from '../../src/base/limits.ts'
+import { startServer, type TestServer } from '../harness/server.ts'
+import { WireClient } from '../harness/wire-client.ts'
+import { HttpClient } from '../integration/http-kit.ts'
+
+setDefaultTimeout(30_000)
+
+let server: TestServer
+let http: HttpClient
+let base: string
+let counter = 0
+const freshQueue = (prefix: string) => `${prefix}-${counter++}`
+
+beforeAll(async () => {
+  server = await startServer({ args: ['--no-warmup'] })
+  base = `http://127.0.0.1:${server.httpPort}`
+  http = new HttpClient(base)
+})
+afterAll(() => server.cleanup())
+
+/** `{"a":{"a":…1…}}`, `levels` objects deep, as text (JSON.stringify of it would overflow first). */
+const nestedObjects = (levels: number) => '{"a":'.repeat(levels) + '1' + '}'.repeat(levels)
+
+const post = (path: string, body: string) => fetch(base + path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body })
+
+/** The server still answers on both ports: an HTTP push and a TCP round trip. */
+async function expectServing(): Promise<void> {
+  const queue = freshQueue('alive')
+  const job = await http.data<{ id: number }>('POST', `/queues/${queue}/jobs`, { data: { alive: true } })
+  const client = await WireClient.connect(server.tcpPort)
+  const pulled = await client.request({ cmd: 'PULL', queue, timeout: 1000 })
+  expect(pulled.job?.id).toBe(job.id)
+  client.close()
+}
+
+describe('HTTP bodies nested past the limit (as on TCP, spec §1.5 / limits.ts)', () => {
+  test('a job body nested one level past the limit is a 422 naming the nesting, on the fast path and under the router', async () => {
+    // The body object is level 1 and `data` level 2, as a TCP request map and its `data`.
+    const over = `{"data":${nestedObjects(requestNestingDepthMax)}}`
+    for (const path of [`/queues/${freshQueue('deep')}/jobs`, `/queues/${encodeURIComponent('dé')}/jobs`]) {
+      const response = await post(path, over)
+      expect(response.status).toBe(422)
+      expect(await response.text()).toBe(`Invalid: nesting deeper than ${requestNestingDepthMax} levels`)
+    }
+    const atLimit = await post(`/queues/${freshQueue('deep')}/jobs`, `{"data":${nestedObjects(requestNestingDepthMax - 1)}}`)
+    expect(atLimit.status).toBe(200)
+  })
+
+  test('100,000 levels answer 422, not a 500 from a stack overflow; the server keeps serving', async () => {
+    for (const path of [`/queues/${freshQueue('deep')}/jobs`, '/jobs/1/update', '/crons/deep']) {
+      const response = await post(path, `{"data":${nestedObjects(100_000)},"queue":"q","schedule":"* * * * *"}`)
+      expect(response.status).toBe(422)
+      expect(await response.text()).toContain('nesting deeper than')
+    }
+    await expectServing()
+  })
+})
+
+describe('HTTP-only texts and fields the clients read (http-clients.md, spec §5.2)', () => {
+  test('GET /jobs/{id}/children of a job that is no parent: the route\'s own error text', async () => {
+    const job = await http.data<{ id: number }>('POST', `/queues/${freshQueue('kids')}/jobs`, { data: 1 })
+    for (const id of [job.id, 987_654_321]) {
+      const envelope = await http.call('GET', `/jobs/${id}/children`)
+      expect(envelope).toEqual({ ok: false, error: 'Parent job not found or has no children' })
+    }
+    // A parent still answers its children.
+    const flow = await http.data<{ parent_id: number; children_ids: number[] }>('POST', `/queues/${freshQueue('kids')}/flow`, { data: {}, children: [{ queue: freshQueue('kid'), data: 1 }] })
+    expect(await http.data('GET', `/jobs/${flow.parent_id}/children`)).toEqual({ children: flow.children_ids, completed: 0, total: 1 })
+  })
+
+  test('GET /health carries uptime_seconds (the dashboard\'s type) next to uptime_ms', async () => {
+    const health = (await (await fetch(`${base}/health`)).json()) as { ok: boolean; data: Record<string, unknown> }
+    expect(health.ok).toBe(true)
+    const { status, uptime_ms, uptime_seconds } = health.data
+    expect(status).toBe('healthy')
+    expect(typeof uptime_ms).toBe('number')
+    expect(uptime_seconds).toBe(Math.floor((uptime_ms as number) / 1000))
+  })
+
+  test('POST /webhooks from a form left blank (queue "", secret ""): all queues, unsigned', async () => {
+    const id = await http.data<string>('POST', '/webhooks', { url: 'https://example.com/audit-hook', events: ['completed'], queue: '', secret: '' })
+    const listed = (await http.data<Array<Record<string, unknown>>>('GET', '/webhooks')).find((webhook) => webhook.id === id)
+    expect(listed).toMatchObject({ url: 'https://example.com/audit-hook', queue: null, secret: null })
+    expect(await http.data('DELETE', `/webhooks/${id}`)).toBe(true)
+  })
+})
+
+describe('slow and half-sent requests (slowloris) on both ports', () => {
+  test('hundreds of half-sent requests neither block other clients nor break the server', async () => {
+    const held: Socket[] = []
+    const hold = (port: number, text: string) => {
+      const socket = connect(port, '127.0.0.1')
+      socket.on('error', () => {})
+      socket.write(text)
+      held.push(socket)
+    }
+    for (let i = 0; i < 100; i++) {
+      hold(server.httpPort as number, 'GET /health HTTP/1.1\r\nHost: x\r\n') // headers never end
+      hold(server.httpPort as number, `POST /queues/slow/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"data":`)
+      hold(server.tcpPort, '{"cmd":"PUSH","queue":"slow","data":') // a line never ends
+    }
+    try {
+      await Bun.sleep(200)
+      await expectServing()
+    } finally {
+      for (const socket of held) socket.destroy()
+    }
+    // The half-sent push became nothing.
+    expect(await http.data('GET', '/queues/slow/count')).toBe(0)
+    await expectServing()
+  })
+})
