@@ -75,12 +75,16 @@ export function jobRoutes(deps: HttpDeps): Hono {
     return run(c, { cmd: 'GETPROGRESS', id: jobIdParam(c) }, (reply) => progressView(reply, shape))
   })
   app.get('/jobs/:id/logs', (c) => run(c, { cmd: 'GETLOGS', id: jobIdParam(c) }, (reply) => reply.logs))
-  app.get('/jobs/:id/children', (c) =>
-    run(c, { cmd: 'GETCHILDREN', parent_id: jobIdParam(c) }, (reply) => ({
+  app.get('/jobs/:id/children', async (c) => {
+    const reply = await ask(deps, c, { cmd: 'GETCHILDREN', parent_id: jobIdParam(c) })
+    // The HTTP route's own error text (spec §5.2); TCP keeps `Parent job N not found`.
+    if (!reply.ok) return fail(c, reply.error?.startsWith('Parent job ') ? childrenNotFound : (reply.error ?? 'Unknown error'))
+    return ok(c, {
       children: reply.children_ids ?? (reply.children as Array<{ id: number }>).map((child) => child.id),
       completed: reply.completed,
       total: reply.total,
-    })))
+    })
+  })
   app.get('/jobs/:id/wait', (c) => {
     const timeoutMs = Math.min(numberQuery(c, 'timeout') ?? 30_000, httpBlockingTimeoutMsMax)
     return run(c, { cmd: 'WAITJOB', id: jobIdParam(c), timeout: timeoutMs }, (reply) => reply.result ?? null, { blockingMs: timeoutMs })
@@ -111,6 +115,8 @@ function jobView(job: unknown, state: unknown, result: unknown, failedReason: un
   if (job === null || job === undefined) return { job: null, state, result }
   return { ...(job as Record<string, unknown>), job, state, result, failed_reason: failedReason }
 }
+
+const childrenNotFound = 'Parent job not found or has no children'
 
 function progressView(reply: Reply, shape: ReturnType<typeof clientShape>): unknown {
   const info = reply.progress as { id: number; progress: number; message: string | null }
