@@ -215,8 +215,9 @@ export function webhookRoutes(deps: HttpDeps): Hono {
     if (unknown !== undefined) {
       throw new HttpProblem(422, `Invalid: field 'events' has unknown event type '${unknown}' (use ${jobEventTypes.join(', ')} or *)`)
     }
-    const queue = optionalString(body.queue, 'queue')
-    const secret = optionalString(body.secret, 'secret')
+    // A form left blank sends '': no queue can be named '' (it would never fire), nor is '' a key.
+    const queue = optionalString(body.queue, 'queue') || null
+    const secret = optionalString(body.secret, 'secret') || null
     const added = webhooks.add(url, events as string[], queue, secret)
     return 'error' in added ? fail(c, added.error) : ok(c, added.id)
   })
