@@ -9,6 +9,9 @@ import { specOf, type MergeKind } from '../protocol/table.ts'
 
 type Reply = { ok: boolean; error?: string; [field: string]: unknown }
 
+/** A GETJOBS field set only by HTTP `GET /jobs` (the shards ignore it): merge newest first. */
+export const getJobsNewestFirst = '_newest_first'
+
 export function mergeReplies(request: Record<string, unknown>, replies: Reply[], shardCount: number): Reply {
   const kind: MergeKind = specOf(request.cmd)?.merge ?? 'single'
   const failed = replies.find((reply) => !reply.ok)
@@ -85,12 +88,17 @@ function kvMget(request: Record<string, unknown>, replies: Reply[], shardCount: 
   return { ok: true, values }
 }
 
-/** Each shard returned its newest offset+limit matches; merge by id descending, then page. */
+/**
+ * Each shard returned its newest offset+limit matches; merge by id descending (TCP GETJOBS), or
+ * newest `created_at` first for HTTP `GET /jobs` (spec §5.2), then page. Ids count per shard, so
+ * across shards a higher id is not a newer job; within a shard the two orders agree.
+ */
 function getJobs(request: Record<string, unknown>, replies: Reply[]): Reply {
   const offset = typeof request.offset === 'number' ? request.offset : 0
   const limit = typeof request.limit === 'number' ? Math.min(request.limit, 1000) : 100
-  const jobs = concat(replies, 'jobs') as Array<{ id: number }>
-  jobs.sort((a, b) => b.id - a.id)
+  const jobs = concat(replies, 'jobs') as Array<{ id: number; created_at: number }>
+  if (request[getJobsNewestFirst] === true) jobs.sort((a, b) => b.created_at - a.created_at || b.id - a.id)
+  else jobs.sort((a, b) => b.id - a.id)
   return { ok: true, jobs: fitToReplyBytes(jobs.slice(offset, offset + limit)), total: sum(replies, 'total') }
 }
 

@@ -9,6 +9,7 @@ import { connect, type Socket } from 'node:net'
 import { requestNestingDepthMax } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
+import { nameOnShard, shardArgs } from '../integration/commands-kit.ts'
 import { HttpClient } from '../integration/http-kit.ts'
 
 setDefaultTimeout(30_000)
@@ -20,7 +21,7 @@ let counter = 0
 const freshQueue = (prefix: string) => `${prefix}-${counter++}`
 
 beforeAll(async () => {
-  server = await startServer({ args: ['--no-warmup'] })
+  server = await startServer({ args: [...shardArgs, '--no-warmup'] })
   base = `http://127.0.0.1:${server.httpPort}`
   http = new HttpClient(base)
 })
@@ -90,6 +91,28 @@ describe('HTTP-only texts and fields the clients read (http-clients.md, spec §5
     const listed = (await http.data<Array<Record<string, unknown>>>('GET', '/webhooks')).find((webhook) => webhook.id === id)
     expect(listed).toMatchObject({ url: 'https://example.com/audit-hook', queue: null, secret: null })
     expect(await http.data('DELETE', `/webhooks/${id}`)).toBe(true)
+  })
+})
+
+describe('GET /jobs across shards (spec §5.2: newest created_at first)', () => {
+  test('a new job on a shard with lower ids still heads the page; TCP GETJOBS keeps id order', async () => {
+    // Ids count per shard: after 40 pushes on shard 1, its ids run far above shard 0's.
+    const busy = nameOnShard('busy', 1)
+    const quiet = nameOnShard('quiet', 0)
+    const client = await WireClient.connect(server.tcpPort)
+    const pushed = await client.request({ cmd: 'PUSHB', queue: busy, jobs: Array.from({ length: 40 }, (_, index) => ({ data: index })) })
+    await Bun.sleep(5) // a later millisecond
+    const newest = await client.request({ cmd: 'PUSH', queue: quiet, data: 'newest' })
+    // By id alone, ten older jobs would come first.
+    expect((pushed.ids as number[]).filter((id) => id > newest.id).length).toBeGreaterThanOrEqual(10)
+    const page = await http.data<Array<{ id: number; created_at: number }>>('GET', '/jobs?state=waiting&limit=10')
+    expect(page[0]?.id).toBe(newest.id)
+    const times = page.map((job) => job.created_at)
+    expect(times).toEqual([...times].sort((a, b) => b - a))
+    const tcp = await client.request({ cmd: 'GETJOBS', state: 'waiting', limit: 10 })
+    const ids = (tcp.jobs as Array<{ id: number }>).map((job) => job.id)
+    expect(ids).toEqual([...ids].sort((a, b) => b - a))
+    client.close()
   })
 })
 

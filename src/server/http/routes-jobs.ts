@@ -5,6 +5,7 @@
  */
 import { type Context, Hono } from 'hono'
 import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
+import { getJobsNewestFirst } from '../merge.ts'
 import type { Reply } from './call.ts'
 import { clientShape } from './client-shape.ts'
 import type { HttpDeps } from './deps.ts'
@@ -31,6 +32,7 @@ export function jobRoutes(deps: HttpDeps): Hono {
       state: c.req.query('state') || undefined,
       limit: numberQuery(c, 'limit') ?? 100,
       offset: numberQuery(c, 'offset') ?? 0,
+      [getJobsNewestFirst]: true,
     }
     const shape = clientShape(c)
     return run(c, request, (reply) => (shape === 'sdk' ? { jobs: reply.jobs, total: reply.total } : reply.jobs))
