@@ -125,7 +125,7 @@ export function adminRoutes(deps: HttpDeps): Hono {
     const facts = deps.health()
     const healthy = facts.status === 'ok'
     // uptime_seconds: the dashboard's health type reads it (http-clients.md §2); uptime_ms is the spec's.
-    const data = { ...facts, status: healthy ? 'healthy' : 'degraded', uptime_seconds: Math.floor(facts.uptime_ms / 1000), sqlite_enabled: !deps.config.memory, persistence: !deps.config.memory }
+    const data = { ...facts, status: healthy ? 'healthy' : 'degraded', uptime_seconds: Math.floor(Number(facts.uptime_ms) / 1000), sqlite_enabled: !deps.config.memory, persistence: !deps.config.memory }
     return c.json({ ok: true, data }, healthy ? 200 : 503)
   })
   app.get('/debug/memory', (c) => {
