@@ -98,6 +98,13 @@ export const requestNestingDepthMax = 128
  * the next one would pass it; at least one always goes (a single job is bounded by jobDataBytesMax).
  */
 export const replyBytesMax = 16 * MiB
+/** GETJOBS page size (a larger `limit` is clamped to it). */
+export const getJobsLimitMax = 1000
+/**
+ * Deepest position (offset + limit) of a GETJOBS page over every shard (no queue named): the front
+ * first asks each shard for the sort keys of its newest that many matches (_GETJOBKEYS).
+ */
+export const getJobsAcrossShardsDepthMax = 100_000
 /**
  * Outbound bytes queued for one connection that does not read: past it the connection is closed
  * (reading already paused at connectionOutputBytesHigh, so only replies in flight can add to it).

@@ -40,8 +40,6 @@ export const flowChildKeysMax = 100_000
 export const outboxResendIntervalMs = 1000
 /** A FLOW whose remote children are not confirmed within this time gets an error reply. */
 export const flowReplyTimeoutMs = 30_000
-/** GETJOBS page size. */
-export const getJobsLimitMax = 1000
 /** Default stall timeout (spec §2.1: 0 = 30 000 ms). */
 export const stallTimeoutDefaultMs = 30_000
 /** Stall detection period (spec §4.7). */

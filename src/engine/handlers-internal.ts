@@ -8,6 +8,7 @@ import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
 import { pushJob } from './handlers-core.ts'
+import { getJobKeys } from './handlers-queue.ts'
 import { jobToWire } from './job.ts'
 import { cleanupOrderProblem, cleanupSettingsOf, cleanupSettingsProblem } from './retention.ts'
 import { housekeeping } from './scheduling.ts'
@@ -66,4 +67,5 @@ export const internalHandlers: HandlerTable = {
   _PUSHJOB: pushReturningJob,
   _QUEUEDEFAULTS: queueDefaults,
   _RESETMETRICS: resetMetrics,
+  _GETJOBKEYS: getJobKeys,
 }

@@ -11,7 +11,8 @@ import {
 import type { QueueState } from './queue-state.ts'
 import { isListed, newestFirst } from './job-index.ts'
 import { type QueueSettings, applyQueueSettings } from './records.ts'
-import { getJobsLimitMax, removedEventsPerCommandMax } from './engine-limits.ts'
+import { getJobsAcrossShardsDepthMax, getJobsLimitMax } from '../base/limits.ts'
+import { removedEventsPerCommandMax } from './engine-limits.ts'
 import { JobReplyBudget } from './reply-size.ts'
 import { obliterateCron, obliterateRefusal } from './links.ts'
 
@@ -117,12 +118,30 @@ export function parseStateFilter(state: string | undefined): JobState | null {
 const gatheredJobCost = 4
 
 function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs: number) {
-  const filter = parseStateFilter(command.state)
-  const limit = Math.min(command.limit, getJobsLimitMax)
+  const { page, total } = selectJobs(core, command.queue, command.state, command.offset, Math.min(command.limit, getJobsLimitMax), nowMs)
+  const items = []
+  const budget = new JobReplyBudget(2) // a browser item holds the job twice
+  for (const job of page) {
+    if (!budget.admit(job)) break
+    items.push(jobToBrowserItem(job, nowMs))
+  }
+  core.reply(token, { ok: true, jobs: items, total })
+}
+
+/** _GETJOBKEYS: the ids and created_at of the newest `window` GETJOBS matches, newest first. */
+export function getJobKeys(core: Core, command: CommandOf<'_GETJOBKEYS'>, token: Token, nowMs: number) {
+  const window = Math.min(command.window, getJobsAcrossShardsDepthMax)
+  const { page, total } = selectJobs(core, command.queue, command.state, 0, window, nowMs)
+  core.reply(token, { ok: true, ids: page.map((job) => job.id), created: page.map((job) => job.createdAt), total })
+}
+
+/** The GETJOBS matches at [offset, offset + limit) by id descending, and how many match in all. */
+function selectJobs(core: Core, queue: string | undefined, state: string | undefined, offset: number, limit: number, nowMs: number): { page: Job[]; total: number } {
+  const filter = parseStateFilter(state)
   let queues: QueueState[]
-  if (command.queue === undefined) queues = [...core.queues.values()]
+  if (queue === undefined) queues = [...core.queues.values()]
   else {
-    const q = core.queues.get(command.queue)
+    const q = core.queues.get(queue)
     queues = q === undefined ? [] : [q]
   }
   let total = 0
@@ -132,23 +151,17 @@ function getJobs(core: Core, command: CommandOf<'GETJOBS'>, token: Token, nowMs:
     total += filter === null ? q.listedCount : stateCount(q, filter)
     listed += q.listedCount
   }
-  const index = command.queue === undefined ? core.jobs : queues[0]?.byId
+  const index = queue === undefined ? core.jobs : queues[0]?.byId
   let page: Job[] | null = null
-  if (index !== undefined && total > 0 && command.offset < total) {
-    const wanted = command.offset + limit
+  if (index !== undefined && total > 0 && offset < total) {
+    const wanted = offset + limit
     const gatherCost = filter === null ? Infinity : gatheredJobCost * homeSize(core, filter, total)
     if (gatherCost > (wanted * listed) / total) {
-      page = index.page((job) => filter === null || stateOf(job, nowMs) === filter, command.offset, limit, gatherCost)
+      page = index.page((job) => filter === null || stateOf(job, nowMs) === filter, offset, limit, gatherCost)
     }
-    if (page === null) page = gather(core, queues, filter as JobState, nowMs, command.offset, limit)
+    if (page === null) page = gather(core, queues, filter as JobState, nowMs, offset, limit)
   }
-  const items = []
-  const budget = new JobReplyBudget(2) // a browser item holds the job twice
-  for (const job of page ?? []) {
-    if (!budget.admit(job)) break
-    items.push(jobToBrowserItem(job, nowMs))
-  }
-  core.reply(token, { ok: true, jobs: items, total })
+  return { page: page ?? [], total }
 }
 
 /** Jobs of a queue in `state` (delayed jobs due at `nowMs` promoted first). */

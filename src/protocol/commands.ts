@@ -339,6 +339,11 @@ export const internalCommandSchemas = {
     backoff: opt(u64()),
     ttl: opt(u64()),
   }),
+  /**
+   * The sort keys (ids, created_at) of a shard's newest `window` GETJOBS matches: the front merges
+   * them to page GETJOBS past one shard page without a queue (server/deep-page.ts).
+   */
+  _GETJOBKEYS: z.object({ cmd: z.literal('_GETJOBKEYS'), queue: opt(queueName()), state: opt(z.string()), window: u64() }),
   /** Zeroes the metrics counters of every shard (`POST /server/reset-metrics`). */
   _RESETMETRICS: bare('_RESETMETRICS'),
   /**

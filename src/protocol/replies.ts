@@ -155,6 +155,7 @@ export type ReplyFields = {
   KVINCR: { value: number }
   _PUSHJOB: { id: number; job: WireJob | null }
   _QUEUEDEFAULTS: Unit
+  _GETJOBKEYS: { ids: number[]; created: number[]; total: number }
   _RESETMETRICS: Unit
   _SETCLEANUP: CleanupSettings
   _RUNCLEANUP: Count

@@ -158,6 +158,8 @@ export const commandTable = {
   // Internal (HTTP routes only)
   _PUSHJOB: row('_PUSHJOB', { route: 'queue', diskFull: refuse, errors: [I, C, L, U] }),
   _QUEUEDEFAULTS: row('_QUEUEDEFAULTS', { route: 'queue', errors: [I, U] }),
+  // Sent by the front to each shard itself (server/deep-page.ts), whose merge of the keys is its own.
+  _GETJOBKEYS: row('_GETJOBKEYS', { route: 'queueOrAll', merge: 'firstOf', errors: [I, U] }),
   _RESETMETRICS: row('_RESETMETRICS', { route: 'all', merge: 'allOk', errors: [U] }),
   _SETCLEANUP: row('_SETCLEANUP', { route: 'all', merge: 'firstOf', errors: [I, U] }),
   _RUNCLEANUP: row('_RUNCLEANUP', { route: 'all', merge: 'sumCount', errors: [U] }),

@@ -50,6 +50,12 @@ export function nestingProblem(value: unknown, depthMax = requestNestingDepthMax
   return nestsDeeper(value, depthMax) ? nestingTooDeep(depthMax) : null
 }
 
+/**
+ * Texts at most this long skip the nesting scan: nesting N levels takes at least 2N characters
+ * (an opening and a closing bracket per level).
+ */
+export const nestingScanCharsMin = 2 * requestNestingDepthMax
+
 export const nestingTooDeep = (depthMax = requestNestingDepthMax): string => `nesting deeper than ${depthMax} levels`
 
 function nestsDeeper(value: unknown, levelsLeft: number): boolean {

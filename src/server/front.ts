@@ -10,6 +10,7 @@ import type { Token } from '../engine/types.ts'
 import { parseCommand } from '../protocol/commands.ts'
 import { invalidToken } from '../protocol/errors.ts'
 import { mergeReplies, fanOutRequest } from './merge.ts'
+import { assemblePage, keysRequest, needsDeepPage, planPage } from './deep-page.ts'
 import { routeKindOf, shardOf, splitRequest } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
 import { deliveriesOf } from './undelivered.ts'
@@ -86,6 +87,7 @@ export class Front {
     }
     const parsed = parsedFromLine ? request : undefined
     const shardCount = this.pool.shardCount
+    if (kind === 'all' && request.cmd === 'GETJOBS' && needsDeepPage(request)) return this.deepPage(request, target)
     if (kind === 'all') return this.fanOut(request, allShards(shardCount, request), target)
     if (kind === 'split') {
       const parts = splitRequest(request, shardCount)
@@ -157,6 +159,12 @@ export class Front {
    * order of `parts` (shard index order for 'all'), which KVMGET's merge relies on.
    */
   private fanOut(request: Record<string, unknown>, parts: Map<number, Record<string, unknown>>, target: Answerable): void {
+    const adjusted = new Map([...parts].map(([shard, part]) => [shard, fanOutRequest(part)]))
+    this.gather(adjusted, target, (replies) => target.deliver(0, JSON.stringify(mergeReplies(request, replies, this.pool.shardCount))))
+  }
+
+  /** Sends each part to its shard; `done` gets the replies in the order of `parts` once all arrived. */
+  private gather(parts: Map<number, Record<string, unknown>>, target: Answerable, done: (replies: Reply[]) => void): void {
     const shards = [...parts.keys()]
     const replies: Reply[] = new Array(shards.length)
     const slotOfToken = new Map<Token, number>()
@@ -164,15 +172,24 @@ export class Front {
     const aggregator: ReplyTarget = {
       deliver: (token, replyJson) => {
         replies[slotOfToken.get(token) as number] = JSON.parse(replyJson) as Reply
-        if (--waiting > 0) return
-        target.deliver(0, JSON.stringify(mergeReplies(request, replies, this.pool.shardCount)))
+        if (--waiting === 0) done(replies)
       },
     }
     shards.forEach((shard, slot) => {
-      const part = fanOutRequest(parts.get(shard) as Record<string, unknown>)
-      const token = this.pool.send(shard, JSON.stringify(part), aggregator, false, this.deferred)
+      const token = this.pool.send(shard, JSON.stringify(parts.get(shard)), aggregator, false, this.deferred)
       slotOfToken.set(token, slot)
       target.tokens.push(token)
+    })
+  }
+
+  /** GETJOBS over every shard deeper than one shard page: keys first, then the page (deep-page.ts). */
+  private deepPage(request: Record<string, unknown>, target: Answerable): void {
+    const keys = keysRequest(request)
+    const shards = [...Array(this.pool.shardCount).keys()]
+    this.gather(new Map(shards.map((shard) => [shard, keys])), target, (keyReplies) => {
+      const plan = planPage(request, shards, keyReplies)
+      if ('reply' in plan) return target.deliver(0, JSON.stringify(plan.reply))
+      this.gather(plan.parts, target, (replies) => target.deliver(0, JSON.stringify(assemblePage(plan, replies))))
     })
   }
 }

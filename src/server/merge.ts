@@ -4,6 +4,7 @@
  * Which merge a command uses is declared in the command table (protocol/table.ts).
  */
 import { shardOfName } from '../base/hash.ts'
+import { getJobsLimitMax } from '../base/limits.ts'
 import { fitToReplyBytes } from '../protocol/reply-budget.ts'
 import { specOf, type MergeKind } from '../protocol/table.ts'
 
@@ -95,7 +96,7 @@ function kvMget(request: Record<string, unknown>, replies: Reply[], shardCount: 
  */
 function getJobs(request: Record<string, unknown>, replies: Reply[]): Reply {
   const offset = typeof request.offset === 'number' ? request.offset : 0
-  const limit = typeof request.limit === 'number' ? Math.min(request.limit, 1000) : 100
+  const limit = typeof request.limit === 'number' ? Math.min(request.limit, getJobsLimitMax) : 100
   const jobs = concat(replies, 'jobs') as Array<{ id: number; created_at: number }>
   if (request[getJobsNewestFirst] === true) jobs.sort((a, b) => b.created_at - a.created_at || b.id - a.id)
   else jobs.sort((a, b) => b.id - a.id)
@@ -117,7 +118,12 @@ function getJobsBatch(request: Record<string, unknown>, replies: Reply[]): Reply
 /** GETJOBS over all shards: each shard must return enough to fill the page after merging. */
 export function fanOutRequest(request: Record<string, unknown>): Record<string, unknown> {
   if (request.cmd !== 'GETJOBS') return request
-  const offset = typeof request.offset === 'number' ? request.offset : 0
-  const limit = typeof request.limit === 'number' ? Math.min(request.limit, 1000) : 100
-  return { ...request, offset: 0, limit: Math.min(offset + limit, 1000) }
+  const offset = request.offset ?? 0
+  const limit = request.limit ?? 100
+  // Invalid numbers go as they are: the shards answer them with the schema's error.
+  if (!isCount(offset) || !isCount(limit)) return request
+  return { ...request, offset: 0, limit: Math.min(offset + Math.min(limit, getJobsLimitMax), getJobsLimitMax) }
 }
+
+/** A GETJOBS offset or limit the schema accepts. */
+export const isCount = (value: unknown): value is number => typeof value === 'number' && Number.isSafeInteger(value) && value >= 0

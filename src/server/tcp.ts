@@ -17,12 +17,12 @@
 import type { Socket, TCPSocketListener, UnixSocketListener } from 'bun'
 import {
   connectionOutputBytesHigh, connectionOutputBytesMax, connectionRequestsInFlightMax, connectionsMax, frameBytesMax,
-  lineBytesMax, requestNestingDepthMax,
+  lineBytesMax,
 } from '../base/limits.ts'
 import { authenticationRequired, clientErrorText, invalid, messageTooLarge } from '../protocol/errors.ts'
 import { JsonLinesDecoder } from '../protocol/json-lines.ts'
 import { MsgpackFrameDecoder, decodeMsgpackRequest, encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
-import { nestingProblem } from '../protocol/validate.ts'
+import { nestingProblem, nestingScanCharsMin } from '../protocol/validate.ts'
 import { ConnectionState, type Request } from './connection.ts'
 import type { Front } from './front.ts'
 import type { ShardPool } from './shard-pool.ts'
@@ -349,11 +349,6 @@ export function hostPort(host: string, port: number): string {
   return host.includes(':') ? `[${host}]:${port}` : `${host}:${port}`
 }
 
-/**
- * Lines at most this long skip the nesting scan: nesting N levels takes at least 2N characters
- * (an opening and a closing bracket per level).
- */
-const nestingScanCharsMin = 2 * requestNestingDepthMax
 
 function takeOutput(connection: TcpConnection): string | Uint8Array | null {
   if (connection.mode === 'msgpack') {

@@ -116,6 +116,39 @@ describe('GET /jobs across shards (spec §5.2: newest created_at first)', () => 
   })
 })
 
+describe('GETJOBS pages past one shard page without a queue (large pagination)', () => {
+  test('every page matches the merged per-queue listings; invalid offsets are refused', async () => {
+    const client = await WireClient.connect(server.tcpPort)
+    const state = 'delayed' // this test's jobs only: the other tests push waiting jobs
+    const queues = [nameOnShard('deep-a', 1), nameOnShard('deep-b', 1), nameOnShard('deep-c', 0)]
+    const sizes = [1000, 700, 300]
+    for (const [index, queue] of queues.entries()) {
+      const jobs = Array.from({ length: sizes[index] as number }, (_, n) => ({ data: n, delay: 3_600_000 }))
+      expect(await client.request({ cmd: 'PUSHB', queue, jobs })).toMatchObject({ ok: true })
+    }
+    type Item = { id: number; created_at: number }
+    const listed: Item[] = []
+    for (const queue of queues) {
+      for (let offset = 0; ; offset += 1000) {
+        const page = await client.request({ cmd: 'GETJOBS', queue, state, limit: 1000, offset })
+        listed.push(...(page.jobs as Item[]))
+        if (page.jobs.length < 1000) break
+      }
+    }
+    expect(listed).toHaveLength(2000)
+    const byId = listed.map((job) => job.id).sort((a, b) => b - a)
+    const newest = [...listed].sort((a, b) => b.created_at - a.created_at || b.id - a.id).map((job) => job.id)
+    for (const [offset, limit] of [[900, 200], [1000, 1000], [1950, 100], [2000, 10]] as const) {
+      const tcp = await client.request({ cmd: 'GETJOBS', state, limit, offset })
+      expect({ offset, ids: (tcp.jobs as Item[]).map((job) => job.id), total: tcp.total }).toEqual({ offset, ids: byId.slice(offset, offset + limit), total: 2000 })
+      const page = await http.data<Item[]>('GET', `/jobs?state=${state}&limit=${limit}&offset=${offset}`)
+      expect({ offset, ids: page.map((job) => job.id) }).toEqual({ offset, ids: newest.slice(offset, offset + limit) })
+    }
+    expect(await client.request({ cmd: 'GETJOBS', limit: 10, offset: -1 })).toMatchObject({ ok: false, error: "Invalid: field 'offset' must not be negative" })
+    client.close()
+  })
+})
+
 describe('slow and half-sent requests (slowloris) on both ports', () => {
   test('hundreds of half-sent requests neither block other clients nor break the server', async () => {
     const held: Socket[] = []

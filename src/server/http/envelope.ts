@@ -4,9 +4,9 @@
  * non-numeric id, 413 too large, 415 not JSON, 422 wrong shape naming the field).
  */
 import type { Context } from 'hono'
-import { httpBodyBytesMax, requestNestingDepthMax } from '../../base/limits.ts'
+import { httpBodyBytesMax } from '../../base/limits.ts'
 import { errorKindOf } from '../../protocol/table.ts'
-import { nestingProblem } from '../../protocol/validate.ts'
+import { nestingProblem, nestingScanCharsMin } from '../../protocol/validate.ts'
 import type { Reply } from './call.ts'
 
 /** A request rejected before it became a command: answered as plain text with `status`. */
@@ -135,8 +135,6 @@ export async function readRequestJson(request: Request): Promise<unknown> {
   return body
 }
 
-/** Bodies at most this long skip the nesting scan: N levels take at least 2N characters. */
-const nestingScanCharsMin = 2 * requestNestingDepthMax
 
 /** The body as a JSON object (every flashQ route but the incoming webhook takes one). */
 export async function readObjectBody(c: Context): Promise<Record<string, unknown>> {
