@@ -149,6 +149,28 @@ describe('GETJOBS pages past one shard page without a queue (large pagination)',
   })
 })
 
+describe('POST /server/shutdown and /server/restart (spec §5.2; no other test sends them)', () => {
+  test('shutdown exits 0 with acknowledged jobs kept; restart exits 100 for the supervisor', async () => {
+    for (const [route, exitCode] of [['/server/shutdown', 0], ['/server/restart', 100]] as const) {
+      const own = await startServer({ args: ['--no-warmup'] })
+      try {
+        const client = await WireClient.connect(own.tcpPort)
+        const queue = freshQueue('kept')
+        expect(await client.request({ cmd: 'PUSH', queue, data: 1 })).toMatchObject({ ok: true })
+        const response = await fetch(`http://127.0.0.1:${own.httpPort}${route}`, { method: 'POST', headers: { 'Content-Type': 'application/json' } })
+        expect(await response.json()).toEqual({ ok: true, data: null })
+        expect(await own.process.exited).toBe(exitCode)
+        const again = await own.restart()
+        const after = await WireClient.connect(again.tcpPort)
+        expect(await after.request({ cmd: 'COUNT', queue })).toMatchObject({ count: 1 })
+        after.close()
+      } finally {
+        await own.cleanup()
+      }
+    }
+  })
+})
+
 describe('slow and half-sent requests (slowloris) on both ports', () => {
   test('hundreds of half-sent requests neither block other clients nor break the server', async () => {
     const held: Socket[] = []
