@@ -68,8 +68,11 @@ export const eventBufferEventsMax = 1024
 export const eventBufferBytesMax = 8 * MiB
 /** Bytes a WebSocket may have unsent before it is closed as too slow (1013). */
 export const webSocketBufferedBytesMax = 4 * MiB
-/** Interval of the `/ws/dashboard` snapshot (spec §5.4 DASHBOARD_INTERVAL_MS). */
+/** Interval of the `/ws/dashboard` snapshot (spec §5.4 DASHBOARD_INTERVAL_MS, the default). */
 export const dashboardIntervalMs = 3000
+/** DASHBOARD_INTERVAL_MS bounds: a snapshot costs a fan-out to every shard. */
+export const dashboardIntervalMsMin = 10
+export const dashboardIntervalMsMax = 3_600_000
 /** SSE keep-alive comment interval (spec §5.4: about 15 s). */
 export const sseKeepAliveMs = 15_000
 /** A WebSocket must authenticate within this time when a token is required (spec §5.4). */

@@ -3,7 +3,7 @@
  * UsageError with a one-line reason; main.ts prints it and exits with code 2.
  */
 import { type Config, ioPreferences, type PresetName } from '../base/config.ts'
-import { logFormats, logLevels } from '../base/log.ts'
+import { logFormats, logLevels, type LogLevel } from '../base/log.ts'
 import { shardsMax, shutdownGraceMsDefault, shutdownGraceMsMax, workersMax } from '../base/limits.ts'
 
 export class UsageError extends Error {
@@ -34,7 +34,7 @@ export const usage = `usage: flashq [serve] [options]
   --auth-token <t>      require AUTH with this token (repeatable; env AUTH_TOKENS=a,b)
   --shutdown-grace-ms <n>  on SIGINT/SIGTERM, wait up to this long for active jobs (default 30000)
   --log-format <f>      text (default) | json: one line per event (start, stop, recovery, checkpoint, ...)
-  --log-level <l>       debug | info (default) | warn | error
+  --log-level <l>       debug | info (default) | warn | error (env LOG_LEVEL, or RUST_LOG)
   --preset <name>       production (default) | testMin
   --no-warmup           skip the start-up JIT warm-up (a scratch run of the hot paths, ~0.5–0.6 s)
        flashq restore <backup.tar> --data-dir <dir>   unpack a backup (GET /storage/backup) into an empty directory`
@@ -58,7 +58,7 @@ export function parseArgs(argv: string[], env: Env): Config {
     shutdownGraceMs: integer('--shutdown-grace-ms', flags.get('--shutdown-grace-ms')?.[0] ?? String(shutdownGraceMsDefault), 0, shutdownGraceMsMax),
     preset: oneOf('--preset', flags.get('--preset')?.[0] ?? 'production', ['production', 'testMin'] as const) as PresetName,
     logFormat: oneOf('--log-format', flags.get('--log-format')?.[0] ?? 'text', logFormats),
-    logLevel: oneOf('--log-level', flags.get('--log-level')?.[0] ?? 'info', logLevels),
+    logLevel: oneOf('--log-level', flags.get('--log-level')?.[0] ?? envLogLevel(env) ?? 'info', logLevels),
     warmup: !flags.has('--no-warmup'),
   }
   if (config.shards !== null && config.workers !== null && config.workers > config.shards) {
@@ -107,6 +107,40 @@ function oneOf<T extends string>(flag: string, text: string, choices: readonly T
     throw new UsageError(`${flag} must be one of ${choices.join(', ')}, got '${text}'`)
   }
   return text as T
+}
+
+/**
+ * LOG_LEVEL, or the reference's RUST_LOG (spec §6): `debug`, or env_logger directives such as
+ * `warn,flashq=debug` (the bare level wins, else the first). Unknown text leaves the default, with
+ * a note (envNotes): these variables are often set for other programs too.
+ */
+function envLogLevel(env: Env): LogLevel | null {
+  const text = env.LOG_LEVEL ?? env.RUST_LOG
+  if (text === undefined) return null
+  const directives = text.toLowerCase().split(',').map((part) => part.trim()).filter((part) => part !== '')
+  const chosen = directives.find((part) => !part.includes('=')) ?? directives[0] ?? ''
+  const level = logLevelAliases[chosen.slice(chosen.indexOf('=') + 1)]
+  return level ?? null
+}
+
+const logLevelAliases: Record<string, LogLevel> = {
+  trace: 'debug', debug: 'debug', info: 'info', warn: 'warn', warning: 'warn', error: 'error', off: 'error',
+}
+
+/** The reference's storage variables, which our store replaces (spec §6: ignored with a warning). */
+const referenceOnlyEnv = [/^SQLITE_PATH$/, /^SQLITE_SYNCHRONOUS$/, /^SQLITE_CACHE_SIZE$/, /^SNAPSHOT_/, /^S3_/]
+
+/** Warnings about the environment, logged at start-up (serve.ts). */
+export function envNotes(env: Env): string[] {
+  const notes: string[] = []
+  for (const name of Object.keys(env).sort()) {
+    if (referenceOnlyEnv.some((pattern) => pattern.test(name))) notes.push(`${name} is ignored: it configures the reference's storage, which flashq's log-based store replaces`)
+  }
+  const level = env.LOG_LEVEL ?? env.RUST_LOG
+  if (level !== undefined && envLogLevel(env) === null) {
+    notes.push(`${env.LOG_LEVEL !== undefined ? 'LOG_LEVEL' : 'RUST_LOG'} '${level}' names no log level (${logLevels.join(', ')}); logging at info`)
+  }
+  return notes
 }
 
 function syncPersistenceDefault(env: Env): string {

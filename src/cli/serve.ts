@@ -10,13 +10,14 @@ import { PwriteBackend } from '../io/pwrite.ts'
 import { manifestFileName, openManifest } from '../storage/manifest.ts'
 import { startServer } from '../server/server.ts'
 import { ioBlocksThread, ioUnavailableReason } from '../io/pick.ts'
-import { UsageError } from './args.ts'
+import { UsageError, envNotes } from './args.ts'
 import { version } from './version.ts'
 import { sdNotify } from './sd-notify.ts'
 import { configureLog, log, type LogFields } from '../base/log.ts'
 
 export async function serve(config: Config, workerUrl: string): Promise<void> {
   configureLog(config)
+  for (const note of envNotes(process.env)) log.warn('start', note)
   // A forced --io that cannot run stops the start here, with its reason, before any worker starts.
   const ioProblem = config.memory ? null : ioUnavailableReason(config.io)
   if (ioProblem !== null) throw new Error(`--io ${config.io}: ${ioProblem}`)

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { connect, type Socket } from 'node:net'
-import { requestNestingDepthMax } from '../../src/base/limits.ts'
+import { dashboardIntervalMs, requestNestingDepthMax } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import { nameOnShard, shardArgs } from '../integration/commands-kit.ts'
@@ -167,6 +167,39 @@ describe('POST /server/shutdown and /server/restart (spec §5.2; no other test s
       } finally {
         await own.cleanup()
       }
+    }
+  })
+})
+
+describe('environment of the reference (spec §6)', () => {
+  test('DASHBOARD_INTERVAL_MS sets the /ws/dashboard period; a bad one stops the start', async () => {
+    const own = await startServer({ args: ['--memory', '--no-warmup'], env: { DASHBOARD_INTERVAL_MS: '50' } })
+    try {
+      const arrivals: number[] = []
+      const socket = new WebSocket(`ws://127.0.0.1:${own.httpPort}/ws/dashboard`)
+      socket.onmessage = () => arrivals.push(performance.now())
+      for (let waited = 0; arrivals.length < 4 && waited < 5000; waited += 25) await Bun.sleep(25)
+      socket.close()
+      // The default period would bring the 4th snapshot 9 s after the first.
+      expect(arrivals.length).toBe(4)
+      expect((arrivals[3] as number) - (arrivals[0] as number)).toBeLessThan(3 * dashboardIntervalMs)
+    } finally {
+      await own.cleanup()
+    }
+    await expect(startServer({ args: ['--memory', '--no-warmup'], env: { DASHBOARD_INTERVAL_MS: 'often' } })).rejects.toThrow(/DASHBOARD_INTERVAL_MS/)
+  })
+
+  test('RUST_LOG sets the log level; the reference\'s storage variables are ignored with a warning', async () => {
+    // Durable: the recovery lines are at info.
+    const own = await startServer({ args: ['--no-warmup'], env: { RUST_LOG: 'warn,flashq=debug', SQLITE_PATH: '/tmp/x.db', S3_BUCKET: 'b' } })
+    try {
+      const output = own.output()
+      expect(output).toContain('SQLITE_PATH is ignored')
+      expect(output).toContain('S3_BUCKET is ignored')
+      // At warn, no info line but the start-up line, which is always printed.
+      expect(output.split('\n').filter((line) => / info /.test(line) && !line.includes(' listening '))).toEqual([])
+    } finally {
+      await own.cleanup()
     }
   })
 })

@@ -1,12 +1,13 @@
 /**
  * WebSockets (spec §5.4): `/ws` and `/ws/{queue}` stream JobEvents; `/ws/dashboard` sends a snapshot
- * every dashboardIntervalMs. Auth: the Bearer header, `?token=`, or a first message
+ * every DASHBOARD_INTERVAL_MS (dashboardIntervalMs by default). Auth: the Bearer header, `?token=`, or a first message
  * `{"type":"auth","token":"…"}` within webSocketAuthTimeoutMs (else close 1008). Nothing is sent
  * before auth. A socket whose unsent bytes pass webSocketBufferedBytesMax is closed (1013).
  */
 import type { Server, ServerWebSocket } from 'bun'
 import {
-  dashboardIntervalMs, webSocketAuthTimeoutMs, webSocketBufferedBytesMax, webSocketConnectionsMax,
+  dashboardIntervalMs, dashboardIntervalMsMax, dashboardIntervalMsMin, webSocketAuthTimeoutMs, webSocketBufferedBytesMax,
+  webSocketConnectionsMax,
 } from '../../base/limits.ts'
 import type { EventFilter, Unsubscribe } from '../events.ts'
 import { requestToken } from './app.ts'
@@ -38,8 +39,12 @@ export function webSocketRoute(path: string): Pick<WsData, 'kind' | 'filter'> | 
 
 export class WebSocketHub {
   private open = 0
+  private readonly dashboardIntervalMs: number
 
-  constructor(private readonly deps: HttpDeps) {}
+  /** A bad DASHBOARD_INTERVAL_MS stops the start with a reason, like the queued API's variables. */
+  constructor(private readonly deps: HttpDeps, env: Record<string, string | undefined> = process.env) {
+    this.dashboardIntervalMs = dashboardIntervalFromEnv(env.DASHBOARD_INTERVAL_MS)
+  }
 
   /** Called for an upgrade request; a Response means "refused" (undefined: upgraded). */
   upgrade(request: Request, server: Server<WsData>, path: string): Response | undefined {
@@ -92,7 +97,7 @@ export class WebSocketHub {
     if (ws.data.kind === 'dashboard') {
       const send = () => void dashboardSnapshot(this.deps).then((snapshot) => this.send(ws, JSON.stringify(snapshot)))
       send()
-      ws.data.timer = setInterval(send, dashboardIntervalMs)
+      ws.data.timer = setInterval(send, this.dashboardIntervalMs)
       return
     }
     ws.data.unsubscribe = this.deps.hub.subscribe(ws.data.filter, (event) => this.send(ws, JSON.stringify(event)))
@@ -103,4 +108,13 @@ export class WebSocketHub {
     if (ws.getBufferedAmount() > webSocketBufferedBytesMax) return ws.close(1013, 'client too slow: events not read')
     ws.send(text)
   }
+}
+
+export function dashboardIntervalFromEnv(text: string | undefined): number {
+  if (text === undefined || text === '') return dashboardIntervalMs
+  const value = Number(text)
+  if (!/^\d+$/.test(text) || value < dashboardIntervalMsMin || value > dashboardIntervalMsMax) {
+    throw new Error(`DASHBOARD_INTERVAL_MS must be an integer from ${dashboardIntervalMsMin} to ${dashboardIntervalMsMax}, got '${text}'`)
+  }
+  return value
 }
