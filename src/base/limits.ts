@@ -138,6 +138,11 @@ export const queuedBatchMessagesMaxDefault = 10_000
 export const queuedBatchMessagesCap = 100_000
 /** Longest visibility timeout: 7 days (§1.6). */
 export const queuedVisibilitySecondsMax = 604_800
+/**
+ * Bun's own body cap: far above every route's (httpBodyBytesMax, queuedRequestBodyBytesMax), which
+ * refuse first with a 413 that names them; bodies are read under those caps (server/http/body.ts).
+ */
+export const httpBodyBytesHardMax = 1024 * 1024 * MiB
 /** Most messages one poll returns (`count`, §3.2). */
 export const queuedPollMessagesMax = 1000
 /** Largest request body of the queued API (413 `request body too large` above it, §1.1). */
@@ -148,6 +153,7 @@ export const queuedSettingsQueuesMax = 10_000
 export const storageCheckpointIntervalSecsMax = 24 * 60 * 60
 /** Largest backup POST /storage/restore takes; bigger ones restore with `flashq restore` (no limit). */
 export const storageRestoreBodyBytesMax = queuedRequestBodyBytesMax
+assert(httpBodyBytesHardMax > Math.max(httpBodyBytesMax, queuedRequestBodyBytesMax, storageRestoreBodyBytesMax), "the routes' caps answer before Bun's")
 /** Outgoing webhooks (spec §5.6): registered at most, per delivery timeout, queued deliveries and in flight. */
 export const webhooksMax = 1000
 export const webhookTimeoutMs = 10_000

@@ -204,6 +204,50 @@ describe('environment of the reference (spec §6)', () => {
   })
 })
 
+describe('bodies past the caps (spec §5.1 413, queued-api.md §1.8 `request body too large`)', () => {
+  /** Sends `head` and answers the status line and body the server sends before reading any body. */
+  const answerTo = (head: string) => new Promise<string>((resolve) => {
+    const socket = connect(server.httpPort as number, '127.0.0.1')
+    let text = ''
+    socket.on('data', (chunk) => {
+      text += chunk
+      const headEnd = text.indexOf('\r\n\r\n')
+      const length = Number(/content-length: (\d+)/i.exec(text)?.[1] ?? Number.NaN)
+      if (headEnd >= 0 && text.length - headEnd - 4 >= length) socket.destroy()
+    })
+    socket.on('error', () => resolve(text))
+    socket.on('close', () => resolve(text))
+    socket.write(head)
+    setTimeout(() => socket.destroy(), 3000)
+  })
+  const statusAndBody = (text: string) => [text.split(' ')[1], text.slice(text.indexOf('\r\n\r\n') + 4)]
+
+  test('a declared length past every cap gets each API\'s own 413 text, before the body is sent', async () => {
+    const declared = 200 * 1024 * 1024
+    const queued = await answerTo(`POST /push HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`)
+    expect(statusAndBody(queued)).toEqual(['413', 'request body too large'])
+    const flashq = await answerTo(`POST /queues/big/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: ${declared}\r\n\r\n`)
+    expect(statusAndBody(flashq)[0]).toBe('413')
+    expect(statusAndBody(flashq)[1]).toContain('Request body too large')
+  })
+
+  test('a chunked body is cut off at the route\'s cap; the server keeps serving', async () => {
+    const megabyte = new TextEncoder().encode('x'.repeat(1024 * 1024))
+    const body = () => new ReadableStream<Uint8Array>({
+      start(controller) {
+        controller.enqueue(new TextEncoder().encode('{"data":"'))
+        for (let index = 0; index < 20; index++) controller.enqueue(megabyte)
+        controller.enqueue(new TextEncoder().encode('"}'))
+        controller.close()
+      },
+    })
+    const response = await fetch(`${base}/queues/${freshQueue('chunked')}/jobs`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: body() })
+    expect(response.status).toBe(413)
+    expect(await response.text()).toContain('Request body too large')
+    await expectServing()
+  })
+})
+
 describe('slow and half-sent requests (slowloris) on both ports', () => {
   test('hundreds of half-sent requests neither block other clients nor break the server', async () => {
     const held: Socket[] = []

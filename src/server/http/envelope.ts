@@ -6,6 +6,7 @@
 import type { Context } from 'hono'
 import { httpBodyBytesMax } from '../../base/limits.ts'
 import { errorKindOf } from '../../protocol/table.ts'
+import { readBodyText } from './body.ts'
 import { nestingProblem, nestingScanCharsMin } from '../../protocol/validate.ts'
 import type { Reply } from './call.ts'
 
@@ -116,11 +117,7 @@ export async function readRequestJson(request: Request): Promise<unknown> {
   if (type !== undefined && type.trim() !== '' && !isJsonType(type)) {
     throw new HttpProblem(415, `Unsupported Content-Type '${type}': send application/json`)
   }
-  const declared = Number(request.headers.get('content-length') ?? 0)
-  if (declared > httpBodyBytesMax) throw bodyTooLarge()
-  const text = await request.text()
-  // A UTF-16 unit is at most 3 UTF-8 bytes: only long bodies need counting (chunked ones, undeclared).
-  if (text.length * 3 > httpBodyBytesMax && Buffer.byteLength(text) > httpBodyBytesMax) throw bodyTooLarge()
+  const text = await readBodyText(request, httpBodyBytesMax, bodyTooLarge)
   if (text.length === 0 || text.trim() === '') return {}
   let body: unknown
   try {

@@ -4,7 +4,7 @@
  * idle timeout (longer than the longest pull).
  */
 import type { Server } from 'bun'
-import { httpBodyBytesMax, httpIdleTimeoutSeconds, queuedRequestBodyBytesMax, webSocketBufferedBytesMax } from '../../base/limits.ts'
+import { httpBodyBytesHardMax, httpIdleTimeoutSeconds, webSocketBufferedBytesMax } from '../../base/limits.ts'
 import { createHttpApp } from './app.ts'
 import type { HttpDeps } from './deps.ts'
 import { fastPathEnabled, fastPathFamily, fastRoutesOf } from './fast-path.ts'
@@ -19,9 +19,9 @@ export function serveHttp(deps: HttpDeps, hostname: string, port: number): Serve
     hostname,
     port,
     idleTimeout: httpIdleTimeoutSeconds,
-    // Chunked bodies have no declared length: Bun stops them here, ours stops declared ones first.
-    // The queued API and backup uploads take larger bodies than the flashQ routes.
-    maxRequestBodySize: Math.max(httpBodyBytesMax * 2, queuedRequestBodyBytesMax + 1),
+    // Every body is read under its route's cap (body.ts), chunked ones included, so that the 413
+    // names the limit; Bun's own 413 (no body) only stops bodies no route would ever take.
+    maxRequestBodySize: httpBodyBytesHardMax,
     fetch(request, server) {
       // Upgrades are GETs: other methods skip the header lookup.
       if (request.method === 'GET' && request.headers.get('upgrade')?.toLowerCase() === 'websocket') {

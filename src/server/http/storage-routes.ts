@@ -15,13 +15,15 @@ import * as fs from 'node:fs'
 import * as path from 'node:path'
 import { Hono, type Context } from 'hono'
 import { presets } from '../../base/config.ts'
-import { storageCheckpointIntervalSecsMax, storageRestoreBodyBytesMax } from '../../base/limits.ts'
+import { httpBodyBytesMax, storageCheckpointIntervalSecsMax, storageRestoreBodyBytesMax } from '../../base/limits.ts'
 import { usPerMs } from '../../base/units.ts'
 import {
   BackupError, type Histogram, type ShardAdminResult, backupOf, histogramAdd, histogramCount, manifestShardCount, newHistogram,
   restoreFromFile, segmentCount,
 } from '../../shard/storage-admin.ts'
+import { readBodyBytes, readBodyText } from './body.ts'
 import type { HttpDeps } from './deps.ts'
+import { HttpProblem } from './envelope.ts'
 import { storageExposition } from './storage-metrics.ts'
 
 const memoryError = 'Storage is disabled: the server runs with --memory'
@@ -129,7 +131,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
     if (config.memory) return ok(c, null, memoryError)
     if (restoring) return ok(c, null, 'A restore is already running')
     const declared = Number(c.req.header('content-length') ?? 0)
-    if (declared > storageRestoreBodyBytesMax) return c.text(`backup too large for an upload (max ${storageRestoreBodyBytesMax} bytes): use flashq restore <file> --data-dir <dir>`, 413)
+    if (declared > storageRestoreBodyBytesMax) return c.text(uploadTooLarge, 413)
     restoring = true
     const dataDir = path.resolve(config.dataDir)
     const stamp = `${Date.now()}-${process.pid}`
@@ -137,7 +139,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
     const staged = `${dataDir}.restore-${stamp}`
     const previous = `${dataDir}.before-restore-${stamp}`
     try {
-      await Bun.write(upload, await c.req.arrayBuffer())
+      await Bun.write(upload, await readBodyBytes(c.req.raw, storageRestoreBodyBytesMax, () => new HttpProblem(413, uploadTooLarge)))
       const report = await restoreFromFile(upload, staged)
       const shardCount = manifestShardCount(staged)
       if (shardCount !== pool.shardCount) {
@@ -204,6 +206,8 @@ function histogramJson(histograms: Histogram[]) {
   return { count: histogramCount(total), sum: total.sum, buckets }
 }
 
+const uploadTooLarge = `backup too large for an upload (max ${storageRestoreBodyBytesMax} bytes): use flashq restore <file> --data-dir <dir>`
+
 function ok(c: Context, data: unknown, error?: string): Response {
   return error === undefined ? c.json({ ok: true, data }) : c.json({ ok: false, error })
 }
@@ -211,7 +215,7 @@ function ok(c: Context, data: unknown, error?: string): Response {
 async function jsonObject(c: Context): Promise<Record<string, unknown> | Response> {
   const type = c.req.header('content-type')
   if (type !== undefined && !/^application\/json\b/i.test(type)) return c.text(`unsupported Content-Type '${type}': expected application/json`, 415)
-  const text = await c.req.text()
+  const text = await readBodyText(c.req.raw, httpBodyBytesMax, () => new HttpProblem(413, `Request body too large (max ${httpBodyBytesMax} bytes)`))
   if (text.trim() === '') return {}
   let body: unknown
   try {
