@@ -153,6 +153,7 @@ describe('POST /server/shutdown and /server/restart (spec §5.2; no other test s
   test('shutdown exits 0 with acknowledged jobs kept; restart exits 100 for the supervisor', async () => {
     for (const [route, exitCode] of [['/server/shutdown', 0], ['/server/restart', 100]] as const) {
       const own = await startServer({ args: ['--no-warmup'] })
+      let again: TestServer | null = null
       try {
         const client = await WireClient.connect(own.tcpPort)
         const queue = freshQueue('kept')
@@ -160,11 +161,12 @@ describe('POST /server/shutdown and /server/restart (spec §5.2; no other test s
         const response = await fetch(`http://127.0.0.1:${own.httpPort}${route}`, { method: 'POST', headers: { 'Content-Type': 'application/json' } })
         expect(await response.json()).toEqual({ ok: true, data: null })
         expect(await own.process.exited).toBe(exitCode)
-        const again = await own.restart()
+        again = await own.restart()
         const after = await WireClient.connect(again.tcpPort)
         expect(await after.request({ cmd: 'COUNT', queue })).toMatchObject({ count: 1 })
         after.close()
       } finally {
+        await again?.cleanup() // the restarted process (it keeps the directory, which own removes)
         await own.cleanup()
       }
     }
