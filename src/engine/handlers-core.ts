@@ -133,9 +133,9 @@ export function pushJob(
 }
 
 /**
- * pushJob for a PUSHB item that sets no option (isPlainItem) in a queue without defaults, as the
- * SDK's addBulk sends them: what pushJob does for such an item, without its option reads and
- * writes, and its record joins the batch's packed one (`run`, null when not recording). Small and
+ * pushJob for a PUSHB item that sets no option but max_attempts (isPlainItem) in a queue without
+ * defaults — the SDK's addBulk sends `{data, max_attempts: 1}` — without pushJob's other option reads
+ * and writes, and its record joins the batch's packed one (`run`, null when not recording). Small and
  * apart from pushJob: JSC compiles a function to its last tier in the background, and a bigger
  * pushJob (or a loop over the batch holding this body) finished that compile (20–70 ms on a busy
  * 2-core machine) only during a fresh server's first client batches, after the start-up warm-up.
@@ -148,8 +148,10 @@ function pushPlainJob(core: Core, q: QueueState, input: JobInput, nowMs: number,
   }
   const job = new Job(core.nextId(), q.name, nowMs)
   job.data = input.data
+  const maxAttempts = input.max_attempts ?? 0
+  if (maxAttempts !== 0) job.maxAttempts = maxAttempts
   core.addJob(job, q)
-  if (run !== null) run.add(job, rawData(job) as RawJson)
+  if (run !== null) run.add(job, rawData(job) as RawJson, maxAttempts)
   core.enqueue(job, q, nowMs)
   core.metrics.totalPushed++
   if (core.eventsEnabled) pushEvents(core, job, q.name, nowMs)
@@ -157,12 +159,13 @@ function pushPlainJob(core: Core, q: QueueState, input: JobInput, nowMs: number,
 }
 
 /**
- * Whether the item sets no option, or each at its default value: its job's `j` record is `t i q d c`
- * only (encodeJob writes no field whose value is the default), so records.ts may pack it with others.
+ * Whether the item sets no option but max_attempts, or each other at its default value: its job's
+ * `j` record is `t i q d c` and maybe `ma` (encodeJob writes no field whose value is the default), so
+ * records.ts may pack it with others of the same max_attempts.
  */
 function isPlainItem(input: JobInput): boolean {
   return input.data !== undefined && input.priority === 0 && (input.delay ?? 0) === 0 && input.debounce_id === undefined
-    && (input.max_attempts ?? 0) === 0 && (input.backoff ?? 0) === 0 && (input.ttl ?? 0) === 0 && (input.timeout ?? 0) === 0
+    && (input.backoff ?? 0) === 0 && (input.ttl ?? 0) === 0 && (input.timeout ?? 0) === 0
     && input.unique_key === undefined && input.job_id === undefined && input.group_id === undefined
     && (input.depends_on === undefined || input.depends_on.length === 0) && (input.tags === undefined || input.tags.length === 0)
     && !input.lifo && !input.remove_on_complete && !input.remove_on_fail

@@ -43,6 +43,10 @@ const items: Array<Record<string, unknown>> = [
   { data: 15 }, { data: 16 },
   { data: 'y'.repeat(150_000) }, { data: 'z'.repeat(150_000) }, { data: 17 }, // a run cut by the payload limit
   { data: 18, max_attempts: 2 }, { data: 19, max_attempts: 2 }, { data: 20 },
+  // The SDK's addBulk items: max_attempts 1 on each. Runs end where max_attempts changes.
+  { data: { name: 'job', t: 1 }, max_attempts: 1 }, { data: { name: 'job', t: 2 }, max_attempts: 1 }, { data: 21, max_attempts: 1 },
+  { data: 22, max_attempts: 4294967295 }, { data: 23, max_attempts: 4294967295 }, { data: 24, max_attempts: 0 }, { data: 25 },
+  { data: 26, max_attempts: 1 }, { data: 27, max_attempts: 3, priority: 1 }, { data: 28, max_attempts: 3 },
 ]
 
 type Outcome = { ids: number[]; errors: Array<{ index: number; error: string }>; events: string; records: string[]; engine: Engine }
@@ -107,10 +111,10 @@ for (const defaults of [false, true]) {
       expect(batch.events).toBe(single.events)
       expect(batch.records).toEqual(single.records)
       if (!defaults) {
-        // Packed: the plain runs, the group's two alike jobs, the run cut by the payload limit (26 alone), the max_attempts pair.
+        // Packed: the plain runs, the group's two alike jobs, the run cut by the payload limit (26 alone), runs of one max_attempts.
         const packed = batch.records.map((text) => JSON.parse(text) as { t: string; i: number | number[] })
         expect(packed.filter((record) => record.t === 'jb').map((record) => record.i)).toEqual([
-          [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [20, 21], [22, 23, 24, 25], [27, 28],
+          [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], [20, 21], [22, 23, 24, 25], [27, 28], [30, 31, 32], [33, 34], [35, 36],
         ])
       }
       const records = batch.records.map((text) => JSON.parse(text) as LogRecord)
