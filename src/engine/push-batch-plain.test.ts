@@ -51,9 +51,10 @@ const items: Array<Record<string, unknown>> = [
 
 type Outcome = { ids: number[]; errors: Array<{ index: number; error: string }>; events: string; records: string[]; engine: Engine }
 
-function engineFor(defaults: boolean): Engine {
+function engineFor(defaults: boolean, jobsMax?: number): Engine {
   const engine = new Engine({ shardIndex: 0, shardCount: 1, recordsEnabled: true })
   if (defaults) engine.setQueueDefaults(queue, { max_attempts: 2 })
+  if (jobsMax !== undefined) engine.core.jobsMax = jobsMax
   engine.drainOutput()
   return engine
 }
@@ -66,14 +67,14 @@ function run(engine: Engine, request: Record<string, unknown>, requestBytes: num
   return { reply: JSON.parse(stringifyJson(out.replies[0]?.[1])), records: [...out.records], events: JSON.parse(stringifyJson(out.events)) as unknown[] }
 }
 
-function asBatch(defaults: boolean, requestBytes: number): Outcome {
-  const engine = engineFor(defaults)
+function asBatch(defaults: boolean, requestBytes: number, jobsMax?: number): Outcome {
+  const engine = engineFor(defaults, jobsMax)
   const { reply, records, events } = run(engine, { cmd: 'PUSHB', queue, jobs: items }, requestBytes)
   return { ids: reply.ids, errors: reply.errors, events: JSON.stringify(events), records: records.map(recordJson), engine }
 }
 
-function oneByOne(defaults: boolean, requestBytes: number): Outcome {
-  const engine = engineFor(defaults)
+function oneByOne(defaults: boolean, requestBytes: number, jobsMax?: number): Outcome {
+  const engine = engineFor(defaults, jobsMax)
   const ids: number[] = []
   const errors: Array<{ index: number; error: string }> = []
   const records: LogRecord[] = []
@@ -129,3 +130,14 @@ for (const defaults of [false, true]) {
     })
   }
 }
+
+test('a PUSHB that meets the shard job limit refuses the same items as PUSHes one by one, and records the same', () => {
+  const batch = asBatch(false, 100, 20)
+  const single = oneByOne(false, 100, 20)
+  expect(new Set(batch.ids).size).toBe(20) // and the custom id's duplicate, answered with the existing id
+  expect(batch.errors.length).toBeGreaterThan(items.length - 23)
+  expect(batch.ids).toEqual(single.ids)
+  expect(batch.errors).toEqual(single.errors)
+  expect(batch.events).toBe(single.events)
+  expect(batch.records).toEqual(single.records)
+})
