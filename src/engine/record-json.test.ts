@@ -3,7 +3,7 @@ import { expect, test } from 'bun:test'
 import { RawJson, stringifyJson } from '../protocol/raw-json.ts'
 import { Engine } from './engine.ts'
 import { parseCommand } from '../protocol/commands.ts'
-import { recordJson } from './records.ts'
+import { packPushRecords, recordJson } from './records.ts'
 import type { LogRecord } from './types.ts'
 
 function recordsOf(...requests: Array<Record<string, unknown>>): LogRecord[] {
@@ -89,4 +89,28 @@ test('a jb record stays far below the frame limit: a big batch is cut into sever
   expect(records.length).toBeGreaterThan(1)
   expect(records.flatMap((record) => (record.t === 'jb' ? (record.i as number[]) : [record.i as number]))).toEqual([1, 2, 3, 4, 5, 6, 7, 8])
   for (const record of records) expect(recordJson(record).length).toBeLessThan(400_000)
+})
+
+test('a PUSHB records its jobs as its items pushed one by one would be, packed: the same texts, plain jobs or not', () => {
+  // Plain items (no option, or options at their default values) between items with options, runs
+  // of one, a failed item inside a run, and a run cut by the payload limit.
+  const big = 'y'.repeat(100_000)
+  const items = [
+    { data: 1 }, { data: { a: 'é' } }, { data: 2, priority: 0, delay: 0, max_attempts: 0, tags: [], lifo: false, ttl: 0 },
+    { data: 3, priority: 1 }, { data: 4 }, { data: 5, debounce_id: 'd', debounce_ttl: 100 }, { data: 8, unique_key: 'u' },
+    { data: 6 }, { data: 9, unique_key: 'u' }, { data: 7 }, { data: 10 }, { data: 11, depends_on: [1] }, { data: 12 },
+    { data: big }, { data: big }, { data: big }, { data: 13 }, { data: 14, max_attempts: 2 }, { data: 15, max_attempts: 2 }, { data: 16 },
+  ]
+  const batch = recordsOf({ cmd: 'PUSHB', queue: 'q', jobs: items })
+  const single = recordsOf(...items.map((item) => ({ cmd: 'PUSH', queue: 'q', ...item })))
+  packPushRecords(single, 0)
+  expect(batch.map(recordJson)).toEqual(single.map(recordJson))
+  expect(batch.map((record) => `${record.t}:${record.i}`)).toEqual(['jb:1,2,3', 'j:4', 'j:5', 'j:6', 'j:7', 'jb:8,9,10', 'j:11', 'jb:12,13,14,15', 'j:16', 'jb:17,18', 'j:19'])
+  // With queue defaults the items are not plain: they are packed as before.
+  const engine = new Engine({ shardIndex: 0, shardCount: 1, recordsEnabled: true })
+  engine.setQueueDefaults('q', { max_attempts: 2 })
+  const pushb = parseCommand({ cmd: 'PUSHB', queue: 'q', jobs: [{ data: 1 }, { data: 2 }] })
+  if (!pushb.ok) throw new Error(pushb.error)
+  engine.execute(pushb.command, 1, 1_795_000_000_000, 1000)
+  expect(engine.drainOutput().records.at(-1)).toMatchObject({ t: 'jb', o: { ma: 2 }, i: [1, 2] })
 })

@@ -247,6 +247,55 @@ function packedJobsJson(record: PackedJobs): string {
   return `{"t":"jb","q":${JSON.stringify(record.q)},"c":${JSON.stringify(record.c)},"o":${JSON.stringify(record.o)},"i":${JSON.stringify(record.i)},"d":[${texts.join(',')}]}`
 }
 
+/**
+ * The records of a PUSHB's plain jobs (handlers-core.ts isPlainItem: their `j` record would be
+ * `t i q d c`, plus `ma` when max_attempts is set), packed as the jobs are made: the same `jb` (or,
+ * for a run of one, `j`) records that packPushRecords makes of such a run — a run ends where
+ * max_attempts changes or at packedPayloadCharsMax — without a `j` record per job nor comparing
+ * them (a third of a durable PUSHB's engine time went there). Any other record must be preceded by flush().
+ */
+export class PlainPushRun {
+  #first: Job | null = null
+  #maxAttempts = 0
+  #ids: number[] = []
+  #data: RawJson[] = []
+  #chars = 0
+
+  constructor(private readonly records: LogRecord[]) {}
+
+  /** A plain job whose payload text is `data`; it belongs after the jobs added before it. */
+  add(job: Job, data: RawJson, maxAttempts: number): void {
+    if (this.#first !== null && (this.#chars >= packedPayloadCharsMax || maxAttempts !== this.#maxAttempts)) this.flush()
+    if (this.#first === null) {
+      this.#first = job
+      this.#maxAttempts = maxAttempts
+    }
+    this.#ids.push(job.id)
+    this.#data.push(data)
+    this.#chars += data.text.length
+  }
+
+  /** Appends the run's record and starts a new run. */
+  flush(): void {
+    const first = this.#first
+    if (first === null) return
+    if (this.#ids.length === 1) {
+      this.records.push(encodeJob(first) as LogRecord)
+      this.#ids.length = 0
+      this.#data.length = 0
+    } else {
+      // packJobs' `o`: the first record's fields but t, i, q, d and c.
+      const o: Fields = this.#maxAttempts === 0 ? {} : { ma: this.#maxAttempts }
+      const packed: PackedJobs = { t: 'jb', q: first.queue, c: first.createdAt, o, i: this.#ids, d: this.#data }
+      this.records.push(packed as unknown as LogRecord)
+      this.#ids = [] // the record keeps these
+      this.#data = []
+    }
+    this.#first = null
+    this.#chars = 0
+  }
+}
+
 /** Packs the runs (2 or more) of result-less acks with the same time in records[from…] into `ab` records, in place. */
 export function packAckRecords(records: LogRecord[], from: number): void {
   packRuns(records, from, (start) => {

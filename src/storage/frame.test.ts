@@ -16,7 +16,7 @@ describe('crc32c', () => {
     expect(crc32c(ascending)).toBe(0x46dd794e) // RFC 3720 B.4: 0x00 … 0x1f
   })
 
-  test('slice-by-8 agrees with a bit-wise reference at every length and offset', () => {
+  test('slice-by-16 agrees with a bit-wise reference at every length and offset, and continues a CRC', () => {
     const reference = (bytes: Uint8Array): number => {
       let crc = ~0
       for (const byte of bytes) {
@@ -26,11 +26,14 @@ describe('crc32c', () => {
       return ~crc >>> 0
     }
     const bytes = Uint8Array.from({ length: 100 }, (_, i) => (i * 131 + 7) & 0xff)
-    for (let start = 0; start < 9; start++) {
+    for (let start = 0; start < 17; start++) {
       for (let end = start; end <= bytes.length; end++) {
         expect(crc32c(bytes, start, end)).toBe(reference(bytes.slice(start, end)))
       }
     }
+    // A CRC continued from any split point equals the whole one (checkpoints are summed chunk by chunk).
+    const whole = crc32c(bytes)
+    for (let split = 0; split <= bytes.length; split++) expect(crc32c(bytes, split, bytes.length, crc32c(bytes, 0, split))).toBe(whole)
   })
 })
 
