@@ -16,11 +16,14 @@ export const inlineWriteSlowMs = 1
 /** The longest hinted writes then go to the ring before one on the thread is tried again. */
 export const inlinePauseMs = 100
 
+/** One clock function for every policy: a default created per instance would be a new callee that JSC's compiled code checks for. */
+const performanceNowMs = (): number => performance.now()
+
 export class InlineWritePolicy {
   #pausedUntilMs = -Infinity
 
   /** `nowMs` is the clock (tests pass a fake one). */
-  constructor(private readonly nowMs: () => number = () => performance.now()) {}
+  constructor(private readonly nowMs: () => number = performanceNowMs) {}
 
   /** True unless a recent write on the thread was slow. */
   allowed(): boolean {

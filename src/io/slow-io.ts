@@ -8,9 +8,12 @@ import type { IoBackend } from './backend.ts'
 
 export type SlowIoReport = { operation: string; bytes: number; ms: number; slowSinceLastReport: number }
 
+/** One clock function for every wrapper: a default created per call would be a new callee that JSC's compiled code checks for. */
+const performanceNowMs = (): number => performance.now()
+
 /** `nowMs` is the clock (tests pass a fake one). */
 export function reportSlowIo(io: IoBackend, slowMs: number, reportEveryMs: number, report: (slow: SlowIoReport) => void,
-  nowMs: () => number = () => performance.now()): IoBackend {
+  nowMs: () => number = performanceNowMs): IoBackend {
   let lastReportMs = -Infinity
   let slowCount = 0
   const timed = async (operation: string, bytes: number, run: () => Promise<void>): Promise<void> => {

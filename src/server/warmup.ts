@@ -37,6 +37,8 @@
  * stopped hosts let their payload chunks go (Engine.dispose). Shard hosts in Workers (--workers > 0) are
  * other JS heaps that this does not reach: there only the front's side starts warm.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { unpack } from 'msgpackr'
 import type { Socket } from 'bun'
 import type { Config } from '../base/config.ts'
@@ -45,8 +47,14 @@ import { Front } from './front.ts'
 import { ShardPool } from './shard-pool.ts'
 import { TcpServer } from './tcp.ts'
 
-/** Where the scratch hosts believe their logs are; nothing is ever created there (io/discard.ts). */
-const scratchDataDir = '/nonexistent/flashq-warm-up'
+/** Where the discarding scratch hosts believe their logs are; nothing is ever created there (io/discard.ts). */
+const discardDataDir = '/nonexistent/flashq-warm-up'
+/**
+ * The durable warm-up's first stack keeps its logs in a directory of this name plus a random suffix
+ * inside the data directory (the same filesystem, so the same IO paths), removed afterwards; one left
+ * by a server killed during its warm-up is removed at the next start.
+ */
+export const scratchLogDirectoryPrefix = '.warm-up-'
 /**
  * The queues the warm-up pushes to, in turn. Two, because JSC specialises on the values it saw: the
  * FNV-1a hash of 'warm-up' is below 2^31 and that of 'warm-up-d' above, so fnv1a32's `>>> 0` is
@@ -87,6 +95,14 @@ export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; 
 export const warmupAmountJson: WarmupAmount = { sequentialPushes: 16000, pipelinedPushes: 200, pushBatches: 24, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
 /**
+ * The first stack's traffic (on the server's own IO backend when durable, see runScratchStacks): enough
+ * for JSC to compile the backend's paths (a flush on the thread for one push, through the ring for a
+ * batch, group commit for pipelined ones) and to see a second instance at every call site; it pays a
+ * real fdatasync per sequential push (~0.15–0.3 ms here), so far fewer than the second stack's.
+ */
+export const warmupAmountFirstStack: WarmupAmount = { sequentialPushes: 600, pipelinedPushes: 200, pushBatches: 4, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+const warmupAmountFirstStackTestMin: WarmupAmount = { sequentialPushes: 5, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 2, wokenPulls: 2 }
+/**
  * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches and 50
  * sequential PUSHes, as before: the 24 and the 16,000 are most of the production warm-up's ~0.55 s, and
  * tests do not measure speed.
@@ -112,7 +128,7 @@ const warmupMsMax = 5_000
 async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms)
+    timer = setTimeout(() => reject(new Error(`not done within ${warmupMsMax} ms`)), Math.max(0, ms))
   })
   try {
     await Promise.race([work, expired])
@@ -126,9 +142,9 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
 export async function warmUp(config: Config, shardCount: number, workerUrl: string): Promise<number> {
   const startedMs = performance.now()
   reifyBuiltinStatics()
-  await runScratchStack(config, shardCount, workerUrl)
+  await runScratchStacks(config, shardCount, workerUrl, startedMs + warmupMsMax)
   // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its
-  // own. Here, after runScratchStack's frame (which held the scratch pool and server) is gone.
+  // own. Here, after the scratch stacks' frames (which held their pools and servers) are gone.
   Bun.gc(true)
   return performance.now() - startedMs
 }
@@ -145,40 +161,76 @@ function reifyBuiltinStatics(): void {
 }
 
 /**
- * Opens a scratch stack, closes it, then opens another and runs the exercises on that one. JSC
- * constant-folds what a closure captured (`this` of an arrow field like ShardPool's flushLater, the
- * TcpServer of listen's socket handlers, a host's sink) while only one scope for it was ever
- * allocated, guarded by a watchpoint; the real server's stack allocating the second one fired it
- * ("UnprofiledWatchpoint, Allocated a scope") and jettisoned the request path's optimised code
- * (TcpServer.data, ShardPool.flush, flushLater, decodeLines, pushCommand's callers …), recompiled
- * during a client's first requests. With one stack opened before, the code compiled here is already
- * for any instance, and the real server is the third.
+ * Two scratch stacks, one after the other; the real server's is the third. JSC specialises compiled
+ * code on the instances it saw: a closure whose scope was allocated once has its captured values
+ * folded in (`this` of ShardPool's flushLater, listen's TcpServer, a host's sink), and a call site
+ * that only ever called one closure calls that very function; the real stack's new instances fired
+ * those watchpoints and checks ("Allocated a scope", BadCache exits) and its request path was
+ * recompiled during a client's first requests. Driving traffic through two stacks leaves code that
+ * holds for any instance.
+ *
+ * The first stack runs on the IO backend the server will use (io_uring, say), on logs in a scratch
+ * directory inside the data directory, with real fdatasyncs: with only the discarding backend here,
+ * the server's own backend and the log's calls into it were compiled from cold during a client's
+ * first requests (~25–35 DFG compiles in W1's first pushes). Real syncs are slow, so it gets a short
+ * run; the second stack (DiscardIo) gets the long one that takes the request path to JSC's last tier.
  */
-async function runScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<void> {
-  await closeScratchStack(await openScratchStack(config, shardCount, workerUrl))
-  const stack = await openScratchStack(config, shardCount, workerUrl)
+async function runScratchStacks(config: Config, shardCount: number, workerUrl: string, deadlineMs: number): Promise<void> {
+  const testMin = config.preset === 'testMin'
+  await withScratchLogDirectory(config, (logDirectory) => runScratchStack(
+    config, shardCount, workerUrl, logDirectory, testMin ? warmupAmountFirstStackTestMin : warmupAmountFirstStack, null, deadlineMs,
+  ))
+  const json = testMin ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
+  await runScratchStack(config, shardCount, workerUrl, null, json, warmupAmountMsgpack, deadlineMs)
+}
+
+/**
+ * Runs `work` with a fresh scratch log directory inside the data directory (null in memory mode),
+ * removing it afterwards, whether `work` succeeded or not; directories left by a server killed
+ * during its warm-up go first. Only names starting with scratchLogDirectoryPrefix are touched.
+ */
+export async function withScratchLogDirectory<T>(config: Config, work: (logDirectory: string | null) => Promise<T>): Promise<T> {
+  if (config.memory) return work(null)
+  for (const name of readdirSync(config.dataDir)) {
+    if (name.startsWith(scratchLogDirectoryPrefix)) rmSync(join(config.dataDir, name), { recursive: true, force: true })
+  }
+  const logDirectory = mkdtempSync(join(config.dataDir, scratchLogDirectoryPrefix))
+  try {
+    return await work(logDirectory)
+  } finally {
+    rmSync(logDirectory, { recursive: true, force: true })
+  }
+}
+
+async function runScratchStack(config: Config, shardCount: number, workerUrl: string, logDirectory: string | null,
+  json: WarmupAmount, msgpack: WarmupAmount | null, deadlineMs: number): Promise<void> {
+  const stack = await openScratchStack(config, shardCount, workerUrl, logDirectory)
   try {
     const exercises = (async () => {
-      const json = config.preset === 'testMin' ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
       await exercise('json', stack.tcp.port, json)
-      await exercise('msgpack', stack.tcp.port, warmupAmountMsgpack)
+      if (msgpack !== null) await exercise('msgpack', stack.tcp.port, msgpack)
     })()
-    await withDeadline(exercises, warmupMsMax)
+    await withDeadline(exercises, deadlineMs - performance.now())
   } finally {
     await closeScratchStack(stack)
   }
 }
 
-type ScratchStack = { pool: ShardPool; tcp: TcpServer }
+export type ScratchStack = { pool: ShardPool; tcp: TcpServer; io: string }
 
-async function openScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<ScratchStack> {
+/**
+ * A pool, front and TCP server like the real ones, on a loopback port. With `logDirectory`, its hosts
+ * keep their logs there on the IO backend that config.io picks; without, in memory mode nowhere, and
+ * durable on DiscardIo.
+ */
+export async function openScratchStack(config: Config, shardCount: number, workerUrl: string, logDirectory: string | null): Promise<ScratchStack> {
   // The production preset whatever the server's: testMin's tiny segments would rotate and checkpoint
   // the scratch logs. Errors only: the scratch hosts' log lines are not the server's.
   const scratchConfig: Config = {
-    ...config, dataDir: scratchDataDir, preset: 'production', logLevel: 'error', authTokens: [], unixSocketPath: null, httpPort: null,
+    ...config, dataDir: logDirectory ?? discardDataDir, preset: 'production', logLevel: 'error', authTokens: [], unixSocketPath: null, httpPort: null,
   }
-  const pool = new ShardPool(scratchConfig, shardCount, 0, workerUrl, true)
-  await pool.start(false)
+  const pool = new ShardPool(scratchConfig, shardCount, 0, workerUrl, logDirectory === null)
+  const ready = await pool.start(false)
   const tcp = new TcpServer(new Front(pool, scratchConfig), pool)
   try {
     tcp.listen('127.0.0.1', 0, null)
@@ -186,10 +238,10 @@ async function openScratchStack(config: Config, shardCount: number, workerUrl: s
     await pool.stop()
     throw error
   }
-  return { pool, tcp }
+  return { pool, tcp, io: ready.io }
 }
 
-async function closeScratchStack({ pool, tcp }: ScratchStack): Promise<void> {
+export async function closeScratchStack({ pool, tcp }: ScratchStack): Promise<void> {
   tcp.stop()
   await pool.stop()
 }
@@ -197,7 +249,7 @@ async function closeScratchStack({ pool, tcp }: ScratchStack): Promise<void> {
 type Reply = { ok: boolean; error?: string; id?: number; ids?: number[]; job?: { id: number } | null; jobs?: Array<{ id: number }> }
 
 /** One client connection in one wire mode, through the same path a real client's requests take. */
-async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAmount): Promise<void> {
+export async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAmount): Promise<void> {
   const client = await WarmupClient.connect(mode, port)
   try {
     let pushes = 0
