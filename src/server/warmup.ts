@@ -124,11 +124,19 @@ const wokenPullTimeoutMs = 1000
  */
 const warmupMsMax = 5_000
 
+/**
+ * The first stack's share of that: its real syncs wait for the disk, and on a slow or busy one it
+ * stops there and the second stack still runs (measured: ~0.2–0.3 s on a quiet machine).
+ */
+const firstStackMsMax = 1_500
+
+class WarmupDeadline extends Error {}
+
 /** `work`, or a rejection once `ms` passed; `work` failing later (its stack is gone then) is ignored. */
 async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done within ${warmupMsMax} ms`)), Math.max(0, ms))
+    timer = setTimeout(() => reject(new WarmupDeadline(`not done within ${warmupMsMax} ms`)), Math.max(0, ms))
   })
   try {
     await Promise.race([work, expired])
@@ -155,9 +163,16 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
  * old shape exits (BadCache) or is thrown away ("Structure transition from …" watchpoints). Seen on
  * Number: a first read of another of its statics after the warm-up cost jobIdOf, nextId, pushJob,
  * idShard, deliverBatch … their compiled code. Listing the properties adds them all, now.
+ *
+ * The global object's lazy `reportError`, first read by the runtime during the real server's start
+ * after the warm-up, changed the global object's shape the same way: every compiled read of a global
+ * (`performance` in each clock read: handleRequests, the slow-IO wrapper …) exited BadCache at a
+ * client's first requests. Found by reading the globals in halves before the warm-up until those
+ * exits were gone; reading it here settles it.
  */
 function reifyBuiltinStatics(): void {
   for (const builtin of [Number, Array, Object, String, Math, JSON, Promise, Uint8Array, ArrayBuffer, Buffer]) Object.getOwnPropertyNames(builtin)
+  void globalThis.reportError
 }
 
 /**
@@ -177,9 +192,14 @@ function reifyBuiltinStatics(): void {
  */
 async function runScratchStacks(config: Config, shardCount: number, workerUrl: string, deadlineMs: number): Promise<void> {
   const testMin = config.preset === 'testMin'
-  await withScratchLogDirectory(config, (logDirectory) => runScratchStack(
-    config, shardCount, workerUrl, logDirectory, testMin ? warmupAmountFirstStackTestMin : warmupAmountFirstStack, null, deadlineMs,
-  ))
+  const firstDeadlineMs = Math.min(deadlineMs, performance.now() + firstStackMsMax)
+  await withScratchLogDirectory(config, async (logDirectory) => {
+    try {
+      await runScratchStack(config, shardCount, workerUrl, logDirectory, testMin ? warmupAmountFirstStackTestMin : warmupAmountFirstStack, null, firstDeadlineMs)
+    } catch (error) {
+      if (!(error instanceof WarmupDeadline)) throw error
+    }
+  })
   const json = testMin ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
   await runScratchStack(config, shardCount, workerUrl, null, json, warmupAmountMsgpack, deadlineMs)
 }
