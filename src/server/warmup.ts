@@ -100,7 +100,7 @@ export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelin
  * batch, group commit for pipelined ones) and to see a second instance at every call site; it pays a
  * real fdatasync per sequential push (~0.15–0.3 ms here), so far fewer than the second stack's.
  */
-export const warmupAmountFirstStack: WarmupAmount = { sequentialPushes: 600, pipelinedPushes: 200, pushBatches: 4, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+export const warmupAmountFirstStack: WarmupAmount = { sequentialPushes: 400, pipelinedPushes: 3000, pushBatches: 4, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
 const warmupAmountFirstStackTestMin: WarmupAmount = { sequentialPushes: 5, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 2, wokenPulls: 2 }
 /**
  * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches and 50
@@ -169,10 +169,19 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
  * (`performance` in each clock read: handleRequests, the slow-IO wrapper …) exited BadCache at a
  * client's first requests. Found by reading the globals in halves before the warm-up until those
  * exits were gone; reading it here settles it.
+ *
+ * msgpackr's unpack caches a DataView on the bytes it reads (`source.dataView = …`), the first time
+ * adding a property to a Uint8Array: every function compiled for plain Uint8Arrays (decodeLines, the
+ * log's append and #newChunk, encodeJob, the ring's #submit …, 18 of them) was thrown away
+ * ("Structure transition from … Uint8Array") when the warm-up reached its MessagePack part, late, and
+ * compiled again during a client's first requests. One unpack of each kind of source here fires it
+ * before anything is compiled.
  */
 function reifyBuiltinStatics(): void {
   for (const builtin of [Number, Array, Object, String, Math, JSON, Promise, Uint8Array, ArrayBuffer, Buffer]) Object.getOwnPropertyNames(builtin)
   void globalThis.reportError
+  unpack(Uint8Array.of(0xc0))
+  unpack(Buffer.of(0xc0))
 }
 
 /**
