@@ -10,14 +10,12 @@
  *
  * Owns: the pause. Does not own: the writes.
  */
+import { performanceNowMs } from '../base/clock.ts'
 
 /** A write + fdatasync on the thread slower than this marks the disk as congested (a healthy one: ~0.15 ms). */
 export const inlineWriteSlowMs = 1
 /** The longest hinted writes then go to the ring before one on the thread is tried again. */
 export const inlinePauseMs = 100
-
-/** One clock function for every policy: a default created per instance would be a new callee that JSC's compiled code checks for. */
-const performanceNowMs = (): number => performance.now()
 
 export class InlineWritePolicy {
   #pausedUntilMs = -Infinity

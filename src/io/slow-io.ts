@@ -4,12 +4,10 @@
  * one per `reportEveryMs`, carrying how many slow operations there were since the last one, so a
  * disk that is slow for every flush gives one line per interval, not one per request.
  */
+import { performanceNowMs } from '../base/clock.ts'
 import type { IoBackend } from './backend.ts'
 
 export type SlowIoReport = { operation: string; bytes: number; ms: number; slowSinceLastReport: number }
-
-/** One clock function for every wrapper: a default created per call would be a new callee that JSC's compiled code checks for. */
-const performanceNowMs = (): number => performance.now()
 
 /** `nowMs` is the clock (tests pass a fake one). */
 export function reportSlowIo(io: IoBackend, slowMs: number, reportEveryMs: number, report: (slow: SlowIoReport) => void,

@@ -3,39 +3,39 @@
  * baseline tiers: the first thousands of requests cost several times what they cost later (PUSHB
  * of 1000, one in flight, on a fresh server: the first batches take 2–4× the time of the 50th). Before the
  * real server opens, this drives those paths — TCP reads in both wire modes, parsing, routing, the
- * shard host, the engine's PUSH/PUSHB/PULL/PULLB/ACK/ACKB, record encoding and the log — on a
- * scratch stack of the same shape: an in-thread pool whose hosts write nowhere (io/discard.ts), a
- * Front, and a TcpServer on a loopback port that a client here talks to. JSC keeps compiled code
- * per function, not per instance, so the real server starts with it.
+ * shard host, the engine's PUSH/PUSHB/PULL/PULLB/ACK/ACKB, record encoding and the log — on two
+ * scratch stacks of the same shape (runScratchStacks): an in-thread pool, a Front, and a TcpServer on
+ * a loopback port that a client here talks to. The first stack's hosts log on the server's own IO
+ * backend into a scratch directory inside the data directory; the second's write nowhere
+ * (io/discard.ts). JSC keeps compiled code per function, not per instance, so the real server starts
+ * with it.
  *
- * What the real server still recompiles, and why (BUN_JSC_verboseOSR, BUN_JSC_reportCompileTimes,
- * and BUN_JSC_dumpDFGDisassembly for the "Jettisoning … due to" lines, on a server from src/main.ts
- * driven as W1 and W2 drive it): per function, compiled code is kept only while what it was
- * specialised on still holds. Four things broke that; the first three are fixed here:
+ * What the real server still recompiled, and why (test/bench/fresh-jit.ts counts the compiles per
+ * phase of W1 and W2 on a fresh server; BUN_JSC_verboseOSR, BUN_JSC_reportCompileTimes, and
+ * BUN_JSC_dumpDFGDisassembly for the "Jettisoning … due to" lines): per function, compiled code is
+ * kept only while what it was specialised on still holds. Fixed here:
  * - values: the one scratch queue's hash was below 2^31, a client's (half of all names) above, so
  *   fnv1a32 took an Overflow exit and shardOfName/nameShard BadType exits (scratchQueues);
- * - instances: closures whose scope JSC had seen only once (ShardPool's flushLater, listen's socket
- *   handlers, the hosts' sinks) had the scratch objects folded in, and the real stack allocating a
- *   second scope jettisoned them ("Allocated a scope"): TcpServer.data, ShardPool.flush, flushLater,
- *   decodeLines … (runScratchStack opens a throw-away stack first);
- * - shapes of built-ins: a first read of another Number static after the warm-up changed Number's
- *   shape, and jobIdOf (Number.isSafeInteger) exited BadCache inside pushJob/nextId (reifyBuiltinStatics);
- * - still open: BadCache exits on the real stack's own objects, with one scratch stack or with the real
- *   stack built first alike (ShardPool.send, ShardHost.serializeReplies at its first read of the
- *   shard, host release, flushOutbound's inlined sink, host collect, flushConnection→endIfDone), so
- *   ~12–15 small DFG recompiles (7–12 ms of a compiler thread) remain in W1's 300 warm-up pushes; and in
- *   durable mode the IO backend's class: DiscardIo here, UringBackend there, so the uring path is
- *   compiled from cold and the log's calls into it exit (~25–35 DFG compiles, 15–20 ms), plus one
- *   FTL compile of pushJob (30–50 ms) during W2's first batches. A scratch data dir on tmpfs with the
- *   real backend took only ~5 of those DFG compiles away and was left out.
- * The warm-up's objects are collected after runScratchStack returned (before, its frame still held
- * them); a later collection still jettisoned a few functions "due to WeakReference" in W1's measured
- * pushes (removeAt, flushOutbound, flushLater), so some scratch objects outlive that collection.
+ * - instances: closures whose scope JSC had seen only once, and call sites that had only ever called
+ *   one closure, had the scratch objects folded in; the real stack's new ones jettisoned them or made
+ *   them exit (runScratchStacks drives two stacks; the IO code's per-instance clocks and liburing
+ *   bindings are now one per thread);
+ * - shapes of built-ins: a first read of a Number static, of globalThis.reportError, or msgpackr's
+ *   first `dataView` on a Uint8Array, after code was compiled, changed a shape that code relied on
+ *   (reifyBuiltinStatics);
+ * - the IO backend's class: with DiscardIo only, the io_uring path was compiled from cold and the
+ *   log's calls into it exited during a client's first requests (the first stack runs on it).
+ * Still left (W1 durable on a fresh server, medians of 3, a busy 2-core machine): ~12–16 small DFG
+ * compiles in the harness's 300 untimed pushes (was ~20–38) and 3–13 in the 2000 timed (was 12–27),
+ * some FTL exits (flushConnection→endIfDone BadCache, #keep InadequateCoverage, getSqe's Overflow on
+ * pointers above 2^31), and the ring path's compiles when a slow disk sends W1's flushes through the
+ * ring instead of the thread.
  *
- * Leaves no trace a client or the disk could see: the scratch pool has its own engines, no data
- * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated, and its
- * stopped hosts let their payload chunks go (Engine.dispose). Shard hosts in Workers (--workers > 0) are
- * other JS heaps that this does not reach: there only the front's side starts warm.
+ * Leaves no trace a client or the disk could see: the scratch pools have their own engines, no event
+ * hub and no HTTP side; their jobs are acked and their queues obliterated, the first stack's log
+ * directory is removed (withScratchLogDirectory), and stopped hosts let their payload chunks go
+ * (Engine.dispose). Shard hosts in Workers (--workers > 0) are other JS heaps that this does not
+ * reach: there only the front's side starts warm.
  */
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
