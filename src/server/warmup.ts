@@ -25,11 +25,12 @@
  *   (reifyBuiltinStatics);
  * - the IO backend's class: with DiscardIo only, the io_uring path was compiled from cold and the
  *   log's calls into it exited during a client's first requests (the first stack runs on it).
- * Still left (W1 durable on a fresh server, medians of 3, a busy 2-core machine): ~12–16 small DFG
- * compiles in the harness's 300 untimed pushes (was ~20–38) and 3–13 in the 2000 timed (was 12–27),
- * some FTL exits (flushConnection→endIfDone BadCache, #keep InadequateCoverage, getSqe's Overflow on
- * pointers above 2^31), and the ring path's compiles when a slow disk sends W1's flushes through the
- * ring instead of the thread.
+ * Measured (test/bench/fresh-jit.ts, fresh servers interleaved with main, a busy 2-core machine): W1
+ * durable, DFG compiles in the harness's 300 untimed pushes 17–38 → 6–16 and in the 2000 timed 12–27
+ * → 3–13; W2 durable, compiles during the timed batches 5–46 ms → 3–5 ms. Still left: some small
+ * DFG recompiles (flushConnection→endIfDone and readLines BadCache, #keep InadequateCoverage,
+ * getSqe's Overflow on ring pointers above 2^31), and the ring path's compiles when a slow disk sends
+ * W1's flushes through the ring instead of the thread.
  *
  * Leaves no trace a client or the disk could see: the scratch pools have their own engines, no event
  * hub and no HTTP side; their jobs are acked and their queues obliterated, the first stack's log
