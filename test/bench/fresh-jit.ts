@@ -12,7 +12,11 @@
  * stderr as they happen, so a line is at most a pipe read late. --list prints each DFG/FTL compile
  * and each jettison of the client's phases; --jettisons turns on BUN_JSC_dumpDFGDisassembly, the only
  * switch that makes JSC say why it threw code away ("Jettisoning … due to …"); --dump writes every
- * report line (disassembly left out) with its phase to a file.
+ * report line (disassembly left out) with its phase to a file. Printed per phase: DFG/FTL compiles
+ * (d/f) and their compile ms, with --osr the OSR exit sites compiled (xN: the first exit at each site,
+ * not every exit), and jettisons (jN, only with --jettisons). --jettisons slows the server several
+ * times (its warm-up may hit its 5 s cap) and its output makes the phase tags lag: use it for the
+ * reasons, not the counts.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -62,7 +66,6 @@ async function rep(root: string): Promise<Rep> {
       rest = lines.pop() as string
       for (const line of lines) {
         if (values.dump !== undefined && !/^\s+(0x|\d|D@|<|\[)/.test(line)) dumped.push(`${phase}\t${line}`)
-        if (line.startsWith('real-first')) console.log(`  server: ${line}`)
         const counts = phases[phase]
         const compile = compilePattern.exec(line)
         if (compile !== null) {
@@ -125,7 +128,8 @@ async function rep(root: string): Promise<Rep> {
     phase = 'after'
     await Bun.sleep(100)
   } catch (error) {
-    console.log(`server exit ${await Promise.race([server.exited, Bun.sleep(1000).then(() => 'running')])}; last lines:\n${dumped.slice(-20).join('\n')}`)
+    const exit = await Promise.race([server.exited, Bun.sleep(1000).then(() => 'still running')])
+    console.log(`server: ${exit}; its last report lines (with --dump):\n${dumped.slice(-20).join('\n')}`)
     throw error
   } finally {
     await queue.close()
