@@ -10,6 +10,7 @@
  *
  * Owns: the pause. Does not own: the writes.
  */
+import { performanceNowMs } from '../base/clock.ts'
 
 /** A write + fdatasync on the thread slower than this marks the disk as congested (a healthy one: ~0.15 ms). */
 export const inlineWriteSlowMs = 1
@@ -20,7 +21,7 @@ export class InlineWritePolicy {
   #pausedUntilMs = -Infinity
 
   /** `nowMs` is the clock (tests pass a fake one). */
-  constructor(private readonly nowMs: () => number = () => performance.now()) {}
+  constructor(private readonly nowMs: () => number = performanceNowMs) {}
 
   /** True unless a recent write on the thread was slow. */
   allowed(): boolean {

@@ -4,13 +4,14 @@
  * one per `reportEveryMs`, carrying how many slow operations there were since the last one, so a
  * disk that is slow for every flush gives one line per interval, not one per request.
  */
+import { performanceNowMs } from '../base/clock.ts'
 import type { IoBackend } from './backend.ts'
 
 export type SlowIoReport = { operation: string; bytes: number; ms: number; slowSinceLastReport: number }
 
 /** `nowMs` is the clock (tests pass a fake one). */
 export function reportSlowIo(io: IoBackend, slowMs: number, reportEveryMs: number, report: (slow: SlowIoReport) => void,
-  nowMs: () => number = () => performance.now()): IoBackend {
+  nowMs: () => number = performanceNowMs): IoBackend {
   let lastReportMs = -Infinity
   let slowCount = 0
   const timed = async (operation: string, bytes: number, run: () => Promise<void>): Promise<void> => {

@@ -3,40 +3,43 @@
  * baseline tiers: the first thousands of requests cost several times what they cost later (PUSHB
  * of 1000, one in flight, on a fresh server: the first batches take 2–4× the time of the 50th). Before the
  * real server opens, this drives those paths — TCP reads in both wire modes, parsing, routing, the
- * shard host, the engine's PUSH/PUSHB/PULL/PULLB/ACK/ACKB, record encoding and the log — on a
- * scratch stack of the same shape: an in-thread pool whose hosts write nowhere (io/discard.ts), a
- * Front, and a TcpServer on a loopback port that a client here talks to. JSC keeps compiled code
- * per function, not per instance, so the real server starts with it.
+ * shard host, the engine's PUSH/PUSHB/PULL/PULLB/ACK/ACKB, record encoding and the log — on two
+ * scratch stacks of the same shape (runScratchStacks): an in-thread pool, a Front, and a TcpServer on
+ * a loopback port that a client here talks to. The first stack's hosts log on the server's own IO
+ * backend into a scratch directory inside the data directory; the second's write nowhere
+ * (io/discard.ts). JSC keeps compiled code per function, not per instance, so the real server starts
+ * with it.
  *
- * What the real server still recompiles, and why (BUN_JSC_verboseOSR, BUN_JSC_reportCompileTimes,
- * and BUN_JSC_dumpDFGDisassembly for the "Jettisoning … due to" lines, on a server from src/main.ts
- * driven as W1 and W2 drive it): per function, compiled code is kept only while what it was
- * specialised on still holds. Four things broke that; the first three are fixed here:
+ * What the real server still recompiled, and why (test/bench/fresh-jit.ts counts the compiles per
+ * phase of W1 and W2 on a fresh server; BUN_JSC_verboseOSR, BUN_JSC_reportCompileTimes, and
+ * BUN_JSC_dumpDFGDisassembly for the "Jettisoning … due to" lines): per function, compiled code is
+ * kept only while what it was specialised on still holds. Fixed here:
  * - values: the one scratch queue's hash was below 2^31, a client's (half of all names) above, so
  *   fnv1a32 took an Overflow exit and shardOfName/nameShard BadType exits (scratchQueues);
- * - instances: closures whose scope JSC had seen only once (ShardPool's flushLater, listen's socket
- *   handlers, the hosts' sinks) had the scratch objects folded in, and the real stack allocating a
- *   second scope jettisoned them ("Allocated a scope"): TcpServer.data, ShardPool.flush, flushLater,
- *   decodeLines … (runScratchStack opens a throw-away stack first);
- * - shapes of built-ins: a first read of another Number static after the warm-up changed Number's
- *   shape, and jobIdOf (Number.isSafeInteger) exited BadCache inside pushJob/nextId (reifyBuiltinStatics);
- * - still open: BadCache exits on the real stack's own objects, with one scratch stack or with the real
- *   stack built first alike (ShardPool.send, ShardHost.serializeReplies at its first read of the
- *   shard, host release, flushOutbound's inlined sink, host collect, flushConnection→endIfDone), so
- *   ~12–15 small DFG recompiles (7–12 ms of a compiler thread) remain in W1's 300 warm-up pushes; and in
- *   durable mode the IO backend's class: DiscardIo here, UringBackend there, so the uring path is
- *   compiled from cold and the log's calls into it exit (~25–35 DFG compiles, 15–20 ms), plus one
- *   FTL compile of pushJob (30–50 ms) during W2's first batches. A scratch data dir on tmpfs with the
- *   real backend took only ~5 of those DFG compiles away and was left out.
- * The warm-up's objects are collected after runScratchStack returned (before, its frame still held
- * them); a later collection still jettisoned a few functions "due to WeakReference" in W1's measured
- * pushes (removeAt, flushOutbound, flushLater), so some scratch objects outlive that collection.
+ * - instances: closures whose scope JSC had seen only once, and call sites that had only ever called
+ *   one closure, had the scratch objects folded in; the real stack's new ones jettisoned them or made
+ *   them exit (runScratchStacks drives two stacks; the IO code's per-instance clocks and liburing
+ *   bindings are now one per thread);
+ * - shapes of built-ins: a first read of a Number static, of globalThis.reportError, or msgpackr's
+ *   first `dataView` on a Uint8Array, after code was compiled, changed a shape that code relied on
+ *   (reifyBuiltinStatics);
+ * - the IO backend's class: with DiscardIo only, the io_uring path was compiled from cold and the
+ *   log's calls into it exited during a client's first requests (the first stack runs on it).
+ * Measured (test/bench/fresh-jit.ts, fresh servers interleaved with main, a busy 2-core machine): W1
+ * durable, DFG compiles in the harness's 300 untimed pushes 17–38 → 6–16 and in the 2000 timed 12–27
+ * → 3–13; W2 durable, compiles during the timed batches 5–46 ms → 3–5 ms. Still left: some small
+ * DFG recompiles (flushConnection→endIfDone and readLines BadCache, #keep InadequateCoverage,
+ * getSqe's Overflow on ring pointers above 2^31), and the ring path's compiles when a slow disk sends
+ * W1's flushes through the ring instead of the thread.
  *
- * Leaves no trace a client or the disk could see: the scratch pool has its own engines, no data
- * directory, no event hub and no HTTP side; its jobs are acked and its queue obliterated, and its
- * stopped hosts let their payload chunks go (Engine.dispose). Shard hosts in Workers (--workers > 0) are
- * other JS heaps that this does not reach: there only the front's side starts warm.
+ * Leaves no trace a client or the disk could see: the scratch pools have their own engines, no event
+ * hub and no HTTP side; their jobs are acked and their queues obliterated, the first stack's log
+ * directory is removed (withScratchLogDirectory), and stopped hosts let their payload chunks go
+ * (Engine.dispose). Shard hosts in Workers (--workers > 0) are other JS heaps that this does not
+ * reach: there only the front's side starts warm.
  */
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { join } from 'node:path'
 import { unpack } from 'msgpackr'
 import type { Socket } from 'bun'
 import type { Config } from '../base/config.ts'
@@ -45,8 +48,14 @@ import { Front } from './front.ts'
 import { ShardPool } from './shard-pool.ts'
 import { TcpServer } from './tcp.ts'
 
-/** Where the scratch hosts believe their logs are; nothing is ever created there (io/discard.ts). */
-const scratchDataDir = '/nonexistent/flashq-warm-up'
+/** Where the discarding scratch hosts believe their logs are; nothing is ever created there (io/discard.ts). */
+const discardDataDir = '/nonexistent/flashq-warm-up'
+/**
+ * The durable warm-up's first stack keeps its logs in a directory of this name plus a random suffix
+ * inside the data directory (the same filesystem, so the same IO paths), removed afterwards; one left
+ * by a server killed during its warm-up is removed at the next start.
+ */
+export const scratchLogDirectoryPrefix = '.warm-up-'
 /**
  * The queues the warm-up pushes to, in turn. Two, because JSC specialises on the values it saw: the
  * FNV-1a hash of 'warm-up' is below 2^31 and that of 'warm-up-d' above, so fnv1a32's `>>> 0` is
@@ -87,6 +96,14 @@ export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; 
 export const warmupAmountJson: WarmupAmount = { sequentialPushes: 16000, pipelinedPushes: 200, pushBatches: 24, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
 /**
+ * The first stack's traffic (on the server's own IO backend when durable, see runScratchStacks): enough
+ * for JSC to compile the backend's paths (a flush on the thread for one push, through the ring for a
+ * batch, group commit for pipelined ones) and to see a second instance at every call site; it pays a
+ * real fdatasync per sequential push (~0.15–0.3 ms here), so far fewer than the second stack's.
+ */
+export const warmupAmountFirstStack: WarmupAmount = { sequentialPushes: 400, pipelinedPushes: 3000, pushBatches: 4, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+const warmupAmountFirstStackTestMin: WarmupAmount = { sequentialPushes: 5, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 2, wokenPulls: 2 }
+/**
  * The testMin preset's servers (the test suite starts hundreds) run 2 PUSHB batches and 50
  * sequential PUSHes, as before: the 24 and the 16,000 are most of the production warm-up's ~0.55 s, and
  * tests do not measure speed.
@@ -108,11 +125,19 @@ const wokenPullTimeoutMs = 1000
  */
 const warmupMsMax = 5_000
 
+/**
+ * The first stack's share of that: its real syncs wait for the disk, and on a slow or busy one it
+ * stops there and the second stack still runs (measured: ~0.2–0.3 s on a quiet machine).
+ */
+const firstStackMsMax = 1_500
+
+class WarmupDeadline extends Error {}
+
 /** `work`, or a rejection once `ms` passed; `work` failing later (its stack is gone then) is ignored. */
 async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
   let timer: ReturnType<typeof setTimeout> | undefined
   const expired = new Promise<never>((_resolve, reject) => {
-    timer = setTimeout(() => reject(new Error(`not done within ${ms} ms`)), ms)
+    timer = setTimeout(() => reject(new WarmupDeadline(`not done within ${warmupMsMax} ms`)), Math.max(0, ms))
   })
   try {
     await Promise.race([work, expired])
@@ -126,9 +151,9 @@ async function withDeadline(work: Promise<void>, ms: number): Promise<void> {
 export async function warmUp(config: Config, shardCount: number, workerUrl: string): Promise<number> {
   const startedMs = performance.now()
   reifyBuiltinStatics()
-  await runScratchStack(config, shardCount, workerUrl)
+  await runScratchStacks(config, shardCount, workerUrl, startedMs + warmupMsMax)
   // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its
-  // own. Here, after runScratchStack's frame (which held the scratch pool and server) is gone.
+  // own. Here, after the scratch stacks' frames (which held their pools and servers) are gone.
   Bun.gc(true)
   return performance.now() - startedMs
 }
@@ -139,46 +164,103 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
  * old shape exits (BadCache) or is thrown away ("Structure transition from …" watchpoints). Seen on
  * Number: a first read of another of its statics after the warm-up cost jobIdOf, nextId, pushJob,
  * idShard, deliverBatch … their compiled code. Listing the properties adds them all, now.
+ *
+ * The global object's lazy `reportError`, first read by the runtime during the real server's start
+ * after the warm-up, changed the global object's shape the same way: every compiled read of a global
+ * (`performance` in each clock read: handleRequests, the slow-IO wrapper …) exited BadCache at a
+ * client's first requests. Found by reading the globals in halves before the warm-up until those
+ * exits were gone; reading it here settles it.
+ *
+ * msgpackr's unpack caches a DataView on the bytes it reads (`source.dataView = …`), the first time
+ * adding a property to a Uint8Array: every function compiled for plain Uint8Arrays (decodeLines, the
+ * log's append and #newChunk, encodeJob, the ring's #submit …, 18 of them) was thrown away
+ * ("Structure transition from … Uint8Array") when the warm-up reached its MessagePack part, late, and
+ * compiled again during a client's first requests. One unpack of each kind of source here fires it
+ * before anything is compiled.
  */
 function reifyBuiltinStatics(): void {
   for (const builtin of [Number, Array, Object, String, Math, JSON, Promise, Uint8Array, ArrayBuffer, Buffer]) Object.getOwnPropertyNames(builtin)
+  void globalThis.reportError
+  unpack(Uint8Array.of(0xc0))
+  unpack(Buffer.of(0xc0))
 }
 
 /**
- * Opens a scratch stack, closes it, then opens another and runs the exercises on that one. JSC
- * constant-folds what a closure captured (`this` of an arrow field like ShardPool's flushLater, the
- * TcpServer of listen's socket handlers, a host's sink) while only one scope for it was ever
- * allocated, guarded by a watchpoint; the real server's stack allocating the second one fired it
- * ("UnprofiledWatchpoint, Allocated a scope") and jettisoned the request path's optimised code
- * (TcpServer.data, ShardPool.flush, flushLater, decodeLines, pushCommand's callers …), recompiled
- * during a client's first requests. With one stack opened before, the code compiled here is already
- * for any instance, and the real server is the third.
+ * Two scratch stacks, one after the other; the real server's is the third. JSC specialises compiled
+ * code on the instances it saw: a closure whose scope was allocated once has its captured values
+ * folded in (`this` of ShardPool's flushLater, listen's TcpServer, a host's sink), and a call site
+ * that only ever called one closure calls that very function; the real stack's new instances fired
+ * those watchpoints and checks ("Allocated a scope", BadCache exits) and its request path was
+ * recompiled during a client's first requests. Driving traffic through two stacks leaves code that
+ * holds for any instance.
+ *
+ * The first stack runs on the IO backend the server will use (io_uring, say), on logs in a scratch
+ * directory inside the data directory, with real fdatasyncs: with only the discarding backend here,
+ * the server's own backend and the log's calls into it were compiled from cold during a client's
+ * first requests (~25–35 DFG compiles in W1's first pushes). Real syncs are slow, so it gets a short
+ * run; the second stack (DiscardIo) gets the long one that takes the request path to JSC's last tier.
  */
-async function runScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<void> {
-  await closeScratchStack(await openScratchStack(config, shardCount, workerUrl))
-  const stack = await openScratchStack(config, shardCount, workerUrl)
+async function runScratchStacks(config: Config, shardCount: number, workerUrl: string, deadlineMs: number): Promise<void> {
+  const testMin = config.preset === 'testMin'
+  const firstDeadlineMs = Math.min(deadlineMs, performance.now() + firstStackMsMax)
+  await withScratchLogDirectory(config, async (logDirectory) => {
+    try {
+      await runScratchStack(config, shardCount, workerUrl, logDirectory, testMin ? warmupAmountFirstStackTestMin : warmupAmountFirstStack, null, firstDeadlineMs)
+    } catch (error) {
+      if (!(error instanceof WarmupDeadline)) throw error
+    }
+  })
+  const json = testMin ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
+  await runScratchStack(config, shardCount, workerUrl, null, json, warmupAmountMsgpack, deadlineMs)
+}
+
+/**
+ * Runs `work` with a fresh scratch log directory inside the data directory (null in memory mode),
+ * removing it afterwards, whether `work` succeeded or not; directories left by a server killed
+ * during its warm-up go first. Only names starting with scratchLogDirectoryPrefix are touched.
+ */
+export async function withScratchLogDirectory<T>(config: Config, work: (logDirectory: string | null) => Promise<T>): Promise<T> {
+  if (config.memory) return work(null)
+  for (const name of readdirSync(config.dataDir)) {
+    if (name.startsWith(scratchLogDirectoryPrefix)) rmSync(join(config.dataDir, name), { recursive: true, force: true })
+  }
+  const logDirectory = mkdtempSync(join(config.dataDir, scratchLogDirectoryPrefix))
+  try {
+    return await work(logDirectory)
+  } finally {
+    rmSync(logDirectory, { recursive: true, force: true })
+  }
+}
+
+async function runScratchStack(config: Config, shardCount: number, workerUrl: string, logDirectory: string | null,
+  json: WarmupAmount, msgpack: WarmupAmount | null, deadlineMs: number): Promise<void> {
+  const stack = await openScratchStack(config, shardCount, workerUrl, logDirectory)
   try {
     const exercises = (async () => {
-      const json = config.preset === 'testMin' ? { ...warmupAmountJson, sequentialPushes: testPresetSequentialPushes, pushBatches: testPresetPushBatches } : warmupAmountJson
       await exercise('json', stack.tcp.port, json)
-      await exercise('msgpack', stack.tcp.port, warmupAmountMsgpack)
+      if (msgpack !== null) await exercise('msgpack', stack.tcp.port, msgpack)
     })()
-    await withDeadline(exercises, warmupMsMax)
+    await withDeadline(exercises, deadlineMs - performance.now())
   } finally {
     await closeScratchStack(stack)
   }
 }
 
-type ScratchStack = { pool: ShardPool; tcp: TcpServer }
+export type ScratchStack = { pool: ShardPool; tcp: TcpServer; io: string }
 
-async function openScratchStack(config: Config, shardCount: number, workerUrl: string): Promise<ScratchStack> {
+/**
+ * A pool, front and TCP server like the real ones, on a loopback port. With `logDirectory`, its hosts
+ * keep their logs there on the IO backend that config.io picks; without, in memory mode nowhere, and
+ * durable on DiscardIo.
+ */
+export async function openScratchStack(config: Config, shardCount: number, workerUrl: string, logDirectory: string | null): Promise<ScratchStack> {
   // The production preset whatever the server's: testMin's tiny segments would rotate and checkpoint
   // the scratch logs. Errors only: the scratch hosts' log lines are not the server's.
   const scratchConfig: Config = {
-    ...config, dataDir: scratchDataDir, preset: 'production', logLevel: 'error', authTokens: [], unixSocketPath: null, httpPort: null,
+    ...config, dataDir: logDirectory ?? discardDataDir, preset: 'production', logLevel: 'error', authTokens: [], unixSocketPath: null, httpPort: null,
   }
-  const pool = new ShardPool(scratchConfig, shardCount, 0, workerUrl, true)
-  await pool.start(false)
+  const pool = new ShardPool(scratchConfig, shardCount, 0, workerUrl, logDirectory === null)
+  const ready = await pool.start(false)
   const tcp = new TcpServer(new Front(pool, scratchConfig), pool)
   try {
     tcp.listen('127.0.0.1', 0, null)
@@ -186,10 +268,10 @@ async function openScratchStack(config: Config, shardCount: number, workerUrl: s
     await pool.stop()
     throw error
   }
-  return { pool, tcp }
+  return { pool, tcp, io: ready.io }
 }
 
-async function closeScratchStack({ pool, tcp }: ScratchStack): Promise<void> {
+export async function closeScratchStack({ pool, tcp }: ScratchStack): Promise<void> {
   tcp.stop()
   await pool.stop()
 }
@@ -197,14 +279,15 @@ async function closeScratchStack({ pool, tcp }: ScratchStack): Promise<void> {
 type Reply = { ok: boolean; error?: string; id?: number; ids?: number[]; job?: { id: number } | null; jobs?: Array<{ id: number }> }
 
 /** One client connection in one wire mode, through the same path a real client's requests take. */
-async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAmount): Promise<void> {
+export async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAmount): Promise<void> {
   const client = await WarmupClient.connect(mode, port)
   try {
     let pushes = 0
     const push = () => client.send({ cmd: 'PUSH', queue: scratchQueues[pushes++ % scratchQueues.length], data: payload(), max_attempts: 1 })
     for (let index = 0; index < amount.sequentialPushes; index++) await push()
     for (let done = 0; done < amount.pipelinedPushes; done += pipelineDepth) await Promise.all(Array.from({ length: pipelineDepth }, push))
-    // Plain items as the SDK's addBulk sends them, and items with an option, so both shapes are compiled for.
+    // Items with max_attempts as the SDK's addBulk sends them, and bare ones: both take the plain
+    // PUSHB path (handlers-core.ts pushPlainJob), so both shapes are compiled for.
     const plain = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload() })) }
     const withOption = { cmd: 'PUSHB', queue: scratchQueue, jobs: Array.from({ length: pushBatchJobs }, () => ({ data: payload(), max_attempts: 1 })) }
     for (let index = 0; index < amount.pushBatches; index++) await client.send({ ...(index % 2 === 0 ? withOption : plain), queue: scratchQueues[Math.floor(index / 2) % scratchQueues.length] })
@@ -213,6 +296,9 @@ async function exercise(mode: 'json' | 'msgpack', port: number, amount: WarmupAm
     // A worker waiting in a blocking pull, woken by a push (an SDK Worker on a quiet queue).
     for (let index = 0; index < amount.wokenPulls; index++) {
       const pull = client.send({ cmd: 'PULLB', queue: scratchQueue, count: wokenPullJobs, timeout: wokenPullTimeoutMs, sparse: true })
+      // If the PUSH below fails (the first stack's deadline closed the connection), `pull` rejects
+      // before it is awaited: an unhandled rejection would end the server's start.
+      pull.catch(() => {})
       await client.send({ cmd: 'PUSH', queue: scratchQueue, data: payload(), max_attempts: 1 })
       await client.send({ cmd: 'ACKB', ids: ((await pull).jobs ?? []).map((job) => job.id) })
     }

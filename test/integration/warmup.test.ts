@@ -3,10 +3,10 @@
  * server opens. It must leave no trace a client or the data directory could see: no queue, no job,
  * no counted metric, no byte of its jobs in the logs, and the first job id as on a server without it.
  */
-import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { afterAll, expect, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
+import { startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 
 /** The scratch queue's name, as it would appear in a record or a listing if the warm-up leaked. */
@@ -17,8 +17,8 @@ afterAll(async () => {
   for (const server of servers) await server.cleanup()
 })
 
-async function started(args: string[] = [], preset: 'production' | 'testMin' = 'testMin'): Promise<TestServer> {
-  const server = await startServer({ args, preset })
+async function started(args: string[] = [], preset: 'production' | 'testMin' = 'testMin', dataDir?: string): Promise<TestServer> {
+  const server = await startServer({ args, preset, ...(dataDir === undefined ? {} : { dataDir }) })
   servers.push(server)
   return server
 }
@@ -43,9 +43,19 @@ test('the warm-up runs by default and leaves no queue, job, metric or record beh
     expect(await client.request({ cmd: 'STATS' })).toMatchObject({ ok: true, queued: 0, processing: 0, delayed: 0, dlq: 0, completed: 0 })
     expect(await client.request({ cmd: 'METRICS' })).toMatchObject({ ok: true, metrics: { total_pushed: 0, total_completed: 0, total_failed: 0 } })
     expect(dataDirectoryText(server.dataDir)).not.toContain(scratchQueue)
+    // The first scratch stack's log directory (on the server's own IO backend) is gone.
+    expect(readdirSync(server.dataDir).filter((name) => !name.startsWith('shard-')).sort()).toEqual(['manifest.json'])
   } finally {
     client.close()
   }
+})
+
+test('a scratch log directory left by a server killed during its warm-up is removed at the next start', async () => {
+  const dataDir = temporaryDirectory()
+  mkdirSync(join(dataDir, '.warm-up-killed', 'shard-00'), { recursive: true })
+  writeFileSync(join(dataDir, '.warm-up-killed', 'shard-00', '0000000000000001.seg'), scratchQueue)
+  const server = await started(['--shards', '2'], 'testMin', dataDir)
+  expect(readdirSync(server.dataDir).sort()).toEqual(['manifest.json', 'shard-00', 'shard-01'])
 })
 
 test('the first job id is the one a server without the warm-up hands out', async () => {

@@ -32,8 +32,17 @@ export type Liburing = {
   close(): void
 }
 
+/**
+ * Loaded once per thread: every ring (the self-test's, the start-up warm-up's scratch ring, the
+ * server's) then calls the same functions, so code that JSC compiled against one backend's calls
+ * still holds for the next; a new set per load made the server's ring path exit (BadCache) and
+ * recompile during its first requests.
+ */
+let liburing: Liburing | undefined
+
 /** Throws when `soname` cannot be loaded; the parameter exists so tests can name an absent one. */
 export function loadLiburing(soname = liburingSoname): Liburing {
+  if (liburing !== undefined && soname === liburingSoname) return liburing
   const lib = dlopen(soname, {
     io_uring_queue_init: { args: [FFIType.u32, FFIType.ptr, FFIType.u32], returns: FFIType.i32 },
     io_uring_queue_exit: { args: [FFIType.ptr], returns: FFIType.void },
@@ -43,7 +52,7 @@ export function loadLiburing(soname = liburingSoname): Liburing {
     io_uring_wait_cqe_timeout: { args: [FFIType.ptr, FFIType.ptr, FFIType.ptr], returns: FFIType.i32 },
   })
   const s = lib.symbols
-  return {
+  const loaded: Liburing = {
     queueInit: (entries, ring, flags) => s.io_uring_queue_init(entries, ring, flags),
     queueExit: (ring) => s.io_uring_queue_exit(ring),
     // read.ptr-style returns are numbers; null (SQ full) becomes 0.
@@ -54,6 +63,8 @@ export function loadLiburing(soname = liburingSoname): Liburing {
     version: liburingVersion(),
     close: () => lib.close(),
   }
+  if (soname === liburingSoname) liburing = loaded
+  return loaded
 }
 
 /**
