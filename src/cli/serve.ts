@@ -8,6 +8,7 @@ import type { Config } from '../base/config.ts'
 import { defaultShardCount, defaultWorkerCount } from '../base/config.ts'
 import { PwriteBackend } from '../io/pwrite.ts'
 import { manifestFileName, openManifest } from '../storage/manifest.ts'
+import { lockDataDir } from '../storage/data-dir-lock.ts'
 import { startServer } from '../server/server.ts'
 import { ioBlocksThread, ioUnavailableReason } from '../io/pick.ts'
 import { UsageError, envNotes } from './args.ts'
@@ -21,6 +22,12 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
   // A forced --io that cannot run stops the start here, with its reason, before any worker starts.
   const ioProblem = config.memory ? null : ioUnavailableReason(config.io)
   if (ioProblem !== null) throw new Error(`--io ${config.io}: ${ioProblem}`)
+  if (!config.memory) {
+    mkdirSync(config.dataDir, { recursive: true })
+    // Before anything reads or writes the directory (the manifest, the warm-up's scratch logs).
+    const lockProblem = lockDataDir(config.dataDir)
+    if (lockProblem !== null) log.warn('start', lockProblem)
+  }
   const shardCount = await resolveShardCount(config)
   const workerCount = config.workers ?? defaultWorkerCount(shardCount, !config.memory && ioBlocksThread(config.io))
   if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)
@@ -75,7 +82,6 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
  */
 async function resolveShardCount(config: Config): Promise<number> {
   if (config.memory) return config.shards ?? defaultShardCount()
-  mkdirSync(config.dataDir, { recursive: true })
   const wanted = config.shards ?? existingShardCount(config.dataDir) ?? defaultShardCount()
   // The manifest is written once, before any shard starts: the blocking backend is enough here.
   return (await openManifest(new PwriteBackend(null), config.dataDir, wanted)).shardCount

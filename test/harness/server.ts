@@ -128,4 +128,9 @@ export async function runToExit(args: string[], env: Record<string, string> = {}
   return { code, stdout, stderr }
 }
 
+/** Starts a second server on `dataDir` and waits for it to exit (a locked data directory refuses it). */
+export function startAgainOn(dataDir: string) {
+  return runToExit(['--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--data-dir', dataDir, '--preset', 'testMin', '--no-warmup'])
+}
+
 export { repoRoot }

@@ -6,7 +6,7 @@
 import { afterAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { runToExit, startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
+import { runToExit, startAgainOn, startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
 import { queuedClient } from '../harness/queued-client.ts'
 import { WireClient } from '../harness/wire-client.ts'
 
@@ -156,6 +156,8 @@ describe('POST /storage/restore', () => {
     expect((await after.request({ cmd: 'GETSTATE', id: replaced.id })).state).toBe('unknown')
     expect((await after.request({ cmd: 'PUSH', queue: 'rs', data: 1 })).ok).toBe(true)
     after.close()
+    // The restored directory is still this server's: its lock moved with the swap.
+    expect((await startAgainOn(target.dataDir)).stderr).toContain('is in use by another flashq server')
     const junk = await fetch(`http://127.0.0.1:${target.httpPort}/storage/restore`, { method: 'POST', body: 'not a tar' })
     const refused = await junk.json() as { ok: boolean; error: string }
     expect(refused.ok).toBe(false)
@@ -198,6 +200,7 @@ describe('POST /storage/restore of a damaged backup', () => {
     expect(answer.error).toContain('previous state is served again')
     const after = await WireClient.connect(target.tcpPort)
     expect((await after.request({ cmd: 'GETJOB', id: kept.id })).job.data).toBe('still here')
+    expect((await startAgainOn(target.dataDir)).stderr).toContain('is in use by another flashq server')
     after.close()
   })
 })

@@ -22,6 +22,7 @@ import {
   restoreFromFile, segmentCount,
 } from '../../shard/storage-admin.ts'
 import { readBodyBytes, readBodyText } from './body.ts'
+import { moveDataDirLock } from '../../storage/data-dir-lock.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem } from './envelope.ts'
 import { storageExposition } from './storage-metrics.ts'
@@ -147,6 +148,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
       }
       try {
         await pool.reopen(async () => {
+          moveDataDirLock(dataDir, staged)
           fs.renameSync(dataDir, previous)
           fs.renameSync(staged, dataDir)
         })
@@ -155,6 +157,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
         await pool.reopen(async () => {
           fs.renameSync(dataDir, staged)
           fs.renameSync(previous, dataDir)
+          moveDataDirLock(staged, dataDir)
         })
         return ok(c, null, `Restore failed, the previous state is served again: ${(error as Error).message}`)
       }
