@@ -1,5 +1,5 @@
 /**
- * One server per data directory (storage/data-dir-lock.ts): a second start on a directory in use
+ * One server per data directory (shard/data-dir-lock.ts): a second start on a directory in use
  * exits 1 naming the holder and touches nothing, and a server killed with -9 leaves no lock behind.
  */
 import { afterAll, expect, test } from 'bun:test'

@@ -44,7 +44,7 @@ test('the warm-up runs by default and leaves no queue, job, metric or record beh
     expect(await client.request({ cmd: 'METRICS' })).toMatchObject({ ok: true, metrics: { total_pushed: 0, total_completed: 0, total_failed: 0 } })
     expect(dataDirectoryText(server.dataDir)).not.toContain(scratchQueue)
     // The first scratch stack's log directory (on the server's own IO backend) is gone.
-    expect(readdirSync(server.dataDir).filter((name) => !name.startsWith('shard-')).sort()).toEqual(['manifest.json'])
+    expect(readdirSync(server.dataDir).filter((name) => !name.startsWith('shard-')).sort()).toEqual(['flashq.lock', 'manifest.json'])
   } finally {
     client.close()
   }
@@ -55,7 +55,7 @@ test('a scratch log directory left by a server killed during its warm-up is remo
   mkdirSync(join(dataDir, '.warm-up-killed', 'shard-00'), { recursive: true })
   writeFileSync(join(dataDir, '.warm-up-killed', 'shard-00', '0000000000000001.seg'), scratchQueue)
   const server = await started(['--shards', '2'], 'testMin', dataDir)
-  expect(readdirSync(server.dataDir).sort()).toEqual(['manifest.json', 'shard-00', 'shard-01'])
+  expect(readdirSync(server.dataDir).sort()).toEqual(['flashq.lock', 'manifest.json', 'shard-00', 'shard-01'])
 })
 
 test('the first job id is the one a server without the warm-up hands out', async () => {

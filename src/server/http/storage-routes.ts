@@ -22,7 +22,7 @@ import {
   restoreFromFile, segmentCount,
 } from '../../shard/storage-admin.ts'
 import { readBodyBytes, readBodyText } from './body.ts'
-import { moveDataDirLock } from '../../storage/data-dir-lock.ts'
+import { moveDataDirLock } from '../../shard/data-dir-lock.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem } from './envelope.ts'
 import { storageExposition } from './storage-metrics.ts'
