@@ -12,7 +12,9 @@
  * sched_wakeup events (tracefs, trace clock `mono`) for the measured window and says, for each slow
  * stage, what ran on the CPUs meanwhile (how long the waiting thread was runnable but not running).
  *
- *   FLASHQ_X_W4=/tmp/w4m/x flock /tmp/flashq-bench.lock bun test/bench/w4-stages.ts --rate 1000 [--durable] [--sched] [--runs 2]
+ *   git apply test/bench/w4-stages.patch; mkdir -p /tmp/w4m/x
+ *   FLASHQ_X_W4=/tmp/w4m/x/t flock /tmp/flashq-bench.lock bun test/bench/w4-stages.ts --rate 1000 [--durable] [--sched] [--runs 2]
+ *     [--slow-ms 1.5] [--show 25] [--slice-us 100 --slice-for server|client|both] [--main <other checkout>/src/main.ts]
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -162,7 +164,28 @@ function report(jobs: Job[], server: { recv: Map<number, number>; write: Map<num
     blame[longest] = (blame[longest] ?? 0) + 1
   }
   console.log(`${slow.length} jobs over ${slowMs} ms (${unmatched} unmatched); longest stage: ${stageNames.map((name, index) => `${name} ${blame[index]}`).join(', ')}`)
-  if (schedule !== null) attributeSlow(slow, schedule, pids)
+  if (schedule !== null) {
+    attributeSlow(slow, schedule, pids)
+    windowCpu(schedule, jobs[0]?.sent ?? 0, jobs[jobs.length - 1]?.sent ?? 0, pids)
+  }
+}
+
+/** CPU time per thread over the whole measured window (ms), to set the slow stages' shares against. */
+function windowCpu(schedule: SchedTrace, from: number, to: number, pids: { server: number; client: number }): void {
+  const totals = new Map<string, number>()
+  const current: Array<{ pid: number; comm: string; since: number }> = [{ pid: 0, comm: 'idle', since: from }, { pid: 0, comm: 'idle', since: from }]
+  const add = (cpuNow: { pid: number; comm: string; since: number }, until: number) => {
+    const span = Math.min(until, to) - Math.max(cpuNow.since, from)
+    const name = who(cpuNow.pid, cpuNow.comm, pids)
+    if (span > 0) totals.set(name, (totals.get(name) ?? 0) + span)
+  }
+  for (const event of schedule.events) {
+    if (event.kind !== 'switch') continue
+    add(current[event.cpu] as { pid: number; comm: string; since: number }, event.at)
+    current[event.cpu] = { pid: event.nextPid, comm: event.next, since: event.at }
+  }
+  for (const cpuNow of current) add(cpuNow, to)
+  console.log(`whole window (${(to - from).toFixed(0)} ms × 2 CPUs): ${[...totals].sort((a, b) => b[1] - a[1]).slice(0, 14).map(([name, ms]) => `${name} ${ms.toFixed(0)}`).join(', ')}`)
 }
 
 // ---- kernel scheduler trace ----
