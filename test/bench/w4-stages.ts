@@ -32,7 +32,7 @@ const value = (name: string, fallback: string) => {
 }
 const rate = Number(value('--rate', '1000'))
 const seconds = Number(value('--seconds', '2'))
-const warmupSeconds = 1
+const warmupSeconds = Number(value('--warmup-seconds', '1'))
 const runs = Number(value('--runs', '1'))
 const slowMs = Number(value('--slow-ms', '1.5'))
 const durable = flag('--durable')
@@ -42,6 +42,7 @@ const serverArgs = value('--server-args', '').split(' ').filter((arg) => arg.len
 /** `--slice-us N`: an EEVDF custom slice (sched_setattr, Linux ≥ 6.12) for the main threads named by `--slice-for` (server, client or both). */
 const sliceUs = Number(value('--slice-us', '0'))
 const sliceFor = value('--slice-for', 'both')
+const reportJit = flag('--report-jit')
 const tracePrefix = process.env.FLASHQ_X_W4
 if (tracePrefix === undefined) throw new Error('set FLASHQ_X_W4=<path prefix> (and apply test/bench/w4-stages.patch)')
 const traceDir = join(tracePrefix, '..')
@@ -64,7 +65,9 @@ async function startServer(): Promise<{ port: number; pid: number; stop: () => P
   const dataDir = durable ? mkdtempSync(join(tmpdir(), 'w4-stages-')) : null
   const mode = dataDir === null ? ['--memory'] : ['--data-dir', dataDir]
   const child = Bun.spawn([process.execPath, serverMain, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...mode, ...serverArgs], {
-    stdin: 'ignore', stdout: 'pipe', stderr: 'inherit', env: { ...process.env },
+    stdin: 'ignore', stdout: 'pipe', stderr: 'inherit',
+    // `--report-jit`: the server (only) prints each DFG/FTL compilation, and the loop marks on stderr when the measured part starts.
+    env: { ...process.env, ...(reportJit ? { BUN_JSC_reportDFGCompileTimes: '1', BUN_JSC_reportFTLCompileTimes: '1' } : {}) },
   })
   process.on("exit", () => child.kill("SIGKILL"))
   const { line } = await readStartupLine(child.stdout)
@@ -103,6 +106,7 @@ async function openLoop(port: number): Promise<{ jobs: Job[]; from: number; to: 
   const startedAt = performance.now()
   const intervalMs = 1000 / rate
   let sent = 0
+  let marked = false
   await new Promise<void>((resolve) => {
     const tick = () => {
       const now = performance.now()
@@ -114,6 +118,10 @@ async function openLoop(port: number): Promise<{ jobs: Job[]; from: number; to: 
         sent++
       }
       if (sent >= total) return resolve()
+      if (reportJit && !marked && performance.now() >= startedAt + warmupSeconds * 1000) {
+        marked = true
+        process.stderr.write('w4-stages: measured part starts\n')
+      }
       setTimeout(tick, Math.max(0, Math.min(1, startedAt + sent * intervalMs - performance.now())))
     }
     tick()
