@@ -239,6 +239,21 @@ function stopSched(): SchedTrace {
   return { events }
 }
 
+/** The length of the union of `spans` that lies within any of `within` (both small lists). */
+function overlapMs(within: Array<[number, number]>, spans: Array<[number, number]>): number {
+  let total = 0
+  for (const [start, end] of within) {
+    const cuts = spans.map(([a, b]) => [Math.max(a, start), Math.min(b, end)] as [number, number]).filter(([a, b]) => b > a).sort((x, y) => x[0] - y[0])
+    let reach = start
+    for (const [a, b] of cuts) {
+      if (b <= reach) continue
+      total += b - Math.max(a, reach)
+      reach = b
+    }
+  }
+  return total
+}
+
 /** Names a thread: its process (server/client/other) and comm. */
 function who(pid: number, comm: string, pids: { server: number; client: number }): string {
   const owner = (tid: number) => {
@@ -277,14 +292,10 @@ function attributeSlow(slow: Array<{ job: Job; parts: number[] }>, schedule: Sch
     let actorRunnableSince: number | null = null
     let actorRunning = false
     let actorWait = 0
-    let waitIdleCpu = 0
     let wokenOn = -1
-    /** Adds the part of [since, until) in which the actor waited while some CPU ran only its idle task. */
-    const idleOverlap = (since: number, until: number, idleSince: Array<number | null>) => {
-      let best = 0
-      for (const idleFrom of idleSince) if (idleFrom !== null) best = Math.max(best, until - Math.max(since, idleFrom))
-      return Math.max(0, best)
-    }
+    /** The actor's waits for a CPU and each CPU's idle spans within [from, to], intersected at the end. */
+    const waits: Array<[number, number]> = []
+    const idleSpans: Array<[number, number]> = []
     const idleSince: Array<number | null> = [null, null]
     const current: Array<{ pid: number; comm: string; since: number }> = [{ pid: 0, comm: 'idle', since: from }, { pid: 0, comm: 'idle', since: from }]
     for (const event of schedule.events) {
@@ -302,11 +313,10 @@ function attributeSlow(slow: Array<{ job: Job; parts: number[] }>, schedule: Sch
         const name = `${event.cpu}:${who(cpuNow.pid, cpuNow.comm, pids)}`
         if (span > 0) running.set(name, (running.get(name) ?? 0) + span)
       }
-      // An actor waiting while a CPU idles: the idle span up to now counts, then the CPU is busy again.
-      if (actorRunnableSince !== null && event.nextPid !== 0 && idleSince[event.cpu] !== null && event.at >= from) {
-        waitIdleCpu += Math.max(0, event.at - Math.max(actorRunnableSince, idleSince[event.cpu] as number, from))
-      }
-      idleSince[event.cpu] = event.nextPid === 0 ? event.at : null
+      const idleFrom = idleSince[event.cpu]
+      if (idleFrom !== null && idleFrom !== undefined && event.nextPid !== 0) idleSpans.push([idleFrom, event.at])
+      if (event.nextPid === 0) idleSince[event.cpu] ??= event.at
+      else idleSince[event.cpu] = null
       current[event.cpu] = { pid: event.nextPid, comm: event.next, since: event.at }
       if (event.prevPid === actor) {
         actorRunning = false
@@ -314,7 +324,10 @@ function attributeSlow(slow: Array<{ job: Job; parts: number[] }>, schedule: Sch
         actorRunnableSince = event.prevState.startsWith('R') ? Math.max(event.at, from) : null
       }
       if (event.nextPid === actor) {
-        if (actorRunnableSince !== null && event.at >= from) actorWait += event.at - actorRunnableSince
+        if (actorRunnableSince !== null && event.at >= from) {
+          actorWait += event.at - actorRunnableSince
+          waits.push([actorRunnableSince, event.at])
+        }
         actorRunnableSince = null
         actorRunning = true
       }
@@ -326,8 +339,10 @@ function attributeSlow(slow: Array<{ job: Job; parts: number[] }>, schedule: Sch
     })
     if (actorRunnableSince !== null) {
       actorWait += to - actorRunnableSince
-      waitIdleCpu += idleOverlap(actorRunnableSince, to, idleSince)
+      waits.push([actorRunnableSince, to])
     }
+    for (const idleFrom of idleSince) if (idleFrom !== null && idleFrom !== undefined) idleSpans.push([idleFrom, to])
+    const waitIdleCpu = overlapMs(waits, idleSpans)
     waitTotal += actorWait
     waitIdleTotal += waitIdleCpu
     stageTotal += to - from
