@@ -4,7 +4,7 @@
  * Which merge a command uses is declared in the command table (protocol/table.ts).
  */
 import { shardOfName } from '../base/hash.ts'
-import { getJobsLimitMax } from '../base/limits.ts'
+import { getJobsLimitMax, kvBatchEntriesMax } from '../base/limits.ts'
 import { fitToReplyBytes } from '../protocol/reply-budget.ts'
 import { specOf, type MergeKind } from '../protocol/table.ts'
 
@@ -80,7 +80,8 @@ function metrics(replies: Reply[]): Reply {
 
 /** Each shard answers for every key; the owner of a key has the real value. */
 function kvMget(request: Record<string, unknown>, replies: Reply[], shardCount: number): Reply {
-  const keys = Array.isArray(request.keys) ? request.keys : []
+  // The shards read only the first 1000 keys (spec §3.9), so the reply lists only those.
+  const keys = Array.isArray(request.keys) ? request.keys.slice(0, kvBatchEntriesMax) : []
   const values = keys.map((key, index) => {
     const owner = typeof key === 'string' ? shardOfName(key, shardCount) : 0
     const ownerValues = replies[owner]?.values

@@ -55,6 +55,15 @@ describe('KVMSET / KVMGET', () => {
     expect(await client.request({ cmd: 'KVMGET', keys: [] })).toMatchObject({ ok: true, values: [] })
   })
 
+  test('KVMGET uses only the first 1000 keys: the reply lists 1000 values (spec §3.9)', async () => {
+    const key = nameOnShard('kvm-first', 1)
+    await client.request({ cmd: 'KVSET', key, value: 'last read' })
+    const keys = [...Array.from({ length: 999 }, (_, i) => nameOnShard(`kvm-absent-${i}`, i % 2)), key, key]
+    const reply = await client.request({ cmd: 'KVMGET', keys })
+    expect(reply.values).toHaveLength(1000)
+    expect(reply.values[999]).toBe('last read')
+  })
+
   test('too many entries; keys of the wrong type', async () => {
     const entries = Array.from({ length: 1001 }, (_, i) => ({ key: `many-${i}`, value: i }))
     expectError(await client.request({ cmd: 'KVMSET', entries }), 'Too many entries (1001 > 1000)')
