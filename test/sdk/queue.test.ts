@@ -160,6 +160,21 @@ describe('reading jobs', () => {
     expect((await queue.getJobs(['waiting', 'active'], 0, 0, true)).map((job) => job.id)).toEqual([b?.id])
   })
 
+  test('a completed job read back counts the attempt that completed it in attemptsMade (BullMQ)', async () => {
+    const queue = newQueue('attempts-made')
+    const once = await queue.add('ok', {})
+    const retried = await queue.add('retry', {}, { attempts: 3, backoff: 1 })
+    const worker = fixture.track(new Worker(queue.name, async (job) => {
+      if (job.name === 'retry' && job.attemptsMade === 0) throw new Error('first try fails')
+      return 'done'
+    }, { connection: connection() }))
+    await waitFor('both completed', async () => (await queue.getCompletedCount()) === 2)
+    await worker.close()
+    expect((await queue.getJob(once.id as string))?.attemptsMade).toBe(1)
+    expect((await queue.getJob(retried.id as string))?.attemptsMade).toBe(2)
+    expect((await queue.getCompleted()).map((job) => job.attemptsMade).sort()).toEqual([1, 2])
+  })
+
   test('a failed job reports failedReason and attemptsMade; retry() moves it back to waiting', async () => {
     const queue = newQueue('failed')
     const job = await queue.add('bad', {}, { attempts: 1 })
