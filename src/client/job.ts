@@ -101,6 +101,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     job.#opts = undefined
     job.timestamp = wire.created_at
     job.priority = wire.priority === 0 ? 0 : -wire.priority
+    if (wire.run_at > wire.created_at && wire.attempts === 0) job.delay = wire.run_at - wire.created_at // BullMQ's job.delay is opts.delay
     job.attemptsMade = wire.attempts + (state === 'completed' ? 1 : 0) // BullMQ counts the attempt that completed it too
     job.attemptsStarted = wire.attempts + (wire.started_at > 0 ? 1 : 0)
     job.progress = wire.progress

@@ -39,11 +39,12 @@ describe('add', () => {
     }
   })
 
-  test('delay makes the job delayed; promote makes it waiting', async () => {
+  test('delay makes the job delayed (read back with its delay); promote makes it waiting', async () => {
     const queue = newQueue('delay')
     const job = await queue.add('later', {}, { delay: 60_000 })
     expect(await job.getState()).toBe('delayed')
     expect(await queue.getDelayedCount()).toBe(1)
+    expect(await queue.getJob(job.id as string)).toMatchObject({ delay: 60_000, opts: { delay: 60_000 } }) // BullMQ's job.delay
     await job.promote()
     expect(await job.getState()).toBe('waiting')
   })
