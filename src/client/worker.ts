@@ -487,6 +487,39 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     job.finishedOn = nowMs
     job.attemptsMade = settled.wire.attempts + 1
     this.emit('completed', job, settled.result, 'active')
+    const keep = settled.wire.keep_completed_count ?? 0
+    if (keep > 0) this.#trimCompleted(keep)
+  }
+
+  /** The count of the last completed `removeOnComplete: N` job whose trim has not started yet (0: none). */
+  #trimKeep = 0
+  #trimming = false
+
+  /**
+   * BullMQ's `removeOnComplete: N`: the queue keeps its newest N completed jobs. The server keeps its
+   * own history (keep_completed_count is only stored), so the Worker trims the oldest with CLEAN; one
+   * trim at a time, completions during it trim once more afterwards.
+   */
+  #trimCompleted(keep: number): void {
+    this.#trimKeep = keep
+    if (this.#trimming) return
+    this.#trimming = true
+    const done = (async () => {
+      while (this.#trimKeep > 0) {
+        const keepNow = this.#trimKeep
+        this.#trimKeep = 0
+        const { completed } = await this.client.getJobCounts(this.name)
+        if (completed > keepNow) await this.client.clean(this.name, 0, 'completed', completed - keepNow)
+      }
+    })().catch((error: Error) => {
+      this.#trimKeep = 0
+      this.emit('error', new Error(`removeOnComplete: trimming completed jobs of ${this.name} failed: ${error.message}`))
+    }).finally(() => {
+      this.#trimming = false
+      this.#acksInFlight.delete(done)
+      this.#settled()
+    })
+    this.#acksInFlight.add(done)
   }
 
   #failed(job: Job<any, any, any>, wire: WireJob, thrown: unknown): void {

@@ -88,6 +88,16 @@ describe('add', () => {
     await worker.close()
   })
 
+  test('removeOnComplete: N keeps only the newest N completed jobs of the queue (BullMQ)', async () => {
+    const queue = newQueue('remove-count')
+    const jobs = await queue.addBulk(Array.from({ length: 6 }, (_, index) => ({ name: 'n', data: { index }, opts: { removeOnComplete: 2 } })))
+    const worker = fixture.track(new Worker(queue.name, async (job) => job.data.index, { connection: connection(), concurrency: 1 }))
+    await waitFor('all completed', async () => (await queue.getJobCounts('waiting', 'active')).waiting === 0 && (await jobs[5]?.getState()) === 'completed')
+    await waitFor('trimmed to 2', async () => (await queue.getCompletedCount()) === 2)
+    await worker.close()
+    expect((await queue.getCompleted()).map((job) => job.returnvalue).sort()).toEqual([4, 5])
+  })
+
   test('removeOnFail: true drops a job that fails for good; without it the job stays failed', async () => {
     const queue = newQueue('remove-fail')
     const dropped = await queue.add('dropped', {}, { removeOnFail: true })
