@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events'
 import { checkQueue } from './flashq.ts'
 import type { QueueEventsOptions } from './options.ts'
 import { EventStream, type ServerEvent } from './event-stream.ts'
-import { bullState } from './job.ts'
+import { bullState, progressFromMessage } from './job.ts'
 
 /** How long a 'waiting' of an added job may wait for a `delayed` that would replace it. */
 const waitingHoldMs = 20
@@ -90,7 +90,7 @@ export class QueueEvents extends EventEmitter {
         this.#emitJob('failed', { jobId, failedReason: event.error ?? '', prev: 'active' }, id)
         return
       case 'progress':
-        this.#emitJob('progress', { jobId, data: progressOf(event) }, id)
+        this.#emitJob('progress', { jobId, data: progressFromMessage(event.data?.message) ?? event.progress ?? event.data }, id)
         return
       case 'retrying': {
         const runAt = Number(event.data?.run_at ?? Number.NaN)
@@ -151,13 +151,3 @@ export class QueueEvents extends EventEmitter {
   }
 }
 
-/** A progress event's value: a Job sends progress that is not a number as JSON in the message, and 0 as the number. */
-function progressOf(event: ServerEvent): unknown {
-  const message = event.data?.message
-  if (typeof message !== 'string') return event.progress ?? event.data
-  try {
-    return JSON.parse(message)
-  } catch {
-    return event.progress ?? event.data // a flashQ client's plain-text message goes with its number
-  }
-}
