@@ -111,6 +111,20 @@ describe('add', () => {
     await worker.close()
   })
 
+  test('removeOnFail: N keeps only the newest N failed jobs of the queue (BullMQ); job.opts shows it', async () => {
+    const queue = newQueue('remove-fail-count')
+    const jobs = await queue.addBulk(Array.from({ length: 5 }, (_, index) => ({ name: 'n', data: { index }, opts: { removeOnFail: 2 } })))
+    expect((await queue.getJob(jobs[0]?.id as string))?.opts).toMatchObject({ removeOnFail: 2 })
+    expect((await queue.getJob(jobs[0]?.id as string))?.opts.tags).toBeUndefined()
+    const worker = fixture.track(new Worker(queue.name, async (job) => {
+      throw new Error(`no ${job.data.index}`)
+    }, { connection: connection(), concurrency: 1 }))
+    await waitFor('all failed', async () => (await jobs[4]?.getState()) === 'failed')
+    await waitFor('trimmed to 2', async () => (await queue.getFailedCount()) === 2)
+    await worker.close()
+    expect((await queue.getFailed()).map((job) => job.failedReason).sort()).toEqual(['no 3', 'no 4'])
+  })
+
   test('default job options apply to add and addBulk', async () => {
     const queue = fixture.track(new Queue(queueName('defaults'), { connection: connection(), defaultJobOptions: { attempts: 4, priority: 3 } }))
     const job = await queue.add('a', {})
