@@ -101,9 +101,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     job.#opts = undefined
     job.timestamp = wire.created_at
     job.priority = wire.priority === 0 ? 0 : -wire.priority
-    job.attemptsMade = wire.attempts
+    if (wire.run_at > wire.created_at && wire.attempts === 0) job.delay = wire.run_at - wire.created_at // BullMQ's job.delay is opts.delay
+    job.attemptsMade = wire.attempts + (state === 'completed' ? 1 : 0) // BullMQ counts the attempt that completed it too
     job.attemptsStarted = wire.attempts + (wire.started_at > 0 ? 1 : 0)
-    job.progress = wire.progress
+    job.progress = wire.attempts === 0 ? progressFromMessage(wire.progress_msg) ?? wire.progress : wire.progress
     if (wire.started_at > 0) job.processedOn = wire.started_at
     if (wire.completed_at > 0) job.finishedOn = wire.completed_at
     if (wire.attempts > 0 && wire.progress_msg !== null) job.failedReason = wire.progress_msg
@@ -482,5 +483,18 @@ function parseJson(text: string | undefined): unknown {
     return JSON.parse(text)
   } catch {
     return text
+  }
+}
+
+/**
+ * Progress that is not a number, as updateProgress sent it (JSON in the progress message); undefined for
+ * a plain-text message (a flashQ client's, sent with its number). After a failure the message is the reason.
+ */
+export function progressFromMessage(message: string | null | undefined): JobProgress | undefined {
+  if (typeof message !== 'string' || !/^[{["]|^(true|false)$/.test(message)) return undefined
+  try {
+    return JSON.parse(message) as JobProgress
+  } catch {
+    return undefined
   }
 }

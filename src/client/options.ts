@@ -36,6 +36,8 @@ export const failParentTagPrefix = 'flashq:fail-parent='
 /** Tags of a flow child with ignore/removeDependencyOnFailure: the custom id of the parent it releases (flow-deps.ts). */
 export const ignoreDependencyTagPrefix = 'flashq:ignore-dep='
 export const removeDependencyTagPrefix = 'flashq:remove-dep='
+/** Tag of a job with `removeOnFail: N`: the count of failed jobs to keep, which the Worker that fails it enforces. */
+export const keepFailedTagPrefix = 'flashq:keep-failed='
 
 export type KeepJobs = { age?: number; count?: number }
 
@@ -175,9 +177,24 @@ export function toPushOptions(opts: JobsOptions): PushOptions {
     stall_timeout: opts.stallTimeout,
     group_id: opts.groupId,
     unique_key: opts.uniqueKey,
-    tags: sdkBackoff === null ? opts.tags : [...(opts.tags ?? []), `${backoffTagPrefix}${JSON.stringify(sdkBackoff)}`],
+    tags: withSdkTags(opts.tags, sdkBackoff, keepFailed.count),
     depends_on: opts.dependsOn?.map(Number),
   }
+}
+
+function withSdkTags(tags: string[] | undefined, sdkBackoff: BackoffOptions | null, keepFailedCount: number | undefined): string[] | undefined {
+  if (sdkBackoff === null && keepFailedCount === undefined) return tags
+  const withTags = [...(tags ?? [])]
+  if (sdkBackoff !== null) withTags.push(`${backoffTagPrefix}${JSON.stringify(sdkBackoff)}`)
+  if (keepFailedCount !== undefined) withTags.push(`${keepFailedTagPrefix}${keepFailedCount}`)
+  return withTags
+}
+
+/** The count of failed jobs a job with `removeOnFail: N` keeps (from its tag), or 0. */
+export function keepFailedCountOf(tags: readonly string[]): number {
+  const tag = tags.find((candidate) => candidate.startsWith(keepFailedTagPrefix))
+  const count = tag === undefined ? 0 : Number(tag.slice(keepFailedTagPrefix.length))
+  return Number.isSafeInteger(count) && count > 0 ? count : 0
 }
 
 function keepOf(option: JobsOptions['removeOnComplete']): { remove: boolean; age?: number; count?: number } {
@@ -213,7 +230,7 @@ export function sdkBackoffOf(tags: readonly string[]): BackoffOptions | null {
 
 /** Tags the SDK adds for itself, which job.opts.tags does not show. */
 function isSdkTag(tag: string): boolean {
-  return tag.startsWith(backoffTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
+  return tag.startsWith(backoffTagPrefix) || tag.startsWith(keepFailedTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
 }
 
 /** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
@@ -231,6 +248,7 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   if (job.remove_on_complete) opts.removeOnComplete = true
   else if (job.keep_completed_count > 0 || job.keep_completed_age > 0) opts.removeOnComplete = { count: job.keep_completed_count || undefined, age: job.keep_completed_age || undefined }
   if (job.remove_on_fail) opts.removeOnFail = true
+  else if (keepFailedCountOf(job.tags) > 0) opts.removeOnFail = keepFailedCountOf(job.tags)
   if (job.ttl > 0) opts.ttl = job.ttl
   if (job.timeout > 0) opts.timeout = job.timeout
   if (job.group_id !== null) opts.groupId = job.group_id

@@ -17,7 +17,7 @@ import { EventEmitter } from 'node:events'
 import { checkQueue } from './flashq.ts'
 import type { QueueEventsOptions } from './options.ts'
 import { EventStream, type ServerEvent } from './event-stream.ts'
-import { bullState } from './job.ts'
+import { bullState, progressFromMessage } from './job.ts'
 
 /** How long a 'waiting' of an added job may wait for a `delayed` that would replace it. */
 const waitingHoldMs = 20
@@ -77,51 +77,57 @@ export class QueueEvents extends EventEmitter {
     if (this.#pushedId !== null && !replacesWaiting) this.#flushWaiting()
     switch (event.event_type) {
       case 'pushed':
-        this.emit('added', { jobId, name: typeof event.data?.name === 'string' ? event.data.name : '' }, id)
+        this.#emitJob('added', { jobId, name: typeof event.data?.name === 'string' ? event.data.name : '' }, id)
         this.#holdWaiting(jobId, id)
         return
       case 'active':
-        this.emit('active', { jobId, prev: 'waiting' }, id)
+        this.#emitJob('active', { jobId, prev: 'waiting' }, id)
         return
       case 'completed':
-        this.emit('completed', { jobId, returnvalue: event.data ?? null, prev: 'active' }, id)
+        this.#emitJob('completed', { jobId, returnvalue: event.data ?? null, prev: 'active' }, id)
         return
       case 'failed':
-        this.emit('failed', { jobId, failedReason: event.error ?? '', prev: 'active' }, id)
+        this.#emitJob('failed', { jobId, failedReason: event.error ?? '', prev: 'active' }, id)
         return
       case 'progress':
-        this.emit('progress', { jobId, data: event.progress ?? event.data }, id)
+        this.#emitJob('progress', { jobId, data: progressFromMessage(event.data?.message) ?? event.progress ?? event.data }, id)
         return
       case 'retrying': {
         const runAt = Number(event.data?.run_at ?? Number.NaN)
-        if (runAt > event.timestamp) this.emit('delayed', { jobId, delay: runAt }, id)
-        else this.emit('waiting', { jobId, prev: 'failed' }, id)
-        this.emit('retrying', { jobId, failedReason: event.error ?? '', attemptsMade: event.data?.attempts }, id)
+        if (runAt > event.timestamp) this.#emitJob('delayed', { jobId, delay: runAt }, id)
+        else this.#emitJob('waiting', { jobId, prev: 'failed' }, id)
+        this.#emitJob('retrying', { jobId, failedReason: event.error ?? '', attemptsMade: event.data?.attempts }, id)
         return
       }
       case 'delayed':
         this.#pushedId = null // the job just added is delayed, not waiting
-        this.emit('delayed', { jobId, delay: Number(event.data?.run_at ?? 0) }, id)
+        this.#emitJob('delayed', { jobId, delay: Number(event.data?.run_at ?? 0) }, id)
         return
       case 'waiting-children':
         this.#pushedId = null // the job just added waits for its children, not in the queue
-        this.emit('waiting-children', { jobId }, id)
+        this.#emitJob('waiting-children', { jobId }, id)
         return
       case 'duplicated':
-        this.emit('duplicated', { jobId }, id)
+        this.#emitJob('duplicated', { jobId }, id)
         return
       case 'removed':
-        this.emit('removed', { jobId, prev: bullState(event.data?.prev) }, id)
+        this.#emitJob('removed', { jobId, prev: bullState(event.data?.prev) }, id)
         return
       case 'stalled':
-        this.emit('stalled', { jobId }, id)
+        this.#emitJob('stalled', { jobId }, id)
         return
       case 'drained':
-        this.emit('drained', id)
+        this.emit('drained', id) // BullMQ's drained has no job, so no drained:<jobId>
         return
       default:
-        this.emit(event.event_type, { jobId, data: event.data, error: event.error }, id)
+        this.#emitJob(event.event_type, { jobId, data: event.data, error: event.error }, id)
     }
+  }
+
+  /** Emits `event` and, as BullMQ does for events about a job, `event:<jobId>` (e.g. 'completed:42'). */
+  #emitJob(event: string, args: { jobId: string; [field: string]: unknown }, id: string): void {
+    this.emit(event, args, id)
+    this.emit(`${event}:${args.jobId}`, args, id)
   }
 
   /**
@@ -141,6 +147,7 @@ export class QueueEvents extends EventEmitter {
     const jobId = this.#pushedId
     if (jobId === null) return
     this.#pushedId = null
-    this.emit('waiting', { jobId }, this.#pushedEventId)
+    this.#emitJob('waiting', { jobId }, this.#pushedEventId)
   }
 }
+

@@ -28,7 +28,7 @@ import { ackBatchIdsMax, pullBatchJobsMax, sdkWorkerPrefetchJobsMax } from '../b
 import { ConnectionClosedError, RateLimitError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job, type JobProgress } from './job.ts'
-import type { WorkerOptions } from './options.ts'
+import { keepFailedCountOf, type WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded, rateLimitExceededMessage } from './retry.ts'
 import { isProcessorFile, SandboxPool } from './sandbox.ts'
@@ -487,6 +487,41 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     job.finishedOn = nowMs
     job.attemptsMade = settled.wire.attempts + 1
     this.emit('completed', job, settled.result, 'active')
+    const keep = settled.wire.keep_completed_count ?? 0
+    if (keep > 0) this.#trim('completed', keep)
+  }
+
+  /** Per state, the count of the last finished `removeOn…: N` job whose trim has not started yet (0: none). */
+  readonly #trimKeep = { completed: 0, failed: 0 }
+  #trimming = false
+
+  /**
+   * BullMQ's `removeOnComplete: N` / `removeOnFail: N`: the queue keeps its newest N completed (failed)
+   * jobs. The server keeps its own history (keep_completed_count is only stored), so the Worker removes
+   * the oldest with CLEAN; one trim at a time, jobs finished during it trim once more afterwards.
+   */
+  #trim(state: 'completed' | 'failed', keep: number): void {
+    this.#trimKeep[state] = keep
+    if (this.#trimming) return
+    this.#trimming = true
+    const done = (async () => {
+      for (;;) {
+        const state = this.#trimKeep.completed > 0 ? 'completed' : this.#trimKeep.failed > 0 ? 'failed' : null
+        if (state === null) return
+        const keepNow = this.#trimKeep[state]
+        this.#trimKeep[state] = 0
+        const count = (await this.client.getJobCounts(this.name))[state]
+        if (count > keepNow) await this.client.clean(this.name, 0, state, count - keepNow)
+      }
+    })().catch((error: Error) => {
+      this.#trimKeep.completed = this.#trimKeep.failed = 0
+      this.emit('error', new Error(`removeOnComplete/removeOnFail: trimming jobs of ${this.name} failed: ${error.message}`))
+    }).finally(() => {
+      this.#trimming = false
+      this.#acksInFlight.delete(done)
+      this.#settled()
+    })
+    this.#acksInFlight.add(done)
   }
 
   #failed(job: Job<any, any, any>, wire: WireJob, thrown: unknown): void {
@@ -501,6 +536,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         job.attemptsMade = wire.attempts + 1
         if (final) job.finishedOn = Date.now()
         this.emit('failed', job, error, 'active')
+        const keep = final ? keepFailedCountOf(wire.tags) : 0
+        if (keep > 0) this.#trim('failed', keep)
       },
       (failure: Error) => {
         this.emit('error', new Error(`failing job ${wire.id} failed: ${failure.message}`))

@@ -58,7 +58,7 @@ describe('Job', () => {
     expect(await queue.count()).toBe(0)
   })
 
-  test('updateProgress and log on an active job are visible through the queue', async () => {
+  test('updateProgress (numbers and objects) and log on an active job are visible through the queue', async () => {
     const queue = newQueue('job-progress')
     const client = fixture.track(new FlashQ({ host: '127.0.0.1', port: fixture.server.tcpPort }))
     const job = await queue.add('p', {})
@@ -69,6 +69,10 @@ describe('Job', () => {
     expect(read?.progress).toBe(42)
     expect(await read?.isActive()).toBe(true)
     expect((await queue.getJobLogs(job.id as string)).logs).toEqual(['hello'])
+    await job.updateProgress({ step: 'upload', done: 3 })
+    expect((await queue.getJob(job.id as string))?.progress).toEqual({ step: 'upload', done: 3 }) // BullMQ keeps object progress
+    await job.updateProgress('halfway')
+    expect((await queue.getJob(job.id as string))?.progress).toBe('halfway')
   })
 })
 

@@ -66,6 +66,27 @@ test('failed carries the reason; waitUntilFinished(queueEvents) rejects with it'
   expect(String(await job.waitUntilFinished(events).catch((error: Error) => error))).toBe('Error: cannot do it')
 })
 
+test('as in BullMQ: `<event>:<jobId>` listeners hear only that job; progress that is not a number arrives as sent', async () => {
+  const queue = fixture.track(new Queue(queueName('events-per-job'), { connection: connection() }))
+  const events = fixture.track(new QueueEvents(queue.name, { connection: connection() }))
+  await events.waitUntilReady()
+  await queue.add('x', { n: 1 }) // completes first: its events must not reach the listeners below
+  const second = await queue.add('x', { n: 2 })
+  const heard: unknown[] = []
+  events.on(`completed:${second.id}`, (args: unknown) => heard.push(args))
+  const progress: unknown[] = []
+  events.on(`progress:${second.id}`, ({ data }: { data: unknown }) => progress.push(data))
+  let completed = 0
+  events.on('completed', () => completed++)
+  fixture.track(new Worker(queue.name, async (job) => {
+    await job.updateProgress({ step: 'resize', n: job.data.n })
+    return job.data.n * 10
+  }, { connection: connection(), concurrency: 1 }))
+  await waitFor('both completed events', () => completed === 2)
+  expect(heard).toEqual([{ jobId: second.id as string, returnvalue: 20, prev: 'active' }])
+  expect(progress).toEqual([{ step: 'resize', n: 2 }])
+})
+
 test('with auth on, QueueEvents subscribes with the connection token', async () => {
   let secured: TestServer | null = null
   try {

@@ -39,11 +39,12 @@ describe('add', () => {
     }
   })
 
-  test('delay makes the job delayed; promote makes it waiting', async () => {
+  test('delay makes the job delayed (read back with its delay); promote makes it waiting', async () => {
     const queue = newQueue('delay')
     const job = await queue.add('later', {}, { delay: 60_000 })
     expect(await job.getState()).toBe('delayed')
     expect(await queue.getDelayedCount()).toBe(1)
+    expect(await queue.getJob(job.id as string)).toMatchObject({ delay: 60_000, opts: { delay: 60_000 } }) // BullMQ's job.delay
     await job.promote()
     expect(await job.getState()).toBe('waiting')
   })
@@ -87,6 +88,16 @@ describe('add', () => {
     await worker.close()
   })
 
+  test('removeOnComplete: N keeps only the newest N completed jobs of the queue (BullMQ)', async () => {
+    const queue = newQueue('remove-count')
+    const jobs = await queue.addBulk(Array.from({ length: 6 }, (_, index) => ({ name: 'n', data: { index }, opts: { removeOnComplete: 2 } })))
+    const worker = fixture.track(new Worker(queue.name, async (job) => job.data.index, { connection: connection(), concurrency: 1 }))
+    await waitFor('all completed', async () => (await queue.getJobCounts('waiting', 'active')).waiting === 0 && (await jobs[5]?.getState()) === 'completed')
+    await waitFor('trimmed to 2', async () => (await queue.getCompletedCount()) === 2)
+    await worker.close()
+    expect((await queue.getCompleted()).map((job) => job.returnvalue).sort()).toEqual([4, 5])
+  })
+
   test('removeOnFail: true drops a job that fails for good; without it the job stays failed', async () => {
     const queue = newQueue('remove-fail')
     const dropped = await queue.add('dropped', {}, { removeOnFail: true })
@@ -98,6 +109,20 @@ describe('add', () => {
     await waitFor('dropped forgotten', async () => (await dropped.getState()) === 'unknown')
     expect(await queue.getFailedCount()).toBe(1)
     await worker.close()
+  })
+
+  test('removeOnFail: N keeps only the newest N failed jobs of the queue (BullMQ); job.opts shows it', async () => {
+    const queue = newQueue('remove-fail-count')
+    const jobs = await queue.addBulk(Array.from({ length: 5 }, (_, index) => ({ name: 'n', data: { index }, opts: { removeOnFail: 2 } })))
+    expect((await queue.getJob(jobs[0]?.id as string))?.opts).toMatchObject({ removeOnFail: 2 })
+    expect((await queue.getJob(jobs[0]?.id as string))?.opts.tags).toBeUndefined()
+    const worker = fixture.track(new Worker(queue.name, async (job) => {
+      throw new Error(`no ${job.data.index}`)
+    }, { connection: connection(), concurrency: 1 }))
+    await waitFor('all failed', async () => (await jobs[4]?.getState()) === 'failed')
+    await waitFor('trimmed to 2', async () => (await queue.getFailedCount()) === 2)
+    await worker.close()
+    expect((await queue.getFailed()).map((job) => job.failedReason).sort()).toEqual(['no 3', 'no 4'])
   })
 
   test('default job options apply to add and addBulk', async () => {
@@ -158,6 +183,21 @@ describe('reading jobs', () => {
     expect(completed.map((job) => [job.id, job.returnvalue])).toEqual([[a?.id, { done: true }]])
     expect((await queue.getJobs(['waiting', 'active'], 0, -1, true)).map((job) => job.id)).toEqual([b?.id, c?.id])
     expect((await queue.getJobs(['waiting', 'active'], 0, 0, true)).map((job) => job.id)).toEqual([b?.id])
+  })
+
+  test('a completed job read back counts the attempt that completed it in attemptsMade (BullMQ)', async () => {
+    const queue = newQueue('attempts-made')
+    const once = await queue.add('ok', {})
+    const retried = await queue.add('retry', {}, { attempts: 3, backoff: 1 })
+    const worker = fixture.track(new Worker(queue.name, async (job) => {
+      if (job.name === 'retry' && job.attemptsMade === 0) throw new Error('first try fails')
+      return 'done'
+    }, { connection: connection() }))
+    await waitFor('both completed', async () => (await queue.getCompletedCount()) === 2)
+    await worker.close()
+    expect((await queue.getJob(once.id as string))?.attemptsMade).toBe(1)
+    expect((await queue.getJob(retried.id as string))?.attemptsMade).toBe(2)
+    expect((await queue.getCompleted()).map((job) => job.attemptsMade).sort()).toEqual([1, 2])
   })
 
   test('a failed job reports failedReason and attemptsMade; retry() moves it back to waiting', async () => {
