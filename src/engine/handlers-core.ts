@@ -56,14 +56,8 @@ export function pushJob(
   }
   const customId = input.job_id
   if (customId !== undefined) {
-    const existingId = core.customIds.get(customId)
-    if (existingId !== undefined) {
-      const existing = core.jobs.get(existingId)
-      if (existing !== undefined && isRetrievable(existing)) {
-        if (core.eventsEnabled) core.event({ event_type: 'duplicated', queue: q.name, job_id: existingId, timestamp: nowMs })
-        return existingId
-      }
-    }
+    const existingId = duplicateOfCustomId(core, q.name, customId, nowMs)
+    if (existingId !== null) return existingId
   }
   const uniqueKey = input.unique_key
   if (uniqueKey !== undefined && q.uniqueKeys.has(uniqueKey)) return errors.duplicateUniqueKey(uniqueKey)
@@ -344,6 +338,19 @@ export function handleWaitJob(core: Core, command: CommandOf<'WAITJOB'>, token: 
     return core.reply(token, { ok: false, error: errors.waitJobTimeout(id, command.timeout) })
   }
   core.waiters.add(new Waiter(token, WAIT_JOB, job.queue, id, 0, nowMs + command.timeout, command.timeout))
+}
+
+/**
+ * The id of this shard's still retrievable job with custom id `customId` (spec §4.10), or null. A
+ * push into `queueName` that finds one creates nothing: it is a `duplicated` push.
+ */
+export function duplicateOfCustomId(core: Core, queueName: string, customId: string, nowMs: number): number | null {
+  const existingId = core.customIds.get(customId)
+  if (existingId === undefined) return null
+  const existing = core.jobs.get(existingId)
+  if (existing === undefined || !isRetrievable(existing)) return null
+  if (core.eventsEnabled) core.event({ event_type: 'duplicated', queue: queueName, job_id: existingId, timestamp: nowMs })
+  return existingId
 }
 
 export function handleGetJobByCustomId(core: Core, command: CommandOf<'GETJOBBYCUSTOMID'>, token: Token, nowMs: number) {

@@ -7,7 +7,7 @@ import { msPerSecond } from '../base/units.ts'
 import type { Token } from './types.ts'
 import type { HandlerTable } from './engine.ts'
 import type { Core } from './core.ts'
-import { pushJob } from './handlers-core.ts'
+import { duplicateOfCustomId, pushJob } from './handlers-core.ts'
 import { getJobKeys } from './handlers-queue.ts'
 import { jobToWire } from './job.ts'
 import { cleanupOrderProblem, cleanupSettingsOf, cleanupSettingsProblem } from './retention.ts'
@@ -20,6 +20,11 @@ function pushReturningJob(core: Core, command: CommandOf<'_PUSHJOB'>, token: Tok
   if (typeof result === 'string') return core.reply(token, { ok: false, error: result })
   const job = core.jobs.get(result)
   core.reply(token, { ok: true, id: result, job: job === undefined ? null : jobToWire(job) })
+}
+
+/** _CUSTOMIDS: for each custom id, the id of this shard's live job that has it (a duplicate push), or null. */
+function customIds(core: Core, command: CommandOf<'_CUSTOMIDS'>, token: Token, nowMs: number) {
+  core.reply(token, { ok: true, ids: command.job_ids.map((customId) => duplicateOfCustomId(core, command.queue, customId, nowMs)) })
 }
 
 /** Durable per-queue push defaults (recorded as `qd`, like Engine.setQueueDefaults). */
@@ -68,4 +73,5 @@ export const internalHandlers: HandlerTable = {
   _QUEUEDEFAULTS: queueDefaults,
   _RESETMETRICS: resetMetrics,
   _GETJOBKEYS: getJobKeys,
+  _CUSTOMIDS: customIds,
 }

@@ -344,6 +344,12 @@ export const internalCommandSchemas = {
    * them to page GETJOBS past one shard page without a queue (server/deep-page.ts).
    */
   _GETJOBKEYS: z.object({ cmd: z.literal('_GETJOBKEYS'), queue: opt(queueName()), state: opt(z.string()), window: u64() }),
+  /**
+   * Which of these custom ids (`job_id`) name a job of this shard that is still retrievable (spec
+   * §4.10), asked by the front before a push carrying them goes to its queue's shard
+   * (server/custom-ids.ts). Each found id counts as a `duplicated` push into `queue`.
+   */
+  _CUSTOMIDS: z.object({ cmd: z.literal('_CUSTOMIDS'), queue: queueName(), job_ids: z.array(z.string()).max(pushBatchJobsMax) }),
   /** Zeroes the metrics counters of every shard (`POST /server/reset-metrics`). */
   _RESETMETRICS: bare('_RESETMETRICS'),
   /**

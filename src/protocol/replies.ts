@@ -156,6 +156,7 @@ export type ReplyFields = {
   _PUSHJOB: { id: number; job: WireJob | null }
   _QUEUEDEFAULTS: Unit
   _GETJOBKEYS: { ids: number[]; created: number[]; total: number }
+  _CUSTOMIDS: { ids: Array<number | null> }
   _RESETMETRICS: Unit
   _SETCLEANUP: CleanupSettings
   _RUNCLEANUP: Count

@@ -160,6 +160,8 @@ export const commandTable = {
   _QUEUEDEFAULTS: row('_QUEUEDEFAULTS', { route: 'queue', errors: [I, U] }),
   // Sent by the front to each shard itself (server/deep-page.ts), whose merge of the keys is its own.
   _GETJOBKEYS: row('_GETJOBKEYS', { route: 'queueOrAll', merge: 'firstOf', errors: [I, U] }),
+  // Sent by the front to the other shards itself (server/custom-ids.ts), which reads each reply.
+  _CUSTOMIDS: row('_CUSTOMIDS', { route: 'all', merge: 'firstOf', errors: [I, U] }),
   _RESETMETRICS: row('_RESETMETRICS', { route: 'all', merge: 'allOk', errors: [U] }),
   _SETCLEANUP: row('_SETCLEANUP', { route: 'all', merge: 'firstOf', errors: [I, U] }),
   _RUNCLEANUP: row('_RUNCLEANUP', { route: 'all', merge: 'sumCount', errors: [U] }),

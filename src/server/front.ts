@@ -11,13 +11,16 @@ import { parseCommand } from '../protocol/commands.ts'
 import { invalidToken } from '../protocol/errors.ts'
 import { mergeReplies, fanOutRequest } from './merge.ts'
 import { assemblePage, keysRequest, needsDeepPage, planPage } from './deep-page.ts'
-import { routeKindOf, shardOf, splitRequest } from './route.ts'
+import { customIdsOfPush, customIdsQuestion, CustomIdGate, foundElsewhere, planPush, type PushPlan } from './custom-ids.ts'
+import { idShard, routeKindOf, shardOf, splitRequest } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
 import { deliveriesOf } from './undelivered.ts'
 
 /** Something that gets exactly one reply (JSON without reqId) and remembers its shard tokens. */
 export interface Answerable extends ReplyTarget {
   tokens: Token[]
+  /** The TCP connection it came on: its requests start in the order they came (custom-ids.ts). */
+  readonly connection?: { readonly closed: boolean }
 }
 
 export class Front {
@@ -64,6 +67,8 @@ export class Front {
    * host then uses it instead of parsing the line again.
    */
   submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false, parsedFromLine = false): void {
+    const held = target.connection === undefined ? undefined : this.heldConnections.get(target.connection)
+    if (held !== undefined) return void held.push(() => this.submit(request, line, target, internal, deferred, parsedFromLine))
     this.deferred = deferred
     try {
       this.route(request, line, target, internal, parsedFromLine)
@@ -87,6 +92,10 @@ export class Front {
     }
     const parsed = parsedFromLine ? request : undefined
     const shardCount = this.pool.shardCount
+    if (shardCount > 1 && isPush(request.cmd)) {
+      const customIds = customIdsOfPush(request)
+      if (customIds.length > 0) return this.pushWithCustomIds(request, customIds, target)
+    }
     if (kind === 'all' && request.cmd === 'GETJOBS' && needsDeepPage(request)) return this.deepPage(request, target)
     if (kind === 'all') return this.fanOut(request, allShards(shardCount, request), target)
     if (kind === 'split') {
@@ -181,6 +190,56 @@ export class Front {
       target.tokens.push(token)
     })
   }
+
+  /** A push carrying custom ids: the other shards are asked first (custom-ids.ts). */
+  private pushWithCustomIds(request: Record<string, unknown>, customIds: string[], target: Answerable): void {
+    const home = shardOf('queue', request, this.pool.shardCount)
+    const others = [...Array(this.pool.shardCount).keys()].filter((shard) => shard !== home)
+    const question = customIdsQuestion(request.queue as string, customIds)
+    const connection = target.connection
+    // Later requests of this connection wait until the push is sent (a pipelined PULL must see it).
+    if (connection !== undefined) this.heldConnections.set(connection, [])
+    // The question is not cancelled with the request (its tokens stay out of target.tokens): the
+    // gate and the connection are released only when its answers come.
+    const questioner: Answerable = { tokens: [], deliver: () => {} }
+    this.customIdGate.acquire(customIds, () => {
+      this.gather(new Map(others.map((shard) => [shard, question])), questioner, (replies) => {
+        this.sendPlanned(planPush(request, foundElsewhere(customIds, replies)), target)
+        this.customIdGate.release(customIds)
+        if (connection !== undefined) this.releaseConnection(connection)
+      })
+    })
+  }
+
+  private sendPlanned(plan: PushPlan, target: Answerable): void {
+    if (plan.kind === 'answer') return target.deliver(0, JSON.stringify(plan.reply))
+    if (plan.kind === 'existingJob') {
+      const shard = idShard(plan.id, this.pool.shardCount)
+      return this.gather(new Map([[shard, { cmd: 'GETJOB', id: plan.id }]]), target, ([reply]) =>
+        target.deliver(0, JSON.stringify(reply?.ok ? { ok: true, id: plan.id, job: reply.job } : reply)))
+    }
+    const { request, merge } = plan
+    const shard = shardOf('queue', request, this.pool.shardCount)
+    if (merge === null) return this.toShard(shard, JSON.stringify(request), target)
+    this.gather(new Map([[shard, request]]), target, ([reply]) => target.deliver(0, JSON.stringify(merge(reply as Reply))))
+  }
+
+  /** Submits what a connection sent while it was held, in order, until one of them holds it again. */
+  private releaseConnection(connection: { readonly closed: boolean }): void {
+    const held = this.heldConnections.get(connection) ?? []
+    this.heldConnections.delete(connection)
+    // A closed connection's replies are never written: a pull sent now would take jobs for nobody.
+    if (connection.closed) return
+    for (let index = 0; index < held.length; index++) {
+      const again = this.heldConnections.get(connection)
+      if (again !== undefined) return void again.push(...held.slice(index))
+      ;(held[index] as () => void)()
+    }
+  }
+
+  private readonly customIdGate = new CustomIdGate()
+  /** TCP connections whose requests wait behind a push with custom ids, with what they sent since. */
+  private readonly heldConnections = new Map<object, Array<() => void>>()
 
   /** GETJOBS over every shard deeper than one shard page: keys first, then the page (deep-page.ts). */
   private deepPage(request: Record<string, unknown>, target: Answerable): void {
