@@ -115,31 +115,59 @@ function mergeBatchReply(existing: Array<number | undefined>, reply: Reply): Fie
 
 /**
  * Custom ids whose push is between its question to the other shards and its own sending. A push
- * needing any of them waits; waiting pushes start in arrival order as ids free up.
+ * needing any of them waits in the queue of each id it needs, and starts once all are free, checked
+ * as each is freed: a release looks only at the waiters of the ids it frees, so many pushes waiting
+ * on one hot id cost each release one check, not a scan of every waiting push.
  */
 export class CustomIdGate {
   private readonly busy = new Set<string>()
-  private waiting: Array<{ customIds: string[]; start: () => void }> = []
+  private readonly waiters = new Map<string, { entries: GateEntry[]; head: number }>()
+  private waitingEntries = 0
 
   /** Runs `start` now if none of `customIds` is busy, else once they all are free; marks them busy. */
   acquire(customIds: string[], start: () => void): void {
     if (this.isFree(customIds)) return this.run(customIds, start)
-    this.waiting.push({ customIds, start })
+    const entry: GateEntry = { customIds, start, started: false }
+    this.waitingEntries++
+    for (const customId of customIds) {
+      const queue = this.waiters.get(customId)
+      if (queue === undefined) this.waiters.set(customId, { entries: [entry], head: 0 })
+      else queue.entries.push(entry)
+    }
   }
 
   release(customIds: string[]): void {
     for (const customId of customIds) this.busy.delete(customId)
-    const waiting = this.waiting
-    this.waiting = []
-    for (const entry of waiting) {
-      if (this.isFree(entry.customIds)) this.run(entry.customIds, entry.start)
-      else this.waiting.push(entry)
-    }
+    for (const customId of customIds) this.wakeWaitersOf(customId)
   }
 
   /** Pushes waiting for a custom id; each is a request in flight, which its connection's limit bounds. */
   get waitingCount(): number {
-    return this.waiting.length
+    return this.waitingEntries
+  }
+
+  /**
+   * Starts waiters of a freed id, oldest first, whose other ids are free too, until the id is busy
+   * again. A waiter started through another of its ids stays in this queue, marked, until it
+   * reaches the head.
+   */
+  private wakeWaitersOf(customId: string): void {
+    const queue = this.waiters.get(customId)
+    if (queue === undefined) return
+    const entries = queue.entries
+    for (let index = queue.head; index < entries.length && !this.busy.has(customId); index++) {
+      const entry = entries[index] as GateEntry
+      if (entry.started || !this.isFree(entry.customIds)) continue
+      entry.started = true
+      this.waitingEntries--
+      this.run(entry.customIds, entry.start)
+    }
+    while (queue.head < entries.length && (entries[queue.head] as GateEntry).started) queue.head++
+    if (queue.head === entries.length) this.waiters.delete(customId)
+    else if (queue.head > 1024 && queue.head * 2 > entries.length) {
+      queue.entries = entries.slice(queue.head)
+      queue.head = 0
+    }
   }
 
   private isFree(customIds: string[]): boolean {
@@ -152,3 +180,5 @@ export class CustomIdGate {
     start()
   }
 }
+
+type GateEntry = { customIds: string[]; start: () => void; started: boolean }
