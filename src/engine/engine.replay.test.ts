@@ -25,7 +25,7 @@ const queues = ['a', 'b', 'c']
 const readOnly = new Set<CommandName>([
   'GETRESULT', 'GETJOB', 'GETSTATE', 'WAITJOB', 'GETJOBBYCUSTOMID', 'GETPROGRESS', 'DLQ', 'GETJOBSBATCH', 'GETLOGS',
   'PARTIAL', 'ISPAUSED', 'LISTQUEUES', 'COUNT', 'GETJOBCOUNTS', 'GETJOBS', 'STATS', 'METRICS', 'CRONLIST', 'GETCHILDREN',
-  'KVGET', 'KVMGET', 'KVEXISTS', 'KVTTL', 'KVKEYS', '_RESETMETRICS', '_SETCLEANUP', '_RUNCLEANUP', '_QSTATS', '_GETJOBKEYS',
+  'KVGET', 'KVMGET', 'KVEXISTS', 'KVTTL', 'KVKEYS', '_RESETMETRICS', '_SETCLEANUP', '_RUNCLEANUP', '_QSTATS', '_GETJOBKEYS', '_CUSTOMIDS',
 ])
 
 /** State changes written to no record by design (records.ts, DECISION): a restart brings active jobs back waiting. */
@@ -185,6 +185,7 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
     ['PARTIAL', () => ({ cmd: 'PARTIAL', id: activeId(), data: 'chunk' })],
     ['DLQ', () => ({ cmd: 'DLQ', queue: rng.pick(queues), count: 5 })],
     ['_GETJOBKEYS', () => ({ cmd: '_GETJOBKEYS', queue: rng.pick(queues), window: 5 })],
+    ['_CUSTOMIDS', () => ({ cmd: '_CUSTOMIDS', queue: rng.pick(queues), job_ids: [`c${rng.int(10)}`, `c${rng.int(10)}`] })],
     ...(['ISPAUSED', 'COUNT', 'GETJOBCOUNTS', 'GETJOBS'] as const).map((cmd) => [cmd, () => ({ cmd, queue: rng.pick(queues) })] as const),
     ...(['LISTQUEUES', 'STATS', 'METRICS', 'CRONLIST', 'KVKEYS', '_QSTATS', '_RESETMETRICS', '_RUNCLEANUP'] as const)
       .map((cmd) => [cmd, () => ({ cmd })] as const),
