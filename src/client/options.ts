@@ -18,6 +18,7 @@
 import type { ConnectionOptions as TransportOptions } from './connection.ts'
 import type { PushOptions, WireJob } from './wire-types.ts'
 import type { BackoffStrategy } from './retry.ts'
+import { isVisibleCustomId } from './job-ids.ts'
 
 /** BullMQ's `connection` shape: `{host, port}`, plus flashQ's token and HTTP port. */
 export type ConnectionOptions = TransportOptions & {
@@ -244,7 +245,7 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   if (job.tags.some((tag) => tag.startsWith(failParentTagPrefix))) opts.failParentOnFailure = true
   if (job.tags.some((tag) => tag.startsWith(ignoreDependencyTagPrefix))) opts.ignoreDependencyOnFailure = true
   if (job.tags.some((tag) => tag.startsWith(removeDependencyTagPrefix))) opts.removeDependencyOnFailure = true
-  if (job.custom_id !== null) opts.jobId = job.custom_id
+  if (isVisibleCustomId(job.custom_id)) opts.jobId = job.custom_id
   if (job.remove_on_complete) opts.removeOnComplete = true
   else if (job.keep_completed_count > 0 || job.keep_completed_age > 0) opts.removeOnComplete = { count: job.keep_completed_count || undefined, age: job.keep_completed_age || undefined }
   if (job.remove_on_fail) opts.removeOnFail = true

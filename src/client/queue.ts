@@ -4,7 +4,8 @@
 import { EventEmitter } from 'node:events'
 import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
-import { bullState, failedReasonOf, Job, type JobState } from './job.ts'
+import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, withOutcome } from './job.ts'
+import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
 import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
@@ -55,9 +56,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   async add(name: NameType, data: DataType, opts: JobsOptions = {}): Promise<Job<DataType, ResultType, NameType>> {
     const merged = { ...this.defaultJobOptions, ...opts }
+    if (merged.jobId !== undefined) checkCustomId(merged.jobId)
     if (merged.repeat !== undefined) return this.#addRepeatable(name, data, merged, merged.repeat)
     const pushed = await this.client.push(this.name, encodeJobData(name, data), toPushOptions(merged))
-    const job = new Job<DataType, ResultType, NameType>(this, name, data, merged, String(pushed.id))
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, merged, merged.jobId ?? String(pushed.id))
+    job.serverId = pushed.id
     this.emit('waiting', job)
     return job
   }
@@ -69,6 +72,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async addBulk(jobs: Array<{ name: NameType; data: DataType; opts?: JobsOptions }>): Promise<Job<DataType, ResultType, NameType>[]> {
     const batches = Math.ceil(jobs.length / pushBatchJobsMax)
     const defaults = this.defaultJobOptions
+    for (const job of jobs) {
+      const jobId = job.opts === undefined ? defaults.jobId : (job.opts.jobId ?? defaults.jobId)
+      if (jobId !== undefined) checkCustomId(jobId)
+    }
     const wireItems = bulkWireEncoder(defaults)
     const noDefaults = Object.keys(defaults).length === 0
     // A window of batches in flight: each PUSHB's timeout starts when it is sent, not behind 99 others.
@@ -99,7 +106,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
         for (let at = 0; at < batchJobs.length; at++) {
           const error = failedAt?.get(at)
           if (error !== undefined) batchRejected.push(`#${from + at}: ${error}`)
-          else (batchJobs[at] as Job<DataType, ResultType, NameType>).id = String(result.ids[next++])
+          else {
+            const job = batchJobs[at] as Job<DataType, ResultType, NameType>
+            const id = result.ids[next++] as number
+            job.serverId = id
+            job.id = job.opts.jobId ?? String(id)
+          }
         }
         added[index] = failedAt === null ? batchJobs : batchJobs.filter((_job, at) => !failedAt.has(at))
         rejected[index] = batchRejected
@@ -216,39 +228,21 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   // ---- reading jobs ----
 
-  /** By server id, or by the custom `jobId` given at add time. */
+  /** By the job's id: its server id, or the custom `jobId` given at add time (job-ids.ts). */
   async getJob(jobId: string): Promise<Job<DataType, ResultType, NameType> | undefined> {
-    if (!/^\d+$/.test(jobId)) {
-      const found = await this.client.getJobByCustomId(jobId)
-      return found ? this.#fromWire(found.job, found.state) : undefined
-    }
-    const id = Number(jobId)
-    const found = await this.client.getJob(id)
-    if (found !== null) return this.#fromWire(found.job, found.state)
-    if ((await this.client.getState(id)) !== 'completed') return undefined
-    return this.#completedJob(id)
-  }
-
-  /** A completed job's record comes from the completed history (GETJOB returns no body for it). */
-  async #completedJob(id: number): Promise<Job<DataType, ResultType, NameType>> {
-    const [history, result] = await Promise.all([this.client.getJobs({ queue: this.name, state: 'completed', limit: pullBatchJobsMax }), this.client.getResult<ResultType>(id)])
-    const item = history.jobs.find((entry) => entry.job.id === id)
-    const job = item ? await this.#fromWire(item.job, 'completed') : new Job<DataType, ResultType, NameType>(this, '' as NameType, undefined as DataType, {}, String(id))
-    job.returnvalue = result as ResultType
-    return job
+    return ((await readJobByVisibleId(this, jobId)) ?? undefined) as Job<DataType, ResultType, NameType> | undefined
   }
 
   async #fromWire(wire: WireJob, state: WireState): Promise<Job<DataType, ResultType, NameType>> {
-    const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, state)
-    if (state === 'failed') job.failedReason = await failedReasonOf(this.client, wire.id)
-    if (state === 'completed') job.returnvalue = (await this.client.getResult<ResultType>(wire.id)) as ResultType
-    return job
+    return withOutcome(this, Job.fromWire<DataType, ResultType, NameType>(this, wire, state), state)
   }
 
   async getJobState(jobId: string): Promise<JobState | 'unknown'> {
-    const job = /^\d+$/.test(jobId) ? null : await this.client.getJobByCustomId(jobId)
-    if (job !== null) return bullState(job.state)
-    return bullState(await this.client.getState(Number(jobId)))
+    const serverId = serverIdOfText(jobId)
+    if (serverId !== null) return bullState(await this.client.getState(serverId))
+    const live = await this.client.getJobByCustomId(jobId)
+    if (live !== null && live.job.queue === this.name) return bullState(live.state)
+    return (await findCompleted(this.client, this.name, (job) => job.custom_id === jobId)) === null ? 'unknown' : 'completed'
   }
 
   /** Jobs in the given states, newest first (or oldest first with `asc`), from index start to end inclusive. */
@@ -356,7 +350,8 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   async getJobLogs(jobId: string, start = 0, end = -1, asc = true): Promise<{ logs: string[]; count: number }> {
-    const logs = (await this.client.getLogs(Number(jobId))).map((entry) => entry.message)
+    const serverId = await resolveJobId(this.client, this.name, jobId)
+    const logs = serverId === null ? [] : (await this.client.getLogs(serverId)).map((entry) => entry.message)
     const ordered = asc ? logs : logs.reverse()
     return { logs: ordered.slice(start, end < 0 ? undefined : end + 1), count: logs.length }
   }
@@ -393,7 +388,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const candidates = await this.client.getJobs({ queue: this.name, state, limit: pullBatchJobsMax })
     const old = candidates.jobs.filter((item) => item.job.created_at <= cutoff).sort((a, b) => a.job.id - b.job.id)
     const removed = await this.client.clean(this.name, grace, state, limit > 0 ? limit : undefined)
-    const ids = old.slice(0, removed).map((item) => String(item.job.id))
+    const ids = old.slice(0, removed).map((item) => visibleIdOf(item.job))
     this.emit('cleaned', ids, type)
     return ids
   }
@@ -405,7 +400,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   async remove(jobId: string): Promise<number> {
     try {
-      await this.client.cancel(Number(jobId))
+      const serverId = await resolveJobId(this.client, this.name, jobId)
+      if (serverId === null) return 0
+      await this.client.cancel(serverId)
       this.emit('removed', jobId)
       return 1
     } catch {
@@ -425,12 +422,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   async updateJobProgress(jobId: string, progress: number): Promise<void> {
-    await this.client.progress(Number(jobId), progress)
+    await this.client.progress(await serverIdOf(this, jobId), progress)
   }
 
-  async addJobLog(jobId: string, logRow: string): Promise<number> {
-    await this.client.log(Number(jobId), logRow)
-    return (await this.client.getLogs(Number(jobId))).length
+  addJobLog(jobId: string, logRow: string): Promise<number> {
+    return Job.addJobLog(this, jobId, logRow)
   }
 
   /** At most `concurrency` active jobs in this queue across all workers. */

@@ -15,6 +15,7 @@ import { releaseParentOnFailure } from './flow-deps.ts'
 import type { Job } from './job.ts'
 import { type BackoffOptions, failParentTagPrefix, sdkBackoffOf } from './options.ts'
 import type { WireJob } from './wire-types.ts'
+import { visibleIdOf } from './job-ids.ts'
 
 /** BullMQ's BackoffStrategy: the delay (ms) before the next try; -1 means do not retry. */
 export type BackoffStrategy = (attemptsMade: number, type?: string, err?: Error, job?: Job) => Promise<number> | number
@@ -109,7 +110,7 @@ async function failParents(client: FlashQ, child: WireJob, childQueue: string): 
     if (tag === undefined) return
     const parent = await client.getJobByCustomId(tag.slice(failParentTagPrefix.length))
     if (parent === null || (parent.state !== 'waitingchildren' && parent.state !== 'waitingparent')) return
-    const reason = `child bull:${currentQueue}:${current.id} failed`
+    const reason = `child bull:${currentQueue}:${visibleIdOf(current)} failed`
     await Promise.all([client.log(parent.job.id, reason, 'error').catch(() => {}), client.discard(parent.job.id)])
     current = parent.job
     currentQueue = parent.job.queue

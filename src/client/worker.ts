@@ -30,6 +30,7 @@ import { FlashQ, checkQueue } from './flashq.ts'
 import { Job, type JobProgress } from './job.ts'
 import { keepFailedCountOf, type WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
+import { serverIdOfText } from './job-ids.ts'
 import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded, rateLimitExceededMessage } from './retry.ts'
 import { isProcessorFile, SandboxPool } from './sandbox.ts'
 import { registerWorker } from './worker-registry.ts'
@@ -586,7 +587,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * throw fails the job as usual). False when the job is not active here or the processor takes no signal.
    */
   cancelJob(jobId: string, reason?: string): boolean {
-    const controller = this.#aborts?.get(Number(jobId))
+    const controller = this.#aborts?.get(this.#activeServerId(jobId) ?? Number.NaN)
     if (controller === undefined) return false
     controller.abort(reason ?? 'Job cancelled')
     return true
@@ -645,8 +646,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** Heartbeats for the given active jobs (BullMQ's extendJobLocks); the duration is each job's stall timeout. */
   async extendJobLocks(jobIds: string[], _tokens?: string[], _durationMs?: number): Promise<number> {
-    const beats = await Promise.allSettled(jobIds.map((id) => this.client.heartbeat(Number(id))))
+    const beats = await Promise.allSettled(jobIds.map((id) => this.client.heartbeat(this.#activeServerId(id) ?? Number.NaN)))
     return beats.filter((beat) => beat.status === 'fulfilled').length
+  }
+
+  /** The server id of a job active here, by the id its processor sees (job.id: a custom jobId or the server id). */
+  #activeServerId(jobId: string): number | null {
+    const serverId = serverIdOfText(jobId)
+    if (serverId !== null) return serverId
+    for (const [id, active] of this.#active) if (active.job.id === jobId) return id
+    return null
   }
 
   // ---- liveness ----

@@ -19,7 +19,7 @@ beforeAll(async () => {
   mkdirSync(join(consumerDir, 'node_modules'))
   symlinkSync(repoRoot, join(consumerDir, 'node_modules', 'flashq'))
   writeFileSync(join(consumerDir, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
-})
+}, 120_000) // the build alone takes >5 s (the hook default) on a loaded machine
 
 afterAll(async () => {
   await server?.cleanup()
