@@ -30,6 +30,7 @@ export type JobJson = {
   returnvalue: string
   parentKey?: string
   parent?: { id: string; queueKey: string }
+  repeatJobKey?: string
   stalledCounter: number
 }
 
@@ -90,6 +91,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   declare parent?: { id: string; queueKey: string }
   /** The server id of `parent`. */
   declare parentServerId?: number
+  /** The id of the job scheduler that made this job (BullMQ's repeatJobKey), else undefined. */
+  declare repeatJobKey?: string
   /** The server's job record, when this job was read from the server. */
   wire?: WireJob
   /** flashq extension: the server's numeric id (job.id shows the custom jobId when there is one). */
@@ -117,8 +120,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   /** A job from a server record (PULL, GETJOB, GETJOBS…). */
   static fromWire<D = any, R = any, N extends string = string>(scope: JobScope, wire: WireJob, state?: WireState): Job<D, R, N> {
-    const { name, data } = decodeJobData(wire.data)
+    const { name, data, repeat } = decodeJobData(wire.data)
     const job = new Job<D, R, N>(scope, name as N, data as D, wireOptions, wire.custom_id === null ? String(wire.id) : visibleIdOf(wire))
+    if (repeat !== undefined) job.repeatJobKey = repeat.key
     job.wire = wire
     job.serverId = wire.id
     job.#opts = undefined
@@ -173,6 +177,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     if (json.priority !== undefined) job.priority = json.priority
     job.parentKey = json.parentKey
     job.parent = json.parent
+    if (json.repeatJobKey) job.repeatJobKey = json.repeatJobKey
     return job
   }
 
@@ -301,7 +306,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   async updateData(data: DataType): Promise<void> {
-    await this.queue.client.update(await this.#serverId(), encodeJobData(this.name, data))
+    const repeat = this.repeatJobKey === undefined ? undefined : { ...this.opts.repeat, key: this.repeatJobKey }
+    await this.queue.client.update(await this.#serverId(), encodeJobData(this.name, data, repeat))
     this.data = data
   }
 
@@ -414,6 +420,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       returnvalue: JSON.stringify(this.returnvalue),
       parentKey: this.parentKey,
       parent: this.parent,
+      repeatJobKey: this.repeatJobKey,
       stalledCounter: this.wire?.stall_count ?? 0,
     }
   }

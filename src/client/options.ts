@@ -137,14 +137,30 @@ export type QueueEventsOptions = {
   [bullmqOption: string]: unknown
 }
 
-/** Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would lose something. */
-export function encodeJobData(name: string, data: unknown): Record<string, unknown> {
-  if (isPlainObject(data) && !('name' in data) && !('$data' in data)) return { name, ...data }
-  return { name, $data: data }
+/**
+ * What a job made by a job scheduler (`upsertJobScheduler`, `add` with `repeat`) carries in its data as
+ * `$repeat`, since the server's cron pushes data only: the scheduler id (job.repeatJobKey) and its
+ * repeat options (job.opts.repeat).
+ */
+export type RepeatMark = Omit<RepeatOptions, 'key' | 'immediately'> & { key: string }
+
+/**
+ * Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would
+ * lose something; a scheduled job's data has its `$repeat` too.
+ */
+export function encodeJobData(name: string, data: unknown, repeat?: RepeatMark): Record<string, unknown> {
+  const encoded: Record<string, unknown> = isPlainObject(data) && !('name' in data) && !('$data' in data) && !('$repeat' in data) ? { name, ...data } : { name, $data: data }
+  if (repeat !== undefined) encoded.$repeat = repeat
+  return encoded
 }
 
-export function decodeJobData(wire: unknown): { name: string; data: unknown } {
+export function decodeJobData(wire: unknown): { name: string; data: unknown; repeat?: RepeatMark } {
   if (!isPlainObject(wire)) return { name: '', data: wire }
+  if ('$repeat' in wire && typeof wire.name === 'string') {
+    const { $repeat: _repeat, ...rest } = wire
+    const repeat = repeatMarkOf(wire)
+    return repeat === undefined ? decodeJobData(rest) : { ...decodeJobData(rest), repeat }
+  }
   if ('$data' in wire && typeof wire.name === 'string') return { name: wire.name, data: wire.$data }
   if (typeof wire.name !== 'string') return { name: '', data: wire }
   const { name, ...data } = wire
@@ -256,5 +272,16 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   if (job.unique_key !== null) opts.uniqueKey = job.unique_key
   const tags = job.tags.filter((tag) => !isSdkTag(tag))
   if (tags.length > 0) opts.tags = tags
+  const repeat = repeatMarkOf(job.data)
+  if (repeat !== undefined) {
+    const { key: _key, ...repeatOpts } = repeat
+    opts.repeat = repeatOpts
+  }
   return opts
+}
+
+/** The `$repeat` of a scheduled job's data, or undefined. */
+export function repeatMarkOf(data: unknown): RepeatMark | undefined {
+  if (!isPlainObject(data) || !isPlainObject(data.$repeat) || typeof data.$repeat.key !== 'string') return undefined
+  return data.$repeat as RepeatMark
 }

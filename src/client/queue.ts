@@ -6,7 +6,7 @@ import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, withOutcome } from './job.ts'
 import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
-import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
+import { decodeJobData, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
@@ -135,12 +135,14 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const data = (template.data ?? {}) as DataType
     const runNow = repeat.every !== undefined ? repeat.immediately !== false : repeat.immediately === true
     const limit = repeat.limit !== undefined && runNow ? repeat.limit - 1 : repeat.limit
+    const { key: _key, immediately: _immediately, ...repeatOpts } = repeat as RepeatOptions
+    const mark: RepeatMark = { ...repeatOpts, key: schedulerId }
     let first: Job<DataType, ResultType, NameType> | undefined
-    if (runNow) first = await this.add(name, data, { ...template.opts, repeat: undefined })
+    if (runNow) first = await this.#addScheduled(name, data, { ...this.defaultJobOptions, ...template.opts, repeat: undefined }, mark)
     if (limit === undefined || limit > 0) {
       await this.client.addCron(this.#cronName(schedulerId), {
         queue: this.name,
-        data: encodeJobData(name, data),
+        data: encodeJobData(name, data, mark),
         schedule: repeat.every === undefined ? repeat.pattern : undefined,
         repeat_every: repeat.every,
         priority: template.opts?.priority ? -template.opts.priority : 0,
@@ -148,6 +150,18 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       })
     }
     return first
+  }
+
+  /** A scheduler's job added now: its data carries the scheduler (`$repeat`), as the cron's jobs do. */
+  async #addScheduled(name: NameType, data: DataType, opts: JobsOptions, mark: RepeatMark): Promise<Job<DataType, ResultType, NameType>> {
+    if (opts.jobId !== undefined) checkCustomId(opts.jobId)
+    const pushed = await this.client.push(this.name, encodeJobData(name, data, mark), toPushOptions(opts))
+    const { key, ...repeat } = mark
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat }, opts.jobId ?? String(pushed.id))
+    job.serverId = pushed.id
+    job.repeatJobKey = key
+    this.emit('waiting', job)
+    return job
   }
 
   async removeJobScheduler(schedulerId: string): Promise<boolean> {
@@ -205,25 +219,28 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   #schedulerJson(cron: CronJob): JobSchedulerJson<DataType> {
     const key = cron.name.slice(this.name.length + 1)
-    const template = cron.data as { name?: string; $data?: unknown } | null
-    const { name: _name, $data, ...rest } = template ?? {}
+    const template = decodeJobData(cron.data)
     return {
       key,
       id: key,
-      name: typeof template?.name === 'string' ? template.name : key,
+      name: template.name !== '' ? template.name : key,
       every: cron.repeat_every ?? undefined,
       pattern: cron.schedule ?? undefined,
       next: cron.next_run,
       iterationCount: cron.executions,
       limit: cron.limit ?? undefined,
-      template: { data: ($data ?? rest) as DataType },
+      template: { data: (template.data ?? {}) as DataType },
     }
   }
 
   async #addRepeatable(name: NameType, data: DataType, opts: JobsOptions, repeat: RepeatOptions): Promise<Job<DataType, ResultType, NameType>> {
     const key = repeatKeyOf(name, repeat)
     const first = await this.upsertJobScheduler(key as NameType, repeat, { name, data, opts: { ...opts, repeat: undefined } })
-    return first ?? new Job<DataType, ResultType, NameType>(this, name, data, opts, `repeat:${key}`)
+    if (first !== undefined) return first
+    const { key: _key, immediately: _immediately, ...repeatOpts } = repeat
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat: repeatOpts }, `repeat:${key}`)
+    job.repeatJobKey = key
+    return job
   }
 
   // ---- reading jobs ----
