@@ -7,7 +7,7 @@ import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, withOutcome } from './job.ts'
 import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
 import { decodeJobData, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
-import type { CronJob, JobState as WireState, QueueInfo, WireJob } from './wire-types.ts'
+import type { CronJob, JobState as WireState, JobWithState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
 export type JobType = JobState | 'wait' | 'paused' | 'repeat' | 'waiting-children'
@@ -30,6 +30,8 @@ export type JobCountsResult = Partial<Record<JobType, number>> & Record<string, 
 const addBulkBatchesInFlightMax = 8
 
 const allCountTypes: JobType[] = ['active', 'completed', 'delayed', 'failed', 'paused', 'prioritized', 'waiting', 'waiting-children']
+/** BullMQ's getJobs with no types: these, in this order. */
+const allJobTypes: JobType[] = ['active', 'completed', 'delayed', 'failed', 'prioritized', 'waiting', 'waiting-children']
 
 export class Queue<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
   readonly client: FlashQ
@@ -262,16 +264,30 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return (await findCompleted(this.client, this.name, (job) => job.custom_id === jobId)) === null ? 'unknown' : 'completed'
   }
 
-  /** Jobs in the given states, newest first (or oldest first with `asc`), from index start to end inclusive. */
+  /**
+   * BullMQ's getJobs: for each state in the order given, its jobs from index `start` to `end`
+   * (inclusive; negative counts from the end), newest first or oldest first (`asc`); the ranges are
+   * concatenated, as BullMQ ranges each state's list on its own. Within a state jobs are in id order;
+   * at most 1000 per state per call.
+   */
   async getJobs(types: JobType | JobType[] = [], start = 0, end = -1, asc = false): Promise<Job<DataType, ResultType, NameType>[]> {
-    const wanted = [...new Set((Array.isArray(types) ? types : [types]).map(wireStateOf).filter((state) => state !== null))]
-    const states = wanted.length > 0 ? wanted : ['waiting', 'active', 'delayed', 'completed', 'failed', 'waitingchildren']
-    const limit = end < 0 ? pullBatchJobsMax : Math.min(pullBatchJobsMax, end + 1)
-    const lists = await Promise.all(states.map((state) => this.client.getJobs({ queue: this.name, state, limit, offset: 0 })))
-    const items = lists.flatMap((list) => list.jobs)
-    items.sort((a, b) => (asc ? a.job.id - b.job.id : b.job.id - a.job.id))
-    const page = items.slice(start, end < 0 ? undefined : end + 1)
-    return Promise.all(page.map((item) => this.#fromWire(item.job, item.state)))
+    const given = Array.isArray(types) ? types : [types]
+    const states = [...new Set((given.length > 0 ? given : allJobTypes).map(wireStateOf).filter((state) => state !== null))]
+    const ranges = await Promise.all(states.map((state) => this.#range(state, start, end, asc)))
+    return Promise.all(ranges.flat().map((item) => this.#fromWire(item.job, item.state)))
+  }
+
+  /** Indexes start..end of one state's jobs, newest first, or oldest first with `asc` (GETJOBS pages newest first). */
+  async #range(state: string, start: number, end: number, asc: boolean): Promise<JobWithState[]> {
+    const needsTotal = asc || start < 0 || end < -1
+    const total = needsTotal ? (await this.client.getJobs({ queue: this.name, state, limit: 0 })).total : Infinity
+    const first = start < 0 ? Math.max(0, total + start) : start
+    const last = Math.min(total - 1, end < 0 ? total + end : end)
+    if (last < first) return []
+    const count = Math.min(pullBatchJobsMax, last - first + 1)
+    // Oldest-first index i is newest-first index total - 1 - i.
+    const page = await this.client.getJobs({ queue: this.name, state, limit: count, offset: asc ? total - first - count : first })
+    return asc ? page.jobs.reverse() : page.jobs
   }
 
   getWaiting(start = 0, end = -1) {
