@@ -15,8 +15,8 @@ import { failParentTagPrefix, ignoreDependencyTagPrefix, removeDependencyTagPref
 import type { JobState, WireJob } from './wire-types.ts'
 import type { ChildRef } from './job.ts'
 import { visibleIdOf } from './job-ids.ts'
-const ignoredLevel = 'ignored-child'
-const removedLevel = 'removed-child'
+export const ignoredChildLogLevel = 'ignored-child'
+export const removedChildLogLevel = 'removed-child'
 
 export type Dependencies = {
   /** Completed children: key → return value. */
@@ -44,7 +44,7 @@ export async function releaseParentOnFailure(client: FlashQ, child: WireJob, chi
   if (parent === null || !parent.job.depends_on.includes(child.id) || !isParked(parent.state)) return
   try {
     if (!ignore) return await removeChild(client, parent.job.id, childQueue, child.id, visibleIdOf(child))
-    await client.log(parent.job.id, `${childKey(childQueue, visibleIdOf(child))} ${reason}`, ignoredLevel)
+    await client.log(parent.job.id, `${childKey(childQueue, visibleIdOf(child))} ${reason}`, ignoredChildLogLevel)
     await client.dropDependency(parent.job.id, child.id)
   } catch (error) {
     // The parent moved on meanwhile (removed, or the DROPDEP was re-sent after a reconnect): nothing left to release.
@@ -54,7 +54,7 @@ export async function releaseParentOnFailure(client: FlashQ, child: WireJob, chi
 
 /** The child leaves the parent's dependencies: noted in the parent's log (getDependencies omits it), then DROPDEP. */
 export async function removeChild(client: FlashQ, parentId: number, childQueue: string, childId: number, childVisibleId: string): Promise<void> {
-  await client.log(parentId, childKey(childQueue, childVisibleId), removedLevel)
+  await client.log(parentId, childKey(childQueue, childVisibleId), removedChildLogLevel)
   await client.dropDependency(parentId, childId)
 }
 
@@ -68,8 +68,8 @@ export async function dependenciesOf(client: FlashQ, parentId: number, children:
   const ignored: Record<string, string> = {}
   const removed = new Set<string>()
   for (const entry of logs) {
-    if (entry.level === removedLevel) removed.add(entry.message)
-    else if (entry.level === ignoredLevel) {
+    if (entry.level === removedChildLogLevel) removed.add(entry.message)
+    else if (entry.level === ignoredChildLogLevel) {
       const space = entry.message.indexOf(' ')
       ignored[space < 0 ? entry.message : entry.message.slice(0, space)] = space < 0 ? '' : entry.message.slice(space + 1)
     }

@@ -5,10 +5,10 @@
  */
 import { DelayedError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
-import { decodeJobData, encodeJobData, type JobsOptions, optionsFromWire } from './options.ts'
-import type { JobState as WireState, WireJob } from './wire-types.ts'
-import { type BackoffStrategy, failAttempt } from './retry.ts'
-import { type Dependencies, type DependencyCounts, dependenciesOf, removeChild } from './flow-deps.ts'
+import { decodeJobData, encodeJobData, type JobsOptions, keptStackTraces, optionsFromWire, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
+import type { JobLogEntry, JobState as WireState, WireJob } from './wire-types.ts'
+import { type BackoffStrategy, failAttempt, stackTracesIn } from './retry.ts'
+import { type Dependencies, type DependencyCounts, dependenciesOf, ignoredChildLogLevel, removeChild, removedChildLogLevel } from './flow-deps.ts'
 import { findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
 
 /** BullMQ's JobJson (Job.asJSON / Job.fromJSON). */
@@ -157,7 +157,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** BullMQ's Job.addJobLog: appends a log line to a job by id; resolves with its number of log lines. */
   static async addJobLog(queue: JobScope, jobId: string, logRow: string): Promise<number> {
     const id = await serverIdOf(queue, jobId)
-    const [, logs] = await Promise.all([queue.client.log(id, logRow), queue.client.getLogs(id)])
+    const [, logs] = await Promise.all([queue.client.log(id, logRow), userLogsOf(queue.client, id)])
     return logs.length
   }
 
@@ -219,7 +219,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** Appends a log line; resolves with the number of log lines the job has. */
   async log(logRow: string): Promise<number> {
     const id = await this.#serverId()
-    const [, logs] = await Promise.all([this.queue.client.log(id, logRow), this.queue.client.getLogs(id)])
+    const [, logs] = await Promise.all([this.queue.client.log(id, logRow), userLogsOf(this.queue.client, id)])
     return logs.length
   }
 
@@ -379,9 +379,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   async moveToFailed(err: Error, _token?: string, _fetchNext = false): Promise<void> {
     const wire = this.wire
     if (wire === undefined) throw new Error(`moveToFailed: job ${this.id} was not fetched from the server (use worker.getNextJob)`)
-    const { reason, error, final } = await failAttempt(this.queue.client, this, wire, err, this.queue.backoffStrategy)
+    const { reason, final, stacktrace } = await failAttempt(this.queue.client, this, wire, err, this.queue.backoffStrategy)
     this.failedReason = reason
-    this.stacktrace = error.stack ? [error.stack] : []
+    this.stacktrace = stacktrace
     this.attemptsMade = wire.attempts + 1
     if (final) this.finishedOn = Date.now()
   }
@@ -499,8 +499,15 @@ export async function readJobByVisibleId(scope: JobScope, id: string): Promise<J
 
 /** Fills what the job record does not carry: a completed job's return value, a failed job's reason. */
 export async function withOutcome<J extends Job>(scope: JobScope, job: J, state: WireState): Promise<J> {
-  if (state === 'completed') job.returnvalue = await scope.client.getResult(job.numericId)
-  else if (state === 'failed') job.failedReason = await failedReasonOf(scope.client, job.numericId)
+  const failedBefore = state === 'failed' || (job.wire?.attempts ?? 0) > 0
+  const [result, logs] = await Promise.all([
+    state === 'completed' ? scope.client.getResult(job.numericId) : undefined,
+    failedBefore ? scope.client.getLogs(job.numericId).catch(() => []) : undefined,
+  ])
+  if (state === 'completed') job.returnvalue = result
+  if (logs === undefined) return job
+  job.stacktrace = keptStackTraces(stackTracesIn(logs), job.wire === undefined ? undefined : stackTraceLimitOf(job.wire.tags))
+  if (state === 'failed') job.failedReason = lastErrorIn(logs) ?? job.wire?.progress_msg ?? 'Job failed'
   return job
 }
 
@@ -531,8 +538,19 @@ export function bullState(state: WireState | null): JobState | 'unknown' {
 /** The reason a failed job failed: the last error log line the worker wrote, else the last retry reason. */
 export async function failedReasonOf(client: FlashQ, id: number): Promise<string> {
   const [logs, found] = await Promise.all([client.getLogs(id).catch(() => []), client.getJob(id).catch(() => null)])
-  const lastError = [...logs].reverse().find((entry) => entry.level === 'error')
-  return lastError?.message ?? found?.job.progress_msg ?? 'Job failed'
+  return lastErrorIn(logs) ?? found?.job.progress_msg ?? 'Job failed'
+}
+
+function lastErrorIn(logs: JobLogEntry[]): string | undefined {
+  return logs.findLast((entry) => entry.level === 'error')?.message
+}
+
+/** Log levels the SDK writes for itself (stack traces, flow notes), which BullMQ's job logs do not show. */
+const sdkLogLevels = new Set([stackTraceLogLevel, ignoredChildLogLevel, removedChildLogLevel])
+
+/** A job's log lines as BullMQ's getJobLogs shows them: without the SDK's own entries. */
+export async function userLogsOf(client: FlashQ, id: number): Promise<string[]> {
+  return (await client.getLogs(id)).filter((entry) => !sdkLogLevels.has(entry.level)).map((entry) => entry.message)
 }
 
 

@@ -39,6 +39,10 @@ export const ignoreDependencyTagPrefix = 'flashq:ignore-dep='
 export const removeDependencyTagPrefix = 'flashq:remove-dep='
 /** Tag of a job with `removeOnFail: N`: the count of failed jobs to keep, which the Worker that fails it enforces. */
 export const keepFailedTagPrefix = 'flashq:keep-failed='
+/** Tag of a job with `stackTraceLimit: N`: how many stack traces it keeps (0: none). */
+export const stackTraceLimitTagPrefix = 'flashq:stack-limit='
+/** Log level of the stack trace the SDK writes to a job's log for each failed attempt (job.stacktrace reads them). */
+export const stackTraceLogLevel = 'stacktrace'
 
 export type KeepJobs = { age?: number; count?: number }
 
@@ -64,6 +68,8 @@ export type JobsOptions = {
   jobId?: string
   removeOnComplete?: boolean | number | KeepJobs
   removeOnFail?: boolean | number | KeepJobs
+  /** Stack traces job.stacktrace keeps, the newest (default: all; 0: none). */
+  stackTraceLimit?: number
   repeat?: RepeatOptions
   timestamp?: number
   // flashQ extensions
@@ -194,17 +200,30 @@ export function toPushOptions(opts: JobsOptions): PushOptions {
     stall_timeout: opts.stallTimeout,
     group_id: opts.groupId,
     unique_key: opts.uniqueKey,
-    tags: withSdkTags(opts.tags, sdkBackoff, keepFailed.count),
+    tags: withSdkTags(opts.tags, sdkBackoff, keepFailed.count, opts.stackTraceLimit),
     depends_on: opts.dependsOn?.map(Number),
   }
 }
 
-function withSdkTags(tags: string[] | undefined, sdkBackoff: BackoffOptions | null, keepFailedCount: number | undefined): string[] | undefined {
-  if (sdkBackoff === null && keepFailedCount === undefined) return tags
+function withSdkTags(tags: string[] | undefined, sdkBackoff: BackoffOptions | null, keepFailedCount: number | undefined, stackTraceLimit: number | undefined): string[] | undefined {
+  if (sdkBackoff === null && keepFailedCount === undefined && stackTraceLimit === undefined) return tags
   const withTags = [...(tags ?? [])]
   if (sdkBackoff !== null) withTags.push(`${backoffTagPrefix}${JSON.stringify(sdkBackoff)}`)
   if (keepFailedCount !== undefined) withTags.push(`${keepFailedTagPrefix}${keepFailedCount}`)
+  if (stackTraceLimit !== undefined) withTags.push(`${stackTraceLimitTagPrefix}${Math.max(0, Math.floor(stackTraceLimit))}`)
   return withTags
+}
+
+/** The `stackTraceLimit` a job carries (from its tag), or undefined for no limit. */
+export function stackTraceLimitOf(tags: readonly string[]): number | undefined {
+  const tag = tags.find((candidate) => candidate.startsWith(stackTraceLimitTagPrefix))
+  const limit = tag === undefined ? Number.NaN : Number(tag.slice(stackTraceLimitTagPrefix.length))
+  return Number.isSafeInteger(limit) && limit >= 0 ? limit : undefined
+}
+
+/** The last `limit` stack traces (all when undefined; none for 0), as BullMQ's updateStacktrace keeps them. */
+export function keptStackTraces(stacks: string[], limit: number | undefined): string[] {
+  return limit === undefined ? stacks : limit === 0 ? [] : stacks.slice(-limit)
 }
 
 /** The count of failed jobs a job with `removeOnFail: N` keeps (from its tag), or 0. */
@@ -247,7 +266,7 @@ export function sdkBackoffOf(tags: readonly string[]): BackoffOptions | null {
 
 /** Tags the SDK adds for itself, which job.opts.tags does not show. */
 function isSdkTag(tag: string): boolean {
-  return tag.startsWith(backoffTagPrefix) || tag.startsWith(keepFailedTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
+  return tag.startsWith(backoffTagPrefix) || tag.startsWith(keepFailedTagPrefix) || tag.startsWith(stackTraceLimitTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
 }
 
 /** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
@@ -266,6 +285,8 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   else if (job.keep_completed_count > 0 || job.keep_completed_age > 0) opts.removeOnComplete = { count: job.keep_completed_count || undefined, age: job.keep_completed_age || undefined }
   if (job.remove_on_fail) opts.removeOnFail = true
   else if (keepFailedCountOf(job.tags) > 0) opts.removeOnFail = keepFailedCountOf(job.tags)
+  const stackTraceLimit = stackTraceLimitOf(job.tags)
+  if (stackTraceLimit !== undefined) opts.stackTraceLimit = stackTraceLimit
   if (job.ttl > 0) opts.ttl = job.ttl
   if (job.timeout > 0) opts.timeout = job.timeout
   if (job.group_id !== null) opts.groupId = job.group_id

@@ -4,7 +4,7 @@
 import { EventEmitter } from 'node:events'
 import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
-import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, withOutcome } from './job.ts'
+import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
 import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
 import { decodeJobData, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, JobWithState, QueueInfo, WireJob } from './wire-types.ts'
@@ -384,7 +384,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   async getJobLogs(jobId: string, start = 0, end = -1, asc = true): Promise<{ logs: string[]; count: number }> {
     const serverId = await resolveJobId(this.client, this.name, jobId)
-    const logs = serverId === null ? [] : (await this.client.getLogs(serverId)).map((entry) => entry.message)
+    const logs = serverId === null ? [] : await userLogsOf(this.client, serverId)
     const ordered = asc ? logs : logs.reverse()
     return { logs: ordered.slice(start, end < 0 ? undefined : end + 1), count: logs.length }
   }

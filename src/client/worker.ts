@@ -530,10 +530,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (isHandOff(thrown) || job.movedToDelayed) return this.#settled()
     if (isRateLimitExceeded(thrown)) return this.#requeueRateLimited(wire)
     const done = failAttempt(this.client, job, wire, thrown, this.backoffStrategy).then(
-      ({ error, reason, final, backoffError }) => {
+      ({ error, reason, final, backoffError, stacktrace }) => {
         if (backoffError !== undefined) this.emit('error', backoffError)
         job.failedReason = reason
-        job.stacktrace = error.stack ? [error.stack] : []
+        job.stacktrace = stacktrace
         job.attemptsMade = wire.attempts + 1
         if (final) job.finishedOn = Date.now()
         this.emit('failed', job, error, 'active')
