@@ -5,7 +5,7 @@
  */
 import { DelayedError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
-import { decodeJobData, encodeJobData, type JobsOptions, keptStackTraces, optionsFromWire, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
+import { decodeJobData, encodeJobData, type JobsOptions, keepFailedCountOf, keptStackTraces, optionsFromWire, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
 import type { JobLogEntry, JobState as WireState, WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt, stackTracesIn } from './retry.ts'
 import { type Dependencies, type DependencyCounts, dependenciesOf, ignoredChildLogLevel, removeChild, removedChildLogLevel } from './flow-deps.ts'
@@ -373,6 +373,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.returnvalue = returnValue
     this.finishedOn = Date.now()
     this.attemptsMade = (this.wire?.attempts ?? 0) + 1
+    const keep = this.wire?.keep_completed_count ?? 0
+    if (keep > 0) await trimFinished(this.queue.client, this.queueName, 'completed', keep)
   }
 
   /** Fails the active job as a Worker would: a retry after its backoff, or failed for good. */
@@ -383,7 +385,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     this.failedReason = reason
     this.stacktrace = stacktrace
     this.attemptsMade = wire.attempts + 1
-    if (final) this.finishedOn = Date.now()
+    if (!final) return
+    this.finishedOn = Date.now()
+    const keep = keepFailedCountOf(wire.tags)
+    if (keep > 0) await trimFinished(this.queue.client, this.queueName, 'failed', keep)
   }
 
   /** Keeps the active job from being declared stalled (HEARTBEAT); the duration is the server's stall timeout. */
@@ -516,6 +521,15 @@ export async function serverIdOf(scope: JobScope, id: string): Promise<number> {
   const serverId = await resolveJobId(scope.client, scope.name, id)
   if (serverId === null) throw new Error(`Job ${id} not found in queue ${scope.name}`)
   return serverId
+}
+
+/**
+ * BullMQ's `removeOnComplete: N` / `removeOnFail: N`: the queue keeps its newest N completed (failed)
+ * jobs. The server only stores the count, so whoever finishes such a job removes the oldest (CLEAN).
+ */
+export async function trimFinished(client: FlashQ, queue: string, state: 'completed' | 'failed', keep: number): Promise<void> {
+  const count = (await client.getJobCounts(queue))[state]
+  if (count > keep) await client.clean(queue, 0, state, count - keep)
 }
 
 /** flashQ state names → BullMQ's. */

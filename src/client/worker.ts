@@ -27,7 +27,7 @@ import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax, sdkWorkerPrefetchJobsMax } from '../base/limits.ts'
 import { ConnectionClosedError, RateLimitError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
-import { Job, type JobProgress } from './job.ts'
+import { Job, type JobProgress, trimFinished } from './job.ts'
 import { keepFailedCountOf, type WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 import { serverIdOfText } from './job-ids.ts'
@@ -511,8 +511,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         if (state === null) return
         const keepNow = this.#trimKeep[state]
         this.#trimKeep[state] = 0
-        const count = (await this.client.getJobCounts(this.name))[state]
-        if (count > keepNow) await this.client.clean(this.name, 0, state, count - keepNow)
+        await trimFinished(this.client, this.name, state, keepNow)
       }
     })().catch((error: Error) => {
       this.#trimKeep.completed = this.#trimKeep.failed = 0
