@@ -90,7 +90,7 @@ export type JobsOptions = {
   ignoreDependencyOnFailure?: boolean
   /** Flows: when this child fails for good, it is removed from its parent's dependencies and the parent runs without it. */
   removeDependencyOnFailure?: boolean
-  /** Wait for these job ids to complete first. */
+  /** Wait for these jobs to complete first: their ids (a custom jobId is looked up by Queue.add, in this queue once completed). */
   dependsOn?: Array<string | number>
   /** Other BullMQ job options (keepLogs, sizeLimit, telemetry, …) are accepted and ignored. */
   [bullmqOption: string]: unknown

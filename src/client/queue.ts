@@ -60,7 +60,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const merged = { ...this.defaultJobOptions, ...opts }
     if (merged.jobId !== undefined) checkCustomId(merged.jobId)
     if (merged.repeat !== undefined) return this.#addRepeatable(name, data, merged, merged.repeat)
-    const pushed = await this.client.push(this.name, encodeJobData(name, data), toPushOptions(merged))
+    const push = toPushOptions(merged)
+    if (merged.dependsOn?.some((id) => typeof id === 'string' && serverIdOfText(id) === null)) push.depends_on = await Promise.all(merged.dependsOn.map((id) => serverIdOf(this, String(id))))
+    const pushed = await this.client.push(this.name, encodeJobData(name, data), push)
     const job = new Job<DataType, ResultType, NameType>(this, name, data, merged, merged.jobId ?? String(pushed.id))
     job.serverId = pushed.id
     this.emit('waiting', job)

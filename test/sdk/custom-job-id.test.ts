@@ -158,3 +158,15 @@ describe('custom jobId is job.id', () => {
     expect(pulled?.id).toBe(pushed.id)
   })
 })
+
+test('dependsOn takes custom ids (flashq extension): the job waits for that job', async () => {
+  const queue = newQueue('cid-deps')
+  const first = await queue.add('first', {}, { jobId: 'dep-first' })
+  const second = await queue.add('second', {}, { dependsOn: ['dep-first'] })
+  expect(await second.getState()).toBe('waiting-children')
+  const worker = fixture.track(new Worker(queue.name, null, { connection: connection() }))
+  const taken = await worker.getNextJob('t')
+  expect(taken?.id).toBe(first.id as string)
+  await taken?.moveToCompleted('ok', 't')
+  await waitFor('second released', async () => (await second.getState()) === 'waiting')
+})
