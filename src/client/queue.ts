@@ -101,7 +101,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
           const input = jobs[at] as (typeof jobs)[number]
           // Each job gets its own options object, as in BullMQ; no spread when there is nothing to merge.
           const opts = input.opts === undefined ? (noDefaults ? {} : { ...defaults }) : { ...defaults, ...input.opts }
-          batchJobs[at - from] = new Job(this, input.name, input.data, opts)
+          batchJobs[at - from] = new Job(this, input.name, input.data, opts, opts.jobId)
         }
         const result = await reply
         const failedAt = result.errors.length === 0 ? null : new Map(result.errors.map((error) => [error.index, error.error]))
@@ -114,7 +114,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
             const job = batchJobs[at] as Job<DataType, ResultType, NameType>
             const id = result.ids[next++] as number
             job.serverId = id
-            job.id = job.opts.jobId ?? String(id)
+            job.id ??= String(id) // a custom jobId is the id already
           }
         }
         added[index] = failedAt === null ? batchJobs : batchJobs.filter((_job, at) => !failedAt.has(at))
