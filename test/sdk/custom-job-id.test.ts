@@ -170,3 +170,19 @@ test('dependsOn takes custom ids (flashq extension): the job waits for that job'
   await taken?.moveToCompleted('ok', 't')
   await waitFor('second released', async () => (await second.getState()) === 'waiting')
 })
+
+test('worker.cancelJob and extendJobLocks take the custom id of an active job', async () => {
+  const queue = newQueue('cid-cancel')
+  await queue.add('long', {}, { jobId: 'cancel-me' })
+  let started!: () => void
+  const running = new Promise<void>((resolve) => (started = resolve))
+  const worker = fixture.track(new Worker(queue.name, async (_job, _token, signal) => {
+    started()
+    await new Promise((_resolve, reject) => signal?.addEventListener('abort', () => reject(new Error(String(signal.reason)))))
+  }, { connection: connection() }))
+  const failed = new Promise<string>((resolve) => worker.once('failed', (job, error) => resolve(`${job?.id}:${error.message}`)))
+  await running
+  expect(await worker.extendJobLocks(['cancel-me'])).toBe(1)
+  expect(worker.cancelJob('cancel-me', 'stop')).toBe(true)
+  expect(await failed).toBe('cancel-me:stop')
+})
