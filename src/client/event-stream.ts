@@ -6,7 +6,8 @@
 import { MiniWebSocket } from './websocket.ts'
 
 /** A server event as sent (spec §5.4). */
-export type ServerEvent = { event_type: string; queue: string; job_id: number; timestamp: number; data?: any; error?: string; progress?: number }
+/** A JobEvent (spec §5.4); `custom_id` (extension) is the job's custom id when it has one. */
+export type ServerEvent = { event_type: string; queue: string; job_id: number; timestamp: number; data?: any; error?: string; progress?: number; custom_id?: string }
 
 export type EventStreamOptions = { host: string; httpPort: number; token: string; timeoutMs: number; queue?: string }
 

@@ -13,8 +13,10 @@
 import type { FlashQ } from './flashq.ts'
 import { failParentTagPrefix, ignoreDependencyTagPrefix, removeDependencyTagPrefix } from './options.ts'
 import type { JobState, WireJob } from './wire-types.ts'
-const ignoredLevel = 'ignored-child'
-const removedLevel = 'removed-child'
+import type { ChildRef } from './job.ts'
+import { visibleIdOf } from './job-ids.ts'
+export const ignoredChildLogLevel = 'ignored-child'
+export const removedChildLogLevel = 'removed-child'
 
 export type Dependencies = {
   /** Completed children: key → return value. */
@@ -41,8 +43,8 @@ export async function releaseParentOnFailure(client: FlashQ, child: WireJob, chi
   const parent = await client.getJobByCustomId(tag.slice((ignore ? ignoreDependencyTagPrefix : removeDependencyTagPrefix).length))
   if (parent === null || !parent.job.depends_on.includes(child.id) || !isParked(parent.state)) return
   try {
-    if (!ignore) return await removeChild(client, parent.job.id, childQueue, child.id)
-    await client.log(parent.job.id, `${childKey(childQueue, child.id)} ${reason}`, ignoredLevel)
+    if (!ignore) return await removeChild(client, parent.job.id, childQueue, child.id, visibleIdOf(child))
+    await client.log(parent.job.id, `${childKey(childQueue, visibleIdOf(child))} ${reason}`, ignoredChildLogLevel)
     await client.dropDependency(parent.job.id, child.id)
   } catch (error) {
     // The parent moved on meanwhile (removed, or the DROPDEP was re-sent after a reconnect): nothing left to release.
@@ -51,8 +53,8 @@ export async function releaseParentOnFailure(client: FlashQ, child: WireJob, chi
 }
 
 /** The child leaves the parent's dependencies: noted in the parent's log (getDependencies omits it), then DROPDEP. */
-export async function removeChild(client: FlashQ, parentId: number, childQueue: string, childId: number): Promise<void> {
-  await client.log(parentId, childKey(childQueue, childId), removedLevel)
+export async function removeChild(client: FlashQ, parentId: number, childQueue: string, childId: number, childVisibleId: string): Promise<void> {
+  await client.log(parentId, childKey(childQueue, childVisibleId), removedChildLogLevel)
   await client.dropDependency(parentId, childId)
 }
 
@@ -61,13 +63,13 @@ function isParked(state: JobState): boolean {
 }
 
 /** The children of `parentId` (from its tags) sorted by outcome. */
-export async function dependenciesOf(client: FlashQ, parentId: number, children: Array<{ queue: string; id: number }>): Promise<Dependencies> {
+export async function dependenciesOf(client: FlashQ, parentId: number, children: ChildRef[]): Promise<Dependencies> {
   const [found, logs] = await Promise.all([client.getJobsBatch(children.map((child) => child.id)), client.getLogs(parentId).catch(() => [])])
   const ignored: Record<string, string> = {}
   const removed = new Set<string>()
   for (const entry of logs) {
-    if (entry.level === removedLevel) removed.add(entry.message)
-    else if (entry.level === ignoredLevel) {
+    if (entry.level === removedChildLogLevel) removed.add(entry.message)
+    else if (entry.level === ignoredChildLogLevel) {
       const space = entry.message.indexOf(' ')
       ignored[space < 0 ? entry.message : entry.message.slice(0, space)] = space < 0 ? '' : entry.message.slice(space + 1)
     }
@@ -79,12 +81,12 @@ export async function dependenciesOf(client: FlashQ, parentId: number, children:
   const completed = absent.filter((_child, index) => absentStates[index] === 'completed')
   const results = await Promise.all(completed.map((child) => client.getResult(child.id)))
   const processed: Record<string, unknown> = {}
-  completed.forEach((child, index) => (processed[childKey(child.queue, child.id)] = results[index]))
+  completed.forEach((child, index) => (processed[childKey(child.queue, child.visibleId)] = results[index]))
   const unprocessed: string[] = []
   const failed: string[] = []
   for (const child of children) {
-    const key = childKey(child.queue, child.id)
     const item = byId.get(child.id)
+    const key = childKey(child.queue, item === undefined ? child.visibleId : visibleIdOf(item.job))
     if (item === undefined || removed.has(key) || key in ignored) continue
     if (item.state === 'failed' && item.job.tags.some((tag) => tag.startsWith(failParentTagPrefix))) failed.push(key)
     else unprocessed.push(key)

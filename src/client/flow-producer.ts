@@ -14,7 +14,8 @@
 import { randomUUID } from 'node:crypto'
 import { EventEmitter } from 'node:events'
 import { FlashQ, checkQueue } from './flashq.ts'
-import { childTagPrefix, Job, readJob } from './job.ts'
+import { childTagOf, Job, readJob, readJobByVisibleId } from './job.ts'
+import { checkCustomId } from './job-ids.ts'
 import { encodeJobData, failParentTagPrefix, ignoreDependencyTagPrefix, type JobsOptions, type QueueOptions, removeDependencyTagPrefix, toPushOptions } from './options.ts'
 
 export type FlowJob = {
@@ -57,21 +58,25 @@ export class FlowProducer extends EventEmitter {
   async #addNode(node: FlowJob, parentRef?: string): Promise<JobNode> {
     checkQueue(node.queueName)
     const opts: JobsOptions = { ...this.opts.defaultJobOptions, ...node.opts }
+    if (opts.jobId !== undefined) checkCustomId(opts.jobId)
     const failable = node.children?.some((child) => actsOnParent({ ...this.opts.defaultJobOptions, ...child.opts })) ?? false
     const ownRef = failable ? (opts.jobId ?? `flow-parent:${randomUUID()}`) : undefined
-    if (ownRef !== undefined) opts.jobId = ownRef
     const children = node.children && node.children.length > 0 ? await Promise.all(node.children.map((child) => this.#addNode(child, ownRef))) : undefined
-    const push = toPushOptions(opts)
+    const push = toPushOptions(ownRef === undefined ? opts : { ...opts, jobId: ownRef })
     if (parentRef !== undefined) push.tags = [...(push.tags ?? []), ...parentTags(opts, parentRef)]
     if (children !== undefined) {
       push.depends_on = [...(push.depends_on ?? []), ...children.map((child) => child.job.numericId)]
-      push.tags = [...(push.tags ?? []), ...children.map((child) => `${childTagPrefix}${child.job.queueName}:${child.job.id}`)]
+      push.tags = [...(push.tags ?? []), ...children.map((child) => childTagOf(child.job.queueName, child.job.numericId, child.job.id as string))]
     }
     const pushed = await this.client.push(node.queueName, encodeJobData(node.name, node.data ?? {}), push)
-    const job = new Job({ name: node.queueName, client: this.client }, node.name, node.data ?? {}, { ...opts, tags: push.tags }, String(pushed.id))
+    // A generated `flow-parent:<uuid>` is not shown (job-ids.ts): such a parent's id is its server id.
+    const id = opts.jobId ?? String(pushed.id)
+    const job = new Job({ name: node.queueName, client: this.client }, node.name, node.data ?? {}, { ...opts, tags: push.tags }, id)
+    job.serverId = pushed.id
     for (const child of children ?? []) {
-      child.job.parent = { id: String(pushed.id), queueKey: `bull:${node.queueName}` }
-      child.job.parentKey = `bull:${node.queueName}:${pushed.id}`
+      child.job.parent = { id, queueKey: `bull:${node.queueName}` }
+      child.job.parentKey = `bull:${node.queueName}:${id}`
+      child.job.parentServerId = pushed.id
     }
     return children === undefined ? { job } : { job, children }
   }
@@ -81,7 +86,7 @@ export class FlowProducer extends EventEmitter {
    * deep (default 10), at most `maxChildren` children per node. Null when the job is not known.
    */
   async getFlow(opts: NodeOpts): Promise<JobNode | null> {
-    const job = await readJob({ name: opts.queueName, client: this.client }, Number(opts.id))
+    const job = await readJobByVisibleId({ name: opts.queueName, client: this.client }, opts.id)
     if (job === null) return null
     return this.#treeOf(job, opts.depth ?? 10, opts.maxChildren)
   }

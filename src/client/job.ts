@@ -1,14 +1,15 @@
 /**
- * `Job`: BullMQ's job object over flashQ job records. Ids are the server's numeric ids as strings; a
- * custom `jobId` deduplicates and is kept in `opts.jobId` (Queue.getJob accepts either).
+ * `Job`: BullMQ's job object over flashQ job records. `id` is the job's visible id (job-ids.ts): its
+ * custom `jobId` when it has one, else the server's numeric id as a string; the server id is kept in
+ * `serverId`, and it is what the job's methods send.
  */
-import { pullBatchJobsMax } from '../base/limits.ts'
 import { DelayedError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
-import { decodeJobData, encodeJobData, type JobsOptions, optionsFromWire } from './options.ts'
-import type { JobState as WireState, WireJob } from './wire-types.ts'
-import { type BackoffStrategy, failAttempt } from './retry.ts'
-import { type Dependencies, type DependencyCounts, dependenciesOf, removeChild } from './flow-deps.ts'
+import { decodeJobData, encodeJobData, type JobsOptions, keepFailedCountOf, keptStackTraces, optionsFromWire, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
+import type { JobLogEntry, JobState as WireState, WireJob } from './wire-types.ts'
+import { type BackoffStrategy, failAttempt, stackTracesIn } from './retry.ts'
+import { type Dependencies, type DependencyCounts, dependenciesOf, ignoredChildLogLevel, removeChild, removedChildLogLevel } from './flow-deps.ts'
+import { findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
 
 /** BullMQ's JobJson (Job.asJSON / Job.fromJSON). */
 export type JobJson = {
@@ -29,6 +30,7 @@ export type JobJson = {
   returnvalue: string
   parentKey?: string
   parent?: { id: string; queueKey: string }
+  repeatJobKey?: string
   stalledCounter: number
 }
 
@@ -39,8 +41,25 @@ export type JobProgress = number | object | string | boolean
 /** What a job needs from its owner: the queue's name and a client to talk to the server (a Worker adds its backoff strategy). */
 export type JobScope = { readonly name: string; readonly client: FlashQ; readonly backoffStrategy?: BackoffStrategy }
 
-/** Tag prefix under which a flow parent lists its children (`queue:id`), for getChildrenValues. */
+/**
+ * Tag prefix under which a flow parent lists its children, for getChildrenValues: `<queue>:<server id>`,
+ * then `:<custom id>` when the child's visible id is its custom id (queue names have no `:`).
+ */
 export const childTagPrefix = 'flashq:child='
+
+/** A flow child as its parent lists it. */
+export type ChildRef = { queue: string; id: number; visibleId: string }
+
+export function childTagOf(queue: string, serverId: number, visibleId: string): string {
+  return visibleId === String(serverId) ? `${childTagPrefix}${queue}:${serverId}` : `${childTagPrefix}${queue}:${serverId}:${visibleId}`
+}
+
+function childRefOf(ref: string): ChildRef {
+  const queueEnd = ref.indexOf(':')
+  const idEnd = ref.indexOf(':', queueEnd + 1)
+  const id = Number(ref.slice(queueEnd + 1, idEnd < 0 ? undefined : idEnd))
+  return { queue: ref.slice(0, queueEnd), id, visibleId: idEnd < 0 ? String(id) : ref.slice(idEnd + 1) }
+}
 /** Options of a job read from the server; its real ones come from `wire` when asked for (`opts`). */
 const wireOptions: JobsOptions = Object.freeze({ timestamp: 0 }) as JobsOptions
 /** Job waiting (WAITJOB) is done in slices of this length, so "wait forever" needs no huge timeout. */
@@ -70,8 +89,14 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   /** A FlowProducer child's parent (set on the jobs FlowProducer.add returns): `bull:<queue>:<id>`. */
   declare parentKey?: string
   declare parent?: { id: string; queueKey: string }
+  /** The server id of `parent`. */
+  declare parentServerId?: number
+  /** The id of the job scheduler that made this job (BullMQ's repeatJobKey), else undefined. */
+  declare repeatJobKey?: string
   /** The server's job record, when this job was read from the server. */
   wire?: WireJob
+  /** flashq extension: the server's numeric id (job.id shows the custom jobId when there is one). */
+  serverId?: number
 
   constructor(readonly queue: JobScope, name: NameType, data: DataType, opts: JobsOptions = {}, id?: string) {
     this.queueName = queue.name
@@ -95,9 +120,11 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   /** A job from a server record (PULL, GETJOB, GETJOBS…). */
   static fromWire<D = any, R = any, N extends string = string>(scope: JobScope, wire: WireJob, state?: WireState): Job<D, R, N> {
-    const { name, data } = decodeJobData(wire.data)
-    const job = new Job<D, R, N>(scope, name as N, data as D, wireOptions, String(wire.id))
+    const { name, data, repeat } = decodeJobData(wire.data)
+    const job = new Job<D, R, N>(scope, name as N, data as D, wireOptions, wire.custom_id === null ? String(wire.id) : visibleIdOf(wire))
+    if (repeat !== undefined) job.repeatJobKey = repeat.key
     job.wire = wire
+    job.serverId = wire.id
     job.#opts = undefined
     job.timestamp = wire.created_at
     job.priority = wire.priority === 0 ? 0 : -wire.priority
@@ -129,7 +156,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   /** BullMQ's Job.addJobLog: appends a log line to a job by id; resolves with its number of log lines. */
   static async addJobLog(queue: JobScope, jobId: string, logRow: string): Promise<number> {
-    const [, logs] = await Promise.all([queue.client.log(Number(jobId), logRow), queue.client.getLogs(Number(jobId))])
+    const id = await serverIdOf(queue, jobId)
+    const [, logs] = await Promise.all([queue.client.log(id, logRow), userLogsOf(queue.client, id)])
     return logs.length
   }
 
@@ -149,6 +177,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     if (json.priority !== undefined) job.priority = json.priority
     job.parentKey = json.parentKey
     job.parent = json.parent
+    if (json.repeatJobKey) job.repeatJobKey = json.repeatJobKey
     return job
   }
 
@@ -157,8 +186,9 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return 'bull'
   }
 
+  /** The server id, NaN while not known (a job made from JSON or by `new Job` with a custom id). */
   get numericId(): number {
-    return Number(this.id)
+    return this.serverId ?? (this.id === undefined ? Number.NaN : (serverIdOfText(this.id) ?? Number.NaN))
   }
 
   /** The custom id given at add time, else the server id. */
@@ -166,11 +196,20 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return this.opts.jobId ?? this.id
   }
 
+  /** The server id, looked up by the custom id when not known yet. */
+  async #serverId(): Promise<number> {
+    const known = this.numericId
+    if (!Number.isNaN(known)) return known
+    this.serverId = await serverIdOf(this.queue, this.id ?? '')
+    return this.serverId
+  }
+
   /** Progress: numbers go to the server (0–100); other values are kept here and sent as the progress message. */
   async updateProgress(progress: JobProgress): Promise<void> {
     this.progress = progress
-    if (typeof progress === 'number') await this.queue.client.progress(this.numericId, progress)
-    else await this.queue.client.progress(this.numericId, this.wire?.progress ?? 0, JSON.stringify(progress))
+    const id = await this.#serverId()
+    if (typeof progress === 'number') await this.queue.client.progress(id, progress)
+    else await this.queue.client.progress(id, this.wire?.progress ?? 0, JSON.stringify(progress))
     this.onProgress?.(progress, this)
   }
 
@@ -179,12 +218,13 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   /** Appends a log line; resolves with the number of log lines the job has. */
   async log(logRow: string): Promise<number> {
-    const [, logs] = await Promise.all([this.queue.client.log(this.numericId, logRow), this.queue.client.getLogs(this.numericId)])
+    const id = await this.#serverId()
+    const [, logs] = await Promise.all([this.queue.client.log(id, logRow), userLogsOf(this.queue.client, id)])
     return logs.length
   }
 
   async getState(): Promise<JobState | 'unknown'> {
-    return bullState(await this.queue.client.getState(this.numericId))
+    return bullState(await this.queue.client.getState(await this.#serverId()))
   }
 
   async isCompleted(): Promise<boolean> {
@@ -217,15 +257,16 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    */
   async waitUntilFinished(_queueEvents?: unknown, ttl?: number): Promise<ReturnType> {
     const deadline = ttl === undefined ? Infinity : Date.now() + ttl
+    const id = await this.#serverId()
     for (;;) {
       const sliceMs = Math.max(1, Math.min(waitSliceMs, deadline - Date.now()))
       try {
-        const result = await this.queue.client.finished<ReturnType>(this.numericId, sliceMs)
+        const result = await this.queue.client.finished<ReturnType>(id, sliceMs)
         this.returnvalue = (result ?? null) as ReturnType
         return this.returnvalue
       } catch (error) {
         const message = (error as Error).message
-        if (message.includes('Job failed')) throw new Error(await failedReasonOf(this.queue.client, this.numericId))
+        if (message.includes('Job failed')) throw new Error(await failedReasonOf(this.queue.client, id))
         if (!message.includes('Timeout waiting')) throw error
         if (Date.now() >= deadline) throw new Error(`Job wait ${this.name} timed out before finishing, no finish notification arrived after ${ttl}ms (id=${this.id})`)
       }
@@ -234,38 +275,39 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   /** Removes a waiting, delayed or active job (CANCEL). */
   async remove(): Promise<void> {
-    await this.queue.client.cancel(this.numericId)
+    await this.queue.client.cancel(await this.#serverId())
   }
 
   /** Moves a failed job back to waiting with its attempts reset (RETRYDLQ). */
   async retry(_state: FinishedStatus = 'failed'): Promise<void> {
-    await this.queue.client.retryDlq(this.queueName, this.numericId)
+    await this.queue.client.retryDlq(this.queueName, await this.#serverId())
     this.failedReason = undefined as unknown as string
     this.attemptsMade = 0
   }
 
   /** Makes a delayed job run now. */
   async promote(): Promise<void> {
-    await this.queue.client.promote(this.numericId)
+    await this.queue.client.promote(await this.#serverId())
     this.delay = 0
   }
 
   /** Reschedules a delayed job to run `delay` ms from now (CHANGEDELAY). */
   async changeDelay(delay: number): Promise<void> {
-    await this.queue.client.changeDelay(this.numericId, delay)
+    await this.queue.client.changeDelay(await this.#serverId(), delay)
     this.delay = delay
     this.opts.delay = delay
   }
 
   async changePriority(options: { priority?: number; lifo?: boolean }): Promise<void> {
     const priority = options.priority ?? 0
-    await this.queue.client.changePriority(this.numericId, -priority)
+    await this.queue.client.changePriority(await this.#serverId(), -priority)
     this.priority = priority
     this.opts.priority = priority
   }
 
   async updateData(data: DataType): Promise<void> {
-    await this.queue.client.update(this.numericId, encodeJobData(this.name, data))
+    const repeat = this.repeatJobKey === undefined ? undefined : { ...this.opts.repeat, key: this.repeatJobKey }
+    await this.queue.client.update(await this.#serverId(), encodeJobData(this.name, data, repeat))
     this.data = data
   }
 
@@ -275,7 +317,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    */
   async moveToDelayed(timestamp: number, _token?: string): Promise<void> {
     const delayMs = Math.max(0, Math.round(timestamp - Date.now()))
-    await this.queue.client.moveToDelayed(this.numericId, delayMs)
+    await this.queue.client.moveToDelayed(await this.#serverId(), delayMs)
     this.delay = delayMs
     this.movedToDelayed = true
   }
@@ -289,8 +331,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   /** This flow parent's children by outcome: processed (with results), unprocessed, failed, ignored. */
-  getDependencies(_opts?: unknown): Promise<Dependencies> {
-    return dependenciesOf(this.queue.client, this.numericId, this.childRefs())
+  async getDependencies(_opts?: unknown): Promise<Dependencies> {
+    return dependenciesOf(this.queue.client, await this.#serverId(), this.childRefs())
   }
 
   async getDependenciesCount(opts: { failed?: boolean; ignored?: boolean; processed?: boolean; unprocessed?: boolean } = {}): Promise<Partial<DependencyCounts>> {
@@ -316,41 +358,42 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   /** Children of a flow parent: from FlowProducer's tags, or a FLOW command's children_ids. */
-  childRefs(): Array<{ queue: string; id: number }> {
+  childRefs(): ChildRef[] {
     const tags = this.wire?.tags ?? this.opts.tags ?? []
-    const tagged = tags.filter((tag) => tag.startsWith(childTagPrefix)).map((tag) => {
-      const ref = tag.slice(childTagPrefix.length)
-      const colon = ref.lastIndexOf(':')
-      return { queue: ref.slice(0, colon), id: Number(ref.slice(colon + 1)) }
-    })
+    const tagged = tags.filter((tag) => tag.startsWith(childTagPrefix)).map((tag) => childRefOf(tag.slice(childTagPrefix.length)))
     if (tagged.length > 0) return tagged
-    return (this.wire?.children_ids ?? []).map((id) => ({ queue: this.queueName, id }))
+    return (this.wire?.children_ids ?? []).map((id) => ({ queue: this.queueName, id, visibleId: String(id) }))
   }
 
   // ---- manual processing (worker.getNextJob) ----
 
   /** Completes the active job with `returnValue` (ACK). `fetchNext` is not supported: call getNextJob. */
   async moveToCompleted(returnValue: ReturnType, _token?: string, _fetchNext = false): Promise<void> {
-    await this.queue.client.ack(this.numericId, returnValue ?? undefined)
+    await this.queue.client.ack(await this.#serverId(), returnValue ?? undefined)
     this.returnvalue = returnValue
     this.finishedOn = Date.now()
     this.attemptsMade = (this.wire?.attempts ?? 0) + 1
+    const keep = this.wire?.keep_completed_count ?? 0
+    if (keep > 0) await trimFinished(this.queue.client, this.queueName, 'completed', keep)
   }
 
   /** Fails the active job as a Worker would: a retry after its backoff, or failed for good. */
   async moveToFailed(err: Error, _token?: string, _fetchNext = false): Promise<void> {
     const wire = this.wire
     if (wire === undefined) throw new Error(`moveToFailed: job ${this.id} was not fetched from the server (use worker.getNextJob)`)
-    const { reason, error, final } = await failAttempt(this.queue.client, this, wire, err, this.queue.backoffStrategy)
+    const { reason, final, stacktrace } = await failAttempt(this.queue.client, this, wire, err, this.queue.backoffStrategy)
     this.failedReason = reason
-    this.stacktrace = error.stack ? [error.stack] : []
+    this.stacktrace = stacktrace
     this.attemptsMade = wire.attempts + 1
-    if (final) this.finishedOn = Date.now()
+    if (!final) return
+    this.finishedOn = Date.now()
+    const keep = keepFailedCountOf(wire.tags)
+    if (keep > 0) await trimFinished(this.queue.client, this.queueName, 'failed', keep)
   }
 
   /** Keeps the active job from being declared stalled (HEARTBEAT); the duration is the server's stall timeout. */
   async extendLock(_token: string, _durationMs: number): Promise<number> {
-    await this.queue.client.heartbeat(this.numericId)
+    await this.queue.client.heartbeat(await this.#serverId())
     return 1
   }
 
@@ -382,6 +425,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       returnvalue: JSON.stringify(this.returnvalue),
       parentKey: this.parentKey,
       parent: this.parent,
+      repeatJobKey: this.repeatJobKey,
       stalledCounter: this.wire?.stall_count ?? 0,
     }
   }
@@ -391,7 +435,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    * processor, throw `DelayedError` afterwards, as after moveToDelayed.
    */
   async moveToWait(_token?: string): Promise<number> {
-    await this.queue.client.moveToDelayed(this.numericId, 0)
+    await this.queue.client.moveToDelayed(await this.#serverId(), 0)
     this.movedToDelayed = true
     return 0
   }
@@ -402,10 +446,10 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
    * no longer waits for this job.
    */
   async removeChildDependency(): Promise<boolean> {
-    const parentId = this.parent?.id
+    const parentId = this.parentServerId
     if (parentId === undefined) return false
     try {
-      await removeChild(this.queue.client, Number(parentId), this.queueName, this.numericId)
+      await removeChild(this.queue.client, parentId, this.queueName, await this.#serverId(), this.id as string)
       return true
     } catch (error) {
       if ((error as Error).message.includes('not waiting for')) return false
@@ -439,17 +483,53 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
  */
 export async function readJob(scope: JobScope, id: number): Promise<Job | null> {
   const found = await scope.client.getJob(id)
-  if (found !== null) {
-    const job = Job.fromWire(scope, found.job, found.state)
-    if (found.state === 'failed') job.failedReason = await failedReasonOf(scope.client, id)
-    return job
-  }
+  if (found !== null) return withOutcome(scope, Job.fromWire(scope, found.job, found.state), found.state)
   if ((await scope.client.getState(id)) !== 'completed') return null
-  const [history, result] = await Promise.all([scope.client.getJobs({ queue: scope.name, state: 'completed', limit: pullBatchJobsMax }), scope.client.getResult(id)])
-  const item = history.jobs.find((entry) => entry.job.id === id)
-  const job = item ? Job.fromWire(scope, item.job, 'completed') : new Job(scope, '', undefined, {}, String(id))
-  job.returnvalue = result
+  const wire = await findCompleted(scope.client, scope.name, (job) => job.id === id)
+  if (wire !== null) return withOutcome(scope, Job.fromWire(scope, wire, 'completed'), 'completed')
+  const job = new Job(scope, '', undefined, {}, String(id))
+  job.serverId = id
+  return withOutcome(scope, job, 'completed')
+}
+
+/** A job by the id a BullMQ user knows it by (job-ids.ts), or null. */
+export async function readJobByVisibleId(scope: JobScope, id: string): Promise<Job | null> {
+  const serverId = serverIdOfText(id)
+  if (serverId !== null) return readJob(scope, serverId)
+  const live = await scope.client.getJobByCustomId(id)
+  if (live !== null && live.job.queue === scope.name) return withOutcome(scope, Job.fromWire(scope, live.job, live.state), live.state)
+  const wire = await findCompleted(scope.client, scope.name, (job) => job.custom_id === id)
+  return wire === null ? null : withOutcome(scope, Job.fromWire(scope, wire, 'completed'), 'completed')
+}
+
+/** Fills what the job record does not carry: a completed job's return value, a failed job's reason. */
+export async function withOutcome<J extends Job>(scope: JobScope, job: J, state: WireState): Promise<J> {
+  const failedBefore = state === 'failed' || (job.wire?.attempts ?? 0) > 0
+  const [result, logs] = await Promise.all([
+    state === 'completed' ? scope.client.getResult(job.numericId) : undefined,
+    failedBefore ? scope.client.getLogs(job.numericId).catch(() => []) : undefined,
+  ])
+  if (state === 'completed') job.returnvalue = result
+  if (logs === undefined) return job
+  job.stacktrace = keptStackTraces(stackTracesIn(logs), job.wire === undefined ? undefined : stackTraceLimitOf(job.wire.tags))
+  if (state === 'failed') job.failedReason = lastErrorIn(logs) ?? job.wire?.progress_msg ?? 'Job failed'
   return job
+}
+
+/** The server id of the job a BullMQ user names; rejects when no job has it. */
+export async function serverIdOf(scope: JobScope, id: string): Promise<number> {
+  const serverId = await resolveJobId(scope.client, scope.name, id)
+  if (serverId === null) throw new Error(`Job ${id} not found in queue ${scope.name}`)
+  return serverId
+}
+
+/**
+ * BullMQ's `removeOnComplete: N` / `removeOnFail: N`: the queue keeps its newest N completed (failed)
+ * jobs. The server only stores the count, so whoever finishes such a job removes the oldest (CLEAN).
+ */
+export async function trimFinished(client: FlashQ, queue: string, state: 'completed' | 'failed', keep: number): Promise<void> {
+  const count = (await client.getJobCounts(queue))[state]
+  if (count > keep) await client.clean(queue, 0, state, count - keep)
 }
 
 /** flashQ state names → BullMQ's. */
@@ -472,8 +552,19 @@ export function bullState(state: WireState | null): JobState | 'unknown' {
 /** The reason a failed job failed: the last error log line the worker wrote, else the last retry reason. */
 export async function failedReasonOf(client: FlashQ, id: number): Promise<string> {
   const [logs, found] = await Promise.all([client.getLogs(id).catch(() => []), client.getJob(id).catch(() => null)])
-  const lastError = [...logs].reverse().find((entry) => entry.level === 'error')
-  return lastError?.message ?? found?.job.progress_msg ?? 'Job failed'
+  return lastErrorIn(logs) ?? found?.job.progress_msg ?? 'Job failed'
+}
+
+function lastErrorIn(logs: JobLogEntry[]): string | undefined {
+  return logs.findLast((entry) => entry.level === 'error')?.message
+}
+
+/** Log levels the SDK writes for itself (stack traces, flow notes), which BullMQ's job logs do not show. */
+const sdkLogLevels = new Set([stackTraceLogLevel, ignoredChildLogLevel, removedChildLogLevel])
+
+/** A job's log lines as BullMQ's getJobLogs shows them: without the SDK's own entries. */
+export async function userLogsOf(client: FlashQ, id: number): Promise<string[]> {
+  return (await client.getLogs(id)).filter((entry) => !sdkLogLevels.has(entry.level)).map((entry) => entry.message)
 }
 
 

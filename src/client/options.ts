@@ -18,6 +18,7 @@
 import type { ConnectionOptions as TransportOptions } from './connection.ts'
 import type { PushOptions, WireJob } from './wire-types.ts'
 import type { BackoffStrategy } from './retry.ts'
+import { isVisibleCustomId } from './job-ids.ts'
 
 /** BullMQ's `connection` shape: `{host, port}`, plus flashQ's token and HTTP port. */
 export type ConnectionOptions = TransportOptions & {
@@ -38,6 +39,10 @@ export const ignoreDependencyTagPrefix = 'flashq:ignore-dep='
 export const removeDependencyTagPrefix = 'flashq:remove-dep='
 /** Tag of a job with `removeOnFail: N`: the count of failed jobs to keep, which the Worker that fails it enforces. */
 export const keepFailedTagPrefix = 'flashq:keep-failed='
+/** Tag of a job with `stackTraceLimit: N`: how many stack traces it keeps (0: none). */
+export const stackTraceLimitTagPrefix = 'flashq:stack-limit='
+/** Log level of the stack trace the SDK writes to a job's log for each failed attempt (job.stacktrace reads them). */
+export const stackTraceLogLevel = 'stacktrace'
 
 export type KeepJobs = { age?: number; count?: number }
 
@@ -63,6 +68,8 @@ export type JobsOptions = {
   jobId?: string
   removeOnComplete?: boolean | number | KeepJobs
   removeOnFail?: boolean | number | KeepJobs
+  /** Stack traces job.stacktrace keeps, the newest (default: all; 0: none). */
+  stackTraceLimit?: number
   repeat?: RepeatOptions
   timestamp?: number
   // flashQ extensions
@@ -83,7 +90,7 @@ export type JobsOptions = {
   ignoreDependencyOnFailure?: boolean
   /** Flows: when this child fails for good, it is removed from its parent's dependencies and the parent runs without it. */
   removeDependencyOnFailure?: boolean
-  /** Wait for these job ids to complete first. */
+  /** Wait for these jobs to complete first: their ids (a custom jobId is looked up by Queue.add, in this queue once completed). */
   dependsOn?: Array<string | number>
   /** Other BullMQ job options (keepLogs, sizeLimit, telemetry, …) are accepted and ignored. */
   [bullmqOption: string]: unknown
@@ -136,14 +143,30 @@ export type QueueEventsOptions = {
   [bullmqOption: string]: unknown
 }
 
-/** Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would lose something. */
-export function encodeJobData(name: string, data: unknown): Record<string, unknown> {
-  if (isPlainObject(data) && !('name' in data) && !('$data' in data)) return { name, ...data }
-  return { name, $data: data }
+/**
+ * What a job made by a job scheduler (`upsertJobScheduler`, `add` with `repeat`) carries in its data as
+ * `$repeat`, since the server's cron pushes data only: the scheduler id (job.repeatJobKey) and its
+ * repeat options (job.opts.repeat).
+ */
+export type RepeatMark = Omit<RepeatOptions, 'key' | 'immediately'> & { key: string }
+
+/**
+ * Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would
+ * lose something; a scheduled job's data has its `$repeat` too.
+ */
+export function encodeJobData(name: string, data: unknown, repeat?: RepeatMark): Record<string, unknown> {
+  const encoded: Record<string, unknown> = isPlainObject(data) && !('name' in data) && !('$data' in data) && !('$repeat' in data) ? { name, ...data } : { name, $data: data }
+  if (repeat !== undefined) encoded.$repeat = repeat
+  return encoded
 }
 
-export function decodeJobData(wire: unknown): { name: string; data: unknown } {
+export function decodeJobData(wire: unknown): { name: string; data: unknown; repeat?: RepeatMark } {
   if (!isPlainObject(wire)) return { name: '', data: wire }
+  if ('$repeat' in wire && typeof wire.name === 'string') {
+    const { $repeat: _repeat, ...rest } = wire
+    const repeat = repeatMarkOf(wire)
+    return repeat === undefined ? decodeJobData(rest) : { ...decodeJobData(rest), repeat }
+  }
   if ('$data' in wire && typeof wire.name === 'string') return { name: wire.name, data: wire.$data }
   if (typeof wire.name !== 'string') return { name: '', data: wire }
   const { name, ...data } = wire
@@ -177,17 +200,30 @@ export function toPushOptions(opts: JobsOptions): PushOptions {
     stall_timeout: opts.stallTimeout,
     group_id: opts.groupId,
     unique_key: opts.uniqueKey,
-    tags: withSdkTags(opts.tags, sdkBackoff, keepFailed.count),
+    tags: withSdkTags(opts.tags, sdkBackoff, keepFailed.count, opts.stackTraceLimit),
     depends_on: opts.dependsOn?.map(Number),
   }
 }
 
-function withSdkTags(tags: string[] | undefined, sdkBackoff: BackoffOptions | null, keepFailedCount: number | undefined): string[] | undefined {
-  if (sdkBackoff === null && keepFailedCount === undefined) return tags
+function withSdkTags(tags: string[] | undefined, sdkBackoff: BackoffOptions | null, keepFailedCount: number | undefined, stackTraceLimit: number | undefined): string[] | undefined {
+  if (sdkBackoff === null && keepFailedCount === undefined && stackTraceLimit === undefined) return tags
   const withTags = [...(tags ?? [])]
   if (sdkBackoff !== null) withTags.push(`${backoffTagPrefix}${JSON.stringify(sdkBackoff)}`)
   if (keepFailedCount !== undefined) withTags.push(`${keepFailedTagPrefix}${keepFailedCount}`)
+  if (stackTraceLimit !== undefined) withTags.push(`${stackTraceLimitTagPrefix}${Math.max(0, Math.floor(stackTraceLimit))}`)
   return withTags
+}
+
+/** The `stackTraceLimit` a job carries (from its tag), or undefined for no limit. */
+export function stackTraceLimitOf(tags: readonly string[]): number | undefined {
+  const tag = tags.find((candidate) => candidate.startsWith(stackTraceLimitTagPrefix))
+  const limit = tag === undefined ? Number.NaN : Number(tag.slice(stackTraceLimitTagPrefix.length))
+  return Number.isSafeInteger(limit) && limit >= 0 ? limit : undefined
+}
+
+/** The last `limit` stack traces (all when undefined; none for 0), as BullMQ's updateStacktrace keeps them. */
+export function keptStackTraces(stacks: string[], limit: number | undefined): string[] {
+  return limit === undefined ? stacks : limit === 0 ? [] : stacks.slice(-limit)
 }
 
 /** The count of failed jobs a job with `removeOnFail: N` keeps (from its tag), or 0. */
@@ -230,7 +266,7 @@ export function sdkBackoffOf(tags: readonly string[]): BackoffOptions | null {
 
 /** Tags the SDK adds for itself, which job.opts.tags does not show. */
 function isSdkTag(tag: string): boolean {
-  return tag.startsWith(backoffTagPrefix) || tag.startsWith(keepFailedTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
+  return tag.startsWith(backoffTagPrefix) || tag.startsWith(keepFailedTagPrefix) || tag.startsWith(stackTraceLimitTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
 }
 
 /** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
@@ -244,16 +280,29 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   if (job.tags.some((tag) => tag.startsWith(failParentTagPrefix))) opts.failParentOnFailure = true
   if (job.tags.some((tag) => tag.startsWith(ignoreDependencyTagPrefix))) opts.ignoreDependencyOnFailure = true
   if (job.tags.some((tag) => tag.startsWith(removeDependencyTagPrefix))) opts.removeDependencyOnFailure = true
-  if (job.custom_id !== null) opts.jobId = job.custom_id
+  if (isVisibleCustomId(job.custom_id)) opts.jobId = job.custom_id
   if (job.remove_on_complete) opts.removeOnComplete = true
   else if (job.keep_completed_count > 0 || job.keep_completed_age > 0) opts.removeOnComplete = { count: job.keep_completed_count || undefined, age: job.keep_completed_age || undefined }
   if (job.remove_on_fail) opts.removeOnFail = true
   else if (keepFailedCountOf(job.tags) > 0) opts.removeOnFail = keepFailedCountOf(job.tags)
+  const stackTraceLimit = stackTraceLimitOf(job.tags)
+  if (stackTraceLimit !== undefined) opts.stackTraceLimit = stackTraceLimit
   if (job.ttl > 0) opts.ttl = job.ttl
   if (job.timeout > 0) opts.timeout = job.timeout
   if (job.group_id !== null) opts.groupId = job.group_id
   if (job.unique_key !== null) opts.uniqueKey = job.unique_key
   const tags = job.tags.filter((tag) => !isSdkTag(tag))
   if (tags.length > 0) opts.tags = tags
+  const repeat = repeatMarkOf(job.data)
+  if (repeat !== undefined) {
+    const { key: _key, ...repeatOpts } = repeat
+    opts.repeat = repeatOpts
+  }
   return opts
+}
+
+/** The `$repeat` of a scheduled job's data, or undefined. */
+export function repeatMarkOf(data: unknown): RepeatMark | undefined {
+  if (!isPlainObject(data) || !isPlainObject(data.$repeat) || typeof data.$repeat.key !== 'string') return undefined
+  return data.$repeat as RepeatMark
 }

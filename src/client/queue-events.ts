@@ -10,6 +10,8 @@
  *   run_at} · completed → 'completed' {jobId, returnvalue} · failed → 'failed' {jobId, failedReason} ·
  *   progress → 'progress' {jobId, data} · retrying → 'delayed' or 'waiting' (from its run_at), then
  *   'retrying' · removed → 'removed' {jobId, prev} · drained → 'drained' · stalled → 'stalled'.
+ * `jobId` is the job's visible id (job-ids.ts): its custom jobId, which the server sends along as
+ * `custom_id`, or its server id.
  * The connection is re-opened with backoff when it drops; events in the gap are lost (the server
  * keeps no event history).
  */
@@ -18,6 +20,7 @@ import { checkQueue } from './flashq.ts'
 import type { QueueEventsOptions } from './options.ts'
 import { EventStream, type ServerEvent } from './event-stream.ts'
 import { bullState, progressFromMessage } from './job.ts'
+import { isVisibleCustomId } from './job-ids.ts'
 
 /** How long a 'waiting' of an added job may wait for a `delayed` that would replace it. */
 const waitingHoldMs = 20
@@ -71,7 +74,8 @@ export class QueueEvents extends EventEmitter {
   #pushedTimer: ReturnType<typeof setTimeout> | null = null
 
   #dispatch(event: ServerEvent): void {
-    const jobId = String(event.job_id)
+    const customId = event.custom_id
+    const jobId = customId !== undefined && isVisibleCustomId(customId) ? customId : String(event.job_id)
     const id = `${event.timestamp}-0`
     const replacesWaiting = (event.event_type === 'delayed' || event.event_type === 'waiting-children') && jobId === this.#pushedId
     if (this.#pushedId !== null && !replacesWaiting) this.#flushWaiting()

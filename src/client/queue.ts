@@ -4,9 +4,10 @@
 import { EventEmitter } from 'node:events'
 import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
-import { bullState, failedReasonOf, Job, type JobState } from './job.ts'
-import { encodeJobData, type JobsOptions, type QueueOptions, type RepeatOptions, toPushOptions } from './options.ts'
-import type { CronJob, JobState as WireState, QueueInfo, WireJob } from './wire-types.ts'
+import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
+import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
+import { decodeJobData, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
+import type { CronJob, JobState as WireState, JobWithState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
 export type JobType = JobState | 'wait' | 'paused' | 'repeat' | 'waiting-children'
@@ -29,6 +30,8 @@ export type JobCountsResult = Partial<Record<JobType, number>> & Record<string, 
 const addBulkBatchesInFlightMax = 8
 
 const allCountTypes: JobType[] = ['active', 'completed', 'delayed', 'failed', 'paused', 'prioritized', 'waiting', 'waiting-children']
+/** BullMQ's getJobs with no types: these, in this order. */
+const allJobTypes: JobType[] = ['active', 'completed', 'delayed', 'failed', 'prioritized', 'waiting', 'waiting-children']
 
 export class Queue<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
   readonly client: FlashQ
@@ -55,9 +58,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   async add(name: NameType, data: DataType, opts: JobsOptions = {}): Promise<Job<DataType, ResultType, NameType>> {
     const merged = { ...this.defaultJobOptions, ...opts }
+    if (merged.jobId !== undefined) checkCustomId(merged.jobId)
     if (merged.repeat !== undefined) return this.#addRepeatable(name, data, merged, merged.repeat)
-    const pushed = await this.client.push(this.name, encodeJobData(name, data), toPushOptions(merged))
-    const job = new Job<DataType, ResultType, NameType>(this, name, data, merged, String(pushed.id))
+    const push = toPushOptions(merged)
+    if (merged.dependsOn?.some((id) => typeof id === 'string' && serverIdOfText(id) === null)) push.depends_on = await Promise.all(merged.dependsOn.map((id) => serverIdOf(this, String(id))))
+    const pushed = await this.client.push(this.name, encodeJobData(name, data), push)
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, merged, merged.jobId ?? String(pushed.id))
+    job.serverId = pushed.id
     this.emit('waiting', job)
     return job
   }
@@ -69,6 +76,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async addBulk(jobs: Array<{ name: NameType; data: DataType; opts?: JobsOptions }>): Promise<Job<DataType, ResultType, NameType>[]> {
     const batches = Math.ceil(jobs.length / pushBatchJobsMax)
     const defaults = this.defaultJobOptions
+    for (const job of jobs) {
+      const jobId = job.opts === undefined ? defaults.jobId : (job.opts.jobId ?? defaults.jobId)
+      if (jobId !== undefined) checkCustomId(jobId)
+    }
     const wireItems = bulkWireEncoder(defaults)
     const noDefaults = Object.keys(defaults).length === 0
     // A window of batches in flight: each PUSHB's timeout starts when it is sent, not behind 99 others.
@@ -90,7 +101,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
           const input = jobs[at] as (typeof jobs)[number]
           // Each job gets its own options object, as in BullMQ; no spread when there is nothing to merge.
           const opts = input.opts === undefined ? (noDefaults ? {} : { ...defaults }) : { ...defaults, ...input.opts }
-          batchJobs[at - from] = new Job(this, input.name, input.data, opts)
+          batchJobs[at - from] = new Job(this, input.name, input.data, opts, opts.jobId)
         }
         const result = await reply
         const failedAt = result.errors.length === 0 ? null : new Map(result.errors.map((error) => [error.index, error.error]))
@@ -99,7 +110,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
         for (let at = 0; at < batchJobs.length; at++) {
           const error = failedAt?.get(at)
           if (error !== undefined) batchRejected.push(`#${from + at}: ${error}`)
-          else (batchJobs[at] as Job<DataType, ResultType, NameType>).id = String(result.ids[next++])
+          else {
+            const job = batchJobs[at] as Job<DataType, ResultType, NameType>
+            const id = result.ids[next++] as number
+            job.serverId = id
+            job.id ??= String(id) // a custom jobId is the id already
+          }
         }
         added[index] = failedAt === null ? batchJobs : batchJobs.filter((_job, at) => !failedAt.has(at))
         rejected[index] = batchRejected
@@ -123,12 +139,14 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const data = (template.data ?? {}) as DataType
     const runNow = repeat.every !== undefined ? repeat.immediately !== false : repeat.immediately === true
     const limit = repeat.limit !== undefined && runNow ? repeat.limit - 1 : repeat.limit
+    const { key: _key, immediately: _immediately, ...repeatOpts } = repeat as RepeatOptions
+    const mark: RepeatMark = { ...repeatOpts, key: schedulerId }
     let first: Job<DataType, ResultType, NameType> | undefined
-    if (runNow) first = await this.add(name, data, { ...template.opts, repeat: undefined })
+    if (runNow) first = await this.#addScheduled(name, data, { ...this.defaultJobOptions, ...template.opts, repeat: undefined }, mark)
     if (limit === undefined || limit > 0) {
       await this.client.addCron(this.#cronName(schedulerId), {
         queue: this.name,
-        data: encodeJobData(name, data),
+        data: encodeJobData(name, data, mark),
         schedule: repeat.every === undefined ? repeat.pattern : undefined,
         repeat_every: repeat.every,
         priority: template.opts?.priority ? -template.opts.priority : 0,
@@ -136,6 +154,18 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       })
     }
     return first
+  }
+
+  /** A scheduler's job added now: its data carries the scheduler (`$repeat`), as the cron's jobs do. */
+  async #addScheduled(name: NameType, data: DataType, opts: JobsOptions, mark: RepeatMark): Promise<Job<DataType, ResultType, NameType>> {
+    if (opts.jobId !== undefined) checkCustomId(opts.jobId)
+    const pushed = await this.client.push(this.name, encodeJobData(name, data, mark), toPushOptions(opts))
+    const { key, ...repeat } = mark
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat }, opts.jobId ?? String(pushed.id))
+    job.serverId = pushed.id
+    job.repeatJobKey = key
+    this.emit('waiting', job)
+    return job
   }
 
   async removeJobScheduler(schedulerId: string): Promise<boolean> {
@@ -193,74 +223,73 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   #schedulerJson(cron: CronJob): JobSchedulerJson<DataType> {
     const key = cron.name.slice(this.name.length + 1)
-    const template = cron.data as { name?: string; $data?: unknown } | null
-    const { name: _name, $data, ...rest } = template ?? {}
+    const template = decodeJobData(cron.data)
     return {
       key,
       id: key,
-      name: typeof template?.name === 'string' ? template.name : key,
+      name: template.name !== '' ? template.name : key,
       every: cron.repeat_every ?? undefined,
       pattern: cron.schedule ?? undefined,
       next: cron.next_run,
       iterationCount: cron.executions,
       limit: cron.limit ?? undefined,
-      template: { data: ($data ?? rest) as DataType },
+      template: { data: (template.data ?? {}) as DataType },
     }
   }
 
   async #addRepeatable(name: NameType, data: DataType, opts: JobsOptions, repeat: RepeatOptions): Promise<Job<DataType, ResultType, NameType>> {
     const key = repeatKeyOf(name, repeat)
     const first = await this.upsertJobScheduler(key as NameType, repeat, { name, data, opts: { ...opts, repeat: undefined } })
-    return first ?? new Job<DataType, ResultType, NameType>(this, name, data, opts, `repeat:${key}`)
+    if (first !== undefined) return first
+    const { key: _key, immediately: _immediately, ...repeatOpts } = repeat
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat: repeatOpts }, `repeat:${key}`)
+    job.repeatJobKey = key
+    return job
   }
 
   // ---- reading jobs ----
 
-  /** By server id, or by the custom `jobId` given at add time. */
+  /** By the job's id: its server id, or the custom `jobId` given at add time (job-ids.ts). */
   async getJob(jobId: string): Promise<Job<DataType, ResultType, NameType> | undefined> {
-    if (!/^\d+$/.test(jobId)) {
-      const found = await this.client.getJobByCustomId(jobId)
-      return found ? this.#fromWire(found.job, found.state) : undefined
-    }
-    const id = Number(jobId)
-    const found = await this.client.getJob(id)
-    if (found !== null) return this.#fromWire(found.job, found.state)
-    if ((await this.client.getState(id)) !== 'completed') return undefined
-    return this.#completedJob(id)
-  }
-
-  /** A completed job's record comes from the completed history (GETJOB returns no body for it). */
-  async #completedJob(id: number): Promise<Job<DataType, ResultType, NameType>> {
-    const [history, result] = await Promise.all([this.client.getJobs({ queue: this.name, state: 'completed', limit: pullBatchJobsMax }), this.client.getResult<ResultType>(id)])
-    const item = history.jobs.find((entry) => entry.job.id === id)
-    const job = item ? await this.#fromWire(item.job, 'completed') : new Job<DataType, ResultType, NameType>(this, '' as NameType, undefined as DataType, {}, String(id))
-    job.returnvalue = result as ResultType
-    return job
+    return ((await readJobByVisibleId(this, jobId)) ?? undefined) as Job<DataType, ResultType, NameType> | undefined
   }
 
   async #fromWire(wire: WireJob, state: WireState): Promise<Job<DataType, ResultType, NameType>> {
-    const job = Job.fromWire<DataType, ResultType, NameType>(this, wire, state)
-    if (state === 'failed') job.failedReason = await failedReasonOf(this.client, wire.id)
-    if (state === 'completed') job.returnvalue = (await this.client.getResult<ResultType>(wire.id)) as ResultType
-    return job
+    return withOutcome(this, Job.fromWire<DataType, ResultType, NameType>(this, wire, state), state)
   }
 
   async getJobState(jobId: string): Promise<JobState | 'unknown'> {
-    const job = /^\d+$/.test(jobId) ? null : await this.client.getJobByCustomId(jobId)
-    if (job !== null) return bullState(job.state)
-    return bullState(await this.client.getState(Number(jobId)))
+    const serverId = serverIdOfText(jobId)
+    if (serverId !== null) return bullState(await this.client.getState(serverId))
+    const live = await this.client.getJobByCustomId(jobId)
+    if (live !== null && live.job.queue === this.name) return bullState(live.state)
+    return (await findCompleted(this.client, this.name, (job) => job.custom_id === jobId)) === null ? 'unknown' : 'completed'
   }
 
-  /** Jobs in the given states, newest first (or oldest first with `asc`), from index start to end inclusive. */
+  /**
+   * BullMQ's getJobs: for each state in the order given, its jobs from index `start` to `end`
+   * (inclusive; negative counts from the end), newest first or oldest first (`asc`); the ranges are
+   * concatenated, as BullMQ ranges each state's list on its own. Within a state jobs are in id order;
+   * at most 1000 per state per call.
+   */
   async getJobs(types: JobType | JobType[] = [], start = 0, end = -1, asc = false): Promise<Job<DataType, ResultType, NameType>[]> {
-    const wanted = [...new Set((Array.isArray(types) ? types : [types]).map(wireStateOf).filter((state) => state !== null))]
-    const states = wanted.length > 0 ? wanted : ['waiting', 'active', 'delayed', 'completed', 'failed', 'waitingchildren']
-    const limit = end < 0 ? pullBatchJobsMax : Math.min(pullBatchJobsMax, end + 1)
-    const lists = await Promise.all(states.map((state) => this.client.getJobs({ queue: this.name, state, limit, offset: 0 })))
-    const items = lists.flatMap((list) => list.jobs)
-    items.sort((a, b) => (asc ? a.job.id - b.job.id : b.job.id - a.job.id))
-    const page = items.slice(start, end < 0 ? undefined : end + 1)
-    return Promise.all(page.map((item) => this.#fromWire(item.job, item.state)))
+    const given = Array.isArray(types) ? types : [types]
+    const states = [...new Set((given.length > 0 ? given : allJobTypes).map(wireStateOf).filter((state) => state !== null))]
+    const ranges = await Promise.all(states.map((state) => this.#range(state, start, end, asc)))
+    return Promise.all(ranges.flat().map((item) => this.#fromWire(item.job, item.state)))
+  }
+
+  /** Indexes start..end of one state's jobs, newest first, or oldest first with `asc` (GETJOBS pages newest first). */
+  async #range(state: string, start: number, end: number, asc: boolean): Promise<JobWithState[]> {
+    const needsTotal = asc || start < 0 || end < -1
+    const total = needsTotal ? (await this.client.getJobs({ queue: this.name, state, limit: 0 })).total : Infinity
+    const first = start < 0 ? Math.max(0, total + start) : start
+    const last = Math.min(total - 1, end < 0 ? total + end : end)
+    if (last < first) return []
+    const count = Math.min(pullBatchJobsMax, last - first + 1)
+    // Oldest-first index i is newest-first index total - 1 - i.
+    const page = await this.client.getJobs({ queue: this.name, state, limit: count, offset: asc ? total - first - count : first })
+    return asc ? page.jobs.reverse() : page.jobs
   }
 
   getWaiting(start = 0, end = -1) {
@@ -356,7 +385,8 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   async getJobLogs(jobId: string, start = 0, end = -1, asc = true): Promise<{ logs: string[]; count: number }> {
-    const logs = (await this.client.getLogs(Number(jobId))).map((entry) => entry.message)
+    const serverId = await resolveJobId(this.client, this.name, jobId)
+    const logs = serverId === null ? [] : await userLogsOf(this.client, serverId)
     const ordered = asc ? logs : logs.reverse()
     return { logs: ordered.slice(start, end < 0 ? undefined : end + 1), count: logs.length }
   }
@@ -393,7 +423,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const candidates = await this.client.getJobs({ queue: this.name, state, limit: pullBatchJobsMax })
     const old = candidates.jobs.filter((item) => item.job.created_at <= cutoff).sort((a, b) => a.job.id - b.job.id)
     const removed = await this.client.clean(this.name, grace, state, limit > 0 ? limit : undefined)
-    const ids = old.slice(0, removed).map((item) => String(item.job.id))
+    const ids = old.slice(0, removed).map((item) => visibleIdOf(item.job))
     this.emit('cleaned', ids, type)
     return ids
   }
@@ -405,7 +435,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   async remove(jobId: string): Promise<number> {
     try {
-      await this.client.cancel(Number(jobId))
+      const serverId = await resolveJobId(this.client, this.name, jobId)
+      if (serverId === null) return 0
+      await this.client.cancel(serverId)
       this.emit('removed', jobId)
       return 1
     } catch {
@@ -425,12 +457,11 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   async updateJobProgress(jobId: string, progress: number): Promise<void> {
-    await this.client.progress(Number(jobId), progress)
+    await this.client.progress(await serverIdOf(this, jobId), progress)
   }
 
-  async addJobLog(jobId: string, logRow: string): Promise<number> {
-    await this.client.log(Number(jobId), logRow)
-    return (await this.client.getLogs(Number(jobId))).length
+  addJobLog(jobId: string, logRow: string): Promise<number> {
+    return Job.addJobLog(this, jobId, logRow)
   }
 
   /** At most `concurrency` active jobs in this queue across all workers. */

@@ -13,8 +13,9 @@ import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors
 import type { FlashQ } from './flashq.ts'
 import { releaseParentOnFailure } from './flow-deps.ts'
 import type { Job } from './job.ts'
-import { type BackoffOptions, failParentTagPrefix, sdkBackoffOf } from './options.ts'
-import type { WireJob } from './wire-types.ts'
+import { type BackoffOptions, failParentTagPrefix, keptStackTraces, sdkBackoffOf, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
+import type { JobLogEntry, WireJob } from './wire-types.ts'
+import { visibleIdOf } from './job-ids.ts'
 
 /** BullMQ's BackoffStrategy: the delay (ms) before the next try; -1 means do not retry. */
 export type BackoffStrategy = (attemptsMade: number, type?: string, err?: Error, job?: Job) => Promise<number> | number
@@ -23,6 +24,8 @@ export type FailedAttempt = {
   error: Error
   reason: string
   final: boolean
+  /** The job's stack traces, this attempt's last (BullMQ's job.stacktrace). */
+  stacktrace: string[]
   /** Set when the job's backoff could not be computed (an unknown custom type); the server's backoff was used. */
   backoffError?: Error
 }
@@ -67,12 +70,23 @@ export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, throw
   }
   const noRetry = retryDelayMs === -1
   final ||= noRetry
-  // Sent together on one connection, so the log line is there when the job turns failed.
-  const logged = final ? client.log(wire.id, reason, 'error').catch(() => {}) : Promise.resolve()
+  // Sent together on one connection, so the log lines are there when the job turns failed (or waits for its retry).
+  const stackTraceLimit = stackTraceLimitOf(wire.tags)
+  const keepsStack = error.stack !== undefined && error.stack !== '' && stackTraceLimit !== 0
+  const stackLogged = keepsStack ? client.log(wire.id, error.stack as string, stackTraceLogLevel).catch(() => {}) : undefined
+  // Earlier attempts' stack traces are in the log (read after this one's is written); a first failure has none.
+  const stacks = wire.attempts > 0 && stackTraceLimit !== 0 ? client.getLogs(wire.id).then(stackTracesIn, () => []) : keepsStack ? [error.stack as string] : []
+  const logged = final ? client.log(wire.id, reason, 'error').catch(() => {}) : undefined
   const failing = unrecoverable || noRetry ? client.discard(wire.id) : client.fail(wire.id, reason, retryDelayMs)
-  await Promise.all([logged, failing])
+  const [stacktrace] = await Promise.all([stacks, stackLogged, logged, failing])
   if (final) await Promise.all([failParents(client, wire, job.queueName), releaseParentOnFailure(client, wire, job.queueName, reason)])
-  return backoffError === undefined ? { error, reason, final } : { error, reason, final, backoffError }
+  const attempt = { error, reason, final, stacktrace: keptStackTraces(stacktrace, stackTraceLimit) }
+  return backoffError === undefined ? attempt : { ...attempt, backoffError }
+}
+
+/** The stack traces in a job's log, oldest first. */
+export function stackTracesIn(logs: JobLogEntry[]): string[] {
+  return logs.filter((entry) => entry.level === stackTraceLogLevel).map((entry) => entry.message)
 }
 
 /**
@@ -109,7 +123,7 @@ async function failParents(client: FlashQ, child: WireJob, childQueue: string): 
     if (tag === undefined) return
     const parent = await client.getJobByCustomId(tag.slice(failParentTagPrefix.length))
     if (parent === null || (parent.state !== 'waitingchildren' && parent.state !== 'waitingparent')) return
-    const reason = `child bull:${currentQueue}:${current.id} failed`
+    const reason = `child bull:${currentQueue}:${visibleIdOf(current)} failed`
     await Promise.all([client.log(parent.job.id, reason, 'error').catch(() => {}), client.discard(parent.job.id)])
     current = parent.job
     currentQueue = parent.job.queue

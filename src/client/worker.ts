@@ -27,9 +27,10 @@ import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax, sdkWorkerPrefetchJobsMax } from '../base/limits.ts'
 import { ConnectionClosedError, RateLimitError, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
-import { Job, type JobProgress } from './job.ts'
+import { Job, type JobProgress, trimFinished } from './job.ts'
 import { keepFailedCountOf, type WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
+import { serverIdOfText } from './job-ids.ts'
 import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded, rateLimitExceededMessage } from './retry.ts'
 import { isProcessorFile, SandboxPool } from './sandbox.ts'
 import { registerWorker } from './worker-registry.ts'
@@ -510,8 +511,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         if (state === null) return
         const keepNow = this.#trimKeep[state]
         this.#trimKeep[state] = 0
-        const count = (await this.client.getJobCounts(this.name))[state]
-        if (count > keepNow) await this.client.clean(this.name, 0, state, count - keepNow)
+        await trimFinished(this.client, this.name, state, keepNow)
       }
     })().catch((error: Error) => {
       this.#trimKeep.completed = this.#trimKeep.failed = 0
@@ -529,10 +529,10 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (isHandOff(thrown) || job.movedToDelayed) return this.#settled()
     if (isRateLimitExceeded(thrown)) return this.#requeueRateLimited(wire)
     const done = failAttempt(this.client, job, wire, thrown, this.backoffStrategy).then(
-      ({ error, reason, final, backoffError }) => {
+      ({ error, reason, final, backoffError, stacktrace }) => {
         if (backoffError !== undefined) this.emit('error', backoffError)
         job.failedReason = reason
-        job.stacktrace = error.stack ? [error.stack] : []
+        job.stacktrace = stacktrace
         job.attemptsMade = wire.attempts + 1
         if (final) job.finishedOn = Date.now()
         this.emit('failed', job, error, 'active')
@@ -586,7 +586,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * throw fails the job as usual). False when the job is not active here or the processor takes no signal.
    */
   cancelJob(jobId: string, reason?: string): boolean {
-    const controller = this.#aborts?.get(Number(jobId))
+    const controller = this.#aborts?.get(this.#activeServerId(jobId) ?? Number.NaN)
     if (controller === undefined) return false
     controller.abort(reason ?? 'Job cancelled')
     return true
@@ -645,8 +645,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
 
   /** Heartbeats for the given active jobs (BullMQ's extendJobLocks); the duration is each job's stall timeout. */
   async extendJobLocks(jobIds: string[], _tokens?: string[], _durationMs?: number): Promise<number> {
-    const beats = await Promise.allSettled(jobIds.map((id) => this.client.heartbeat(Number(id))))
+    const beats = await Promise.allSettled(jobIds.map((id) => this.client.heartbeat(this.#activeServerId(id) ?? Number.NaN)))
     return beats.filter((beat) => beat.status === 'fulfilled').length
+  }
+
+  /** The server id of a job active here, by the id its processor sees (job.id: a custom jobId or the server id). */
+  #activeServerId(jobId: string): number | null {
+    const serverId = serverIdOfText(jobId)
+    if (serverId !== null) return serverId
+    for (const [id, active] of this.#active) if (active.job.id === jobId) return id
+    return null
   }
 
   // ---- liveness ----

@@ -187,8 +187,11 @@ export class Core {
     return this.recording ? this.out.records : []
   }
 
-  event(event: JobEvent): void {
-    if (this.eventsEnabled) this.out.events.push(event)
+  /** `job`: the job the event is about; its custom id goes along as `custom_id` (the SDK's QueueEvents shows it as the job's id). */
+  event(event: JobEvent, job?: Job): void {
+    if (!this.eventsEnabled) return
+    if (job !== undefined && job.customId !== null) event.custom_id = job.customId
+    this.out.events.push(event)
   }
 
   message(shardIndex: number, message: ShardMessage): void {
@@ -389,7 +392,7 @@ export class Core {
 
   /** `active` per delivered job, and `drained` when the delivery took the queue's last ready job. */
   private deliveryEvents(q: QueueState, taken: Job[], nowMs: number): void {
-    for (const job of taken) this.event({ event_type: 'active', queue: q.name, job_id: job.id, timestamp: nowMs })
+    for (const job of taken) this.event({ event_type: 'active', queue: q.name, job_id: job.id, timestamp: nowMs }, job)
     if (q.ready.size === 0 && q.groupWaitCount === 0) this.event({ event_type: 'drained', queue: q.name, job_id: 0, timestamp: nowMs })
   }
 
@@ -538,7 +541,7 @@ export class Core {
     if (!this.replaying) {
       if (this.eventsEnabled) this.event(hasResult
         ? { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: result }
-        : { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs })
+        : { event_type: 'completed', queue: job.queue, job_id: job.id, timestamp: nowMs }, job)
       this.answerJobWaiters(job.id, withResult && result !== undefined ? { ok: true, result } : { ok: true })
       notifyDependents(this, job.id, nowMs)
       if (job.parentId !== null) childCompleted(this, job.parentId, job.id, nowMs)
@@ -617,7 +620,7 @@ export class Core {
     else if (this.isQueued(job)) this.unqueue(job, q)
     job.attempts++
     if (!this.replaying && cause === 'timeout') {
-      this.event({ event_type: 'timeout', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
+      this.event({ event_type: 'timeout', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason }, job)
     }
     if (job.maxAttempts > 0 && job.attempts >= job.maxAttempts) {
       this.failFinally(job, q, reason, nowMs)
@@ -628,7 +631,7 @@ export class Core {
     this.retry(job, q, job.attempts, job.runAt, reason, nowMs)
     if (!this.replaying) {
       const data = { attempts: job.attempts, run_at: job.runAt }
-      this.event({ event_type: 'retrying', queue: job.queue, job_id: job.id, timestamp: nowMs, data, error: reason })
+      this.event({ event_type: 'retrying', queue: job.queue, job_id: job.id, timestamp: nowMs, data, error: reason }, job)
     }
   }
 
@@ -674,7 +677,7 @@ export class Core {
     if (mayDrop && job.removeOnFail) this.forget(job)
     else this.toDlq(job, q, reason)
     if (!this.replaying) {
-      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason })
+      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason }, job)
       this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
     }
   }

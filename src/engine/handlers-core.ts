@@ -168,9 +168,9 @@ function isPlainItem(input: JobInput): boolean {
 
 /** `pushed`, then `delayed` (extension) when the job waits for its run_at. */
 function pushEvents(core: Core, job: Job, queue: string, nowMs: number): void {
-  core.event({ event_type: 'pushed', queue, job_id: job.id, timestamp: nowMs, data: rawData(job) })
-  if (job.loc === LOC_DELAYED) core.event({ event_type: 'delayed', queue, job_id: job.id, timestamp: nowMs, data: { run_at: job.runAt } })
-  else if (job.loc === LOC_PARKED) core.event({ event_type: 'waiting-children', queue, job_id: job.id, timestamp: nowMs })
+  core.event({ event_type: 'pushed', queue, job_id: job.id, timestamp: nowMs, data: rawData(job) }, job)
+  if (job.loc === LOC_DELAYED) core.event({ event_type: 'delayed', queue, job_id: job.id, timestamp: nowMs, data: { run_at: job.runAt } }, job)
+  else if (job.loc === LOC_PARKED) core.event({ event_type: 'waiting-children', queue, job_id: job.id, timestamp: nowMs }, job)
 }
 
 /** The dependencies not known as completed. Remote ones are always pending (their shard answers). */
@@ -349,7 +349,7 @@ export function duplicateOfCustomId(core: Core, queueName: string, customId: str
   if (existingId === undefined) return null
   const existing = core.jobs.get(existingId)
   if (existing === undefined || !isRetrievable(existing)) return null
-  if (core.eventsEnabled) core.event({ event_type: 'duplicated', queue: queueName, job_id: existingId, timestamp: nowMs })
+  if (core.eventsEnabled) core.event({ event_type: 'duplicated', queue: queueName, job_id: existingId, timestamp: nowMs }, existing)
   return existingId
 }
 

@@ -37,7 +37,7 @@ function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token, nowMs: n
     return core.reply(token, { ok: false, error: errors.jobCannotBeCancelled(command.id) })
   }
   if (core.eventsEnabled) {
-    core.event({ event_type: 'removed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { prev: stateOf(job, nowMs) } })
+    core.event({ event_type: 'removed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { prev: stateOf(job, nowMs) } }, job)
   }
   core.remove(job, core.queue(job.queue), errors.waitJobNotFound)
   if (core.recording) core.record({ t: 'rm', i: [job.id] })
@@ -51,7 +51,7 @@ function progress(core: Core, command: CommandOf<'PROGRESS'>, token: Token, nowM
   // Spec §5.4: `data` is {message} when a message was given.
   core.event(command.message === undefined
     ? { event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, progress: job.progress }
-    : { event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { message: command.message }, progress: job.progress })
+    : { event_type: 'progress', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { message: command.message }, progress: job.progress }, job)
   core.reply(token, ok)
 }
 
@@ -90,7 +90,7 @@ function moveToDelayedCommand(core: Core, command: CommandOf<'MOVETODELAYED'>, t
   const runAt = nowMs + command.delay
   if (core.recording) core.record({ t: 'md', i: job.id, r: runAt })
   moveToDelayed(core, job, runAt, nowMs)
-  if (command.delay > 0) core.event({ event_type: 'delayed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { run_at: runAt } })
+  if (command.delay > 0) core.event({ event_type: 'delayed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { run_at: runAt } }, job)
   core.reply(token, ok)
 }
 
@@ -113,7 +113,7 @@ function changeDelay(core: Core, command: CommandOf<'CHANGEDELAY'>, token: Token
   const runAt = nowMs + command.delay
   if (core.recording) core.record({ t: 'pm', i: job.id, r: runAt })
   rescheduleJob(core, job, runAt, nowMs)
-  if (command.delay > 0) core.event({ event_type: 'delayed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { run_at: runAt } })
+  if (command.delay > 0) core.event({ event_type: 'delayed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { run_at: runAt } }, job)
   core.reply(token, ok)
 }
 
@@ -180,7 +180,7 @@ function partial(core: Core, command: CommandOf<'PARTIAL'>, token: Token, nowMs:
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundInProcessing(command.id) })
   const data = command.index === undefined ? { chunk: command.data } : { chunk: command.data, index: command.index }
-  core.event({ event_type: 'partial', queue: job.queue, job_id: job.id, timestamp: nowMs, data })
+  core.event({ event_type: 'partial', queue: job.queue, job_id: job.id, timestamp: nowMs, data }, job)
   core.reply(token, ok)
 }
 
@@ -263,7 +263,7 @@ function flow(core: Core, command: CommandOf<'FLOW'>, token: Token, nowMs: numbe
   if (remote.length > 0) requestFlowChildren(core, parent.id, childIds, remote, token, nowMs)
   // The parent, its children and the outbox messages for the remote ones are durable together.
   core.endGroup(recordsAt)
-  core.event({ event_type: 'pushed', queue: pq.name, job_id: parent.id, timestamp: nowMs })
+  core.event({ event_type: 'pushed', queue: pq.name, job_id: parent.id, timestamp: nowMs }, parent)
   if (remote.length === 0) core.reply(token, { ok: true, parent_id: parent.id, children_ids: childIds })
 }
 

@@ -226,7 +226,7 @@ function removedEvents(core: Core, q: QueueState, jobs: Job[], nowMs: number): v
   const count = Math.min(jobs.length, removedEventsPerCommandMax)
   for (let index = 0; index < count; index++) {
     const job = jobs[index] as Job
-    core.event({ event_type: 'removed', queue: q.name, job_id: job.id, timestamp: nowMs, data: { prev: stateOf(job, nowMs) } })
+    core.event({ event_type: 'removed', queue: q.name, job_id: job.id, timestamp: nowMs, data: { prev: stateOf(job, nowMs) } }, job)
   }
 }
 

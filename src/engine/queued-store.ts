@@ -48,7 +48,7 @@ function push(core: Core, command: CommandOf<'_QPUSH'>, token: Token, nowMs: num
     core.enqueue(job, q, nowMs)
     core.metrics.totalPushed++
     // As PUSH does: nothing built while no one subscribes, and the payload spliced as its JSON text.
-    if (core.eventsEnabled) core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: rawData(job) })
+    if (core.eventsEnabled) core.event({ event_type: 'pushed', queue: q.name, job_id: job.id, timestamp: nowMs, data: rawData(job) }, job)
     ids[i] = job.id
   }
   core.reply(token, { ok: true, ids })

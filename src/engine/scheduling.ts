@@ -91,7 +91,7 @@ export function stallStrike(core: Core, job: Job, nowMs: number): void {
   job.stallCount++
   const count = job.stallCount
   core.appendLog(job.id, { timestamp: nowMs, message: `Job stall detected (count: ${count})`, level: 'warn' })
-  if (!core.replaying) core.event({ event_type: 'stalled', queue: job.queue, job_id: job.id, timestamp: nowMs })
+  if (!core.replaying) core.event({ event_type: 'stalled', queue: job.queue, job_id: job.id, timestamp: nowMs }, job)
   if (count < stallStrikesMax) {
     if (core.recording) core.record({ t: 'st', i: job.id, c: nowMs })
     return

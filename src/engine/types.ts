@@ -43,6 +43,8 @@ export type JobEvent = {
   data?: unknown
   error?: string
   progress?: number
+  /** Extension: the job's custom id (PUSH `job_id`), when it has one. */
+  custom_id?: string
 }
 
 /**

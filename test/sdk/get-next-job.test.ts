@@ -74,3 +74,17 @@ test('a paused or closed worker hands out nothing', async () => {
   await worker.close()
   expect(await worker.getNextJob('t')).toBeUndefined()
 })
+
+test('removeOnComplete: N / removeOnFail: N trim after manual moveToCompleted / moveToFailed too (BullMQ)', async () => {
+  const queue = newQueue('manual-keep')
+  const worker = manualWorker(queue)
+  await queue.addBulk(Array.from({ length: 4 }, (_, index) => ({ name: 'ok', data: { index }, opts: { removeOnComplete: 2 } })))
+  await queue.addBulk(Array.from({ length: 3 }, (_, index) => ({ name: 'bad', data: { index }, opts: { removeOnFail: 1 } })))
+  for (let index = 0; index < 4; index++) await (await worker.getNextJob('t'))?.moveToCompleted(index, 't')
+  // Trimmed when moveToCompleted resolves, as BullMQ trims in the same step.
+  expect(await queue.getCompletedCount()).toBe(2)
+  expect((await queue.getCompleted()).map((job) => job.returnvalue)).toEqual([3, 2])
+  for (let index = 0; index < 3; index++) await (await worker.getNextJob('t'))?.moveToFailed(new Error(`bad ${index}`), 't')
+  expect(await queue.getFailedCount()).toBe(1)
+  expect((await queue.getFailed()).map((job) => job.failedReason)).toEqual(['bad 2'])
+})

@@ -2,10 +2,13 @@
  * The SDK as a package: `bun run build:sdk` output imported by name ('flashq') from Node 20 (ESM) and
  * type-checked by tsc against the shipped declarations, with a real server on the other end.
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { repoRoot, startServer, temporaryDirectory, type TestServer } from '../harness/server.ts'
+
+// Builds and tsc runs take well over bun's 5 s default on a loaded 2-core machine.
+setDefaultTimeout(120_000)
 
 let server: TestServer
 let consumerDir: string
@@ -19,7 +22,7 @@ beforeAll(async () => {
   mkdirSync(join(consumerDir, 'node_modules'))
   symlinkSync(repoRoot, join(consumerDir, 'node_modules', 'flashq'))
   writeFileSync(join(consumerDir, 'package.json'), JSON.stringify({ name: 'consumer', type: 'module', private: true }))
-})
+}, 120_000)
 
 afterAll(async () => {
   await server?.cleanup()
