@@ -14,7 +14,12 @@ import { z } from 'zod'
 import {
   ackBatchIdsMax,
   blockingTimeoutMsMax,
+  cronNameCharsMax,
   cronScheduleCharsMax,
+  flowChildrenMax,
+  jobDependsOnIdsMax,
+  jobKeyCharsMax,
+  jobTagsMax,
   kvBatchEntriesMax,
   pullBatchJobsMax,
   pushBatchJobsMax,
@@ -71,6 +76,9 @@ const kvKey = () =>
 const blockingTimeoutMs = (fallbackMs: number) =>
   def(u64(), fallbackMs).transform((ms) => Math.min(ms, blockingTimeoutMsMax))
 
+/** A job's custom id, unique key, debounce id, group id or tag. */
+const jobKey = () => z.string().max(jobKeyCharsMax)
+
 /** Every PUSH field except `queue` and `data` (spec §3.1), in wire order. */
 const jobOptionsShape = {
   priority: def(i32(), 0),
@@ -79,26 +87,26 @@ const jobOptionsShape = {
   timeout: opt(u64()),
   max_attempts: opt(u32()),
   backoff: opt(u64()),
-  unique_key: opt(z.string()),
-  depends_on: opt(z.array(u64())),
-  tags: opt(z.array(z.string())),
+  unique_key: opt(jobKey()),
+  depends_on: opt(z.array(u64()).max(jobDependsOnIdsMax)),
+  tags: opt(z.array(jobKey()).max(jobTagsMax)),
   lifo: def(z.boolean(), false),
   remove_on_complete: def(z.boolean(), false),
   remove_on_fail: def(z.boolean(), false),
   stall_timeout: opt(u64()),
-  debounce_id: opt(z.string()),
+  debounce_id: opt(jobKey()),
   debounce_ttl: def(u64(), 5000),
-  job_id: opt(z.string()),
+  job_id: opt(jobKey()),
   keep_completed_age: opt(u64()),
   keep_completed_count: opt(u64()),
-  group_id: opt(z.string()),
+  group_id: opt(jobKey()),
 }
 
 /**
  * flashQ's Go client sends `jobId`, `keepCompletedAge` and `keepCompletedCount` in camelCase; they are
  * accepted as aliases when the snake_case field is absent (or null). commands-fast.ts does the same.
  */
-const camelCaseAliasShape = { jobId: opt(z.string()), keepCompletedAge: opt(u64()), keepCompletedCount: opt(u64()) }
+const camelCaseAliasShape = { jobId: opt(jobKey()), keepCompletedAge: opt(u64()), keepCompletedCount: opt(u64()) }
 type CamelCaseAliases = { jobId?: string; keepCompletedAge?: number; keepCompletedCount?: number }
 type SnakeCaseFields = { job_id?: string; keep_completed_age?: number; keep_completed_count?: number }
 
@@ -261,7 +269,7 @@ export const commandSchemas = {
   CRON: z
     .object({
       cmd: z.literal('CRON'),
-      name: z.string(),
+      name: z.string().max(cronNameCharsMax),
       queue: queueName(),
       // flashQ's Python client omits `data` when it is None: absent is null.
       data: def(z.unknown(), null),
@@ -284,7 +292,7 @@ export const commandSchemas = {
     queue: queueName(),
     data: anyValue(),
     priority: def(i32(), 0),
-    children: z.array(flowChild).superRefine((children, ctx) => {
+    children: z.array(flowChild).max(flowChildrenMax).superRefine((children, ctx) => {
       if (children.length === 0) ctx.addIssue(specIssue(errors.flowChildrenEmpty, children))
     }),
   }),

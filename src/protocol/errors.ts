@@ -77,6 +77,7 @@ export const kvKeyEmpty = 'Key cannot be empty'
 export const kvKeyTooLong = (bytes: number): string => `Key too long (${bytes} > ${kvKeyBytesMax} bytes)`
 export const kvValueTooLarge = (bytes: number): string => `Value too large (${bytes} > ${kvValueBytesMax} bytes)`
 export const kvTooManyEntries = (entries: number): string => `Too many entries (${entries} > ${kvBatchEntriesMax})`
+export const kvReplyTooLarge = (bytesMax: number): string => `Values too large for one reply (max ${bytesMax} bytes): ask for fewer keys`
 export const kvValueNotNumber = 'Value is not a number'
 export const kvValueNotInteger = 'Value is not an integer'
 

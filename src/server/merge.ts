@@ -4,8 +4,9 @@
  * Which merge a command uses is declared in the command table (protocol/table.ts).
  */
 import { shardOfName } from '../base/hash.ts'
-import { getJobsLimitMax, kvBatchEntriesMax } from '../base/limits.ts'
-import { fitToReplyBytes } from '../protocol/reply-budget.ts'
+import { getJobsLimitMax, kvBatchEntriesMax, replyBytesMax } from '../base/limits.ts'
+import { kvReplyTooLarge } from '../protocol/errors.ts'
+import { fitToReplyBytes, jsonBytes } from '../protocol/reply-budget.ts'
 import { specOf, type MergeKind } from '../protocol/table.ts'
 
 type Reply = { ok: boolean; error?: string; [field: string]: unknown }
@@ -87,6 +88,12 @@ function kvMget(request: Record<string, unknown>, replies: Reply[], shardCount: 
     const ownerValues = replies[owner]?.values
     return Array.isArray(ownerValues) ? (ownerValues[index] ?? null) : null
   })
+  // Each shard kept its own part under the limit; together they may pass it.
+  let bytes = 0
+  for (const value of values) {
+    if (typeof value === 'object' || typeof value === 'string') bytes += jsonBytes(value)
+    if (bytes > replyBytesMax) return { ok: false, error: kvReplyTooLarge(replyBytesMax) }
+  }
   return { ok: true, values }
 }
 

@@ -1,0 +1,175 @@
+/**
+ * Hostile-client audit: requests that each used to stall the whole server or build replies without
+ * bound, found by attacking a running server over real sockets. One durable server (four shards in
+ * one thread, so a stalled shard stalls every connection) serves every test.
+ */
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
+import { shardOfName } from '../../src/base/hash.ts'
+import {
+  cronNameCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobTagsMax, replyBytesMax,
+} from '../../src/base/limits.ts'
+import { startServer, type TestServer } from '../harness/server.ts'
+import { connect } from 'node:net'
+import { type Reply, WireClient } from '../harness/wire-client.ts'
+
+const shardCount = 4
+let server: TestServer
+let counter = 0
+const freshQueue = (prefix: string) => `${prefix}-${counter++}`
+
+beforeAll(async () => {
+  server = await startServer({ args: ['--shards', String(shardCount), '--workers', '0'] })
+})
+afterAll(async () => {
+  await server.cleanup()
+})
+
+/** A round trip on a fresh connection: the server still serves. */
+async function roundTrip(): Promise<void> {
+  const client = await WireClient.connect(server.tcpPort)
+  const queue = freshQueue('alive')
+  const pushed = await client.request({ cmd: 'PUSH', queue, data: { alive: true } })
+  expect(pushed).toMatchObject({ ok: true })
+  const pulled = await client.request({ cmd: 'PULL', queue, timeout: 1000 })
+  expect(pulled.job?.id).toBe(pushed.id)
+  expect(await client.request({ cmd: 'ACK', id: pushed.id })).toMatchObject({ ok: true })
+  client.close()
+}
+
+/** Queue names none of which lives on the shard of `queue`. */
+function queuesOffShardOf(queue: string, count: number): string[] {
+  const home = shardOfName(queue, shardCount)
+  const names: string[] = []
+  for (let index = 0; names.length < count; index++) {
+    const name = `${queue}-child-${index}`
+    if (shardOfName(name, shardCount) !== home) names.push(name)
+  }
+  return names
+}
+
+describe('FLOW fan-out into other shards', () => {
+  test('FLOWs of the largest size, all children remote, are answered and the server keeps serving', async () => {
+    // Each remote child is one cross-shard message; grouping them per host copied the group per
+    // message (quadratic): ten such FLOWs pipelined kept the server busy for over a minute (about
+    // 4 s now, the reply deadline below leaves a wide margin).
+    const client = await WireClient.connect(server.tcpPort)
+    const flows = Array.from({ length: 10 }, () => {
+      const queue = freshQueue('fan')
+      const children = queuesOffShardOf(queue, 50).flatMap((child) => Array.from({ length: flowChildrenMax / 50 }, (_, index) => ({ queue: child, data: index })))
+      return client.request({ cmd: 'FLOW', queue, data: 'parent', children }, 30_000)
+    })
+    for (const reply of await Promise.all(flows)) {
+      expect(reply).toMatchObject({ ok: true })
+      expect(reply.children_ids).toHaveLength(flowChildrenMax)
+    }
+    client.close()
+    await roundTrip()
+  }, 120_000)
+
+  test('one child past the limit is refused, naming the field and the limit', async () => {
+    const client = await WireClient.connect(server.tcpPort)
+    const children = Array.from({ length: flowChildrenMax + 1 }, () => ({ queue: 'c', data: 0 }))
+    const reply = await client.request({ cmd: 'FLOW', queue: freshQueue('fan'), data: 0, children })
+    expect(reply).toEqual({ reqId: expect.any(String), ok: false, error: `Invalid: field 'children' must have at most ${flowChildrenMax} items` })
+    client.close()
+  })
+})
+
+describe('depends_on', () => {
+  for (const mode of ['json', 'msgpack'] as const) {
+    test(`${mode}: 200 000 ids are refused at once (checking them was quadratic); the limit itself is accepted`, async () => {
+      const client = await WireClient.connect(server.tcpPort, mode)
+      const queue = freshQueue(`deps-${mode}`)
+      const ids = (count: number) => Array.from({ length: count }, (_, index) => index + 1_000_000)
+      const huge = await client.request({ cmd: 'PUSH', queue, data: 0, depends_on: ids(200_000) })
+      expect(huge).toMatchObject({ ok: false, error: `Invalid: field 'depends_on' must have at most ${jobDependsOnIdsMax} items` })
+      const batch = await client.request({ cmd: 'PUSHB', queue, jobs: [{ data: 0, depends_on: ids(jobDependsOnIdsMax + 1) }] })
+      expect(batch).toMatchObject({ ok: false, error: `Invalid: field 'jobs[0].depends_on' must have at most ${jobDependsOnIdsMax} items` })
+      const atLimit = await client.request({ cmd: 'PUSH', queue, data: 0, depends_on: ids(jobDependsOnIdsMax) })
+      expect(atLimit).toMatchObject({ ok: true })
+      expect(await client.request({ cmd: 'GETSTATE', id: atLimit.id })).toMatchObject({ ok: true, state: 'waitingchildren' })
+      client.close()
+      await roundTrip()
+    }, 60_000)
+  }
+})
+
+describe('job keys, tags and cron names are bounded (a 20 MB job_id made a job no SDK could pull)', () => {
+  const long = 'k'.repeat(jobKeyCharsMax + 1)
+  const fields = [
+    ['job_id', { job_id: long }],
+    ['jobId', { jobId: long }],
+    ['unique_key', { unique_key: long }],
+    ['debounce_id', { debounce_id: long }],
+    ['group_id', { group_id: long }],
+    ['tags[1]', { tags: ['ok', long] }],
+  ] as const
+  for (const mode of ['json', 'msgpack'] as const) {
+    test(`${mode}: one character past the limit is refused, naming the field; at the limit it is kept`, async () => {
+      const client = await WireClient.connect(server.tcpPort, mode)
+      const queue = freshQueue(`keys-${mode}`)
+      for (const [field, options] of fields) {
+        const reply = await client.request({ cmd: 'PUSH', queue, data: 0, ...options })
+        expect(reply).toMatchObject({ ok: false, error: `Invalid: field '${field}' must have at most ${jobKeyCharsMax} characters` })
+        const inBatch = await client.request({ cmd: 'PUSHB', queue, jobs: [{ data: 0 }, { data: 1, ...options }] })
+        expect(inBatch).toMatchObject({ ok: false, error: `Invalid: field 'jobs[1].${field}' must have at most ${jobKeyCharsMax} characters` })
+      }
+      const tooManyTags = await client.request({ cmd: 'PUSH', queue, data: 0, tags: Array(jobTagsMax + 1).fill('t') })
+      expect(tooManyTags).toMatchObject({ ok: false, error: `Invalid: field 'tags' must have at most ${jobTagsMax} items` })
+      const key = 'k'.repeat(jobKeyCharsMax)
+      const kept = await client.request({ cmd: 'PUSH', queue, data: 0, job_id: `${mode}${key}`.slice(0, jobKeyCharsMax), unique_key: key, tags: Array(jobTagsMax).fill(key) })
+      expect(kept).toMatchObject({ ok: true })
+      const pulled = await client.request({ cmd: 'PULL', queue, timeout: 1000 })
+      expect(pulled.job).toMatchObject({ id: kept.id, unique_key: key })
+      expect(pulled.job.tags).toHaveLength(jobTagsMax)
+      const cron = await client.request({ cmd: 'CRON', name: 'n'.repeat(cronNameCharsMax + 1), queue, data: 0, repeat_every: 60_000 })
+      expect(cron).toMatchObject({ ok: false, error: `Invalid: field 'name' must have at most ${cronNameCharsMax} characters` })
+      client.close()
+    })
+  }
+})
+
+describe('KVMGET replies are bounded by bytes', () => {
+  test('one big value named many times is refused instead of building a reply of GBs', async () => {
+    const value = 'v'.repeat(6 * 1024 * 1024)
+    expect(await bigRequest({ cmd: 'KVSET', key: 'audit-big', value })).toEqual({ ok: true })
+    const two = await bigRequest({ cmd: 'KVMGET', keys: ['audit-big', 'audit-big'] })
+    expect(two.values).toEqual([value, value])
+    const many = await bigRequest({ cmd: 'KVMGET', keys: Array(1000).fill('audit-big') })
+    expect(many).toEqual({ ok: false, error: `Values too large for one reply (max ${replyBytesMax} bytes): ask for fewer keys` })
+    await roundTrip()
+  }, 60_000)
+
+  test('values of different shards that together pass the limit are refused too', async () => {
+    const first = 'audit-kv-0'
+    const keys = [first, queuesOffShardOf(first, 1)[0] as string]
+    const value = 'w'.repeat(9 * 1024 * 1024) // each shard's part fits; the two together do not
+    for (const key of keys) expect(await bigRequest({ cmd: 'KVSET', key, value })).toEqual({ ok: true })
+    const reply = await bigRequest({ cmd: 'KVMGET', keys })
+    expect(reply).toEqual({ ok: false, error: `Values too large for one reply (max ${replyBytesMax} bytes): ask for fewer keys` })
+    expect((await bigRequest({ cmd: 'KVMGET', keys: keys.slice(0, 1) })).values).toEqual([value])
+  }, 60_000)
+})
+
+/** One JSON request of any size on its own connection (node:net queues what the socket cannot take yet). */
+async function bigRequest(command: Record<string, unknown>): Promise<Reply> {
+  const socket = connect({ host: '127.0.0.1', port: server.tcpPort })
+  const chunks: Buffer[] = []
+  const reply = new Promise<Reply>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => {
+      chunks.push(chunk)
+      if (chunk.includes(0x0a)) {
+        const all = Buffer.concat(chunks)
+        resolve(JSON.parse(all.subarray(0, all.indexOf(0x0a)).toString()) as Reply)
+      }
+    })
+    socket.on('error', reject)
+    socket.on('close', () => reject(new Error('closed without a reply')))
+  })
+  socket.write(`${JSON.stringify(command)}\n`)
+  try {
+    return await reply
+  } finally {
+    socket.destroy()
+  }
+}
