@@ -13,7 +13,10 @@ export const lineBytesMax = 64 * MiB
 // (MessagePack) or lineBytesMax (JSON lines); past that it gets `Message too large` and is closed.
 /** Outbound bytes queued for a slow reader above which we stop reading from its socket. */
 export const connectionOutputBytesHigh = 4 * MiB
-/** Requests one connection may have in flight before we stop reading from it. */
+/**
+ * Requests one connection may have in flight before we stop reading from it. Blocking pulls do not
+ * count (engine-limits.ts waitersMax bounds them): reading must go on to see the client's FIN.
+ */
 export const connectionRequestsInFlightMax = 10_000
 /** Open TCP connections; new ones above this are closed at once. */
 export const connectionsMax = 10_000

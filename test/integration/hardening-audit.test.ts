@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { shardOfName } from '../../src/base/hash.ts'
 import {
-  cronNameCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobTagsMax, replyBytesMax,
+  connectionRequestsInFlightMax, cronNameCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobTagsMax, replyBytesMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { connect } from 'node:net'
@@ -128,6 +128,34 @@ describe('job keys, tags and cron names are bounded (a 20 MB job_id made a job n
     })
   }
 })
+
+describe('thousands of blocking pulls on one connection', () => {
+  test('more than the in-flight limit, then close: a job pushed next goes to a live worker', async () => {
+    // Blocking pulls counted toward the in-flight pause: reading stopped for good, the client's FIN
+    // was never read, its pulls were never cancelled, and the next job went to the closed socket.
+    const queue = freshQueue('many-pulls')
+    const socket = connect({ host: '127.0.0.1', port: server.tcpPort })
+    const pulls = Array.from({ length: connectionRequestsInFlightMax + 2 }, (_, index) => JSON.stringify({ cmd: 'PULL', queue: `${queue}-${index % 100}`, timeout: 600_000 }))
+    await new Promise<void>((resolve) => socket.write(`${pulls.join('\n')}\n`, () => resolve()))
+    await Bun.sleep(500) // the server reads what it will before the FIN follows
+    await new Promise<void>((resolve) => socket.end(resolve))
+    await waitForTcpConnections(0)
+    const client = await WireClient.connect(server.tcpPort)
+    const pushed = await client.request({ cmd: 'PUSH', queue: `${queue}-7`, data: 'for a live worker' })
+    const pulled = await client.request({ cmd: 'PULL', queue: `${queue}-7`, timeout: 5000 })
+    expect(pulled.job?.id).toBe(pushed.id)
+    client.close()
+  }, 60_000)
+})
+
+/** Waits (a few seconds at most) until the server counts `count` TCP connections. */
+async function waitForTcpConnections(count: number): Promise<void> {
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const metrics = await (await fetch(`http://127.0.0.1:${server.httpPort}/system/metrics`)).json() as { data: { tcp_connections: number } }
+    if (metrics.data.tcp_connections <= count) return
+    await Bun.sleep(50)
+  }
+}
 
 describe('KVMGET replies are bounded by bytes', () => {
   test('one big value named many times is refused instead of building a reply of GBs', async () => {
