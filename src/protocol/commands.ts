@@ -398,6 +398,13 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 
 const hasOwn = Object.prototype.hasOwnProperty
 
+/** Command names are short: an unknown one of megabytes is not echoed whole. */
+const echoedNameCharsMax = 64
+
+function clipped(name: string): string {
+  return name.length <= echoedNameCharsMax ? name : `${name.slice(0, echoedNameCharsMax)}… (${name.length} chars)`
+}
+
 /**
  * Validates one decoded request. Never throws. Internal commands are accepted only with
  * `internal: true` (the server's own transports and the shards, never a client's request as is).
@@ -408,7 +415,7 @@ export function parseCommand(input: unknown, options: { internal?: boolean } = {
   if (name === undefined || name === null) return { ok: false, error: errors.invalid("missing field 'cmd'") }
   if (typeof name !== 'string') return { ok: false, error: errors.invalid("field 'cmd' must be a string") }
   const known = hasOwn.call(commandSchemas, name) || (options.internal === true && hasOwn.call(internalCommandSchemas, name))
-  if (!known) return { ok: false, error: errors.invalid(`unknown command '${name}'`) }
+  if (!known) return { ok: false, error: errors.invalid(`unknown command '${clipped(name)}'`) }
   const fast = fastParsers[name] // own entries only: `name` is a known command here
   if (fast !== undefined) {
     const command = fast(input)

@@ -129,6 +129,11 @@ describe('job keys, tags and cron names are bounded (a 20 MB job_id made a job n
   }
 })
 
+test('an unknown command of megabytes is named in a short error, not echoed whole', async () => {
+  const reply = await bigRequest({ cmd: 'X'.repeat(20_000_000) })
+  expect(reply).toEqual({ ok: false, error: `Invalid: unknown command '${'X'.repeat(64)}… (20000000 chars)'` })
+})
+
 describe('thousands of blocking pulls on one connection', () => {
   test('more than the in-flight limit, then close: a job pushed next goes to a live worker', async () => {
     // Blocking pulls counted toward the in-flight pause: reading stopped for good, the client's FIN
