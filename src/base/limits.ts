@@ -195,5 +195,7 @@ export const flowChildrenMax = 10_000
 export const jobKeyCharsMax = 1024
 /** Tags of one job. */
 export const jobTagsMax = 1000
+/** One LOG entry's message, in characters (a job keeps jobLogEntriesMax of them). */
+export const jobLogMessageCharsMax = 64 * 1024
 /** Length of a cron entry's name, in characters. */
 export const cronNameCharsMax = 1024

@@ -19,6 +19,7 @@ import {
   flowChildrenMax,
   jobDependsOnIdsMax,
   jobKeyCharsMax,
+  jobLogMessageCharsMax,
   jobTagsMax,
   kvBatchEntriesMax,
   pullBatchJobsMax,
@@ -225,7 +226,9 @@ export const commandSchemas = {
   CHANGEDELAY: z.object({ cmd: z.literal('CHANGEDELAY'), id: id(), delay: u64() }),
   /** Extension: a job parked on its dependencies stops waiting for `dependency` (BullMQ's ignore/removeDependencyOnFailure). */
   DROPDEP: z.object({ cmd: z.literal('DROPDEP'), id: id(), dependency: id() }),
-  LOG: z.object({ cmd: z.literal('LOG'), ...jobIdAliasShape, message: z.string(), level: def(z.string(), 'info') })
+  LOG: z.object({
+    cmd: z.literal('LOG'), ...jobIdAliasShape, message: z.string().max(jobLogMessageCharsMax), level: def(jobKey(), 'info'),
+  })
     .superRefine(requireIdOrJobId).transform(foldJobId),
   GETLOGS: z.object({ cmd: z.literal('GETLOGS'), ...jobIdAliasShape }).superRefine(requireIdOrJobId).transform(foldJobId),
   HEARTBEAT: z.object({ cmd: z.literal('HEARTBEAT'), ...jobIdAliasShape }).superRefine(requireIdOrJobId).transform(foldJobId),

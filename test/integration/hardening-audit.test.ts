@@ -6,7 +6,8 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { shardOfName } from '../../src/base/hash.ts'
 import {
-  connectionRequestsInFlightMax, cronNameCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobTagsMax, replyBytesMax,
+  connectionRequestsInFlightMax, cronNameCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobLogMessageCharsMax,
+  jobTagsMax, replyBytesMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { connect } from 'node:net'
@@ -94,7 +95,7 @@ describe('depends_on', () => {
   }
 })
 
-describe('job keys, tags and cron names are bounded (a 20 MB job_id made a job no SDK could pull)', () => {
+describe('job keys, tags, log messages and cron names are bounded (a 20 MB job_id made a job no SDK could pull; a job kept 100 LOG messages of up to 64 MB each)', () => {
   const long = 'k'.repeat(jobKeyCharsMax + 1)
   const fields = [
     ['job_id', { job_id: long }],
@@ -122,6 +123,11 @@ describe('job keys, tags and cron names are bounded (a 20 MB job_id made a job n
       const pulled = await client.request({ cmd: 'PULL', queue, timeout: 1000 })
       expect(pulled.job).toMatchObject({ id: kept.id, unique_key: key })
       expect(pulled.job.tags).toHaveLength(jobTagsMax)
+      const longLog = await client.request({ cmd: 'LOG', id: kept.id, message: 'm'.repeat(jobLogMessageCharsMax + 1) })
+      expect(longLog).toMatchObject({ ok: false, error: `Invalid: field 'message' must have at most ${jobLogMessageCharsMax} characters` })
+      const longLevel = await client.request({ cmd: 'LOG', id: kept.id, message: 'm', level: long })
+      expect(longLevel).toMatchObject({ ok: false, error: `Invalid: field 'level' must have at most ${jobKeyCharsMax} characters` })
+      expect(await client.request({ cmd: 'LOG', id: kept.id, message: 'm'.repeat(jobLogMessageCharsMax) })).toMatchObject({ ok: true })
       const cron = await client.request({ cmd: 'CRON', name: 'n'.repeat(cronNameCharsMax + 1), queue, data: 0, repeat_every: 60_000 })
       expect(cron).toMatchObject({ ok: false, error: `Invalid: field 'name' must have at most ${cronNameCharsMax} characters` })
       client.close()
