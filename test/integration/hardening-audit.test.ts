@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { shardOfName } from '../../src/base/hash.ts'
 import {
-  connectionRequestsInFlightMax, cronNameCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobLogMessageCharsMax,
+  connectionRequestsInFlightMax, cronNameCharsMax, jobDataBytesMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobLogMessageCharsMax,
   jobTagsMax, replyBytesMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
@@ -167,6 +167,24 @@ async function waitForTcpConnections(count: number): Promise<void> {
     await Bun.sleep(50)
   }
 }
+
+test('an ACK result or PARTIAL data over the job data limit is refused; the job stays active and acks after', async () => {
+  // Results are kept (10 000 per shard) and sent back like job data; they were bounded only by the line.
+  const client = await WireClient.connect(server.tcpPort)
+  const queue = freshQueue('result')
+  const { id } = await client.request({ cmd: 'PUSH', queue, data: 0 })
+  expect((await client.request({ cmd: 'PULL', queue, timeout: 1000 })).job?.id).toBe(id)
+  client.close()
+  const over = 'r'.repeat(jobDataBytesMax)
+  const partial = await bigRequest({ cmd: 'PARTIAL', id, data: over })
+  expect(partial).toEqual({ ok: false, error: `Field 'data' too large (~${jobDataBytesMax + 2} bytes, max ${jobDataBytesMax} bytes)` })
+  const ack = await bigRequest({ cmd: 'ACK', id, result: over })
+  expect(ack).toEqual({ ok: false, error: `Field 'result' too large (~${jobDataBytesMax + 2} bytes, max ${jobDataBytesMax} bytes)` })
+  expect(await bigRequest({ cmd: 'GETSTATE', id })).toMatchObject({ ok: true, state: 'active' })
+  const atLimit = 'r'.repeat(jobDataBytesMax - 2)
+  expect(await bigRequest({ cmd: 'ACK', id, result: atLimit })).toEqual({ ok: true })
+  expect((await bigRequest({ cmd: 'GETRESULT', id })).result).toBe(atLimit)
+}, 60_000)
 
 describe('KVMGET replies are bounded by bytes', () => {
   test('one big value named many times is refused instead of building a reply of GBs', async () => {
