@@ -197,5 +197,7 @@ export const jobKeyCharsMax = 1024
 export const jobTagsMax = 1000
 /** One LOG entry's message, in characters (a job keeps jobLogEntriesMax of them). */
 export const jobLogMessageCharsMax = 64 * 1024
+/** A FAIL `error` and a PROGRESS `message`, in characters (kept with the job and sent in its events). */
+export const jobErrorCharsMax = 1024 * 1024
 /** Length of a cron entry's name, in characters. */
 export const cronNameCharsMax = 1024

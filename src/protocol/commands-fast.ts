@@ -10,7 +10,7 @@
  * commands per second on one thread.
  */
 import {
-  ackBatchIdsMax, blockingTimeoutMsMax, jobDependsOnIdsMax, jobKeyCharsMax, jobTagsMax, pullBatchJobsMax, pushBatchJobsMax, queuedBatchMessagesCap, queuedPollMessagesMax,
+  ackBatchIdsMax, blockingTimeoutMsMax, jobDependsOnIdsMax, jobErrorCharsMax, jobKeyCharsMax, jobTagsMax, pullBatchJobsMax, pushBatchJobsMax, queuedBatchMessagesCap, queuedPollMessagesMax,
   queuedVisibilitySecondsMax,
 } from '../base/limits.ts'
 import type { Command, CommandOf, JobInput } from './commands.ts'
@@ -54,9 +54,9 @@ function bool(value: unknown): boolean {
   return false
 }
 
-function optString(value: unknown): string | undefined {
+function optString(value: unknown, charsMax = Number.POSITIVE_INFINITY): string | undefined {
   if (value === undefined || value === null) return undefined
-  if (typeof value === 'string') return value
+  if (typeof value === 'string' && value.length <= charsMax) return value
   unusual = true
   return undefined
 }
@@ -241,7 +241,7 @@ function ackBatch(input: Fields): CommandOf<'ACKB'> | null {
 
 function fail_(input: Fields): CommandOf<'FAIL'> | null {
   unusual = false
-  const command = { cmd: 'FAIL' as const, id: u64(input.id), error: optString(input.error), retry_delay: optU64(input.retry_delay) }
+  const command = { cmd: 'FAIL' as const, id: u64(input.id), error: optString(input.error, jobErrorCharsMax), retry_delay: optU64(input.retry_delay) }
   return unusual ? null : command
 }
 

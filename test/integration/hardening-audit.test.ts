@@ -6,7 +6,7 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { shardOfName } from '../../src/base/hash.ts'
 import {
-  connectionRequestsInFlightMax, cronNameCharsMax, jobDataBytesMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobLogMessageCharsMax,
+  connectionRequestsInFlightMax, cronNameCharsMax, jobDataBytesMax, jobErrorCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobLogMessageCharsMax,
   jobTagsMax, replyBytesMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
@@ -168,7 +168,7 @@ async function waitForTcpConnections(count: number): Promise<void> {
   }
 }
 
-test('an ACK result or PARTIAL data over the job data limit is refused; the job stays active and acks after', async () => {
+test('ACK result, PARTIAL data, FAIL error and PROGRESS message past their limits are refused; the job stays active and acks after', async () => {
   // Results are kept (10 000 per shard) and sent back like job data; they were bounded only by the line.
   const client = await WireClient.connect(server.tcpPort)
   const queue = freshQueue('result')
@@ -181,6 +181,9 @@ test('an ACK result or PARTIAL data over the job data limit is refused; the job 
   const ack = await bigRequest({ cmd: 'ACK', id, result: over })
   expect(ack).toEqual({ ok: false, error: `Field 'result' too large (~${jobDataBytesMax + 2} bytes, max ${jobDataBytesMax} bytes)` })
   expect(await bigRequest({ cmd: 'GETSTATE', id })).toMatchObject({ ok: true, state: 'active' })
+  const longText = 'e'.repeat(jobErrorCharsMax + 1)
+  expect(await bigRequest({ cmd: 'PROGRESS', id, progress: 5, message: longText })).toEqual({ ok: false, error: `Invalid: field 'message' must have at most ${jobErrorCharsMax} characters` })
+  expect(await bigRequest({ cmd: 'FAIL', id, error: longText })).toEqual({ ok: false, error: `Invalid: field 'error' must have at most ${jobErrorCharsMax} characters` })
   const atLimit = 'r'.repeat(jobDataBytesMax - 2)
   expect(await bigRequest({ cmd: 'ACK', id, result: atLimit })).toEqual({ ok: true })
   expect((await bigRequest({ cmd: 'GETRESULT', id })).result).toBe(atLimit)
