@@ -17,6 +17,7 @@ import {
   cronNameCharsMax,
   cronScheduleCharsMax,
   flowChildrenMax,
+  jobDataBytesMax,
   jobDependsOnIdsMax,
   jobErrorCharsMax,
   jobKeyCharsMax,
@@ -276,7 +277,12 @@ export const commandSchemas = {
       name: z.string().max(cronNameCharsMax),
       queue: queueName(),
       // flashQ's Python client omits `data` when it is None: absent is null.
-      data: def(z.unknown(), null),
+      data: def(z.unknown(), null).superRefine((data, ctx) => {
+        // Every fire pushes this data as a job: bounded like a PUSH's (a 20 MB one made a job per fire
+        // that no MessagePack client could read).
+        const bytes = Buffer.byteLength(JSON.stringify(data) ?? '')
+        if (bytes > jobDataBytesMax) ctx.addIssue(specIssue(errors.jobDataTooLarge(bytes), data))
+      }),
       schedule: opt(cronSchedule()),
       repeat_every: opt(u64()),
       priority: def(i32(), 0),

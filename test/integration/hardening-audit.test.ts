@@ -189,6 +189,14 @@ test('ACK result, PARTIAL data, FAIL error and PROGRESS message past their limit
   expect((await bigRequest({ cmd: 'GETRESULT', id })).result).toBe(atLimit)
 }, 60_000)
 
+test('CRON data over the job data limit is refused (each fire pushed it as a job, past the limit)', async () => {
+  const queue = freshQueue('cron-data')
+  const reply = await bigRequest({ cmd: 'CRON', name: queue, queue, data: 'c'.repeat(jobDataBytesMax), repeat_every: 60_000 })
+  expect(reply).toEqual({ ok: false, error: `Job data too large (~${jobDataBytesMax + 2} bytes, max ${jobDataBytesMax} bytes)` })
+  expect(await bigRequest({ cmd: 'CRON', name: queue, queue, data: 'c'.repeat(jobDataBytesMax - 2), repeat_every: 60_000 })).toEqual({ ok: true })
+  expect(await bigRequest({ cmd: 'CRONDELETE', name: queue })).toEqual({ ok: true })
+}, 60_000)
+
 describe('KVMGET replies are bounded by bytes', () => {
   test('one big value named many times is refused instead of building a reply of GBs', async () => {
     const value = 'v'.repeat(6 * 1024 * 1024)
