@@ -82,6 +82,8 @@ export const sseKeepAliveMs = 15_000
 export const webSocketAuthTimeoutMs = 10_000
 /** Workers remembered from HTTP heartbeats; the least recently seen is forgotten beyond it. */
 export const workersTrackedMax = 10_000
+/** Queues one HTTP heartbeat may list (each a valid queue name). */
+export const workerQueuesMax = 1000
 /** Points of `/metrics/history` kept (one per metricsHistoryIntervalMs: an hour). */
 export const metricsHistoryPointsMax = 720
 export const metricsHistoryIntervalMs = 5000
@@ -163,6 +165,9 @@ export const webhookTimeoutMs = 10_000
 /** Deliveries waiting for a free slot; above it new ones are dropped (and counted). */
 export const webhookQueuedDeliveriesMax = 10_000
 export const webhookDeliveriesInFlightMax = 64
+/** A webhook's URL and secret, in characters. */
+export const webhookUrlCharsMax = 2048
+export const webhookSecretCharsMax = 1024
 /** Circuit breaker per URL: consecutive failures that open it, how long it stays open, successes that close it. */
 export const webhookBreakerFailuresMax = 5
 export const webhookBreakerOpenMs = 30_000

@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { shardOfName } from '../../src/base/hash.ts'
 import {
   connectionRequestsInFlightMax, cronNameCharsMax, jobDataBytesMax, jobErrorCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobLogMessageCharsMax,
-  jobTagsMax, replyBytesMax,
+  jobTagsMax, replyBytesMax, webhookSecretCharsMax, webhookUrlCharsMax, workerQueuesMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { connect } from 'node:net'
@@ -196,6 +196,28 @@ test('CRON data over the job data limit is refused (each fire pushed it as a job
   expect(await bigRequest({ cmd: 'CRON', name: queue, queue, data: 'c'.repeat(jobDataBytesMax - 2), repeat_every: 60_000 })).toEqual({ ok: true })
   expect(await bigRequest({ cmd: 'CRONDELETE', name: queue })).toEqual({ ok: true })
 }, 60_000)
+
+describe('HTTP state kept per client is bounded (each was only bounded by the 16 MiB body, times 10 000 workers or 1000 webhooks)', () => {
+  const post = async (path: string, body: unknown) => {
+    const response = await fetch(`http://127.0.0.1:${server.httpPort}${path}`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) })
+    return [response.status, await response.text()]
+  }
+
+  test('a worker heartbeat lists at most workerQueuesMax valid queue names', async () => {
+    expect(await post('/workers/w/heartbeat', { queues: Array(workerQueuesMax + 1).fill('q') }))
+      .toEqual([422, `Invalid: field 'queues' must have at most ${workerQueuesMax} items`])
+    expect(await post('/workers/w/heartbeat', { queues: ['ok', 'q'.repeat(1_000_000)] }))
+      .toEqual([422, "Invalid: field 'queues': Queue name too long (max 256 chars)"])
+    expect((await post('/workers/w/heartbeat', { queues: Array(workerQueuesMax).fill('q') }))[0]).toBe(200)
+  })
+
+  test('a webhook URL and secret are bounded in characters', async () => {
+    const url = `http://example.com/${'p'.repeat(webhookUrlCharsMax)}`
+    expect(await post('/webhooks', { url, events: ['*'] })).toEqual([422, `Invalid: field 'url' must have at most ${webhookUrlCharsMax} characters`])
+    expect(await post('/webhooks', { url: 'http://example.com/hook', events: ['*'], secret: 's'.repeat(webhookSecretCharsMax + 1) }))
+      .toEqual([422, `Invalid: field 'secret' must have at most ${webhookSecretCharsMax} characters`])
+  })
+})
 
 describe('KVMGET replies are bounded by bytes', () => {
   test('one big value named many times is refused instead of building a reply of GBs', async () => {
