@@ -5,6 +5,7 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test'
 import { shardOfName } from '../../src/base/hash.ts'
+import { waitersMax } from '../../src/engine/engine-limits.ts'
 import {
   connectionRequestsInFlightMax, cronNameCharsMax, jobDataBytesMax, jobErrorCharsMax, flowChildrenMax, jobDependsOnIdsMax, jobKeyCharsMax, jobLogMessageCharsMax,
   jobTagsMax, replyBytesMax, webhookSecretCharsMax, webhookUrlCharsMax, workerQueuesMax,
@@ -156,6 +157,37 @@ describe('thousands of blocking pulls on one connection', () => {
     const pulled = await client.request({ cmd: 'PULL', queue: `${queue}-7`, timeout: 5000 })
     expect(pulled.job?.id).toBe(pushed.id)
     client.close()
+  }, 60_000)
+})
+
+describe('blocking pulls on distinct queue names', () => {
+  test('one client waiting on 100 000 new queues of a shard does not fill its queue table for everyone', async () => {
+    // Each waiter keeps its empty queue; waiters and queues had the same limit (100 000 per shard),
+    // so these pulls got every later push to a new queue of that shard refused for a day.
+    const prefix = freshQueue('squat')
+    const home = shardOfName(prefix, shardCount)
+    const names: string[] = []
+    for (let index = 0; names.length < 100_001; index++) {
+      if (shardOfName(`${prefix}-${index}`, shardCount) === home) names.push(`${prefix}-${index}`)
+    }
+    const socket = connect({ host: '127.0.0.1', port: server.tcpPort })
+    let replies = 0
+    let synced = false
+    socket.on('data', (chunk: Buffer) => {
+      for (const byte of chunk) if (byte === 0x0a) replies++
+      if (chunk.includes('"sync"')) synced = true
+    })
+    const pulls = names.slice(0, 100_000).map((queue, index) => JSON.stringify({ cmd: 'PULL', queue, timeout: 86_400_000, reqId: index }))
+    // The shard answers the COUNT after every pull before it (same shard, same connection).
+    socket.write(`${pulls.join('\n')}\n${JSON.stringify({ cmd: 'COUNT', queue: names[0], reqId: 'sync' })}\n`)
+    for (let attempt = 0; attempt < 600 && !synced; attempt++) await Bun.sleep(50)
+    expect(synced).toBe(true)
+    // The pulls past the waiter limit were answered at once, empty (with a reqId: not behind the others).
+    expect(replies).toBe(100_000 - waitersMax + 1)
+    const client = await WireClient.connect(server.tcpPort)
+    expect(await client.request({ cmd: 'PUSH', queue: names[100_000] as string, data: 'a new queue' })).toMatchObject({ ok: true })
+    client.close()
+    socket.destroy()
   }, 60_000)
 })
 
