@@ -23,8 +23,10 @@ export function mergeReplies(request: Record<string, unknown>, replies: Reply[],
     case 'ackBatch': return ackBatch(replies)
     case 'metrics': return metrics(replies)
     case 'concatQueues': return { ok: true, queues: concat(replies, 'queues') }
-    case 'concatCrons': return { ok: true, crons: concat(replies, 'crons') }
-    case 'keysSorted': return { ok: true, keys: concat(replies, 'keys').sort() }
+    // Bounded like the job lists (replyBytesMax): a few crons of 10 MiB data, or a million long
+    // keys, made a reply no MessagePack client could read.
+    case 'concatCrons': return { ok: true, crons: fitToReplyBytes(concat(replies, 'crons')) }
+    case 'keysSorted': return { ok: true, keys: fitToReplyBytes(concat(replies, 'keys').sort()) }
     case 'sumCount': return { ok: true, count: sum(replies, 'count') }
     case 'kvMget': return kvMget(request, replies, shardCount)
     case 'getJobs': return getJobs(request, replies)

@@ -251,6 +251,32 @@ describe('HTTP state kept per client is bounded (each was only bounded by the 16
   })
 })
 
+describe('CRONLIST and KVKEYS replies are bounded by bytes, as the job lists', () => {
+  test('two crons of 9 MiB data: CRONLIST returns one of them', async () => {
+    const data = 'c'.repeat(9 * 1024 * 1024)
+    const names = ['audit-cron-a', 'audit-cron-b']
+    for (const name of names) expect(await bigRequest({ cmd: 'CRON', name, queue: name, data, repeat_every: 3_600_000 })).toEqual({ ok: true })
+    const reply = await bigRequest({ cmd: 'CRONLIST' })
+    expect(reply.crons.filter((cron: { name: string }) => names.includes(cron.name))).toHaveLength(1)
+    expect(JSON.stringify(reply).length).toBeLessThanOrEqual(replyBytesMax)
+    for (const name of names) expect(await bigRequest({ cmd: 'CRONDELETE', name })).toEqual({ ok: true })
+  }, 60_000)
+
+  test('17 000 keys of 1000 characters: KVKEYS returns fewer, within the limit', async () => {
+    const client = await WireClient.connect(server.tcpPort)
+    const prefix = 'audit-keys-'
+    for (let batch = 0; batch < 17; batch++) {
+      const entries = Array.from({ length: 1000 }, (_, index) => ({ key: `${prefix}${String(batch * 1000 + index).padStart(6, '0')}${'k'.repeat(983)}`, value: 0 }))
+      expect(await client.request({ cmd: 'KVMSET', entries })).toMatchObject({ ok: true, count: 1000 })
+    }
+    client.close()
+    const reply = await bigRequest({ cmd: 'KVKEYS', pattern: `${prefix}*` })
+    expect(reply.keys.length).toBeGreaterThan(10_000)
+    expect(reply.keys.length).toBeLessThan(17_000)
+    expect(JSON.stringify(reply).length).toBeLessThanOrEqual(replyBytesMax)
+  }, 60_000)
+})
+
 describe('KVMGET replies are bounded by bytes', () => {
   test('one big value named many times is refused instead of building a reply of GBs', async () => {
     const value = 'v'.repeat(6 * 1024 * 1024)
