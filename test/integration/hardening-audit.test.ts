@@ -251,7 +251,7 @@ describe('HTTP state kept per client is bounded (each was only bounded by the 16
   })
 })
 
-describe('CRONLIST and KVKEYS replies are bounded by bytes, as the job lists', () => {
+describe('CRONLIST, KVKEYS and GETCHILDREN replies are bounded by bytes, as the job lists', () => {
   test('two crons of 9 MiB data: CRONLIST returns one of them', async () => {
     const data = 'c'.repeat(9 * 1024 * 1024)
     const names = ['audit-cron-a', 'audit-cron-b']
@@ -260,6 +260,17 @@ describe('CRONLIST and KVKEYS replies are bounded by bytes, as the job lists', (
     expect(reply.crons.filter((cron: { name: string }) => names.includes(cron.name))).toHaveLength(1)
     expect(JSON.stringify(reply).length).toBeLessThanOrEqual(replyBytesMax)
     for (const name of names) expect(await bigRequest({ cmd: 'CRONDELETE', name })).toEqual({ ok: true })
+  }, 60_000)
+
+  test('a flow with three children of 7 MiB data: GETCHILDREN lists two, within the limit', async () => {
+    const data = 'f'.repeat(7 * 1024 * 1024)
+    const queue = freshQueue('big-flow')
+    const flow = await bigRequest({ cmd: 'FLOW', queue, data: 0, children: [0, 1, 2].map(() => ({ queue, data })) })
+    expect(flow).toMatchObject({ ok: true })
+    const reply = await bigRequest({ cmd: 'GETCHILDREN', parent_id: flow.parent_id })
+    expect(reply).toMatchObject({ ok: true, total: 3, children_ids: flow.children_ids })
+    expect(reply.children).toHaveLength(2)
+    expect(JSON.stringify(reply).length).toBeLessThanOrEqual(replyBytesMax)
   }, 60_000)
 
   test('17 000 keys of 1000 characters: KVKEYS returns fewer, within the limit', async () => {
