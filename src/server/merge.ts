@@ -22,9 +22,9 @@ export function mergeReplies(request: Record<string, unknown>, replies: Reply[],
     case 'sumFields': return sumFields(replies)
     case 'ackBatch': return ackBatch(replies)
     case 'metrics': return metrics(replies)
-    case 'concatQueues': return { ok: true, queues: concat(replies, 'queues') }
-    // Bounded like the job lists (replyBytesMax): a few crons of 10 MiB data, or a million long
-    // keys, made a reply no MessagePack client could read.
+    // Bounded like the job lists (replyBytesMax): a few crons of 10 MiB data, a million long keys or
+    // 100 000 queues made a reply no MessagePack client could read.
+    case 'concatQueues': return { ok: true, queues: fitToReplyBytes(concat(replies, 'queues')) }
     case 'concatCrons': return { ok: true, crons: fitToReplyBytes(concat(replies, 'crons')) }
     case 'keysSorted': return { ok: true, keys: fitToReplyBytes(concat(replies, 'keys').sort()) }
     case 'sumCount': return { ok: true, count: sum(replies, 'count') }

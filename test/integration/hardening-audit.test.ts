@@ -251,7 +251,7 @@ describe('HTTP state kept per client is bounded (each was only bounded by the 16
   })
 })
 
-describe('CRONLIST, KVKEYS and GETCHILDREN replies are bounded by bytes, as the job lists', () => {
+describe('CRONLIST, KVKEYS, LISTQUEUES and GETCHILDREN replies are bounded by bytes, as the job lists', () => {
   test('two crons of 9 MiB data: CRONLIST returns one of them', async () => {
     const data = 'c'.repeat(9 * 1024 * 1024)
     const names = ['audit-cron-a', 'audit-cron-b']
@@ -270,6 +270,24 @@ describe('CRONLIST, KVKEYS and GETCHILDREN replies are bounded by bytes, as the 
     const reply = await bigRequest({ cmd: 'GETCHILDREN', parent_id: flow.parent_id })
     expect(reply).toMatchObject({ ok: true, total: 3, children_ids: flow.children_ids })
     expect(reply.children).toHaveLength(2)
+    expect(JSON.stringify(reply).length).toBeLessThanOrEqual(replyBytesMax)
+  }, 60_000)
+
+  test('100 000 queues of long names: LISTQUEUES returns fewer, within the limit', async () => {
+    const prefix = freshQueue('many-queues').padEnd(120, 'q')
+    const socket = connect({ host: '127.0.0.1', port: server.tcpPort })
+    let replies = 0
+    socket.on('data', (chunk: Buffer) => {
+      for (const byte of chunk) if (byte === 0x0a) replies++
+    })
+    const pushes = Array.from({ length: 100_000 }, (_, index) => JSON.stringify({ cmd: 'PUSH', queue: `${prefix}-${index}`, data: 0 }))
+    socket.write(`${pushes.join('\n')}\n`)
+    for (let attempt = 0; attempt < 1000 && replies < 100_000; attempt++) await Bun.sleep(50)
+    expect(replies).toBe(100_000)
+    socket.destroy()
+    const reply = await bigRequest({ cmd: 'LISTQUEUES' })
+    expect(reply.queues.length).toBeGreaterThan(50_000)
+    expect(reply.queues.length).toBeLessThan(100_000)
     expect(JSON.stringify(reply).length).toBeLessThanOrEqual(replyBytesMax)
   }, 60_000)
 
