@@ -13,7 +13,10 @@ export const lineBytesMax = 64 * MiB
 // (MessagePack) or lineBytesMax (JSON lines); past that it gets `Message too large` and is closed.
 /** Outbound bytes queued for a slow reader above which we stop reading from its socket. */
 export const connectionOutputBytesHigh = 4 * MiB
-/** Requests one connection may have in flight before we stop reading from it. */
+/**
+ * Requests one connection may have in flight before we stop reading from it. Blocking pulls do not
+ * count (engine-limits.ts waitersMax bounds them): reading must go on to see the client's FIN.
+ */
 export const connectionRequestsInFlightMax = 10_000
 /** Open TCP connections; new ones above this are closed at once. */
 export const connectionsMax = 10_000
@@ -79,6 +82,8 @@ export const sseKeepAliveMs = 15_000
 export const webSocketAuthTimeoutMs = 10_000
 /** Workers remembered from HTTP heartbeats; the least recently seen is forgotten beyond it. */
 export const workersTrackedMax = 10_000
+/** Queues one HTTP heartbeat may list (each a valid queue name). */
+export const workerQueuesMax = 1000
 /** Points of `/metrics/history` kept (one per metricsHistoryIntervalMs: an hour). */
 export const metricsHistoryPointsMax = 720
 export const metricsHistoryIntervalMs = 5000
@@ -160,6 +165,9 @@ export const webhookTimeoutMs = 10_000
 /** Deliveries waiting for a free slot; above it new ones are dropped (and counted). */
 export const webhookQueuedDeliveriesMax = 10_000
 export const webhookDeliveriesInFlightMax = 64
+/** A webhook's URL and secret, in characters. */
+export const webhookUrlCharsMax = 2048
+export const webhookSecretCharsMax = 1024
 /** Circuit breaker per URL: consecutive failures that open it, how long it stays open, successes that close it. */
 export const webhookBreakerFailuresMax = 5
 export const webhookBreakerOpenMs = 30_000
@@ -181,3 +189,20 @@ export const sdkWorkerPrefetchJobsMax = 10_000
  * (bounded by those links) still go, and no pending message is ever dropped.
  */
 export const outboxPendingMessagesMax = 100_000
+
+// Hostile-client audit: fields that a single request could make large enough to stall a shard or to
+// make a job that no client can read back (a reply frame past frameBytesMax).
+/** Ids in one job's `depends_on` (checking them is linear per dependency done: a huge list stalled the shard). */
+export const jobDependsOnIdsMax = 1000
+/** Children of one FLOW (PUSHB's jobs are capped too; each remote child is a cross-shard message). */
+export const flowChildrenMax = 10_000
+/** Length of a job's `job_id`, `unique_key`, `debounce_id`, `group_id` and of each tag, in characters. */
+export const jobKeyCharsMax = 1024
+/** Tags of one job. */
+export const jobTagsMax = 1000
+/** One LOG entry's message, in characters (a job keeps jobLogEntriesMax of them). */
+export const jobLogMessageCharsMax = 64 * 1024
+/** A FAIL `error` and a PROGRESS `message`, in characters (kept with the job and sent in its events). */
+export const jobErrorCharsMax = 1024 * 1024
+/** Length of a cron entry's name, in characters. */
+export const cronNameCharsMax = 1024

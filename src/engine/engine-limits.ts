@@ -16,8 +16,12 @@ export const completedHistoryMin = 5000
 export const completedHistoryMax = completedIdsMax
 /** Jobs whose logs are kept. Spec minimum: 10 000. */
 export const jobsWithLogsMax = 10_000
-/** Blocking waiters (PULL, PULLB, WAITJOB) one shard holds; more get an immediate empty answer. */
-export const waitersMax = 100_000
+/**
+ * Blocking waiters (PULL, PULLB, WAITJOB) one shard holds; more get an immediate empty answer. Half
+ * the queue table at most: a waiter keeps its (empty) queue, and as many waiters as queues let one
+ * client, waiting on distinct names, refuse every other client's new queue.
+ */
+export const waitersMax = 50_000
 /** Queues one shard holds. */
 export const queuesMax = 100_000
 /** Dead-letter jobs per queue; the oldest is dropped beyond it. */
@@ -56,4 +60,5 @@ export const debounceTtlDefaultMs = 5000
 /** Exponent cap of retry backoff (spec §4.5). */
 export const backoffExponentMax = 10
 
+assert(waitersMax * 2 <= queuesMax, 'waiters alone never fill the queue table')
 assert(completedIdsMax >= resultsMax && resultsMin >= completedHistoryMin, 'retention: ids ⊇ results ⊇ history')

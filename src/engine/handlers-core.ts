@@ -279,9 +279,14 @@ function activeJob(core: Core, id: number): Job | undefined {
   return job !== undefined && job.loc === LOC_ACTIVE ? job : undefined
 }
 
-export function handleAck(core: Core, command: CommandOf<'ACK'>, token: Token, nowMs: number) {
+export function handleAck(core: Core, command: CommandOf<'ACK'>, token: Token, nowMs: number, requestBytes: number) {
   const job = activeJob(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  // Results are kept and sent like job data: bounded like it (a 60 MiB result no SDK could read back).
+  if (requestBytes > jobDataBytesMax) {
+    const bytes = estimateDataBytes(command.result)
+    if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.valueTooLarge('result', bytes) })
+  }
   core.complete(job, core.queue(job.queue), command.result, true, nowMs)
   core.reply(token, { ok: true })
 }

@@ -176,9 +176,13 @@ function heartbeat(core: Core, command: CommandOf<'HEARTBEAT'>, token: Token, no
   core.reply(token, ok)
 }
 
-function partial(core: Core, command: CommandOf<'PARTIAL'>, token: Token, nowMs: number) {
+function partial(core: Core, command: CommandOf<'PARTIAL'>, token: Token, nowMs: number, requestBytes: number) {
   const job = active(core, command.id)
   if (job === undefined) return core.reply(token, { ok: false, error: errors.jobNotFoundInProcessing(command.id) })
+  if (requestBytes > jobDataBytesMax) {
+    const bytes = Buffer.byteLength(JSON.stringify(command.data) ?? '')
+    if (bytes > jobDataBytesMax) return core.reply(token, { ok: false, error: errors.valueTooLarge('data', bytes) })
+  }
   const data = command.index === undefined ? { chunk: command.data } : { chunk: command.data, index: command.index }
   core.event({ event_type: 'partial', queue: job.queue, job_id: job.id, timestamp: nowMs, data }, job)
   core.reply(token, ok)

@@ -17,7 +17,7 @@
  *   { t: 'kv.expire', key, expires_at: ms }                 KVEXPIRE of a live key
  */
 import { assert } from '../base/assert.ts'
-import { kvBatchEntriesMax, kvKeyBytesMax, kvValueBytesMax } from '../base/limits.ts'
+import { kvBatchEntriesMax, kvKeyBytesMax, kvValueBytesMax, replyBytesMax } from '../base/limits.ts'
 import * as errors from '../protocol/errors.ts'
 import type { LogRecord, Reply } from './types.ts'
 
@@ -93,10 +93,8 @@ export class KvStore {
         return { ok: true, value: this.#live(command.key, nowMs)?.value ?? null }
       case 'KVDEL':
         return this.#delete(command.key, nowMs, records)
-      case 'KVMGET': {
-        const keys = command.keys.slice(0, kvBatchEntriesMax)
-        return { ok: true, values: keys.map((key) => this.#live(key, nowMs)?.value ?? null) }
-      }
+      case 'KVMGET':
+        return this.#getMany(command.keys, nowMs)
       case 'KVMSET':
         return this.#setMany(command.entries, nowMs, records)
       case 'KVEXISTS':
@@ -172,6 +170,20 @@ export class KvStore {
     if (error !== null) return { ok: false, error }
     records.push(this.#store(command.key, command.value ?? null, expiresAtFromTtl(command.ttl, nowMs)))
     return { ok: true }
+  }
+
+  /**
+   * Refused when the values pass replyBytesMax: a key may repeat, so without the check one request
+   * naming a 10 MiB value a thousand times built a 10 GB reply.
+   */
+  #getMany(keys: readonly string[], nowMs: number): Reply {
+    const values = keys.slice(0, kvBatchEntriesMax).map((key) => this.#live(key, nowMs)?.value ?? null)
+    let bytes = 0
+    for (const value of values) {
+      if (typeof value === 'object' || typeof value === 'string') bytes += valueBytes(value)
+      if (bytes > replyBytesMax) return { ok: false, error: errors.kvReplyTooLarge(replyBytesMax) }
+    }
+    return { ok: true, values }
   }
 
   #setMany(entries: readonly KvEntryInput[], nowMs: number, records: LogRecord[]): Reply {
@@ -383,4 +395,10 @@ function heapPop(heap: Expiry[]): Expiry | undefined {
   }
   heap[index] = last
   return top
+}
+
+/** UTF-8 size of a stored value's JSON (it was serialisable when stored). */
+function valueBytes(value: unknown): number {
+  const json = JSON.stringify(value)
+  return json === undefined ? 0 : json.length * 3 <= kvValueBytesMax ? json.length : textEncoder.encode(json).length
 }

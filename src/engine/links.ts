@@ -13,6 +13,7 @@
 import { shardOfJobId } from '../base/ids.ts'
 import { shardOfName } from '../base/hash.ts'
 import * as errors from '../protocol/errors.ts'
+import { fitToReplyBytes } from '../protocol/reply-budget.ts'
 import type { Reply, Token } from './types.ts'
 import type { Core } from './core.ts'
 import { LOC_COMPLETED, LOC_GONE, LOC_PARENT, LOC_PARKED, jobToWire } from './job.ts'
@@ -321,7 +322,8 @@ export function answerChildQuery(core: Core, queryId: number, query: ChildQuery)
   core.links.childQueries.delete(queryId)
   const children: unknown[] = []
   for (const id of query.order) if (query.found.has(id)) children.push(query.found.get(id))
-  core.reply(query.token, { ...query.reply, children })
+  // Bounded like the job lists (a flow's children may hold 10 MiB of data each).
+  core.reply(query.token, { ...query.reply, children: fitToReplyBytes(children) })
 }
 
 /** GETCHILDREN replies past their deadline go out with what arrived (a shard that never answers). */

@@ -10,7 +10,7 @@
  * commands per second on one thread.
  */
 import {
-  ackBatchIdsMax, blockingTimeoutMsMax, pullBatchJobsMax, pushBatchJobsMax, queuedBatchMessagesCap, queuedPollMessagesMax,
+  ackBatchIdsMax, blockingTimeoutMsMax, jobDependsOnIdsMax, jobErrorCharsMax, jobKeyCharsMax, jobTagsMax, pullBatchJobsMax, pushBatchJobsMax, queuedBatchMessagesCap, queuedPollMessagesMax,
   queuedVisibilitySecondsMax,
 } from '../base/limits.ts'
 import type { Command, CommandOf, JobInput } from './commands.ts'
@@ -54,17 +54,28 @@ function bool(value: unknown): boolean {
   return false
 }
 
-function optString(value: unknown): string | undefined {
+function optString(value: unknown, charsMax = Number.POSITIVE_INFINITY): string | undefined {
   if (value === undefined || value === null) return undefined
-  if (typeof value === 'string') return value
+  if (typeof value === 'string' && value.length <= charsMax) return value
   unusual = true
   return undefined
 }
 
-function optStrings(value: unknown): string[] | undefined {
+/** A job's custom id, unique key, debounce id or group id (at most jobKeyCharsMax). */
+function optKey(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined
-  if (!Array.isArray(value)) return fail()
-  for (let index = 0; index < value.length; index++) if (typeof value[index] !== 'string') return fail()
+  if (typeof value === 'string' && value.length <= jobKeyCharsMax) return value
+  unusual = true
+  return undefined
+}
+
+function optTags(value: unknown): string[] | undefined {
+  if (value === undefined || value === null) return undefined
+  if (!Array.isArray(value) || value.length > jobTagsMax) return fail()
+  for (let index = 0; index < value.length; index++) {
+    const tag = value[index]
+    if (typeof tag !== 'string' || tag.length > jobKeyCharsMax) return fail()
+  }
   return value as string[]
 }
 
@@ -74,8 +85,8 @@ function u64s(value: unknown, itemsMax: number): number[] {
   return value as number[]
 }
 
-function optU64s(value: unknown): number[] | undefined {
-  return value === undefined || value === null ? undefined : u64s(value, Number.POSITIVE_INFINITY)
+function optU64s(value: unknown, itemsMax: number): number[] | undefined {
+  return value === undefined || value === null ? undefined : u64s(value, itemsMax)
 }
 
 function fail(): undefined {
@@ -107,7 +118,7 @@ function blockingTimeout(value: unknown, fallbackMs: number): number {
  */
 function pushCommand(cmd: 'PUSH' | '_PUSHJOB', input: Fields, data: unknown): Fields {
   // The Go client's camelCase aliases are checked even when the snake_case field wins, as zod does.
-  const jobIdAlias = optString(input.jobId)
+  const jobIdAlias = optKey(input.jobId)
   const ageAlias = optU64(input.keepCompletedAge)
   const countAlias = optU64(input.keepCompletedCount)
   return {
@@ -120,19 +131,19 @@ function pushCommand(cmd: 'PUSH' | '_PUSHJOB', input: Fields, data: unknown): Fi
     timeout: optU64(input.timeout),
     max_attempts: optU32(input.max_attempts),
     backoff: optU64(input.backoff),
-    unique_key: optString(input.unique_key),
-    depends_on: optU64s(input.depends_on),
-    tags: optStrings(input.tags),
+    unique_key: optKey(input.unique_key),
+    depends_on: optU64s(input.depends_on, jobDependsOnIdsMax),
+    tags: optTags(input.tags),
     lifo: bool(input.lifo),
     remove_on_complete: bool(input.remove_on_complete),
     remove_on_fail: bool(input.remove_on_fail),
     stall_timeout: optU64(input.stall_timeout),
-    debounce_id: optString(input.debounce_id),
+    debounce_id: optKey(input.debounce_id),
     debounce_ttl: input.debounce_ttl === undefined || input.debounce_ttl === null ? 5000 : u64(input.debounce_ttl),
-    job_id: optString(input.job_id) ?? jobIdAlias,
+    job_id: optKey(input.job_id) ?? jobIdAlias,
     keep_completed_age: optU64(input.keep_completed_age) ?? ageAlias,
     keep_completed_count: optU64(input.keep_completed_count) ?? countAlias,
-    group_id: optString(input.group_id),
+    group_id: optKey(input.group_id),
   }
 }
 
@@ -141,7 +152,7 @@ function pushCommand(cmd: 'PUSH' | '_PUSHJOB', input: Fields, data: unknown): Fi
  * one object literal: a PUSHB has a thousand of them, and adding the fields one by one cost twice as much.
  */
 function jobInput(input: Fields): JobInput {
-  const jobIdAlias = optString(input.jobId)
+  const jobIdAlias = optKey(input.jobId)
   const ageAlias = optU64(input.keepCompletedAge)
   const countAlias = optU64(input.keepCompletedCount)
   return {
@@ -152,19 +163,19 @@ function jobInput(input: Fields): JobInput {
     timeout: optU64(input.timeout),
     max_attempts: optU32(input.max_attempts),
     backoff: optU64(input.backoff),
-    unique_key: optString(input.unique_key),
-    depends_on: optU64s(input.depends_on),
-    tags: optStrings(input.tags),
+    unique_key: optKey(input.unique_key),
+    depends_on: optU64s(input.depends_on, jobDependsOnIdsMax),
+    tags: optTags(input.tags),
     lifo: bool(input.lifo),
     remove_on_complete: bool(input.remove_on_complete),
     remove_on_fail: bool(input.remove_on_fail),
     stall_timeout: optU64(input.stall_timeout),
-    debounce_id: optString(input.debounce_id),
+    debounce_id: optKey(input.debounce_id),
     debounce_ttl: input.debounce_ttl === undefined || input.debounce_ttl === null ? 5000 : u64(input.debounce_ttl),
-    job_id: optString(input.job_id) ?? jobIdAlias,
+    job_id: optKey(input.job_id) ?? jobIdAlias,
     keep_completed_age: optU64(input.keep_completed_age) ?? ageAlias,
     keep_completed_count: optU64(input.keep_completed_count) ?? countAlias,
-    group_id: optString(input.group_id),
+    group_id: optKey(input.group_id),
   } as JobInput
 }
 
@@ -230,7 +241,7 @@ function ackBatch(input: Fields): CommandOf<'ACKB'> | null {
 
 function fail_(input: Fields): CommandOf<'FAIL'> | null {
   unusual = false
-  const command = { cmd: 'FAIL' as const, id: u64(input.id), error: optString(input.error), retry_delay: optU64(input.retry_delay) }
+  const command = { cmd: 'FAIL' as const, id: u64(input.id), error: optString(input.error, jobErrorCharsMax), retry_delay: optU64(input.retry_delay) }
   return unusual ? null : command
 }
 

@@ -14,7 +14,15 @@ import { z } from 'zod'
 import {
   ackBatchIdsMax,
   blockingTimeoutMsMax,
+  cronNameCharsMax,
   cronScheduleCharsMax,
+  flowChildrenMax,
+  jobDataBytesMax,
+  jobDependsOnIdsMax,
+  jobErrorCharsMax,
+  jobKeyCharsMax,
+  jobLogMessageCharsMax,
+  jobTagsMax,
   kvBatchEntriesMax,
   pullBatchJobsMax,
   pushBatchJobsMax,
@@ -71,6 +79,9 @@ const kvKey = () =>
 const blockingTimeoutMs = (fallbackMs: number) =>
   def(u64(), fallbackMs).transform((ms) => Math.min(ms, blockingTimeoutMsMax))
 
+/** A job's custom id, unique key, debounce id, group id or tag. */
+const jobKey = () => z.string().max(jobKeyCharsMax)
+
 /** Every PUSH field except `queue` and `data` (spec §3.1), in wire order. */
 const jobOptionsShape = {
   priority: def(i32(), 0),
@@ -79,26 +90,26 @@ const jobOptionsShape = {
   timeout: opt(u64()),
   max_attempts: opt(u32()),
   backoff: opt(u64()),
-  unique_key: opt(z.string()),
-  depends_on: opt(z.array(u64())),
-  tags: opt(z.array(z.string())),
+  unique_key: opt(jobKey()),
+  depends_on: opt(z.array(u64()).max(jobDependsOnIdsMax)),
+  tags: opt(z.array(jobKey()).max(jobTagsMax)),
   lifo: def(z.boolean(), false),
   remove_on_complete: def(z.boolean(), false),
   remove_on_fail: def(z.boolean(), false),
   stall_timeout: opt(u64()),
-  debounce_id: opt(z.string()),
+  debounce_id: opt(jobKey()),
   debounce_ttl: def(u64(), 5000),
-  job_id: opt(z.string()),
+  job_id: opt(jobKey()),
   keep_completed_age: opt(u64()),
   keep_completed_count: opt(u64()),
-  group_id: opt(z.string()),
+  group_id: opt(jobKey()),
 }
 
 /**
  * flashQ's Go client sends `jobId`, `keepCompletedAge` and `keepCompletedCount` in camelCase; they are
  * accepted as aliases when the snake_case field is absent (or null). commands-fast.ts does the same.
  */
-const camelCaseAliasShape = { jobId: opt(z.string()), keepCompletedAge: opt(u64()), keepCompletedCount: opt(u64()) }
+const camelCaseAliasShape = { jobId: opt(jobKey()), keepCompletedAge: opt(u64()), keepCompletedCount: opt(u64()) }
 type CamelCaseAliases = { jobId?: string; keepCompletedAge?: number; keepCompletedCount?: number }
 type SnakeCaseFields = { job_id?: string; keep_completed_age?: number; keep_completed_count?: number }
 
@@ -188,7 +199,7 @@ export const commandSchemas = {
   ACK: z.object({ cmd: z.literal('ACK'), id: id(), result: opt(z.unknown()) }),
   ACKB: z.object({ cmd: z.literal('ACKB'), ids: z.array(id()).max(ackBatchIdsMax) }),
   // retry_delay (extension, ms): this retry's delay instead of the job's exponential backoff (the SDK's fixed and custom backoffs).
-  FAIL: z.object({ cmd: z.literal('FAIL'), id: id(), error: opt(z.string()), retry_delay: opt(u64()) }),
+  FAIL: z.object({ cmd: z.literal('FAIL'), id: id(), error: opt(z.string().max(jobErrorCharsMax)), retry_delay: opt(u64()) }),
   GETRESULT: byId('GETRESULT'),
   GETJOB: byId('GETJOB'),
   GETSTATE: byId('GETSTATE'),
@@ -201,7 +212,7 @@ export const commandSchemas = {
     cmd: z.literal('PROGRESS'),
     id: id(),
     progress: u64().transform((progress) => Math.min(progress, 100)),
-    message: opt(z.string()),
+    message: opt(z.string().max(jobErrorCharsMax)),
   }),
   GETPROGRESS: byId('GETPROGRESS'),
   DLQ: z.object({ cmd: z.literal('DLQ'), queue: queueName(), count: def(u64(), 100) }),
@@ -217,7 +228,9 @@ export const commandSchemas = {
   CHANGEDELAY: z.object({ cmd: z.literal('CHANGEDELAY'), id: id(), delay: u64() }),
   /** Extension: a job parked on its dependencies stops waiting for `dependency` (BullMQ's ignore/removeDependencyOnFailure). */
   DROPDEP: z.object({ cmd: z.literal('DROPDEP'), id: id(), dependency: id() }),
-  LOG: z.object({ cmd: z.literal('LOG'), ...jobIdAliasShape, message: z.string(), level: def(z.string(), 'info') })
+  LOG: z.object({
+    cmd: z.literal('LOG'), ...jobIdAliasShape, message: z.string().max(jobLogMessageCharsMax), level: def(jobKey(), 'info'),
+  })
     .superRefine(requireIdOrJobId).transform(foldJobId),
   GETLOGS: z.object({ cmd: z.literal('GETLOGS'), ...jobIdAliasShape }).superRefine(requireIdOrJobId).transform(foldJobId),
   HEARTBEAT: z.object({ cmd: z.literal('HEARTBEAT'), ...jobIdAliasShape }).superRefine(requireIdOrJobId).transform(foldJobId),
@@ -261,10 +274,15 @@ export const commandSchemas = {
   CRON: z
     .object({
       cmd: z.literal('CRON'),
-      name: z.string(),
+      name: z.string().max(cronNameCharsMax),
       queue: queueName(),
       // flashQ's Python client omits `data` when it is None: absent is null.
-      data: def(z.unknown(), null),
+      data: def(z.unknown(), null).superRefine((data, ctx) => {
+        // Every fire pushes this data as a job: bounded like a PUSH's (a 20 MB one made a job per fire
+        // that no MessagePack client could read).
+        const bytes = Buffer.byteLength(JSON.stringify(data) ?? '')
+        if (bytes > jobDataBytesMax) ctx.addIssue(specIssue(errors.jobDataTooLarge(bytes), data))
+      }),
       schedule: opt(cronSchedule()),
       repeat_every: opt(u64()),
       priority: def(i32(), 0),
@@ -284,7 +302,7 @@ export const commandSchemas = {
     queue: queueName(),
     data: anyValue(),
     priority: def(i32(), 0),
-    children: z.array(flowChild).superRefine((children, ctx) => {
+    children: z.array(flowChild).max(flowChildrenMax).superRefine((children, ctx) => {
       if (children.length === 0) ctx.addIssue(specIssue(errors.flowChildrenEmpty, children))
     }),
   }),
@@ -396,6 +414,13 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
 
 const hasOwn = Object.prototype.hasOwnProperty
 
+/** Command names are short: an unknown one of megabytes is not echoed whole. */
+const echoedNameCharsMax = 64
+
+function clipped(name: string): string {
+  return name.length <= echoedNameCharsMax ? name : `${name.slice(0, echoedNameCharsMax)}… (${name.length} chars)`
+}
+
 /**
  * Validates one decoded request. Never throws. Internal commands are accepted only with
  * `internal: true` (the server's own transports and the shards, never a client's request as is).
@@ -406,7 +431,7 @@ export function parseCommand(input: unknown, options: { internal?: boolean } = {
   if (name === undefined || name === null) return { ok: false, error: errors.invalid("missing field 'cmd'") }
   if (typeof name !== 'string') return { ok: false, error: errors.invalid("field 'cmd' must be a string") }
   const known = hasOwn.call(commandSchemas, name) || (options.internal === true && hasOwn.call(internalCommandSchemas, name))
-  if (!known) return { ok: false, error: errors.invalid(`unknown command '${name}'`) }
+  if (!known) return { ok: false, error: errors.invalid(`unknown command '${clipped(name)}'`) }
   const fast = fastParsers[name] // own entries only: `name` is a known command here
   if (fast !== undefined) {
     const command = fast(input)

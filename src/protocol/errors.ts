@@ -26,6 +26,9 @@ export const queueNameCharacters =
 /** `estimateBytes` is the server's size estimate of the job data. */
 export const jobDataTooLarge = (estimateBytes: number): string =>
   `Job data too large (~${estimateBytes} bytes, max ${jobDataBytesMax} bytes)`
+/** An ACK result or PARTIAL data over the job data limit (they are kept or sent like job data). */
+export const valueTooLarge = (field: string, estimateBytes: number): string =>
+  `Field '${field}' too large (~${estimateBytes} bytes, max ${jobDataBytesMax} bytes)`
 export const debounced = (debounceId: string): string =>
   `Debounced: job with id '${debounceId}' was pushed recently`
 export const duplicateUniqueKey = (uniqueKey: string): string => `Duplicate job with key: ${uniqueKey}`
@@ -77,6 +80,7 @@ export const kvKeyEmpty = 'Key cannot be empty'
 export const kvKeyTooLong = (bytes: number): string => `Key too long (${bytes} > ${kvKeyBytesMax} bytes)`
 export const kvValueTooLarge = (bytes: number): string => `Value too large (${bytes} > ${kvValueBytesMax} bytes)`
 export const kvTooManyEntries = (entries: number): string => `Too many entries (${entries} > ${kvBatchEntriesMax})`
+export const kvReplyTooLarge = (bytesMax: number): string => `Values too large for one reply (max ${bytesMax} bytes): ask for fewer keys`
 export const kvValueNotNumber = 'Value is not a number'
 export const kvValueNotInteger = 'Value is not an integer'
 

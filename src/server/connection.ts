@@ -18,7 +18,7 @@ export class Request implements ReplyTarget {
   tokens: Token[] = []
   /** A PULL or PULLB: its reply, if never written, gives its jobs back to waiting. */
   pull: 'PULL' | 'PULLB' | null = null
-  /** A pull that may wait (timeout > 0): cancelled when the client half-closes. */
+  /** A pull that may wait (timeout > 0): cancelled when the client half-closes (set by markBlocking). */
   blocking = false
 
   constructor(
@@ -41,6 +41,8 @@ export class ConnectionState {
   private fifoHead = 0
   /** Unanswered requests outside the FIFO; all of them are older than every FIFO entry. */
   private directInFlight = 0
+  /** Unanswered blocking pulls (bounded by the shards' waiter limit, not by the in-flight pause). */
+  private blockingInFlight = 0
   authenticated = false
   closed = false
 
@@ -52,6 +54,20 @@ export class ConnectionState {
 
   get inFlight(): number {
     return this.requests.size
+  }
+
+  /**
+   * Requests in flight that finish by themselves: blocking pulls wait for jobs, so counting them
+   * could pause reading for good, and a paused socket never sees the client's FIN that would cancel
+   * them (a job then went to a closed connection).
+   */
+  get inFlightNonBlocking(): number {
+    return this.requests.size - this.blockingInFlight
+  }
+
+  markBlocking(request: Request): void {
+    request.blocking = true
+    this.blockingInFlight++
   }
 
   open(reqId: Request['reqId']): Request {
@@ -66,6 +82,7 @@ export class ConnectionState {
   /** A reply (JSON without reqId) arrived for `request`. */
   answer(request: Request, replyJson: string): void {
     if (this.closed || !this.requests.delete(request.sequence)) return
+    if (request.blocking) this.blockingInFlight--
     const text = withRequestId(request.reqId, replyJson)
     if (!request.ordered) {
       this.directInFlight--

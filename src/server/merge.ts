@@ -4,8 +4,9 @@
  * Which merge a command uses is declared in the command table (protocol/table.ts).
  */
 import { shardOfName } from '../base/hash.ts'
-import { getJobsLimitMax, kvBatchEntriesMax } from '../base/limits.ts'
-import { fitToReplyBytes } from '../protocol/reply-budget.ts'
+import { getJobsLimitMax, kvBatchEntriesMax, replyBytesMax } from '../base/limits.ts'
+import { kvReplyTooLarge } from '../protocol/errors.ts'
+import { fitToReplyBytes, jsonBytes } from '../protocol/reply-budget.ts'
 import { specOf, type MergeKind } from '../protocol/table.ts'
 
 type Reply = { ok: boolean; error?: string; [field: string]: unknown }
@@ -21,9 +22,11 @@ export function mergeReplies(request: Record<string, unknown>, replies: Reply[],
     case 'sumFields': return sumFields(replies)
     case 'ackBatch': return ackBatch(replies)
     case 'metrics': return metrics(replies)
-    case 'concatQueues': return { ok: true, queues: concat(replies, 'queues') }
-    case 'concatCrons': return { ok: true, crons: concat(replies, 'crons') }
-    case 'keysSorted': return { ok: true, keys: concat(replies, 'keys').sort() }
+    // Bounded like the job lists (replyBytesMax): a few crons of 10 MiB data, a million long keys or
+    // 100 000 queues made a reply no MessagePack client could read.
+    case 'concatQueues': return { ok: true, queues: fitToReplyBytes(concat(replies, 'queues')) }
+    case 'concatCrons': return { ok: true, crons: fitToReplyBytes(concat(replies, 'crons')) }
+    case 'keysSorted': return { ok: true, keys: fitToReplyBytes(concat(replies, 'keys').sort()) }
     case 'sumCount': return { ok: true, count: sum(replies, 'count') }
     case 'kvMget': return kvMget(request, replies, shardCount)
     case 'getJobs': return getJobs(request, replies)
@@ -87,6 +90,12 @@ function kvMget(request: Record<string, unknown>, replies: Reply[], shardCount: 
     const ownerValues = replies[owner]?.values
     return Array.isArray(ownerValues) ? (ownerValues[index] ?? null) : null
   })
+  // Each shard kept its own part under the limit; together they may pass it.
+  let bytes = 0
+  for (const value of values) {
+    if (typeof value === 'object' || typeof value === 'string') bytes += jsonBytes(value)
+    if (bytes > replyBytesMax) return { ok: false, error: kvReplyTooLarge(replyBytesMax) }
+  }
   return { ok: true, values }
 }
 

@@ -181,7 +181,7 @@ export class ShardPool {
     for (const item of items) {
       const host = this.hostOfShard[item.shardIndex]
       if (host === undefined) continue
-      byHost.set(host, [...(byHost.get(host) ?? []), item])
+      addTo(byHost, host, item)
     }
     for (const [host, hostItems] of byHost) host.post({ k: 'cross', items: hostItems })
   }
@@ -222,7 +222,7 @@ export class ShardPool {
       const host = this.hosts[token % hostSlots]
       this.pending.delete(token)
       if (this.pullTokens.delete(token)) this.cancelledPulls.set(token, nowMs)
-      if (host !== undefined) byHost.set(host, [...(byHost.get(host) ?? []), token])
+      if (host !== undefined) addTo(byHost, host, token)
     }
     for (const [host, hostTokens] of byHost) if (host.dead === null) host.post({ k: 'cancel', tokens: hostTokens })
     // Forget cancelled pulls whose reply never came (their waiter was dropped): oldest first.
@@ -237,7 +237,7 @@ export class ShardPool {
     const byHost = new Map<HostHandle, Token[]>()
     for (const token of tokens) {
       const host = this.hosts[token % hostSlots]
-      if (host !== undefined && host.dead === null) byHost.set(host, [...(byHost.get(host) ?? []), token])
+      if (host !== undefined && host.dead === null) addTo(byHost, host, token)
     }
     for (const [host, hostTokens] of byHost) host.post({ k: 'endPullWaits', tokens: hostTokens })
   }
@@ -248,7 +248,7 @@ export class ShardPool {
     for (const delivery of deliveries) {
       const host = this.hostOfShard[shardOfJobId(delivery[0], this.shardCount)]
       if (host === undefined || host.dead !== null) continue
-      byHost.set(host, [...(byHost.get(host) ?? []), delivery])
+      addTo(byHost, host, delivery)
     }
     for (const [host, hostDeliveries] of byHost) host.post({ k: 'requeue', deliveries: hostDeliveries })
   }
@@ -405,4 +405,14 @@ export class ShardPool {
     await Promise.race([Promise.all(this.hosts.map((host) => host.stopped)), Bun.sleep(10_000)])
     for (const host of this.hosts) host.terminate()
   }
+}
+
+/**
+ * Appends to the group of `key`, in place: copying the group per item was quadratic, and a FLOW
+ * with 40 000 children in other shards' queues (one cross-shard message each) stalled the server.
+ */
+function addTo<K, V>(groups: Map<K, V[]>, key: K, item: V): void {
+  const group = groups.get(key)
+  if (group === undefined) groups.set(key, [item])
+  else group.push(item)
 }

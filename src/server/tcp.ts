@@ -190,7 +190,7 @@ export class TcpServer {
     const cmd = fields.cmd
     if (cmd === 'PULL' || cmd === 'PULLB') {
       target.pull = cmd
-      target.blocking = fields.timeout !== 0
+      if (fields.timeout !== 0) connection.state.markBlocking(target)
     }
     this.front.submit(fields, line ?? JSON.stringify(fields), target, false, false, line !== null)
   }
@@ -305,7 +305,7 @@ export class TcpServer {
   private applyBackpressure(socket: TcpSocket): void {
     const connection = socket.data
     const overloaded = connection.backlogBytes > connectionOutputBytesHigh
-      || connection.state.inFlight > connectionRequestsInFlightMax
+      || connection.state.inFlightNonBlocking > connectionRequestsInFlightMax
     if (overloaded && !connection.paused) {
       connection.paused = true
       socket.pause()

@@ -4,8 +4,8 @@
  * list the queues and send the per-queue command to each.
  */
 import { type Context, Hono } from 'hono'
-import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
-import { parseCommand } from '../../protocol/commands.ts'
+import { httpBlockingTimeoutMsMax, workerQueuesMax } from '../../base/limits.ts'
+import { parseCommand, validateQueueName } from '../../protocol/commands.ts'
 import { errorKindOf, specOf } from '../../protocol/table.ts'
 import { withRequestId } from '../connection.ts'
 import { callCommand, type Reply } from './call.ts'
@@ -54,6 +54,10 @@ export function adminRoutes(deps: HttpDeps): Hono {
     if (!Array.isArray(queues) || !queues.every((queue) => typeof queue === 'string')) {
       throw new HttpProblem(422, "Invalid: field 'queues' must be an array of strings")
     }
+    // Kept for every worker heard from (workersTrackedMax): bounded like the queues they name.
+    if (queues.length > workerQueuesMax) throw new HttpProblem(422, `Invalid: field 'queues' must have at most ${workerQueuesMax} items`)
+    const badName = queues.find((queue: string) => validateQueueName(queue) !== null)
+    if (badName !== undefined) throw new HttpProblem(422, `Invalid: field 'queues': ${validateQueueName(badName)}`)
     deps.workers.heartbeat({
       id: c.req.param('id'),
       queues,

@@ -17,7 +17,7 @@ import { createHmac } from 'node:crypto'
 import { Hono } from 'hono'
 import {
   webhookBreakerFailuresMax, webhookBreakerOpenMs, webhookBreakerSuccessesToClose, webhookDeliveriesInFlightMax,
-  webhookQueuedDeliveriesMax, webhookTimeoutMs, webhooksMax,
+  webhookQueuedDeliveriesMax, webhookSecretCharsMax, webhookTimeoutMs, webhookUrlCharsMax, webhooksMax,
 } from '../../base/limits.ts'
 import { jobEventTypes, type JobEvent, type Unsubscribe } from '../events.ts'
 import type { HttpDeps } from './deps.ts'
@@ -207,6 +207,7 @@ export function webhookRoutes(deps: HttpDeps): Hono {
     const body = await readObjectBody(c)
     const url = body.url
     if (typeof url !== 'string') throw new HttpProblem(422, url === undefined ? "Invalid: missing field 'url'" : "Invalid: field 'url' must be a string")
+    if (url.length > webhookUrlCharsMax) throw new HttpProblem(422, `Invalid: field 'url' must have at most ${webhookUrlCharsMax} characters`)
     const events = body.events
     if (!Array.isArray(events) || events.length === 0 || !events.every((event) => typeof event === 'string')) {
       throw new HttpProblem(422, "Invalid: field 'events' must be a non-empty array of event types")
@@ -218,6 +219,9 @@ export function webhookRoutes(deps: HttpDeps): Hono {
     // A form left blank sends '': no queue can be named '' (it would never fire), nor is '' a key.
     const queue = optionalString(body.queue, 'queue') || null
     const secret = optionalString(body.secret, 'secret') || null
+    if (secret !== null && secret.length > webhookSecretCharsMax) {
+      throw new HttpProblem(422, `Invalid: field 'secret' must have at most ${webhookSecretCharsMax} characters`)
+    }
     const added = webhooks.add(url, events as string[], queue, secret)
     return 'error' in added ? fail(c, added.error) : ok(c, added.id)
   })
