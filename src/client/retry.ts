@@ -8,7 +8,7 @@
  * BullMQ's formulas (its Backoffs class), and sent as FAIL's `retry_delay`; the server still counts
  * the attempt, stores the reason, emits `retrying` and applies max_attempts.
  */
-import { sdkFailParentLevelsMax } from '../base/limits.ts'
+import { jobErrorCharsMax, jobLogMessageCharsMax, sdkFailParentLevelsMax } from '../base/limits.ts'
 import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
 import { releaseParentOnFailure } from './flow-deps.ts'
@@ -56,7 +56,8 @@ export function asError(thrown: unknown): Error {
  */
 export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, thrown: unknown, strategy?: BackoffStrategy): Promise<FailedAttempt> {
   const error = asError(thrown)
-  const reason = error.message || error.name || 'Error'
+  // The server refuses a FAIL error or a log line over its limit (the job would stay active): cut.
+  const reason = (error.message || error.name || 'Error').slice(0, jobErrorCharsMax)
   const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.discarded === true
   let final = unrecoverable || (wire.max_attempts > 0 && wire.attempts + 1 >= wire.max_attempts)
   let retryDelayMs: number | undefined
@@ -73,10 +74,11 @@ export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, throw
   // Sent together on one connection, so the log lines are there when the job turns failed (or waits for its retry).
   const stackTraceLimit = stackTraceLimitOf(wire.tags)
   const keepsStack = error.stack !== undefined && error.stack !== '' && stackTraceLimit !== 0
-  const stackLogged = keepsStack ? client.log(wire.id, error.stack as string, stackTraceLogLevel).catch(() => {}) : undefined
+  const stack = keepsStack ? (error.stack as string).slice(0, jobLogMessageCharsMax) : ''
+  const stackLogged = keepsStack ? client.log(wire.id, stack, stackTraceLogLevel).catch(() => {}) : undefined
   // Earlier attempts' stack traces are in the log (read after this one's is written); a first failure has none.
-  const stacks = wire.attempts > 0 && stackTraceLimit !== 0 ? client.getLogs(wire.id).then(stackTracesIn, () => []) : keepsStack ? [error.stack as string] : []
-  const logged = final ? client.log(wire.id, reason, 'error').catch(() => {}) : undefined
+  const stacks = wire.attempts > 0 && stackTraceLimit !== 0 ? client.getLogs(wire.id).then(stackTracesIn, () => []) : keepsStack ? [stack] : []
+  const logged = final ? client.log(wire.id, reason.slice(0, jobLogMessageCharsMax), 'error').catch(() => {}) : undefined
   const failing = unrecoverable || noRetry ? client.discard(wire.id) : client.fail(wire.id, reason, retryDelayMs)
   const [stacktrace] = await Promise.all([stacks, stackLogged, logged, failing])
   if (final) await Promise.all([failParents(client, wire, job.queueName), releaseParentOnFailure(client, wire, job.queueName, reason)])

@@ -6,6 +6,7 @@
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
 import { Queue, Worker } from '../../src/client/index.ts'
 import { queueName, serverFixture, waitFor } from './kit.ts'
+import { jobErrorCharsMax, jobLogMessageCharsMax } from '../../src/base/limits.ts'
 
 setDefaultTimeout(30_000)
 const fixture = serverFixture()
@@ -61,4 +62,18 @@ test('a job waiting for its retry shows the stack traces so far; manual moveToFa
   const again = await worker.getNextJob('token')
   await again?.moveToFailed(new Error('manual2'), 'token')
   expect(firstLines(again?.stacktrace ?? [])).toBe('Error: manual1|Error: manual2')
+})
+
+test('a processor error longer than the server keeps still fails the job, its reason and stack cut to the limits', async () => {
+  const queue = fixture.track(new Queue(queueName('huge-error'), { connection: fixture.connection }))
+  const job = await queue.add('huge', {})
+  const message = 'm'.repeat(jobErrorCharsMax + 10)
+  fixture.track(new Worker(queue.name, async () => {
+    throw new Error(message)
+  }, { connection: fixture.connection }))
+  await waitFor('the job failed', async () => (await queue.getJobState(job.id as string)) === 'failed')
+  const read = await queue.getJob(job.id as string)
+  expect(read?.failedReason).toHaveLength(jobLogMessageCharsMax)
+  expect(read?.stacktrace).toHaveLength(1)
+  expect(read?.stacktrace[0]?.length).toBe(jobLogMessageCharsMax)
 })
