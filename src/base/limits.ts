@@ -193,7 +193,7 @@ export const outboxPendingMessagesMax = 100_000
 // Hostile-client audit: fields that a single request could make large enough to stall a shard or to
 // make a job that no client can read back (a reply frame past frameBytesMax).
 /** Ids in one job's `depends_on` (checking them is linear per dependency done: a huge list stalled the shard). */
-export const jobDependsOnIdsMax = 1000
+export const jobDependsOnIdsMax = 10_000
 /** Children of one FLOW (PUSHB's jobs are capped too; each remote child is a cross-shard message). */
 export const flowChildrenMax = 10_000
 /** Length of a job's `job_id`, `unique_key`, `debounce_id`, `group_id` and of each tag, in characters. */
