@@ -35,6 +35,12 @@ const perPageSlots = 1 / pageSlots
  */
 const sparseBelow = 32
 const denseFrom = 4 * sparseBelow
+/**
+ * Batches a dense page's object array (8 KiB) or frozen columns (20 KiB) are kept after the last job
+ * in them left: a page that thaws or freezes a job every few batches (a push then a pull on the
+ * newest page, a peek at the delay heap's top) would otherwise make one per batch.
+ */
+const spareKeptBatches = 64
 /** Jobs a compaction visits per batch: ~0.3 ms of copying, so no turn stalls on it (issue #7). */
 const compactionJobsPerBatch = 4096
 /** A frozen job's place column for a payload that is absent (undefined) or JSON null. */
@@ -61,8 +67,9 @@ class Page {
   frozenCount = 0
   /** Jobs by slot, once few are left (a sparse page has no frozen jobs). */
   sparse: Map<number, Job> | null = null
-  /** In JobTable's list of pages whose object array may go (not dropped at once: a batch that thaws and deletes jobs one by one would make one per job). */
+  /** In JobTable's list of pages whose empty object array or frozen columns go at trimAt (a batch count). */
   trimQueued = false
+  trimAt = 0
 
   constructor(
     readonly number: number,
@@ -90,8 +97,13 @@ export class JobTable {
   #unsettled: Job[] = []
   /** Jobs thawed since the last settlePayloads(): frozen again there if still plain and waiting. */
   #thawed: Job[] = []
-  /** Dense pages that lost their last Job object: their object array is dropped at the end of the batch. */
+  /** Pages new ids moved past since the last settlePayloads(): their waiting jobs are frozen there. */
+  #retired: Page[] = []
+  /** Dense pages that lost their last Job object or frozen job, in order of trimAt (about). */
   #emptiedPages: Page[] = []
+  #emptiedAt = 0
+  /** settlePayloads() calls: the clock of spareKeptBatches. */
+  #batches = 0
   /** A compaction under way: where it is in the table, and the chunks it empties. */
   #compaction: { jobs: Iterator<Job>; oldChunks: Set<number> } | null = null
   /** The frozen jobs' JobHomes: by index, their counts of frozen jobs, and the index of each. */
@@ -182,7 +194,11 @@ export class JobTable {
     let page = this.#pages.get(pageNumber)
     if (page === undefined) {
       page = this.#newPage(pageNumber)
-      if (pageNumber > this.#newestPage) this.#newestPage = pageNumber
+      if (pageNumber > this.#newestPage) {
+        const retired = this.#pages.get(this.#newestPage)
+        if (retired !== undefined) this.#retired.push(retired)
+        this.#newestPage = pageNumber
+      }
     }
     const slot = sequence & (pageSlots - 1)
     if (page.sparse === null) {
@@ -225,28 +241,56 @@ export class JobTable {
     this.#compactSome()
     this.payloads.endBatch()
     for (const job of stored) this.#freeze(job)
+    if (this.#retired.length > 0) {
+      for (const page of this.#retired) {
+        const objects = page.objects
+        if (objects !== null && page.sparse === null) for (const job of objects) if (job !== undefined) this.#freeze(job)
+      }
+      this.#retired = []
+    }
     if (this.#thawed.length > 0) {
       const thawed = this.#thawed
       this.#thawed = []
       for (const job of thawed) this.#freeze(job)
     }
-    if (this.#emptiedPages.length > 0) {
-      for (const page of this.#emptiedPages) this.#trim(page)
-      this.#emptiedPages = []
+    this.#trimSome(++this.#batches)
+  }
+
+  /** Drops the empty object arrays and frozen columns that have been empty for spareKeptBatches. */
+  #trimSome(batch: number): void {
+    const pages = this.#emptiedPages
+    while (this.#emptiedAt < pages.length) {
+      const page = pages[this.#emptiedAt] as Page
+      if (page.trimAt > batch) break
+      this.#emptiedAt++
+      this.#trim(page)
+    }
+    if (this.#emptiedAt >= pages.length) {
+      pages.length = 0
+      this.#emptiedAt = 0
+    } else if (this.#emptiedAt >= 1024 && this.#emptiedAt * 2 >= pages.length) {
+      pages.splice(0, this.#emptiedAt)
+      this.#emptiedAt = 0
     }
   }
 
-  /** Drops the object array of a dense page that has none left. */
   #trim(page: Page): void {
     page.trimQueued = false
     if (page.objectCount === 0) page.objects = null
+    if (page.frozenCount === 0) page.frozen = null
   }
 
-  #objectLeft(page: Page): void {
-    if (--page.objectCount === 0 && !page.trimQueued) {
+  /** The page lost its last Job object or frozen job: what held them goes once the page stays so for a while. */
+  #emptied(page: Page): void {
+    page.trimAt = this.#batches + spareKeptBatches
+    if (!page.trimQueued) {
       page.trimQueued = true
       this.#emptiedPages.push(page)
     }
+  }
+
+  #objectLeft(page: Page): void {
+    if (--page.objectCount === 0) this.#emptied(page)
   }
 
   /** Keeps `job` as numbers if it is plain, waiting in a heap, in a dense page, with its payload in the arena. */
@@ -256,7 +300,11 @@ export class JobTable {
     const id = job.id
     if (!this.#isLocal(id)) return
     const sequence = Math.floor(id / this.shardCount)
-    const page = this.#pages.get(sequence >>> pageBits)
+    const pageNumber = sequence >>> pageBits
+    // Jobs of the page new ids go to wait as objects: most leave soon (pulled), and freezing then
+    // thawing each would cost a push and pull ~10% more; the page's waiting jobs freeze when it retires.
+    if (pageNumber === this.#newestPage) return
+    const page = this.#pages.get(pageNumber)
     if (page === undefined || page.sparse !== null) return
     const slot = sequence & (pageSlots - 1)
     const objects = page.objects
@@ -296,7 +344,7 @@ export class JobTable {
     const job = restoreJob(id, place >= 0 ? place : place === placeNull ? 'null' : undefined, bits, home)
     columns.bits[slot] = 0
     this.#dropHome(homeIndex)
-    if (--page.frozenCount === 0) page.frozen = null
+    if (--page.frozenCount === 0) this.#emptied(page)
     ;(page.objects ??= new Array(pageSlots))[slot] = job
     page.objectCount++
     if (!untracked) this.#thawed.push(job)
@@ -433,7 +481,10 @@ export class JobTable {
       jobAt: (page, slot, untracked) => this.#jobAt(page, slot, untracked),
       isFrozen: (page, slot) => page.sparse === null && page.frozen !== null && page.frozen.bits[slot] !== 0,
       refreeze: (job) => this.#freeze(job),
-      leave: (page) => this.#trim(page),
+      // A checkpoint's walk between batches: the arrays it made go at once (no batch may come soon).
+      leave: (page) => {
+        if (page.objectCount === 0) page.objects = null
+      },
     }, transient)
   }
 
