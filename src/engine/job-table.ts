@@ -27,7 +27,6 @@ import { PayloadArena, chunkIdOf, frozenAwayPlace } from './payload-arena.ts'
 
 const pageBits = 10
 const pageSlots = 1 << pageBits
-const perPageSlots = 1 / pageSlots
 /**
  * A dense page that new ids have moved past becomes sparse below this many jobs (a Map of that size
  * takes about a quarter of a dense page); a sparse page that grows to denseFrom jobs (replay) is made
@@ -46,6 +45,16 @@ const compactionJobsPerBatch = 4096
 /** A frozen job's place column for a payload that is absent (undefined) or JSON null. */
 const placeAbsent = -2
 const placeNull = -1
+/**
+ * A frozen job's handle (its number in a heap, job-heap.ts): homeIndex × handleHomeSplit + pageIndex
+ * × pageSlots + slot, so a heap's comparison finds the home without reading the page's columns (half
+ * the time of a million-job drain went to those reads). Jobs of a page or home with an index beyond
+ * these bounds (4M pages or 2M homes held at once: never seen) are not frozen.
+ */
+const handleHomeSplit = 2 ** 32
+const perHandleHomeSplit = 2 ** -32
+const handlePagesMax = 2 ** 22
+const handleHomesMax = 2 ** 21
 
 /** The frozen jobs of a dense page, by slot: 8 + 8 + 4 bytes each. */
 class FrozenColumns {
@@ -319,15 +328,17 @@ export class JobTable {
     if (place === -3) return
     const heapIndex = job.heapIndex
     const heap = heapOf(home.queue, loc)
-    if (heap === undefined || heap.items[heapIndex] !== job) return
+    if (heap === undefined || heap.items[heapIndex] !== job || page.index >= handlePagesMax) return
+    const homeIndex = this.#holdHome(home)
+    if (homeIndex < 0) return
     const columns = (page.frozen ??= new FrozenColumns())
     columns.place[slot] = place
     columns.bits[slot] = bits
-    columns.home[slot] = this.#holdHome(home)
+    columns.home[slot] = homeIndex
     page.frozenCount++
     objects[slot] = undefined
     this.#objectLeft(page)
-    heap.items[heapIndex] = page.index * pageSlots + slot
+    heap.items[heapIndex] = homeIndex * handleHomeSplit + page.index * pageSlots + slot
     // The object is no longer the job: a stale holder reads it as gone, and its payload read throws.
     job.bits = LOC_GONE
     job.dataJson = frozenAwayPlace
@@ -351,16 +362,18 @@ export class JobTable {
     const heapIndex = job.heapIndex
     if (heapIndex >= 0) {
       const heap = (this.#heapOf as HeapFinder)(home.queue, locOfBits(bits))
-      const handle = page.index * pageSlots + slot
+      const handle = homeIndex * handleHomeSplit + page.index * pageSlots + slot
       if (heap === undefined || heap.items[heapIndex] !== handle) throw new Error(`job table: frozen job ${id} is not at its heap position ${heapIndex}`)
       heap.items[heapIndex] = job
     }
     return job
   }
 
+  /** The home's index in the registry, counting one more frozen job in it; -1 when the registry is full. */
   #holdHome(home: SharedHome): number {
     let index = this.#homeIndexes.get(home)
     if (index === undefined) {
+      if (this.#freeHomeIndexes.length === 0 && this.#homes.length >= handleHomesMax) return -1
       index = this.#freeHomeIndexes.pop() ?? this.#homes.length
       this.#homes[index] = home
       this.#homeRefs[index] = 0
@@ -384,33 +397,31 @@ export class JobTable {
     return this.#homeIndexes.size
   }
 
-  // A frozen job's handle (its number in a heap, job-heap.ts): page index × pageSlots + slot.
-
-  #frozenPage(handle: number): Page {
-    return this.#pageList[Math.floor(handle * perPageSlots)] as Page
-  }
+  // A frozen job's handle: see handleHomeSplit.
 
   /** The id of the frozen job readFrozen read last. */
   frozenIdRead = 0
 
-  /** A frozen job's home; its id goes to frozenIdRead (a heap reads both with one lookup: job-heap.ts). */
+  /** A frozen job's home; its id goes to frozenIdRead (a heap reads both at once: job-heap.ts). */
   readFrozen(handle: number): SharedHome {
-    const pageIndex = Math.floor(handle * perPageSlots)
-    const page = this.#pageList[pageIndex] as Page
-    const slot = handle - pageIndex * pageSlots
-    this.frozenIdRead = (page.number * pageSlots + slot) * this.shardCount + this.shardIndex
-    return this.#homes[(page.frozen as FrozenColumns).home[slot] as number] as SharedHome
+    const homeIndex = Math.floor(handle * perHandleHomeSplit)
+    const place = handle - homeIndex * handleHomeSplit
+    const page = this.#pageList[place >>> pageBits] as Page
+    this.frozenIdRead = (page.number * pageSlots + (place & (pageSlots - 1))) * this.shardCount + this.shardIndex
+    return this.#homes[homeIndex] as SharedHome
   }
 
   setFrozenHeapIndex(handle: number, index: number): void {
-    const bits = (this.#frozenPage(handle).frozen as FrozenColumns).bits
-    const slot = handle % pageSlots
+    const place = handle - Math.floor(handle * perHandleHomeSplit) * handleHomeSplit
+    const bits = ((this.#pageList[place >>> pageBits] as Page).frozen as FrozenColumns).bits
+    const slot = place & (pageSlots - 1)
     bits[slot] = bitsWithHeapIndex(bits[slot] as number, index)
   }
 
   /** The job of a handle, thawed (for a job still in its heap, the heap gets the object back). */
   thawHandle(handle: number): Job {
-    return this.#thaw(this.#frozenPage(handle), handle % pageSlots)
+    const place = handle - Math.floor(handle * perHandleHomeSplit) * handleHomeSplit
+    return this.#thaw(this.#pageList[place >>> pageBits] as Page, place & (pageSlots - 1))
   }
 
   /**
