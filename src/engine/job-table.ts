@@ -122,6 +122,13 @@ export class JobTable {
   readonly #freeHomeIndexes: number[] = []
   /** The queues' heaps, once the core attached them: nothing is frozen before. */
   #heapOf: HeapFinder | null = null
+  /** #heapFor's last answer, good for one settlePayloads() (a queue may go between batches). */
+  #lastHeapQueue: string | null = null
+  #lastHeapLoc = 0
+  #lastHeap: HeapItems | undefined = undefined
+  /** #holdHome's last home and its index (null once that index is freed). */
+  #lastHome: SharedHome | null = null
+  #lastHomeIndex = 0
   /** Off: no job is frozen (tests compare both ways). */
   freezing = true
 
@@ -242,6 +249,7 @@ export class JobTable {
    * texts as they were and its replies were made: nothing holds its Job objects any more.
    */
   settlePayloads(): void {
+    this.#lastHeapQueue = null // (#heapFor's answers hold for this pass only)
     const stored = this.#unsettled
     if (stored.length > 0) {
       this.#unsettled = []
@@ -250,18 +258,24 @@ export class JobTable {
     this.#compactSome()
     this.payloads.endBatch()
     for (const job of stored) this.#freeze(job)
-    if (this.#retired.length > 0) {
+    if (this.#retired.length > 0 && this.freezing && this.#heapOf !== null) {
       for (const page of this.#retired) {
         const objects = page.objects
-        if (objects !== null && page.sparse === null) for (const job of objects) if (job !== undefined) this.#freeze(job)
+        if (objects === null || page.sparse !== null || this.#pages.get(page.number) !== page) continue
+        for (let slot = 0; slot < pageSlots && page.objects === objects; slot++) {
+          const job = objects[slot]
+          if (job !== undefined) this.#freezeAt(page, slot, job)
+        }
       }
-      this.#retired = []
     }
+    this.#retired = []
     if (this.#thawed.length > 0) {
       const thawed = this.#thawed
       this.#thawed = []
       for (const job of thawed) this.#freeze(job)
     }
+    this.#lastHeapQueue = null
+    this.#lastHeap = undefined
     this.#trimSome(++this.#batches)
   }
 
@@ -318,6 +332,22 @@ export class JobTable {
     const slot = sequence & (pageSlots - 1)
     const objects = page.objects
     if (objects === null || objects[slot] !== job) return
+    this.#freezeAt(page, slot, job)
+  }
+
+  /** The queue's heap for a location (the last one asked for, again, without a lookup: a page's jobs share theirs). */
+  #heapFor(queue: string, loc: number): HeapItems | undefined {
+    if (queue !== this.#lastHeapQueue || loc !== this.#lastHeapLoc) {
+      this.#lastHeap = (this.#heapOf as HeapFinder)(queue, loc)
+      this.#lastHeapQueue = queue
+      this.#lastHeapLoc = loc
+    }
+    return this.#lastHeap
+  }
+
+  /** #freeze of the job in a dense page's slot (of `page.objects`). */
+  #freezeAt(page: Page, slot: number, job: Job): void {
+    const objects = page.objects as Array<Job | undefined>
     const bits = job.bits
     const loc = locOfBits(bits)
     if (loc !== LOC_READY && loc !== LOC_DELAYED) return
@@ -327,7 +357,7 @@ export class JobTable {
     const place = typeof at === 'number' ? at : at === undefined ? placeAbsent : at === 'null' ? placeNull : -3
     if (place === -3) return
     const heapIndex = job.heapIndex
-    const heap = heapOf(home.queue, loc)
+    const heap = this.#heapFor(home.queue, loc)
     if (heap === undefined || heap.items[heapIndex] !== job || page.index >= handlePagesMax) return
     const homeIndex = this.#holdHome(home)
     if (homeIndex < 0) return
@@ -371,7 +401,7 @@ export class JobTable {
 
   /** The home's index in the registry, counting one more frozen job in it; -1 when the registry is full. */
   #holdHome(home: SharedHome): number {
-    let index = this.#homeIndexes.get(home)
+    let index = home === this.#lastHome ? this.#lastHomeIndex : this.#homeIndexes.get(home)
     if (index === undefined) {
       if (this.#freeHomeIndexes.length === 0 && this.#homes.length >= handleHomesMax) return -1
       index = this.#freeHomeIndexes.pop() ?? this.#homes.length
@@ -380,6 +410,8 @@ export class JobTable {
       this.#homeIndexes.set(home, index)
     }
     this.#homeRefs[index] = (this.#homeRefs[index] as number) + 1
+    this.#lastHome = home
+    this.#lastHomeIndex = index
     return index
   }
 
@@ -387,6 +419,7 @@ export class JobTable {
     const refs = (this.#homeRefs[index] as number) - 1
     this.#homeRefs[index] = refs
     if (refs > 0) return
+    if (index === this.#lastHomeIndex) this.#lastHome = null
     this.#homeIndexes.delete(this.#homes[index] as SharedHome)
     this.#homes[index] = undefined
     this.#freeHomeIndexes.push(index)
@@ -491,7 +524,10 @@ export class JobTable {
       get: (id) => this.get(id),
       jobAt: (page, slot, untracked) => this.#jobAt(page, slot, untracked),
       isFrozen: (page, slot) => page.sparse === null && page.frozen !== null && page.frozen.bits[slot] !== 0,
-      refreeze: (job) => this.#freeze(job),
+      refreeze: (job) => {
+        this.#lastHeapQueue = null
+        this.#freeze(job)
+      },
       // A checkpoint's walk between batches: the arrays it made go at once (no batch may come soon).
       leave: (page) => {
         if (page.objectCount === 0) page.objects = null
