@@ -33,8 +33,12 @@ function pullAll(h: Harness, queue: string): number[] {
   }
 }
 
-function harness(freezing: boolean): Harness {
-  const h = new Harness()
+/** Which shard of how many the engine is (a frozen job's id is made from its page and slot with these). */
+type Shard = { index: number; count: number }
+const oneShard: Shard = { index: 0, count: 1 }
+
+function harness(freezing: boolean, shard = oneShard): Harness {
+  const h = new Harness(shard.index, shard.count)
   h.engine.core.jobs.freezing = freezing
   return h
 }
@@ -58,9 +62,9 @@ function items(rng: ReturnType<typeof prng>, count: number): Array<Record<string
 
 type Run = { replies: unknown[]; records: LogRecord[]; events: unknown[]; checkpoints: string[][]; frozenMax: number; engine: Engine; ids: number[] }
 
-function run(freezing: boolean, steps: number): Run {
+function run(freezing: boolean, steps: number, shard: Shard): Run {
   const rng = prng(seed + 11)
-  const h = harness(freezing)
+  const h = harness(freezing, shard)
   const ids: number[] = []
   const active: number[] = []
   const replies: unknown[] = []
@@ -122,8 +126,8 @@ function run(freezing: boolean, steps: number): Run {
 }
 
 /** A fresh engine (freezing on or off) that replayed `records` and finished at `nowMs`. */
-function replayedWith(freezing: boolean, records: LogRecord[], nowMs: number): Engine {
-  const engine = new Engine({ shardIndex: 0, shardCount: 1, recordsEnabled: true })
+function replayedWith(freezing: boolean, records: LogRecord[], nowMs: number, shard: Shard): Engine {
+  const engine = new Engine({ shardIndex: shard.index, shardCount: shard.count, recordsEnabled: true })
   engine.core.jobs.freezing = freezing
   for (const record of JSON.parse(JSON.stringify(records)) as LogRecord[]) engine.replay(record)
   engine.finishReplay(nowMs)
@@ -143,26 +147,27 @@ function observe(engine: Engine, ids: number[], nowMs: number) {
   return { jobs, delivered }
 }
 
-test(`freezing on and off: the same replies, records, events, checkpoints and replayed state (SEED=${seed})`, () => {
-  const steps = 3000
-  const on = run(true, steps)
-  const off = run(false, steps)
-  // The sequence does freeze (a test of nothing otherwise), and the off run froze nothing.
-  expect(on.frozenMax).toBeGreaterThan(1000)
-  expect(off.frozenMax).toBe(0)
-  expect(on.checkpoints.length).toBeGreaterThan(2)
-  expect(on.replies.length).toBe(off.replies.length)
-  for (let index = 0; index < on.replies.length; index++) expect(on.replies[index], `reply ${index} SEED=${seed}`).toEqual(off.replies[index])
-  expect(on.records).toEqual(off.records)
-  expect(on.events).toEqual(off.events)
-  expect(on.checkpoints).toEqual(off.checkpoints)
-  const nowMs = new Harness().now + 1e6
-  const checkpoint = (on.checkpoints.at(-1) as string[]).map((text) => JSON.parse(text) as LogRecord)
-  const expected = observe(replayedWith(false, off.records, nowMs), off.ids, nowMs)
-  expect(observe(replayedWith(true, on.records, nowMs), on.ids, nowMs)).toEqual(expected)
-  // The last checkpoint and the records after it (replay is idempotent past P by construction).
-  expect(observe(replayedWith(true, checkpoint, nowMs), on.ids, nowMs)).toEqual(observe(replayedWith(false, checkpoint, nowMs), off.ids, nowMs))
-}, 60_000)
+for (const [shard, steps] of [[oneShard, 3000], [{ index: 2, count: 3 }, 1500]] as const) {
+  test(`freezing on and off: the same replies, records, events, checkpoints and replayed state, shard ${shard.index} of ${shard.count} (SEED=${seed})`, () => {
+    const on = run(true, steps, shard)
+    const off = run(false, steps, shard)
+    // The sequence does freeze (a test of nothing otherwise), and the off run froze nothing.
+    expect(on.frozenMax).toBeGreaterThan(500)
+    expect(off.frozenMax).toBe(0)
+    expect(on.checkpoints.length).toBeGreaterThan(2)
+    expect(on.replies.length).toBe(off.replies.length)
+    for (let index = 0; index < on.replies.length; index++) expect(on.replies[index], `reply ${index} SEED=${seed}`).toEqual(off.replies[index])
+    expect(on.records).toEqual(off.records)
+    expect(on.events).toEqual(off.events)
+    expect(on.checkpoints).toEqual(off.checkpoints)
+    const nowMs = new Harness().now + 1e6
+    const expected = observe(replayedWith(false, off.records, nowMs, shard), off.ids, nowMs)
+    expect(observe(replayedWith(true, on.records, nowMs, shard), on.ids, nowMs)).toEqual(expected)
+    // The last checkpoint alone, replayed.
+    const checkpoint = (on.checkpoints.at(-1) as string[]).map((text) => JSON.parse(text) as LogRecord)
+    expect(observe(replayedWith(true, checkpoint, nowMs, shard), on.ids, nowMs)).toEqual(observe(replayedWith(false, checkpoint, nowMs, shard), off.ids, nowMs))
+  }, 60_000)
+}
 
 test('a plain waiting job is frozen at the end of its batch and thawed, one object per batch, when read', () => {
   const h = harness(true)
