@@ -40,6 +40,8 @@ const denseFrom = 4 * sparseBelow
  * newest page, a peek at the delay heap's top) would otherwise make one per batch.
  */
 const spareKeptBatches = 64
+/** Entries of the emptied-pages list already handled before it is spliced (and half of it): each entry moves O(1) times. */
+const emptiedPagesSpliceMin = 1024
 /** Jobs a compaction visits per batch: ~0.3 ms of copying, so no turn stalls on it (issue #7). */
 const compactionJobsPerBatch = 4096
 /** A frozen job's place column for a payload that is absent (undefined) or JSON null. */
@@ -291,7 +293,7 @@ export class JobTable {
     if (this.#emptiedAt >= pages.length) {
       pages.length = 0
       this.#emptiedAt = 0
-    } else if (this.#emptiedAt >= 1024 && this.#emptiedAt * 2 >= pages.length) {
+    } else if (this.#emptiedAt >= emptiedPagesSpliceMin && this.#emptiedAt * 2 >= pages.length) {
       pages.splice(0, this.#emptiedAt)
       this.#emptiedAt = 0
     }
