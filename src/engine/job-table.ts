@@ -21,7 +21,7 @@
  * waiting. Nothing may hold a Job past its batch (as with a deleted job): a frozen job's old object
  * reads as gone (LOC_GONE) and its payload read throws.
  */
-import { type Job, LOC_DELAYED, LOC_GONE, LOC_READY, type SharedHome, locOfBits, restoreJob, sharedHomeOf, bitsWithHeapIndex } from './job.ts'
+import { type Job, LOC_DELAYED, LOC_GONE, LOC_READY, type SharedHome, locOfBits, restoreJob, sharedHomeOf, bitsWithHeapIndex, showJob } from './job.ts'
 import { isListed } from './job-index.ts'
 import { PayloadArena, chunkIdOf, frozenAwayPlace } from './payload-arena.ts'
 
@@ -131,6 +131,10 @@ export class JobTable {
   /** #holdHome's last home and its index (null once that index is freed). */
   #lastHome: SharedHome | null = null
   #lastHomeIndex = 0
+  /** The object a viewing walk shows frozen jobs through, and the slot it shows now. */
+  #view: Job | null = null
+  #viewPage: Page | null = null
+  #viewSlot = 0
   /** Off: no job is frozen (tests compare both ways). */
   freezing = true
 
@@ -167,12 +171,12 @@ export class JobTable {
     return this.#jobAt(page, sequence & (pageSlots - 1))
   }
 
-  /** The job in a slot, thawed if it is frozen (to be frozen again at the batch's end unless `untracked`). */
-  #jobAt(page: Page, slot: number, untracked = false): Job | undefined {
+  /** The job in a slot, thawed if it is frozen (to be frozen again at the batch's end). */
+  #jobAt(page: Page, slot: number): Job | undefined {
     if (page.sparse !== null) return page.sparse.get(slot)
     const job = page.objects?.[slot]
     if (job !== undefined) return job
-    return page.frozen !== null && page.frozen.bits[slot] !== 0 ? this.#thaw(page, slot, untracked) : undefined
+    return page.frozen !== null && page.frozen.bits[slot] !== 0 ? this.#thaw(page, slot) : undefined
   }
 
   /** The Job object in the id's slot, without thawing (undefined for a frozen job). */
@@ -377,7 +381,7 @@ export class JobTable {
   }
 
   /** Makes the frozen job in a slot a Job object again (kept by the page; put back in its heap). */
-  #thaw(page: Page, slot: number, untracked = false): Job {
+  #thaw(page: Page, slot: number): Job {
     const columns = page.frozen as FrozenColumns
     const id = (page.number * pageSlots + slot) * this.shardCount + this.shardIndex
     const bits = columns.bits[slot] as number
@@ -390,7 +394,7 @@ export class JobTable {
     if (--page.frozenCount === 0) this.#emptied(page)
     ;(page.objects ??= new Array(pageSlots))[slot] = job
     page.objectCount++
-    if (!untracked) this.#thawed.push(job)
+    this.#thawed.push(job)
     const heapIndex = job.heapIndex
     if (heapIndex >= 0) {
       const heap = (this.#heapOf as HeapFinder)(home.queue, locOfBits(bits))
@@ -516,25 +520,42 @@ export class JobTable {
    * Every job, in id order: a live walk (jobs that leave before it reaches them are not met; jobs
    * added since it started may be), one result object reused for every step, so a checkpoint's
    * walk of a million jobs leaves no garbage per job (JobCursor). A frozen job is thawed when the
-   * walk reaches it and frozen again at the batch's end, or, in a `transient` walk (the checkpoint's,
-   * which runs between batches and keeps no job past the next step), at the walk's next step.
+   * walk reaches it and frozen again at the batch's end; a `viewing` walk (the checkpoint's, which
+   * runs between batches and keeps no job past the next step) shows it through one reused Job
+   * object instead (see keepViewBits).
    */
-  values(transient = false): IterableIterator<Job> {
+  values(viewing = false): IterableIterator<Job> {
     const pageNumbers = [...this.#pages.keys()].sort((a, b) => a - b)
     const foreign = [...this.#foreign.values()].sort((a, b) => a.id - b.id)
     return new JobCursor(this.#pages, pageNumbers, foreign, {
       get: (id) => this.get(id),
-      jobAt: (page, slot, untracked) => this.#jobAt(page, slot, untracked),
-      isFrozen: (page, slot) => page.sparse === null && page.frozen !== null && page.frozen.bits[slot] !== 0,
-      refreeze: (job) => {
-        this.#lastHeapQueue = null
-        this.#freeze(job)
-      },
-      // A checkpoint's walk between batches: the arrays it made go at once (no batch may come soon).
-      leave: (page) => {
-        if (page.objectCount === 0) page.objects = null
-      },
-    }, transient)
+      jobAt: (page, slot) => this.#jobAt(page, slot),
+      viewAt: (page, slot) => this.#viewAt(page, slot),
+    }, viewing)
+  }
+
+  /** The frozen job in a slot, shown by the table's one view object (a viewing walk's). */
+  #viewAt(page: Page, slot: number): Job | undefined {
+    const columns = page.frozen
+    if (page.sparse !== null || columns === null || columns.bits[slot] === 0) return undefined
+    const view = (this.#view ??= restoreJob(0, undefined, LOC_GONE, this.#homes[columns.home[slot] as number] as SharedHome))
+    const place = columns.place[slot] as number
+    showJob(view, (page.number * pageSlots + slot) * this.shardCount + this.shardIndex,
+      place >= 0 ? place : place === placeNull ? 'null' : undefined, columns.bits[slot] as number, this.#homes[columns.home[slot] as number] as SharedHome)
+    this.#viewPage = page
+    this.#viewSlot = slot
+    return view
+  }
+
+  /**
+   * A viewing walk's reader changed `job`'s bits (the checkpoint marks the jobs it took): when it is
+   * the view of a frozen job, they go back to the job's column now, before any batch reads it.
+   */
+  keepViewBits(job: Job): void {
+    const page = this.#viewPage
+    if (job !== this.#view || page === null) return
+    const columns = page.frozen
+    if (columns !== null && columns.bits[this.#viewSlot] !== 0) columns.bits[this.#viewSlot] = job.bits
   }
 
   /** Every job, newest (highest id) first. */
@@ -626,11 +647,9 @@ export class JobTable {
 
 type CursorTable = {
   get(id: number): Job | undefined
-  jobAt(page: Page, slot: number, untracked: boolean): Job | undefined
-  isFrozen(page: Page, slot: number): boolean
-  refreeze(job: Job): void
-  /** A transient walk is done with a page: its object array goes if the walk froze every job again. */
-  leave(page: Page): void
+  jobAt(page: Page, slot: number): Job | undefined
+  /** The frozen job in the slot through the table's view object, undefined if the slot holds none. */
+  viewAt(page: Page, slot: number): Job | undefined
 }
 
 /** JobTable.values(): the jobs of the pages, in page order, merged by id with the foreign jobs. */
@@ -646,16 +665,14 @@ class JobCursor implements IterableIterator<Job> {
   /** The next job of the pages, once looked at (null: no more; undefined: not looked at). */
   #pending: Job | null | undefined = undefined
   #foreignAt = 0
-  /** The job this walk thawed at its last step (a transient walk freezes it again at the next). */
-  #thawed: Job | null = null
 
   constructor(
     private readonly pages: Map<number, Page>,
     private readonly pageNumbers: number[],
     private readonly foreign: Job[],
     private readonly table: CursorTable,
-    /** Freeze each job the walk thawed at its next step: for a walk whose reader keeps no job past it. */
-    private readonly transient: boolean,
+    /** Show frozen jobs through the table's view object, not thawed: for a reader that keeps no job past its step. */
+    private readonly viewing: boolean,
   ) {}
 
   [Symbol.iterator](): IterableIterator<Job> {
@@ -667,10 +684,6 @@ class JobCursor implements IterableIterator<Job> {
   }
 
   next(): IteratorResult<Job> {
-    if (this.#thawed !== null) {
-      this.table.refreeze(this.#thawed)
-      this.#thawed = null
-    }
     // A job looked at in an earlier step (foreign jobs went first) may have left, or been frozen, since.
     if (this.#pending !== undefined && this.#pending !== null && !this.#isHeld(this.#pending)) {
       this.#pending = this.table.get(this.#pending.id) ?? undefined
@@ -696,12 +709,8 @@ class JobCursor implements IterableIterator<Job> {
       if (page !== null && page.sparse === null && this.#list === null) {
         while (this.#slot < pageSlots) {
           const slot = this.#slot++
-          const frozen = this.transient && this.table.isFrozen(page, slot)
-          const job = this.table.jobAt(page, slot, frozen)
-          if (job !== undefined) {
-            if (frozen) this.#thawed = job
-            return job
-          }
+          const job = (this.viewing ? this.table.viewAt(page, slot) : undefined) ?? this.table.jobAt(page, slot)
+          if (job !== undefined) return job
         }
       } else if (page !== null) {
         // A sparse page (or one made sparse under the walk): its jobs from the walk's slot on.
@@ -712,8 +721,6 @@ class JobCursor implements IterableIterator<Job> {
           if ((page.sparse !== null ? page.sparse.get(slot) : page.objects?.[slot]) === job) return job
         }
       }
-      // (The job thawed last was frozen again at the top of next().)
-      if (page !== null && this.transient && page.sparse === null) this.table.leave(page)
       if (this.#pageAt >= this.pageNumbers.length) return null
       this.#page = this.pages.get(this.pageNumbers[this.#pageAt++] as number) ?? null
       this.#slot = 0

@@ -689,6 +689,18 @@ export function restoreJob(id: number, dataJson: string | number | undefined, bi
   return job
 }
 
+/**
+ * Makes `view` show a frozen job: the checkpoint's walk reads frozen jobs through one reused object
+ * (job-table.ts), so a walk of a million of them makes no object per job.
+ */
+export function showJob(view: Job, id: number, dataJson: string | number | undefined, bits: number, home: SharedHome): void {
+  const fields = view as unknown as { id: number; home: HomeLike }
+  fields.id = id
+  fields.home = home
+  view.dataJson = dataJson
+  view.bits = bits
+}
+
 /** `bits` with the heap position `index` (see heapSlots): Job.heapIndex's setter, for a job kept as numbers. */
 export function bitsWithHeapIndex(bits: number, index: number): number {
   if (index + 1 >= heapSlots) throw new Error(`heap position ${index} beyond ${heapSlots - 2}`)

@@ -240,6 +240,7 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
   #liveBody(job: Job | undefined): SnapshotBody | null {
     if (job === undefined || job.snapshotMark === this.epoch) return null
     job.snapshotMark = this.epoch
+    this.#core.jobs.keepViewBits(job)
     return this.#writer.set(job)
   }
 }
