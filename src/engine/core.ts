@@ -130,6 +130,10 @@ export class Core {
     this.shardCount = config.shardCount
     this.recordsEnabled = config.recordsEnabled
     this.jobs = new JobTable(config.shardIndex, config.shardCount)
+    this.jobs.attachHeaps((queue, loc) => {
+      const q = this.queues.get(queue)
+      return q === undefined ? undefined : loc === LOC_READY ? q.ready : loc === LOC_DELAYED ? q.delayed : undefined
+    })
   }
 
   get recording(): boolean {

@@ -97,7 +97,7 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
     return list.length === 0 ? anyId() : (list[rng.int(list.length)] as number)
   }
   const delayedId = () => {
-    const delayed = [...h.engine.core.queues.values()].flatMap((q) => q.delayed.items.filter((job) => job.runAt > h.now))
+    const delayed = [...h.engine.core.queues.values()].flatMap((q) => q.delayed.jobs().filter((job) => job.runAt > h.now))
     return delayed.length === 0 ? anyId() : (delayed[rng.int(delayed.length)] as { id: number }).id
   }
   /** A job parked on dependencies and one of them (DROPDEP), else any two ids. */

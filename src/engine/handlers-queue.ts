@@ -199,10 +199,10 @@ function gather(core: Core, queues: QueueState[], state: JobState, nowMs: number
   } else {
     for (const q of queues) {
       if (state === 'failed') for (const job of q.dlq.values()) take(job)
-      else if (state === 'delayed') for (const job of q.delayed.items) take(job)
+      else if (state === 'delayed') for (const job of q.delayed.jobs()) take(job)
       else if (state === 'waitingchildren' || state === 'waitingparent') for (const job of q.parked) take(job)
       else {
-        for (const job of q.ready.items) take(job)
+        for (const job of q.ready.jobs()) take(job)
         for (const list of q.groupWait.values()) for (const job of list) take(job)
       }
     }
@@ -231,7 +231,7 @@ function removedEvents(core: Core, q: QueueState, jobs: Job[], nowMs: number): v
 }
 
 function queuedJobs(q: QueueState): Job[] {
-  const jobs = [...q.ready.items, ...q.delayed.items]
+  const jobs = [...q.ready.jobs(), ...q.delayed.jobs()]
   for (const list of q.groupWait.values()) jobs.push(...list)
   return jobs
 }

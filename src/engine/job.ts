@@ -655,10 +655,61 @@ export class Job extends JobAccessors {
     queue: string,
     createdAt = 0,
     runAt = createdAt,
+    home?: JobHome,
   ) {
     super()
-    this.home = homeFor(queue, defaultPrio, createdAt, runAt)
+    this.home = home ?? homeFor(queue, defaultPrio, createdAt, runAt)
   }
+}
+
+/** The shared part of a plain job (JobHome), as the job table keeps it for a frozen job (job-table.ts). */
+export type SharedHome = JobHome
+/** What the heaps order by: a JobHome or a job's own JobExtras (both hold the queue, priority word and times). */
+export type HomeLike = JobHome | JobExtras
+
+/**
+ * The job's home, shared (JobHome) or its own (JobExtras): for the job table and the heaps, which
+ * keep and compare it for jobs that have no object (an accessor on Job would cost it a field).
+ */
+export function homeOf(job: Job): HomeLike {
+  return (job as unknown as { home: HomeLike }).home
+}
+
+/** The shared home of a job without rare fields, or null when it has a JobExtras. */
+export function sharedHomeOf(job: Job): SharedHome | null {
+  const home = homeOf(job)
+  return (home as Partial<JobExtras>).pollCount === undefined ? (home as JobHome) : null
+}
+
+/** A plain job made again from what the job table kept of it (job-table.ts thaws a frozen job). */
+export function restoreJob(id: number, dataJson: string | number | undefined, bits: number, home: SharedHome): Job {
+  const job = new Job(id, home.queue, home.createdAt, home.runAt, home)
+  job.dataJson = dataJson
+  job.bits = bits
+  return job
+}
+
+/**
+ * Makes `view` show a frozen job: the checkpoint's walk reads frozen jobs through one reused object
+ * (job-table.ts), so a walk of a million of them makes no object per job.
+ */
+export function showJob(view: Job, id: number, dataJson: string | number | undefined, bits: number, home: SharedHome): void {
+  const fields = view as unknown as { id: number; home: HomeLike }
+  fields.id = id
+  fields.home = home
+  view.dataJson = dataJson
+  view.bits = bits
+}
+
+/** `bits` with the heap position `index` (see heapSlots): Job.heapIndex's setter, for a job kept as numbers. */
+export function bitsWithHeapIndex(bits: number, index: number): number {
+  if (index + 1 >= heapSlots) throw new Error(`heap position ${index} beyond ${heapSlots - 2}`)
+  return Math.floor(bits * perHeapSlots) * heapSlots + index + 1
+}
+
+/** The location (LOC_*) in `bits`. */
+export function locOfBits(bits: number): number {
+  return Math.floor(bits * perHeapSlots) & LOC_MASK
 }
 
 /**
@@ -758,21 +809,35 @@ export function jobToBrowserItem(job: Job, nowMs: number) {
 
 /** Delivery order (spec §4.1): priority desc; lifo first, highest id first; then run_at asc, id asc. */
 export function readyBefore(a: Job, b: Job): boolean {
+  return readyBeforeParts(a.id, homeOf(a), b.id, homeOf(b))
+}
+
+function isLifo(prio: number): boolean {
+  const key = Math.floor(prio * perPrioSplit)
+  return key - Math.floor(key * 0.5) * 2 === 1
+}
+
+/** readyBefore for jobs given as id and home (the heaps hold frozen jobs as numbers: job-heap.ts). */
+export function readyBeforeParts(id: number, home: HomeLike, otherId: number, otherHome: HomeLike): boolean {
   // One home (the jobs of one batch): same priority, lifo and run_at, so the ids decide.
-  if (a.sharesHome(b)) return a.lifo ? a.id > b.id : a.id < b.id
+  if (home === otherHome) return isLifo(home.prio) ? id > otherId : id < otherId
   // Equal prio numbers (the common case) mean equal priority and lifo: no key to compute.
-  if (a.prio !== b.prio) {
-    const key = a.deliveryKey
-    const otherKey = b.deliveryKey
+  if (home.prio !== otherHome.prio) {
+    const key = Math.floor(home.prio * perPrioSplit)
+    const otherKey = Math.floor(otherHome.prio * perPrioSplit)
     if (key !== otherKey) return key > otherKey
   }
-  if (a.lifo) return a.id > b.id
-  if (a.runAt !== b.runAt) return a.runAt < b.runAt
-  return a.id < b.id
+  if (isLifo(home.prio)) return id > otherId
+  if (home.runAt !== otherHome.runAt) return home.runAt < otherHome.runAt
+  return id < otherId
 }
 
 export function runAtBefore(a: Job, b: Job): boolean {
-  return a.runAt !== b.runAt ? a.runAt < b.runAt : a.id < b.id
+  return runAtBeforeParts(a.id, homeOf(a), b.id, homeOf(b))
+}
+
+export function runAtBeforeParts(id: number, home: HomeLike, otherId: number, otherHome: HomeLike): boolean {
+  return home.runAt !== otherHome.runAt ? home.runAt < otherHome.runAt : id < otherId
 }
 
 export function setHeapIndex(job: Job, index: number): void {

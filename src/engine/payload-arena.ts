@@ -81,9 +81,18 @@ export function copyPayload(at: number, target: Uint8Array, targetStart: number)
   return chunkOf(at).copy(target, targetStart, offset, offset + (at % offsetSplit))
 }
 
+/**
+ * Job.dataJson of a Job object whose job the table froze (job-table.ts): no chunk has a negative id,
+ * so a read of it throws instead of returning another job's bytes.
+ */
+export const frozenAwayPlace = -chunkSplit
+
 function chunkOf(at: number): Buffer {
   const chunk = chunksById.get(Math.floor(at / chunkSplit))
-  if (chunk === undefined) throw new Error('payload read after its job left the job table and its batch ended')
+  if (chunk === undefined) {
+    if (at < 0) throw new Error('payload read through a Job object held past its batch (the job table froze the job)')
+    throw new Error('payload read after its job left the job table and its batch ended')
+  }
   return chunk
 }
 

@@ -1,16 +1,16 @@
 /** Everything one queue owns: its heaps, DLQ, keys, groups, settings and pull waiters. */
 import { msPerSecond } from '../base/units.ts'
-import { IndexedHeap } from './heap.ts'
-import { Job, readyBefore, runAtBefore, setHeapIndex } from './job.ts'
+import { JobHeap, type FrozenJobs } from './job-heap.ts'
+import { Job, readyBeforeParts, runAtBeforeParts } from './job.ts'
 import { WaiterFifo } from './waiters.ts'
 import { IdOrderedJobs, type JobsById } from './job-index.ts'
 import type { QueueDefaults } from './core.ts'
 
 export class QueueState {
   /** Ready jobs in delivery order (spec §4.1). */
-  readonly ready = new IndexedHeap<Job>(readyBefore, setHeapIndex)
+  readonly ready: JobHeap
   /** Not-ready jobs by run_at; moved to `ready` when due, so they never block ready jobs. */
-  readonly delayed = new IndexedHeap<Job>(runAtBefore, setHeapIndex)
+  readonly delayed: JobHeap
   /** Ready jobs set aside because their group is busy, per group. */
   readonly groupWait = new Map<string, Job[]>()
   groupWaitCount = 0
@@ -42,8 +42,10 @@ export class QueueState {
   tokensAtMs = 0
 
   /** `jobs`: the shard's jobs by id, whose ids step by `idStep` (the shard count). */
-  constructor(readonly name: string, jobs: JobsById, idStep: number) {
+  constructor(readonly name: string, jobs: JobsById & FrozenJobs, idStep: number) {
     this.byId = new IdOrderedJobs(jobs, name, idStep)
+    this.ready = new JobHeap(jobs, readyBeforeParts)
+    this.delayed = new JobHeap(jobs, runAtBeforeParts)
   }
 
   get parkedCount(): number {

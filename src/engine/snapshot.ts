@@ -120,7 +120,7 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
       if (step.done !== true) return step
       this.#phase = 'live'
       // A live walk: jobs added since P are met (skipped by id), removed ones are not.
-      this.#live = this.#core.jobs.values()
+      this.#live = this.#core.jobs.values(true)
     }
     if (this.#phase === 'live') {
       const live = this.#live as Iterator<Job>
@@ -240,6 +240,7 @@ export class SnapshotCapture implements IterableIterator<SnapshotBody> {
   #liveBody(job: Job | undefined): SnapshotBody | null {
     if (job === undefined || job.snapshotMark === this.epoch) return null
     job.snapshotMark = this.epoch
+    this.#core.jobs.keepViewBits(job)
     return this.#writer.set(job)
   }
 }
