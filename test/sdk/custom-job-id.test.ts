@@ -3,17 +3,11 @@
  * server: add/addBulk, getJob (live and completed), the Worker's job, QueueEvents, remove, getJobs,
  * getState, manual moveToCompleted/moveToFailed, flows; while the FlashQ client keeps numeric ids.
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { FlashQ, FlowProducer, Job, Queue, QueueEvents, Worker } from '../../src/client/index.ts'
-import { queueName, serverFixture, waitFor } from './kit.ts'
+import { describe, expect, test } from 'bun:test'
+import { FlashQ, FlowProducer, Job, QueueEvents, Worker } from '../../src/client/index.ts'
+import { queueName, sdkTestFile, waitFor } from './kit.ts'
 
-setDefaultTimeout(30_000)
-const fixture = serverFixture()
-const connection = () => fixture.connection
-const newQueue = (label: string) => fixture.track(new Queue(queueName(label), { connection: connection() }))
-
-beforeAll(() => fixture.start())
-afterAll(() => fixture.stop())
+const { fixture, connection, newQueue } = sdkTestFile()
 
 describe('custom jobId is job.id', () => {
   test('add, Worker, QueueEvents and getJob after completion all use the custom id', async () => {

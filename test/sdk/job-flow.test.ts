@@ -2,17 +2,11 @@
  * Job methods outside a processor, and FlowProducer flows (nested children, getChildrenValues,
  * a failed child keeping its parent waiting).
  */
-import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { FlashQ, FlowProducer, Job, Queue, Worker } from '../../src/client/index.ts'
-import { queueName, serverFixture, waitFor } from './kit.ts'
+import { describe, expect, test } from 'bun:test'
+import { FlashQ, FlowProducer, Job, Worker } from '../../src/client/index.ts'
+import { queueName, sdkTestFile, waitFor } from './kit.ts'
 
-setDefaultTimeout(30_000)
-const fixture = serverFixture()
-const connection = () => fixture.connection
-const newQueue = (label: string) => fixture.track(new Queue(queueName(label), { connection: connection() }))
-
-beforeAll(() => fixture.start())
-afterAll(() => fixture.stop())
+const { fixture, connection, newQueue } = sdkTestFile()
 
 describe('Job', () => {
   test('waitUntilFinished resolves with the return value, or rejects with the failure reason', async () => {

@@ -2,6 +2,8 @@
  * Shared pieces of the SDK integration tests: one real server per test file, unique queue names,
  * and polling for a condition (never a fixed sleep as the assertion).
  */
+import { afterAll, beforeAll, setDefaultTimeout } from 'bun:test'
+import { Queue } from '../../src/client/index.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 
 let counter = 0
@@ -50,4 +52,15 @@ export function serverFixture(args: string[] = ['--memory']) {
     },
   }
   return fixture
+}
+
+/** The usual SDK test file: one server for the file, started before its tests and stopped after, and tracked queues. */
+export function sdkTestFile(args?: string[]) {
+  setDefaultTimeout(30_000)
+  const fixture = serverFixture(args)
+  beforeAll(() => fixture.start())
+  afterAll(() => fixture.stop())
+  const connection = () => fixture.connection
+  const newQueue = (label: string) => fixture.track(new Queue(queueName(label), { connection: connection() }))
+  return { fixture, connection, newQueue }
 }

@@ -3,17 +3,11 @@
  * job.repeatJobKey is the scheduler id and job.opts.repeat its repeat options, on the first job and on
  * the ones the server's cron pushes later, in the Worker and when read back.
  */
-import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
-import { type Job, Queue, Worker } from '../../src/client/index.ts'
-import { queueName, serverFixture, waitFor } from './kit.ts'
+import { expect, test } from 'bun:test'
+import { type Job, Worker } from '../../src/client/index.ts'
+import { sdkTestFile, waitFor } from './kit.ts'
 
-setDefaultTimeout(30_000)
-const fixture = serverFixture()
-const connection = () => fixture.connection
-const newQueue = (label: string) => fixture.track(new Queue(queueName(label), { connection: connection() }))
-
-beforeAll(() => fixture.start())
-afterAll(() => fixture.stop())
+const { fixture, connection, newQueue } = sdkTestFile()
 
 test('upsertJobScheduler every: the first job and the scheduled ones carry repeatJobKey and opts.repeat', async () => {
   const queue = newQueue('sched-every')
