@@ -67,7 +67,8 @@ export class Front {
    * host then uses it instead of parsing the line again.
    */
   submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false, parsedFromLine = false): void {
-    const held = target.connection === undefined ? undefined : this.heldConnections.get(target.connection)
+    // Almost always empty: one size check per request, not a map lookup.
+    const held = this.heldConnections.size === 0 || target.connection === undefined ? undefined : this.heldConnections.get(target.connection)
     if (held !== undefined) return void held.push(() => this.submit(request, line, target, internal, deferred, parsedFromLine))
     this.deferred = deferred
     try {

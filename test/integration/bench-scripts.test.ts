@@ -26,3 +26,17 @@ test('latency.ts: W1 and W4 lines for a tiny run', () => {
   expect(out).toMatch(/^src memory W4 200\/s: p50 [\d.]+ /m)
   expect(code).toBe(0)
 }, 90_000)
+
+test('custom-id-push.ts: p50/p99 lines with and without job_id, memory and durable', () => {
+  const { code, out } = runScript('custom-id-push.ts', ['--pushes', '50'])
+  for (const line of ['memory plain', 'memory with job_id', 'durable plain', 'durable with job_id']) {
+    expect(out).toMatch(new RegExp(`^${line}: 50 pushes, p50 \\d+ µs, p99 \\d+ µs$`, 'm'))
+  }
+  expect(code).toBe(0)
+}, 90_000)
+
+test('depends-on.ts: the dependent job waits until its last dependency is acked, then is waiting', () => {
+  const { code, out } = runScript('depends-on.ts', ['--dependencies', '300'])
+  expect(out).toMatch(/^300 dependencies: push [\d.]+ ms, drain \d+ ms \(slowest ACKB of 100: [\d.]+ ms\), then the dependent job is waiting$/m)
+  expect(code).toBe(0)
+}, 90_000)
