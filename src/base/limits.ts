@@ -67,10 +67,18 @@ export const webSocketConnectionsMax = 100
 export const sseConnectionsMax = 1000
 /** Events buffered per SSE/WebSocket subscriber (spec §5.4: at least 1024); older ones are dropped. */
 export const eventBufferEventsMax = 1024
-/** Bytes of serialized events buffered per SSE subscriber (events carry job data, up to 10 MiB each). */
-export const eventBufferBytesMax = 8 * MiB
-/** Bytes a WebSocket may have unsent before it is closed as too slow (1013). */
-export const webSocketBufferedBytesMax = 4 * MiB
+/**
+ * Bytes of events one SSE or WebSocket subscriber may be behind (taken by neither it nor its socket);
+ * past it the subscriber is too slow and is dropped: the SSE stream ends with a comment saying so,
+ * the WebSocket closes with 1013. One event always fits when nothing else waits, whatever its size.
+ */
+export const eventStreamBufferedBytesMax = 16 * MiB
+/**
+ * Bytes of events all subscribers together are behind, a text several of them share counted once;
+ * past it the subscribers furthest behind are dropped as above. Bounds the never-reading subscribers
+ * (sseConnectionsMax + webSocketConnectionsMax of them) as a whole.
+ */
+export const eventStreamsBufferedBytesTotalMax = 256 * MiB
 /** Interval of the `/ws/dashboard` snapshot (spec §5.4 DASHBOARD_INTERVAL_MS, the default). */
 export const dashboardIntervalMs = 3000
 /** DASHBOARD_INTERVAL_MS bounds: a snapshot costs a fan-out to every shard. */
@@ -88,6 +96,7 @@ export const workerQueuesMax = 1000
 export const metricsHistoryPointsMax = 720
 export const metricsHistoryIntervalMs = 5000
 
+assert(eventStreamsBufferedBytesTotalMax >= 4 * eventStreamBufferedBytesMax, 'one slow subscriber does not fill the total')
 assert(httpBodyBytesMax >= jobDataBytesMax, 'an HTTP push must be able to carry the largest job')
 assert(httpRequestTimeoutMs < httpIdleTimeoutSeconds * 1000, 'a request times out before its connection idles out')
 assert(httpBlockingTimeoutMsMax < httpIdleTimeoutSeconds * 1000, 'a long-poll ends before its connection idles out')

@@ -134,7 +134,7 @@ export function adminRoutes(deps: HttpDeps): Hono {
   })
   app.get('/debug/memory', (c) => {
     const memory = process.memoryUsage()
-    return c.json({ ...memory, event_subscribers: deps.hub.subscriberCount, workers_tracked: deps.workers.active(Date.now()).length })
+    return c.json({ ...memory, event_subscribers: deps.hub.subscriberCount, event_buffered_bytes: deps.hub.buffers.bytes, workers_tracked: deps.workers.active(Date.now()).length })
   })
 
   // flashQ's Python client in HTTP mode posts TCP commands here and reads the TCP reply.

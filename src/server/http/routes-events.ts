@@ -1,18 +1,19 @@
 /**
  * Server-sent events (spec §5.4): `/events`, `/events/{queue}`, `/queues/{queue}/events` (alias) and
- * `/events/job/{id}?events=a,b`. Each stream is pulled by the client: events wait in a bounded
- * EventBuffer (oldest dropped beyond eventBufferEventsMax or eventBufferBytesMax), so a client that
- * stops reading costs at most that buffer plus the socket's own, never more.
+ * `/events/job/{id}?events=a,b`. Each stream is pulled by the client: Bun asks for more only once the
+ * socket took what it had, so events wait in the subscriber's EventBuffer (shared texts). Beyond
+ * eventBufferEventsMax events the oldest are dropped (the stream says how many); beyond
+ * eventStreamBufferedBytesMax bytes, or when all subscribers pass eventStreamsBufferedBytesTotalMax and
+ * this one is furthest behind, the client is too slow: it is unsubscribed at once and its stream ends
+ * with a comment giving the reason.
  */
 import { Hono } from 'hono'
-import { eventBufferBytesMax, eventBufferEventsMax, sseConnectionsMax, sseKeepAliveMs } from '../../base/limits.ts'
-import { EventBuffer, type EventFilter, type JobEvent } from '../events.ts'
+import { sseConnectionsMax, sseKeepAliveMs } from '../../base/limits.ts'
+import type { EventFilter } from '../events.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem, jobIdParam } from './envelope.ts'
 
 const encoder = new TextEncoder()
-
-export const formatSse = (event: JobEvent) => `event: ${event.event_type}\ndata: ${JSON.stringify(event)}\n\n`
 
 export function eventRoutes(deps: HttpDeps): Hono {
   const app = new Hono()
@@ -20,8 +21,8 @@ export function eventRoutes(deps: HttpDeps): Hono {
   const stream = (filter: EventFilter, signal: AbortSignal): Response => {
     if (open >= sseConnectionsMax) throw new HttpProblem(503, `Too many event streams (max ${sseConnectionsMax})`)
     open++
-    const buffer = new EventBuffer(eventBufferEventsMax, eventBufferBytesMax, 'dropOldest')
-    const unsubscribe = deps.hub.subscribe(filter, (event) => buffer.push(formatSse(event)))
+    const buffer = deps.hub.buffers.create(() => unsubscribe())
+    const unsubscribe = deps.hub.subscribe(filter, (_event, encoded) => buffer.push(encoded.sse))
     let finished = false
     const finish = () => {
       if (finished) return
@@ -39,13 +40,18 @@ export function eventRoutes(deps: HttpDeps): Hono {
       async pull(controller) {
         await buffer.waitFor(sseKeepAliveMs)
         if (finished) return controller.close()
-        let text = ''
         if (buffer.dropped > reportedDrops) {
-          text += `: dropped ${buffer.dropped - reportedDrops} events (client too slow)\n\n`
+          controller.enqueue(encoder.encode(`: dropped ${buffer.dropped - reportedDrops} events (client too slow)\n\n`))
           reportedDrops = buffer.dropped
         }
-        for (const event of buffer.takeAll()) text += event
-        controller.enqueue(encoder.encode(text === '' ? ': keep-alive\n\n' : text))
+        const events = buffer.takeAll()
+        for (const text of events) controller.enqueue(text.data as Uint8Array)
+        if (buffer.closedReason !== null) {
+          controller.enqueue(encoder.encode(`: closed: ${buffer.closedReason}\n\n`))
+          finish()
+          return controller.close()
+        }
+        if (events.length === 0) controller.enqueue(encoder.encode(': keep-alive\n\n'))
       },
       cancel: finish,
     }, { highWaterMark: 0 })

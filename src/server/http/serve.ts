@@ -4,7 +4,7 @@
  * idle timeout (longer than the longest pull).
  */
 import type { Server } from 'bun'
-import { httpBodyBytesHardMax, httpIdleTimeoutSeconds, webSocketBufferedBytesMax } from '../../base/limits.ts'
+import { eventStreamBufferedBytesMax, httpBodyBytesHardMax, httpIdleTimeoutSeconds } from '../../base/limits.ts'
 import { createHttpApp } from './app.ts'
 import type { HttpDeps } from './deps.ts'
 import { fastPathEnabled, fastPathFamily, fastRoutesOf } from './fast-path.ts'
@@ -34,8 +34,9 @@ export function serveHttp(deps: HttpDeps, hostname: string, port: number): Serve
       ...sockets.handlers,
       idleTimeout: httpIdleTimeoutSeconds,
       sendPings: true,
-      backpressureLimit: webSocketBufferedBytesMax,
-      closeOnBackpressureLimit: true,
+      // ws.ts stops sending at the first backpressure and closes slow subscribers itself, with a reason.
+      backpressureLimit: eventStreamBufferedBytesMax,
+      closeOnBackpressureLimit: false,
     },
   })
 }

@@ -2,14 +2,16 @@
  * WebSockets (spec §5.4): `/ws` and `/ws/{queue}` stream JobEvents; `/ws/dashboard` sends a snapshot
  * every DASHBOARD_INTERVAL_MS (dashboardIntervalMs by default). Auth: the Bearer header, `?token=`, or a first message
  * `{"type":"auth","token":"…"}` within webSocketAuthTimeoutMs (else close 1008). Nothing is sent
- * before auth. A socket whose unsent bytes pass webSocketBufferedBytesMax is closed (1013).
+ * before auth. Events go to Bun one at a time while the socket takes them (until `send` reports
+ * backpressure, then again on `drain`); the rest wait in the subscriber's EventBuffer (shared texts),
+ * and a subscriber too slow for it (see eventStreamBufferedBytesMax) is closed with 1013 and the reason.
  */
 import type { Server, ServerWebSocket } from 'bun'
 import {
-  dashboardIntervalMs, dashboardIntervalMsMax, dashboardIntervalMsMin, webSocketAuthTimeoutMs, webSocketBufferedBytesMax,
+  dashboardIntervalMs, dashboardIntervalMsMax, dashboardIntervalMsMin, eventStreamBufferedBytesMax, webSocketAuthTimeoutMs,
   webSocketConnectionsMax,
 } from '../../base/limits.ts'
-import type { EventFilter, Unsubscribe } from '../events.ts'
+import type { EventBuffer, EventFilter, Unsubscribe } from '../events.ts'
 import { requestToken } from './app.ts'
 import { dashboardSnapshot } from './dashboard.ts'
 import type { HttpDeps } from './deps.ts'
@@ -19,6 +21,10 @@ export type WsData = {
   filter: EventFilter
   authenticated: boolean
   unsubscribe: Unsubscribe | null
+  /** Events not yet handed to Bun (event sockets, once authenticated). */
+  buffer: EventBuffer | null
+  /** Bun reported backpressure: wait for `drain` before sending more. */
+  blocked: boolean
   timer: ReturnType<typeof setTimeout> | ReturnType<typeof setInterval> | null
 }
 
@@ -59,7 +65,7 @@ export class WebSocketHub {
       return new Response('Invalid or missing authentication token', { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } })
     }
     const authenticated = !this.deps.front.authRequired || token !== undefined
-    const data: WsData = { ...route, authenticated, unsubscribe: null, timer: null }
+    const data: WsData = { ...route, authenticated, unsubscribe: null, buffer: null, blocked: false, timer: null }
     if (server.upgrade(request, { data })) return undefined
     return new Response('Expected a WebSocket upgrade', { status: 400 })
   }
@@ -85,9 +91,14 @@ export class WebSocketHub {
       ws.data.timer = null
       this.start(ws)
     },
+    drain: (ws: Socket) => {
+      ws.data.blocked = false
+      this.flush(ws)
+    },
     close: (ws: Socket) => {
       this.open--
       ws.data.unsubscribe?.()
+      ws.data.buffer?.close('socket closed')
       if (ws.data.timer !== null) clearTimeout(ws.data.timer)
       ws.data.timer = null
     },
@@ -100,12 +111,33 @@ export class WebSocketHub {
       ws.data.timer = setInterval(send, this.dashboardIntervalMs)
       return
     }
-    ws.data.unsubscribe = this.deps.hub.subscribe(ws.data.filter, (event) => this.send(ws, JSON.stringify(event)))
+    const buffer = this.deps.hub.buffers.create((reason) => {
+      ws.data.unsubscribe?.()
+      if (ws.readyState === 1) ws.close(1013, reason)
+    })
+    ws.data.buffer = buffer
+    ws.data.unsubscribe = this.deps.hub.subscribe(ws.data.filter, (_event, encoded) => {
+      buffer.push(encoded.json)
+      this.flush(ws)
+    })
   }
 
+  /** Hands buffered events to Bun until it reports backpressure. */
+  private flush(ws: Socket): void {
+    const buffer = ws.data.buffer
+    while (buffer !== null && !ws.data.blocked && ws.readyState === 1) {
+      const text = buffer.shift()
+      if (text === undefined) return
+      if (ws.send(text.data as string) === -1) ws.data.blocked = true
+    }
+  }
+
+  /** A dashboard snapshot; a socket that has not taken the last ones is too slow. */
   private send(ws: Socket, text: string): void {
     if (ws.readyState !== 1) return
-    if (ws.getBufferedAmount() > webSocketBufferedBytesMax) return ws.close(1013, 'client too slow: events not read')
+    if (ws.getBufferedAmount() > eventStreamBufferedBytesMax) {
+      return ws.close(1013, `client too slow: more than ${eventStreamBufferedBytesMax} bytes not taken`)
+    }
     ws.send(text)
   }
 }

@@ -1,0 +1,143 @@
+/**
+ * Hostile clients on the HTTP port (the second audit): event subscribers that never read, failed
+ * authentication, unknown methods, and bad input on every route family. Real servers over real
+ * sockets; memory is measured from /proc/<pid>/status, against bounds relative to what the old code
+ * kept (never absolute timings).
+ */
+import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
+import { connect, type Socket } from 'node:net'
+import { eventStreamBufferedBytesMax, eventStreamsBufferedBytesTotalMax } from '../../src/base/limits.ts'
+import { startServer, type TestServer } from '../harness/server.ts'
+import { waitFor } from './commands-kit.ts'
+import { HttpClient, openWebSocket } from './http-kit.ts'
+
+setDefaultTimeout(120_000)
+
+const MB = 1_000_000
+type Job = { id: number }
+
+/** A server of its own (memory mode: RSS then moves only with what the test does). */
+async function withServer(use: (server: TestServer, client: HttpClient) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
+  const server = await startServer({ args: ['--memory', '--shards', '2', '--workers', '0'], env })
+  try {
+    await use(server, new HttpClient(`http://127.0.0.1:${server.httpPort}`))
+  } finally {
+    await server.cleanup()
+  }
+}
+
+const rssMiB = (server: TestServer) => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${server.process.pid}/status`, 'utf8'))?.[1]) / 1024
+
+const memoryFacts = async (client: HttpClient) =>
+  (await (await client.raw('GET', '/debug/memory')).json()) as { event_subscribers: number; event_buffered_bytes: number }
+const subscriberCount = async (client: HttpClient) => (await memoryFacts(client)).event_subscribers
+
+/** Raw sockets that ask for `path` as SSE (or a WebSocket) and then never read. */
+function neverReading(server: TestServer, paths: string[], kind: 'sse' | 'ws'): Socket[] {
+  return paths.map((path) => {
+    const socket = connect(server.httpPort as number, '127.0.0.1')
+    socket.on('error', () => {})
+    const upgrade = 'Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n'
+    socket.write(`GET ${path} HTTP/1.1\r\nHost: test\r\n${kind === 'ws' ? upgrade : ''}\r\n`)
+    socket.pause()
+    return socket
+  })
+}
+
+/** An active job of `queue`: its PARTIAL events carry their data and change no job state. */
+async function activeJob(client: HttpClient, queue: string): Promise<Job> {
+  const job = await client.data<Job>('POST', `/queues/${encodeURIComponent(queue)}/jobs`, { data: 1 })
+  await client.data('GET', `/queues/${encodeURIComponent(queue)}/jobs?timeout=0`)
+  return job
+}
+
+const partialOf = (bytes: number) => JSON.stringify({ data: 'x'.repeat(bytes) })
+
+describe('event subscribers that never read', () => {
+  test('100 SSE streams on the same events keep one copy of each event, not one per stream', async () => {
+    await withServer(async (server, client) => {
+      const job = await activeJob(client, 'shared')
+      const body = partialOf(MB)
+      for (let round = 0; round < 5; round++) await client.data('POST', `/jobs/${job.id}/partial`, body) // warm-up
+      const streams = 100
+      const sockets = neverReading(server, Array(streams).fill('/events'), 'sse')
+      await waitFor(async () => (await subscriberCount(client)) === streams)
+      const before = rssMiB(server)
+      const events = 12 // 12 MB behind each: under the per-subscriber limit, so every stream stays
+      for (let round = 0; round < events; round++) await client.data('POST', `/jobs/${job.id}/partial`, body)
+      const grownMiB = rssMiB(server) - before
+      expect(await subscriberCount(client)).toBe(streams)
+      // A copy per stream was streams × events MB (1.2 GB; 1.4 GiB measured); shared, about 150 MiB
+      // (mostly the chunk each socket has not taken yet).
+      expect(grownMiB).toBeLessThan((streams * events * MB) / (1024 * 1024) / 4)
+      for (const socket of sockets) socket.destroy()
+    })
+  })
+
+  test('streams on distinct queues together stay under the total: the ones furthest behind are dropped', async () => {
+    await withServer(async (server, client) => {
+      const streams = 40
+      const queues = Array.from({ length: streams }, (_, index) => `distinct-${index}`)
+      const jobs = await Promise.all(queues.map((queue) => activeJob(client, queue)))
+      const sockets = neverReading(server, queues.map((queue) => `/events/${queue}`), 'sse')
+      await waitFor(async () => (await subscriberCount(client)) === streams)
+      const body = partialOf(MB)
+      const eventsEach = 12 // under the per-subscriber limit; 480 MB in all, past the total
+      let bufferedMost = 0
+      for (let round = 0; round < eventsEach; round++) {
+        for (const job of jobs) await client.data('POST', `/jobs/${job.id}/partial`, body)
+        bufferedMost = Math.max(bufferedMost, (await memoryFacts(client)).event_buffered_bytes)
+      }
+      const kept = await subscriberCount(client)
+      expect(kept).toBeLessThan(streams)
+      expect(kept).toBeGreaterThan(0)
+      expect(bufferedMost).toBeGreaterThan(eventStreamsBufferedBytesTotalMax / 2)
+      expect(bufferedMost).toBeLessThanOrEqual(eventStreamsBufferedBytesTotalMax)
+      // The dropped streams, once read, say why.
+      const texts = sockets.map((socket) => {
+        const text = { all: '' }
+        socket.on('data', (chunk) => (text.all += chunk.toString()))
+        socket.resume()
+        return text
+      })
+      const reason = ": closed: client too slow: the server's event buffers passed"
+      await waitFor(async () => texts.filter((text) => text.all.includes(reason)).length === streams - kept, 10_000)
+      for (const socket of sockets) socket.destroy()
+    })
+  })
+
+  test('a WebSocket that never reads is closed with 1013 and the reason', async () => {
+    await withServer(async (server, client) => {
+      const [socket] = neverReading(server, ['/ws'], 'ws') as [Socket]
+      await waitFor(async () => (await subscriberCount(client)) === 1)
+      const job = await activeJob(client, 'ws-slow')
+      const body = partialOf(2 * MB)
+      for (let round = 0; round < 20 && (await subscriberCount(client)) > 0; round++) {
+        await client.data('POST', `/jobs/${job.id}/partial`, body)
+      }
+      expect(await subscriberCount(client)).toBe(0)
+      const received: Buffer[] = []
+      socket.on('data', (chunk: Buffer) => received.push(chunk))
+      socket.resume()
+      const reason = `client too slow: more than ${eventStreamBufferedBytesMax} bytes of events not taken`
+      // The close frame: opcode 0x88, then the code (1013 = 0x03f5) and the reason.
+      const closeFrame = Buffer.concat([Buffer.from([0x03, 0xf5]), Buffer.from(reason)])
+      await waitFor(async () => Buffer.concat(received).includes(closeFrame), 10_000)
+      socket.destroy()
+    })
+  })
+
+  test('a WebSocket that reads is not dropped by a burst of big events', async () => {
+    // A burst far past one subscriber's share of Bun's send buffer, taken promptly: all of it arrives.
+    await withServer(async (server, client) => {
+      const ws = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws/burst`)
+      const data = 'y'.repeat(5 * MB)
+      await client.data('POST', '/queues/burst/jobs/batch', { jobs: [{ data }, { data }, { data }] })
+      await waitFor(async () => ws.messages.length >= 3, 20_000)
+      expect(ws.messages.map((text) => (JSON.parse(text) as { data: string }).data.length)).toEqual([data.length, data.length, data.length])
+      expect(ws.socket.readyState).toBe(WebSocket.OPEN)
+      ws.socket.close()
+    })
+  })
+})
