@@ -215,3 +215,14 @@ export const jobLogMessageCharsMax = 64 * 1024
 export const jobErrorCharsMax = 1024 * 1024
 /** Length of a cron entry's name, in characters. */
 export const cronNameCharsMax = 1024
+
+// Failed authentication (server/auth-failures.ts).
+/** Failed AUTH commands one TCP connection may send; the one that reaches it is answered, then the connection closes. */
+export const authFailuresPerConnectionMax = 10
+/**
+ * Failed authentications (TCP AUTH, HTTP token, WebSocket auth) from one address in one minute; past
+ * it every attempt from that address is refused until the minute ends (HTTP 429 with Retry-After).
+ */
+export const authFailuresPerAddressPerMinuteMax = 100
+/** Addresses whose failed authentications are counted at once (the oldest is forgotten beyond it). */
+export const authFailureAddressesTrackedMax = 10_000

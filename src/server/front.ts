@@ -15,6 +15,7 @@ import { customIdsOfPush, customIdsQuestion, CustomIdGate, foundElsewhere, planP
 import { idShard, routeKindOf, shardOf, splitRequest } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
 import { deliveriesOf } from './undelivered.ts'
+import { AuthFailures, type AuthVerdict } from './auth-failures.ts'
 
 /** Something that gets exactly one reply (JSON without reqId) and remembers its shard tokens. */
 export interface Answerable extends ReplyTarget {
@@ -25,6 +26,7 @@ export interface Answerable extends ReplyTarget {
 
 export class Front {
   private tokenBytes: Buffer[] = []
+  readonly authFailures = new AuthFailures()
 
   constructor(
     private readonly pool: ShardPool,
@@ -57,6 +59,12 @@ export class Front {
       match = match || same
     }
     return match
+  }
+
+  /** The token check of every transport, within the failure budget of the client's address. */
+  authorize(token: unknown, address: string): AuthVerdict {
+    if (!this.authRequired) return { ok: true }
+    return this.authFailures.check(address, () => this.checkToken(token))
   }
 
   /**
@@ -124,11 +132,11 @@ export class Front {
   }
 
   /** AUTH over any transport: the reply, and whether the caller is now authenticated. */
-  authenticate(request: Record<string, unknown>): { reply: object; authenticated: boolean } {
+  authenticate(request: Record<string, unknown>, address: string | null): { reply: object; authenticated: boolean } {
     const parsed = parseCommand(request)
     if (!parsed.ok) return { reply: { ok: false, error: parsed.error }, authenticated: false }
-    const authenticated = this.checkToken(request.token)
-    return { reply: authenticated ? { ok: true } : { ok: false, error: invalidToken }, authenticated }
+    const verdict = address === null ? { ok: this.checkToken(request.token), error: invalidToken } : this.authorize(request.token, address)
+    return { reply: verdict.ok ? { ok: true } : { ok: false, error: verdict.error }, authenticated: verdict.ok }
   }
 
   /** Unknown commands and the front's own commands (route 'front' in the command table). */
@@ -138,7 +146,7 @@ export class Front {
     const command = parsed.command
     switch (command.cmd) {
       case 'PING': return { ok: true, pong: true }
-      case 'AUTH': return this.authenticate(request).reply
+      case 'AUTH': return this.authenticate(request, null).reply // behind the HTTP token check already
       case '_SETTOKENS':
         this.setTokens(command.tokens)
         return { ok: true, count: this.tokenCount }

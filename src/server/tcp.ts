@@ -16,6 +16,7 @@
  */
 import type { Socket, TCPSocketListener, UnixSocketListener } from 'bun'
 import {
+  authFailuresPerConnectionMax,
   connectionOutputBytesHigh, connectionOutputBytesMax, connectionRequestsInFlightMax, connectionsMax, frameBytesMax,
   lineBytesMax,
 } from '../base/limits.ts'
@@ -43,8 +44,11 @@ type TcpConnection = {
   backlogBytes: number
   /** Pull replies queued or in the backlog (not fully written yet): given back if the socket dies. */
   unsentPullReplies: string[]
-  /** Close once the backlog is written (after `Message too large`). */
+  /** Close once the backlog is written (after `Message too large`, too many failed AUTH); read no more. */
   closeAfterFlush: boolean
+  /** The client's address (unix socket: 'unix'): failed AUTH are counted per address too. */
+  address: string
+  authFailures: number
   /** The client half-closed (`printf … | nc`): answer what is in flight, then close. */
   inputEnded: boolean
   paused: boolean
@@ -118,6 +122,7 @@ export class TcpServer {
     const connection: TcpConnection = {
       state: emptyState, mode: 'unknown', lines: null, frames: null, pendingText: '', pendingFrames: [],
       backlog: [], backlogBytes: 0, unsentPullReplies: [], closeAfterFlush: false, inputEnded: false, paused: false,
+      address: socket.remoteAddress || 'unix', authFailures: 0,
     }
     connection.state = new ConnectionState(this.nextConnectionId++, (text, request) => this.emit(socket, text, request))
     socket.data = connection
@@ -171,6 +176,7 @@ export class TcpServer {
     if (typeof request !== 'object' || request === null || Array.isArray(request)) {
       return this.replyAtFront(connection, undefined, { ok: false, error: 'Invalid: a request must be a JSON object' })
     }
+    if (connection.closeAfterFlush) return
     const fields = request as Record<string, unknown>
     const reqId = typeof fields.reqId === 'string' || typeof fields.reqId === 'number' ? fields.reqId : undefined
     // JSON lines only (MessagePack frames are checked while decoding); a short line cannot nest deep.
@@ -178,11 +184,7 @@ export class TcpServer {
       const problem = nestingProblem(fields)
       if (problem !== null) return this.replyAtFront(connection, reqId, { ok: false, error: invalid(problem) })
     }
-    if (fields.cmd === 'AUTH') {
-      const { reply, authenticated } = this.front.authenticate(fields)
-      if (authenticated) connection.state.authenticated = true
-      return this.replyAtFront(connection, reqId, reply)
-    }
+    if (fields.cmd === 'AUTH') return this.authenticate(connection, fields, reqId)
     if (this.front.authRequired && !connection.state.authenticated) {
       return this.replyAtFront(connection, reqId, { ok: false, error: authenticationRequired })
     }
@@ -193,6 +195,17 @@ export class TcpServer {
       if (fields.timeout !== 0) connection.state.markBlocking(target)
     }
     this.front.submit(fields, line ?? JSON.stringify(fields), target, false, false, line !== null)
+  }
+
+  /** AUTH; the failure that reaches authFailuresPerConnectionMax is answered, then the connection closes. */
+  private authenticate(connection: TcpConnection, fields: Record<string, unknown>, reqId: string | number | undefined): void {
+    const { reply, authenticated } = this.front.authenticate(fields, connection.address)
+    if (authenticated) connection.state.authenticated = true
+    else if (++connection.authFailures >= authFailuresPerConnectionMax) {
+      connection.closeAfterFlush = true
+      return this.replyAtFront(connection, reqId, { ok: false, error: `Too many failed AUTH on this connection (max ${authFailuresPerConnectionMax}): closing it` })
+    }
+    this.replyAtFront(connection, reqId, reply)
   }
 
   private replyAtFront(connection: TcpConnection, reqId: string | number | undefined, reply: object): void {

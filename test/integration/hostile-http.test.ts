@@ -7,10 +7,13 @@
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
-import { eventStreamBufferedBytesMax, eventStreamsBufferedBytesTotalMax } from '../../src/base/limits.ts'
+import {
+  authFailuresPerAddressPerMinuteMax, authFailuresPerConnectionMax, eventStreamBufferedBytesMax, eventStreamsBufferedBytesTotalMax,
+} from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { waitFor } from './commands-kit.ts'
 import { HttpClient, openWebSocket } from './http-kit.ts'
+import { WireClient } from '../harness/wire-client.ts'
 
 setDefaultTimeout(120_000)
 
@@ -18,8 +21,8 @@ const MB = 1_000_000
 type Job = { id: number }
 
 /** A server of its own (memory mode: RSS then moves only with what the test does). */
-async function withServer(use: (server: TestServer, client: HttpClient) => Promise<void>, env: Record<string, string> = {}): Promise<void> {
-  const server = await startServer({ args: ['--memory', '--shards', '2', '--workers', '0'], env })
+async function withServer(use: (server: TestServer, client: HttpClient) => Promise<void>, args: string[] = []): Promise<void> {
+  const server = await startServer({ args: ['--memory', '--shards', '2', '--workers', '0', ...args] })
   try {
     await use(server, new HttpClient(`http://127.0.0.1:${server.httpPort}`))
   } finally {
@@ -139,5 +142,53 @@ describe('event subscribers that never read', () => {
       expect(ws.socket.readyState).toBe(WebSocket.OPEN)
       ws.socket.close()
     })
+  })
+})
+
+describe('failed authentication', () => {
+  const tooMany = (seconds: string) => new RegExp(`^Too many failed authentications from 127\\.0\\.0\\.1 \\(max ${authFailuresPerAddressPerMinuteMax} per minute\\): retry in ${seconds} s$`)
+
+  test(`TCP: the ${authFailuresPerConnectionMax}th failed AUTH on a connection is answered, then the connection closes`, async () => {
+    await withServer(async (server) => {
+      const client = await WireClient.connect(server.tcpPort)
+      for (let attempt = 1; attempt < authFailuresPerConnectionMax; attempt++) {
+        expect(await client.request({ cmd: 'AUTH', token: `guess-${attempt}` })).toMatchObject({ ok: false, error: 'Invalid token' })
+      }
+      const last = await client.request({ cmd: 'AUTH', token: 'guess-last' })
+      expect(last).toMatchObject({ ok: false, error: `Too many failed AUTH on this connection (max ${authFailuresPerConnectionMax}): closing it` })
+      await expect(client.request({ cmd: 'AUTH', token: 'secret' }, 2000)).rejects.toThrow()
+      const fresh = await WireClient.connect(server.tcpPort)
+      expect(await fresh.request({ cmd: 'AUTH', token: 'secret' })).toMatchObject({ ok: true })
+      expect(await fresh.request({ cmd: 'PING' })).toMatchObject({ ok: true })
+      fresh.close()
+    }, ['--auth-token', 'secret'])
+  })
+
+  test('an address past its budget is refused on every transport, even with the right token, until the minute ends', async () => {
+    await withServer(async (server) => {
+      const base = `http://127.0.0.1:${server.httpPort}`
+      const guess = (token: string) => fetch(`${base}/queues`, { headers: { Authorization: `Bearer ${token}` } })
+      // Guesses over HTTP (401 each) and TCP count together.
+      const tcp = await WireClient.connect(server.tcpPort)
+      for (let attempt = 0; attempt < 5; attempt++) expect((await tcp.request({ cmd: 'AUTH', token: `t${attempt}` })).error).toBe('Invalid token')
+      tcp.close()
+      for (let attempt = 5; attempt < authFailuresPerAddressPerMinuteMax; attempt++) expect((await guess(`h${attempt}`)).status).toBe(401)
+      const refused = await guess('secret')
+      expect(refused.status).toBe(429)
+      const retryAfter = Number(refused.headers.get('retry-after'))
+      expect(retryAfter).toBeGreaterThanOrEqual(1)
+      expect(retryAfter).toBeLessThanOrEqual(60)
+      expect(await refused.text()).toMatch(tooMany('\\d+'))
+      const viaFastPath = await fetch(`${base}/queues/q/jobs`, { method: 'POST', headers: { Authorization: 'Bearer secret', 'Content-Type': 'application/json' }, body: '{"data":1}' })
+      expect(viaFastPath.status).toBe(429)
+      const client = await WireClient.connect(server.tcpPort)
+      expect((await client.request({ cmd: 'AUTH', token: 'secret' })).error).toMatch(tooMany('\\d+'))
+      client.close()
+      const upgrade = await fetch(`${base}/ws?token=secret`, { headers: { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' } })
+      expect(upgrade.status).toBe(429)
+      // No token guesses nothing: still the plain 401; public routes stay open.
+      expect((await fetch(`${base}/queues`)).status).toBe(401)
+      expect((await fetch(`${base}/health`)).status).toBe(200)
+    }, ['--auth-token', 'secret'])
   })
 })

@@ -3,9 +3,11 @@
  * spec §5.1, then the sub-apps (mounts.ts) and the flashQ route groups (routes-*.ts). Every route is a
  * command sent through the same Front as TCP. WebSocket upgrades are taken before Hono (serve.ts).
  */
+import type { Server } from 'bun'
 import { Hono } from 'hono'
 import { dashboardApp } from '../../dashboard/app.ts'
 import { cors } from 'hono/cors'
+import type { Front } from '../front.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem, internalError, problemResponse } from './envelope.ts'
 import { subApps } from './mounts.ts'
@@ -38,6 +40,25 @@ export function requestToken(request: Request, path: string): string | undefined
   return new URL(request.url).searchParams.get('token') ?? undefined
 }
 
+/** The client address of an HTTP request: failed tokens are counted per address (auth-failures.ts). */
+export function clientAddress(request: Request, server: Server<unknown> | undefined): string {
+  return server?.requestIP(request)?.address ?? 'unknown'
+}
+
+/**
+ * The token check of an HTTP request (auth on, route not public): null when it may go on, else 401,
+ * or 429 with Retry-After once its address is past authFailuresPerAddressPerMinuteMax. A request
+ * with no token at all guesses nothing and is not counted.
+ */
+export function authProblem(front: Front, request: Request, path: string, server: Server<unknown> | undefined): HttpProblem | null {
+  const token = requestToken(request, path)
+  if (token === undefined) return new HttpProblem(401, authFailure)
+  const verdict = front.authorize(token, clientAddress(request, server))
+  if (verdict.ok) return null
+  if (verdict.retryAfterSeconds === undefined) return new HttpProblem(401, authFailure)
+  return new HttpProblem(429, verdict.error, { 'Retry-After': String(verdict.retryAfterSeconds) })
+}
+
 export function createHttpApp(deps: HttpDeps): Hono {
   const app = new Hono()
   app.route('/', dashboardApp()) // first, before auth: the page and its assets hold no data
@@ -51,10 +72,8 @@ export function createHttpApp(deps: HttpDeps): Hono {
   }))
   app.use('*', async (c, next) => {
     if (!deps.front.authRequired || c.req.method === 'OPTIONS' || isPublicPath(c.req.method, c.req.path)) return next()
-    if (!deps.front.checkToken(requestToken(c.req.raw, c.req.path))) {
-      return problemResponse(c, new HttpProblem(401, authFailure))
-    }
-    return next()
+    const problem = authProblem(deps.front, c.req.raw, c.req.path, (c.env as { server?: Server<unknown> } | undefined)?.server)
+    return problem === null ? next() : problemResponse(c, problem)
   })
   for (const subApp of subApps) app.route('/', subApp(deps))
   app.route('/', docsRoutes(deps))

@@ -11,18 +11,20 @@ import { nestingProblem, nestingScanCharsMin } from '../../protocol/validate.ts'
 import type { Reply } from './call.ts'
 
 /** A request rejected before it became a command: answered as plain text with `status`. */
+/** Headers a response gets beyond its Content-Type: CORS on the fast path (fast-path.ts), none under Hono. */
+export type ExtraHeaders = Record<string, string>
+export const noHeaders: ExtraHeaders = Object.freeze({}) as ExtraHeaders
+
 export class HttpProblem extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 413 | 415 | 422 | 503,
+    readonly status: 400 | 401 | 404 | 405 | 413 | 415 | 422 | 429 | 501 | 503,
     message: string,
+    /** Headers the problem needs (Retry-After of a 429, Allow of a 405). */
+    readonly headers: ExtraHeaders = noHeaders,
   ) {
     super(message)
   }
 }
-
-/** Headers a response gets beyond its Content-Type: CORS on the fast path (fast-path.ts), none under Hono. */
-export type ExtraHeaders = Record<string, string>
-export const noHeaders: ExtraHeaders = Object.freeze({}) as ExtraHeaders
 
 // Hono's c.json and c.text content types: the fast path and the Hono routes answer byte for byte alike.
 const jsonType = 'application/json'
@@ -68,7 +70,8 @@ export function failResponse(error: string, headers: ExtraHeaders = noHeaders): 
 
 /** `problemResponse` without a context. */
 export function problemAnswer(problem: HttpProblem, headers: ExtraHeaders = noHeaders): Response {
-  return textResponse(problem.message, problem.status, problem.status === 401 ? { 'WWW-Authenticate': 'Bearer', ...headers } : headers)
+  const own = problem.status === 401 ? { 'WWW-Authenticate': 'Bearer', ...problem.headers } : problem.headers
+  return textResponse(problem.message, problem.status, own === noHeaders ? headers : { ...own, ...headers })
 }
 
 /** A failure that is not the request's fault: logged, answered 500 without its details. */

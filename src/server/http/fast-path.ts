@@ -9,8 +9,9 @@
  * app.ts's middleware adds there, the CORS headers and the token check. http-fast-path.test.ts sends
  * the same requests to a server with and without the fast path and compares the answers.
  */
+import type { Server } from 'bun'
 import type { Context } from 'hono'
-import { authFailure, corsOrigins, isPublicPath, requestToken } from './app.ts'
+import { authProblem, corsOrigins, isPublicPath } from './app.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem, internalError, problemAnswer, type ExtraHeaders } from './envelope.ts'
 import { family } from './prometheus.ts'
@@ -52,7 +53,7 @@ export class FastRoutes {
   }
 
   /** The answer, or null when Hono must take the request. */
-  handle(request: Request): Promise<Response> | null {
+  handle(request: Request, server?: Server<unknown>): Promise<Response> | null {
     const byLength = this.routes.get(request.method)
     if (byLength === undefined) return null
     const url = request.url
@@ -68,17 +69,18 @@ export class FastRoutes {
       if (params === null) continue
       const queryText = queryStart < 0 ? '' : url.slice(queryStart + 1)
       if (needsDecoding.test(queryText)) return null
-      return this.answer(request, path, route, { params, query: (name) => queryParam(queryText, name) })
+      return this.answer(request, path, route, { params, query: (name) => queryParam(queryText, name) }, server)
     }
     return null
   }
 
-  private answer(request: Request, path: string, route: Route, match: FastMatch): Promise<Response> {
+  private answer(request: Request, path: string, route: Route, match: FastMatch, server: Server<unknown> | undefined): Promise<Response> {
     this.served++
     const headers = this.cors(request)
     const { front } = this.deps
-    if (front.authRequired && !isPublicPath(request.method, path) && !front.checkToken(requestToken(request, path))) {
-      return Promise.resolve(problemAnswer(new HttpProblem(401, authFailure), headers))
+    if (front.authRequired && !isPublicPath(request.method, path)) {
+      const problem = authProblem(front, request, path, server)
+      if (problem !== null) return Promise.resolve(problemAnswer(problem, headers))
     }
     const failed = (error: Error) => {
       if (error instanceof HttpProblem) return problemAnswer(error, headers)

@@ -28,7 +28,7 @@ export function serveHttp(deps: HttpDeps, hostname: string, port: number): Serve
         const path = new URL(request.url).pathname
         if (path === '/ws' || path.startsWith('/ws/')) return sockets.upgrade(request, server, path)
       }
-      return fast?.handle(request) ?? app.fetch(request, { server })
+      return fast?.handle(request, server) ?? app.fetch(request, { server })
     },
     websocket: {
       ...sockets.handlers,

@@ -12,9 +12,10 @@ import {
   webSocketConnectionsMax,
 } from '../../base/limits.ts'
 import type { EventBuffer, EventFilter, Unsubscribe } from '../events.ts'
-import { requestToken } from './app.ts'
+import { authProblem, requestToken } from './app.ts'
 import { dashboardSnapshot } from './dashboard.ts'
 import type { HttpDeps } from './deps.ts'
+import { problemAnswer } from './envelope.ts'
 
 export type WsData = {
   kind: 'events' | 'dashboard'
@@ -61,8 +62,9 @@ export class WebSocketHub {
     }
     const token = requestToken(request, path)
     // A wrong token given up front is refused at once; a missing one may still come as a message.
-    if (token !== undefined && !this.deps.front.checkToken(token)) {
-      return new Response('Invalid or missing authentication token', { status: 401, headers: { 'WWW-Authenticate': 'Bearer' } })
+    if (token !== undefined && this.deps.front.authRequired) {
+      const problem = authProblem(this.deps.front, request, path, server)
+      if (problem !== null) return problemAnswer(problem)
     }
     const authenticated = !this.deps.front.authRequired || token !== undefined
     const data: WsData = { ...route, authenticated, unsubscribe: null, buffer: null, blocked: false, timer: null }
@@ -85,7 +87,8 @@ export class WebSocketHub {
       } catch {
         token = undefined
       }
-      if (typeof token !== 'string' || !this.deps.front.checkToken(token)) return ws.close(1008, 'Invalid token')
+      const verdict = this.deps.front.authorize(token, ws.remoteAddress)
+      if (!verdict.ok) return ws.close(1008, verdict.error)
       ws.data.authenticated = true
       if (ws.data.timer !== null) clearTimeout(ws.data.timer)
       ws.data.timer = null
