@@ -226,3 +226,13 @@ export const authFailuresPerConnectionMax = 10
 export const authFailuresPerAddressPerMinuteMax = 100
 /** Addresses whose failed authentications are counted at once (the oldest is forgotten beyond it). */
 export const authFailureAddressesTrackedMax = 10_000
+
+// Request bodies being received (server/http/body.ts).
+/**
+ * Bytes of request bodies being received, all requests together, counted as they arrive; a request
+ * that would pass it gets 503 (naming it). Clients that send most of a big body and stall add up to no more.
+ */
+export const httpBodyBytesInFlightMax = 512 * MiB
+/** A declared body up to this size is read whole (the fast path) and counts its declared length at once. */
+export const httpBodyBytesReservedMax = 64 * 1024
+assert(httpBodyBytesInFlightMax >= 2 * Math.max(httpBodyBytesMax, queuedRequestBodyBytesMax, storageRestoreBodyBytesMax), 'two of the largest bodies fit at once')

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import {
   authFailuresPerAddressPerMinuteMax, authFailuresPerConnectionMax, eventStreamBufferedBytesMax, eventStreamsBufferedBytesTotalMax,
+  httpBodyBytesInFlightMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { waitFor } from './commands-kit.ts'
@@ -190,5 +191,80 @@ describe('failed authentication', () => {
       expect((await fetch(`${base}/queues`)).status).toBe(401)
       expect((await fetch(`${base}/health`)).status).toBe(200)
     }, ['--auth-token', 'secret'])
+  })
+})
+
+/** One raw HTTP exchange: everything the server sent until it closed (or `waitMs` passed). */
+async function rawExchange(port: number, text: string, waitMs = 3000): Promise<{ reply: string; closed: boolean }> {
+  const socket = connect(port, '127.0.0.1')
+  let reply = ''
+  let closed = false
+  socket.on('data', (chunk) => (reply += chunk.toString()))
+  socket.on('error', () => {})
+  const done = new Promise<void>((resolve) => socket.on('close', () => {
+    closed = true
+    resolve()
+  }))
+  socket.write(text)
+  await Promise.race([done, Bun.sleep(waitMs)])
+  socket.destroy()
+  return { reply, closed }
+}
+
+describe('methods', () => {
+  test('a method no route answers gets 501 naming it; a known one on an unknown path stays 404', async () => {
+    await withServer(async (server) => {
+      const base = `http://127.0.0.1:${server.httpPort}`
+      for (const method of ['PURGE', 'TRACE', 'PROPFIND', 'QUERY', 'LINK', 'CONNECT']) {
+        const { reply } = await rawExchange(server.httpPort as number, `${method} /queues HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n`)
+        expect(reply).toStartWith('HTTP/1.1 501')
+        expect(reply).toEndWith(JSON.stringify({ ok: false, error: `Method not implemented: ${method} (this server answers GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)` }))
+      }
+      expect(await (await fetch(`${base}/health`, { method: 'PUT' })).json()).toEqual({ ok: false, error: 'Not found: PUT /health' })
+    })
+  })
+
+  test('Bun closes the connection, with no response, on methods outside its list; the server keeps serving', async () => {
+    await withServer(async (server, client) => {
+      for (const method of ['FOO', 'BREW', 'X-Y', 'PRI', 'get', 'post', 'Delete']) {
+        expect(await rawExchange(server.httpPort as number, `${method} /queues HTTP/1.1\r\nHost: t\r\n\r\n`)).toEqual({ reply: '', closed: true })
+      }
+      expect(await client.data('GET', '/queues')).toEqual(expect.any(Array))
+    })
+  })
+})
+
+describe('request bodies that never end', () => {
+  test('stalled bodies add up to at most the in-flight limit; past it requests get 503 naming it', async () => {
+    // Each body was kept whole until it completed: ten clients sending 100 MB of a 128 MiB /push
+    // body and stalling held 1 GB (unbounded in the number of clients).
+    await withServer(async (server, client) => {
+      const before = rssMiB(server)
+      const piece = Buffer.alloc(MB, 'x')
+      const stalled = Array.from({ length: 7 }, (_, index) => {
+        const socket = connect(server.httpPort as number, '127.0.0.1')
+        socket.on('error', () => {})
+        const reply = { text: '' }
+        socket.on('data', (chunk) => (reply.text += chunk.toString()))
+        const head = index % 2 === 0 ? `Content-Length: ${128 * 1024 * 1024}` : 'Transfer-Encoding: chunked'
+        socket.write(`POST /push HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n${head}\r\n\r\n`)
+        return { socket, reply, chunked: index % 2 === 1 }
+      })
+      for (const { socket, chunked } of stalled) {
+        for (let megabyte = 0; megabyte < 100 && !socket.destroyed; megabyte++) {
+          if (chunked) socket.write(`${piece.length.toString(16)}\r\n`)
+          await new Promise((resolve) => socket.write(piece, resolve))
+          if (chunked) socket.write('\r\n')
+        }
+      }
+      await waitFor(async () => stalled.some(({ reply }) => reply.text.includes('503')), 10_000)
+      const refused = stalled.find(({ reply }) => reply.text.includes('503'))?.reply.text ?? ''
+      expect(refused).toStartWith('HTTP/1.1 503')
+      expect(refused).toContain(`Server busy: request bodies being received passed ${httpBodyBytesInFlightMax} bytes in all; retry`)
+      expect(rssMiB(server) - before).toBeLessThan(httpBodyBytesInFlightMax / (1024 * 1024) + 150)
+      for (const { socket } of stalled) socket.destroy()
+      // Gone clients give their share back.
+      await waitFor(async () => (await client.raw('POST', '/push', { contents: 'after' })).status === 200)
+    })
   })
 })

@@ -17,6 +17,12 @@ import { eventRoutes } from './routes-events.ts'
 import { jobRoutes } from './routes-jobs.ts'
 import { queueRoutes } from './routes-queues.ts'
 
+/**
+ * Methods some route answers; others (PURGE, TRACE, PROPFIND…) get 501 naming the method. Bun itself
+ * closes the connection, without a response, on methods outside its own list (README, hostile clients).
+ */
+const methodsServed: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
+
 /** Routes that need no token (spec §5.1). */
 export function isPublicPath(method: string, path: string): boolean {
   if (path === '/health' || path === '/healthz' || path === '/metrics/prometheus') return true
@@ -81,7 +87,12 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.route('/', queueRoutes(deps))
   app.route('/', jobRoutes(deps))
   app.route('/', adminRoutes(deps))
-  app.notFound((c) => c.json({ ok: false, error: `Not found: ${c.req.method} ${c.req.path}` }, 404))
+  app.notFound((c) => {
+    if (!methodsServed.has(c.req.method)) {
+      return c.json({ ok: false, error: `Method not implemented: ${c.req.method} (this server answers ${[...methodsServed].join(', ')})` }, 501)
+    }
+    return c.json({ ok: false, error: `Not found: ${c.req.method} ${c.req.path}` }, 404)
+  })
   app.onError((error, c) => {
     if (error instanceof HttpProblem) return problemResponse(c, error)
     return internalError(c.req.method, c.req.path, error)

@@ -6,7 +6,7 @@
 import type { Context } from 'hono'
 import { httpBodyBytesMax } from '../../base/limits.ts'
 import { errorKindOf } from '../../protocol/table.ts'
-import { readBodyText } from './body.ts'
+import { bodiesBusyText, readBodyText, type BodyErrors } from './body.ts'
 import { nestingProblem, nestingScanCharsMin } from '../../protocol/validate.ts'
 import type { Reply } from './call.ts'
 
@@ -120,7 +120,7 @@ export async function readRequestJson(request: Request): Promise<unknown> {
   if (type !== undefined && type.trim() !== '' && !isJsonType(type)) {
     throw new HttpProblem(415, `Unsupported Content-Type '${type}': send application/json`)
   }
-  const text = await readBodyText(request, httpBodyBytesMax, bodyTooLarge)
+  const text = await readBodyText(request, httpBodyBytesMax, bodyErrors)
   if (text.length === 0 || text.trim() === '') return {}
   let body: unknown
   try {
@@ -151,6 +151,9 @@ export async function readRequestObject(request: Request): Promise<Record<string
 }
 
 const bodyTooLarge = () => new HttpProblem(413, `Request body too large (max ${httpBodyBytesMax} bytes)`)
+/** 503 once the bodies being received pass httpBodyBytesInFlightMax (body.ts). */
+export const bodiesBusy = () => new HttpProblem(503, bodiesBusyText, { 'Retry-After': '1' })
+export const bodyErrors: BodyErrors = { tooLarge: bodyTooLarge, busy: bodiesBusy }
 
 /** `{id}` path parameters must be a u64 (spec §5.1): 400 otherwise. */
 export function jobIdParam(c: Context, name = 'id'): number {

@@ -4,6 +4,7 @@
  */
 import { expect, test } from 'bun:test'
 import { sseConnectionsMax } from '../../base/limits.ts'
+import { EventBuffers } from '../events.ts'
 import type { Answerable, Front } from '../front.ts'
 import type { ShardPool } from '../shard-pool.ts'
 import { createHttpApp } from './app.ts'
@@ -12,7 +13,7 @@ import type { HttpDeps } from './deps.ts'
 
 test(`at most ${sseConnectionsMax} SSE streams; a closed one frees its slot`, async () => {
   let subscribed = 0
-  const hub = { subscribe: () => (subscribed++, () => subscribed--) }
+  const hub = { subscribe: () => (subscribed++, () => subscribed--), buffers: new EventBuffers() }
   const app = createHttpApp({ front: { authRequired: false }, hub, metricsProviders: [] } as unknown as HttpDeps)
   const controllers: AbortController[] = []
   const open = async () => {

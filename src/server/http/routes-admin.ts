@@ -3,6 +3,7 @@
  * (spec §5.2, §5.3; http-clients.md §2, §6). Routes that act on every queue (the server admin ones)
  * list the queues and send the per-queue command to each.
  */
+import { bodyBytesInFlight } from './body.ts'
 import { type Context, Hono } from 'hono'
 import { httpBlockingTimeoutMsMax, workerQueuesMax } from '../../base/limits.ts'
 import { parseCommand, validateQueueName } from '../../protocol/commands.ts'
@@ -134,7 +135,7 @@ export function adminRoutes(deps: HttpDeps): Hono {
   })
   app.get('/debug/memory', (c) => {
     const memory = process.memoryUsage()
-    return c.json({ ...memory, event_subscribers: deps.hub.subscriberCount, event_buffered_bytes: deps.hub.buffers.bytes, workers_tracked: deps.workers.active(Date.now()).length })
+    return c.json({ ...memory, event_subscribers: deps.hub.subscriberCount, event_buffered_bytes: deps.hub.buffers.bytes, http_body_bytes_in_flight: bodyBytesInFlight(), workers_tracked: deps.workers.active(Date.now()).length })
   })
 
   // flashQ's Python client in HTTP mode posts TCP commands here and reads the TCP reply.

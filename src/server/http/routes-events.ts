@@ -28,8 +28,7 @@ export function eventRoutes(deps: HttpDeps): Hono {
       if (finished) return
       finished = true
       open--
-      unsubscribe()
-      buffer.close('stream closed')
+      buffer.close('stream closed') // unsubscribes
     }
     signal.addEventListener('abort', finish)
     let reportedDrops = 0

@@ -24,7 +24,7 @@ import {
 import { readBodyBytes, readBodyText } from './body.ts'
 import { moveDataDirLock } from '../../shard/data-dir-lock.ts'
 import type { HttpDeps } from './deps.ts'
-import { HttpProblem } from './envelope.ts'
+import { bodiesBusy, bodyErrors, HttpProblem } from './envelope.ts'
 import { storageExposition } from './storage-metrics.ts'
 
 const memoryError = 'Storage is disabled: the server runs with --memory'
@@ -140,7 +140,7 @@ export function createStorageApp(deps: HttpDeps): Hono {
     const staged = `${dataDir}.restore-${stamp}`
     const previous = `${dataDir}.before-restore-${stamp}`
     try {
-      await Bun.write(upload, await readBodyBytes(c.req.raw, storageRestoreBodyBytesMax, () => new HttpProblem(413, uploadTooLarge)))
+      await Bun.write(upload, await readBodyBytes(c.req.raw, storageRestoreBodyBytesMax, { tooLarge: () => new HttpProblem(413, uploadTooLarge), busy: bodiesBusy }))
       const report = await restoreFromFile(upload, staged)
       const shardCount = manifestShardCount(staged)
       if (shardCount !== pool.shardCount) {
@@ -218,7 +218,7 @@ function ok(c: Context, data: unknown, error?: string): Response {
 async function jsonObject(c: Context): Promise<Record<string, unknown> | Response> {
   const type = c.req.header('content-type')
   if (type !== undefined && !/^application\/json\b/i.test(type)) return c.text(`unsupported Content-Type '${type}': expected application/json`, 415)
-  const text = await readBodyText(c.req.raw, httpBodyBytesMax, () => new HttpProblem(413, `Request body too large (max ${httpBodyBytesMax} bytes)`))
+  const text = await readBodyText(c.req.raw, httpBodyBytesMax, bodyErrors)
   if (text.trim() === '') return {}
   let body: unknown
   try {

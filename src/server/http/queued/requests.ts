@@ -4,7 +4,7 @@
  * JSON, 422 naming the field for a wrong shape, and the plain-text 400s for bad values.
  */
 import { queuedRequestBodyBytesMax, queuedPollMessagesMax, queuedVisibilitySecondsMax } from '../../../base/limits.ts'
-import { readBodyText } from '../body.ts'
+import { bodiesBusyText, readBodyText } from '../body.ts'
 
 /** An answer other than 200: plain text (§1.1). */
 export class QueuedError extends Error {
@@ -54,16 +54,14 @@ function readBody<T>(request: Request, use: (text: string) => T | Promise<T>): P
   if (type !== undefined && !jsonType.test(type)) {
     return Promise.reject(new QueuedError(415, `unsupported Content-Type '${type}': expected application/json`))
   }
-  const declared = headers.get('content-length')
-  // Chunked (no declared length): read under the cap in pieces (body.ts).
-  if (declared === null) return readBodyText(request, queuedRequestBodyBytesMax, bodyTooLarge).then(use)
-  if (Number(declared) > queuedRequestBodyBytesMax) return Promise.reject(bodyTooLarge())
-  return request.text().then(use)
+  // Under the cap, and counted with every body being received (body.ts).
+  return readBodyText(request, queuedRequestBodyBytesMax, bodyErrors).then(use)
 }
 
 const jsonType = /^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i
 
 const bodyTooLarge = () => new QueuedError(413, texts.bodyTooLarge)
+const bodyErrors = { tooLarge: bodyTooLarge, busy: () => new QueuedError(503, bodiesBusyText, { 'Retry-After': '1' }) }
 
 function parseBody(text: string): unknown {
   if (text.length > queuedRequestBodyBytesMax) throw new QueuedError(413, texts.bodyTooLarge)
