@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import {
   authFailuresPerAddressPerMinuteMax, authFailuresPerConnectionMax, eventStreamBufferedBytesMax, eventStreamsBufferedBytesTotalMax,
-  httpBodyBytesInFlightMax,
+  httpBodyBytesInFlightMax, sseConnectionsMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { waitFor } from './commands-kit.ts'
@@ -143,6 +143,22 @@ describe('event subscribers that never read', () => {
       expect(ws.socket.readyState).toBe(WebSocket.OPEN)
       ws.socket.close()
     })
+  })
+})
+
+test('HEAD on an event stream answers the headers and holds no stream (each held a slot for good: 1000 HEADs closed SSE for everyone)', async () => {
+  await withServer(async (server, client) => {
+    const base = `http://127.0.0.1:${server.httpPort}`
+    for (let index = 0; index <= sseConnectionsMax; index++) {
+      const response = await fetch(`${base}/events${index % 2 === 0 ? '' : '/some-queue'}`, { method: 'HEAD' })
+      expect(response.status).toBe(200)
+      expect(response.headers.get('content-type')).toBe('text/event-stream')
+    }
+    expect(await subscriberCount(client)).toBe(0)
+    const controller = new AbortController()
+    const stream = await fetch(`${base}/events`, { signal: controller.signal })
+    expect(stream.status).toBe(200)
+    controller.abort()
   })
 })
 

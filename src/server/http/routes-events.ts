@@ -15,10 +15,15 @@ import { HttpProblem, jobIdParam } from './envelope.ts'
 
 const encoder = new TextEncoder()
 
+const sseHeaders = { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' }
+
 export function eventRoutes(deps: HttpDeps): Hono {
   const app = new Hono()
   let open = 0
-  const stream = (filter: EventFilter, signal: AbortSignal): Response => {
+  const stream = (filter: EventFilter, request: Request): Response => {
+    // HEAD (which Hono routes here) gets the headers only: Bun sends no body, never pulls or cancels
+    // the stream, and a subscription would never end (each one held a stream slot for good).
+    if (request.method === 'HEAD') return new Response(null, { headers: sseHeaders })
     if (open >= sseConnectionsMax) throw new HttpProblem(503, `Too many event streams (max ${sseConnectionsMax})`)
     open++
     const buffer = deps.hub.buffers.create(() => unsubscribe())
@@ -30,7 +35,7 @@ export function eventRoutes(deps: HttpDeps): Hono {
       open--
       buffer.close('stream closed') // unsubscribes
     }
-    signal.addEventListener('abort', finish)
+    request.signal.addEventListener('abort', finish)
     let reportedDrops = 0
     const body = new ReadableStream<Uint8Array>({
       start(controller) {
@@ -54,18 +59,16 @@ export function eventRoutes(deps: HttpDeps): Hono {
       },
       cancel: finish,
     }, { highWaterMark: 0 })
-    return new Response(body, {
-      headers: { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' },
-    })
+    return new Response(body, { headers: sseHeaders })
   }
-  app.get('/events', (c) => stream({}, c.req.raw.signal))
+  app.get('/events', (c) => stream({}, c.req.raw))
   app.get('/events/job/:id', (c) => {
     const types = c.req.query('events')
     const filter: EventFilter = { jobId: jobIdParam(c) }
     if (types !== undefined && types.trim() !== '') filter.types = new Set(types.split(',').map((type) => type.trim()))
-    return stream(filter, c.req.raw.signal)
+    return stream(filter, c.req.raw)
   })
-  app.get('/events/:queue', (c) => stream({ queue: c.req.param('queue') }, c.req.raw.signal))
-  app.get('/queues/:queue/events', (c) => stream({ queue: c.req.param('queue') }, c.req.raw.signal))
+  app.get('/events/:queue', (c) => stream({ queue: c.req.param('queue') }, c.req.raw))
+  app.get('/queues/:queue/events', (c) => stream({ queue: c.req.param('queue') }, c.req.raw))
   return app
 }
