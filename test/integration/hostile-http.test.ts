@@ -162,6 +162,20 @@ test('HEAD on an event stream answers the headers and holds no stream (each held
   })
 })
 
+test('HEAD on a GET with effects is refused (405): a HEAD pull took a job and sent it to nobody', async () => {
+  await withServer(async (server, client) => {
+    const base = `http://127.0.0.1:${server.httpPort}`
+    const job = await client.data<Job>('POST', '/queues/head-pull/jobs', { data: 'keep me' })
+    const head = await fetch(`${base}/queues/head-pull/jobs?timeout=0`, { method: 'HEAD' })
+    expect(head.status).toBe(405)
+    expect(head.headers.get('allow')).toBe('GET, POST')
+    expect((await fetch(`${base}/jobs/${job.id}/wait?timeout=0`, { method: 'HEAD' })).status).toBe(405)
+    expect((await fetch(`${base}/queues/head-pull/counts`, { method: 'HEAD' })).status).toBe(200) // no effects: served
+    const pulled = await client.data<Job[]>('GET', '/queues/head-pull/jobs?timeout=0')
+    expect(pulled.map((item) => item.id)).toEqual([job.id])
+  })
+})
+
 describe('failed authentication', () => {
   const tooMany = (seconds: string) => new RegExp(`^Too many failed authentications from 127\\.0\\.0\\.1 \\(max ${authFailuresPerAddressPerMinuteMax} per minute\\): retry in ${seconds} s$`)
 

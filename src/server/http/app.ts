@@ -23,6 +23,16 @@ import { queueRoutes } from './routes-queues.ts'
  */
 const methodsServed: ReadonlySet<string> = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'])
 
+/**
+ * GET routes with effects, and the methods they allow: Hono runs a HEAD as the GET and drops the body,
+ * so a HEAD pull took a job and sent it to nobody. HEAD is refused there (405).
+ */
+function getsWithEffects(path: string): string | null {
+  if (/^\/queues\/[^/]+\/jobs$/.test(path)) return 'GET, POST' // a pull; POST pushes
+  if (/^\/jobs\/[^/]+\/wait$/.test(path) || path === '/storage/backup') return 'GET' // blocks; checkpoints and builds a backup
+  return null
+}
+
 /** Routes that need no token (spec §5.1). */
 export function isPublicPath(method: string, path: string): boolean {
   if (path === '/health' || path === '/healthz' || path === '/metrics/prometheus') return true
@@ -80,6 +90,11 @@ export function createHttpApp(deps: HttpDeps): Hono {
     if (!deps.front.authRequired || c.req.method === 'OPTIONS' || isPublicPath(c.req.method, c.req.path)) return next()
     const problem = authProblem(deps.front, c.req.raw, c.req.path, (c.env as { server?: Server<unknown> } | undefined)?.server)
     return problem === null ? next() : problemResponse(c, problem)
+  })
+  app.use('*', async (c, next) => {
+    const allow = c.req.method === 'HEAD' ? getsWithEffects(c.req.path) : null
+    if (allow === null) return next()
+    return problemResponse(c, new HttpProblem(405, `Method not allowed: HEAD ${c.req.path} (a GET here has effects: use GET)`, { Allow: allow }))
   })
   for (const subApp of subApps) app.route('/', subApp(deps))
   app.route('/', docsRoutes(deps))
