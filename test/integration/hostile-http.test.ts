@@ -176,6 +176,20 @@ test('HEAD on a GET with effects is refused (405): a HEAD pull took a job and se
   })
 })
 
+test("a webhook's queue filter is a valid queue name and its event types are kept once (a 100 000-character queue, and one type listed 100 000 times, were kept whole)", async () => {
+  await withServer(async (_server, client) => {
+    const hook = { url: 'http://example.com/hook', events: ['*'] }
+    const long = await client.raw('POST', '/webhooks', { ...hook, queue: 'q'.repeat(100_000) })
+    expect([long.status, await long.text()]).toEqual([422, "Invalid: field 'queue': Queue name too long (max 256 chars)"])
+    const odd = await client.raw('POST', '/webhooks', { ...hook, queue: 'a b' })
+    expect(odd.status).toBe(422)
+    const id = await client.data<string>('POST', '/webhooks', { ...hook, events: Array(100_000).fill('completed'), queue: 'hooked' })
+    const listed = await client.data<Array<{ id: string; events: string[] }>>('GET', '/webhooks')
+    expect(listed.find((webhook) => webhook.id === id)?.events).toEqual(['completed'])
+    await client.data('DELETE', `/webhooks/${id}`)
+  })
+})
+
 describe('failed authentication', () => {
   const tooMany = (seconds: string) => new RegExp(`^Too many failed authentications from 127\\.0\\.0\\.1 \\(max ${authFailuresPerAddressPerMinuteMax} per minute\\): retry in ${seconds} s$`)
 
