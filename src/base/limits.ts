@@ -236,3 +236,8 @@ export const httpBodyBytesInFlightMax = 512 * MiB
 /** A declared body up to this size is read whole (the fast path) and counts its declared length at once. */
 export const httpBodyBytesReservedMax = 64 * 1024
 assert(httpBodyBytesInFlightMax >= 2 * Math.max(httpBodyBytesMax, queuedRequestBodyBytesMax, storageRestoreBodyBytesMax), 'two of the largest bodies fit at once')
+// HTTP state one request could make large (second audit).
+/** A worker id of `POST /workers/{id}/heartbeat`, in characters (workersTrackedMax of them are kept). */
+export const workerIdCharsMax = 1024
+/** Tokens `POST /settings/auth` sets (each request is compared against every one). */
+export const authTokensMax = 1000

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { connect, type Socket } from 'node:net'
 import {
   authFailuresPerAddressPerMinuteMax, authFailuresPerConnectionMax, eventStreamBufferedBytesMax, eventStreamsBufferedBytesTotalMax,
-  httpBodyBytesInFlightMax, sseConnectionsMax,
+  authTokensMax, httpBodyBytesInFlightMax, sseConnectionsMax, workerIdCharsMax,
 } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { waitFor } from './commands-kit.ts'
@@ -187,6 +187,18 @@ test("a webhook's queue filter is a valid queue name and its event types are kep
     const listed = await client.data<Array<{ id: string; events: string[] }>>('GET', '/webhooks')
     expect(listed.find((webhook) => webhook.id === id)?.events).toEqual(['completed'])
     await client.data('DELETE', `/webhooks/${id}`)
+  })
+})
+
+test('a worker id and the token list are bounded (an 8000-character id was kept for each of 10 000 workers)', async () => {
+  await withServer(async (_server, client) => {
+    const heartbeat = (id: string) => client.raw('POST', `/workers/${id}/heartbeat`, { queues: ['q'] })
+    const long = await heartbeat('w'.repeat(workerIdCharsMax + 1))
+    expect([long.status, await long.text()]).toEqual([422, `Invalid: worker id must have at most ${workerIdCharsMax} characters`])
+    expect((await heartbeat('w'.repeat(workerIdCharsMax))).status).toBe(200)
+    const tokens = await client.raw('POST', '/settings/auth', { tokens: Array.from({ length: authTokensMax + 1 }, (_, index) => `t${index}`).join(',') })
+    expect([tokens.status, await tokens.text()]).toEqual([422, `Invalid: field 'tokens' must have at most ${authTokensMax} items`])
+    expect((await client.data<{ auth_enabled: boolean }>('GET', '/settings')).auth_enabled).toBe(false)
   })
 })
 

@@ -3,12 +3,12 @@
  * (spec §5.2, §5.3; http-clients.md §2, §6). Routes that act on every queue (the server admin ones)
  * list the queues and send the per-queue command to each.
  */
-import { bodyBytesInFlight } from './body.ts'
 import { type Context, Hono } from 'hono'
-import { httpBlockingTimeoutMsMax, workerQueuesMax } from '../../base/limits.ts'
+import { authTokensMax, httpBlockingTimeoutMsMax, workerIdCharsMax, workerQueuesMax } from '../../base/limits.ts'
 import { parseCommand, validateQueueName } from '../../protocol/commands.ts'
 import { errorKindOf, specOf } from '../../protocol/table.ts'
 import { withRequestId } from '../connection.ts'
+import { bodyBytesInFlight } from './body.ts'
 import { callCommand, type Reply } from './call.ts'
 import { cronView, storageStats, systemMetrics } from './dashboard.ts'
 import type { HttpDeps } from './deps.ts'
@@ -50,6 +50,8 @@ export function adminRoutes(deps: HttpDeps): Hono {
   // Workers (in-memory heartbeats, as the reference keeps them).
   app.get('/workers', (c) => ok(c, deps.workers.active(Date.now())))
   app.post('/workers/:id/heartbeat', async (c) => {
+    const id = c.req.param('id')
+    if (id.length > workerIdCharsMax) throw new HttpProblem(422, `Invalid: worker id must have at most ${workerIdCharsMax} characters`)
     const body = await readObjectBody(c)
     const queues = body.queues ?? []
     if (!Array.isArray(queues) || !queues.every((queue) => typeof queue === 'string')) {
@@ -60,7 +62,7 @@ export function adminRoutes(deps: HttpDeps): Hono {
     const badName = queues.find((queue: string) => validateQueueName(queue) !== null)
     if (badName !== undefined) throw new HttpProblem(422, `Invalid: field 'queues': ${validateQueueName(badName)}`)
     deps.workers.heartbeat({
-      id: c.req.param('id'),
+      id,
       queues,
       concurrency: nonNegative(body.concurrency, 'concurrency') ?? 1,
       jobs_processed: nonNegative(body.jobs_processed, 'jobs_processed') ?? 0,
@@ -80,6 +82,8 @@ export function adminRoutes(deps: HttpDeps): Hono {
     const tokens = typeof body.tokens === 'string' ? body.tokens.split(',').map((token) => token.trim()).filter((token) => token !== '')
       : Array.isArray(body.tokens) ? body.tokens : undefined
     if (tokens === undefined) throw new HttpProblem(422, "Invalid: field 'tokens' must be a comma-separated string")
+    // Every authenticated request compares against each token.
+    if (tokens.length > authTokensMax) throw new HttpProblem(422, `Invalid: field 'tokens' must have at most ${authTokensMax} items`)
     return run(c, { cmd: '_SETTOKENS', tokens }, (reply) => ({ auth_enabled: (reply.count as number) > 0, auth_token_count: reply.count }))
   })
   app.post('/settings/queue-defaults', async (c) => {
