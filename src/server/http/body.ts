@@ -21,34 +21,39 @@ export const bodyBytesInFlight = () => bytesInFlight
 
 /** The body's bytes; `tooLarge()` is thrown past `maxBytes`, `busy()` past the total in flight. */
 export async function readBodyBytes(request: Request, maxBytes: number, errors: BodyErrors): Promise<Uint8Array> {
-  const declared = request.headers.get('content-length')
-  if (request.body === null) return new Uint8Array(0)
-  const length = Number(declared ?? Number.NaN)
+  const length = declaredLength(request)
   if (length > maxBytes) throw errors.tooLarge()
   if (length <= httpBodyBytesReservedMax) return reserved(length, errors, async () => new Uint8Array(await request.arrayBuffer()))
-  return readInPieces(request.body, maxBytes, errors)
+  return request.body === null ? new Uint8Array(0) : readInPieces(request.body, maxBytes, errors)
 }
 
 /** The body as text (UTF-8); errors as readBodyBytes. */
 export async function readBodyText(request: Request, maxBytes: number, errors: BodyErrors): Promise<string> {
-  const declared = request.headers.get('content-length')
-  if (request.body === null) return ''
-  const length = Number(declared ?? Number.NaN)
+  const length = declaredLength(request)
   if (length > maxBytes) throw errors.tooLarge()
   // The common case, a small declared length: Bun's text() is the fastest read.
   if (length <= httpBodyBytesReservedMax) return reserved(length, errors, () => request.text())
-  return utf8.decode(await readInPieces(request.body, maxBytes, errors))
+  return request.body === null ? '' : utf8.decode(await readInPieces(request.body, maxBytes, errors))
 }
 
 const utf8 = new TextDecoder()
 
-async function reserved<T>(bytes: number, errors: BodyErrors, read: () => Promise<T>): Promise<T> {
+/**
+ * The declared Content-Length; 0 for a request without a body; NaN for a chunked one. `request.body`
+ * is looked at only without a declared length: making it costs every request.
+ */
+function declaredLength(request: Request): number {
+  const declared = request.headers.get('content-length')
+  if (declared !== null) return Number(declared)
+  return request.body === null ? 0 : Number.NaN
+}
+
+function reserved<T>(bytes: number, errors: BodyErrors, read: () => Promise<T>): Promise<T> {
   take(bytes, errors)
-  try {
-    return await read()
-  } finally {
-    bytesInFlight -= bytes
-  }
+  const reading = read()
+  // Not an async wrapper: this is every small request's path.
+  reading.then(() => void (bytesInFlight -= bytes), () => void (bytesInFlight -= bytes))
+  return reading
 }
 
 async function readInPieces(body: ReadableStream<Uint8Array>, maxBytes: number, errors: BodyErrors): Promise<Uint8Array> {
