@@ -88,7 +88,7 @@ export class WebSocketHub {
         token = undefined
       }
       const verdict = this.deps.front.authorize(token, ws.remoteAddress)
-      if (!verdict.ok) return ws.close(1008, verdict.error)
+      if (!verdict.ok) return ws.close(1008, closeReason(verdict.error))
       ws.data.authenticated = true
       if (ws.data.timer !== null) clearTimeout(ws.data.timer)
       ws.data.timer = null
@@ -116,7 +116,7 @@ export class WebSocketHub {
     }
     const buffer = this.deps.hub.buffers.create((reason) => {
       ws.data.unsubscribe?.()
-      if (ws.readyState === 1) ws.close(1013, reason)
+      if (ws.readyState === 1) ws.close(1013, closeReason(reason))
     })
     ws.data.buffer = buffer
     ws.data.unsubscribe = this.deps.hub.subscribe(ws.data.filter, (_event, encoded) => {
@@ -144,6 +144,9 @@ export class WebSocketHub {
     ws.send(text)
   }
 }
+
+/** A close frame carries at most 123 bytes of reason (RFC 6455 §5.5); ours are ASCII but for addresses. */
+const closeReason = (text: string) => (Buffer.byteLength(text) <= 123 ? text : Buffer.from(text).subarray(0, 120).toString().replace(/\uFFFD$/, ''))
 
 export function dashboardIntervalFromEnv(text: string | undefined): number {
   if (text === undefined || text === '') return dashboardIntervalMs
