@@ -213,6 +213,27 @@ test('cancel, change priority and promote find a frozen job in its heap; the hom
   expect(table.frozenHomeCount).toBe(0)
 })
 
+test('the frozen jobs of a page keep one home number until a second home freezes there; reads and order as without freezing', () => {
+  const sequence = (freezing: boolean) => {
+    const h = harness(freezing)
+    // ids 1–1023 (page 0): one queue and priority, one home; 1024–2047 (page 1): two priorities, two homes.
+    pushMany(h, 'q', Array.from({ length: 1023 }, (_, n) => ({ data: { n } })))
+    pushMany(h, 'q', Array.from({ length: 1024 }, (_, n) => ({ data: { m: n }, priority: n % 2 === 0 ? 0 : 5 })))
+    pushMany(h, 'q', Array.from({ length: 10 }, (_, n) => ({ data: -n }))) // page 2: new ids go there
+    const columnBytes = h.engine.core.jobs.frozenColumnBytes
+    const read = [1, 500, 1023, 1024, 1025, 2047].map((id) => h.call({ cmd: 'GETJOB', id }).job as { data: unknown; priority: number })
+    return { columnBytes, read: read.map((job) => [job.data, job.priority]), order: pullAll(h, 'q') }
+  }
+  const on = sequence(true)
+  const off = sequence(false)
+  expect(on.columnBytes).toBe(2 * 16 * 1024 + 4 * 1024) // page 0: place and bits; page 1: and a home per slot
+  expect(off.columnBytes).toBe(0)
+  expect(on.read).toEqual(off.read)
+  expect(on.read[3]).toEqual([{ m: 0 }, 0])
+  expect(on.read[4]).toEqual([{ m: 1 }, 5])
+  expect(on.order).toEqual(off.order)
+})
+
 test('a checkpoint walk between batches reads frozen jobs without thawing them', () => {
   const h = harness(true)
   pushMany(h, 'q', Array.from({ length: 2500 }, (_, n) => ({ data: { n } })))

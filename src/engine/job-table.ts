@@ -14,9 +14,9 @@
  *
  * A plain waiting job (no JobExtras, in its queue's ready or delay heap, payload in the arena) is
  * frozen at the end of its batch: kept as numbers in columns of its page (payload place, `bits`, an
- * index of its shared JobHome) and as a number in its heap (job-heap.ts), with no Job object: 28
- * bytes instead of ~66 (W5: a million waiting jobs). The first read of it (get, a walk, a heap's
- * peek or pop) thaws it into a Job object again, which the page keeps, so every read in and after
+ * index of its shared JobHome, one per page while its frozen jobs share one) and as a number in its
+ * heap (job-heap.ts), with no Job object: 24 bytes instead of ~66 (W5: a million waiting jobs). The
+ * first read of it (get, a walk, a heap's peek or pop) thaws it into a Job object again, which the page keeps, so every read in and after
  * that batch gets the same object; the end of the batch freezes it again if it is still plain and
  * waiting. Nothing may hold a Job past its batch (as with a deleted job): a frozen job's old object
  * reads as gone (LOC_GONE) and its payload read throws.
@@ -35,7 +35,7 @@ const pageSlots = 1 << pageBits
 const sparseBelow = 32
 const denseFrom = 4 * sparseBelow
 /**
- * Batches a dense page's object array (8 KiB) or frozen columns (20 KiB) are kept after the last job
+ * Batches a dense page's object array (8 KiB) or frozen columns (16–20 KiB) are kept after the last job
  * in them left: a page that thaws or freezes a job every few batches (a push then a pull on the
  * newest page, a peek at the delay heap's top) would otherwise make one per batch.
  */
@@ -58,14 +58,37 @@ const perHandleHomeSplit = 2 ** -32
 const handlePagesMax = 2 ** 22
 const handleHomesMax = 2 ** 21
 
-/** The frozen jobs of a dense page, by slot: 8 + 8 + 4 bytes each. */
+/**
+ * The frozen jobs of a dense page, by slot: 8 + 8 bytes each, and 4 more for the home only once the
+ * page holds frozen jobs of two homes. The jobs of a page were mostly pushed together, to one queue
+ * with one priority (W5: every page has one home), so its home is one number: 4 MB less per million.
+ */
 class FrozenColumns {
   /** Job.dataJson: an arena place, placeNull or placeAbsent. */
   readonly place = new Float64Array(pageSlots)
   /** Job.bits (never 0 for a frozen job: its location is READY or DELAYED); 0 for a slot not frozen. */
   readonly bits = new Float64Array(pageSlots)
-  /** The job's JobHome, as its index in the table's home registry. */
-  readonly home = new Uint32Array(pageSlots)
+  /** The jobs' JobHome, as its index in the table's home registry, by slot; null while they share soleHome. */
+  home: Uint32Array | null = null
+  /** The one home index of every frozen job here, while `home` is null (-1: none frozen yet). */
+  soleHome = -1
+
+  homeAt(slot: number): number {
+    return this.home === null ? this.soleHome : (this.home[slot] as number)
+  }
+
+  setHome(slot: number, homeIndex: number, frozenCount: number): void {
+    if (frozenCount === 0) {
+      this.home = null
+      this.soleHome = homeIndex
+    } else if (this.home !== null) {
+      this.home[slot] = homeIndex
+    } else if (this.soleHome !== homeIndex) {
+      // A second home: every frozen job gets its own entry (slots not frozen are never read).
+      this.home = new Uint32Array(pageSlots).fill(this.soleHome)
+      this.home[slot] = homeIndex
+    }
+  }
 }
 
 class Page {
@@ -370,7 +393,7 @@ export class JobTable {
     const columns = (page.frozen ??= new FrozenColumns())
     columns.place[slot] = place
     columns.bits[slot] = bits
-    columns.home[slot] = homeIndex
+    columns.setHome(slot, homeIndex, page.frozenCount)
     page.frozenCount++
     objects[slot] = undefined
     this.#objectLeft(page)
@@ -386,7 +409,7 @@ export class JobTable {
     const id = (page.number * pageSlots + slot) * this.shardCount + this.shardIndex
     const bits = columns.bits[slot] as number
     const place = columns.place[slot] as number
-    const homeIndex = columns.home[slot] as number
+    const homeIndex = columns.homeAt(slot)
     const home = this.#homes[homeIndex] as SharedHome
     const job = restoreJob(id, place >= 0 ? place : place === placeNull ? 'null' : undefined, bits, home)
     columns.bits[slot] = 0
@@ -429,6 +452,16 @@ export class JobTable {
     this.#homeIndexes.delete(this.#homes[index] as SharedHome)
     this.#homes[index] = undefined
     this.#freeHomeIndexes.push(index)
+  }
+
+  /** Bytes of the frozen jobs' columns (tests, diagnostics: a page of one home has no home column). */
+  get frozenColumnBytes(): number {
+    let bytes = 0
+    for (const page of this.#pages.values()) {
+      const columns = page.frozen
+      if (columns !== null) bytes += columns.place.byteLength + columns.bits.byteLength + (columns.home?.byteLength ?? 0)
+    }
+    return bytes
   }
 
   /** Shared homes frozen jobs refer to (tests: the registry lets go of a home with no frozen job). */
@@ -538,10 +571,11 @@ export class JobTable {
   #viewAt(page: Page, slot: number): Job | undefined {
     const columns = page.frozen
     if (page.sparse !== null || columns === null || columns.bits[slot] === 0) return undefined
-    const view = (this.#view ??= restoreJob(0, undefined, LOC_GONE, this.#homes[columns.home[slot] as number] as SharedHome))
+    const home = this.#homes[columns.homeAt(slot)] as SharedHome
+    const view = (this.#view ??= restoreJob(0, undefined, LOC_GONE, home))
     const place = columns.place[slot] as number
     showJob(view, (page.number * pageSlots + slot) * this.shardCount + this.shardIndex,
-      place >= 0 ? place : place === placeNull ? 'null' : undefined, columns.bits[slot] as number, this.#homes[columns.home[slot] as number] as SharedHome)
+      place >= 0 ? place : place === placeNull ? 'null' : undefined, columns.bits[slot] as number, home)
     this.#viewPage = page
     this.#viewSlot = slot
     return view
