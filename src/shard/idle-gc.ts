@@ -19,9 +19,11 @@
  * DECISION — follow-up eden collections (`Bun.gc(false)`, ~0.3 ms each) every idleGcPurgeEveryMs,
  * idleGcPurgesMax times. The memory a full collection frees goes back to the allocator (mimalloc), which
  * returns its pages to the OS only when it runs again after its purge delay; on an idle thread that
- * was Bun's own timer about a second later. W5 (1M jobs pushed, durable, RSS read 1 s after): without
- * them RSS stayed 243–267 MiB until 1.05–1.2 s and then dropped to ~234; with them it read 230–236 from
- * ~0.5 s on. Each `Bun.gc` lets the allocator purge; a single follow-up 20–100 ms after left 3–11 MiB.
+ * was Bun's scavenger (thread mi-scavenger) about a second later. W5 (1M jobs pushed, durable, RSS
+ * read 1 s after): without them RSS stayed 243–267 MiB until 1.05–1.2 s and then dropped to ~234;
+ * with them it read 230–236 from ~0.5 s on (as measured; that a `Bun.gc` runs the allocator's purge is
+ * our reading of it). A single follow-up 20–100 ms after left 3–11 MiB; `bun:jsc` gcAndSweep() in
+ * place of the full collection changed nothing.
  *
  * Owns: the idle timer and the work count since the last collection. Does not own: the work.
  */
