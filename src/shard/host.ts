@@ -555,14 +555,14 @@ export class ShardHost {
       // Copy-on-write capture as of now, pulled by the log across turns (engine/snapshot.ts).
       shardLog.checkpoint(engine.captureSnapshot())
       // The pieces it wrote are garbage once it is done: a collection when the thread is quiet.
-      void shardLog.checkpointSettled().then(() => { process.stderr.write(`GCDBG ckp settled ${Date.now()}\n`); this.idleGc?.noteBurstEnd() })
+      void shardLog.checkpointSettled().then(() => this.idleGc?.noteBurstEnd())
     } catch (error) {
       // The log keeps growing until the next attempt; serving goes on.
       log.error('checkpoint', `shard ${shard.index}: checkpoint failed: ${errors.clientErrorText(String(error))}`, { shard: shard.index })
     }
   }
 
-  /** Quiet after a burst: the logs' pooled write buffers go (W5 durable: ~5 MB), made again by the next burst. */
+  /** Quiet after a burst: the logs' pooled write buffers go (W5 durable: ~3.5 MB), made again by the next burst. */
   private releaseSpareBuffers(): void {
     for (const shard of this.shards.values()) shard.log?.releaseSpareBuffers()
   }

@@ -513,7 +513,7 @@ export class SegmentedLog implements ShardLog {
   /**
    * Lets the pooled write buffers go, and the current one if it grew and holds nothing: kept for the
    * next burst of appends, they are up to 2 × flushBytesMax each (the host calls this when the thread
-   * goes quiet after a burst: W5 durable held ~5 MB in them).
+   * goes quiet after a burst: W5 durable held ~3.5 MB in them).
    */
   releaseSpareBuffers(): void {
     this.#pool.length = 0
