@@ -213,6 +213,56 @@ test('cancel, change priority and promote find a frozen job in its heap; the hom
   expect(table.frozenHomeCount).toBe(0)
 })
 
+test('the frozen jobs of a page keep one home number until a second home freezes there; reads and order as without freezing', () => {
+  const sequence = (freezing: boolean) => {
+    const h = harness(freezing)
+    // ids 1–1023 (page 0): one queue and priority, one home; 1024–2047 (page 1): two priorities, two homes.
+    pushMany(h, 'q', Array.from({ length: 1023 }, (_, n) => ({ data: { n } })))
+    pushMany(h, 'q', Array.from({ length: 1024 }, (_, n) => ({ data: { m: n }, priority: n % 2 === 0 ? 0 : 5 })))
+    pushMany(h, 'q', Array.from({ length: 10 }, (_, n) => ({ data: -n }))) // page 2: new ids go there
+    const columnBytes = h.engine.core.jobs.frozenColumnBytes
+    const read = [1, 500, 1023, 1024, 1025, 2047].map((id) => h.call({ cmd: 'GETJOB', id }).job as { data: unknown; priority: number })
+    return { columnBytes, read: read.map((job) => [job.data, job.priority]), order: pullAll(h, 'q') }
+  }
+  const on = sequence(true)
+  const off = sequence(false)
+  expect(on.columnBytes).toBe(2 * 12 * 1024 + 4 * 1024) // page 0: place and bits; page 1: and a home per slot
+  expect(off.columnBytes).toBe(0)
+  expect(on.read).toEqual(off.read)
+  expect(on.read[3]).toEqual([{ m: 0 }, 0])
+  expect(on.read[4]).toEqual([{ m: 1 }, 5])
+  expect(on.order).toEqual(off.order)
+})
+
+test('W5: 1M-style pushes of 100-byte payloads in batches of 1000 (straddling pages) freeze into 12 bytes of columns per job', () => {
+  const h = harness(true)
+  pushMany(h, 'q', Array.from({ length: 5000 }, (_, n) => ({ data: { n, pad: 'x'.repeat(80) } })))
+  // ids 1–4095 on pages 0–3 (page 4 takes new ids); a batch's jobs of the older page freeze before that page's earlier ones.
+  expect(h.engine.core.jobs.frozenCount).toBe(4095)
+  expect(h.engine.core.jobs.frozenColumnBytes).toBe(4 * 12 * 1024)
+})
+
+test('a page whose payloads span more than 16 chunks keeps whole places; reads, order and checkpoint as without freezing', () => {
+  const sequence = (freezing: boolean) => {
+    const h = harness(freezing)
+    // ~1000-byte payloads: page 0's 1023 jobs fill ~16 chunks of 64 KiB, beyond the 32-bit code's reach.
+    const big = (n: number) => ({ n, pad: 'y'.repeat(980) })
+    pushMany(h, 'q', Array.from({ length: 1023 }, (_, n) => ({ data: n % 100 === 0 ? null : n % 101 === 0 ? undefined : big(n) })))
+    pushMany(h, 'q', Array.from({ length: 1100 }, (_, n) => ({ data: { m: n } }))) // page 1 small; page 2 takes new ids
+    const columnBytes = h.engine.core.jobs.frozenColumnBytes
+    const checkpoint = Array.from(h.engine.captureSnapshot(), snapshotBodyText)
+    const read = [1, 100, 101, 500, 1000, 1022, 1023, 1500].map((id) => h.call({ cmd: 'GETJOB', id }).job as { data: unknown })
+    return { columnBytes, checkpoint, read: read.map((job) => job.data), order: pullAll(h, 'q') }
+  }
+  const on = sequence(true)
+  const off = sequence(false)
+  expect(on.columnBytes).toBe(2 * 12 * 1024 + 8 * 1024) // page 0 got a wide place column
+  expect(on.read).toEqual(off.read)
+  expect(on.read[6]).toEqual({ n: 1022, pad: 'y'.repeat(980) })
+  expect(on.checkpoint).toEqual(off.checkpoint)
+  expect(on.order).toEqual(off.order)
+})
+
 test('a checkpoint walk between batches reads frozen jobs without thawing them', () => {
   const h = harness(true)
   pushMany(h, 'q', Array.from({ length: 2500 }, (_, n) => ({ data: { n } })))

@@ -14,16 +14,16 @@
  *
  * A plain waiting job (no JobExtras, in its queue's ready or delay heap, payload in the arena) is
  * frozen at the end of its batch: kept as numbers in columns of its page (payload place, `bits`, an
- * index of its shared JobHome) and as a number in its heap (job-heap.ts), with no Job object: 28
- * bytes instead of ~66 (W5: a million waiting jobs). The first read of it (get, a walk, a heap's
- * peek or pop) thaws it into a Job object again, which the page keeps, so every read in and after
+ * index of its shared JobHome, one per page while its frozen jobs share one) and as a number in its
+ * heap (job-heap.ts), with no Job object: 24 bytes instead of ~66 (W5: a million waiting jobs). The
+ * first read of it (get, a walk, a heap's peek or pop) thaws it into a Job object again, which the page keeps, so every read in and after
  * that batch gets the same object; the end of the batch freezes it again if it is still plain and
  * waiting. Nothing may hold a Job past its batch (as with a deleted job): a frozen job's old object
  * reads as gone (LOC_GONE) and its payload read throws.
  */
 import { type Job, LOC_DELAYED, LOC_GONE, LOC_READY, type SharedHome, locOfBits, restoreJob, sharedHomeOf, bitsWithHeapIndex, showJob } from './job.ts'
 import { isListed } from './job-index.ts'
-import { PayloadArena, chunkIdOf, frozenAwayPlace } from './payload-arena.ts'
+import { PayloadArena, chunkIdOf, frozenAwayPlace, placeChunkSplit } from './payload-arena.ts'
 
 const pageBits = 10
 const pageSlots = 1 << pageBits
@@ -35,7 +35,7 @@ const pageSlots = 1 << pageBits
 const sparseBelow = 32
 const denseFrom = 4 * sparseBelow
 /**
- * Batches a dense page's object array (8 KiB) or frozen columns (20 KiB) are kept after the last job
+ * Batches a dense page's object array (8 KiB) or frozen columns (12 KiB, up to 28 with a home and a wide place column) are kept after the last job
  * in them left: a page that thaws or freezes a job every few batches (a push then a pull on the
  * newest page, a peek at the delay heap's top) would otherwise make one per batch.
  */
@@ -44,9 +44,18 @@ const spareKeptBatches = 64
 const emptiedPagesSpliceMin = 1024
 /** Jobs a compaction visits per batch: ~0.3 ms of copying, so no turn stalls on it (issue #7). */
 const compactionJobsPerBatch = 4096
-/** A frozen job's place column for a payload that is absent (undefined) or JSON null. */
+/** A frozen job's place for a payload that is absent (undefined) or JSON null. */
 const placeAbsent = -2
 const placeNull = -1
+/**
+ * The place column's codes for placeAbsent and placeNull: an arena place is coded as place − baseChunk ×
+ * placeChunkSplit (chunk − baseChunk in the top 4 bits, then offset and length), whose length field
+ * (≤ 3072) never reaches these.
+ */
+const codeAbsent = 2 ** 32 - 1
+const codeNull = 2 ** 32 - 2
+/** Chunks before the first frozen job's that a page's place codes reach (of 16). */
+const baseChunkLeeway = 7
 /**
  * A frozen job's handle (its number in a heap, job-heap.ts): homeIndex × handleHomeSplit + pageIndex
  * × pageSlots + slot, so a heap's comparison finds the home without reading the page's columns (half
@@ -58,14 +67,89 @@ const perHandleHomeSplit = 2 ** -32
 const handlePagesMax = 2 ** 22
 const handleHomesMax = 2 ** 21
 
-/** The frozen jobs of a dense page, by slot: 8 + 8 + 4 bytes each. */
+/**
+ * The frozen jobs of a dense page, by slot: 4 + 8 bytes each, and 4 more for the home only once the
+ * page holds frozen jobs of two homes. The jobs of a page were mostly pushed together, to one queue
+ * with one priority (W5: every page has one home), so its home is one number; and their payloads
+ * went into a few consecutive chunks (1024 payloads of ~100 bytes span 2–3 chunks of 64 KiB), so a
+ * place is 32 bits relative to a base chunk (7 before the first frozen job's): 8 MB less per million
+ * waiting jobs than 8 + 8 + 4. A page with a payload outside baseChunk … baseChunk + 15 (jobs that
+ * came over a long time, payloads near 1 KiB, or moved by a compaction while others of the page
+ * stayed) keeps whole places in `wide`.
+ */
 class FrozenColumns {
-  /** Job.dataJson: an arena place, placeNull or placeAbsent. */
-  readonly place = new Float64Array(pageSlots)
+  /** Job.dataJson: codeAbsent, codeNull, or an arena place as place − baseChunk × placeChunkSplit. */
+  readonly place = new Uint32Array(pageSlots)
+  /** Job.dataJson as placeAbsent, placeNull or the place itself, by slot, once `place` cannot hold one; else null. */
+  wide: Float64Array | null = null
+  /** The chunk `place` codes are relative to, once a frozen job has an arena place (hasBase). */
+  baseChunk = 0
+  hasBase = false
   /** Job.bits (never 0 for a frozen job: its location is READY or DELAYED); 0 for a slot not frozen. */
   readonly bits = new Float64Array(pageSlots)
-  /** The job's JobHome, as its index in the table's home registry. */
-  readonly home = new Uint32Array(pageSlots)
+  /** The jobs' JobHome, as its index in the table's home registry, by slot; null while they share soleHome. */
+  home: Uint32Array | null = null
+  /** The one home index of every frozen job here, while `home` is null (-1: none frozen yet). */
+  soleHome = -1
+
+  /** Keeps a job's place (an arena place, placeAbsent or placeNull); `frozenCount` jobs are frozen here already. */
+  setPlace(slot: number, place: number, frozenCount: number): void {
+    if (frozenCount === 0) {
+      this.wide = null
+      this.hasBase = false
+    }
+    if (this.wide !== null) {
+      this.wide[slot] = place
+    } else if (place === placeAbsent) {
+      this.place[slot] = codeAbsent
+    } else if (place === placeNull) {
+      this.place[slot] = codeNull
+    } else {
+      if (!this.hasBase) {
+        // The first job to freeze is not always the page's first: a batch's jobs in the page it just
+        // left freeze before that page's earlier ones, whose payloads are in earlier chunks.
+        this.baseChunk = chunkIdOf(place) - baseChunkLeeway
+        this.hasBase = true
+      }
+      const code = place - this.baseChunk * placeChunkSplit
+      if (code >= 0 && code < codeNull) {
+        this.place[slot] = code
+      } else {
+        // Slots not frozen get whatever their stale code says: never read.
+        const wide = new Float64Array(pageSlots)
+        for (let other = 0; other < pageSlots; other++) wide[other] = this.#placeOf(this.place[other] as number)
+        wide[slot] = place
+        this.wide = wide
+      }
+    }
+  }
+
+  /** Job.dataJson of the job in `slot`. */
+  dataAt(slot: number): string | number | undefined {
+    const place = this.wide === null ? this.#placeOf(this.place[slot] as number) : (this.wide[slot] as number)
+    return place >= 0 ? place : place === placeNull ? 'null' : undefined
+  }
+
+  #placeOf(code: number): number {
+    return code === codeAbsent ? placeAbsent : code === codeNull ? placeNull : this.baseChunk * placeChunkSplit + code
+  }
+
+  homeAt(slot: number): number {
+    return this.home === null ? this.soleHome : (this.home[slot] as number)
+  }
+
+  setHome(slot: number, homeIndex: number, frozenCount: number): void {
+    if (frozenCount === 0) {
+      this.home = null
+      this.soleHome = homeIndex
+    } else if (this.home !== null) {
+      this.home[slot] = homeIndex
+    } else if (this.soleHome !== homeIndex) {
+      // A second home: every frozen job gets its own entry (slots not frozen are never read).
+      this.home = new Uint32Array(pageSlots).fill(this.soleHome)
+      this.home[slot] = homeIndex
+    }
+  }
 }
 
 class Page {
@@ -368,9 +452,9 @@ export class JobTable {
     const homeIndex = this.#holdHome(home)
     if (homeIndex < 0) return
     const columns = (page.frozen ??= new FrozenColumns())
-    columns.place[slot] = place
+    columns.setPlace(slot, place, page.frozenCount)
     columns.bits[slot] = bits
-    columns.home[slot] = homeIndex
+    columns.setHome(slot, homeIndex, page.frozenCount)
     page.frozenCount++
     objects[slot] = undefined
     this.#objectLeft(page)
@@ -385,10 +469,9 @@ export class JobTable {
     const columns = page.frozen as FrozenColumns
     const id = (page.number * pageSlots + slot) * this.shardCount + this.shardIndex
     const bits = columns.bits[slot] as number
-    const place = columns.place[slot] as number
-    const homeIndex = columns.home[slot] as number
+    const homeIndex = columns.homeAt(slot)
     const home = this.#homes[homeIndex] as SharedHome
-    const job = restoreJob(id, place >= 0 ? place : place === placeNull ? 'null' : undefined, bits, home)
+    const job = restoreJob(id, columns.dataAt(slot), bits, home)
     columns.bits[slot] = 0
     this.#dropHome(homeIndex)
     if (--page.frozenCount === 0) this.#emptied(page)
@@ -429,6 +512,16 @@ export class JobTable {
     this.#homeIndexes.delete(this.#homes[index] as SharedHome)
     this.#homes[index] = undefined
     this.#freeHomeIndexes.push(index)
+  }
+
+  /** Bytes of the frozen jobs' columns (tests, diagnostics: a page of one home has no home column). */
+  get frozenColumnBytes(): number {
+    let bytes = 0
+    for (const page of this.#pages.values()) {
+      const columns = page.frozen
+      if (columns !== null) bytes += columns.place.byteLength + (columns.wide?.byteLength ?? 0) + columns.bits.byteLength + (columns.home?.byteLength ?? 0)
+    }
+    return bytes
   }
 
   /** Shared homes frozen jobs refer to (tests: the registry lets go of a home with no frozen job). */
@@ -538,10 +631,9 @@ export class JobTable {
   #viewAt(page: Page, slot: number): Job | undefined {
     const columns = page.frozen
     if (page.sparse !== null || columns === null || columns.bits[slot] === 0) return undefined
-    const view = (this.#view ??= restoreJob(0, undefined, LOC_GONE, this.#homes[columns.home[slot] as number] as SharedHome))
-    const place = columns.place[slot] as number
-    showJob(view, (page.number * pageSlots + slot) * this.shardCount + this.shardIndex,
-      place >= 0 ? place : place === placeNull ? 'null' : undefined, columns.bits[slot] as number, this.#homes[columns.home[slot] as number] as SharedHome)
+    const home = this.#homes[columns.homeAt(slot)] as SharedHome
+    const view = (this.#view ??= restoreJob(0, undefined, LOC_GONE, home))
+    showJob(view, (page.number * pageSlots + slot) * this.shardCount + this.shardIndex, columns.dataAt(slot), columns.bits[slot] as number, home)
     this.#viewPage = page
     this.#viewSlot = slot
     return view

@@ -37,6 +37,8 @@ export const arenaPayloadCharsMax = 1024
  */
 const offsetSplit = 2 ** 12
 const chunkSplit = 2 ** 28
+/** place − chunkId × placeChunkSplit is the payload's place within its chunk (job-table.ts keeps it in 28 bits). */
+export const placeChunkSplit = chunkSplit
 const chunkIdsMod = 2 ** 25
 /** The arena compacts once its chunks hold more than this many times its live bytes... */
 const compactWhenChunksPerLive = 2

@@ -3,14 +3,14 @@
  * none while work goes on, none after a little work, none after stop().
  */
 import { describe, expect, test } from 'bun:test'
-import { IdleCollector, idleGcBurstTurnsMin, idleGcQuietMs, type IdleGcSeams } from './idle-gc.ts'
+import { IdleCollector, idleGcBurstTurnsMin, idleGcPurgeEveryMs, idleGcPurgesMax, idleGcQuietMs, type IdleGcSeams } from './idle-gc.ts'
 
 /** A fake clock with timers that fire when it is advanced past them. */
 function fakeSeams() {
   let nowMs = 0
   let nextId = 0
   const timers = new Map<number, { dueMs: number; callback: () => void }>()
-  const state = { collections: 0 }
+  const state = { collections: 0, purges: 0, log: [] as string[] }
   const seams: IdleGcSeams = {
     nowMs: () => nowMs,
     setTimer: (callback, delayMs) => {
@@ -18,7 +18,14 @@ function fakeSeams() {
       return nextId
     },
     clearTimer: (timer) => void timers.delete(timer as number),
-    collect: () => void state.collections++,
+    collect: () => {
+      state.collections++
+      state.log.push(`collect@${nowMs}`)
+    },
+    purge: () => {
+      state.purges++
+      state.log.push(`purge@${nowMs}`)
+    },
   }
   const advance = (ms: number) => {
     const endMs = nowMs + ms
@@ -102,6 +109,52 @@ test('the end of a burst outside the counted turns (a checkpoint) collects after
   const collector = new IdleCollector(fake.seams)
   collector.noteWork()
   collector.noteBurstEnd()
-  fake.advance(idleGcQuietMs)
+  fake.advance(idleGcQuietMs - 1)
+  expect(fake.state.collections).toBe(0)
+  fake.advance(1)
   expect(fake.state.collections).toBe(1)
+})
+
+test('a checkpoint that ends after the requests went quiet is collected at once, not a quiet spell later', () => {
+  const fake = fakeSeams()
+  const collector = new IdleCollector(fake.seams)
+  for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork()
+  fake.advance(idleGcQuietMs)
+  expect(fake.state.collections).toBe(1) // the pushes' own burst
+  fake.advance(2 * idleGcQuietMs) // the checkpoint goes on writing, no requests
+  collector.noteBurstEnd()
+  fake.advance(0)
+  expect(fake.state.collections).toBe(2)
+  // Requests 100 ms before the checkpoint ended: the collection waits for the rest of the quiet time.
+  collector.noteWork()
+  fake.advance(100)
+  collector.noteBurstEnd()
+  fake.advance(idleGcQuietMs - 100 - 1)
+  expect(fake.state.collections).toBe(2)
+  fake.advance(1)
+  expect(fake.state.collections).toBe(3)
+})
+
+test('after a collection, follow-up purges let the allocator return pages; new work stops them and never turns them into a collection', () => {
+  const fake = fakeSeams()
+  let released = 0
+  const collector = new IdleCollector(fake.seams, () => {
+    released++
+    expect(fake.state.collections).toBe(released - 1) // before the collection, so it frees them
+  })
+  for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork()
+  fake.advance(idleGcQuietMs + idleGcPurgeEveryMs * (idleGcPurgesMax + 3))
+  const start = idleGcQuietMs
+  expect(fake.state.log).toEqual([`collect@${start}`, ...Array.from({ length: idleGcPurgesMax }, (_, i) => `purge@${start + (i + 1) * idleGcPurgeEveryMs}`)])
+  expect(released).toBe(1)
+  expect(fake.pendingTimers()).toBe(0)
+
+  for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork()
+  fake.advance(idleGcQuietMs + idleGcPurgeEveryMs)
+  expect(fake.state.purges).toBe(idleGcPurgesMax + 1)
+  collector.noteWork() // a little work: the purges stop, and no collection follows it
+  fake.advance(10 * idleGcQuietMs)
+  expect(fake.state.purges).toBe(idleGcPurgesMax + 1)
+  expect(fake.state.collections).toBe(2)
+  expect(fake.pendingTimers()).toBe(0)
 })

@@ -143,6 +143,33 @@ describe('group commit', () => {
   })
 })
 
+test('releaseSpareBuffers lets the grown and pooled write buffers go; appends after it are as durable', async () => {
+  const io = new FaultyIo(fsIo())
+  const dir = temporaryDirectory()
+  const { log } = await open(dir, { io, segmentBytes: 8 * 1024 * KiB, flushBytesMax: 1024 * KiB })
+  const buffers = log as SegmentedLog
+  log.append(record(1))
+  io.hold()
+  log.flushIfIdle()
+  // Appends behind the flush in flight grow the next chunk past its initial 64 KiB.
+  let lsn = 0
+  for (let n = 0; n < 8000; n++) lsn = log.append(record(n + 2))
+  io.release()
+  await until(() => log.durableLsn === lsn)
+  const grownBytes = buffers.writeBufferBytes
+  expect(grownBytes).toBeGreaterThan(256 * KiB)
+  log.releaseSpareBuffers()
+  expect(buffers.writeBufferBytes).toBe(64 * KiB)
+  for (let n = 0; n < 100; n++) lsn = log.append(record(n + 9000))
+  await until(() => log.durableLsn === lsn)
+  await log.close()
+  const reopened = await open(dir, { segmentBytes: 8 * 1024 * KiB, flushBytesMax: 1024 * KiB })
+  const bodies = bodiesOf(reopened)
+  expect(bodies.length).toBe(lsn)
+  expect(bodies[bodies.length - 1]).toBe(record(9099))
+  await reopened.log.close()
+})
+
 describe('zeros ahead of a small flush (extent conversion once per zone)', () => {
   type Write = { offset: number; length: number; zerosFrom: number }
   /** Records each durable write to a segment: where, how long, and whether it ends in zeros only. */

@@ -95,6 +95,8 @@ export interface ShardLog {
   readonly checkpointLsn: number
   /** Resolves once no checkpoint is being written (the newest one, if any, is in place). */
   checkpointSettled(): Promise<void>
+  /** Lets the write buffers kept for the next burst go (the host calls it when the thread goes quiet). */
+  releaseSpareBuffers(): void
 }
 
 /** Counters since the log was opened. A commit is one write of pending records plus its barrier. */
