@@ -90,13 +90,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #busyMs = Number.NaN
   /** The connection dropped: prefetched jobs wait until the reconnect shows they are still ours. */
   #leasesInDoubt = false
-  readonly #pulls = new Set<Promise<void>>()
+  /** PULLBs in flight, by a sequence number (deleted by #pull itself when it ends). */
+  readonly #pulls = new Map<number, Promise<void>>()
+  #pullSeq = 0
   #fillScheduled = false
   /** Completions waiting for the next ACKB. */
   #ackQueue: Settled[] = []
   #ackScheduled = false
   /** Acks sent and not yet confirmed, so close() can wait for them. */
-  readonly #acksInFlight = new Set<Promise<void>>()
+  readonly #acksInFlight = new Map<object, Promise<void>>()
   /** Acks whose connection dropped, re-checked after the reconnect. */
   #unconfirmed: Settled[] = []
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null
@@ -225,13 +227,13 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   async #close(): Promise<void> {
     this.emit('closing', 'closing worker')
     // Pulls in flight may still deliver jobs; they are processed (or released when forced).
-    await Promise.allSettled([...this.#pulls])
+    await Promise.allSettled([...this.#pulls.values()])
     // Prefetched jobs whose lease is in doubt (no reconnect yet) are not ours to run: the server
     // hands them out again (after a restart) or they come back as stalled.
     if (this.#leasesInDoubt) this.#takeBuffered()
     if (this.#forced) {
       await this.#releaseActive()
-      await Promise.allSettled([...this.#acksInFlight]) // acknowledgements already sent are not cut off
+      await Promise.allSettled([...this.#acksInFlight.values()]) // acknowledgements already sent are not cut off
     } else await this.#whenIdle()
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer)
     if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
@@ -261,11 +263,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (this.#fillScheduled) return
     this.#fillScheduled = true
     // After the completions already queued as promise callbacks: slots freed together share a PULLB.
-    queueMicrotask(() => {
-      this.#fillScheduled = false
-      this.#fill()
-    })
+    queueMicrotask(this.#fillNow)
   }
+
+  /** One function for every scheduled fill and ack flush (not a closure per call). */
+  readonly #fillNow = (): void => {
+    this.#fillScheduled = false
+    this.#fill()
+  }
+
+  readonly #flushAcksNow = (): void => this.#flushAcks()
 
   #fill(): void {
     if (!this.#running || this.#paused || this.#closing !== null || this.#rateLimitTimer !== null) return
@@ -278,12 +285,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     free = this.#limit(Math.min(free, pullBatchJobsMax))
     if (free <= 0) return
     this.#requested += free
-    const pull = this.#pull(free)
-    this.#pulls.add(pull)
-    void pull.finally(() => {
-      this.#pulls.delete(pull)
-      this.emit('_settled')
-    })
+    const pullId = ++this.#pullSeq
+    this.#pulls.set(pullId, this.#pull(free, pullId))
   }
 
   /**
@@ -375,7 +378,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
   }
 
-  async #pull(count: number): Promise<void> {
+  async #pull(count: number, pullId: number): Promise<void> {
+    try {
+      await this.#pullJobs(count)
+    } finally {
+      this.#pulls.delete(pullId)
+      this.emit('_settled')
+    }
+  }
+
+  async #pullJobs(count: number): Promise<void> {
     const timeoutMs = Math.round((this.opts.drainDelay ?? drainDelaySecondsDefault) * 1000)
     let jobs: WireJob[]
     try {
@@ -440,7 +452,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.#ackScheduled = true
         // At the end of the event-loop turn: every job of a burst (a PULLB's worth, run slot after
         // slot through the microtask queue) shares one ACKB, written with the next PULLB.
-        setImmediate(() => this.#flushAcks())
+        setImmediate(this.#flushAcksNow)
       }
     } else this.#track(this.client.ack(wire.id, result), [settled])
     this.#scheduleFill()
@@ -450,36 +462,45 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.#ackScheduled = false
     const batchMax = Math.max(1, Math.min(ackBatchIdsMax, this.opts.ackBatchMax ?? ackBatchIdsDefault))
     while (this.#ackQueue.length > 0) {
-      const batch = this.#ackQueue.splice(0, batchMax)
-      this.#track(this.client.ackBatch(batch.map((settled) => settled.wire.id)), batch)
+      // The whole queue when it fits (the common case): no copy.
+      const batch = this.#ackQueue.length <= batchMax ? this.#ackQueue : this.#ackQueue.splice(0, batchMax)
+      if (batch === this.#ackQueue) this.#ackQueue = []
+      const ids = new Array<number>(batch.length)
+      for (let at = 0; at < batch.length; at++) ids[at] = (batch[at] as Settled).wire.id
+      this.#track(this.client.ackBatch(ids), batch)
     }
     this.#fill()
   }
 
   #track(ack: Promise<unknown>, batch: Settled[]): void {
-    const sentMs = performance.now()
-    const confirmed = ack.then(
-      () => {
+    this.#acksInFlight.set(batch, this.#confirm(ack, batch, performance.now()))
+  }
+
+  /** Waits for an acknowledgement's reply; one async step per ACK(B), where then + finally cost several promises and closures. */
+  async #confirm(ack: Promise<unknown>, batch: Settled[], sentMs: number): Promise<void> {
+    try {
+      let failure: Error | null = null
+      try {
+        await ack
+      } catch (error) {
+        failure = error as Error
+      }
+      if (failure === null) {
         this.#roundTripMs = ewma(this.#roundTripMs, performance.now() - sentMs)
         const nowMs = Date.now()
         for (const settled of batch) this.#emitCompleted(settled, nowMs)
-      },
-      (error: Error) => {
-        if (error instanceof ConnectionClosedError && this.#closing === null) {
-          this.#unconfirmed.push(...batch)
-          if (this.#bufferedCount > 0) this.#leasesInDoubt = true
-        }
-        else if (error instanceof RequestTimeoutError) return this.#reconcile(batch) // a slow server, not a lost ack
-        // Refused (e.g. `Job N not found`): the lease may have died with a server restart while the
-        // processor ran; the job is then waiting again and runs once more. Check before calling it an error.
-        else return this.#reconcile(batch, error)
-      },
-    )
-    this.#acksInFlight.add(confirmed)
-    void confirmed.finally(() => {
-      this.#acksInFlight.delete(confirmed)
+      } else if (failure instanceof ConnectionClosedError && this.#closing === null) {
+        this.#unconfirmed.push(...batch)
+        if (this.#bufferedCount > 0) this.#leasesInDoubt = true
+      }
+      else if (failure instanceof RequestTimeoutError) await this.#reconcile(batch) // a slow server, not a lost ack
+      // Refused (e.g. `Job N not found`): the lease may have died with a server restart while the
+      // processor ran; the job is then waiting again and runs once more. Check before calling it an error.
+      else await this.#reconcile(batch, failure)
+    } finally {
+      this.#acksInFlight.delete(batch)
       this.#settled()
-    })
+    }
   }
 
   #emitCompleted(settled: Settled, nowMs = Date.now()): void {
@@ -521,7 +542,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       this.#acksInFlight.delete(done)
       this.#settled()
     })
-    this.#acksInFlight.add(done)
+    this.#acksInFlight.set(done, done)
   }
 
   #failed(job: Job<any, any, any>, wire: WireJob, thrown: unknown): void {
@@ -543,7 +564,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.emit('error', new Error(`failing job ${wire.id} failed: ${failure.message}`))
       },
     )
-    this.#acksInFlight.add(done)
+    this.#acksInFlight.set(done, done)
     void done.finally(() => {
       this.#acksInFlight.delete(done)
       this.#settled()
@@ -625,7 +646,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #requeueRateLimited(wire: WireJob): void {
     const delayMs = Math.max(0, this.#rateLimitedUntilMs - Date.now())
     const requeued = this.client.moveToDelayed(wire.id, delayMs).catch((error: Error) => void this.emit('error', error))
-    this.#acksInFlight.add(requeued)
+    this.#acksInFlight.set(requeued, requeued)
     void requeued.finally(() => {
       this.#acksInFlight.delete(requeued)
       this.#settled()
