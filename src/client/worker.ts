@@ -61,10 +61,11 @@ const prefetchRoundTrips = 2
  */
 const bufferedWaitMaxMs = 1000
 
-type Active = { job: Job<any, any, any>; wire: WireJob; lastBeatMs: number; startedMs: number }
+/** A job being processed; once it completes, the same object carries its result to the acknowledgement (Settled). */
+type Active = { job: Job<any, any, any>; wire: WireJob; lastBeatMs: number; startedMs: number; result: unknown }
 /** A leased job waiting in the prefetch buffer. */
 type Buffered = { wire: WireJob; lastBeatMs: number; receivedMs: number }
-type Settled = { job: Job<any, any, any>; wire: WireJob; result: unknown }
+type Settled = Pick<Active, 'job' | 'wire' | 'result'>
 
 export class Worker<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
   readonly client: FlashQ
@@ -425,7 +426,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const token = `${this.id}:${wire.id}:${wire.started_at}`
     job.token = token
     job.onProgress = this.#emitProgress
-    this.#active.set(wire.id, { job, wire, lastBeatMs, startedMs: performance.now() })
+    this.#active.set(wire.id, { job, wire, lastBeatMs, startedMs: performance.now(), result: undefined })
     this.emit('active', job, 'waiting')
     let outcome: Promise<ResultType>
     try {
@@ -433,19 +434,28 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     } catch (error) {
       outcome = Promise.reject(error)
     }
-    Promise.resolve(outcome).then(
-      (result) => this.#completed(job, wire, result),
-      (error: unknown) => this.#failed(job, wire, error),
-    )
+    void this.#finish(job, wire, outcome)
+  }
+
+  /** Completes or fails the job once its processor settles: one async step per job, not a promise and two closures. */
+  async #finish(job: Job<any, any, any>, wire: WireJob, outcome: ResultType | Promise<ResultType>): Promise<void> {
+    let result: ResultType
+    try {
+      result = await outcome
+    } catch (error) {
+      return this.#failed(job, wire, error)
+    }
+    this.#completed(job, wire, result)
   }
 
   /** One function for every job's progress (not a closure per job). */
   readonly #emitProgress = (progress: JobProgress, job: Job<any, any, any>): void => void this.emit('progress', job, progress)
 
   #completed(job: Job<any, any, any>, wire: WireJob, result: unknown): void {
-    if (!this.#release(wire.id, true)) return
+    const settled = this.#release(wire.id, true)
+    if (settled === undefined) return
     if (job.movedToDelayed) return this.#settled()
-    const settled: Settled = { job, wire, result }
+    settled.result = result
     if (result === undefined || result === null) {
       this.#ackQueue.push(settled)
       if (!this.#ackScheduled) {
@@ -576,14 +586,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * Frees the job's slot and starts a buffered job in it; false when the job was already released
    * (forced close). A completion samples the processing time that sizes the prefetch.
    */
-  #release(id: number, completed = false): boolean {
+  #release(id: number, completed = false): Active | undefined {
     const active = this.#active.get(id)
-    if (active === undefined) return false
+    if (active === undefined) return undefined
     this.#aborts?.delete(id)
     this.#active.delete(id)
     if (completed) this.#busyMs = ewma(this.#busyMs, performance.now() - active.startedMs)
     if (this.#bufferHead < this.#buffer.length) this.#startBuffered()
-    return true
+    return active
   }
 
   #settled(): void {
