@@ -4,7 +4,7 @@
  * trickle (W4's shape: `Queue.add` at a fixed rate, a Worker of concurrency 10 with a 'completed'
  * listener, both in this process) — against an in-memory server of the same checkout.
  *
- *   bun test/bench/sdk-per-job.ts [--root DIR] [--shape add|trickle] [--jobs N] [--rate N]
+ *   bun test/bench/sdk-per-job.ts [--root DIR] [--shape add|trickle] [--jobs N] [--rate N] [--warmup N]
  *
  * `--root` measures another checkout's SDK and server (an A/B against main). Bytes come from JSC's
  * own GC log (BUN_JSC_logGC, in a child process): over the measured window, the sum of each
@@ -21,6 +21,8 @@ const root = resolve(option('root', join(import.meta.dir, '..', '..')))
 const shape = option('shape', 'add')
 const jobs = Number(option('jobs', shape === 'add' ? '20000' : '5000'))
 const ratePerSecond = Number(option('rate', '1000'))
+/** Untimed jobs first, so the measured ones run JIT-compiled code. */
+const warmupJobs = Number(option('warmup', '3000'))
 const markPrefix = '@@sdk-per-job '
 
 if (process.env.SDK_PER_JOB_CHILD === '1') await child()
@@ -70,7 +72,7 @@ async function child(): Promise<void> {
   try {
     const queue = new Queue('perjob', { connection })
     if (shape === 'add') {
-      for (let i = 0; i < 3000; i++) await queue.add('job', peerJobData(i))
+      for (let i = 0; i < warmupJobs; i++) await queue.add('job', peerJobData(i))
       fullGC()
       mark('start')
       const cpu = process.cpuUsage()
@@ -108,7 +110,7 @@ async function child(): Promise<void> {
         })
         await done
       }
-      await trickle(Math.min(3000, jobs))
+      await trickle(warmupJobs)
       fullGC()
       mark('start')
       const cpu = process.cpuUsage()
