@@ -163,7 +163,7 @@ export class Connection {
   #issue(command: Record<string, unknown>, options: RequestOptions, resolve: (reply: Reply) => void, reject: (error: Error) => void): void {
     const reqId = this.#reqIdPrefix + ++this.#reqIdCounter
     const timeoutMs = options.timeoutMs ?? this.timeoutMs
-    const pending: Pending = { command, options, resolve, reject, timeoutMs, deadlineMs: performance.now() + timeoutMs }
+    const pending: Pending = { command, options, resolve, reject, timeoutMs, deadlineMs: deadlineOf(timeoutMs) }
     if (pending.deadlineMs < this.#deadlineTimerAtMs) this.#armDeadline(pending.deadlineMs)
     if (this.#state === 'open') this.#send(reqId, pending)
     else {
@@ -254,7 +254,7 @@ export class Connection {
   #authenticate(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const reqId = this.#reqIdPrefix + ++this.#reqIdCounter
-      const pending: Pending = { command: { cmd: 'AUTH', token: this.#token }, options: noRequestOptions, resolve: () => resolve(), reject, timeoutMs: this.timeoutMs, deadlineMs: performance.now() + this.timeoutMs }
+      const pending: Pending = { command: { cmd: 'AUTH', token: this.#token }, options: noRequestOptions, resolve: () => resolve(), reject, timeoutMs: this.timeoutMs, deadlineMs: deadlineOf(this.timeoutMs) }
       if (pending.deadlineMs < this.#deadlineTimerAtMs) this.#armDeadline(pending.deadlineMs)
       this.#send(reqId, pending)
     })
@@ -371,7 +371,7 @@ export class Connection {
   #armDeadline(atMs: number): void {
     if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer)
     this.#deadlineTimerAtMs = atMs
-    this.#deadlineTimer = setTimeout(this.#onDeadline, Math.max(1, Math.ceil(atMs - performance.now())))
+    this.#deadlineTimer = setTimeout(this.#onDeadline, Math.min(timerDelayMsMax, Math.max(1, Math.ceil(atMs - performance.now()))))
   }
 
   #disarmDeadline(): void {
@@ -469,6 +469,17 @@ export class Connection {
     }
     if (this.#queued.length === 0) this.#disarmDeadline()
   }
+}
+
+/** Longest delay setTimeout takes (a 32-bit signed integer of ms). */
+const timerDelayMsMax = 2_147_483_647
+
+/**
+ * When a request given `timeoutMs` times out: as setTimeout(…, timeoutMs) would fire, which makes a
+ * delay that is not a number, below 1 or beyond timerDelayMsMax 1 ms (what a timer per request did).
+ */
+function deadlineOf(timeoutMs: number): number {
+  return performance.now() + (timeoutMs >= 1 && timeoutMs <= timerDelayMsMax ? timeoutMs : 1)
 }
 
 /**

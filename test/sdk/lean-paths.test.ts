@@ -114,4 +114,15 @@ describe('request timeouts share one timer', () => {
     expect(await answered).toBe(true)
     expect(await client.ping()).toBe(true)
   })
+
+  test('a timeout setTimeout cannot take (beyond 2^31-1 ms, not a number) fires at once, as a timer per request did', async () => {
+    const client = fixture.track(new FlashQ(connection()))
+    await client.connect()
+    // The PULL waits 5 s at the server, so only the client-side timeout can end these before the test's own timeout.
+    for (const timeoutMs of [3e9, Number.NaN]) {
+      const error = await client.send({ cmd: 'PULL', queue: queueName('lean-huge'), timeout: 5000 }, { timeoutMs }).catch((caught: Error) => caught)
+      expect(error).toBeInstanceOf(RequestTimeoutError)
+    }
+    expect(await client.ping()).toBe(true)
+  }, 4000)
 })
