@@ -13,7 +13,7 @@
  * - The socket is node:net, or Bun's native socket in Bun (socket.ts says why).
  */
 import { Unpackr } from 'msgpackr'
-import { frameBytesMax, lineBytesMax } from '../base/limits.ts'
+import { frameBytesMax, lineBytesMax, timerDelayMsMax } from '../base/limits.ts'
 import { encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
 import { AuthenticationError, ConnectionClosedError, RequestTimeoutError, errorFromReply } from './errors.ts'
 import { type ByteSocket, defaultSocketKind, dial, type SocketKind } from './socket.ts'
@@ -470,9 +470,6 @@ export class Connection {
     if (this.#queued.length === 0) this.#disarmDeadline()
   }
 }
-
-/** Longest delay setTimeout takes (a 32-bit signed integer of ms). */
-const timerDelayMsMax = 2_147_483_647
 
 /**
  * When a request given `timeoutMs` times out: as setTimeout(…, timeoutMs) would fire, which makes a
