@@ -13,7 +13,7 @@
  * - The socket is node:net, or Bun's native socket in Bun (socket.ts says why).
  */
 import { Unpackr } from 'msgpackr'
-import { frameBytesMax, lineBytesMax } from '../base/limits.ts'
+import { frameBytesMax, lineBytesMax, timerDelayMsMax } from '../base/limits.ts'
 import { encodeMsgpackFrame } from '../protocol/msgpack-frames.ts'
 import { AuthenticationError, ConnectionClosedError, RequestTimeoutError, errorFromReply } from './errors.ts'
 import { type ByteSocket, defaultSocketKind, dial, type SocketKind } from './socket.ts'
@@ -56,8 +56,13 @@ type Pending = {
   options: RequestOptions
   resolve: (reply: Reply) => void
   reject: (error: Error) => void
-  timer: ReturnType<typeof setTimeout> | null
+  timeoutMs: number
+  /** performance.now() after which the request fails with RequestTimeoutError. */
+  deadlineMs: number
 }
+
+/** The options of a request that gives none (shared: nothing writes to it). */
+const noRequestOptions: RequestOptions = Object.freeze({})
 
 type State = 'idle' | 'connecting' | 'open' | 'waiting' | 'closed'
 
@@ -84,6 +89,13 @@ export class Connection {
   #reconnectAttempts = 0
   #lastConnectError: Error | null = null
   #reconnectTimer: ReturnType<typeof setTimeout> | null = null
+  /**
+   * One timer for every request's timeout, armed at the earliest deadline it knows of, instead of a
+   * setTimeout + clearTimeout per request (~2 µs and a timer object each, on every push, pull and ack).
+   * It fires rarely: requests with the same timeout have later deadlines than the one that armed it.
+   */
+  #deadlineTimer: ReturnType<typeof setTimeout> | null = null
+  #deadlineTimerAtMs = Number.POSITIVE_INFINITY
   /** Requests sent and not yet answered, by reqId. */
   readonly #inFlight = new Map<string, Pending>()
   /** Requests issued while not connected, sent after (re)connect. */
@@ -143,19 +155,21 @@ export class Connection {
   }
 
   /** Sends one command; resolves with the whole reply, rejects on `ok:false` + `error`. */
-  request(command: Record<string, unknown>, options: RequestOptions = {}): Promise<Reply> {
+  request(command: Record<string, unknown>, options: RequestOptions = noRequestOptions): Promise<Reply> {
     if (this.#state === 'closed') return Promise.reject(new ConnectionClosedError('connection is closed'))
-    return new Promise<Reply>((resolve, reject) => {
-      const reqId = this.#reqIdPrefix + ++this.#reqIdCounter
-      const pending: Pending = { command, options, resolve, reject, timer: null }
-      const timeoutMs = options.timeoutMs ?? this.timeoutMs
-      pending.timer = setTimeout(() => this.#timeout(reqId, pending, timeoutMs), timeoutMs)
-      if (this.#state === 'open') this.#send(reqId, pending)
-      else {
-        this.#queued.push([reqId, pending])
-        if (this.#state === 'idle') this.connect().catch((error: Error) => this.#connectFailed(error))
-      }
-    })
+    return new Promise<Reply>((resolve, reject) => this.#issue(command, options, resolve, reject))
+  }
+
+  #issue(command: Record<string, unknown>, options: RequestOptions, resolve: (reply: Reply) => void, reject: (error: Error) => void): void {
+    const reqId = this.#reqIdPrefix + ++this.#reqIdCounter
+    const timeoutMs = options.timeoutMs ?? this.timeoutMs
+    const pending: Pending = { command, options, resolve, reject, timeoutMs, deadlineMs: deadlineOf(timeoutMs) }
+    if (pending.deadlineMs < this.#deadlineTimerAtMs) this.#armDeadline(pending.deadlineMs)
+    if (this.#state === 'open') this.#send(reqId, pending)
+    else {
+      this.#queued.push([reqId, pending])
+      if (this.#state === 'idle') this.connect().catch((error: Error) => this.#connectFailed(error))
+    }
   }
 
   /** Closes the socket; every unanswered request fails with ConnectionClosedError. */
@@ -163,6 +177,7 @@ export class Connection {
     if (this.#state === 'closed') return
     this.#state = 'closed'
     if (this.#reconnectTimer !== null) clearTimeout(this.#reconnectTimer)
+    this.#disarmDeadline()
     this.#flush()
     const socket = this.#socket
     const socketClosed = this.#socketClosed
@@ -239,32 +254,33 @@ export class Connection {
   #authenticate(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       const reqId = this.#reqIdPrefix + ++this.#reqIdCounter
-      const pending: Pending = { command: { cmd: 'AUTH', token: this.#token }, options: {}, resolve: () => resolve(), reject, timer: null }
-      pending.timer = setTimeout(() => this.#timeout(reqId, pending, this.timeoutMs), this.timeoutMs)
+      const pending: Pending = { command: { cmd: 'AUTH', token: this.#token }, options: noRequestOptions, resolve: () => resolve(), reject, timeoutMs: this.timeoutMs, deadlineMs: deadlineOf(this.timeoutMs) }
+      if (pending.deadlineMs < this.#deadlineTimerAtMs) this.#armDeadline(pending.deadlineMs)
       this.#send(reqId, pending)
     })
   }
 
   #send(reqId: string, pending: Pending): void {
     this.#inFlight.set(reqId, pending)
-    const command = { ...pending.command, reqId }
-    this.#outbox.push(this.useBinary ? encodeMsgpackFrame(command) : `${JSON.stringify(command)}\n`)
+    this.#outbox.push(this.useBinary ? encodeMsgpackFrame({ ...pending.command, reqId }) : jsonLineOf(pending.command, reqId))
     if (!this.#flushScheduled) {
       // A microtask runs after the caller's synchronous code and the promise callbacks queued
       // before it, so requests issued together (a worker's ACKB and next PULLB) share one write.
       this.#flushScheduled = true
-      queueMicrotask(() => this.#flush())
+      queueMicrotask(this.#flushNow)
     }
   }
+
+  readonly #flushNow = (): void => this.#flush()
 
   #flush(): void {
     this.#flushScheduled = false
     const socket = this.#socket
-    if (this.#outbox.length === 0 || socket === null) return
     const parts = this.#outbox
-    this.#outbox = []
-    if (this.useBinary) socket.write(parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts as Uint8Array[]))
-    else socket.write(parts.length === 1 ? (parts[0] as string) : parts.join(''))
+    if (parts.length === 0 || socket === null) return
+    const data = this.useBinary ? (parts.length === 1 ? (parts[0] as Uint8Array) : Buffer.concat(parts as Uint8Array[])) : parts.length === 1 ? (parts[0] as string) : parts.join('')
+    parts.length = 0 // the outbox is reused: one array per connection, not one per write
+    socket.write(data)
   }
 
   #onData(chunk: Buffer): void {
@@ -348,16 +364,54 @@ export class Connection {
     const pending = typeof reqId === 'string' ? this.#inFlight.get(reqId) : undefined
     if (pending === undefined) return // a reply to a request that already timed out
     this.#inFlight.delete(reqId as string)
-    if (pending.timer !== null) clearTimeout(pending.timer)
     if (reply.ok === false && typeof reply.error === 'string') pending.reject(errorFromReply(reply.error, String(pending.command.cmd)))
     else pending.resolve(reply)
   }
 
-  #timeout(reqId: string, pending: Pending, timeoutMs: number): void {
-    if (this.#inFlight.get(reqId) === pending) this.#inFlight.delete(reqId)
-    else this.#queued = this.#queued.filter(([, queued]) => queued !== pending)
+  #armDeadline(atMs: number): void {
+    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer)
+    this.#deadlineTimerAtMs = atMs
+    this.#deadlineTimer = setTimeout(this.#onDeadline, Math.min(timerDelayMsMax, Math.max(1, Math.ceil(atMs - performance.now()))))
+  }
+
+  #disarmDeadline(): void {
+    if (this.#deadlineTimer !== null) clearTimeout(this.#deadlineTimer)
+    this.#deadlineTimer = null
+    this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY
+  }
+
+  /** Fails the requests past their deadline, in the order they were issued; re-arms for the next one. */
+  readonly #onDeadline = (): void => {
+    this.#deadlineTimer = null
+    this.#deadlineTimerAtMs = Number.POSITIVE_INFINITY
+    const nowMs = performance.now()
+    let nextMs = Number.POSITIVE_INFINITY
+    const expired: Pending[] = []
+    for (const [reqId, pending] of this.#inFlight) {
+      if (pending.deadlineMs <= nowMs) {
+        this.#inFlight.delete(reqId)
+        expired.push(pending)
+      } else if (pending.deadlineMs < nextMs) nextMs = pending.deadlineMs
+    }
+    if (this.#queued.length > 0) {
+      const waiting: Array<[string, Pending]> = []
+      for (const entry of this.#queued) {
+        const pending = entry[1]
+        if (pending.deadlineMs <= nowMs) expired.push(pending)
+        else {
+          waiting.push(entry)
+          if (pending.deadlineMs < nextMs) nextMs = pending.deadlineMs
+        }
+      }
+      this.#queued = waiting
+    }
+    if (nextMs < Number.POSITIVE_INFINITY) this.#armDeadline(nextMs)
+    for (const pending of expired) this.#timeout(pending)
+  }
+
+  #timeout(pending: Pending): void {
     const why = this.#state === 'open' || this.#lastConnectError === null ? '' : ` (not connected: ${this.#lastConnectError.message})`
-    pending.reject(new RequestTimeoutError(`${String(pending.command.cmd)} got no reply within ${timeoutMs} ms${why}`))
+    pending.reject(new RequestTimeoutError(`${String(pending.command.cmd)} got no reply within ${pending.timeoutMs} ms${why}`))
   }
 
   #onClose(socket: ByteSocket | null): void {
@@ -411,10 +465,30 @@ export class Connection {
     this.#outbox = []
     for (const [reqId, pending] of [...inFlight, ...queued]) {
       if (keepIdempotent && pending.options.idempotent === true && pending.command.cmd !== 'AUTH') this.#queued.push([reqId, pending])
-      else {
-        if (pending.timer !== null) clearTimeout(pending.timer)
-        pending.reject(error)
-      }
+      else pending.reject(error)
     }
+    if (this.#queued.length === 0) this.#disarmDeadline()
   }
+}
+
+/**
+ * When a request given `timeoutMs` times out: as setTimeout(…, timeoutMs) would fire, which makes a
+ * delay that is not a number, below 1 or beyond timerDelayMsMax 1 ms (what a timer per request did).
+ */
+function deadlineOf(timeoutMs: number): number {
+  return performance.now() + (timeoutMs >= 1 && timeoutMs <= timerDelayMsMax ? timeoutMs : 1)
+}
+
+/**
+ * A request as a JSON line with its reqId last: the bytes `JSON.stringify({...command, reqId})` gives,
+ * without copying the command into a new object. Commands that could stringify differently once
+ * copied (a prototype, toJSON, their own reqId) take the copy.
+ */
+export function jsonLineOf(command: Record<string, unknown>, reqId: string): string {
+  if (Object.getPrototypeOf(command) === Object.prototype && !('reqId' in command) && !('toJSON' in command)) {
+    const json = JSON.stringify(command)
+    // reqIds are made of [0-9a-z-] only (reqIdPrefix + a counter): nothing to escape.
+    if (json.length > 2) return `${json.slice(0, -1)},"reqId":"${reqId}"}\n`
+  }
+  return `${JSON.stringify({ ...command, reqId })}\n`
 }

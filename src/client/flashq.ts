@@ -108,9 +108,9 @@ export class FlashQ {
    * flashq extension: PULLB whose reply leaves out the jobs' default-valued fields (a third of the
    * bytes for plain jobs), filled back in here, so the jobs read as pullBatch's (wire-defaults.ts).
    */
-  async pullBatchSparse<Data = unknown>(queue: string, count: number, timeout = 60_000): Promise<WireJob<Data>[]> {
-    const reply = await this.send<{ jobs?: Array<Partial<WireJob<Data>>> }>({ cmd: 'PULLB', queue, count, timeout, sparse: true }, { timeoutMs: timeout + blockingGraceMs })
-    return withWireDefaults(reply.jobs ?? [])
+  pullBatchSparse<Data = unknown>(queue: string, count: number, timeout = 60_000): Promise<WireJob<Data>[]> {
+    // Not async, and a module function to read the reply: a Worker's every pull goes through here.
+    return this.send({ cmd: 'PULLB', queue, count, timeout, sparse: true }, { timeoutMs: timeout + blockingGraceMs }).then(sparseJobsOf) as Promise<WireJob<Data>[]>
   }
 
   async ack(id: number, result?: unknown): Promise<void> {
@@ -462,6 +462,10 @@ export function pushFields(options: PushOptions): Record<string, unknown> {
   if (options.keep_completed_count !== undefined) fields.keep_completed_count = options.keep_completed_count
   if (options.group_id !== undefined) fields.group_id = options.group_id
   return fields
+}
+
+function sparseJobsOf(reply: Reply): WireJob[] {
+  return withWireDefaults((reply.jobs as Array<Partial<WireJob>> | undefined) ?? [])
 }
 
 /** The job a push returns: the server sends only the id, so the rest is filled from the request. */

@@ -56,7 +56,26 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return this.client
   }
 
-  async add(name: NameType, data: DataType, opts: JobsOptions = {}): Promise<Job<DataType, ResultType, NameType>> {
+  add(name: NameType, data: DataType, opts?: JobsOptions): Promise<Job<DataType, ResultType, NameType>> {
+    if (opts === undefined && hasNoKeys(this.opts.defaultJobOptions)) return this.#addPlain(name, data)
+    return this.#add(name, data, opts ?? {})
+  }
+
+  /**
+   * `add` of a job without options (none given, no queue defaults), the common case, made lean: the
+   * PUSH fields every such job gets are known (`plainPushCommand`), and no local job record is built.
+   * It must give what #add gives for `{}` (test/sdk/queue-add-plain.test.ts compares them).
+   */
+  async #addPlain(name: NameType, data: DataType): Promise<Job<DataType, ResultType, NameType>> {
+    const reply = await this.client.connection.request({ cmd: 'PUSH', queue: this.name, data: encodeJobData(name, data), max_attempts: plainMaxAttempts })
+    const id = reply.id as number
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, {}, String(id))
+    job.serverId = id
+    this.emit('waiting', job)
+    return job
+  }
+
+  async #add(name: NameType, data: DataType, opts: JobsOptions): Promise<Job<DataType, ResultType, NameType>> {
     const merged = { ...this.defaultJobOptions, ...opts }
     if (merged.jobId !== undefined) checkCustomId(merged.jobId)
     if (merged.repeat !== undefined) return this.#addRepeatable(name, data, merged, merged.repeat)
@@ -525,6 +544,15 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   disconnect(): Promise<void> {
     return this.close()
   }
+}
+
+/** A job without options has one PUSH field, `max_attempts` (BullMQ's default of 1 attempt); the test pins it. */
+const plainMaxAttempts = toPushOptions({}).max_attempts
+
+function hasNoKeys(options: object | undefined): boolean {
+  if (options === undefined) return true
+  for (const _key in options) return false
+  return true
 }
 
 /** The scheduler id of a repeatable job: its `repeat.key`, else `<name>:<every or pattern>`. */

@@ -61,10 +61,11 @@ const prefetchRoundTrips = 2
  */
 const bufferedWaitMaxMs = 1000
 
-type Active = { job: Job<any, any, any>; wire: WireJob; lastBeatMs: number; startedMs: number }
+/** A job being processed; once it completes, the same object carries its result to the acknowledgement (Settled). */
+type Active = { job: Job<any, any, any>; wire: WireJob; lastBeatMs: number; startedMs: number; result: unknown }
 /** A leased job waiting in the prefetch buffer. */
 type Buffered = { wire: WireJob; lastBeatMs: number; receivedMs: number }
-type Settled = { job: Job<any, any, any>; wire: WireJob; result: unknown }
+type Settled = Pick<Active, 'job' | 'wire' | 'result'>
 
 export class Worker<DataType = any, ResultType = any, NameType extends string = string> extends EventEmitter {
   readonly client: FlashQ
@@ -90,13 +91,15 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #busyMs = Number.NaN
   /** The connection dropped: prefetched jobs wait until the reconnect shows they are still ours. */
   #leasesInDoubt = false
-  readonly #pulls = new Set<Promise<void>>()
+  /** PULLBs in flight, by a sequence number (deleted by #pull itself when it ends). */
+  readonly #pulls = new Map<number, Promise<void>>()
+  #pullSeq = 0
   #fillScheduled = false
   /** Completions waiting for the next ACKB. */
   #ackQueue: Settled[] = []
   #ackScheduled = false
   /** Acks sent and not yet confirmed, so close() can wait for them. */
-  readonly #acksInFlight = new Set<Promise<void>>()
+  readonly #acksInFlight = new Map<object, Promise<void>>()
   /** Acks whose connection dropped, re-checked after the reconnect. */
   #unconfirmed: Settled[] = []
   #heartbeatTimer: ReturnType<typeof setInterval> | null = null
@@ -225,13 +228,13 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   async #close(): Promise<void> {
     this.emit('closing', 'closing worker')
     // Pulls in flight may still deliver jobs; they are processed (or released when forced).
-    await Promise.allSettled([...this.#pulls])
+    await Promise.allSettled([...this.#pulls.values()])
     // Prefetched jobs whose lease is in doubt (no reconnect yet) are not ours to run: the server
     // hands them out again (after a restart) or they come back as stalled.
     if (this.#leasesInDoubt) this.#takeBuffered()
     if (this.#forced) {
       await this.#releaseActive()
-      await Promise.allSettled([...this.#acksInFlight]) // acknowledgements already sent are not cut off
+      await Promise.allSettled([...this.#acksInFlight.values()]) // acknowledgements already sent are not cut off
     } else await this.#whenIdle()
     if (this.#heartbeatTimer !== null) clearInterval(this.#heartbeatTimer)
     if (this.#limiterTimer !== null) clearTimeout(this.#limiterTimer)
@@ -261,11 +264,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     if (this.#fillScheduled) return
     this.#fillScheduled = true
     // After the completions already queued as promise callbacks: slots freed together share a PULLB.
-    queueMicrotask(() => {
-      this.#fillScheduled = false
-      this.#fill()
-    })
+    queueMicrotask(this.#fillNow)
   }
+
+  /** One function for every scheduled fill and ack flush (not a closure per call). */
+  readonly #fillNow = (): void => {
+    this.#fillScheduled = false
+    this.#fill()
+  }
+
+  readonly #flushAcksNow = (): void => this.#flushAcks()
 
   #fill(): void {
     if (!this.#running || this.#paused || this.#closing !== null || this.#rateLimitTimer !== null) return
@@ -278,12 +286,8 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     free = this.#limit(Math.min(free, pullBatchJobsMax))
     if (free <= 0) return
     this.#requested += free
-    const pull = this.#pull(free)
-    this.#pulls.add(pull)
-    void pull.finally(() => {
-      this.#pulls.delete(pull)
-      this.emit('_settled')
-    })
+    const pullId = ++this.#pullSeq
+    this.#pulls.set(pullId, this.#pull(free, pullId))
   }
 
   /**
@@ -375,7 +379,16 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     }
   }
 
-  async #pull(count: number): Promise<void> {
+  async #pull(count: number, pullId: number): Promise<void> {
+    try {
+      await this.#pullJobs(count)
+    } finally {
+      this.#pulls.delete(pullId)
+      this.emit('_settled')
+    }
+  }
+
+  async #pullJobs(count: number): Promise<void> {
     const timeoutMs = Math.round((this.opts.drainDelay ?? drainDelaySecondsDefault) * 1000)
     let jobs: WireJob[]
     try {
@@ -413,7 +426,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     const token = `${this.id}:${wire.id}:${wire.started_at}`
     job.token = token
     job.onProgress = this.#emitProgress
-    this.#active.set(wire.id, { job, wire, lastBeatMs, startedMs: performance.now() })
+    this.#active.set(wire.id, { job, wire, lastBeatMs, startedMs: performance.now(), result: undefined })
     this.emit('active', job, 'waiting')
     let outcome: Promise<ResultType>
     try {
@@ -421,26 +434,35 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     } catch (error) {
       outcome = Promise.reject(error)
     }
-    Promise.resolve(outcome).then(
-      (result) => this.#completed(job, wire, result),
-      (error: unknown) => this.#failed(job, wire, error),
-    )
+    void this.#finish(job, wire, outcome)
+  }
+
+  /** Completes or fails the job once its processor settles: one async step per job, not a promise and two closures. */
+  async #finish(job: Job<any, any, any>, wire: WireJob, outcome: ResultType | Promise<ResultType>): Promise<void> {
+    let result: ResultType
+    try {
+      result = await outcome
+    } catch (error) {
+      return this.#failed(job, wire, error)
+    }
+    this.#completed(job, wire, result)
   }
 
   /** One function for every job's progress (not a closure per job). */
   readonly #emitProgress = (progress: JobProgress, job: Job<any, any, any>): void => void this.emit('progress', job, progress)
 
   #completed(job: Job<any, any, any>, wire: WireJob, result: unknown): void {
-    if (!this.#release(wire.id, true)) return
+    const settled = this.#release(wire.id, true)
+    if (settled === undefined) return
     if (job.movedToDelayed) return this.#settled()
-    const settled: Settled = { job, wire, result }
+    settled.result = result
     if (result === undefined || result === null) {
       this.#ackQueue.push(settled)
       if (!this.#ackScheduled) {
         this.#ackScheduled = true
         // At the end of the event-loop turn: every job of a burst (a PULLB's worth, run slot after
         // slot through the microtask queue) shares one ACKB, written with the next PULLB.
-        setImmediate(() => this.#flushAcks())
+        setImmediate(this.#flushAcksNow)
       }
     } else this.#track(this.client.ack(wire.id, result), [settled])
     this.#scheduleFill()
@@ -450,36 +472,45 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.#ackScheduled = false
     const batchMax = Math.max(1, Math.min(ackBatchIdsMax, this.opts.ackBatchMax ?? ackBatchIdsDefault))
     while (this.#ackQueue.length > 0) {
-      const batch = this.#ackQueue.splice(0, batchMax)
-      this.#track(this.client.ackBatch(batch.map((settled) => settled.wire.id)), batch)
+      // The whole queue when it fits (the common case): no copy.
+      const batch = this.#ackQueue.length <= batchMax ? this.#ackQueue : this.#ackQueue.splice(0, batchMax)
+      if (batch === this.#ackQueue) this.#ackQueue = []
+      const ids = new Array<number>(batch.length)
+      for (let at = 0; at < batch.length; at++) ids[at] = (batch[at] as Settled).wire.id
+      this.#track(this.client.ackBatch(ids), batch)
     }
     this.#fill()
   }
 
   #track(ack: Promise<unknown>, batch: Settled[]): void {
-    const sentMs = performance.now()
-    const confirmed = ack.then(
-      () => {
+    this.#acksInFlight.set(batch, this.#confirm(ack, batch, performance.now()))
+  }
+
+  /** Waits for an acknowledgement's reply; one async step per ACK(B), where then + finally cost several promises and closures. */
+  async #confirm(ack: Promise<unknown>, batch: Settled[], sentMs: number): Promise<void> {
+    try {
+      let failure: Error | null = null
+      try {
+        await ack
+      } catch (error) {
+        failure = error as Error
+      }
+      if (failure === null) {
         this.#roundTripMs = ewma(this.#roundTripMs, performance.now() - sentMs)
         const nowMs = Date.now()
         for (const settled of batch) this.#emitCompleted(settled, nowMs)
-      },
-      (error: Error) => {
-        if (error instanceof ConnectionClosedError && this.#closing === null) {
-          this.#unconfirmed.push(...batch)
-          if (this.#bufferedCount > 0) this.#leasesInDoubt = true
-        }
-        else if (error instanceof RequestTimeoutError) return this.#reconcile(batch) // a slow server, not a lost ack
-        // Refused (e.g. `Job N not found`): the lease may have died with a server restart while the
-        // processor ran; the job is then waiting again and runs once more. Check before calling it an error.
-        else return this.#reconcile(batch, error)
-      },
-    )
-    this.#acksInFlight.add(confirmed)
-    void confirmed.finally(() => {
-      this.#acksInFlight.delete(confirmed)
+      } else if (failure instanceof ConnectionClosedError && this.#closing === null) {
+        this.#unconfirmed.push(...batch)
+        if (this.#bufferedCount > 0) this.#leasesInDoubt = true
+      }
+      else if (failure instanceof RequestTimeoutError) await this.#reconcile(batch) // a slow server, not a lost ack
+      // Refused (e.g. `Job N not found`): the lease may have died with a server restart while the
+      // processor ran; the job is then waiting again and runs once more. Check before calling it an error.
+      else await this.#reconcile(batch, failure)
+    } finally {
+      this.#acksInFlight.delete(batch)
       this.#settled()
-    })
+    }
   }
 
   #emitCompleted(settled: Settled, nowMs = Date.now()): void {
@@ -521,7 +552,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
       this.#acksInFlight.delete(done)
       this.#settled()
     })
-    this.#acksInFlight.add(done)
+    this.#acksInFlight.set(done, done)
   }
 
   #failed(job: Job<any, any, any>, wire: WireJob, thrown: unknown): void {
@@ -543,7 +574,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.emit('error', new Error(`failing job ${wire.id} failed: ${failure.message}`))
       },
     )
-    this.#acksInFlight.add(done)
+    this.#acksInFlight.set(done, done)
     void done.finally(() => {
       this.#acksInFlight.delete(done)
       this.#settled()
@@ -555,14 +586,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
    * Frees the job's slot and starts a buffered job in it; false when the job was already released
    * (forced close). A completion samples the processing time that sizes the prefetch.
    */
-  #release(id: number, completed = false): boolean {
+  #release(id: number, completed = false): Active | undefined {
     const active = this.#active.get(id)
-    if (active === undefined) return false
+    if (active === undefined) return undefined
     this.#aborts?.delete(id)
     this.#active.delete(id)
     if (completed) this.#busyMs = ewma(this.#busyMs, performance.now() - active.startedMs)
     if (this.#bufferHead < this.#buffer.length) this.#startBuffered()
-    return true
+    return active
   }
 
   #settled(): void {
@@ -625,7 +656,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   #requeueRateLimited(wire: WireJob): void {
     const delayMs = Math.max(0, this.#rateLimitedUntilMs - Date.now())
     const requeued = this.client.moveToDelayed(wire.id, delayMs).catch((error: Error) => void this.emit('error', error))
-    this.#acksInFlight.add(requeued)
+    this.#acksInFlight.set(requeued, requeued)
     void requeued.finally(() => {
       this.#acksInFlight.delete(requeued)
       this.#settled()

@@ -40,3 +40,11 @@ test('depends-on.ts: the dependent job waits until its last dependency is acked,
   expect(out).toMatch(/^300 dependencies: push [\d.]+ ms, drain \d+ ms \(slowest ACKB of 100: [\d.]+ ms\), then the dependent job is waiting$/m)
   expect(code).toBe(0)
 }, 90_000)
+
+test('sdk-per-job.ts: client CPU and heap bytes per job, for sequential adds and a trickle through a Worker', () => {
+  for (const shape of ['add', 'trickle']) {
+    const { code, out } = runScript('sdk-per-job.ts', ['--shape', shape, '--jobs', '200', '--warmup', '50'])
+    expect(out).toMatch(new RegExp(`^${shape} .*: 200 jobs in [\\d.]+ s, client cpu [\\d.]+ µs/job \\(user [\\d.]+\\), heap \\d+ B/job \\(\\d+ collections\\)$`, 'm'))
+    expect(code).toBe(0)
+  }
+}, 90_000)
