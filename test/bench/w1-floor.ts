@@ -1,0 +1,257 @@
+/**
+ * W1's floor: how fast can *any* Bun server answer one push awaited at a time, on this machine?
+ *
+ * Issue #13 asks flashq's W1 (one PUSH awaited at a time, through the SDK) to reach beanstalkd's jobs/s
+ * durable and 1/1.5 of it in memory. This separates the three things in that round trip:
+ * - the platform: `floor`, the least a Bun server can do per push — Bun.listen, split the line,
+ *   JSON.parse it, (durable) write it to a pre-written file and fdatasync on the thread, reply an id;
+ * - our server: flashq driven by the same bare line client (`flashq-bare`);
+ * - our client: flashq driven by the SDK's `Queue.add`, as bench:peers drives it (`flashq-sdk`);
+ * against beanstalkd through bench:peers' own adapter. Every system runs in its own fresh process on
+ * 127.0.0.1; the systems are interleaved within each run; the same W1 loop (src/bench/workloads.ts:
+ * 300 warm-up pushes, then 2000 timed) measures all of them.
+ *
+ *   bun test/bench/w1-floor.ts [--runs 5] [--mode memory|durable|both] [--pin <cpu list>] [--pushes 2000] [--warmup 300]
+ *
+ * Besides jobs/s and latency it reports each server's CPU time per timed push (all its threads, from
+ * /proc: the kernel's share of the socket and the sync included). beanstalkd is left out when it is
+ * not installed (`apt-get install beanstalkd`).
+ *
+ * `--pin 0` runs every process (client, servers, their threads) on CPU 0 with taskset, which takes
+ * the scheduler's placement out of the comparison (see docs/storage.md, "Placement decides more than code").
+ */
+import { spawnSync } from 'node:child_process'
+import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Socket, Subprocess } from 'bun'
+import { Queue } from '../../src/client/index.ts'
+import { beanstalkdVariants } from '../../src/bench/peers/beanstalkd.ts'
+import { readStartupLine } from '../../src/bench/startup-line.ts'
+import { findBinary, freePort, spawnServer } from '../../src/bench/peers/process.ts'
+import { type PeerJobData, type PeerMeasured, type PeerProducer, type PeerSystem, peerSequentialPush } from '../../src/bench/workloads.ts'
+
+/** Bytes of zeros the floor server writes into its file before it listens: its records overwrite them. */
+const floorFileBytes = 64 << 20
+const maxSeconds = 2
+
+/** The floor server: one line in, (durable) one write + fdatasync, one reply line out. */
+function serveFloor(port: number, dataDir: string | null): void {
+  const fd = dataDir === null ? -1 : openSync(join(dataDir, 'log'), 'w+')
+  if (fd >= 0) {
+    const zeros = new Uint8Array(1 << 20)
+    for (let offset = 0; offset < floorFileBytes; offset += zeros.length) writeSync(fd, zeros, 0, zeros.length, offset)
+    fdatasyncSync(fd)
+  }
+  let position = 0
+  let nextId = 1
+  const decoder = new TextDecoder()
+  Bun.listen<{ pending: string }>({
+    hostname: '127.0.0.1',
+    port,
+    socket: {
+      open(socket) { socket.data = { pending: '' } },
+      data(socket, chunk) {
+        let text = socket.data.pending + decoder.decode(chunk)
+        let reply = ''
+        let newline = text.indexOf('\n')
+        while (newline >= 0) {
+          const line = text.slice(0, newline)
+          text = text.slice(newline + 1)
+          const command = JSON.parse(line) as { data?: unknown }
+          if (command.data === undefined) throw new Error('floor: a push without data')
+          if (fd >= 0) {
+            const record = Buffer.from(line)
+            writeSync(fd, record, 0, record.length, position)
+            position = (position + record.length) % floorFileBytes
+          }
+          reply += `{"ok":true,"id":${nextId++}}\n`
+          newline = text.indexOf('\n')
+        }
+        socket.data.pending = text
+        if (fd >= 0 && reply.length > 0) fdatasyncSync(fd)
+        if (reply.length > 0) socket.write(reply)
+      },
+    },
+  })
+  process.stdout.write(`floor listening on ${port}\n`)
+  process.on('SIGTERM', () => { if (fd >= 0) closeSync(fd); process.exit(0) })
+}
+
+/** A line client: sends `{"cmd":"PUSH",…}` and resolves on the next reply line (replies come in order). */
+async function bareProducer(port: number, queue: string): Promise<PeerProducer> {
+  const waiting: Array<{ resolve: () => void; reject: (error: Error) => void }> = []
+  let pending = ''
+  const decoder = new TextDecoder()
+  const socket: Socket = await Bun.connect({
+    hostname: '127.0.0.1',
+    port,
+    socket: {
+      data(_socket, chunk) {
+        pending += decoder.decode(chunk)
+        let newline = pending.indexOf('\n')
+        while (newline >= 0) {
+          const line = pending.slice(0, newline)
+          pending = pending.slice(newline + 1)
+          const waiter = waiting.shift()
+          if (line.startsWith('{"ok":true')) waiter?.resolve()
+          else waiter?.reject(new Error(`push refused: ${line}`))
+          newline = pending.indexOf('\n')
+        }
+      },
+      close() { for (const waiter of waiting.splice(0)) waiter.reject(new Error('connection closed')) },
+    },
+  })
+  const prefix = `{"cmd":"PUSH","queue":${JSON.stringify(queue)},"data":`
+  const push = (data: PeerJobData) => new Promise<void>((resolve, reject) => {
+    waiting.push({ resolve, reject })
+    socket.write(`${prefix}${JSON.stringify(data)}}\n`)
+  })
+  return {
+    push,
+    pushBatch: async (data) => void (await Promise.all(data.map(push))),
+    close: async () => void socket.end(),
+  }
+}
+
+type Started = { system: PeerSystem; pid: number; stop(): Promise<void> }
+
+async function startFlashq(durable: boolean, client: 'sdk' | 'bare'): Promise<Started> {
+  const dataDir = durable ? mkdtempSync(join(tmpdir(), 'flashq-floor-')) : null
+  const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
+    [process.execPath, join(import.meta.dir, '..', '..', 'src', 'main.ts'), '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...(dataDir === null ? ['--memory'] : ['--data-dir', dataDir])],
+    { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
+  )
+  const { line, seen } = await readStartupLine(child.stdout)
+  const port = Number(/tcp=[^ ]*:(\d+)/.exec(line ?? '')?.[1])
+  if (!(port > 0)) throw new Error(`flashq did not start: ${seen}`)
+  const system: PeerSystem = {
+    producer: async (queue) => {
+      if (client === 'bare') return bareProducer(port, queue)
+      const sdk = new Queue(queue, { connection: { host: '127.0.0.1', port } })
+      return { push: async (data) => void (await sdk.add('job', data)), pushBatch: async () => {}, close: () => sdk.close() }
+    },
+    workers: async () => { throw new Error('W1 only') },
+  }
+  return { system, pid: child.pid, stop: () => kill(child, dataDir) }
+}
+
+async function startFloor(durable: boolean): Promise<Started> {
+  // Its own empty directory either way: the server runs in it, and stop() removes it.
+  const dataDir = mkdtempSync(join(tmpdir(), 'flashq-floor-'))
+  const port = freePort()
+  const server = await spawnServer([process.execPath, import.meta.path, '--serve', String(port), ...(durable ? [dataDir] : [])], port, dataDir)
+  return {
+    system: { producer: (queue) => bareProducer(port, queue), workers: async () => { throw new Error('W1 only') } },
+    pid: server.pid,
+    stop: () => server.stop(),
+  }
+}
+
+async function kill(child: Subprocess<'ignore', 'pipe', 'pipe'>, dataDir: string | null): Promise<void> {
+  child.kill('SIGKILL')
+  await child.exited
+  if (dataDir !== null) rmSync(dataDir, { recursive: true, force: true })
+}
+
+async function startBeanstalkd(durable: boolean): Promise<Started> {
+  const variant = beanstalkdVariants().find((candidate) => candidate.durable === durable)
+  if (variant === undefined) throw new Error('no beanstalkd variant')
+  const running = await variant.start()
+  return { system: running.system, pid: running.pid, stop: running.stop }
+}
+
+type Contender = { name: string; start(durable: boolean): Promise<Started> }
+const contenders: Contender[] = [
+  { name: 'floor (Bun)', start: startFloor },
+  { name: 'flashq, bare client', start: (durable) => startFlashq(durable, 'bare') },
+  { name: 'flashq, SDK', start: (durable) => startFlashq(durable, 'sdk') },
+  ...(findBinary('beanstalkd') === null ? [] : [{ name: 'beanstalkd', start: startBeanstalkd }]),
+]
+
+type Options = { runs: number; modes: boolean[]; pin: string | null; pushes: number; warmup: number }
+type Result = PeerMeasured & { serverCpuMicrosPerPush: number }
+
+function parseArgs(): Options {
+  const args = process.argv.slice(2)
+  const value = (flag: string) => { const at = args.indexOf(flag); return at >= 0 ? args[at + 1] ?? null : null }
+  const mode = value('--mode') ?? 'both'
+  if (!['memory', 'durable', 'both'].includes(mode)) throw new Error(`--mode: memory, durable or both, not '${mode}'`)
+  const count = (flag: string, fallback: number, min: number) => {
+    const parsed = Number(value(flag) ?? fallback)
+    if (!Number.isInteger(parsed) || parsed < min) throw new Error(`${flag}: an integer ≥ ${min}, not '${value(flag)}'`)
+    return parsed
+  }
+  return {
+    runs: count('--runs', 5, 1), pushes: count('--pushes', 2000, 1), warmup: count('--warmup', 300, 0),
+    modes: mode === 'both' ? [false, true] : [mode === 'durable'], pin: value('--pin'),
+  }
+}
+
+/** W1 as bench:peers runs it, the server's CPU time counted over the timed pushes only. */
+async function measure(started: Started, queue: string, options: Options): Promise<Result> {
+  if (options.warmup > 0) await peerSequentialPush(started.system, { queue, total: options.warmup, warmup: 0, maxSeconds })
+  const cpuBefore = cpuNanoseconds(started.pid)
+  const measured = await peerSequentialPush(started.system, { queue, total: options.pushes, warmup: 0, maxSeconds })
+  return { ...measured, serverCpuMicrosPerPush: (cpuNanoseconds(started.pid) - cpuBefore) / 1000 / Math.max(1, measured.jobs) }
+}
+
+/** CPU time of every thread of `pid` in ns (/proc/<pid>/task/<tid>/schedstat; /proc/<pid>/stat counts 10 ms ticks). */
+function cpuNanoseconds(pid: number): number {
+  let total = 0
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // The thread ended between the listing and the read: its time is gone from both readings.
+    }
+  }
+  return total
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs()
+  const { runs, modes, pin } = options
+  if (pin !== null) {
+    // Re-run this script under taskset: every process it starts inherits the CPU list.
+    const args = process.argv.slice(2).filter((arg, at, all) => arg !== '--pin' && all[at - 1] !== '--pin')
+    const result = spawnSync('taskset', ['-c', pin, process.execPath, import.meta.path, ...args], { stdio: 'inherit' })
+    process.exit(result.status ?? 1)
+  }
+  for (const durable of modes) {
+    const results = new Map<string, Result[]>(contenders.map((contender) => [contender.name, []]))
+    for (let run = 0; run < runs; run++) {
+      // Interleaved, each run starting one further along the list, as bench:peers does.
+      for (let k = 0; k < contenders.length; k++) {
+        const contender = contenders[(run + k) % contenders.length] as Contender
+        const started = await contender.start(durable)
+        try {
+          results.get(contender.name)?.push(await measure(started, `w1-${run}`, options))
+        } finally {
+          await started.stop()
+        }
+      }
+    }
+    report(durable, results)
+  }
+}
+
+function report(durable: boolean, results: Map<string, Result[]>): void {
+  const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+  const beanstalkd = results.has('beanstalkd') ? median((results.get('beanstalkd') ?? []).map((one) => one.rate)) : null
+  const runs = results.get('floor (Bun)')?.length ?? 0
+  console.log(`\nW1 ${durable ? 'durable' : 'memory'}: medians of ${runs} run${runs === 1 ? '' : 's'} (min–max)`)
+  console.log('| server, client | jobs/s | p50 ms | p99 ms | server CPU µs/push | ÷ beanstalkd |')
+  console.log('| --- | --- | --- | --- | --- | --- |')
+  for (const [name, measured] of results) {
+    const rates = measured.map((one) => one.rate)
+    const errors = measured.reduce((sum, one) => sum + one.errors, 0)
+    const ratio = beanstalkd === null ? '—' : (median(rates) / beanstalkd).toFixed(2)
+    console.log(`| ${name} | ${Math.round(median(rates))} (${Math.round(Math.min(...rates))}–${Math.round(Math.max(...rates))}) `
+      + `| ${median(measured.map((one) => one.p50 ?? 0)).toFixed(3)} | ${median(measured.map((one) => one.p99 ?? 0)).toFixed(3)} `
+      + `| ${median(measured.map((one) => one.serverCpuMicrosPerPush)).toFixed(1)} | ${ratio}${errors > 0 ? ` (${errors} errors)` : ''} |`)
+  }
+}
+
+if (process.argv[2] === '--serve') serveFloor(Number(process.argv[3]), process.argv[4] ?? null)
+else await main()
