@@ -32,6 +32,7 @@ import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToH
 import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 import { PullGate, pulledJobIds } from './pull-gate.ts'
 import { IdleCollector } from './idle-gc.ts'
+import { clearArray } from '../base/arrays.ts'
 
 /** Commands refused while the disk is full (the command table's diskFull); completions keep working. */
 const refusedWhenDiskFull = new Set(
@@ -408,7 +409,7 @@ export class ShardHost {
       shard.waitStats.appendBatches++
       shard.waitStats.appendUs += (performance.now() - startedMs) * usPerMs
     }
-    shard.encoded.length = 0
+    clearArray(shard.encoded)
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     // Both arrays are reused (emptied once joined): this runs for every request batch.
     const lines = shard.staged
@@ -523,10 +524,13 @@ export class ShardHost {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    queueMicrotask(() => {
-      this.flushScheduled = false
-      this.flushOutbound()
-    })
+    queueMicrotask(this.flushLater)
+  }
+
+  /** One closure for every scheduled flush (one per durable flush), not one each. */
+  private readonly flushLater = () => {
+    this.flushScheduled = false
+    this.flushOutbound()
   }
 
   private flushOutbound(): void {

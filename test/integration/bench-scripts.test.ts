@@ -53,7 +53,7 @@ test('w1-floor.ts: a row per server and client, memory and durable, with the ser
   const { code, out } = runScript('w1-floor.ts', ['--runs', '1', '--pushes', '50', '--warmup', '10'])
   for (const mode of ['memory', 'durable']) expect(out).toMatch(new RegExp(`^W1 ${mode}: medians of 1 run \\(min–max\\)$`, 'm'))
   for (const row of ['floor \\(Bun\\)', 'flashq, bare client', 'flashq, SDK']) {
-    expect(out.match(new RegExp(`^\\| ${row} \\| \\d+ \\(\\d+–\\d+\\) \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| (—|[\\d.]+) \\|$`, 'gm'))?.length).toBe(2)
+    expect(out.match(new RegExp(`^\\| ${row} \\| \\d+ \\(\\d+–\\d+\\) \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\([\\d.]+–[\\d.]+\\) \\| (—|[\\d.]+) \\|$`, 'gm'))?.length).toBe(2)
   }
   expect(code).toBe(0)
 }, 90_000)
