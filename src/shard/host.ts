@@ -58,6 +58,9 @@ export const realHostTime: HostTime = {
   clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
 }
 
+/** parseCommand's options for every request a host runs (one object, not one per request). */
+const internalAllowed = { internal: true } as const
+
 /** Marks an event line in a reply batch (messages.ts); a reply line starts with its numeric token. */
 const eventLinePrefix = `e${fieldSeparator}`
 
@@ -323,7 +326,7 @@ export class ShardHost {
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return void injectCrash()
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return void this.stage(shard, token, collectGarbage())
     // The front lets internal commands through only from its own transports.
-    const parsed = parseCommand(input, { internal: true })
+    const parsed = parseCommand(input, internalAllowed)
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if ((shard.log?.diskFull === true) !== shard.diskFullNoted) this.noteDiskFull(shard)
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
@@ -466,8 +469,11 @@ export class ShardHost {
    * its cancel, which reaches the host before the request for more.
    */
   private serializeReplies(shard: Shard, fresh: EngineReply[], lines: string[], pullLines: string[]): number {
-    const replies = shard.deferred.length > 0 ? [...shard.deferred, ...fresh] : fresh
-    shard.deferred = []
+    let replies = fresh
+    if (shard.deferred.length > 0) {
+      replies = [...shard.deferred, ...fresh]
+      shard.deferred = []
+    }
     const dead = shard.dead
     const pullLsns = shard.pullLsnByToken
     let pullLsn = 0
