@@ -171,6 +171,8 @@ export class SegmentedLog implements ShardLog {
   #onFatalSet = false
 
   readonly #io: IoBackend
+  /** io.writeDurableNow, read once: io may be a Proxy (io/slow-io.ts), whose every read runs a trap. */
+  readonly #writeDurableNow: ((fd: number, bytes: Uint8Array, offset: number) => boolean) | null
   readonly #dir: string
   readonly #fsync: FsyncMode
   readonly #segmentBytes: number
@@ -223,6 +225,8 @@ export class SegmentedLog implements ShardLog {
 
   constructor(options: ShardLogOptions) {
     this.#io = options.io
+    const writeNow = options.io.writeDurableNow
+    this.#writeDurableNow = writeNow === undefined ? null : writeNow.bind(options.io)
     this.#dir = options.dir
     this.#fsync = options.fsync
     this.#segmentBytes = options.segmentBytes
@@ -752,11 +756,12 @@ export class SegmentedLog implements ShardLog {
    */
   #flushNow(chunk: Chunk): boolean {
     const segment = chunk.segment
-    if (this.#fsync.kind !== 'always' || segment !== this.#writingSegment || this.#io.writeDurableNow === undefined) return false
+    const writeNow = this.#writeDurableNow
+    if (writeNow === null || this.#fsync.kind !== 'always' || segment !== this.#writingSegment) return false
     const startedMs = performance.now()
     const bytes = chunk.buffer.subarray(0, this.#zeroAhead(chunk))
     try {
-      if (!this.#io.writeDurableNow(segment.fd, bytes, chunk.fileOffset)) return false
+      if (!writeNow(segment.fd, bytes, chunk.fileOffset)) return false
     } catch (error) {
       this.#fail(error)
       return true
