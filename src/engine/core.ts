@@ -33,6 +33,7 @@ import { Links, childCompleted, notifyDependents } from './links.ts'
 import { type ShardMessage, sealRecords } from './outbox.ts'
 import { CronTable } from './cron.ts'
 import type { SnapshotCapture } from './snapshot.ts'
+import { clearArray } from '../base/arrays.ts'
 
 /** A queue's id-ordered job list is checked for stale entries every 1024 additions (a power of two, minus one). */
 const staleCheckEveryMask = 1023
@@ -157,10 +158,10 @@ export class Core {
    */
   recycle(out: EngineOutput): void {
     if (out === this.out) return
-    out.replies.length = 0
-    out.records.length = 0
-    out.events.length = 0
-    out.messages.length = 0
+    clearArray(out.replies)
+    clearArray(out.records)
+    clearArray(out.events)
+    clearArray(out.messages)
     this.spareOut = out
   }
 

@@ -36,6 +36,13 @@ export interface IoBackend {
    * result and its timing contract are the same.
    */
   writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle?: boolean): Promise<void>
+  /**
+   * writeDurable of a caller waiting idle, done on this thread before returning, when the backend
+   * would do it there anyway: true once written and synced (throws IoError on failure), false when it
+   * would rather not (the caller then calls writeDurable). Saves the caller the promise and its
+   * microtask hops between the sync and what waits for it (storage/log.ts, #flushNow). Optional.
+   */
+  writeDurableNow?(fd: number, bytes: Uint8Array, offset: number): boolean
   /** Writes all of `bytes` at `offset` without syncing (for --fsync=interval). */
   write(fd: number, bytes: Uint8Array, offset: number): Promise<void>
   /** fdatasync alone. */

@@ -30,6 +30,11 @@ export class DiscardIo implements IoBackend {
     this.grow(fd, offset + bytes.length)
   }
 
+  writeDurableNow(fd: number, bytes: Uint8Array, offset: number): boolean {
+    this.grow(fd, offset + bytes.length)
+    return true
+  }
+
   async write(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
     this.grow(fd, offset + bytes.length)
   }

@@ -38,12 +38,22 @@ export class InlineWritePolicy {
 
   /** Runs `write` on this thread, timing it; a slow one (even a failed one) pauses writes on the thread. */
   run(write: () => void): void {
-    const startedMs = this.nowMs()
+    const startedMs = this.started()
     try {
       write()
     } finally {
-      const endMs = this.nowMs()
-      if (endMs - startedMs > inlineWriteSlowMs) this.#pausedUntilMs = endMs + inlinePauseMs
+      this.finished(startedMs)
     }
+  }
+
+  /** run() in two halves, for a caller that saves the closure: the start time to pass to finished(). */
+  started(): number {
+    return this.nowMs()
+  }
+
+  /** The write that started at `startedMs` (started()) is over, done or failed. */
+  finished(startedMs: number): void {
+    const endMs = this.nowMs()
+    if (endMs - startedMs > inlineWriteSlowMs) this.#pausedUntilMs = endMs + inlinePauseMs
   }
 }

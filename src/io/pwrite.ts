@@ -27,6 +27,12 @@ export class PwriteBackend extends SyncFileOperations implements IoBackend {
     syncData(fd)
   }
 
+  writeDurableNow(fd: number, bytes: Uint8Array, offset: number): boolean {
+    writeAll(fd, bytes, offset)
+    syncData(fd)
+    return true
+  }
+
   async write(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
     writeAll(fd, bytes, offset)
   }

@@ -14,9 +14,7 @@ export function reportSlowIo(io: IoBackend, slowMs: number, reportEveryMs: numbe
   nowMs: () => number = performanceNowMs): IoBackend {
   let lastReportMs = -Infinity
   let slowCount = 0
-  const timed = async (operation: string, bytes: number, run: () => Promise<void>): Promise<void> => {
-    const startMs = nowMs()
-    await run()
+  const noteDone = (operation: string, bytes: number, startMs: number): void => {
     const endMs = nowMs()
     const ms = endMs - startMs
     if (ms < slowMs) return
@@ -26,10 +24,23 @@ export function reportSlowIo(io: IoBackend, slowMs: number, reportEveryMs: numbe
     report({ operation, bytes, ms: Math.round(ms), slowSinceLastReport: slowCount })
     slowCount = 0
   }
+  const timed = async (operation: string, bytes: number, run: () => Promise<void>): Promise<void> => {
+    const startMs = nowMs()
+    await run()
+    noteDone(operation, bytes, startMs)
+  }
+  const flush = 'flush (write + fdatasync)'
   const wrapped: Partial<IoBackend> = {
-    writeDurable: (fd, bytes, offset, waitingIdle) =>
-      timed('flush (write + fdatasync)', bytes.length, () => io.writeDurable(fd, bytes, offset, waitingIdle)),
+    writeDurable: (fd, bytes, offset, waitingIdle) => timed(flush, bytes.length, () => io.writeDurable(fd, bytes, offset, waitingIdle)),
     sync: (fd) => timed('fdatasync', 0, () => io.sync(fd)),
+  }
+  if (io.writeDurableNow !== undefined) {
+    wrapped.writeDurableNow = (fd, bytes, offset) => {
+      const startMs = nowMs()
+      const done = (io.writeDurableNow as NonNullable<IoBackend['writeDurableNow']>).call(io, fd, bytes, offset)
+      if (done) noteDone(flush, bytes.length, startMs)
+      return done
+    }
   }
   // A Proxy, not a subclass: every other member (present or added to IoBackend later) reaches the
   // real backend with `this` bound to it (its private fields need that).

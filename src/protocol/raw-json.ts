@@ -24,6 +24,10 @@ const markers = new RegExp(`(${escapeRegExp(topMarkerJson)}|${escapeRegExp(neste
 
 /** The texts of nested RawJson values met by the JSON.stringify that stringifyJson runs, in order. */
 let nestedTexts: string[] | null = null
+/** An empty array for the next stringifyJson's nestedTexts (null while one is in use: calls may nest through toJSON). */
+let spareNested: string[] | null = null
+const noKeys: string[] = []
+const noTopTexts: RawJson[] = []
 
 export class RawJson {
   constructor(readonly text: string) {}
@@ -39,19 +43,26 @@ export class RawJson {
 export function stringifyJson(value: unknown): string {
   if (typeof value !== 'object' || value === null) return JSON.stringify(value) ?? 'null'
   const fields = value as Record<string, unknown>
-  const keys: string[] = []
-  const topTexts: RawJson[] = []
+  // Allocated only when a RawJson is met: most replies (a push's `{ok, id}`) have none, and this runs per reply.
+  let keys: string[] = noKeys
+  let topTexts: RawJson[] = noTopTexts
   if (!Array.isArray(value)) {
     for (const key in fields) {
       const field = fields[key]
       if (!(field instanceof RawJson)) continue
+      if (keys === noKeys) {
+        keys = []
+        topTexts = []
+      }
       keys.push(key)
       topTexts.push(field)
     }
   }
   // JSON.stringify writes the fields in the order for…in visits them, so top markers come in `keys` order.
   for (const key of keys) fields[key] = topMarker
-  const nested: string[] = []
+  // Reused while empty: a RawJson.toJSON met in this stringify is what makes it non-empty.
+  const nested = spareNested ?? []
+  spareNested = null
   nestedTexts = nested
   let json: string
   try {
@@ -59,6 +70,7 @@ export function stringifyJson(value: unknown): string {
   } finally {
     nestedTexts = null
     for (let index = 0; index < keys.length; index++) fields[keys[index] as string] = topTexts[index]
+    if (nested.length === 0) spareNested = nested
   }
   if (keys.length === 0 && nested.length === 0) return json
   if (keys.length === 1 && nested.length === 0) {

@@ -7,6 +7,7 @@
  * while such a request is unanswered, every reply goes through an in-order FIFO. (We do not delay the
  * start of later requests behind a blocking request without reqId; only their answers wait.)
  */
+import { clearArray } from '../base/arrays.ts'
 import type { Token } from '../engine/types.ts'
 import type { ReplyTarget } from './shard-pool.ts'
 
@@ -102,7 +103,7 @@ export class ConnectionState {
       head.reply = null
       this.fifoHead++
     }
-    this.fifo.length = 0
+    clearArray(this.fifo) // empty already whenever every request in flight has a reqId
     this.fifoHead = 0
   }
 

@@ -24,18 +24,21 @@ function customIdOf(fields: unknown): string | undefined {
   return typeof camel === 'string' ? camel : undefined
 }
 
+/** Shared by every push without custom ids (almost all of them; asked for each push with shards > 1). */
+const noCustomIds: readonly string[] = []
+
 /**
  * The distinct custom ids of a PUSH, _PUSHJOB or PUSHB request; none for a request its shard will
  * refuse whole (no queue, a PUSHB over the batch limit): asking first would change nothing.
  */
-export function customIdsOfPush(request: Fields): string[] {
-  if (typeof request.queue !== 'string') return []
+export function customIdsOfPush(request: Fields): readonly string[] {
+  if (typeof request.queue !== 'string') return noCustomIds
   if (request.cmd !== 'PUSHB') {
     const customId = customIdOf(request)
-    return customId === undefined ? [] : [customId]
+    return customId === undefined ? noCustomIds : [customId]
   }
   const items = request.jobs
-  if (!Array.isArray(items) || items.length > pushBatchJobsMax) return []
+  if (!Array.isArray(items) || items.length > pushBatchJobsMax) return noCustomIds
   const customIds = new Set<string>()
   for (const item of items) {
     const customId = customIdOf(item)
@@ -45,7 +48,7 @@ export function customIdsOfPush(request: Fields): string[] {
 }
 
 /** The question each other shard gets. */
-export function customIdsQuestion(queue: string, customIds: string[]): Fields {
+export function customIdsQuestion(queue: string, customIds: readonly string[]): Fields {
   return { cmd: '_CUSTOMIDS', queue, job_ids: customIds }
 }
 
@@ -53,7 +56,7 @@ export function customIdsQuestion(queue: string, customIds: string[]): Fields {
  * Custom id → the existing job's id, from the other shards' answers (aligned with `customIds`). A
  * shard that could not answer (a dead shard) counts as knowing none: the push goes ahead.
  */
-export function foundElsewhere(customIds: string[], replies: Reply[]): Map<string, number> {
+export function foundElsewhere(customIds: readonly string[], replies: Reply[]): Map<string, number> {
   const found = new Map<string, number>()
   for (const reply of replies) {
     if (!reply.ok || !Array.isArray(reply.ids)) continue
@@ -125,7 +128,7 @@ export class CustomIdGate {
   private waitingEntries = 0
 
   /** Runs `start` now if none of `customIds` is busy, else once they all are free; marks them busy. */
-  acquire(customIds: string[], start: () => void): void {
+  acquire(customIds: readonly string[], start: () => void): void {
     if (this.isFree(customIds)) return this.run(customIds, start)
     const entry: GateEntry = { customIds, start, started: false }
     this.waitingEntries++
@@ -136,7 +139,7 @@ export class CustomIdGate {
     }
   }
 
-  release(customIds: string[]): void {
+  release(customIds: readonly string[]): void {
     for (const customId of customIds) this.busy.delete(customId)
     for (const customId of customIds) this.wakeWaitersOf(customId)
   }
@@ -170,15 +173,15 @@ export class CustomIdGate {
     }
   }
 
-  private isFree(customIds: string[]): boolean {
+  private isFree(customIds: readonly string[]): boolean {
     for (const customId of customIds) if (this.busy.has(customId)) return false
     return true
   }
 
-  private run(customIds: string[], start: () => void): void {
+  private run(customIds: readonly string[], start: () => void): void {
     for (const customId of customIds) this.busy.add(customId)
     start()
   }
 }
 
-type GateEntry = { customIds: string[]; start: () => void; started: boolean }
+type GateEntry = { customIds: readonly string[]; start: () => void; started: boolean }

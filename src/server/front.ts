@@ -201,7 +201,7 @@ export class Front {
   }
 
   /** A push carrying custom ids: the other shards are asked first (custom-ids.ts). */
-  private pushWithCustomIds(request: Record<string, unknown>, customIds: string[], target: Answerable): void {
+  private pushWithCustomIds(request: Record<string, unknown>, customIds: readonly string[], target: Answerable): void {
     const home = shardOf('queue', request, this.pool.shardCount)
     const others = [...Array(this.pool.shardCount).keys()].filter((shard) => shard !== home)
     const question = customIdsQuestion(request.queue as string, customIds)

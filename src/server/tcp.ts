@@ -27,6 +27,7 @@ import { nestingProblem, nestingScanCharsMin } from '../protocol/validate.ts'
 import { ConnectionState, type Request } from './connection.ts'
 import type { Front } from './front.ts'
 import type { ShardPool } from './shard-pool.ts'
+import { clearArray } from '../base/arrays.ts'
 
 type Mode = 'unknown' | 'json' | 'msgpack'
 
@@ -52,6 +53,8 @@ type TcpConnection = {
   /** The client half-closed (`printf … | nc`): answer what is in flight, then close. */
   inputEnded: boolean
   paused: boolean
+  /** In TcpServer.dirtySockets: replies queued since its last flush. */
+  dirty: boolean
 }
 
 type TcpSocket = Socket<TcpConnection>
@@ -61,7 +64,8 @@ const emptyState = null as unknown as ConnectionState
 
 export class TcpServer {
   private listener: TCPSocketListener<TcpConnection> | UnixSocketListener<TcpConnection> | null = null
-  private readonly dirty = new Set<TcpSocket>()
+  /** Connections with replies queued since the last flush (each once: TcpConnection.dirty). */
+  private readonly dirtySockets: TcpSocket[] = []
   private connectionCount = 0
   private nextConnectionId = 1
 
@@ -121,7 +125,7 @@ export class TcpServer {
     socket.setNoDelay(true)
     const connection: TcpConnection = {
       state: emptyState, mode: 'unknown', lines: null, frames: null, pendingText: '', pendingFrames: [],
-      backlog: [], backlogBytes: 0, unsentPullReplies: [], closeAfterFlush: false, inputEnded: false, paused: false,
+      backlog: [], backlogBytes: 0, unsentPullReplies: [], closeAfterFlush: false, inputEnded: false, paused: false, dirty: false,
       address: socket.remoteAddress || 'unix', authFailures: 0,
     }
     connection.state = new ConnectionState(this.nextConnectionId++, (text, request) => this.emit(socket, text, request))
@@ -225,15 +229,22 @@ export class TcpServer {
     if (connection.mode === 'msgpack') connection.pendingFrames.push(encodeMsgpackFrame(JSON.parse(text)))
     else connection.pendingText += `${text}\n`
     if (request !== undefined && request.pull !== null) connection.unsentPullReplies.push(text)
-    this.dirty.add(socket)
+    if (connection.dirty) return
+    connection.dirty = true
+    this.dirtySockets.push(socket)
   }
 
   private flushDirty(): void {
-    // Deleted one by one: Set.clear allocates a new table, and this runs for every read and reply batch.
-    for (const socket of this.dirty) {
-      this.dirty.delete(socket)
+    // An array and a flag, not a Set: this runs for every read and reply batch, and a Set's add and
+    // delete hash the socket each time. Sockets queued while it runs are flushed too.
+    const sockets = this.dirtySockets
+    if (sockets.length === 0) return
+    for (let index = 0; index < sockets.length; index++) {
+      const socket = sockets[index] as TcpSocket
+      socket.data.dirty = false
       this.flushConnection(socket)
     }
+    sockets.length = 0
   }
 
   private flushConnection(socket: TcpSocket): void {
@@ -244,7 +255,7 @@ export class TcpServer {
       if (connection.backlogBytes > 0) this.addBacklog(connection, toBytes(output))
       else this.write(socket, connection, output)
     }
-    if (connection.backlogBytes === 0) connection.unsentPullReplies.length = 0
+    if (connection.backlogBytes === 0) clearArray(connection.unsentPullReplies)
     if (connection.backlogBytes > connectionOutputBytesMax) return this.giveUp(socket, connection)
     this.endIfDone(socket)
     this.applyBackpressure(socket)
@@ -297,7 +308,7 @@ export class TcpServer {
       }
       connection.backlog.shift()
     }
-    if (connection.backlogBytes === 0) connection.unsentPullReplies.length = 0
+    if (connection.backlogBytes === 0) clearArray(connection.unsentPullReplies)
     this.endIfDone(socket)
     this.applyBackpressure(socket)
   }
@@ -332,7 +343,7 @@ export class TcpServer {
     const connection = socket.data as TcpConnection | undefined
     if (connection === undefined || connection.state.closed) return
     this.connectionCount--
-    this.dirty.delete(socket)
+    connection.dirty = false // if listed in dirtySockets, its flush finds it closed
     const { tokens, unsentPullReplies } = connection.state.close()
     if (tokens.length > 0) this.pool.cancel(tokens)
     // Pull replies that never left: the ones queued here and the ones still waiting for their turn.

@@ -32,6 +32,7 @@ import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToH
 import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 import { PullGate, pulledJobIds } from './pull-gate.ts'
 import { IdleCollector } from './idle-gc.ts'
+import { clearArray } from '../base/arrays.ts'
 
 /** Commands refused while the disk is full (the command table's diskFull); completions keep working. */
 const refusedWhenDiskFull = new Set(
@@ -56,6 +57,9 @@ export const realHostTime: HostTime = {
   setTimer: (callback, delayMs) => setTimeout(callback, delayMs),
   clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
 }
+
+/** parseCommand's options for every request a host runs (one object, not one per request). */
+const internalAllowed = { internal: true } as const
 
 /** Marks an event line in a reply batch (messages.ts); a reply line starts with its numeric token. */
 const eventLinePrefix = `e${fieldSeparator}`
@@ -322,7 +326,7 @@ export class ShardHost {
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_CRASH') return void injectCrash()
     if (testHooksEnabled && (input as { cmd?: unknown } | null)?.cmd === '_GC') return void this.stage(shard, token, collectGarbage())
     // The front lets internal commands through only from its own transports.
-    const parsed = parseCommand(input, { internal: true })
+    const parsed = parseCommand(input, internalAllowed)
     if (!parsed.ok) return this.stage(shard, token, { ok: false, error: parsed.error })
     if ((shard.log?.diskFull === true) !== shard.diskFullNoted) this.noteDiskFull(shard)
     if (shard.log?.diskFull && refusedWhenDiskFull.has(parsed.command.cmd)) {
@@ -408,7 +412,7 @@ export class ShardHost {
       shard.waitStats.appendBatches++
       shard.waitStats.appendUs += (performance.now() - startedMs) * usPerMs
     }
-    shard.encoded.length = 0
+    clearArray(shard.encoded)
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
     // Both arrays are reused (emptied once joined): this runs for every request batch.
     const lines = shard.staged
@@ -465,8 +469,11 @@ export class ShardHost {
    * its cancel, which reaches the host before the request for more.
    */
   private serializeReplies(shard: Shard, fresh: EngineReply[], lines: string[], pullLines: string[]): number {
-    const replies = shard.deferred.length > 0 ? [...shard.deferred, ...fresh] : fresh
-    shard.deferred = []
+    let replies = fresh
+    if (shard.deferred.length > 0) {
+      replies = [...shard.deferred, ...fresh]
+      shard.deferred = []
+    }
     const dead = shard.dead
     const pullLsns = shard.pullLsnByToken
     let pullLsn = 0
@@ -523,10 +530,13 @@ export class ShardHost {
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
-    queueMicrotask(() => {
-      this.flushScheduled = false
-      this.flushOutbound()
-    })
+    queueMicrotask(this.flushLater)
+  }
+
+  /** One closure for every scheduled flush (one per durable flush), not one each. */
+  private readonly flushLater = () => {
+    this.flushScheduled = false
+    this.flushOutbound()
   }
 
   private flushOutbound(): void {

@@ -19,6 +19,7 @@
  *
  * Owns: which jobs have records that are not durable yet (only while they are not), the barrier LSN.
  */
+import { clearArray } from '../base/arrays.ts'
 import type { LogRecord } from '../engine/types.ts'
 
 /** Records after which their jobs cannot be pulled again without a further record (which is noted). */
@@ -116,8 +117,9 @@ export class PullGate {
       head++
     }
     if (head === lsns.length) {
-      this.#noteIds = []
-      this.#noteLsns = []
+      // Emptied in place, not replaced: this runs for every durable flush, mostly on empty arrays.
+      clearArray(ids)
+      clearArray(lsns)
       head = 0
     } else if (head > forgottenNotesKeptMax && head * 2 > lsns.length) {
       this.#noteIds = ids.slice(head)
@@ -132,8 +134,8 @@ export class PullGate {
     let head = this.#pushHead
     while (head < lsns.length && (lsns[head] as number) <= durableLsn) head++
     if (head === lsns.length) {
-      this.#pushIds = []
-      this.#pushLsns = []
+      clearArray(this.#pushIds)
+      clearArray(lsns)
       head = 0
     } else if (head > forgottenNotesKeptMax && head * 2 > lsns.length) {
       this.#pushIds = this.#pushIds.slice(head)

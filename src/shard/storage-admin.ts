@@ -119,8 +119,9 @@ export function noteReleased(
     const group = held[i] as { count: number; heldAtMs: number }
     count += group.count
     const waitedSeconds = Math.max(0, nowMs - group.heldAtMs) / msPerSecond
-    let bucket = commitLatencyBucketsSeconds.findIndex((bound) => waitedSeconds <= bound)
-    if (bucket < 0) bucket = commitLatencyBucketsSeconds.length
+    // A loop, not findIndex with a closure: this runs for every durable flush.
+    let bucket = 0
+    while (bucket < commitLatencyBucketsSeconds.length && !(waitedSeconds <= (commitLatencyBucketsSeconds[bucket] as number))) bucket++
     stats.latencyBuckets[bucket] = (stats.latencyBuckets[bucket] as number) + group.count
     stats.latencySumSeconds += waitedSeconds * group.count
   }

@@ -393,6 +393,81 @@ describe('recovery', () => {
   })
 })
 
+describe('a flush on the thread, reported at once (IoBackend.writeDurableNow)', () => {
+  /** fsIo with a writeDurableNow that writes and syncs synchronously, or declines, or fails, as told. */
+  function onThreadIo(): { io: TestFsIo; calls: { now: number; async: number }; mode: { now: 'write' | 'decline' | 'fail' } } {
+    const inner = fsIo()
+    const calls = { now: 0, async: 0 }
+    const mode: { now: 'write' | 'decline' | 'fail' } = { now: 'write' }
+    const io: TestFsIo = {
+      ...inner,
+      writeDurable: (fd, bytes, offset, waitingIdle) => {
+        calls.async++
+        return inner.writeDurable(fd, bytes, offset, waitingIdle)
+      },
+      writeDurableNow: (fd, bytes, offset) => {
+        calls.now++
+        if (mode.now === 'decline') return false
+        if (mode.now === 'fail') throw new IoError('EIO', `fdatasync fd=${fd}`)
+        fs.writeSync(fd, bytes, 0, bytes.length, offset)
+        fs.fdatasyncSync(fd)
+        return true
+      },
+    }
+    return { io, calls, mode }
+  }
+
+  test('an idle log\'s flush is durable and reported before flushIfIdle returns; recovery reads it', async () => {
+    const dir = temporaryDirectory()
+    const { io, calls, mode } = onThreadIo()
+    const { log } = await open(dir, { io })
+    const durable: number[] = []
+    log.onDurable = (lsn) => durable.push(lsn)
+    await until(() => log.durableLsn === log.appendedLsn) // the format record of a new log
+    const before = { ...calls }
+    const first = log.append(record(1))
+    log.flushIfIdle()
+    expect(log.durableLsn).toBe(first)
+    expect(durable.at(-1)).toBe(first)
+    expect(calls.now - before.now).toBe(1)
+    // Declined: the same flush goes the asynchronous way, and is durable only once that settles.
+    mode.now = 'decline'
+    await nextTurn() // the flush that finished scheduled a turn; after it the log is idle again
+    const second = log.append(record(2))
+    log.flushIfIdle()
+    expect(log.durableLsn).toBe(first)
+    await until(() => log.durableLsn === second)
+    expect(calls.async - before.async).toBe(1)
+    await log.close()
+    const reopened = await open(dir)
+    expect(bodiesOf(reopened).slice(-2)).toEqual([record(1), record(2)])
+    await reopened.log.close()
+  })
+
+  test('a failed one is fatal: nothing of it or after it is ever reported durable', async () => {
+    const { io, mode } = onThreadIo()
+    const { log } = await open(temporaryDirectory(), { io })
+    const durable: number[] = []
+    const fatal: Error[] = []
+    log.onDurable = (lsn) => durable.push(lsn)
+    log.onFatal = (error) => fatal.push(error)
+    await until(() => log.durableLsn === log.appendedLsn)
+    const durableBefore = log.durableLsn
+    mode.now = 'fail'
+    log.append(record(1))
+    log.flushIfIdle()
+    expect(fatal.map((error) => error.message)).toEqual([expect.stringContaining('EIO')])
+    mode.now = 'write'
+    log.append(record(2))
+    log.flushIfIdle()
+    await nextTurn()
+    await nextTurn()
+    expect(durable).toEqual([])
+    expect(log.durableLsn).toBe(durableBefore)
+    await log.close()
+  })
+})
+
 describe('failures', () => {
   test('a failed fsync is fatal and nothing more is reported durable', async () => {
     const io = new FaultyIo(fsIo())

@@ -171,6 +171,8 @@ export class SegmentedLog implements ShardLog {
   #onFatalSet = false
 
   readonly #io: IoBackend
+  /** io.writeDurableNow, read once: io may be a Proxy (io/slow-io.ts), whose every read runs a trap. */
+  readonly #writeDurableNow: ((fd: number, bytes: Uint8Array, offset: number) => boolean) | null
   readonly #dir: string
   readonly #fsync: FsyncMode
   readonly #segmentBytes: number
@@ -195,7 +197,8 @@ export class SegmentedLog implements ShardLog {
 
   #current: Chunk | null = null
   #ready: Chunk[] = []
-  #pool: NativeBuffer[] = []
+  /** Chunks done with (their buffers and views), reused by #newChunk: one chunk per flush otherwise. */
+  #pool: Chunk[] = []
   #flushing = false
   #flushScheduled = false
   /** The scheduled flush follows a finished one: requests that piled up meanwhile go first (see #scheduleFlush). */
@@ -222,6 +225,8 @@ export class SegmentedLog implements ShardLog {
 
   constructor(options: ShardLogOptions) {
     this.#io = options.io
+    const writeNow = options.io.writeDurableNow
+    this.#writeDurableNow = writeNow === undefined ? null : writeNow.bind(options.io)
     this.#dir = options.dir
     this.#fsync = options.fsync
     this.#segmentBytes = options.segmentBytes
@@ -253,7 +258,8 @@ export class SegmentedLog implements ShardLog {
    * pushes). While the disk is full, the log takes segments out of this file.
    */
   setReservation(bytes: number): void {
-    assert(Number.isSafeInteger(bytes) && bytes >= 0, `reservation of ${bytes} bytes`)
+    // Runs after every push: the message is built only on failure.
+    if (!(Number.isSafeInteger(bytes) && bytes >= 0)) assert(false, `reservation of ${bytes} bytes`)
     this.#reservationBytes = bytes
     if (this.#fatalError !== null || this.#closed || this.#reserveFd < 0) return
     if (this.#reserveFileBytes < bytes) this.#growReserve()
@@ -495,9 +501,16 @@ export class SegmentedLog implements ShardLog {
   }
 
   #newChunk(segment: Segment, fileOffset: number, bytesMin: number): Chunk {
-    let buffer: NativeBuffer | undefined
-    while ((buffer = this.#pool.pop()) !== undefined && buffer.length < bytesMin) {}
-    buffer ??= Buffer.alloc(Math.max(bytesMin, initialBufferBytes)) as NativeBuffer
+    let pooled: Chunk | undefined
+    while ((pooled = this.#pool.pop()) !== undefined && pooled.buffer.length < bytesMin) {}
+    if (pooled !== undefined) {
+      pooled.used = 0
+      pooled.lastLsn = 0
+      pooled.segment = segment
+      pooled.fileOffset = fileOffset
+      return pooled
+    }
+    const buffer = Buffer.alloc(Math.max(bytesMin, initialBufferBytes)) as NativeBuffer
     return { buffer, view: new DataView(buffer.buffer, buffer.byteOffset, buffer.byteLength), used: 0, lastLsn: 0, segment, fileOffset }
   }
 
@@ -526,13 +539,13 @@ export class SegmentedLog implements ShardLog {
   /** Bytes of the pooled write buffers and the current one (tests). */
   get writeBufferBytes(): number {
     let bytes = this.#current?.buffer.length ?? 0
-    for (const buffer of this.#pool) bytes += buffer.length
+    for (const chunk of this.#pool) bytes += chunk.buffer.length
     return bytes
   }
 
   #recycle(chunk: Chunk): void {
     if (this.#pool.length < pooledBuffersMax && chunk.buffer.length <= 2 * this.#flushBytesMax) {
-      this.#pool.push(chunk.buffer)
+      this.#pool.push(chunk)
     }
   }
 
@@ -691,9 +704,18 @@ export class SegmentedLog implements ShardLog {
   #scheduleFlush(afterFlush = false): void {
     this.#flushScheduled = true
     this.#flushScheduledAfterFlush = afterFlush
-    setImmediate(() => {
-      if (this.#flushScheduled) this.#startFlush()
-    })
+    // One immediate serves every schedule made before it runs: they all mean the same next turn (an
+    // idle log's push scheduled one at its append and another when its flush was done, each with a
+    // closure).
+    if (this.#immediatePending) return
+    this.#immediatePending = true
+    setImmediate(this.#onImmediate)
+  }
+
+  #immediatePending = false
+  readonly #onImmediate = () => {
+    this.#immediatePending = false
+    if (this.#flushScheduled) this.#startFlush()
   }
 
   /**
@@ -719,10 +741,35 @@ export class SegmentedLog implements ShardLog {
     this.stats.lastFlushStartedAtMs = performance.now()
     // Cut by the byte cap when more is already waiting behind this chunk.
     if (this.#ready.length > 0 || (this.#current as Chunk).used > 0) this.stats.flushesCutByBytes++
+    if (waitingIdle && this.#flushNow(chunk)) return
     this.#flushChunk(chunk, waitingIdle).then(
       () => this.#flushDone(chunk),
       (error: unknown) => this.#fail(error),
     )
+  }
+
+  /**
+   * An idle log's flush that the backend writes and syncs on this thread at once
+   * (IoBackend.writeDurableNow) is finished here: durable and reported before this returns, without
+   * #flushChunk's promises and the microtask hops between the sync and the replies. False when the
+   * flush must go the asynchronous way (a new segment to enter, interval mode, the backend declines).
+   */
+  #flushNow(chunk: Chunk): boolean {
+    const segment = chunk.segment
+    const writeNow = this.#writeDurableNow
+    if (writeNow === null || this.#fsync.kind !== 'always' || segment !== this.#writingSegment) return false
+    const startedMs = performance.now()
+    const bytes = chunk.buffer.subarray(0, this.#zeroAhead(chunk))
+    try {
+      if (!writeNow(segment.fd, bytes, chunk.fileOffset)) return false
+    } catch (error) {
+      this.#fail(error)
+      return true
+    }
+    segment.writtenOnceBytes = Math.max(segment.writtenOnceBytes, chunk.fileOffset + bytes.length)
+    this.#noteFlush(chunk, startedMs)
+    this.#flushDone(chunk)
+    return true
   }
 
   async #flushChunk(chunk: Chunk, waitingIdle: boolean): Promise<void> {
@@ -738,6 +785,10 @@ export class SegmentedLog implements ShardLog {
       segment.writtenBytes = chunk.fileOffset + chunk.used
       this.#markDirty(segment)
     }
+    this.#noteFlush(chunk, startedMs)
+  }
+
+  #noteFlush(chunk: Chunk, startedMs: number): void {
     const tookUs = Math.round((performance.now() - startedMs) * 1000)
     const stats = this.stats
     stats.writes++

@@ -12,10 +12,16 @@
  * 300 warm-up pushes, then 2000 timed) measures all of them.
  *
  *   bun test/bench/w1-floor.ts [--runs 5] [--mode memory|durable|both] [--pin <cpu list>] [--pushes 2000] [--warmup 300]
+ *     [--only <name part,…>] [--base <flashq checkout>]
  *
- * Besides jobs/s and latency it reports each server's CPU time per timed push (all its threads, from
- * /proc: the kernel's share of the socket and the sync included). beanstalkd is left out when it is
- * not installed (`apt-get install beanstalkd`).
+ * Besides jobs/s and latency it reports each server's CPU time per timed push (all its threads, and
+ * its main thread alone, from /proc: the kernel's share of the socket and the sync included).
+ * beanstalkd is left out when it is not installed (`apt-get install beanstalkd`).
+ *
+ * `--warmup 20000` measures a steady state (the warm-up pushes are not capped in time, the timed ones
+ * at 2 s). `--base /tmp/base` adds `flashq (base), bare client`: the same server from another checkout,
+ * interleaved with this one in every run (an A/B); `--only bare` keeps the contenders whose name
+ * contains one of the given parts.
  *
  * `--pin 0` runs every process (client, servers, their threads) on CPU 0 with taskset, which takes
  * the scheduler's placement out of the comparison (see docs/storage.md, "Placement decides more than code").
@@ -34,6 +40,7 @@ import { type PeerJobData, type PeerMeasured, type PeerProducer, type PeerSystem
 /** Bytes of zeros the floor server writes into its file before it listens: its records overwrite them. */
 const floorFileBytes = 64 << 20
 const maxSeconds = 2
+const warmupSecondsMax = 120
 
 /** The floor server: one line in, (durable) one write + fdatasync, one reply line out. */
 function serveFloor(port: number, dataDir: string | null): void {
@@ -116,10 +123,12 @@ async function bareProducer(port: number, queue: string): Promise<PeerProducer> 
 
 type Started = { system: PeerSystem; pid: number; stop(): Promise<void> }
 
-async function startFlashq(durable: boolean, client: 'sdk' | 'bare'): Promise<Started> {
+const thisCheckout = join(import.meta.dir, '..', '..')
+
+async function startFlashq(durable: boolean, client: 'sdk' | 'bare', checkout = thisCheckout): Promise<Started> {
   const dataDir = durable ? mkdtempSync(join(tmpdir(), 'flashq-floor-')) : null
   const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
-    [process.execPath, join(import.meta.dir, '..', '..', 'src', 'main.ts'), '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...(dataDir === null ? ['--memory'] : ['--data-dir', dataDir])],
+    [process.execPath, join(checkout, 'src', 'main.ts'), '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...(dataDir === null ? ['--memory'] : ['--data-dir', dataDir])],
     { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
   )
   const { line, seen } = await readStartupLine(child.stdout)
@@ -162,15 +171,22 @@ async function startBeanstalkd(durable: boolean): Promise<Started> {
 }
 
 type Contender = { name: string; start(durable: boolean): Promise<Started> }
-const contenders: Contender[] = [
-  { name: 'floor (Bun)', start: startFloor },
-  { name: 'flashq, bare client', start: (durable) => startFlashq(durable, 'bare') },
-  { name: 'flashq, SDK', start: (durable) => startFlashq(durable, 'sdk') },
-  ...(findBinary('beanstalkd') === null ? [] : [{ name: 'beanstalkd', start: startBeanstalkd }]),
-]
 
-type Options = { runs: number; modes: boolean[]; pin: string | null; pushes: number; warmup: number }
-type Result = PeerMeasured & { serverCpuMicrosPerPush: number }
+function contendersOf(options: Options): Contender[] {
+  const base = options.base
+  const all: Contender[] = [
+    { name: 'floor (Bun)', start: startFloor },
+    { name: 'flashq, bare client', start: (durable) => startFlashq(durable, 'bare') },
+    ...(base === null ? [] : [{ name: 'flashq (base), bare client', start: (durable: boolean) => startFlashq(durable, 'bare', base) }]),
+    { name: 'flashq, SDK', start: (durable) => startFlashq(durable, 'sdk') },
+    ...(findBinary('beanstalkd') === null ? [] : [{ name: 'beanstalkd', start: startBeanstalkd }]),
+  ]
+  const only = options.only
+  return only === null ? all : all.filter((contender) => only.some((part) => contender.name.includes(part)))
+}
+
+type Options = { runs: number; modes: boolean[]; pin: string | null; pushes: number; warmup: number; only: string[] | null; base: string | null }
+type Result = PeerMeasured & { serverCpuMicrosPerPush: number; mainThreadCpuMicrosPerPush: number }
 
 function parseArgs(): Options {
   const args = process.argv.slice(2)
@@ -185,33 +201,43 @@ function parseArgs(): Options {
   return {
     runs: count('--runs', 5, 1), pushes: count('--pushes', 2000, 1), warmup: count('--warmup', 300, 0),
     modes: mode === 'both' ? [false, true] : [mode === 'durable'], pin: value('--pin'),
+    only: value('--only')?.split(',') ?? null, base: value('--base'),
   }
 }
 
 /** W1 as bench:peers runs it, the server's CPU time counted over the timed pushes only. */
 async function measure(started: Started, queue: string, options: Options): Promise<Result> {
-  if (options.warmup > 0) await peerSequentialPush(started.system, { queue, total: options.warmup, warmup: 0, maxSeconds })
+  if (options.warmup > 0) await peerSequentialPush(started.system, { queue, total: options.warmup, warmup: 0, maxSeconds: warmupSecondsMax })
   const cpuBefore = cpuNanoseconds(started.pid)
+  const mainBefore = threadCpuNanoseconds(started.pid, started.pid)
   const measured = await peerSequentialPush(started.system, { queue, total: options.pushes, warmup: 0, maxSeconds })
-  return { ...measured, serverCpuMicrosPerPush: (cpuNanoseconds(started.pid) - cpuBefore) / 1000 / Math.max(1, measured.jobs) }
+  const perPush = (nanoseconds: number) => nanoseconds / 1000 / Math.max(1, measured.jobs)
+  return {
+    ...measured,
+    serverCpuMicrosPerPush: perPush(cpuNanoseconds(started.pid) - cpuBefore),
+    mainThreadCpuMicrosPerPush: perPush(threadCpuNanoseconds(started.pid, started.pid) - mainBefore),
+  }
 }
 
 /** CPU time of every thread of `pid` in ns (/proc/<pid>/task/<tid>/schedstat; /proc/<pid>/stat counts 10 ms ticks). */
 function cpuNanoseconds(pid: number): number {
   let total = 0
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    try {
-      total += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0])
-    } catch {
-      // The thread ended between the listing and the read: its time is gone from both readings.
-    }
-  }
+  for (const task of readdirSync(`/proc/${pid}/task`)) total += threadCpuNanoseconds(pid, Number(task))
   return total
+}
+
+function threadCpuNanoseconds(pid: number, tid: number): number {
+  try {
+    return Number(readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+  } catch {
+    return 0 // the thread ended between the listing and the read: its time is gone from both readings
+  }
 }
 
 async function main(): Promise<void> {
   const options = parseArgs()
   const { runs, modes, pin } = options
+  const contenders = contendersOf(options)
   if (pin !== null) {
     // Re-run this script under taskset: every process it starts inherits the CPU list.
     const args = process.argv.slice(2).filter((arg, at, all) => arg !== '--pin' && all[at - 1] !== '--pin')
@@ -238,18 +264,20 @@ async function main(): Promise<void> {
 
 function report(durable: boolean, results: Map<string, Result[]>): void {
   const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+  const spread = (values: number[]) => `${median(values).toFixed(1)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`
   const beanstalkd = results.has('beanstalkd') ? median((results.get('beanstalkd') ?? []).map((one) => one.rate)) : null
-  const runs = results.get('floor (Bun)')?.length ?? 0
+  const runs = [...results.values()][0]?.length ?? 0
   console.log(`\nW1 ${durable ? 'durable' : 'memory'}: medians of ${runs} run${runs === 1 ? '' : 's'} (min–max)`)
-  console.log('| server, client | jobs/s | p50 ms | p99 ms | server CPU µs/push | ÷ beanstalkd |')
-  console.log('| --- | --- | --- | --- | --- | --- |')
+  console.log('| server, client | jobs/s | p50 ms | p99 ms | server CPU µs/push | main thread µs/push | ÷ beanstalkd |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- |')
   for (const [name, measured] of results) {
     const rates = measured.map((one) => one.rate)
     const errors = measured.reduce((sum, one) => sum + one.errors, 0)
     const ratio = beanstalkd === null ? '—' : (median(rates) / beanstalkd).toFixed(2)
     console.log(`| ${name} | ${Math.round(median(rates))} (${Math.round(Math.min(...rates))}–${Math.round(Math.max(...rates))}) `
       + `| ${median(measured.map((one) => one.p50 ?? 0)).toFixed(3)} | ${median(measured.map((one) => one.p99 ?? 0)).toFixed(3)} `
-      + `| ${median(measured.map((one) => one.serverCpuMicrosPerPush)).toFixed(1)} | ${ratio}${errors > 0 ? ` (${errors} errors)` : ''} |`)
+      + `| ${median(measured.map((one) => one.serverCpuMicrosPerPush)).toFixed(1)} `
+      + `| ${spread(measured.map((one) => one.mainThreadCpuMicrosPerPush))} | ${ratio}${errors > 0 ? ` (${errors} errors)` : ''} |`)
   }
 }
 

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import { kernelRingName, pickIo, probeKernelRing, probeUring } from '../../src/io/pick.ts'
 import { PwriteBackend } from '../../src/io/pwrite.ts'
 import { blockingWriteBytesMax, UringBackend } from '../../src/io/uring/backend.ts'
-import { InlineWritePolicy } from '../../src/io/inline-write-policy.ts'
+import { InlineWritePolicy, inlinePauseMs } from '../../src/io/inline-write-policy.ts'
 import { loadLiburing } from '../../src/io/uring/ffi.ts'
 import { ptr } from 'bun:ffi'
 import { cqeLayout, fsyncDatasync, opcode, rwfDsync, sqeLayout, stableAddress } from '../../src/io/uring/ring.ts'
@@ -115,6 +115,43 @@ test.skipIf(typeof uring === 'string')('io_uring: an idle caller\'s write of a f
     await batch
     expect(readFileSync(path).length).toBe(blockingWriteBytesMax + 1)
   }))
+
+test.skipIf(typeof uring === 'string')('io_uring: writeDurableNow writes and syncs what writeDurable would do on the thread, and declines the rest', () =>
+  withIdleRing(async (io, fd, path, dir) => {
+    const bytes = new TextEncoder().encode('one record\n')
+    expect(io.writeDurableNow(fd, bytes, 0)).toBe(true)
+    expect(readFileSync(path, 'utf8')).toBe('one record\n')
+    expect(io.writeDurableNow(fd, new Uint8Array(blockingWriteBytesMax + 1), 0)).toBe(false)
+    // Another durable write in flight: declined, as writeDurable would send it to the ring.
+    const other = io.open(join(dir, 'other'), true)
+    const durable = io.writeDurable(other, bytes, 0)
+    expect(io.writeDurableNow(fd, bytes, bytes.length)).toBe(false)
+    await durable
+    expect(io.writeDurableNow(fd, bytes, bytes.length)).toBe(true)
+    io.close(other)
+    expect(readFileSync(path, 'utf8')).toBe('one record\n'.repeat(2))
+  }))
+
+test.skipIf(typeof uring === 'string')('io_uring: writeDurableNow declines while writes on the thread are paused for a slow disk', () => {
+  let nowMs = 0
+  let stepMs = 0
+  const io = new UringBackend(new LiburingDriver(loadLiburing(), 8), 'io_uring (test)', new InlineWritePolicy(() => (nowMs += stepMs)))
+  const dir = mkdtempSync(join(tmpdir(), 'flashq-io-slow-'))
+  const fd = io.open(join(dir, 'log'), true)
+  try {
+    const bytes = new Uint8Array(8)
+    stepMs = 5 // every clock read 5 ms later: the write on the thread looks slow
+    expect(io.writeDurableNow(fd, bytes, 0)).toBe(true)
+    stepMs = 0
+    expect(io.writeDurableNow(fd, bytes, 0)).toBe(false)
+    nowMs += inlinePauseMs
+    expect(io.writeDurableNow(fd, bytes, 0)).toBe(true)
+  } finally {
+    io.close(fd)
+    io.shutdown()
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
 
 describe('pickIo', () => {
   const saved = process.env.FLASHQ_IO

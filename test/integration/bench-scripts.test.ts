@@ -53,7 +53,15 @@ test('w1-floor.ts: a row per server and client, memory and durable, with the ser
   const { code, out } = runScript('w1-floor.ts', ['--runs', '1', '--pushes', '50', '--warmup', '10'])
   for (const mode of ['memory', 'durable']) expect(out).toMatch(new RegExp(`^W1 ${mode}: medians of 1 run \\(min–max\\)$`, 'm'))
   for (const row of ['floor \\(Bun\\)', 'flashq, bare client', 'flashq, SDK']) {
-    expect(out.match(new RegExp(`^\\| ${row} \\| \\d+ \\(\\d+–\\d+\\) \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| (—|[\\d.]+) \\|$`, 'gm'))?.length).toBe(2)
+    expect(out.match(new RegExp(`^\\| ${row} \\| \\d+ \\(\\d+–\\d+\\) \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\([\\d.]+–[\\d.]+\\) \\| (—|[\\d.]+) \\|$`, 'gm'))?.length).toBe(2)
+  }
+  expect(code).toBe(0)
+}, 90_000)
+
+test('request-path.ts: main-thread CPU per PUSH through the TCP handler, memory and durable, this checkout against a base', () => {
+  const { code, out } = runScript('request-path.ts', ['--runs', '1', '--warmup', '50', '--requests', '100', '--base', join(import.meta.dir, '..', '..')])
+  for (const mode of ['memory', 'durable']) {
+    for (const name of ['this', 'base']) expect(out).toMatch(new RegExp(`^${mode} ${name}: [\\d.]+ µs of main-thread CPU per PUSH, min [\\d.]+ \\([\\d.]+; 100 after 50\\)$`, 'm'))
   }
   expect(code).toBe(0)
 }, 90_000)

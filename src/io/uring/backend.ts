@@ -109,20 +109,38 @@ export class UringBackend extends SyncFileOperations implements IoBackend {
    * While the disk is slow, hinted writes go to the ring too (InlineWritePolicy).
    */
   writeDurable(fd: number, bytes: Uint8Array, offset: number, waitingIdle = false): Promise<void> {
-    const mayBlock = waitingIdle && bytes.length <= blockingWriteBytesMax && this.#durableInFlight === 0
+    const mayBlock = waitingIdle && this.#mayBlock(bytes)
     if (mayBlock && !this.#inline.allowed()) return this.#inline.throughRing(() => this.#start('writeDurable', fd, bytes, offset))
     if (mayBlock) {
       try {
-        this.#inline.run(() => {
-          writeAll(fd, bytes, offset)
-          syncData(fd)
-        })
+        this.#writeOnThread(fd, bytes, offset)
       } catch (error) {
         return Promise.reject(error)
       }
       return Promise.resolve()
     }
     return this.#start('writeDurable', fd, bytes, offset)
+  }
+
+  /** The same blocking write as writeDurable's for an idle caller, reported at once (IoBackend.writeDurableNow). */
+  writeDurableNow(fd: number, bytes: Uint8Array, offset: number): boolean {
+    if (!this.#mayBlock(bytes) || !this.#inline.allowed()) return false
+    this.#writeOnThread(fd, bytes, offset)
+    return true
+  }
+
+  #mayBlock(bytes: Uint8Array): boolean {
+    return bytes.length <= blockingWriteBytesMax && this.#durableInFlight === 0
+  }
+
+  #writeOnThread(fd: number, bytes: Uint8Array, offset: number): void {
+    const startedMs = this.#inline.started()
+    try {
+      writeAll(fd, bytes, offset)
+      syncData(fd)
+    } finally {
+      this.#inline.finished(startedMs)
+    }
   }
 
   write(fd: number, bytes: Uint8Array, offset: number): Promise<void> {
