@@ -43,16 +43,16 @@
  *   heap's #up took their FTL compile at W1's first page retirement (pushBatches 24 → 48).
  * Measured the same way (3 pairs each): W1 memory, compiling in the 300 untimed pushes 22–109 →
  * 1–2 ms, in the 2000 timed 33–70 → 7–9 ms; W1 durable, untimed 21–157 → 3 ms, timed no better
- * (10–28 → 19–23 ms). W1's jobs/s did not follow (docs/architecture.md: within the noise, maybe
- * up to ~10% lower in memory; to settle on a quieter machine). Still left: recordJson's FTL
- * compile (durable, 10–20 ms) and a few small DFG ones in the timed pushes, the first stack's
- * writeSync/writeAll DFG compiles in the untimed ones, and the ring path's compiles when a slow disk
- * sends W1's flushes through the ring instead of the thread. Tried and dropped: 10,000 pipelined pushes instead of 200 (took recordJson and
- * queueLimitRefusal out too, for +0.33 s of start-up; with 3,000 the pipelined reads made
- * handleRequest exit and its 20–50 ms FTL compile fell into the timed pushes); 10,000 sequential
- * pushes with 8,000 pipelined (handleRequest, nextWakeMs, note, parseCommand reached FTL only in
- * the timed pushes); the sequential pushes last (no better); a push to a new queue every 100
- * sequential ones (the push path's recompiles were the MessagePack part's doing).
+ * (10–28 → 19–23 ms); W1 jobs/s (bench:peers, 4 alternated pairs) memory +3 to +18%, durable −11
+ * to +11%. Still left: recordJson's FTL compile (durable, 10–20 ms) and a few small DFG ones in
+ * the timed pushes, the first stack's writeSync/writeAll DFG compiles in the untimed ones, and the
+ * ring path's compiles when a slow disk sends W1's flushes through the ring instead of the thread.
+ * Tried and dropped: 10,000 pipelined pushes instead of 200 (took recordJson and queueLimitRefusal
+ * out too, for +0.33 s of start-up; with 3,000 the pipelined reads made handleRequest exit and its
+ * 20–50 ms FTL compile fell into the timed pushes); 10,000 sequential pushes with 8,000 pipelined
+ * (handleRequest, nextWakeMs, note, parseCommand reached FTL only in the timed pushes); the
+ * sequential pushes last (no better); a push to a new queue every 100 sequential ones (the push
+ * path's recompiles were the MessagePack part's doing).
  *
  * Leaves no trace a client or the disk could see: the scratch pools have their own engines, no event
  * hub and no HTTP side; their jobs are acked and their queues obliterated, the first stack's log
