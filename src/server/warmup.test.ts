@@ -6,7 +6,7 @@ import type { Config } from '../base/config.ts'
 import { fnv1a32, shardOfName } from '../base/hash.ts'
 import { DiscardIo } from '../io/discard.ts'
 import { pickIo } from '../io/pick.ts'
-import { closeScratchStack, exercise, openScratchStack, scratchLogDirectoryPrefix, scratchQueues, warmUp, withScratchLogDirectory, type WarmupAmount } from './warmup.ts'
+import { closeScratchStack, compilerCpuNs, compilerIdle, exercise, openScratchStack, scratchLogDirectoryPrefix, scratchQueues, warmUp, withScratchLogDirectory, type WarmupAmount } from './warmup.ts'
 
 describe('warm-up scratch queues', () => {
   // fnv1a32 returns an int32 below 2^31 and a double above: both must run before a client's queue does.
@@ -18,6 +18,18 @@ describe('warm-up scratch queues', () => {
 
   test('fall on both shards of two', () => {
     expect(new Set(scratchQueues.map((name) => shardOfName(name, 2))).size).toBe(2)
+  })
+})
+
+describe('waiting for the JIT compiler threads', () => {
+  test('reads their CPU time from /proc on Linux', () => {
+    const ns = compilerCpuNs()
+    if (process.platform === 'linux') expect(ns).toBeGreaterThanOrEqual(0)
+    else expect(ns).toBeNull()
+  })
+
+  test('stops at its deadline, even one already past', async () => {
+    await compilerIdle(0)
   })
 })
 

@@ -27,10 +27,32 @@
  *   log's calls into it exited during a client's first requests (the first stack runs on it).
  * Measured (test/bench/fresh-jit.ts, fresh servers interleaved with main, a busy 2-core machine): W1
  * durable, DFG compiles in the harness's 300 untimed pushes 17–38 → 6–16 and in the 2000 timed 12–27
- * → 3–13; W2 durable, compiles during the timed batches 5–46 ms → 3–5 ms. Still left: some small
- * DFG recompiles (flushConnection→endIfDone and readLines BadCache, #keep InadequateCoverage,
- * getSqe's Overflow on ring pointers above 2^31), and the ring path's compiles when a slow disk sends
- * W1's flushes through the ring instead of the thread.
+ * → 3–13; W2 durable, compiles during the timed batches 5–46 ms → 3–5 ms.
+ * What a client still met after that, and why (fresh-jit.ts --list, --osr):
+ * - the compiler's backlog: JSC compiles on its own threads, behind the code that asked, and the
+ *   compiles the warm-up's last requests queued (msgpackr's pack and unpack, the job table's
+ *   settlePayloads and #thaw, the heap's #down: FTL, 10–30 ms each) were still running when the
+ *   server opened: 20–160 ms of compiling beside W1's first pushes. The warm-up now waits for those
+ *   threads to go quiet (compilerIdle, ~20–90 ms);
+ * - the MessagePack part, run last, threw away the push path's compiled code (pushJob, pushCommand,
+ *   jobInput, pushPlainJob …, with no OSR exit logged: a watchpoint), and a client's first JSON
+ *   pushes compiled it again (memory W1, ~15–25 ms). It now runs first, and the long JSON part
+ *   brings that code back to its last tier;
+ * - functions that tier up with the count of jobs, not of requests, had not reached FTL: the job
+ *   table's #freezeAt (a retiring page freezes its 1,024 waiting jobs; 15–30 ms to compile) and the
+ *   heap's #up took their FTL compile at W1's first page retirement (pushBatches 24 → 48).
+ * Measured the same way (3 pairs each): W1 memory, compiling in the 300 untimed pushes 22–109 →
+ * 1–2 ms, in the 2000 timed 33–70 → 7–9 ms; W1 durable, untimed 21–157 → 3 ms, timed no better
+ * (10–28 → 19–23 ms); W1 jobs/s (bench:peers, 4 alternated pairs) memory +3 to +18%, durable −11
+ * to +11%. Still left: recordJson's FTL compile (durable, 10–20 ms) and a few small DFG ones in
+ * the timed pushes, the first stack's writeSync/writeAll DFG compiles in the untimed ones, and the
+ * ring path's compiles when a slow disk sends W1's flushes through the ring instead of the thread.
+ * Tried and dropped: 10,000 pipelined pushes instead of 200 (took recordJson and queueLimitRefusal
+ * out too, for +0.33 s of start-up; with 3,000 the pipelined reads made handleRequest exit and its
+ * 20–50 ms FTL compile fell into the timed pushes); 10,000 sequential pushes with 8,000 pipelined
+ * (handleRequest, nextWakeMs, note, parseCommand reached FTL only in the timed pushes); the
+ * sequential pushes last (no better); a push to a new queue every 100 sequential ones (the push
+ * path's recompiles were the MessagePack part's doing).
  *
  * Leaves no trace a client or the disk could see: the scratch pools have their own engines, no event
  * hub and no HTTP side; their jobs are acked and their queues obliterated, the first stack's log
@@ -38,7 +60,7 @@
  * (Engine.dispose). Shard hosts in Workers (--workers > 0) are other JS heaps that this does not
  * reach: there only the front's side starts warm.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { unpack } from 'msgpackr'
 import type { Socket } from 'bun'
@@ -90,10 +112,14 @@ const scratchQueue = scratchQueues[0]
  * and ~190). With 8,000 the big FTL compiles fell right into those 2000 pushes; with 16,000, 3–6 ms
  * of compiling is left there (what the scratch stack compiled for its own objects and the real one
  * compiles again), and the compiler thread 12–19 µs per push. It costs ~0.3 s of start-up.
+ *
+ * PUSHB gets 48 batches, not 24, for the job table's #freezeAt and the heap's #up, which count per
+ * job: with 24 their FTL compiles (15–30 ms each) came at W1's first page retirement, ~1,000 pushes
+ * in (~0.1–0.2 s of start-up, pushing and obliterating the 24,000 more jobs).
  */
 export type WarmupAmount = { sequentialPushes: number; pipelinedPushes: number; pushBatches: number; pullBatchJobs: number; singlePulls: number; wokenPulls: number }
 
-export const warmupAmountJson: WarmupAmount = { sequentialPushes: 16000, pipelinedPushes: 200, pushBatches: 24, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
+export const warmupAmountJson: WarmupAmount = { sequentialPushes: 16000, pipelinedPushes: 200, pushBatches: 48, pullBatchJobs: 250, singlePulls: 20, wokenPulls: 20 }
 export const warmupAmountMsgpack: WarmupAmount = { sequentialPushes: 10, pipelinedPushes: 50, pushBatches: 1, pullBatchJobs: 250, singlePulls: 5, wokenPulls: 5 }
 /**
  * The first stack's traffic (on the server's own IO backend when durable, see runScratchStacks): enough
@@ -131,6 +157,14 @@ const warmupMsMax = 5_000
  */
 const firstStackMsMax = 1_500
 
+/** compilerIdle: how long the JIT threads must stay idle, how often to look, what counts as idle, the wait's cap. */
+const compilerIdleQuietMs = 20
+const compilerIdlePollMs = 5
+const compilerIdleNoiseNs = 200_000
+const compilerIdleWaitMsMax = 1_000
+const compilerThreadDirectory = '/proc/self/task'
+const compilerThreadName = 'JITWorker'
+
 class WarmupDeadline extends Error {}
 
 /** `work`, or a rejection once `ms` passed; `work` failing later (its stack is gone then) is ignored. */
@@ -155,7 +189,45 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
   // Its garbage goes now, not in a pause among the first requests, and the idle server's RSS is its
   // own. Here, after the scratch stacks' frames (which held their pools and servers) are gone.
   Bun.gc(true)
+  // Tests start hundreds of servers and do not measure speed.
+  if (config.preset !== 'testMin') await compilerIdle(Math.min(startedMs + warmupMsMax, performance.now() + compilerIdleWaitMsMax))
   return performance.now() - startedMs
+}
+
+/**
+ * JSC compiles on background threads ("JITWorker"), behind the code that asked: when the scratch
+ * traffic stops, the compiles it queued last (FTL compiles of 20–30 ms each, 60–160 ms in all) are
+ * still running, and ran beside a client's first requests on a 2-core machine. Waits, up to
+ * `untilMs`, until those threads took no CPU for compilerIdleQuietMs (measured: 20–90 ms). Linux only
+ * (their CPU time is read from /proc); elsewhere it returns at once.
+ */
+export async function compilerIdle(untilMs: number): Promise<void> {
+  let lastNs = compilerCpuNs()
+  if (lastNs === null) return
+  let quietSinceMs = performance.now()
+  while (performance.now() < untilMs) {
+    await Bun.sleep(compilerIdlePollMs)
+    const nowNs = compilerCpuNs()
+    if (nowNs === null) return
+    if (nowNs - lastNs > compilerIdleNoiseNs) quietSinceMs = performance.now()
+    else if (performance.now() - quietSinceMs >= compilerIdleQuietMs) return
+    lastNs = nowNs
+  }
+}
+
+/** CPU time (ns) of this process's JIT compiler threads so far, or null when /proc does not say. */
+export function compilerCpuNs(): number | null {
+  try {
+    let totalNs = 0
+    for (const thread of readdirSync(compilerThreadDirectory)) {
+      const path = `${compilerThreadDirectory}/${thread}`
+      if (readFileSync(`${path}/comm`, 'utf8').trim() !== compilerThreadName) continue
+      totalNs += Number(readFileSync(`${path}/schedstat`, 'utf8').split(' ')[0])
+    }
+    return totalNs
+  } catch {
+    return null
+  }
 }
 
 /**
@@ -236,9 +308,11 @@ async function runScratchStack(config: Config, shardCount: number, workerUrl: st
   json: WarmupAmount, msgpack: WarmupAmount | null, deadlineMs: number): Promise<void> {
   const stack = await openScratchStack(config, shardCount, workerUrl, logDirectory)
   try {
+    // MessagePack first: its first requests throw away compiled push-path code (see the header),
+    // and the long JSON part after it compiles that again, before a client's first requests do.
     const exercises = (async () => {
-      await exercise('json', stack.tcp.port, json)
       if (msgpack !== null) await exercise('msgpack', stack.tcp.port, msgpack)
+      await exercise('json', stack.tcp.port, json)
     })()
     await withDeadline(exercises, deadlineMs - performance.now())
   } finally {
