@@ -3,6 +3,8 @@
  * starts its own servers and must print its result lines. No timing is asserted.
  */
 import { expect, test } from 'bun:test'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { repoRoot } from '../harness/server.ts'
 
@@ -64,4 +66,23 @@ test('request-path.ts: main-thread CPU per PUSH through the TCP handler, memory 
     for (const name of ['this', 'base']) expect(out).toMatch(new RegExp(`^${mode} ${name}: [\\d.]+ µs of main-thread CPU per PUSH, min [\\d.]+ \\([\\d.]+; 100 after 50\\)$`, 'm'))
   }
   expect(code).toBe(0)
+}, 90_000)
+
+test('sync-loop.ts and sync-options.c: one latency line per way of writing a small durable append', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashq-sync-loop-'))
+  try {
+    const { code, out } = runScript('sync-loop.ts', [dir, '20'])
+    expect(out).toMatch(/^bun pre-written \+ fdatasync p50 [\d.]+ p90 [\d.]+ p99 [\d.]+ us$/m)
+    expect(code).toBe(0)
+    const binary = join(dir, 'sync-options')
+    const built = Bun.spawnSync(['cc', '-O2', join(repoRoot, 'test', 'bench', 'sync-options.c'), '-o', binary], { stderr: 'pipe' })
+    expect(built.exitCode).toBe(0)
+    for (const mode of [0, 1, 2, 5]) {
+      const ran = Bun.spawnSync([binary, dir, String(mode), '20'], { stdout: 'pipe', stderr: 'pipe' })
+      expect(ran.stdout.toString()).toMatch(/^[a-zA-Z_ +-]+ p50 +[\d.]+ p90 +[\d.]+ p99 +[\d.]+ us$/m)
+      expect(ran.exitCode).toBe(0)
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
 }, 90_000)
