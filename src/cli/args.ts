@@ -36,7 +36,7 @@ export const usage = `usage: flashq [serve] [options]
   --log-format <f>      text (default) | json: one line per event (start, stop, recovery, checkpoint, ...)
   --log-level <l>       debug | info (default) | warn | error (env LOG_LEVEL, or RUST_LOG)
   --preset <name>       production (default) | testMin
-  --no-warmup           skip the start-up JIT warm-up (a scratch run of the hot paths, ~0.5–0.9 s)
+  --no-warmup           skip the start-up JIT warm-up (a scratch run of the hot paths, 0.5–2.6 s by machine)
        flashq restore <backup.tar> --data-dir <dir>   unpack a backup (GET /storage/backup) into an empty directory`
 
 export function parseArgs(argv: string[], env: Env): Config {
