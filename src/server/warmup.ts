@@ -199,20 +199,21 @@ export async function warmUp(config: Config, shardCount: number, workerUrl: stri
  * traffic stops, the compiles it queued last (FTL compiles of 20–30 ms each, 60–160 ms in all) are
  * still running, and ran beside a client's first requests on a 2-core machine. Waits, up to
  * `untilMs`, until those threads took no CPU for compilerIdleQuietMs (measured: 20–90 ms). Linux only
- * (their CPU time is read from /proc); elsewhere it returns at once.
+ * (their CPU time is read from /proc); elsewhere it returns at once. Says why it returned.
  */
-export async function compilerIdle(untilMs: number): Promise<void> {
+export async function compilerIdle(untilMs: number): Promise<'idle' | 'deadline' | 'unreadable'> {
   let lastNs = compilerCpuNs()
-  if (lastNs === null) return
+  if (lastNs === null) return 'unreadable'
   let quietSinceMs = performance.now()
   while (performance.now() < untilMs) {
     await Bun.sleep(compilerIdlePollMs)
     const nowNs = compilerCpuNs()
-    if (nowNs === null) return
+    if (nowNs === null) return 'unreadable'
     if (nowNs - lastNs > compilerIdleNoiseNs) quietSinceMs = performance.now()
-    else if (performance.now() - quietSinceMs >= compilerIdleQuietMs) return
+    else if (performance.now() - quietSinceMs >= compilerIdleQuietMs) return 'idle'
     lastNs = nowNs
   }
+  return 'deadline'
 }
 
 /** CPU time (ns) of this process's JIT compiler threads so far, or null when /proc does not say. */
