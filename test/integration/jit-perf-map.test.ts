@@ -1,0 +1,50 @@
+/**
+ * test/bench/jit-perf-map.ts against a real JITDump: a Bun process with JSC's JITDump on compiles a
+ * hot function, and the map written from its dump must name that function's code.
+ */
+import { expect, test } from 'bun:test'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { perfMapText, pidOfDumpName, readJitDump } from '../bench/jit-perf-map.ts'
+
+const hotProgram = `
+function hotSpotForPerfMap(n) { let sum = 0; for (let i = 0; i < n; i++) sum += i % 7; return sum }
+let total = 0
+// Long enough for the JIT threads to finish compiling it before the process exits.
+for (let round = 0; round < 200000; round++) total += hotSpotForPerfMap(100)
+await Bun.sleep(100)
+for (let round = 0; round < 200000; round++) total += hotSpotForPerfMap(100)
+console.log(process.pid, total)
+`
+
+test('a JITDump of a real Bun process becomes a perf map naming its hot function', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'flashq-jitdump-'))
+  try {
+    const ran = Bun.spawnSync([process.execPath, '-e', hotProgram], {
+      stdout: 'pipe', stderr: 'pipe', env: { ...process.env, BUN_JSC_useJITDump: '1', BUN_JSC_jitDumpDirectory: dir },
+    })
+    expect(ran.exitCode).toBe(0)
+    const pid = Number(ran.stdout.toString().split(' ')[0])
+    const dumps = readdirSync(dir).filter((name) => name.endsWith('.dump'))
+    expect(dumps.length).toBeGreaterThan(0)
+    const dump = dumps.find((name) => pidOfDumpName(name) === pid)
+    expect(dump).toBeDefined()
+    const codes = readJitDump(readFileSync(join(dir, dump as string)))
+    const hot = codes.filter((code) => code.name.includes('hotSpotForPerfMap'))
+    expect(hot.length).toBeGreaterThan(0)
+    for (const code of hot) expect(code.bytes).toBeGreaterThan(0n)
+    const map = perfMapText(codes)
+    expect(map).toMatch(/^[0-9a-f]+ [0-9a-f]+ .*hotSpotForPerfMap/m)
+    expect(map.split('\n').length - 1).toBe(codes.length)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+})
+
+test('the process id comes from either JITDump file name, and a file that is not one is refused', () => {
+  expect(pidOfDumpName('/tmp/jd/jit-1849-1847.dump')).toBe(1847)
+  expect(pidOfDumpName('jit-1847.dump')).toBe(1847)
+  expect(() => pidOfDumpName('perf-1847.map')).toThrow(/cannot tell the process id/)
+  expect(() => readJitDump(Buffer.alloc(64))).toThrow(/not a JITDump file/)
+})
