@@ -48,3 +48,21 @@ test('the process id comes from either JITDump file name, and a file that is not
   expect(() => pidOfDumpName('perf-1847.map')).toThrow(/cannot tell the process id/)
   expect(() => readJitDump(Buffer.alloc(64))).toThrow(/not a JITDump file/)
 })
+
+const perfInstalled = Bun.spawnSync(['perf', '--version'], { stdout: 'ignore', stderr: 'ignore' }).exitCode === 0
+
+// .ci/run installs linux-perf; a machine without it cannot sample, and says so by skipping.
+test.skipIf(!perfInstalled)('w1-perf.ts: main-thread µs per push and its kernel and JavaScript parts, floor against flashq', () => {
+  const ran = Bun.spawnSync([process.execPath, join(import.meta.dir, '..', 'bench', 'w1-perf.ts'), '--runs', '1', '--warmup-seconds', '0.5', '--seconds', '0.5'], {
+    stdout: 'pipe', stderr: 'pipe', timeout: 60_000,
+  })
+  const out = ran.stdout.toString() + ran.stderr.toString()
+  expect(out).toMatch(/^\| pushes\/s \| \d+ \| \d+ \|$/m)
+  const main = /^\| main thread, all \| ([\d.]+) \| ([\d.]+) \|$/m.exec(out)
+  expect(main).not.toBeNull()
+  for (const value of (main as RegExpExecArray).slice(1)) expect(Number(value)).toBeGreaterThan(0)
+  // The flashq column names its own JavaScript: the JITDump was read and perf used the map.
+  expect(out).toMatch(/^\| JS: the socket data handler \| [\d.]+ \| [1-9][\d.]* \|$/m)
+  expect(out).toMatch(/^\| kernel: send \(loopback TCP, the client woken\) \| [1-9][\d.]* \| [1-9][\d.]* \|$/m)
+  expect(ran.exitCode).toBe(0)
+}, 60_000)

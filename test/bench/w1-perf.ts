@@ -1,0 +1,197 @@
+/**
+ * Where a W1 push's server CPU goes at steady state, by `perf`: the floor server of w1-floor.ts
+ * (the least a Bun server can do per push) against flashq in memory mode, each driven by the same
+ * bare line client, one push awaited at a time.
+ *
+ *   bun test/bench/w1-perf.ts [--runs 2] [--warmup-seconds 3] [--seconds 4]
+ *
+ * Each server runs with JSC's JITDump on (test/bench/jit-perf-map.ts turns it into perf's map, so
+ * compiled JavaScript has names); after `--warmup-seconds` of pushes, `perf record` samples its main
+ * thread for `--seconds` while the client keeps pushing. Printed per server: main-thread µs per push
+ * (samples × sampling period ÷ pushes), and the inclusive µs per push of the kernel's send, receive
+ * and epoll paths and of the JavaScript entry points (perf's "children" attribution). Needs perf
+ * (`apt-get install linux-perf`) and root or perf_event_paranoid ≤ 1 for `perf record -p`.
+ */
+import { spawnSync } from 'node:child_process'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import type { Socket, Subprocess } from 'bun'
+import { readStartupLine } from '../../src/bench/startup-line.ts'
+import { freePort } from '../../src/bench/peers/process.ts'
+
+const samplesPerSecond = 4000
+const repoRoot = join(import.meta.dir, '..', '..')
+/** Inclusive rows to report: a kernel or libc symbol, or `JS: <function>` (any JIT tier), and its label. */
+const rows: Array<[symbol: string, label: string]> = [
+  ['__send', 'kernel: send (loopback TCP, the client woken)'],
+  ['__x64_sys_recvfrom', 'kernel: receive'],
+  ['__x64_sys_epoll_pwait2', 'kernel: epoll wait'],
+  ['asm_exc_page_fault', 'kernel: page faults'],
+  ['JS: data', 'JS: the socket data handler'],
+  ['JS: handleRequests', '  of which the store (engine, host)'],
+  ['JS: #splitBlock', '  of which splitting lines'],
+  ['JS: deliverBatch', 'JS: replies to their connections'],
+]
+
+type Options = { runs: number; warmupSeconds: number; seconds: number }
+type Measured = { pushesPerSecond: number; mainMicrosPerPush: number; rows: Map<string, number> }
+
+function parseArgs(): Options {
+  const args = process.argv.slice(2)
+  const number = (flag: string, fallback: number) => {
+    const at = args.indexOf(flag)
+    const value = at >= 0 ? Number(args[at + 1]) : fallback
+    if (!(value > 0)) throw new Error(`${flag}: a positive number, not '${args[at + 1]}'`)
+    return value
+  }
+  return { runs: number('--runs', 2), warmupSeconds: number('--warmup-seconds', 3), seconds: number('--seconds', 4) }
+}
+
+/** Starts a server with JITDump on; resolves its pid and port. */
+async function startServer(kind: 'floor' | 'flashq', jitDir: string): Promise<{ child: Subprocess<'ignore', 'pipe', 'pipe'>; port: number }> {
+  const env = { ...process.env, BUN_JSC_useJITDump: '1', BUN_JSC_jitDumpDirectory: jitDir }
+  if (kind === 'floor') {
+    const port = freePort()
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, 'w1-floor.ts'), '--serve', String(port)], { env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
+    const { line, seen } = await readStartupLine(child.stdout)
+    if (line === null) throw new Error(`floor did not start: ${seen}`)
+    return { child, port }
+  }
+  const child = Bun.spawn(
+    [process.execPath, join(repoRoot, 'src', 'main.ts'), '--memory', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn'],
+    { env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
+  )
+  const { line, seen } = await readStartupLine(child.stdout)
+  const port = Number(/tcp=[^ ]*:(\d+)/.exec(line ?? '')?.[1])
+  if (!(port > 0)) throw new Error(`flashq did not start: ${seen}`)
+  return { child, port }
+}
+
+/** Pushes one at a time until `stop` resolves; returns how many were answered. */
+async function pushLoop(port: number, stop: Promise<void>): Promise<number> {
+  let pending = ''
+  let answered: (() => void) | null = null
+  const socket: Socket = await Bun.connect({
+    hostname: '127.0.0.1',
+    port,
+    socket: {
+      data(_socket, chunk) {
+        pending += chunk.toString()
+        const newline = pending.indexOf('\n')
+        if (newline < 0) return
+        if (!pending.startsWith('{"ok":true')) throw new Error(`push refused: ${pending.slice(0, newline)}`)
+        pending = pending.slice(newline + 1)
+        const resolve = answered
+        answered = null
+        resolve?.()
+      },
+    },
+  })
+  let stopped = false
+  void stop.then(() => (stopped = true))
+  const line = `{"cmd":"PUSH","queue":"w1","data":{"n":1,"pad":"${'x'.repeat(80)}"}}\n`
+  let pushes = 0
+  while (!stopped) {
+    await new Promise<void>((resolve) => {
+      answered = resolve
+      socket.write(line)
+    })
+    pushes++
+  }
+  socket.end()
+  return pushes
+}
+
+function perf(args: string[]): string {
+  const ran = spawnSync('perf', args, { encoding: 'utf8', maxBuffer: 64 << 20 })
+  if (ran.status !== 0) throw new Error(`perf ${args[0]} failed: ${ran.stderr}`)
+  return ran.stdout
+}
+
+async function measure(kind: 'floor' | 'flashq', options: Options): Promise<Measured> {
+  const dir = mkdtempSync(join(tmpdir(), 'flashq-w1-perf-'))
+  const { child, port } = await startServer(kind, dir)
+  try {
+    await pushLoop(port, Bun.sleep(options.warmupSeconds * 1000))
+    const data = join(dir, 'perf.data')
+    let recorded: () => void = () => {}
+    const recording = new Promise<void>((resolve) => (recorded = resolve))
+    // The client keeps pushing while perf samples the server for `seconds`.
+    const loop = pushLoop(port, recording)
+    const recorder = Bun.spawn(['perf', 'record', '-q', '-k', 'mono', '-e', 'cpu-clock', '-F', String(samplesPerSecond), '-g', '-t', String(child.pid), '-o', data, '--', 'sleep', String(options.seconds)], { stdout: 'ignore', stderr: 'pipe' })
+    const startedAt = performance.now()
+    const exit = await recorder.exited
+    const seconds = (performance.now() - startedAt) / 1000
+    recorded()
+    const pushes = await loop
+    if (exit !== 0) throw new Error(`perf record failed: ${await new Response(recorder.stderr).text()}`)
+    const dump = readdirSync(dir).find((name) => name.endsWith(`-${child.pid}.dump`))
+    if (dump === undefined) throw new Error(`no JITDump of ${child.pid} in ${dir}: ${readdirSync(dir).join(', ')}`)
+    const mapped = spawnSync(process.execPath, [join(import.meta.dir, 'jit-perf-map.ts'), join(dir, dump)], { encoding: 'utf8' })
+    if (mapped.status !== 0) throw new Error(`jit-perf-map.ts failed: ${mapped.stderr}`)
+    const total = countSamples(perf(['report', '-i', data, '--stdio', '-n', '--sort', 'comm', '-g', 'none']))
+    if (total === 0) throw new Error('perf recorded no samples of the server')
+    const microsPerSample = 1_000_000 / samplesPerSecond
+    const pushesPerSecond = pushes / seconds
+    const inSampled = pushesPerSecond * options.seconds
+    const children = perf(['report', '-i', data, '--stdio', '--children', '--sort', 'sym', '-g', 'none'])
+    const byRow = new Map<string, number>()
+    for (const [symbol, label] of rows) byRow.set(label, (inclusivePercent(children, symbol) / 100) * total * microsPerSample / inSampled)
+    return { pushesPerSecond, mainMicrosPerPush: total * microsPerSample / inSampled, rows: byRow }
+  } finally {
+    child.kill('SIGKILL')
+    await child.exited
+    rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+/** Samples of the sampled thread (`perf report -n --sort comm`: children%, self%, samples, comm). */
+function countSamples(report: string): number {
+  let total = 0
+  for (const line of report.split('\n')) {
+    const match = /^\s+[\d.]+%\s+[\d.]+%\s+(\d+)\s+\S/.exec(line)
+    if (match !== null) total += Number(match[1])
+  }
+  return total
+}
+
+/**
+ * The largest inclusive percentage of a symbol. JIT code is named `JSC-<tier>: <function>#<hash>`
+ * (one per tier and per compiled copy); the largest is the one the steady state runs.
+ */
+function inclusivePercent(report: string, symbol: string): number {
+  const jsFunction = symbol.startsWith('JS: ') ? symbol.slice('JS: '.length) : null
+  let best = 0
+  for (const line of report.split('\n')) {
+    const match = /^\s+([\d.]+)%\s+[\d.]+%\s+\[[.k]\]\s+(.*?)\s*$/.exec(line)
+    if (match === null) continue
+    const name = match[2] as string
+    const matches = jsFunction === null ? name === symbol : /^JSC-\w+: /.test(name) && name.slice(name.indexOf(': ') + 2).startsWith(`${jsFunction}#`)
+    if (matches) best = Math.max(best, Number(match[1]))
+  }
+  return best
+}
+
+async function main(): Promise<void> {
+  const options = parseArgs()
+  const results = new Map<string, Measured[]>([['floor', []], ['flashq', []]])
+  for (let run = 0; run < options.runs; run++) {
+    for (const kind of ['floor', 'flashq'] as const) results.get(kind)?.push(await measure(kind, options))
+  }
+  const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+  const cell = (values: number[]) => median(values).toFixed(1)
+  const floor = results.get('floor') ?? []
+  const flashq = results.get('flashq') ?? []
+  console.log(`\nW1 memory at steady state, server main thread, µs per push (medians of ${options.runs}; perf at ${samplesPerSecond} Hz for ${options.seconds} s after ${options.warmupSeconds} s of pushes)`)
+  console.log('| | floor (Bun) | flashq |')
+  console.log('| --- | --- | --- |')
+  console.log(`| pushes/s | ${Math.round(median(floor.map((one) => one.pushesPerSecond)))} | ${Math.round(median(flashq.map((one) => one.pushesPerSecond)))} |`)
+  console.log(`| main thread, all | ${cell(floor.map((one) => one.mainMicrosPerPush))} | ${cell(flashq.map((one) => one.mainMicrosPerPush))} |`)
+  for (const [, label] of rows) {
+    console.log(`| ${label} | ${cell(floor.map((one) => one.rows.get(label) ?? 0))} | ${cell(flashq.map((one) => one.rows.get(label) ?? 0))} |`)
+  }
+}
+
+await main()
