@@ -21,6 +21,8 @@ import { readStartupLine } from '../../src/bench/startup-line.ts'
 import { freePort } from '../../src/bench/peers/process.ts'
 
 const samplesPerSecond = 4000
+/** How long a server may take to exit after SIGTERM before it is killed. */
+const exitWaitMs = 10_000
 const repoRoot = join(import.meta.dir, '..', '..')
 /** Inclusive rows to report: a kernel or libc symbol, or `JS: <function>` (any JIT tier), and its label. */
 const rows: Array<[symbol: string, label: string]> = [
@@ -126,9 +128,12 @@ async function measure(kind: 'floor' | 'flashq', options: Options): Promise<Meas
     recorded()
     const pushes = await loop
     if (exit !== 0) throw new Error(`perf record failed: ${await new Response(recorder.stderr).text()}`)
+    // JSC buffers the JITDump: only an orderly exit writes its last records (a SIGKILL loses them).
+    child.kill('SIGTERM')
+    await Promise.race([child.exited, Bun.sleep(exitWaitMs)])
     const dump = readdirSync(dir).find((name) => name.endsWith(`-${child.pid}.dump`))
     if (dump === undefined) throw new Error(`no JITDump of ${child.pid} in ${dir}: ${readdirSync(dir).join(', ')}`)
-    const mapped = spawnSync(process.execPath, [join(import.meta.dir, 'jit-perf-map.ts'), join(dir, dump)], { encoding: 'utf8' })
+    const mapped = spawnSync(process.execPath, [join(import.meta.dir, 'jit-perf-map.ts'), join(dir, dump), '--until-ns', String(lastSampleNs(data))], { encoding: 'utf8' })
     if (mapped.status !== 0) throw new Error(`jit-perf-map.ts failed: ${mapped.stderr}`)
     const total = countSamples(perf(['report', '-i', data, '--stdio', '-n', '--sort', 'comm', '-g', 'none']))
     if (total === 0) throw new Error('perf recorded no samples of the server')
@@ -145,6 +150,13 @@ async function measure(kind: 'floor' | 'flashq', options: Options): Promise<Meas
     rmSync(`/tmp/perf-${child.pid}.map`, { force: true })
     rmSync(dir, { recursive: true, force: true })
   }
+}
+
+/** perf's "time of last sample" (seconds of CLOCK_MONOTONIC with -k mono, the JITDump's clock) in ns. */
+function lastSampleNs(data: string): bigint {
+  const match = /time of last sample : (\d+)\.(\d+)/.exec(perf(['report', '-i', data, '--header-only']))
+  if (match === null) throw new Error('perf report: no time of last sample in the header')
+  return BigInt(match[1] as string) * 1_000_000_000n + BigInt((match[2] as string).padEnd(9, '0').slice(0, 9))
 }
 
 /** Samples of the sampled thread (`perf report -n --sort comm`: children%, self%, samples, comm). */

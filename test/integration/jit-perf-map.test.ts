@@ -6,7 +6,7 @@ import { expect, test } from 'bun:test'
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { perfMapText, pidOfDumpName, readJitDump } from '../bench/jit-perf-map.ts'
+import { type JitCode, liveCode, perfMapText, pidOfDumpName, readJitDump } from '../bench/jit-perf-map.ts'
 
 const hotProgram = `
 function hotSpotForPerfMap(n) { let sum = 0; for (let i = 0; i < n; i++) sum += i % 7; return sum }
@@ -47,6 +47,19 @@ test('the process id comes from either JITDump file name, and a file that is not
   expect(pidOfDumpName('jit-1847.dump')).toBe(1847)
   expect(() => pidOfDumpName('perf-1847.map')).toThrow(/cannot tell the process id/)
   expect(() => readJitDump(Buffer.alloc(64))).toThrow(/not a JITDump file/)
+})
+
+test('where JSC reused code memory the later code keeps the address, and code compiled after the recording is left out', () => {
+  const code = (address: number, bytes: number, name: string, timestampNs: number): JitCode => ({ address: BigInt(address), bytes: BigInt(bytes), name, timestampNs: BigInt(timestampNs) })
+  const codes = [
+    code(0x1000, 0x100, 'old', 1), // freed, then 'new' compiled over its second half
+    code(0x2000, 0x80, 'kept', 2),
+    code(0x1080, 0x100, 'new', 3),
+    code(0x3000, 0x40, 'shutdown', 9),
+  ]
+  expect(liveCode(codes, 5n).map((one) => one.name)).toEqual(['new', 'kept'])
+  expect(liveCode(codes).map((one) => one.name)).toEqual(['new', 'kept', 'shutdown'])
+  expect(liveCode(codes, 0n)).toEqual([])
 })
 
 const perfInstalled = Bun.spawnSync(['perf', '--version'], { stdout: 'ignore', stderr: 'ignore' }).exitCode === 0
