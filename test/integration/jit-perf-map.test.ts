@@ -62,6 +62,12 @@ test('where JSC reused code memory the later code keeps the address, and code co
   expect(liveCode(codes, 0n)).toEqual([])
 })
 
+test('engine-push.ts: µs per PUSH through the engine alone', () => {
+  const ran = Bun.spawnSync([process.execPath, join(import.meta.dir, '..', 'bench', 'engine-push.ts'), '--pushes', '500', '--warmup', '100'], { stdout: 'pipe', stderr: 'pipe' })
+  expect(ran.stdout.toString()).toMatch(/^engine PUSH, hot: [\d.]+ µs per push \(500 after 100; 600 jobs held\)$/m)
+  expect(ran.exitCode).toBe(0)
+})
+
 const perfInstalled = Bun.spawnSync(['perf', '--version'], { stdout: 'ignore', stderr: 'ignore' }).exitCode === 0
 
 // .ci/run installs linux-perf; a machine without it cannot sample, and says so by skipping.
