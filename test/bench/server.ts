@@ -61,12 +61,14 @@ export async function startBenchServer(mode: Mode, options: BenchServerOptions =
 async function streamText(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<string> {
   const decoder = new TextDecoder()
   let all = ''
-  for await (const chunk of stream) {
-    const text = decoder.decode(chunk, { stream: true })
+  const reader = stream.getReader()
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) return all
+    const text = decoder.decode(value, { stream: true })
     all += text
     onText(text)
   }
-  return all
 }
 
 async function readStartupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>, stderrText: Promise<string> | null): Promise<string> {
