@@ -53,7 +53,8 @@ export class JsonLinesDecoder {
       if (!this.#finishPending(chunk.subarray(0, start - 1), lines)) return lines
     }
     if (start <= lastLineFeed && !this.#splitBlock(chunk, start, lastLineFeed, lines)) return lines
-    this.#keep(chunk.subarray(lastLineFeed + 1))
+    // Most reads end with an LF: no empty view of the tail then.
+    if (lastLineFeed + 1 < chunk.length) this.#keep(chunk.subarray(lastLineFeed + 1))
     return lines
   }
 
