@@ -8,8 +8,11 @@
  * collection that runs before the heap's free space was used up (JSC's timer-driven Eden
  * collections, the markers) counts that space as allocated. The `quiet` shape shows that floor
  * (~2.5 MB per collection on a fresh server); good for before/after on one machine, not as bytes.
+ * Most of a quiet or idle server's collections are Bun's GC timer's (about one a second while the
+ * heap changes): `--no-bun-gc-timer` runs the server with BUN_GC_TIMER_DISABLE=1, which leaves the
+ * collections JavaScriptCore starts itself (measured: quiet and idle then collect never, ~16 KB/s).
  *
- *   bun test/bench/server-alloc.ts [--durable] [--runs 3] [--shapes w1,pull,w4,idle]
+ *   bun test/bench/server-alloc.ts [--durable] [--no-bun-gc-timer] [--runs 3] [--shapes w1,pull,w4,idle]
  *                                  [--requests 20000] [--jobs 5000] [--rate 1000] [--seconds 5]
  *
  * Shapes, each after a warm-up of its own on the same server, one server per run:
@@ -27,10 +30,10 @@ import { Queue, Worker } from '../../src/client/index.ts'
 import { startBenchServer, type BenchServer } from './server.ts'
 
 type Shape = 'w1' | 'pull' | 'w4' | 'idle' | 'quiet'
-type Options = { durable: boolean; runs: number; shapes: Shape[]; requests: number; jobs: number; rate: number; seconds: number }
+type Options = { durable: boolean; bunGcTimer: boolean; runs: number; shapes: Shape[]; requests: number; jobs: number; rate: number; seconds: number }
 
 function parseOptions(argv: string[]): Options {
-  const options: Options = { durable: false, runs: 3, shapes: ['w1', 'pull', 'w4', 'idle'], requests: 20_000, jobs: 5000, rate: 1000, seconds: 5 }
+  const options: Options = { durable: false, bunGcTimer: true, runs: 3, shapes: ['w1', 'pull', 'w4', 'idle'], requests: 20_000, jobs: 5000, rate: 1000, seconds: 5 }
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i]
     const value = () => argv[++i] ?? ''
@@ -40,6 +43,7 @@ function parseOptions(argv: string[]): Options {
       return parsed
     }
     if (flag === '--durable') options.durable = true
+    else if (flag === '--no-bun-gc-timer') options.bunGcTimer = false
     else if (flag === '--runs') options.runs = positive()
     else if (flag === '--shapes') options.shapes = value().split(',') as Shape[]
     else if (flag === '--requests') options.requests = positive()
@@ -239,7 +243,7 @@ async function runOnce(options: Options): Promise<Map<string, Row>> {
   const gcLog = new GcLog()
   const server: BenchServer = await startBenchServer(options.durable ? 'uring' : 'memory', {
     extraArgs: ['--workers', '0', '--log-level', 'warn'],
-    env: { BUN_JSC_logGC: '1', FLASHQ_TEST_HOOKS: '1' },
+    env: { BUN_JSC_logGC: '1', FLASHQ_TEST_HOOKS: '1', ...(options.bunGcTimer ? {} : { BUN_GC_TIMER_DISABLE: '1' }) },
     onStderr: (text) => gcLog.add(text),
   })
   const rows = new Map<string, Row>()
@@ -279,7 +283,7 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2))
   const runs: Array<Map<string, Row>> = []
   for (let run = 0; run < options.runs; run++) runs.push(await runOnce(options))
-  console.log(`server allocation, ${options.durable ? 'durable' : 'memory'}: medians of ${options.runs} run(s) (min–max)`)
+  console.log(`server allocation, ${options.durable ? 'durable' : 'memory'}${options.bunGcTimer ? '' : ', no Bun GC timer'}: medians of ${options.runs} run(s) (min–max)`)
   for (const name of (runs[0] as Map<string, Row>).keys()) {
     const rows = runs.map((run) => run.get(name) as Row)
     const of = (field: keyof Row, digits: number) => summary(rows.map((row) => row[field]), digits)

@@ -95,3 +95,12 @@ test('server-alloc.ts: KB allocated in the server per request, with the collecti
   }
   expect(code).toBe(0)
 }, 90_000)
+
+test('request-objects.ts: objects per request by type, for each shape, this checkout against a base', () => {
+  for (const shape of ['push', 'pull', 'sdk']) {
+    const { code, out } = runScript('request-objects.ts', ['--shape', shape, '--requests', '50', '--base', join(import.meta.dir, '..', '..')])
+    expect(out).toMatch(new RegExp(`^memory ${shape}: objects per (PUSH|PUSH\\+PULLB\\+ACKB) over 50 steps, this [\\d.]+, base [\\d.]+$`, 'm'))
+    expect(out).toMatch(/^ {2}Object +[\d.]+ +[\d.]+$/m)
+    expect(code).toBe(0)
+  }
+}, 90_000)
