@@ -9,7 +9,7 @@ import { workersMax } from '../base/limits.ts'
 import { log } from '../base/log.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
-import type { FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import type { DirectRequests, FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
 import { clientErrorText } from '../protocol/errors.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
 import type { AdminOp, ShardAdminResult } from '../shard/storage-admin.ts'
@@ -33,8 +33,6 @@ const cancelledPullMemoryMs = 120_000
 
 export type PoolReady = { io: string; ioFallbackReason: string | null; shards: ShardReady[] }
 
-/** A request for an in-thread host: token, shard, its JSON text and, when known, that text parsed. */
-export type DirectRequest = [token: Token, shardIndex: number, line: string, parsed: unknown]
 
 type HostHandle = {
   index: number
@@ -42,10 +40,10 @@ type HostHandle = {
   post: (message: ToHost | string) => void
   batch: string[]
   /** In-thread host (--workers 0): requests go to it as they are, not as one text to parse again. */
-  direct: ((requests: DirectRequest[]) => void) | null
-  directBatch: DirectRequest[]
+  direct: ((requests: DirectRequests) => void) | null
+  directBatch: DirectRequests
   /** The empty array that becomes directBatch at the next flush; null while a flush runs a batch. */
-  spareDirectBatch: DirectRequest[] | null
+  spareDirectBatch: DirectRequests | null
   dead: string | null
   /** Stopped on purpose by reopen(): its late events must not touch the hosts that replaced it. */
   retired: boolean
@@ -217,7 +215,7 @@ export class ShardPool {
     }
     this.pending.set(token, target)
     if (pull) this.pullTokens.add(token)
-    if (host.direct !== null) host.directBatch.push([token, shardIndex, line, parsed])
+    if (host.direct !== null) host.directBatch.push(token, shardIndex, line, parsed)
     else host.batch.push(`${token}\t${shardIndex}\t${line}`)
     if (deferred) this.scheduleDeferredFlush()
     else this.scheduleFlush()

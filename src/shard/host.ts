@@ -28,7 +28,7 @@ import { commandTable } from '../protocol/table.ts'
 import { stringifyJson } from '../protocol/raw-json.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
-import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
+import { directRequestSlots, fieldSeparator, type DirectRequests, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
 import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 import { PullGate, pulledJobIds } from './pull-gate.ts'
 import { IdleCollector } from './idle-gc.ts'
@@ -213,15 +213,18 @@ export class ShardHost {
     this.finishBatch(touched)
   }
 
-  /** The same from a front in this thread (--workers 0): no text to split, and lines it parsed already. */
-  handleRequests(requests: ReadonlyArray<readonly [Token, number, string, unknown]>): void {
+  /**
+   * The same from a front in this thread (--workers 0): no text to split, and lines it parsed
+   * already, directRequestSlots per request (messages.ts).
+   */
+  handleRequests(requests: Readonly<DirectRequests>): void {
     const nowMs = this.time.clock.nowMs()
     // An array, not a Set: a host has few shards, and a Set's table costs more per batch.
     const touched: Shard[] = []
-    for (const [token, shardIndex, line, parsed] of requests) {
-      const shard = this.shards.get(shardIndex)
+    for (let at = 0; at + directRequestSlots <= requests.length; at += directRequestSlots) {
+      const shard = this.shards.get(requests[at + 1] as number)
       if (shard === undefined) continue
-      this.execute(shard, token, line, nowMs, parsed)
+      this.execute(shard, requests[at] as Token, requests[at + 2] as string, nowMs, requests[at + 3])
       if (!touched.includes(shard)) touched.push(shard)
     }
     this.finishBatch(touched)
