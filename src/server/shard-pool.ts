@@ -33,7 +33,6 @@ const cancelledPullMemoryMs = 120_000
 
 export type PoolReady = { io: string; ioFallbackReason: string | null; shards: ShardReady[] }
 
-
 type HostHandle = {
   index: number
   shardIndexes: number[]
