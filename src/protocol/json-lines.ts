@@ -22,6 +22,8 @@ export class JsonLinesDecoder {
   #pendingChunks: Uint8Array[] = []
   #pendingBytes = 0
   #overflowed = false
+  /** push()'s result, emptied by the next push: one array per connection, not one per read. */
+  readonly #lines: string[] = []
 
   constructor(readonly lineBytesMax: number) {}
 
@@ -38,22 +40,27 @@ export class JsonLinesDecoder {
     return this.#pendingBytes
   }
 
-  /** Returns the complete, non-blank lines in `chunk`, without LF or trailing CR. */
+  /**
+   * Returns the complete, non-blank lines in `chunk`, without LF or trailing CR. The array is the
+   * decoder's own, valid until the next push.
+   */
   push(chunk: Uint8Array): string[] {
-    if (this.#overflowed) return []
+    const lines = this.#lines
+    lines.length = 0
+    if (this.#overflowed) return lines
     const lastLineFeed = chunk.lastIndexOf(lineFeed)
     if (lastLineFeed < 0) {
       this.#keep(chunk)
-      return []
+      return lines
     }
-    const lines: string[] = []
     let start = 0
     if (this.#pendingBytes > 0) {
       start = chunk.indexOf(lineFeed) + 1
       if (!this.#finishPending(chunk.subarray(0, start - 1), lines)) return lines
     }
     if (start <= lastLineFeed && !this.#splitBlock(chunk, start, lastLineFeed, lines)) return lines
-    this.#keep(chunk.subarray(lastLineFeed + 1))
+    // Most reads end with an LF: no empty view of the tail then.
+    if (lastLineFeed + 1 < chunk.length) this.#keep(chunk.subarray(lastLineFeed + 1))
     return lines
   }
 

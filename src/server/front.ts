@@ -12,7 +12,7 @@ import { invalidToken } from '../protocol/errors.ts'
 import { mergeReplies, fanOutRequest } from './merge.ts'
 import { assemblePage, keysRequest, needsDeepPage, planPage } from './deep-page.ts'
 import { customIdsOfPush, customIdsQuestion, CustomIdGate, foundElsewhere, planPush, type PushPlan } from './custom-ids.ts'
-import { idShard, routeKindOf, shardOf, splitRequest } from './route.ts'
+import { idShard, routeKindOf, shardOf, splitRequest, wholeRequestShard } from './route.ts'
 import type { ReplyTarget, ShardPool } from './shard-pool.ts'
 import { deliveriesOf } from './undelivered.ts'
 import { AuthFailures, type AuthVerdict } from './auth-failures.ts'
@@ -77,13 +77,21 @@ export class Front {
   submit(request: Record<string, unknown>, line: string, target: Answerable, internal = false, deferred = false, parsedFromLine = false): void {
     // Almost always empty: one size check per request, not a map lookup.
     const held = this.heldConnections.size === 0 || target.connection === undefined ? undefined : this.heldConnections.get(target.connection)
-    if (held !== undefined) return void held.push(() => this.submit(request, line, target, internal, deferred, parsedFromLine))
+    if (held !== undefined) return this.holdBehind(held, request, line, target, internal, deferred, parsedFromLine)
     this.deferred = deferred
     try {
       this.route(request, line, target, internal, parsedFromLine)
     } finally {
       this.deferred = false
     }
+  }
+
+  /**
+   * Submits the request once its connection is released. The closure is made here, not in submit:
+   * a function that creates a closure allocates its scope on every call, also when it creates none.
+   */
+  private holdBehind(held: Array<() => void>, request: Record<string, unknown>, line: string, target: Answerable, internal: boolean, deferred: boolean, parsedFromLine: boolean): void {
+    held.push(() => this.submit(request, line, target, internal, deferred, parsedFromLine))
   }
 
   /** Set while submitting a request whose transport prefers batching over the earliest flush (HTTP). */
@@ -108,12 +116,9 @@ export class Front {
     if (kind === 'all' && request.cmd === 'GETJOBS' && needsDeepPage(request)) return this.deepPage(request, target)
     if (kind === 'all') return this.fanOut(request, allShards(shardCount, request), target)
     if (kind === 'split') {
-      const parts = splitRequest(request, shardCount)
-      if (parts === null || parts.size === 1) {
-        const [shard] = parts?.keys() ?? [0]
-        return this.toShard(shard ?? 0, line, target, false, parsed)
-      }
-      return this.fanOut(request, parts, target)
+      const whole = wholeRequestShard(request, shardCount)
+      if (whole !== null) return this.toShard(whole, line, target, false, parsed)
+      return this.fanOut(request, splitRequest(request, shardCount) as Map<number, Record<string, unknown>>, target)
     }
     this.toShard(shardOf(kind, request, shardCount), line, target, request.cmd === 'PULL' || request.cmd === 'PULLB', parsed)
   }

@@ -46,6 +46,26 @@ export function idShard(id: unknown, shardCount: number): number {
 }
 
 /**
+ * The one shard a 'split' request goes to whole: the shard of all its ids (or keys), or 0 when it is
+ * malformed (the shard's validation answers it) or empty; null when it spans shards (splitRequest).
+ * A worker's ACKB is nearly always for one shard's jobs: that case is found without building the
+ * parts (two Maps, a closure, a copy of the request per ACKB).
+ */
+export function wholeRequestShard(request: Record<string, unknown>, shardCount: number): number | null {
+  const kv = request.cmd === 'KVMSET'
+  const items = kv ? request.entries : request.ids
+  if (!Array.isArray(items) || items.length > (kv ? kvBatchEntriesMax : ackBatchIdsMax)) return 0
+  let shard = -1
+  for (let index = 0; index < items.length; index++) {
+    const item: unknown = items[index]
+    const itemShard = kv ? nameShard((item as { key?: unknown } | null)?.key, shardCount) : idShard(item, shardCount)
+    if (shard === -1) shard = itemShard
+    else if (itemShard !== shard) return null
+  }
+  return shard === -1 ? 0 : shard
+}
+
+/**
  * Splits an ACKB / GETJOBSBATCH / KVMSET request into one request per shard that owns part of it.
  * Returns null when the request is malformed: the caller then sends it whole to shard 0 to get the
  * validation error.

@@ -95,7 +95,7 @@ describe('shard host', () => {
   test('requests handed over parsed (--workers 0) are answered as the same lines in a text batch', async () => {
     const { host, nextBatch } = await startHost(false)
     const push = '{"cmd":"PUSH","queue":"q","data":{"x":1}}'
-    host.handleRequests([[1, 0, push, JSON.parse(push)], [2, 0, '{"cmd":', undefined], [3, 0, '{"cmd":"PUSH"}', { cmd: 'PUSH' }]])
+    host.handleRequests([1, 0, push, JSON.parse(push), 2, 0, '{"cmd":', undefined, 3, 0, '{"cmd":"PUSH"}', { cmd: 'PUSH' }])
     // Reply bodies by token, with the job id masked (the second push gets the next id).
     const replies = async (firstToken: number) => Object.fromEntries((await nextBatch()).split('\n').map((line) => [
       Number(line.slice(0, line.indexOf('\t'))) - firstToken, line.slice(line.indexOf('\t') + 1).replace(/"id":\d+/, '"id":N'),

@@ -28,7 +28,7 @@ import { commandTable } from '../protocol/table.ts'
 import { stringifyJson } from '../protocol/raw-json.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
-import { fieldSeparator, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
+import { directRequestSlots, fieldSeparator, type DirectRequests, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
 import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 import { PullGate, pulledJobIds } from './pull-gate.ts'
 import { IdleCollector } from './idle-gc.ts'
@@ -100,6 +100,11 @@ type Shard = {
 
 export class ShardHost {
   private readonly shards = new Map<number, Shard>()
+  /**
+   * The same shards as an array, for the loops of every batch (afterWork, armTimer): iterating a
+   * Map's values() allocates an iterator each time (two per request batch, test/bench/request-objects.ts).
+   */
+  private readonly shardList: Shard[] = []
   private io: IoBackend | null = null
   private readonly outbound: string[] = []
   /** collect()'s pull reply lines, emptied after each use. */
@@ -153,6 +158,7 @@ export class ShardHost {
       diskFullNoted: false,
     }
     this.shards.set(index, shard)
+    this.shardList.push(shard)
     if (config.memory || this.io === null) return { shardIndex: index, report: null, diskBytes: 0 }
     const preset = presets[config.preset]
     const opened = await openShardLog({
@@ -207,15 +213,18 @@ export class ShardHost {
     this.finishBatch(touched)
   }
 
-  /** The same from a front in this thread (--workers 0): no text to split, and lines it parsed already. */
-  handleRequests(requests: ReadonlyArray<readonly [Token, number, string, unknown]>): void {
+  /**
+   * The same from a front in this thread (--workers 0): no text to split, and lines it parsed
+   * already, directRequestSlots per request (messages.ts).
+   */
+  handleRequests(requests: Readonly<DirectRequests>): void {
     const nowMs = this.time.clock.nowMs()
     // An array, not a Set: a host has few shards, and a Set's table costs more per batch.
     const touched: Shard[] = []
-    for (const [token, shardIndex, line, parsed] of requests) {
-      const shard = this.shards.get(shardIndex)
+    for (let at = 0; at + directRequestSlots <= requests.length; at += directRequestSlots) {
+      const shard = this.shards.get(requests[at + 1] as number)
       if (shard === undefined) continue
-      this.execute(shard, token, line, nowMs, parsed)
+      this.execute(shard, requests[at] as Token, requests[at + 2] as string, nowMs, requests[at + 3])
       if (!touched.includes(shard)) touched.push(shard)
     }
     this.finishBatch(touched)
@@ -227,6 +236,14 @@ export class ShardHost {
     // block this thread for its fdatasync (IoBackend.writeDurable), and the replies that do not wait
     // for it (a pull's, sent with the ACKB before it) leave first (a no-op SDK Worker at concurrency
     // 100, io_uring, first 100k after warm-up: 194k/199k → 210k/208k jobs/s, back-to-back pairs).
+    this.flushLogsAfterReplies(touched)
+  }
+
+  /**
+   * The closure lives here, not in handleRequests: a function that creates a closure allocates its
+   * scope on every call, also when it returns before (in memory mode: once per request batch).
+   */
+  private flushLogsAfterReplies(touched: Shard[]): void {
     queueMicrotask(() => {
       for (const shard of touched) shard.log?.flushIfIdle()
     })
@@ -520,7 +537,9 @@ export class ShardHost {
 
   private afterWork(): void {
     this.flushOutbound()
-    for (const shard of this.shards.values()) {
+    const shards = this.shardList
+    for (let index = 0; index < shards.length; index++) {
+      const shard = shards[index] as Shard
       if (shard.log?.needsCheckpoint()) this.checkpoint(shard)
     }
     this.armTimer()
@@ -589,7 +608,8 @@ export class ShardHost {
   /** One timer per host, armed for the earliest due time of any of its engines. */
   private armTimer(): void {
     let dueMs = Infinity
-    for (const shard of this.shards.values()) dueMs = Math.min(dueMs, shard.engine.nextWakeMs())
+    const shards = this.shardList
+    for (let index = 0; index < shards.length; index++) dueMs = Math.min(dueMs, (shards[index] as Shard).engine.nextWakeMs())
     if (dueMs >= this.timerDueMs && this.timer !== null) return
     if (this.timer !== null) this.time.clearTimer(this.timer)
     this.timer = null

@@ -69,3 +69,11 @@ export const recordSeparator = '\n'
 
 /** Where a host sends things: postMessage in a Worker, a direct call with --workers 0. */
 export type HostSink = (message: FromHost | string) => void
+
+/**
+ * Requests for an in-thread host (--workers 0), flat: directRequestSlots each, its token, its shard,
+ * its JSON text and, when the front parsed it, that text parsed (else undefined). Flat, not a tuple
+ * per request: one array per batch instead of one per request (test/bench/request-objects.ts).
+ */
+export type DirectRequests = unknown[]
+export const directRequestSlots = 4

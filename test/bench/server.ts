@@ -21,15 +21,22 @@ export type BenchServer = {
   stop(): Promise<void>
 }
 
-export async function startBenchServer(mode: Mode, options: { binary?: string; extraArgs?: string[] } = {}): Promise<BenchServer> {
+/**
+ * `env` is added to the server's environment; `onStderr` gets the server's stderr as it comes (else
+ * it is read and dropped), e.g. the collections BUN_JSC_logGC=1 logs (server-alloc.ts).
+ */
+export type BenchServerOptions = { binary?: string; extraArgs?: string[]; env?: Record<string, string>; onStderr?: (text: string) => void }
+
+export async function startBenchServer(mode: Mode, options: BenchServerOptions = {}): Promise<BenchServer> {
   const dataDir = mode === 'memory' ? null : mkdtempSync(join(tmpdir(), `flashq-bench-${mode}-`))
   const command = options.binary !== undefined ? [options.binary] : [process.execPath, join(repoRoot, 'src', 'main.ts')]
   const modeArgs = mode === 'memory' ? ['--memory'] : ['--data-dir', dataDir as string, '--io', mode]
   const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
     [...command, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', ...modeArgs, ...(options.extraArgs ?? [])],
-    { cwd: repoRoot, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
+    { cwd: repoRoot, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe', env: { ...process.env, ...options.env } },
   )
-  const startupLine = await readStartupLine(child)
+  const stderrText = options.onStderr === undefined ? null : streamText(child.stderr, options.onStderr)
+  const startupLine = await readStartupLine(child, stderrText)
   const port = Number(/tcp=[^ ]*:(\d+)/.exec(startupLine)?.[1])
   if (!Number.isFinite(port) || port <= 0) throw new Error(`no tcp port in start-up line: ${startupLine}`)
   const expected = { memory: 'io=none', uring: 'io=io_uring', liburing: 'io=io_uring (liburing', 'uring-raw': 'io=io_uring (kernel, no liburing)', pwrite: 'io=pwrite' }[mode]
@@ -50,7 +57,21 @@ export async function startBenchServer(mode: Mode, options: { binary?: string; e
   }
 }
 
-async function readStartupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>): Promise<string> {
+/** Hands each decoded piece of `stream` to `onText`; resolves with all of it once it ends. */
+async function streamText(stream: ReadableStream<Uint8Array>, onText: (text: string) => void): Promise<string> {
+  const decoder = new TextDecoder()
+  let all = ''
+  const reader = stream.getReader()
+  for (;;) {
+    const { value, done } = await reader.read()
+    if (done) return all
+    const text = decoder.decode(value, { stream: true })
+    all += text
+    onText(text)
+  }
+}
+
+async function readStartupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>, stderrText: Promise<string> | null): Promise<string> {
   const reader = child.stdout.getReader()
   const decoder = new TextDecoder()
   let seen = ''
@@ -64,14 +85,14 @@ async function readStartupLine(child: Subprocess<'ignore', 'pipe', 'pipe'>): Pro
       const line = seen.split('\n').find((candidate) => candidate.includes(' listening '))
       if (line !== undefined) {
         void (async () => { for (;;) if ((await reader.read().catch(() => ({ done: true }))).done) return })()
-        void new Response(child.stderr).text().catch(() => '')
+        if (stderrText === null) void new Response(child.stderr).text().catch(() => '')
         return line
       }
     }
   } finally {
     clearTimeout(timeout)
   }
-  const stderr = await new Response(child.stderr).text()
+  const stderr = await (stderrText ?? new Response(child.stderr).text())
   throw new Error(`server did not start (exit ${child.exitCode}):\n${seen}\n${stderr}`)
 }
 

@@ -86,3 +86,21 @@ test('sync-loop.ts and sync-options.c: one latency line per way of writing a sma
     rmSync(dir, { recursive: true, force: true })
   }
 }, 90_000)
+
+test('server-alloc.ts: KB allocated in the server per request, with the collections, for every shape', () => {
+  const { code, out } = runScript('server-alloc.ts', ['--runs', '1', '--requests', '300', '--jobs', '100', '--rate', '200', '--seconds', '1'])
+  expect(out).toMatch(/^server allocation, memory: medians of 1 run\(s\) \(min–max\)$/m)
+  for (const row of ['w1 \\(KB per PUSH\\)', 'pull \\(KB per job: PULLB\\+PUSH\\+ACKB\\)', 'w4 200/s \\(KB per job\\)', 'idle Worker \\(KB per second\\)']) {
+    expect(out).toMatch(new RegExp(`^${row}: -?[\\d.]+ KB, -?\\d+ KB/s; eden \\d+, full \\d+; pause per eden median [\\d.]+ ms, longest pause [\\d.]+ ms, paused [\\d.]+ ms/s$`, 'm'))
+  }
+  expect(code).toBe(0)
+}, 90_000)
+
+test('request-objects.ts: objects per request by type, for each shape, this checkout against a base', () => {
+  for (const shape of ['push', 'pull', 'sdk']) {
+    const { code, out } = runScript('request-objects.ts', ['--shape', shape, '--requests', '50', '--base', join(import.meta.dir, '..', '..')])
+    expect(out).toMatch(new RegExp(`^memory ${shape}: objects per (PUSH|PUSH\\+PULLB\\+ACKB) over 50 steps, this [\\d.]+, base [\\d.]+$`, 'm'))
+    expect(out).toMatch(/^ {2}Object +[\d.]+ +[\d.]+$/m)
+    expect(code).toBe(0)
+  }
+}, 90_000)
