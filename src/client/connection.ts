@@ -52,10 +52,7 @@ export type RequestOptions = {
 }
 
 type Pending = {
-  /** The command, or its JSON text when the caller made that (requestJson). */
-  command: Record<string, unknown> | string
-  /** The command's name, for errors. */
-  cmd: string
+  command: Record<string, unknown>
   options: RequestOptions
   resolve: (reply: Reply) => void
   reject: (error: Error) => void
@@ -99,13 +96,10 @@ export class Connection {
    */
   #deadlineTimer: ReturnType<typeof setTimeout> | null = null
   #deadlineTimerAtMs = Number.POSITIVE_INFINITY
-  /**
-   * Requests sent and not yet answered, by the counter in their reqId (`#reqIdPrefix` + counter):
-   * a number key, where a string key was hashed on every set, get and delete.
-   */
-  readonly #inFlight = new Map<number, Pending>()
+  /** Requests sent and not yet answered, by reqId. */
+  readonly #inFlight = new Map<string, Pending>()
   /** Requests issued while not connected, sent after (re)connect. */
-  #queued: Array<[number, Pending]> = []
+  #queued: Array<[string, Pending]> = []
   /** Encoded requests of this turn, written together by #flush. */
   #outbox: Array<string | Uint8Array> = []
   #flushScheduled = false
@@ -163,23 +157,13 @@ export class Connection {
   /** Sends one command; resolves with the whole reply, rejects on `ok:false` + `error`. */
   request(command: Record<string, unknown>, options: RequestOptions = noRequestOptions): Promise<Reply> {
     if (this.#state === 'closed') return Promise.reject(new ConnectionClosedError('connection is closed'))
-    return new Promise<Reply>((resolve, reject) => this.#issue(command, String(command.cmd), options, resolve, reject))
+    return new Promise<Reply>((resolve, reject) => this.#issue(command, options, resolve, reject))
   }
 
-  /**
-   * `request` of a command its caller has as JSON text already (`{"cmd":…}`, what JSON.stringify gives,
-   * without a reqId): in JSON mode the reqId is spliced into that text, so nothing is built or
-   * stringified again (Queue.add's PUSH).
-   */
-  requestJson(cmd: string, json: string, options: RequestOptions = noRequestOptions): Promise<Reply> {
-    if (this.#state === 'closed') return Promise.reject(new ConnectionClosedError('connection is closed'))
-    return new Promise<Reply>((resolve, reject) => this.#issue(json, cmd, options, resolve, reject))
-  }
-
-  #issue(command: Record<string, unknown> | string, cmd: string, options: RequestOptions, resolve: (reply: Reply) => void, reject: (error: Error) => void): void {
-    const reqId = ++this.#reqIdCounter
+  #issue(command: Record<string, unknown>, options: RequestOptions, resolve: (reply: Reply) => void, reject: (error: Error) => void): void {
+    const reqId = this.#reqIdPrefix + ++this.#reqIdCounter
     const timeoutMs = options.timeoutMs ?? this.timeoutMs
-    const pending: Pending = { command, cmd, options, resolve, reject, timeoutMs, deadlineMs: deadlineOf(timeoutMs) }
+    const pending: Pending = { command, options, resolve, reject, timeoutMs, deadlineMs: deadlineOf(timeoutMs) }
     if (pending.deadlineMs < this.#deadlineTimerAtMs) this.#armDeadline(pending.deadlineMs)
     if (this.#state === 'open') this.#send(reqId, pending)
     else {
@@ -269,19 +253,16 @@ export class Connection {
   /** AUTH goes out first, ahead of the requests queued while connecting (spec §1.10). */
   #authenticate(): Promise<void> {
     return new Promise<void>((resolve, reject) => {
-      const reqId = ++this.#reqIdCounter
-      const pending: Pending = { command: { cmd: 'AUTH', token: this.#token }, cmd: 'AUTH', options: noRequestOptions, resolve: () => resolve(), reject, timeoutMs: this.timeoutMs, deadlineMs: deadlineOf(this.timeoutMs) }
+      const reqId = this.#reqIdPrefix + ++this.#reqIdCounter
+      const pending: Pending = { command: { cmd: 'AUTH', token: this.#token }, options: noRequestOptions, resolve: () => resolve(), reject, timeoutMs: this.timeoutMs, deadlineMs: deadlineOf(this.timeoutMs) }
       if (pending.deadlineMs < this.#deadlineTimerAtMs) this.#armDeadline(pending.deadlineMs)
       this.#send(reqId, pending)
     })
   }
 
-  #send(reqCounter: number, pending: Pending): void {
-    this.#inFlight.set(reqCounter, pending)
-    const reqId = this.#reqIdPrefix + reqCounter
-    const command = pending.command
-    if (this.useBinary) this.#outbox.push(encodeMsgpackFrame({ ...(typeof command === 'string' ? JSON.parse(command) : command), reqId }))
-    else this.#outbox.push(typeof command === 'string' ? jsonTextLineOf(command, reqId) : jsonLineOf(command, reqId))
+  #send(reqId: string, pending: Pending): void {
+    this.#inFlight.set(reqId, pending)
+    this.#outbox.push(this.useBinary ? encodeMsgpackFrame({ ...pending.command, reqId }) : jsonLineOf(pending.command, reqId))
     if (!this.#flushScheduled) {
       // A microtask runs after the caller's synchronous code and the promise callbacks queued
       // before it, so requests issued together (a worker's ACKB and next PULLB) share one write.
@@ -329,8 +310,7 @@ export class Connection {
   }
 
   #dispatchText(line: string): void {
-    let reply = commonReplyOf(line)
-    if (reply !== null) return this.#settle(reply)
+    let reply: Reply
     try {
       reply = JSON.parse(line) as Reply
     } catch {
@@ -380,20 +360,12 @@ export class Connection {
   }
 
   #settle(reply: Reply): void {
-    const reqCounter = this.#reqCounterOf(reply.reqId)
-    const pending = this.#inFlight.get(reqCounter)
-    if (pending === undefined) return // a reply to a request that already timed out (or not ours)
-    this.#inFlight.delete(reqCounter)
-    if (reply.ok === false && typeof reply.error === 'string') pending.reject(errorFromReply(reply.error, pending.cmd))
+    const reqId = reply.reqId
+    const pending = typeof reqId === 'string' ? this.#inFlight.get(reqId) : undefined
+    if (pending === undefined) return // a reply to a request that already timed out
+    this.#inFlight.delete(reqId as string)
+    if (reply.ok === false && typeof reply.error === 'string') pending.reject(errorFromReply(reply.error, String(pending.command.cmd)))
     else pending.resolve(reply)
-  }
-
-  /** The counter of one of this connection's reqIds (`#reqIdPrefix` + counter, as sent), else -1. */
-  #reqCounterOf(reqId: unknown): number {
-    if (typeof reqId !== 'string' || !reqId.startsWith(this.#reqIdPrefix)) return -1
-    const digits = reqId.slice(this.#reqIdPrefix.length)
-    const counter = Number(digits)
-    return Number.isSafeInteger(counter) && counter > 0 && String(counter) === digits ? counter : -1
   }
 
   #armDeadline(atMs: number): void {
@@ -422,7 +394,7 @@ export class Connection {
       } else if (pending.deadlineMs < nextMs) nextMs = pending.deadlineMs
     }
     if (this.#queued.length > 0) {
-      const waiting: Array<[number, Pending]> = []
+      const waiting: Array<[string, Pending]> = []
       for (const entry of this.#queued) {
         const pending = entry[1]
         if (pending.deadlineMs <= nowMs) expired.push(pending)
@@ -439,7 +411,7 @@ export class Connection {
 
   #timeout(pending: Pending): void {
     const why = this.#state === 'open' || this.#lastConnectError === null ? '' : ` (not connected: ${this.#lastConnectError.message})`
-    pending.reject(new RequestTimeoutError(`${pending.cmd} got no reply within ${pending.timeoutMs} ms${why}`))
+    pending.reject(new RequestTimeoutError(`${String(pending.command.cmd)} got no reply within ${pending.timeoutMs} ms${why}`))
   }
 
   #onClose(socket: ByteSocket | null): void {
@@ -492,7 +464,7 @@ export class Connection {
     this.#queued = []
     this.#outbox = []
     for (const [reqId, pending] of [...inFlight, ...queued]) {
-      if (keepIdempotent && pending.options.idempotent === true && pending.cmd !== 'AUTH') this.#queued.push([reqId, pending])
+      if (keepIdempotent && pending.options.idempotent === true && pending.command.cmd !== 'AUTH') this.#queued.push([reqId, pending])
       else pending.reject(error)
     }
     if (this.#queued.length === 0) this.#disarmDeadline()
@@ -519,48 +491,4 @@ export function jsonLineOf(command: Record<string, unknown>, reqId: string): str
     if (json.length > 2) return `${json.slice(0, -1)},"reqId":"${reqId}"}\n`
   }
   return `${JSON.stringify({ ...command, reqId })}\n`
-}
-
-/** A command's JSON text (an object, no reqId of its own) as a line with its reqId last, as jsonLineOf writes it. */
-export function jsonTextLineOf(json: string, reqId: string): string {
-  return json.length > 2 ? `${json.slice(0, -1)},"reqId":"${reqId}"}\n` : `{"reqId":"${reqId}"}\n`
-}
-
-const replyStart = '{"reqId":"'
-const okTrue = '","ok":true'
-const idField = ',"id":'
-/** Digits of a safe integer at most: larger ids take JSON.parse, which rounds them as Number() would not be asked to. */
-const idDigitsMax = 15
-const reqIdCharsMax = 64
-
-/**
- * The most common replies, `{"reqId":"…","ok":true}` and `{"reqId":"…","ok":true,"id":<integer>}`
- * (PUSH, ACK, …), read without JSON.parse: the object JSON.parse gives (the same keys in the same
- * order, the same values), or null for any other line, which then takes JSON.parse. The reqId must
- * be of the SDK's form (`[0-9a-z-]`, so it has nothing to unescape).
- */
-export function commonReplyOf(line: string): Reply | null {
-  if (!line.startsWith(replyStart)) return null
-  let at = replyStart.length
-  for (; at < line.length && at - replyStart.length <= reqIdCharsMax; at++) {
-    const code = line.charCodeAt(at)
-    if (!((code >= 0x30 && code <= 0x39) || (code >= 0x61 && code <= 0x7a) || code === 0x2d)) break
-  }
-  if (at === replyStart.length || !line.startsWith(okTrue, at)) return null
-  const reqId = line.slice(replyStart.length, at)
-  at += okTrue.length
-  if (at === line.length - 1 && line.charCodeAt(at) === 0x7d) return { reqId, ok: true }
-  if (!line.startsWith(idField, at)) return null
-  const digitsStart = at + idField.length
-  const digitsEnd = line.length - 1
-  const digitCount = digitsEnd - digitsStart
-  if (line.charCodeAt(digitsEnd) !== 0x7d || digitCount < 1 || digitCount > idDigitsMax) return null
-  if (digitCount > 1 && line.charCodeAt(digitsStart) === 0x30) return null // JSON has no leading zeros
-  let id = 0
-  for (let index = digitsStart; index < digitsEnd; index++) {
-    const digit = line.charCodeAt(index) - 0x30
-    if (digit < 0 || digit > 9) return null
-    id = id * 10 + digit
-  }
-  return { reqId, ok: true, id }
 }

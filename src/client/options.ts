@@ -160,21 +160,6 @@ export function encodeJobData(name: string, data: unknown, repeat?: RepeatMark):
   return encoded
 }
 
-/**
- * The JSON text of `encodeJobData(name, data)` for a plain object without the keys it moves aside,
- * made from `JSON.stringify(data)` without copying `data` into `{name, ...data}`: the same bytes.
- * Null where that copy could stringify differently or is not the shape: a key that is an array index
- * first (such keys come first in any object, so in the copy they go ahead of `name`), a toJSON, a
- * name that is not a string.
- */
-export function encodedJobDataJson(name: string, data: unknown): string | null {
-  if (typeof name !== 'string' || !isPlainObject(data) || 'name' in data || '$data' in data || '$repeat' in data || 'toJSON' in data) return null
-  const json = JSON.stringify(data)
-  const firstKeyChar = json.charCodeAt(2)
-  if (firstKeyChar >= 0x30 && firstKeyChar <= 0x39) return null
-  return json.length > 2 ? `{"name":${JSON.stringify(name)},${json.slice(1)}` : `{"name":${JSON.stringify(name)}}`
-}
-
 export function decodeJobData(wire: unknown): { name: string; data: unknown; repeat?: RepeatMark } {
   if (!isPlainObject(wire)) return { name: '', data: wire }
   if ('$repeat' in wire && typeof wire.name === 'string') {

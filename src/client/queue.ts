@@ -6,7 +6,7 @@ import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
 import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
-import { decodeJobData, encodeJobData, encodedJobDataJson, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
+import { decodeJobData, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, JobWithState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
@@ -37,13 +37,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   readonly client: FlashQ
   readonly opts: QueueOptions
   closing: Promise<void> | undefined
-  /** A plain add's PUSH as JSON text up to its data, as a line client keeps it (`#addPlain`). */
-  readonly #plainPushPrefix: string
 
   constructor(readonly name: string, opts: QueueOptions = {}) {
     super()
     checkQueue(name)
-    this.#plainPushPrefix = `{"cmd":"PUSH","queue":${JSON.stringify(name)},"data":`
     this.opts = opts
     this.client = new FlashQ({ host: '127.0.0.1', ...opts.connection })
     this.client.connection.onError = (error) => this.emit('error', error)
@@ -67,16 +64,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   /**
    * `add` of a job without options (none given, no queue defaults), the common case, made lean: the
    * PUSH fields every such job gets are known (`plainPushCommand`), and no local job record is built.
-   * Over JSON lines, a plain object's PUSH is written as text straight from `JSON.stringify(data)`
-   * (encodedJobDataJson): the bytes the command object would give, without building it.
-   * It must give what #add gives for `{}` (test/sdk/lean-paths.test.ts compares them).
+   * It must give what #add gives for `{}` (test/sdk/queue-add-plain.test.ts compares them).
    */
   async #addPlain(name: NameType, data: DataType): Promise<Job<DataType, ResultType, NameType>> {
-    const connection = this.client.connection
-    const dataJson = connection.useBinary ? null : encodedJobDataJson(name, data)
-    const reply = await (dataJson === null
-      ? connection.request({ cmd: 'PUSH', queue: this.name, data: encodeJobData(name, data), max_attempts: plainMaxAttempts })
-      : connection.requestJson('PUSH', `${this.#plainPushPrefix}${dataJson}${plainPushSuffix}`))
+    const reply = await this.client.connection.request({ cmd: 'PUSH', queue: this.name, data: encodeJobData(name, data), max_attempts: plainMaxAttempts })
     const id = reply.id as number
     const job = new Job<DataType, ResultType, NameType>(this, name, data, {}, String(id))
     job.serverId = id
@@ -557,7 +548,6 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
 /** A job without options has one PUSH field, `max_attempts` (BullMQ's default of 1 attempt); the test pins it. */
 const plainMaxAttempts = toPushOptions({}).max_attempts
-const plainPushSuffix = `,"max_attempts":${JSON.stringify(plainMaxAttempts)}}`
 
 function hasNoKeys(options: object | undefined): boolean {
   if (options === undefined) return true
