@@ -5,19 +5,23 @@
  * log code on io/discard.ts (every write dropped, completing at once): the log's append, flush,
  * durability hops and held replies, without the disk.
  *
- *   bun test/bench/request-path.ts [--mode memory|durable|both] [--warmup 20000] [--requests 20000] [--runs 3] [--base <checkout>]
+ *   bun test/bench/request-path.ts [--mode memory|durable|both] [--shape bare|sdk|both] [--warmup 20000] [--requests 20000] [--runs 3] [--base <checkout>]
  *
  * Reports the main thread's CPU time per request (/proc/self/task/<tid>/schedstat) at steady state
  * (after `--warmup` requests): the median and the minimum of the runs. On a shared VM the thread's
  * run time also counts the time its vCPU was taken away by the host (steal), so busy periods give
  * whole runs ~1.5–2× slower: compare minima, or medians of many interleaved runs. `--base /tmp/base` runs the same in a child process on another
  * checkout's code, alternating with this one run by run (an A/B on one machine at one time).
+ * `--shape` is the PUSH line: `bare` (default) as a line client sends it, `{"cmd":"PUSH","queue":…,
+ * "data":{…}}`; `sdk` as the SDK's `Queue.add(name, data)` sends it, the job name inside `data`, and
+ * `max_attempts` and a `reqId` after it (so the server echoes the reqId in its reply).
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Config } from '../../src/base/config.ts'
 
-type Options = { modes: Array<'memory' | 'durable'>; warmup: number; requests: number; runs: number; base: string | null }
+type Shape = 'bare' | 'sdk'
+type Options = { modes: Array<'memory' | 'durable'>; shapes: Shape[]; warmup: number; requests: number; runs: number; base: string | null }
 
 const thisCheckout = join(import.meta.dir, '..', '..')
 
@@ -30,8 +34,11 @@ function parseArgs(args: string[]): Options {
   }
   const mode = value('--mode') ?? 'both'
   if (!['memory', 'durable', 'both'].includes(mode)) throw new Error(`--mode: memory, durable or both, not '${mode}'`)
+  const shape = value('--shape') ?? 'bare'
+  if (!['bare', 'sdk', 'both'].includes(shape)) throw new Error(`--shape: bare, sdk or both, not '${shape}'`)
   return {
     modes: mode === 'both' ? ['memory', 'durable'] : [mode as 'memory' | 'durable'],
+    shapes: shape === 'both' ? ['bare', 'sdk'] : [shape as Shape],
     warmup: count('--warmup', 20000), requests: count('--requests', 20000), runs: count('--runs', 3), base: value('--base'),
   }
 }
@@ -44,7 +51,7 @@ function threadCpuNanoseconds(): number {
 type FakeSocket = { data: unknown; remoteAddress: string; write(output: string | Uint8Array): number; setNoDelay(): void; pause(): void; resume(): void; end(): void; terminate(): void }
 
 /** One measurement in this process on the code of `checkout`: µs of main-thread CPU per PUSH. */
-async function measureHere(checkout: string, mode: 'memory' | 'durable', warmup: number, requests: number): Promise<number> {
+async function measureHere(checkout: string, mode: 'memory' | 'durable', shape: Shape, warmup: number, requests: number): Promise<number> {
   const { ShardPool } = await import(join(checkout, 'src/server/shard-pool.ts'))
   const { Front } = await import(join(checkout, 'src/server/front.ts'))
   const { TcpServer } = await import(join(checkout, 'src/server/tcp.ts'))
@@ -69,7 +76,7 @@ async function measureHere(checkout: string, mode: 'memory' | 'durable', warmup:
   }
   server.open(socket)
   const pad = 'x'.repeat(80)
-  const lines = Array.from({ length: 64 }, (_, index) => Buffer.from(`{"cmd":"PUSH","queue":"w1-0","data":{"t":${1000 + index * 7.25},"pad":"${pad}"}}\n`))
+  const lines = Array.from({ length: 64 }, (_, index) => Buffer.from(pushLine(shape, index, pad)))
   // Each request in an event-loop turn of its own, as a socket read is: what the server leaves for
   // a later turn (setImmediate) runs between requests, as it does in a real server.
   const push = (index: number) => new Promise<void>((resolve) => {
@@ -84,8 +91,15 @@ async function measureHere(checkout: string, mode: 'memory' | 'durable', warmup:
   return micros
 }
 
-async function measureIn(checkout: string, mode: 'memory' | 'durable', options: Options): Promise<number> {
-  const child = Bun.spawn([process.execPath, import.meta.path, '--child', checkout, mode, String(options.warmup), String(options.requests)], { stdout: 'pipe', stderr: 'inherit' })
+/** A PUSH line as a bare line client sends it, or as the SDK's Queue.add does (connection.ts's reqId form). */
+function pushLine(shape: Shape, index: number, pad: string): string {
+  const t = 1000 + index * 7.25
+  if (shape === 'bare') return `{"cmd":"PUSH","queue":"w1-0","data":{"t":${t},"pad":"${pad}"}}\n`
+  return `{"cmd":"PUSH","queue":"w1-0","data":{"name":"job","t":${t},"pad":"${pad}"},"max_attempts":1,"reqId":"mih3k2x1-a7q0-${index + 1}"}\n`
+}
+
+async function measureIn(checkout: string, mode: 'memory' | 'durable', shape: Shape, options: Options): Promise<number> {
+  const child = Bun.spawn([process.execPath, import.meta.path, '--child', checkout, mode, shape, String(options.warmup), String(options.requests)], { stdout: 'pipe', stderr: 'inherit' })
   const out = await new Response(child.stdout).text()
   if ((await child.exited) !== 0) throw new Error(`request-path child failed: ${out}`)
   return Number(out.trim())
@@ -94,13 +108,15 @@ async function measureIn(checkout: string, mode: 'memory' | 'durable', options: 
 async function main(): Promise<void> {
   const options = parseArgs(process.argv.slice(2))
   const checkouts: Array<[string, string]> = [['this', thisCheckout], ...(options.base === null ? [] : [['base', options.base] as [string, string]])]
+  // Every (checkout, shape) pair is a contender; the default shape keeps the older output's names.
+  const contenders = checkouts.flatMap(([name, checkout]) => options.shapes.map((shape) => ({ name: options.shapes.length === 1 && shape === 'bare' ? name : `${name} ${shape}`, checkout, shape })))
   for (const mode of options.modes) {
-    const results = new Map<string, number[]>(checkouts.map(([name]) => [name, []]))
+    const results = new Map<string, number[]>(contenders.map(({ name }) => [name, []]))
     for (let run = 0; run < options.runs; run++) {
-      // Each in a fresh process, alternating which goes first.
-      for (let k = 0; k < checkouts.length; k++) {
-        const [name, checkout] = checkouts[(run + k) % checkouts.length] as [string, string]
-        results.get(name)?.push(await measureIn(checkout, mode, options))
+      // Each in a fresh process, rotating which goes first.
+      for (let k = 0; k < contenders.length; k++) {
+        const { name, checkout, shape } = contenders[(run + k) % contenders.length] as (typeof contenders)[number]
+        results.get(name)?.push(await measureIn(checkout, mode, shape, options))
       }
     }
     for (const [name, values] of results) {
@@ -114,8 +130,8 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === '--child') {
-  const [, , , checkout, mode, warmup, requests] = process.argv
-  const micros = await measureHere(checkout as string, mode as 'memory' | 'durable', Number(warmup), Number(requests))
+  const [, , , checkout, mode, shape, warmup, requests] = process.argv
+  const micros = await measureHere(checkout as string, mode as 'memory' | 'durable', shape as Shape, Number(warmup), Number(requests))
   process.stdout.write(`${micros}\n`)
   process.exit(0)
 } else {

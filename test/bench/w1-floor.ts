@@ -15,12 +15,15 @@
  *     [--only <name part,…>] [--base <flashq checkout>]
  *
  * Besides jobs/s and latency it reports each server's CPU time per timed push (all its threads, and
- * its main thread alone, from /proc: the kernel's share of the socket and the sync included).
+ * its main thread alone, from /proc: the kernel's share of the socket and the sync included), and
+ * the client's: this process's main thread (schedstat), where the SDK or the line client runs, and
+ * all its threads (process.cpuUsage, which adds JSC's GC and compiler threads).
  * beanstalkd is left out when it is not installed (`apt-get install beanstalkd`).
  *
  * `--warmup 20000` measures a steady state (the warm-up pushes are not capped in time, the timed ones
- * at 2 s). `--base /tmp/base` adds `flashq (base), bare client`: the same server from another checkout,
- * interleaved with this one in every run (an A/B); `--only bare` keeps the contenders whose name
+ * at 2 s). `--base /tmp/base` adds `flashq (base), bare client` and `flashq (base), SDK`: the server,
+ * and the SDK, of another checkout (its src/client imported into this process), interleaved with
+ * this one in every run (an A/B of both sides); `--only bare` keeps the contenders whose name
  * contains one of the given parts.
  *
  * `--pin 0` runs every process (client, servers, their threads) on CPU 0 with taskset, which takes
@@ -31,7 +34,7 @@ import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileS
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import type { Socket, Subprocess } from 'bun'
-import { Queue } from '../../src/client/index.ts'
+import { Queue as ThisQueue } from '../../src/client/index.ts'
 import { beanstalkdVariants } from '../../src/bench/peers/beanstalkd.ts'
 import { readStartupLine } from '../../src/bench/startup-line.ts'
 import { findBinary, freePort, spawnServer } from '../../src/bench/peers/process.ts'
@@ -125,7 +128,17 @@ type Started = { system: PeerSystem; pid: number; stop(): Promise<void> }
 
 const thisCheckout = join(import.meta.dir, '..', '..')
 
+type SdkQueue = { add(name: string, data: PeerJobData): Promise<unknown>; close(): Promise<void> }
+type SdkQueueClass = new (name: string, options: { connection: { host: string; port: number } }) => SdkQueue
+
+/** The SDK's Queue of `checkout`: this checkout's, or another's imported into this process (--base). */
+async function sdkQueueOf(checkout: string): Promise<SdkQueueClass> {
+  if (checkout === thisCheckout) return ThisQueue
+  return ((await import(join(checkout, 'src', 'client', 'index.ts'))) as { Queue: SdkQueueClass }).Queue
+}
+
 async function startFlashq(durable: boolean, client: 'sdk' | 'bare', checkout = thisCheckout): Promise<Started> {
+  const Queue = client === 'sdk' ? await sdkQueueOf(checkout) : null
   const dataDir = durable ? mkdtempSync(join(tmpdir(), 'flashq-floor-')) : null
   const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
     [process.execPath, join(checkout, 'src', 'main.ts'), '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...(dataDir === null ? ['--memory'] : ['--data-dir', dataDir])],
@@ -136,7 +149,7 @@ async function startFlashq(durable: boolean, client: 'sdk' | 'bare', checkout = 
   if (!(port > 0)) throw new Error(`flashq did not start: ${seen}`)
   const system: PeerSystem = {
     producer: async (queue) => {
-      if (client === 'bare') return bareProducer(port, queue)
+      if (Queue === null) return bareProducer(port, queue)
       const sdk = new Queue(queue, { connection: { host: '127.0.0.1', port } })
       return { push: async (data) => void (await sdk.add('job', data)), pushBatch: async () => {}, close: () => sdk.close() }
     },
@@ -179,6 +192,7 @@ function contendersOf(options: Options): Contender[] {
     { name: 'flashq, bare client', start: (durable) => startFlashq(durable, 'bare') },
     ...(base === null ? [] : [{ name: 'flashq (base), bare client', start: (durable: boolean) => startFlashq(durable, 'bare', base) }]),
     { name: 'flashq, SDK', start: (durable) => startFlashq(durable, 'sdk') },
+    ...(base === null ? [] : [{ name: 'flashq (base), SDK', start: (durable: boolean) => startFlashq(durable, 'sdk', base) }]),
     ...(findBinary('beanstalkd') === null ? [] : [{ name: 'beanstalkd', start: startBeanstalkd }]),
   ]
   const only = options.only
@@ -186,7 +200,7 @@ function contendersOf(options: Options): Contender[] {
 }
 
 type Options = { runs: number; modes: boolean[]; pin: string | null; pushes: number; warmup: number; only: string[] | null; base: string | null }
-type Result = PeerMeasured & { serverCpuMicrosPerPush: number; mainThreadCpuMicrosPerPush: number }
+type Result = PeerMeasured & { serverCpuMicrosPerPush: number; mainThreadCpuMicrosPerPush: number; clientMainThreadCpuMicrosPerPush: number; clientCpuMicrosPerPush: number }
 
 function parseArgs(): Options {
   const args = process.argv.slice(2)
@@ -205,17 +219,26 @@ function parseArgs(): Options {
   }
 }
 
-/** W1 as bench:peers runs it, the server's CPU time counted over the timed pushes only. */
+/**
+ * W1 as bench:peers runs it, the server's and the client's CPU time counted over the timed pushes only
+ * (the client's includes the loop's own bookkeeping, the same for every contender, and its connect).
+ */
 async function measure(started: Started, queue: string, options: Options): Promise<Result> {
   if (options.warmup > 0) await peerSequentialPush(started.system, { queue, total: options.warmup, warmup: 0, maxSeconds: warmupSecondsMax })
   const cpuBefore = cpuNanoseconds(started.pid)
   const mainBefore = threadCpuNanoseconds(started.pid, started.pid)
+  const clientMainBefore = threadCpuNanoseconds(process.pid, process.pid)
+  const clientBefore = process.cpuUsage()
   const measured = await peerSequentialPush(started.system, { queue, total: options.pushes, warmup: 0, maxSeconds })
+  const client = process.cpuUsage(clientBefore)
+  const clientMain = threadCpuNanoseconds(process.pid, process.pid) - clientMainBefore
   const perPush = (nanoseconds: number) => nanoseconds / 1000 / Math.max(1, measured.jobs)
   return {
     ...measured,
     serverCpuMicrosPerPush: perPush(cpuNanoseconds(started.pid) - cpuBefore),
     mainThreadCpuMicrosPerPush: perPush(threadCpuNanoseconds(started.pid, started.pid) - mainBefore),
+    clientMainThreadCpuMicrosPerPush: perPush(clientMain),
+    clientCpuMicrosPerPush: perPush((client.user + client.system) * 1000),
   }
 }
 
@@ -268,8 +291,8 @@ function report(durable: boolean, results: Map<string, Result[]>): void {
   const beanstalkd = results.has('beanstalkd') ? median((results.get('beanstalkd') ?? []).map((one) => one.rate)) : null
   const runs = [...results.values()][0]?.length ?? 0
   console.log(`\nW1 ${durable ? 'durable' : 'memory'}: medians of ${runs} run${runs === 1 ? '' : 's'} (min–max)`)
-  console.log('| server, client | jobs/s | p50 ms | p99 ms | server CPU µs/push | main thread µs/push | ÷ beanstalkd |')
-  console.log('| --- | --- | --- | --- | --- | --- | --- |')
+  console.log('| server, client | jobs/s | p50 ms | p99 ms | server CPU µs/push | server main thread µs/push | client main thread µs/push | client CPU µs/push | ÷ beanstalkd |')
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const [name, measured] of results) {
     const rates = measured.map((one) => one.rate)
     const errors = measured.reduce((sum, one) => sum + one.errors, 0)
@@ -277,7 +300,8 @@ function report(durable: boolean, results: Map<string, Result[]>): void {
     console.log(`| ${name} | ${Math.round(median(rates))} (${Math.round(Math.min(...rates))}–${Math.round(Math.max(...rates))}) `
       + `| ${median(measured.map((one) => one.p50 ?? 0)).toFixed(3)} | ${median(measured.map((one) => one.p99 ?? 0)).toFixed(3)} `
       + `| ${median(measured.map((one) => one.serverCpuMicrosPerPush)).toFixed(1)} `
-      + `| ${spread(measured.map((one) => one.mainThreadCpuMicrosPerPush))} | ${ratio}${errors > 0 ? ` (${errors} errors)` : ''} |`)
+      + `| ${spread(measured.map((one) => one.mainThreadCpuMicrosPerPush))} | ${spread(measured.map((one) => one.clientMainThreadCpuMicrosPerPush))} `
+      + `| ${spread(measured.map((one) => one.clientCpuMicrosPerPush))} | ${ratio}${errors > 0 ? ` (${errors} errors)` : ''} |`)
   }
 }
 

@@ -51,11 +51,12 @@ test('sdk-per-job.ts: client CPU and heap bytes per job, for sequential adds and
   }
 }, 90_000)
 
-test('w1-floor.ts: a row per server and client, memory and durable, with the server CPU per push', () => {
-  const { code, out } = runScript('w1-floor.ts', ['--runs', '1', '--pushes', '50', '--warmup', '10'])
+test('w1-floor.ts: a row per server and client, memory and durable, with the server and client CPU per push; --base adds the base rows', () => {
+  const { code, out } = runScript('w1-floor.ts', ['--runs', '1', '--pushes', '50', '--warmup', '10', '--base', join(import.meta.dir, '..', '..')])
   for (const mode of ['memory', 'durable']) expect(out).toMatch(new RegExp(`^W1 ${mode}: medians of 1 run \\(min–max\\)$`, 'm'))
-  for (const row of ['floor \\(Bun\\)', 'flashq, bare client', 'flashq, SDK']) {
-    expect(out.match(new RegExp(`^\\| ${row} \\| \\d+ \\(\\d+–\\d+\\) \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\([\\d.]+–[\\d.]+\\) \\| (—|[\\d.]+) \\|$`, 'gm'))?.length).toBe(2)
+  const spread = '[\\d.]+ \\([\\d.]+–[\\d.]+\\)'
+  for (const row of ['floor \\(Bun\\)', 'flashq, bare client', 'flashq, SDK', 'flashq \\(base\\), bare client', 'flashq \\(base\\), SDK']) {
+    expect(out.match(new RegExp(`^\\| ${row} \\| \\d+ \\(\\d+–\\d+\\) \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| ${spread} \\| ${spread} \\| ${spread} \\| (—|[\\d.]+) \\|$`, 'gm'))?.length).toBe(2)
   }
   expect(code).toBe(0)
 }, 90_000)
@@ -64,6 +65,20 @@ test('request-path.ts: main-thread CPU per PUSH through the TCP handler, memory 
   const { code, out } = runScript('request-path.ts', ['--runs', '1', '--warmup', '50', '--requests', '100', '--base', join(import.meta.dir, '..', '..')])
   for (const mode of ['memory', 'durable']) {
     for (const name of ['this', 'base']) expect(out).toMatch(new RegExp(`^${mode} ${name}: [\\d.]+ µs of main-thread CPU per PUSH, min [\\d.]+ \\([\\d.]+; 100 after 50\\)$`, 'm'))
+  }
+  expect(code).toBe(0)
+}, 90_000)
+
+test('request-path.ts --shape both: a line per PUSH shape, the bare line client\'s and the SDK\'s', () => {
+  const { code, out } = runScript('request-path.ts', ['--runs', '1', '--warmup', '50', '--requests', '100', '--mode', 'memory', '--shape', 'both'])
+  for (const shape of ['bare', 'sdk']) expect(out).toMatch(new RegExp(`^memory this ${shape}: [\\d.]+ µs of main-thread CPU per PUSH, min [\\d.]+ \\([\\d.]+; 100 after 50\\)$`, 'm'))
+  expect(code).toBe(0)
+}, 90_000)
+
+test('sdk-add-path.ts: the SDK\'s and the line client\'s CPU per add over a fake socket, this checkout against a base', () => {
+  const { code, out } = runScript('sdk-add-path.ts', ['--client', 'both', '--runs', '1', '--warmup', '50', '--adds', '100', '--segments', '2', '--base', join(import.meta.dir, '..', '..')])
+  for (const name of ['this sdk', 'this bare', 'base sdk', 'base bare']) {
+    expect(out).toMatch(new RegExp(`^${name}: [\\d.]+ µs of main-thread CPU per add \\([\\d.]+–[\\d.]+; 1 runs, each the lowest of 2 × 100 after 50\\)$`, 'm'))
   }
   expect(code).toBe(0)
 }, 90_000)
