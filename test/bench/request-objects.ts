@@ -16,6 +16,7 @@
  * does not run (test/bench/server-alloc.ts measures durable servers).
  */
 import { join } from 'node:path'
+import { BenchFlags } from './flags.ts'
 import { drainMicrotasks, heapStats } from 'bun:jsc'
 import type { Config } from '../../src/base/config.ts'
 
@@ -24,7 +25,7 @@ type Options = { shape: 'push' | 'pull' | 'sdk'; requests: number; base: string 
 const thisCheckout = join(import.meta.dir, '..', '..')
 
 function parseArgs(args: string[]): Options {
-  const value = (flag: string) => { const at = args.indexOf(flag); return at >= 0 ? args[at + 1] ?? null : null }
+  const value = (flag: string) => new BenchFlags(args).value(flag)
   const shape = value('--shape') ?? 'push'
   const requests = Number(value('--requests') ?? 500)
   if (shape !== 'push' && shape !== 'pull' && shape !== 'sdk') throw new Error(`--shape: push, pull or sdk, not '${shape}'`)

@@ -18,6 +18,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { BenchFlags } from './flags.ts'
 import type { Config } from '../../src/base/config.ts'
 
 type Shape = 'bare' | 'sdk'
@@ -26,20 +27,13 @@ type Options = { modes: Array<'memory' | 'durable'>; shapes: Shape[]; warmup: nu
 const thisCheckout = join(import.meta.dir, '..', '..')
 
 function parseArgs(args: string[]): Options {
-  const value = (flag: string) => { const at = args.indexOf(flag); return at >= 0 ? args[at + 1] ?? null : null }
-  const count = (flag: string, fallback: number) => {
-    const parsed = Number(value(flag) ?? fallback)
-    if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${flag}: a positive integer, not '${value(flag)}'`)
-    return parsed
-  }
-  const mode = value('--mode') ?? 'both'
-  if (!['memory', 'durable', 'both'].includes(mode)) throw new Error(`--mode: memory, durable or both, not '${mode}'`)
-  const shape = value('--shape') ?? 'bare'
-  if (!['bare', 'sdk', 'both'].includes(shape)) throw new Error(`--shape: bare, sdk or both, not '${shape}'`)
+  const flags = new BenchFlags(args)
+  const mode = flags.choice('--mode', ['memory', 'durable', 'both'], 'both')
+  const shape = flags.choice('--shape', ['bare', 'sdk', 'both'], 'bare')
   return {
-    modes: mode === 'both' ? ['memory', 'durable'] : [mode as 'memory' | 'durable'],
-    shapes: shape === 'both' ? ['bare', 'sdk'] : [shape as Shape],
-    warmup: count('--warmup', 20000), requests: count('--requests', 20000), runs: count('--runs', 3), base: value('--base'),
+    modes: mode === 'both' ? ['memory', 'durable'] : [mode],
+    shapes: shape === 'both' ? ['bare', 'sdk'] : [shape],
+    warmup: flags.count('--warmup', 20000), requests: flags.count('--requests', 20000), runs: flags.count('--runs', 3), base: flags.value('--base'),
   }
 }
 

@@ -15,6 +15,7 @@
  */
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
+import { BenchFlags } from './flags.ts'
 
 type Client = 'sdk' | 'bare'
 type Options = { clients: Client[]; warmup: number; adds: number; segments: number; runs: number; base: string | null }
@@ -22,17 +23,11 @@ type Options = { clients: Client[]; warmup: number; adds: number; segments: numb
 const thisCheckout = join(import.meta.dir, '..', '..')
 
 function parseArgs(args: string[]): Options {
-  const value = (flag: string) => { const at = args.indexOf(flag); return at >= 0 ? args[at + 1] ?? null : null }
-  const count = (flag: string, fallback: number) => {
-    const parsed = Number(value(flag) ?? fallback)
-    if (!Number.isInteger(parsed) || parsed < 1) throw new Error(`${flag}: a positive integer, not '${value(flag)}'`)
-    return parsed
-  }
-  const client = value('--client') ?? 'sdk'
-  if (!['sdk', 'bare', 'both'].includes(client)) throw new Error(`--client: sdk, bare or both, not '${client}'`)
+  const flags = new BenchFlags(args)
+  const client = flags.choice('--client', ['sdk', 'bare', 'both'], 'sdk')
   return {
-    clients: client === 'both' ? ['sdk', 'bare'] : [client as Client],
-    warmup: count('--warmup', 20000), adds: count('--adds', 20000), segments: count('--segments', 5), runs: count('--runs', 3), base: value('--base'),
+    clients: client === 'both' ? ['sdk', 'bare'] : [client],
+    warmup: flags.count('--warmup', 20000), adds: flags.count('--adds', 20000), segments: flags.count('--segments', 5), runs: flags.count('--runs', 3), base: flags.value('--base'),
   }
 }
 

@@ -33,6 +33,7 @@ import { spawnSync } from 'node:child_process'
 import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { BenchFlags } from './flags.ts'
 import type { Socket, Subprocess } from 'bun'
 import { Queue as ThisQueue } from '../../src/client/index.ts'
 import { beanstalkdVariants } from '../../src/bench/peers/beanstalkd.ts'
@@ -203,19 +204,12 @@ type Options = { runs: number; modes: boolean[]; pin: string | null; pushes: num
 type Result = PeerMeasured & { serverCpuMicrosPerPush: number; mainThreadCpuMicrosPerPush: number; clientMainThreadCpuMicrosPerPush: number; clientCpuMicrosPerPush: number }
 
 function parseArgs(): Options {
-  const args = process.argv.slice(2)
-  const value = (flag: string) => { const at = args.indexOf(flag); return at >= 0 ? args[at + 1] ?? null : null }
-  const mode = value('--mode') ?? 'both'
-  if (!['memory', 'durable', 'both'].includes(mode)) throw new Error(`--mode: memory, durable or both, not '${mode}'`)
-  const count = (flag: string, fallback: number, min: number) => {
-    const parsed = Number(value(flag) ?? fallback)
-    if (!Number.isInteger(parsed) || parsed < min) throw new Error(`${flag}: an integer ≥ ${min}, not '${value(flag)}'`)
-    return parsed
-  }
+  const flags = new BenchFlags(process.argv.slice(2))
+  const mode = flags.choice('--mode', ['memory', 'durable', 'both'], 'both')
   return {
-    runs: count('--runs', 5, 1), pushes: count('--pushes', 2000, 1), warmup: count('--warmup', 300, 0),
-    modes: mode === 'both' ? [false, true] : [mode === 'durable'], pin: value('--pin'),
-    only: value('--only')?.split(',') ?? null, base: value('--base'),
+    runs: flags.count('--runs', 5), pushes: flags.count('--pushes', 2000), warmup: flags.count('--warmup', 300, 0),
+    modes: mode === 'both' ? [false, true] : [mode === 'durable'], pin: flags.value('--pin'),
+    only: flags.value('--only')?.split(',') ?? null, base: flags.value('--base'),
   }
 }
 
