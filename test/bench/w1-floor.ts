@@ -9,9 +9,15 @@
  * - our client: flashq driven by the SDK's `Queue.add`, as bench:peers drives it (`flashq-sdk`);
  * against beanstalkd through bench:peers' own adapter. Every system runs in its own fresh process on
  * 127.0.0.1; the systems are interleaved within each run; the same W1 loop (src/bench/workloads.ts:
- * 300 warm-up pushes, then 2000 timed) measures all of them.
+ * 300 warm-up pushes, then 2000 timed) measures all of them. `floor (Bun), SDK` drives the floor with
+ * the SDK's `Queue.add`: what the SDK alone costs a round trip, with no server work to speak of.
  *
- *   bun test/bench/w1-floor.ts [--runs 5] [--mode memory|durable|both] [--pin <cpu list>] [--pushes 2000] [--warmup 300]
+ * `--workload w2` measures W2 instead, as bench:peers runs it: 300 warm-up jobs, then `--pushes`
+ * (default 10000) in PUSHB batches of 1000, one in flight (the SDK's `addBulk`; the bare client
+ * sends one prepared PUSHB line; the floor writes and syncs the line, and answers its ids). Per
+ * push then reads per job.
+ *
+ *   bun test/bench/w1-floor.ts [--runs 5] [--mode memory|durable|both] [--workload w1|w2] [--pin <cpu list>] [--pushes 2000] [--warmup 300]
  *     [--only <name part,…>] [--base <flashq checkout>]
  *
  * Besides jobs/s and latency it reports each server's CPU time per timed push (all its threads, and
@@ -39,14 +45,20 @@ import { Queue as ThisQueue } from '../../src/client/index.ts'
 import { beanstalkdVariants } from '../../src/bench/peers/beanstalkd.ts'
 import { readStartupLine } from '../../src/bench/startup-line.ts'
 import { findBinary, freePort, spawnServer } from '../../src/bench/peers/process.ts'
-import { type PeerJobData, type PeerMeasured, type PeerProducer, type PeerSystem, peerSequentialPush } from '../../src/bench/workloads.ts'
+import { type PeerJobData, type PeerMeasured, type PeerProducer, type PeerSystem, peerBatchPush, peerSequentialPush } from '../../src/bench/workloads.ts'
 
 /** Bytes of zeros the floor server writes into its file before it listens: its records overwrite them. */
 const floorFileBytes = 64 << 20
 const maxSeconds = 2
 const warmupSecondsMax = 120
 
-/** The floor server: one line in, (durable) one write + fdatasync, one reply line out. */
+/** W2's batch size, as bench:peers pushes it. */
+const w2BatchJobs = 1000
+
+/**
+ * The floor server: one line in, (durable) one write + fdatasync, one reply line out: an id for a
+ * push, `ids` for a PUSHB (`jobs`), and the request's `reqId` echoed, as the SDK matches replies by it.
+ */
 function serveFloor(port: number, dataDir: string | null): void {
   const fd = dataDir === null ? -1 : openSync(join(dataDir, 'log'), 'w+')
   if (fd >= 0) {
@@ -69,14 +81,19 @@ function serveFloor(port: number, dataDir: string | null): void {
         while (newline >= 0) {
           const line = text.slice(0, newline)
           text = text.slice(newline + 1)
-          const command = JSON.parse(line) as { data?: unknown }
-          if (command.data === undefined) throw new Error('floor: a push without data')
+          const command = JSON.parse(line) as { data?: unknown; jobs?: unknown[]; reqId?: string }
+          if (command.data === undefined && command.jobs === undefined) throw new Error('floor: neither a push nor a PUSHB')
           if (fd >= 0) {
             const record = Buffer.from(line)
             writeSync(fd, record, 0, record.length, position)
             position = (position + record.length) % floorFileBytes
           }
-          reply += `{"ok":true,"id":${nextId++}}\n`
+          const echo = command.reqId === undefined ? '' : `,"reqId":${JSON.stringify(command.reqId)}`
+          if (command.jobs === undefined) reply += `{"ok":true,"id":${nextId++}${echo}}\n`
+          else {
+            const ids = command.jobs.map(() => nextId++)
+            reply += `{"ok":true,"ids":[${ids.join(',')}]${echo}}\n`
+          }
           newline = text.indexOf('\n')
         }
         socket.data.pending = text
@@ -114,13 +131,14 @@ async function bareProducer(port: number, queue: string): Promise<PeerProducer> 
     },
   })
   const prefix = `{"cmd":"PUSH","queue":${JSON.stringify(queue)},"data":`
-  const push = (data: PeerJobData) => new Promise<void>((resolve, reject) => {
+  const batchPrefix = `{"cmd":"PUSHB","queue":${JSON.stringify(queue)},"jobs":`
+  const send = (line: string) => new Promise<void>((resolve, reject) => {
     waiting.push({ resolve, reject })
-    socket.write(`${prefix}${JSON.stringify(data)}}\n`)
+    socket.write(line)
   })
   return {
-    push,
-    pushBatch: async (data) => void (await Promise.all(data.map(push))),
+    push: (data) => send(`${prefix}${JSON.stringify(data)}}\n`),
+    pushBatch: (data) => send(`${batchPrefix}${JSON.stringify(data.map((one) => ({ data: one })))}}\n`),
     close: async () => void socket.end(),
   }
 }
@@ -129,7 +147,7 @@ type Started = { system: PeerSystem; pid: number; stop(): Promise<void> }
 
 const thisCheckout = join(import.meta.dir, '..', '..')
 
-type SdkQueue = { add(name: string, data: PeerJobData): Promise<unknown>; close(): Promise<void> }
+type SdkQueue = { add(name: string, data: PeerJobData): Promise<unknown>; addBulk(jobs: Array<{ name: string; data: PeerJobData }>): Promise<unknown>; close(): Promise<void> }
 type SdkQueueClass = new (name: string, options: { connection: { host: string; port: number } }) => SdkQueue
 
 /** The SDK's Queue of `checkout`: this checkout's, or another's imported into this process (--base). */
@@ -148,24 +166,32 @@ async function startFlashq(durable: boolean, client: 'sdk' | 'bare', checkout = 
   const { line, seen } = await readStartupLine(child.stdout)
   const port = Number(/tcp=[^ ]*:(\d+)/.exec(line ?? '')?.[1])
   if (!(port > 0)) throw new Error(`flashq did not start: ${seen}`)
-  const system: PeerSystem = {
+  return { system: pushSystem(port, Queue), pid: child.pid, stop: () => kill(child, dataDir) }
+}
+
+/** Pushes only (W1, W2), through the SDK's Queue when given one, else the bare line client. */
+function pushSystem(port: number, Queue: SdkQueueClass | null): PeerSystem {
+  return {
     producer: async (queue) => {
       if (Queue === null) return bareProducer(port, queue)
       const sdk = new Queue(queue, { connection: { host: '127.0.0.1', port } })
-      return { push: async (data) => void (await sdk.add('job', data)), pushBatch: async () => {}, close: () => sdk.close() }
+      return {
+        push: async (data) => void (await sdk.add('job', data)),
+        pushBatch: async (data) => void (await sdk.addBulk(data.map((one) => ({ name: 'job', data: one })))),
+        close: () => sdk.close(),
+      }
     },
-    workers: async () => { throw new Error('W1 only') },
+    workers: async () => { throw new Error('pushes only') },
   }
-  return { system, pid: child.pid, stop: () => kill(child, dataDir) }
 }
 
-async function startFloor(durable: boolean): Promise<Started> {
+async function startFloor(durable: boolean, client: 'sdk' | 'bare'): Promise<Started> {
   // Its own empty directory either way: the server runs in it, and stop() removes it.
   const dataDir = mkdtempSync(join(tmpdir(), 'flashq-floor-'))
   const port = freePort()
   const server = await spawnServer([process.execPath, import.meta.path, '--serve', String(port), ...(durable ? [dataDir] : [])], port, dataDir)
   return {
-    system: { producer: (queue) => bareProducer(port, queue), workers: async () => { throw new Error('W1 only') } },
+    system: pushSystem(port, client === 'sdk' ? ThisQueue : null),
     pid: server.pid,
     stop: () => server.stop(),
   }
@@ -189,7 +215,8 @@ type Contender = { name: string; start(durable: boolean): Promise<Started> }
 function contendersOf(options: Options): Contender[] {
   const base = options.base
   const all: Contender[] = [
-    { name: 'floor (Bun)', start: startFloor },
+    { name: 'floor (Bun)', start: (durable) => startFloor(durable, 'bare') },
+    { name: 'floor (Bun), SDK', start: (durable) => startFloor(durable, 'sdk') },
     { name: 'flashq, bare client', start: (durable) => startFlashq(durable, 'bare') },
     ...(base === null ? [] : [{ name: 'flashq (base), bare client', start: (durable: boolean) => startFlashq(durable, 'bare', base) }]),
     { name: 'flashq, SDK', start: (durable) => startFlashq(durable, 'sdk') },
@@ -200,30 +227,34 @@ function contendersOf(options: Options): Contender[] {
   return only === null ? all : all.filter((contender) => only.some((part) => contender.name.includes(part)))
 }
 
-type Options = { runs: number; modes: boolean[]; pin: string | null; pushes: number; warmup: number; only: string[] | null; base: string | null }
+type Options = { runs: number; modes: boolean[]; workload: 'w1' | 'w2'; pin: string | null; pushes: number; warmup: number; only: string[] | null; base: string | null }
 type Result = PeerMeasured & { serverCpuMicrosPerPush: number; mainThreadCpuMicrosPerPush: number; clientMainThreadCpuMicrosPerPush: number; clientCpuMicrosPerPush: number }
 
 function parseArgs(): Options {
   const flags = new BenchFlags(process.argv.slice(2))
   const mode = flags.choice('--mode', ['memory', 'durable', 'both'], 'both')
+  const workload = flags.choice('--workload', ['w1', 'w2'], 'w1')
   return {
-    runs: flags.count('--runs', 5), pushes: flags.count('--pushes', 2000), warmup: flags.count('--warmup', 300, 0),
+    runs: flags.count('--runs', 5), workload, pushes: flags.count('--pushes', workload === 'w1' ? 2000 : 10_000), warmup: flags.count('--warmup', 300, 0),
     modes: mode === 'both' ? [false, true] : [mode === 'durable'], pin: flags.value('--pin'),
     only: flags.value('--only')?.split(',') ?? null, base: flags.value('--base'),
   }
 }
 
 /**
- * W1 as bench:peers runs it, the server's and the client's CPU time counted over the timed pushes only
- * (the client's includes the loop's own bookkeeping, the same for every contender, and its connect).
+ * W1 (or W2) as bench:peers runs it, the server's and the client's CPU time counted over the timed
+ * pushes only (the client's includes the loop's own bookkeeping, the same for every contender, and its connect).
  */
 async function measure(started: Started, queue: string, options: Options): Promise<Result> {
-  if (options.warmup > 0) await peerSequentialPush(started.system, { queue, total: options.warmup, warmup: 0, maxSeconds: warmupSecondsMax })
+  const run = (total: number, maxSeconds: number) => options.workload === 'w1'
+    ? peerSequentialPush(started.system, { queue, total, warmup: 0, maxSeconds })
+    : peerBatchPush(started.system, { queue, total, batchSize: w2BatchJobs, window: 1, maxSeconds })
+  if (options.warmup > 0) await run(options.warmup, warmupSecondsMax)
   const cpuBefore = cpuNanoseconds(started.pid)
   const mainBefore = threadCpuNanoseconds(started.pid, started.pid)
   const clientMainBefore = threadCpuNanoseconds(process.pid, process.pid)
   const clientBefore = process.cpuUsage()
-  const measured = await peerSequentialPush(started.system, { queue, total: options.pushes, warmup: 0, maxSeconds })
+  const measured = await run(options.pushes, maxSeconds)
   const client = process.cpuUsage(clientBefore)
   const clientMain = threadCpuNanoseconds(process.pid, process.pid) - clientMainBefore
   const perPush = (nanoseconds: number) => nanoseconds / 1000 / Math.max(1, measured.jobs)
@@ -269,22 +300,22 @@ async function main(): Promise<void> {
         const contender = contenders[(run + k) % contenders.length] as Contender
         const started = await contender.start(durable)
         try {
-          results.get(contender.name)?.push(await measure(started, `w1-${run}`, options))
+          results.get(contender.name)?.push(await measure(started, `${options.workload}-${run}`, options))
         } finally {
           await started.stop()
         }
       }
     }
-    report(durable, results)
+    report(options.workload, durable, results)
   }
 }
 
-function report(durable: boolean, results: Map<string, Result[]>): void {
+function report(workload: 'w1' | 'w2', durable: boolean, results: Map<string, Result[]>): void {
   const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
   const spread = (values: number[]) => `${median(values).toFixed(1)} (${Math.min(...values).toFixed(1)}–${Math.max(...values).toFixed(1)})`
   const beanstalkd = results.has('beanstalkd') ? median((results.get('beanstalkd') ?? []).map((one) => one.rate)) : null
   const runs = [...results.values()][0]?.length ?? 0
-  console.log(`\nW1 ${durable ? 'durable' : 'memory'}: medians of ${runs} run${runs === 1 ? '' : 's'} (min–max)`)
+  console.log(`\n${workload.toUpperCase()} ${durable ? 'durable' : 'memory'}: medians of ${runs} run${runs === 1 ? '' : 's'} (min–max)`)
   console.log('| server, client | jobs/s | p50 ms | p99 ms | server CPU µs/push | server main thread µs/push | client main thread µs/push | client CPU µs/push | ÷ beanstalkd |')
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |')
   for (const [name, measured] of results) {

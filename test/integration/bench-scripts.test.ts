@@ -55,8 +55,18 @@ test('w1-floor.ts: a row per server and client, memory and durable, with the ser
   const { code, out } = runScript('w1-floor.ts', ['--runs', '1', '--pushes', '50', '--warmup', '10', '--base', join(import.meta.dir, '..', '..')])
   for (const mode of ['memory', 'durable']) expect(out).toMatch(new RegExp(`^W1 ${mode}: medians of 1 run \\(min–max\\)$`, 'm'))
   const spread = '[\\d.]+ \\([\\d.]+–[\\d.]+\\)'
-  for (const row of ['floor \\(Bun\\)', 'flashq, bare client', 'flashq, SDK', 'flashq \\(base\\), bare client', 'flashq \\(base\\), SDK']) {
+  for (const row of ['floor \\(Bun\\)', 'floor \\(Bun\\), SDK', 'flashq, bare client', 'flashq, SDK', 'flashq \\(base\\), bare client', 'flashq \\(base\\), SDK']) {
     expect(out.match(new RegExp(`^\\| ${row} \\| \\d+ \\(\\d+–\\d+\\) \\| [\\d.]+ \\| [\\d.]+ \\| [\\d.]+ \\| ${spread} \\| ${spread} \\| ${spread} \\| (—|[\\d.]+) \\|$`, 'gm'))?.length).toBe(2)
+  }
+  expect(code).toBe(0)
+}, 90_000)
+
+test('w1-floor.ts --workload w2: a row per server and client for PUSHB batches of 1000, the floor\'s through the SDK too', () => {
+  const { code, out } = runScript('w1-floor.ts', ['--runs', '1', '--workload', 'w2', '--pushes', '2000', '--warmup', '300', '--mode', 'durable', '--only', 'floor,flashq'])
+  expect(out).toMatch(/^W2 durable: medians of 1 run \(min–max\)$/m)
+  for (const row of ['floor \\(Bun\\)', 'floor \\(Bun\\), SDK', 'flashq, bare client', 'flashq, SDK']) {
+    // Every batch answered (no errors column), at a rate above zero.
+    expect(out).toMatch(new RegExp(`^\\| ${row} \\| [1-9]\\d* \\(\\d+–\\d+\\) \\| .* \\| — \\|$`, 'm'))
   }
   expect(code).toBe(0)
 }, 90_000)
