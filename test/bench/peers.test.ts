@@ -23,7 +23,9 @@ const options = (systems: string[], only: WorkloadId[]): PeersOptions => ({
 })
 
 function expectSane(run: PeersRun, only: WorkloadId[]): void {
-  expect(run.records.length).toBe(only.length * run.variants.length)
+  // Every variant runs every workload it can (the floor: the push workloads only).
+  const able = (workload: WorkloadId) => run.variants.filter((variant) => variant.workloads === undefined || variant.workloads.includes(workload)).length
+  expect(run.records.length).toBe(only.reduce((sum, workload) => sum + able(workload), 0))
   for (const record of run.records) {
     const where = `${record.workload} on ${record.variant}`
     expect(record.error, where).toBeNull()
@@ -85,6 +87,23 @@ test.skipIf(installed.length === 0)(`installed peers (${installed.join(', ') || 
   expectSane(run, only)
   // One bar per peer, plus one legend swatch each and the background.
   expect(renderSvg(run).match(/<rect /g)?.length).toBe(1 + 2 * installed.length)
+}, 60_000)
+
+test('the Bun floor runs the push workloads only, beside flashq: its columns, "—" where it cannot run, its values beside the targets, no bar in the chart', async () => {
+  const only: WorkloadId[] = ['W1', 'W2', 'W3c10']
+  const run = await runPeers(options(['flashq-durable', 'floor'], only), 'smoke', () => {})
+  expectSane(run, only)
+  expect(run.records.filter((record) => record.variant.startsWith('floor-')).map((record) => `${record.workload} ${record.variant}`).sort())
+    .toEqual(['W1 floor-durable', 'W1 floor-memory', 'W2 floor-durable', 'W2 floor-memory'])
+  const markdown = renderMarkdown(run, null)
+  expect(markdown).toContain('| workload | flashq durable | Bun floor, no queue (SDK), durable | Bun floor, no queue (SDK), memory |')
+  expect(markdown).toMatch(/^\| W1 sequential push[^|]*\| \*\*[^|]*\| \*\*[^|]*\| \*\*[^|]*\|$/m)
+  expect(markdown).toMatch(/^\| W3c10: [^|]*\| \*\*[^|]*\| — \| — \|$/m)
+  expect(markdown).toContain('| target | measured | goal | met | Bun floor (SDK, no queue) |')
+  expect(markdown).toMatch(/^\| W2 durable ≥ 500k jobs\/s \| [\d.]+k? \| 500k \| (yes|no) \| [\d.]+k? \|$/m)
+  expect(markdown).toMatch(/^\| W1 durable p99 < 1 ms \| [\d.]+ ms \| 1\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
+  // A reference, not a peer: no ratio, no bar.
+  expect(renderSvg(run)).not.toContain('floor')
 }, 60_000)
 
 test('the command line: W4 names both rates, unknown names are refused by name', () => {

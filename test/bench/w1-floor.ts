@@ -3,7 +3,7 @@
  *
  * Issue #13 asks flashq's W1 (one PUSH awaited at a time, through the SDK) to reach beanstalkd's jobs/s
  * durable and 1/1.5 of it in memory. This separates the three things in that round trip:
- * - the platform: `floor`, the least a Bun server can do per push — Bun.listen, split the line,
+ * - the platform: `floor` (src/bench/peers/floor.ts), the least a Bun server can do per push — Bun.listen, split the line,
  *   JSON.parse it, (durable) write it to a pre-written file and fdatasync on the thread, reply an id;
  * - our server: flashq driven by the same bare line client (`flashq-bare`);
  * - our client: flashq driven by the SDK's `Queue.add`, as bench:peers drives it (`flashq-sdk`);
@@ -36,7 +36,7 @@
  * the scheduler's placement out of the comparison (see docs/storage.md, "Placement decides more than code").
  */
 import { spawnSync } from 'node:child_process'
-import { closeSync, fdatasyncSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { BenchFlags } from './flags.ts'
@@ -47,64 +47,10 @@ import { readStartupLine } from '../../src/bench/startup-line.ts'
 import { findBinary, freePort, spawnServer } from '../../src/bench/peers/process.ts'
 import { type PeerJobData, type PeerMeasured, type PeerProducer, type PeerSystem, peerBatchPush, peerSequentialPush } from '../../src/bench/workloads.ts'
 
-/** Bytes of zeros the floor server writes into its file before it listens: its records overwrite them. */
-const floorFileBytes = 64 << 20
 const maxSeconds = 2
 const warmupSecondsMax = 120
-
 /** W2's batch size, as bench:peers pushes it. */
 const w2BatchJobs = 1000
-
-/**
- * The floor server: one line in, (durable) one write + fdatasync, one reply line out: an id for a
- * push, `ids` for a PUSHB (`jobs`), and the request's `reqId` echoed, as the SDK matches replies by it.
- */
-function serveFloor(port: number, dataDir: string | null): void {
-  const fd = dataDir === null ? -1 : openSync(join(dataDir, 'log'), 'w+')
-  if (fd >= 0) {
-    const zeros = new Uint8Array(1 << 20)
-    for (let offset = 0; offset < floorFileBytes; offset += zeros.length) writeSync(fd, zeros, 0, zeros.length, offset)
-    fdatasyncSync(fd)
-  }
-  let position = 0
-  let nextId = 1
-  const decoder = new TextDecoder()
-  Bun.listen<{ pending: string }>({
-    hostname: '127.0.0.1',
-    port,
-    socket: {
-      open(socket) { socket.data = { pending: '' } },
-      data(socket, chunk) {
-        let text = socket.data.pending + decoder.decode(chunk)
-        let reply = ''
-        let newline = text.indexOf('\n')
-        while (newline >= 0) {
-          const line = text.slice(0, newline)
-          text = text.slice(newline + 1)
-          const command = JSON.parse(line) as { data?: unknown; jobs?: unknown[]; reqId?: string }
-          if (command.data === undefined && command.jobs === undefined) throw new Error('floor: neither a push nor a PUSHB')
-          if (fd >= 0) {
-            const record = Buffer.from(line)
-            writeSync(fd, record, 0, record.length, position)
-            position = (position + record.length) % floorFileBytes
-          }
-          const echo = command.reqId === undefined ? '' : `,"reqId":${JSON.stringify(command.reqId)}`
-          if (command.jobs === undefined) reply += `{"ok":true,"id":${nextId++}${echo}}\n`
-          else {
-            const ids = command.jobs.map(() => nextId++)
-            reply += `{"ok":true,"ids":[${ids.join(',')}]${echo}}\n`
-          }
-          newline = text.indexOf('\n')
-        }
-        socket.data.pending = text
-        if (fd >= 0 && reply.length > 0) fdatasyncSync(fd)
-        if (reply.length > 0) socket.write(reply)
-      },
-    },
-  })
-  process.stdout.write(`floor listening on ${port}\n`)
-  process.on('SIGTERM', () => { if (fd >= 0) closeSync(fd); process.exit(0) })
-}
 
 /** A line client: sends `{"cmd":"PUSH",…}` and resolves on the next reply line (replies come in order). */
 async function bareProducer(port: number, queue: string): Promise<PeerProducer> {
@@ -146,6 +92,8 @@ async function bareProducer(port: number, queue: string): Promise<PeerProducer> 
 type Started = { system: PeerSystem; pid: number; stop(): Promise<void> }
 
 const thisCheckout = join(import.meta.dir, '..', '..')
+/** The floor server's one home (bench:peers runs it as the `floor` system). */
+const floorServerPath = join(thisCheckout, 'src', 'bench', 'peers', 'floor.ts')
 
 type SdkQueue = { add(name: string, data: PeerJobData): Promise<unknown>; addBulk(jobs: Array<{ name: string; data: PeerJobData }>): Promise<unknown>; close(): Promise<void> }
 type SdkQueueClass = new (name: string, options: { connection: { host: string; port: number } }) => SdkQueue
@@ -189,7 +137,7 @@ async function startFloor(durable: boolean, client: 'sdk' | 'bare'): Promise<Sta
   // Its own empty directory either way: the server runs in it, and stop() removes it.
   const dataDir = mkdtempSync(join(tmpdir(), 'flashq-floor-'))
   const port = freePort()
-  const server = await spawnServer([process.execPath, import.meta.path, '--serve', String(port), ...(durable ? [dataDir] : [])], port, dataDir)
+  const server = await spawnServer([process.execPath, floorServerPath, '--serve', String(port), ...(durable ? [dataDir] : [])], port, dataDir)
   return {
     system: pushSystem(port, client === 'sdk' ? ThisQueue : null),
     pid: server.pid,
@@ -330,5 +278,4 @@ function report(workload: 'w1' | 'w2', durable: boolean, results: Map<string, Re
   }
 }
 
-if (process.argv[2] === '--serve') serveFloor(Number(process.argv[3]), process.argv[4] ?? null)
-else await main()
+await main()

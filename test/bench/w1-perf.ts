@@ -55,7 +55,7 @@ async function startServer(kind: 'floor' | 'flashq', jitDir: string): Promise<{ 
   const env = { ...process.env, BUN_JSC_useJITDump: '1', BUN_JSC_jitDumpDirectory: jitDir }
   if (kind === 'floor') {
     const port = freePort()
-    const child = Bun.spawn([process.execPath, join(import.meta.dir, 'w1-floor.ts'), '--serve', String(port)], { env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
+    const child = Bun.spawn([process.execPath, join(import.meta.dir, '..', '..', 'src', 'bench', 'peers', 'floor.ts'), '--serve', String(port)], { env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' })
     const { line, seen } = await readStartupLine(child.stdout)
     if (line === null) throw new Error(`floor did not start: ${seen}`)
     return { child, port }

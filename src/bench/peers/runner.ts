@@ -14,6 +14,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { beanstalkdVariants } from './beanstalkd.ts'
 import { type FlashqShape, flashqVariants, parseFlashqShape } from './flashq.ts'
+import { floorVariants } from './floor.ts'
 import { ensureBinaries } from './install.ts'
 import { natsVariants } from './nats.ts'
 import { type Noise, watchNoise } from './noise.ts'
@@ -45,7 +46,8 @@ export type PeersRun = { options: PeersOptions; variants: VariantInfo[]; skipped
 export const peersUsage = `usage: bun run bench:peers [options]   (or: bun src/main.ts bench --compare [options])
   --runs <n>          repetitions of each workload (default 3; W5 runs once)
   --only <list>       ${workloadIds.join(',')} (W4 = both rates; default: all)
-  --systems <list>    flashq,bullmq,beanstalkd,nats or variant ids like flashq-durable (default: all)
+  --systems <list>    flashq,bullmq,beanstalkd,nats,floor or variant ids like flashq-durable (default: all;
+                      floor is a Bun server that does nothing but parse, sync and answer: W1, W1c50, W2 only)
   --n <jobs>          jobs for W1c50, W2 and W3; W1 times n/5 (default 10000)
   --max-seconds <s>   each timed push/drain phase stops after this even if its jobs are not done (default 2)
   --w4-seconds <s>    measured seconds of each W4 rate, after 1 s of warm-up (default 2)
@@ -59,9 +61,9 @@ export const peersUsage = `usage: bun run bench:peers [options]   (or: bun src/m
   --render <run.json> write the report of an earlier run again (each run saves its results in the temp dir)`
 
 const allVariants = (flashqArgs: string[] = [], shapes: FlashqShape[] = []): PeerVariant[] => [
-  ...flashqVariants(flashqArgs, shapes), ...bullmqVariants(), ...beanstalkdVariants(), ...natsVariants(),
+  ...flashqVariants(flashqArgs, shapes), ...bullmqVariants(), ...beanstalkdVariants(), ...natsVariants(), ...floorVariants(),
 ]
-const systemNames: SystemName[] = ['flashq', 'bullmq', 'beanstalkd', 'nats']
+const systemNames: SystemName[] = ['flashq', 'bullmq', 'beanstalkd', 'nats', 'floor']
 
 export function parsePeersArgs(argv: string[], repoRoot: string): PeersOptions {
   const options: PeersOptions = {
@@ -130,7 +132,8 @@ export async function runPeers(options: PeersOptions, command: string, log: (lin
     const reps = workload === 'W5' ? 1 : options.runs
     for (let rep = 0; rep < reps; rep++) {
       // Interleaved: each repetition runs every system once, starting one further along the list.
-      const order = variants.map((_, i) => variants[(i + rep) % variants.length] as PeerVariant)
+      const able = variants.filter((variant) => variant.workloads === undefined || variant.workloads.includes(workload))
+      const order = able.map((_, i) => able[(i + rep) % able.length] as PeerVariant)
       for (const variant of order) records.push(await runOne(workload, variant, rep, options.sizes, log))
     }
   }

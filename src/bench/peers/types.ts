@@ -1,7 +1,9 @@
 /** A system under comparison, in one durability setting, and what a started one offers the harness. */
 import type { PeerSystem } from '../workloads.ts'
+import type { WorkloadId } from './workloads.ts'
 
-export type SystemName = 'flashq' | 'bullmq' | 'beanstalkd' | 'nats'
+/** `floor` is a reference, not a queue (floor.ts): it is not charted and has no targets of its own. */
+export type SystemName = 'flashq' | 'bullmq' | 'beanstalkd' | 'nats' | 'floor'
 
 export type PeerVariant = {
   /** Column key, e.g. 'flashq-durable'. */
@@ -14,6 +16,8 @@ export type PeerVariant = {
   durability: string
   /** Server binary this variant needs, and the Debian package that has it (none for flashq). */
   binary?: { name: string; debianPackage: string }
+  /** The only workloads this variant runs (the floor keeps no jobs); all when absent. */
+  workloads?: readonly WorkloadId[]
   start(): Promise<RunningPeer>
 }
 
