@@ -9,7 +9,7 @@ import { workersMax } from '../base/limits.ts'
 import { log } from '../base/log.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
-import type { DirectRequests, FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import { eventToken, type DirectRequests, type FromHost, type HostInit, type ReplyPairs, type ShardReady, type ToHost } from '../shard/messages.ts'
 import { clientErrorText } from '../protocol/errors.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
 import type { AdminOp, ShardAdminResult } from '../shard/storage-admin.ts'
@@ -123,18 +123,19 @@ export class ShardPool {
       // Deliver asynchronously, as postMessage would, so re-entrancy never differs between modes: a
       // microtask per message, in order, all running one function (a closure per message cost two
       // allocations per request batch, test/bench/request-objects.ts).
-      const inbox: Array<FromHost | string> = []
+      const inbox: Array<FromHost | string | ReplyPairs> = []
       let inboxHead = 0
       const deliverNext = () => {
-        const message = inbox[inboxHead++] as FromHost | string
+        const message = inbox[inboxHead++] as FromHost | string | ReplyPairs
         if (inboxHead === inbox.length) {
           inbox.length = 0
           inboxHead = 0
         }
+        if (Array.isArray(message)) return this.deliverPairs(message)
         if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
         this.receive(handle, message, reject)
       }
-      const host = new ShardHost(init, (message) => {
+      const host = new ShardHost({ ...init, replyPairs: true }, (message) => {
         inbox.push(message)
         queueMicrotask(deliverNext)
       })
@@ -171,19 +172,35 @@ export class ShardPool {
         start = end + 1
         continue
       }
-      const token = Number(text.slice(start, tab))
-      const target = this.pending.get(token)
-      if (target !== undefined) {
-        this.pending.delete(token)
-        if (this.pullTokens.size > 0) this.pullTokens.delete(token)
-        target.deliver(token, text.slice(tab + 1, end))
-      } else if (this.cancelledPulls.delete(token)) {
-        this.requeue(deliveriesOf(text.slice(tab + 1, end)))
-      }
+      this.deliverReply(Number(text.slice(start, tab)), text.slice(tab + 1, end))
       start = end + 1
     }
     this.afterReplies()
     if (events !== undefined) this.onEvents(events)
+  }
+
+  /** deliverBatch for an in-thread host: the same batch, as (token, reply JSON) pairs (messages.ts). */
+  private deliverPairs(pairs: ReplyPairs): void {
+    let events: JobEvent[] | undefined
+    for (let at = 0; at < pairs.length; at += 2) {
+      const token = pairs[at] as Token
+      const json = pairs[at + 1] as string
+      if (token !== eventToken) this.deliverReply(token, json)
+      else (events ??= []).push(JSON.parse(json) as JobEvent)
+    }
+    this.afterReplies()
+    if (events !== undefined) this.onEvents(events)
+  }
+
+  private deliverReply(token: Token, replyJson: string): void {
+    const target = this.pending.get(token)
+    if (target !== undefined) {
+      this.pending.delete(token)
+      if (this.pullTokens.size > 0) this.pullTokens.delete(token)
+      target.deliver(token, replyJson)
+    } else if (this.cancelledPulls.delete(token)) {
+      this.requeue(deliveriesOf(replyJson))
+    }
   }
 
   private routeCross(items: CrossShardMessage[]): void {
