@@ -299,6 +299,14 @@ export class ShardPool {
     })
   }
 
+  /**
+   * The caller flushes before its task ends, whatever happens (the TCP data handler, in a finally):
+   * the requests it sends until then schedule no flush of their own (a microtask per socket read).
+   */
+  holdFlush(): void {
+    this.flushScheduled = true
+  }
+
   private scheduleFlush(): void {
     if (this.flushScheduled) return
     this.flushScheduled = true
