@@ -225,7 +225,7 @@ export class ShardHost {
       this.execute(shard, requests[at] as Token, requests[at + 2] as string, nowMs, requests[at + 3])
       if (!touched.includes(shard)) touched.push(shard)
     }
-    this.finishBatch(touched)
+    this.finishBatch(touched, nowMs)
     if (this.io === null) return // in memory: no logs to flush (and no closure per batch)
     // Nothing else of this batch can join the flush now. Only in the main thread: measured there
     // (sequential durable pushes: one event-loop turn was ~20 µs at the median, 0.2–0.3 ms at p99);
@@ -247,9 +247,9 @@ export class ShardHost {
     })
   }
 
-  private finishBatch(touched: Iterable<Shard>): void {
+  private finishBatch(touched: Iterable<Shard>, nowMs?: number): void {
     for (const shard of touched) this.collect(shard)
-    this.afterWork()
+    this.afterWork(nowMs)
   }
 
   handle(message: ToHost): void {
@@ -349,7 +349,7 @@ export class ShardHost {
     }
     shard.engine.execute(parsed.command, token, nowMs, utf8BytesBound(line))
     // [storage] Right after each push-like command, so the next one is refused if the disk cannot back it.
-    if (refusedWhenDiskFull.has(parsed.command.cmd)) this.reserveCompletions(shard)
+    if (shard.log !== null && refusedWhenDiskFull.has(parsed.command.cmd)) this.reserveCompletions(shard)
     return parsed.command.cmd
   }
 
@@ -531,7 +531,8 @@ export class ShardHost {
     for (const item of cross) this.outboundCross.push(item)
   }
 
-  private afterWork(): void {
+  /** `nowMs`: the batch's time (the host's clock), when it has one, for the idle collector. */
+  private afterWork(nowMs?: number): void {
     this.flushOutbound()
     const shards = this.shardList
     for (let index = 0; index < shards.length; index++) {
@@ -539,7 +540,7 @@ export class ShardHost {
       if (shard.log?.needsCheckpoint()) this.checkpoint(shard)
     }
     this.armTimer()
-    this.idleGc?.noteWork()
+    this.idleGc?.noteWork(nowMs)
   }
 
   private scheduleFlush(): void {
