@@ -237,14 +237,23 @@ export class ShardHost {
     this.flushLogsAfterReplies(touched)
   }
 
-  /**
-   * The closure lives here, not in handleRequests: a function that creates a closure allocates its
-   * scope on every call, also when it returns before (in memory mode: once per request batch).
-   */
+  /** Each batch's shards, in order, for the microtask queued after that batch's replies (flushNextLogs). */
+  private readonly logFlushes: Shard[][] = []
+  private logFlushHead = 0
+
   private flushLogsAfterReplies(touched: Shard[]): void {
-    queueMicrotask(() => {
-      for (const shard of touched) shard.log?.flushIfIdle()
-    })
+    this.logFlushes.push(touched)
+    queueMicrotask(this.flushNextLogs)
+  }
+
+  /** One function for every batch's microtask, not a closure (and its scope) per batch. */
+  private readonly flushNextLogs = () => {
+    const touched = this.logFlushes[this.logFlushHead++] as Shard[]
+    if (this.logFlushHead === this.logFlushes.length) {
+      this.logFlushes.length = 0
+      this.logFlushHead = 0
+    }
+    for (let index = 0; index < touched.length; index++) (touched[index] as Shard).log?.flushIfIdle()
   }
 
   private finishBatch(touched: Iterable<Shard>, nowMs?: number): void {
