@@ -135,14 +135,35 @@ export class ShardPool {
         if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
         this.receive(handle, message, reject)
       }
+      // Except the replies of a request batch handed over by flush() when nothing else waits in the
+      // inbox: they are delivered once handleRequests has returned (the host is then out of the
+      // stack, as when a microtask delivers them), still inside flush(), so a socket read's replies
+      // are written in the read's own turn, without a microtask and its turn of the event loop.
+      let runningBatch = false
+      let batchReplies: ReplyPairs | null = null
       const host = new ShardHost({ ...init, replyPairs: true }, (message) => {
+        if (runningBatch && batchReplies === null && inbox.length === 0 && Array.isArray(message)) {
+          batchReplies = message
+          return
+        }
         inbox.push(message)
         queueMicrotask(deliverNext)
       })
+      const runBatch = (requests: DirectRequests) => {
+        runningBatch = true
+        try {
+          host.handleRequests(requests)
+        } finally {
+          runningBatch = false
+          const replies = batchReplies
+          batchReplies = null
+          if (replies !== null) this.deliverPairs(replies)
+        }
+      }
       const handle = this.register(index, init.shardIndexes, (message) => {
         if (typeof message === 'string') host.handleBatch(message)
         else host.handle(message)
-      }, () => {}, (requests) => host.handleRequests(requests))
+      }, () => {}, runBatch)
       host.start().catch(reject)
     })
   }
