@@ -12,7 +12,7 @@
  * and epoll paths and of the JavaScript entry points (perf's "children" attribution). Needs perf
  * (`apt-get install linux-perf`) and root or perf_event_paranoid ≤ 1 for `perf record -p`.
  * `--base /tmp/base` adds a column for another checkout's server, run after this one's in every run
- * (an A/B at steady state). `--top 20` also lists each flashq server's 20 symbols with the most
+ * (an A/B at steady state). `--top 20` also lists each server's 20 symbols with the most
  * samples of their own (perf's "self"), in µs per push, medians of the runs: where a flat profile
  * spends its time.
  */
@@ -148,7 +148,7 @@ async function measure(kind: Kind, options: Options): Promise<Measured> {
     const children = perf(['report', '-i', data, '--stdio', '--children', '--sort', 'sym', '-g', 'none'])
     const byRow = new Map<string, number>()
     for (const [symbol, label] of rows) byRow.set(label, (inclusivePercent(children, symbol) / 100) * total * microsPerSample / inSampled)
-    const selfMicros = options.top > 0 && kind !== 'floor' ? selfMicrosOf(perf(['report', '-i', data, '--stdio', '-n', '--no-children', '--sort', 'sym', '-g', 'none']), microsPerSample / inSampled) : new Map<string, number>()
+    const selfMicros = options.top > 0 ? selfMicrosOf(perf(['report', '-i', data, '--stdio', '-n', '--no-children', '--sort', 'sym', '-g', 'none']), microsPerSample / inSampled) : new Map<string, number>()
     return { pushesPerSecond, mainMicrosPerPush: total * microsPerSample / inSampled, rows: byRow, selfMicros }
   } finally {
     child.kill('SIGKILL')
@@ -228,7 +228,7 @@ async function main(): Promise<void> {
   console.log(row('pushes/s', (one) => one.pushesPerSecond, 0))
   console.log(row('main thread, all', (one) => one.mainMicrosPerPush))
   for (const [, label] of rows) console.log(row(label, (one) => one.rows.get(label) ?? 0))
-  for (const [name] of kinds.slice(1)) printTop(name, results.get(name) ?? [], options.top)
+  for (const [name] of kinds) printTop(name, results.get(name) ?? [], options.top)
 }
 
 /** The symbols with the most own samples, µs per push, medians of the runs (a symbol absent from a run counts 0). */
