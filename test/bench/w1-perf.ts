@@ -38,8 +38,9 @@ const rows: Array<[symbol: string, label: string]> = [
   ['JS: data', 'JS: the socket data handler'],
   ['JS: handleRequests', '  of which the store (engine, host)'],
   ['JS: #splitBlock', '  of which splitting lines'],
-  // The in-thread host's reply delivery: deliverBatch (text) or deliverPairs below it.
-  ['JS: deliverNext', 'JS: replies to their connections'],
+  // The in-thread host's replies delivered in a microtask (deliverBatch or deliverPairs below it);
+  // since the pool delivers a socket read's replies as its flush ends, those are in the data handler.
+  ['JS: deliverNext', 'JS: replies delivered in a microtask'],
 ]
 
 type Options = { runs: number; warmupSeconds: number; seconds: number; base: string | null; top: number }
