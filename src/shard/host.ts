@@ -438,7 +438,7 @@ export class ShardHost {
     }
     clearArray(shard.encoded)
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
-    // Both arrays are reused (emptied once joined): this runs for every request batch.
+    // Both arrays are reused (emptied once released or copied): this runs for every request batch.
     const replies = shard.staged
     const pullReplies = this.pullReplies
     const pullLsn = this.serializeReplies(shard, output.replies, replies, pullReplies)
