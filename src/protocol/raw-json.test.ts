@@ -62,3 +62,12 @@ test('one RawJson field (a record) next to a client string holding a marker, bef
   }
   expect(stringifyJson({ t: 'j', d: new RawJson(payload), c: 5 })).toBe(JSON.stringify({ t: 'j', d: JSON.parse(payload), c: 5 }))
 })
+
+test('a PUSH reply ({ok: true, id}) and values close to it are written as JSON.stringify writes them', () => {
+  const values: object[] = [
+    { ok: true, id: 42 }, { ok: true, id: 0 }, { ok: true, id: -0 }, { ok: true, id: Number.MAX_SAFE_INTEGER }, { ok: true, id: 2 ** 60 },
+    { ok: true, id: 1.5 }, { ok: true, id: NaN }, { ok: true, id: '7' }, { ok: false, id: 1 }, { id: 1, ok: true }, { ok: true, id: 1, x: 2 },
+    { ok: true }, { ok: 1, id: 1 }, { ok: true, id: new RawJson('3') }, { ok: true, id: 1e21 },
+  ]
+  for (const value of values) expect(stringifyJson(value)).toBe(JSON.stringify(value))
+})

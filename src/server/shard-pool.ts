@@ -9,7 +9,7 @@ import { workersMax } from '../base/limits.ts'
 import { log } from '../base/log.ts'
 import type { CrossShardMessage, JobEvent, Token } from '../engine/types.ts'
 import { ShardHost } from '../shard/host.ts'
-import type { DirectRequests, FromHost, HostInit, ShardReady, ToHost } from '../shard/messages.ts'
+import { eventToken, type DirectRequests, type FromHost, type HostInit, type ReplyPairs, type ShardReady, type ToHost } from '../shard/messages.ts'
 import { clientErrorText } from '../protocol/errors.ts'
 import { deliveriesOf, type Delivery } from './undelivered.ts'
 import type { AdminOp, ShardAdminResult } from '../shard/storage-admin.ts'
@@ -123,25 +123,47 @@ export class ShardPool {
       // Deliver asynchronously, as postMessage would, so re-entrancy never differs between modes: a
       // microtask per message, in order, all running one function (a closure per message cost two
       // allocations per request batch, test/bench/request-objects.ts).
-      const inbox: Array<FromHost | string> = []
+      const inbox: Array<FromHost | string | ReplyPairs> = []
       let inboxHead = 0
       const deliverNext = () => {
-        const message = inbox[inboxHead++] as FromHost | string
+        const message = inbox[inboxHead++] as FromHost | string | ReplyPairs
         if (inboxHead === inbox.length) {
           inbox.length = 0
           inboxHead = 0
         }
+        if (Array.isArray(message)) return this.deliverPairs(message)
         if (typeof message !== 'string' && message.k === 'ready') return resolve(message)
         this.receive(handle, message, reject)
       }
-      const host = new ShardHost(init, (message) => {
+      // Except the replies of a request batch handed over by flush() when nothing else waits in the
+      // inbox: they are delivered once handleRequests has returned (the host is then out of the
+      // stack, as when a microtask delivers them), still inside flush(), so a socket read's replies
+      // are written in the read's own turn, without a microtask and its turn of the event loop.
+      let runningBatch = false
+      let batchReplies: ReplyPairs | null = null
+      const host = new ShardHost({ ...init, replyPairs: true }, (message) => {
+        if (runningBatch && batchReplies === null && inbox.length === 0 && Array.isArray(message)) {
+          batchReplies = message
+          return
+        }
         inbox.push(message)
         queueMicrotask(deliverNext)
       })
+      const runBatch = (requests: DirectRequests) => {
+        runningBatch = true
+        try {
+          host.handleRequests(requests)
+        } finally {
+          runningBatch = false
+          const replies = batchReplies
+          batchReplies = null
+          if (replies !== null) this.deliverPairs(replies)
+        }
+      }
       const handle = this.register(index, init.shardIndexes, (message) => {
         if (typeof message === 'string') host.handleBatch(message)
         else host.handle(message)
-      }, () => {}, (requests) => host.handleRequests(requests))
+      }, () => {}, runBatch)
       host.start().catch(reject)
     })
   }
@@ -171,19 +193,35 @@ export class ShardPool {
         start = end + 1
         continue
       }
-      const token = Number(text.slice(start, tab))
-      const target = this.pending.get(token)
-      if (target !== undefined) {
-        this.pending.delete(token)
-        if (this.pullTokens.size > 0) this.pullTokens.delete(token)
-        target.deliver(token, text.slice(tab + 1, end))
-      } else if (this.cancelledPulls.delete(token)) {
-        this.requeue(deliveriesOf(text.slice(tab + 1, end)))
-      }
+      this.deliverReply(Number(text.slice(start, tab)), text.slice(tab + 1, end))
       start = end + 1
     }
     this.afterReplies()
     if (events !== undefined) this.onEvents(events)
+  }
+
+  /** deliverBatch for an in-thread host: the same batch, as (token, reply JSON) pairs (messages.ts). */
+  private deliverPairs(pairs: ReplyPairs): void {
+    let events: JobEvent[] | undefined
+    for (let at = 0; at < pairs.length; at += 2) {
+      const token = pairs[at] as Token
+      const json = pairs[at + 1] as string
+      if (token !== eventToken) this.deliverReply(token, json)
+      else (events ??= []).push(JSON.parse(json) as JobEvent)
+    }
+    this.afterReplies()
+    if (events !== undefined) this.onEvents(events)
+  }
+
+  private deliverReply(token: Token, replyJson: string): void {
+    const target = this.pending.get(token)
+    if (target !== undefined) {
+      this.pending.delete(token)
+      if (this.pullTokens.size > 0) this.pullTokens.delete(token)
+      target.deliver(token, replyJson)
+    } else if (this.cancelledPulls.delete(token)) {
+      this.requeue(deliveriesOf(replyJson))
+    }
   }
 
   private routeCross(items: CrossShardMessage[]): void {
@@ -280,6 +318,14 @@ export class ShardPool {
       this.deferredFlushScheduled = false
       this.flush()
     })
+  }
+
+  /**
+   * The caller flushes before its task ends, whatever happens (the TCP data handler, in a finally):
+   * the requests it sends until then schedule no flush of their own (a microtask per socket read).
+   */
+  holdFlush(): void {
+    this.flushScheduled = true
   }
 
   private scheduleFlush(): void {

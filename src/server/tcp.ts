@@ -136,9 +136,13 @@ export class TcpServer {
     const connection = socket.data as TcpConnection | undefined
     if (connection === undefined || connection.state.closed) return
     if (connection.mode === 'unknown') this.detectMode(connection, chunk[0] as number)
-    if (connection.mode === 'json') this.readLines(socket, connection, chunk)
-    else this.readFrames(socket, connection, chunk)
-    this.pool.flush()
+    this.pool.holdFlush()
+    try {
+      if (connection.mode === 'json') this.readLines(socket, connection, chunk)
+      else this.readFrames(socket, connection, chunk)
+    } finally {
+      this.pool.flush()
+    }
     this.flushDirty()
     this.applyBackpressure(socket)
   }

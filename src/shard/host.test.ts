@@ -14,7 +14,7 @@ import { shardDirectory } from './storage-admin.ts'
 import { openShardLog } from '../storage/log.ts'
 import { testFsIo } from '../../test/harness/memory-io.ts'
 import { recordFormatVersion } from '../engine/records.ts'
-import type { FromHost } from './messages.ts'
+import { replyBatchText, type FromHost } from './messages.ts'
 
 class FakeTimers {
   readonly pending: Array<{ callback: () => void; delayMs: number; cleared: boolean }> = []
@@ -44,7 +44,8 @@ afterEach(() => {
   for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true })
 })
 
-async function startHost(eventsWanted: boolean, dataDir = mkdtempSync(join(tmpdir(), 'flashq-host-'))) {
+/** `replyPairs`: as an in-thread host, whose reply batches (ReplyPairs) are turned into text here. */
+async function startHost(eventsWanted: boolean, dataDir = mkdtempSync(join(tmpdir(), 'flashq-host-')), replyPairs = false) {
   dirs.push(dataDir)
   const config: Config = {
     host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir, memory: false, fsync: { kind: 'always' },
@@ -53,9 +54,12 @@ async function startHost(eventsWanted: boolean, dataDir = mkdtempSync(join(tmpdi
   const clock = new FakeClock()
   const timers = new FakeTimers(clock)
   const out: Array<FromHost | string> = []
+  const sent = { pairBatches: 0, textBatches: 0 }
   let wake = () => {}
-  const host = new ShardHost({ k: 'init', config, shardCount: 1, shardIndexes: [0], eventsWanted }, (message) => {
-    out.push(message)
+  const host = new ShardHost({ k: 'init', config, shardCount: 1, shardIndexes: [0], eventsWanted, replyPairs }, (message) => {
+    if (Array.isArray(message)) sent.pairBatches++
+    else if (typeof message === 'string') sent.textBatches++
+    out.push(Array.isArray(message) ? replyBatchText(message) : message)
     wake()
   }, timers.time)
   await host.start()
@@ -67,7 +71,7 @@ async function startHost(eventsWanted: boolean, dataDir = mkdtempSync(join(tmpdi
       await new Promise<void>((resolve) => (wake = resolve))
     }
   }
-  return { host, clock, timers, out, nextBatch }
+  return { host, clock, timers, out, nextBatch, sent }
 }
 
 describe('shard host', () => {
@@ -107,6 +111,37 @@ describe('shard host', () => {
     expect(direct[1]).toStartWith('{"ok":false,"error":"Invalid: ')
     expect(direct[2]).toStartWith('{"ok":false,')
     await host.stop()
+  })
+
+  test('an in-thread host sends the same replies and events as (token, text) pairs as a Worker sends as text', async () => {
+    const push = '{"cmd":"PUSH","queue":"q","data":{"x":"é\\n"}}'
+    const pushb = '{"cmd":"PUSHB","queue":"q","jobs":[{"data":1},{"data":2}]}'
+    const pull = '{"cmd":"PULLB","queue":"q","count":2,"timeout":0}'
+    const blocking = '{"cmd":"PULL","queue":"empty","timeout":1000}'
+    const batches = async (replyPairs: boolean) => {
+      const started = await startHost(true, undefined, replyPairs)
+      const { host, clock, timers, nextBatch } = started
+      const texts: string[] = []
+      // Replies held for the log's flush, a validation error, a request that does not parse, a pull
+      // answered at once (its own LSN gate), and a blocking pull answered by its timer.
+      host.handleRequests([1, 0, push, JSON.parse(push), 2, 0, '{"cmd":', undefined, 3, 0, '{"cmd":"PUSH"}', { cmd: 'PUSH' }, 4, 0, pushb, undefined])
+      texts.push(await nextBatch())
+      host.handleRequests([5, 0, pull, JSON.parse(pull), 6, 0, blocking, JSON.parse(blocking)])
+      texts.push(await nextBatch())
+      clock.advance(1000)
+      timers.armed()[0]!.callback()
+      texts.push(await nextBatch())
+      await host.stop()
+      return { texts, sent: started.sent }
+    }
+    const text = await batches(false)
+    const pairs = await batches(true)
+    expect(text.sent.pairBatches).toBe(0)
+    expect(pairs.sent.textBatches).toBe(0)
+    expect(pairs.sent.pairBatches).toBe(3)
+    expect(pairs.texts).toEqual(text.texts)
+    expect(text.texts[0]!.split('\n').map((line) => line.slice(0, line.indexOf('\t')))).toEqual(['2', '3', '1', '4', 'e', 'e', 'e']) // the host's own errors first
+    expect(text.texts[2]).toBe('6\t{"ok":true,"job":null}')
   })
 
   test('time and the wake-up timer come from the injected clock', async () => {

@@ -28,7 +28,7 @@ import { commandTable } from '../protocol/table.ts'
 import { stringifyJson } from '../protocol/raw-json.ts'
 import { openShardLog } from '../storage/log.ts'
 import type { ShardLog } from '../storage/types.ts'
-import { directRequestSlots, fieldSeparator, type DirectRequests, type HostInit, type HostSink, type ShardReady, type ToHost } from './messages.ts'
+import { directRequestSlots, eventToken, replyBatchText, type DirectRequests, type HostInit, type HostSink, type ReplyPairs, type ShardReady, type ToHost } from './messages.ts'
 import { newWaitStats, noteReleased, runAdmin, shardDirectory, type WaitStats } from './storage-admin.ts'
 import { PullGate, pulledJobIds } from './pull-gate.ts'
 import { IdleCollector } from './idle-gc.ts'
@@ -61,11 +61,8 @@ export const realHostTime: HostTime = {
 /** parseCommand's options for every request a host runs (one object, not one per request). */
 const internalAllowed = { internal: true } as const
 
-/** Marks an event line in a reply batch (messages.ts); a reply line starts with its numeric token. */
-const eventLinePrefix = `e${fieldSeparator}`
-
-/** `count` replies held since `heldAtMs` (performance.now), for the waiter metrics (storage-admin.ts). */
-type HeldReplies = { lsn: number; text: string; cross: readonly CrossShardMessage[]; count: number; heldAtMs: number }
+/** `count` replies (and events) held since `heldAtMs` (performance.now), for the waiter metrics (storage-admin.ts). */
+type HeldReplies = { lsn: number; replies: ReplyPairs; cross: readonly CrossShardMessage[]; count: number; heldAtMs: number }
 type EngineReply = EngineOutput['replies'][number]
 
 /** The cross messages of held replies that have none (shared, never written to). */
@@ -86,8 +83,8 @@ type Shard = {
   pullGate: PullGate
   /** Pull replies made and not yet serialised, by token: the LSN each must wait for. */
   pullLsnByToken: Map<Token, number>
-  /** Replies made by the host itself (validation errors) during the current batch. */
-  staged: string[]
+  /** Replies made by the host itself (validation errors) during the current batch, as ReplyPairs. */
+  staged: ReplyPairs
   /** Replies past this turn's hostReplyBytesPerTurnMax, serialised in the next turns (in order). */
   deferred: EngineReply[]
   /** Records of this batch's requests, encoded while each request ran (so a failure is its own). */
@@ -106,9 +103,10 @@ export class ShardHost {
    */
   private readonly shardList: Shard[] = []
   private io: IoBackend | null = null
-  private readonly outbound: string[] = []
-  /** collect()'s pull reply lines, emptied after each use. */
-  private readonly pullLines: string[] = []
+  /** Replies released since the last flush, as ReplyPairs (handed over whole to an in-thread sink). */
+  private outbound: ReplyPairs = []
+  /** collect()'s pull replies, emptied after each use. */
+  private readonly pullReplies: ReplyPairs = []
   private outboundCross: CrossShardMessage[] = []
   private flushScheduled = false
   /**
@@ -227,7 +225,7 @@ export class ShardHost {
       this.execute(shard, requests[at] as Token, requests[at + 2] as string, nowMs, requests[at + 3])
       if (!touched.includes(shard)) touched.push(shard)
     }
-    this.finishBatch(touched)
+    this.finishBatch(touched, nowMs)
     if (this.io === null) return // in memory: no logs to flush (and no closure per batch)
     // Nothing else of this batch can join the flush now. Only in the main thread: measured there
     // (sequential durable pushes: one event-loop turn was ~20 µs at the median, 0.2–0.3 ms at p99);
@@ -239,19 +237,28 @@ export class ShardHost {
     this.flushLogsAfterReplies(touched)
   }
 
-  /**
-   * The closure lives here, not in handleRequests: a function that creates a closure allocates its
-   * scope on every call, also when it returns before (in memory mode: once per request batch).
-   */
+  /** Each batch's shards, in order, for the microtask queued after that batch's replies (flushNextLogs). */
+  private readonly logFlushes: Shard[][] = []
+  private logFlushHead = 0
+
   private flushLogsAfterReplies(touched: Shard[]): void {
-    queueMicrotask(() => {
-      for (const shard of touched) shard.log?.flushIfIdle()
-    })
+    this.logFlushes.push(touched)
+    queueMicrotask(this.flushNextLogs)
   }
 
-  private finishBatch(touched: Iterable<Shard>): void {
+  /** One function for every batch's microtask, not a closure (and its scope) per batch. */
+  private readonly flushNextLogs = () => {
+    const touched = this.logFlushes[this.logFlushHead++] as Shard[]
+    if (this.logFlushHead === this.logFlushes.length) {
+      this.logFlushes.length = 0
+      this.logFlushHead = 0
+    }
+    for (let index = 0; index < touched.length; index++) (touched[index] as Shard).log?.flushIfIdle()
+  }
+
+  private finishBatch(touched: Iterable<Shard>, nowMs?: number): void {
     for (const shard of touched) this.collect(shard)
-    this.afterWork()
+    this.afterWork(nowMs)
   }
 
   handle(message: ToHost): void {
@@ -351,7 +358,7 @@ export class ShardHost {
     }
     shard.engine.execute(parsed.command, token, nowMs, utf8BytesBound(line))
     // [storage] Right after each push-like command, so the next one is refused if the disk cannot back it.
-    if (refusedWhenDiskFull.has(parsed.command.cmd)) this.reserveCompletions(shard)
+    if (shard.log !== null && refusedWhenDiskFull.has(parsed.command.cmd)) this.reserveCompletions(shard)
     return parsed.command.cmd
   }
 
@@ -378,7 +385,7 @@ export class ShardHost {
   }
 
   private stage(shard: Shard, token: Token, reply: object): undefined {
-    shard.staged.push(`${token}\t${JSON.stringify(reply)}`)
+    shard.staged.push(token, JSON.stringify(reply))
   }
 
   private receiveCross(items: CrossShardMessage[]): void {
@@ -431,51 +438,48 @@ export class ShardHost {
     }
     clearArray(shard.encoded)
     if (log !== null && output.records.length > 0) this.reserveCompletions(shard) // [storage] cron, flows, …
-    // Both arrays are reused (emptied once joined): this runs for every request batch.
-    const lines = shard.staged
-    const pullLines = this.pullLines
-    const pullLsn = this.serializeReplies(shard, output.replies, lines, pullLines)
-    this.releaseOrHold(shard, lines, output)
-    lines.length = 0
+    // Both arrays are reused (emptied once released or copied): this runs for every request batch.
+    const replies = shard.staged
+    const pullReplies = this.pullReplies
+    const pullLsn = this.serializeReplies(shard, output.replies, replies, pullReplies)
+    this.releaseOrHold(shard, replies, output)
+    replies.length = 0
     // Everything of the output was copied or serialised by now, except cross messages that were held.
     if (output.messages.length === 0) shard.engine.recycleOutput(output)
-    if (pullLines.length === 0) return
+    if (pullReplies.length === 0) return
     // A pull whose records are durable leaves now, even while the replies made with it are held; one
     // that must wait is held after them, so replies that wait for the same flush leave in the order
     // they were made.
-    const pullText = pullLines.join('\n')
-    const pullCount = pullLines.length
-    pullLines.length = 0
-    if (shard.dead !== null || log === null || pullLsn <= log.durableLsn) this.release(pullText, [])
-    else this.holdUntil(shard, pullText, pullLsn, pullCount)
+    if (shard.dead !== null || log === null || pullLsn <= log.durableLsn) this.release(pullReplies, noCrossMessages)
+    else this.holdUntil(shard, pullReplies.slice(), pullLsn)
+    pullReplies.length = 0
   }
 
   /** Replies and messages that wait for every record produced up to them. */
-  private releaseOrHold(shard: Shard, lines: string[], output: EngineOutput): void {
+  private releaseOrHold(shard: Shard, replies: ReplyPairs, output: EngineOutput): void {
     // [storage] A log that failed (possibly during the appends in collect, when onFatal already ran
     // fail()) never makes these records durable: answer with the error now instead of holding
     // replies that nothing would ever release.
     const { log, dead } = shard
     // Events travel with the replies, as text, so they too leave only once their records are durable
     // (and never from a dead shard, whose records never will be).
-    if (this.eventsWanted && dead === null) for (const event of output.events) lines.push(eventLinePrefix + stringifyJson(event))
-    if (lines.length === 0 && output.messages.length === 0) return
-    const text = lines.join('\n')
-    if (dead !== null) return this.release(text, []) // [storage] no cross messages from a dead shard
+    if (this.eventsWanted && dead === null) for (const event of output.events) replies.push(eventToken, stringifyJson(event))
+    if (replies.length === 0 && output.messages.length === 0) return
+    if (dead !== null) return this.release(replies, noCrossMessages) // [storage] no cross messages from a dead shard
     if (log === null || (shard.held.length === 0 && log.durableLsn >= log.appendedLsn)) {
-      this.release(text, output.messages)
+      this.release(replies, output.messages)
     } else {
       const cross = output.messages.length > 0 ? output.messages : noCrossMessages // the output's arrays are reused
-      shard.held.push({ lsn: log.appendedLsn, text, cross, count: lines.length, heldAtMs: performance.now() })
+      shard.held.push({ lsn: log.appendedLsn, replies: replies.slice(), cross, count: replies.length / 2, heldAtMs: performance.now() })
     }
   }
 
-  /** Holds `text` (in LSN order, after entries of the same LSN) until records up to `lsn` are durable. */
-  private holdUntil(shard: Shard, text: string, lsn: number, count: number): void {
+  /** Holds `replies` (in LSN order, after entries of the same LSN) until records up to `lsn` are durable. */
+  private holdUntil(shard: Shard, replies: ReplyPairs, lsn: number): void {
     const held = shard.held
     let at = held.length
     while (at > 0 && (held[at - 1] as HeldReplies).lsn > lsn) at--
-    held.splice(at, 0, { lsn, text, cross: [], count, heldAtMs: performance.now() })
+    held.splice(at, 0, { lsn, replies, cross: noCrossMessages, count: replies.length / 2, heldAtMs: performance.now() })
   }
 
   /**
@@ -485,7 +489,7 @@ export class ShardHost {
    * huge string nor a queue of them, and the replies of a connection closed meanwhile are dropped by
    * its cancel, which reaches the host before the request for more.
    */
-  private serializeReplies(shard: Shard, fresh: EngineReply[], lines: string[], pullLines: string[]): number {
+  private serializeReplies(shard: Shard, fresh: EngineReply[], out: ReplyPairs, pullOut: ReplyPairs): number {
     let replies = fresh
     if (shard.deferred.length > 0) {
       replies = [...shard.deferred, ...fresh]
@@ -498,13 +502,13 @@ export class ShardHost {
     let index = 0
     for (; index < replies.length && bytes <= hostReplyBytesPerTurnMax; index++) {
       const [token, reply] = replies[index] as EngineReply
-      const line = `${token}\t${encodeReply(dead === null ? reply : { ok: false, error: dead })}`
-      bytes += line.length
+      const json = encodeReply(dead === null ? reply : { ok: false, error: dead })
+      bytes += json.length
       const lsn = pullLsns.size > 0 ? pullLsns.get(token) : undefined
-      if (lsn === undefined) lines.push(line)
+      if (lsn === undefined) out.push(token, json)
       else {
         pullLsns.delete(token)
-        pullLines.push(line)
+        pullOut.push(token, json)
         if (lsn > pullLsn) pullLsn = lsn
       }
     }
@@ -520,7 +524,7 @@ export class ShardHost {
     let released = 0
     while (released < shard.held.length && (shard.held[released] as HeldReplies).lsn <= durableLsn) {
       const held = shard.held[released] as HeldReplies
-      this.release(held.text, held.cross)
+      this.release(held.replies, held.cross)
       released++
     }
     if (released > 0) {
@@ -530,12 +534,14 @@ export class ShardHost {
     this.scheduleFlush()
   }
 
-  private release(text: string, cross: readonly CrossShardMessage[]): void {
-    if (text.length > 0) this.outbound.push(text)
+  private release(replies: Readonly<ReplyPairs>, cross: readonly CrossShardMessage[]): void {
+    const outbound = this.outbound
+    for (let index = 0; index < replies.length; index++) outbound.push(replies[index] as Token | string)
     for (const item of cross) this.outboundCross.push(item)
   }
 
-  private afterWork(): void {
+  /** `nowMs`: the batch's time (the host's clock), when it has one, for the idle collector. */
+  private afterWork(nowMs?: number): void {
     this.flushOutbound()
     const shards = this.shardList
     for (let index = 0; index < shards.length; index++) {
@@ -543,7 +549,7 @@ export class ShardHost {
       if (shard.log?.needsCheckpoint()) this.checkpoint(shard)
     }
     this.armTimer()
-    this.idleGc?.noteWork()
+    this.idleGc?.noteWork(nowMs)
   }
 
   private scheduleFlush(): void {
@@ -566,8 +572,14 @@ export class ShardHost {
       this.outboundCross = []
     }
     if (this.outbound.length > 0) {
-      this.sink(this.outbound.join('\n'))
-      this.outbound.length = 0
+      // In the thread, the array itself is the message (the front takes it over); a Worker posts text.
+      if (this.init.replyPairs === true) {
+        this.sink(this.outbound)
+        this.outbound = []
+      } else {
+        this.sink(replyBatchText(this.outbound))
+        this.outbound.length = 0
+      }
     }
     if (this.moreReplies === 'due') {
       this.moreReplies = 'announced'
@@ -637,10 +649,14 @@ export class ShardHost {
   private fail(shard: Shard, error: Error): void {
     // Clients get the reason without paths; the operator's log line keeps the whole message.
     shard.dead = errors.shardStopped(shard.index, errors.clientErrorText(error.message))
-    const lines = shard.held.flatMap((held) => held.text.split('\n')).filter((line) => !line.startsWith(eventLinePrefix))
+    const failed = JSON.stringify({ ok: false, error: shard.dead })
+    for (const held of shard.held) {
+      for (let at = 0; at < held.replies.length; at += 2) {
+        const token = held.replies[at] as Token
+        if (token !== eventToken) this.outbound.push(token, failed)
+      }
+    }
     shard.held = []
-    const failed = lines.map((line) => `${line.slice(0, line.indexOf('\t'))}\t${JSON.stringify({ ok: false, error: shard.dead })}`)
-    if (failed.length > 0) this.outbound.push(failed.join('\n'))
     this.flushOutbound()
     this.sink({ k: 'fatal', error: errors.shardStopped(shard.index, error.message) })
   }

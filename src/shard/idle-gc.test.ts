@@ -55,6 +55,18 @@ describe('IdleCollector', () => {
     expect(fake.pendingTimers()).toBe(0)
   })
 
+  test('a time passed in by the caller is used, and a wall clock stepped back delays the collection by one quiet spell at most', () => {
+    const fake = fakeSeams()
+    const collector = new IdleCollector(fake.seams)
+    // The last turns of the burst carry a time an hour ahead of the collector's clock (a step back after them).
+    for (let turn = 0; turn < idleGcBurstTurnsMin; turn++) collector.noteWork(3_600_000)
+    fake.advance(idleGcQuietMs)
+    expect(fake.state.collections).toBe(0)
+    collector.noteWork() // work at the stepped-back time: quiet is counted from it
+    fake.advance(2 * idleGcQuietMs)
+    expect(fake.state.collections).toBe(1)
+  })
+
   test('waits while work goes on, then collects once it stops', () => {
     const fake = fakeSeams()
     const collector = new IdleCollector(fake.seams)

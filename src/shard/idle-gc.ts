@@ -48,7 +48,9 @@ export type IdleGcSeams = {
 }
 
 export const realIdleGcSeams: IdleGcSeams = {
-  nowMs: () => performance.now(),
+  // The wall clock, as the host's: a request batch's time is read once, and noteWork reuses it.
+  // A clock step only makes one quiet spell look shorter or longer.
+  nowMs: () => Date.now(),
   setTimer: (callback, delayMs) => setTimeout(callback, delayMs),
   clearTimer: (timer) => clearTimeout(timer as ReturnType<typeof setTimeout>),
   collect: () => void Bun.gc(true),
@@ -73,9 +75,8 @@ export class IdleCollector {
   ) {}
 
   /** Called after each turn of work; cheap (one timer per quiet spell, not per turn). */
-  noteWork(): void {
+  noteWork(nowMs: number = this.seams.nowMs()): void {
     if (this.#stopped) return
-    const nowMs = this.seams.nowMs()
     // A burst is work without a quiet spell in it: a trickle (one request every few hundred ms) leaves
     // little garbage, and a full collection's pause (~100 ms with 1M jobs) must not meet its requests.
     if (nowMs - this.#lastWorkMs >= idleGcQuietMs) this.#turns = 0
@@ -116,7 +117,8 @@ export class IdleCollector {
     if (this.#purgesLeft > 0) return this.#purge()
     const quietMs = this.seams.nowMs() - this.#lastWorkMs
     // Still busy: look again once the quiet time since the last turn could have passed.
-    if (quietMs < idleGcQuietMs) return this.#arm(idleGcQuietMs - quietMs)
+    // (Never longer than idleGcQuietMs: after the wall clock stepped back, quietMs is negative.)
+    if (quietMs < idleGcQuietMs) return this.#arm(Math.min(idleGcQuietMs, idleGcQuietMs - quietMs))
     this.#turns = 0
     this.releaseSpares()
     this.seams.collect()

@@ -10,6 +10,9 @@
  *     e TAB <JobEvent JSON>          (only when HostInit.eventsWanted)
  * Both leave only once the records that produced them are durable.
  * JSON lines never contain a raw LF (spec §1.3), so LF is a safe separator.
+ *
+ * An in-thread host (--workers 0, HostInit.replyPairs) sends the same reply batch as ReplyPairs
+ * instead: no text to build and split again in the same thread.
  */
 import type { Config } from '../base/config.ts'
 import type { CrossShardMessage, Token } from '../engine/types.ts'
@@ -28,6 +31,8 @@ export type HostInit = {
    * nothing (io/discard.ts), never to the data directory.
    */
   scratch?: boolean
+  /** Reply batches as ReplyPairs instead of text (an in-thread host: its sink is a function call). */
+  replyPairs?: boolean
 }
 
 export type ToHost =
@@ -67,8 +72,25 @@ export type FromHost =
 export const fieldSeparator = '\t'
 export const recordSeparator = '\n'
 
+/**
+ * A reply batch, flat: a token then its reply JSON (without reqId), per reply, in order; an event is
+ * eventToken then its JobEvent JSON. Flat, not a pair per reply: one array per batch.
+ */
+export type ReplyPairs = Array<Token | string>
+export const eventToken = -1
+
+/** The text form of a reply batch (see the header): what a Worker's host posts. */
+export function replyBatchText(pairs: Readonly<ReplyPairs>): string {
+  let text = ''
+  for (let at = 0; at < pairs.length; at += 2) {
+    const token = pairs[at] as Token
+    text += `${at === 0 ? '' : recordSeparator}${token === eventToken ? 'e' : token}${fieldSeparator}${pairs[at + 1] as string}`
+  }
+  return text
+}
+
 /** Where a host sends things: postMessage in a Worker, a direct call with --workers 0. */
-export type HostSink = (message: FromHost | string) => void
+export type HostSink = (message: FromHost | string | ReplyPairs) => void
 
 /**
  * Requests for an in-thread host (--workers 0), flat: directRequestSlots each, its token, its shard,

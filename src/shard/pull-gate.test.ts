@@ -31,7 +31,7 @@ async function startHost(time: HostTime = realHostTime) {
   }
   const io = new FaultyIo(testFsIo())
   const out: Array<FromHost | string> = []
-  const host = new ShardHost({ k: 'init', config, shardCount: 1, shardIndexes: [0], eventsWanted: false }, (message) => void out.push(message), time, io)
+  const host = new ShardHost({ k: 'init', config, shardCount: 1, shardIndexes: [0], eventsWanted: false }, (message) => void out.push(message as FromHost | string), time, io)
   await host.start()
   /** Reply lines released so far, by token (taken out of `out`). */
   const replies = new Map<number, { ok: boolean; [field: string]: unknown }>()

@@ -4,7 +4,7 @@
  */
 import { recoveryFailed } from '../protocol/errors.ts'
 import { ShardHost } from './host.ts'
-import type { FromHost, ToHost } from './messages.ts'
+import type { ToHost } from './messages.ts'
 
 declare const self: Worker
 
@@ -14,7 +14,7 @@ export function startWorker(early: MessageEvent[]): void {
     const message = event.data
     if (typeof message === 'string') return host?.handleBatch(message)
     if (message.k === 'init') {
-      host = new ShardHost(message, (out: FromHost | string) => self.postMessage(out))
+      host = new ShardHost(message, (out) => self.postMessage(out))
       host.start().catch((error: Error) => self.postMessage({ k: 'fatal', error: recoveryFailed(error.message) }))
       return
     }

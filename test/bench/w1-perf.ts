@@ -3,7 +3,7 @@
  * (the least a Bun server can do per push) against flashq in memory mode, each driven by the same
  * bare line client, one push awaited at a time.
  *
- *   bun test/bench/w1-perf.ts [--runs 2] [--warmup-seconds 3] [--seconds 4]
+ *   bun test/bench/w1-perf.ts [--runs 2] [--warmup-seconds 3] [--seconds 4] [--base <flashq checkout>] [--top 0]
  *
  * Each server runs with JSC's JITDump on (test/bench/jit-perf-map.ts turns it into perf's map, so
  * compiled JavaScript has names); after `--warmup-seconds` of pushes, `perf record` samples its main
@@ -11,6 +11,10 @@
  * (samples × sampling period ÷ pushes), and the inclusive µs per push of the kernel's send, receive
  * and epoll paths and of the JavaScript entry points (perf's "children" attribution). Needs perf
  * (`apt-get install linux-perf`) and root or perf_event_paranoid ≤ 1 for `perf record -p`.
+ * `--base /tmp/base` adds a column for another checkout's server, run after this one's in every run
+ * (an A/B at steady state). `--top 20` also lists each server's 20 symbols with the most
+ * samples of their own (perf's "self"), in µs per push, medians of the runs: where a flat profile
+ * spends its time.
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -19,6 +23,7 @@ import { join } from 'node:path'
 import type { Socket, Subprocess } from 'bun'
 import { readStartupLine } from '../../src/bench/startup-line.ts'
 import { freePort } from '../../src/bench/peers/process.ts'
+import { BenchFlags } from './flags.ts'
 
 const samplesPerSecond = 4000
 /** How long a server may take to exit after SIGTERM before it is killed. */
@@ -33,25 +38,32 @@ const rows: Array<[symbol: string, label: string]> = [
   ['JS: data', 'JS: the socket data handler'],
   ['JS: handleRequests', '  of which the store (engine, host)'],
   ['JS: #splitBlock', '  of which splitting lines'],
-  ['JS: deliverBatch', 'JS: replies to their connections'],
+  // The in-thread host's replies delivered in a microtask (deliverBatch or deliverPairs below it);
+  // since the pool delivers a socket read's replies as its flush ends, those are in the data handler.
+  ['JS: deliverNext', 'JS: replies delivered in a microtask'],
 ]
 
-type Options = { runs: number; warmupSeconds: number; seconds: number }
-type Measured = { pushesPerSecond: number; mainMicrosPerPush: number; rows: Map<string, number> }
+type Options = { runs: number; warmupSeconds: number; seconds: number; base: string | null; top: number }
+type Measured = { pushesPerSecond: number; mainMicrosPerPush: number; rows: Map<string, number>; selfMicros: Map<string, number> }
+/** A server to measure: the floor, or flashq from a checkout. */
+type Kind = 'floor' | { checkout: string }
 
 function parseArgs(): Options {
-  const args = process.argv.slice(2)
-  const number = (flag: string, fallback: number) => {
-    const at = args.indexOf(flag)
-    const value = at >= 0 ? Number(args[at + 1]) : fallback
-    if (!(value > 0)) throw new Error(`${flag}: a positive number, not '${args[at + 1]}'`)
+  const flags = new BenchFlags(process.argv.slice(2))
+  // Seconds may be fractions (the smoke test samples for half a second).
+  const seconds = (flag: string, fallback: number) => {
+    const value = Number(flags.value(flag) ?? fallback)
+    if (!(value > 0)) throw new Error(`${flag}: a positive number of seconds, not '${flags.value(flag)}'`)
     return value
   }
-  return { runs: number('--runs', 2), warmupSeconds: number('--warmup-seconds', 3), seconds: number('--seconds', 4) }
+  return {
+    runs: flags.count('--runs', 2), warmupSeconds: seconds('--warmup-seconds', 3), seconds: seconds('--seconds', 4),
+    base: flags.value('--base'), top: flags.count('--top', 0, 0),
+  }
 }
 
 /** Starts a server with JITDump on; resolves its pid and port. */
-async function startServer(kind: 'floor' | 'flashq', jitDir: string): Promise<{ child: Subprocess<'ignore', 'pipe', 'pipe'>; port: number }> {
+async function startServer(kind: Kind, jitDir: string): Promise<{ child: Subprocess<'ignore', 'pipe', 'pipe'>; port: number }> {
   const env = { ...process.env, BUN_JSC_useJITDump: '1', BUN_JSC_jitDumpDirectory: jitDir }
   if (kind === 'floor') {
     const port = freePort()
@@ -61,7 +73,7 @@ async function startServer(kind: 'floor' | 'flashq', jitDir: string): Promise<{ 
     return { child, port }
   }
   const child = Bun.spawn(
-    [process.execPath, join(repoRoot, 'src', 'main.ts'), '--memory', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn'],
+    [process.execPath, join(kind.checkout, 'src', 'main.ts'), '--memory', '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn'],
     { env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
   )
   const { line, seen } = await readStartupLine(child.stdout)
@@ -111,7 +123,7 @@ function perf(args: string[]): string {
   return ran.stdout
 }
 
-async function measure(kind: 'floor' | 'flashq', options: Options): Promise<Measured> {
+async function measure(kind: Kind, options: Options): Promise<Measured> {
   const dir = mkdtempSync(join(tmpdir(), 'flashq-w1-perf-'))
   const { child, port } = await startServer(kind, dir)
   try {
@@ -143,7 +155,8 @@ async function measure(kind: 'floor' | 'flashq', options: Options): Promise<Meas
     const children = perf(['report', '-i', data, '--stdio', '--children', '--sort', 'sym', '-g', 'none'])
     const byRow = new Map<string, number>()
     for (const [symbol, label] of rows) byRow.set(label, (inclusivePercent(children, symbol) / 100) * total * microsPerSample / inSampled)
-    return { pushesPerSecond, mainMicrosPerPush: total * microsPerSample / inSampled, rows: byRow }
+    const selfMicros = options.top > 0 ? selfMicrosOf(perf(['report', '-i', data, '--stdio', '-n', '--no-children', '--sort', 'sym', '-g', 'none']), microsPerSample / inSampled) : new Map<string, number>()
+    return { pushesPerSecond, mainMicrosPerPush: total * microsPerSample / inSampled, rows: byRow, selfMicros }
   } finally {
     child.kill('SIGKILL')
     await child.exited
@@ -170,6 +183,25 @@ function countSamples(report: string): number {
 }
 
 /**
+ * µs per push of every symbol's own samples (`perf report -n --no-children`: self%, samples, [k],
+ * symbol), JIT copies' hashes dropped, and three totals: the kernel's, JIT code's, the rest's
+ * (bun.exe's native code, libc).
+ */
+function selfMicrosOf(report: string, microsPerSampleAndPush: number): Map<string, number> {
+  const micros = new Map<string, number>()
+  const add = (name: string, value: number) => micros.set(name, (micros.get(name) ?? 0) + value)
+  for (const line of report.split('\n')) {
+    const match = /^\s+[\d.]+%\s+(\d+)\s+\[([.k])\]\s+(.*?)\s*$/.exec(line)
+    if (match === null) continue
+    const name = (match[3] as string).replace(/#\w+$/, '')
+    const value = Number(match[1]) * microsPerSampleAndPush
+    add(name, value)
+    add(match[2] === 'k' ? '(total: kernel)' : name.startsWith('JSC-') ? '(total: JavaScript, JIT code)' : '(total: native code, bun.exe and libc)', value)
+  }
+  return micros
+}
+
+/**
  * The largest inclusive percentage of a symbol. JIT code is named `JSC-<tier>: <function>#<hash>`
  * (one per tier and per compiled copy); the largest is the one the steady state runs.
  */
@@ -188,22 +220,32 @@ function inclusivePercent(report: string, symbol: string): number {
 
 async function main(): Promise<void> {
   const options = parseArgs()
-  const results = new Map<string, Measured[]>([['floor', []], ['flashq', []]])
+  const kinds: Array<[string, Kind]> = [['floor (Bun)', 'floor'], ['flashq', { checkout: repoRoot }]]
+  if (options.base !== null) kinds.push(['flashq (base)', { checkout: options.base }])
+  const results = new Map<string, Measured[]>(kinds.map(([name]) => [name, []]))
   for (let run = 0; run < options.runs; run++) {
-    for (const kind of ['floor', 'flashq'] as const) results.get(kind)?.push(await measure(kind, options))
+    for (const [name, kind] of kinds) results.get(name)?.push(await measure(kind, options))
   }
   const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
-  const cell = (values: number[]) => median(values).toFixed(1)
-  const floor = results.get('floor') ?? []
-  const flashq = results.get('flashq') ?? []
+  const columns = kinds.map(([name]) => results.get(name) ?? [])
+  const row = (label: string, value: (one: Measured) => number, digits = 1) => `| ${label} | ${columns.map((runs) => median(runs.map(value)).toFixed(digits)).join(' | ')} |`
   console.log(`\nW1 memory at steady state, server main thread, µs per push (medians of ${options.runs}; perf at ${samplesPerSecond} Hz for ${options.seconds} s after ${options.warmupSeconds} s of pushes)`)
-  console.log('| | floor (Bun) | flashq |')
-  console.log('| --- | --- | --- |')
-  console.log(`| pushes/s | ${Math.round(median(floor.map((one) => one.pushesPerSecond)))} | ${Math.round(median(flashq.map((one) => one.pushesPerSecond)))} |`)
-  console.log(`| main thread, all | ${cell(floor.map((one) => one.mainMicrosPerPush))} | ${cell(flashq.map((one) => one.mainMicrosPerPush))} |`)
-  for (const [, label] of rows) {
-    console.log(`| ${label} | ${cell(floor.map((one) => one.rows.get(label) ?? 0))} | ${cell(flashq.map((one) => one.rows.get(label) ?? 0))} |`)
-  }
+  console.log(`| | ${kinds.map(([name]) => name).join(' | ')} |`)
+  console.log(`| --- |${' --- |'.repeat(kinds.length)}`)
+  console.log(row('pushes/s', (one) => one.pushesPerSecond, 0))
+  console.log(row('main thread, all', (one) => one.mainMicrosPerPush))
+  for (const [, label] of rows) console.log(row(label, (one) => one.rows.get(label) ?? 0))
+  for (const [name] of kinds) printTop(name, results.get(name) ?? [], options.top)
+}
+
+/** The symbols with the most own samples, µs per push, medians of the runs (a symbol absent from a run counts 0). */
+function printTop(name: string, runs: Measured[], top: number): void {
+  if (top === 0) return
+  const symbols = new Set(runs.flatMap((one) => [...one.selfMicros.keys()]))
+  const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
+  const ranked = [...symbols].map((symbol) => [symbol, median(runs.map((one) => one.selfMicros.get(symbol) ?? 0))] as const).sort((a, b) => b[1] - a[1])
+  console.log(`\n${name}: the ${top} symbols with the most own time, µs per push`)
+  for (const [symbol, micros] of ranked.slice(0, top)) console.log(`${micros.toFixed(2).padStart(6)}  ${symbol}`)
 }
 
 await main()

@@ -72,16 +72,20 @@ const perfInstalled = Bun.spawnSync(['perf', '--version'], { stdout: 'ignore', s
 
 // .ci/run installs linux-perf; a machine without it cannot sample, and says so by skipping.
 test.skipIf(!perfInstalled)('w1-perf.ts: main-thread µs per push and its kernel and JavaScript parts, floor against flashq', () => {
-  const ran = Bun.spawnSync([process.execPath, join(import.meta.dir, '..', 'bench', 'w1-perf.ts'), '--runs', '1', '--warmup-seconds', '0.5', '--seconds', '0.5'], {
+  const ran = Bun.spawnSync([process.execPath, join(import.meta.dir, '..', 'bench', 'w1-perf.ts'), '--runs', '1', '--warmup-seconds', '0.5', '--seconds', '0.5', '--top', '3', '--base', join(import.meta.dir, '..', '..')], {
     stdout: 'pipe', stderr: 'pipe', timeout: 60_000,
   })
   const out = ran.stdout.toString() + ran.stderr.toString()
-  expect(out).toMatch(/^\| pushes\/s \| \d+ \| \d+ \|$/m)
-  const main = /^\| main thread, all \| ([\d.]+) \| ([\d.]+) \|$/m.exec(out)
+  // --base: a third column, here this same checkout.
+  expect(out).toMatch(/^\| pushes\/s \| \d+ \| \d+ \| \d+ \|$/m)
+  const main = /^\| main thread, all \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$/m.exec(out)
   expect(main).not.toBeNull()
   for (const value of (main as RegExpExecArray).slice(1)) expect(Number(value)).toBeGreaterThan(0)
   // The flashq column names its own JavaScript: the JITDump was read and perf used the map.
-  expect(out).toMatch(/^\| JS: the socket data handler \| [\d.]+ \| [1-9][\d.]* \|$/m)
-  expect(out).toMatch(/^\| kernel: send \(loopback TCP, the client woken\) \| [1-9][\d.]* \| [1-9][\d.]* \|$/m)
+  expect(out).toMatch(/^\| JS: the socket data handler \| [\d.]+ \| [1-9][\d.]* \| [1-9][\d.]* \|$/m)
+  expect(out).toMatch(/^\| kernel: send \(loopback TCP, the client woken\) \| [1-9][\d.]* \| [1-9][\d.]* \| [1-9][\d.]* \|$/m)
+  // --top 3: each server's three totals (kernel, JIT code, native code) or its biggest symbols.
+  expect(out).toMatch(/^flashq \(base\): the 3 symbols with the most own time, µs per push$/m)
+  expect(out).toMatch(/^ *[\d.]+ {2}\(total: kernel\)$/m)
   expect(ran.exitCode).toBe(0)
 }, 60_000)

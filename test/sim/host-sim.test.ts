@@ -28,7 +28,7 @@ import { nameOnShard } from '../../src/engine/test-helpers.ts'
 import type { CrossShardMessage, Reply } from '../../src/engine/types.ts'
 import { PwriteBackend } from '../../src/io/pwrite.ts'
 import { type HostTime, ShardHost } from '../../src/shard/host.ts'
-import type { FromHost, HostInit } from '../../src/shard/messages.ts'
+import { replyBatchText, type FromHost, type HostInit, type ReplyPairs } from '../../src/shard/messages.ts'
 import { openManifest } from '../../src/storage/manifest.ts'
 import { shardDirectory } from '../../src/shard/storage-admin.ts'
 import { ShardGateIo } from './shard-gate-io.ts'
@@ -109,14 +109,16 @@ class Simulation {
     }
     const life = ++this.life
     this.timers = new SimTimers(this.clock)
-    const init: HostInit = { k: 'init', config, shardCount, shardIndexes: [0, 1, 2], eventsWanted: false }
+    // Every other life as an in-thread host (--workers 0) sends its reply batches: as (token, text) pairs.
+    const init: HostInit = { k: 'init', config, shardCount, shardIndexes: [0, 1, 2], eventsWanted: false, replyPairs: life % 2 === 0 }
     this.host = new ShardHost(init, (message) => {
       if (life === this.life) this.fromHost(message)
     }, this.timers.time, this.io)
     await this.host.start()
   }
 
-  private fromHost(message: FromHost | string): void {
+  private fromHost(sent: FromHost | string | ReplyPairs): void {
+    const message = Array.isArray(sent) ? replyBatchText(sent) : sent
     if (typeof message === 'string') {
       for (const line of message.split('\n')) {
         const tab = line.indexOf('\t')
