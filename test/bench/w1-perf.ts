@@ -1,5 +1,5 @@
 /**
- * Where a W1 push's server CPU goes at steady state, by `perf`: the floor server of w1-floor.ts
+ * Where a W1 push's server CPU goes at steady state, by `perf`: the floor server (src/bench/peers/floor.ts, as w1-floor.ts runs it)
  * (the least a Bun server can do per push) against flashq in memory mode, each driven by the same
  * bare line client, one push awaited at a time.
  *
