@@ -1,15 +1,16 @@
 /**
  * Standing fuzz test of the front (issue 8): seeded random and mutated requests in JSON lines and
  * MessagePack, including huge nesting, non-finite numbers, multi-byte strings at the limits and
- * random bytes, sent in random chunkings to a real server (durable, two shard workers). After each
+ * random bytes, sent in random chunkings to a real server (durable; its stores in two shard workers,
+ * then in the main thread, the default on 2 cores: each shape gets FUZZ_SECONDS). After each
  * batch the server must still answer a push/pull/ack round trip on every shard, its RSS must stay
  * under a bound, and no reply may show a stack trace or a path.
  *
- *   bun test test/fuzz                         CI: about 15 s of batches
+ *   bun test test/fuzz                         CI: about 2 × 10 s of batches
  *   FUZZ_SECONDS=600 bun test test/fuzz        a longer local run
  *   SEED=1234 bun test test/fuzz               replay one run (the seed is printed)
  */
-import { afterAll, beforeAll, expect, test } from 'bun:test'
+import { expect, test } from 'bun:test'
 import { connect, type Socket as NetSocket } from 'node:net'
 import { Packr } from 'msgpackr'
 import { shardOfName } from '../../src/base/hash.ts'
@@ -18,7 +19,7 @@ import { prng, seedFromEnv } from '../../src/base/prng.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
 import { frame, WireClient } from '../harness/wire-client.ts'
 
-const fuzzSeconds = Number(process.env.FUZZ_SECONDS ?? 15)
+const fuzzSeconds = Number(process.env.FUZZ_SECONDS ?? 10)
 const seed = seedFromEnv()
 const random = prng(seed)
 const shardCount = 2
@@ -33,14 +34,13 @@ const rssSettleMs = 3000
 
 const packr = new Packr({ useRecords: false, variableMapSize: true })
 
+/** The server under test; each test starts its own. */
 let server: TestServer
-
-beforeAll(async () => {
-  server = await startServer({ args: ['--shards', String(shardCount), '--workers', String(shardCount)] })
-})
-afterAll(async () => {
-  await server.cleanup()
-})
+/** Where the stores run: in shard Workers, and in the main thread (the in-thread host and its reply path). */
+const serverShapes = [
+  { name: `stores in ${shardCount} shard workers`, workers: shardCount },
+  { name: 'stores in the main thread', workers: 0 },
+]
 
 // ---------------------------------------------------------------------------------------------------
 // Values and requests
@@ -275,7 +275,18 @@ async function removeStoredState(): Promise<void> {
   }
 }
 
-test(`the front survives fuzzed input (SEED=${seed}, ${fuzzSeconds} s)`, async () => {
+for (const shape of serverShapes) {
+  test(`the front survives fuzzed input, ${shape.name} (SEED=${seed}, ${fuzzSeconds} s)`, async () => {
+    server = await startServer({ args: ['--shards', String(shardCount), '--workers', String(shape.workers)] })
+    try {
+      await fuzzServer()
+    } finally {
+      await server.cleanup()
+    }
+  }, (fuzzSeconds + 60) * 1000)
+}
+
+async function fuzzServer(): Promise<void> {
   process.stderr.write(`front fuzz: SEED=${seed} FUZZ_SECONDS=${fuzzSeconds}\n`)
   await roundTripOnEveryShard()
   const idleRss = await rssBytes(server.process.pid)
@@ -299,4 +310,4 @@ test(`the front survives fuzzed input (SEED=${seed}, ${fuzzSeconds} s)`, async (
   expect(replies).toBeGreaterThan(0)
   const health = (await (await fetch(`http://127.0.0.1:${server.httpPort}/health`)).json()) as { data: { status: string } }
   expect(health.data.status).toBe('healthy') // spec §5.2 shape
-}, (fuzzSeconds + 60) * 1000)
+}
