@@ -106,6 +106,25 @@ describe('JsonLinesDecoder', () => {
     expect(decoder.overflowed).toBe(true)
   })
 
+  test('invalid UTF-8 and BOMs decode as TextDecoder with ignoreBOM does, in any chunking and at any byte offset', () => {
+    const reference = new TextDecoder('utf-8', { ignoreBOM: true })
+    const random = prng(seedFromEnv())
+    // Bytes around the edges of UTF-8: stray continuations, overlong leads, surrogates, > U+10FFFF, a BOM.
+    const tricky = [0x41, 0x7b, 0x80, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf, 0xe0, 0xed, 0xef, 0xbb, 0xf0, 0xf4, 0xf5, 0xff, 0x0d, 0x20]
+    for (let round = 0; round < 300; round++) {
+      const lineCount = 1 + random.int(3)
+      const bodies = Array.from({ length: lineCount }, () => Uint8Array.from({ length: 1 + random.int(12) }, () => tricky[random.int(tricky.length)] as number))
+      const wireBytes = Uint8Array.from(bodies.flatMap((body) => [0x7b, ...body, 0x0a]))
+      const expected = bodies.map((body) => reference.decode(Uint8Array.of(0x7b, ...body))).map((text) => (text.endsWith('\r') ? text.slice(0, -1) : text))
+      // A view at an offset into a larger buffer, as a socket's chunk is.
+      const padded = new Uint8Array(wireBytes.length + 7)
+      padded.set(wireBytes, 3)
+      expect(feed(new JsonLinesDecoder(1024), [padded.subarray(3, 3 + wireBytes.length)])).toEqual(expected)
+      const split = random.int(wireBytes.length + 1)
+      expect(feed(new JsonLinesDecoder(1024), [wireBytes.subarray(0, split), wireBytes.subarray(split)])).toEqual(expected)
+    }
+  })
+
   test('many small lines in one chunk', () => {
     const line = '{"cmd":"ACK","id":123456}'
     const count = 50_000

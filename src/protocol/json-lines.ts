@@ -4,9 +4,9 @@
  * Owns: the unparsed tail of one connection. Does not parse JSON (the caller does, so it can recover
  * reqId and forward the text unchanged).
  *
- * Hot path: a chunk holding many small lines costs one lastIndexOf, one UTF-8 decode of everything up
- * to the last LF, and one String.split. Decoding up to an LF is always safe, because LF (0x0A) never
- * occurs inside a multibyte UTF-8 sequence, so a character split across chunks stays in the tail.
+ * Hot path: a chunk costs one lastIndexOf, one UTF-8 decode of everything up to the last LF, and a
+ * string search per line. Decoding up to an LF is always safe, because LF (0x0A) never occurs inside
+ * a multibyte UTF-8 sequence, so a character split across chunks stays in the tail.
  * A partial line is kept as a list of copied chunks (not re-concatenated per chunk, which would be
  * quadratic for a 64 MiB line arriving in 64 KiB reads).
  */
@@ -16,6 +16,14 @@ const lineFeed = 0x0a
 // ignoreBOM keeps every line's bytes verbatim; a BOM would otherwise be dropped only at the start of
 // a decode call, which depends on how the input happened to be chunked.
 const utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
+
+/**
+ * Buffer's utf8Slice decodes a range of any Uint8Array without a view of it: a one-line read (a
+ * client awaiting each reply) took a subarray, a byte search and TextDecoder.decode, ~2.3 µs of the
+ * server's ~36 µs per sequential PUSH in place (perf, W1 memory at steady state). Its output equals
+ * TextDecoder's with ignoreBOM, invalid sequences included (json-lines.test.ts compares them).
+ */
+const utf8Slice = (Buffer.prototype as unknown as { utf8Slice(this: Uint8Array, start: number, end: number): string }).utf8Slice
 
 export class JsonLinesDecoder {
   /** Copies of the chunks that make up the current partial line, in order. */
@@ -87,10 +95,10 @@ export class JsonLinesDecoder {
     // return the lines before it.
     const overlongStart = end - start > this.lineBytesMax ? findOverlongLine(chunk, start, end, this.lineBytesMax) : -1
     if (overlongStart < 0) {
-      decodeLines(chunk.subarray(start, end), lines)
+      decodeLines(chunk, start, end, lines)
       return true
     }
-    if (overlongStart > start) decodeLines(chunk.subarray(start, overlongStart - 1), lines)
+    if (overlongStart > start) decodeLines(chunk, start, overlongStart - 1, lines)
     return this.#overflow()
   }
 
@@ -121,11 +129,19 @@ function addLine(text: string, lines: string[]): void {
   lines.push(line)
 }
 
-function decodeLines(block: Uint8Array, lines: string[]): void {
-  // One line per chunk is the common case of a client awaiting each reply: no split, no array.
-  if (block.indexOf(lineFeed) < 0) return addLine(utf8.decode(block), lines)
-  const parts = utf8.decode(block).split('\n')
-  for (let index = 0; index < parts.length; index++) addLine(parts[index] as string, lines)
+/** The lines of chunk[start, end), decoded at once and cut at each LF. */
+function decodeLines(chunk: Uint8Array, start: number, end: number, lines: string[]): void {
+  const text = utf8Slice.call(chunk, start, end)
+  // One line per chunk is the common case of a client awaiting each reply: no slice.
+  let lineEnd = text.indexOf('\n')
+  if (lineEnd < 0) return addLine(text, lines)
+  let lineStart = 0
+  while (lineEnd >= 0) {
+    addLine(text.slice(lineStart, lineEnd), lines)
+    lineStart = lineEnd + 1
+    lineEnd = text.indexOf('\n', lineStart)
+  }
+  addLine(text.slice(lineStart), lines)
 }
 
 /** Start offset of the first line in chunk[start, end] longer than lineBytesMax, or -1. */
