@@ -3,7 +3,7 @@
  * (the least a Bun server can do per push) against flashq in memory mode, each driven by the same
  * bare line client, one push awaited at a time.
  *
- *   bun test/bench/w1-perf.ts [--runs 2] [--warmup-seconds 3] [--seconds 4] [--base <flashq checkout>] [--top 0]
+ *   bun test/bench/w1-perf.ts [--runs 2] [--warmup-seconds 3] [--seconds 4] [--base <flashq checkout>] [--top 0] [--by-js 0]
  *
  * Each server runs with JSC's JITDump on (test/bench/jit-perf-map.ts turns it into perf's map, so
  * compiled JavaScript has names); after `--warmup-seconds` of pushes, `perf record` samples its main
@@ -14,7 +14,11 @@
  * `--base /tmp/base` adds a column for another checkout's server, run after this one's in every run
  * (an A/B at steady state). `--top 20` also lists each server's 20 symbols with the most
  * samples of their own (perf's "self"), in µs per push, medians of the runs: where a flat profile
- * spends its time.
+ * spends its time. `--by-js 20` lists the 20 JavaScript functions that cost the most counting the
+ * native code they call: each sample is charged to the nearest JIT frame up its stack, so a
+ * TextDecoder.decode or JSON.parse (bun.exe, unnamed in perf) is charged to the function that
+ * called it; samples with no JavaScript on their stack are the event loop's (kernel or native).
+ * That is how the line decoder's ~2.3 µs per push showed (docs/storage.md, twelfth round).
  */
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
@@ -37,14 +41,14 @@ const rows: Array<[symbol: string, label: string]> = [
   ['asm_exc_page_fault', 'kernel: page faults'],
   ['JS: data', 'JS: the socket data handler'],
   ['JS: handleRequests', '  of which the store (engine, host)'],
-  ['JS: #splitBlock', '  of which splitting lines'],
+  ['JS: decodeLines', '  of which splitting lines'],
   // The in-thread host's replies delivered in a microtask (deliverBatch or deliverPairs below it);
   // since the pool delivers a socket read's replies as its flush ends, those are in the data handler.
   ['JS: deliverNext', 'JS: replies delivered in a microtask'],
 ]
 
-type Options = { runs: number; warmupSeconds: number; seconds: number; base: string | null; top: number }
-type Measured = { pushesPerSecond: number; mainMicrosPerPush: number; rows: Map<string, number>; selfMicros: Map<string, number> }
+type Options = { runs: number; warmupSeconds: number; seconds: number; base: string | null; top: number; byJs: number }
+type Measured = { pushesPerSecond: number; mainMicrosPerPush: number; rows: Map<string, number>; selfMicros: Map<string, number>; byJsMicros: Map<string, number> }
 /** A server to measure: the floor, or flashq from a checkout. */
 type Kind = 'floor' | { checkout: string }
 
@@ -58,7 +62,7 @@ function parseArgs(): Options {
   }
   return {
     runs: flags.count('--runs', 2), warmupSeconds: seconds('--warmup-seconds', 3), seconds: seconds('--seconds', 4),
-    base: flags.value('--base'), top: flags.count('--top', 0, 0),
+    base: flags.value('--base'), top: flags.count('--top', 0, 0), byJs: flags.count('--by-js', 0, 0),
   }
 }
 
@@ -156,7 +160,8 @@ async function measure(kind: Kind, options: Options): Promise<Measured> {
     const byRow = new Map<string, number>()
     for (const [symbol, label] of rows) byRow.set(label, (inclusivePercent(children, symbol) / 100) * total * microsPerSample / inSampled)
     const selfMicros = options.top > 0 ? selfMicrosOf(perf(['report', '-i', data, '--stdio', '-n', '--no-children', '--sort', 'sym', '-g', 'none']), microsPerSample / inSampled) : new Map<string, number>()
-    return { pushesPerSecond, mainMicrosPerPush: total * microsPerSample / inSampled, rows: byRow, selfMicros }
+    const byJsMicros = options.byJs > 0 ? byNearestJs(perf(['script', '-i', data, '-F', 'ip,sym']), microsPerSample / inSampled) : new Map<string, number>()
+    return { pushesPerSecond, mainMicrosPerPush: total * microsPerSample / inSampled, rows: byRow, selfMicros, byJsMicros }
   } finally {
     child.kill('SIGKILL')
     await child.exited
@@ -202,6 +207,29 @@ function selfMicrosOf(report: string, microsPerSampleAndPush: number): Map<strin
 }
 
 /**
+ * µs per push charged to each JavaScript function (JIT tiers and copies merged), from `perf script
+ * -F ip,sym` (one sample per blank-line-separated block, leaf first): a sample goes to the nearest
+ * `JSC-<tier>: <function>` frame up its stack, with its kernel samples apart, or to the event loop.
+ */
+function byNearestJs(script: string, microsPerSampleAndPush: number): Map<string, number> {
+  const micros = new Map<string, number>()
+  for (const sample of script.split(/\n\s*\n/)) {
+    const frames = sample.split('\n').map((line) => line.trim()).filter((line) => line.length > 0)
+    if (frames.length === 0) continue
+    const kernel = (frames[0] as string).startsWith('ffffffff')
+    let charged = kernel ? '(event loop: kernel)' : '(event loop: native code)'
+    for (const frame of frames) {
+      const match = /^[0-9a-f]+ JSC-[\w]+: (.*?)(#\w+)?$/.exec(frame)
+      if (match === null) continue
+      charged = `${match[1] || '(anonymous)'}${kernel ? ' [kernel]' : ''}`
+      break
+    }
+    micros.set(charged, (micros.get(charged) ?? 0) + microsPerSampleAndPush)
+  }
+  return micros
+}
+
+/**
  * The largest inclusive percentage of a symbol. JIT code is named `JSC-<tier>: <function>#<hash>`
  * (one per tier and per compiled copy); the largest is the one the steady state runs.
  */
@@ -235,16 +263,17 @@ async function main(): Promise<void> {
   console.log(row('pushes/s', (one) => one.pushesPerSecond, 0))
   console.log(row('main thread, all', (one) => one.mainMicrosPerPush))
   for (const [, label] of rows) console.log(row(label, (one) => one.rows.get(label) ?? 0))
-  for (const [name] of kinds) printTop(name, results.get(name) ?? [], options.top)
+  for (const [name] of kinds) printTop(`${name}: the ${options.top} symbols with the most own time`, results.get(name) ?? [], options.top, (one) => one.selfMicros)
+  for (const [name] of kinds) printTop(`${name}: the ${options.byJs} JavaScript functions that cost the most with the native code they call`, results.get(name) ?? [], options.byJs, (one) => one.byJsMicros)
 }
 
-/** The symbols with the most own samples, µs per push, medians of the runs (a symbol absent from a run counts 0). */
-function printTop(name: string, runs: Measured[], top: number): void {
+/** The `top` largest entries of a per-run map, µs per push, medians of the runs (an entry absent from a run counts 0). */
+function printTop(title: string, runs: Measured[], top: number, microsOf: (one: Measured) => Map<string, number>): void {
   if (top === 0) return
-  const symbols = new Set(runs.flatMap((one) => [...one.selfMicros.keys()]))
+  const symbols = new Set(runs.flatMap((one) => [...microsOf(one).keys()]))
   const median = (values: number[]) => values.toSorted((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0
-  const ranked = [...symbols].map((symbol) => [symbol, median(runs.map((one) => one.selfMicros.get(symbol) ?? 0))] as const).sort((a, b) => b[1] - a[1])
-  console.log(`\n${name}: the ${top} symbols with the most own time, µs per push`)
+  const ranked = [...symbols].map((symbol) => [symbol, median(runs.map((one) => microsOf(one).get(symbol) ?? 0))] as const).sort((a, b) => b[1] - a[1])
+  console.log(`\n${title}, µs per push`)
   for (const [symbol, micros] of ranked.slice(0, top)) console.log(`${micros.toFixed(2).padStart(6)}  ${symbol}`)
 }
 
