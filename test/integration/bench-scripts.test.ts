@@ -37,6 +37,16 @@ test('custom-id-push.ts: p50/p99 lines with and without job_id, memory and durab
   expect(code).toBe(0)
 }, 90_000)
 
+test('queue-remove.ts: DRAIN, OBLITERATE and CLEAN of a queue, with a PING behind each, memory and durable, per checkout', () => {
+  const { code, out } = runScript('queue-remove.ts', ['--jobs', '2000', '--runs', '1'])
+  for (const mode of ['memory', 'durable']) {
+    for (const [cmd, count] of [['DRAIN', 2000], ['OBLITERATE', 2000], ['CLEAN', 1800]] as const) {
+      expect(out).toMatch(new RegExp(`^\\S+ ${mode} ${cmd}: ${count} jobs, \\d+ \\(\\d+–\\d+\\) ms, a PING behind it \\d+ \\(\\d+–\\d+\\) ms$`, 'm'))
+    }
+  }
+  expect(code).toBe(0)
+}, 90_000)
+
 test('depends-on.ts: the dependent job waits until its last dependency is acked, then is waiting', () => {
   const { code, out } = runScript('depends-on.ts', ['--dependencies', '300'])
   expect(out).toMatch(/^300 dependencies: push [\d.]+ ms, drain \d+ ms \(slowest ACKB of 100: [\d.]+ ms\), then the dependent job is waiting$/m)
