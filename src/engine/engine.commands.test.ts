@@ -159,6 +159,38 @@ describe('queue control', () => {
     expect(h.call({ cmd: 'GETJOBCOUNTS', queue: 'q' })).toEqual({ ok: true, waiting: 1, active: 2, delayed: 0, completed: 0, failed: 0 })
   })
 
+  test('CLEAN with a limit takes the oldest matching jobs, frozen ones included; grace, state and queue are honoured', () => {
+    const h = new Harness()
+    const pushMany = (queue: string, count: number, fields: Record<string, unknown> = {}) => {
+      const ids: number[] = []
+      for (let done = 0; done < count; done += 500) {
+        ids.push(...(h.call({ cmd: 'PUSHB', queue, jobs: Array.from({ length: Math.min(500, count - done) }, (_, at) => ({ data: { at }, ...fields })) }).ids as number[]))
+      }
+      return ids
+    }
+    // Thousands of jobs: their pages retire and freeze them (job-table.ts), as a big queue's do, and
+    // CLEAN reads them frozen (JobTable.glance).
+    const oldReady = pushMany('q', 2000, { priority: 3 })
+    const oldDelayed = pushMany('q', 500, { delay: 3_600_000 })
+    const elsewhere = pushMany('r', 100)
+    h.advance(10_000)
+    const newReady = pushMany('q', 1000, { priority: 9 })
+    const counts = () => h.call({ cmd: 'GETJOBCOUNTS', queue: 'q' })
+    expect(h.call({ cmd: 'CLEAN', queue: 'q', grace: 5000, state: 'waiting', limit: 100 }).count).toBe(100)
+    expect(oldReady.slice(0, 100).map((id) => h.state(id))).toEqual(Array(100).fill('unknown'))
+    expect(h.state(oldReady[100] as number)).toBe('waiting')
+    expect(h.call({ cmd: 'CLEAN', queue: 'q', grace: 5000, state: 'delayed', limit: 10 }).count).toBe(10)
+    expect(oldDelayed.slice(0, 11).map((id) => h.state(id))).toEqual([...Array(10).fill('unknown'), 'delayed'])
+    expect(counts()).toMatchObject({ waiting: 2900, delayed: 490 })
+    expect(h.call({ cmd: 'CLEAN', queue: 'q', grace: 5000, state: 'waiting' }).count).toBe(1900)
+    expect(counts()).toMatchObject({ waiting: 1000, delayed: 490 })
+    expect(h.state(newReady[0] as number)).toBe('waiting')
+    expect(h.call({ cmd: 'CLEAN', queue: 'q', grace: 60_000, state: 'delayed' }).count).toBe(0)
+    expect(h.call({ cmd: 'COUNT', queue: 'r' }).count).toBe(elsewhere.length)
+    // What is left is served in priority order, as before.
+    expect(h.pull('q')?.id).toBe(newReady[0])
+  })
+
   test('COUNT, GETJOBS, LISTQUEUES, CLEAN, DRAIN, OBLITERATE', () => {
     const h = new Harness()
     h.push('q')

@@ -120,6 +120,25 @@ export class IdOrderedJobs {
     return page
   }
 
+  /**
+   * The first `limit` ids of the list, oldest first, that `pick` takes (it sees every id in the list,
+   * stale ones included: an id whose job left or moved on). Costs the ids visited.
+   */
+  oldest(pick: (id: number) => boolean, limit: number): number[] {
+    this.ensureSorted()
+    const picked: number[] = []
+    const entries = this.#entries
+    const used = this.#used
+    for (let i = 0; i < used && picked.length < limit; i++) {
+      const first = entries[i] as number
+      const next = i + 1 < used ? (entries[i + 1] as number) : 0
+      const last = next < 0 ? first - next * this.idStep : first
+      if (next < 0) i++
+      for (let id = first; id <= last && picked.length < limit; id += this.idStep) if (pick(id)) picked.push(id)
+    }
+    return picked
+  }
+
   /** The listed jobs, oldest first (a copy: callers may remove jobs while using it). */
   listed(): Job[] {
     this.ensureSorted()

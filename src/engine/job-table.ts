@@ -25,6 +25,9 @@ import { type Job, LOC_DELAYED, LOC_GONE, LOC_READY, type SharedHome, locOfBits,
 import { isListed } from './job-index.ts'
 import { PayloadArena, chunkIdOf, frozenAwayPlace, placeChunkSplit } from './payload-arena.ts'
 
+/** What JobTable.glance reads of a job. */
+export type JobGlance = { queue: string; loc: number; createdAt: number; runAt: number }
+
 const pageBits = 10
 const pageSlots = 1 << pageBits
 /**
@@ -262,6 +265,42 @@ export class JobTable {
     if (job !== undefined) return job
     return page.frozen !== null && page.frozen.bits[slot] !== 0 ? this.#thaw(page, slot) : undefined
   }
+
+  /**
+   * The queue, place and times of the job with this id, read without thawing it when it is frozen
+   * (CLEAN walks a queue's ids to choose its victims: thawing each of 500,000 cost ~0.4 s). The
+   * object is this table's own, overwritten by the next call; null when no job has the id.
+   */
+  glance(id: number): JobGlance | null {
+    const glance = this.#glance
+    let job: Job | undefined
+    if (!this.#isLocal(id)) job = this.#foreign.get(id)
+    else {
+      const sequence = Math.floor(id / this.shardCount)
+      const page = this.#pages.get(sequence >>> pageBits)
+      if (page === undefined) return null
+      const slot = sequence & (pageSlots - 1)
+      job = page.sparse !== null ? page.sparse.get(slot) : page.objects?.[slot]
+      if (job === undefined) {
+        const bits = page.frozen === null ? 0 : (page.frozen.bits[slot] as number)
+        if (bits === 0) return null
+        const home = this.#homes[(page.frozen as FrozenColumns).homeAt(slot)] as SharedHome
+        glance.queue = home.queue
+        glance.loc = locOfBits(bits)
+        glance.createdAt = home.createdAt
+        glance.runAt = home.runAt
+        return glance
+      }
+    }
+    if (job === undefined) return null
+    glance.queue = job.queue
+    glance.loc = job.loc
+    glance.createdAt = job.createdAt
+    glance.runAt = job.runAt
+    return glance
+  }
+
+  readonly #glance: JobGlance = { queue: '', loc: 0, createdAt: 0, runAt: 0 }
 
   /** The Job object in the id's slot, without thawing (undefined for a frozen job). */
   #objectOf(id: number): Job | undefined {

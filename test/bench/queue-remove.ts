@@ -1,11 +1,12 @@
 /**
  * What emptying a big queue costs everyone else: DRAIN, OBLITERATE and CLEAN of `--jobs` waiting
  * jobs (pushed in PUSHB batches of 1000: most ready at mixed priorities, a tenth delayed, so both
- * heaps are big), timed from the send to the reply, with a PING sent right behind it on another
+ * heaps are big), and CLEAN100 (CLEAN of waiting jobs with a limit of 100, the housekeeping call
+ * BullMQ users make: `queue.clean(grace, 100, 'wait')`), timed from the send to the reply, with a PING sent right behind it on another
  * connection: how long the server's thread was taken (a shard runs one command at a time). A fresh
  * server (production preset) per run, memory and durable, `--server` checkouts alternated run by run.
  *
- *   bun test/bench/queue-remove.ts [--jobs 500000] [--runs 3] [--commands DRAIN,OBLITERATE,CLEAN] [--server <checkout>]...
+ *   bun test/bench/queue-remove.ts [--jobs 500000] [--runs 3] [--commands DRAIN,OBLITERATE,CLEAN,CLEAN100] [--server <checkout>]...
  *
  * Prints per checkout, mode and command the median (min–max) of the command's ms and the PING's.
  */
@@ -16,7 +17,7 @@ const { values } = parseArgs({
   options: {
     jobs: { type: 'string', default: '500000' },
     runs: { type: 'string', default: '3' },
-    commands: { type: 'string', default: 'DRAIN,OBLITERATE,CLEAN' },
+    commands: { type: 'string', default: 'DRAIN,OBLITERATE,CLEAN,CLEAN100' },
     server: { type: 'string', multiple: true, default: [join(import.meta.dir, '..', '..')] },
   },
 })
@@ -43,7 +44,7 @@ async function once(checkout: string, durable: boolean, cmd: string): Promise<Ti
       const reply = await client.request({ cmd: 'PUSHB', queue, jobs: items })
       if (reply.ok !== true) throw new Error(`PUSHB failed: ${JSON.stringify(reply)}`)
     }
-    const request = cmd === 'CLEAN' ? { cmd, queue, grace: 0, state: 'waiting' } : { cmd, queue }
+    const request = cmd === 'CLEAN' || cmd === 'CLEAN100' ? { cmd: 'CLEAN', queue, grace: 0, state: 'waiting', ...(cmd === 'CLEAN100' ? { limit: 100 } : {}) } : { cmd, queue }
     const startedMs = performance.now()
     const done = client.request(request, 120_000)
     const ping = pinger.request({ cmd: 'PING' }, 120_000).then(() => performance.now() - startedMs)

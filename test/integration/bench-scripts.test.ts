@@ -37,10 +37,10 @@ test('custom-id-push.ts: p50/p99 lines with and without job_id, memory and durab
   expect(code).toBe(0)
 }, 90_000)
 
-test('queue-remove.ts: DRAIN, OBLITERATE and CLEAN of a queue, with a PING behind each, memory and durable, per checkout', () => {
+test('queue-remove.ts: DRAIN, OBLITERATE, CLEAN and CLEAN with a limit of a queue, with a PING behind each, memory and durable, per checkout', () => {
   const { code, out } = runScript('queue-remove.ts', ['--jobs', '2000', '--runs', '1'])
   for (const mode of ['memory', 'durable']) {
-    for (const [cmd, count] of [['DRAIN', 2000], ['OBLITERATE', 2000], ['CLEAN', 1800]] as const) {
+    for (const [cmd, count] of [['DRAIN', 2000], ['OBLITERATE', 2000], ['CLEAN', 1800], ['CLEAN100', 100]] as const) {
       expect(out).toMatch(new RegExp(`^\\S+ ${mode} ${cmd}: ${count} jobs, \\d+ \\(\\d+–\\d+\\) ms, a PING behind it \\d+ \\(\\d+–\\d+\\) ms$`, 'm'))
     }
   }
