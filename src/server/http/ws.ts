@@ -16,6 +16,7 @@ import { authProblem, requestToken } from './app.ts'
 import { dashboardSnapshot } from './dashboard.ts'
 import type { HttpDeps } from './deps.ts'
 import { problemAnswer } from './envelope.ts'
+import { validateQueueName } from '../../protocol/validate.ts'
 
 export type WsData = {
   kind: 'events' | 'dashboard'
@@ -57,6 +58,9 @@ export class WebSocketHub {
   upgrade(request: Request, server: Server<WsData>, path: string): Response | undefined {
     const route = webSocketRoute(path)
     if (route === null) return new Response(`Not found: ${path}`, { status: 404 })
+    // A name no job can have: the socket would never carry an event.
+    const badQueue = route.filter.queue === undefined ? null : validateQueueName(route.filter.queue)
+    if (badQueue !== null) return new Response(`Invalid queue for a WebSocket: ${badQueue}`, { status: 400 })
     if (this.open >= webSocketConnectionsMax) {
       return new Response(`Too many WebSocket connections (max ${webSocketConnectionsMax})`, { status: 503 })
     }
