@@ -110,3 +110,31 @@ describe('ids that are a valid u64 but above any id the server hands out (below 
     expect((await http.raw('GET', '/jobs/abc')).status).toBe(400)
   })
 })
+
+describe('GET /queues/{queue}/jobs?count=0 (spec §5.2: PULL when count = 1, else PULLB)', () => {
+  test('answers [] at once and leases nothing, as PULLB of 0 does over TCP (it took and leased a job)', async () => {
+    const queue = freshQueue('count0')
+    const pushed = await http.data<{ id: number }>('POST', `/queues/${queue}/jobs`, { data: 1 })
+    expect(await http.data('GET', `/queues/${queue}/jobs?count=0`)).toEqual([]) // at once: not the 60 s default wait
+    expect(await http.data('GET', `/jobs/${pushed.id}/state`)).toBe('waiting')
+  })
+})
+
+describe('POST /crons/{name} with the dashboard\'s `enabled` (http-clients.md §2)', () => {
+  test('enabled: false is refused naming it (the cron was created enabled and fired); true or absent creates it', async () => {
+    const queue = freshQueue('cron-q')
+    const disabled = freshQueue('cron-off')
+    const refused = await http.call('POST', `/crons/${disabled}`, { queue, schedule: '0 0 1 1 *', data: {}, priority: 0, enabled: false })
+    expect(refused.ok).toBe(false)
+    expect(refused.error).toContain('enabled')
+    const crons = await http.data<Array<{ name: string }>>('GET', '/crons')
+    expect(crons.map((cron) => cron.name)).not.toContain(disabled)
+    for (const enabled of [true, undefined]) {
+      const name = freshQueue('cron-on')
+      expect(await http.call('POST', `/crons/${name}`, { queue, schedule: '0 0 1 1 *', data: {}, enabled })).toEqual({ ok: true, data: null })
+      expect(await http.data('DELETE', `/crons/${name}`)).toBe(true)
+    }
+    // A non-boolean is the wrong shape.
+    expect((await http.raw('POST', `/crons/${disabled}`, { queue, schedule: '0 0 1 1 *', enabled: 'no' })).status).toBe(422)
+  })
+})
