@@ -74,6 +74,12 @@ describe('event streams on an invalid queue name answer 400 naming the problem (
     const response = await fetch(`${base}/ws/bad%20name`, { headers: { Upgrade: 'websocket', Connection: 'Upgrade', 'Sec-WebSocket-Key': 'dGhlIHNhbXBsZSBub25jZQ==', 'Sec-WebSocket-Version': '13' } })
     expect(response.status).toBe(400)
     expect(await response.text()).toContain('Queue name')
+    // A plain request to a WebSocket endpoint is told to upgrade (it was a 404, as if there were none).
+    for (const path of ['/ws', '/ws/dashboard', `/ws/${freshQueue('plain')}`]) {
+      const plain = await http.raw('GET', path)
+      expect([path, plain.status, plain.headers.get('upgrade')]).toEqual([path, 426, 'websocket'])
+      expect(((await plain.json()) as { error: string }).error).toContain('WebSocket')
+    }
     // A valid one still upgrades.
     const good = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws/${freshQueue('ws-ok')}`)
     good.socket.close()
@@ -108,6 +114,9 @@ describe('ids that are a valid u64 but above any id the server hands out (below 
     expect(text).not.toContain('must be a non-negative integer')
     expect(text).toContain(String(Number.MAX_SAFE_INTEGER))
     expect((await http.raw('GET', '/jobs/abc')).status).toBe(400)
+    // The same for a numeric query parameter: 422 naming the bound, not "non-negative".
+    const query = await http.raw('GET', `/queues/${freshQueue('bigq')}/jobs?count=1&timeout=${u64Max}`)
+    expect([query.status, await query.text()]).toEqual([422, `Invalid: query parameter 'timeout' must be at most ${Number.MAX_SAFE_INTEGER}`])
   })
 })
 

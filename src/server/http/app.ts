@@ -107,6 +107,10 @@ export function createHttpApp(deps: HttpDeps): Hono {
     if (!methodsServed.has(c.req.method)) {
       return c.json({ ok: false, error: `Method not implemented: ${c.req.method} (this server answers ${[...methodsServed].join(', ')})` }, 501)
     }
+    if (c.req.path === '/ws' || c.req.path.startsWith('/ws/')) {
+      // Upgrades are taken before the app (serve.ts): what reaches here is a plain request.
+      return c.json({ ok: false, error: `${c.req.path} is a WebSocket endpoint: send a GET with Upgrade: websocket` }, 426, { Upgrade: 'websocket' })
+    }
     const allowed = methodsOf(c.req.path)
     if (allowed.length > 0) {
       const allow = allowed.join(', ')

@@ -182,6 +182,9 @@ export function numberQuery(c: Context, name: string): number | undefined {
 /** `numberQuery` of a parameter's text. */
 export function queryNumber(text: string | undefined, name: string): number | undefined {
   if (text === undefined || text === '') return undefined
-  if (!/^\d{1,16}$/.test(text)) throw new HttpProblem(422, `Invalid: query parameter '${name}' must be a non-negative integer`)
+  if (!/^\d{1,16}$/.test(text)) {
+    const why = /^\d+$/.test(text) ? `must be at most ${Number.MAX_SAFE_INTEGER}` : 'must be a non-negative integer'
+    throw new HttpProblem(422, `Invalid: query parameter '${name}' ${why}`)
+  }
   return Number(text)
 }
