@@ -50,7 +50,7 @@ export class EventStream {
   async #open(): Promise<void> {
     const { host, httpPort, token, queue } = this.options
     const path = `${queue === undefined ? '/ws' : `/ws/${encodeURIComponent(queue)}`}${token ? `?token=${encodeURIComponent(token)}` : ''}`
-    const socket = await MiniWebSocket.connect(host, httpPort, path, { onMessage: (text) => this.#onMessage(text), onClose: () => this.#onClose() }, this.options.timeoutMs)
+    const socket = await MiniWebSocket.connect(host, httpPort, path, { onMessage: (text) => this.#onMessage(text), onClose: (reason) => this.#onClose(reason) }, this.options.timeoutMs)
     if (this.#closed) return socket.close()
     if (token) socket.sendText(JSON.stringify({ type: 'auth', token }))
     this.#socket = socket
@@ -58,9 +58,11 @@ export class EventStream {
     this.handlers.onReady()
   }
 
-  #onClose(): void {
+  #onClose(reason?: string): void {
     this.#socket = null
     if (this.#closed) return
+    // 1008: the server refused the token (spec §5.4); said, not only retried.
+    if (reason?.includes('(code 1008')) this.handlers.onError(new Error(`event stream ${this.options.queue ?? '(all queues)'}: ${reason}`))
     const delayMs = Math.min(reconnectDelayMsMax, 100 * 2 ** this.#reconnectAttempts++)
     this.#reconnectTimer = setTimeout(() => {
       this.#reconnectTimer = null

@@ -153,7 +153,7 @@ export class MiniWebSocket {
 
   #handle(fin: boolean, opcode: number, payload: Buffer): void {
     if (opcode === opPing) return this.#send(0xa, payload)
-    if (opcode === opClose) return this.#finish(`closed by the server${payload.length >= 2 ? ` (code ${payload.readUInt16BE(0)})` : ''}`)
+    if (opcode === opClose) return this.#finish(`closed by the server${payload.length >= 2 ? ` (code ${payload.readUInt16BE(0)}${closeReasonOf(payload)})` : ''}`)
     if (opcode !== opText && opcode !== opContinuation) return
     this.#fragments.push(Buffer.from(payload))
     this.#fragmentBytes += payload.length
@@ -164,4 +164,10 @@ export class MiniWebSocket {
     this.#fragments = []
     this.handlers.onMessage(text)
   }
+}
+
+/** The reason text of a close frame after its 2-byte code, as `: <reason>`; empty without one. */
+function closeReasonOf(payload: Buffer): string {
+  const reason = payload.subarray(2).toString('utf8')
+  return reason === '' ? '' : `: ${reason}`
 }

@@ -268,7 +268,7 @@ async function rawExchange(port: number, text: string, waitMs = 3000): Promise<{
 }
 
 describe('methods', () => {
-  test('a method no route answers gets 501 naming it; a known one on an unknown path stays 404', async () => {
+  test('a method no route answers gets 501 naming it; a known one is 405 on a path that takes others, 404 on an unknown path', async () => {
     await withServer(async (server) => {
       const base = `http://127.0.0.1:${server.httpPort}`
       for (const method of ['PURGE', 'TRACE', 'PROPFIND', 'QUERY', 'LINK', 'CONNECT']) {
@@ -276,7 +276,9 @@ describe('methods', () => {
         expect(reply).toStartWith('HTTP/1.1 501')
         expect(reply).toEndWith(JSON.stringify({ ok: false, error: `Method not implemented: ${method} (this server answers GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS)` }))
       }
-      expect(await (await fetch(`${base}/health`, { method: 'PUT' })).json()).toEqual({ ok: false, error: 'Not found: PUT /health' })
+      const put = await fetch(`${base}/health`, { method: 'PUT' })
+      expect([put.status, put.headers.get('allow'), await put.json()]).toEqual([405, 'GET, HEAD', { ok: false, error: 'Method not allowed: PUT /health (this path takes GET, HEAD)' }])
+      expect(await (await fetch(`${base}/nothing`, { method: 'PUT' })).json()).toEqual({ ok: false, error: 'Not found: PUT /nothing' })
     })
   })
 

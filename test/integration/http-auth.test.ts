@@ -91,8 +91,11 @@ describe('event streams', () => {
       byQuery.socket.close()
       byMessage.socket.close()
     }
-    // A wrong ?token= is refused at the upgrade.
-    await expect(openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws?token=nope`)).rejects.toThrow()
+    // A wrong ?token= closes with 1008 too (spec §5.4), before anything is sent.
+    const wrongQuery = await openWebSocket(`ws://127.0.0.1:${server.httpPort}/ws/${queue}?token=nope`)
+    await authed.data('POST', `/queues/${queue}/jobs`, { data: 2 })
+    expect(await wrongQuery.closed).toEqual({ code: 1008, reason: 'Invalid token' })
+    expect(wrongQuery.messages).toEqual([])
   })
 
   test('no event reaches a WebSocket before it authenticates', async () => {

@@ -99,7 +99,11 @@ test('with auth on, QueueEvents subscribes with the connection token', async () 
     const worker = new Worker('secure-events', async () => 'secret result', { connection: secure })
     const job = await queue.add('s', {})
     expect(await completed).toMatchObject({ jobId: job.id, returnvalue: 'secret result' })
-    await Promise.all([events.close(), queue.close(), worker.close()])
+    // A wrong token: the server closes the socket with 1008 (spec §5.4), and QueueEvents says so.
+    const wrong = new QueueEvents('secure-events', { connection: { ...secure, token: 'nope' } })
+    const refused = await new Promise<Error>((resolve) => wrong.once('error', resolve))
+    expect(refused.message).toContain('code 1008: Invalid token')
+    await Promise.all([wrong.close(), events.close(), queue.close(), worker.close()])
   } finally {
     await secured?.cleanup()
   }

@@ -102,9 +102,19 @@ export function createHttpApp(deps: HttpDeps): Hono {
   app.route('/', queueRoutes(deps))
   app.route('/', jobRoutes(deps))
   app.route('/', adminRoutes(deps))
+  const methodsOf = routeMethods(app)
   app.notFound((c) => {
     if (!methodsServed.has(c.req.method)) {
       return c.json({ ok: false, error: `Method not implemented: ${c.req.method} (this server answers ${[...methodsServed].join(', ')})` }, 501)
+    }
+    if (c.req.path === '/ws' || c.req.path.startsWith('/ws/')) {
+      // Upgrades are taken before the app (serve.ts): what reaches here is a plain request.
+      return c.json({ ok: false, error: `${c.req.path} is a WebSocket endpoint: send a GET with Upgrade: websocket` }, 426, { Upgrade: 'websocket' })
+    }
+    const allowed = methodsOf(c.req.path)
+    if (allowed.length > 0) {
+      const allow = allowed.join(', ')
+      return c.json({ ok: false, error: `Method not allowed: ${c.req.method} ${c.req.path} (this path takes ${allow})` }, 405, { Allow: allow })
     }
     return c.json({ ok: false, error: `Not found: ${c.req.method} ${c.req.path}` }, 404)
   })
@@ -113,6 +123,22 @@ export function createHttpApp(deps: HttpDeps): Hono {
     return internalError(c.req.method, c.req.path, error)
   })
   return app
+}
+
+/**
+ * The methods the app's routes take on a path (none: no route has the path), for the 405 and its
+ * Allow header of a known path asked with another method (it was a 404, as if the path did not
+ * exist). Read once the routes are registered; GET implies HEAD.
+ */
+function routeMethods(app: Hono): (path: string) => string[] {
+  const routes = app.routes
+    .filter((route) => route.method !== 'ALL')
+    .map((route) => ({ method: route.method, pattern: new RegExp(`^${route.path.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/:[^/]+/g, '[^/]+')}$`) }))
+  return (path) => {
+    const methods = new Set(routes.filter((route) => route.pattern.test(path)).map((route) => route.method))
+    if (methods.has('GET')) methods.add('HEAD')
+    return [...methods]
+  }
 }
 
 /** `CORS_ALLOW_ORIGIN` (comma-separated) restricts CORS; unset is permissive (spec §5.1). */

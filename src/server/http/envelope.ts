@@ -163,8 +163,10 @@ export function jobIdParam(c: Context, name = 'id'): number {
 /** A `{id}` path segment as a job id, or a 400. */
 export function jobIdOf(text: string): number {
   const id = /^\d{1,16}$/.test(text) ? Number(text) : Number.NaN
-  if (!Number.isSafeInteger(id)) throw new HttpProblem(400, `Invalid job id '${text}': must be a non-negative integer`)
-  return id
+  if (Number.isSafeInteger(id)) return id
+  // Ids stay far below 2^53 (they are JS numbers end to end); a larger integer is no job's id.
+  const why = /^\d+$/.test(text) ? `job ids are at most ${Number.MAX_SAFE_INTEGER}` : 'must be a non-negative integer'
+  throw new HttpProblem(400, `Invalid job id '${text}': ${why}`)
 }
 
 /** `{queue}` is percent-decoded by the router; validation is the command schema's. */
@@ -180,6 +182,9 @@ export function numberQuery(c: Context, name: string): number | undefined {
 /** `numberQuery` of a parameter's text. */
 export function queryNumber(text: string | undefined, name: string): number | undefined {
   if (text === undefined || text === '') return undefined
-  if (!/^\d{1,16}$/.test(text)) throw new HttpProblem(422, `Invalid: query parameter '${name}' must be a non-negative integer`)
+  if (!/^\d{1,16}$/.test(text)) {
+    const why = /^\d+$/.test(text) ? `must be at most ${Number.MAX_SAFE_INTEGER}` : 'must be a non-negative integer'
+    throw new HttpProblem(422, `Invalid: query parameter '${name}' ${why}`)
+  }
   return Number(text)
 }

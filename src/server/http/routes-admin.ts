@@ -16,6 +16,8 @@ import { HttpProblem, envelope, fail, ok, readObjectBody } from './envelope.ts'
 import { flashqFamilies, metricsWantJson, prometheusContentType } from './prometheus.ts'
 import { ask, makeRunner } from './run.ts'
 
+const cronDisabledRefused = "Cron jobs cannot be created with enabled: false (every cron runs; delete it to stop it)"
+
 export function adminRoutes(deps: HttpDeps): Hono {
   const app = new Hono()
   const run = makeRunner(deps)
@@ -24,7 +26,12 @@ export function adminRoutes(deps: HttpDeps): Hono {
   app.get('/crons', (c) => run(c, { cmd: 'CRONLIST' }, (reply) => (reply.crons as Array<Record<string, unknown>>).map(cronView)))
   const putCron = async (c: Context) => {
     const body = await readObjectBody(c)
-    return run(c, { ...body, cmd: 'CRON', name: c.req.param('name') })
+    // The dashboard's form sends `enabled`; crons here always run, so a disabled one is refused
+    // rather than created running (the listing shows every cron `enabled: true`).
+    const { enabled, ...cron } = body
+    if (enabled !== undefined && enabled !== null && typeof enabled !== 'boolean') throw new HttpProblem(422, "Invalid: field 'enabled' must be a boolean")
+    if (enabled === false) return fail(c, cronDisabledRefused)
+    return run(c, { ...cron, cmd: 'CRON', name: c.req.param('name') })
   }
   app.post('/crons/:name', putCron)
   app.put('/crons/:name', putCron)

@@ -12,6 +12,7 @@ import { sseConnectionsMax, sseKeepAliveMs } from '../../base/limits.ts'
 import type { EventFilter } from '../events.ts'
 import type { HttpDeps } from './deps.ts'
 import { HttpProblem, jobIdParam } from './envelope.ts'
+import { validateQueueName } from '../../protocol/validate.ts'
 
 const encoder = new TextEncoder()
 
@@ -68,7 +69,14 @@ export function eventRoutes(deps: HttpDeps): Hono {
     if (types !== undefined && types.trim() !== '') filter.types = new Set(types.split(',').map((type) => type.trim()))
     return stream(filter, c.req.raw)
   })
-  app.get('/events/:queue', (c) => stream({ queue: c.req.param('queue') }, c.req.raw))
-  app.get('/queues/:queue/events', (c) => stream({ queue: c.req.param('queue') }, c.req.raw))
+  app.get('/events/:queue', (c) => stream({ queue: streamQueue(c.req.param('queue')) }, c.req.raw))
+  app.get('/queues/:queue/events', (c) => stream({ queue: streamQueue(c.req.param('queue')) }, c.req.raw))
   return app
+}
+
+/** A stream's queue: a name no job can have would hold a stream that never carries an event. */
+function streamQueue(queue: string): string {
+  const problem = validateQueueName(queue)
+  if (problem !== null) throw new HttpProblem(400, `Invalid queue for an event stream: ${problem}`)
+  return queue
 }

@@ -36,7 +36,7 @@ export function queueRoutes(deps: HttpDeps): Hono {
       const wanted = queryNumber(match.query('count'), 'count') ?? 1
       const timeoutMs = Math.min(queryNumber(match.query('timeout'), 'timeout') ?? 60_000, httpBlockingTimeoutMsMax)
       const queue = match.params.queue
-      if (wanted <= 1) {
+      if (wanted === 1) {
         const pull = { cmd: 'PULL', queue, timeout: timeoutMs }
         return runCommand(deps, request, pull, (reply) => (reply.job ? [reply.job] : []), { blockingMs: timeoutMs }, headers)
       }

@@ -16,11 +16,14 @@ import { authProblem, requestToken } from './app.ts'
 import { dashboardSnapshot } from './dashboard.ts'
 import type { HttpDeps } from './deps.ts'
 import { problemAnswer } from './envelope.ts'
+import { validateQueueName } from '../../protocol/validate.ts'
 
 export type WsData = {
   kind: 'events' | 'dashboard'
   filter: EventFilter
   authenticated: boolean
+  /** The token given with the upgrade was wrong: closed with 1008 and this reason once open. */
+  refused: string | null
   unsubscribe: Unsubscribe | null
   /** Events not yet handed to Bun (event sockets, once authenticated). */
   buffer: EventBuffer | null
@@ -57,17 +60,24 @@ export class WebSocketHub {
   upgrade(request: Request, server: Server<WsData>, path: string): Response | undefined {
     const route = webSocketRoute(path)
     if (route === null) return new Response(`Not found: ${path}`, { status: 404 })
+    // A name no job can have: the socket would never carry an event.
+    const badQueue = route.filter.queue === undefined ? null : validateQueueName(route.filter.queue)
+    if (badQueue !== null) return new Response(`Invalid queue for a WebSocket: ${badQueue}`, { status: 400 })
     if (this.open >= webSocketConnectionsMax) {
       return new Response(`Too many WebSocket connections (max ${webSocketConnectionsMax})`, { status: 503 })
     }
     const token = requestToken(request, path)
-    // A wrong token given up front is refused at once; a missing one may still come as a message.
+    // A wrong token given up front closes the socket with 1008 as soon as it opens (spec §5.4), as a
+    // wrong auth message does; an address past its failure budget is refused here (429, Retry-After).
+    // A missing token may still come as a message.
+    let refused: string | null = null
     if (token !== undefined && this.deps.front.authRequired) {
       const problem = authProblem(this.deps.front, request, path, server)
-      if (problem !== null) return problemAnswer(problem)
+      if (problem !== null && problem.status !== 401) return problemAnswer(problem)
+      if (problem !== null) refused = invalidToken
     }
-    const authenticated = !this.deps.front.authRequired || token !== undefined
-    const data: WsData = { ...route, authenticated, unsubscribe: null, buffer: null, blocked: false, timer: null }
+    const authenticated = refused === null && (!this.deps.front.authRequired || token !== undefined)
+    const data: WsData = { ...route, authenticated, refused, unsubscribe: null, buffer: null, blocked: false, timer: null }
     if (server.upgrade(request, { data })) return undefined
     return new Response('Expected a WebSocket upgrade', { status: 400 })
   }
@@ -75,11 +85,12 @@ export class WebSocketHub {
   readonly handlers = {
     open: (ws: Socket) => {
       this.open++
+      if (ws.data.refused !== null) return ws.close(1008, ws.data.refused)
       if (ws.data.authenticated) return this.start(ws)
       ws.data.timer = setTimeout(() => ws.close(1008, 'authentication timeout'), webSocketAuthTimeoutMs)
     },
     message: (ws: Socket, message: string | Buffer) => {
-      if (ws.data.authenticated) return // every other client message is ignored
+      if (ws.data.authenticated || ws.data.refused !== null) return // every other client message is ignored
       let token: unknown
       try {
         const parsed = JSON.parse(String(message)) as { type?: unknown; token?: unknown }
@@ -144,6 +155,8 @@ export class WebSocketHub {
     ws.send(text)
   }
 }
+
+const invalidToken = 'Invalid token'
 
 /** A close frame carries at most 123 bytes of reason (RFC 6455 §5.5); ours are ASCII but for addresses. */
 const closeReason = (text: string) => (Buffer.byteLength(text) <= 123 ? text : Buffer.from(text).subarray(0, 120).toString().replace(/\uFFFD$/, ''))

@@ -107,19 +107,29 @@ export function utf8BytesOver(text: string, bytesMax: number): boolean {
   return text.length * 3 > bytesMax && Buffer.byteLength(text) > bytesMax
 }
 
-/** `id`, or its v0.1 name `index`; both given must agree. */
+/**
+ * `id`, or its v0.1 name `index`; both given must agree. Any u64 is an id (§1.7); one past 2^53,
+ * which no message has (ids stay far below it), comes back unsafe: see `noSuchId`.
+ */
 export function messageIdOf(fields: Fields, where = ''): number {
   const id = fields.id ?? undefined
   const index = fields.index ?? undefined
   if (id === undefined && index === undefined) throw shape(`missing field '${where}id'`)
   for (const [name, value] of [['id', id], ['index', index]] as const) {
-    if (value !== undefined && (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0)) {
-      throw shape(`field '${where}${name}' must be a non-negative integer`)
+    if (value !== undefined && (typeof value !== 'number' || !Number.isInteger(value) || value < 0 || value > u64Max)) {
+      throw shape(`field '${where}${name}' must be an integer from 0 to ${u64MaxText}`)
     }
   }
   if (id !== undefined && index !== undefined && id !== index) throw new QueuedError(400, texts.conflictingId)
   return (id ?? index) as number
 }
+
+/** 2^64 - 1 as JSON.parse reads it (the double 2^64: every u64 text parses to at most it). */
+const u64Max = 2 ** 64
+const u64MaxText = '18446744073709551615'
+
+/** A valid u64 id that no message can have (above 2^53): answered as not found, never sent to a shard. */
+export const noSuchId = (id: number) => !Number.isSafeInteger(id)
 
 /** A poll tag, lowercased; null when it is a string of the wrong form (400 / per-item error). */
 export function pollTagOf(fields: Fields, where = ''): string | null {

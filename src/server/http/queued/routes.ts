@@ -19,7 +19,7 @@ import { queuedConfigFromEnv, type QueuedConfig } from './config.ts'
 import { Coalescer } from './coalesce.ts'
 import { QueuedCounters, queuedExposition, type QueuedGauges } from './metrics.ts'
 import {
-  QueuedError, batchOf, contentsOf, messageIdOf, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts, withObjectBody,
+  QueuedError, batchOf, contentsOf, messageIdOf, noSuchId, objectBody, pollCountOf, pollTagOf, readJsonBody, shape, texts, withObjectBody,
   utf8BytesOver, visibilityMs, type Fields,
 } from './requests.ts'
 import { QueuedSettings, endpoints, type Endpoint, type Suspension, type ThrottleSetting } from './settings.ts'
@@ -64,8 +64,11 @@ export class QueuedApi {
     }
     // §3.7; with the API off it answers 404 like the other routes (§1.1; the flashQ API has /health).
     app.get('/healthz', () => jsonResponse({ version: this.deps.version, durable: !this.deps.config.memory }))
-    for (const path of ['/push', '/poll', '/delete', '/update', '/suspend', '/throttle', '/healthz']) {
-      app.all(path, (c) => c.text('method not allowed', 405))
+    // 405 with the Allow header RFC 9110 requires of it.
+    const allowed = new Map<string, string[]>([['/healthz', ['GET']]])
+    for (const [method, path] of this.routes()) allowed.set(path, [...(allowed.get(path) ?? []), method])
+    for (const [path, methods] of allowed) {
+      app.all(path, (c) => c.text('method not allowed', 405, { Allow: methods.join(', ') }))
     }
     return app
   }
@@ -255,7 +258,8 @@ export class QueuedApi {
     const tag = pollTagOf(body)
     if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
     this.checkSuspended(queue, 'delete')
-    return this.merged.delete(queue, { id, tag }).then((deleted) => {
+    const deleting = noSuchId(id) ? Promise.resolve(false) : this.merged.delete(queue, { id, tag })
+    return deleting.then((deleted) => {
       if (!deleted) {
         this.counters.missing_delete++
         throw new QueuedError(404, texts.notFound)
@@ -272,12 +276,13 @@ export class QueuedApi {
       return { id: messageIdOf(item, where), tag: pollTagOf(item, where) }
     })
     this.checkSuspended(queue, 'delete')
-    const valid = parsed.filter((item) => item.tag !== null)
+    const sent = (item: (typeof parsed)[number]) => item.tag !== null && !noSuchId(item.id)
+    const valid = parsed.filter(sent)
     const deleted = valid.length === 0 ? [] : ((await this.call({ cmd: '_QDELETE', queue, items: valid })).deleted as boolean[])
     let next = 0
     const results = parsed.map((item) => {
       if (item.tag === null) return { id: item.id, error: 'InvalidPollTag' }
-      if (deleted[next++] === true) {
+      if (sent(item) && deleted[next++] === true) {
         this.counters.successful_delete++
         return { id: item.id, deleted: true }
       }
@@ -294,8 +299,8 @@ export class QueuedApi {
     const visibility = visibilityMs(body, true)
     if (tag === null) throw new QueuedError(400, texts.invalidPollTag)
     this.checkSuspended(queue, 'update')
-    const reply = await this.call({ cmd: '_QUPDATE', queue, id, tag, visibility_ms: visibility })
-    if (reply.updated !== true) {
+    const updated = !noSuchId(id) && (await this.call({ cmd: '_QUPDATE', queue, id, tag, visibility_ms: visibility })).updated === true
+    if (!updated) {
       this.counters.missing_update++
       throw new QueuedError(404, texts.notFound)
     }
