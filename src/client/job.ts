@@ -93,6 +93,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   declare parentServerId?: number
   /** The id of the job scheduler that made this job (BullMQ's repeatJobKey), else undefined. */
   declare repeatJobKey?: string
+  /** BullMQ's name of the worker that processed the job; flashq does not record it. */
+  declare processedBy?: string
   /** The server's job record, when this job was read from the server. */
   wire?: WireJob
   /** flashq extension: the server's numeric id (job.id shows the custom jobId when there is one). */
@@ -186,6 +188,21 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return 'bull'
   }
 
+  /** BullMQ's `bull:<queue>` (flashq has no key prefix). */
+  get queueQualifiedName(): string {
+    return `bull:${this.queueName}`
+  }
+
+  /** How many times the job was found stalled (the server's stall strikes). */
+  get stalledCounter(): number {
+    return this.wire?.stall_count ?? 0
+  }
+
+  /** The deduplication id the job was added with (opts.deduplication), else undefined. */
+  get deduplicationId(): string | undefined {
+    return this.opts.deduplication?.id
+  }
+
   /** The server id, NaN while not known (a job made from JSON or by `new Job` with a custom id). */
   get numericId(): number {
     return this.serverId ?? (this.id === undefined ? Number.NaN : (serverIdOfText(this.id) ?? Number.NaN))
@@ -273,16 +290,22 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     }
   }
 
-  /** Removes a waiting, delayed or active job (CANCEL). */
-  async remove(): Promise<void> {
+  /** Removes a waiting, delayed or active job (CANCEL). `removeChildren` is accepted and ignored. */
+  async remove(_opts: { removeChildren?: boolean } = {}): Promise<void> {
     await this.queue.client.cancel(await this.#serverId())
   }
 
-  /** Moves a failed job back to waiting with its attempts reset (RETRYDLQ). */
-  async retry(_state: FinishedStatus = 'failed'): Promise<void> {
+  /**
+   * Moves a failed job back to waiting (RETRYDLQ). The server resets its attempts whatever
+   * `resetAttemptsMade` says (BullMQ keeps them unless asked).
+   */
+  async retry(_state: FinishedStatus = 'failed', _opts: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean } = {}): Promise<void> {
     await this.queue.client.retryDlq(this.queueName, await this.#serverId())
     this.failedReason = undefined as unknown as string
     this.attemptsMade = 0
+    this.returnvalue = null as ReturnType
+    this.finishedOn = undefined
+    this.processedOn = undefined
   }
 
   /** Makes a delayed job run now. */
@@ -426,7 +449,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       parentKey: this.parentKey,
       parent: this.parent,
       repeatJobKey: this.repeatJobKey,
-      stalledCounter: this.wire?.stall_count ?? 0,
+      stalledCounter: this.stalledCounter,
     }
   }
 
@@ -467,12 +490,17 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       returnvalue: this.returnvalue,
       failedReason: this.failedReason,
       attemptsMade: this.attemptsMade,
+      attemptsStarted: this.attemptsStarted,
+      stacktrace: this.stacktrace,
+      stalledCounter: this.stalledCounter,
       timestamp: this.timestamp,
       processedOn: this.processedOn,
       finishedOn: this.finishedOn,
       delay: this.delay,
       priority: this.priority,
       queueName: this.queueName,
+      parentKey: this.parentKey,
+      repeatJobKey: this.repeatJobKey,
     }
   }
 }

@@ -4,9 +4,9 @@
 import { EventEmitter } from 'node:events'
 import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
-import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
+import { bullState, Job, type JobProgress, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
 import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
-import { decodeJobData, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
+import { decodeJobData, deduplicationTagPrefix, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, JobWithState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
@@ -24,7 +24,8 @@ export type JobSchedulerJson<D = any> = {
   template?: { data?: D; opts?: JobsOptions }
 }
 
-export type JobCountsResult = Partial<Record<JobType, number>> & Record<string, number>
+/** Counts by the state names asked for, as BullMQ's `{ [index: string]: number }`. */
+export type JobCountsResult = { [index: string]: number }
 
 /** PUSHB requests one addBulk keeps in flight (pipelined on the one connection). */
 const addBulkBatchesInFlightMax = 8
@@ -79,6 +80,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const merged = { ...this.defaultJobOptions, ...opts }
     if (merged.jobId !== undefined) checkCustomId(merged.jobId)
     if (merged.repeat !== undefined) return this.#addRepeatable(name, data, merged, merged.repeat)
+    if (merged.deduplication !== undefined) return this.#addDeduplicated(name, data, merged, merged.deduplication.id)
     const push = toPushOptions(merged)
     if (merged.dependsOn?.some((id) => typeof id === 'string' && serverIdOfText(id) === null)) push.depends_on = await Promise.all(merged.dependsOn.map((id) => serverIdOf(this, String(id))))
     const pushed = await this.client.push(this.name, encodeJobData(name, data), push)
@@ -86,6 +88,50 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     job.serverId = pushed.id
     this.emit('waiting', job)
     return job
+  }
+
+  /** Visible ids of the jobs this Queue added with a deduplication id, newest last, to answer a deduplicated add. */
+  readonly #deduplicatedIds = new Map<string, string>()
+
+  /**
+   * BullMQ's deduplication: when the server refuses the add (the id's job is live, or its ttl window
+   * open), nothing is added and the Job returned is the job that holds the id, as BullMQ returns it.
+   */
+  async #addDeduplicated(name: NameType, data: DataType, opts: JobsOptions, deduplicationId: string): Promise<Job<DataType, ResultType, NameType>> {
+    const push = toPushOptions(opts)
+    try {
+      const pushed = await this.client.push(this.name, encodeJobData(name, data), push)
+      const job = new Job<DataType, ResultType, NameType>(this, name, data, opts, opts.jobId ?? String(pushed.id))
+      job.serverId = pushed.id
+      this.#rememberDeduplicated(deduplicationId, job.id as string)
+      this.emit('waiting', job)
+      return job
+    } catch (error) {
+      if (!isDeduplicationRefusal(error as Error)) throw error
+      const existingId = await this.getDeduplicationJobId(deduplicationId)
+      return new Job<DataType, ResultType, NameType>(this, name, data, opts, existingId ?? undefined)
+    }
+  }
+
+  #rememberDeduplicated(deduplicationId: string, jobId: string): void {
+    this.#deduplicatedIds.delete(deduplicationId)
+    this.#deduplicatedIds.set(deduplicationId, jobId)
+    if (this.#deduplicatedIds.size > deduplicatedIdsRememberedMax) this.#deduplicatedIds.delete(this.#deduplicatedIds.keys().next().value as string)
+  }
+
+  /**
+   * The id of the job that holds a deduplication id: the one this Queue added last with it, else the
+   * newest live (waiting, delayed, active) job carrying it, among the first 1000 of each state; null when none.
+   */
+  async getDeduplicationJobId(deduplicationId: string): Promise<string | null> {
+    const known = this.#deduplicatedIds.get(deduplicationId)
+    if (known !== undefined) return known
+    const tag = `${deduplicationTagPrefix}${deduplicationId}`
+    const pages = await Promise.all(['waiting', 'delayed', 'active'].map((state) => this.client.getJobs({ queue: this.name, state, limit: pullBatchJobsMax })))
+    const holders = pages.flatMap((page) => page.jobs).filter((item) => item.job.tags.includes(tag))
+    if (holders.length === 0) return null
+    const newest = holders.reduce((a, b) => (b.job.id > a.job.id ? b : a))
+    return visibleIdOf(newest.job)
   }
 
   /**
@@ -344,6 +390,23 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return prioritized.slice(start, end < 0 ? undefined : end + 1)
   }
 
+  /**
+   * BullMQ's getCountsPerPriority: the waiting jobs of each priority asked for, keyed by the priority
+   * (0: the jobs without one). Reads the whole waiting list, 1000 jobs per request.
+   */
+  async getCountsPerPriority(priorities: number[]): Promise<{ [index: string]: number }> {
+    const byPriority = new Map<number, number>()
+    for (let offset = 0, total = 1; offset < total; offset += pullBatchJobsMax) {
+      const page = await this.client.getJobs({ queue: this.name, state: 'waiting', limit: pullBatchJobsMax, offset })
+      total = page.jobs.length === 0 ? 0 : page.total
+      for (const item of page.jobs) {
+        const priority = item.job.priority === 0 ? 0 : -item.job.priority
+        byPriority.set(priority, (byPriority.get(priority) ?? 0) + 1)
+      }
+    }
+    return Object.fromEntries(priorities.map((priority) => [String(priority), byPriority.get(priority) ?? 0]))
+  }
+
   /** Counts per state; with no states given, all of BullMQ's. */
   async getJobCounts(...types: JobType[]): Promise<JobCountsResult> {
     const wanted = types.length > 0 ? types : allCountTypes
@@ -426,9 +489,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return this.client.isPaused(this.name)
   }
 
-  /** Removes waiting and delayed jobs (flashQ's DRAIN always includes delayed ones). */
-  async drain(_delayed = false): Promise<void> {
-    await this.client.drain(this.name)
+  /** Removes the waiting jobs, and the delayed ones too when `delayed` (BullMQ's drain). */
+  async drain(delayed = false): Promise<void> {
+    if (delayed) await this.client.drain(this.name)
+    else await this.client.clean(this.name, 0, 'waiting')
   }
 
   /**
@@ -452,7 +516,8 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.client.obliterate(this.name)
   }
 
-  async remove(jobId: string): Promise<number> {
+  /** Removes a waiting, delayed or active job; 1 when removed, 0 when not. `removeChildren` is accepted and ignored. */
+  async remove(jobId: string, _opts: { removeChildren?: boolean } = {}): Promise<number> {
     try {
       const serverId = await resolveJobId(this.client, this.name, jobId)
       if (serverId === null) return 0
@@ -465,7 +530,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   /** Moves every failed job back to waiting. */
-  async retryJobs(_opts: { state?: 'failed' | 'completed'; count?: number } = {}): Promise<void> {
+  async retryJobs(_opts: { state?: 'failed' | 'completed'; count?: number; timestamp?: number } = {}): Promise<void> {
     await this.client.retryDlq(this.name)
   }
 
@@ -475,11 +540,15 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await Promise.all(delayed.jobs.map((item) => this.client.promote(item.job.id).catch(() => {})))
   }
 
-  async updateJobProgress(jobId: string, progress: number): Promise<void> {
-    await this.client.progress(await serverIdOf(this, jobId), progress)
+  /** As job.updateProgress: a number is the server's progress, other values travel as the progress message (JSON). */
+  async updateJobProgress(jobId: string, progress: JobProgress): Promise<void> {
+    const id = await serverIdOf(this, jobId)
+    if (typeof progress === 'number') await this.client.progress(id, progress)
+    else await this.client.progress(id, (await this.client.getProgress(id)).progress, JSON.stringify(progress))
   }
 
-  addJobLog(jobId: string, logRow: string): Promise<number> {
+  /** Appends a log line; `keepLogs` is accepted and ignored (the server keeps a job's last 100 lines). */
+  addJobLog(jobId: string, logRow: string, _keepLogs?: number): Promise<number> {
     return Job.addJobLog(this, jobId, logRow)
   }
 
@@ -544,6 +613,14 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   disconnect(): Promise<void> {
     return this.close()
   }
+}
+
+/** Deduplication ids a Queue remembers the job of (the oldest are forgotten first). */
+const deduplicatedIdsRememberedMax = 10_000
+
+/** The server refused an add for its deduplication id: a live job holds the unique key, or the debounce window is open. */
+function isDeduplicationRefusal(error: Error): boolean {
+  return error.message.includes('Duplicate job with key') || error.message.includes('Debounced: job with id')
 }
 
 /** A job without options has one PUSH field, `max_attempts` (BullMQ's default of 1 attempt); the test pins it. */

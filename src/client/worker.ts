@@ -207,7 +207,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.emit('paused')
   }
 
-  resume(): void {
+  async resume(): Promise<void> {
     if (!this.#paused) return
     this.#paused = false
     this.emit('resumed')
@@ -807,4 +807,6 @@ export type WorkerListener<DataType = any, ResultType = any, NameType extends st
   ready: () => void
   paused: () => void
   resumed: () => void
+  /** Declared for BullMQ compatibility: the server detects stalls, so the Worker never emits it (QueueEvents 'stalled' does). */
+  stalled: (jobId: string, prev: string) => void
 }

@@ -1,0 +1,115 @@
+/**
+ * BullMQ usage as its guide writes it, where the SDK used to differ: drain's `delayed` flag,
+ * deduplication, getCountsPerPriority, updateJobProgress with an object, FlowProducer's
+ * queuesOptions, and the Job fields BullMQ declares.
+ */
+import { expect, test } from 'bun:test'
+import { FlowProducer, Queue, Worker } from '../../src/client/index.ts'
+import { sdkTestFile, waitFor } from './kit.ts'
+
+const { fixture, connection, newQueue } = sdkTestFile()
+
+test('drain() removes the waiting jobs and keeps the delayed ones; drain(true) removes those too', async () => {
+  const queue = newQueue('drain-delayed')
+  await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {}, opts: { priority: 3 } }])
+  const delayed = await queue.add('later', {}, { delay: 60_000 })
+  await queue.drain()
+  expect(await queue.getJobCounts('waiting', 'delayed')).toEqual({ waiting: 0, delayed: 1 })
+  expect(await delayed.getState()).toBe('delayed')
+  await queue.drain(true)
+  expect(await queue.getJobCounts('waiting', 'delayed')).toEqual({ waiting: 0, delayed: 0 })
+})
+
+test('deduplication {id}: a second add while the job is live adds nothing and returns that job; after it completes the id is free', async () => {
+  const queue = newQueue('dedup-simple')
+  const first = await queue.add('sync', { n: 1 }, { deduplication: { id: 'account-7' } })
+  const second = await queue.add('sync', { n: 2 }, { deduplication: { id: 'account-7' } })
+  expect(second.id).toBe(first.id)
+  expect(await queue.count()).toBe(1)
+  expect(await queue.getDeduplicationJobId('account-7')).toBe(first.id as string)
+  const read = await queue.getJob(first.id as string)
+  expect(read?.deduplicationId).toBe('account-7')
+  expect(read?.opts.deduplication).toEqual({ id: 'account-7' })
+  expect(read?.opts.tags).toBeUndefined() // the SDK's tag is not shown
+
+  // Another process's Queue finds the holder on the server.
+  const other = fixture.track(new Queue(queue.name, { connection: connection() }))
+  expect((await other.add('sync', { n: 3 }, { deduplication: { id: 'account-7' } })).id).toBe(first.id)
+  expect(await queue.count()).toBe(1)
+
+  const worker = fixture.track(new Worker(queue.name, async (job) => job.data.n, { connection: connection() }))
+  await waitFor('the first job to complete', async () => (await queue.getJobState(first.id as string)) === 'completed')
+  await worker.close()
+  const third = await queue.add('sync', { n: 4 }, { deduplication: { id: 'account-7' } })
+  expect(third.id).not.toBe(first.id)
+  expect(await queue.getWaitingCount()).toBe(1)
+})
+
+test('deduplication {id, ttl}: adds within the ttl are dropped even after the job completed; a job that fails frees a ttl-less id', async () => {
+  const queue = newQueue('dedup-ttl')
+  const first = await queue.add('ping', {}, { deduplication: { id: 'burst', ttl: 60_000 } })
+  const worker = fixture.track(new Worker(queue.name, async (job) => {
+    if (job.name === 'flaky') throw new Error('no')
+    return 'ok'
+  }, { connection: connection() }))
+  await waitFor('the first job to complete', async () => (await queue.getJobState(first.id as string)) === 'completed')
+  const again = await queue.add('ping', {}, { deduplication: { id: 'burst', ttl: 60_000 } })
+  expect(again.id).toBe(first.id)
+  expect(await queue.getCompletedCount()).toBe(1)
+
+  const flaky = await queue.add('flaky', {}, { deduplication: { id: 'flaky' } })
+  await waitFor('the flaky job to fail', async () => (await queue.getJobState(flaky.id as string)) === 'failed')
+  await worker.close()
+  const retried = await queue.add('flaky', {}, { deduplication: { id: 'flaky' } })
+  expect(retried.id).not.toBe(flaky.id)
+  expect(await queue.getDeduplicationJobId('nobody')).toBeNull()
+})
+
+test('getCountsPerPriority counts the waiting jobs of each priority asked for, 0 for those without one', async () => {
+  const queue = newQueue('per-priority')
+  await queue.addBulk([
+    { name: 'a', data: {} },
+    { name: 'b', data: {}, opts: { priority: 1 } },
+    { name: 'c', data: {}, opts: { priority: 1 } },
+    { name: 'd', data: {}, opts: { priority: 5 } },
+  ])
+  expect(await queue.getCountsPerPriority([0, 1, 5, 9])).toEqual({ '0': 1, '1': 2, '5': 1, '9': 0 })
+})
+
+test('updateJobProgress takes an object as job.updateProgress does; the job reads it back', async () => {
+  const queue = newQueue('queue-progress')
+  const job = await queue.add('resize', {})
+  const worker = fixture.track(new Worker(queue.name, null, { connection: connection() }))
+  expect((await worker.getNextJob('token'))?.id).toBe(job.id) // the server takes progress for active jobs
+  await queue.updateJobProgress(job.id as string, 40)
+  await queue.updateJobProgress(job.id as string, { step: 'upload' })
+  expect((await queue.getJob(job.id as string))?.progress).toEqual({ step: 'upload' })
+})
+
+test("FlowProducer.add(flow, {queuesOptions}) applies each queue's defaultJobOptions to that queue's nodes", async () => {
+  const flows = fixture.track(new FlowProducer({ connection: connection() }))
+  const parentQueue = newQueue('flow-opts-parent')
+  const childQueue = newQueue('flow-opts-child')
+  const tree = await flows.add(
+    { name: 'parent', queueName: parentQueue.name, children: [{ name: 'child', queueName: childQueue.name, opts: { priority: 2 } }] },
+    { queuesOptions: { [childQueue.name]: { defaultJobOptions: { attempts: 4, priority: 7 } } } },
+  )
+  const child = await childQueue.getJob(tree.children?.[0]?.job.id as string)
+  expect(child?.opts).toMatchObject({ attempts: 4, priority: 2 }) // the node's own options win
+  expect((await parentQueue.getJob(tree.job.id as string))?.opts.attempts).toBe(1)
+})
+
+test('Job has the fields BullMQ declares: queueQualifiedName, stalledCounter; toJSON carries the stack traces and attemptsStarted', async () => {
+  const queue = newQueue('job-fields')
+  const job = await queue.add('x', {}, { attempts: 1 })
+  expect(job.queueQualifiedName).toBe(`bull:${queue.name}`)
+  expect(job.stalledCounter).toBe(0)
+  const worker = fixture.track(new Worker(queue.name, async () => {
+    throw new Error('broken')
+  }, { connection: connection() }))
+  await waitFor('the job to fail', async () => (await queue.getJobState(job.id as string)) === 'failed')
+  await worker.close()
+  const read = await queue.getJob(job.id as string)
+  expect(read?.toJSON()).toMatchObject({ id: job.id, attemptsMade: 1, attemptsStarted: 1, stalledCounter: 0, failedReason: 'broken' })
+  expect(read?.toJSON().stacktrace[0]).toContain('broken')
+})
