@@ -5,7 +5,7 @@
  */
 import { DelayedError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
-import { decodeJobData, encodeJobData, type JobsOptions, keepFailedCountOf, keptStackTraces, optionsFromWire, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
+import { attemptsMadeLogLevel, decodeJobData, encodeJobData, type JobsOptions, keepFailedCountOf, keptStackTraces, optionsFromWire, repeatMarkOf, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
 import type { JobLogEntry, JobState as WireState, WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt, stackTracesIn } from './retry.ts'
 import { type Dependencies, type DependencyCounts, dependenciesOf, ignoredChildLogLevel, removeChild, removedChildLogLevel } from './flow-deps.ts'
@@ -329,7 +329,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   async updateData(data: DataType): Promise<void> {
-    const repeat = this.repeatJobKey === undefined ? undefined : { ...this.opts.repeat, key: this.repeatJobKey }
+    const repeat = this.repeatJobKey === undefined ? undefined : (repeatMarkOf(this.wire?.data) ?? { ...this.opts.repeat, key: this.repeatJobKey })
     await this.queue.client.update(await this.#serverId(), encodeJobData(this.name, data, repeat))
     this.data = data
   }
@@ -540,7 +540,11 @@ export async function withOutcome<J extends Job>(scope: JobScope, job: J, state:
   if (state === 'completed') job.returnvalue = result
   if (logs === undefined) return job
   job.stacktrace = keptStackTraces(stackTracesIn(logs), job.wire === undefined ? undefined : stackTraceLimitOf(job.wire.tags))
-  if (state === 'failed') job.failedReason = lastErrorIn(logs) ?? job.wire?.progress_msg ?? 'Job failed'
+  if (state === 'failed') {
+    job.failedReason = lastErrorIn(logs) ?? job.wire?.progress_msg ?? 'Job failed'
+    const counted = Number(logs.findLast((entry) => entry.level === attemptsMadeLogLevel)?.message)
+    if (Number.isSafeInteger(counted) && counted > job.attemptsMade) job.attemptsMade = counted
+  }
   return job
 }
 
@@ -587,8 +591,12 @@ function lastErrorIn(logs: JobLogEntry[]): string | undefined {
   return logs.findLast((entry) => entry.level === 'error')?.message
 }
 
-/** Log levels the SDK writes for itself (stack traces, flow notes), which BullMQ's job logs do not show. */
-const sdkLogLevels = new Set([stackTraceLogLevel, ignoredChildLogLevel, removedChildLogLevel])
+/**
+ * Log levels BullMQ's job logs do not show: what the SDK writes for itself (stack traces, attempt counts,
+ * flow notes) and failure reasons (`error`: the SDK's final reason, the server's stall verdict), which
+ * BullMQ keeps in failedReason, not in the logs.
+ */
+const sdkLogLevels = new Set([stackTraceLogLevel, attemptsMadeLogLevel, ignoredChildLogLevel, removedChildLogLevel, 'error'])
 
 /** A job's log lines as BullMQ's getJobLogs shows them: without the SDK's own entries. */
 export async function userLogsOf(client: FlashQ, id: number): Promise<string[]> {

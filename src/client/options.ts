@@ -45,6 +45,12 @@ export const stackTraceLimitTagPrefix = 'flashq:stack-limit='
 export const deduplicationTagPrefix = 'flashq:dedup='
 /** Log level of the stack trace the SDK writes to a job's log for each failed attempt (job.stacktrace reads them). */
 export const stackTraceLogLevel = 'stacktrace'
+/**
+ * Log level of the attempt count the SDK writes when it fails a job for good with DISCARD, which
+ * counts no attempt on the server (UnrecoverableError, a backoff of -1, a scheduled job's last attempt):
+ * a failed job read back shows it as attemptsMade, as BullMQ counts the attempt that failed it.
+ */
+export const attemptsMadeLogLevel = 'attempts-made'
 
 /** `age` in seconds, as in BullMQ; `limit` (BullMQ's most jobs removed per finish) is accepted and ignored. */
 export type KeepJobs = { age?: number; count?: number; limit?: number }
@@ -161,10 +167,28 @@ export type QueueEventsOptions = {
 
 /**
  * What a job made by a job scheduler (`upsertJobScheduler`, `add` with `repeat`) carries in its data as
- * `$repeat`, since the server's cron pushes data only: the scheduler id (job.repeatJobKey) and its
- * repeat options (job.opts.repeat).
+ * `$repeat`, since the server's cron pushes data (and priority) only: the scheduler id (job.repeatJobKey),
+ * its repeat options (job.opts.repeat), and the template's `attempts` and `backoff`, which the SDK
+ * applies when a job the cron pushed fails (retry.ts): the server would retry it without limit.
  */
-export type RepeatMark = Omit<RepeatOptions, 'key' | 'immediately'> & { key: string }
+export type RepeatMark = Omit<RepeatOptions, 'key' | 'immediately'> & { key: string; attempts?: number; backoff?: number | BackoffOptions }
+
+/** The repeat options of a scheduled job's mark (job.opts.repeat): without the scheduler id and the template's retry options. */
+export function repeatOptionsOf(mark: RepeatMark): RepeatOptions {
+  const { key: _key, attempts: _attempts, backoff: _backoff, ...repeat } = mark
+  return repeat
+}
+
+/**
+ * The attempts and backoff of a job the server's cron pushed (no max_attempts of its own: unlimited
+ * on the server), from its scheduler's template (BullMQ's default: 1 attempt); null for other jobs.
+ */
+export function scheduledRetryOf(job: WireJob): { attempts: number; backoff: BackoffOptions | undefined } | null {
+  if (job.max_attempts > 0) return null
+  const mark = repeatMarkOf(job.data)
+  if (mark === undefined) return null
+  return { attempts: Math.max(1, mark.attempts ?? 1), backoff: normalizeBackoff(mark.backoff) }
+}
 
 /**
  * Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would
@@ -298,10 +322,11 @@ function isSdkTag(tag: string): boolean {
 
 /** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
 export function optionsFromWire(job: WireJob): JobsOptions {
-  const opts: JobsOptions = { attempts: job.max_attempts, lifo: job.lifo }
+  const scheduledRetry = scheduledRetryOf(job)
+  const opts: JobsOptions = { attempts: scheduledRetry?.attempts ?? job.max_attempts, lifo: job.lifo }
   if (job.priority !== 0) opts.priority = -job.priority
   if (job.run_at > job.created_at && job.attempts === 0) opts.delay = job.run_at - job.created_at
-  const sdkBackoff = sdkBackoffOf(job.tags)
+  const sdkBackoff = scheduledRetry?.backoff ?? sdkBackoffOf(job.tags)
   if (sdkBackoff !== null) opts.backoff = sdkBackoff
   else if (job.backoff > 0) opts.backoff = { type: 'exponential', delay: job.backoff * 2 }
   if (job.tags.some((tag) => tag.startsWith(failParentTagPrefix))) opts.failParentOnFailure = true
@@ -323,10 +348,7 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   const tags = job.tags.filter((tag) => !isSdkTag(tag))
   if (tags.length > 0) opts.tags = tags
   const repeat = repeatMarkOf(job.data)
-  if (repeat !== undefined) {
-    const { key: _key, ...repeatOpts } = repeat
-    opts.repeat = repeatOpts
-  }
+  if (repeat !== undefined) opts.repeat = repeatOptionsOf(repeat)
   return opts
 }
 

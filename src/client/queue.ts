@@ -6,7 +6,7 @@ import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
 import { bullState, Job, type JobProgress, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
 import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
-import { decodeJobData, deduplicationTagPrefix, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
+import { decodeJobData, deduplicationTagPrefix, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, repeatOptionsOf, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, JobWithState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
@@ -205,9 +205,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const runNow = repeat.every !== undefined ? repeat.immediately !== false : repeat.immediately === true
     const limit = repeat.limit !== undefined && runNow ? repeat.limit - 1 : repeat.limit
     const { key: _key, immediately: _immediately, ...repeatOpts } = repeat as RepeatOptions
+    const templateOpts: JobsOptions = { ...this.defaultJobOptions, ...template.opts, repeat: undefined }
     const mark: RepeatMark = { ...repeatOpts, key: schedulerId }
+    // The cron's jobs get no max_attempts (unlimited on the server): the SDK applies these when one fails.
+    if (templateOpts.attempts !== undefined) mark.attempts = templateOpts.attempts
+    if (templateOpts.backoff !== undefined) mark.backoff = templateOpts.backoff
     let first: Job<DataType, ResultType, NameType> | undefined
-    if (runNow) first = await this.#addScheduled(name, data, { ...this.defaultJobOptions, ...template.opts, repeat: undefined }, mark)
+    if (runNow) first = await this.#addScheduled(name, data, templateOpts, mark)
     if (limit === undefined || limit > 0) {
       await this.client.addCron(this.#cronName(schedulerId), {
         queue: this.name,
@@ -225,10 +229,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async #addScheduled(name: NameType, data: DataType, opts: JobsOptions, mark: RepeatMark): Promise<Job<DataType, ResultType, NameType>> {
     if (opts.jobId !== undefined) checkCustomId(opts.jobId)
     const pushed = await this.client.push(this.name, encodeJobData(name, data, mark), toPushOptions(opts))
-    const { key, ...repeat } = mark
-    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat }, opts.jobId ?? String(pushed.id))
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat: repeatOptionsOf(mark) }, opts.jobId ?? String(pushed.id))
     job.serverId = pushed.id
-    job.repeatJobKey = key
+    job.repeatJobKey = mark.key
     this.emit('waiting', job)
     return job
   }
@@ -298,7 +301,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       next: cron.next_run,
       iterationCount: cron.executions,
       limit: cron.limit ?? undefined,
-      template: { data: (template.data ?? {}) as DataType },
+      template: template.repeat?.attempts === undefined && template.repeat?.backoff === undefined
+        ? { data: (template.data ?? {}) as DataType }
+        : { data: (template.data ?? {}) as DataType, opts: { attempts: template.repeat.attempts, backoff: template.repeat.backoff } },
     }
   }
 

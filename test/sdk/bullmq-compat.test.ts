@@ -4,7 +4,7 @@
  * queuesOptions, and the Job fields BullMQ declares.
  */
 import { expect, test } from 'bun:test'
-import { FlowProducer, Queue, Worker } from '../../src/client/index.ts'
+import { FlowProducer, Queue, UnrecoverableError, Worker } from '../../src/client/index.ts'
 import { sdkTestFile, waitFor } from './kit.ts'
 
 const { fixture, connection, newQueue } = sdkTestFile()
@@ -112,4 +112,42 @@ test('Job has the fields BullMQ declares: queueQualifiedName, stalledCounter; to
   const read = await queue.getJob(job.id as string)
   expect(read?.toJSON()).toMatchObject({ id: job.id, attemptsMade: 1, attemptsStarted: 1, stalledCounter: 0, failedReason: 'broken' })
   expect(read?.toJSON().stacktrace[0]).toContain('broken')
+})
+
+test("a job scheduler's jobs fail after the template's attempts (BullMQ's default: 1), not retried without end", async () => {
+  const queue = newQueue('scheduler-attempts')
+  await queue.upsertJobScheduler('twice', { every: 150, immediately: false }, { name: 'twice', opts: { attempts: 2, backoff: { type: 'fixed', delay: 10 } } })
+  await queue.upsertJobScheduler('once', { every: 150, immediately: false }, { name: 'once' })
+  expect((await queue.getJobScheduler('twice'))?.template?.opts).toEqual({ attempts: 2, backoff: { type: 'fixed', delay: 10 } })
+  const runs = new Map<string, number>()
+  const worker = fixture.track(new Worker(queue.name, async (job) => {
+    runs.set(job.id as string, (runs.get(job.id as string) ?? 0) + 1)
+    throw new Error(`${job.name} broke`)
+  }, { connection: connection() }))
+  const failedOf = async () => {
+    const failed = await queue.getFailed()
+    return ['twice', 'once'].every((name) => failed.some((job) => job.name === name)) ? failed : null
+  }
+  const failed = (await waitFor('a failed job of each scheduler', failedOf)) as NonNullable<Awaited<ReturnType<typeof failedOf>>>
+  await Promise.all([queue.removeJobScheduler('twice'), queue.removeJobScheduler('once')])
+  await worker.close()
+  for (const job of failed) {
+    const attempts = job.name === 'twice' ? 2 : 1
+    expect({ name: job.name, attemptsMade: job.attemptsMade, runs: runs.get(job.id as string), attempts: job.opts.attempts }).toEqual({ name: job.name, attemptsMade: attempts, runs: attempts, attempts })
+    expect(job.opts.repeat).toEqual({ every: 150 })
+  }
+})
+
+test('a job failed for good without its attempts used up (UnrecoverableError) reads back with the attempt that failed it counted', async () => {
+  const queue = newQueue('unrecoverable-attempts')
+  const job = await queue.add('x', {}, { attempts: 3 })
+  const worker = fixture.track(new Worker(queue.name, async (current) => {
+    if (current.attemptsMade === 0) throw new Error('first try')
+    throw new UnrecoverableError('give up')
+  }, { connection: connection(), settings: { backoffStrategy: () => 1 } }))
+  await waitFor('the job to fail', async () => (await queue.getJobState(job.id as string)) === 'failed')
+  await worker.close()
+  const read = await queue.getJob(job.id as string)
+  expect({ attemptsMade: read?.attemptsMade, failedReason: read?.failedReason }).toEqual({ attemptsMade: 2, failedReason: 'give up' })
+  expect(await queue.getJobLogs(job.id as string)).toEqual({ logs: [], count: 0 })
 })
