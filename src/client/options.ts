@@ -150,6 +150,12 @@ export type WorkerOptions = {
   prefetch?: number
   name?: string
   prefix?: string
+  /**
+   * BullMQ's: how many completed (failed) jobs the queue keeps, for the jobs this worker finishes that
+   * have no removeOnComplete (removeOnFail) of their own; `age` is not enforced.
+   */
+  removeOnComplete?: KeepJobs
+  removeOnFail?: KeepJobs
   /** A processor file runs in worker threads instead of child processes. */
   useWorkerThreads?: boolean
   /** `backoffStrategy` computes the retry delay of jobs added with a custom backoff type. */

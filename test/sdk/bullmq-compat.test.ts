@@ -151,3 +151,18 @@ test('a job failed for good without its attempts used up (UnrecoverableError) re
   expect({ attemptsMade: read?.attemptsMade, failedReason: read?.failedReason }).toEqual({ attemptsMade: 2, failedReason: 'give up' })
   expect(await queue.getJobLogs(job.id as string)).toEqual({ logs: [], count: 0 })
 })
+
+test("the Worker's removeOnComplete / removeOnFail {count} keep the newest N finished jobs of those without their own", async () => {
+  const queue = newQueue('worker-keep')
+  await queue.addBulk([...Array.from({ length: 5 }, () => ({ name: 'good', data: {} })), ...Array.from({ length: 3 }, () => ({ name: 'bad', data: {} }))])
+  const worker = fixture.track(new Worker(queue.name, async (job) => {
+    if (job.name === 'bad') throw new Error('bad')
+    return 'done'
+  }, { connection: connection(), removeOnComplete: { count: 2 }, removeOnFail: { count: 1 } }))
+  let finished = 0
+  worker.on('completed', () => finished++)
+  worker.on('failed', () => finished++)
+  await waitFor('every job to finish', () => finished === 8)
+  await worker.close() // waits for the trims
+  expect(await queue.getJobCounts('completed', 'failed')).toEqual({ completed: 2, failed: 1 })
+})
