@@ -455,7 +455,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
 
   /**
    * Moves the active job back to waiting without counting an attempt (MOVETODELAYED 0). In a
-   * processor, throw `DelayedError` afterwards, as after moveToDelayed.
+   * processor, throw `WaitingError` (or `DelayedError`) afterwards, as BullMQ asks.
    */
   async moveToWait(_token?: string): Promise<number> {
     await this.queue.client.moveToDelayed(await this.#serverId(), 0)

@@ -9,7 +9,7 @@
  * the attempt, stores the reason, emits `retrying` and applies max_attempts.
  */
 import { jobErrorCharsMax, jobLogMessageCharsMax, sdkFailParentLevelsMax } from '../base/limits.ts'
-import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import { DelayedError, rateLimitExceededMessage, UnrecoverableError, WaitingChildrenError, WaitingError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
 import { releaseParentOnFailure } from './flow-deps.ts'
 import type { Job } from './job.ts'
@@ -32,11 +32,9 @@ export type FailedAttempt = {
 
 /** Errors that end the processing without failing the job (the processor moved it itself). */
 export function isHandOff(thrown: unknown): boolean {
-  return thrown instanceof DelayedError || thrown instanceof WaitingChildrenError
+  return thrown instanceof DelayedError || thrown instanceof WaitingChildrenError || thrown instanceof WaitingError
 }
 
-/** The message of Worker.RateLimitError(), as BullMQ's (`RATE_LIMIT_ERROR`). */
-export const rateLimitExceededMessage = 'bullmq:rateLimitExceeded'
 
 /** The processor threw Worker.RateLimitError(): the job goes back to the queue without an attempt. */
 export function isRateLimitExceeded(thrown: unknown): boolean {

@@ -10,7 +10,7 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Worker as ThreadWorker } from 'node:worker_threads'
-import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import { DelayedError, UnrecoverableError, WaitingChildrenError, WaitingError } from './errors.ts'
 import type { Job } from './job.ts'
 
 type SerializedError = { name: string; message: string; stack?: string }
@@ -185,6 +185,7 @@ function revive(error: SerializedError): Error {
   if (error.name === 'UnrecoverableError') revived = new UnrecoverableError(error.message)
   else if (error.name === 'DelayedError') revived = new DelayedError(error.message)
   else if (error.name === 'WaitingChildrenError') revived = new WaitingChildrenError(error.message)
+  else if (error.name === 'WaitingError') revived = new WaitingError(error.message)
   else {
     revived = new Error(error.message)
     revived.name = error.name

@@ -25,13 +25,13 @@
  */
 import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax, sdkWorkerPrefetchJobsMax } from '../base/limits.ts'
-import { ConnectionClosedError, RateLimitError, RequestTimeoutError } from './errors.ts'
+import { ConnectionClosedError, RateLimitError, rateLimitExceededMessage, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job, type JobProgress, trimFinished } from './job.ts'
 import { keepFailedCountOf, type KeepJobs, type WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 import { serverIdOfText } from './job-ids.ts'
-import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded, rateLimitExceededMessage } from './retry.ts'
+import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded } from './retry.ts'
 import { isProcessorFile, SandboxPool } from './sandbox.ts'
 import { registerWorker } from './worker-registry.ts'
 

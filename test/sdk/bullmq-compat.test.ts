@@ -4,7 +4,7 @@
  * queuesOptions, and the Job fields BullMQ declares.
  */
 import { expect, test } from 'bun:test'
-import { FlowProducer, Queue, UnrecoverableError, Worker } from '../../src/client/index.ts'
+import { FlowProducer, Queue, RateLimitError, UnrecoverableError, WaitingError, Worker } from '../../src/client/index.ts'
 import { sdkTestFile, waitFor } from './kit.ts'
 
 const { fixture, connection, newQueue } = sdkTestFile()
@@ -165,4 +165,26 @@ test("the Worker's removeOnComplete / removeOnFail {count} keep the newest N fin
   await waitFor('every job to finish', () => finished === 8)
   await worker.close() // waits for the trims
   expect(await queue.getJobCounts('completed', 'failed')).toEqual({ completed: 2, failed: 1 })
+})
+
+test("BullMQ's error classes as processors throw them: new RateLimitError() after rateLimit, WaitingError after moveToWait", async () => {
+  const queue = newQueue('error-classes')
+  const runs: string[] = []
+  const failed: string[] = []
+  const worker: Worker = fixture.track(new Worker(queue.name, async (job) => {
+    runs.push(`${job.name}:${job.attemptsMade}`)
+    if (runs.filter((run) => run.startsWith(job.name)).length > 1) return 'second'
+    if (job.name === 'limited') {
+      await worker.rateLimit(50)
+      throw new RateLimitError()
+    }
+    await job.moveToWait(job.token)
+    throw new WaitingError()
+  }, { connection: connection() }))
+  worker.on('failed', (_job, error) => failed.push(error.message))
+  const limited = await queue.add('limited', {})
+  expect(await limited.waitUntilFinished()).toBe('second')
+  const waiting = await queue.add('waiting', {})
+  expect(await waiting.waitUntilFinished()).toBe('second')
+  expect({ runs, failed }).toEqual({ runs: ['limited:0', 'limited:0', 'waiting:0', 'waiting:0'], failed: [] })
 })
