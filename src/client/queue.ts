@@ -534,8 +534,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     }
   }
 
-  /** Moves every failed job back to waiting. */
-  async retryJobs(_opts: { state?: 'failed' | 'completed'; count?: number; timestamp?: number } = {}): Promise<void> {
+  /**
+   * Moves every failed job back to waiting (`count`, BullMQ's batch size, and `timestamp` are ignored).
+   * Completed jobs cannot be retried: `state: 'completed'` is refused rather than retrying the failed ones.
+   */
+  async retryJobs(opts: { state?: 'failed' | 'completed'; count?: number; timestamp?: number } = {}): Promise<void> {
+    if (opts.state === 'completed') throw new Error(`retryJobs: flashq cannot retry completed jobs (queue ${this.name})`)
     await this.client.retryDlq(this.name)
   }
 

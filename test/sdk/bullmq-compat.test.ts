@@ -188,3 +188,17 @@ test("BullMQ's error classes as processors throw them: new RateLimitError() afte
   expect(await waiting.waitUntilFinished()).toBe('second')
   expect({ runs, failed }).toEqual({ runs: ['limited:0', 'limited:0', 'waiting:0', 'waiting:0'], failed: [] })
 })
+
+test("retryJobs({state: 'completed'}) is refused, not taken for the failed jobs", async () => {
+  const queue = newQueue('retry-completed')
+  const job = await queue.add('x', {})
+  const worker = fixture.track(new Worker(queue.name, async () => {
+    throw new Error('no')
+  }, { connection: connection() }))
+  await waitFor('the job to fail', async () => (await queue.getJobState(job.id as string)) === 'failed')
+  await worker.close()
+  await expect(queue.retryJobs({ state: 'completed' })).rejects.toThrow('cannot retry completed jobs')
+  expect(await queue.getJobState(job.id as string)).toBe('failed')
+  await queue.retryJobs({ state: 'failed' })
+  expect(await queue.getJobState(job.id as string)).toBe('waiting')
+})
