@@ -554,6 +554,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const id = await serverIdOf(this, jobId)
     if (typeof progress === 'number') await this.client.progress(id, progress)
     else await this.client.progress(id, (await this.client.getProgress(id)).progress, JSON.stringify(progress))
+    this.emit('progress', jobId, progress)
   }
 
   /** Appends a log line; `keepLogs` is accepted and ignored (the server keeps a job's last 100 lines). */

@@ -81,8 +81,11 @@ test('updateJobProgress takes an object as job.updateProgress does; the job read
   const job = await queue.add('resize', {})
   const worker = fixture.track(new Worker(queue.name, null, { connection: connection() }))
   expect((await worker.getNextJob('token'))?.id).toBe(job.id) // the server takes progress for active jobs
+  const emitted: unknown[] = []
+  queue.on('progress', (jobId: string, progress: unknown) => emitted.push([jobId, progress]))
   await queue.updateJobProgress(job.id as string, 40)
   await queue.updateJobProgress(job.id as string, { step: 'upload' })
+  expect(emitted).toEqual([[job.id, 40], [job.id, { step: 'upload' }]])
   expect((await queue.getJob(job.id as string))?.progress).toEqual({ step: 'upload' })
 })
 
