@@ -545,8 +545,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   /** Makes every delayed job run now. */
   async promoteJobs(_opts: { count?: number } = {}): Promise<void> {
-    const delayed = await this.client.getJobs({ queue: this.name, state: 'delayed', limit: pullBatchJobsMax })
-    await Promise.all(delayed.jobs.map((item) => this.client.promote(item.job.id).catch(() => {})))
+    // 1000 at a time until none is left (BullMQ promotes them all); a round that promotes none ends it.
+    for (;;) {
+      const delayed = await this.client.getJobs({ queue: this.name, state: 'delayed', limit: pullBatchJobsMax })
+      const promoted = await Promise.all(delayed.jobs.map((item) => this.client.promote(item.job.id).then(() => true, () => false)))
+      if (delayed.jobs.length < pullBatchJobsMax || !promoted.includes(true)) return
+    }
   }
 
   /** As job.updateProgress: a number is the server's progress, other values travel as the progress message (JSON). */

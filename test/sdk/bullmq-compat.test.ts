@@ -205,3 +205,10 @@ test("retryJobs({state: 'completed'}) is refused, not taken for the failed jobs"
   await queue.retryJobs({ state: 'failed' })
   expect(await queue.getJobState(job.id as string)).toBe('waiting')
 })
+
+test('promoteJobs promotes every delayed job, beyond the 1000 one request reads', async () => {
+  const queue = newQueue('promote-all')
+  await queue.addBulk(Array.from({ length: 1500 }, (_, index) => ({ name: 'later', data: { index }, opts: { delay: 60_000 } })))
+  await queue.promoteJobs()
+  expect(await queue.getJobCounts('delayed', 'waiting')).toEqual({ delayed: 0, waiting: 1500 })
+})
