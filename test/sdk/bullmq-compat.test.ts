@@ -4,7 +4,7 @@
  * queuesOptions, and the Job fields BullMQ declares.
  */
 import { expect, test } from 'bun:test'
-import { FlowProducer, Queue, RateLimitError, UnrecoverableError, WaitingError, Worker } from '../../src/client/index.ts'
+import { FlowProducer, Queue, QueueEvents, RateLimitError, UnrecoverableError, WaitingError, Worker } from '../../src/client/index.ts'
 import { sdkTestFile, waitFor } from './kit.ts'
 
 const { fixture, connection, newQueue } = sdkTestFile()
@@ -211,4 +211,24 @@ test('promoteJobs promotes every delayed job, beyond the 1000 one request reads'
   await queue.addBulk(Array.from({ length: 1500 }, (_, index) => ({ name: 'later', data: { index }, opts: { delay: 60_000 } })))
   await queue.promoteJobs()
   expect(await queue.getJobCounts('delayed', 'waiting')).toEqual({ delayed: 0, waiting: 1500 })
+})
+
+test("QueueEvents 'retries-exhausted' follows a failure that used up the attempts, not an UnrecoverableError's", async () => {
+  const queue = newQueue('retries-exhausted')
+  const events = fixture.track(new QueueEvents(queue.name, { connection: connection() }))
+  await events.waitUntilReady()
+  const seen: string[] = []
+  events.on('failed', ({ jobId }: { jobId: string }) => seen.push(`failed:${jobId}`))
+  events.on('retries-exhausted', ({ jobId, attemptsMade }: { jobId: string; attemptsMade: string }) => seen.push(`exhausted:${jobId}:${attemptsMade}`))
+  const worker = fixture.track(new Worker(queue.name, async (job) => {
+    throw job.name === 'hopeless' ? new UnrecoverableError('stop') : new Error('again')
+  }, { connection: connection(), settings: { backoffStrategy: () => 1 } }))
+  const used = await queue.add('used', {}, { attempts: 2, backoff: { type: 'custom' } })
+  const hopeless = await queue.add('hopeless', {}, { attempts: 3 })
+  await waitFor('both failures', () => seen.filter((entry) => entry.startsWith('failed')).length === 2)
+  await worker.close()
+  await waitFor('the exhausted event', () => seen.includes(`exhausted:${used.id}:2`))
+  expect(seen.filter((entry) => entry.startsWith('exhausted'))).toEqual([`exhausted:${used.id}:2`])
+  expect(seen.indexOf(`failed:${used.id}`)).toBeLessThan(seen.indexOf(`exhausted:${used.id}:2`))
+  expect(seen).toContain(`failed:${hopeless.id}`)
 })
