@@ -511,7 +511,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
  */
 export async function readJob(scope: JobScope, id: number): Promise<Job | null> {
   const found = await scope.client.getJob(id)
-  if (found !== null) return withOutcome(scope, Job.fromWire(scope, found.job, found.state), found.state)
+  // Server ids are global: a job of another queue is not found here, as BullMQ's ids are per queue.
+  if (found !== null) return found.job.queue === scope.name ? withOutcome(scope, Job.fromWire(scope, found.job, found.state), found.state) : null
   if ((await scope.client.getState(id)) !== 'completed') return null
   const wire = await findCompleted(scope.client, scope.name, (job) => job.id === id)
   if (wire !== null) return withOutcome(scope, Job.fromWire(scope, wire, 'completed'), 'completed')

@@ -330,7 +330,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   async getJobState(jobId: string): Promise<JobState | 'unknown'> {
     const serverId = serverIdOfText(jobId)
-    if (serverId !== null) return bullState(await this.client.getState(serverId))
+    if (serverId !== null) {
+      // Server ids are global: a job of another queue is unknown here, as BullMQ's ids are per queue.
+      const found = await this.client.getJob(serverId)
+      if (found !== null) return found.job.queue === this.name ? bullState(found.state) : 'unknown'
+      return bullState(await this.client.getState(serverId)) // completed (GETJOB has no body for it), or unknown
+    }
     const live = await this.client.getJobByCustomId(jobId)
     if (live !== null && live.job.queue === this.name) return bullState(live.state)
     return (await findCompleted(this.client, this.name, (job) => job.custom_id === jobId)) === null ? 'unknown' : 'completed'
@@ -526,6 +531,8 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     try {
       const serverId = await resolveJobId(this.client, this.name, jobId)
       if (serverId === null) return 0
+      // Server ids (and custom ids) are global: never cancel a job of another queue.
+      if ((await this.client.getJob(serverId))?.job.queue !== this.name) return 0
       await this.client.cancel(serverId)
       this.emit('removed', jobId)
       return 1

@@ -232,3 +232,15 @@ test("QueueEvents 'retries-exhausted' follows a failure that used up the attempt
   expect(seen.indexOf(`failed:${used.id}`)).toBeLessThan(seen.indexOf(`exhausted:${used.id}:2`))
   expect(seen).toContain(`failed:${hopeless.id}`)
 })
+
+test("a queue does not see or remove another queue's job by its id (BullMQ's ids are per queue)", async () => {
+  const mine = newQueue('ids-mine')
+  const other = newQueue('ids-other')
+  const job = await mine.add('x', {})
+  expect(await other.getJob(job.id as string)).toBeUndefined()
+  expect(await other.getJobState(job.id as string)).toBe('unknown')
+  expect(await other.remove(job.id as string)).toBe(0)
+  expect(await mine.getJobState(job.id as string)).toBe('waiting')
+  expect((await mine.getJob(job.id as string))?.queueName).toBe(mine.name)
+  expect(await mine.remove(job.id as string)).toBe(1)
+})
