@@ -53,8 +53,15 @@ export class QueuePausedError extends FlashQError {
   }
 }
 
+/** The message of BullMQ's RateLimitError (its `RATE_LIMIT_ERROR`), by which a Worker knows it. */
+export const rateLimitExceededMessage = 'bullmq:rateLimitExceeded'
+
+/**
+ * A server rate-limit refusal; thrown by a processor (BullMQ's `new RateLimitError()`, message
+ * `bullmq:rateLimitExceeded`, as `Worker.RateLimitError()` makes it) the job goes back to the queue.
+ */
 export class RateLimitError extends FlashQError {
-  constructor(message: string) {
+  constructor(message = rateLimitExceededMessage) {
     super(message, 'RATE_LIMIT')
   }
 }
@@ -101,6 +108,14 @@ export class DelayedError extends Error {
   constructor(message = 'Delayed job') {
     super(message)
     this.name = 'DelayedError'
+  }
+}
+
+/** Thrown by a processor after `job.moveToWait(...)`: the job waits in the queue again, neither completed nor failed. */
+export class WaitingError extends Error {
+  constructor(message = 'bullmq:movedToWait') {
+    super(message)
+    this.name = 'WaitingError'
   }
 }
 

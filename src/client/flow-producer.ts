@@ -28,6 +28,9 @@ export type FlowJob = {
 
 export type JobNode = { job: Job; children?: JobNode[] }
 
+/** BullMQ's FlowOpts: per queue name, options whose `defaultJobOptions` apply to that queue's nodes. */
+export type FlowOpts = { queuesOptions?: Record<string, Omit<QueueOptions, 'connection' | 'prefix'>> }
+
 /** BullMQ's getFlow options. `prefix` is accepted and ignored. */
 export type NodeOpts = { queueName: string; id: string; prefix?: string; depth?: number; maxChildren?: number }
 
@@ -46,22 +49,27 @@ export class FlowProducer extends EventEmitter {
   }
 
   /** Adds a tree of jobs; resolves with the same tree of Job objects. */
-  async add(flow: FlowJob): Promise<JobNode> {
-    return this.#addNode(flow)
+  async add(flow: FlowJob, opts?: FlowOpts): Promise<JobNode> {
+    return this.#addNode(flow, opts?.queuesOptions)
   }
 
   async addBulk(flows: FlowJob[]): Promise<JobNode[]> {
-    return Promise.all(flows.map((flow) => this.#addNode(flow)))
+    return Promise.all(flows.map((flow) => this.#addNode(flow, undefined)))
+  }
+
+  /** A node's options: the producer's defaults, its queue's (FlowOpts), then its own. */
+  #optionsOf(node: FlowJob, queuesOptions: FlowOpts['queuesOptions']): JobsOptions {
+    return { ...this.opts.defaultJobOptions, ...(queuesOptions?.[node.queueName]?.defaultJobOptions as JobsOptions | undefined), ...node.opts }
   }
 
   /** Adds a node after its children; `parentRef` is the custom id of its parent, when a child may fail it. */
-  async #addNode(node: FlowJob, parentRef?: string): Promise<JobNode> {
+  async #addNode(node: FlowJob, queuesOptions: FlowOpts['queuesOptions'], parentRef?: string): Promise<JobNode> {
     checkQueue(node.queueName)
-    const opts: JobsOptions = { ...this.opts.defaultJobOptions, ...node.opts }
+    const opts = this.#optionsOf(node, queuesOptions)
     if (opts.jobId !== undefined) checkCustomId(opts.jobId)
-    const failable = node.children?.some((child) => actsOnParent({ ...this.opts.defaultJobOptions, ...child.opts })) ?? false
+    const failable = node.children?.some((child) => actsOnParent(this.#optionsOf(child, queuesOptions))) ?? false
     const ownRef = failable ? (opts.jobId ?? `flow-parent:${randomUUID()}`) : undefined
-    const children = node.children && node.children.length > 0 ? await Promise.all(node.children.map((child) => this.#addNode(child, ownRef))) : undefined
+    const children = node.children && node.children.length > 0 ? await Promise.all(node.children.map((child) => this.#addNode(child, queuesOptions, ownRef))) : undefined
     const push = toPushOptions(ownRef === undefined ? opts : { ...opts, jobId: ownRef })
     if (parentRef !== undefined) push.tags = [...(push.tags ?? []), ...parentTags(opts, parentRef)]
     if (children !== undefined) {

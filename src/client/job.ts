@@ -5,7 +5,7 @@
  */
 import { DelayedError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
-import { decodeJobData, encodeJobData, type JobsOptions, keepFailedCountOf, keptStackTraces, optionsFromWire, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
+import { attemptsMadeLogLevel, decodeJobData, encodeJobData, type JobsOptions, keepFailedCountOf, keptStackTraces, optionsFromWire, repeatMarkOf, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
 import type { JobLogEntry, JobState as WireState, WireJob } from './wire-types.ts'
 import { type BackoffStrategy, failAttempt, stackTracesIn } from './retry.ts'
 import { type Dependencies, type DependencyCounts, dependenciesOf, ignoredChildLogLevel, removeChild, removedChildLogLevel } from './flow-deps.ts'
@@ -93,6 +93,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   declare parentServerId?: number
   /** The id of the job scheduler that made this job (BullMQ's repeatJobKey), else undefined. */
   declare repeatJobKey?: string
+  /** BullMQ's name of the worker that processed the job; flashq does not record it. */
+  declare processedBy?: string
   /** The server's job record, when this job was read from the server. */
   wire?: WireJob
   /** flashq extension: the server's numeric id (job.id shows the custom jobId when there is one). */
@@ -186,6 +188,21 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     return 'bull'
   }
 
+  /** BullMQ's `bull:<queue>` (flashq has no key prefix). */
+  get queueQualifiedName(): string {
+    return `bull:${this.queueName}`
+  }
+
+  /** How many times the job was found stalled (the server's stall strikes). */
+  get stalledCounter(): number {
+    return this.wire?.stall_count ?? 0
+  }
+
+  /** The deduplication id the job was added with (opts.deduplication), else undefined. */
+  get deduplicationId(): string | undefined {
+    return this.opts.deduplication?.id
+  }
+
   /** The server id, NaN while not known (a job made from JSON or by `new Job` with a custom id). */
   get numericId(): number {
     return this.serverId ?? (this.id === undefined ? Number.NaN : (serverIdOfText(this.id) ?? Number.NaN))
@@ -273,16 +290,22 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     }
   }
 
-  /** Removes a waiting, delayed or active job (CANCEL). */
-  async remove(): Promise<void> {
+  /** Removes a waiting, delayed or active job (CANCEL). `removeChildren` is accepted and ignored. */
+  async remove(_opts: { removeChildren?: boolean } = {}): Promise<void> {
     await this.queue.client.cancel(await this.#serverId())
   }
 
-  /** Moves a failed job back to waiting with its attempts reset (RETRYDLQ). */
-  async retry(_state: FinishedStatus = 'failed'): Promise<void> {
+  /**
+   * Moves a failed job back to waiting (RETRYDLQ). The server resets its attempts whatever
+   * `resetAttemptsMade` says (BullMQ keeps them unless asked).
+   */
+  async retry(_state: FinishedStatus = 'failed', _opts: { resetAttemptsMade?: boolean; resetAttemptsStarted?: boolean } = {}): Promise<void> {
     await this.queue.client.retryDlq(this.queueName, await this.#serverId())
     this.failedReason = undefined as unknown as string
     this.attemptsMade = 0
+    this.returnvalue = null as ReturnType
+    this.finishedOn = undefined
+    this.processedOn = undefined
   }
 
   /** Makes a delayed job run now. */
@@ -306,7 +329,7 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
   }
 
   async updateData(data: DataType): Promise<void> {
-    const repeat = this.repeatJobKey === undefined ? undefined : { ...this.opts.repeat, key: this.repeatJobKey }
+    const repeat = this.repeatJobKey === undefined ? undefined : (repeatMarkOf(this.wire?.data) ?? { ...this.opts.repeat, key: this.repeatJobKey })
     await this.queue.client.update(await this.#serverId(), encodeJobData(this.name, data, repeat))
     this.data = data
   }
@@ -426,13 +449,13 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       parentKey: this.parentKey,
       parent: this.parent,
       repeatJobKey: this.repeatJobKey,
-      stalledCounter: this.wire?.stall_count ?? 0,
+      stalledCounter: this.stalledCounter,
     }
   }
 
   /**
    * Moves the active job back to waiting without counting an attempt (MOVETODELAYED 0). In a
-   * processor, throw `DelayedError` afterwards, as after moveToDelayed.
+   * processor, throw `WaitingError` (or `DelayedError`) afterwards, as BullMQ asks.
    */
   async moveToWait(_token?: string): Promise<number> {
     await this.queue.client.moveToDelayed(await this.#serverId(), 0)
@@ -467,12 +490,17 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
       returnvalue: this.returnvalue,
       failedReason: this.failedReason,
       attemptsMade: this.attemptsMade,
+      attemptsStarted: this.attemptsStarted,
+      stacktrace: this.stacktrace,
+      stalledCounter: this.stalledCounter,
       timestamp: this.timestamp,
       processedOn: this.processedOn,
       finishedOn: this.finishedOn,
       delay: this.delay,
       priority: this.priority,
       queueName: this.queueName,
+      parentKey: this.parentKey,
+      repeatJobKey: this.repeatJobKey,
     }
   }
 }
@@ -483,7 +511,8 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
  */
 export async function readJob(scope: JobScope, id: number): Promise<Job | null> {
   const found = await scope.client.getJob(id)
-  if (found !== null) return withOutcome(scope, Job.fromWire(scope, found.job, found.state), found.state)
+  // Server ids are global: a job of another queue is not found here, as BullMQ's ids are per queue.
+  if (found !== null) return found.job.queue === scope.name ? withOutcome(scope, Job.fromWire(scope, found.job, found.state), found.state) : null
   if ((await scope.client.getState(id)) !== 'completed') return null
   const wire = await findCompleted(scope.client, scope.name, (job) => job.id === id)
   if (wire !== null) return withOutcome(scope, Job.fromWire(scope, wire, 'completed'), 'completed')
@@ -512,7 +541,11 @@ export async function withOutcome<J extends Job>(scope: JobScope, job: J, state:
   if (state === 'completed') job.returnvalue = result
   if (logs === undefined) return job
   job.stacktrace = keptStackTraces(stackTracesIn(logs), job.wire === undefined ? undefined : stackTraceLimitOf(job.wire.tags))
-  if (state === 'failed') job.failedReason = lastErrorIn(logs) ?? job.wire?.progress_msg ?? 'Job failed'
+  if (state === 'failed') {
+    job.failedReason = lastErrorIn(logs) ?? job.wire?.progress_msg ?? 'Job failed'
+    const counted = Number(logs.findLast((entry) => entry.level === attemptsMadeLogLevel)?.message)
+    if (Number.isSafeInteger(counted) && counted > job.attemptsMade) job.attemptsMade = counted
+  }
   return job
 }
 
@@ -559,8 +592,12 @@ function lastErrorIn(logs: JobLogEntry[]): string | undefined {
   return logs.findLast((entry) => entry.level === 'error')?.message
 }
 
-/** Log levels the SDK writes for itself (stack traces, flow notes), which BullMQ's job logs do not show. */
-const sdkLogLevels = new Set([stackTraceLogLevel, ignoredChildLogLevel, removedChildLogLevel])
+/**
+ * Log levels BullMQ's job logs do not show: what the SDK writes for itself (stack traces, attempt counts,
+ * flow notes) and failure reasons (`error`: the SDK's final reason, the server's stall verdict), which
+ * BullMQ keeps in failedReason, not in the logs.
+ */
+const sdkLogLevels = new Set([stackTraceLogLevel, attemptsMadeLogLevel, ignoredChildLogLevel, removedChildLogLevel, 'error'])
 
 /** A job's log lines as BullMQ's getJobLogs shows them: without the SDK's own entries. */
 export async function userLogsOf(client: FlashQ, id: number): Promise<string[]> {

@@ -41,10 +41,26 @@ export const removeDependencyTagPrefix = 'flashq:remove-dep='
 export const keepFailedTagPrefix = 'flashq:keep-failed='
 /** Tag of a job with `stackTraceLimit: N`: how many stack traces it keeps (0: none). */
 export const stackTraceLimitTagPrefix = 'flashq:stack-limit='
+/** Tag of a job added with `deduplication`: its deduplication id (job.deduplicationId, Queue.getDeduplicationJobId). */
+export const deduplicationTagPrefix = 'flashq:dedup='
 /** Log level of the stack trace the SDK writes to a job's log for each failed attempt (job.stacktrace reads them). */
 export const stackTraceLogLevel = 'stacktrace'
+/**
+ * Log level of the attempt count the SDK writes when it fails a job for good with DISCARD, which
+ * counts no attempt on the server (UnrecoverableError, a backoff of -1, a scheduled job's last attempt):
+ * a failed job read back shows it as attemptsMade, as BullMQ counts the attempt that failed it.
+ */
+export const attemptsMadeLogLevel = 'attempts-made'
 
-export type KeepJobs = { age?: number; count?: number }
+/** `age` in seconds, as in BullMQ; `limit` (BullMQ's most jobs removed per finish) is accepted and ignored. */
+export type KeepJobs = { age?: number; count?: number; limit?: number }
+
+/**
+ * BullMQ's deduplication: while a job added with `id` is live (until it completes or fails), or for
+ * `ttl` ms after it was added when `ttl` is given, adding another job with `id` adds nothing (README
+ * "Migrating from BullMQ"). `extend`, `replace`, `reschedule` and `keepLastIfActive` are accepted and ignored.
+ */
+export type DeduplicationOptions = { id: string; ttl?: number; extend?: boolean; replace?: boolean; reschedule?: boolean; keepLastIfActive?: boolean }
 
 export type RepeatOptions = {
   /** Milliseconds between runs. */
@@ -56,6 +72,11 @@ export type RepeatOptions = {
   immediately?: boolean
   tz?: string
   key?: string
+  /** Accepted for BullMQ compatibility and ignored (README "Migrating from BullMQ"). */
+  startDate?: Date | string | number
+  endDate?: Date | string | number
+  count?: number
+  offset?: number
 }
 
 export type JobsOptions = {
@@ -72,6 +93,7 @@ export type JobsOptions = {
   stackTraceLimit?: number
   repeat?: RepeatOptions
   timestamp?: number
+  deduplication?: DeduplicationOptions
   // flashQ extensions
   /** Expire the job this many ms after it was added. */
   ttl?: number
@@ -128,6 +150,12 @@ export type WorkerOptions = {
   prefetch?: number
   name?: string
   prefix?: string
+  /**
+   * BullMQ's: how many completed (failed) jobs the queue keeps, for the jobs this worker finishes that
+   * have no removeOnComplete (removeOnFail) of their own; `age` is not enforced.
+   */
+  removeOnComplete?: KeepJobs
+  removeOnFail?: KeepJobs
   /** A processor file runs in worker threads instead of child processes. */
   useWorkerThreads?: boolean
   /** `backoffStrategy` computes the retry delay of jobs added with a custom backoff type. */
@@ -145,10 +173,28 @@ export type QueueEventsOptions = {
 
 /**
  * What a job made by a job scheduler (`upsertJobScheduler`, `add` with `repeat`) carries in its data as
- * `$repeat`, since the server's cron pushes data only: the scheduler id (job.repeatJobKey) and its
- * repeat options (job.opts.repeat).
+ * `$repeat`, since the server's cron pushes data (and priority) only: the scheduler id (job.repeatJobKey),
+ * its repeat options (job.opts.repeat), and the template's `attempts` and `backoff`, which the SDK
+ * applies when a job the cron pushed fails (retry.ts): the server would retry it without limit.
  */
-export type RepeatMark = Omit<RepeatOptions, 'key' | 'immediately'> & { key: string }
+export type RepeatMark = Omit<RepeatOptions, 'key' | 'immediately'> & { key: string; attempts?: number; backoff?: number | BackoffOptions }
+
+/** The repeat options of a scheduled job's mark (job.opts.repeat): without the scheduler id and the template's retry options. */
+export function repeatOptionsOf(mark: RepeatMark): RepeatOptions {
+  const { key: _key, attempts: _attempts, backoff: _backoff, ...repeat } = mark
+  return repeat
+}
+
+/**
+ * The attempts and backoff of a job the server's cron pushed (no max_attempts of its own: unlimited
+ * on the server), from its scheduler's template (BullMQ's default: 1 attempt); null for other jobs.
+ */
+export function scheduledRetryOf(job: WireJob): { attempts: number; backoff: BackoffOptions | undefined } | null {
+  if (job.max_attempts > 0) return null
+  const mark = repeatMarkOf(job.data)
+  if (mark === undefined) return null
+  return { attempts: Math.max(1, mark.attempts ?? 1), backoff: normalizeBackoff(mark.backoff) }
+}
 
 /**
  * Job names are part of `data` on the wire: `{name, ...data}`, or `{name, $data: data}` when that would
@@ -184,6 +230,9 @@ export function toPushOptions(opts: JobsOptions): PushOptions {
   const keepFailed = keepOf(opts.removeOnFail)
   const backoff = normalizeBackoff(opts.backoff)
   const sdkBackoff = backoff !== undefined && (backoff.type !== 'exponential' || (backoff.jitter ?? 0) > 0) ? backoff : null
+  // Deduplication with a ttl is the server's debounce window; without, its unique key (held until the job completes or fails).
+  const dedup = opts.deduplication
+  const dedupWindowed = dedup !== undefined && (dedup.ttl ?? 0) > 0
   return {
     priority: opts.priority ? -opts.priority : 0,
     delay: opts.delay && opts.delay > 0 ? Math.round(opts.delay) : undefined,
@@ -199,15 +248,18 @@ export function toPushOptions(opts: JobsOptions): PushOptions {
     timeout: opts.timeout,
     stall_timeout: opts.stallTimeout,
     group_id: opts.groupId,
-    unique_key: opts.uniqueKey,
-    tags: withSdkTags(opts.tags, sdkBackoff, keepFailed.count, opts.stackTraceLimit),
+    unique_key: opts.uniqueKey ?? (dedup !== undefined && !dedupWindowed ? dedup.id : undefined),
+    debounce_id: dedupWindowed ? dedup.id : undefined,
+    debounce_ttl: dedupWindowed ? Math.round(dedup.ttl as number) : undefined,
+    tags: withSdkTags(opts.tags, sdkBackoff, keepFailed.count, opts.stackTraceLimit, dedup?.id),
     depends_on: opts.dependsOn?.map(Number),
   }
 }
 
-function withSdkTags(tags: string[] | undefined, sdkBackoff: BackoffOptions | null, keepFailedCount: number | undefined, stackTraceLimit: number | undefined): string[] | undefined {
-  if (sdkBackoff === null && keepFailedCount === undefined && stackTraceLimit === undefined) return tags
+function withSdkTags(tags: string[] | undefined, sdkBackoff: BackoffOptions | null, keepFailedCount: number | undefined, stackTraceLimit: number | undefined, deduplicationId: string | undefined): string[] | undefined {
+  if (sdkBackoff === null && keepFailedCount === undefined && stackTraceLimit === undefined && deduplicationId === undefined) return tags
   const withTags = [...(tags ?? [])]
+  if (deduplicationId !== undefined) withTags.push(`${deduplicationTagPrefix}${deduplicationId}`)
   if (sdkBackoff !== null) withTags.push(`${backoffTagPrefix}${JSON.stringify(sdkBackoff)}`)
   if (keepFailedCount !== undefined) withTags.push(`${keepFailedTagPrefix}${keepFailedCount}`)
   if (stackTraceLimit !== undefined) withTags.push(`${stackTraceLimitTagPrefix}${Math.max(0, Math.floor(stackTraceLimit))}`)
@@ -224,6 +276,11 @@ export function stackTraceLimitOf(tags: readonly string[]): number | undefined {
 /** The last `limit` stack traces (all when undefined; none for 0), as BullMQ's updateStacktrace keeps them. */
 export function keptStackTraces(stacks: string[], limit: number | undefined): string[] {
   return limit === undefined ? stacks : limit === 0 ? [] : stacks.slice(-limit)
+}
+
+/** The deduplication id a job was added with (from its tag), or undefined. */
+export function deduplicationIdOf(tags: readonly string[]): string | undefined {
+  return tags.find((candidate) => candidate.startsWith(deduplicationTagPrefix))?.slice(deduplicationTagPrefix.length)
 }
 
 /** The count of failed jobs a job with `removeOnFail: N` keeps (from its tag), or 0. */
@@ -266,15 +323,16 @@ export function sdkBackoffOf(tags: readonly string[]): BackoffOptions | null {
 
 /** Tags the SDK adds for itself, which job.opts.tags does not show. */
 function isSdkTag(tag: string): boolean {
-  return tag.startsWith(backoffTagPrefix) || tag.startsWith(keepFailedTagPrefix) || tag.startsWith(stackTraceLimitTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
+  return tag.startsWith(backoffTagPrefix) || tag.startsWith(deduplicationTagPrefix) || tag.startsWith(keepFailedTagPrefix) || tag.startsWith(stackTraceLimitTagPrefix) || tag.startsWith(failParentTagPrefix) || tag.startsWith(ignoreDependencyTagPrefix) || tag.startsWith(removeDependencyTagPrefix)
 }
 
 /** Rebuilds BullMQ-style options from a job object (for jobs this process did not add). */
 export function optionsFromWire(job: WireJob): JobsOptions {
-  const opts: JobsOptions = { attempts: job.max_attempts, lifo: job.lifo }
+  const scheduledRetry = scheduledRetryOf(job)
+  const opts: JobsOptions = { attempts: scheduledRetry?.attempts ?? job.max_attempts, lifo: job.lifo }
   if (job.priority !== 0) opts.priority = -job.priority
   if (job.run_at > job.created_at && job.attempts === 0) opts.delay = job.run_at - job.created_at
-  const sdkBackoff = sdkBackoffOf(job.tags)
+  const sdkBackoff = scheduledRetry?.backoff ?? sdkBackoffOf(job.tags)
   if (sdkBackoff !== null) opts.backoff = sdkBackoff
   else if (job.backoff > 0) opts.backoff = { type: 'exponential', delay: job.backoff * 2 }
   if (job.tags.some((tag) => tag.startsWith(failParentTagPrefix))) opts.failParentOnFailure = true
@@ -290,14 +348,13 @@ export function optionsFromWire(job: WireJob): JobsOptions {
   if (job.ttl > 0) opts.ttl = job.ttl
   if (job.timeout > 0) opts.timeout = job.timeout
   if (job.group_id !== null) opts.groupId = job.group_id
-  if (job.unique_key !== null) opts.uniqueKey = job.unique_key
+  const deduplicationId = deduplicationIdOf(job.tags)
+  if (deduplicationId !== undefined) opts.deduplication = { id: deduplicationId }
+  if (job.unique_key !== null && job.unique_key !== deduplicationId) opts.uniqueKey = job.unique_key
   const tags = job.tags.filter((tag) => !isSdkTag(tag))
   if (tags.length > 0) opts.tags = tags
   const repeat = repeatMarkOf(job.data)
-  if (repeat !== undefined) {
-    const { key: _key, ...repeatOpts } = repeat
-    opts.repeat = repeatOpts
-  }
+  if (repeat !== undefined) opts.repeat = repeatOptionsOf(repeat)
   return opts
 }
 

@@ -8,7 +8,7 @@
  *   for the queue is that job's `delayed` / `waiting-children`) · duplicated → 'duplicated' {jobId}
  *   (an add with a known jobId) · active → 'active' · delayed → 'delayed' {jobId, delay:
  *   run_at} · completed → 'completed' {jobId, returnvalue} · failed → 'failed' {jobId, failedReason} ·
- *   progress → 'progress' {jobId, data} · retrying → 'delayed' or 'waiting' (from its run_at), then
+ *   progress → 'progress' {jobId, data} · failed with its attempts used up → 'retries-exhausted' {jobId, attemptsMade} after 'failed' · retrying → 'delayed' or 'waiting' (from its run_at), then
  *   'retrying' · removed → 'removed' {jobId, prev} · drained → 'drained' · stalled → 'stalled'.
  * `jobId` is the job's visible id (job-ids.ts): its custom jobId, which the server sends along as
  * `custom_id`, or its server id.
@@ -90,9 +90,14 @@ export class QueueEvents extends EventEmitter {
       case 'completed':
         this.#emitJob('completed', { jobId, returnvalue: event.data ?? null, prev: 'active' }, id)
         return
-      case 'failed':
+      case 'failed': {
         this.#emitJob('failed', { jobId, failedReason: event.error ?? '', prev: 'active' }, id)
+        const attempts = Number(event.data?.attempts)
+        const maxAttempts = Number(event.data?.max_attempts)
+        // As BullMQ: after a failure that used up the job's attempts (not an UnrecoverableError's).
+        if (maxAttempts > 0 && attempts >= maxAttempts) this.#emitJob('retries-exhausted', { jobId, attemptsMade: String(attempts) }, id)
         return
+      }
       case 'progress':
         this.#emitJob('progress', { jobId, data: progressFromMessage(event.data?.message) ?? event.progress ?? event.data }, id)
         return

@@ -4,9 +4,9 @@
 import { EventEmitter } from 'node:events'
 import { pullBatchJobsMax, pushBatchJobsMax } from '../base/limits.ts'
 import { FlashQ, checkQueue, pushFields } from './flashq.ts'
-import { bullState, Job, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
+import { bullState, Job, type JobProgress, type JobState, readJobByVisibleId, serverIdOf, userLogsOf, withOutcome } from './job.ts'
 import { checkCustomId, findCompleted, resolveJobId, serverIdOfText, visibleIdOf } from './job-ids.ts'
-import { decodeJobData, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, toPushOptions } from './options.ts'
+import { decodeJobData, deduplicationTagPrefix, encodeJobData, type JobsOptions, type QueueOptions, type RepeatMark, type RepeatOptions, repeatOptionsOf, toPushOptions } from './options.ts'
 import type { CronJob, JobState as WireState, JobWithState, QueueInfo, WireJob } from './wire-types.ts'
 import { type WorkerInfo, workersOf } from './worker-registry.ts'
 
@@ -24,7 +24,8 @@ export type JobSchedulerJson<D = any> = {
   template?: { data?: D; opts?: JobsOptions }
 }
 
-export type JobCountsResult = Partial<Record<JobType, number>> & Record<string, number>
+/** Counts by the state names asked for, as BullMQ's `{ [index: string]: number }`. */
+export type JobCountsResult = { [index: string]: number }
 
 /** PUSHB requests one addBulk keeps in flight (pipelined on the one connection). */
 const addBulkBatchesInFlightMax = 8
@@ -79,6 +80,7 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const merged = { ...this.defaultJobOptions, ...opts }
     if (merged.jobId !== undefined) checkCustomId(merged.jobId)
     if (merged.repeat !== undefined) return this.#addRepeatable(name, data, merged, merged.repeat)
+    if (merged.deduplication !== undefined) return this.#addDeduplicated(name, data, merged, merged.deduplication.id)
     const push = toPushOptions(merged)
     if (merged.dependsOn?.some((id) => typeof id === 'string' && serverIdOfText(id) === null)) push.depends_on = await Promise.all(merged.dependsOn.map((id) => serverIdOf(this, String(id))))
     const pushed = await this.client.push(this.name, encodeJobData(name, data), push)
@@ -86,6 +88,50 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     job.serverId = pushed.id
     this.emit('waiting', job)
     return job
+  }
+
+  /** Visible ids of the jobs this Queue added with a deduplication id, newest last, to answer a deduplicated add. */
+  readonly #deduplicatedIds = new Map<string, string>()
+
+  /**
+   * BullMQ's deduplication: when the server refuses the add (the id's job is live, or its ttl window
+   * open), nothing is added and the Job returned is the job that holds the id, as BullMQ returns it.
+   */
+  async #addDeduplicated(name: NameType, data: DataType, opts: JobsOptions, deduplicationId: string): Promise<Job<DataType, ResultType, NameType>> {
+    const push = toPushOptions(opts)
+    try {
+      const pushed = await this.client.push(this.name, encodeJobData(name, data), push)
+      const job = new Job<DataType, ResultType, NameType>(this, name, data, opts, opts.jobId ?? String(pushed.id))
+      job.serverId = pushed.id
+      this.#rememberDeduplicated(deduplicationId, job.id as string)
+      this.emit('waiting', job)
+      return job
+    } catch (error) {
+      if (!isDeduplicationRefusal(error as Error)) throw error
+      const existingId = await this.getDeduplicationJobId(deduplicationId)
+      return new Job<DataType, ResultType, NameType>(this, name, data, opts, existingId ?? undefined)
+    }
+  }
+
+  #rememberDeduplicated(deduplicationId: string, jobId: string): void {
+    this.#deduplicatedIds.delete(deduplicationId)
+    this.#deduplicatedIds.set(deduplicationId, jobId)
+    if (this.#deduplicatedIds.size > deduplicatedIdsRememberedMax) this.#deduplicatedIds.delete(this.#deduplicatedIds.keys().next().value as string)
+  }
+
+  /**
+   * The id of the job that holds a deduplication id: the one this Queue added last with it, else the
+   * newest live (waiting, delayed, active) job carrying it, among the first 1000 of each state; null when none.
+   */
+  async getDeduplicationJobId(deduplicationId: string): Promise<string | null> {
+    const known = this.#deduplicatedIds.get(deduplicationId)
+    if (known !== undefined) return known
+    const tag = `${deduplicationTagPrefix}${deduplicationId}`
+    const pages = await Promise.all(['waiting', 'delayed', 'active'].map((state) => this.client.getJobs({ queue: this.name, state, limit: pullBatchJobsMax })))
+    const holders = pages.flatMap((page) => page.jobs).filter((item) => item.job.tags.includes(tag))
+    if (holders.length === 0) return null
+    const newest = holders.reduce((a, b) => (b.job.id > a.job.id ? b : a))
+    return visibleIdOf(newest.job)
   }
 
   /**
@@ -159,9 +205,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     const runNow = repeat.every !== undefined ? repeat.immediately !== false : repeat.immediately === true
     const limit = repeat.limit !== undefined && runNow ? repeat.limit - 1 : repeat.limit
     const { key: _key, immediately: _immediately, ...repeatOpts } = repeat as RepeatOptions
+    const templateOpts: JobsOptions = { ...this.defaultJobOptions, ...template.opts, repeat: undefined }
     const mark: RepeatMark = { ...repeatOpts, key: schedulerId }
+    // The cron's jobs get no max_attempts (unlimited on the server): the SDK applies these when one fails.
+    if (templateOpts.attempts !== undefined) mark.attempts = templateOpts.attempts
+    if (templateOpts.backoff !== undefined) mark.backoff = templateOpts.backoff
     let first: Job<DataType, ResultType, NameType> | undefined
-    if (runNow) first = await this.#addScheduled(name, data, { ...this.defaultJobOptions, ...template.opts, repeat: undefined }, mark)
+    if (runNow) first = await this.#addScheduled(name, data, templateOpts, mark)
     if (limit === undefined || limit > 0) {
       await this.client.addCron(this.#cronName(schedulerId), {
         queue: this.name,
@@ -179,10 +229,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async #addScheduled(name: NameType, data: DataType, opts: JobsOptions, mark: RepeatMark): Promise<Job<DataType, ResultType, NameType>> {
     if (opts.jobId !== undefined) checkCustomId(opts.jobId)
     const pushed = await this.client.push(this.name, encodeJobData(name, data, mark), toPushOptions(opts))
-    const { key, ...repeat } = mark
-    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat }, opts.jobId ?? String(pushed.id))
+    const job = new Job<DataType, ResultType, NameType>(this, name, data, { ...opts, repeat: repeatOptionsOf(mark) }, opts.jobId ?? String(pushed.id))
     job.serverId = pushed.id
-    job.repeatJobKey = key
+    job.repeatJobKey = mark.key
     this.emit('waiting', job)
     return job
   }
@@ -252,7 +301,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
       next: cron.next_run,
       iterationCount: cron.executions,
       limit: cron.limit ?? undefined,
-      template: { data: (template.data ?? {}) as DataType },
+      template: template.repeat?.attempts === undefined && template.repeat?.backoff === undefined
+        ? { data: (template.data ?? {}) as DataType }
+        : { data: (template.data ?? {}) as DataType, opts: { attempts: template.repeat.attempts, backoff: template.repeat.backoff } },
     }
   }
 
@@ -279,7 +330,12 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
 
   async getJobState(jobId: string): Promise<JobState | 'unknown'> {
     const serverId = serverIdOfText(jobId)
-    if (serverId !== null) return bullState(await this.client.getState(serverId))
+    if (serverId !== null) {
+      // Server ids are global: a job of another queue is unknown here, as BullMQ's ids are per queue.
+      const found = await this.client.getJob(serverId)
+      if (found !== null) return found.job.queue === this.name ? bullState(found.state) : 'unknown'
+      return bullState(await this.client.getState(serverId)) // completed (GETJOB has no body for it), or unknown
+    }
     const live = await this.client.getJobByCustomId(jobId)
     if (live !== null && live.job.queue === this.name) return bullState(live.state)
     return (await findCompleted(this.client, this.name, (job) => job.custom_id === jobId)) === null ? 'unknown' : 'completed'
@@ -342,6 +398,23 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   async getPrioritized(start = 0, end = -1): Promise<Job<DataType, ResultType, NameType>[]> {
     const prioritized = (await this.getJobs(['waiting'], 0, -1, true)).filter((job) => job.priority !== 0)
     return prioritized.slice(start, end < 0 ? undefined : end + 1)
+  }
+
+  /**
+   * BullMQ's getCountsPerPriority: the waiting jobs of each priority asked for, keyed by the priority
+   * (0: the jobs without one). Reads the whole waiting list, 1000 jobs per request.
+   */
+  async getCountsPerPriority(priorities: number[]): Promise<{ [index: string]: number }> {
+    const byPriority = new Map<number, number>()
+    for (let offset = 0, total = 1; offset < total; offset += pullBatchJobsMax) {
+      const page = await this.client.getJobs({ queue: this.name, state: 'waiting', limit: pullBatchJobsMax, offset })
+      total = page.jobs.length === 0 ? 0 : page.total
+      for (const item of page.jobs) {
+        const priority = item.job.priority === 0 ? 0 : -item.job.priority
+        byPriority.set(priority, (byPriority.get(priority) ?? 0) + 1)
+      }
+    }
+    return Object.fromEntries(priorities.map((priority) => [String(priority), byPriority.get(priority) ?? 0]))
   }
 
   /** Counts per state; with no states given, all of BullMQ's. */
@@ -426,9 +499,10 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     return this.client.isPaused(this.name)
   }
 
-  /** Removes waiting and delayed jobs (flashQ's DRAIN always includes delayed ones). */
-  async drain(_delayed = false): Promise<void> {
-    await this.client.drain(this.name)
+  /** Removes the waiting jobs, and the delayed ones too when `delayed` (BullMQ's drain). */
+  async drain(delayed = false): Promise<void> {
+    if (delayed) await this.client.drain(this.name)
+    else await this.client.clean(this.name, 0, 'waiting')
   }
 
   /**
@@ -452,10 +526,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.client.obliterate(this.name)
   }
 
-  async remove(jobId: string): Promise<number> {
+  /** Removes a waiting, delayed or active job; 1 when removed, 0 when not. `removeChildren` is accepted and ignored. */
+  async remove(jobId: string, _opts: { removeChildren?: boolean } = {}): Promise<number> {
     try {
       const serverId = await resolveJobId(this.client, this.name, jobId)
       if (serverId === null) return 0
+      // Server ids (and custom ids) are global: never cancel a job of another queue.
+      if ((await this.client.getJob(serverId))?.job.queue !== this.name) return 0
       await this.client.cancel(serverId)
       this.emit('removed', jobId)
       return 1
@@ -464,22 +541,35 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     }
   }
 
-  /** Moves every failed job back to waiting. */
-  async retryJobs(_opts: { state?: 'failed' | 'completed'; count?: number } = {}): Promise<void> {
+  /**
+   * Moves every failed job back to waiting (`count`, BullMQ's batch size, and `timestamp` are ignored).
+   * Completed jobs cannot be retried: `state: 'completed'` is refused rather than retrying the failed ones.
+   */
+  async retryJobs(opts: { state?: 'failed' | 'completed'; count?: number; timestamp?: number } = {}): Promise<void> {
+    if (opts.state === 'completed') throw new Error(`retryJobs: flashq cannot retry completed jobs (queue ${this.name})`)
     await this.client.retryDlq(this.name)
   }
 
   /** Makes every delayed job run now. */
   async promoteJobs(_opts: { count?: number } = {}): Promise<void> {
-    const delayed = await this.client.getJobs({ queue: this.name, state: 'delayed', limit: pullBatchJobsMax })
-    await Promise.all(delayed.jobs.map((item) => this.client.promote(item.job.id).catch(() => {})))
+    // 1000 at a time until none is left (BullMQ promotes them all); a round that promotes none ends it.
+    for (;;) {
+      const delayed = await this.client.getJobs({ queue: this.name, state: 'delayed', limit: pullBatchJobsMax })
+      const promoted = await Promise.all(delayed.jobs.map((item) => this.client.promote(item.job.id).then(() => true, () => false)))
+      if (delayed.jobs.length < pullBatchJobsMax || !promoted.includes(true)) return
+    }
   }
 
-  async updateJobProgress(jobId: string, progress: number): Promise<void> {
-    await this.client.progress(await serverIdOf(this, jobId), progress)
+  /** As job.updateProgress: a number is the server's progress, other values travel as the progress message (JSON). */
+  async updateJobProgress(jobId: string, progress: JobProgress): Promise<void> {
+    const id = await serverIdOf(this, jobId)
+    if (typeof progress === 'number') await this.client.progress(id, progress)
+    else await this.client.progress(id, (await this.client.getProgress(id)).progress, JSON.stringify(progress))
+    this.emit('progress', jobId, progress)
   }
 
-  addJobLog(jobId: string, logRow: string): Promise<number> {
+  /** Appends a log line; `keepLogs` is accepted and ignored (the server keeps a job's last 100 lines). */
+  addJobLog(jobId: string, logRow: string, _keepLogs?: number): Promise<number> {
     return Job.addJobLog(this, jobId, logRow)
   }
 
@@ -544,6 +634,14 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   disconnect(): Promise<void> {
     return this.close()
   }
+}
+
+/** Deduplication ids a Queue remembers the job of (the oldest are forgotten first). */
+const deduplicatedIdsRememberedMax = 10_000
+
+/** The server refused an add for its deduplication id: a live job holds the unique key, or the debounce window is open. */
+function isDeduplicationRefusal(error: Error): boolean {
+  return error.message.includes('Duplicate job with key') || error.message.includes('Debounced: job with id')
 }
 
 /** A job without options has one PUSH field, `max_attempts` (BullMQ's default of 1 attempt); the test pins it. */

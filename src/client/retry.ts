@@ -9,11 +9,11 @@
  * the attempt, stores the reason, emits `retrying` and applies max_attempts.
  */
 import { jobErrorCharsMax, jobLogMessageCharsMax, sdkFailParentLevelsMax } from '../base/limits.ts'
-import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
+import { DelayedError, rateLimitExceededMessage, UnrecoverableError, WaitingChildrenError, WaitingError } from './errors.ts'
 import type { FlashQ } from './flashq.ts'
 import { releaseParentOnFailure } from './flow-deps.ts'
 import type { Job } from './job.ts'
-import { type BackoffOptions, failParentTagPrefix, keptStackTraces, sdkBackoffOf, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
+import { attemptsMadeLogLevel, type BackoffOptions, failParentTagPrefix, keptStackTraces, scheduledRetryOf, sdkBackoffOf, stackTraceLimitOf, stackTraceLogLevel } from './options.ts'
 import type { JobLogEntry, WireJob } from './wire-types.ts'
 import { visibleIdOf } from './job-ids.ts'
 
@@ -32,11 +32,9 @@ export type FailedAttempt = {
 
 /** Errors that end the processing without failing the job (the processor moved it itself). */
 export function isHandOff(thrown: unknown): boolean {
-  return thrown instanceof DelayedError || thrown instanceof WaitingChildrenError
+  return thrown instanceof DelayedError || thrown instanceof WaitingChildrenError || thrown instanceof WaitingError
 }
 
-/** The message of Worker.RateLimitError(), as BullMQ's (`RATE_LIMIT_ERROR`). */
-export const rateLimitExceededMessage = 'bullmq:rateLimitExceeded'
 
 /** The processor threw Worker.RateLimitError(): the job goes back to the queue without an attempt. */
 export function isRateLimitExceeded(thrown: unknown): boolean {
@@ -59,12 +57,15 @@ export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, throw
   // The server refuses a FAIL error or a log line over its limit (the job would stay active): cut.
   const reason = (error.message || error.name || 'Error').slice(0, jobErrorCharsMax)
   const unrecoverable = error instanceof UnrecoverableError || error.name === 'UnrecoverableError' || job.discarded === true
-  let final = unrecoverable || (wire.max_attempts > 0 && wire.attempts + 1 >= wire.max_attempts)
+  // A job the server's cron pushed has no attempt limit there: its scheduler template's applies.
+  const scheduled = scheduledRetryOf(wire)
+  const maxAttempts = scheduled?.attempts ?? wire.max_attempts
+  let final = unrecoverable || (maxAttempts > 0 && wire.attempts + 1 >= maxAttempts)
   let retryDelayMs: number | undefined
   let backoffError: Error | undefined
   if (!final) {
     try {
-      retryDelayMs = await sdkRetryDelayMs(sdkBackoffOf(wire.tags), wire.attempts + 1, error, job, strategy)
+      retryDelayMs = await sdkRetryDelayMs(scheduled === null ? sdkBackoffOf(wire.tags) : (scheduled.backoff ?? null), wire.attempts + 1, error, job, strategy)
     } catch (problem) {
       backoffError = asError(problem)
     }
@@ -79,8 +80,10 @@ export async function failAttempt(client: FlashQ, job: Job, wire: WireJob, throw
   // Earlier attempts' stack traces are in the log (read after this one's is written); a first failure has none.
   const stacks = wire.attempts > 0 && stackTraceLimit !== 0 ? client.getLogs(wire.id).then(stackTracesIn, () => []) : keepsStack ? [stack] : []
   const logged = final ? client.log(wire.id, reason.slice(0, jobLogMessageCharsMax), 'error').catch(() => {}) : undefined
-  const failing = unrecoverable || noRetry ? client.discard(wire.id) : client.fail(wire.id, reason, retryDelayMs)
-  const [stacktrace] = await Promise.all([stacks, stackLogged, logged, failing])
+  const discarding = unrecoverable || noRetry || (final && scheduled !== null)
+  const counted = discarding ? client.log(wire.id, String(wire.attempts + 1), attemptsMadeLogLevel).catch(() => {}) : undefined
+  const failing = discarding ? client.discard(wire.id) : client.fail(wire.id, reason, retryDelayMs)
+  const [stacktrace] = await Promise.all([stacks, stackLogged, logged, counted, failing])
   if (final) await Promise.all([failParents(client, wire, job.queueName), releaseParentOnFailure(client, wire, job.queueName, reason)])
   const attempt = { error, reason, final, stacktrace: keptStackTraces(stacktrace, stackTraceLimit) }
   return backoffError === undefined ? attempt : { ...attempt, backoffError }

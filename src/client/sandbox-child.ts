@@ -74,6 +74,7 @@ function sandboxedJob(json: Record<string, unknown>): Record<string, unknown> {
       await call('updateData', [data])
     },
     moveToDelayed: (timestamp: number, token?: string) => call('moveToDelayed', [timestamp, token]),
+    moveToWait: (token?: string) => call('moveToWait', [token]),
     getChildrenValues: () => call('getChildrenValues', []),
     getIgnoredChildrenFailures: () => call('getIgnoredChildrenFailures', []),
     getDependencies: () => call('getDependencies', []),

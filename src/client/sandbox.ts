@@ -10,8 +10,9 @@
 import { type ChildProcess, fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { Worker as ThreadWorker } from 'node:worker_threads'
-import { DelayedError, UnrecoverableError, WaitingChildrenError } from './errors.ts'
-import type { Job } from './job.ts'
+import { DelayedError, UnrecoverableError, WaitingChildrenError, WaitingError } from './errors.ts'
+import type { Job, JobProgress, JobState } from './job.ts'
+import type { Dependencies, DependencyCounts } from './flow-deps.ts'
 
 type SerializedError = { name: string; message: string; stack?: string }
 type FromChild =
@@ -22,7 +23,7 @@ type FromChild =
   | { t: 'failed'; error: SerializedError }
 
 /** Job methods a sandboxed processor may call (each reaches the server through the Worker's connection). */
-const callable = new Set(['updateProgress', 'log', 'updateData', 'moveToDelayed', 'getChildrenValues', 'getIgnoredChildrenFailures', 'getDependencies', 'getDependenciesCount', 'getState'])
+const callable = new Set(['updateProgress', 'log', 'updateData', 'moveToDelayed', 'moveToWait', 'getChildrenValues', 'getIgnoredChildrenFailures', 'getDependencies', 'getDependenciesCount', 'getState'])
 
 /** The child's script next to this module: the TypeScript source under Bun, sandbox-child.js in dist/sdk. */
 const childScript = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? './sandbox-child.ts' : './sandbox-child.js', import.meta.url))
@@ -159,6 +160,24 @@ class SandboxChild {
   }
 }
 
+/**
+ * BullMQ's SandboxedJob: the job a sandboxed processor file gets (`export default async (job: SandboxedJob) => …`),
+ * its plain fields and the methods that reach the server through the Worker.
+ */
+export type SandboxedJob<DataType = any, ReturnType = any> = Pick<Job<DataType, ReturnType>, 'id' | 'name' | 'opts' | 'queueName' | 'progress' | 'attemptsMade' | 'attemptsStarted' | 'timestamp' | 'processedOn' | 'delay' | 'priority' | 'token' | 'parentKey'> & {
+  data: DataType
+  updateProgress(progress: JobProgress): Promise<void>
+  log(row: string): Promise<number>
+  updateData(data: DataType): Promise<void>
+  moveToDelayed(timestamp: number, token?: string): Promise<void>
+  moveToWait(token?: string): Promise<number>
+  getChildrenValues<ChildType = any>(): Promise<Record<string, ChildType>>
+  getIgnoredChildrenFailures(): Promise<Record<string, string>>
+  getDependencies(): Promise<Dependencies>
+  getDependenciesCount(opts?: { failed?: boolean; ignored?: boolean; processed?: boolean; unprocessed?: boolean }): Promise<Partial<DependencyCounts>>
+  getState(): Promise<JobState | 'unknown'>
+}
+
 /** The job as the sandbox sees it: BullMQ's plain fields (JSON-safe: the data came off the wire). */
 function jobJson(job: Job): Record<string, unknown> {
   return {
@@ -185,6 +204,7 @@ function revive(error: SerializedError): Error {
   if (error.name === 'UnrecoverableError') revived = new UnrecoverableError(error.message)
   else if (error.name === 'DelayedError') revived = new DelayedError(error.message)
   else if (error.name === 'WaitingChildrenError') revived = new WaitingChildrenError(error.message)
+  else if (error.name === 'WaitingError') revived = new WaitingError(error.message)
   else {
     revived = new Error(error.message)
     revived.name = error.name

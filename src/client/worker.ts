@@ -25,13 +25,13 @@
  */
 import { EventEmitter } from 'node:events'
 import { ackBatchIdsMax, pullBatchJobsMax, sdkWorkerPrefetchJobsMax } from '../base/limits.ts'
-import { ConnectionClosedError, RateLimitError, RequestTimeoutError } from './errors.ts'
+import { ConnectionClosedError, RateLimitError, rateLimitExceededMessage, RequestTimeoutError } from './errors.ts'
 import { FlashQ, checkQueue } from './flashq.ts'
 import { Job, type JobProgress, trimFinished } from './job.ts'
-import { keepFailedCountOf, type WorkerOptions } from './options.ts'
+import { keepFailedCountOf, type KeepJobs, type WorkerOptions } from './options.ts'
 import type { WireJob } from './wire-types.ts'
 import { serverIdOfText } from './job-ids.ts'
-import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded, rateLimitExceededMessage } from './retry.ts'
+import { type BackoffStrategy, failAttempt, isHandOff, isRateLimitExceeded } from './retry.ts'
 import { isProcessorFile, SandboxPool } from './sandbox.ts'
 import { registerWorker } from './worker-registry.ts'
 
@@ -117,6 +117,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     super()
     checkQueue(name)
     this.opts = opts
+    this.#workerKeep = { completed: keptCountOf(opts.removeOnComplete), failed: keptCountOf(opts.removeOnFail) }
     this.#processor = isProcessorFile(processor) ? this.#sandboxed(processor) : (processor ?? null)
     if (typeof processor === 'function' && processor.length >= 3) this.#aborts = new Map()
     this.#concurrency = Math.max(1, opts.concurrency ?? 1)
@@ -207,7 +208,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.emit('paused')
   }
 
-  resume(): void {
+  async resume(): Promise<void> {
     if (!this.#paused) return
     this.#paused = false
     this.emit('resumed')
@@ -519,12 +520,17 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     job.finishedOn = nowMs
     job.attemptsMade = settled.wire.attempts + 1
     this.emit('completed', job, settled.result, 'active')
-    const keep = settled.wire.keep_completed_count ?? 0
+    const wire = settled.wire
+    const keep = wire.keep_completed_count ?? 0
     if (keep > 0) this.#trim('completed', keep)
+    else if (this.#workerKeep.completed >= 0 && !wire.remove_on_complete && !(wire.keep_completed_age > 0)) this.#trim('completed', this.#workerKeep.completed)
   }
 
-  /** Per state, the count of the last finished `removeOn…: N` job whose trim has not started yet (0: none). */
-  readonly #trimKeep = { completed: 0, failed: 0 }
+  /** The Worker's `removeOnComplete` / `removeOnFail` count (BullMQ's, for jobs without their own), -1 for none. */
+  readonly #workerKeep: { completed: number; failed: number }
+
+  /** Per state, the count of the last finished `removeOn…: N` job whose trim has not started yet (-1: none). */
+  readonly #trimKeep = { completed: -1, failed: -1 }
   #trimming = false
 
   /**
@@ -538,14 +544,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
     this.#trimming = true
     const done = (async () => {
       for (;;) {
-        const state = this.#trimKeep.completed > 0 ? 'completed' : this.#trimKeep.failed > 0 ? 'failed' : null
+        const state = this.#trimKeep.completed >= 0 ? 'completed' : this.#trimKeep.failed >= 0 ? 'failed' : null
         if (state === null) return
         const keepNow = this.#trimKeep[state]
-        this.#trimKeep[state] = 0
+        this.#trimKeep[state] = -1
         await trimFinished(this.client, this.name, state, keepNow)
       }
     })().catch((error: Error) => {
-      this.#trimKeep.completed = this.#trimKeep.failed = 0
+      this.#trimKeep.completed = this.#trimKeep.failed = -1
       this.emit('error', new Error(`removeOnComplete/removeOnFail: trimming jobs of ${this.name} failed: ${error.message}`))
     }).finally(() => {
       this.#trimming = false
@@ -569,6 +575,7 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
         this.emit('failed', job, error, 'active')
         const keep = final ? keepFailedCountOf(wire.tags) : 0
         if (keep > 0) this.#trim('failed', keep)
+        else if (final && this.#workerKeep.failed >= 0 && !wire.remove_on_fail) this.#trim('failed', this.#workerKeep.failed)
       },
       (failure: Error) => {
         this.emit('error', new Error(`failing job ${wire.id} failed: ${failure.message}`))
@@ -790,6 +797,14 @@ export class Worker<DataType = any, ResultType = any, NameType extends string = 
   }
 }
 
+/** The count of finished jobs a Worker's `removeOnComplete` / `removeOnFail` keeps (true: 0), or -1 (none, or `age` only: not enforced). */
+function keptCountOf(option: unknown): number {
+  if (option === true) return 0
+  if (typeof option === 'number') return Math.max(0, Math.floor(option))
+  const count = (option as KeepJobs | undefined)?.count
+  return typeof count === 'number' ? Math.max(0, Math.floor(count)) : -1
+}
+
 /** A moving average; the first sample sets it. */
 function ewma(average: number, sample: number): number {
   return Number.isNaN(average) ? sample : average + (sample - average) * ewmaWeight
@@ -807,4 +822,6 @@ export type WorkerListener<DataType = any, ResultType = any, NameType extends st
   ready: () => void
   paused: () => void
   resumed: () => void
+  /** Declared for BullMQ compatibility: the server detects stalls, so the Worker never emits it (QueueEvents 'stalled' does). */
+  stalled: (jobId: string, prev: string) => void
 }

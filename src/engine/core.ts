@@ -682,7 +682,9 @@ export class Core {
     if (mayDrop && job.removeOnFail) this.forget(job)
     else this.toDlq(job, q, reason)
     if (!this.replaying) {
-      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, error: reason }, job)
+      // attempts and max_attempts (an extension) tell a failure that used up the attempts (BullMQ's retries-exhausted).
+      const data = { attempts: job.attempts, max_attempts: job.maxAttempts }
+      this.event({ event_type: 'failed', queue: job.queue, job_id: job.id, timestamp: nowMs, data, error: reason }, job)
       this.answerJobWaiters(job.id, { ok: false, error: errors.waitJobFailed })
     }
   }

@@ -205,7 +205,7 @@ describe('ack, fail, results', () => {
     h.call({ cmd: 'FAIL', id, error: 'last' })
     expect(h.state(id)).toBe('failed')
     const failed = h.events.filter((e) => e.event_type === 'failed')
-    expect(failed).toEqual([{ event_type: 'failed', queue: 'q', job_id: id, timestamp: h.now, error: 'last' }])
+    expect(failed).toEqual([{ event_type: 'failed', queue: 'q', job_id: id, timestamp: h.now, data: { attempts: 3, max_attempts: 3 }, error: 'last' }])
   })
 
   test('FAIL with backoff 0 keeps run_at, so the job goes ahead of newer ones', () => {

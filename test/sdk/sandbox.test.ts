@@ -58,6 +58,16 @@ test('a crash of the sandbox fails its job, not the worker; errors and Unrecover
   expect(worker.isRunning()).toBe(true)
 })
 
+test('moveToWait + WaitingError in a sandboxed processor puts the job back; its next run completes it, no attempt counted', async () => {
+  const queue = fixture.track(new Queue(queueName('sandbox-wait'), { connection: connection() }))
+  const worker = fixture.track(new Worker<{ n: number }, Output>(queue.name, processorFile, { connection: connection() }))
+  const failed: string[] = []
+  worker.on('failed', (_job, error) => failed.push(error.message))
+  const job = await queue.add('double', { n: 6, moveToWait: true })
+  expect(await job.waitUntilFinished()).toMatchObject({ doubled: 12, attemptsMade: 0 })
+  expect(failed).toEqual([])
+})
+
 test('useWorkerThreads runs the processor in a worker thread', async () => {
   const queue = fixture.track(new Queue(queueName('sandbox-thread'), { connection: connection() }))
   const worker = fixture.track(new Worker<{ n: number }, Output>(queue.name, processorFile, { connection: connection(), useWorkerThreads: true }))

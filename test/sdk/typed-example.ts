@@ -50,6 +50,7 @@ export async function typedExample(port: number): Promise<string> {
     void new Worker<Email, Sent, Names>('typed-mail', new URL('file:///processor.js'), { connection, useWorkerThreads: true, autorun: false })
     // @ts-expect-error a processor is a function or a file path / URL
     void new Worker('typed-mail', 42, { autorun: false })
+    void bullmqDocsCalls(queue, worker, flows)
   }
   void typesOnly
 
@@ -63,4 +64,30 @@ export async function typedExample(port: number): Promise<string> {
 
   await Promise.all([worker.close(), queue.close(), flows.close(), client.close()])
   return result.messageId
+}
+
+/** Calls as BullMQ's documentation and declarations write them (types only, never run): each one compiles against flashq too. */
+async function bullmqDocsCalls(queue: Queue<Email, Sent, Names>, worker: Worker<Email, Sent, Names>, flows: FlowProducer): Promise<void> {
+  const counts: { [index: string]: number } = await queue.getJobCounts('wait', 'completed', 'failed')
+  const perPriority: { [index: string]: number } = await queue.getCountsPerPriority([1, 0])
+  void [counts, perPriority]
+  await queue.add('welcome', { to: 'a', subject: 'b' }, { deduplication: { id: 'mail-a', ttl: 5000 }, removeOnComplete: { age: 3600, count: 1000 }, removeOnFail: { age: 24 * 3600 } })
+  const deduplicatedBy: string | null = await queue.getDeduplicationJobId('mail-a')
+  void deduplicatedBy
+  await queue.upsertJobScheduler('welcome', { pattern: '0 15 3 * * *', tz: 'America/New_York', startDate: new Date(), endDate: Date.now() + 60_000, limit: 10 })
+  await queue.remove('1', { removeChildren: true })
+  await queue.retryJobs({ count: 10, state: 'failed', timestamp: Date.now() })
+  await queue.updateJobProgress('1', { step: 'resize' })
+  await queue.addJobLog('1', 'row', 10)
+  await queue.drain(true)
+  const job = await queue.getJob('1')
+  if (job !== undefined) {
+    await job.remove({ removeChildren: false })
+    await job.retry('failed', { resetAttemptsMade: true })
+    const keys: Array<string | number | undefined> = [job.queueQualifiedName, job.stalledCounter, job.deduplicationId, job.processedBy]
+    void keys
+  }
+  worker.on('stalled', (jobId: string, prev: string) => void [jobId, prev])
+  await worker.resume()
+  await flows.add({ name: 'parent', queueName: 'typed-flow', children: [{ name: 'child', queueName: 'typed-steps' }] }, { queuesOptions: { 'typed-steps': { defaultJobOptions: { attempts: 3 } } } })
 }
