@@ -5,22 +5,18 @@
  * on invalid queue names, ids that are valid u64 but beyond any id the server hands out.
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
-import { HttpClient, openWebSocket } from '../integration/http-kit.ts'
+import type { TestServer } from '../harness/server.ts'
+import { queueNamer, startAuditServer } from './audit-server.ts'
+import { type HttpClient, openWebSocket } from '../integration/http-kit.ts'
 
 setDefaultTimeout(30_000)
 
 let server: TestServer
 let http: HttpClient
 let base: string
-let counter = 0
-const freshQueue = (prefix: string) => `${prefix}-${counter++}`
+const freshQueue = queueNamer()
 
-beforeAll(async () => {
-  server = await startServer({ args: ['--no-warmup'] })
-  base = `http://127.0.0.1:${server.httpPort}`
-  http = new HttpClient(base)
-})
+beforeAll(async () => void ({ server, http, base } = await startAuditServer([])))
 afterAll(() => server.cleanup())
 
 const json = { 'Content-Type': 'application/json' }

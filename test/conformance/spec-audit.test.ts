@@ -8,23 +8,19 @@ import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from '
 import { connect, type Socket } from 'node:net'
 import { dashboardIntervalMs, requestNestingDepthMax } from '../../src/base/limits.ts'
 import { startServer, type TestServer } from '../harness/server.ts'
+import { queueNamer, startAuditServer } from './audit-server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import { nameOnShard, shardArgs } from '../integration/commands-kit.ts'
-import { HttpClient } from '../integration/http-kit.ts'
+import type { HttpClient } from '../integration/http-kit.ts'
 
 setDefaultTimeout(30_000)
 
 let server: TestServer
 let http: HttpClient
 let base: string
-let counter = 0
-const freshQueue = (prefix: string) => `${prefix}-${counter++}`
+const freshQueue = queueNamer()
 
-beforeAll(async () => {
-  server = await startServer({ args: [...shardArgs, '--no-warmup'] })
-  base = `http://127.0.0.1:${server.httpPort}`
-  http = new HttpClient(base)
-})
+beforeAll(async () => void ({ server, http, base } = await startAuditServer([...shardArgs])))
 afterAll(() => server.cleanup())
 
 /** `{"a":{"a":…1…}}`, `levels` objects deep, as text (JSON.stringify of it would overflow first). */
