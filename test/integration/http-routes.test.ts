@@ -14,11 +14,14 @@ setDefaultTimeout(30_000)
 let server: TestServer
 let http: HttpClient
 let sdk: HttpClient
+/** What Node's fetch sends: the SDK under Node, or flashQ's MCP server. */
+let node: HttpClient
 
 beforeAll(async () => {
   server = await startServer({ args: shardArgs })
   http = new HttpClient(`http://127.0.0.1:${server.httpPort}`)
   sdk = new HttpClient(`http://127.0.0.1:${server.httpPort}`, undefined, 'Bun/1.4.5')
+  node = new HttpClient(`http://127.0.0.1:${server.httpPort}`, undefined, 'node')
 })
 afterAll(() => server.cleanup())
 
@@ -157,6 +160,8 @@ describe('jobs', () => {
     // A plain fetch from Bun (no JSON Content-Type on a GET) gets the reference array.
     const plain = await fetch(`${http.base}/jobs?queue=${queue}`)
     expect(Array.isArray(((await plain.json()) as { data: unknown }).data)).toBe(true)
+    // Node's fetch too: the MCP server (Node) scans this list as an array.
+    expect(Array.isArray(await node.data('GET', `/jobs?queue=${queue}`))).toBe(true)
   })
 
   test('GET /jobs/{id}: flattened fields, job, state, result; unknown ids', async () => {
@@ -197,6 +202,9 @@ describe('jobs', () => {
     expect(await http.data('GET', `/jobs/${job.id}/progress`)).toEqual([40, 'copying'])
     expect(await http.data('GET', `/jobs/${job.id}/progress?shape=dashboard`)).toEqual({ progress: 40, message: 'copying' })
     expect(await sdk.data('GET', `/jobs/${job.id}/progress`)).toEqual({ progress: { id: job.id, progress: 40, message: 'copying' } })
+    // Node's fetch (the SDK under Node, or the MCP server, which passes these on as text) gets the SDK's shape here.
+    expect(await node.data('GET', `/jobs/${job.id}/state`)).toEqual({ id: job.id, state: 'active' })
+    expect(await node.data('GET', `/jobs/${job.id}/progress`)).toEqual({ progress: { id: job.id, progress: 40, message: 'copying' } })
     const badProgress = await http.raw('POST', `/jobs/${job.id}/progress`, { progress: 'half' })
     expect(badProgress.status).toBe(422)
     expect(await badProgress.text()).toContain("'progress'")

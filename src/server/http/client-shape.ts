@@ -7,17 +7,23 @@
  * Bun (User-Agent `Bun/…`) and sends `Content-Type: application/json` even on a GET, which a plain
  * fetch does not; the dashboard runs in a browser; `?shape=` overrides (reference|sdk|dashboard).
  * Every other route answers one shape that carries every field any client reads.
+ *
+ * Node's fetch says `User-Agent: node`, and two flashQ clients send that with a JSON content type:
+ * the SDK run under Node, and the MCP server. The MCP server hands state and progress on as text,
+ * so those routes give Node the SDK's shape (`nodeShape: 'sdk'`); it scans `GET /jobs` as an array
+ * (get_job_by_custom_id), so that route keeps the reference shape for Node.
  */
 import type { Context } from 'hono'
 
 export type ClientShape = 'reference' | 'sdk' | 'dashboard'
 
-export function clientShape(c: Context): ClientShape {
+export function clientShape(c: Context, nodeShape: ClientShape = 'reference'): ClientShape {
   const asked = c.req.query('shape')
   if (asked === 'reference' || asked === 'sdk' || asked === 'dashboard') return asked
   const agent = c.req.header('user-agent') ?? ''
   const json = c.req.header('content-type')?.toLowerCase().startsWith('application/json') === true
   if (agent.startsWith('Bun/') && json) return 'sdk'
+  if (agent === 'node' && json) return nodeShape
   if (agent.startsWith('Mozilla/')) return 'dashboard'
   return 'reference'
 }

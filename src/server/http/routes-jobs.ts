@@ -68,12 +68,12 @@ export function jobRoutes(deps: HttpDeps): Hono {
     return ok(c, jobView(job.job, job.state, result.ok ? result.result : null, job.failed_reason ?? null))
   })
   app.get('/jobs/:id/state', (c) => {
-    const shape = clientShape(c)
+    const shape = clientShape(c, 'sdk')
     return run(c, { cmd: 'GETSTATE', id: jobIdParam(c) }, (reply) => (shape === 'sdk' ? { id: reply.id, state: reply.state } : reply.state))
   })
   app.get('/jobs/:id/result', (c) => run(c, { cmd: 'GETRESULT', id: jobIdParam(c) }, (reply) => reply.result ?? null))
   app.get('/jobs/:id/progress', (c) => {
-    const shape = clientShape(c)
+    const shape = clientShape(c, 'sdk')
     return run(c, { cmd: 'GETPROGRESS', id: jobIdParam(c) }, (reply) => progressView(reply, shape))
   })
   app.get('/jobs/:id/logs', (c) => run(c, { cmd: 'GETLOGS', id: jobIdParam(c) }, (reply) => reply.logs))
@@ -110,9 +110,9 @@ export function jobRoutes(deps: HttpDeps): Hono {
 
 /**
  * GET /jobs/{id}: the job's fields flattened (reference, dashboard) plus `job` (the SDK reads
- * `data.job`), `state` and `result`; only `state` and `result` when there is no job body.
+ * `data.job`), `state`, `result` and (extension) `failed_reason`; only `job: null`, `state` and
+ * `result` when there is no job body.
  */
-/** GET /jobs/{id}: the job's fields flattened, plus job, state, result and (extension) failed_reason. */
 function jobView(job: unknown, state: unknown, result: unknown, failedReason: unknown): Record<string, unknown> {
   if (job === null || job === undefined) return { job: null, state, result }
   return { ...(job as Record<string, unknown>), job, state, result, failed_reason: failedReason }
