@@ -65,6 +65,8 @@ describe('REMOVEJOB', () => {
     expect(h.events.map((e) => [e.event_type, e.job_id, e.data])).toEqual([['removed', id, { prev: 'completed' }]])
     expect(flat(h.records).at(-1)).toEqual({ t: 'rm', i: [id] })
     expect(h.call({ cmd: 'REMOVEJOB', id }).error).toBe(`Job ${id} not found`)
+    // As after CLEAN: the id still counts as completed, so a dependency on it is met.
+    expect(h.state(h.push('q', { depends_on: [id] }))).toBe('waiting')
   })
 
   test('removes a failed job: its DLQ entry, logs and custom id (an add with that id makes a new job)', () => {
