@@ -231,6 +231,14 @@ export class FlashQ {
     await this.send({ cmd: 'CHANGEDELAY', id, delay: Math.max(0, Math.round(delay)) })
   }
 
+  /**
+   * REMOVEJOB (flashq extension): removes job `id` in any state, completed and failed included, which
+   * `cancel` refuses. With `queue`, a job of another queue is not found (`Job N not found`).
+   */
+  async removeJob(id: number, queue?: string): Promise<void> {
+    await this.send({ cmd: 'REMOVEJOB', id, queue })
+  }
+
   /** DROPDEP (flashq extension): job `id`, parked on its dependencies, stops waiting for `dependency`. */
   async dropDependency(id: number, dependency: number): Promise<void> {
     await this.send({ cmd: 'DROPDEP', id, dependency }, retried)

@@ -290,9 +290,12 @@ export class Job<DataType = any, ReturnType = any, NameType extends string = str
     }
   }
 
-  /** Removes a waiting, delayed or active job (CANCEL). `removeChildren` is accepted and ignored. */
+  /**
+   * Removes the job in any state: waiting, delayed, active, completed or failed (REMOVEJOB; rejects
+   * with `Job N not found` when it is already gone). `removeChildren` is accepted and ignored.
+   */
   async remove(_opts: { removeChildren?: boolean } = {}): Promise<void> {
-    await this.queue.client.cancel(await this.#serverId())
+    await this.queue.client.removeJob(await this.#serverId(), this.queueName)
   }
 
   /**

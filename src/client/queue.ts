@@ -526,14 +526,13 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
     await this.client.obliterate(this.name)
   }
 
-  /** Removes a waiting, delayed or active job; 1 when removed, 0 when not. `removeChildren` is accepted and ignored. */
+  /** Removes a job in any state (completed and failed too); 1 when removed, 0 when not. `removeChildren` is accepted and ignored. */
   async remove(jobId: string, _opts: { removeChildren?: boolean } = {}): Promise<number> {
     try {
       const serverId = await resolveJobId(this.client, this.name, jobId)
       if (serverId === null) return 0
-      // Server ids (and custom ids) are global: never cancel a job of another queue.
-      if ((await this.client.getJob(serverId))?.job.queue !== this.name) return 0
-      await this.client.cancel(serverId)
+      // Server ids (and custom ids) are global: the server leaves a job of another queue alone.
+      await this.client.removeJob(serverId, this.name)
       this.emit('removed', jobId)
       return 1
     } catch {

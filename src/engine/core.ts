@@ -481,7 +481,10 @@ export class Core {
     job.loc = LOC_GONE
   }
 
-  /** Removes a job in any live state (cancel, expiry, drain, clean, obliterate, remove_on_fail). */
+  /**
+   * Removes a job in any state (cancel, REMOVEJOB, drain, clean, obliterate, purge, replay of `rm`),
+   * its log lines included: nothing can read them once the job is unknown.
+   */
   remove(job: Job, q: QueueState, waitReply: string | null): void {
     this.willChange(job)
     if (this.isQueued(job)) this.unqueue(job, q)
@@ -498,6 +501,7 @@ export class Core {
       this.results.delete(job.id)
     }
     this.releaseKey(job, q)
+    if (this.logs.size > 0) this.logs.delete(job.id) // a DRAIN of a million jobs with no logs skips the lookups
     const wasCompleted = job.loc === LOC_COMPLETED
     this.forget(job)
     if (wasCompleted) this.completedWithoutJob.add(job.id)

@@ -135,6 +135,8 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
     ['ACKB', () => ({ cmd: 'ACKB', ids: active().slice(0, 2) })],
     ['FAIL', () => ({ cmd: 'FAIL', id: activeId(), error: 'boom' })],
     ['CANCEL', () => ({ cmd: 'CANCEL', id: anyId() })],
+    // Any state, completed and failed included; now and then guarded by a queue that may not be the job's.
+    ['REMOVEJOB', () => ({ cmd: 'REMOVEJOB', id: anyId(), queue: rng.int(4) === 0 ? rng.pick(queues) : undefined })],
     ['PROGRESS', () => ({ cmd: 'PROGRESS', id: activeId(), progress: rng.int(100), message: rng.int(2) === 0 ? 'half' : undefined })],
     ['CHANGEPRIORITY', () => ({ cmd: 'CHANGEPRIORITY', id: anyId(), priority: rng.int(9) })],
     ['MOVETODELAYED', () => ({ cmd: 'MOVETODELAYED', id: activeId(), delay: rng.int(400) })],

@@ -36,6 +36,24 @@ function cancel(core: Core, command: CommandOf<'CANCEL'>, token: Token, nowMs: n
   if (job.loc === LOC_COMPLETED || job.loc === LOC_DLQ) {
     return core.reply(token, { ok: false, error: errors.jobCannotBeCancelled(command.id) })
   }
+  removeKnown(core, job, token, nowMs)
+}
+
+/**
+ * Extension (BullMQ's job.remove() and queue.remove(id)): CANCEL that also takes a completed job
+ * (its history entry and result) or a failed one (its DLQ entry). The same removal and `rm` record as
+ * CANCEL and CLEAN, so replay needs nothing new.
+ */
+function removeJob(core: Core, command: CommandOf<'REMOVEJOB'>, token: Token, nowMs: number) {
+  const job = known(core, command.id)
+  if (job === undefined || (command.queue !== undefined && job.queue !== command.queue)) {
+    return core.reply(token, { ok: false, error: errors.jobNotFound(command.id) })
+  }
+  removeKnown(core, job, token, nowMs)
+}
+
+/** Removes a job in any state (its WAITJOB waiters get `Job not found`), with its `removed` event. */
+function removeKnown(core: Core, job: Job, token: Token, nowMs: number): void {
   if (core.eventsEnabled) {
     core.event({ event_type: 'removed', queue: job.queue, job_id: job.id, timestamp: nowMs, data: { prev: stateOf(job, nowMs) } }, job)
   }
@@ -306,6 +324,7 @@ function getChildren(core: Core, command: CommandOf<'GETCHILDREN'>, token: Token
 
 export const jobHandlers: HandlerTable = {
   CANCEL: cancel,
+  REMOVEJOB: removeJob,
   PROGRESS: progress,
   GETPROGRESS: getProgress,
   GETJOBSBATCH: getJobsBatch,

@@ -24,7 +24,7 @@
  *   ab   acks of one ACKB (v3): `a` records without a result and with the same c: c, i ids[]
  *   f    fail → retry: i, n attempts, r run_at, m reason
  *   x    fail → DLQ: i, n attempts, e reason, h last_heartbeat
- *   rm   removed (cancel, expiry, drain, clean, obliterate, purge, remove_on_fail): i ids[]
+ *   rm   removed (cancel, REMOVEJOB, expiry, drain, clean, obliterate, purge, remove_on_fail): i ids[]
  *   pr   progress: i, v progress, m message
  *   cp   change priority: i, v
  *   md   move to delayed: i, r run_at

@@ -15,8 +15,8 @@ const error = (input: unknown) => {
 }
 
 describe('envelope', () => {
-  test('the 62 reference commands, PING, DROPDEP and CHANGEDELAY have a schema', () => {
-    expect(commandNames.length).toBe(65)
+  test('the 62 reference commands, PING, DROPDEP, CHANGEDELAY and REMOVEJOB have a schema', () => {
+    expect(commandNames.length).toBe(66)
     for (const name of commandNames) expect(name as string).toBe(name.toUpperCase())
   })
 

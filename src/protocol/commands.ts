@@ -228,6 +228,11 @@ export const commandSchemas = {
   CHANGEDELAY: z.object({ cmd: z.literal('CHANGEDELAY'), id: id(), delay: u64() }),
   /** Extension: a job parked on its dependencies stops waiting for `dependency` (BullMQ's ignore/removeDependencyOnFailure). */
   DROPDEP: z.object({ cmd: z.literal('DROPDEP'), id: id(), dependency: id() }),
+  /**
+   * Extension: removes a job in any state, completed and failed included (BullMQ's job.remove(); CANCEL
+   * refuses those). With `queue`, a job of another queue is not found (ids are global, BullMQ's per queue).
+   */
+  REMOVEJOB: z.object({ cmd: z.literal('REMOVEJOB'), id: id(), queue: opt(queueName()) }),
   LOG: z.object({
     cmd: z.literal('LOG'), ...jobIdAliasShape, message: z.string().max(jobLogMessageCharsMax), level: def(jobKey(), 'info'),
   })

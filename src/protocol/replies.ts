@@ -114,6 +114,7 @@ export type ReplyFields = {
   DISCARD: Unit
   DROPDEP: Unit
   CHANGEDELAY: Unit
+  REMOVEJOB: Unit
   LOG: Unit
   GETLOGS: { id: number; logs: JobLogEntry[] }
   HEARTBEAT: Unit

@@ -103,6 +103,7 @@ export const commandTable = {
   DISCARD: row('DISCARD', { route: 'job', errors: [I, N, U] }),
   CHANGEDELAY: row('CHANGEDELAY', { route: 'job', errors: [I, N, U] }),
   DROPDEP: row('DROPDEP', { route: 'job', errors: [I, N, U] }),
+  REMOVEJOB: row('REMOVEJOB', { route: 'job', errors: [I, N, U] }),
   LOG: row('LOG', { route: 'job', diskFull: refuse, errors: [I, N, U] }),
   GETLOGS: row('GETLOGS', { route: 'job', errors: [I, N, U] }),
   HEARTBEAT: row('HEARTBEAT', { route: 'job', errors: [I, N, U] }),

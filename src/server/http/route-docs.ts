@@ -57,6 +57,7 @@ export const httpRoutes: RouteDoc[] = [
   { method: 'POST', path: '/flows', summary: 'Push a flow {queue,data,children,priority}', command: 'FLOW' },
   { method: 'GET', path: '/jobs/:id', summary: 'The job (flattened, plus job, state, result)', command: 'GETJOB', body: false },
   { method: 'PATCH', path: '/jobs/:id', summary: 'Replace the job data {data} (SDK path)', command: 'UPDATEJOB', fromPath: id },
+  { method: 'DELETE', path: '/jobs/:id', summary: 'Remove the job in any state, completed and failed included (extension; ?queue= refuses another queue\'s job)', command: 'REMOVEJOB', query: q, body: false },
   { method: 'GET', path: '/jobs/:id/state', summary: 'The job state', command: 'GETSTATE', body: false },
   { method: 'GET', path: '/jobs/:id/result', summary: 'The stored result or null', command: 'GETRESULT', body: false },
   { method: 'GET', path: '/jobs/:id/progress', summary: 'Progress [p, message]', command: 'GETPROGRESS', body: false },

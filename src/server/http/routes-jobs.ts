@@ -1,7 +1,7 @@
 /**
  * Job routes (spec §5.2 "Jobs", http-clients.md §1, §3, §4): each one command, except GET /jobs/{id}
  * (GETJOB and GETRESULT together). SDK-only paths are aliases (`/jobs/ack/batch`, `/jobs/custom/{id}`,
- * `/jobs/{id}/delay`, `PATCH /jobs/{id}`, `/flows`).
+ * `/jobs/{id}/delay`, `PATCH /jobs/{id}`, `/flows`). `DELETE /jobs/{id}` (REMOVEJOB) is an extension.
  */
 import { type Context, Hono } from 'hono'
 import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
@@ -94,6 +94,11 @@ export function jobRoutes(deps: HttpDeps): Hono {
 
   app.post('/jobs/:id/fail', onJob('FAIL', ['error']))
   app.post('/jobs/:id/cancel', onJob('CANCEL'))
+  // Extension (BullMQ's job.remove()): any state, completed and failed included; `?queue=` leaves a job of another queue alone.
+  app.delete('/jobs/:id', async (c) => {
+    await readObjectBody(c) // validates the (optional) body: malformed JSON is still a 400
+    return run(c, { cmd: 'REMOVEJOB', id: jobIdParam(c), queue: c.req.query('queue') || undefined })
+  })
   app.post('/jobs/:id/promote', onJob('PROMOTE'))
   app.post('/jobs/:id/discard', onJob('DISCARD'))
   app.post('/jobs/:id/heartbeat', onJob('HEARTBEAT'))
