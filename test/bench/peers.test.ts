@@ -23,7 +23,7 @@ const options = (systems: string[], only: WorkloadId[]): PeersOptions => ({
 })
 
 function expectSane(run: PeersRun, only: WorkloadId[]): void {
-  // Every variant runs every workload it can (the floor: the push workloads only).
+  // Every variant runs every workload it can (the floor: all but W5).
   const able = (workload: WorkloadId) => run.variants.filter((variant) => variant.workloads === undefined || variant.workloads.includes(workload)).length
   expect(run.records.length).toBe(only.reduce((sum, workload) => sum + able(workload), 0))
   for (const record of run.records) {
@@ -89,22 +89,26 @@ test.skipIf(installed.length === 0)(`installed peers (${installed.join(', ') || 
   expect(renderSvg(run).match(/<rect /g)?.length).toBe(1 + 2 * installed.length)
 }, 60_000)
 
-test('the Bun floor runs the push workloads only, beside flashq: its columns, "—" where it cannot run, its values beside the targets, no bar in the chart', async () => {
-  const only: WorkloadId[] = ['W1', 'W2', 'W3c10']
+test('the Bun floor runs every workload but W5, beside flashq: its columns, "—" for W5, its values beside the targets (W4 too), no bar in the chart', async () => {
+  const only: WorkloadId[] = ['W1', 'W2', 'W3c10', 'W4@1k', 'W4@5k', 'W5']
   const run = await runPeers(options(['flashq-durable', 'floor'], only), 'smoke', () => {})
   expectSane(run, only)
   expect(run.records.filter((record) => record.variant.startsWith('floor-')).map((record) => `${record.workload} ${record.variant}`).sort())
-    .toEqual(['W1 floor-durable', 'W1 floor-memory', 'W2 floor-durable', 'W2 floor-memory'])
+    .toEqual(['W1', 'W2', 'W3c10', 'W4@1k', 'W4@5k'].flatMap((workload) => [`${workload} floor-durable`, `${workload} floor-memory`]))
   const markdown = renderMarkdown(run, null)
   expect(markdown).toContain('| workload | flashq durable | Bun floor, no queue (SDK), durable | Bun floor, no queue (SDK), memory |')
   expect(markdown).toMatch(/^\| W1 sequential push[^|]*\| \*\*[^|]*\| \*\*[^|]*\| \*\*[^|]*\|$/m)
-  expect(markdown).toMatch(/^\| W3c10: [^|]*\| \*\*[^|]*\| — \| — \|$/m)
+  expect(markdown).toMatch(/^\| W3c10: [^|]*\| \*\*[^|]*\| \*\*[^|]*\| \*\*[^|]*\|$/m)
+  expect(markdown).toMatch(/^\| W4: open loop at 1,000 jobs\/s[^|]*\| \*\*[\d.]+ \/ [\d.]+\*\* \/ [\d.]+ ms[^|]*\| \*\*[\d.]+ \/ [\d.]+\*\* \/ [\d.]+ ms[^|]*\| \*\*[\d.]+ \/ [\d.]+\*\* \/ [\d.]+ ms[^|]*\|$/m)
+  expect(markdown).toMatch(/^\| W5: [^|]*\| \*\*[^|]*\| — \| — \|$/m)
   expect(markdown).toContain('| target | measured | goal | met | Bun floor (SDK, no queue) |')
   expect(markdown).toMatch(/^\| W2 durable ≥ 500k jobs\/s \| [\d.]+k? \| 500k \| (yes|no) \| [\d.]+k? \|$/m)
   expect(markdown).toMatch(/^\| W1 durable p99 < 1 ms \| [\d.]+ ms \| 1\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
+  expect(markdown).toMatch(/^\| W4 durable p99 < 2 ms at 1k\/s \| [\d.]+ ms \| 2\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
+  expect(markdown).toMatch(/^\| W4 durable p99 < 3 ms at 5k\/s \| [\d.]+ ms \| 3\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
   // A reference, not a peer: no ratio, no bar.
   expect(renderSvg(run)).not.toContain('floor')
-}, 60_000)
+}, 90_000)
 
 test('the command line: W4 names both rates, unknown names are refused by name', () => {
   const parsed = parsePeersArgs(['--runs', '2', '--only', 'W1,W4', '--systems', 'flashq,bullmq-aof', '--n', '5000', '--out', '-'], '/repo')
