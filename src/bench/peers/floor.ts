@@ -56,19 +56,27 @@ async function startFloor(durable: boolean): Promise<RunningPeer> {
   return { system: sdkSystem(port), pid: server.pid, dataDir: durable ? dataDir : null, stop: server.stop }
 }
 
+/** A job handed out and not acknowledged yet. */
 type FloorJob = { id: number; queue: FloorQueue; data: unknown; createdMs: number }
+/**
+ * The jobs of one PUSH or PUSHB, ids `firstId…` in order, as the command parsed them (the PUSH command
+ * itself, a PUSHB's `jobs`): no object per job until it is handed out, so a push costs what it did
+ * before the floor kept jobs. `next` is the first not handed out yet.
+ */
+type PushedGroup = { queue: FloorQueue; firstId: number; items: ReadonlyArray<{ data?: unknown }>; next: number; createdMs: number }
 type Connection = { pending: string; unsent: Uint8Array[] }
 type FloorSocket = Socket<Connection>
 /** A PULLB that found no job, waiting for one; `echo` is its reqId as the reply's last field. */
 type ParkedPull = { socket: FloorSocket; echo: string; count: number; timer: ReturnType<typeof setTimeout> }
-/** What one socket read did: its replies, and the jobs it pushed (in the FIFO only once they are durable). */
-type Read = { reply: string; pushed: FloorJob[]; wrote: boolean }
+/** What one socket read did: its replies, and what it pushed (in the FIFO only once it is durable). */
+type Read = { reply: string; pushed: PushedGroup[]; wrote: boolean }
 type Command = { cmd?: string; queue?: string; data?: unknown; jobs?: Array<{ data?: unknown }>; count?: number; timeout?: number; id?: number; ids?: number[]; job_id?: number; delay?: number; reqId?: string }
 
 class FloorQueue {
-  /** Waiting jobs, oldest first from `head`. */
-  jobs: FloorJob[] = []
+  /** Pushed groups, oldest first from `head`. */
+  groups: PushedGroup[] = []
   head = 0
+  waiting = 0
   readonly parked: ParkedPull[] = []
   /** The name as JSON, written into every job of a pull reply. */
   readonly quotedName: string
@@ -76,25 +84,37 @@ class FloorQueue {
     this.quotedName = JSON.stringify(name)
   }
 
-  get waiting(): number {
-    return this.jobs.length - this.head
+  add(group: PushedGroup): void {
+    this.groups.push(group)
+    this.waiting += group.items.length - group.next
   }
 
+  /** Up to `count` jobs, oldest first. */
   take(count: number): FloorJob[] {
-    const taken = this.jobs.slice(this.head, this.head + count)
-    this.head += taken.length
-    // Drop the taken prefix once it is most of the array, so a long run does not keep every job.
-    if (this.head >= 1024 && this.head * 2 >= this.jobs.length) {
-      this.jobs = this.jobs.slice(this.head)
+    const taken: FloorJob[] = []
+    while (taken.length < count && this.head < this.groups.length) {
+      const group = this.groups[this.head] as PushedGroup
+      while (taken.length < count && group.next < group.items.length) {
+        const at = group.next++
+        taken.push({ id: group.firstId + at, queue: this, data: group.items[at]?.data, createdMs: group.createdMs })
+      }
+      if (group.next === group.items.length) this.head++
+    }
+    this.waiting -= taken.length
+    // Drop the emptied prefix once it is most of the array, so a long run does not keep every group.
+    if (this.head >= 1024 && this.head * 2 >= this.groups.length) {
+      this.groups = this.groups.slice(this.head)
       this.head = 0
     }
     return taken
   }
 
-  /** A handed-back job goes first, where it was taken from. */
+  /** A handed-back job goes first. */
   giveBack(job: FloorJob): void {
-    if (this.head > 0) this.jobs[--this.head] = job
-    else this.jobs.unshift(job)
+    const group = { queue: this, firstId: job.id, items: [{ data: job.data }], next: 0, createdMs: job.createdMs }
+    if (this.head > 0) this.groups[--this.head] = group
+    else this.groups.unshift(group)
+    this.waiting++
   }
 }
 
@@ -125,13 +145,9 @@ class FloorServer {
     }
     socket.data.pending = text
     if (read.wrote) fdatasyncSync(this.#fd)
-    const touched = new Set<FloorQueue>()
-    for (const job of read.pushed) {
-      job.queue.jobs.push(job)
-      touched.add(job.queue)
-    }
+    for (const group of read.pushed) group.queue.add(group)
     // Parked pulls first: their jobs are what an open loop waits for.
-    for (const queue of touched) this.#wake(queue)
+    for (const group of read.pushed) this.#wake(group.queue)
     if (read.reply.length > 0) send(socket, read.reply)
   }
 
@@ -141,13 +157,15 @@ class FloorServer {
     const echo = command.reqId === undefined ? '' : `,"reqId":${JSON.stringify(command.reqId)}`
     switch (command.cmd) {
       case 'PUSH': {
-        const job = this.#push(command.queue, command.data, read)
+        const firstId = this.#push(command.queue, [command], read)
         this.#record(line, read)
-        read.reply += `{"ok":true,"id":${job.id}${echo}}\n`
+        read.reply += `{"ok":true,"id":${firstId}${echo}}\n`
         return
       }
       case 'PUSHB': {
-        const ids = (command.jobs ?? []).map((one) => this.#push(command.queue, one.data, read).id)
+        const items = command.jobs ?? []
+        const firstId = this.#push(command.queue, items, read)
+        const ids = items.map((_, at) => firstId + at)
         this.#record(line, read)
         read.reply += `{"ok":true,"ids":[${ids.join(',')}]${echo}}\n`
         return
@@ -176,10 +194,12 @@ class FloorServer {
     return queue
   }
 
-  #push(queueName: string | undefined, data: unknown, read: Read): FloorJob {
-    const job = { id: this.#nextId++, queue: this.#queue(queueName), data, createdMs: Date.now() }
-    read.pushed.push(job)
-    return job
+  /** Ids for the items, in order; returns the first. */
+  #push(queueName: string | undefined, items: ReadonlyArray<{ data?: unknown }>, read: Read): number {
+    const firstId = this.#nextId
+    this.#nextId += items.length
+    read.pushed.push({ queue: this.#queue(queueName), firstId, items, next: 0, createdMs: Date.now() })
+    return firstId
   }
 
   /** Durable only: the command's line goes to the file as it came. */
