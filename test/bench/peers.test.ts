@@ -4,7 +4,9 @@
  * the report and the chart render. Peer servers are exercised only where their binary is installed.
  */
 import { expect, test } from 'bun:test'
-import { findBinary } from '../../src/bench/peers/process.ts'
+import { join } from 'node:path'
+import { FlashQ } from '../../src/client/index.ts'
+import { findBinary, freePort, spawnServer, tempDataDir } from '../../src/bench/peers/process.ts'
 import { renderMarkdown, renderSvg } from '../../src/bench/peers/report.ts'
 import { type PeersOptions, type PeersRun, parsePeersArgs, runPeers } from '../../src/bench/peers/runner.ts'
 import { type WorkloadId, workloadIds, workloadTitles } from '../../src/bench/peers/workloads.ts'
@@ -109,6 +111,30 @@ test('the Bun floor runs every workload but W5, beside flashq: its columns, "—
   // A reference, not a peer: no ratio, no bar.
   expect(renderSvg(run)).not.toContain('floor')
 }, 90_000)
+
+test('the floor answers what the SDK Worker sends: a parked PULLB woken by a durable push or ended by its timeout, HEARTBEAT, the hand-back, ACKB counting active jobs', async () => {
+  const dataDir = tempDataDir('floor-test')
+  const port = freePort()
+  const server = await spawnServer([process.execPath, join(import.meta.dir, '..', '..', 'src', 'bench', 'peers', 'floor.ts'), '--serve', String(port), dataDir], port, dataDir)
+  const client = new FlashQ({ host: '127.0.0.1', port })
+  try {
+    expect(await client.pullBatchSparse('q', 5, 50)).toEqual([])
+    const parked = client.pullBatchSparse<{ n: number }>('q', 5, 10_000)
+    const first = (await client.pushBatch('q', [{ data: { n: 1 } }, { data: { n: 2 } }]))[0] as number
+    const pulled = await parked
+    expect(pulled.map((job) => [job.id, job.queue, job.data.n, job.attempts])).toEqual([[first, 'q', 1, 0], [first + 1, 'q', 2, 0]])
+    expect(pulled[0]?.started_at).toBeGreaterThan(0)
+    await client.heartbeat(first)
+    await client.moveToDelayed(first, 0)
+    await expect(client.heartbeat(first)).rejects.toThrow('not active')
+    expect((await client.pullBatchSparse('q', 5, 0)).map((job) => job.id)).toEqual([first])
+    expect(await client.ackBatch([first, first + 1, 999])).toBe(2)
+    expect(await client.ackBatch([first])).toBe(0)
+  } finally {
+    await client.close()
+    await server.stop()
+  }
+}, 30_000)
 
 test('the command line: W4 names both rates, unknown names are refused by name', () => {
   const parsed = parsePeersArgs(['--runs', '2', '--only', 'W1,W4', '--systems', 'flashq,bullmq-aof', '--n', '5000', '--out', '-'], '/repo')
