@@ -4,7 +4,9 @@
  * the report and the chart render. Peer servers are exercised only where their binary is installed.
  */
 import { expect, test } from 'bun:test'
-import { findBinary } from '../../src/bench/peers/process.ts'
+import { join } from 'node:path'
+import { FlashQ } from '../../src/client/index.ts'
+import { findBinary, freePort, spawnServer, tempDataDir } from '../../src/bench/peers/process.ts'
 import { renderMarkdown, renderSvg } from '../../src/bench/peers/report.ts'
 import { type PeersOptions, type PeersRun, parsePeersArgs, runPeers } from '../../src/bench/peers/runner.ts'
 import { type WorkloadId, workloadIds, workloadTitles } from '../../src/bench/peers/workloads.ts'
@@ -23,7 +25,7 @@ const options = (systems: string[], only: WorkloadId[]): PeersOptions => ({
 })
 
 function expectSane(run: PeersRun, only: WorkloadId[]): void {
-  // Every variant runs every workload it can (the floor: the push workloads only).
+  // Every variant runs every workload it can (the floor: all but W5).
   const able = (workload: WorkloadId) => run.variants.filter((variant) => variant.workloads === undefined || variant.workloads.includes(workload)).length
   expect(run.records.length).toBe(only.reduce((sum, workload) => sum + able(workload), 0))
   for (const record of run.records) {
@@ -89,22 +91,50 @@ test.skipIf(installed.length === 0)(`installed peers (${installed.join(', ') || 
   expect(renderSvg(run).match(/<rect /g)?.length).toBe(1 + 2 * installed.length)
 }, 60_000)
 
-test('the Bun floor runs the push workloads only, beside flashq: its columns, "—" where it cannot run, its values beside the targets, no bar in the chart', async () => {
-  const only: WorkloadId[] = ['W1', 'W2', 'W3c10']
+test('the Bun floor runs every workload but W5, beside flashq: its columns, "—" for W5, its values beside the targets (W4 too), no bar in the chart', async () => {
+  const only: WorkloadId[] = ['W1', 'W2', 'W3c10', 'W4@1k', 'W4@5k', 'W5']
   const run = await runPeers(options(['flashq-durable', 'floor'], only), 'smoke', () => {})
   expectSane(run, only)
   expect(run.records.filter((record) => record.variant.startsWith('floor-')).map((record) => `${record.workload} ${record.variant}`).sort())
-    .toEqual(['W1 floor-durable', 'W1 floor-memory', 'W2 floor-durable', 'W2 floor-memory'])
+    .toEqual(['W1', 'W2', 'W3c10', 'W4@1k', 'W4@5k'].flatMap((workload) => [`${workload} floor-durable`, `${workload} floor-memory`]))
   const markdown = renderMarkdown(run, null)
   expect(markdown).toContain('| workload | flashq durable | Bun floor, no queue (SDK), durable | Bun floor, no queue (SDK), memory |')
   expect(markdown).toMatch(/^\| W1 sequential push[^|]*\| \*\*[^|]*\| \*\*[^|]*\| \*\*[^|]*\|$/m)
-  expect(markdown).toMatch(/^\| W3c10: [^|]*\| \*\*[^|]*\| — \| — \|$/m)
+  expect(markdown).toMatch(/^\| W3c10: [^|]*\| \*\*[^|]*\| \*\*[^|]*\| \*\*[^|]*\|$/m)
+  expect(markdown).toMatch(/^\| W4: open loop at 1,000 jobs\/s[^|]*\| \*\*[\d.]+ \/ [\d.]+\*\* \/ [\d.]+ ms[^|]*\| \*\*[\d.]+ \/ [\d.]+\*\* \/ [\d.]+ ms[^|]*\| \*\*[\d.]+ \/ [\d.]+\*\* \/ [\d.]+ ms[^|]*\|$/m)
+  expect(markdown).toMatch(/^\| W5: [^|]*\| \*\*[^|]*\| — \| — \|$/m)
   expect(markdown).toContain('| target | measured | goal | met | Bun floor (SDK, no queue) |')
   expect(markdown).toMatch(/^\| W2 durable ≥ 500k jobs\/s \| [\d.]+k? \| 500k \| (yes|no) \| [\d.]+k? \|$/m)
   expect(markdown).toMatch(/^\| W1 durable p99 < 1 ms \| [\d.]+ ms \| 1\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
+  expect(markdown).toMatch(/^\| W4 durable p99 < 2 ms at 1k\/s \| [\d.]+ ms \| 2\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
+  expect(markdown).toMatch(/^\| W4 durable p99 < 3 ms at 5k\/s \| [\d.]+ ms \| 3\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
   // A reference, not a peer: no ratio, no bar.
   expect(renderSvg(run)).not.toContain('floor')
-}, 60_000)
+}, 90_000)
+
+test('the floor answers what the SDK Worker sends: a parked PULLB woken by a durable push or ended by its timeout, HEARTBEAT, the hand-back, ACKB counting active jobs', async () => {
+  const dataDir = tempDataDir('floor-test')
+  const port = freePort()
+  const server = await spawnServer([process.execPath, join(import.meta.dir, '..', '..', 'src', 'bench', 'peers', 'floor.ts'), '--serve', String(port), dataDir], port, dataDir)
+  const client = new FlashQ({ host: '127.0.0.1', port })
+  try {
+    expect(await client.pullBatchSparse('q', 5, 50)).toEqual([])
+    const parked = client.pullBatchSparse<{ n: number }>('q', 5, 10_000)
+    const first = (await client.pushBatch('q', [{ data: { n: 1 } }, { data: { n: 2 } }]))[0] as number
+    const pulled = await parked
+    expect(pulled.map((job) => [job.id, job.queue, job.data.n, job.attempts])).toEqual([[first, 'q', 1, 0], [first + 1, 'q', 2, 0]])
+    expect(pulled[0]?.started_at).toBeGreaterThan(0)
+    await client.heartbeat(first)
+    await client.moveToDelayed(first, 0)
+    await expect(client.heartbeat(first)).rejects.toThrow('not active')
+    expect((await client.pullBatchSparse('q', 5, 0)).map((job) => job.id)).toEqual([first])
+    expect(await client.ackBatch([first, first + 1, 999])).toBe(2)
+    expect(await client.ackBatch([first])).toBe(0)
+  } finally {
+    await client.close()
+    await server.stop()
+  }
+}, 30_000)
 
 test('the command line: W4 names both rates, unknown names are refused by name', () => {
   const parsed = parsePeersArgs(['--runs', '2', '--only', 'W1,W4', '--systems', 'flashq,bullmq-aof', '--n', '5000', '--out', '-'], '/repo')

@@ -49,19 +49,23 @@ async function startFlashq(durable: boolean, serverArgs: string[]): Promise<Runn
   const line = await startupLine(child)
   const port = Number(/tcp=[^ ]*:(\d+)/.exec(line)?.[1])
   if (!(port > 0)) throw new Error(`flashq: no tcp port in the start-up line: ${line}`)
-  const connection = { host: '127.0.0.1', port }
-  const system: PeerSystem = {
-    async producer(queue) {
-      return flashqProducer(new Queue(queue, { connection }))
-    },
-    async workers(queue, concurrency, handlers) {
-      return flashqWorkers(new Worker(queue, processor(handlers), { connection, concurrency }), handlers)
-    },
-  }
-  return { system, pid: child.pid, dataDir, stop: () => stopChild(child, dataDir) }
+  return { system: sdkSystem(port), pid: child.pid, dataDir, stop: () => stopChild(child, dataDir) }
 }
 
-function flashqProducer(queue: Queue): PeerProducer {
+/** The SDK as bench:peers drives a server on `port`: `Queue.add` / `addBulk` to push, one `Worker` of `concurrency` to process (the Bun floor is driven the same way). */
+export function sdkSystem(port: number): PeerSystem {
+  const connection = { host: '127.0.0.1', port }
+  return {
+    async producer(queue) {
+      return sdkProducer(new Queue(queue, { connection }))
+    },
+    async workers(queue, concurrency, handlers) {
+      return sdkWorkers(new Worker(queue, processor(handlers), { connection, concurrency }), handlers)
+    },
+  }
+}
+
+function sdkProducer(queue: Queue): PeerProducer {
   return {
     push: async (data: PeerJobData) => void (await queue.add('job', data)),
     pushBatch: async (data: PeerJobData[]) => void (await queue.addBulk(data.map((one) => ({ name: 'job', data: one })))),
@@ -75,7 +79,7 @@ function processor(handlers: PeerJobHandlers) {
   }
 }
 
-function flashqWorkers(worker: Worker, handlers: PeerJobHandlers): PeerWorkers {
+function sdkWorkers(worker: Worker, handlers: PeerJobHandlers): PeerWorkers {
   worker.on('completed', (job: { data: PeerJobData }) => handlers.onDone(job.data))
   worker.on('error', () => {})
   return {

@@ -47,7 +47,7 @@ export const peersUsage = `usage: bun run bench:peers [options]   (or: bun src/m
   --runs <n>          repetitions of each workload (default 3; W5 runs once)
   --only <list>       ${workloadIds.join(',')} (W4 = both rates; default: all)
   --systems <list>    flashq,bullmq,beanstalkd,nats,floor or variant ids like flashq-durable (default: all;
-                      floor is a Bun server that does nothing but parse, sync and answer: W1, W1c50, W2 only)
+                      floor is a Bun server that only parses, syncs, keeps a FIFO and answers: all but W5)
   --n <jobs>          jobs for W1c50, W2 and W3; W1 times n/5 (default 10000)
   --max-seconds <s>   each timed push/drain phase stops after this even if its jobs are not done (default 2)
   --w4-seconds <s>    measured seconds of each W4 rate, after 1 s of warm-up (default 2)
