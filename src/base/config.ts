@@ -33,6 +33,8 @@ export type Config = {
   logLevel: LogLevel
   /** Run the hot paths on a scratch stack before opening (server/warmup.ts); off with --no-warmup. */
   warmup: boolean
+  /** The nice value of JSC's compiler threads (server/compiler-threads.ts); 0 leaves them as they are. */
+  compilerNice: number
 }
 
 /**

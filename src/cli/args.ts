@@ -5,6 +5,7 @@
 import { type Config, ioPreferences, type PresetName } from '../base/config.ts'
 import { logFormats, logLevels, type LogLevel } from '../base/log.ts'
 import { shardsMax, shutdownGraceMsDefault, shutdownGraceMsMax, workersMax } from '../base/limits.ts'
+import { compilerNiceDefault, compilerNiceMax } from '../server/compiler-threads.ts'
 
 export class UsageError extends Error {
   override name = 'UsageError'
@@ -14,7 +15,7 @@ type Env = Record<string, string | undefined>
 
 const valueFlags = new Set([
   '--port', '--http-port', '--host', '--shards', '--workers', '--data-dir', '--fsync', '--io',
-  '--auth-token', '--preset', '--shutdown-grace-ms', '--log-format', '--log-level',
+  '--auth-token', '--preset', '--shutdown-grace-ms', '--log-format', '--log-level', '--compiler-nice',
 ])
 const booleanFlags = new Set(['--memory', '--repair', '--no-http', '--no-warmup'])
 
@@ -37,6 +38,7 @@ export const usage = `usage: flashq [serve] [options]
   --log-level <l>       debug | info (default) | warn | error (env LOG_LEVEL, or RUST_LOG)
   --preset <name>       production (default) | testMin
   --no-warmup           skip the start-up JIT warm-up (a scratch run of the hot paths, 0.5–2.6 s by machine)
+  --compiler-nice <n>   nice value of the JIT compiler threads, 0–19 (default 19: compiles yield to requests)
        flashq restore <backup.tar> --data-dir <dir>   unpack a backup (GET /storage/backup) into an empty directory`
 
 export function parseArgs(argv: string[], env: Env): Config {
@@ -60,6 +62,7 @@ export function parseArgs(argv: string[], env: Env): Config {
     logFormat: oneOf('--log-format', flags.get('--log-format')?.[0] ?? 'text', logFormats),
     logLevel: oneOf('--log-level', flags.get('--log-level')?.[0] ?? envLogLevel(env) ?? 'info', logLevels),
     warmup: !flags.has('--no-warmup'),
+    compilerNice: integer('--compiler-nice', flags.get('--compiler-nice')?.[0] ?? String(compilerNiceDefault), 0, compilerNiceMax),
   }
   if (config.shards !== null && config.workers !== null && config.workers > config.shards) {
     throw new UsageError(`--workers ${config.workers} is more than --shards ${config.shards}`)

@@ -1,6 +1,7 @@
 /**
  * The libc symbols flashq calls through bun:ffi: `posix_fallocate`, `sync_file_range` (the pwrite
- * backend's startWriteback) and `flock` (the data directory's lock). Each is wrapped to return the
+ * backend's startWriteback), `flock` (the data directory's lock) and `setpriority` (the JIT compiler
+ * threads' nice value, server/compiler-threads.ts). Each is wrapped to return the
  * error number (posix_fallocate returns it directly; the others set errno, read through
  * `__errno_location`). Loaded lazily, and absence (a libc under another name) is not an error:
  * callers fall back (zeros, fdatasync, no lock with a warning).
@@ -13,7 +14,12 @@ type Libc = {
   sync_file_range(fd: number, offset: number, bytes: number, flags: number): number
   /** 0, or the errno of flock(fd, operation). */
   flock(fd: number, operation: number): number
+  /** 0, or the errno of setpriority(PRIO_PROCESS, tid, nice): on Linux the nice value of one thread. */
+  setThreadNice(tid: number, nice: number): number
 }
+
+/** setpriority(2)'s `which` for one process, or on Linux one thread (a tid). */
+const prioProcess = 0
 
 /** SYNC_FILE_RANGE_WRITE (linux/fs.h): start writeback of the range, wait for nothing. The same
  * value for the system call and for io_uring's sync_range_flags. */
@@ -43,6 +49,8 @@ export function loadLibc(): Libc | null {
         sync_file_range: { args: [FFIType.i32, FFIType.i64, FFIType.i64, FFIType.u32], returns: FFIType.i32 },
         // int flock(int fd, int operation)
         flock: { args: [FFIType.i32, FFIType.i32], returns: FFIType.i32 },
+        // int setpriority(int which, id_t who, int prio)
+        setpriority: { args: [FFIType.i32, FFIType.u32, FFIType.i32], returns: FFIType.i32 },
         // int *__errno_location(void): this thread's errno
         __errno_location: { args: [], returns: FFIType.ptr },
       })
@@ -55,6 +63,7 @@ export function loadLibc(): Libc | null {
         posix_fallocate: (fd, offset, bytes) => symbols.posix_fallocate(fd, offset, bytes),
         sync_file_range: (fd, offset, bytes, flags) => (symbols.sync_file_range(fd, offset, bytes, flags) === 0 ? 0 : lastErrno()),
         flock: (fd, operation) => (symbols.flock(fd, operation) === 0 ? 0 : lastErrno()),
+        setThreadNice: (tid, nice) => (symbols.setpriority(prioProcess, tid, nice) === 0 ? 0 : lastErrno()),
       }
       break
     } catch {

@@ -14,7 +14,7 @@ import { ShardPool } from './shard-pool.ts'
 const config: Config = {
   host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir: '/nonexistent/flashq-shard-pool-test',
   memory: true, fsync: { kind: 'always' }, shards: 2, workers: 0, io: 'auto', repair: false, authTokens: [],
-  shutdownGraceMs: 0, preset: 'testMin', logFormat: 'text', logLevel: 'error', warmup: false,
+  shutdownGraceMs: 0, preset: 'testMin', logFormat: 'text', logLevel: 'error', warmup: false, compilerNice: 0,
 }
 
 const pools: ShardPool[] = []

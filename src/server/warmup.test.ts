@@ -51,7 +51,7 @@ function dataDirectory(): string {
 function configFor(dataDir: string, memory = false): Config {
   return {
     host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir, memory, fsync: { kind: 'always' },
-    shards: 2, workers: 0, io: 'auto', repair: false, authTokens: [], shutdownGraceMs: 0, preset: 'testMin', logFormat: 'text', logLevel: 'warn', warmup: true,
+    shards: 2, workers: 0, io: 'auto', repair: false, authTokens: [], shutdownGraceMs: 0, preset: 'testMin', logFormat: 'text', logLevel: 'warn', warmup: true, compilerNice: 0,
   }
 }
 

@@ -60,12 +60,13 @@
  * (Engine.dispose). Shard hosts in Workers (--workers > 0) are other JS heaps that this does not
  * reach: there only the front's side starts warm.
  */
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { join } from 'node:path'
 import { unpack } from 'msgpackr'
 import type { Socket } from 'bun'
 import type { Config } from '../base/config.ts'
 import { encodeMsgpackFrame, frameLengthPrefixBytes } from '../protocol/msgpack-frames.ts'
+import { compilerThreadIds } from './compiler-threads.ts'
 import { Front } from './front.ts'
 import { ShardPool } from './shard-pool.ts'
 import { TcpServer } from './tcp.ts'
@@ -162,8 +163,6 @@ const compilerIdleQuietMs = 20
 const compilerIdlePollMs = 5
 const compilerIdleNoiseNs = 200_000
 const compilerIdleWaitMsMax = 1_000
-const compilerThreadDirectory = '/proc/self/task'
-const compilerThreadName = 'JITWorker'
 
 class WarmupDeadline extends Error {}
 
@@ -220,12 +219,8 @@ export async function compilerIdle(untilMs: number): Promise<'idle' | 'deadline'
 export function compilerCpuNs(): number | null {
   try {
     let totalNs = 0
-    for (const thread of readdirSync(compilerThreadDirectory)) {
-      const path = `${compilerThreadDirectory}/${thread}`
-      if (readFileSync(`${path}/comm`, 'utf8').trim() !== compilerThreadName) continue
-      totalNs += Number(readFileSync(`${path}/schedstat`, 'utf8').split(' ')[0])
-    }
-    return totalNs
+    for (const tid of compilerThreadIds()) totalNs += Number(readFileSync(`/proc/self/task/${tid}/schedstat`, 'utf8').split(' ')[0])
+    return existsSync('/proc/self/task') ? totalNs : null
   } catch {
     return null
   }

@@ -27,7 +27,7 @@ async function startHost(time: HostTime = realHostTime) {
   dirs.push(dataDir)
   const config: Config = {
     host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir, memory: false, fsync: { kind: 'always' },
-    shards: 1, workers: 0, io: 'pwrite', repair: false, authTokens: [], shutdownGraceMs: 0, preset: 'testMin', logFormat: 'text', logLevel: 'warn', warmup: false,
+    shards: 1, workers: 0, io: 'pwrite', repair: false, authTokens: [], shutdownGraceMs: 0, preset: 'testMin', logFormat: 'text', logLevel: 'warn', warmup: false, compilerNice: 0,
   }
   const io = new FaultyIo(testFsIo())
   const out: Array<FromHost | string> = []

@@ -43,7 +43,7 @@ async function countHere(checkout: string, options: Options): Promise<Record<str
   const config: Config = {
     host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir: '/nonexistent/flashq-request-objects',
     memory: true, fsync: { kind: 'always' }, shards: 2, workers: 0, io: 'auto', repair: false, authTokens: [],
-    shutdownGraceMs: 0, preset: 'production', logFormat: 'text', logLevel: 'error', warmup: false,
+    shutdownGraceMs: 0, preset: 'production', logFormat: 'text', logLevel: 'error', warmup: false, compilerNice: 0,
   }
   const pool = new ShardPool(config, 2, 0, join(checkout, 'src/shard/worker.ts'), true)
   await pool.start(false)

@@ -52,7 +52,7 @@ async function measureHere(checkout: string, mode: 'memory' | 'durable', shape: 
   const config: Config = {
     host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir: '/nonexistent/flashq-request-path',
     memory: mode === 'memory', fsync: { kind: 'always' }, shards: 2, workers: 0, io: 'auto', repair: false, authTokens: [],
-    shutdownGraceMs: 0, preset: 'production', logFormat: 'text', logLevel: 'error', warmup: false,
+    shutdownGraceMs: 0, preset: 'production', logFormat: 'text', logLevel: 'error', warmup: false, compilerNice: 0,
   }
   // scratch: the hosts write nowhere (io/discard.ts).
   const pool = new ShardPool(config, 2, 0, join(checkout, 'src/shard/worker.ts'), true)

@@ -139,3 +139,11 @@ test('request-objects.ts: objects per request by type, for each shape, this chec
     expect(code).toBe(0)
   }
 }, 90_000)
+
+test('w4-threads.ts: a line per run with push→start percentiles, server CPU per job by thread and the compiler threads\' CPU per window', () => {
+  const { code, out } = runScript('w4-threads.ts', ['--rate', '200', '--seconds', '1', '--warmup-seconds', '0.5', '--window-seconds', '0.4', '--runs', '1', '--jit-policy', 'none,nice19', '--server-args', '--compiler-nice 0'])
+  for (const policy of ['none', 'nice19']) {
+    expect(out).toMatch(new RegExp(`^flashq memory 200/s jit=${policy}: p50 [\\d.]+ p99 [\\d.]+ max [\\d.]+ ms; server µs/job bun.exe \\d+.*; compiler ms per 0.4 s: \\d+`, 'm'))
+  }
+  expect(code).toBe(0)
+}, 90_000)

@@ -105,7 +105,7 @@ class Simulation {
     const config: Config = {
       host: '127.0.0.1', tcpPort: 0, httpPort: null, unixSocketPath: null, dataDir: this.dataDir, memory: false,
       fsync: { kind: 'always' }, shards: shardCount, workers: 0, io: 'pwrite', repair: false, authTokens: [], shutdownGraceMs: 0,
-      preset: 'testMin', logFormat: 'text', logLevel: 'error', warmup: false,
+      preset: 'testMin', logFormat: 'text', logLevel: 'error', warmup: false, compilerNice: 0,
     }
     const life = ++this.life
     this.timers = new SimTimers(this.clock)
