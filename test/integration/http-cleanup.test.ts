@@ -4,26 +4,22 @@
  * reports them, and POST /settings/cleanup/run applies a lowered limit now.
  */
 import { afterAll, beforeAll, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
-import { WireClient } from '../harness/wire-client.ts'
+import type { TestServer } from '../harness/server.ts'
+import type { WireClient } from '../harness/wire-client.ts'
 import { freshQueue, shardArgs } from './commands-kit.ts'
-import { HttpClient } from './http-kit.ts'
+import { type HttpClient, startServerWithClients } from './http-kit.ts'
 
 setDefaultTimeout(60_000)
 
 let server: TestServer
 let http: HttpClient
 let client: WireClient
+let close: () => Promise<void>
 
 beforeAll(async () => {
-  server = await startServer({ args: shardArgs })
-  http = new HttpClient(`http://127.0.0.1:${server.httpPort}`)
-  client = await WireClient.connect(server.tcpPort)
+  ;({ server, client, http, close } = await startServerWithClients(shardArgs))
 })
-afterAll(() => {
-  client.close()
-  return server.cleanup()
-})
+afterAll(() => close())
 
 const defaults = { max_completed_jobs: 5000, max_job_results: 10_000, cleanup_interval_secs: 5, metrics_history_size: 60 }
 const batchJobs = 1000

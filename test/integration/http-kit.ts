@@ -2,6 +2,9 @@
  * Helpers for the HTTP integration tests: a fetch wrapper that speaks the envelope (with the
  * `Content-Type: application/json` flashQ's clients always send), and an SSE reader built on fetch.
  */
+import { startServer, type TestServer } from '../harness/server.ts'
+import { WireClient } from '../harness/wire-client.ts'
+
 export type Envelope = { ok: boolean; data?: unknown; error?: string }
 
 export class HttpClient {
@@ -100,4 +103,18 @@ export async function openWebSocket(url: string): Promise<{ socket: WebSocket; m
     socket.onerror = () => reject(new Error(`WebSocket ${url} failed`))
   })
   return { socket, messages, closed }
+}
+
+/** A real server with one TCP client and one HTTP client, for a test file's beforeAll; `close` for its afterAll. */
+export async function startServerWithClients(args: string[]): Promise<{ server: TestServer; client: WireClient; http: HttpClient; close: () => Promise<void> }> {
+  const server = await startServer({ args })
+  const client = await WireClient.connect(server.tcpPort)
+  const http = new HttpClient(`http://127.0.0.1:${server.httpPort}`)
+  return {
+    server, client, http,
+    close: async () => {
+      client.close()
+      await server.cleanup()
+    },
+  }
 }

@@ -5,10 +5,10 @@
  * CANCEL keeps refusing completed and failed jobs (commands-job.test.ts).
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
-import { startServer, type TestServer } from '../harness/server.ts'
+import type { TestServer } from '../harness/server.ts'
 import { WireClient } from '../harness/wire-client.ts'
 import { expectError, expectInvalid, nameOnShard, pushActive, push, shardArgs, state, unknownId } from './commands-kit.ts'
-import { HttpClient } from './http-kit.ts'
+import { type HttpClient, startServerWithClients } from './http-kit.ts'
 
 setDefaultTimeout(30_000)
 
@@ -17,10 +17,9 @@ let client: WireClient
 let http: HttpClient
 
 beforeAll(async () => {
-  server = await startServer({ args: shardArgs })
-  client = await WireClient.connect(server.tcpPort)
-  http = new HttpClient(`http://127.0.0.1:${server.httpPort}`)
+  ;({ server, client, http } = await startServerWithClients(shardArgs))
 })
+// The last test restarts the server: the one to stop is the restarted one.
 afterAll(async () => {
   client.close()
   await server.cleanup()
