@@ -10,6 +10,7 @@ import { PwriteBackend } from '../io/pwrite.ts'
 import { manifestFileName, openManifest } from '../storage/manifest.ts'
 import { lockDataDir } from '../shard/data-dir-lock.ts'
 import { startServer } from '../server/server.ts'
+import { lowerCompilerThreads } from './compiler-nice.ts'
 import { ioBlocksThread, ioUnavailableReason } from '../io/pick.ts'
 import { UsageError, envNotes } from './args.ts'
 import { version } from './version.ts'
@@ -33,6 +34,8 @@ export async function serve(config: Config, workerUrl: string): Promise<void> {
   if (workerCount > shardCount) throw new UsageError(`--workers ${workerCount} is more than the ${shardCount} shards`)
   const startedMs = performance.now()
   const server = await startServer(config, { shardCount, workerCount, workerUrl, version })
+  const niced = lowerCompilerThreads(config.compilerNice)
+  if (niced.error !== null) log.warn('compiler-nice', `JIT compiler threads keep their priority: ${niced.error}`)
   // Spec §6: stop accepting, wait up to the grace period for active jobs, then flush and stop. A
   // second signal skips the wait (every acknowledged change is on disk either way).
   let signals = 0

@@ -5,26 +5,19 @@
  * has a reply to write: a job pushed then starts late. Compiling does not stop after the start-up
  * warm-up: at a steady 1,000 jobs/s (W4) the compiler threads still take 150–190 ms of CPU in each
  * of the first 3-second windows and ~20–90 ms in the windows 20–30 s in (test/bench/w4-threads.ts).
- * So the server lowers their scheduling priority (nice 19 by default, `--compiler-nice`): a compile
- * then runs in the CPU time requests leave, and finishes as soon as there is any. Measured in
- * docs/architecture.md ("JSC's compiler threads during W4").
- *
- * Linux only: a thread's nice value is set with setpriority(2) on its tid, and the threads are found
- * by name in /proc/self/task. Elsewhere, or without libc, nothing changes.
+ * So the server lowers their scheduling priority (nice 19 by default, `--compiler-nice`, set by
+ * cli/compiler-nice.ts once the server is up): a compile then runs in the CPU time requests leave,
+ * and finishes as soon as there is any. Measured in docs/architecture.md ("JSC's compiler threads
+ * during W4"). This file finds the threads (by name in /proc/self/task; Linux only) and owns the
+ * flag's bounds.
  */
 import { readdirSync, readFileSync } from 'node:fs'
-import { loadLibc } from '../io/libc.ts'
 
 /** The default nice value of the compiler threads, and the highest (least favoured) one accepted. */
 export const compilerNiceDefault = 19
 export const compilerNiceMax = 19
 export const compilerThreadName = 'JITWorker'
 const threadDirectory = '/proc/self/task'
-/**
- * When to look again for compiler threads JSC started after the warm-up (it starts them with its
- * first compile, so without a warm-up they come with the first requests).
- */
-const lookAgainAfterMs = [5_000, 30_000]
 
 /** The tids of this process's compiler threads; empty where /proc cannot say. */
 export function compilerThreadIds(): number[] {
@@ -41,25 +34,4 @@ export function compilerThreadIds(): number[] {
     // No /proc: not Linux.
   }
   return tids
-}
-
-/** Sets the nice value of every compiler thread now; says how many took it, and the first failure. */
-export function niceCompilerThreads(nice: number): { threads: number; error: string | null } {
-  const libc = loadLibc()
-  if (libc === null) return { threads: 0, error: 'libc not loaded' }
-  let threads = 0
-  let error: string | null = null
-  for (const tid of compilerThreadIds()) {
-    const errno = libc.setThreadNice(tid, nice)
-    if (errno === 0) threads++
-    else error ??= `setpriority(${tid}, ${nice}): errno ${errno}`
-  }
-  return { threads, error }
-}
-
-/** niceCompilerThreads now and at lookAgainAfterMs (timers that keep no process alive); 0 does nothing. */
-export function lowerCompilerThreads(nice: number): { threads: number; error: string | null } {
-  if (nice === 0) return { threads: 0, error: null }
-  for (const delayMs of lookAgainAfterMs) setTimeout(() => niceCompilerThreads(nice), delayMs).unref()
-  return niceCompilerThreads(nice)
 }

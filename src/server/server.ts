@@ -14,7 +14,6 @@ import { MetricsHistory, WorkerRegistry } from './http/live-state.ts'
 import { serveHttp } from './http/serve.ts'
 import { ShardPool, type PoolReady } from './shard-pool.ts'
 import { TcpServer, hostPort, listenFailure } from './tcp.ts'
-import { lowerCompilerThreads } from './compiler-threads.ts'
 import { warmUp } from './warmup.ts'
 import { log } from '../base/log.ts'
 
@@ -43,8 +42,6 @@ export type ServerShape = { shardCount: number; workerCount: number; workerUrl: 
 export async function startServer(config: Config, shape: ServerShape): Promise<RunningServer> {
   const startedAtMs = Date.now()
   const warmupMs = config.warmup ? await warmUpOrWarn(config, shape) : null
-  const niced = lowerCompilerThreads(config.compilerNice)
-  if (niced.error !== null) log.warn('compiler-nice', `JIT compiler threads keep their priority: ${niced.error}`)
   const pool = new ShardPool(config, shape.shardCount, shape.workerCount, shape.workerUrl)
   const ready = await pool.start(false)
   const front = new Front(pool, config)
