@@ -5,7 +5,7 @@
  *
  *   bun test/bench/w4-threads.ts [--system flashq|floor] [--mode memory|durable] [--rate 1000]
  *     [--warmup-seconds 1] [--seconds 3] [--window-seconds 3] [--runs 2] [--jit-policy none|idle|nice19[,…]]
- *     [--server-args '<flashq flags>']
+ *     [--server-args '<flashq flags>'] [--server-env K=V[,K=V…]]
  *
  * Per run: push→start p50 / p99 / max over the measured seconds (after `--warmup-seconds` of the same
  * loop on another queue), the server's CPU per job by thread name (/proc/<pid>/task/<tid>/stat:
@@ -16,6 +16,8 @@
  * SCHED_IDLE (`chrt -i`), `nice19` is nice 19 (`renice`); several, comma-separated, alternate run by
  * run. flashq now sets nice 19 itself (`--compiler-nice`); `--server-args '--compiler-nice 0'` starts
  * it without, for the comparison of docs/architecture.md "JSC's compiler threads during W4".
+ * `--server-env` adds variables to the server's environment (JSC's own options, `BUN_JSC_*`, are read
+ * only at start), e.g. `BUN_JSC_useFTLJIT=0` for a server whose JIT stops at DFG.
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { flashqVariants } from '../../src/bench/peers/flashq.ts'
@@ -41,6 +43,8 @@ type Options = {
   runs: number
   policies: JitPolicy[]
   serverArgs: string[]
+  /** Variables added to the server's environment (`--server-env K=V[,K=V…]`). */
+  serverEnv: Record<string, string>
 }
 
 function parseArgs(args: string[]): Options {
@@ -62,7 +66,18 @@ function parseArgs(args: string[]): Options {
     runs: flags.count('--runs', 2),
     policies: policies as JitPolicy[],
     serverArgs: (flags.value('--server-args') ?? '').split(' ').filter((arg) => arg !== ''),
+    serverEnv: parseEnv(flags.value('--server-env') ?? ''),
   }
+}
+
+function parseEnv(text: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const pair of text.split(',').filter((item) => item !== '')) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(pair)
+    if (match === null) throw new Error(`--server-env: K=V[,K=V…], not '${pair}'`)
+    env[match[1] as string] = match[2] as string
+  }
+  return env
 }
 
 /** The threads of `pid` by name (trailing digits dropped), each thread's name read with `read`. */
@@ -109,7 +124,8 @@ function applyJitPolicy(pid: number, policy: JitPolicy): void {
 }
 
 async function measureRun(options: Options, policy: JitPolicy, run: number): Promise<string> {
-  const variants = options.system === 'flashq' ? flashqVariants(options.serverArgs) : floorVariants()
+  const env = { ...process.env, ...options.serverEnv }
+  const variants = options.system === 'flashq' ? flashqVariants(options.serverArgs, [], env) : floorVariants(env)
   const variant = variants.find((candidate) => candidate.durable === options.durable)
   if (variant === undefined) throw new Error(`no ${options.durable ? 'durable' : 'memory'} variant of ${options.system}`)
   const peer = await variant.start()

@@ -147,3 +147,12 @@ test('w4-threads.ts: a line per run with push→start percentiles, server CPU pe
   }
   expect(code).toBe(0)
 }, 90_000)
+
+test('w4-threads.ts --server-env: the server runs with the variables given (no JIT: its compiler threads take no CPU)', () => {
+  const { code, out } = runScript('w4-threads.ts', ['--rate', '200', '--seconds', '1', '--warmup-seconds', '0.5', '--window-seconds', '0.4', '--runs', '1', '--server-env', 'BUN_JSC_useJIT=0'])
+  expect(out).toMatch(/^flashq memory 200\/s jit=none: p50 [\d.]+ p99 [\d.]+ max [\d.]+ ms; server µs\/job bun.exe \d+.*; compiler ms per 0.4 s: (0 )*0$/m)
+  expect(code).toBe(0)
+  const refused = runScript('w4-threads.ts', ['--server-env', 'no-equals-sign'])
+  expect(refused.out).toContain("--server-env: K=V[,K=V…], not 'no-equals-sign'")
+  expect(refused.code).not.toBe(0)
+}, 90_000)

@@ -95,3 +95,22 @@ test.skipIf(!perfInstalled)('w1-perf.ts: main-thread µs per push and its kernel
   }
   expect(ran.exitCode).toBe(0)
 }, 60_000)
+
+test.skipIf(!perfInstalled)('w4-perf.ts: main-thread µs per job of a W4 loop and the JavaScript functions it is charged to, flashq against the floor', () => {
+  const ran = Bun.spawnSync([process.execPath, join(import.meta.dir, '..', 'bench', 'w4-perf.ts'), '--runs', '1', '--rate', '300', '--warmup-seconds', '0.5', '--seconds', '0.5', '--top', '5', '--by-js', '40'], {
+    stdout: 'pipe', stderr: 'pipe', timeout: 90_000,
+  })
+  const out = ran.stdout.toString() + ran.stderr.toString()
+  expect(out).toMatch(/^\| push→start p99, ms \| [\d.]+ \| [\d.]+ \|$/m)
+  const main = /^\| main thread µs per job \| ([\d.]+) \| ([\d.]+) \|$/m.exec(out)
+  expect(main).not.toBeNull()
+  for (const value of (main as RegExpExecArray).slice(1)) expect(Number(value)).toBeGreaterThan(0)
+  const section = (title: string) => out.split(`\n${title}, µs per job\n`)[1]?.split('\n\n')[0] ?? ''
+  expect(section('flashq: the 5 symbols with the most own time')).toMatch(/^ *[\d.]*[1-9][\d.]* {2}\(total: kernel\)$/m)
+  // The JITDump was read: flashq's samples are charged to named JavaScript functions, not only to the event loop.
+  const byJs = section('flashq: the 40 JavaScript functions that cost the most with the native code they call')
+  expect(byJs).toMatch(/^ *[1-9][\d.]* {2}\(event loop: kernel\)$/m)
+  expect(byJs).toMatch(/^ *[\d.]*[1-9][\d.]* {2}[^(\s][^\n]*$/m)
+  expect(ran.exitCode).toBe(0)
+}, 120_000)
+

@@ -21,13 +21,13 @@ const mainPath = join(import.meta.dir, '..', '..', 'main.ts')
 export type FlashqShape = { name: string; serverArgs: string[] }
 
 /** The default shape (no name, with `--flashq-arg` flags), then one pair of columns per named shape. */
-export function flashqVariants(serverArgs: string[] = [], shapes: FlashqShape[] = []): PeerVariant[] {
+export function flashqVariants(serverArgs: string[] = [], shapes: FlashqShape[] = [], env?: Record<string, string | undefined>): PeerVariant[] {
   return [{ name: '', serverArgs }, ...shapes].flatMap(({ name, serverArgs: args }) => {
     const id = name === '' ? '' : `@${name}`
     const flags = args.length === 0 ? '' : ` (${args.join(' ')})`
     return [
-      { id: `flashq-durable${id}`, system: 'flashq', label: `flashq durable${flags}`, durable: true, durability: 'fdatasync before every ack (group commit)', start: () => startFlashq(true, args) },
-      { id: `flashq-memory${id}`, system: 'flashq', label: `flashq memory${flags}`, durable: false, durability: '--memory: no disk', start: () => startFlashq(false, args) },
+      { id: `flashq-durable${id}`, system: 'flashq', label: `flashq durable${flags}`, durable: true, durability: 'fdatasync before every ack (group commit)', start: () => startFlashq(true, args, env) },
+      { id: `flashq-memory${id}`, system: 'flashq', label: `flashq memory${flags}`, durable: false, durability: '--memory: no disk', start: () => startFlashq(false, args, env) },
     ] satisfies PeerVariant[]
   })
 }
@@ -39,12 +39,12 @@ export function parseFlashqShape(text: string): FlashqShape {
   return { name: match[1] as string, serverArgs: (match[2] as string).split(' ').filter((flag) => flag.length > 0) }
 }
 
-async function startFlashq(durable: boolean, serverArgs: string[]): Promise<RunningPeer> {
+async function startFlashq(durable: boolean, serverArgs: string[], env: Record<string, string | undefined> | undefined): Promise<RunningPeer> {
   const dataDir = durable ? mkdtempSync(join(tmpdir(), 'flashq-peers-flashq-')) : null
   const mode = dataDir === null ? ['--memory'] : ['--data-dir', dataDir]
   const child: Subprocess<'ignore', 'pipe', 'pipe'> = Bun.spawn(
     [process.execPath, mainPath, '--port', '0', '--http-port', '0', '--host', '127.0.0.1', '--log-level', 'warn', ...mode, ...serverArgs],
-    { stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
+    { env, stdin: 'ignore', stdout: 'pipe', stderr: 'pipe' },
   )
   const line = await startupLine(child)
   const port = Number(/tcp=[^ ]*:(\d+)/.exec(line)?.[1])

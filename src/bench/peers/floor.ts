@@ -40,19 +40,20 @@ const floorFileBytes = 64 << 20
 /** The workloads the floor runs: all but W5. */
 export const floorWorkloads: readonly WorkloadId[] = ['W1', 'W1c50', 'W2', 'W3c10', 'W3c100', 'W4@1k', 'W4@5k']
 
-export function floorVariants(): PeerVariant[] {
+/** `env`: the server's environment (a profiler's settings), this process's when absent. */
+export function floorVariants(env?: Record<string, string | undefined>): PeerVariant[] {
   const label = 'Bun floor, no queue (SDK)'
   return [
-    { id: 'floor-durable', system: 'floor', label: `${label}, durable`, durable: true, durability: 'a reference, not a queue: write + fdatasync of each read\'s pushes and acks before its replies', workloads: floorWorkloads, start: () => startFloor(true) },
-    { id: 'floor-memory', system: 'floor', label: `${label}, memory`, durable: false, durability: 'a reference, not a queue: replies only', workloads: floorWorkloads, start: () => startFloor(false) },
+    { id: 'floor-durable', system: 'floor', label: `${label}, durable`, durable: true, durability: 'a reference, not a queue: write + fdatasync of each read\'s pushes and acks before its replies', workloads: floorWorkloads, start: () => startFloor(true, env) },
+    { id: 'floor-memory', system: 'floor', label: `${label}, memory`, durable: false, durability: 'a reference, not a queue: replies only', workloads: floorWorkloads, start: () => startFloor(false, env) },
   ]
 }
 
-async function startFloor(durable: boolean): Promise<RunningPeer> {
+async function startFloor(durable: boolean, env: Record<string, string | undefined> | undefined): Promise<RunningPeer> {
   // Its own empty directory either way: the server runs in it, and stop() removes it.
   const dataDir = tempDataDir('floor')
   const port = freePort()
-  const server = await spawnServer([process.execPath, import.meta.path, '--serve', String(port), ...(durable ? [dataDir] : [])], port, dataDir)
+  const server = await spawnServer([process.execPath, import.meta.path, '--serve', String(port), ...(durable ? [dataDir] : [])], port, dataDir, { env })
   return { system: sdkSystem(port), pid: server.pid, dataDir: durable ? dataDir : null, stop: server.stop }
 }
 

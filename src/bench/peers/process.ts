@@ -28,8 +28,8 @@ export function tempDataDir(system: string): string {
 }
 
 /** Spawns `command` (which must listen on `port`) and resolves once a TCP connect succeeds. */
-export async function spawnServer(command: string[], port: number, dataDir: string, options: { readyTimeoutMs?: number } = {}): Promise<ServerProcess> {
-  const child: Subprocess<'ignore', 'ignore', 'pipe'> = Bun.spawn(command, { cwd: dataDir, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' })
+export async function spawnServer(command: string[], port: number, dataDir: string, options: { readyTimeoutMs?: number; env?: Record<string, string | undefined> } = {}): Promise<ServerProcess> {
+  const child: Subprocess<'ignore', 'ignore', 'pipe'> = Bun.spawn(command, { cwd: dataDir, env: options.env, stdin: 'ignore', stdout: 'ignore', stderr: 'pipe' })
   const stderr = new Response(child.stderr).text().catch(() => '')
   const deadline = Date.now() + (options.readyTimeoutMs ?? 15_000)
   for (;;) {
