@@ -8,6 +8,11 @@ export class BenchFlags {
     return at >= 0 ? this.args[at + 1] ?? null : null
   }
 
+  /** Whether a flag without a value (a switch) was given. */
+  has(flag: string): boolean {
+    return this.args.includes(flag)
+  }
+
   /** An integer of at least `min`; the flag's name and the value given in the error otherwise. */
   count(flag: string, fallback: number, min = 1): number {
     const parsed = Number(this.value(flag) ?? fallback)

@@ -156,3 +156,17 @@ test('w4-threads.ts --server-env: the server runs with the variables given (no J
   expect(refused.out).toContain("--server-env: K=V[,K=V…], not 'no-equals-sign'")
   expect(refused.code).not.toBe(0)
 }, 90_000)
+
+test('w4-perf.ts --syscalls: the server main thread\'s system calls per W4 job, flashq against the floor', () => {
+  const { code, out } = runScript('w4-perf.ts', ['--runs', '1', '--rate', '300', '--warmup-seconds', '0.5', '--seconds', '1', '--syscalls'])
+  // Every job's push and the worker's pull are read and answered: at least one send and one receive each.
+  const calls = (name: string) => /^\| +(\S+) \| ([\d.]+) \| ([\d.]+) \|$/.exec(out.split('\n').find((line) => line.startsWith(`|   ${name} |`)) ?? '')
+  for (const name of ['sendto', 'recvfrom']) {
+    const row = calls(name)
+    expect(row).not.toBeNull()
+    for (const value of (row as RegExpExecArray).slice(2)) expect(Number(value)).toBeGreaterThanOrEqual(1)
+  }
+  expect(out).toMatch(/^\| system calls per job \| [\d.]+ \| [\d.]+ \|$/m)
+  expect(code).toBe(0)
+}, 90_000)
+
