@@ -4,6 +4,7 @@
  * the report and the chart render. Peer servers are exercised only where their binary is installed.
  */
 import { expect, test } from 'bun:test'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { FlashQ } from '../../src/client/index.ts'
 import { findBinary, freePort, spawnServer, tempDataDir } from '../../src/bench/peers/process.ts'
@@ -108,6 +109,12 @@ test('the Bun floor runs every workload but W5, beside flashq: its columns, "—
   expect(markdown).toMatch(/^\| W1 durable p99 < 1 ms \| [\d.]+ ms \| 1\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
   expect(markdown).toMatch(/^\| W4 durable p99 < 2 ms at 1k\/s \| [\d.]+ ms \| 2\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
   expect(markdown).toMatch(/^\| W4 durable p99 < 3 ms at 5k\/s \| [\d.]+ ms \| 3\.0 ms \| (yes|no) \| [\d.]+ ms \|$/m)
+  // Every target the report lists has its row in docs/targets.md, which the report links.
+  expect(markdown).toContain('[targets.md](targets.md)')
+  const targetsDoc = readFileSync(join(import.meta.dir, '..', '..', 'docs', 'targets.md'), 'utf8')
+  const targetNames = markdown.split('| target | measured |')[1]?.split('\n\n')[0]?.split('\n').slice(2).map((row) => row.split(' | ')[0]?.slice(2)) ?? []
+  expect(targetNames.length).toBeGreaterThanOrEqual(4)
+  for (const name of targetNames) expect(targetsDoc).toContain(`| ${name} |`)
   // A reference, not a peer: no ratio, no bar.
   expect(renderSvg(run)).not.toContain('floor')
 }, 90_000)

@@ -223,7 +223,8 @@ function targetLines(run: PeersRun): string[] {
       return `| ${name} | ${format(value as number)} | ${format(goal as number)} | ${ok(value as number, goal as number) ? 'yes' : 'no'} |${floorCell(row)}`
     }),
     '',
-    ...(withFloor ? ['The Bun floor is a server that keeps nothing but a FIFO of waiting jobs per queue: it parses each line, writes and fdatasyncs the pushes and acks it read (durable), and answers, handing jobs to parked pulls once durable; flashq\'s SDK (Queue and Worker) drives it as it drives flashq (src/bench/peers/floor.ts). The gap from flashq to it is what flashq\'s own work costs; a goal the floor misses asks more than the simplest Bun server reaches here through the SDK.', ''] : []),
+    ...(withFloor ? ['The Bun floor is a server that keeps nothing but a FIFO of waiting jobs per queue: it parses each line, writes and fdatasyncs the pushes and acks it read (durable), and answers, handing jobs to parked pulls once durable; flashq\'s SDK (Queue and Worker) drives it as it drives flashq (src/bench/peers/floor.ts). The gap from flashq to it is what flashq\'s own work costs; a goal the floor misses asks more than the simplest Bun server reaches here through the SDK.', ''] : []),    'Where each missed target\'s time or bytes go, with the profiles: [targets.md](targets.md).',
+    '',
   ]
 }
 
