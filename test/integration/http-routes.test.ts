@@ -160,8 +160,14 @@ describe('jobs', () => {
     // A plain fetch from Bun (no JSON Content-Type on a GET) gets the reference array.
     const plain = await fetch(`${http.base}/jobs?queue=${queue}`)
     expect(Array.isArray(((await plain.json()) as { data: unknown }).data)).toBe(true)
-    // Node's fetch too: the MCP server (Node) scans this list as an array.
-    expect(Array.isArray(await node.data('GET', `/jobs?queue=${queue}`))).toBe(true)
+    // Node's fetch: the SDK run under Node reads {jobs,total}; the MCP server (Node too) scans
+    // `?limit=1000`, exactly that query, as an array.
+    const nodePage = await node.data<{ jobs: Array<{ job: Job; state: string }>; total: number }>('GET', `/jobs?queue=${queue}&limit=1`)
+    expect(nodePage.total).toBe(2)
+    expect(nodePage.jobs[0]?.job.id).toBe(b.id)
+    const scanned = await node.data<Array<{ id: number; custom_id: string | null }>>('GET', '/jobs?limit=1000')
+    expect(Array.isArray(scanned)).toBe(true)
+    expect(scanned.some((job) => job.id === b.id)).toBe(true)
   })
 
   test('GET /jobs/{id}: flattened fields, job, state, result; unknown ids', async () => {

@@ -10,8 +10,10 @@
  *
  * Node's fetch says `User-Agent: node`, and two flashQ clients send that with a JSON content type:
  * the SDK run under Node, and the MCP server. The MCP server hands state and progress on as text,
- * so those routes give Node the SDK's shape (`nodeShape: 'sdk'`); it scans `GET /jobs` as an array
- * (get_job_by_custom_id), so that route keeps the reference shape for Node.
+ * so those routes give Node the SDK's shape (`nodeShape: 'sdk'`). It scans `GET /jobs?limit=1000` as an
+ * array (get_job_by_custom_id, http-clients.md §3), and passes its other `GET /jobs` answers on as
+ * text: so Node gets the SDK's `{jobs,total}` from `GET /jobs` too, except for exactly that query
+ * (`jobsShape`).
  */
 import type { Context } from 'hono'
 
@@ -26,4 +28,13 @@ export function clientShape(c: Context, nodeShape: ClientShape = 'reference'): C
   if (agent === 'node' && json) return nodeShape
   if (agent.startsWith('Mozilla/')) return 'dashboard'
   return 'reference'
+}
+
+/** The one `GET /jobs` query the MCP server reads as an array: its custom-id scan, `?limit=1000` and nothing else. */
+const mcpCustomIdScanQuery = 'limit=1000'
+
+/** `GET /jobs`: clientShape, with Node's fetch given the SDK's shape unless it is the MCP server's custom-id scan. */
+export function jobsShape(c: Context): ClientShape {
+  const search = new URL(c.req.url).search.slice(1)
+  return clientShape(c, search === mcpCustomIdScanQuery ? 'reference' : 'sdk')
 }

@@ -7,7 +7,7 @@ import { type Context, Hono } from 'hono'
 import { httpBlockingTimeoutMsMax } from '../../base/limits.ts'
 import { getJobsNewestFirst } from '../merge.ts'
 import type { Reply } from './call.ts'
-import { clientShape } from './client-shape.ts'
+import { clientShape, jobsShape } from './client-shape.ts'
 import type { HttpDeps } from './deps.ts'
 import { fail, jobIdOf, jobIdParam, noHeaders, numberQuery, ok, readObjectBody, readRequestObject } from './envelope.ts'
 import { fastRoutesOf, honoMatch, type FastHandler } from './fast-path.ts'
@@ -34,7 +34,7 @@ export function jobRoutes(deps: HttpDeps): Hono {
       offset: numberQuery(c, 'offset') ?? 0,
       [getJobsNewestFirst]: true,
     }
-    const shape = clientShape(c)
+    const shape = jobsShape(c)
     return run(c, request, (reply) => (shape === 'sdk' ? { jobs: reply.jobs, total: reply.total } : reply.jobs))
   })
   // The hot routes: one function each, for Hono and for the fast path (fast-path.ts).
