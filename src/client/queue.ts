@@ -506,8 +506,9 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   /**
-   * Removes up to `limit` (0 = no limit) jobs of `type` older than `grace` ms; resolves with their ids.
-   * Types: completed, failed, waiting (wait), delayed.
+   * Removes up to `limit` (0 = no limit) jobs of `type` older than `grace` ms, oldest first; resolves
+   * with exactly the ids the server removed (custom ids where set). Types: completed, failed, waiting
+   * (wait), delayed.
    */
   async clean(grace: number, limit: number, type: 'completed' | 'wait' | 'waiting' | 'active' | 'paused' | 'prioritized' | 'delayed' | 'failed' = 'completed'): Promise<string[]> {
     const state = type === 'wait' || type === 'paused' || type === 'prioritized' ? 'waiting' : type
