@@ -115,6 +115,13 @@ export const requestNestingDepthMax = 128
  * the next one would pass it; at least one always goes (a single job is bounded by jobDataBytesMax).
  */
 export const replyBytesMax = 16 * MiB
+/**
+ * Jobs one CLEAN with `ids: true` removes (fewer when their ids would pass replyBytesMax); it says
+ * `more` when matching jobs remain, and the SDK's Queue.clean sends it again. As many as the
+ * `removed` events one command sends (engine-limits.ts removedEventsPerCommandMax), so every job a
+ * Queue.clean removes gets its event; a CLEAN without `ids` is not capped.
+ */
+export const cleanReplyIdsMax = 10_000
 /** GETJOBS page size (a larger `limit` is clamped to it). */
 export const getJobsLimitMax = 1000
 /**

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events'
 import { ValidationError } from './errors.ts'
 import { EventStream, type ServerEvent } from './event-stream.ts'
 import { withWireDefaults } from './wire-defaults.ts'
-import type { CronJob, CronOptions, FlowChild, FlowResult, JobCounts, JobEvent, JobLogEntry, JobState, JobWithState, Metrics, PushOptions, QueueInfo, Stats, WireJob } from './wire-types.ts'
+import type { CleanedIds, CronJob, CronOptions, FlowChild, FlowResult, JobCounts, JobEvent, JobLogEntry, JobState, JobWithState, Metrics, PushOptions, QueueInfo, Stats, WireJob } from './wire-types.ts'
 
 export type ClientOptions = ConnectionOptions & {
   /** HTTP port of the server, for event subscriptions (default: TCP port + 1, i.e. 6790). */
@@ -280,6 +280,14 @@ export class FlashQ {
 
   async clean(queue: string, grace: number, state: 'waiting' | 'delayed' | 'completed' | 'failed', limit?: number): Promise<number> {
     return (await this.send({ cmd: 'CLEAN', queue, grace, state, limit })).count
+  }
+
+  /**
+   * CLEAN that answers what it removed (extension `ids`): the ids, the custom ids of those that have
+   * one, and `more` when the server's cap per reply (cleanReplyIdsMax) stopped it with matches left.
+   */
+  async cleanListed(queue: string, grace: number, state: 'waiting' | 'delayed' | 'completed' | 'failed', limit?: number): Promise<{ count: number } & CleanedIds> {
+    return this.send({ cmd: 'CLEAN', queue, grace, state, limit, ids: true })
   }
 
   async drain(queue: string): Promise<number> {

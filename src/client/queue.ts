@@ -506,17 +506,23 @@ export class Queue<DataType = any, ResultType = any, NameType extends string = s
   }
 
   /**
-   * Removes up to `limit` (0 = no limit) jobs of `type` older than `grace` ms; resolves with their ids.
-   * Types: completed, failed, waiting (wait), delayed.
+   * Removes up to `limit` (0 = no limit) jobs of `type` older than `grace` ms, oldest first; resolves
+   * with exactly the ids the server removed (custom ids where set). Types: completed, failed, waiting
+   * (wait), delayed.
    */
   async clean(grace: number, limit: number, type: 'completed' | 'wait' | 'waiting' | 'active' | 'paused' | 'prioritized' | 'delayed' | 'failed' = 'completed'): Promise<string[]> {
     const state = type === 'wait' || type === 'paused' || type === 'prioritized' ? 'waiting' : type
     if (state === 'active') throw new Error('clean: flashQ cannot clean active jobs (cancel them with job.remove())')
-    const cutoff = Date.now() - grace
-    const candidates = await this.client.getJobs({ queue: this.name, state, limit: pullBatchJobsMax })
-    const old = candidates.jobs.filter((item) => item.job.created_at <= cutoff).sort((a, b) => a.job.id - b.job.id)
-    const removed = await this.client.clean(this.name, grace, state, limit > 0 ? limit : undefined)
-    const ids = old.slice(0, removed).map((item) => visibleIdOf(item.job))
+    // The server lists what each CLEAN removed, up to its cap per reply (`more`: send it again).
+    // Each call adds the time since the first to `grace`, so all of them cut at the first one's moment.
+    const startedMs = performance.now()
+    const ids: string[] = []
+    for (let more = true; more && (limit <= 0 || ids.length < limit); ) {
+      const elapsedMs = Math.floor(performance.now() - startedMs)
+      const reply = await this.client.cleanListed(this.name, grace + elapsedMs, state, limit > 0 ? limit - ids.length : undefined)
+      for (const id of reply.ids) ids.push(visibleIdOf({ id, custom_id: reply.custom_ids[id] ?? null }))
+      more = reply.more
+    }
     this.emit('cleaned', ids, type)
     return ids
   }

@@ -4,8 +4,8 @@
  */
 
 // The job object of PULL, GETJOB, … (spec §2.1) and the job states: one definition, in the protocol.
-import type { CronJob, JobState, MetricsData, QueueInfo, WireJob } from '../protocol/replies.ts'
-export type { CronJob, JobState, QueueInfo, WireJob }
+import type { CleanedIds, CronJob, JobState, MetricsData, QueueInfo, WireJob } from '../protocol/replies.ts'
+export type { CleanedIds, CronJob, JobState, QueueInfo, WireJob }
 /** METRICS (spec §3): the flashQ client calls it `Metrics`. */
 export type Metrics = MetricsData
 

@@ -3,6 +3,7 @@
  * everything else bounds memory so that one misbehaving client cannot grow a structure forever.
  */
 import { assert } from '../base/assert.ts'
+import { cleanReplyIdsMax } from '../base/limits.ts'
 
 /** Completed ids remembered (GETSTATE, WAITJOB, depends_on). Spec minimum: 25 000. */
 export const completedIdsMax = 25_000
@@ -62,3 +63,4 @@ export const backoffExponentMax = 10
 
 assert(waitersMax * 2 <= queuesMax, 'waiters alone never fill the queue table')
 assert(completedIdsMax >= resultsMax && resultsMin >= completedHistoryMin, 'retention: ids ⊇ results ⊇ history')
+assert(cleanReplyIdsMax <= removedEventsPerCommandMax, 'every job a listed CLEAN removes gets its removed event')

@@ -1,6 +1,12 @@
 import { describe, expect, test } from 'bun:test'
 import { Engine } from './engine.ts'
 import { Harness } from './test-helpers.ts'
+import { cleanReplyIdsMax, jobKeyCharsMax, replyBytesMax } from '../base/limits.ts'
+import { jsonBytes } from '../protocol/reply-budget.ts'
+import type { CleanedIds } from '../protocol/replies.ts'
+
+/** A CLEAN reply with `ids: true`. */
+type Listed = { count: number } & CleanedIds
 
 describe('job management', () => {
   test('CANCEL removes waiting and active jobs, refuses completed', () => {
@@ -189,6 +195,82 @@ describe('queue control', () => {
     expect(h.call({ cmd: 'COUNT', queue: 'r' }).count).toBe(elsewhere.length)
     // What is left is served in priority order, as before.
     expect(h.pull('q')?.id).toBe(newReady[0])
+  })
+
+  test('CLEAN with ids lists exactly the jobs it removed: custom ids by id, a limit, past cleanReplyIdsMax `more`', () => {
+    const h = new Harness()
+    const pushMany = (count: number, fields: (at: number) => Record<string, unknown>) => {
+      const ids: number[] = []
+      for (let done = 0; done < count; done += 500) {
+        const jobs = Array.from({ length: Math.min(500, count - done) }, (_, at) => ({ data: null, ...fields(done + at) }))
+        ids.push(...(h.call({ cmd: 'PUSHB', queue: 'q', jobs }).ids as number[]))
+      }
+      return ids
+    }
+    const customIdOf = (at: number) => (at % 1000 === 7 ? { job_id: `order-${at}` } : {})
+    const old = pushMany(cleanReplyIdsMax * 2 + 500, customIdOf)
+    h.advance(10_000)
+    const young = pushMany(100, () => ({}))
+    const clean = (fields: Record<string, unknown>) =>
+      h.call({ cmd: 'CLEAN', queue: 'q', grace: 5000, state: 'waiting', ids: true, ...fields }) as unknown as Listed
+
+    const limited = clean({ limit: 8 })
+    expect(limited).toEqual({ ok: true, count: 8, ids: old.slice(0, 8), custom_ids: { [old[7] as number]: 'order-7' }, more: false } as never)
+    const removed = [...limited.ids]
+    const customIds: Record<string, string> = { ...limited.custom_ids }
+    const counts: number[] = []
+    for (let more = true; more; ) {
+      const reply = clean({})
+      counts.push(reply.count)
+      expect(reply.ids.length).toBe(reply.count)
+      removed.push(...reply.ids)
+      Object.assign(customIds, reply.custom_ids)
+      more = reply.more
+    }
+    expect(counts).toEqual([cleanReplyIdsMax, cleanReplyIdsMax, 492])
+    expect(removed).toEqual(old)
+    const expected = Object.fromEntries(old.flatMap((id, at) => (at % 1000 === 7 ? [[String(id), `order-${at}`]] : [])))
+    expect(customIds).toEqual(expected)
+    expect(h.call({ cmd: 'COUNT', queue: 'q' }).count).toBe(young.length)
+    // Nothing left to clean: an empty list; an unknown queue likewise.
+    expect(clean({})).toEqual({ ok: true, count: 0, ids: [], custom_ids: {}, more: false } as never)
+    expect(h.call({ cmd: 'CLEAN', queue: 'nope', grace: 0, state: 'failed', ids: true })).toEqual({ ok: true, count: 0, ids: [], custom_ids: {}, more: false })
+    // Without `ids` the reply is the spec's, and the count is not capped.
+    expect(h.call({ cmd: 'CLEAN', queue: 'q', grace: 0, state: 'waiting' })).toEqual({ ok: true, count: young.length })
+  })
+
+  test('CLEAN with ids of completed and failed jobs; long custom ids stop it at the reply size, with `more`', () => {
+    const h = new Harness()
+    const done = [h.push('q', { job_id: 'a' }), h.push('q'), h.push('q', { job_id: 'b' })]
+    for (const id of done) {
+      h.pull('q')
+      h.call({ cmd: 'ACK', id })
+    }
+    const failed = h.push('q', { job_id: 'f', max_attempts: 1 })
+    h.pull('q')
+    h.call({ cmd: 'FAIL', id: failed })
+    expect(h.call({ cmd: 'CLEAN', queue: 'q', grace: 0, state: 'completed', ids: true })).toEqual({
+      ok: true, count: 3, ids: done, custom_ids: { [done[0] as number]: 'a', [done[2] as number]: 'b' }, more: false,
+    })
+    expect(h.call({ cmd: 'CLEAN', queue: 'q', grace: 0, state: 'failed', ids: true })).toEqual({ ok: true, count: 1, ids: [failed], custom_ids: { [failed]: 'f' }, more: false })
+
+    // 1024 characters that JSON escapes to 6 bytes each: 10,000 of them would be a 60 MiB reply.
+    const long = (at: number) => `${at}:`.padEnd(jobKeyCharsMax, '\u0001')
+    const ids: number[] = []
+    for (let done = 0; done < cleanReplyIdsMax; done += 500) {
+      const jobs = Array.from({ length: 500 }, (_, at) => ({ data: null, job_id: long(done + at) }))
+      ids.push(...(h.call({ cmd: 'PUSHB', queue: 'q', jobs }).ids as number[]))
+    }
+    const removed: number[] = []
+    for (let more = true; more; ) {
+      const reply = h.call({ cmd: 'CLEAN', queue: 'q', grace: 0, state: 'waiting', ids: true }) as unknown as Listed
+      expect(reply.count).toBeLessThan(cleanReplyIdsMax)
+      expect(jsonBytes(reply)).toBeLessThanOrEqual(replyBytesMax)
+      expect(Object.keys(reply.custom_ids).length).toBe(reply.count)
+      removed.push(...reply.ids)
+      more = reply.more
+    }
+    expect(removed).toEqual(ids)
   })
 
   test('COUNT, GETJOBS, LISTQUEUES, CLEAN, DRAIN, OBLITERATE', () => {

@@ -155,7 +155,7 @@ test(`replay of records and of a snapshot equals live, for every state-changing 
     ['RATELIMITCLEAR', () => ({ cmd: 'RATELIMITCLEAR', queue: rng.pick(queues) })],
     ['SETCONCURRENCY', () => ({ cmd: 'SETCONCURRENCY', queue: rng.pick(queues), limit: 1 + rng.int(3) })],
     ['CLEARCONCURRENCY', () => ({ cmd: 'CLEARCONCURRENCY', queue: rng.pick(queues) })],
-    ['CLEAN', () => ({ cmd: 'CLEAN', queue: rng.pick(queues), grace: rng.int(300), state: rng.pick(['waiting', 'delayed', 'completed', 'failed']), limit: 2 })],
+    ['CLEAN', () => ({ cmd: 'CLEAN', queue: rng.pick(queues), grace: rng.int(300), state: rng.pick(['waiting', 'delayed', 'completed', 'failed']), limit: 2, ids: rng.int(2) === 0 })],
     ['DRAIN', () => ({ cmd: rng.int(4) === 0 ? 'DRAIN' : 'COUNT', queue: rng.pick(queues) })],
     ['OBLITERATE', () => ({ cmd: rng.int(8) === 0 ? 'OBLITERATE' : 'COUNT', queue: rng.pick(queues) })],
     ['_QUEUEDEFAULTS', () => ({

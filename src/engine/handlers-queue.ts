@@ -11,9 +11,10 @@ import {
 import type { QueueState } from './queue-state.ts'
 import { isListed, newestFirst } from './job-index.ts'
 import { type QueueSettings, applyQueueSettings } from './records.ts'
-import { getJobsAcrossShardsDepthMax, getJobsLimitMax } from '../base/limits.ts'
+import { cleanReplyIdsMax, getJobsAcrossShardsDepthMax, getJobsLimitMax } from '../base/limits.ts'
+import { ReplyBudget } from '../protocol/reply-budget.ts'
 import { removedEventsPerCommandMax } from './engine-limits.ts'
-import { JobReplyBudget } from './reply-size.ts'
+import { JobReplyBudget, listedIdBytesMax } from './reply-size.ts'
 import { obliterateCron, obliterateRefusal } from './links.ts'
 
 const ok = { ok: true } as const
@@ -246,9 +247,31 @@ function clean(core: Core, command: CommandOf<'CLEAN'>, token: Token, nowMs: num
     return core.reply(token, { ok: false, error: errors.cleanStateInvalid })
   }
   const q = core.queues.get(command.queue)
-  if (q === undefined) return core.reply(token, { ok: true, count: 0 })
-  const cutoff = nowMs - command.grace
-  const limit = command.limit ?? Infinity
+  if (command.ids === true) return cleanListed(core, q, command, state, token, nowMs)
+  const victims = q === undefined ? [] : cleanVictims(core, q, state, nowMs - command.grace, command.limit ?? Infinity, nowMs)
+  core.reply(token, { ok: true, count: q === undefined ? 0 : removeAll(core, q, victims, nowMs) })
+}
+
+/**
+ * CLEAN with `ids: true` (the SDK's Queue.clean, which must return exactly the removed jobs' ids):
+ * at most cleanReplyIdsMax jobs, and no more than their ids fit in one reply (a custom id may be
+ * 1024 characters), so a clean of 270,000 jobs never becomes one unbounded reply. One victim past
+ * the cap tells whether matching jobs remain (`more`).
+ */
+function cleanListed(core: Core, q: QueueState | undefined, command: CommandOf<'CLEAN'>, state: CleanState, token: Token, nowMs: number) {
+  const limit = Math.min(command.limit ?? Infinity, cleanReplyIdsMax + 1)
+  const victims = q === undefined ? [] : cleanVictims(core, q, state, nowMs - command.grace, limit, nowMs)
+  const taken = victims.slice(0, listedCount(victims))
+  // Read before the removal, which forgets the jobs.
+  const listed = { ids: taken.map((job) => job.id), custom_ids: customIdsOf(taken), more: taken.length < victims.length }
+  if (q !== undefined) removeAll(core, q, taken, nowMs)
+  core.reply(token, { ok: true, count: taken.length, ...listed })
+}
+
+type CleanState = 'waiting' | 'delayed' | 'completed' | 'failed'
+
+/** The jobs a CLEAN removes, oldest first: up to `limit` of `state` in `q` created at or before `cutoff`. */
+function cleanVictims(core: Core, q: QueueState, state: CleanState, cutoff: number, limit: number, nowMs: number): Job[] {
   const victims: Job[] = []
   const consider = (job: Job) => {
     if (victims.length < limit && job.createdAt <= cutoff && stateOf(job, nowMs) === state) victims.push(job)
@@ -257,7 +280,24 @@ function clean(core: Core, command: CommandOf<'CLEAN'>, token: Token, nowMs: num
   else if (state === 'completed') {
     for (const job of core.history.values()) if (job.inHistory && job.queue === q.name) consider(job)
   } else for (const id of queuedVictims(core, q, state, cutoff, limit, nowMs)) victims.push(core.jobs.get(id) as Job)
-  core.reply(token, { ok: true, count: removeAll(core, q, victims, nowMs) })
+  return victims
+}
+
+/** How many of `victims` one listed CLEAN reply carries: the first cleanReplyIdsMax, or fewer if their ids pass its bytes. */
+function listedCount(victims: Job[]): number {
+  const count = Math.min(victims.length, cleanReplyIdsMax)
+  const budget = new ReplyBudget()
+  for (let index = 0; index < count; index++) {
+    if (!budget.admit(listedIdBytesMax(victims[index] as Job))) return index
+  }
+  return count
+}
+
+/** Custom id by job id, for the jobs that have one (most have none: the map stays small). */
+function customIdsOf(jobs: Job[]): Record<string, string> {
+  const found: Record<string, string> = {}
+  for (const job of jobs) if (job.customId !== null) found[job.id] = job.customId
+  return found
 }
 
 /**

@@ -34,6 +34,12 @@ function boundOf(job: Job): number {
   return bytes + (job.dependsOn.length + job.childrenIds.length) * idBytesMax
 }
 
+/** An upper bound of what a job takes in a listed CLEAN reply: its id, and its custom id by id when it has one. */
+export function listedIdBytesMax(job: Job): number {
+  // `"id":"custom id",` in custom_ids: the id, its quotes, a colon and the string's quotes.
+  return job.customId === null ? idBytesMax : 2 * idBytesMax + 5 + stringBytesMax(job.customId)
+}
+
 /** The job's wire JSON size, exactly. */
 export function jobWireBytes(job: Job): number {
   return jsonBytes(jobToWire(job))

@@ -267,6 +267,9 @@ export const commandSchemas = {
     // Checked by the engine, which owns the `Invalid state. Use: …` answer (errors.cleanStateInvalid).
     state: z.string(),
     limit: opt(u64()),
+    // Extension (the SDK's Queue.clean): the reply lists the removed jobs, at most cleanReplyIdsMax of
+    // them, and says `more` when that cap stopped it (engine/handlers-queue.ts cleanListed).
+    ids: opt(z.boolean()),
   }),
   DRAIN: byQueue('DRAIN'),
   OBLITERATE: byQueue('OBLITERATE'),

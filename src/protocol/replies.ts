@@ -83,6 +83,13 @@ export type JobLogEntry = { timestamp: number; message: string; level: string }
 
 type Unit = Record<never, never>
 type Count = { count: number }
+/**
+ * What a CLEAN with `ids: true` adds to its count: the removed jobs' ids (oldest first), the custom
+ * id (`job_id`) of those that have one, by id, and `more` when the reply's id cap stopped the clean
+ * with matching jobs left (send it again).
+ */
+export type CleanedIds = { ids: number[]; custom_ids: Record<string, string>; more: boolean }
+
 /** The retention settings a shard now uses (POST /settings/cleanup). */
 export type CleanupSettings = { max_completed_jobs: number; max_job_results: number; cleanup_interval_secs: number; metrics_history_size: number }
 
@@ -130,7 +137,7 @@ export type ReplyFields = {
   COUNT: Count
   GETJOBCOUNTS: { waiting: number; active: number; delayed: number; completed: number; failed: number }
   GETJOBS: { jobs: JobBrowserItem[]; total: number }
-  CLEAN: Count
+  CLEAN: Count & Partial<CleanedIds>
   DRAIN: Count
   OBLITERATE: Count
   STATS: { queued: number; processing: number; delayed: number; dlq: number; completed: number }

@@ -84,6 +84,50 @@ describe('dashboard', () => {
     await context.close()
   })
 
+  test('removing a completed job from the job view, after confirming, removes it on the server and shows it gone', async () => {
+    const pushed = await tcp.request({ cmd: 'PUSH', queue: 'e2e-remove', data: { name: 'done' } })
+    const pulled = await tcp.request({ cmd: 'PULL', queue: 'e2e-remove', timeout: 5000 })
+    expect(pulled.job.id).toBe(pushed.id)
+    await tcp.request({ cmd: 'ACK', id: pushed.id, result: { sent: true } })
+    const { page, context, errors } = await openPage(browser)
+    await page.goto(`${base}/#/jobs/${pushed.id}`)
+    await page.getByTestId('job-state').filter({ hasText: 'completed' }).waitFor()
+    // GETJOB answers no body for a completed job: the page shows its result (and Remove).
+    await page.getByText('"sent": true').waitFor()
+    await screenshot(page, 'job-completed-desktop')
+    // Cancel refuses completed jobs, so the page offers Remove instead.
+    expect(await page.getByRole('button', { name: 'Cancel', exact: true }).count()).toBe(0)
+    await page.getByRole('button', { name: 'Remove', exact: true }).click()
+    const dialog = page.getByRole('dialog', { name: 'Remove' })
+    await dialog.getByText(`Remove completed job #${pushed.id}`).waitFor()
+    await dialog.getByRole('button', { name: 'Remove', exact: true }).click()
+    await page.getByTestId('job-removed').waitFor()
+    expect(await page.getByTestId('job-state').count()).toBe(0)
+    // Gone from the history and its result with it; its id still counts as completed (depends_on).
+    expect(await tcp.request({ cmd: 'GETJOBCOUNTS', queue: 'e2e-remove' })).toMatchObject({ completed: 0 })
+    expect(await tcp.request({ cmd: 'GETRESULT', id: pushed.id })).toMatchObject({ ok: true, result: null })
+    await screenshot(page, 'job-removed-desktop')
+    expect(errors).toEqual([])
+    await context.close()
+  })
+
+  test('removing a failed job from the job view takes it out of the DLQ', async () => {
+    const pushed = await tcp.request({ cmd: 'PUSH', queue: 'e2e-remove-failed', data: { name: 'doomed' }, max_attempts: 1 })
+    await tcp.request({ cmd: 'PULL', queue: 'e2e-remove-failed', timeout: 5000 })
+    await tcp.request({ cmd: 'FAIL', id: pushed.id, error: 'boom' })
+    const { page, context, errors } = await openPage(browser)
+    await page.goto(`${base}/#/jobs/${pushed.id}`)
+    await page.getByTestId('job-state').filter({ hasText: 'failed' }).waitFor()
+    await page.getByRole('button', { name: 'Remove', exact: true }).click()
+    const dialog = page.getByRole('dialog', { name: 'Remove' })
+    await dialog.getByText(`Remove failed job #${pushed.id} from the DLQ of e2e-remove-failed`).waitFor()
+    await dialog.getByRole('button', { name: 'Remove', exact: true }).click()
+    await page.getByTestId('job-removed').waitFor()
+    expect(await tcp.request({ cmd: 'GETSTATE', id: pushed.id })).toMatchObject({ state: 'unknown' })
+    expect(errors).toEqual([])
+    await context.close()
+  })
+
   test('works from the keyboard: skip link, Tab to the queue actions, a confirmation dialog that Escape cancels', async () => {
     const { page, context, errors } = await openPage(browser)
     await page.goto(`${base}/#/queues/e2e-live`)

@@ -77,6 +77,14 @@ describe('queues', () => {
     expect(await http.data('DELETE', `/queues/${queue}/concurrency`)).toBeNull()
     await pushJob(queue)
     expect(await http.data('POST', `/queues/${queue}/clean`, { grace: 0, state: 'waiting' })).toBe(1)
+    // Extension: `ids: true` lists what it removed, custom ids by id.
+    const plain = await pushJob(queue)
+    const custom = await pushJob(queue, { data: 1, job_id: `order-${queue}` })
+    expect(await http.data('POST', `/queues/${queue}/clean`, { grace: 0, state: 'waiting', ids: true })).toEqual({
+      count: 2, ids: [plain.id, custom.id], custom_ids: { [custom.id]: `order-${queue}` }, more: false,
+    })
+    const bad = await http.raw('POST', `/queues/${queue}/clean`, { grace: 0, state: 'waiting', ids: 'yes' })
+    expect([bad.status, await bad.text()]).toEqual([422, "Invalid: field 'ids' must be a boolean"])
     expect(await http.call('POST', `/queues/${queue}/clean`, { grace: 0, state: 'nope' })).toEqual({
       ok: false, error: 'Invalid state. Use: waiting, delayed, completed, failed',
     })

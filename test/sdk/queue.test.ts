@@ -4,7 +4,8 @@
  */
 import { afterAll, beforeAll, describe, expect, setDefaultTimeout, test } from 'bun:test'
 import { FlashQ, Queue, Worker } from '../../src/client/index.ts'
-import { queueName, serverFixture, waitFor } from './kit.ts'
+import { cleanReplyIdsMax } from '../../src/base/limits.ts'
+import { nextEvent, queueName, serverFixture, waitFor } from './kit.ts'
 
 setDefaultTimeout(30_000)
 const fixture = serverFixture()
@@ -244,6 +245,26 @@ describe('queue control', () => {
     const removed = await queue.clean(0, 2, 'wait')
     expect(removed).toEqual([jobs[0]?.id, jobs[1]?.id] as string[])
     expect(await queue.getWaitingCount()).toBe(1)
+  })
+
+  test('clean returns exactly the ids it removed, past 1000 matches and past the server cap per reply, custom ids included', async () => {
+    const queue = newQueue('clean-many')
+    // More than one CLEAN reply lists (cleanReplyIdsMax), every 1000th job with a custom id.
+    const total = cleanReplyIdsMax + 2000
+    const added: string[] = []
+    for (let first = 0; first < total; first += 1000) {
+      const batch = Array.from({ length: 1000 }, (_, at) => ({ name: 'n', data: {}, opts: (first + at) % 1000 === 3 ? { jobId: `order-${first + at}` } : {} }))
+      added.push(...(await queue.addBulk(batch)).map((job) => job.id as string))
+    }
+    expect(added.filter((id) => id.startsWith('order-'))).toHaveLength(total / 1000)
+    const cleaned = nextEvent<[string[], string]>(queue, 'cleaned')
+    const first = await queue.clean(0, 1500, 'wait')
+    expect(first).toEqual(added.slice(0, 1500))
+    expect((await cleaned)[0]).toEqual(first)
+    const rest = await queue.clean(0, 0, 'wait')
+    expect(rest).toEqual(added.slice(1500))
+    expect(await queue.getWaitingCount()).toBe(0)
+    expect(await queue.clean(0, 0, 'wait')).toEqual([])
   })
 
   test('obliterate removes every job of the queue', async () => {

@@ -46,7 +46,7 @@ export const httpRoutes: RouteDoc[] = [
   { method: 'DELETE', path: '/queues/:queue/concurrency', summary: 'Clear the concurrency limit', command: 'CLEARCONCURRENCY', body: false },
   { method: 'POST', path: '/queues/:queue/drain', summary: 'Remove waiting and delayed jobs; answers the count', command: 'DRAIN', body: false },
   { method: 'DELETE', path: '/queues/:queue/obliterate', summary: 'Remove the queue and everything in it; answers the count', command: 'OBLITERATE', body: false },
-  { method: 'POST', path: '/queues/:queue/clean', summary: 'Remove jobs of a state older than grace {grace,state,limit}', command: 'CLEAN', fromPath: q },
+  { method: 'POST', path: '/queues/:queue/clean', summary: 'Remove jobs of a state older than grace {grace,state,limit,ids?}; data: the count, or with ids:true {count,ids,custom_ids,more}', command: 'CLEAN', fromPath: q },
   { method: 'POST', path: '/queues/:queue/flow', summary: 'Push a parent and its children {data,children,priority}', command: 'FLOW', fromPath: q },
   { method: 'GET', path: '/queues/:queue/events', summary: 'SSE events of the queue (alias of /events/{queue})' },
   // Jobs

@@ -10,6 +10,8 @@ import { fastRoutesOf, honoMatch, type FastHandler } from './fast-path.ts'
 import { makeRunner, runCommand } from './run.ts'
 
 const count = (reply: Record<string, unknown>) => reply.count
+/** The count, as the spec has it; with `ids: true` (extension) the listed ids too (replies.ts CleanedIds). */
+const cleanView = ({ count, ids, custom_ids, more }: Record<string, unknown>) => (ids === undefined ? count : { count, ids, custom_ids, more })
 
 export function queueRoutes(deps: HttpDeps): Hono {
   const app = new Hono()
@@ -59,7 +61,7 @@ export function queueRoutes(deps: HttpDeps): Hono {
       ({ waiting, active, delayed, completed, failed })))
   app.post('/queues/:queue/clean', async (c) => {
     const body = await readObjectBody(c)
-    return run(c, { ...body, cmd: 'CLEAN', queue: queueParam(c) }, count)
+    return run(c, { ...body, cmd: 'CLEAN', queue: queueParam(c) }, cleanView)
   })
   app.post('/queues/:queue/flow', async (c) => {
     const body = await readObjectBody(c)

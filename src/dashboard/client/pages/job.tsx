@@ -4,19 +4,21 @@
  * the actions that fit its state. It reloads with each live snapshot while the job can still change.
  */
 import { useState } from 'hono/jsx/dom'
-import { get, post, q } from '../api.ts'
+import { del, get, post, q } from '../api.ts'
 import { duration, json, time } from '../format.ts'
 import { live } from '../live.ts'
 import { href } from '../router.ts'
 import { useSignal } from '../signal.ts'
 import type { JobDetail, JobLogEntry } from '../types.ts'
-import { ActionButton, Badge, Failure, KeyValues, perform, useLoad } from '../ui.tsx'
+import { ActionButton, Badge, ConfirmButton, Failure, KeyValues, perform, useLoad } from '../ui.tsx'
 
 type Children = { children: number[]; completed: number; total: number }
 type Loaded = { job: JobDetail; logs: JobLogEntry[]; children: Children | null }
 
 const settledStates = new Set(['completed', 'unknown'])
 const discardable = new Set(['waiting', 'delayed', 'active'])
+/** Cancel refuses these (spec: CANCEL of a completed or DLQ job); DELETE /jobs/{id} (REMOVEJOB) takes them. */
+const removable = new Set(['completed', 'failed'])
 
 async function loadJob(id: string): Promise<Loaded> {
   const job = await get<JobDetail>(`/jobs/${q(id)}`)
@@ -30,6 +32,10 @@ async function loadJob(id: string): Promise<Loaded> {
 export function JobPage(props: { id: string }) {
   useSignal(live)
   const [settled, setSettled] = useState(false)
+  // The id this page removed: a removed completed job's id still reads `completed` (its id counts as
+  // completed for depends_on), so the page says what it did rather than what GET /jobs/{id} says.
+  const [removedId, setRemovedId] = useState<string | null>(null)
+  const removed = removedId === props.id
   // A job that can still change reloads on every snapshot; a settled one only on demand.
   const tick = settled ? 0 : live.snapshot?.timestamp ?? 0
   const loaded = useLoad(() => loadJob(props.id), [props.id, tick])
@@ -38,21 +44,47 @@ export function JobPage(props: { id: string }) {
   return (
     <section aria-labelledby="job-title">
       <p class="crumbs"><a href="#/">Overview</a> / {job?.queue !== undefined ? <a href={href(['queues', job.queue])}>{job.queue}</a> : 'queue'} / job</p>
-      <h1 id="job-title">Job #{props.id} {job !== undefined && <Badge kind={job.state}><span data-testid="job-state">{job.state}</span></Badge>}</h1>
+      <h1 id="job-title">Job #{props.id} {job !== undefined && !removed && <Badge kind={job.state}><span data-testid="job-state">{job.state}</span></Badge>}</h1>
       <Failure error={loaded.error} />
-      {job === undefined ? loaded.error === null && <p class="empty">Loading…</p>
-        : job.queue === undefined ? <p class="empty">No such job: it never existed, or it was removed, cancelled, expired or cleaned.</p>
-        : <JobBody loaded={loaded.data as Loaded} reload={loaded.reload} />}
+      {removed ? <p class="empty" data-testid="job-removed">Removed: the server no longer has this job.</p>
+        : job === undefined ? loaded.error === null && <p class="empty">Loading…</p>
+        : job.queue !== undefined ? <JobBody loaded={loaded.data as Loaded} reload={loaded.reload} onRemoved={() => setRemovedId(props.id)} />
+        : job.state === 'completed' ? <CompletedJob id={props.id} loaded={loaded.data as Loaded} reload={loaded.reload} onRemoved={() => setRemovedId(props.id)} />
+        : <p class="empty">No such job: it never existed, or it was removed, cancelled, expired or cleaned.</p>}
     </section>
   )
 }
 
-function JobBody(props: { loaded: Loaded; reload: () => void }) {
+type BodyProps = { loaded: Loaded; reload: () => void; onRemoved: () => void }
+
+/**
+ * A completed job: GETJOB answers no body for one (spec: "body not returned by GETJOB"), only its
+ * state and, while the server keeps it, its result. The queue's job list shows its data.
+ */
+function CompletedJob(props: BodyProps & { id: string }) {
+  const { job, logs } = props.loaded
+  return (
+    <>
+      <div class="toolbar" role="group" aria-label="Job actions">
+        <RemoveButton id={props.id} state="completed" onRemoved={props.onRemoved} />
+        <button type="button" onClick={props.reload}>Reload</button>
+      </div>
+      <p class="empty">Completed. The server answers no body for a completed job by id; its queue's job list (state completed) shows it while the history keeps it.</p>
+      <section class="panel" aria-labelledby="result-title">
+        <h2 id="result-title">Result</h2>
+        <pre class="code">{json(job.result ?? null)}</pre>
+      </section>
+      <Logs logs={logs} />
+    </>
+  )
+}
+
+function JobBody(props: BodyProps) {
   const { job, logs, children } = props.loaded
   const error = failureOf(job)
   return (
     <>
-      <JobActions job={job} reload={props.reload} />
+      <JobActions job={job} reload={props.reload} onRemoved={props.onRemoved} />
       <div class="columns">
         <section class="panel" aria-labelledby="summary-title">
           <h2 id="summary-title">Summary</h2>
@@ -121,15 +153,21 @@ function JobBody(props: { loaded: Loaded; reload: () => void }) {
           ]} />
         </section>
       )}
-      <section class="panel" aria-labelledby="logs-title">
-        <h2 id="logs-title">Logs</h2>
-        {logs.length === 0 ? <p class="empty">No log lines.</p> : (
-          <ol class="logs">
-            {logs.map((entry) => <li><time>{time(entry.timestamp)}</time> <Badge kind={entry.level}>{entry.level}</Badge> {entry.message}</li>)}
-          </ol>
-        )}
-      </section>
+      <Logs logs={logs} />
     </>
+  )
+}
+
+function Logs(props: { logs: JobLogEntry[] }) {
+  return (
+    <section class="panel" aria-labelledby="logs-title">
+      <h2 id="logs-title">Logs</h2>
+      {props.logs.length === 0 ? <p class="empty">No log lines.</p> : (
+        <ol class="logs">
+          {props.logs.map((entry) => <li><time>{time(entry.timestamp)}</time> <Badge kind={entry.level}>{entry.level}</Badge> {entry.message}</li>)}
+        </ol>
+      )}
+    </section>
   )
 }
 
@@ -146,7 +184,15 @@ function failureOf(job: JobDetail): { message: string; stack: string | null } | 
   return { message, stack }
 }
 
-function JobActions(props: { job: JobDetail; reload: () => void }) {
+/** Removes a completed or failed job (DELETE /jobs/{id}, REMOVEJOB), after a confirmation: CANCEL refuses them. */
+function RemoveButton(props: { id: string; state: 'completed' | 'failed'; queue?: string; onRemoved: () => void }) {
+  const what = props.state === 'failed' ? `failed job #${props.id} from the DLQ of ${props.queue}` : `completed job #${props.id}, its result and its logs`
+  // ?queue=: the server leaves the job alone if the id names another queue's job.
+  const path = `/jobs/${q(props.id)}${props.queue === undefined ? '' : `?queue=${q(props.queue)}`}`
+  return <ConfirmButton label="Remove" question={`Remove ${what}? This cannot be undone.`} run={() => perform('Remove', () => del(path), props.onRemoved)} />
+}
+
+function JobActions(props: { job: JobDetail; reload: () => void; onRemoved: () => void }) {
   const { job } = props
   const [priority, setPriority] = useState(String(job.priority))
   const path = `/jobs/${job.id}`
@@ -157,6 +203,7 @@ function JobActions(props: { job: JobDetail; reload: () => void }) {
       {job.state === 'delayed' && <ActionButton label="Promote" run={() => perform('Promote', () => post(`${path}/promote`), props.reload)} />}
       {discardable.has(job.state) && <ActionButton label="Discard" danger title="Move it to the DLQ now, without more retries" run={() => perform('Discard', () => post(`${path}/discard`), props.reload)} />}
       {live && job.state !== 'failed' && <ActionButton label="Cancel" danger run={() => perform('Cancel', () => post(`${path}/cancel`), props.reload)} />}
+      {removable.has(job.state) && <RemoveButton id={String(job.id)} state={job.state as 'completed' | 'failed'} queue={job.queue} onRemoved={props.onRemoved} />}
       {live && (
         <form class="inline" onSubmit={async (event: Event) => {
           event.preventDefault()
