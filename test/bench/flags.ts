@@ -13,6 +13,13 @@ export class BenchFlags {
     return this.args.includes(flag)
   }
 
+  /** A positive number of seconds (fractions allowed: smoke tests sample for half a second). */
+  seconds(flag: string, fallback: number): number {
+    const value = Number(this.value(flag) ?? fallback)
+    if (!(value > 0)) throw new Error(`${flag}: a positive number of seconds, not '${this.value(flag)}'`)
+    return value
+  }
+
   /** An integer of at least `min`; the flag's name and the value given in the error otherwise. */
   count(flag: string, fallback: number, min = 1): number {
     const parsed = Number(this.value(flag) ?? fallback)

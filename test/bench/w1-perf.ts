@@ -53,14 +53,8 @@ type Kind = 'floor' | { checkout: string }
 
 function parseArgs(): Options {
   const flags = new BenchFlags(process.argv.slice(2))
-  // Seconds may be fractions (the smoke test samples for half a second).
-  const seconds = (flag: string, fallback: number) => {
-    const value = Number(flags.value(flag) ?? fallback)
-    if (!(value > 0)) throw new Error(`${flag}: a positive number of seconds, not '${flags.value(flag)}'`)
-    return value
-  }
   return {
-    runs: flags.count('--runs', 2), warmupSeconds: seconds('--warmup-seconds', 3), seconds: seconds('--seconds', 4),
+    runs: flags.count('--runs', 2), warmupSeconds: flags.seconds('--warmup-seconds', 3), seconds: flags.seconds('--seconds', 4),
     base: flags.value('--base'), top: flags.count('--top', 0, 0), byJs: flags.count('--by-js', 0, 0),
   }
 }

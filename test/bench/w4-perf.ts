@@ -35,18 +35,13 @@ type Measured = { p99: number; mainMicrosPerJob: number; selfMicros: Map<string,
 
 function parseArgs(args: string[]): Options {
   const flags = new BenchFlags(args)
-  const seconds = (flag: string, fallback: number) => {
-    const value = Number(flags.value(flag) ?? fallback)
-    if (!(value > 0)) throw new Error(`${flag}: a positive number of seconds, not '${flags.value(flag)}'`)
-    return value
-  }
   const chosen = (flags.value('--systems') ?? systems.join(',')).split(',')
   for (const name of chosen) if (!(systems as readonly string[]).includes(name)) throw new Error(`--systems: ${systems.join(', ')}, not '${name}'`)
   return {
     durable: flags.choice('--mode', ['memory', 'durable'], 'memory') === 'durable',
     rate: flags.count('--rate', 1000),
-    warmupSeconds: seconds('--warmup-seconds', 2),
-    seconds: seconds('--seconds', 3),
+    warmupSeconds: flags.seconds('--warmup-seconds', 2),
+    seconds: flags.seconds('--seconds', 3),
     runs: flags.count('--runs', 2),
     top: flags.count('--top', 0, 0),
     byJs: flags.count('--by-js', 0, 0),

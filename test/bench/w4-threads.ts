@@ -49,20 +49,15 @@ type Options = {
 
 function parseArgs(args: string[]): Options {
   const flags = new BenchFlags(args)
-  const seconds = (flag: string, fallback: number) => {
-    const value = Number(flags.value(flag) ?? fallback)
-    if (!(value > 0)) throw new Error(`${flag}: a positive number of seconds, not '${flags.value(flag)}'`)
-    return value
-  }
   const policies = (flags.value('--jit-policy') ?? 'none').split(',')
   for (const policy of policies) if (!(jitPolicies as readonly string[]).includes(policy)) throw new Error(`--jit-policy: ${jitPolicies.join(', ')}, not '${policy}'`)
   return {
     system: flags.choice('--system', ['flashq', 'floor'], 'flashq'),
     durable: flags.choice('--mode', ['memory', 'durable'], 'memory') === 'durable',
     rate: flags.count('--rate', 1000),
-    warmupSeconds: seconds('--warmup-seconds', 1),
-    seconds: seconds('--seconds', 3),
-    windowSeconds: seconds('--window-seconds', 3),
+    warmupSeconds: flags.seconds('--warmup-seconds', 1),
+    seconds: flags.seconds('--seconds', 3),
+    windowSeconds: flags.seconds('--window-seconds', 3),
     runs: flags.count('--runs', 2),
     policies: policies as JitPolicy[],
     serverArgs: (flags.value('--server-args') ?? '').split(' ').filter((arg) => arg !== ''),
