@@ -7,7 +7,7 @@ import { pushBatchJobsMax } from '../base/limits.ts'
 import { validateQueueName } from '../protocol/validate.ts'
 import { Connection, type ConnectionOptions, type Reply, type RequestOptions } from './connection.ts'
 import { EventEmitter } from 'node:events'
-import { ValidationError } from './errors.ts'
+import { FlashQError, ValidationError } from './errors.ts'
 import { EventStream, type ServerEvent } from './event-stream.ts'
 import { withWireDefaults } from './wire-defaults.ts'
 import type { CleanedIds, CronJob, CronOptions, FlowChild, FlowResult, JobCounts, JobEvent, JobLogEntry, JobState, JobWithState, Metrics, PushOptions, QueueInfo, Stats, WireJob } from './wire-types.ts'
@@ -287,7 +287,10 @@ export class FlashQ {
    * one, and `more` when the server's cap per reply (cleanReplyIdsMax) stopped it with matches left.
    */
   async cleanListed(queue: string, grace: number, state: 'waiting' | 'delayed' | 'completed' | 'failed', limit?: number): Promise<{ count: number } & CleanedIds> {
-    return this.send({ cmd: 'CLEAN', queue, grace, state, limit, ids: true })
+    const reply = await this.send({ cmd: 'CLEAN', queue, grace, state, limit, ids: true })
+    // A server without the extension (a reference flashQ server) answers the count alone, after removing.
+    if (!Array.isArray(reply.ids)) throw new FlashQError(`CLEAN removed ${reply.count} jobs but did not list them: the server does not support \`ids\` (a flashq extension), so their ids are unknown`, 'UNSUPPORTED')
+    return reply as { count: number } & CleanedIds
   }
 
   async drain(queue: string): Promise<number> {

@@ -267,6 +267,29 @@ describe('queue control', () => {
     expect(await queue.clean(0, 0, 'wait')).toEqual([])
   })
 
+  test('clean against a server that does not list what CLEAN removed (a reference flashQ server) says so, not a wrong list', async () => {
+    // Such a server answers CLEAN with its count alone, whatever the request's extra fields.
+    const server = Bun.listen({
+      hostname: '127.0.0.1',
+      port: 0,
+      socket: {
+        data(socket, chunk) {
+          for (const line of chunk.toString().split('\n').filter((text) => text !== '')) {
+            const request = JSON.parse(line) as { reqId?: string }
+            socket.write(`${JSON.stringify({ ok: true, count: 3, reqId: request.reqId })}\n`)
+          }
+        },
+      },
+    })
+    const queue = new Queue(queueName('clean-reference'), { connection: { host: '127.0.0.1', port: server.port } })
+    try {
+      expect(String(await queue.clean(0, 0, 'wait').catch((error: Error) => error))).toContain('CLEAN removed 3 jobs but did not list them')
+    } finally {
+      await queue.close()
+      server.stop(true)
+    }
+  })
+
   test('obliterate removes every job of the queue', async () => {
     const queue = newQueue('obliterate')
     await queue.addBulk([{ name: 'a', data: {} }, { name: 'b', data: {} }])
